@@ -1,0 +1,72 @@
+//! The one application error, with stable codes.
+//!
+//! A code (`invalid-hkid`, `consent-required`, ...) is part of the public interface: clients
+//! branch on it, so a code once shipped keeps its meaning. `web` turns an [`AppError`] into a
+//! response (problem+json, OperationOutcome or an HTML page) in exactly one place.
+
+use ehrshare_store::StoreError;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's path in the request (JSON pointer style for JSON bodies, `name` for forms).
+    pub field: String,
+    /// A stable code for what is wrong with it.
+    pub code: &'static str,
+    /// A human-readable explanation (English; portals translate by code).
+    pub message: String,
+}
+
+/// Why a use case did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request could not be understood (syntax, missing body, wrong shape): 400.
+    #[error("{message}")]
+    Malformed { code: &'static str, message: String },
+    /// Understood, but breaks a business rule or field constraint: 422.
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        fields: Vec<FieldError>,
+    },
+    /// Not there, or not the caller's to know about: 404.
+    #[error("not found")]
+    NotFound,
+    /// Conflicts with what exists (a duplicate, a state that forbids the change): 409.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The database cannot be reached: 503 with Retry-After.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] StoreError),
+    /// Anything else: 500. The cause is logged with the request id, never shown.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AppError {
+    /// The stable code clients can rely on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Malformed { code, .. }
+            | AppError::Invalid { code, .. }
+            | AppError::Conflict { code, .. } => code,
+            AppError::NotFound => "not-found",
+            AppError::Unavailable(_) => "store-unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => AppError::Unavailable(err),
+            StoreError::Conflict { ref constraint, .. } => AppError::Conflict {
+                code: "conflict",
+                message: format!("conflicts with an existing record ({constraint})"),
+            },
+            other => AppError::Internal(Box::new(other)),
+        }
+    }
+}

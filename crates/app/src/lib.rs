@@ -1,0 +1,85 @@
+//! ehrshare-app: the use cases, one function each, and the policy enforcement point.
+//!
+//! Invariants:
+//! - This crate is the only caller of `core`'s access decision. Every use case that reads or
+//!   writes patient data loads the facts from `store`, asks the decision, makes the audit entry
+//!   durable, and only then acts.
+//! - Nothing here knows HTTP. Errors are [`AppError`] with stable codes; `web` maps them to
+//!   responses in one place.
+//! - The clock (and later the notifier and signer) are injected, so tests run on a fixed clock.
+
+pub mod clock;
+pub mod error;
+pub mod health;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ehrshare_core::clock::Clock;
+use ehrshare_core::consent::Regime;
+use ehrshare_store::Db;
+
+pub use error::AppError;
+
+/// The settings use cases need (a subset of the server's configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Which sharing-consent rules are in force.
+    pub regime: Regime,
+    /// How long a health check waits for the database before reporting it unavailable.
+    pub health_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            regime: Regime::default(),
+            health_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The application: shared, cheap to clone, one per process.
+#[derive(Debug, Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl App {
+    /// Wires the application over an opened, migrated database.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, settings: Settings) -> App {
+        App {
+            inner: Arc::new(Inner {
+                db,
+                clock,
+                settings,
+            }),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The clock use cases read.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Stops taking database work and closes the pool (at shutdown).
+    pub async fn close(&self) {
+        self.inner.db.close().await;
+    }
+}

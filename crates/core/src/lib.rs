@@ -1,0 +1,8 @@
+//! ehrshare-core: the pure domain of ehrshare.
+//!
+//! Invariant: this crate does no IO, never reads the clock and never draws random numbers.
+//! Time and randomness reach it as parameters; `clippy.toml` beside this crate forbids the
+//! calls that would break that. Everything here is deterministic and unit-tested in place.
+
+pub mod clock;
+pub mod consent;

@@ -1,0 +1,10 @@
+//! ehrshare-fhir: FHIR R4 wire structures (serde) for the resources ehrshare serves.
+//!
+//! Invariant: this is the only crate that knows FHIR JSON. It maps to and from `core` types and
+//! never does IO. Structures are hand-written for the resources we serve (generated FHIR crates
+//! cost minutes of build time and lack R4).
+
+pub mod operation_outcome;
+
+/// The media type of FHIR JSON (R4).
+pub const FHIR_JSON: &str = "application/fhir+json";

@@ -1,0 +1,137 @@
+//! The command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, LogFormat, Overrides};
+
+/// ehrshare: electronic health record sharing.
+#[derive(Debug, Parser)]
+#[command(name = "ehrshare", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML). Also EHRSHARE_CONFIG.
+    #[arg(long, global = true, env = "EHRSHARE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: Flags,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags that override the file and the environment.
+#[derive(Debug, Args)]
+pub struct Flags {
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Data folder [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:PATH or postgres://... [default: DATA_DIR/ehrshare.db].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Sharing-consent rules: 2016 or 2025 [default: 2016].
+    #[arg(long, global = true, value_name = "YEAR")]
+    pub consent_regime: Option<String>,
+    /// Public base URL [default: http:// + listen].
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_base_url: Option<String>,
+    /// Whether cookies carry Secure [default: true].
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub cookie_secure: Option<bool>,
+    /// Log format [default: text].
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+    /// Log filter [default: info].
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+/// Log format as a flag value.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the merged configuration (secrets redacted) and exit.
+    PrintConfig,
+}
+
+impl Flags {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            consent_regime: self.consent_regime.clone(),
+            public_base_url: self.public_base_url.clone(),
+            cookie_secure: self.cookie_secure,
+            log_format: self.log_format.map(|f| match f {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            }),
+            log_level: self.log_level.clone(),
+        }
+    }
+}
+
+/// Runs the command line; the exit code is 0 on success, 1 on a runtime failure and 2 on a
+/// configuration error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), &cli.flags.overrides()) {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("ehrshare: configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::PrintConfig = command {
+        return match config.to_printable_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("ehrshare: {err}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    crate::telemetry::init(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("ehrshare: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Serve => crate::serve::serve(config).await,
+            Command::Migrate => crate::serve::migrate(config).await,
+            Command::PrintConfig => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ehrshare: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

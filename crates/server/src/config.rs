@@ -1,0 +1,346 @@
+//! Configuration: defaults -> TOML file -> `EHRSHARE_*` environment -> command-line flags.
+//!
+//! Each later source overrides the earlier ones key by key. The file is named by `--config` or
+//! `EHRSHARE_CONFIG`; without either, no file is read. Unknown keys in the file are an error
+//! (a typo must not silently leave a default in force). Secrets (the password in a database URL)
+//! are redacted whenever the configuration is printed or logged.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ehrshare_core::consent::Regime;
+use ehrshare_store::Backend;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The environment variable prefix.
+pub const ENV_PREFIX: &str = "EHRSHARE_";
+
+/// The keys read from `EHRSHARE_*` variables (`EHRSHARE_LISTEN` sets `listen`, ...).
+pub const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "consent_regime",
+    "public_base_url",
+    "cookie_secure",
+    "log_format",
+    "log_level",
+    "request_timeout_secs",
+    "body_limit_bytes",
+    "db_max_connections",
+];
+
+/// The server's configuration, after merging every source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Folder for the embedded database, keys and checkpoints; created if absent.
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://...`; default: `ehrshare.db` in the data directory.
+    #[serde(default)]
+    pub database_url: Option<DatabaseUrl>,
+    /// Sharing-consent rules in force: `2016` (default) or `2025`.
+    #[serde(
+        serialize_with = "serialize_regime",
+        deserialize_with = "deserialize_regime"
+    )]
+    pub consent_regime: Regime,
+    /// The URL clients reach this server at; default: `http://` + `listen`.
+    #[serde(default)]
+    pub public_base_url: Option<String>,
+    /// Whether cookies carry `Secure`. Turn off only for plain-http development on a host other
+    /// than localhost (browsers accept Secure cookies from http://localhost).
+    pub cookie_secure: bool,
+    /// `text` or `json` log lines (on standard error).
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `info,ehrshare_store=debug`.
+    pub log_level: String,
+    /// Longest a request may take, in seconds.
+    pub request_timeout_secs: u64,
+    /// Largest request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Most database connections.
+    pub db_max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            consent_regime: Regime::Y2016,
+            public_base_url: None,
+            cookie_secure: true,
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+            request_timeout_secs: 30,
+            body_limit_bytes: 2 * 1024 * 1024,
+            db_max_connections: 8,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A database URL. Its password never appears in Debug, Display or serialised output.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url_password(&self.0)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/...` with `***`; also a `password=`
+/// query parameter.
+pub fn redact_url_password(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let start = rest_start + colon + 1;
+                out.replace_range(start..rest_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{base}{}", query.join("&"));
+    }
+    out
+}
+
+fn serialize_regime<S: Serializer>(regime: &Regime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(regime.as_str())
+}
+
+/// Accepts `2016` as a string (TOML, flags) or as a number (what an environment value parses to).
+fn deserialize_regime<'de, D: Deserializer<'de>>(d: D) -> Result<Regime, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(i64),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Text(t) => t,
+        Raw::Number(n) => n.to_string(),
+    };
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+/// Values given as command-line flags (only those given override).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_regime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_secure: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Merges defaults, the file, the process environment and `flags`, then validates.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let figment = figment
+            .merge(Env::prefixed(ENV_PREFIX).only(KEYS))
+            .merge(Serialized::defaults(flags));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return invalid(format!(
+                "listen: {:?} is not an address and port such as 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if let Some(url) = &self.database_url
+            && Backend::from_url(url.expose()).is_none()
+        {
+            return invalid(format!(
+                "database_url: {} must start with sqlite: or postgres://",
+                url.redacted()
+            ));
+        }
+        if let Some(base) = &self.public_base_url
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return invalid(format!(
+                "public_base_url: {base:?} must start with http:// or https://"
+            ));
+        }
+        if self.request_timeout_secs == 0 {
+            return invalid("request_timeout_secs must be at least 1".to_owned());
+        }
+        if self.body_limit_bytes == 0 {
+            return invalid("body_limit_bytes must be at least 1".to_owned());
+        }
+        if self.db_max_connections == 0 {
+            return invalid("db_max_connections must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The address to listen on (validated by [`Config::load`]).
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("listen: {:?}", self.listen)))
+    }
+
+    /// The database URL in force: the configured one, or the SQLite file in the data directory.
+    pub fn effective_database_url(&self) -> DatabaseUrl {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => DatabaseUrl(format!(
+                "sqlite://{}",
+                self.data_dir.join("ehrshare.db").display()
+            )),
+        }
+    }
+
+    /// The public base URL in force: the configured one, or `http://` + `listen`.
+    pub fn effective_public_base_url(&self) -> String {
+        self.public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The configuration as `print-config` shows it: every key, defaults filled in, secrets
+    /// redacted, as TOML that can be saved as a configuration file.
+    pub fn to_printable_toml(&self) -> Result<String, ConfigError> {
+        let mut shown = self.clone();
+        shown.database_url = Some(self.effective_database_url());
+        shown.public_base_url = Some(self.effective_public_base_url());
+        toml::to_string(&shown).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        let check = |input: &str, expected: &str| assert_eq!(redact_url_password(input), expected);
+        check(
+            "postgres://u:secret@h:5432/db",
+            "postgres://u:***@h:5432/db",
+        );
+        check("postgres://u:p@ss@h/db", "postgres://u:***@h/db");
+        check("postgres://u@h/db", "postgres://u@h/db");
+        check(
+            "postgres://h/db?user=u&password=x&sslmode=require",
+            "postgres://h/db?user=u&password=***&sslmode=require",
+        );
+        check("sqlite://./data/ehrshare.db", "sqlite://./data/ehrshare.db");
+        let url = DatabaseUrl::new("postgres://u:secret@h/db");
+        assert!(!format!("{url:?}").contains("secret"));
+        assert!(!format!("{url}").contains("secret"));
+        assert_eq!(url.expose(), "postgres://u:secret@h/db");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        let config = Config::default();
+        assert_eq!(
+            config.effective_database_url().expose(),
+            "sqlite://./data/ehrshare.db"
+        );
+        assert_eq!(config.effective_public_base_url(), "http://127.0.0.1:8080");
+    }
+}

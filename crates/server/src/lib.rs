@@ -1,0 +1,10 @@
+//! ehrshare, the binary: configuration, telemetry, wiring, and the subcommands
+//! `serve`, `migrate` and `print-config`.
+//!
+//! Invariant: this crate only wires. Rules live in `ehrshare-core`, use cases in `ehrshare-app`,
+//! HTTP in `ehrshare-web`.
+
+pub mod cli;
+pub mod config;
+pub mod serve;
+pub mod telemetry;

@@ -1,0 +1,7 @@
+//! The `ehrshare` command.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    ehrshare::cli::main()
+}

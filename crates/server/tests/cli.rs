@@ -1,0 +1,321 @@
+//! The `ehrshare` command as operators run it: flags, environment, files, exit codes, and a
+//! real server on a real socket. (Cargo builds the binary for this package's tests only, so
+//! these live here rather than in testkit's integration binary.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ehrshare_testkit::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ehrshare");
+
+/// The command with a clean environment: no EHRSHARE_* variable leaks in from the caller.
+fn ehrshare(cwd: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(cwd);
+    cmd
+}
+
+fn print_config(cmd: &mut Command) -> toml::Table {
+    let out = cmd.arg("print-config").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().parse().unwrap()
+}
+
+#[test]
+fn configuration_precedence_is_defaults_file_env_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ehrshare.toml");
+    std::fs::write(
+        &file,
+        r#"
+listen = "127.0.0.1:1111"
+data_dir = "/from/file"
+log_level = "debug"
+consent_regime = "2025"
+cookie_secure = false
+"#,
+    )
+    .unwrap();
+    let config = print_config(
+        ehrshare(dir.path())
+            .env("EHRSHARE_CONFIG", &file)
+            .env("EHRSHARE_LISTEN", "127.0.0.1:2222")
+            .env("EHRSHARE_DATA_DIR", "/from/env")
+            .env(
+                "EHRSHARE_DATABASE_URL",
+                "postgres://app:s3cret@db.internal/ehr",
+            )
+            .args(["--listen", "127.0.0.1:3333"]),
+    );
+    assert_eq!(
+        config["listen"].as_str(),
+        Some("127.0.0.1:3333"),
+        "flag beats env"
+    );
+    assert_eq!(
+        config["data_dir"].as_str(),
+        Some("/from/env"),
+        "env beats file"
+    );
+    assert_eq!(
+        config["log_level"].as_str(),
+        Some("debug"),
+        "file beats default"
+    );
+    assert_eq!(config["consent_regime"].as_str(), Some("2025"));
+    assert_eq!(config["cookie_secure"].as_bool(), Some(false));
+    assert_eq!(
+        config["request_timeout_secs"].as_integer(),
+        Some(30),
+        "default"
+    );
+    assert_eq!(
+        config["database_url"].as_str(),
+        Some("postgres://app:***@db.internal/ehr"),
+        "the password is redacted"
+    );
+    assert_eq!(
+        config["public_base_url"].as_str(),
+        Some("http://127.0.0.1:3333")
+    );
+}
+
+#[test]
+fn defaults_without_any_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = print_config(&mut ehrshare(dir.path()));
+    assert_eq!(config["listen"].as_str(), Some("127.0.0.1:8080"));
+    assert_eq!(config["data_dir"].as_str(), Some("./data"));
+    assert_eq!(
+        config["database_url"].as_str(),
+        Some("sqlite://./data/ehrshare.db")
+    );
+    assert_eq!(config["consent_regime"].as_str(), Some("2016"));
+    assert_eq!(config["cookie_secure"].as_bool(), Some(true));
+}
+
+#[test]
+fn environment_values_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = print_config(
+        ehrshare(dir.path())
+            .env("EHRSHARE_CONSENT_REGIME", "2025")
+            .env("EHRSHARE_COOKIE_SECURE", "false")
+            .env("EHRSHARE_BODY_LIMIT_BYTES", "4096"),
+    );
+    assert_eq!(config["consent_regime"].as_str(), Some("2025"));
+    assert_eq!(config["cookie_secure"].as_bool(), Some(false));
+    assert_eq!(config["body_limit_bytes"].as_integer(), Some(4096));
+}
+
+fn refused(cmd: &mut Command, expected: &str) {
+    let out: Output = cmd.arg("print-config").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit code 2 for a configuration error"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(expected),
+        "stderr {stderr:?} should mention {expected:?}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.toml");
+    std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    refused(ehrshare(dir.path()).args(["--config"]).arg(&file), "lisen");
+    refused(
+        ehrshare(dir.path()).env("EHRSHARE_CONSENT_REGIME", "2020"),
+        "consent regime",
+    );
+    refused(
+        ehrshare(dir.path()).args(["--listen", "nonsense"]),
+        "listen",
+    );
+    refused(
+        ehrshare(dir.path()).env("EHRSHARE_DATABASE_URL", "mysql://u:pw@h/db"),
+        "mysql://u:***@h/db",
+    );
+    refused(
+        ehrshare(dir.path()).args(["--config", "/no/such/file.toml"]),
+        "does not exist",
+    );
+}
+
+/// A running `ehrshare serve`, stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(cmd: &mut Command) -> Server {
+        let mut child = cmd
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server prints its address");
+        let addr = line
+            .strip_prefix("ehrshare listening on http://")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        Server { child, addr }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 GET; returns status and body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_with_the_operators_environment_variables() {
+    let db = TestDb::empty().await;
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(
+        ehrshare(data.path())
+            .env("EHRSHARE_LISTEN", &listen)
+            .env("EHRSHARE_DATA_DIR", data.path().join("d"))
+            .env("EHRSHARE_DATABASE_URL", db.url()),
+    );
+    assert_eq!(server.addr, listen);
+    let (status, body) = http_get(&server.addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["backend"], db.backend().name());
+    assert!(data.path().join("d").is_dir(), "the data folder is created");
+    let exit = server.stop();
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+}
+
+#[test]
+fn serve_with_no_configuration_uses_sqlite_in_the_data_folder() {
+    let cwd = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(ehrshare(cwd.path()).args(["--listen", &listen]));
+    let (status, body) = http_get(&server.addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"backend\":\"sqlite\""), "{body}");
+    assert!(cwd.path().join("data/ehrshare.db").is_file());
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_is_idempotent_from_the_command_line() {
+    let db = TestDb::empty().await;
+    let data = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = ehrshare(data.path())
+            .env("EHRSHARE_DATA_DIR", data.path())
+            .env("EHRSHARE_DATABASE_URL", db.url())
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("is up to date"));
+    }
+    let pool = db.connect().await;
+    let versions: Vec<i64> = ehrshare_store::on_pool!(&pool, p => {
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(p)
+            .await
+            .unwrap()
+    });
+    let expected: Vec<i64> = ehrshare_store::migrations_for(pool.backend())
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(versions, expected);
+}
+
+#[test]
+fn the_example_configuration_file_is_valid_and_complete() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/ehrshare.example.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let config = print_config(ehrshare(dir.path()).arg("--config").arg(&example));
+    let text = std::fs::read_to_string(&example).unwrap();
+    for key in ehrshare::config::KEYS {
+        assert!(config.contains_key(*key), "print-config lacks {key}");
+        assert!(
+            text.contains(&format!("{key} =")),
+            "the example does not show {key}"
+        );
+    }
+}

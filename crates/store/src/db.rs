@@ -1,0 +1,164 @@
+//! The database handle: one concrete pool per backend, chosen by the URL.
+//!
+//! Two concrete pools in an enum rather than sqlx's `Any` driver: `Any` cannot decode booleans
+//! on SQLite nor TIMESTAMPTZ / UUID / JSONB on PostgreSQL. Query code is written once and
+//! expanded for both pools by [`on_pool!`](crate::on_pool).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::StoreError;
+
+/// Runs the same code against whichever pool a [`Db`] holds. The body is compiled once per
+/// backend, so it may use backend-specific row and argument types through inference.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Which database engine is behind a [`Db`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend's name as reported by `/healthz` and `print-config`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// The backend a database URL selects, if any.
+    pub fn from_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct DbOptions {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a caller waits for a connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a lock before reporting SQLITE_BUSY.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A connection pool to the configured database.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite:PATH` or `postgres://...`). For SQLite the file and its folder
+    /// are created if absent, and the pragmas ehrshare relies on are set on every connection:
+    /// WAL, `synchronous=FULL` (a committed audit entry survives power loss), foreign keys on.
+    pub async fn connect(url: &str, options: DbOptions) -> Result<Db, StoreError> {
+        match Backend::from_url(url) {
+            Some(Backend::Sqlite) => {
+                let connect = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(options.sqlite_busy_timeout);
+                if let Some(dir) = connect.get_filename().parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    create_dir(dir)?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                Ok(Db::Sqlite(pool))
+            }
+            Some(Backend::Postgres) => {
+                let connect = PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+                    .application_name("ehrshare");
+                let pool = PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                Ok(Db::Postgres(pool))
+            }
+            None => Err(StoreError::InvalidUrl(
+                "expected a URL starting with sqlite: or postgres://".to_owned(),
+            )),
+        }
+    }
+
+    /// The engine behind this handle.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// The random id the first migration gave this database.
+    pub async fn instance_id(&self) -> Result<String, StoreError> {
+        let id: String = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT value FROM ehrshare_meta WHERE key = 'instance_id'")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(id)
+    }
+
+    /// Closes the pool: waits for connections in use to be returned, then closes them all.
+    /// Later calls fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))
+}

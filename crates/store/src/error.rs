@@ -1,0 +1,96 @@
+//! Storage errors, classified so that callers can answer correctly: an unavailable database is
+//! a 503 with Retry-After, a unique-key violation is a 409, anything else is an internal error.
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (connection refused, pool closed or timed out, I/O).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique or primary-key constraint refused the write.
+    #[error("conflict on {constraint}")]
+    Conflict {
+        constraint: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Contention (SQLITE_BUSY, serialization failure, deadlock) outlasted the bounded retry.
+    #[error("database busy after {attempts} attempts: {source}")]
+    Busy {
+        attempts: u32,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database URL is malformed or names an unsupported backend.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The schema in the database does not match the migrations this build carries.
+    #[error("migration {version} ({name}): {problem}")]
+    Migration {
+        version: i64,
+        name: String,
+        problem: String,
+    },
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached at all (as opposed to refusing a statement).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Whether an error means "try again": SQLite busy/locked, PostgreSQL serialization failure or
+/// deadlock.
+pub(crate) fn is_transient(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    let Some(code) = db.code() else { return false };
+    match code.as_ref() {
+        // PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected.
+        "40001" | "40P01" => true,
+        // SQLite reports its (extended) result code as a decimal string; the primary code is the
+        // low byte: 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
+        other => other
+            .parse::<i64>()
+            .map(|n| matches!(n & 0xff, 5 | 6))
+            .unwrap_or(false),
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err),
+            sqlx::Error::Database(db) => {
+                if db.is_unique_violation() {
+                    let constraint = db.constraint().unwrap_or("unique key").to_owned();
+                    return StoreError::Conflict {
+                        constraint,
+                        source: err,
+                    };
+                }
+                // PostgreSQL: class 08 (connection exception), 57P01..57P03 (admin shutdown,
+                // crash shutdown, cannot connect now), 3D000 (database does not exist).
+                let unavailable = db.code().is_some_and(|c| {
+                    c.starts_with("08")
+                        || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "3D000")
+                });
+                if unavailable {
+                    StoreError::Unavailable(err)
+                } else {
+                    StoreError::Other(err)
+                }
+            }
+            _ => StoreError::Other(err),
+        }
+    }
+}

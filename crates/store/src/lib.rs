@@ -1,0 +1,19 @@
+//! ehrshare-store: persistence for ehrshare on SQLite (embedded default) and PostgreSQL.
+//!
+//! Invariants:
+//! - The store never decides who may see what. It loads and saves facts; the access decision
+//!   lives in `ehrshare-core` and is called by `ehrshare-app` only.
+//! - One SQL text per query, written in the subset both backends understand (`$n` placeholders,
+//!   `RETURNING`, `ON CONFLICT`). Where the backends differ, both arms are written out.
+//! - Recipient-owned tables are keyed by recipient id so that they can be distributed by
+//!   recipient on a PostgreSQL-compatible distributed engine.
+
+mod db;
+mod error;
+mod migrate;
+mod retry;
+
+pub use db::{Backend, Db, DbOptions};
+pub use error::StoreError;
+pub use migrate::{MigrationReport, migrations_for};
+pub use retry::{RetryPolicy, with_retry};

@@ -1,0 +1,163 @@
+//! Bounded retry of transient contention (SQLITE_BUSY, serialization failures, deadlocks).
+//!
+//! Only whole units of work are retried: pass a closure that runs the complete transaction, so
+//! that a retry never repeats half of one.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::{StoreError, is_transient};
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Total attempts, including the first.
+    pub attempts: u32,
+    /// Delay before the second attempt; doubled for each further one.
+    pub first_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            first_delay: Duration::from_millis(5),
+        }
+    }
+}
+
+/// Runs `op` until it succeeds, fails with a non-transient error, or the attempts run out.
+pub async fn with_retry<T, F, Fut>(policy: RetryPolicy, mut op: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let attempts = policy.attempts.max(1);
+    let mut delay = policy.first_delay;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(err) if is_transient(&err) => {
+                if attempt >= attempts {
+                    return Err(StoreError::Busy {
+                        attempts,
+                        source: err,
+                    });
+                }
+                tracing::debug!(attempt, error = %err, "transient database error; retrying");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+                attempt += 1;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::{Db, DbOptions};
+
+    /// Two handles on one SQLite file that give up on a lock at once, and a connection that holds
+    /// the write lock until told to let go.
+    async fn contended() -> (tempfile::TempDir, Db, sqlx::SqliteConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let options = DbOptions {
+            sqlite_busy_timeout: Duration::ZERO,
+            ..DbOptions::default()
+        };
+        let db = Db::connect(&url, options).await.unwrap();
+        crate::on_pool!(&db, p => {
+            sqlx::query("CREATE TABLE t (x INTEGER)").execute(p).await.unwrap();
+        });
+        let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        (dir, db, holder)
+    }
+
+    #[tokio::test]
+    async fn retries_sqlite_busy_until_the_lock_is_released() {
+        let (_dir, db, holder) = contended().await;
+        let holder = tokio::sync::Mutex::new(Some(holder));
+        let attempts = AtomicU32::new(0);
+        let Db::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        with_retry(RetryPolicy::default(), || async {
+            let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            let result = sqlx::query("INSERT INTO t (x) VALUES (1)")
+                .execute(pool)
+                .await;
+            if n == 2 {
+                // Let go of the lock after the second failure: the third attempt succeeds.
+                if let Some(mut h) = holder.lock().await.take() {
+                    sqlx::raw_sql("COMMIT").execute(&mut h).await.unwrap();
+                }
+            }
+            result
+        })
+        .await
+        .unwrap();
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 1);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_the_bounded_attempts() {
+        let (_dir, db, _holder) = contended().await;
+        let Db::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        let attempts = AtomicU32::new(0);
+        let policy = RetryPolicy {
+            attempts: 3,
+            first_delay: Duration::from_millis(1),
+        };
+        let err = with_retry(policy, || async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            sqlx::query("INSERT INTO t (x) VALUES (1)")
+                .execute(pool)
+                .await
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Busy { attempts: 3, .. }),
+            "{err:?}"
+        );
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn does_not_retry_other_errors() {
+        let (_dir, db, _holder) = contended().await;
+        let Db::Sqlite(pool) = &db else {
+            unreachable!()
+        };
+        let attempts = AtomicU32::new(0);
+        let err = with_retry(RetryPolicy::default(), || async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            sqlx::query("SELECT * FROM no_such_table")
+                .execute(pool)
+                .await
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,113 @@
+//! The application in process: requests go straight to the router, no socket.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use ehrshare_app::{App, Settings};
+use ehrshare_web::WebSettings;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::{FixedClock, TestDb};
+
+/// A running application over a fresh database, with a fixed clock.
+#[derive(Debug)]
+pub struct TestApp {
+    pub db: TestDb,
+    pub app: App,
+    pub clock: FixedClock,
+    router: Router,
+}
+
+/// A response, its body read.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+
+    /// A header's value as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// The application with default settings.
+    pub async fn spawn() -> TestApp {
+        TestApp::with_settings(Settings::default(), WebSettings::default()).await
+    }
+
+    /// The application with the given settings.
+    pub async fn with_settings(settings: Settings, web: WebSettings) -> TestApp {
+        let db = TestDb::empty().await;
+        let pool = db.migrated().await;
+        TestApp::over(db, pool, settings, web)
+    }
+
+    /// The application over `pool`, an open handle on `db` (which may reach it another way,
+    /// such as through a [`crate::TcpProxy`]).
+    pub fn over(
+        db: TestDb,
+        pool: ehrshare_store::Db,
+        settings: Settings,
+        web: WebSettings,
+    ) -> TestApp {
+        let clock = FixedClock::standard();
+        let app = App::new(pool, Arc::new(clock.clone()), settings);
+        let router = ehrshare_web::router(app.clone(), &web);
+        TestApp {
+            db,
+            app,
+            clock,
+            router,
+        }
+    }
+
+    /// Sends a request.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+}

@@ -1,0 +1,19 @@
+//! ehrshare-testkit: what the tests need and production must never have.
+//!
+//! - [`TestDb`]: a fresh database per test. SQLite in a temporary folder by default; PostgreSQL
+//!   when `EHRSHARE_TEST_DATABASE_URL` names a server (a new database is created there for the
+//!   test and dropped afterwards). The same test therefore runs on either backend.
+//! - [`FixedClock`]: a clock that only moves when the test moves it.
+//! - [`TestApp`]: the whole HTTP application in process, called without a socket.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod clock;
+mod db;
+mod http;
+mod proxy;
+
+pub use clock::FixedClock;
+pub use db::with_database;
+pub use db::{TEST_DATABASE_URL_VAR, TestDb};
+pub use http::{TestApp, TestResponse};
+pub use proxy::TcpProxy;

@@ -1,0 +1,90 @@
+//! `/healthz` on both backends, including the database going away and coming back.
+
+use std::time::{Duration, Instant};
+
+use ehrshare_app::Settings;
+use ehrshare_store::{Backend, Db, DbOptions};
+use ehrshare_testkit::{TEST_DATABASE_URL_VAR, TcpProxy, TestApp, TestDb};
+use ehrshare_web::WebSettings;
+
+#[tokio::test]
+async fn healthz_names_the_backend_and_version() {
+    let t = TestApp::spawn().await;
+    let r = t.get("/healthz").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["backend"], t.db.backend().name());
+    assert_eq!(body["backend"], TestDb::configured_backend().name());
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(r.header("cache-control"), "no-store");
+}
+
+#[tokio::test]
+async fn healthz_is_503_when_the_database_is_gone() {
+    let t = TestApp::spawn().await;
+    t.app.close().await;
+    let r = t.get("/healthz").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), "5");
+    let body = r.json();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["backend"], t.db.backend().name());
+}
+
+/// PostgreSQL stops under a running server: /healthz says 503 promptly (never hangs), and says
+/// 200 again once PostgreSQL is back, with no restart. The outage is made by cutting a proxy in
+/// front of the shared PostgreSQL server, which a stop of that server looks like to the pool.
+#[tokio::test]
+async fn healthz_follows_postgres_going_down_and_coming_back() {
+    if TestDb::configured_backend() != Backend::Postgres {
+        eprintln!("needs PostgreSQL: runs when {TEST_DATABASE_URL_VAR} is set (as .ci/run does)");
+        return;
+    }
+    let db = TestDb::empty().await;
+    db.migrated().await.close().await;
+    let target = postgres_addr(db.url());
+    let proxy = TcpProxy::start(target).await;
+    let proxied = db
+        .url()
+        .replacen(&target.to_string(), &proxy.addr().to_string(), 1);
+    assert_ne!(proxied, db.url(), "the URL must go through the proxy");
+    let options = DbOptions {
+        acquire_timeout: Duration::from_secs(1),
+        ..DbOptions::default()
+    };
+    let pool = Db::connect(&proxied, options).await.unwrap();
+    let t = TestApp::over(db, pool, Settings::default(), WebSettings::default());
+
+    assert_eq!(t.get("/healthz").await.status, 200);
+
+    proxy.stop().await;
+    let started = Instant::now();
+    let r = t.get("/healthz").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["backend"], "postgres");
+    // A bound on correctness (no hang), far above the 2 s health timeout, not a speed test.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    proxy.resume().await;
+    let r = t.get("/healthz").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "ok");
+}
+
+fn postgres_addr(url: &str) -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let after_scheme = url.split_once("://").unwrap().1;
+    let authority = after_scheme.split(['/', '?']).next().unwrap();
+    let host_port = authority.rsplit('@').next().unwrap();
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    host_port.to_socket_addrs().unwrap().next().unwrap()
+}

@@ -1,0 +1,9 @@
+//! The integration tests: the whole application through its public interface, on the backend
+//! `EHRSHARE_TEST_DATABASE_URL` selects (SQLite when unset). One binary, one module per feature.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod errors;
+mod health;
+mod migrations;
+mod pages;
+mod security;

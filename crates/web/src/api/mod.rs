@@ -1,0 +1,37 @@
+//! The JSON API under `/api/v1` and its OpenAPI document; also `/healthz`.
+
+pub mod health;
+
+use axum::Json;
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+
+use crate::error::{FieldErrorBody, ProblemBody};
+
+/// The OpenAPI document of the JSON API.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "ehrshare API",
+        description = "Electronic health record sharing: JSON API. Errors are \
+            application/problem+json (RFC 9457) with a stable `code`; the `type` is \
+            `urn:ehrshare:problem:<code>`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(health::healthz, openapi_json),
+    components(schemas(health::HealthBody, ProblemBody, FieldErrorBody))
+)]
+pub struct ApiDoc;
+
+/// `GET /api/v1/openapi.json`: this API's OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> impl IntoResponse {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    Json(doc)
+}

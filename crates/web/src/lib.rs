@@ -1,0 +1,107 @@
+//! ehrshare-web: the HTTP surface. JSON API under `/api/v1` (with its OpenAPI document), FHIR R4
+//! under `/fhir`, portals (`/`, `/hcp`, `/me`, `/office`).
+//!
+//! Invariants:
+//! - Only this crate knows HTTP. Handlers parse, call one `app` use case, and shape the answer;
+//!   they never touch the store and never decide access.
+//! - Errors become responses in one place ([`error`]); internal causes are logged with the
+//!   request id and never shown.
+//! - Every response carries the request id and the security headers ([`security`]).
+
+pub mod api;
+pub mod error;
+pub mod i18n;
+pub mod pages;
+pub mod request_id;
+pub mod security;
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::middleware;
+use axum::routing::get;
+use ehrshare_app::{App, AppError};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::HttpError;
+
+/// HTTP settings (a subset of the server's configuration).
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered with 503 `timeout`.
+    pub request_timeout: Duration,
+    /// Whether cookies carry `Secure` (turn off only for plain-http local development).
+    pub cookie_secure: bool,
+    /// The public URL clients reach this server at (links in messages, OAuth redirects).
+    pub public_base_url: String,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            body_limit: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            cookie_secure: true,
+            public_base_url: "http://127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(app: App, settings: &WebSettings) -> Router {
+    let hsts = security::Hsts(settings.public_base_url.starts_with("https://"));
+    Router::new()
+        .route("/", get(pages::home::show))
+        .route("/static/site.css", get(pages::stylesheet))
+        .route("/healthz", get(api::health::healthz))
+        .route("/api/v1/openapi.json", get(api::openapi_json))
+        .fallback(not_found)
+        .with_state(app)
+        // Layers run outside-in in the reverse of the order they are added here.
+        .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn(error::render))
+        .layer(middleware::from_fn(i18n::negotiate))
+        .layer(middleware::from_fn_with_state(hsts, security::headers))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                // The path only: query strings may carry identifiers of patients.
+                let id = request
+                    .headers()
+                    .get(&request_id::X_REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id,
+                )
+            }),
+        )
+        .layer(middleware::from_fn(request_id::assign))
+}
+
+async fn not_found() -> HttpError {
+    HttpError(AppError::NotFound)
+}
+
+/// Renders a template, turning a rendering failure into an internal error.
+pub(crate) fn render_template<T: Template>(template: &T) -> Result<String, HttpError> {
+    template
+        .render()
+        .map_err(|e| HttpError(AppError::Internal(Box::new(e))))
+}

@@ -1,0 +1,36 @@
+//! The bilingual error page, with the request id to quote.
+
+use askama::Template;
+
+use crate::error::Problem;
+use crate::i18n::Locale;
+
+/// The error page for one problem.
+#[derive(Debug, Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    status: u16,
+    message_id: String,
+    request_id: String,
+}
+
+impl ErrorPage {
+    /// The page for `problem` in `locale`. Its message is chosen by the problem's stable code.
+    pub fn new(locale: Locale, problem: &Problem, request_id: &str) -> ErrorPage {
+        let specific = format!("error-{}", problem.code);
+        let message_id = if locale.has(&specific) {
+            specific
+        } else {
+            "error-generic".to_owned()
+        };
+        ErrorPage {
+            locale,
+            all_locales: super::ALL_LOCALES,
+            status: problem.status.as_u16(),
+            message_id,
+            request_id: request_id.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Server-rendered pages (askama templates, Fluent strings in zh-HK and en).
+
+pub mod error;
+pub mod home;
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::IntoResponse;
+
+use crate::i18n::Locale;
+
+/// The languages offered by the switcher on every page.
+pub const ALL_LOCALES: [Locale; 2] = Locale::ALL;
+
+/// `GET /static/site.css`: the one stylesheet, compiled in.
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/site.css"),
+    )
+}
