@@ -3,6 +3,7 @@
 //! Logs are for operators. The audit log is a table with its own guarantees, never a log line;
 //! patient identifiers and secrets are kept out of logs (request spans carry the path only).
 
+use std::io::IsTerminal;
 use std::str::FromStr;
 
 use tracing_subscriber::filter::Targets;
@@ -20,7 +21,11 @@ pub fn init(format: LogFormat, filter: &str) {
     let registry = tracing_subscriber::registry().with(targets);
     let result = match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
