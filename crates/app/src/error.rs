@@ -60,8 +60,10 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
+        if err.is_unavailable() {
+            return AppError::Unavailable(err);
+        }
         match err {
-            StoreError::Unavailable(_) => AppError::Unavailable(err),
             StoreError::Conflict { ref constraint, .. } => AppError::Conflict {
                 code: "conflict",
                 message: format!("conflicts with an existing record ({constraint})"),

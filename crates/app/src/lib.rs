@@ -8,16 +8,21 @@
 //!   responses in one place.
 //! - The clock (and later the notifier and signer) are injected, so tests run on a fixed clock.
 
+pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod health;
+pub mod signer;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ehrshare_core::clock::Clock;
 use ehrshare_core::consent::Regime;
-use ehrshare_store::Db;
+use ehrshare_store::{AuditLog, AuditOptions, Db};
+
+use crate::audit::{CheckpointFile, Checkpoints};
+use crate::signer::Signer;
 
 pub use error::AppError;
 
@@ -48,20 +53,45 @@ pub struct App {
 #[derive(Debug)]
 struct Inner {
     db: Db,
+    audit: AuditLog,
+    checkpoints: Option<Checkpoints>,
     clock: Arc<dyn Clock>,
     settings: Settings,
 }
 
 impl App {
-    /// Wires the application over an opened, migrated database.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, settings: Settings) -> App {
-        App {
+    /// Wires the application over an opened, migrated database and starts the audit writer.
+    /// With `checkpoints`, tree heads are signed with the signer and appended to the file.
+    pub async fn start(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        checkpoints: Option<(Box<dyn Signer>, CheckpointFile)>,
+    ) -> Result<App, AppError> {
+        let audit = AuditLog::open(db.clone(), AuditOptions::default()).await?;
+        let checkpoints = match checkpoints {
+            None => None,
+            Some((signer, file)) => {
+                let last = file
+                    .last_size()
+                    .map_err(|e| AppError::Internal(Box::new(e)))?;
+                Some(Checkpoints {
+                    instance: db.instance_id().await?,
+                    signer,
+                    file,
+                    last_size: tokio::sync::Mutex::new(last),
+                })
+            }
+        };
+        Ok(App {
             inner: Arc::new(Inner {
                 db,
+                audit,
+                checkpoints,
                 clock,
                 settings,
             }),
-        }
+        })
     }
 
     /// The settings in force.
@@ -76,6 +106,15 @@ impl App {
 
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// The audit log's writer handle.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.inner.audit
+    }
+
+    pub(crate) fn checkpoints(&self) -> Option<&Checkpoints> {
+        self.inner.checkpoints.as_ref()
     }
 
     /// Stops taking database work and closes the pool (at shutdown).

@@ -4,5 +4,6 @@
 //! Time and randomness reach it as parameters; `clippy.toml` beside this crate forbids the
 //! calls that would break that. Everything here is deterministic and unit-tested in place.
 
+pub mod audit;
 pub mod clock;
 pub mod consent;

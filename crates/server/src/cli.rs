@@ -65,6 +65,16 @@ pub enum Command {
     Migrate,
     /// Print the merged configuration (secrets redacted) and exit.
     PrintConfig,
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `ehrshare audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the Merkle tree, check every signed checkpoint; exit 0 only if all holds.
+    Verify(crate::audit_cmd::VerifyArgs),
 }
 
 impl Flags {
@@ -122,13 +132,18 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Serve => crate::serve::serve(config).await,
-            Command::Migrate => crate::serve::migrate(config).await,
-            Command::PrintConfig => Ok(()),
+            Command::Serve => crate::serve::serve(config).await.map(|()| true),
+            Command::Migrate => crate::serve::migrate(config).await.map(|()| true),
+            Command::PrintConfig => Ok(true),
+            Command::Audit(AuditCommand::Verify(args)) => {
+                crate::audit_cmd::verify_command(&config, &args).await
+            }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // A check that ran and found a problem (audit verify).
+        Ok(false) => ExitCode::from(1),
         Err(err) => {
             eprintln!("ehrshare: {err:#}");
             ExitCode::FAILURE

@@ -32,6 +32,10 @@ pub const KEYS: &[&str] = &[
     "request_timeout_secs",
     "body_limit_bytes",
     "db_max_connections",
+    "audit_key_file",
+    "audit_checkpoint_file",
+    "audit_checkpoint_every_entries",
+    "audit_checkpoint_every_secs",
 ];
 
 /// The server's configuration, after merging every source.
@@ -67,6 +71,19 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Most database connections.
     pub db_max_connections: u32,
+    /// The Ed25519 key that signs audit checkpoints (64 hex digits; created if absent, mode
+    /// 0600, with its public half beside it as `.pub`); default: `audit/signing-key` in the
+    /// data directory.
+    #[serde(default)]
+    pub audit_key_file: Option<PathBuf>,
+    /// Where signed audit checkpoints are appended (keep it off the database's machine);
+    /// default: `audit/checkpoints.jsonl` in the data directory.
+    #[serde(default)]
+    pub audit_checkpoint_file: Option<PathBuf>,
+    /// Sign a checkpoint after this many new audit entries.
+    pub audit_checkpoint_every_entries: u64,
+    /// ... or after this many seconds, if any entry was added (and always at shutdown).
+    pub audit_checkpoint_every_secs: u64,
 }
 
 impl Default for Config {
@@ -83,6 +100,10 @@ impl Default for Config {
             request_timeout_secs: 30,
             body_limit_bytes: 2 * 1024 * 1024,
             db_max_connections: 8,
+            audit_key_file: None,
+            audit_checkpoint_file: None,
+            audit_checkpoint_every_entries: 10_000,
+            audit_checkpoint_every_secs: 60,
         }
     }
 }
@@ -264,6 +285,11 @@ impl Config {
         if self.body_limit_bytes == 0 {
             return invalid("body_limit_bytes must be at least 1".to_owned());
         }
+        if self.audit_checkpoint_every_entries == 0 || self.audit_checkpoint_every_secs == 0 {
+            return invalid(
+                "audit_checkpoint_every_entries and _secs must be at least 1".to_owned(),
+            );
+        }
         if self.db_max_connections == 0 {
             return invalid("db_max_connections must be at least 1".to_owned());
         }
@@ -295,6 +321,20 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
+    /// The audit signing key file in force.
+    pub fn effective_audit_key_file(&self) -> PathBuf {
+        self.audit_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit").join("signing-key"))
+    }
+
+    /// The audit checkpoint file in force.
+    pub fn effective_audit_checkpoint_file(&self) -> PathBuf {
+        self.audit_checkpoint_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit").join("checkpoints.jsonl"))
+    }
+
     /// The request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
@@ -306,6 +346,8 @@ impl Config {
         let mut shown = self.clone();
         shown.database_url = Some(self.effective_database_url());
         shown.public_base_url = Some(self.effective_public_base_url());
+        shown.audit_key_file = Some(self.effective_audit_key_file());
+        shown.audit_checkpoint_file = Some(self.effective_audit_checkpoint_file());
         toml::to_string(&shown).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 }

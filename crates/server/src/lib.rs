@@ -1,9 +1,10 @@
 //! ehrshare, the binary: configuration, telemetry, wiring, and the subcommands
-//! `serve`, `migrate` and `print-config`.
+//! `serve`, `migrate`, `print-config` and `audit verify`.
 //!
 //! Invariant: this crate only wires. Rules live in `ehrshare-core`, use cases in `ehrshare-app`,
 //! HTTP in `ehrshare-web`.
 
+pub mod audit_cmd;
 pub mod cli;
 pub mod config;
 pub mod serve;

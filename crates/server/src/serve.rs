@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ehrshare_app::audit::{CheckpointFile, CheckpointPolicy, spawn_checkpointer};
 use ehrshare_app::clock::SystemClock;
+use ehrshare_app::signer::Ed25519Signer;
 use ehrshare_app::{App, Settings};
 use ehrshare_store::{Db, DbOptions};
 use ehrshare_web::WebSettings;
@@ -75,7 +77,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     let db = open_database(&config).await?;
     let backend = db.backend();
-    let app = App::new(db, Arc::new(SystemClock), app_settings(&config));
+    let key_file = config.effective_audit_key_file();
+    let signer = Ed25519Signer::load_or_create(&key_file)?;
+    let checkpoints = CheckpointFile::new(config.effective_audit_checkpoint_file());
+    let app = App::start(
+        db,
+        Arc::new(SystemClock),
+        app_settings(&config),
+        Some((Box::new(signer), checkpoints)),
+    )
+    .await
+    .context("cannot start the application")?;
+    let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel();
+    let checkpointer = spawn_checkpointer(
+        app.clone(),
+        CheckpointPolicy {
+            every_entries: config.audit_checkpoint_every_entries,
+            every: std::time::Duration::from_secs(config.audit_checkpoint_every_secs),
+        },
+        stopped,
+    );
     let router = ehrshare_web::router(app.clone(), &web_settings(&config));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -96,6 +117,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await
     .context("server error")?;
     tracing::info!("shutting down");
+    // The final checkpoint covers every entry written before the listener closed.
+    let _ = stop_checkpoints.send(());
+    if let Err(err) = checkpointer.await {
+        tracing::error!(error = %err, "the checkpoint task failed");
+    }
     app.close().await;
     Ok(())
 }

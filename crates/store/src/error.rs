@@ -31,6 +31,15 @@ pub enum StoreError {
         name: String,
         problem: String,
     },
+    /// The audit writer has stopped (the server is shutting down).
+    #[error("the audit log is closed")]
+    AuditClosed,
+    /// Stored data contradicts itself (a missing tree node, an unknown code).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    /// One failure shared by every caller of a batch that could not commit.
+    #[error("{0}")]
+    Shared(std::sync::Arc<StoreError>),
     /// Any other database error.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
@@ -39,7 +48,11 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database could not be reached at all (as opposed to refusing a statement).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        match self {
+            StoreError::Unavailable(_) | StoreError::AuditClosed => true,
+            StoreError::Shared(inner) => inner.is_unavailable(),
+            _ => false,
+        }
     }
 }
 

@@ -8,11 +8,13 @@
 //! - Recipient-owned tables are keyed by recipient id so that they can be distributed by
 //!   recipient on a PostgreSQL-compatible distributed engine.
 
+pub mod audit;
 mod db;
 mod error;
 mod migrate;
 mod retry;
 
+pub use audit::{AuditLog, AuditOptions, Conn, change};
 pub use db::{Backend, Db, DbOptions};
 pub use error::StoreError;
 pub use migrate::{MigrationReport, migrations_for};

@@ -32,10 +32,12 @@ macro_rules! migrations {
 
 static SQLITE: &[Migration] = migrations!("sqlite":
     (1, "foundation", "0001_foundation.sql"),
+    (2, "audit", "0002_audit.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
     (1, "foundation", "0001_foundation.sql"),
+    (2, "audit", "0002_audit.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
+use ehrshare_app::audit::CheckpointFile;
+use ehrshare_app::signer::Ed25519Signer;
 use ehrshare_app::{App, Settings};
 use ehrshare_web::WebSettings;
 use http_body_util::BodyExt;
@@ -12,10 +14,15 @@ use tower::ServiceExt;
 
 use crate::{FixedClock, TestDb};
 
+/// The seed of the test checkpoint-signing key.
+pub const TEST_SIGNING_SEED: [u8; 32] = [42; 32];
+
 /// A running application over a fresh database, with a fixed clock.
 #[derive(Debug)]
 pub struct TestApp {
     pub db: TestDb,
+    /// The data folder (checkpoint file).
+    pub data: tempfile::TempDir,
     pub app: App,
     pub clock: FixedClock,
     router: Router,
@@ -64,26 +71,53 @@ impl TestApp {
     pub async fn with_settings(settings: Settings, web: WebSettings) -> TestApp {
         let db = TestDb::empty().await;
         let pool = db.migrated().await;
-        TestApp::over(db, pool, settings, web)
+        TestApp::over(db, pool, settings, web).await
     }
 
     /// The application over `pool`, an open handle on `db` (which may reach it another way,
     /// such as through a [`crate::TcpProxy`]).
-    pub fn over(
+    pub async fn over(
         db: TestDb,
         pool: ehrshare_store::Db,
         settings: Settings,
         web: WebSettings,
     ) -> TestApp {
         let clock = FixedClock::standard();
-        let app = App::new(pool, Arc::new(clock.clone()), settings);
+        let data = tempfile::tempdir().unwrap();
+        let checkpoints = TestApp::checkpoint_file_in(data.path());
+        let signer = Box::new(Ed25519Signer::from_seed(TEST_SIGNING_SEED));
+        let app = App::start(
+            pool,
+            Arc::new(clock.clone()),
+            settings,
+            Some((signer, checkpoints)),
+        )
+        .await
+        .unwrap();
         let router = ehrshare_web::router(app.clone(), &web);
         TestApp {
             db,
+            data,
             app,
             clock,
             router,
         }
+    }
+
+    /// The checkpoint file of a data folder.
+    pub fn checkpoint_file_in(dir: &std::path::Path) -> CheckpointFile {
+        CheckpointFile::new(dir.join("audit/checkpoints.jsonl"))
+    }
+
+    /// This app's checkpoint file.
+    pub fn checkpoint_file(&self) -> CheckpointFile {
+        TestApp::checkpoint_file_in(self.data.path())
+    }
+
+    /// The public key checkpoints are signed with.
+    pub fn public_key() -> [u8; 32] {
+        use ehrshare_app::signer::Signer;
+        Ed25519Signer::from_seed(TEST_SIGNING_SEED).public_key()
     }
 
     /// Sends a request.

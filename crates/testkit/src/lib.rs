@@ -15,5 +15,5 @@ mod proxy;
 pub use clock::FixedClock;
 pub use db::with_database;
 pub use db::{TEST_DATABASE_URL_VAR, TestDb};
-pub use http::{TestApp, TestResponse};
+pub use http::{TEST_SIGNING_SEED, TestApp, TestResponse};
 pub use proxy::TcpProxy;

@@ -54,7 +54,7 @@ async fn healthz_follows_postgres_going_down_and_coming_back() {
         ..DbOptions::default()
     };
     let pool = Db::connect(&proxied, options).await.unwrap();
-    let t = TestApp::over(db, pool, Settings::default(), WebSettings::default());
+    let t = TestApp::over(db, pool, Settings::default(), WebSettings::default()).await;
 
     assert_eq!(t.get("/healthz").await.status, 200);
 

@@ -1,0 +1,500 @@
+//! The audit log as use cases see it: record an entry (fail closed), record an entry together
+//! with the change it describes, prove inclusion and consistency, write signed checkpoints, and
+//! verify the whole log.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ehrshare_core::audit::checkpoint::{Checkpoint, Finding, hex, unhex};
+use ehrshare_core::audit::merkle::{self, Frontier, Hash, ProofPlan};
+use ehrshare_core::audit::{AuditEntry, NewAuditEntry};
+use ehrshare_store::audit::{Appended, Change, TreeHead};
+use ehrshare_store::{Db, StoreError};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+
+use crate::signer::{self, Signer};
+use crate::{App, AppError};
+
+/// When to sign a new tree head.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointPolicy {
+    /// After this many new entries.
+    pub every_entries: u64,
+    /// Or after this long, if any entry was added.
+    pub every: Duration,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy {
+            every_entries: 10_000,
+            every: Duration::from_secs(60),
+        }
+    }
+}
+
+impl From<StoreError> for AuditFailure {
+    fn from(e: StoreError) -> Self {
+        AuditFailure(e)
+    }
+}
+
+/// An audit entry could not be made durable.
+#[derive(Debug, thiserror::Error)]
+#[error("audit entry not written: {0}")]
+pub struct AuditFailure(#[source] pub StoreError);
+
+impl From<AuditFailure> for AppError {
+    fn from(e: AuditFailure) -> Self {
+        if e.0.is_unavailable() {
+            AppError::Unavailable(e.0)
+        } else {
+            AppError::Internal(Box::new(e))
+        }
+    }
+}
+
+impl App {
+    /// Makes `entry` durable; only then may the caller proceed (and, for a read, let data
+    /// leave). An invalid entry is a programming error: internal, and nothing is written.
+    pub async fn record(&self, entry: NewAuditEntry) -> Result<Appended, AppError> {
+        let entry = entry
+            .validated()
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        Ok(self.audit_log().append(entry).await.map_err(AuditFailure)?)
+    }
+
+    /// Runs `change` and records `entry` in one transaction. Either both are committed or
+    /// neither; the change's own error (a conflict, say) is returned as such.
+    pub async fn record_with(
+        &self,
+        entry: NewAuditEntry,
+        change: Change,
+    ) -> Result<Appended, AppError> {
+        let entry = entry
+            .validated()
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        self.audit_log()
+            .append_with(entry, change)
+            .await
+            .map_err(AppError::from)
+    }
+
+    /// The last committed tree head.
+    pub fn audit_head(&self) -> TreeHead {
+        self.audit_log().head()
+    }
+
+    /// Entry `seq`, with its inclusion proof in the current tree.
+    pub async fn audit_inclusion_proof(
+        &self,
+        seq: u64,
+    ) -> Result<(AuditEntry, Vec<Hash>, TreeHead), AppError> {
+        let head = self.audit_head();
+        let plan = ProofPlan::inclusion(head.size, seq).map_err(|_| AppError::NotFound)?;
+        let entry = self
+            .db()
+            .audit_entries(seq, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.seq == seq)
+            .ok_or(AppError::NotFound)?;
+        let proof = self.db().audit_proof(&plan).await?;
+        Ok((entry, proof, head))
+    }
+
+    /// A consistency proof from an earlier tree size to the current head.
+    pub async fn audit_consistency_proof(
+        &self,
+        old_size: u64,
+    ) -> Result<(Vec<Hash>, TreeHead), AppError> {
+        let head = self.audit_head();
+        let plan = ProofPlan::consistency(old_size, head.size).map_err(|e| AppError::Invalid {
+            code: "bad-tree-size",
+            message: e.to_string(),
+            fields: Vec::new(),
+        })?;
+        Ok((self.db().audit_proof(&plan).await?, head))
+    }
+
+    /// Signs the current tree head and appends it to the checkpoint file, unless the last
+    /// checkpoint already covers it. Returns the checkpoint written, if any.
+    pub async fn write_checkpoint(&self) -> Result<Option<Checkpoint>, AppError> {
+        let Some(checkpoints) = self.checkpoints() else {
+            return Ok(None);
+        };
+        let head = self.audit_head();
+        let mut last = checkpoints.last_size.lock().await;
+        if *last == Some(head.size) {
+            return Ok(None);
+        }
+        let time = self
+            .clock()
+            .now()
+            .format(&Rfc3339)
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        let message =
+            Checkpoint::signed_message(&checkpoints.instance, head.size, &head.root, &time);
+        let checkpoint = Checkpoint {
+            instance: checkpoints.instance.clone(),
+            size: head.size,
+            root: head.root,
+            time,
+            key_id: signer::key_id(&checkpoints.signer.public_key()),
+            signature: checkpoints.signer.sign(&message),
+        };
+        let file = checkpoints.file.clone();
+        let line = CheckpointLine::from(&checkpoint);
+        tokio::task::spawn_blocking(move || file.append(&line))
+            .await
+            .map_err(|e| AppError::Internal(Box::new(e)))?
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        *last = Some(head.size);
+        tracing::info!(
+            size = head.size,
+            root = hex(&head.root),
+            "audit checkpoint signed"
+        );
+        Ok(Some(checkpoint))
+    }
+}
+
+/// The checkpoint state an [`App`] holds when checkpoints are enabled.
+#[derive(Debug)]
+pub(crate) struct Checkpoints {
+    pub(crate) instance: String,
+    pub(crate) signer: Box<dyn Signer>,
+    pub(crate) file: CheckpointFile,
+    pub(crate) last_size: tokio::sync::Mutex<Option<u64>>,
+}
+
+/// The append-only file of signed tree heads, one JSON object per line.
+#[derive(Debug, Clone)]
+pub struct CheckpointFile {
+    path: PathBuf,
+}
+
+/// One line of the checkpoint file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointLine {
+    pub instance: String,
+    pub size: u64,
+    pub root: String,
+    pub time: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
+impl From<&Checkpoint> for CheckpointLine {
+    fn from(c: &Checkpoint) -> Self {
+        CheckpointLine {
+            instance: c.instance.clone(),
+            size: c.size,
+            root: hex(&c.root),
+            time: c.time.clone(),
+            key_id: c.key_id.clone(),
+            signature: hex(&c.signature),
+        }
+    }
+}
+
+impl CheckpointLine {
+    fn parse(&self) -> Option<Checkpoint> {
+        Some(Checkpoint {
+            instance: self.instance.clone(),
+            size: self.size,
+            root: unhex::<32>(&self.root)?,
+            time: self.time.clone(),
+            key_id: self.key_id.clone(),
+            signature: unhex::<64>(&self.signature)?,
+        })
+    }
+}
+
+impl CheckpointFile {
+    /// The file at `path` (created on first append).
+    pub fn new(path: impl Into<PathBuf>) -> CheckpointFile {
+        CheckpointFile { path: path.into() }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one checkpoint and waits until it is on disk.
+    pub fn append(&self, line: &CheckpointLine) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut text = serde_json::to_string(line).map_err(std::io::Error::other)?;
+        text.push('\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    }
+
+    /// Every line, parsed; an unreadable line is `Err(line number)` (from 1).
+    pub fn read(&self) -> std::io::Result<Vec<Result<Checkpoint, usize>>> {
+        let file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed = serde_json::from_str::<CheckpointLine>(&line)
+                .ok()
+                .and_then(|l| l.parse());
+            out.push(parsed.ok_or(i + 1));
+        }
+        Ok(out)
+    }
+
+    /// The size of the last readable checkpoint.
+    pub fn last_size(&self) -> std::io::Result<Option<u64>> {
+        Ok(self
+            .read()?
+            .into_iter()
+            .rev()
+            .find_map(|c| c.ok())
+            .map(|c| c.size))
+    }
+}
+
+/// Starts the task that signs tree heads by `policy` until `stop` resolves, then signs once more.
+pub fn spawn_checkpointer(
+    app: App,
+    policy: CheckpointPolicy,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut heads = app.audit_log().subscribe();
+        let mut stop = stop;
+        let mut tick = tokio::time::interval(policy.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut signed_at = app.audit_head().size;
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {}
+                changed = heads.changed() => {
+                    if changed.is_err() { break; }
+                    let size = heads.borrow_and_update().size;
+                    if size.saturating_sub(signed_at) < policy.every_entries { continue; }
+                }
+            }
+            match app.write_checkpoint().await {
+                Ok(Some(c)) => signed_at = c.size,
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot write an audit checkpoint"),
+            }
+        }
+        if let Err(e) = app.write_checkpoint().await {
+            tracing::error!(error = %e, "cannot write the final audit checkpoint");
+        }
+    })
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// Checkpoints checked.
+    pub checkpoints: usize,
+    /// The recomputed root of all entries.
+    pub root: Hash,
+    /// The first problem, if any.
+    pub finding: Option<Finding>,
+}
+
+/// Entries read per query while verifying.
+const VERIFY_PAGE: u32 = 10_000;
+
+/// Recomputes the tree from the entries, checks every checkpoint's signature and that each
+/// extends the one before, and names the first problem. `progress(done, total)` is called as
+/// entries are checked.
+pub async fn verify(
+    db: &Db,
+    checkpoints: &CheckpointFile,
+    public_key: &[u8; 32],
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<VerifyReport, AppError> {
+    let instance = db.instance_id().await?;
+    let lines = checkpoints
+        .read()
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
+    let mut heads: Vec<Checkpoint> = Vec::new();
+    let report = |entries: u64, root: Hash, count: usize, finding: Finding| VerifyReport {
+        entries,
+        checkpoints: count,
+        root,
+        finding: Some(finding),
+    };
+    for (i, line) in lines.into_iter().enumerate() {
+        let n = i + 1;
+        let c = match line {
+            Ok(c) => c,
+            Err(line) => {
+                return Ok(report(
+                    0,
+                    merkle::empty_root(),
+                    i,
+                    Finding::UnreadableCheckpoint { line },
+                ));
+            }
+        };
+        if !signer::verify_signature(public_key, &c.message(), &c.signature) {
+            return Ok(report(
+                0,
+                merkle::empty_root(),
+                i,
+                Finding::BadSignature { checkpoint: n },
+            ));
+        }
+        if c.instance != instance {
+            return Ok(report(
+                0,
+                merkle::empty_root(),
+                i,
+                Finding::WrongInstance { checkpoint: n },
+            ));
+        }
+        if heads.last().is_some_and(|prev| prev.size > c.size) {
+            return Ok(report(
+                0,
+                merkle::empty_root(),
+                i,
+                Finding::NotExtending { checkpoint: n },
+            ));
+        }
+        heads.push(c);
+    }
+
+    let total = db.audit_size().await?;
+    let mut frontier = Frontier::new();
+    let mut next_head = 0usize;
+    let mut from = 0u64;
+    'pages: loop {
+        let page = db.audit_entries(from, VERIFY_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        let leaf_indices: Vec<u64> = page.iter().map(|e| 2 * e.seq).collect();
+        let stored = db.audit_nodes(&leaf_indices).await?;
+        for entry in &page {
+            let expected = frontier.size();
+            if entry.seq != expected {
+                let finding = Finding::Missing { seq: expected };
+                return Ok(report(expected, frontier.root(), next_head, finding));
+            }
+            let leaf = entry.leaf_hash();
+            if stored.get(&(2 * entry.seq)) != Some(&leaf) {
+                let finding = match find_moved(db, entry, stored.get(&(2 * entry.seq))).await? {
+                    Some(other) => Finding::Reordered {
+                        seq: entry.seq,
+                        other,
+                    },
+                    None => Finding::Edited { seq: entry.seq },
+                };
+                return Ok(report(expected, frontier.root(), next_head, finding));
+            }
+            frontier.push(leaf);
+            while let Some(head) = heads.get(next_head) {
+                if head.size > frontier.size() {
+                    break;
+                }
+                if head.root != frontier.root() {
+                    let finding = Finding::RootMismatch {
+                        checkpoint: next_head + 1,
+                        size: head.size,
+                    };
+                    return Ok(report(frontier.size(), frontier.root(), next_head, finding));
+                }
+                if next_head > 0 {
+                    let prev = &heads[next_head - 1];
+                    if !extends(db, prev, head).await? {
+                        let finding = Finding::NotExtending {
+                            checkpoint: next_head + 1,
+                        };
+                        return Ok(report(frontier.size(), frontier.root(), next_head, finding));
+                    }
+                }
+                next_head += 1;
+            }
+        }
+        progress(frontier.size(), total);
+        if page.len() < VERIFY_PAGE as usize {
+            break 'pages;
+        }
+    }
+
+    let entries = frontier.size();
+    let recorded = db.audit_leaf_count().await?;
+    let finding = if recorded > entries {
+        Some(Finding::TruncatedTail { entries, recorded })
+    } else if let Some((i, head)) = heads.iter().enumerate().skip(next_head).last() {
+        Some(Finding::OlderThanCheckpoint {
+            entries,
+            checkpoint: i + 1,
+            signed: head.size,
+        })
+    } else {
+        None
+    };
+    Ok(VerifyReport {
+        entries,
+        checkpoints: next_head,
+        root: frontier.root(),
+        finding,
+    })
+}
+
+/// Whether `new` extends `old` by the stored tree's consistency proof.
+async fn extends(db: &Db, old: &Checkpoint, new: &Checkpoint) -> Result<bool, AppError> {
+    if old.size == 0 || old.size == new.size {
+        return Ok(old.size != new.size || old.root == new.root);
+    }
+    let plan =
+        ProofPlan::consistency(old.size, new.size).map_err(|e| AppError::Internal(Box::new(e)))?;
+    let proof = db.audit_proof(&plan).await?;
+    Ok(merkle::verify_consistency(&old.root, old.size, &new.root, new.size, &proof).is_ok())
+}
+
+/// When `entry` does not match its recorded leaf: the later entry whose content, put at this
+/// position, does (the two were swapped or moved), if any.
+async fn find_moved(
+    db: &Db,
+    entry: &AuditEntry,
+    recorded: Option<&Hash>,
+) -> Result<Option<u64>, AppError> {
+    let Some(recorded) = recorded else {
+        return Ok(None);
+    };
+    let mut from = entry.seq + 1;
+    loop {
+        let page = db.audit_entries(from, VERIFY_PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        from = last.seq + 1;
+        for other in &page {
+            let placed = AuditEntry {
+                seq: entry.seq,
+                entry: other.entry.clone(),
+            };
+            if &placed.leaf_hash() == recorded {
+                return Ok(Some(other.seq));
+            }
+        }
+    }
+}

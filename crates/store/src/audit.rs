@@ -1,0 +1,550 @@
+//! The audit log's storage: one writer task that batches entries from many callers into one
+//! transaction (group commit), assigns gap-free sequence numbers, and keeps the Merkle tree's
+//! perfect subtrees beside the entries.
+//!
+//! Guarantees to callers of [`AuditLog::append`] and [`AuditLog::append_with`]:
+//! - When the call returns `Ok`, the entry is committed (durable: SQLite `synchronous=FULL`,
+//!   PostgreSQL's default `synchronous_commit`). When it returns `Err`, nothing of it was
+//!   committed, and neither was the change passed with it: fail closed.
+//! - A change passed to `append_with` runs in the same transaction as its entry, inside a
+//!   savepoint, so a failing change is undone alone and its entry is not written.
+//! - Several server processes may share one PostgreSQL database: each batch takes an advisory
+//!   lock and re-reads the log's size, so sequence numbers stay gap-free and unique.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ehrshare_core::audit::merkle::{Frontier, Hash, ProofPlan};
+use ehrshare_core::audit::{Actor, ActorKind, AuditEntry, NewAuditEntry, Outcome};
+use sqlx::types::Json;
+use sqlx::{Acquire, Connection, PgConnection, QueryBuilder, Row, SqliteConnection};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::error::StoreError;
+
+/// A connection inside the writer's transaction, handed to a change.
+#[derive(Debug)]
+pub enum Conn<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+/// Runs the same code against whichever connection a [`Conn`] holds.
+#[macro_export]
+macro_rules! on_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::Conn::Sqlite($c) => $body,
+            $crate::Conn::Postgres($c) => $body,
+        }
+    };
+}
+
+/// The future a change returns.
+pub type ChangeFuture<'c> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'c>>;
+
+/// Database work that must commit together with its audit entry.
+pub type Change = Box<dyn for<'c> FnOnce(Conn<'c>) -> ChangeFuture<'c> + Send>;
+
+/// Wraps a closure as a [`Change`] (the wrapper fixes the closure's lifetimes).
+pub fn change<F>(f: F) -> Change
+where
+    F: for<'c> FnOnce(Conn<'c>) -> ChangeFuture<'c> + Send + 'static,
+{
+    Box::new(f)
+}
+
+/// The log's size and Merkle root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// What an append returns: the entry's position and the tree head that includes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    pub head: TreeHead,
+}
+
+/// Writer settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditOptions {
+    /// Most entries in one transaction.
+    pub max_batch: usize,
+    /// Most callers waiting for the writer before `append` itself waits.
+    pub queue: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            max_batch: 4096,
+            queue: 65_536,
+        }
+    }
+}
+
+/// Counters for observing the writer (tests and benchmarks).
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    /// Transactions committed.
+    pub batches: AtomicU64,
+    /// Entries committed.
+    pub entries: AtomicU64,
+}
+
+struct Job {
+    entry: NewAuditEntry,
+    change: Option<Change>,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// The handle callers append through. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    jobs: mpsc::Sender<Job>,
+    head: watch::Receiver<TreeHead>,
+    stats: Arc<AuditStats>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("action", &self.entry.action)
+            .finish()
+    }
+}
+
+impl AuditLog {
+    /// Restores the tree's right edge from the database and starts the writer task.
+    pub async fn open(db: Db, options: AuditOptions) -> Result<AuditLog, StoreError> {
+        let frontier = match &db {
+            Db::Sqlite(pool) => restore_sqlite(&mut *pool.acquire().await?).await?,
+            Db::Postgres(pool) => restore_postgres(&mut *pool.acquire().await?).await?,
+        };
+        let (jobs, rx) = mpsc::channel(options.queue.max(1));
+        let (head_tx, head) = watch::channel(TreeHead {
+            size: frontier.size(),
+            root: frontier.root(),
+        });
+        let stats = Arc::new(AuditStats::default());
+        let writer = Writer {
+            db,
+            frontier,
+            max_batch: options.max_batch.max(1),
+            head: head_tx,
+            stats: Arc::clone(&stats),
+        };
+        tokio::spawn(writer.run(rx));
+        Ok(AuditLog { jobs, head, stats })
+    }
+
+    /// Appends an entry and waits until it is committed.
+    pub async fn append(&self, entry: NewAuditEntry) -> Result<Appended, StoreError> {
+        self.submit(entry, None).await
+    }
+
+    /// Runs `change` and appends `entry` in one transaction; waits until both are committed.
+    /// If the change fails, its error is returned and neither is kept.
+    pub async fn append_with(
+        &self,
+        entry: NewAuditEntry,
+        change: Change,
+    ) -> Result<Appended, StoreError> {
+        self.submit(entry, Some(change)).await
+    }
+
+    async fn submit(
+        &self,
+        entry: NewAuditEntry,
+        change: Option<Change>,
+    ) -> Result<Appended, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                entry,
+                change,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::AuditClosed)?;
+        answer.await.map_err(|_| StoreError::AuditClosed)?
+    }
+
+    /// The last committed tree head.
+    pub fn head(&self) -> TreeHead {
+        *self.head.borrow()
+    }
+
+    /// A receiver that sees every new committed tree head.
+    pub fn subscribe(&self) -> watch::Receiver<TreeHead> {
+        self.head.clone()
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &AuditStats {
+        &self.stats
+    }
+}
+
+struct Writer {
+    db: Db,
+    frontier: Frontier,
+    max_batch: usize,
+    head: watch::Sender<TreeHead>,
+    stats: Arc<AuditStats>,
+}
+
+/// What became of one job inside a batch.
+enum Slot {
+    Assigned(u64),
+    ChangeFailed(StoreError),
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        // Ends when every AuditLog handle is dropped and the queue is drained.
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.batch(jobs).await;
+        }
+    }
+
+    async fn batch(&mut self, mut jobs: Vec<Job>) {
+        let snapshot = self.frontier.clone();
+        let result = match &self.db {
+            Db::Sqlite(pool) => match pool.acquire().await {
+                Ok(mut conn) => batch_sqlite(&mut conn, &mut self.frontier, &mut jobs).await,
+                Err(e) => Err(e.into()),
+            },
+            Db::Postgres(pool) => match pool.acquire().await {
+                Ok(mut conn) => batch_postgres(&mut conn, &mut self.frontier, &mut jobs).await,
+                Err(e) => Err(e.into()),
+            },
+        };
+        match result {
+            Ok(slots) => {
+                let head = TreeHead {
+                    size: self.frontier.size(),
+                    root: self.frontier.root(),
+                };
+                let committed = slots
+                    .iter()
+                    .filter(|s| matches!(s, Slot::Assigned(_)))
+                    .count();
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .entries
+                    .fetch_add(committed as u64, Ordering::Relaxed);
+                self.head.send_replace(head);
+                for (job, slot) in jobs.into_iter().zip(slots) {
+                    let answer = match slot {
+                        Slot::Assigned(seq) => Ok(Appended { seq, head }),
+                        Slot::ChangeFailed(e) => Err(e),
+                    };
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(err) => {
+                // Nothing was committed: forget what this batch added to the tree.
+                self.frontier = snapshot;
+                tracing::error!(error = %err, entries = jobs.len(), "audit batch failed");
+                let shared = Arc::new(err);
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Shared(Arc::clone(&shared))));
+                }
+            }
+        }
+    }
+}
+
+/// Largest number of rows in one multi-row INSERT (SQLite allows 32766 bound values).
+const ENTRY_ROWS_PER_INSERT: usize = 1000;
+const NODE_ROWS_PER_INSERT: usize = 8000;
+
+/// A PostgreSQL advisory lock id, fixed forever: serialises audit writers across processes.
+const PG_AUDIT_LOCK: i64 = 0x6568_7261_7564_6974; // "ehraudit"
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn json_lists(entry: &NewAuditEntry) -> (Json<&Vec<String>>, Json<&Vec<Uuid>>) {
+    (Json(&entry.domains), Json(&entry.record_ids))
+}
+
+/// Generates the per-backend functions. Written once; compiled per connection type.
+macro_rules! define_backend {
+    ($batch:ident, $restore:ident, $read_entries:ident, $read_nodes:ident, $conn_ty:ty, $db:ty, $wrap:ident, $begin:expr, $lock:expr) => {
+        async fn $batch(
+            conn: &mut $conn_ty,
+            frontier: &mut Frontier,
+            jobs: &mut [Job],
+        ) -> Result<Vec<Slot>, StoreError> {
+            let mut tx = conn.begin_with($begin).await?;
+            if let Some(lock) = $lock {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(lock)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry")
+                .fetch_one(&mut *tx)
+                .await?;
+            if u64::try_from(size).ok() != Some(frontier.size()) {
+                // Another process appended since our last batch: take its tree as ours.
+                *frontier = $restore(&mut *tx).await?;
+            }
+            let mut slots = Vec::with_capacity(jobs.len());
+            let mut rows: Vec<AuditEntry> = Vec::with_capacity(jobs.len());
+            let mut nodes: Vec<(u64, Hash)> = Vec::with_capacity(jobs.len() * 2);
+            for job in jobs.iter_mut() {
+                if let Some(change) = job.change.take() {
+                    let mut savepoint = tx.begin().await?;
+                    match change(Conn::$wrap(&mut *savepoint)).await {
+                        Ok(()) => savepoint.commit().await?,
+                        Err(e) => {
+                            savepoint.rollback().await?;
+                            slots.push(Slot::ChangeFailed(e));
+                            continue;
+                        }
+                    }
+                }
+                let seq = frontier.size();
+                let entry = job.entry.clone().at_seq(seq);
+                nodes.extend(frontier.push(entry.leaf_hash()));
+                rows.push(entry);
+                slots.push(Slot::Assigned(seq));
+            }
+            for chunk in rows.chunks(ENTRY_ROWS_PER_INSERT) {
+                let mut q = QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
+                     actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, \
+                     reason, outcome, denial_reason, consent_id, episode_id, client_addr, \
+                     request_id) ",
+                );
+                q.push_values(chunk, |mut b, row| {
+                    let e = &row.entry;
+                    let (domains, record_ids) = json_lists(e);
+                    b.push_bind(to_i64(row.seq))
+                        .push_bind(e.at)
+                        .push_bind(e.actor.kind.code())
+                        .push_bind(e.actor.account)
+                        .push_bind(e.actor.role.as_deref())
+                        .push_bind(e.actor.hcp)
+                        .push_bind(e.actor.location)
+                        .push_bind(e.sdm)
+                        .push_bind(e.recipient)
+                        .push_bind(e.action.as_str())
+                        .push_bind(domains)
+                        .push_bind(record_ids)
+                        .push_bind(e.reason.as_deref())
+                        .push_bind(e.outcome.code())
+                        .push_bind(e.denial_reason.as_deref())
+                        .push_bind(e.consent_id)
+                        .push_bind(e.episode_id)
+                        .push_bind(e.client_addr.as_deref())
+                        .push_bind(e.request_id);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in nodes.chunks(NODE_ROWS_PER_INSERT) {
+                let mut q = QueryBuilder::<$db>::new("INSERT INTO audit_node (idx, hash) ");
+                q.push_values(chunk, |mut b, (idx, hash)| {
+                    b.push_bind(to_i64(*idx)).push_bind(hash.as_slice());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(slots)
+        }
+
+        async fn $restore(conn: &mut $conn_ty) -> Result<Frontier, StoreError> {
+            let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry")
+                .fetch_one(&mut *conn)
+                .await?;
+            let size = u64::try_from(size).unwrap_or(0);
+            let nodes = $read_nodes(conn, &Frontier::indices_for(size)).await?;
+            Frontier::restore(size, &nodes).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+
+        async fn $read_nodes(
+            conn: &mut $conn_ty,
+            indices: &[u64],
+        ) -> Result<BTreeMap<u64, Hash>, StoreError> {
+            let mut out = BTreeMap::new();
+            for chunk in indices.chunks(NODE_ROWS_PER_INSERT) {
+                let mut q = QueryBuilder::<$db>::new("SELECT idx, hash FROM audit_node WHERE idx IN (");
+                let mut list = q.separated(", ");
+                for i in chunk {
+                    list.push_bind(to_i64(*i));
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    let idx: i64 = row.try_get("idx")?;
+                    let bytes: Vec<u8> = row.try_get("hash")?;
+                    let hash: Hash = bytes.try_into().map_err(|_| {
+                        StoreError::Corrupt(format!("audit node {idx} is not 32 bytes"))
+                    })?;
+                    out.insert(u64::try_from(idx).unwrap_or(0), hash);
+                }
+            }
+            Ok(out)
+        }
+
+        async fn $read_entries(
+            conn: &mut $conn_ty,
+            from_seq: u64,
+            limit: u32,
+        ) -> Result<Vec<AuditEntry>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT seq, at, actor_kind, actor_account, actor_role, actor_hcp, \
+                 actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
+                 denial_reason, consent_id, episode_id, client_addr, request_id \
+                 FROM audit_entry WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(to_i64(from_seq))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter()
+                .map(|row| -> Result<AuditEntry, StoreError> {
+                    let seq: i64 = row.try_get("seq")?;
+                    let kind: String = row.try_get("actor_kind")?;
+                    let outcome: String = row.try_get("outcome")?;
+                    let bad = |what: &str| StoreError::Corrupt(format!("audit entry {seq}: {what}"));
+                    let Json(domains): Json<Vec<String>> = row.try_get("domains")?;
+                    let Json(record_ids): Json<Vec<Uuid>> = row.try_get("record_ids")?;
+                    let at: OffsetDateTime = row.try_get("at")?;
+                    let entry = NewAuditEntry {
+                        at,
+                        actor: Actor {
+                            kind: ActorKind::parse(&kind).ok_or_else(|| bad("unknown actor kind"))?,
+                            account: row.try_get("actor_account")?,
+                            role: row.try_get("actor_role")?,
+                            hcp: row.try_get("actor_hcp")?,
+                            location: row.try_get("actor_location")?,
+                        },
+                        sdm: row.try_get("sdm")?,
+                        recipient: row.try_get("recipient")?,
+                        action: row.try_get("action")?,
+                        domains,
+                        record_ids,
+                        reason: row.try_get("reason")?,
+                        outcome: Outcome::parse(&outcome).ok_or_else(|| bad("unknown outcome"))?,
+                        denial_reason: row.try_get("denial_reason")?,
+                        consent_id: row.try_get("consent_id")?,
+                        episode_id: row.try_get("episode_id")?,
+                        client_addr: row.try_get("client_addr")?,
+                        request_id: row.try_get("request_id")?,
+                    };
+                    Ok(AuditEntry {
+                        seq: u64::try_from(seq).map_err(|_| bad("negative sequence number"))?,
+                        entry,
+                    })
+                })
+                .collect()
+        }
+    };
+}
+
+define_backend!(
+    batch_sqlite,
+    restore_sqlite,
+    read_entries_sqlite,
+    read_nodes_sqlite,
+    SqliteConnection,
+    sqlx::Sqlite,
+    Sqlite,
+    "BEGIN IMMEDIATE",
+    None::<i64>
+);
+define_backend!(
+    batch_postgres,
+    restore_postgres,
+    read_entries_postgres,
+    read_nodes_postgres,
+    PgConnection,
+    sqlx::Postgres,
+    Postgres,
+    "BEGIN",
+    Some(PG_AUDIT_LOCK)
+);
+
+impl Db {
+    /// Entries from `from_seq` on, in order, at most `limit`.
+    pub async fn audit_entries(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        match self {
+            Db::Sqlite(pool) => {
+                read_entries_sqlite(&mut *pool.acquire().await?, from_seq, limit).await
+            }
+            Db::Postgres(pool) => {
+                read_entries_postgres(&mut *pool.acquire().await?, from_seq, limit).await
+            }
+        }
+    }
+
+    /// The stored tree nodes with the given in-order indices (those that exist).
+    pub async fn audit_nodes(&self, indices: &[u64]) -> Result<BTreeMap<u64, Hash>, StoreError> {
+        match self {
+            Db::Sqlite(pool) => read_nodes_sqlite(&mut *pool.acquire().await?, indices).await,
+            Db::Postgres(pool) => read_nodes_postgres(&mut *pool.acquire().await?, indices).await,
+        }
+    }
+
+    /// Number of entries stored (one more than the highest sequence number).
+    pub async fn audit_size(&self) -> Result<u64, StoreError> {
+        let size: i64 = crate::on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    /// Number of entry rows (differs from [`Db::audit_size`] when rows are missing).
+    pub async fn audit_row_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = crate::on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_entry").fetch_one(pool).await?
+        });
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The highest stored leaf position + 1, judged from the tree nodes (survives the deletion of
+    /// entry rows).
+    pub async fn audit_leaf_count(&self) -> Result<u64, StoreError> {
+        // Leaves have even in-order indices; the last one is 2 * (count - 1).
+        let max_leaf: Option<i64> = crate::on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(idx) FROM audit_node WHERE idx % 2 = 0")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(max_leaf.map_or(0, |i| u64::try_from(i / 2 + 1).unwrap_or(0)))
+    }
+
+    /// The hashes of an inclusion or consistency proof described by `plan`.
+    pub async fn audit_proof(&self, plan: &ProofPlan) -> Result<Vec<Hash>, StoreError> {
+        let needed: Vec<u64> = plan.needed().into_iter().collect();
+        let nodes = self.audit_nodes(&needed).await?;
+        plan.assemble(&nodes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
