@@ -7,6 +7,7 @@
 //! - [`TestApp`]: the whole HTTP application in process, called without a socket.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod audit;
 mod clock;
 mod db;
 mod http;

@@ -1,0 +1,322 @@
+//! The audit log through the application: group commit, fail closed, atomic changes, proofs.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ehrshare_core::audit::merkle::{self, Hash, leaf_hash, node_hash};
+use ehrshare_core::audit::{AuditEntry, NewAuditEntry};
+use ehrshare_store::audit::ChangeFuture;
+use ehrshare_store::{Backend, Conn, change};
+use ehrshare_testkit::TestApp;
+use ehrshare_testkit::audit::sample_entry;
+
+fn entry(t: &TestApp, n: u64) -> NewAuditEntry {
+    use ehrshare_core::clock::Clock;
+    sample_entry(t.clock.now(), n)
+}
+
+async fn all_entries(t: &TestApp) -> Vec<AuditEntry> {
+    let db = t.db.connect().await;
+    db.audit_entries(0, 100_000).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_concurrent_callers_share_a_few_transactions() {
+    let t = TestApp::spawn().await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
+    let mut tasks = Vec::new();
+    for n in 0..64 {
+        let app = t.app.clone();
+        let barrier = Arc::clone(&barrier);
+        let e = entry(&t, n);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            app.record(e).await.unwrap()
+        }));
+    }
+    let mut seqs = BTreeSet::new();
+    for task in tasks {
+        let appended = task.await.unwrap();
+        assert!(appended.head.size > appended.seq, "the head returned includes the entry");
+        seqs.insert(appended.seq);
+    }
+    assert_eq!(seqs, (0..64).collect::<BTreeSet<u64>>(), "gap-free, each once");
+
+    let stats = t.app.audit_log().stats();
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    let entries = stats.entries.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("64 entries committed in {batches} transactions");
+    assert_eq!(entries, 64);
+    assert!(batches < 64, "entries were batched ({batches} transactions)");
+
+    // Every committed entry is in the database, in order, and its recorded leaf matches.
+    let stored = all_entries(&t).await;
+    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..64).collect::<Vec<_>>());
+    let db = t.db.connect().await;
+    let leaves = db.audit_nodes(&(0..64).map(|s| 2 * s).collect::<Vec<_>>()).await.unwrap();
+    for e in &stored {
+        assert_eq!(leaves[&(2 * e.seq)], e.leaf_hash());
+    }
+    assert_eq!(t.app.audit_head().size, 64);
+}
+
+#[tokio::test]
+async fn stored_entries_read_back_exactly_as_written() {
+    let t = TestApp::spawn().await;
+    let written: Vec<NewAuditEntry> = (0..10).map(|n| entry(&t, n).validated().unwrap()).collect();
+    for e in &written {
+        t.app.record(e.clone()).await.unwrap();
+    }
+    let stored = all_entries(&t).await;
+    for (i, e) in stored.iter().enumerate() {
+        assert_eq!(e.seq, i as u64);
+        assert_eq!(e.entry, written[i], "entry {i} round-trips on {:?}", t.db.backend());
+    }
+}
+
+/// Makes every insert into audit_entry fail, as a read-only or broken audit table would.
+async fn break_audit_table(t: &TestApp) {
+    let db = t.db.connect().await;
+    let sql = match db.backend() {
+        Backend::Sqlite => {
+            "CREATE TRIGGER audit_broken BEFORE INSERT ON audit_entry \
+             BEGIN SELECT RAISE(ABORT, 'audit table is read-only'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit table is read-only'; END; $$; \
+             CREATE TRIGGER audit_broken BEFORE INSERT ON audit_entry \
+             FOR EACH ROW EXECUTE FUNCTION audit_broken();"
+        }
+    };
+    ehrshare_testkit::audit::tamper(&db, sql).await;
+}
+
+async fn repair_audit_table(t: &TestApp) {
+    let db = t.db.connect().await;
+    let sql = match db.backend() {
+        Backend::Sqlite => "DROP TRIGGER audit_broken;",
+        Backend::Postgres => "DROP TRIGGER audit_broken ON audit_entry;",
+    };
+    ehrshare_testkit::audit::tamper(&db, sql).await;
+}
+
+fn insert_meta(key: &'static str) -> ehrshare_store::audit::Change {
+    change(move |conn: Conn<'_>| -> ChangeFuture<'_> {
+        Box::pin(async move {
+            ehrshare_store::on_conn!(conn, c => {
+                sqlx::query("INSERT INTO ehrshare_meta (key, value) VALUES ($1, 'x')")
+                    .bind(key)
+                    .execute(&mut *c)
+                    .await?;
+            });
+            Ok(())
+        })
+    })
+}
+
+async fn meta_exists(t: &TestApp, key: &str) -> bool {
+    let db = t.db.connect().await;
+    let n: i64 = ehrshare_store::on_pool!(&db, p => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM ehrshare_meta WHERE key = $1")
+            .bind(key)
+            .fetch_one(p)
+            .await
+            .unwrap()
+    });
+    n == 1
+}
+
+#[tokio::test]
+async fn when_the_audit_cannot_be_written_the_operation_fails_and_changes_nothing() {
+    let t = TestApp::spawn().await;
+    t.app.record(entry(&t, 0)).await.unwrap();
+    let head = t.app.audit_head();
+    break_audit_table(&t).await;
+
+    let err = t
+        .app
+        .record_with(entry(&t, 1), insert_meta("change-under-broken-audit"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "internal", "{err:?}");
+    assert!(!meta_exists(&t, "change-under-broken-audit").await, "the change was rolled back");
+    assert!(t.app.record(entry(&t, 2)).await.is_err(), "a plain append fails too");
+    assert_eq!(t.app.audit_head(), head, "the tree did not move");
+
+    // Once the table works again, the log continues without a gap.
+    repair_audit_table(&t).await;
+    let appended = t.app.record(entry(&t, 3)).await.unwrap();
+    assert_eq!(appended.seq, 1);
+    let seqs: Vec<u64> = all_entries(&t).await.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![0, 1]);
+}
+
+#[tokio::test]
+async fn when_the_database_is_gone_the_audit_fails_closed_as_unavailable() {
+    let t = TestApp::spawn().await;
+    t.app.close().await;
+    let err = t.app.record(entry(&t, 0)).await.unwrap_err();
+    assert_eq!(err.code(), "store-unavailable", "{err:?}");
+}
+
+#[tokio::test]
+async fn a_change_commits_with_its_entry_and_a_failing_change_is_undone_alone() {
+    let t = TestApp::spawn().await;
+    let ok = t.app.record_with(entry(&t, 0), insert_meta("first")).await.unwrap();
+    assert!(meta_exists(&t, "first").await);
+    // `instance_id` exists already: this change fails with a conflict...
+    let (dup, other) = tokio::join!(
+        t.app.record_with(entry(&t, 1), insert_meta("instance_id")),
+        t.app.record_with(entry(&t, 2), insert_meta("second")),
+    );
+    assert_eq!(dup.unwrap_err().code(), "conflict");
+    // ...and the change beside it in the same batch is unaffected.
+    let other = other.unwrap();
+    assert!(meta_exists(&t, "second").await);
+    assert_eq!(ok.seq, 0);
+    assert_eq!(other.seq, 1, "the failed change's entry took no sequence number");
+    assert_eq!(all_entries(&t).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_second_writer_on_the_same_database_keeps_the_log_gap_free() {
+    // Two server processes over one database: each batch re-reads the log's size.
+    let t = TestApp::spawn().await;
+    let other = ehrshare_store::AuditLog::open(t.db.connect().await, Default::default())
+        .await
+        .unwrap();
+    for n in 0..6 {
+        if n % 2 == 0 {
+            t.app.record(entry(&t, n)).await.unwrap();
+        } else {
+            other.append(entry(&t, n).validated().unwrap()).await.unwrap();
+        }
+    }
+    let stored = all_entries(&t).await;
+    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
+    // Both writers' trees agree with a tree recomputed from the entries.
+    let root = oracle_root(&stored.iter().map(|e| e.canonical_bytes()).collect::<Vec<_>>());
+    assert_eq!(other.head().root, root);
+    t.app.record(entry(&t, 6)).await.unwrap();
+    let stored = all_entries(&t).await;
+    let root = oracle_root(&stored.iter().map(|e| e.canonical_bytes()).collect::<Vec<_>>());
+    assert_eq!(t.app.audit_head().root, root);
+}
+
+// The independent RFC 6962 oracle (section 2.1), written from the RFC's text.
+fn split(n: usize) -> usize {
+    let mut k = 1;
+    while k * 2 < n {
+        k *= 2;
+    }
+    k
+}
+
+fn oracle_root(d: &[Vec<u8>]) -> Hash {
+    match d.len() {
+        0 => merkle::empty_root(),
+        1 => leaf_hash(&d[0]),
+        n => node_hash(&oracle_root(&d[..split(n)]), &oracle_root(&d[split(n)..])),
+    }
+}
+
+fn oracle_path(m: usize, d: &[Vec<u8>]) -> Vec<Hash> {
+    let n = d.len();
+    if n <= 1 {
+        return vec![];
+    }
+    let k = split(n);
+    let (mut p, sibling) = if m < k {
+        (oracle_path(m, &d[..k]), oracle_root(&d[k..]))
+    } else {
+        (oracle_path(m - k, &d[k..]), oracle_root(&d[..k]))
+    };
+    p.push(sibling);
+    p
+}
+
+/// Verifies an inclusion proof the way RFC 9162 2.1.3.2 describes, independently of ct-merkle.
+fn oracle_verify(leaf: &[u8], index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut f_n, mut s_n) = (index, size - 1);
+    let mut r = leaf_hash(leaf);
+    for p in proof {
+        if s_n == 0 {
+            return false;
+        }
+        if f_n % 2 == 1 || f_n == s_n {
+            r = node_hash(p, &r);
+            if f_n % 2 == 0 {
+                while f_n % 2 == 0 && f_n != 0 {
+                    f_n >>= 1;
+                    s_n >>= 1;
+                }
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        f_n >>= 1;
+        s_n >>= 1;
+    }
+    s_n == 0 && &r == root
+}
+
+#[tokio::test]
+async fn inclusion_and_consistency_proofs_verify_independently() {
+    let t = TestApp::spawn().await;
+    for n in 0..37 {
+        t.app.record(entry(&t, n)).await.unwrap();
+    }
+    let stored = all_entries(&t).await;
+    let bytes: Vec<Vec<u8>> = stored.iter().map(|e| e.canonical_bytes()).collect();
+    let head = t.app.audit_head();
+    assert_eq!(head.size, 37);
+    assert_eq!(head.root, oracle_root(&bytes), "the head is the RFC 6962 root");
+
+    for seq in [0u64, 1, 17, 31, 32, 36] {
+        let (e, proof, head) = t.app.audit_inclusion_proof(seq).await.unwrap();
+        assert_eq!(e.seq, seq);
+        assert_eq!(proof, oracle_path(seq as usize, &bytes), "proof for {seq}");
+        assert!(oracle_verify(&e.canonical_bytes(), seq, head.size, &proof, &head.root));
+        assert!(merkle::verify_inclusion(&head.root, head.size, seq, &e.canonical_bytes(), &proof).is_ok());
+        // A tampered leaf does not verify.
+        let mut forged = e.clone();
+        forged.entry.action = "record.delete".to_owned();
+        assert!(!oracle_verify(&forged.canonical_bytes(), seq, head.size, &proof, &head.root));
+        assert!(merkle::verify_inclusion(&head.root, head.size, seq, &forged.canonical_bytes(), &proof).is_err());
+    }
+    assert_eq!(t.app.audit_inclusion_proof(37).await.unwrap_err().code(), "not-found");
+
+    for old in [1u64, 5, 16, 36, 37] {
+        let (proof, head) = t.app.audit_consistency_proof(old).await.unwrap();
+        let old_root = oracle_root(&bytes[..old as usize]);
+        assert!(merkle::verify_consistency(&old_root, old, &head.root, head.size, &proof).is_ok(), "{old}");
+        let mut forged = bytes[..old as usize].to_vec();
+        forged[0] = b"forged".to_vec();
+        let wrong = oracle_root(&forged);
+        assert!(merkle::verify_consistency(&wrong, old, &head.root, head.size, &proof).is_err());
+    }
+    assert_eq!(t.app.audit_consistency_proof(0).await.unwrap_err().code(), "bad-tree-size");
+}
+
+#[tokio::test]
+async fn there_is_no_way_to_update_or_delete_an_entry() {
+    let t = TestApp::spawn().await;
+    t.app.record(entry(&t, 0)).await.unwrap();
+    let db = t.db.connect().await;
+    for sql in [
+        "UPDATE audit_entry SET action = 'x.y' WHERE seq = 0",
+        "DELETE FROM audit_entry WHERE seq = 0",
+        "UPDATE audit_node SET hash = hash WHERE idx = 0",
+        "DELETE FROM audit_node",
+    ] {
+        let result: Result<_, sqlx::Error> = ehrshare_store::on_pool!(&db, p => {
+            sqlx::query(sql).execute(p).await.map(|_| ())
+        });
+        let err = result.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+}
