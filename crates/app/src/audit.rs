@@ -384,6 +384,10 @@ pub async fn verify(
     let total = db.audit_size().await?;
     let mut frontier = Frontier::new();
     let mut next_head = 0usize;
+    // Checkpoints of the empty log.
+    if let Some(finding) = check_heads(db, &heads, &mut next_head, &frontier).await? {
+        return Ok(report(0, frontier.root(), next_head, finding));
+    }
     let mut from = 0u64;
     'pages: loop {
         let page = db.audit_entries(from, VERIFY_PAGE).await?;
@@ -409,27 +413,8 @@ pub async fn verify(
                 return Ok(report(expected, frontier.root(), next_head, finding));
             }
             frontier.push(leaf);
-            while let Some(head) = heads.get(next_head) {
-                if head.size > frontier.size() {
-                    break;
-                }
-                if head.root != frontier.root() {
-                    let finding = Finding::RootMismatch {
-                        checkpoint: next_head + 1,
-                        size: head.size,
-                    };
-                    return Ok(report(frontier.size(), frontier.root(), next_head, finding));
-                }
-                if next_head > 0 {
-                    let prev = &heads[next_head - 1];
-                    if !extends(db, prev, head).await? {
-                        let finding = Finding::NotExtending {
-                            checkpoint: next_head + 1,
-                        };
-                        return Ok(report(frontier.size(), frontier.root(), next_head, finding));
-                    }
-                }
-                next_head += 1;
+            if let Some(finding) = check_heads(db, &heads, &mut next_head, &frontier).await? {
+                return Ok(report(frontier.size(), frontier.root(), next_head, finding));
             }
         }
         progress(frontier.size(), total);
@@ -457,6 +442,34 @@ pub async fn verify(
         root: frontier.root(),
         finding,
     })
+}
+
+/// Checks every checkpoint the recomputed tree has reached: its root is the root of that many
+/// entries, and it extends the checkpoint before it.
+async fn check_heads(
+    db: &Db,
+    heads: &[Checkpoint],
+    next_head: &mut usize,
+    frontier: &Frontier,
+) -> Result<Option<Finding>, AppError> {
+    while let Some(head) = heads.get(*next_head) {
+        if head.size > frontier.size() {
+            break;
+        }
+        if head.root != frontier.root() {
+            return Ok(Some(Finding::RootMismatch {
+                checkpoint: *next_head + 1,
+                size: head.size,
+            }));
+        }
+        if *next_head > 0 && !extends(db, &heads[*next_head - 1], head).await? {
+            return Ok(Some(Finding::NotExtending {
+                checkpoint: *next_head + 1,
+            }));
+        }
+        *next_head += 1;
+    }
+    Ok(None)
 }
 
 /// Whether `new` extends `old` by the stored tree's consistency proof.

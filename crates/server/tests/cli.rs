@@ -259,6 +259,24 @@ async fn serve_with_the_operators_environment_variables() {
     assert!(data.path().join("d").is_dir(), "the data folder is created");
     let exit = server.stop();
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+
+    // Shutdown signed a checkpoint with the key made on first start; the log verifies.
+    assert!(data.path().join("d/audit/signing-key").is_file());
+    assert!(data.path().join("d/audit/signing-key.pub").is_file());
+    assert!(data.path().join("d/audit/checkpoints.jsonl").is_file());
+    let out = ehrshare(data.path())
+        .env("EHRSHARE_DATA_DIR", data.path().join("d"))
+        .env("EHRSHARE_DATABASE_URL", db.url())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("audit log OK"), "{stdout}");
 }
 
 #[test]

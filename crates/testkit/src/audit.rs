@@ -19,7 +19,14 @@ pub fn sample_entry(at: OffsetDateTime, n: u64) -> NewAuditEntry {
         Actor {
             kind: ActorKind::HcpUser,
             account: Some(Uuid::from_u128(0x1000 + u128::from(n % 7))),
-            role: Some(if n % 3 == 0 { "doctor" } else { "pharmacist" }.to_owned()),
+            role: Some(
+                if n.is_multiple_of(3) {
+                    "doctor"
+                } else {
+                    "pharmacist"
+                }
+                .to_owned(),
+            ),
             hcp: Some(Uuid::from_u128(0x2000 + u128::from(n % 2))),
             location: Some(Uuid::from_u128(0x3000)),
         },
@@ -36,7 +43,7 @@ pub fn sample_entry(at: OffsetDateTime, n: u64) -> NewAuditEntry {
     } else {
         e.consent_id = Some(Uuid::from_u128(0x7000));
     }
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         e.reason = Some(format!("urgent review {n} — 急症覆診"));
     }
     e

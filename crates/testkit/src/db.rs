@@ -78,6 +78,72 @@ impl TestDb {
         self.dir.as_ref().map(|d| d.path())
     }
 
+    /// A copy of this database as it is now (as a backup would be), as a new test database.
+    /// On PostgreSQL the copy needs the source to be idle for a moment: other sessions on it
+    /// are ended (pools reconnect on their next use).
+    pub async fn snapshot(&self) -> TestDb {
+        match (&self.admin_url, &self.name) {
+            (Some(admin_url), Some(source)) => {
+                let name = format!("ehrshare_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+                let mut last_error = None;
+                for _ in 0..20 {
+                    // Both names are made here of a fixed prefix and hex digits.
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = '{source}' AND pid <> pg_backend_pid()"
+                    )))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                    match sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "CREATE DATABASE {name} TEMPLATE {source}"
+                    )))
+                    .execute(&mut admin)
+                    .await
+                    {
+                        Ok(_) => {
+                            last_error = None;
+                            break;
+                        }
+                        Err(e) => last_error = Some(e),
+                    }
+                }
+                if let Some(e) = last_error {
+                    panic!("cannot copy the database: {e}");
+                }
+                admin.close().await.unwrap();
+                TestDb {
+                    url: with_database(admin_url, &name),
+                    backend: Backend::Postgres,
+                    dir: None,
+                    admin_url: Some(admin_url.clone()),
+                    name: Some(name),
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("test.db");
+                let db = self.connect().await;
+                ehrshare_store::on_pool!(&db, p => {
+                    // The path is a temporary folder's: no quotes in it.
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM INTO '{}'", path.display())))
+                        .execute(p)
+                        .await
+                        .unwrap();
+                });
+                db.close().await;
+                TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    backend: Backend::Sqlite,
+                    dir: Some(dir),
+                    admin_url: None,
+                    name: None,
+                }
+            }
+        }
+    }
+
     /// Opens a pool on this database.
     pub async fn connect(&self) -> Db {
         Db::connect(&self.url, DbOptions::default()).await.unwrap()

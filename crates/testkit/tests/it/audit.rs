@@ -37,23 +37,39 @@ async fn sixty_four_concurrent_callers_share_a_few_transactions() {
     let mut seqs = BTreeSet::new();
     for task in tasks {
         let appended = task.await.unwrap();
-        assert!(appended.head.size > appended.seq, "the head returned includes the entry");
+        assert!(
+            appended.head.size > appended.seq,
+            "the head returned includes the entry"
+        );
         seqs.insert(appended.seq);
     }
-    assert_eq!(seqs, (0..64).collect::<BTreeSet<u64>>(), "gap-free, each once");
+    assert_eq!(
+        seqs,
+        (0..64).collect::<BTreeSet<u64>>(),
+        "gap-free, each once"
+    );
 
     let stats = t.app.audit_log().stats();
     let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
     let entries = stats.entries.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("64 entries committed in {batches} transactions");
     assert_eq!(entries, 64);
-    assert!(batches < 64, "entries were batched ({batches} transactions)");
+    assert!(
+        batches < 64,
+        "entries were batched ({batches} transactions)"
+    );
 
     // Every committed entry is in the database, in order, and its recorded leaf matches.
     let stored = all_entries(&t).await;
-    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..64).collect::<Vec<_>>());
+    assert_eq!(
+        stored.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (0..64).collect::<Vec<_>>()
+    );
     let db = t.db.connect().await;
-    let leaves = db.audit_nodes(&(0..64).map(|s| 2 * s).collect::<Vec<_>>()).await.unwrap();
+    let leaves = db
+        .audit_nodes(&(0..64).map(|s| 2 * s).collect::<Vec<_>>())
+        .await
+        .unwrap();
     for e in &stored {
         assert_eq!(leaves[&(2 * e.seq)], e.leaf_hash());
     }
@@ -70,7 +86,12 @@ async fn stored_entries_read_back_exactly_as_written() {
     let stored = all_entries(&t).await;
     for (i, e) in stored.iter().enumerate() {
         assert_eq!(e.seq, i as u64);
-        assert_eq!(e.entry, written[i], "entry {i} round-trips on {:?}", t.db.backend());
+        assert_eq!(
+            e.entry,
+            written[i],
+            "entry {i} round-trips on {:?}",
+            t.db.backend()
+        );
     }
 }
 
@@ -140,8 +161,14 @@ async fn when_the_audit_cannot_be_written_the_operation_fails_and_changes_nothin
         .await
         .unwrap_err();
     assert_eq!(err.code(), "internal", "{err:?}");
-    assert!(!meta_exists(&t, "change-under-broken-audit").await, "the change was rolled back");
-    assert!(t.app.record(entry(&t, 2)).await.is_err(), "a plain append fails too");
+    assert!(
+        !meta_exists(&t, "change-under-broken-audit").await,
+        "the change was rolled back"
+    );
+    assert!(
+        t.app.record(entry(&t, 2)).await.is_err(),
+        "a plain append fails too"
+    );
     assert_eq!(t.app.audit_head(), head, "the tree did not move");
 
     // Once the table works again, the log continues without a gap.
@@ -163,7 +190,11 @@ async fn when_the_database_is_gone_the_audit_fails_closed_as_unavailable() {
 #[tokio::test]
 async fn a_change_commits_with_its_entry_and_a_failing_change_is_undone_alone() {
     let t = TestApp::spawn().await;
-    let ok = t.app.record_with(entry(&t, 0), insert_meta("first")).await.unwrap();
+    let ok = t
+        .app
+        .record_with(entry(&t, 0), insert_meta("first"))
+        .await
+        .unwrap();
     assert!(meta_exists(&t, "first").await);
     // `instance_id` exists already: this change fails with a conflict...
     let (dup, other) = tokio::join!(
@@ -175,7 +206,10 @@ async fn a_change_commits_with_its_entry_and_a_failing_change_is_undone_alone() 
     let other = other.unwrap();
     assert!(meta_exists(&t, "second").await);
     assert_eq!(ok.seq, 0);
-    assert_eq!(other.seq, 1, "the failed change's entry took no sequence number");
+    assert_eq!(
+        other.seq, 1,
+        "the failed change's entry took no sequence number"
+    );
     assert_eq!(all_entries(&t).await.len(), 2);
 }
 
@@ -190,17 +224,33 @@ async fn a_second_writer_on_the_same_database_keeps_the_log_gap_free() {
         if n % 2 == 0 {
             t.app.record(entry(&t, n)).await.unwrap();
         } else {
-            other.append(entry(&t, n).validated().unwrap()).await.unwrap();
+            other
+                .append(entry(&t, n).validated().unwrap())
+                .await
+                .unwrap();
         }
     }
     let stored = all_entries(&t).await;
-    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
+    assert_eq!(
+        stored.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (0..6).collect::<Vec<_>>()
+    );
     // Both writers' trees agree with a tree recomputed from the entries.
-    let root = oracle_root(&stored.iter().map(|e| e.canonical_bytes()).collect::<Vec<_>>());
+    let root = oracle_root(
+        &stored
+            .iter()
+            .map(|e| e.canonical_bytes())
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(other.head().root, root);
     t.app.record(entry(&t, 6)).await.unwrap();
     let stored = all_entries(&t).await;
-    let root = oracle_root(&stored.iter().map(|e| e.canonical_bytes()).collect::<Vec<_>>());
+    let root = oracle_root(
+        &stored
+            .iter()
+            .map(|e| e.canonical_bytes())
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(t.app.audit_head().root, root);
 }
 
@@ -274,32 +324,69 @@ async fn inclusion_and_consistency_proofs_verify_independently() {
     let bytes: Vec<Vec<u8>> = stored.iter().map(|e| e.canonical_bytes()).collect();
     let head = t.app.audit_head();
     assert_eq!(head.size, 37);
-    assert_eq!(head.root, oracle_root(&bytes), "the head is the RFC 6962 root");
+    assert_eq!(
+        head.root,
+        oracle_root(&bytes),
+        "the head is the RFC 6962 root"
+    );
 
     for seq in [0u64, 1, 17, 31, 32, 36] {
         let (e, proof, head) = t.app.audit_inclusion_proof(seq).await.unwrap();
         assert_eq!(e.seq, seq);
         assert_eq!(proof, oracle_path(seq as usize, &bytes), "proof for {seq}");
-        assert!(oracle_verify(&e.canonical_bytes(), seq, head.size, &proof, &head.root));
-        assert!(merkle::verify_inclusion(&head.root, head.size, seq, &e.canonical_bytes(), &proof).is_ok());
+        assert!(oracle_verify(
+            &e.canonical_bytes(),
+            seq,
+            head.size,
+            &proof,
+            &head.root
+        ));
+        assert!(
+            merkle::verify_inclusion(&head.root, head.size, seq, &e.canonical_bytes(), &proof)
+                .is_ok()
+        );
         // A tampered leaf does not verify.
         let mut forged = e.clone();
         forged.entry.action = "record.delete".to_owned();
-        assert!(!oracle_verify(&forged.canonical_bytes(), seq, head.size, &proof, &head.root));
-        assert!(merkle::verify_inclusion(&head.root, head.size, seq, &forged.canonical_bytes(), &proof).is_err());
+        assert!(!oracle_verify(
+            &forged.canonical_bytes(),
+            seq,
+            head.size,
+            &proof,
+            &head.root
+        ));
+        assert!(
+            merkle::verify_inclusion(
+                &head.root,
+                head.size,
+                seq,
+                &forged.canonical_bytes(),
+                &proof
+            )
+            .is_err()
+        );
     }
-    assert_eq!(t.app.audit_inclusion_proof(37).await.unwrap_err().code(), "not-found");
+    assert_eq!(
+        t.app.audit_inclusion_proof(37).await.unwrap_err().code(),
+        "not-found"
+    );
 
     for old in [1u64, 5, 16, 36, 37] {
         let (proof, head) = t.app.audit_consistency_proof(old).await.unwrap();
         let old_root = oracle_root(&bytes[..old as usize]);
-        assert!(merkle::verify_consistency(&old_root, old, &head.root, head.size, &proof).is_ok(), "{old}");
+        assert!(
+            merkle::verify_consistency(&old_root, old, &head.root, head.size, &proof).is_ok(),
+            "{old}"
+        );
         let mut forged = bytes[..old as usize].to_vec();
         forged[0] = b"forged".to_vec();
         let wrong = oracle_root(&forged);
         assert!(merkle::verify_consistency(&wrong, old, &head.root, head.size, &proof).is_err());
     }
-    assert_eq!(t.app.audit_consistency_proof(0).await.unwrap_err().code(), "bad-tree-size");
+    assert_eq!(
+        t.app.audit_consistency_proof(0).await.unwrap_err().code(),
+        "bad-tree-size"
+    );
 }
 
 #[tokio::test]
@@ -319,4 +406,38 @@ async fn there_is_no_way_to_update_or_delete_an_entry() {
         let err = result.expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
+}
+
+#[tokio::test]
+async fn the_checkpointer_signs_the_final_head_when_stopped() {
+    use ehrshare_app::audit::{CheckpointPolicy, spawn_checkpointer};
+    let t = TestApp::spawn().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let policy = CheckpointPolicy {
+        every_entries: 1_000_000,
+        every: std::time::Duration::from_secs(3600),
+    };
+    let task = spawn_checkpointer(t.app.clone(), policy, stopped);
+    for n in 0..5 {
+        t.app.record(entry(&t, n)).await.unwrap();
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    let checkpoints: Vec<_> = t
+        .checkpoint_file()
+        .read()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.unwrap())
+        .collect();
+    let last = checkpoints.last().expect("a checkpoint was written");
+    assert_eq!(last.size, 5);
+    assert_eq!(last.root, t.app.audit_head().root);
+    assert!(ehrshare_app::signer::verify_signature(
+        &TestApp::public_key(),
+        &last.message(),
+        &last.signature
+    ));
+    // Nothing new: no new checkpoint.
+    assert!(t.app.write_checkpoint().await.unwrap().is_none());
 }

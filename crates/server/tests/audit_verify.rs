@@ -1,0 +1,219 @@
+//! `ehrshare audit verify` as an auditor runs it, against logs written by the application and
+//! then tampered with, one way per test. (It lives beside the binary, which Cargo builds only
+//! for this package's tests.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+use ehrshare_core::audit::checkpoint::hex;
+use ehrshare_core::clock::Clock;
+use ehrshare_testkit::audit::{allow_tampering, sample_entry, tamper};
+use ehrshare_testkit::{TestApp, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ehrshare");
+
+/// A log of `n` entries with one signed checkpoint covering them all.
+async fn log_of(n: u64) -> TestApp {
+    let t = TestApp::spawn().await;
+    for i in 0..n {
+        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+    }
+    t.app.write_checkpoint().await.unwrap().unwrap();
+    t
+}
+
+struct Verdict {
+    ok: bool,
+    stdout: String,
+}
+
+fn verify_at(t: &TestApp, url: &str) -> Verdict {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("EHRSHARE_DATA_DIR", data.path())
+        .env("EHRSHARE_DATABASE_URL", url)
+        .args([
+            "audit",
+            "verify",
+            "--public-key",
+            &hex(&TestApp::public_key()),
+        ])
+        .arg("--checkpoints")
+        .arg(t.checkpoint_file().path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => Verdict { ok: true, stdout },
+        Some(1) => Verdict { ok: false, stdout },
+        other => panic!("unexpected exit {other:?}: {stdout} {stderr}"),
+    }
+}
+
+fn verify(t: &TestApp) -> Verdict {
+    verify_at(t, t.db.url())
+}
+
+fn assert_fails(v: &Verdict, reason: &str, first_bad: u64) {
+    assert!(!v.ok, "verify should fail: {}", v.stdout);
+    assert!(
+        v.stdout.contains(reason),
+        "{:?} should say {reason:?}",
+        v.stdout
+    );
+    assert!(
+        v.stdout
+            .contains(&format!("first bad sequence number: {first_bad}\n")),
+        "{:?} should name {first_bad}",
+        v.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passes_on_an_intact_log() {
+    let t = log_of(20).await;
+    let v = verify(&t);
+    assert!(v.ok, "{}", v.stdout);
+    assert!(
+        v.stdout
+            .contains("audit log OK: 20 entries, 1 checkpoints verified"),
+        "{}",
+        v.stdout
+    );
+    // More entries and a second checkpoint that extends the first.
+    for i in 20..45 {
+        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+    }
+    t.app.write_checkpoint().await.unwrap().unwrap();
+    let v = verify(&t);
+    assert!(
+        v.stdout
+            .contains("audit log OK: 45 entries, 2 checkpoints verified"),
+        "{}",
+        v.stdout
+    );
+    // Entries after the last checkpoint are verified too.
+    t.app.record(sample_entry(t.clock.now(), 45)).await.unwrap();
+    assert!(
+        verify(&t)
+            .stdout
+            .contains("audit log OK: 46 entries, 2 checkpoints verified")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_an_edited_entry() {
+    let t = log_of(20).await;
+    let db = t.db.connect().await;
+    allow_tampering(&db).await;
+    tamper(
+        &db,
+        "UPDATE audit_entry SET reason = 'nothing to see' WHERE seq = 7",
+    )
+    .await;
+    assert_fails(&verify(&t), "entry 7: edited", 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_a_deleted_entry() {
+    let t = log_of(20).await;
+    let db = t.db.connect().await;
+    allow_tampering(&db).await;
+    tamper(&db, "DELETE FROM audit_entry WHERE seq = 5").await;
+    assert_fails(&verify(&t), "entry 5: missing", 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_swapped_entries() {
+    let t = log_of(20).await;
+    let db = t.db.connect().await;
+    allow_tampering(&db).await;
+    tamper(
+        &db,
+        "CREATE TEMP TABLE saved AS SELECT * FROM audit_entry WHERE seq IN (3, 9); \
+         UPDATE audit_entry SET (at, actor_kind, actor_account, actor_role, actor_hcp, \
+           actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
+           denial_reason, consent_id, episode_id, client_addr, request_id) = \
+           (SELECT at, actor_kind, actor_account, actor_role, actor_hcp, actor_location, sdm, \
+            recipient, action, domains, record_ids, reason, outcome, denial_reason, consent_id, \
+            episode_id, client_addr, request_id FROM saved WHERE saved.seq = 12 - audit_entry.seq) \
+         WHERE seq IN (3, 9);",
+    )
+    .await;
+    assert_fails(
+        &verify(&t),
+        "entry 3: reordered (it holds what was written as entry 9)",
+        3,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_a_truncated_tail() {
+    let t = log_of(20).await;
+    let db = t.db.connect().await;
+    allow_tampering(&db).await;
+    tamper(&db, "DELETE FROM audit_entry WHERE seq >= 15").await;
+    assert_fails(&verify(&t), "entry 15: truncated tail", 15);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_a_restored_older_copy_of_the_database() {
+    let t = log_of(20).await;
+    let backup: TestDb = t.db.snapshot().await;
+    for i in 20..30 {
+        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+    }
+    t.app.write_checkpoint().await.unwrap().unwrap();
+    assert!(verify(&t).ok, "the live database is intact");
+    let v = verify_at(&t, backup.url());
+    assert_fails(&v, "entry 20: database older than the last checkpoint", 20);
+    assert!(v.stdout.contains("checkpoint 2 signed 30"), "{}", v.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_entries_rewritten_together_with_their_tree() {
+    let t = log_of(20).await;
+    let db = t.db.connect().await;
+    allow_tampering(&db).await;
+    tamper(
+        &db,
+        "UPDATE audit_entry SET reason = 'rewritten' WHERE seq = 4",
+    )
+    .await;
+    // The attacker also recomputes the entry's leaf, so the entry matches its stored leaf; only
+    // the signed checkpoint, kept outside the database, shows the change.
+    let edited = db.audit_entries(4, 1).await.unwrap().remove(0);
+    ehrshare_store::on_pool!(&db, p => {
+        sqlx::query("UPDATE audit_node SET hash = $1 WHERE idx = 8")
+            .bind(edited.leaf_hash().as_slice())
+            .execute(p)
+            .await
+            .unwrap();
+    });
+    let v = verify(&t);
+    assert!(!v.ok);
+    assert!(
+        v.stdout
+            .contains("checkpoint 1: the first 20 entries do not have the signed root"),
+        "{}",
+        v.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refuses_a_forged_checkpoint() {
+    let t = log_of(20).await;
+    let path = t.checkpoint_file().path().to_owned();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"size\":20", "\"size\":19")).unwrap();
+    let v = verify(&t);
+    assert!(!v.ok);
+    assert!(
+        v.stdout.contains("checkpoint 1: bad signature"),
+        "{}",
+        v.stdout
+    );
+}
