@@ -68,6 +68,16 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Performance workloads on a scratch database (never the configured one).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `ehrshare bench ...`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Durable audit appends from concurrent callers, beside the raw batched-insert rate.
+    Audit(crate::bench::AuditBenchArgs),
 }
 
 /// `ehrshare audit ...`.
@@ -137,6 +147,9 @@ pub fn main() -> ExitCode {
             Command::PrintConfig => Ok(true),
             Command::Audit(AuditCommand::Verify(args)) => {
                 crate::audit_cmd::verify_command(&config, &args).await
+            }
+            Command::Bench(BenchCommand::Audit(args)) => {
+                crate::bench::audit(&args).await.map(|()| true)
             }
         }
     });

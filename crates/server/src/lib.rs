@@ -5,6 +5,7 @@
 //! HTTP in `ehrshare-web`.
 
 pub mod audit_cmd;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod serve;

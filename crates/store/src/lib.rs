@@ -9,6 +9,7 @@
 //!   recipient on a PostgreSQL-compatible distributed engine.
 
 pub mod audit;
+pub mod bench;
 mod db;
 mod error;
 mod migrate;

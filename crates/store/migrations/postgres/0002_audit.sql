@@ -25,7 +25,6 @@ CREATE TABLE audit_entry (
 
 CREATE INDEX audit_entry_recipient ON audit_entry (recipient, seq) WHERE recipient IS NOT NULL;
 CREATE INDEX audit_entry_hcp ON audit_entry (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;
-CREATE INDEX audit_entry_account ON audit_entry (actor_account, seq) WHERE actor_account IS NOT NULL;
 
 CREATE TABLE audit_node (
     idx  BIGINT PRIMARY KEY NOT NULL,

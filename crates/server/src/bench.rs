@@ -1,0 +1,202 @@
+//! `ehrshare bench`: performance workloads on a scratch database, never the configured one.
+//!
+//! `ehrshare bench audit` appends audit entries from C concurrent tasks for S seconds through
+//! the application (validation, group commit, Merkle tree, durable commit before each caller
+//! resumes) and prints entries/s and the p50/p99 wait, beside the same backend's raw
+//! batched-insert rate, so that the ratio holds on a noisy machine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ehrshare_app::clock::SystemClock;
+use ehrshare_app::{App, Settings};
+use ehrshare_core::audit::{Actor, ActorKind, NewAuditEntry, Outcome};
+use ehrshare_core::clock::Clock;
+use ehrshare_store::{Db, DbOptions};
+use sqlx::Connection;
+
+/// Options of `bench audit`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditBenchArgs {
+    /// Concurrent appending tasks.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long to append, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Benchmark PostgreSQL: a server URL (any database on it); a scratch database is created
+    /// there and dropped afterwards. Without it, a scratch SQLite file is used.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+}
+
+/// A scratch database that is removed afterwards.
+struct Scratch {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl Scratch {
+    async fn create(postgres: Option<&str>) -> anyhow::Result<Scratch> {
+        match postgres {
+            None => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                Ok(Scratch {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Some(server) => {
+                let name = format!("ehrshare_bench_{}", uuid::Uuid::now_v7().simple());
+                let mut admin = sqlx::PgConnection::connect(server)
+                    .await
+                    .context("cannot reach the PostgreSQL server")?;
+                // `name` is a fixed prefix and hex digits.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await?;
+                let url = replace_database(server, &name);
+                Ok(Scratch {
+                    url,
+                    _dir: None,
+                    postgres: Some((server.to_owned(), name)),
+                })
+            }
+        }
+    }
+
+    async fn drop_database(self) -> anyhow::Result<()> {
+        if let Some((server, name)) = self.postgres {
+            let mut admin = sqlx::PgConnection::connect(&server).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let mut out = format!("{}/{name}", &base[..path]);
+    if let Some(q) = query {
+        out = format!("{out}?{q}");
+    }
+    out
+}
+
+fn sample(clock: &dyn Clock, n: u64) -> NewAuditEntry {
+    let mut e = NewAuditEntry::new(
+        clock.now(),
+        Actor {
+            kind: ActorKind::HcpUser,
+            account: Some(uuid::Uuid::from_u128(u128::from(n % 5000))),
+            role: Some("doctor".to_owned()),
+            hcp: Some(uuid::Uuid::from_u128(7)),
+            location: Some(uuid::Uuid::from_u128(8)),
+        },
+        "summary.read",
+        Outcome::Allowed,
+    );
+    e.recipient = Some(uuid::Uuid::from_u128(u128::from(n % 200_000)));
+    e.domains = vec!["allergy".into(), "diagnosis".into(), "medication".into()];
+    e.request_id = Some(uuid::Uuid::now_v7());
+    e.consent_id = Some(uuid::Uuid::from_u128(9));
+    e.episode_id = Some(uuid::Uuid::from_u128(10));
+    e.client_addr = Some("127.0.0.1".into());
+    e
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Runs `bench audit`.
+pub async fn audit(args: &AuditBenchArgs) -> anyhow::Result<()> {
+    let scratch = Scratch::create(args.postgres.as_deref()).await?;
+    let options = DbOptions {
+        max_connections: 4,
+        ..DbOptions::default()
+    };
+    let db = Db::connect(&scratch.url, options).await?;
+    db.migrate().await?;
+    let backend = db.backend().name();
+    let clock = Arc::new(SystemClock);
+    let app = App::start(db.clone(), clock.clone(), Settings::default(), None).await?;
+    let duration = Duration::from_secs(args.seconds.max(1));
+    let concurrency = args.concurrency.max(1);
+
+    println!(
+        "bench audit: backend {backend}, {concurrency} concurrent callers, {} s",
+        duration.as_secs()
+    );
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(concurrency);
+    for t in 0..concurrency {
+        let app = app.clone();
+        let clock = clock.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut waits = Vec::new();
+            let mut n = t as u64;
+            while started.elapsed() < duration {
+                let entry = sample(clock.as_ref(), n);
+                let sent = Instant::now();
+                app.record(entry)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                waits.push(sent.elapsed());
+                n += concurrency as u64;
+            }
+            anyhow::Ok(waits)
+        }));
+    }
+    let mut waits = Vec::new();
+    for task in tasks {
+        waits.extend(task.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    waits.sort_unstable();
+    let entries = waits.len() as f64;
+    let stats = app.audit_log().stats();
+    let batches = stats
+        .batches
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(1);
+    let rate = entries / elapsed;
+    println!(
+        "audit append: {rate:.0} entries/s durable; wait p50 {:.2} ms, p99 {:.2} ms; {batches} transactions, {:.0} entries each on average",
+        percentile(&waits, 50.0).as_secs_f64() * 1000.0,
+        percentile(&waits, 99.0).as_secs_f64() * 1000.0,
+        entries / batches as f64,
+    );
+    let samples: Vec<NewAuditEntry> = (0..1000)
+        .map(|n| sample(clock.as_ref(), n).validated())
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let raw = ehrshare_store::bench::raw_batched_insert_rate(&db, &samples, duration).await?;
+    println!(
+        "ceiling: raw batched insert of the same rows (same columns and indexes, {} rows per transaction, one task, no Merkle tree): {raw:.0} rows/s",
+        ehrshare_store::bench::RAW_BATCH
+    );
+    println!("audit append / raw: {:.0} %", 100.0 * rate / raw);
+    app.close().await;
+    scratch.drop_database().await?;
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Measurement helpers for `ehrshare bench`: the machine's ceiling for comparison.
+//!
+//! Never used by the server. The raw rate is what the same backend sustains when one task
+//! inserts the same audit rows into a table of the same columns and indexes, 1000 rows per
+//! transaction, with no Merkle tree and no callers waiting: the best an audit writer could
+//! hope for on this machine.
+
+use std::time::{Duration, Instant};
+
+use ehrshare_core::audit::NewAuditEntry;
+use sqlx::QueryBuilder;
+use sqlx::types::Json;
+
+use crate::db::{Backend, Db};
+use crate::error::StoreError;
+
+const RAW_SQLITE: &str = "DROP TABLE IF EXISTS bench_raw;
+CREATE TABLE bench_raw (
+    seq INTEGER PRIMARY KEY NOT NULL, at TEXT NOT NULL, actor_kind TEXT NOT NULL,
+    actor_account BLOB, actor_role TEXT, actor_hcp BLOB, actor_location BLOB, sdm BLOB,
+    recipient BLOB, action TEXT NOT NULL, domains TEXT NOT NULL, record_ids TEXT NOT NULL,
+    reason TEXT, outcome TEXT NOT NULL, denial_reason TEXT, consent_id BLOB, episode_id BLOB,
+    client_addr TEXT, request_id BLOB) STRICT;
+CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
+CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
+
+const RAW_POSTGRES: &str = "DROP TABLE IF EXISTS bench_raw;
+CREATE TABLE bench_raw (
+    seq BIGINT PRIMARY KEY NOT NULL, at TIMESTAMPTZ NOT NULL, actor_kind TEXT NOT NULL,
+    actor_account UUID, actor_role TEXT, actor_hcp UUID, actor_location UUID, sdm UUID,
+    recipient UUID, action TEXT NOT NULL, domains JSONB NOT NULL, record_ids JSONB NOT NULL,
+    reason TEXT, outcome TEXT NOT NULL, denial_reason TEXT, consent_id UUID, episode_id UUID,
+    client_addr TEXT, request_id UUID);
+CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
+CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
+
+/// Rows per transaction of the raw baseline (19 values each: under SQLite's 32766).
+pub const RAW_BATCH: usize = 1000;
+
+/// Inserts `entries` (cycled) in transactions of [`RAW_BATCH`] rows for `duration`; rows/s.
+pub async fn raw_batched_insert_rate(
+    db: &Db,
+    entries: &[NewAuditEntry],
+    duration: Duration,
+) -> Result<f64, StoreError> {
+    if entries.is_empty() {
+        return Ok(0.0);
+    }
+    let ddl = match db.backend() {
+        Backend::Sqlite => RAW_SQLITE,
+        Backend::Postgres => RAW_POSTGRES,
+    };
+    crate::on_pool!(db, pool => {
+        sqlx::raw_sql(ddl).execute(pool).await?;
+    });
+    let started = Instant::now();
+    let mut seq: i64 = 0;
+    while started.elapsed() < duration {
+        crate::on_pool!(db, pool => {
+            let mut tx = pool.begin().await?;
+            let mut q = QueryBuilder::new(
+                "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
+                 actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, \
+                 reason, outcome, denial_reason, consent_id, episode_id, client_addr, \
+                 request_id) ",
+            );
+            q.push_values(0..RAW_BATCH, |mut b, i| {
+                let e = &entries[i % entries.len()];
+                b.push_bind(seq + i as i64)
+                    .push_bind(e.at)
+                    .push_bind(e.actor.kind.code())
+                    .push_bind(e.actor.account)
+                    .push_bind(e.actor.role.as_deref())
+                    .push_bind(e.actor.hcp)
+                    .push_bind(e.actor.location)
+                    .push_bind(e.sdm)
+                    .push_bind(e.recipient)
+                    .push_bind(e.action.as_str())
+                    .push_bind(Json(&e.domains))
+                    .push_bind(Json(&e.record_ids))
+                    .push_bind(e.reason.as_deref())
+                    .push_bind(e.outcome.code())
+                    .push_bind(e.denial_reason.as_deref())
+                    .push_bind(e.consent_id)
+                    .push_bind(e.episode_id)
+                    .push_bind(e.client_addr.as_deref())
+                    .push_bind(e.request_id);
+            });
+            q.build().execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        seq += RAW_BATCH as i64;
+    }
+    crate::on_pool!(db, pool => {
+        sqlx::raw_sql("DROP TABLE bench_raw").execute(pool).await?;
+    });
+    Ok(seq as f64 / started.elapsed().as_secs_f64())
+}
