@@ -13,6 +13,7 @@ pub mod clock;
 pub mod error;
 pub mod health;
 pub mod signer;
+pub mod text;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,3 +7,5 @@
 pub mod audit;
 pub mod clock;
 pub mod consent;
+pub mod locale;
+pub mod notification;

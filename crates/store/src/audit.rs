@@ -306,7 +306,7 @@ macro_rules! define_insert {
                 q.push_values(chunk, |mut b, row| {
                     let e = &row.entry;
                     b.push_bind(to_i64(row.seq))
-                        .push_bind(e.at)
+                        .push_bind(crate::Ts(e.at))
                         .push_bind(e.actor.kind.code())
                         .push_bind(e.actor.account)
                         .push_bind(e.actor.role.as_deref())

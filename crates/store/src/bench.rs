@@ -67,7 +67,7 @@ pub async fn raw_batched_insert_rate(
             q.push_values(0..RAW_BATCH, |mut b, i| {
                 let e = &entries[i % entries.len()];
                 b.push_bind(seq + i as i64)
-                    .push_bind(e.at)
+                    .push_bind(crate::Ts(e.at))
                     .push_bind(e.actor.kind.code())
                     .push_bind(e.actor.account)
                     .push_bind(e.actor.role.as_deref())

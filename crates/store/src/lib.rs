@@ -13,10 +13,13 @@ pub mod bench;
 mod db;
 mod error;
 mod migrate;
+pub mod outbox;
 mod retry;
+pub mod timestamp;
 
 pub use audit::{AuditLog, AuditOptions, Conn, change};
 pub use db::{Backend, Db, DbOptions};
 pub use error::StoreError;
 pub use migrate::{MigrationReport, migrations_for};
 pub use retry::{RetryPolicy, with_retry};
+pub use timestamp::Ts;

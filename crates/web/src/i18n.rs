@@ -4,6 +4,7 @@
 //! `lang` cookie, else the browser's Accept-Language, else English. Message files are compiled
 //! into the binary; a test asserts that both define the same message ids.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use axum::extract::Request;
@@ -11,46 +12,27 @@ use axum::http::header::{ACCEPT_LANGUAGE, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use fluent_bundle::FluentResource;
-use fluent_bundle::concurrent::FluentBundle;
-
-/// A portal language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Locale {
-    #[default]
-    En,
-    ZhHk,
-}
+use ehrshare_app::text::Catalog;
+pub use ehrshare_core::locale::Locale;
 
 /// The cookie that remembers the chosen language.
 pub const LANG_COOKIE: &str = "lang";
 
-impl Locale {
-    /// All portal languages.
-    pub const ALL: [Locale; 2] = [Locale::ZhHk, Locale::En];
-
-    /// BCP 47 tag, as used in `<html lang>`, the cookie and `?lang=`.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::ZhHk => "zh-HK",
-        }
-    }
-
-    /// Parses a tag as people and browsers write it (`zh-HK`, `zh-hk`, `zh_Hant_HK`, `en-GB`).
-    pub fn parse(tag: &str) -> Option<Locale> {
-        let lower = tag.trim().to_ascii_lowercase().replace('_', "-");
-        if lower == "zh" || lower.starts_with("zh-") {
-            Some(Locale::ZhHk)
-        } else if lower == "en" || lower.starts_with("en-") {
-            Some(Locale::En)
-        } else {
-            None
-        }
-    }
-
+/// Portal behaviour of a [`Locale`]: negotiation and message lookup.
+pub trait PortalLocale: Sized {
     /// The first supported language of an Accept-Language header, honouring q-values.
-    pub fn from_accept_language(header: &str) -> Option<Locale> {
+    fn from_accept_language(header: &str) -> Option<Self>;
+    /// The language for a request: explicit choice, remembered choice, browser, default.
+    fn negotiate(query: Option<&str>, headers: &HeaderMap) -> Self;
+    /// Whether portal message `id` exists.
+    fn has(self, id: &str) -> bool;
+    /// Portal message `id` in this language; an unknown id is returned as itself (a test
+    /// keeps that from reaching users).
+    fn t(self, id: &str) -> String;
+}
+
+impl PortalLocale for Locale {
+    fn from_accept_language(header: &str) -> Option<Locale> {
         let mut best: Option<(f32, Locale)> = None;
         for part in header.split(',') {
             let mut pieces = part.split(';');
@@ -69,8 +51,7 @@ impl Locale {
         best.map(|(_, l)| l)
     }
 
-    /// The language for a request: explicit choice, remembered choice, browser, default.
-    pub fn negotiate(query: Option<&str>, headers: &HeaderMap) -> Locale {
+    fn negotiate(query: Option<&str>, headers: &HeaderMap) -> Locale {
         if let Some(l) = query.and_then(lang_from_query) {
             return l;
         }
@@ -80,33 +61,21 @@ impl Locale {
         headers
             .get(ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
-            .and_then(Locale::from_accept_language)
+            .and_then(<Locale as PortalLocale>::from_accept_language)
             .unwrap_or_default()
     }
 
-    /// Whether message `id` exists (in this language; a test keeps both languages alike).
-    pub fn has(self, id: &str) -> bool {
-        self.bundle().has_message(id)
+    fn has(self, id: &str) -> bool {
+        MESSAGES.has(self, id)
     }
 
-    fn bundle(self) -> &'static FluentBundle<FluentResource> {
-        match self {
-            Locale::En => &MESSAGES.en,
-            Locale::ZhHk => &MESSAGES.zh_hk,
-        }
-    }
-
-    /// Looks up message `id` in this language; an unknown id is returned as itself (a test
-    /// keeps that from reaching users).
-    pub fn t(self, id: &str) -> String {
-        let bundle = self.bundle();
-        let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
-            tracing::warn!(id, locale = self.tag(), "missing message");
-            return id.to_owned();
-        };
-        let mut errors = Vec::new();
-        let text = bundle.format_pattern(pattern, None, &mut errors);
-        text.into_owned()
+    fn t(self, id: &str) -> String {
+        MESSAGES
+            .format(self, id, &HashMap::new())
+            .unwrap_or_else(|| {
+                tracing::warn!(id, locale = self.tag(), "missing message");
+                id.to_owned()
+            })
     }
 }
 
@@ -137,36 +106,7 @@ pub const SOURCES: [(Locale, &str); 2] = [
     (Locale::ZhHk, include_str!("../locales/zh-HK/main.ftl")),
 ];
 
-struct Messages {
-    en: FluentBundle<FluentResource>,
-    zh_hk: FluentBundle<FluentResource>,
-}
-
-static MESSAGES: LazyLock<Messages> = LazyLock::new(|| Messages {
-    en: bundle(Locale::En),
-    zh_hk: bundle(Locale::ZhHk),
-});
-
-fn bundle(locale: Locale) -> FluentBundle<FluentResource> {
-    let source = SOURCES
-        .iter()
-        .find(|(l, _)| *l == locale)
-        .map(|(_, s)| *s)
-        .unwrap_or("");
-    // A parse error keeps the messages that did parse; a unit test keeps the files error-free.
-    let resource = FluentResource::try_new(source.to_owned()).unwrap_or_else(|(res, _)| res);
-    let langid = locale
-        .tag()
-        .parse::<unic_langid::LanguageIdentifier>()
-        .unwrap_or_default();
-    let mut bundle = FluentBundle::new_concurrent(vec![langid]);
-    // No Unicode isolation marks: output goes into HTML, where they would show as noise.
-    bundle.set_use_isolating(false);
-    if let Err(errors) = bundle.add_resource(resource) {
-        tracing::error!(?errors, locale = locale.tag(), "duplicate messages");
-    }
-    bundle
-}
+static MESSAGES: LazyLock<Catalog> = LazyLock::new(|| Catalog::new(SOURCES[0].1, SOURCES[1].1));
 
 /// Middleware: works out the request's language, puts it in the request's extensions, and
 /// remembers an explicit `?lang=` choice in a cookie.
@@ -187,16 +127,7 @@ pub async fn negotiate(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// The message ids a Fluent source defines (for the parity test and tooling).
-pub fn message_ids(source: &str) -> Vec<String> {
-    let mut ids: Vec<String> = source
-        .lines()
-        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
-        .filter_map(|l| l.split_once('=').map(|(id, _)| id.trim().to_owned()))
-        .collect();
-    ids.sort();
-    ids
-}
+pub use ehrshare_app::text::message_ids;
 
 #[cfg(test)]
 mod tests {
@@ -204,19 +135,7 @@ mod tests {
 
     #[test]
     fn both_languages_define_the_same_messages_and_parse_cleanly() {
-        let en = message_ids(SOURCES[0].1);
-        let zh = message_ids(SOURCES[1].1);
-        assert!(!en.is_empty());
-        assert_eq!(en, zh, "en and zh-HK must define the same message ids");
-        for (locale, source) in SOURCES {
-            let parsed = FluentResource::try_new(source.to_owned());
-            assert!(
-                parsed.is_ok(),
-                "{} does not parse: {:?}",
-                locale.tag(),
-                parsed.err()
-            );
-        }
+        ehrshare_app::text::check_parity(SOURCES[0].1, SOURCES[1].1).unwrap();
     }
 
     #[test]
@@ -229,19 +148,6 @@ mod tests {
             }
         }
         assert_ne!(Locale::En.t("home-title"), Locale::ZhHk.t("home-title"));
-    }
-
-    #[test]
-    fn parses_language_tags() {
-        let check =
-            |tag: &str, expected: Option<Locale>| assert_eq!(Locale::parse(tag), expected, "{tag}");
-        check("zh-HK", Some(Locale::ZhHk));
-        check("zh_Hant_HK", Some(Locale::ZhHk));
-        check("zh", Some(Locale::ZhHk));
-        check("en-GB", Some(Locale::En));
-        check("EN", Some(Locale::En));
-        check("fr", None);
-        check("", None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::Request;
 use ehrshare_testkit::TestApp;
-use ehrshare_web::i18n::{Locale, SOURCES, message_ids};
+use ehrshare_web::i18n::{Locale, PortalLocale, SOURCES, message_ids};
 
 fn assert_no_message_ids(html: &str) {
     for id in message_ids(SOURCES[0].1) {

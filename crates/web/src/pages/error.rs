@@ -3,7 +3,7 @@
 use askama::Template;
 
 use crate::error::Problem;
-use crate::i18n::Locale;
+use crate::i18n::{Locale, PortalLocale};
 
 /// The error page for one problem.
 #[derive(Debug, Template)]

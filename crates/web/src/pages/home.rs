@@ -5,7 +5,7 @@ use axum::Extension;
 use axum::response::Html;
 
 use crate::error::HttpError;
-use crate::i18n::Locale;
+use crate::i18n::{Locale, PortalLocale};
 
 #[derive(Debug, Template)]
 #[template(path = "home.html")]
