@@ -12,6 +12,7 @@ pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod health;
+pub mod outbox;
 pub mod signer;
 pub mod text;
 
@@ -34,6 +35,8 @@ pub struct Settings {
     pub regime: Regime,
     /// How long a health check waits for the database before reporting it unavailable.
     pub health_timeout: Duration,
+    /// Notification delivery.
+    pub outbox: outbox::OutboxSettings,
 }
 
 impl Default for Settings {
@@ -41,8 +44,20 @@ impl Default for Settings {
         Settings {
             regime: Regime::default(),
             health_timeout: Duration::from_secs(2),
+            outbox: outbox::OutboxSettings::default(),
         }
     }
+}
+
+/// What the application is wired with besides its database and settings.
+#[derive(Debug)]
+pub struct Services {
+    /// The clock every use case reads.
+    pub clock: Arc<dyn Clock>,
+    /// Signer and file for audit checkpoints (none: no checkpoints, as in benchmarks).
+    pub checkpoints: Option<(Box<dyn Signer>, CheckpointFile)>,
+    /// Notification delivery, per channel.
+    pub adapters: outbox::Adapters,
 }
 
 /// The application: shared, cheap to clone, one per process.
@@ -56,6 +71,7 @@ struct Inner {
     db: Db,
     audit: AuditLog,
     checkpoints: Option<Checkpoints>,
+    adapters: outbox::Adapters,
     clock: Arc<dyn Clock>,
     settings: Settings,
 }
@@ -63,12 +79,12 @@ struct Inner {
 impl App {
     /// Wires the application over an opened, migrated database and starts the audit writer.
     /// With `checkpoints`, tree heads are signed with the signer and appended to the file.
-    pub async fn start(
-        db: Db,
-        clock: Arc<dyn Clock>,
-        settings: Settings,
-        checkpoints: Option<(Box<dyn Signer>, CheckpointFile)>,
-    ) -> Result<App, AppError> {
+    pub async fn start(db: Db, settings: Settings, services: Services) -> Result<App, AppError> {
+        let Services {
+            clock,
+            checkpoints,
+            adapters,
+        } = services;
         let audit = AuditLog::open(db.clone(), AuditOptions::default()).await?;
         let checkpoints = match checkpoints {
             None => None,
@@ -89,6 +105,7 @@ impl App {
                 db,
                 audit,
                 checkpoints,
+                adapters,
                 clock,
                 settings,
             }),
@@ -112,6 +129,10 @@ impl App {
     /// The audit log's writer handle.
     pub fn audit_log(&self) -> &AuditLog {
         &self.inner.audit
+    }
+
+    pub(crate) fn adapters(&self) -> &outbox::Adapters {
+        &self.inner.adapters
     }
 
     pub(crate) fn checkpoints(&self) -> Option<&Checkpoints> {

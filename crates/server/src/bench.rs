@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ehrshare_app::clock::SystemClock;
-use ehrshare_app::{App, Settings};
+use ehrshare_app::outbox::{Adapters, LogAdapter};
+use ehrshare_app::{App, Services, Settings};
 use ehrshare_core::audit::{Actor, ActorKind, NewAuditEntry, Outcome};
 use ehrshare_core::clock::Clock;
 use ehrshare_store::{Db, DbOptions};
@@ -139,7 +140,13 @@ pub async fn audit(args: &AuditBenchArgs) -> anyhow::Result<()> {
     db.migrate().await?;
     let backend = db.backend().name();
     let clock = Arc::new(SystemClock);
-    let app = App::start(db.clone(), clock.clone(), Settings::default(), None).await?;
+    let scratch_log = tempfile::tempdir()?;
+    let services = Services {
+        clock: clock.clone(),
+        checkpoints: None,
+        adapters: Adapters::all(Arc::new(LogAdapter::new(scratch_log.path().join("messages.log")))),
+    };
+    let app = App::start(db.clone(), Settings::default(), services).await?;
     let duration = Duration::from_secs(args.seconds.max(1));
     let concurrency = args.concurrency.max(1);
 

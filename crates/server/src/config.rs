@@ -36,6 +36,14 @@ pub const KEYS: &[&str] = &[
     "audit_checkpoint_file",
     "audit_checkpoint_every_entries",
     "audit_checkpoint_every_secs",
+    "notify_email",
+    "notify_sms",
+    "smtp_host",
+    "smtp_port",
+    "smtp_from",
+    "sms_webhook_url",
+    "outbox_max_attempts",
+    "outbox_retry_base_secs",
 ];
 
 /// The server's configuration, after merging every source.
@@ -84,6 +92,40 @@ pub struct Config {
     pub audit_checkpoint_every_entries: u64,
     /// ... or after this many seconds, if any entry was added (and always at shutdown).
     pub audit_checkpoint_every_secs: u64,
+    /// How e-mail notifications leave: `log` (to `outbox/messages.log` in the data directory,
+    /// the default, for development: it holds access keys in clear) or `smtp`.
+    pub notify_email: EmailAdapterKind,
+    /// How SMS notifications leave: `log` or `webhook` (an SMS gateway).
+    pub notify_sms: SmsAdapterKind,
+    /// SMTP relay host (plain SMTP; for `notify_email = "smtp"`).
+    pub smtp_host: String,
+    /// SMTP relay port.
+    pub smtp_port: u16,
+    /// Sender address of e-mail notifications.
+    pub smtp_from: String,
+    /// The SMS gateway's webhook, `http://host[:port]/path` (for `notify_sms = "webhook"`).
+    #[serde(default)]
+    pub sms_webhook_url: Option<String>,
+    /// Delivery tries before a notification is marked failed.
+    pub outbox_max_attempts: u32,
+    /// Seconds before the first retry; doubled for each further one (at most an hour).
+    pub outbox_retry_base_secs: u64,
+}
+
+/// Where e-mail notifications go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailAdapterKind {
+    Log,
+    Smtp,
+}
+
+/// Where SMS notifications go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsAdapterKind {
+    Log,
+    Webhook,
 }
 
 impl Default for Config {
@@ -104,6 +146,14 @@ impl Default for Config {
             audit_checkpoint_file: None,
             audit_checkpoint_every_entries: 10_000,
             audit_checkpoint_every_secs: 60,
+            notify_email: EmailAdapterKind::Log,
+            notify_sms: SmsAdapterKind::Log,
+            smtp_host: "127.0.0.1".to_owned(),
+            smtp_port: 25,
+            smtp_from: "ehrshare <noreply@localhost>".to_owned(),
+            sms_webhook_url: None,
+            outbox_max_attempts: 8,
+            outbox_retry_base_secs: 10,
         }
     }
 }
@@ -290,6 +340,12 @@ impl Config {
                 "audit_checkpoint_every_entries and _secs must be at least 1".to_owned(),
             );
         }
+        if self.notify_sms == SmsAdapterKind::Webhook && self.sms_webhook_url.is_none() {
+            return invalid("notify_sms = \"webhook\" needs sms_webhook_url".to_owned());
+        }
+        if self.outbox_max_attempts == 0 || self.outbox_retry_base_secs == 0 {
+            return invalid("outbox_max_attempts and outbox_retry_base_secs must be at least 1".to_owned());
+        }
         if self.db_max_connections == 0 {
             return invalid("db_max_connections must be at least 1".to_owned());
         }
@@ -333,6 +389,11 @@ impl Config {
         self.audit_checkpoint_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("audit").join("checkpoints.jsonl"))
+    }
+
+    /// The file the `log` notification adapter writes.
+    pub fn message_log_file(&self) -> PathBuf {
+        self.data_dir.join("outbox").join("messages.log")
     }
 
     /// The request timeout.

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use ehrshare_app::audit::{CheckpointFile, CheckpointPolicy, spawn_checkpointer};
 use ehrshare_app::clock::SystemClock;
+use ehrshare_app::outbox::{
+    Adapter, Adapters, LogAdapter, OutboxSettings, SmtpAdapter, WebhookAdapter, spawn_outbox_worker,
+};
 use ehrshare_app::signer::Ed25519Signer;
-use ehrshare_app::{App, Settings};
+use ehrshare_app::{App, Services, Settings};
 use ehrshare_store::{Db, DbOptions};
 use ehrshare_web::WebSettings;
 
-use crate::config::Config;
+use crate::config::{Config, EmailAdapterKind, SmsAdapterKind};
 
 /// Opens (creating the data folder and, for SQLite, the file) and migrates the database.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
@@ -46,8 +49,37 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
 pub fn app_settings(config: &Config) -> Settings {
     Settings {
         regime: config.consent_regime,
+        outbox: OutboxSettings {
+            max_attempts: config.outbox_max_attempts,
+            retry_base: std::time::Duration::from_secs(config.outbox_retry_base_secs),
+            ..OutboxSettings::default()
+        },
         ..Settings::default()
     }
+}
+
+/// The notification adapters a configuration names.
+pub fn adapters(config: &Config) -> anyhow::Result<Adapters> {
+    let timeout = std::time::Duration::from_secs(30);
+    let log: Arc<dyn Adapter> = Arc::new(LogAdapter::new(config.message_log_file()));
+    let email: Arc<dyn Adapter> = match config.notify_email {
+        EmailAdapterKind::Log => Arc::clone(&log),
+        EmailAdapterKind::Smtp => Arc::new(
+            SmtpAdapter::new(&config.smtp_host, config.smtp_port, &config.smtp_from, timeout)
+                .map_err(anyhow::Error::msg)?,
+        ),
+    };
+    let sms: Arc<dyn Adapter> = match (config.notify_sms, &config.sms_webhook_url) {
+        (SmsAdapterKind::Webhook, Some(url)) => {
+            Arc::new(WebhookAdapter::new(url, timeout).map_err(anyhow::Error::msg)?)
+        }
+        _ => Arc::clone(&log),
+    };
+    Ok(Adapters {
+        email,
+        sms,
+        other: log,
+    })
 }
 
 /// The HTTP settings a configuration implies.
@@ -80,14 +112,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let key_file = config.effective_audit_key_file();
     let signer = Ed25519Signer::load_or_create(&key_file)?;
     let checkpoints = CheckpointFile::new(config.effective_audit_checkpoint_file());
-    let app = App::start(
-        db,
-        Arc::new(SystemClock),
-        app_settings(&config),
-        Some((Box::new(signer), checkpoints)),
-    )
-    .await
-    .context("cannot start the application")?;
+    let services = Services {
+        clock: Arc::new(SystemClock),
+        checkpoints: Some((Box::new(signer), checkpoints)),
+        adapters: adapters(&config)?,
+    };
+    let app = App::start(db, app_settings(&config), services)
+        .await
+        .context("cannot start the application")?;
+    let (stop_outbox, outbox_stopped) = tokio::sync::oneshot::channel();
+    let outbox_worker =
+        spawn_outbox_worker(app.clone(), std::time::Duration::from_secs(1), outbox_stopped);
     let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel();
     let checkpointer = spawn_checkpointer(
         app.clone(),
@@ -117,6 +152,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await
     .context("server error")?;
     tracing::info!("shutting down");
+    let _ = stop_outbox.send(());
+    if let Err(err) = outbox_worker.await {
+        tracing::error!(error = %err, "the outbox worker failed");
+    }
     // The final checkpoint covers every entry written before the listener closed.
     let _ = stop_checkpoints.send(());
     if let Err(err) = checkpointer.await {

@@ -7,7 +7,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use ehrshare_app::audit::CheckpointFile;
 use ehrshare_app::signer::Ed25519Signer;
-use ehrshare_app::{App, Settings};
+use ehrshare_app::outbox::{Adapters, LogAdapter};
+use ehrshare_app::{App, Services, Settings};
 use ehrshare_web::WebSettings;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -69,9 +70,15 @@ impl TestApp {
 
     /// The application with the given settings.
     pub async fn with_settings(settings: Settings, web: WebSettings) -> TestApp {
+        TestApp::start(settings, web, None).await
+    }
+
+    /// The application with the given settings and notification adapters (default: every
+    /// channel to the log file in [`TestApp::data`]).
+    pub async fn start(settings: Settings, web: WebSettings, adapters: Option<Adapters>) -> TestApp {
         let db = TestDb::empty().await;
         let pool = db.migrated().await;
-        TestApp::over(db, pool, settings, web).await
+        TestApp::build(db, pool, settings, web, adapters).await
     }
 
     /// The application over `pool`, an open handle on `db` (which may reach it another way,
@@ -82,18 +89,29 @@ impl TestApp {
         settings: Settings,
         web: WebSettings,
     ) -> TestApp {
+        TestApp::build(db, pool, settings, web, None).await
+    }
+
+    async fn build(
+        db: TestDb,
+        pool: ehrshare_store::Db,
+        settings: Settings,
+        web: WebSettings,
+        adapters: Option<Adapters>,
+    ) -> TestApp {
         let clock = FixedClock::standard();
         let data = tempfile::tempdir().unwrap();
         let checkpoints = TestApp::checkpoint_file_in(data.path());
         let signer = Box::new(Ed25519Signer::from_seed(TEST_SIGNING_SEED));
-        let app = App::start(
-            pool,
-            Arc::new(clock.clone()),
-            settings,
-            Some((signer, checkpoints)),
-        )
-        .await
-        .unwrap();
+        let adapters = adapters.unwrap_or_else(|| {
+            Adapters::all(Arc::new(LogAdapter::new(TestApp::message_log_in(data.path()))))
+        });
+        let services = Services {
+            clock: Arc::new(clock.clone()),
+            checkpoints: Some((signer, checkpoints)),
+            adapters,
+        };
+        let app = App::start(pool, settings, services).await.unwrap();
         let router = ehrshare_web::router(app.clone(), &web);
         TestApp {
             db,
@@ -107,6 +125,11 @@ impl TestApp {
     /// The checkpoint file of a data folder.
     pub fn checkpoint_file_in(dir: &std::path::Path) -> CheckpointFile {
         CheckpointFile::new(dir.join("audit/checkpoints.jsonl"))
+    }
+
+    /// The message log of a data folder (the default notification adapter's file).
+    pub fn message_log_in(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join("outbox/messages.log")
     }
 
     /// This app's checkpoint file.

@@ -1,0 +1,17 @@
+# Notification texts, English. Every id here must exist in zh-HK.ftl too (a test checks).
+# Each template has a -subject (e-mail) and a -body (every channel).
+
+access-key-subject = Your eHealth access key
+access-key-body = Your ehrshare access key is { $key }. Give it only to a healthcare provider you want to share your records with. It replaces any earlier key.
+
+one-time-password-subject = Your one-time password
+one-time-password-body = Your ehrshare one-time password is { $code }. It expires in { $minutes } minutes. Never tell it to anyone who calls you.
+
+consent-changed-subject = Your sharing consent has changed
+consent-changed-body = Your sharing consent with { $provider } changed on { $time }: { $detail }. If this was not you, call the eHR Office.
+
+access-notice-subject = Your eHealth record was viewed
+access-notice-body = { $provider } viewed your eHealth record on { $time }. The patient portal shows every access to your record.
+
+alert-subject = ehrshare access alert
+alert-body = Access alert for review: { $summary }

@@ -1,0 +1,16 @@
+# 通知文字，繁體中文（香港）。每個 id 必須同時見於 en.ftl（有測試檢查）。
+
+access-key-subject = 你的醫健通存取碼
+access-key-body = 你的 ehrshare 存取碼為 { $key }。請只向你願意與其互通紀錄的醫護機構提供。此存取碼取代所有舊存取碼。
+
+one-time-password-subject = 你的一次性密碼
+one-time-password-body = 你的 ehrshare 一次性密碼為 { $code }，將於 { $minutes } 分鐘後失效。切勿向任何來電者透露。
+
+consent-changed-subject = 你的互通同意已更改
+consent-changed-body = 你給予 { $provider } 的互通同意已於 { $time } 更改：{ $detail }。如非你本人所為，請致電醫健通辦事處。
+
+access-notice-subject = 你的醫健通紀錄曾被查閱
+access-notice-body = { $provider } 已於 { $time } 查閱你的醫健通紀錄。病人入口網站列出每次查閱紀錄。
+
+alert-subject = ehrshare 查閱警示
+alert-body = 待審查的查閱警示：{ $summary }
