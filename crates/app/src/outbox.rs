@@ -134,7 +134,10 @@ impl LogAdapter {
     }
 
     fn write(&self, line: &str) -> std::io::Result<()> {
-        let _guard = self.lock.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+        let _guard = self
+            .lock
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -178,14 +181,20 @@ pub struct SmtpAdapter {
 
 impl SmtpAdapter {
     /// A sender through `host:port`, from `from` (an address).
-    pub fn new(host: &str, port: u16, from: &str, timeout: Duration) -> Result<SmtpAdapter, String> {
+    pub fn new(
+        host: &str,
+        port: u16,
+        from: &str,
+        timeout: Duration,
+    ) -> Result<SmtpAdapter, String> {
         let from = from
             .parse()
             .map_err(|e| format!("smtp_from {from:?}: {e}"))?;
-        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .timeout(Some(timeout))
-            .build();
+        let transport =
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
+                .port(port)
+                .timeout(Some(timeout))
+                .build();
         Ok(SmtpAdapter { transport, from })
     }
 }
@@ -343,7 +352,11 @@ impl App {
             let params: HashMap<String, String> = n.params.clone().into_iter().collect();
             if render(&n.template, n.locale, &params).is_none() {
                 return Err(AppError::Internal(
-                    format!("notice template {:?} missing or lacks a parameter", n.template).into(),
+                    format!(
+                        "notice template {:?} missing or lacks a parameter",
+                        n.template
+                    )
+                    .into(),
                 ));
             }
             messages.push(NewMessage {
@@ -414,7 +427,11 @@ impl App {
         Ok(report)
     }
 
-    async fn deliver_one(&self, stored: &StoredMessage, settings: OutboxSettings) -> Result<(), String> {
+    async fn deliver_one(
+        &self,
+        stored: &StoredMessage,
+        settings: OutboxSettings,
+    ) -> Result<(), String> {
         let m = &stored.message;
         let channel = Channel::parse(&m.channel).ok_or("permanent: unknown channel")?;
         let locale = Locale::parse(&m.locale).unwrap_or_default();
@@ -474,8 +491,14 @@ mod tests {
         crate::text::check_parity(SOURCES[0].1, SOURCES[1].1).unwrap();
         for id in crate::text::message_ids(SOURCES[0].1) {
             let template = id.trim_end_matches("-subject").trim_end_matches("-body");
-            assert!(TEXTS.has(Locale::En, &format!("{template}-subject")), "{template}");
-            assert!(TEXTS.has(Locale::En, &format!("{template}-body")), "{template}");
+            assert!(
+                TEXTS.has(Locale::En, &format!("{template}-subject")),
+                "{template}"
+            );
+            assert!(
+                TEXTS.has(Locale::En, &format!("{template}-body")),
+                "{template}"
+            );
         }
     }
 

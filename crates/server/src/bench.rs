@@ -144,7 +144,9 @@ pub async fn audit(args: &AuditBenchArgs) -> anyhow::Result<()> {
     let services = Services {
         clock: clock.clone(),
         checkpoints: None,
-        adapters: Adapters::all(Arc::new(LogAdapter::new(scratch_log.path().join("messages.log")))),
+        adapters: Adapters::all(Arc::new(LogAdapter::new(
+            scratch_log.path().join("messages.log"),
+        ))),
     };
     let app = App::start(db.clone(), Settings::default(), services).await?;
     let duration = Duration::from_secs(args.seconds.max(1));

@@ -344,7 +344,9 @@ impl Config {
             return invalid("notify_sms = \"webhook\" needs sms_webhook_url".to_owned());
         }
         if self.outbox_max_attempts == 0 || self.outbox_retry_base_secs == 0 {
-            return invalid("outbox_max_attempts and outbox_retry_base_secs must be at least 1".to_owned());
+            return invalid(
+                "outbox_max_attempts and outbox_retry_base_secs must be at least 1".to_owned(),
+            );
         }
         if self.db_max_connections == 0 {
             return invalid("db_max_connections must be at least 1".to_owned());

@@ -65,8 +65,13 @@ pub fn adapters(config: &Config) -> anyhow::Result<Adapters> {
     let email: Arc<dyn Adapter> = match config.notify_email {
         EmailAdapterKind::Log => Arc::clone(&log),
         EmailAdapterKind::Smtp => Arc::new(
-            SmtpAdapter::new(&config.smtp_host, config.smtp_port, &config.smtp_from, timeout)
-                .map_err(anyhow::Error::msg)?,
+            SmtpAdapter::new(
+                &config.smtp_host,
+                config.smtp_port,
+                &config.smtp_from,
+                timeout,
+            )
+            .map_err(anyhow::Error::msg)?,
         ),
     };
     let sms: Arc<dyn Adapter> = match (config.notify_sms, &config.sms_webhook_url) {
@@ -121,8 +126,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot start the application")?;
     let (stop_outbox, outbox_stopped) = tokio::sync::oneshot::channel();
-    let outbox_worker =
-        spawn_outbox_worker(app.clone(), std::time::Duration::from_secs(1), outbox_stopped);
+    let outbox_worker = spawn_outbox_worker(
+        app.clone(),
+        std::time::Duration::from_secs(1),
+        outbox_stopped,
+    );
     let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel();
     let checkpointer = spawn_checkpointer(
         app.clone(),

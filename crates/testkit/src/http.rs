@@ -6,8 +6,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use ehrshare_app::audit::CheckpointFile;
-use ehrshare_app::signer::Ed25519Signer;
 use ehrshare_app::outbox::{Adapters, LogAdapter};
+use ehrshare_app::signer::Ed25519Signer;
 use ehrshare_app::{App, Services, Settings};
 use ehrshare_web::WebSettings;
 use http_body_util::BodyExt;
@@ -75,7 +75,11 @@ impl TestApp {
 
     /// The application with the given settings and notification adapters (default: every
     /// channel to the log file in [`TestApp::data`]).
-    pub async fn start(settings: Settings, web: WebSettings, adapters: Option<Adapters>) -> TestApp {
+    pub async fn start(
+        settings: Settings,
+        web: WebSettings,
+        adapters: Option<Adapters>,
+    ) -> TestApp {
         let db = TestDb::empty().await;
         let pool = db.migrated().await;
         TestApp::build(db, pool, settings, web, adapters).await
@@ -104,7 +108,9 @@ impl TestApp {
         let checkpoints = TestApp::checkpoint_file_in(data.path());
         let signer = Box::new(Ed25519Signer::from_seed(TEST_SIGNING_SEED));
         let adapters = adapters.unwrap_or_else(|| {
-            Adapters::all(Arc::new(LogAdapter::new(TestApp::message_log_in(data.path()))))
+            Adapters::all(Arc::new(LogAdapter::new(TestApp::message_log_in(
+                data.path(),
+            ))))
         });
         let services = Services {
             clock: Arc::new(clock.clone()),

@@ -6,5 +6,6 @@ mod audit;
 mod errors;
 mod health;
 mod migrations;
+mod outbox;
 mod pages;
 mod security;
