@@ -4,6 +4,7 @@
 //! never does IO. Structures are hand-written for the resources we serve (generated FHIR crates
 //! cost minutes of build time and lack R4).
 
+pub mod audit_event;
 pub mod operation_outcome;
 
 /// The media type of FHIR JSON (R4).
