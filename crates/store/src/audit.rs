@@ -216,6 +216,7 @@ impl Writer {
             // Let callers that are about to submit do so: a few more entries in this batch
             // cost little, a batch of their own costs a whole commit.
             tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
             let mut jobs = vec![first];
             while jobs.len() < self.max_batch {
                 match rx.try_recv() {

@@ -102,7 +102,10 @@ impl Db {
                 {
                     create_dir(dir)?;
                 }
+                // A local file does not drop connections the way a network does: no ping
+                // before each use (it costs a round trip to the connection's worker thread).
                 let pool = SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
