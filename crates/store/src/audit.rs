@@ -291,19 +291,31 @@ fn to_i64(n: u64) -> i64 {
 /// a place in the prepared-statement cache. (Tried for SQLite: one JSON parameter unpacked by
 /// `json_each`, a fixed statement; measured 20 % slower, the `->>` lookups re-parse each row.)
 macro_rules! define_insert {
-    ($name:ident, $conn_ty:ty, $db:ty) => {
+    ($name:ident, $entries:ident, $conn_ty:ty, $db:ty) => {
         async fn $name(
             conn: &mut $conn_ty,
             rows: &[AuditEntry],
             nodes: &[(u64, Hash)],
         ) -> Result<(), StoreError> {
+            $entries(conn, EntryTable::Audit, rows).await?;
+            for chunk in nodes.chunks(4096) {
+                let mut q = QueryBuilder::<$db>::new("INSERT INTO audit_node (idx, hash) ");
+                q.push_values(chunk, |mut b, (idx, hash)| {
+                    b.push_bind(to_i64(*idx)).push_bind(hash.as_slice());
+                });
+                q.build().persistent(false).execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        /// Inserts entry rows into `table` (the audit log, or the benchmark's raw table).
+        pub(crate) async fn $entries(
+            conn: &mut $conn_ty,
+            table: EntryTable,
+            rows: &[AuditEntry],
+        ) -> Result<(), StoreError> {
             for chunk in rows.chunks(512) {
-                let mut q = QueryBuilder::<$db>::new(
-                    "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
-             actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, \
-             reason, outcome, denial_reason, consent_id, episode_id, client_addr, \
-             request_id) ",
-                );
+                let mut q = QueryBuilder::<$db>::new(table.insert_prefix());
                 q.push_values(chunk, |mut b, row| {
                     let e = &row.entry;
                     b.push_bind(to_i64(row.seq))
@@ -328,20 +340,48 @@ macro_rules! define_insert {
                 });
                 q.build().persistent(false).execute(&mut *conn).await?;
             }
-            for chunk in nodes.chunks(4096) {
-                let mut q = QueryBuilder::<$db>::new("INSERT INTO audit_node (idx, hash) ");
-                q.push_values(chunk, |mut b, (idx, hash)| {
-                    b.push_bind(to_i64(*idx)).push_bind(hash.as_slice());
-                });
-                q.build().persistent(false).execute(&mut *conn).await?;
-            }
             Ok(())
         }
     };
 }
 
-define_insert!(insert_sqlite, SqliteConnection, sqlx::Sqlite);
-define_insert!(insert_postgres, PgConnection, sqlx::Postgres);
+/// A table with the columns of `audit_entry`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EntryTable {
+    Audit,
+    /// `bench_raw`: the benchmark's ceiling (see `crate::bench`).
+    BenchRaw,
+}
+
+impl EntryTable {
+    fn insert_prefix(self) -> &'static str {
+        match self {
+            EntryTable::Audit => {
+                "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
+                 actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
+                 outcome, denial_reason, consent_id, episode_id, client_addr, request_id) "
+            }
+            EntryTable::BenchRaw => {
+                "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
+                 actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
+                 outcome, denial_reason, consent_id, episode_id, client_addr, request_id) "
+            }
+        }
+    }
+}
+
+define_insert!(
+    insert_sqlite,
+    insert_entries_sqlite,
+    SqliteConnection,
+    sqlx::Sqlite
+);
+define_insert!(
+    insert_postgres,
+    insert_entries_postgres,
+    PgConnection,
+    sqlx::Postgres
+);
 
 /// Generates the per-backend functions. Written once; compiled per connection type.
 macro_rules! define_backend {

@@ -1,16 +1,15 @@
 //! Measurement helpers for `ehrshare bench`: the machine's ceiling for comparison.
 //!
 //! Never used by the server. The raw rate is what the same backend sustains when one task
-//! inserts the same audit rows into a table of the same columns and indexes, 1000 rows per
-//! transaction, with no Merkle tree and no callers waiting: the best an audit writer could
+//! inserts the same audit rows, with the writer's own insert code, into a table of the same
+//! columns and indexes, 1000 rows per transaction, with no Merkle tree and no callers waiting: the best an audit writer could
 //! hope for on this machine.
 
 use std::time::{Duration, Instant};
 
-use ehrshare_core::audit::NewAuditEntry;
-use sqlx::QueryBuilder;
-use sqlx::types::Json;
+use ehrshare_core::audit::{AuditEntry, NewAuditEntry};
 
+use crate::audit::{EntryTable, insert_entries_postgres, insert_entries_sqlite};
 use crate::db::{Backend, Db};
 use crate::error::StoreError;
 
@@ -34,7 +33,7 @@ CREATE TABLE bench_raw (
 CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
 CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
 
-/// Rows per transaction of the raw baseline (19 values each: under SQLite's 32766).
+/// Rows per transaction of the raw baseline (inserted 512 rows per statement, as the writer does).
 pub const RAW_BATCH: usize = 1000;
 
 /// Inserts `entries` (cycled) in transactions of [`RAW_BATCH`] rows for `duration`; rows/s.
@@ -54,42 +53,28 @@ pub async fn raw_batched_insert_rate(
         sqlx::raw_sql(ddl).execute(pool).await?;
     });
     let started = Instant::now();
-    let mut seq: i64 = 0;
+    let mut seq: u64 = 0;
     while started.elapsed() < duration {
-        crate::on_pool!(db, pool => {
-            let mut tx = pool.begin().await?;
-            let mut q = QueryBuilder::new(
-                "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
-                 actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, \
-                 reason, outcome, denial_reason, consent_id, episode_id, client_addr, \
-                 request_id) ",
-            );
-            q.push_values(0..RAW_BATCH, |mut b, i| {
-                let e = &entries[i % entries.len()];
-                b.push_bind(seq + i as i64)
-                    .push_bind(crate::Ts(e.at))
-                    .push_bind(e.actor.kind.code())
-                    .push_bind(e.actor.account)
-                    .push_bind(e.actor.role.as_deref())
-                    .push_bind(e.actor.hcp)
-                    .push_bind(e.actor.location)
-                    .push_bind(e.sdm)
-                    .push_bind(e.recipient)
-                    .push_bind(e.action.as_str())
-                    .push_bind(Json(&e.domains))
-                    .push_bind(Json(&e.record_ids))
-                    .push_bind(e.reason.as_deref())
-                    .push_bind(e.outcome.code())
-                    .push_bind(e.denial_reason.as_deref())
-                    .push_bind(e.consent_id)
-                    .push_bind(e.episode_id)
-                    .push_bind(e.client_addr.as_deref())
-                    .push_bind(e.request_id);
-            });
-            q.build().execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
-        seq += RAW_BATCH as i64;
+        let rows: Vec<AuditEntry> = (0..RAW_BATCH as u64)
+            .map(|i| {
+                entries[((seq + i) % entries.len() as u64) as usize]
+                    .clone()
+                    .at_seq(seq + i)
+            })
+            .collect();
+        match db {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                insert_entries_sqlite(&mut tx, EntryTable::BenchRaw, &rows).await?;
+                tx.commit().await?;
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                insert_entries_postgres(&mut tx, EntryTable::BenchRaw, &rows).await?;
+                tx.commit().await?;
+            }
+        }
+        seq += RAW_BATCH as u64;
     }
     crate::on_pool!(db, pool => {
         sqlx::raw_sql("DROP TABLE bench_raw").execute(pool).await?;
