@@ -118,8 +118,13 @@ impl Adapters {
 }
 
 /// Writes each message as a JSON line to a file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LogAdapter {
+    file: Arc<LogFile>,
+}
+
+#[derive(Debug)]
+struct LogFile {
     path: PathBuf,
     lock: Mutex<()>,
 }
@@ -128,11 +133,15 @@ impl LogAdapter {
     /// Appends to `path` (created with mode 0600 with its folder).
     pub fn new(path: impl Into<PathBuf>) -> LogAdapter {
         LogAdapter {
-            path: path.into(),
-            lock: Mutex::new(()),
+            file: Arc::new(LogFile {
+                path: path.into(),
+                lock: Mutex::new(()),
+            }),
         }
     }
+}
 
+impl LogFile {
     fn write(&self, line: &str) -> std::io::Result<()> {
         let _guard = self
             .lock
@@ -167,7 +176,11 @@ impl Adapter for LogAdapter {
             })
             .to_string()
                 + "\n";
-            tokio::task::block_in_place(|| self.write(&line)).map_err(|e| e.to_string())
+            let file = Arc::clone(&self.file);
+            tokio::task::spawn_blocking(move || file.write(&line))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
         })
     }
 }

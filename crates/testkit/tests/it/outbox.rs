@@ -44,7 +44,7 @@ async fn messages(t: &TestApp) -> Vec<StoredMessage> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_message_is_stored_with_its_action_and_delivered_through_the_log() {
     let t = TestApp::spawn().await;
     let entry = sample_entry(t.clock.now(), 3);
