@@ -20,6 +20,8 @@
 
 use ehrshare_core::audit::{Actor, ActorKind, AuditEntry, NewAuditEntry, Outcome};
 use serde::{Deserialize, Serialize};
+
+pub use crate::datatypes::{CodeableConcept, Coding, Identifier, Reference};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -39,46 +41,6 @@ const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-ty
 const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
 const SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
 const BALP_ENTITY_TYPE: &str = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType";
-
-/// A Coding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Coding {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display: Option<String>,
-}
-
-/// A CodeableConcept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct CodeableConcept {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub coding: Vec<Coding>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-}
-
-/// An Identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Identifier {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-}
-
-/// A Reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Reference {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identifier: Option<Identifier>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display: Option<String>,
-}
 
 /// AuditEvent.agent.network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! cost minutes of build time and lack R4).
 
 pub mod audit_event;
+pub mod datatypes;
 pub mod operation_outcome;
 
 /// The media type of FHIR JSON (R4).

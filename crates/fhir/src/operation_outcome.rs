@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::datatypes::{CodeableConcept, Coding};
+
 /// IssueSeverity (http://hl7.org/fhir/issue-severity), R4 required binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,22 +36,6 @@ pub enum IssueType {
     Timeout,
     Transient,
     Exception,
-}
-
-/// A CodeableConcept carrying one coding and a text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CodeableConcept {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub coding: Vec<Coding>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-}
-
-/// A Coding (system + code).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Coding {
-    pub system: String,
-    pub code: String,
 }
 
 /// One issue of an OperationOutcome.
@@ -93,8 +79,9 @@ impl OperationOutcome {
                 code: issue_type,
                 details: Some(CodeableConcept {
                     coding: vec![Coding {
-                        system: ERROR_CODE_SYSTEM.to_owned(),
-                        code: code.to_owned(),
+                        system: Some(ERROR_CODE_SYSTEM.to_owned()),
+                        code: Some(code.to_owned()),
+                        display: None,
                     }],
                     text: Some(text.to_owned()),
                 }),
