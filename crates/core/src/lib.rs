@@ -7,5 +7,6 @@
 pub mod audit;
 pub mod clock;
 pub mod consent;
+pub mod identity;
 pub mod locale;
 pub mod notification;
