@@ -7,6 +7,8 @@
 pub mod audit;
 pub mod clock;
 pub mod consent;
+pub mod contact;
 pub mod identity;
 pub mod locale;
 pub mod notification;
+pub mod recipient;

@@ -1,0 +1,309 @@
+//! Healthcare recipients (SPEC 3.2, 3.3): who may register personally, who needs a substitute
+//! decision maker (SDM), which SDM may act, and when an SDM's authority ends.
+//!
+//! Authority is computed from the date of birth at each action (never by a batch job that could
+//! be late): a child's SDM stops being able to act on the child's 16th birthday, in Hong Kong
+//! time, the calendar that birthdays are kept in.
+
+use time::{Date, OffsetDateTime, UtcOffset};
+
+/// The age from which a person able to consent registers and decides personally.
+pub const AGE_OF_CONSENT: u8 = 16;
+
+/// Hong Kong's offset from UTC (no daylight saving since 1979).
+pub const HONG_KONG: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
+    Ok(o) => o,
+    Err(_) => UtcOffset::UTC,
+};
+
+/// The calendar date in Hong Kong at `now`.
+pub fn hong_kong_date(now: OffsetDateTime) -> Date {
+    now.to_offset(HONG_KONG).date()
+}
+
+/// Age in whole years on `on` of someone born on `born` (a 29 February birthday counts from
+/// 1 March in other years); `None` if `on` is before `born`.
+pub fn age_on(born: Date, on: Date) -> Option<u8> {
+    if on < born {
+        return None;
+    }
+    let mut years = on.year() - born.year();
+    if (on.month() as u8, on.day()) < (born.month() as u8, born.day()) {
+        years -= 1;
+    }
+    u8::try_from(years.max(0)).ok().or(Some(u8::MAX))
+}
+
+/// Whether the person can give consent themself (declared at registration, for 16+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    Able,
+    Unable,
+}
+
+/// The categories of SDM (SPEC 3.3), each in its priority order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SdmCategory {
+    // For a child under 16, in priority order.
+    Parent,
+    ChildGuardian,
+    ChildCourtAppointed,
+    ChildFamilyOrCoResident,
+    ChildCareProvider,
+    // For a person 16 or over unable to consent, in priority order.
+    Guardian,
+    SocialWelfareOrMhoGuardian,
+    CourtAppointed,
+    FamilyOrCoResident,
+    CareProvider,
+}
+
+const FOR_CHILDREN: [SdmCategory; 5] = [
+    SdmCategory::Parent,
+    SdmCategory::ChildGuardian,
+    SdmCategory::ChildCourtAppointed,
+    SdmCategory::ChildFamilyOrCoResident,
+    SdmCategory::ChildCareProvider,
+];
+
+const FOR_ADULTS: [SdmCategory; 5] = [
+    SdmCategory::Guardian,
+    SdmCategory::SocialWelfareOrMhoGuardian,
+    SdmCategory::CourtAppointed,
+    SdmCategory::FamilyOrCoResident,
+    SdmCategory::CareProvider,
+];
+
+impl SdmCategory {
+    /// Every category.
+    pub fn all() -> impl Iterator<Item = SdmCategory> {
+        FOR_CHILDREN.into_iter().chain(FOR_ADULTS)
+    }
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            SdmCategory::Parent => "parent",
+            SdmCategory::ChildGuardian => "child-guardian",
+            SdmCategory::ChildCourtAppointed => "child-court-appointed",
+            SdmCategory::ChildFamilyOrCoResident => "child-family-or-co-resident",
+            SdmCategory::ChildCareProvider => "child-care-provider",
+            SdmCategory::Guardian => "guardian",
+            SdmCategory::SocialWelfareOrMhoGuardian => "social-welfare-or-mho-guardian",
+            SdmCategory::CourtAppointed => "court-appointed",
+            SdmCategory::FamilyOrCoResident => "family-or-co-resident",
+            SdmCategory::CareProvider => "care-provider",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(code: &str) -> Option<SdmCategory> {
+        SdmCategory::all().find(|c| c.code() == code)
+    }
+
+    /// Whether this category acts for children under 16 (otherwise for adults unable to consent).
+    pub fn for_children(self) -> bool {
+        FOR_CHILDREN.contains(&self)
+    }
+
+    /// Position in its priority list, 0 the highest.
+    pub fn rank(self) -> usize {
+        FOR_CHILDREN
+            .iter()
+            .chain(FOR_ADULTS.iter())
+            .position(|c| *c == self)
+            .map_or(0, |p| p % FOR_CHILDREN.len())
+    }
+}
+
+/// An SDM's claim to act, as declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdmClaim {
+    pub category: SdmCategory,
+    /// The applicant's declaration that no SDM of a higher priority is available (required for
+    /// every category but the first of its list).
+    pub no_higher_available: bool,
+}
+
+/// Why a registration is refused (stable codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("the date of birth is in the future")]
+    BornInFuture,
+    #[error("a child under 16 is registered by a substitute decision maker")]
+    SdmRequiredForChild,
+    #[error("a person unable to consent is registered by a substitute decision maker")]
+    SdmRequiredForIncapacity,
+    #[error("a person of 16 or over able to consent registers personally")]
+    SdmNotAllowed,
+    #[error("this kind of substitute decision maker acts for children under 16 only")]
+    ChildCategoryForAdult,
+    #[error("this kind of substitute decision maker acts for persons of 16 or over only")]
+    AdultCategoryForChild,
+    #[error(
+        "a lower-priority substitute decision maker must declare that no higher one is available"
+    )]
+    HigherPriorityNotDeclared,
+}
+
+impl RegistrationError {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RegistrationError::BornInFuture => "born-in-future",
+            RegistrationError::SdmRequiredForChild => "sdm-required-for-child",
+            RegistrationError::SdmRequiredForIncapacity => "sdm-required",
+            RegistrationError::SdmNotAllowed => "sdm-not-allowed",
+            RegistrationError::ChildCategoryForAdult => "sdm-category-for-children",
+            RegistrationError::AdultCategoryForChild => "sdm-category-for-adults",
+            RegistrationError::HigherPriorityNotDeclared => "sdm-priority-not-declared",
+        }
+    }
+}
+
+/// Checks who may register a person born on `born`, with `capacity`, through `sdm` (none:
+/// personally), on `today` (a Hong Kong date).
+pub fn check_registration(
+    born: Date,
+    capacity: Capacity,
+    sdm: Option<SdmClaim>,
+    today: Date,
+) -> Result<(), RegistrationError> {
+    let age = age_on(born, today).ok_or(RegistrationError::BornInFuture)?;
+    let child = age < AGE_OF_CONSENT;
+    match sdm {
+        None if child => Err(RegistrationError::SdmRequiredForChild),
+        None if capacity == Capacity::Unable => Err(RegistrationError::SdmRequiredForIncapacity),
+        None => Ok(()),
+        Some(_) if !child && capacity == Capacity::Able => Err(RegistrationError::SdmNotAllowed),
+        Some(claim) => {
+            if child && !claim.category.for_children() {
+                return Err(RegistrationError::AdultCategoryForChild);
+            }
+            if !child && claim.category.for_children() {
+                return Err(RegistrationError::ChildCategoryForAdult);
+            }
+            if claim.category.rank() > 0 && !claim.no_higher_available {
+                return Err(RegistrationError::HigherPriorityNotDeclared);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether an SDM of `category` may still act for a person born on `born`, at `now`.
+/// A child's SDM's authority ends on the 16th birthday; an adult's SDM's authority lasts while
+/// the registration says the person is unable to consent (changed by the office).
+pub fn sdm_may_act(category: SdmCategory, born: Date, now: OffsetDateTime) -> bool {
+    if !category.for_children() {
+        return true;
+    }
+    age_on(born, hong_kong_date(now)).is_some_and(|age| age < AGE_OF_CONSENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::*;
+
+    #[test]
+    fn ages_in_whole_years() {
+        let check = |born: Date, on: Date, expected: Option<u8>| {
+            assert_eq!(age_on(born, on), expected, "{born} on {on}");
+        };
+        check(date!(2010 - 06 - 15), date!(2026 - 06 - 14), Some(15));
+        check(date!(2010 - 06 - 15), date!(2026 - 06 - 15), Some(16));
+        check(date!(2008 - 02 - 29), date!(2024 - 02 - 28), Some(15));
+        check(date!(2008 - 02 - 29), date!(2024 - 02 - 29), Some(16));
+        check(date!(2008 - 02 - 29), date!(2025 - 02 - 28), Some(16));
+        check(date!(2010 - 06 - 15), date!(2010 - 06 - 15), Some(0));
+        check(date!(2010 - 06 - 15), date!(2010 - 06 - 14), None);
+    }
+
+    fn sdm(category: SdmCategory, declared: bool) -> Option<SdmClaim> {
+        Some(SdmClaim {
+            category,
+            no_higher_available: declared,
+        })
+    }
+
+    #[test]
+    fn who_may_register_whom() {
+        use Capacity::*;
+        use RegistrationError::*;
+        use SdmCategory::*;
+        let today = date!(2026 - 01 - 15);
+        let fifteen = date!(2010 - 06 - 01);
+        let adult = date!(1980 - 01 - 01);
+        let check = |born, capacity, claim, expected: Result<(), RegistrationError>| {
+            assert_eq!(
+                check_registration(born, capacity, claim, today),
+                expected,
+                "{born} {capacity:?} {claim:?}"
+            );
+        };
+        check(fifteen, Able, None, Err(SdmRequiredForChild));
+        check(fifteen, Able, sdm(Parent, false), Ok(()));
+        check(
+            fifteen,
+            Able,
+            sdm(ChildGuardian, false),
+            Err(HigherPriorityNotDeclared),
+        );
+        check(fifteen, Able, sdm(ChildGuardian, true), Ok(()));
+        check(
+            fifteen,
+            Able,
+            sdm(Guardian, false),
+            Err(AdultCategoryForChild),
+        );
+        check(adult, Able, None, Ok(()));
+        check(adult, Able, sdm(Guardian, false), Err(SdmNotAllowed));
+        check(adult, Unable, None, Err(SdmRequiredForIncapacity));
+        check(adult, Unable, sdm(Guardian, false), Ok(()));
+        check(adult, Unable, sdm(CareProvider, true), Ok(()));
+        check(
+            adult,
+            Unable,
+            sdm(Parent, false),
+            Err(ChildCategoryForAdult),
+        );
+        check(date!(2026 - 01 - 16), Able, None, Err(BornInFuture));
+    }
+
+    #[test]
+    fn a_childs_sdm_loses_authority_on_the_16th_birthday_in_hong_kong() {
+        let born = date!(2010 - 01 - 16);
+        // 2026-01-15 23:59 in Hong Kong is 15:59 UTC: still 15.
+        assert!(sdm_may_act(
+            SdmCategory::Parent,
+            born,
+            datetime!(2026-01-15 15:59 UTC)
+        ));
+        // 2026-01-16 00:00 in Hong Kong is 2026-01-15 16:00 UTC: 16.
+        assert!(!sdm_may_act(
+            SdmCategory::Parent,
+            born,
+            datetime!(2026-01-15 16:00 UTC)
+        ));
+        // An adult's guardian is not bound by age.
+        assert!(sdm_may_act(
+            SdmCategory::Guardian,
+            date!(1950 - 01 - 01),
+            datetime!(2026-01-15 16:00 UTC)
+        ));
+    }
+
+    #[test]
+    fn categories_round_trip_and_rank_within_their_list() {
+        for c in SdmCategory::all() {
+            assert_eq!(SdmCategory::parse(c.code()), Some(c));
+        }
+        assert_eq!(SdmCategory::Parent.rank(), 0);
+        assert_eq!(SdmCategory::Guardian.rank(), 0);
+        assert_eq!(SdmCategory::CareProvider.rank(), 4);
+        assert!(SdmCategory::ChildCareProvider.for_children());
+        assert!(!SdmCategory::CareProvider.for_children());
+    }
+}
