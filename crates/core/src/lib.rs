@@ -11,4 +11,5 @@ pub mod contact;
 pub mod identity;
 pub mod locale;
 pub mod notification;
+pub mod provider;
 pub mod recipient;
