@@ -30,6 +30,9 @@ pub enum AppError {
         message: String,
         fields: Vec<FieldError>,
     },
+    /// No credentials, or wrong ones: 401.
+    #[error("authentication required")]
+    Unauthenticated,
     /// Not there, or not the caller's to know about: 404.
     #[error("not found")]
     NotFound,
@@ -52,6 +55,7 @@ impl AppError {
             | AppError::Invalid { code, .. }
             | AppError::Conflict { code, .. } => code,
             AppError::NotFound => "not-found",
+            AppError::Unauthenticated => "unauthenticated",
             AppError::Unavailable(_) => "store-unavailable",
             AppError::Internal(_) => "internal",
         }

@@ -9,10 +9,13 @@
 //! - The clock (and later the notifier and signer) are injected, so tests run on a fixed clock.
 
 pub mod audit;
+pub mod caller;
 pub mod clock;
 pub mod error;
 pub mod health;
 pub mod outbox;
+pub mod recipient;
+pub mod secret;
 pub mod signer;
 pub mod text;
 

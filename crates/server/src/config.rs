@@ -44,6 +44,7 @@ pub const KEYS: &[&str] = &[
     "sms_webhook_url",
     "outbox_max_attempts",
     "outbox_retry_base_secs",
+    "office_token",
 ];
 
 /// The server's configuration, after merging every source.
@@ -110,6 +111,34 @@ pub struct Config {
     pub outbox_max_attempts: u32,
     /// Seconds before the first retry; doubled for each further one (at most an hour).
     pub outbox_retry_base_secs: u64,
+    /// Bootstrap token for the office API until office accounts exist (`Authorization: Bearer`).
+    /// Unset: the office API is disabled. At least 32 characters.
+    #[serde(default)]
+    pub office_token: Option<SecretString>,
+}
+
+/// A secret: never shown in Debug, Display or serialised output.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// The secret, for use only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
 }
 
 /// Where e-mail notifications go.
@@ -154,6 +183,7 @@ impl Default for Config {
             sms_webhook_url: None,
             outbox_max_attempts: 8,
             outbox_retry_base_secs: 10,
+            office_token: None,
         }
     }
 }
@@ -347,6 +377,11 @@ impl Config {
             return invalid(
                 "outbox_max_attempts and outbox_retry_base_secs must be at least 1".to_owned(),
             );
+        }
+        if let Some(token) = &self.office_token
+            && token.expose().chars().count() < 32
+        {
+            return invalid("office_token must be at least 32 characters".to_owned());
         }
         if self.db_max_connections == 0 {
             return invalid("db_max_connections must be at least 1".to_owned());

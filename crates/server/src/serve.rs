@@ -94,6 +94,7 @@ pub fn web_settings(config: &Config) -> WebSettings {
         request_timeout: config.request_timeout(),
         cookie_secure: config.cookie_secure,
         public_base_url: config.effective_public_base_url(),
+        office_token: config.office_token.as_ref().map(|t| t.expose().to_owned()),
     }
 }
 

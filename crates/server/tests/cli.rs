@@ -57,6 +57,10 @@ cookie_secure = false
                 "EHRSHARE_DATABASE_URL",
                 "postgres://app:s3cret@db.internal/ehr",
             )
+            .env(
+                "EHRSHARE_OFFICE_TOKEN",
+                "an-office-token-of-at-least-32-characters",
+            )
             .args(["--listen", "127.0.0.1:3333"]),
     );
     assert_eq!(
@@ -89,6 +93,11 @@ cookie_secure = false
     assert_eq!(
         config["public_base_url"].as_str(),
         Some("http://127.0.0.1:3333")
+    );
+    assert_eq!(
+        config["office_token"].as_str(),
+        Some("***"),
+        "secrets never shown"
     );
 }
 
@@ -332,7 +341,7 @@ fn the_example_configuration_file_is_valid_and_complete() {
     for key in ehrshare::config::KEYS {
         // Keys without a default and unset are absent from print-config.
         assert!(
-            config.contains_key(*key) || *key == "sms_webhook_url",
+            config.contains_key(*key) || matches!(*key, "sms_webhook_url" | "office_token"),
             "print-config lacks {key}"
         );
         assert!(

@@ -34,12 +34,14 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (1, "foundation", "0001_foundation.sql"),
     (2, "audit", "0002_audit.sql"),
     (3, "outbox", "0003_outbox.sql"),
+    (4, "recipients", "0004_recipients.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
     (1, "foundation", "0001_foundation.sql"),
     (2, "audit", "0002_audit.sql"),
     (3, "outbox", "0003_outbox.sql"),
+    (4, "recipients", "0004_recipients.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

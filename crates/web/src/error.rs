@@ -111,6 +111,11 @@ impl Problem {
                 p
             }
             AppError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found"),
+            AppError::Unauthenticated => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            ),
             AppError::Conflict { code, message } => {
                 Problem::new(StatusCode::CONFLICT, code, message.clone())
             }
@@ -247,6 +252,12 @@ pub async fn render(request: Request, next: Next) -> Response {
         Surface::Page => page_body(&problem, locale, &request_id),
     };
     *rendered.status_mut() = problem.status;
+    if problem.status == StatusCode::UNAUTHORIZED && surface != Surface::Page {
+        rendered.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer"),
+        );
+    }
     if let Some(secs) = problem.retry_after_secs {
         rendered
             .headers_mut()

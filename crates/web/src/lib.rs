@@ -42,6 +42,8 @@ pub struct WebSettings {
     pub cookie_secure: bool,
     /// The public URL clients reach this server at (links in messages, OAuth redirects).
     pub public_base_url: String,
+    /// The bootstrap office token (none: the office API is disabled).
+    pub office_token: Option<String>,
 }
 
 impl Default for WebSettings {
@@ -51,6 +53,7 @@ impl Default for WebSettings {
             request_timeout: Duration::from_secs(30),
             cookie_secure: true,
             public_base_url: "http://127.0.0.1:8080".to_owned(),
+            office_token: None,
         }
     }
 }
@@ -63,9 +66,17 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         .route("/static/site.css", get(pages::stylesheet))
         .route("/healthz", get(api::health::healthz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
+        .route(
+            "/api/v1/recipients",
+            axum::routing::post(api::recipients::register),
+        )
+        .route("/api/v1/recipients/{id}", get(api::recipients::show))
         .fallback(not_found)
         .with_state(app)
         // Layers run outside-in in the reverse of the order they are added here.
+        .layer(axum::Extension(api::auth::OfficeToken(
+            settings.office_token.as_deref().map(std::sync::Arc::from),
+        )))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -8,4 +8,5 @@ mod health;
 mod migrations;
 mod outbox;
 mod pages;
+mod recipients;
 mod security;

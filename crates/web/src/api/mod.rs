@@ -1,6 +1,9 @@
 //! The JSON API under `/api/v1` and its OpenAPI document; also `/healthz`.
 
+pub mod auth;
 pub mod health;
+pub mod json;
+pub mod recipients;
 
 use axum::Json;
 use axum::response::IntoResponse;
@@ -18,10 +21,35 @@ use crate::error::{FieldErrorBody, ProblemBody};
             `urn:ehrshare:problem:<code>`.",
         license(name = "Apache-2.0")
     ),
-    paths(health::healthz, openapi_json),
-    components(schemas(health::HealthBody, ProblemBody, FieldErrorBody))
+    paths(health::healthz, openapi_json, recipients::register, recipients::show),
+    components(schemas(
+        health::HealthBody,
+        ProblemBody,
+        FieldErrorBody,
+        recipients::RegistrationBody,
+        recipients::RecipientView,
+        recipients::DocumentBody,
+        recipients::SdmBody,
+        recipients::SdmView,
+    )),
+    modifiers(&OfficeTokenScheme)
 )]
 pub struct ApiDoc;
+
+/// Declares the bootstrap office token as a bearer scheme.
+#[derive(Debug)]
+struct OfficeTokenScheme;
+
+impl utoipa::Modify for OfficeTokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "office_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// `GET /api/v1/openapi.json`: this API's OpenAPI document.
 #[utoipa::path(

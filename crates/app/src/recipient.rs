@@ -1,0 +1,444 @@
+//! Registering healthcare recipients (SPEC 3.2, 3.3): validation, the age and capacity rules,
+//! SDMs, one registration per document, activation with an access key delivered through the
+//! outbox and stored only as a hash.
+
+use std::collections::BTreeMap;
+
+use ehrshare_core::audit::Outcome;
+use ehrshare_core::contact::{Email, Phone};
+use ehrshare_core::identity::{Document, DocumentError, DocumentType, HkidError};
+use ehrshare_core::locale::Locale;
+use ehrshare_core::notification::Channel;
+use ehrshare_core::recipient::{
+    Capacity, SdmCategory, SdmClaim, check_registration, hong_kong_date,
+};
+use ehrshare_store::recipient::{RecipientRow, SdmRow};
+use ehrshare_store::{Conn, StoreError, change};
+use time::Date;
+use time::macros::format_description;
+use uuid::Uuid;
+
+use crate::caller::Caller;
+use crate::error::FieldError;
+use crate::outbox::Notice;
+use crate::{App, AppError};
+
+/// An identity document as entered.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentInput {
+    /// `hkid`, `passport`, ... (see `core::identity::DocumentType`).
+    pub kind: String,
+    /// Issuing place; defaults to HK for HKIDs and birth certificates.
+    pub issuer: Option<String>,
+    pub number: String,
+}
+
+/// A substitute decision maker as entered.
+#[derive(Debug, Clone, Default)]
+pub struct SdmInput {
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    pub document: DocumentInput,
+    /// `parent`, `guardian`, ... (see `core::recipient::SdmCategory`).
+    pub category: String,
+    pub no_higher_available: bool,
+    /// Reference of the proof of relationship seen (birth certificate number, court order).
+    pub relationship_proof: Option<String>,
+    pub phone: String,
+}
+
+/// A registration as entered (SPEC 3.2).
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationInput {
+    /// `in-person`, `online`, `mail-fax` or `hcp`.
+    pub channel: String,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    /// `female`, `male` or `unknown`.
+    pub sex: String,
+    /// `able` (default) or `unable`: whether a person of 16 or over can consent.
+    pub capacity: Option<String>,
+    pub document: DocumentInput,
+    pub phone: String,
+    pub phone2: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<String>,
+    /// `en` or `zh-HK`.
+    pub language: String,
+    /// `sms`, `email`, `post` or `app`.
+    pub notify_channel: String,
+    pub refuses_access_notices: bool,
+    pub sdm: Option<SdmInput>,
+}
+
+/// A registration as shown (never the access key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub recipient: RecipientRow,
+    pub sdms: Vec<SdmRow>,
+}
+
+struct Fields(Vec<FieldError>);
+
+impl Fields {
+    fn push(&mut self, field: &str, code: &'static str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        });
+    }
+
+    fn name(&mut self, field: &str, value: &str, required: bool) -> Option<String> {
+        let v = value.trim();
+        if v.is_empty() {
+            if required {
+                self.push(field, "required", "required");
+            }
+            return None;
+        }
+        if v.chars().count() > 100 || v.chars().any(char::is_control) {
+            self.push(
+                field,
+                "invalid-name",
+                "at most 100 characters, no control characters",
+            );
+            return None;
+        }
+        Some(v.to_owned())
+    }
+
+    fn phone(&mut self, field: &str, value: &str) -> Option<String> {
+        match Phone::parse(value) {
+            Ok(p) => Some(p.as_str().to_owned()),
+            Err(e) => {
+                self.push(field, "invalid-phone", e.to_string());
+                None
+            }
+        }
+    }
+
+    fn document(&mut self, field: &str, d: &DocumentInput) -> Option<Document> {
+        let Some(kind) = DocumentType::parse(d.kind.trim()) else {
+            self.push(
+                &format!("{field}/type"),
+                "invalid-document-type",
+                "unknown document type",
+            );
+            return None;
+        };
+        let default_issuer = match kind {
+            DocumentType::Hkid | DocumentType::HkBirthCertificate => "HK",
+            DocumentType::MacaoId => "MO",
+            DocumentType::MainlandTravelPermit => "CN",
+            DocumentType::Passport | DocumentType::Other => "",
+        };
+        let issuer = d.issuer.as_deref().unwrap_or(default_issuer);
+        match Document::parse(kind, issuer, &d.number) {
+            Ok(doc) => Some(doc),
+            Err(DocumentError::Hkid(HkidError::CheckDigit)) => {
+                self.push(
+                    &format!("{field}/number"),
+                    "invalid-hkid",
+                    "the check digit does not match",
+                );
+                None
+            }
+            Err(DocumentError::Hkid(HkidError::Format)) => {
+                self.push(
+                    &format!("{field}/number"),
+                    "invalid-hkid",
+                    HkidError::Format.to_string(),
+                );
+                None
+            }
+            Err(e @ (DocumentError::Issuer | DocumentError::WrongIssuer(_))) => {
+                self.push(&format!("{field}/issuer"), "invalid-issuer", e.to_string());
+                None
+            }
+            Err(e) => {
+                self.push(
+                    &format!("{field}/number"),
+                    "invalid-document-number",
+                    e.to_string(),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn parse_date(s: &str) -> Option<Date> {
+    Date::parse(s.trim(), format_description!("[year]-[month]-[day]")).ok()
+}
+
+impl App {
+    /// Registers a recipient. In person and at a provider, identity is verified on the spot: the
+    /// registration is active at once and an access key goes out through the outbox (to the SDM
+    /// when there is one). Online and by mail or fax, it waits for verification.
+    pub async fn register_recipient(
+        &self,
+        caller: &Caller,
+        input: RegistrationInput,
+    ) -> Result<Registration, AppError> {
+        let now = self.clock().now();
+        let mut f = Fields(Vec::new());
+        let active = match input.channel.as_str() {
+            "in-person" | "hcp" => true,
+            "online" | "mail-fax" => false,
+            _ => {
+                f.push(
+                    "/channel",
+                    "invalid-channel",
+                    "in-person, online, mail-fax or hcp",
+                );
+                false
+            }
+        };
+        let name_en = f.name("/name_en", &input.name_en, true);
+        let name_zh = input
+            .name_zh
+            .as_deref()
+            .and_then(|n| f.name("/name_zh", n, false));
+        let born = parse_date(&input.date_of_birth);
+        if born.is_none() {
+            f.push(
+                "/date_of_birth",
+                "invalid-date",
+                "a date such as 1980-01-31",
+            );
+        }
+        if !matches!(input.sex.as_str(), "female" | "male" | "unknown") {
+            f.push("/sex", "invalid-sex", "female, male or unknown");
+        }
+        let capacity = match input.capacity.as_deref().unwrap_or("able") {
+            "able" => Capacity::Able,
+            "unable" => Capacity::Unable,
+            _ => {
+                f.push("/capacity", "invalid-capacity", "able or unable");
+                Capacity::Able
+            }
+        };
+        let document = f.document("/document", &input.document);
+        let phone = f.phone("/phone", &input.phone);
+        let phone2 = input
+            .phone2
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .and_then(|p| f.phone("/phone2", p));
+        let email = match input
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            None => None,
+            Some(e) => match Email::parse(e) {
+                Ok(e) => Some(e.as_str().to_owned()),
+                Err(err) => {
+                    f.push("/email", "invalid-email", err.to_string());
+                    None
+                }
+            },
+        };
+        let address = input
+            .address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned);
+        let language = Locale::parse(&input.language);
+        if language.is_none() || !matches!(input.language.as_str(), "en" | "zh-HK") {
+            f.push("/language", "invalid-language", "en or zh-HK");
+        }
+        let notify = Channel::parse(&input.notify_channel);
+        match notify {
+            None => f.push(
+                "/notify_channel",
+                "invalid-channel",
+                "sms, email, post or app",
+            ),
+            Some(Channel::Email) if email.is_none() => {
+                f.push("/email", "required", "required for notifications by e-mail")
+            }
+            Some(Channel::Post) if address.is_none() => {
+                f.push("/address", "required", "required for notifications by post")
+            }
+            Some(_) => {}
+        }
+        let sdm = input.sdm.as_ref().map(|s| {
+            let category = SdmCategory::parse(s.category.trim());
+            if category.is_none() {
+                f.push("/sdm/category", "invalid-sdm-category", "unknown category");
+            }
+            (
+                f.name("/sdm/name_en", &s.name_en, true),
+                s.name_zh
+                    .as_deref()
+                    .and_then(|n| f.name("/sdm/name_zh", n, false)),
+                f.document("/sdm/document", &s.document),
+                category,
+                f.phone("/sdm/phone", &s.phone),
+            )
+        });
+        if !f.0.is_empty() {
+            let code = if f.0.len() == 1 {
+                f.0[0].code
+            } else {
+                "invalid-input"
+            };
+            return Err(AppError::Invalid {
+                code,
+                message: "the registration has invalid fields".to_owned(),
+                fields: f.0,
+            });
+        }
+        // Every value is present here: the field checks above returned otherwise.
+        let (Some(name_en), Some(born), Some(document), Some(phone), Some(language), Some(notify)) =
+            (name_en, born, document, phone, language, notify)
+        else {
+            return Err(AppError::Internal(
+                "registration fields lost after validation".into(),
+            ));
+        };
+        let claim = sdm.as_ref().and_then(|s| s.3).map(|category| SdmClaim {
+            category,
+            no_higher_available: input.sdm.as_ref().is_some_and(|s| s.no_higher_available),
+        });
+        check_registration(born, capacity, claim, hong_kong_date(now)).map_err(|e| {
+            AppError::Invalid {
+                code: e.code(),
+                message: e.to_string(),
+                fields: Vec::new(),
+            }
+        })?;
+
+        let id = Uuid::now_v7();
+        let recipient = RecipientRow {
+            id,
+            status: if active {
+                "active"
+            } else {
+                "pending-verification"
+            }
+            .to_owned(),
+            channel: input.channel.clone(),
+            name_en,
+            name_zh,
+            date_of_birth: input.date_of_birth.trim().to_owned(),
+            sex: input.sex.clone(),
+            capacity: match capacity {
+                Capacity::Able => "able",
+                Capacity::Unable => "unable",
+            }
+            .to_owned(),
+            doc_type: document.kind.code().to_owned(),
+            doc_issuer: document.issuer.clone(),
+            doc_number: document.number.clone(),
+            phone,
+            phone2,
+            email,
+            address,
+            language: language.tag().to_owned(),
+            notify_channel: notify.code().to_owned(),
+            refuses_access_notices: input.refuses_access_notices,
+            created_at: now,
+            activated_at: active.then_some(now),
+        };
+        let sdm_row = match (sdm, input.sdm.as_ref(), claim) {
+            (
+                Some((Some(name_en), name_zh, Some(doc), Some(_), Some(phone))),
+                Some(s),
+                Some(claim),
+            ) => Some(SdmRow {
+                recipient_id: id,
+                sdm_id: Uuid::now_v7(),
+                name_en,
+                name_zh,
+                doc_type: doc.kind.code().to_owned(),
+                doc_issuer: doc.issuer,
+                doc_number: doc.number,
+                category: claim.category.code().to_owned(),
+                no_higher_available: claim.no_higher_available,
+                relationship_proof: s
+                    .relationship_proof
+                    .clone()
+                    .filter(|p| !p.trim().is_empty()),
+                phone,
+                created_at: now,
+            }),
+            _ => None,
+        };
+
+        // Activation: a fresh access key, hashed; the clear key only travels in the outbox.
+        let (key_hash, notices) = if active {
+            let key = crate::secret::new_access_key()?;
+            let hash = crate::secret::hash_secret(key.clone()).await?;
+            let notice = match &sdm_row {
+                Some(s) => Notice {
+                    recipient: Some(id),
+                    address: s.phone.clone(),
+                    channel: Channel::Sms,
+                    template: "access-key".to_owned(),
+                    params: BTreeMap::from([("key".to_owned(), key)]),
+                    locale: language,
+                },
+                None => Notice {
+                    recipient: Some(id),
+                    address: match notify {
+                        Channel::Email => recipient.email.clone().unwrap_or_default(),
+                        Channel::Post => recipient.address.clone().unwrap_or_default(),
+                        Channel::Sms | Channel::App => recipient.phone.clone(),
+                    },
+                    channel: notify,
+                    template: "access-key".to_owned(),
+                    params: BTreeMap::from([("key".to_owned(), key)]),
+                    locale: language,
+                },
+            };
+            (Some(hash), vec![notice])
+        } else {
+            (None, Vec::new())
+        };
+
+        let mut entry = caller.entry(self, "recipient.register", Outcome::Allowed);
+        entry.recipient = Some(id);
+        entry.sdm = sdm_row.as_ref().map(|s| s.sdm_id);
+        let (r, s) = (recipient.clone(), sdm_row.clone());
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::recipient::insert(conn, &r, s.as_ref(), key_hash.as_deref())
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Conflict { source, .. } => StoreError::Conflict {
+                            constraint: "recipient_document".to_owned(),
+                            source,
+                        },
+                        other => other,
+                    })
+            })
+        });
+        match self.record_and_notify(entry, Some(insert), notices).await {
+            Ok(_) => {}
+            Err(AppError::Conflict { .. }) => {
+                return Err(AppError::Conflict {
+                    code: "duplicate-document",
+                    message: "this document already has an active registration".to_owned(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(Registration {
+            recipient,
+            sdms: sdm_row.into_iter().collect(),
+        })
+    }
+
+    /// A registration, with its SDMs.
+    pub async fn recipient(&self, id: Uuid) -> Result<Registration, AppError> {
+        let (recipient, sdms) = self.db().recipient(id).await?.ok_or(AppError::NotFound)?;
+        Ok(Registration { recipient, sdms })
+    }
+}

@@ -1,0 +1,227 @@
+//! Recipients' registrations: rows in, rows out. Rules live in `ehrshare-core`.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::Conn;
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::timestamp::Ts;
+
+/// A recipient's registration as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientRow {
+    pub id: Uuid,
+    pub status: String,
+    pub channel: String,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    pub sex: String,
+    pub capacity: String,
+    pub doc_type: String,
+    pub doc_issuer: String,
+    pub doc_number: String,
+    pub phone: String,
+    pub phone2: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<String>,
+    pub language: String,
+    pub notify_channel: String,
+    pub refuses_access_notices: bool,
+    pub created_at: OffsetDateTime,
+    pub activated_at: Option<OffsetDateTime>,
+}
+
+/// A substitute decision maker of a recipient, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdmRow {
+    pub recipient_id: Uuid,
+    pub sdm_id: Uuid,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    pub doc_type: String,
+    pub doc_issuer: String,
+    pub doc_number: String,
+    pub category: String,
+    pub no_higher_available: bool,
+    pub relationship_proof: Option<String>,
+    pub phone: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Inserts a registration, its SDM and its access-key hash inside the caller's transaction.
+/// A second active registration of the same document is a [`StoreError::Conflict`].
+pub async fn insert(
+    conn: Conn<'_>,
+    r: &RecipientRow,
+    sdm: Option<&SdmRow>,
+    key_hash: Option<&str>,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO recipient (recipient_id, status, channel, name_en, name_zh, \
+             date_of_birth, sex, capacity, doc_type, doc_issuer, doc_number, phone, phone2, \
+             email, address, language, notify_channel, refuses_access_notices, created_at, \
+             activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $15, $16, $17, $18, $19, $20)",
+        )
+        .bind(r.id)
+        .bind(&r.status)
+        .bind(&r.channel)
+        .bind(&r.name_en)
+        .bind(&r.name_zh)
+        .bind(&r.date_of_birth)
+        .bind(&r.sex)
+        .bind(&r.capacity)
+        .bind(&r.doc_type)
+        .bind(&r.doc_issuer)
+        .bind(&r.doc_number)
+        .bind(&r.phone)
+        .bind(&r.phone2)
+        .bind(&r.email)
+        .bind(&r.address)
+        .bind(&r.language)
+        .bind(&r.notify_channel)
+        .bind(r.refuses_access_notices)
+        .bind(Ts(r.created_at))
+        .bind(r.activated_at.map(Ts))
+        .execute(&mut *c)
+        .await?;
+        if let Some(s) = sdm {
+            sqlx::query(
+                "INSERT INTO recipient_sdm (recipient_id, sdm_id, name_en, name_zh, doc_type, \
+                 doc_issuer, doc_number, category, no_higher_available, relationship_proof, \
+                 phone, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(s.recipient_id)
+            .bind(s.sdm_id)
+            .bind(&s.name_en)
+            .bind(&s.name_zh)
+            .bind(&s.doc_type)
+            .bind(&s.doc_issuer)
+            .bind(&s.doc_number)
+            .bind(&s.category)
+            .bind(s.no_higher_available)
+            .bind(&s.relationship_proof)
+            .bind(&s.phone)
+            .bind(Ts(s.created_at))
+            .execute(&mut *c)
+            .await?;
+        }
+        if let Some(hash) = key_hash {
+            sqlx::query(
+                "INSERT INTO recipient_access_key (recipient_id, key_hash, created_at) \
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(r.id)
+            .bind(hash)
+            .bind(Ts(r.created_at))
+            .execute(&mut *c)
+            .await?;
+        }
+    });
+    Ok(())
+}
+
+impl Db {
+    /// A registration and its SDMs.
+    pub async fn recipient(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(RecipientRow, Vec<SdmRow>)>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let Some(row) = sqlx::query(
+                "SELECT recipient_id, status, channel, name_en, name_zh, date_of_birth, sex, \
+                 capacity, doc_type, doc_issuer, doc_number, phone, phone2, email, address, \
+                 language, notify_channel, refuses_access_notices, created_at, activated_at \
+                 FROM recipient WHERE recipient_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let recipient = RecipientRow {
+                id: row.try_get("recipient_id")?,
+                status: row.try_get("status")?,
+                channel: row.try_get("channel")?,
+                name_en: row.try_get("name_en")?,
+                name_zh: row.try_get("name_zh")?,
+                date_of_birth: row.try_get("date_of_birth")?,
+                sex: row.try_get("sex")?,
+                capacity: row.try_get("capacity")?,
+                doc_type: row.try_get("doc_type")?,
+                doc_issuer: row.try_get("doc_issuer")?,
+                doc_number: row.try_get("doc_number")?,
+                phone: row.try_get("phone")?,
+                phone2: row.try_get("phone2")?,
+                email: row.try_get("email")?,
+                address: row.try_get("address")?,
+                language: row.try_get("language")?,
+                notify_channel: row.try_get("notify_channel")?,
+                refuses_access_notices: row.try_get("refuses_access_notices")?,
+                created_at: row.try_get::<Ts, _>("created_at")?.0,
+                activated_at: row.try_get::<Option<Ts>, _>("activated_at")?.map(|t| t.0),
+            };
+            let rows = sqlx::query(
+                "SELECT recipient_id, sdm_id, name_en, name_zh, doc_type, doc_issuer, doc_number, \
+                 category, no_higher_available, relationship_proof, phone, created_at \
+                 FROM recipient_sdm WHERE recipient_id = $1 ORDER BY created_at, sdm_id",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            let mut sdms = Vec::with_capacity(rows.len());
+            for row in &rows {
+                sdms.push(SdmRow {
+                    recipient_id: row.try_get("recipient_id")?,
+                    sdm_id: row.try_get("sdm_id")?,
+                    name_en: row.try_get("name_en")?,
+                    name_zh: row.try_get("name_zh")?,
+                    doc_type: row.try_get("doc_type")?,
+                    doc_issuer: row.try_get("doc_issuer")?,
+                    doc_number: row.try_get("doc_number")?,
+                    category: row.try_get("category")?,
+                    no_higher_available: row.try_get("no_higher_available")?,
+                    relationship_proof: row.try_get("relationship_proof")?,
+                    phone: row.try_get("phone")?,
+                    created_at: row.try_get::<Ts, _>("created_at")?.0,
+                });
+            }
+            Ok(Some((recipient, sdms)))
+        })
+    }
+
+    /// The stored hash of a recipient's access key.
+    pub async fn access_key_hash(&self, recipient: Uuid) -> Result<Option<String>, StoreError> {
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT key_hash FROM recipient_access_key WHERE recipient_id = $1")
+                .bind(recipient)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// How many registrations hold this document (any status).
+    pub async fn recipients_with_document(
+        &self,
+        doc_type: &str,
+        issuer: &str,
+        number: &str,
+    ) -> Result<i64, StoreError> {
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM recipient WHERE doc_type = $1 AND doc_issuer = $2 AND doc_number = $3",
+            )
+            .bind(doc_type)
+            .bind(issuer)
+            .bind(number)
+            .fetch_one(pool)
+            .await?)
+        })
+    }
+}

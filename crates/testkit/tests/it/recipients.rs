@@ -1,0 +1,256 @@
+//! Registering recipients through `/api/v1/recipients` (office bootstrap token).
+
+use axum::body::Body;
+use axum::http::Request;
+use ehrshare_app::Settings;
+use ehrshare_testkit::{TestApp, TestResponse};
+use ehrshare_web::WebSettings;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "test-office-token-0123456789abcdef";
+
+async fn app() -> TestApp {
+    let web = WebSettings {
+        office_token: Some(TOKEN.to_owned()),
+        ..WebSettings::default()
+    };
+    TestApp::with_settings(Settings::default(), web).await
+}
+
+async fn post(t: &TestApp, body: &Value, token: Option<&str>) -> TestResponse {
+    let mut req = Request::post("/api/v1/recipients").header("content-type", "application/json");
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    t.send(req.body(Body::from(body.to_string())).unwrap())
+        .await
+}
+
+fn adult(hkid: &str) -> Value {
+    json!({
+        "channel": "in-person",
+        "name_en": "CHAN Tai Man",
+        "name_zh": "陳大文",
+        "date_of_birth": "1980-03-02",
+        "sex": "male",
+        "document": {"type": "hkid", "number": hkid},
+        "phone": "9123 4567",
+        "language": "zh-HK",
+        "notify_channel": "sms"
+    })
+}
+
+/// `body` with the check digit that makes it a valid HKID, as typed: `B987654(x)`.
+fn valid_hkid(body: &str) -> String {
+    "0123456789A"
+        .chars()
+        .map(|d| format!("{body}({d})"))
+        .find(|id| ehrshare_core::identity::Hkid::parse(id).is_ok())
+        .unwrap()
+}
+
+async fn stored_with(t: &TestApp, number: &str) -> i64 {
+    t.db.connect()
+        .await
+        .recipients_with_document("hkid", "HK", number)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_hkid_is_accepted_as_typed_and_stored_canonical() {
+    let t = app().await;
+    let r = post(&t, &adult("A123456(3)"), Some(TOKEN)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let request_id = r.header("x-request-id").to_owned();
+    let body = r.json();
+    assert_eq!(body["document"]["number"], "A1234563");
+    assert_eq!(body["document"]["issuer"], "HK");
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["phone"], "+85291234567");
+    let text = r.text();
+    assert!(
+        !text.contains("key"),
+        "no access key in any response: {text}"
+    );
+
+    // The access key: only its hash is stored; the clear key waits in the outbox.
+    let id: uuid::Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    let db = t.db.connect().await;
+    let hash = db.access_key_hash(id).await.unwrap().expect("a key hash");
+    assert!(hash.starts_with("$argon2id$"));
+    let messages = db.outbox_for_recipient(id).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].message.template, "access-key");
+    assert_eq!(messages[0].message.address, "+85291234567");
+    let key = messages[0].message.params["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(key.len(), 8);
+    assert!(!hash.contains(&key));
+    assert!(ehrshare_app::secret::verify_secret(key.clone(), hash).await);
+
+    // The read never shows the key either.
+    let r = t
+        .send(
+            Request::get(format!("/api/v1/recipients/{id}"))
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["name_zh"], "陳大文");
+    assert!(!r.text().contains(&key));
+
+    // Audited.
+    let entries = db.audit_entries(0, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].entry.action, "recipient.register");
+    assert_eq!(entries[0].entry.recipient, Some(id));
+    assert_eq!(
+        entries[0].entry.request_id.map(|r| r.to_string()),
+        Some(request_id)
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_check_digit_is_422_naming_the_field_and_stores_nothing() {
+    let t = app().await;
+    let r = post(&t, &adult("A123456(4)"), Some(TOKEN)).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.header("content-type"), "application/problem+json");
+    let body = r.json();
+    assert_eq!(body["code"], "invalid-hkid");
+    assert_eq!(body["errors"][0]["field"], "/document/number");
+    assert_eq!(body["errors"][0]["code"], "invalid-hkid");
+    assert_eq!(stored_with(&t, "A1234564").await, 0);
+    assert_eq!(t.app.audit_head().size, 0);
+}
+
+#[tokio::test]
+async fn a_second_registration_of_a_document_is_409_and_stores_nothing() {
+    let t = app().await;
+    assert_eq!(
+        post(&t, &adult("A123456(3)"), Some(TOKEN)).await.status,
+        201
+    );
+    let r = post(&t, &adult("a1234563"), Some(TOKEN)).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["code"], "duplicate-document");
+    assert_eq!(stored_with(&t, "A1234563").await, 1);
+    assert_eq!(
+        t.app.audit_head().size,
+        1,
+        "only the first registration was recorded"
+    );
+}
+
+#[tokio::test]
+async fn a_child_registers_through_a_parent_only() {
+    let t = app().await;
+    let mut child = adult(&valid_hkid("B987654"));
+    child["date_of_birth"] = json!("2010-06-01");
+    child["name_en"] = json!("CHAN Siu Ming");
+    let r = post(&t, &child, Some(TOKEN)).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "sdm-required-for-child");
+    assert_eq!(t.app.audit_head().size, 0);
+
+    child["sdm"] = json!({
+        "name_en": "CHAN Tai Man",
+        "document": {"type": "hkid", "number": "A123456(3)"},
+        "category": "parent",
+        "relationship_proof": "birth certificate",
+        "phone": "+852 6123 4567"
+    });
+    let r = post(&t, &child, Some(TOKEN)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["sdms"][0]["category"], "parent");
+    let id: uuid::Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    // The access key goes to the parent.
+    let messages = t.db.connect().await.outbox_for_recipient(id).await.unwrap();
+    assert_eq!(messages[0].message.address, "+85261234567");
+    let entries = t.db.connect().await.audit_entries(0, 10).await.unwrap();
+    assert!(entries[0].entry.sdm.is_some(), "the SDM acting is recorded");
+
+    // A lower-priority SDM must declare that no higher one is available.
+    let mut other = child.clone();
+    other["document"]["number"] = json!(valid_hkid("C123456"));
+    other["sdm"]["category"] = json!("child-family-or-co-resident");
+    let r = post(&t, &other, Some(TOKEN)).await;
+    assert_eq!(r.json()["code"], "sdm-priority-not-declared");
+}
+
+#[tokio::test]
+async fn several_invalid_fields_are_named_together() {
+    let t = app().await;
+    let mut body = adult("A123456(3)");
+    body["phone"] = json!("12345");
+    body["email"] = json!("not-an-address");
+    body["date_of_birth"] = json!("1980-13-40");
+    let r = post(&t, &body, Some(TOKEN)).await;
+    assert_eq!(r.status, 422);
+    let json = r.json();
+    assert_eq!(json["code"], "invalid-input");
+    let fields: Vec<&str> = json["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["/date_of_birth", "/phone", "/email"]);
+}
+
+#[tokio::test]
+async fn the_office_api_needs_its_token_and_is_off_without_one() {
+    let t = app().await;
+    let r = post(&t, &adult("A123456(3)"), None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), "Bearer");
+    assert_eq!(r.json()["code"], "unauthenticated");
+    let r = post(
+        &t,
+        &adult("A123456(3)"),
+        Some("test-office-token-0123456789abcdeX"),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(stored_with(&t, "A1234563").await, 0);
+
+    let off = TestApp::spawn().await;
+    let r = post(&off, &adult("A123456(3)"), Some(TOKEN)).await;
+    assert_eq!(
+        r.status, 404,
+        "no token configured: the office API does not exist"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_and_415() {
+    let t = app().await;
+    let r = t
+        .send(
+            Request::post("/api/v1/recipients")
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(Body::from("{\"channel\": "))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["code"], "malformed-request");
+    let r = t
+        .send(
+            Request::post("/api/v1/recipients")
+                .header("content-type", "text/plain")
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(Body::from("hello"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    assert_eq!(r.json()["code"], "unsupported-media-type");
+}
