@@ -33,6 +33,10 @@ pub enum AppError {
     /// No credentials, or wrong ones: 401.
     #[error("authentication required")]
     Unauthenticated,
+    /// Refused by a rule about a patient the caller may identify: 403 with the rule's code
+    /// (`sdm-authority-ended`, `consent-required`, ...). The refusal is audited.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// Not there, or not the caller's to know about: 404.
     #[error("not found")]
     NotFound,
@@ -53,6 +57,7 @@ impl AppError {
         match self {
             AppError::Malformed { code, .. }
             | AppError::Invalid { code, .. }
+            | AppError::Forbidden { code, .. }
             | AppError::Conflict { code, .. } => code,
             AppError::NotFound => "not-found",
             AppError::Unauthenticated => "unauthenticated",

@@ -436,6 +436,90 @@ impl App {
         })
     }
 
+    /// Issues a new access key to an active recipient; the old one dies at once. With
+    /// `acting_sdm`, the SDM must still have authority (a child's SDM loses it at 16, computed
+    /// now): otherwise 403 `sdm-authority-ended`, audited as a denial.
+    pub async fn regenerate_access_key(
+        &self,
+        caller: &Caller,
+        recipient_id: Uuid,
+        acting_sdm: Option<Uuid>,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let reg = self.recipient(recipient_id).await?;
+        let r = &reg.recipient;
+        let mut entry = caller.entry(self, "access-key.regenerate", Outcome::Allowed);
+        entry.recipient = Some(recipient_id);
+        entry.sdm = acting_sdm;
+        let sdm = match acting_sdm {
+            None => None,
+            Some(id) => Some(
+                reg.sdms
+                    .iter()
+                    .find(|s| s.sdm_id == id)
+                    .ok_or(AppError::NotFound)?,
+            ),
+        };
+        if let Some(s) = sdm {
+            let born = parse_date(&r.date_of_birth)
+                .ok_or_else(|| AppError::Internal("stored date of birth unreadable".into()))?;
+            let category = SdmCategory::parse(&s.category)
+                .ok_or_else(|| AppError::Internal("stored SDM category unknown".into()))?;
+            if !ehrshare_core::recipient::sdm_may_act(category, born, now) {
+                entry.outcome = Outcome::Denied;
+                entry.denial_reason = Some("sdm-authority-ended".to_owned());
+                self.record(entry).await?;
+                return Err(AppError::Forbidden {
+                    code: "sdm-authority-ended",
+                    message: "the substitute decision maker's authority ended when the recipient turned 16"
+                        .to_owned(),
+                });
+            }
+        }
+        if r.status != "active" {
+            return Err(AppError::Conflict {
+                code: "recipient-not-active",
+                message: "only an active registration has an access key".to_owned(),
+            });
+        }
+        let key = crate::secret::new_access_key()?;
+        let hash = crate::secret::hash_secret(key.clone()).await?;
+        let language = Locale::parse(&r.language).unwrap_or_default();
+        let notice = match sdm {
+            Some(s) => Notice {
+                recipient: Some(recipient_id),
+                address: s.phone.clone(),
+                channel: Channel::Sms,
+                template: "access-key".to_owned(),
+                params: BTreeMap::from([("key".to_owned(), key)]),
+                locale: language,
+            },
+            None => {
+                let channel = Channel::parse(&r.notify_channel).unwrap_or(Channel::Sms);
+                Notice {
+                    recipient: Some(recipient_id),
+                    address: match channel {
+                        Channel::Email => r.email.clone().unwrap_or_default(),
+                        Channel::Post => r.address.clone().unwrap_or_default(),
+                        Channel::Sms | Channel::App => r.phone.clone(),
+                    },
+                    channel,
+                    template: "access-key".to_owned(),
+                    params: BTreeMap::from([("key".to_owned(), key)]),
+                    locale: language,
+                }
+            }
+        };
+        let replace = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::recipient::replace_access_key(conn, recipient_id, &hash, now).await
+            })
+        });
+        self.record_and_notify(entry, Some(replace), vec![notice])
+            .await?;
+        Ok(())
+    }
+
     /// A registration, with its SDMs.
     pub async fn recipient(&self, id: Uuid) -> Result<Registration, AppError> {
         let (recipient, sdms) = self.db().recipient(id).await?.ok_or(AppError::NotFound)?;

@@ -126,6 +126,28 @@ pub async fn insert(
     Ok(())
 }
 
+/// Replaces a recipient's access-key hash inside the caller's transaction (the old key dies at
+/// the commit).
+pub async fn replace_access_key(
+    conn: Conn<'_>,
+    recipient: Uuid,
+    key_hash: &str,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO recipient_access_key (recipient_id, key_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (recipient_id) DO UPDATE SET key_hash = excluded.key_hash, created_at = excluded.created_at",
+        )
+        .bind(recipient)
+        .bind(key_hash)
+        .bind(Ts(at))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
 impl Db {
     /// A registration and its SDMs.
     pub async fn recipient(

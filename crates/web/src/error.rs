@@ -111,6 +111,9 @@ impl Problem {
                 p
             }
             AppError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found"),
+            AppError::Forbidden { code, message } => {
+                Problem::new(StatusCode::FORBIDDEN, code, message.clone())
+            }
             AppError::Unauthenticated => Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",

@@ -71,6 +71,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             axum::routing::post(api::recipients::register),
         )
         .route("/api/v1/recipients/{id}", get(api::recipients::show))
+        .route(
+            "/api/v1/recipients/{id}/access-key",
+            axum::routing::post(api::recipients::regenerate_access_key),
+        )
         .fallback(not_found)
         .with_state(app)
         // Layers run outside-in in the reverse of the order they are added here.

@@ -254,3 +254,100 @@ async fn malformed_bodies_are_400_and_415() {
     assert_eq!(r.status, 415);
     assert_eq!(r.json()["code"], "unsupported-media-type");
 }
+
+async fn regenerate(t: &TestApp, id: &str, acting_sdm: Option<&str>) -> TestResponse {
+    let body = match acting_sdm {
+        Some(s) => json!({ "acting_sdm": s }),
+        None => json!({}),
+    };
+    t.send(
+        Request::post(format!("/api/v1/recipients/{id}/access-key"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_new_access_key_replaces_the_old_one_at_once() {
+    let t = app().await;
+    let created = post(&t, &adult("A123456(3)"), Some(TOKEN)).await.json();
+    let id = created["id"].as_str().unwrap();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    let db = t.db.connect().await;
+    let old_hash = db.access_key_hash(uuid).await.unwrap().unwrap();
+    let old_key = db.outbox_for_recipient(uuid).await.unwrap()[0]
+        .message
+        .params["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let r = regenerate(&t, id, None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(r.body.is_empty(), "the key is never in a response");
+    let new_hash = db.access_key_hash(uuid).await.unwrap().unwrap();
+    assert_ne!(new_hash, old_hash, "the stored hash changed");
+    assert!(
+        !ehrshare_app::secret::verify_secret(old_key, new_hash.clone()).await,
+        "the old key is dead"
+    );
+    let messages = db.outbox_for_recipient(uuid).await.unwrap();
+    assert_eq!(messages.len(), 2, "the outbox holds the new key");
+    let new_key = messages[0].message.params["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(ehrshare_app::secret::verify_secret(new_key, new_hash).await);
+}
+
+#[tokio::test]
+async fn a_childs_sdm_may_act_until_the_16th_birthday() {
+    let t = app().await;
+    let mut child = adult(&valid_hkid("D555555"));
+    // Born 2010-01-20: 16 on 2026-01-20 in Hong Kong (2026-01-19 16:00 UTC).
+    child["date_of_birth"] = json!("2010-01-20");
+    child["sdm"] = json!({
+        "name_en": "CHAN Tai Man",
+        "document": {"type": "hkid", "number": "A123456(3)"},
+        "category": "parent",
+        "phone": "6123 4567"
+    });
+    let created = post(&t, &child, Some(TOKEN)).await.json();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let sdm = created["sdms"][0]["id"].as_str().unwrap().to_owned();
+
+    t.clock
+        .set(time::macros::datetime!(2026-01-19 15:59:59 UTC));
+    assert_eq!(regenerate(&t, &id, Some(&sdm)).await.status, 204);
+    let db = t.db.connect().await;
+    let hash = db.access_key_hash(id.parse().unwrap()).await.unwrap();
+
+    t.clock
+        .set(time::macros::datetime!(2026-01-19 16:00:00 UTC));
+    let r = regenerate(&t, &id, Some(&sdm)).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "sdm-authority-ended");
+    assert_eq!(
+        db.access_key_hash(id.parse().unwrap()).await.unwrap(),
+        hash,
+        "nothing changed"
+    );
+    // The refusal is audited, naming the SDM.
+    let entries = db.audit_entries(0, 100).await.unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!(last.entry.action, "access-key.regenerate");
+    assert_eq!(last.entry.outcome, ehrshare_core::audit::Outcome::Denied);
+    assert_eq!(
+        last.entry.denial_reason.as_deref(),
+        Some("sdm-authority-ended")
+    );
+    assert_eq!(last.entry.sdm.map(|s| s.to_string()), Some(sdm.clone()));
+    // The now 16-year-old's own request (without an SDM) still works.
+    assert_eq!(regenerate(&t, &id, None).await.status, 204);
+    // An SDM that is not the recipient's is not found.
+    let stranger = uuid::Uuid::now_v7().to_string();
+    assert_eq!(regenerate(&t, &id, Some(&stranger)).await.status, 404);
+}

@@ -21,7 +21,13 @@ use crate::error::{FieldErrorBody, ProblemBody};
             `urn:ehrshare:problem:<code>`.",
         license(name = "Apache-2.0")
     ),
-    paths(health::healthz, openapi_json, recipients::register, recipients::show),
+    paths(
+        health::healthz,
+        openapi_json,
+        recipients::register,
+        recipients::show,
+        recipients::regenerate_access_key
+    ),
     components(schemas(
         health::HealthBody,
         ProblemBody,
@@ -31,6 +37,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
         recipients::DocumentBody,
         recipients::SdmBody,
         recipients::SdmView,
+        recipients::RegenerateBody,
     )),
     modifiers(&OfficeTokenScheme)
 )]

@@ -249,3 +249,38 @@ pub async fn show(
 ) -> Result<Json<RecipientView>, HttpError> {
     Ok(Json(app.recipient(id).await?.into()))
 }
+
+/// Who asks for a new access key.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RegenerateBody {
+    /// The SDM acting for the recipient, if one is (their id in `sdms`).
+    #[serde(default)]
+    pub acting_sdm: Option<Uuid>,
+}
+
+/// `POST /api/v1/recipients/{id}/access-key`: issue a new access key (the old one dies at once;
+/// the new one goes out through the notification channel and is never returned).
+#[utoipa::path(
+    post,
+    path = "/api/v1/recipients/{id}/access-key",
+    tag = "recipients",
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    request_body = RegenerateBody,
+    security(("office_token" = [])),
+    responses(
+        (status = 204, description = "A new key was issued and sent"),
+        (status = 403, description = "The acting SDM no longer has authority (`sdm-authority-ended`)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such recipient or SDM", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The registration is not active", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn regenerate_access_key(
+    State(app): State<App>,
+    Office(caller): Office,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<RegenerateBody>,
+) -> Result<StatusCode, HttpError> {
+    app.regenerate_access_key(&caller, id, body.acting_sdm)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
