@@ -14,6 +14,7 @@ pub mod clock;
 pub mod error;
 pub mod health;
 pub mod outbox;
+pub mod provider;
 pub mod recipient;
 pub mod secret;
 pub mod signer;

@@ -14,6 +14,7 @@ mod db;
 mod error;
 mod migrate;
 pub mod outbox;
+pub mod provider;
 pub mod recipient;
 mod retry;
 pub mod timestamp;

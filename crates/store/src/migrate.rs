@@ -35,6 +35,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (2, "audit", "0002_audit.sql"),
     (3, "outbox", "0003_outbox.sql"),
     (4, "recipients", "0004_recipients.sql"),
+    (5, "providers", "0005_providers.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -42,6 +43,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (2, "audit", "0002_audit.sql"),
     (3, "outbox", "0003_outbox.sql"),
     (4, "recipients", "0004_recipients.sql"),
+    (5, "providers", "0005_providers.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

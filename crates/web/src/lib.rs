@@ -72,6 +72,20 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/api/v1/recipients/{id}", get(api::recipients::show))
         .route(
+            "/api/v1/providers",
+            axum::routing::post(api::providers::apply),
+        )
+        .route("/api/v1/providers/{id}", get(api::providers::show))
+        .route(
+            "/api/v1/providers/{id}/events",
+            axum::routing::post(api::providers::event),
+        )
+        .route(
+            "/api/v1/providers/{id}/locations",
+            axum::routing::post(api::providers::add_location),
+        )
+        .route("/api/v1/directory", get(api::providers::directory))
+        .route(
             "/api/v1/recipients/{id}/access-key",
             axum::routing::post(api::recipients::regenerate_access_key),
         )

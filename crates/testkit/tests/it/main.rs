@@ -8,5 +8,6 @@ mod health;
 mod migrations;
 mod outbox;
 mod pages;
+mod providers;
 mod recipients;
 mod security;

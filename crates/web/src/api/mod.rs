@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod health;
 pub mod json;
+pub mod providers;
 pub mod recipients;
 
 use axum::Json;
@@ -26,7 +27,12 @@ use crate::error::{FieldErrorBody, ProblemBody};
         openapi_json,
         recipients::register,
         recipients::show,
-        recipients::regenerate_access_key
+        recipients::regenerate_access_key,
+        providers::apply,
+        providers::show,
+        providers::event,
+        providers::add_location,
+        providers::directory
     ),
     components(schemas(
         health::HealthBody,
@@ -38,6 +44,14 @@ use crate::error::{FieldErrorBody, ProblemBody};
         recipients::SdmBody,
         recipients::SdmView,
         recipients::RegenerateBody,
+        providers::PersonBody,
+        providers::LocationBody,
+        providers::ApplicationBody,
+        providers::EventBody,
+        providers::LocationView,
+        providers::ProviderView,
+        providers::DirectoryEntry,
+        providers::DirectoryPage,
     )),
     modifiers(&OfficeTokenScheme)
 )]

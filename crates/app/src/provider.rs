@@ -1,0 +1,466 @@
+//! Healthcare provider registration (SPEC 4.1): the application the office keys in from the
+//! form, the lifecycle events, additional service locations, and the public directory.
+
+use ehrshare_core::audit::Outcome;
+use ehrshare_core::contact::{Email, Phone};
+use ehrshare_core::provider::{
+    District, Event, HcpType, Lifecycle, Sector, Stage, Status, TransitionError,
+};
+pub use ehrshare_store::provider::{DirectoryFilter, HcpRow, LocationRow};
+use ehrshare_store::{Conn, change};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::caller::Caller;
+use crate::error::FieldError;
+use crate::{App, AppError};
+
+/// A person named on the application.
+#[derive(Debug, Clone, Default)]
+pub struct PersonInput {
+    pub name: String,
+    pub position: Option<String>,
+    pub phone: String,
+    pub email: Option<String>,
+}
+
+/// A service location as entered.
+#[derive(Debug, Clone, Default)]
+pub struct LocationInput {
+    pub name_en: String,
+    pub name_zh: String,
+    pub room_floor: Option<String>,
+    pub building: Option<String>,
+    pub street: String,
+    /// One of the 18 districts (`sha-tin`, ...).
+    pub district: String,
+    pub phone: String,
+}
+
+/// An application as entered from the form.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationInput {
+    pub name_en: String,
+    pub name_zh: String,
+    pub br_number: String,
+    pub hcp_type: String,
+    pub sector: String,
+    pub authorised_person: PersonInput,
+    pub contact_person: PersonInput,
+    pub locations: Vec<LocationInput>,
+    /// Submit now (otherwise kept as a draft).
+    pub submit: bool,
+}
+
+/// A provider as shown, with its status now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub hcp: HcpRow,
+    pub status: Status,
+    pub locations: Vec<LocationRow>,
+}
+
+fn text(f: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> Option<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        f.push(FieldError {
+            field: field.to_owned(),
+            code: "required",
+            message: "required".into(),
+        });
+        None
+    } else if v.chars().count() > max || v.chars().any(char::is_control) {
+        f.push(FieldError {
+            field: field.to_owned(),
+            code: "too-long",
+            message: format!("at most {max} characters, no control characters"),
+        });
+        None
+    } else {
+        Some(v.to_owned())
+    }
+}
+
+fn optional(
+    f: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Option<String> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| text(f, field, v, max))
+}
+
+fn phone(f: &mut Vec<FieldError>, field: &str, value: &str) -> Option<String> {
+    match Phone::parse(value) {
+        Ok(p) => Some(p.as_str().to_owned()),
+        Err(e) => {
+            f.push(FieldError {
+                field: field.to_owned(),
+                code: "invalid-phone",
+                message: e.to_string(),
+            });
+            None
+        }
+    }
+}
+
+fn person(f: &mut Vec<FieldError>, field: &str, p: &PersonInput) -> serde_json::Value {
+    let name = text(f, &format!("{field}/name"), &p.name, 100);
+    let position = optional(f, &format!("{field}/position"), p.position.as_deref(), 100);
+    let phone = phone(f, &format!("{field}/phone"), &p.phone);
+    let email = p
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .and_then(|e| match Email::parse(e) {
+            Ok(e) => Some(e.as_str().to_owned()),
+            Err(err) => {
+                f.push(FieldError {
+                    field: format!("{field}/email"),
+                    code: "invalid-email",
+                    message: err.to_string(),
+                });
+                None
+            }
+        });
+    json!({ "name": name, "position": position, "phone": phone, "email": email })
+}
+
+fn location(
+    f: &mut Vec<FieldError>,
+    field: &str,
+    l: &LocationInput,
+    hcp_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<LocationRow>, AppError> {
+    let name_en = text(f, &format!("{field}/name_en"), &l.name_en, 200);
+    let name_zh = text(f, &format!("{field}/name_zh"), &l.name_zh, 200);
+    let room_floor = optional(
+        f,
+        &format!("{field}/room_floor"),
+        l.room_floor.as_deref(),
+        100,
+    );
+    let building = optional(f, &format!("{field}/building"), l.building.as_deref(), 200);
+    let street = text(f, &format!("{field}/street"), &l.street, 200);
+    let district = District::parse(l.district.trim());
+    if district.is_none() {
+        f.push(FieldError {
+            field: format!("{field}/district"),
+            code: "invalid-district",
+            message: "one of Hong Kong's 18 districts, such as sha-tin".into(),
+        });
+    }
+    let phone = phone(f, &format!("{field}/phone"), &l.phone);
+    let (Some(name_en), Some(name_zh), Some(street), Some(district), Some(phone)) =
+        (name_en, name_zh, street, district, phone)
+    else {
+        return Ok(None);
+    };
+    let mut token = [0u8; 16];
+    getrandom::fill(&mut token).map_err(|e| AppError::Internal(e.to_string().into()))?;
+    Ok(Some(LocationRow {
+        id: Uuid::now_v7(),
+        hcp_id,
+        name_en,
+        name_zh,
+        room_floor,
+        building,
+        street,
+        district: district.code().to_owned(),
+        phone,
+        qr_token: ehrshare_core::audit::checkpoint::hex(&token),
+        created_at: now,
+    }))
+}
+
+fn invalid(fields: Vec<FieldError>) -> AppError {
+    let code = if fields.len() == 1 {
+        fields[0].code
+    } else {
+        "invalid-input"
+    };
+    AppError::Invalid {
+        code,
+        message: "the application has invalid fields".into(),
+        fields,
+    }
+}
+
+/// The lifecycle of a stored provider.
+fn lifecycle(h: &HcpRow) -> Result<Lifecycle, AppError> {
+    let at = h.stage_at;
+    let reason = h.stage_reason.clone().unwrap_or_default();
+    let stage = match h.stage.as_str() {
+        "draft" => Stage::Draft,
+        "submitted" => Stage::Submitted { at },
+        "accepted" => Stage::Accepted { at },
+        "rejected" => Stage::Rejected { at, reason },
+        "active" => Stage::Active { since: at },
+        "suspended" => Stage::Suspended { at, reason },
+        "withdrawn" => Stage::Withdrawn {
+            effective: at,
+            reason,
+        },
+        "cancelled" => Stage::Cancelled {
+            effective: at,
+            reason,
+        },
+        other => {
+            return Err(AppError::Internal(
+                format!("unknown stored stage {other}").into(),
+            ));
+        }
+    };
+    Ok(Lifecycle { stage })
+}
+
+/// The stored form of a stage.
+fn stored(stage: &Stage) -> (&'static str, OffsetDateTime, Option<String>) {
+    match stage {
+        Stage::Draft => ("draft", OffsetDateTime::UNIX_EPOCH, None),
+        Stage::Submitted { at } => ("submitted", *at, None),
+        Stage::Accepted { at } => ("accepted", *at, None),
+        Stage::Rejected { at, reason } => ("rejected", *at, Some(reason.clone())),
+        Stage::Active { since } => ("active", *since, None),
+        Stage::Suspended { at, reason } => ("suspended", *at, Some(reason.clone())),
+        Stage::Withdrawn { effective, reason } => ("withdrawn", *effective, Some(reason.clone())),
+        Stage::Cancelled { effective, reason } => ("cancelled", *effective, Some(reason.clone())),
+    }
+}
+
+impl App {
+    /// Records an application (as a draft, or submitted).
+    pub async fn apply_hcp(
+        &self,
+        caller: &Caller,
+        input: ApplicationInput,
+    ) -> Result<Provider, AppError> {
+        let now = self.clock().now();
+        let id = Uuid::now_v7();
+        let mut f = Vec::new();
+        let name_en = text(&mut f, "/name_en", &input.name_en, 200);
+        let name_zh = text(&mut f, "/name_zh", &input.name_zh, 200);
+        let br = input
+            .br_number
+            .trim()
+            .to_ascii_uppercase()
+            .replace([' ', '-'], "");
+        if br.is_empty() || br.len() > 20 || !br.chars().all(|c| c.is_ascii_alphanumeric()) {
+            f.push(FieldError {
+                field: "/br_number".into(),
+                code: "invalid-br-number",
+                message: "1 to 20 letters and digits".into(),
+            });
+        }
+        let hcp_type = HcpType::parse(input.hcp_type.trim());
+        if hcp_type.is_none() {
+            f.push(FieldError {
+                field: "/hcp_type".into(),
+                code: "invalid-hcp-type",
+                message: "unknown provider type".into(),
+            });
+        }
+        let sector = Sector::parse(input.sector.trim());
+        if sector.is_none() {
+            f.push(FieldError {
+                field: "/sector".into(),
+                code: "invalid-sector",
+                message: "public or private".into(),
+            });
+        }
+        let authorised = person(&mut f, "/authorised_person", &input.authorised_person);
+        let contact = person(&mut f, "/contact_person", &input.contact_person);
+        if input.locations.is_empty() {
+            f.push(FieldError {
+                field: "/locations".into(),
+                code: "required",
+                message: "at least one service location".into(),
+            });
+        }
+        let mut locations = Vec::new();
+        for (i, l) in input.locations.iter().enumerate() {
+            if let Some(row) = location(&mut f, &format!("/locations/{i}"), l, id, now)? {
+                locations.push(row);
+            }
+        }
+        let (Some(name_en), Some(name_zh), Some(hcp_type), Some(sector)) =
+            (name_en, name_zh, hcp_type, sector)
+        else {
+            return Err(invalid(f));
+        };
+        if !f.is_empty() {
+            return Err(invalid(f));
+        }
+        let (stage, stage_at) = if input.submit {
+            ("submitted", now)
+        } else {
+            ("draft", now)
+        };
+        let hcp = HcpRow {
+            id,
+            name_en,
+            name_zh,
+            br_number: br,
+            hcp_type: hcp_type.code().to_owned(),
+            sector: sector.code().to_owned(),
+            authorised_person: authorised,
+            contact_person: contact,
+            stage: stage.to_owned(),
+            stage_at,
+            stage_reason: None,
+            created_at: now,
+        };
+        let mut entry = caller.entry(self, "hcp.apply", Outcome::Allowed);
+        entry.record_ids = vec![id];
+        let (h, ls) = (hcp.clone(), locations.clone());
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move { ehrshare_store::provider::insert(conn, &h, &ls).await })
+        });
+        self.record_with(entry, insert).await?;
+        Ok(Provider {
+            status: lifecycle(&hcp)?.status_at(now),
+            hcp,
+            locations,
+        })
+    }
+
+    /// A lifecycle event on a provider (office). A refused event changes nothing: 409.
+    pub async fn hcp_event(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        event: Event,
+    ) -> Result<Provider, AppError> {
+        let now = self.clock().now();
+        let (hcp, locations) = self.db().hcp(id).await?.ok_or(AppError::NotFound)?;
+        let name = match &event {
+            Event::Submit => "hcp.submit",
+            Event::Accept => "hcp.accept",
+            Event::Reject { .. } => "hcp.reject",
+            Event::CompleteSetUp => "hcp.complete-set-up",
+            Event::Suspend { .. } => "hcp.suspend",
+            Event::Reinstate => "hcp.reinstate",
+            Event::Withdraw { .. } => "hcp.withdraw",
+            Event::Cancel { .. } => "hcp.cancel",
+        };
+        let next = lifecycle(&hcp)?.apply(event, now).map_err(|e| match e {
+            TransitionError::ReasonRequired => AppError::Invalid {
+                code: "reason-required",
+                message: e.to_string(),
+                fields: vec![FieldError {
+                    field: "/reason".into(),
+                    code: "required",
+                    message: "required".into(),
+                }],
+            },
+            TransitionError::EffectiveInPast => AppError::Invalid {
+                code: "effective-in-past",
+                message: e.to_string(),
+                fields: vec![FieldError {
+                    field: "/effective".into(),
+                    code: "effective-in-past",
+                    message: e.to_string(),
+                }],
+            },
+            TransitionError::NotAllowed { .. } => AppError::Conflict {
+                code: "invalid-transition",
+                message: e.to_string(),
+            },
+        })?;
+        let (stage, at, reason) = stored(&next.stage);
+        let mut entry = caller.entry(self, name, Outcome::Allowed);
+        entry.record_ids = vec![id];
+        entry.reason = reason.clone();
+        let update = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::provider::set_stage(conn, id, stage, at, reason.as_deref()).await
+            })
+        });
+        self.record_with(entry, update).await?;
+        let hcp = HcpRow {
+            stage: stage.to_owned(),
+            stage_at: at,
+            stage_reason: next_reason(&next.stage),
+            ..hcp
+        };
+        Ok(Provider {
+            status: next.status_at(now),
+            hcp,
+            locations,
+        })
+    }
+
+    /// Adds a service location (the "additional healthcare service location" form).
+    pub async fn add_location(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        input: LocationInput,
+    ) -> Result<LocationRow, AppError> {
+        let now = self.clock().now();
+        if self.db().hcp(id).await?.is_none() {
+            return Err(AppError::NotFound);
+        }
+        let mut f = Vec::new();
+        let Some(row) = location(&mut f, "", &input, id, now)? else {
+            return Err(invalid(f));
+        };
+        let mut entry = caller.entry(self, "hcp.add-location", Outcome::Allowed);
+        entry.record_ids = vec![id, row.id];
+        let l = row.clone();
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move { ehrshare_store::provider::insert_location(conn, &l).await })
+        });
+        self.record_with(entry, insert).await?;
+        Ok(row)
+    }
+
+    /// A provider with its status now.
+    pub async fn provider(&self, id: Uuid) -> Result<Provider, AppError> {
+        let (hcp, locations) = self.db().hcp(id).await?.ok_or(AppError::NotFound)?;
+        let status = lifecycle(&hcp)?.status_at(self.clock().now());
+        Ok(Provider {
+            hcp,
+            status,
+            locations,
+        })
+    }
+
+    /// The public directory: providers active now, matching the filter, one page of them, and
+    /// how many there are in all.
+    pub async fn directory(
+        &self,
+        filter: &DirectoryFilter,
+        page: usize,
+        per_page: usize,
+    ) -> Result<(Vec<Provider>, usize), AppError> {
+        let now = self.clock().now();
+        let mut active = Vec::new();
+        for (hcp, locations) in self.db().directory_candidates(filter).await? {
+            let status = lifecycle(&hcp)?.status_at(now);
+            if status.is_active() {
+                active.push(Provider {
+                    hcp,
+                    status,
+                    locations,
+                });
+            }
+        }
+        let total = active.len();
+        let per_page = per_page.clamp(1, 100);
+        let items = active
+            .into_iter()
+            .skip(page.saturating_sub(1) * per_page)
+            .take(per_page)
+            .collect();
+        Ok((items, total))
+    }
+}
+
+fn next_reason(stage: &Stage) -> Option<String> {
+    stored(stage).2
+}

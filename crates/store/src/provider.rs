@@ -1,0 +1,285 @@
+//! Healthcare providers and their service locations: rows in, rows out. The lifecycle rules
+//! (including which providers are active now) live in `ehrshare-core::provider`.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::Conn;
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::timestamp::Ts;
+
+/// A provider as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HcpRow {
+    pub id: Uuid,
+    pub name_en: String,
+    pub name_zh: String,
+    pub br_number: String,
+    pub hcp_type: String,
+    pub sector: String,
+    pub authorised_person: Value,
+    pub contact_person: Value,
+    pub stage: String,
+    pub stage_at: OffsetDateTime,
+    pub stage_reason: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A service location as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocationRow {
+    pub id: Uuid,
+    pub hcp_id: Uuid,
+    pub name_en: String,
+    pub name_zh: String,
+    pub room_floor: Option<String>,
+    pub building: Option<String>,
+    pub street: String,
+    pub district: String,
+    pub phone: String,
+    pub qr_token: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Inserts a provider and its first locations inside the caller's transaction.
+pub async fn insert(
+    conn: Conn<'_>,
+    h: &HcpRow,
+    locations: &[LocationRow],
+) -> Result<(), StoreError> {
+    match conn {
+        Conn::Sqlite(c) => {
+            insert_hcp(Conn::Sqlite(&mut *c), h).await?;
+            for l in locations {
+                insert_location(Conn::Sqlite(&mut *c), l).await?;
+            }
+        }
+        Conn::Postgres(c) => {
+            insert_hcp(Conn::Postgres(&mut *c), h).await?;
+            for l in locations {
+                insert_location(Conn::Postgres(&mut *c), l).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn insert_hcp(conn: Conn<'_>, h: &HcpRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO hcp (hcp_id, name_en, name_zh, br_number, hcp_type, sector, \
+             authorised_person, contact_person, stage, stage_at, stage_reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(h.id)
+        .bind(&h.name_en)
+        .bind(&h.name_zh)
+        .bind(&h.br_number)
+        .bind(&h.hcp_type)
+        .bind(&h.sector)
+        .bind(Json(&h.authorised_person))
+        .bind(Json(&h.contact_person))
+        .bind(&h.stage)
+        .bind(Ts(h.stage_at))
+        .bind(&h.stage_reason)
+        .bind(Ts(h.created_at))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Inserts a service location inside the caller's transaction.
+pub async fn insert_location(conn: Conn<'_>, l: &LocationRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO hcp_location (location_id, hcp_id, name_en, name_zh, room_floor, \
+             building, street, district, phone, qr_token, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(l.id)
+        .bind(l.hcp_id)
+        .bind(&l.name_en)
+        .bind(&l.name_zh)
+        .bind(&l.room_floor)
+        .bind(&l.building)
+        .bind(&l.street)
+        .bind(&l.district)
+        .bind(&l.phone)
+        .bind(&l.qr_token)
+        .bind(Ts(l.created_at))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Records a provider's new lifecycle stage inside the caller's transaction.
+pub async fn set_stage(
+    conn: Conn<'_>,
+    id: Uuid,
+    stage: &str,
+    at: OffsetDateTime,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query("UPDATE hcp SET stage = $2, stage_at = $3, stage_reason = $4 WHERE hcp_id = $1")
+            .bind(id)
+            .bind(stage)
+            .bind(Ts(at))
+            .bind(reason)
+            .execute(&mut *c)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Directory filters. `name` is matched as a substring of the English (case-insensitive) or
+/// Chinese name; it is bound as a parameter with LIKE's wildcards escaped, never spliced in.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryFilter {
+    pub name: Option<String>,
+    pub district: Option<String>,
+    pub hcp_type: Option<String>,
+}
+
+/// `%` and `_` (and the escape character) taken literally in a LIKE pattern.
+fn like_contains(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out.push('%');
+    out
+}
+
+const HCP_COLUMNS: &str = "hcp_id, name_en, name_zh, br_number, hcp_type, sector, \
+    authorised_person, contact_person, stage, stage_at, stage_reason, created_at";
+const LOCATION_COLUMNS: &str = "location_id, hcp_id, name_en, name_zh, room_floor, building, \
+    street, district, phone, qr_token, created_at";
+
+macro_rules! hcp_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let Json(authorised_person): Json<Value> = row.try_get("authorised_person")?;
+        let Json(contact_person): Json<Value> = row.try_get("contact_person")?;
+        HcpRow {
+            id: row.try_get("hcp_id")?,
+            name_en: row.try_get("name_en")?,
+            name_zh: row.try_get("name_zh")?,
+            br_number: row.try_get("br_number")?,
+            hcp_type: row.try_get("hcp_type")?,
+            sector: row.try_get("sector")?,
+            authorised_person,
+            contact_person,
+            stage: row.try_get("stage")?,
+            stage_at: row.try_get::<Ts, _>("stage_at")?.0,
+            stage_reason: row.try_get("stage_reason")?,
+            created_at: row.try_get::<Ts, _>("created_at")?.0,
+        }
+    }};
+}
+
+macro_rules! location_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        LocationRow {
+            id: row.try_get("location_id")?,
+            hcp_id: row.try_get("hcp_id")?,
+            name_en: row.try_get("name_en")?,
+            name_zh: row.try_get("name_zh")?,
+            room_floor: row.try_get("room_floor")?,
+            building: row.try_get("building")?,
+            street: row.try_get("street")?,
+            district: row.try_get("district")?,
+            phone: row.try_get("phone")?,
+            qr_token: row.try_get("qr_token")?,
+            created_at: row.try_get::<Ts, _>("created_at")?.0,
+        }
+    }};
+}
+
+impl Db {
+    /// A provider and its locations.
+    pub async fn hcp(&self, id: Uuid) -> Result<Option<(HcpRow, Vec<LocationRow>)>, StoreError> {
+        let sql = format!("SELECT {HCP_COLUMNS} FROM hcp WHERE hcp_id = $1");
+        let loc_sql = format!(
+            "SELECT {LOCATION_COLUMNS} FROM hcp_location WHERE hcp_id = $1 ORDER BY created_at, location_id"
+        );
+        crate::on_pool!(self, pool => {
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            let hcp = hcp_from_row!(&row);
+            let rows = sqlx::query(sqlx::AssertSqlSafe(loc_sql)).bind(id).fetch_all(pool).await?;
+            let mut locations = Vec::with_capacity(rows.len());
+            for r in &rows {
+                locations.push(location_from_row!(r));
+            }
+            Ok(Some((hcp, locations)))
+        })
+    }
+
+    /// Providers in a stage that can be active (active, or withdrawn / cancelled, which may not
+    /// be effective yet) matching `filter`, with their locations, by English name. The caller
+    /// decides which are active now.
+    pub async fn directory_candidates(
+        &self,
+        filter: &DirectoryFilter,
+    ) -> Result<Vec<(HcpRow, Vec<LocationRow>)>, StoreError> {
+        let name = filter.name.as_deref().map(like_contains);
+        let sql = format!(
+            "SELECT {HCP_COLUMNS} FROM hcp \
+             WHERE stage IN ('active', 'withdrawn', 'cancelled') \
+             AND (CAST($1 AS TEXT) IS NULL OR lower(name_en) LIKE $1 ESCAPE '\\' OR name_zh LIKE $1 ESCAPE '\\') \
+             AND (CAST($2 AS TEXT) IS NULL OR hcp_type = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM hcp_location l \
+                  WHERE l.hcp_id = hcp.hcp_id AND l.district = $3)) \
+             ORDER BY name_en, hcp_id"
+        );
+        let loc_sql = format!(
+            "SELECT {LOCATION_COLUMNS} FROM hcp_location WHERE hcp_id = $1 ORDER BY created_at, location_id"
+        );
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(name)
+                .bind(filter.hcp_type.clone())
+                .bind(filter.district.clone())
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let hcp = hcp_from_row!(row);
+                let loc_rows = sqlx::query(sqlx::AssertSqlSafe(loc_sql.clone()))
+                    .bind(hcp.id)
+                    .fetch_all(pool)
+                    .await?;
+                let mut locations = Vec::with_capacity(loc_rows.len());
+                for r in &loc_rows {
+                    locations.push(location_from_row!(r));
+                }
+                out.push((hcp, locations));
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(like_contains("Wai"), "%wai%");
+        assert_eq!(like_contains("100%_a\\"), "%100\\%\\_a\\\\%");
+        assert_eq!(like_contains("中醫"), "%中醫%");
+    }
+}

@@ -1,0 +1,361 @@
+//! Provider registration, lifecycle and the public directory.
+
+use axum::body::Body;
+use axum::http::Request;
+use ehrshare_app::Settings;
+use ehrshare_testkit::{TestApp, TestResponse};
+use ehrshare_web::WebSettings;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "test-office-token-0123456789abcdef";
+
+async fn app() -> TestApp {
+    let web = WebSettings {
+        office_token: Some(TOKEN.to_owned()),
+        ..WebSettings::default()
+    };
+    TestApp::with_settings(Settings::default(), web).await
+}
+
+async fn office_post(t: &TestApp, path: &str, body: &Value) -> TestResponse {
+    t.send(
+        Request::post(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn office_get(t: &TestApp, path: &str) -> TestResponse {
+    t.send(
+        Request::get(path)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+fn application(name_en: &str, name_zh: &str, hcp_type: &str, district: &str) -> Value {
+    json!({
+        "name_en": name_en,
+        "name_zh": name_zh,
+        "br_number": "12345678-000",
+        "hcp_type": hcp_type,
+        "sector": "private",
+        "authorised_person": {"name": "WONG Siu Wai", "position": "Director", "phone": "9876 5432"},
+        "contact_person": {"name": "LEE Ka Yan", "phone": "2345 6789", "email": "contact@example.org"},
+        "locations": [{
+            "name_en": format!("{name_en} (Main)"),
+            "name_zh": format!("{name_zh}（總店）"),
+            "room_floor": "Shop 3, G/F",
+            "building": "Shatin Plaza",
+            "street": "21 Sha Tin Centre Street",
+            "district": district,
+            "phone": "2693 1234"
+        }]
+    })
+}
+
+/// Registers a provider and takes it through acceptance and set-up.
+async fn active_provider(t: &TestApp, body: &Value) -> String {
+    let r = office_post(t, "/api/v1/providers", body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    for event in ["accept", "complete-set-up"] {
+        let r = office_post(
+            t,
+            &format!("/api/v1/providers/{id}/events"),
+            &json!({"event": event}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{event}: {}", r.text());
+    }
+    id
+}
+
+async fn directory(t: &TestApp, query: &str) -> Value {
+    let r = t.get(&format!("/api/v1/directory{query}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name_en"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_application_goes_through_its_lifecycle() {
+    let t = app().await;
+    let r = office_post(
+        &t,
+        "/api/v1/providers",
+        &application("Wai Kee Clinic", "偉記診所", "clinic", "sha-tin"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["status"], "submitted");
+    assert_eq!(body["br_number"], "12345678000");
+    assert_eq!(body["locations"][0]["district_zh"], "沙田");
+    assert!(
+        body["locations"][0]["qr_payload"]
+            .as_str()
+            .unwrap()
+            .starts_with("ehrshare:location:")
+    );
+    let id = body["id"].as_str().unwrap();
+
+    // Not before acceptance.
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "complete-set-up"}),
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["code"], "invalid-transition");
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "reject"}),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["code"], "reason-required");
+
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "accept"}),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "accepted");
+    // Every change is audited.
+    let actions: Vec<String> =
+        t.db.connect()
+            .await
+            .audit_entries(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.entry.action)
+            .collect();
+    assert_eq!(actions, vec!["hcp.apply", "hcp.accept"]);
+}
+
+#[tokio::test]
+async fn an_accepted_application_without_set_up_lapses_on_day_61() {
+    let t = app().await;
+    let r = office_post(
+        &t,
+        "/api/v1/providers",
+        &application("Slow Clinic", "慢診所", "clinic", "tai-po"),
+    )
+    .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "accept"}),
+    )
+    .await;
+
+    t.clock.advance(time::Duration::days(60));
+    assert_eq!(
+        office_get(&t, &format!("/api/v1/providers/{id}"))
+            .await
+            .json()["status"],
+        "accepted"
+    );
+    t.clock.advance(time::Duration::days(1));
+    assert_eq!(
+        office_get(&t, &format!("/api/v1/providers/{id}"))
+            .await
+            .json()["status"],
+        "lapsed"
+    );
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "complete-set-up"}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "too late to set up: {}", r.text());
+}
+
+#[tokio::test]
+async fn the_directory_finds_a_cm_clinic_by_partial_chinese_name_and_district() {
+    let t = app().await;
+    active_provider(
+        &t,
+        &application(
+            "Tung Wah Chinese Medicine Centre",
+            "東華中醫診所",
+            "cm-clinic",
+            "sha-tin",
+        ),
+    )
+    .await;
+    active_provider(
+        &t,
+        &application(
+            "Kowloon Family Clinic",
+            "九龍家庭診所",
+            "clinic",
+            "kowloon-city",
+        ),
+    )
+    .await;
+    // Submitted only: not in the directory.
+    office_post(
+        &t,
+        "/api/v1/providers",
+        &application("Pending Herbal Clinic", "待批中醫", "cm-clinic", "sha-tin"),
+    )
+    .await;
+
+    let page = directory(&t, "?q=%E4%B8%AD%E9%86%AB").await; // 中醫
+    assert_eq!(names(&page), vec!["Tung Wah Chinese Medicine Centre"]);
+    let page = directory(&t, "?district=sha-tin").await;
+    assert_eq!(names(&page), vec!["Tung Wah Chinese Medicine Centre"]);
+    let page = directory(&t, "?q=family&type=clinic").await;
+    assert_eq!(names(&page), vec!["Kowloon Family Clinic"]);
+    assert_eq!(
+        page["items"][0]["locations"][0]["district_en"],
+        "Kowloon City"
+    );
+    let page = directory(&t, "").await;
+    assert_eq!(page["total"], 2);
+    assert_eq!(
+        directory(&t, "?per_page=1&page=2").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn search_input_is_data_not_sql_or_wildcards() {
+    let t = app().await;
+    active_provider(
+        &t,
+        &application("100% Care Clinic", "百分百診所", "clinic", "eastern"),
+    )
+    .await;
+    active_provider(
+        &t,
+        &application("O'Brien Medical", "奧布萊恩醫務", "clinic", "eastern"),
+    )
+    .await;
+    for (query, expected) in [
+        ("?q=%25", vec!["100% Care Clinic"]), // a literal %, not "anything"
+        ("?q=_", Vec::<&str>::new()),         // a literal _, not "any character"
+        ("?q=O%27Brien", vec!["O'Brien Medical"]), // a quote
+        ("?q=%27%3B%20DROP%20TABLE%20hcp%3B--", vec![]),
+        ("?q=%5C", vec![]), // a backslash
+    ] {
+        assert_eq!(names(&directory(&t, query).await), expected, "{query}");
+    }
+    assert_eq!(directory(&t, "").await["total"], 2, "the table is intact");
+}
+
+#[tokio::test]
+async fn a_suspended_provider_vanishes_from_the_directory() {
+    let t = app().await;
+    let id = active_provider(
+        &t,
+        &application("Harbour Clinic", "海港診所", "clinic", "wan-chai"),
+    )
+    .await;
+    assert_eq!(directory(&t, "?q=harbour").await["total"], 1);
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "suspend", "reason": "licence under review"}),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "suspended");
+    assert_eq!(directory(&t, "?q=harbour").await["total"], 0);
+    office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "reinstate"}),
+    )
+    .await;
+    assert_eq!(directory(&t, "?q=harbour").await["total"], 1);
+
+    // A withdrawal dated ahead keeps it listed until then.
+    let effective = (time::macros::datetime!(2026-01-15 09:30 UTC) + time::Duration::days(10))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "withdraw", "reason": "closing", "effective": effective}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(directory(&t, "?q=harbour").await["total"], 1);
+    t.clock.advance(time::Duration::days(10));
+    assert_eq!(directory(&t, "?q=harbour").await["total"], 0);
+}
+
+#[tokio::test]
+async fn additional_locations_and_invalid_applications() {
+    let t = app().await;
+    let id = active_provider(
+        &t,
+        &application("Two Site Clinic", "雙址診所", "clinic", "islands"),
+    )
+    .await;
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/locations"),
+        &json!({
+            "name_en": "Two Site Clinic (Tung Chung)", "name_zh": "雙址診所（東涌）",
+            "street": "1 Tat Tung Road", "district": "islands", "phone": "2109 8765"
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        office_get(&t, &format!("/api/v1/providers/{id}"))
+            .await
+            .json()["locations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let mut bad = application("Bad", "壞", "spa", "kowloon");
+    bad["locations"][0]["phone"] = json!("123");
+    let r = office_post(&t, "/api/v1/providers", &bad).await;
+    assert_eq!(r.status, 422);
+    let fields: Vec<String> = r.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["/hcp_type", "/locations/0/district", "/locations/0/phone"]
+    );
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{}/events", uuid::Uuid::now_v7()),
+        &json!({"event": "accept"}),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+}

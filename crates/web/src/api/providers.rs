@@ -1,0 +1,342 @@
+//! `/api/v1/providers` (office: applications, lifecycle, locations) and `/api/v1/directory`
+//! (public: active providers and their service locations, bilingual).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use ehrshare_app::App;
+use ehrshare_app::provider::{
+    ApplicationInput, DirectoryFilter, LocationInput, LocationRow, PersonInput, Provider,
+};
+use ehrshare_core::provider::{District, Event};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::api::auth::Office;
+use crate::api::json::ApiJson;
+use crate::error::HttpError;
+
+/// A person named on the application.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct PersonBody {
+    pub name: String,
+    #[serde(default)]
+    pub position: Option<String>,
+    pub phone: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A service location as entered.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct LocationBody {
+    pub name_en: String,
+    pub name_zh: String,
+    #[serde(default)]
+    pub room_floor: Option<String>,
+    #[serde(default)]
+    pub building: Option<String>,
+    pub street: String,
+    /// One of the 18 districts: `central-and-western`, ..., `sha-tin`, `islands`.
+    pub district: String,
+    pub phone: String,
+}
+
+/// An application from the registration form.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ApplicationBody {
+    pub name_en: String,
+    pub name_zh: String,
+    /// Business or company registration number.
+    pub br_number: String,
+    /// `hospital`, `clinic`, `cm-clinic`, `elderly-home`, `laboratory`, `imaging-centre`, ...
+    pub hcp_type: String,
+    /// `public` or `private`.
+    pub sector: String,
+    pub authorised_person: PersonBody,
+    pub contact_person: PersonBody,
+    pub locations: Vec<LocationBody>,
+    /// Submit now (default) or keep as a draft.
+    #[serde(default = "yes")]
+    pub submit: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A lifecycle event.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct EventBody {
+    /// `submit`, `accept`, `reject`, `complete-set-up`, `suspend`, `reinstate`, `withdraw`, `cancel`.
+    pub event: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// RFC 3339; for `withdraw` and `cancel` (default: now).
+    #[serde(default)]
+    pub effective: Option<String>,
+}
+
+/// A service location as shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LocationView {
+    pub id: Uuid,
+    pub name_en: String,
+    pub name_zh: String,
+    pub room_floor: Option<String>,
+    pub building: Option<String>,
+    pub street: String,
+    pub district: String,
+    pub district_en: String,
+    pub district_zh: String,
+    pub phone: String,
+    /// What the location's QR code encodes (used to give consent by app).
+    pub qr_payload: String,
+}
+
+/// A provider as the office sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub id: Uuid,
+    pub name_en: String,
+    pub name_zh: String,
+    pub br_number: String,
+    pub hcp_type: String,
+    pub sector: String,
+    /// Status now: `draft`, `submitted`, `accepted`, `rejected`, `lapsed`, `active`, ...
+    pub status: String,
+    pub stage_reason: Option<String>,
+    #[schema(value_type = Object)]
+    pub authorised_person: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub contact_person: serde_json::Value,
+    pub locations: Vec<LocationView>,
+}
+
+/// A provider in the public directory.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DirectoryEntry {
+    pub id: Uuid,
+    pub name_en: String,
+    pub name_zh: String,
+    pub hcp_type: String,
+    pub sector: String,
+    pub locations: Vec<LocationView>,
+}
+
+/// One page of the directory.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DirectoryPage {
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+    pub items: Vec<DirectoryEntry>,
+}
+
+/// Directory search.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+pub struct DirectoryQuery {
+    /// Part of the English or Chinese name.
+    pub q: Option<String>,
+    pub district: Option<String>,
+    #[serde(rename = "type")]
+    pub hcp_type: Option<String>,
+    pub page: Option<usize>,
+    pub per_page: Option<usize>,
+}
+
+fn location_view(l: LocationRow) -> LocationView {
+    let district = District::parse(&l.district);
+    LocationView {
+        id: l.id,
+        qr_payload: format!("ehrshare:location:{}", l.qr_token),
+        district_en: district
+            .map(District::name_en)
+            .unwrap_or_default()
+            .to_owned(),
+        district_zh: district
+            .map(District::name_zh)
+            .unwrap_or_default()
+            .to_owned(),
+        name_en: l.name_en,
+        name_zh: l.name_zh,
+        room_floor: l.room_floor,
+        building: l.building,
+        street: l.street,
+        district: l.district,
+        phone: l.phone,
+    }
+}
+
+impl From<Provider> for ProviderView {
+    fn from(p: Provider) -> Self {
+        ProviderView {
+            id: p.hcp.id,
+            name_en: p.hcp.name_en,
+            name_zh: p.hcp.name_zh,
+            br_number: p.hcp.br_number,
+            hcp_type: p.hcp.hcp_type,
+            sector: p.hcp.sector,
+            status: p.status.code().to_owned(),
+            stage_reason: p.hcp.stage_reason,
+            authorised_person: p.hcp.authorised_person,
+            contact_person: p.hcp.contact_person,
+            locations: p.locations.into_iter().map(location_view).collect(),
+        }
+    }
+}
+
+fn person(p: PersonBody) -> PersonInput {
+    PersonInput {
+        name: p.name,
+        position: p.position,
+        phone: p.phone,
+        email: p.email,
+    }
+}
+
+fn location(l: LocationBody) -> LocationInput {
+    LocationInput {
+        name_en: l.name_en,
+        name_zh: l.name_zh,
+        room_floor: l.room_floor,
+        building: l.building,
+        street: l.street,
+        district: l.district,
+        phone: l.phone,
+    }
+}
+
+/// `POST /api/v1/providers`: record an application from the registration form (office).
+#[utoipa::path(post, path = "/api/v1/providers", tag = "providers", request_body = ApplicationBody,
+    security(("office_token" = [])),
+    responses(
+        (status = 201, description = "Recorded", body = ProviderView),
+        (status = 422, description = "Invalid fields", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub async fn apply(
+    State(app): State<App>,
+    Office(caller): Office,
+    ApiJson(b): ApiJson<ApplicationBody>,
+) -> Result<impl IntoResponse, HttpError> {
+    let input = ApplicationInput {
+        name_en: b.name_en,
+        name_zh: b.name_zh,
+        br_number: b.br_number,
+        hcp_type: b.hcp_type,
+        sector: b.sector,
+        authorised_person: person(b.authorised_person),
+        contact_person: person(b.contact_person),
+        locations: b.locations.into_iter().map(location).collect(),
+        submit: b.submit,
+    };
+    let provider = app.apply_hcp(&caller, input).await?;
+    Ok((StatusCode::CREATED, Json(ProviderView::from(provider))))
+}
+
+/// `GET /api/v1/providers/{id}` (office).
+#[utoipa::path(get, path = "/api/v1/providers/{id}", tag = "providers",
+    params(("id" = Uuid, Path, description = "Provider id")), security(("office_token" = [])),
+    responses((status = 200, description = "The provider, with its status now", body = ProviderView),
+        (status = 404, description = "No such provider", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn show(
+    State(app): State<App>,
+    Office(_c): Office,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ProviderView>, HttpError> {
+    Ok(Json(app.provider(id).await?.into()))
+}
+
+/// `POST /api/v1/providers/{id}/events`: a lifecycle event (office).
+#[utoipa::path(post, path = "/api/v1/providers/{id}/events", tag = "providers", request_body = EventBody,
+    params(("id" = Uuid, Path, description = "Provider id")), security(("office_token" = [])),
+    responses((status = 200, description = "Applied", body = ProviderView),
+        (status = 409, description = "Not allowed in the current status (`invalid-transition`)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Missing reason, bad date, unknown event", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn event(
+    State(app): State<App>,
+    Office(caller): Office,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<EventBody>,
+) -> Result<Json<ProviderView>, HttpError> {
+    let invalid = |code: &'static str, field: &str, message: &str| {
+        HttpError(ehrshare_app::AppError::Invalid {
+            code,
+            message: message.to_owned(),
+            fields: vec![ehrshare_app::error::FieldError {
+                field: field.to_owned(),
+                code,
+                message: message.to_owned(),
+            }],
+        })
+    };
+    let effective = match b.effective.as_deref() {
+        None => app.clock().now(),
+        Some(t) => OffsetDateTime::parse(t, &Rfc3339)
+            .map_err(|_| invalid("invalid-date", "/effective", "an RFC 3339 time"))?,
+    };
+    let reason = b.reason.unwrap_or_default();
+    let event = match b.event.as_str() {
+        "submit" => Event::Submit,
+        "accept" => Event::Accept,
+        "reject" => Event::Reject { reason },
+        "complete-set-up" => Event::CompleteSetUp,
+        "suspend" => Event::Suspend { reason },
+        "reinstate" => Event::Reinstate,
+        "withdraw" => Event::Withdraw { effective, reason },
+        "cancel" => Event::Cancel { effective, reason },
+        _ => return Err(invalid("invalid-event", "/event", "unknown event")),
+    };
+    Ok(Json(app.hcp_event(&caller, id, event).await?.into()))
+}
+
+/// `POST /api/v1/providers/{id}/locations`: an additional service location (office).
+#[utoipa::path(post, path = "/api/v1/providers/{id}/locations", tag = "providers", request_body = LocationBody,
+    params(("id" = Uuid, Path, description = "Provider id")), security(("office_token" = [])),
+    responses((status = 201, description = "Added", body = LocationView)))]
+pub async fn add_location(
+    State(app): State<App>,
+    Office(caller): Office,
+    Path(id): Path<Uuid>,
+    ApiJson(b): ApiJson<LocationBody>,
+) -> Result<impl IntoResponse, HttpError> {
+    let row = app.add_location(&caller, id, location(b)).await?;
+    Ok((StatusCode::CREATED, Json(location_view(row))))
+}
+
+/// `GET /api/v1/directory`: active providers (public; no login).
+#[utoipa::path(get, path = "/api/v1/directory", tag = "directory", params(DirectoryQuery),
+    responses((status = 200, description = "One page of active providers, by English name", body = DirectoryPage)))]
+pub async fn directory(
+    State(app): State<App>,
+    Query(q): Query<DirectoryQuery>,
+) -> Result<Json<DirectoryPage>, HttpError> {
+    let filter = DirectoryFilter {
+        name: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+        district: q.district.filter(|s| !s.is_empty()),
+        hcp_type: q.hcp_type.filter(|s| !s.is_empty()),
+    };
+    let page = q.page.unwrap_or(1).max(1);
+    let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
+    let (items, total) = app.directory(&filter, page, per_page).await?;
+    Ok(Json(DirectoryPage {
+        total,
+        page,
+        per_page,
+        items: items
+            .into_iter()
+            .map(|p| DirectoryEntry {
+                id: p.hcp.id,
+                name_en: p.hcp.name_en,
+                name_zh: p.hcp.name_zh,
+                hcp_type: p.hcp.hcp_type,
+                sector: p.hcp.sector,
+                locations: p.locations.into_iter().map(location_view).collect(),
+            })
+            .collect(),
+    }))
+}
