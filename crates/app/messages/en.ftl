@@ -15,3 +15,10 @@ access-notice-body = { $provider } viewed your eHealth record on { $time }. The 
 
 alert-subject = ehrshare access alert
 alert-body = Access alert for review: { $summary }
+
+registration-changed-subject = Your eHealth registration has changed
+registration-changed-body = Your ehrshare registration { $status ->
+        [active] is active again
+        [suspended] has been suspended by the eHR Office
+       *[withdrawn] has been withdrawn: your records are kept but no longer shared
+    }. If you did not ask for this, call the eHR Office.

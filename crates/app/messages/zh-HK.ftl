@@ -14,3 +14,10 @@ access-notice-body = { $provider } 已於 { $time } 查閱你的醫健通紀錄�
 
 alert-subject = ehrshare 查閱警示
 alert-body = 待審查的查閱警示：{ $summary }
+
+registration-changed-subject = 你的醫健通登記已更改
+registration-changed-body = 你的 ehrshare 登記{ $status ->
+        [active] 已恢復有效
+        [suspended] 已被醫健通辦事處暫停
+       *[withdrawn] 已撤回：你的紀錄會被保留，但不再互通
+    }。如非你本人要求，請致電醫健通辦事處。

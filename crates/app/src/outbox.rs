@@ -525,6 +525,12 @@ mod tests {
         assert!(body.contains("存取碼為 12345678"));
         assert!(render("access-key", Locale::En, &HashMap::new()).is_none());
         assert!(render("no-such-template", Locale::En, &params).is_none());
+        let status: HashMap<String, String> =
+            [("status".to_owned(), "suspended".to_owned())].into();
+        let (_, body) = render("registration-changed", Locale::ZhHk, &status).unwrap();
+        assert!(body.contains("已被醫健通辦事處暫停"), "{body}");
+        let (_, body) = render("registration-changed", Locale::En, &status).unwrap();
+        assert!(body.contains("has been suspended"), "{body}");
     }
 
     #[test]

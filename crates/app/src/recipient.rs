@@ -10,7 +10,8 @@ use ehrshare_core::identity::{Document, DocumentError, DocumentType, HkidError};
 use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;
 use ehrshare_core::recipient::{
-    Capacity, SdmCategory, SdmClaim, check_registration, hong_kong_date,
+    Capacity, RecipientEvent, RecipientStatus, SdmCategory, SdmClaim, check_registration,
+    hong_kong_date,
 };
 use ehrshare_store::recipient::{RecipientRow, SdmRow};
 use ehrshare_store::{Conn, StoreError, change};
@@ -172,6 +173,72 @@ impl Fields {
 
 fn parse_date(s: &str) -> Option<Date> {
     Date::parse(s.trim(), format_description!("[year]-[month]-[day]")).ok()
+}
+
+/// A fresh access key for `r`: its hash to store, and the notice that carries the clear key
+/// (to the SDM when one acts or registered the recipient, else by the recipient's channel).
+async fn issue_access_key(
+    r: &RecipientRow,
+    sdm: Option<&SdmRow>,
+) -> Result<(String, Notice), AppError> {
+    let key = crate::secret::new_access_key()?;
+    let hash = crate::secret::hash_secret(key.clone()).await?;
+    let locale = Locale::parse(&r.language).unwrap_or_default();
+    let (channel, address) = match sdm {
+        Some(s) => (Channel::Sms, s.phone.clone()),
+        None => {
+            let channel = Channel::parse(&r.notify_channel).unwrap_or(Channel::Sms);
+            let address = match channel {
+                Channel::Email => r.email.clone().unwrap_or_default(),
+                Channel::Post => r.address.clone().unwrap_or_default(),
+                Channel::Sms | Channel::App => r.phone.clone(),
+            };
+            (channel, address)
+        }
+    };
+    let notice = Notice {
+        recipient: Some(r.id),
+        address,
+        channel,
+        template: "access-key".to_owned(),
+        params: BTreeMap::from([("key".to_owned(), key)]),
+        locale,
+    };
+    Ok((hash, notice))
+}
+
+impl App {
+    /// The SDM `sdm_id` of a registration, if it may act now; a refusal is audited (`entry`
+    /// becomes a denial) and answered 403 `sdm-authority-ended`.
+    async fn acting_sdm<'r>(
+        &self,
+        reg: &'r Registration,
+        sdm_id: Option<Uuid>,
+        entry: &mut ehrshare_core::audit::NewAuditEntry,
+    ) -> Result<Option<&'r SdmRow>, AppError> {
+        let Some(id) = sdm_id else { return Ok(None) };
+        let s = reg
+            .sdms
+            .iter()
+            .find(|s| s.sdm_id == id)
+            .ok_or(AppError::NotFound)?;
+        let born = parse_date(&reg.recipient.date_of_birth)
+            .ok_or_else(|| AppError::Internal("stored date of birth unreadable".into()))?;
+        let category = SdmCategory::parse(&s.category)
+            .ok_or_else(|| AppError::Internal("stored SDM category unknown".into()))?;
+        if !ehrshare_core::recipient::sdm_may_act(category, born, self.clock().now()) {
+            entry.outcome = Outcome::Denied;
+            entry.denial_reason = Some("sdm-authority-ended".to_owned());
+            self.record(entry.clone()).await?;
+            return Err(AppError::Forbidden {
+                code: "sdm-authority-ended",
+                message:
+                    "the substitute decision maker's authority ended when the recipient turned 16"
+                        .to_owned(),
+            });
+        }
+        Ok(Some(s))
+    }
 }
 
 impl App {
@@ -374,30 +441,7 @@ impl App {
 
         // Activation: a fresh access key, hashed; the clear key only travels in the outbox.
         let (key_hash, notices) = if active {
-            let key = crate::secret::new_access_key()?;
-            let hash = crate::secret::hash_secret(key.clone()).await?;
-            let notice = match &sdm_row {
-                Some(s) => Notice {
-                    recipient: Some(id),
-                    address: s.phone.clone(),
-                    channel: Channel::Sms,
-                    template: "access-key".to_owned(),
-                    params: BTreeMap::from([("key".to_owned(), key)]),
-                    locale: language,
-                },
-                None => Notice {
-                    recipient: Some(id),
-                    address: match notify {
-                        Channel::Email => recipient.email.clone().unwrap_or_default(),
-                        Channel::Post => recipient.address.clone().unwrap_or_default(),
-                        Channel::Sms | Channel::App => recipient.phone.clone(),
-                    },
-                    channel: notify,
-                    template: "access-key".to_owned(),
-                    params: BTreeMap::from([("key".to_owned(), key)]),
-                    locale: language,
-                },
-            };
+            let (hash, notice) = issue_access_key(&recipient, sdm_row.as_ref()).await?;
             (Some(hash), vec![notice])
         } else {
             (None, Vec::new())
@@ -447,69 +491,17 @@ impl App {
     ) -> Result<(), AppError> {
         let now = self.clock().now();
         let reg = self.recipient(recipient_id).await?;
-        let r = &reg.recipient;
         let mut entry = caller.entry(self, "access-key.regenerate", Outcome::Allowed);
         entry.recipient = Some(recipient_id);
         entry.sdm = acting_sdm;
-        let sdm = match acting_sdm {
-            None => None,
-            Some(id) => Some(
-                reg.sdms
-                    .iter()
-                    .find(|s| s.sdm_id == id)
-                    .ok_or(AppError::NotFound)?,
-            ),
-        };
-        if let Some(s) = sdm {
-            let born = parse_date(&r.date_of_birth)
-                .ok_or_else(|| AppError::Internal("stored date of birth unreadable".into()))?;
-            let category = SdmCategory::parse(&s.category)
-                .ok_or_else(|| AppError::Internal("stored SDM category unknown".into()))?;
-            if !ehrshare_core::recipient::sdm_may_act(category, born, now) {
-                entry.outcome = Outcome::Denied;
-                entry.denial_reason = Some("sdm-authority-ended".to_owned());
-                self.record(entry).await?;
-                return Err(AppError::Forbidden {
-                    code: "sdm-authority-ended",
-                    message: "the substitute decision maker's authority ended when the recipient turned 16"
-                        .to_owned(),
-                });
-            }
-        }
-        if r.status != "active" {
+        let sdm = self.acting_sdm(&reg, acting_sdm, &mut entry).await?;
+        if reg.recipient.status != "active" {
             return Err(AppError::Conflict {
                 code: "recipient-not-active",
                 message: "only an active registration has an access key".to_owned(),
             });
         }
-        let key = crate::secret::new_access_key()?;
-        let hash = crate::secret::hash_secret(key.clone()).await?;
-        let language = Locale::parse(&r.language).unwrap_or_default();
-        let notice = match sdm {
-            Some(s) => Notice {
-                recipient: Some(recipient_id),
-                address: s.phone.clone(),
-                channel: Channel::Sms,
-                template: "access-key".to_owned(),
-                params: BTreeMap::from([("key".to_owned(), key)]),
-                locale: language,
-            },
-            None => {
-                let channel = Channel::parse(&r.notify_channel).unwrap_or(Channel::Sms);
-                Notice {
-                    recipient: Some(recipient_id),
-                    address: match channel {
-                        Channel::Email => r.email.clone().unwrap_or_default(),
-                        Channel::Post => r.address.clone().unwrap_or_default(),
-                        Channel::Sms | Channel::App => r.phone.clone(),
-                    },
-                    channel,
-                    template: "access-key".to_owned(),
-                    params: BTreeMap::from([("key".to_owned(), key)]),
-                    locale: language,
-                }
-            }
-        };
+        let (hash, notice) = issue_access_key(&reg.recipient, sdm).await?;
         let replace = change(move |conn: Conn<'_>| {
             Box::pin(async move {
                 ehrshare_store::recipient::replace_access_key(conn, recipient_id, &hash, now).await
@@ -518,6 +510,123 @@ impl App {
         self.record_and_notify(entry, Some(replace), vec![notice])
             .await?;
         Ok(())
+    }
+
+    /// Verifies, suspends, reinstates or withdraws a registration. Verification activates it
+    /// and sends the first access key; withdrawal is final (records are kept, nothing is shared)
+    /// and may be asked by an SDM with authority. The recipient is told of each change.
+    pub async fn recipient_event(
+        &self,
+        caller: &Caller,
+        recipient_id: Uuid,
+        event: RecipientEvent,
+        acting_sdm: Option<Uuid>,
+        reason: Option<String>,
+    ) -> Result<Registration, AppError> {
+        let now = self.clock().now();
+        let mut reg = self.recipient(recipient_id).await?;
+        let action = match event {
+            RecipientEvent::Verify => "recipient.verify",
+            RecipientEvent::Suspend => "recipient.suspend",
+            RecipientEvent::Reinstate => "recipient.reinstate",
+            RecipientEvent::Withdraw => "recipient.withdraw",
+        };
+        let mut entry = caller.entry(self, action, Outcome::Allowed);
+        entry.recipient = Some(recipient_id);
+        entry.sdm = acting_sdm;
+        entry.reason = reason.clone().filter(|r| !r.trim().is_empty());
+        let sdm = self.acting_sdm(&reg, acting_sdm, &mut entry).await?;
+        if event == RecipientEvent::Suspend && entry.reason.is_none() {
+            return Err(AppError::Invalid {
+                code: "reason-required",
+                message: "a suspension needs a reason".to_owned(),
+                fields: vec![FieldError {
+                    field: "/reason".into(),
+                    code: "required",
+                    message: "required".into(),
+                }],
+            });
+        }
+        let current = RecipientStatus::parse(&reg.recipient.status)
+            .ok_or_else(|| AppError::Internal("stored recipient status unknown".into()))?;
+        let next = current.after(event).ok_or_else(|| AppError::Conflict {
+            code: "invalid-transition",
+            message: format!(
+                "a registration that is {} cannot change that way",
+                current.code()
+            ),
+        })?;
+        let activated_at = if event == RecipientEvent::Verify {
+            Some(now)
+        } else {
+            reg.recipient.activated_at
+        };
+        let locale = Locale::parse(&reg.recipient.language).unwrap_or_default();
+        let (key_hash, mut notices) = if event == RecipientEvent::Verify {
+            let (hash, notice) = issue_access_key(&reg.recipient, sdm.or(reg.sdms.first())).await?;
+            (Some(hash), vec![notice])
+        } else {
+            (None, Vec::new())
+        };
+        if event != RecipientEvent::Verify {
+            notices.push(Notice {
+                recipient: Some(recipient_id),
+                address: sdm.map_or_else(|| reg.recipient.phone.clone(), |s| s.phone.clone()),
+                channel: Channel::Sms,
+                template: "registration-changed".to_owned(),
+                params: BTreeMap::from([("status".to_owned(), next.code().to_owned())]),
+                locale,
+            });
+        }
+        let status = next.code().to_owned();
+        let stored_status = status.clone();
+        let update = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                match conn {
+                    Conn::Sqlite(c) => {
+                        ehrshare_store::recipient::set_status(
+                            Conn::Sqlite(&mut *c),
+                            recipient_id,
+                            &stored_status,
+                            activated_at,
+                        )
+                        .await?;
+                        if let Some(h) = key_hash {
+                            ehrshare_store::recipient::replace_access_key(
+                                Conn::Sqlite(c),
+                                recipient_id,
+                                &h,
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                    Conn::Postgres(c) => {
+                        ehrshare_store::recipient::set_status(
+                            Conn::Postgres(&mut *c),
+                            recipient_id,
+                            &stored_status,
+                            activated_at,
+                        )
+                        .await?;
+                        if let Some(h) = key_hash {
+                            ehrshare_store::recipient::replace_access_key(
+                                Conn::Postgres(c),
+                                recipient_id,
+                                &h,
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        });
+        self.record_and_notify(entry, Some(update), notices).await?;
+        reg.recipient.status = status;
+        reg.recipient.activated_at = activated_at;
+        Ok(reg)
     }
 
     /// A registration, with its SDMs.

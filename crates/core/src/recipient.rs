@@ -307,3 +307,88 @@ mod tests {
         assert!(!SdmCategory::CareProvider.for_children());
     }
 }
+
+/// A registration's status (SPEC 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecipientStatus {
+    /// Registered online or by mail / fax: identity not yet verified.
+    PendingVerification,
+    Active,
+    /// Suspended by the office.
+    Suspended,
+    /// Withdrawn at the recipient's (or SDM's) request: records kept, nothing shared.
+    Withdrawn,
+}
+
+/// What can happen to a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientEvent {
+    /// Identity verified (in person, or by an external identity provider).
+    Verify,
+    Suspend,
+    Reinstate,
+    Withdraw,
+}
+
+impl RecipientStatus {
+    /// Every status.
+    pub const ALL: [RecipientStatus; 4] = [
+        RecipientStatus::PendingVerification,
+        RecipientStatus::Active,
+        RecipientStatus::Suspended,
+        RecipientStatus::Withdrawn,
+    ];
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RecipientStatus::PendingVerification => "pending-verification",
+            RecipientStatus::Active => "active",
+            RecipientStatus::Suspended => "suspended",
+            RecipientStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(code: &str) -> Option<RecipientStatus> {
+        RecipientStatus::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// The status after `event`, or `None` if the event does not apply.
+    pub fn after(self, event: RecipientEvent) -> Option<RecipientStatus> {
+        use RecipientEvent as E;
+        use RecipientStatus as S;
+        match (self, event) {
+            (S::PendingVerification, E::Verify) => Some(S::Active),
+            (S::Active, E::Suspend) => Some(S::Suspended),
+            (S::Suspended, E::Reinstate) => Some(S::Active),
+            (S::PendingVerification | S::Active | S::Suspended, E::Withdraw) => Some(S::Withdrawn),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn registration_statuses_follow_their_events() {
+        use RecipientEvent as E;
+        use RecipientStatus as S;
+        assert_eq!(S::PendingVerification.after(E::Verify), Some(S::Active));
+        assert_eq!(S::Active.after(E::Verify), None);
+        assert_eq!(S::Active.after(E::Suspend), Some(S::Suspended));
+        assert_eq!(S::Suspended.after(E::Reinstate), Some(S::Active));
+        assert_eq!(S::Suspended.after(E::Withdraw), Some(S::Withdrawn));
+        assert_eq!(
+            S::Withdrawn.after(E::Reinstate),
+            None,
+            "a withdrawal is final: register again"
+        );
+        assert_eq!(S::Withdrawn.after(E::Withdraw), None);
+        for s in S::ALL {
+            assert_eq!(S::parse(s.code()), Some(s));
+        }
+    }
+}

@@ -148,6 +148,24 @@ pub async fn replace_access_key(
     Ok(())
 }
 
+/// Records a registration's new status inside the caller's transaction.
+pub async fn set_status(
+    conn: Conn<'_>,
+    recipient: Uuid,
+    status: &str,
+    activated_at: Option<OffsetDateTime>,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query("UPDATE recipient SET status = $2, activated_at = $3 WHERE recipient_id = $1")
+            .bind(recipient)
+            .bind(status)
+            .bind(activated_at.map(Ts))
+            .execute(&mut *c)
+            .await?;
+    });
+    Ok(())
+}
+
 impl Db {
     /// A registration and its SDMs.
     pub async fn recipient(

@@ -86,6 +86,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/api/v1/directory", get(api::providers::directory))
         .route(
+            "/api/v1/recipients/{id}/events",
+            axum::routing::post(api::recipients::event),
+        )
+        .route(
             "/api/v1/recipients/{id}/access-key",
             axum::routing::post(api::recipients::regenerate_access_key),
         )

@@ -351,3 +351,114 @@ async fn a_childs_sdm_may_act_until_the_16th_birthday() {
     let stranger = uuid::Uuid::now_v7().to_string();
     assert_eq!(regenerate(&t, &id, Some(&stranger)).await.status, 404);
 }
+
+async fn recipient_event(t: &TestApp, id: &str, body: Value) -> TestResponse {
+    t.send(
+        Request::post(format!("/api/v1/recipients/{id}/events"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_online_registration_waits_for_verification() {
+    let t = app().await;
+    let mut online = adult("A123456(3)");
+    online["channel"] = json!("online");
+    let created = post(&t, &online, Some(TOKEN)).await.json();
+    assert_eq!(created["status"], "pending-verification");
+    let id = created["id"].as_str().unwrap();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    let db = t.db.connect().await;
+    assert_eq!(
+        db.access_key_hash(uuid).await.unwrap(),
+        None,
+        "no key before verification"
+    );
+    assert!(db.outbox_for_recipient(uuid).await.unwrap().is_empty());
+    assert_eq!(regenerate(&t, id, None).await.status, 409);
+
+    let r = recipient_event(&t, id, json!({"event": "verify"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "active");
+    assert!(r.json()["activated_at"].is_string());
+    assert!(db.access_key_hash(uuid).await.unwrap().is_some());
+    assert_eq!(
+        db.outbox_for_recipient(uuid).await.unwrap()[0]
+            .message
+            .template,
+        "access-key"
+    );
+    assert_eq!(
+        recipient_event(&t, id, json!({"event": "verify"}))
+            .await
+            .json()["code"],
+        "invalid-transition"
+    );
+}
+
+#[tokio::test]
+async fn suspension_and_withdrawal() {
+    let t = app().await;
+    let id = post(&t, &adult("A123456(3)"), Some(TOKEN)).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = recipient_event(&t, &id, json!({"event": "suspend"})).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["code"], "reason-required");
+    let r = recipient_event(
+        &t,
+        &id,
+        json!({"event": "suspend", "reason": "identity in doubt"}),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "suspended");
+    assert_eq!(
+        recipient_event(&t, &id, json!({"event": "reinstate"}))
+            .await
+            .json()["status"],
+        "active"
+    );
+    let r = recipient_event(&t, &id, json!({"event": "withdraw"})).await;
+    assert_eq!(r.json()["status"], "withdrawn");
+    // Final; the recipient was told of each change.
+    assert_eq!(
+        recipient_event(&t, &id, json!({"event": "reinstate"}))
+            .await
+            .status,
+        409
+    );
+    let messages =
+        t.db.connect()
+            .await
+            .outbox_for_recipient(id.parse().unwrap())
+            .await
+            .unwrap();
+    let templates: Vec<&str> = messages
+        .iter()
+        .map(|m| m.message.template.as_str())
+        .collect();
+    assert_eq!(
+        templates
+            .iter()
+            .filter(|t| **t == "registration-changed")
+            .count(),
+        3
+    );
+    // The document may be registered again once the old registration is withdrawn.
+    assert_eq!(
+        post(&t, &adult("A123456(3)"), Some(TOKEN)).await.status,
+        201
+    );
+    assert_eq!(stored_with(&t, "A1234563").await, 2);
+    assert_eq!(
+        recipient_event(&t, &id, json!({"event": "dance"}))
+            .await
+            .json()["code"],
+        "invalid-event"
+    );
+}

@@ -284,3 +284,61 @@ pub async fn regenerate_access_key(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A change of a registration's status.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RecipientEventBody {
+    /// `verify`, `suspend`, `reinstate` or `withdraw`.
+    pub event: String,
+    /// The SDM acting for the recipient, if one is.
+    #[serde(default)]
+    pub acting_sdm: Option<Uuid>,
+    /// Required to suspend.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/recipients/{id}/events`: verify, suspend, reinstate or withdraw (office).
+#[utoipa::path(
+    post,
+    path = "/api/v1/recipients/{id}/events",
+    tag = "recipients",
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    request_body = RecipientEventBody,
+    security(("office_token" = [])),
+    responses(
+        (status = 200, description = "Applied", body = RecipientView),
+        (status = 403, description = "The acting SDM no longer has authority", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible from the current status (`invalid-transition`)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event, missing reason", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn event(
+    State(app): State<App>,
+    Office(caller): Office,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<RecipientEventBody>,
+) -> Result<Json<RecipientView>, HttpError> {
+    use ehrshare_core::recipient::RecipientEvent;
+    let event = match body.event.as_str() {
+        "verify" => RecipientEvent::Verify,
+        "suspend" => RecipientEvent::Suspend,
+        "reinstate" => RecipientEvent::Reinstate,
+        "withdraw" => RecipientEvent::Withdraw,
+        _ => {
+            return Err(HttpError(ehrshare_app::AppError::Invalid {
+                code: "invalid-event",
+                message: "verify, suspend, reinstate or withdraw".to_owned(),
+                fields: vec![ehrshare_app::error::FieldError {
+                    field: "/event".to_owned(),
+                    code: "invalid-event",
+                    message: "verify, suspend, reinstate or withdraw".to_owned(),
+                }],
+            }));
+        }
+    };
+    let reg = app
+        .recipient_event(&caller, id, event, body.acting_sdm, body.reason)
+        .await?;
+    Ok(Json(reg.into()))
+}
