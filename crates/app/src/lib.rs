@@ -143,6 +143,26 @@ impl App {
         self.inner.checkpoints.as_ref()
     }
 
+    /// The database engine in use.
+    pub fn backend(&self) -> ehrshare_store::Backend {
+        self.inner.db.backend()
+    }
+
+    /// A fact about this database (`ehrshare_meta`), such as whether the demo was loaded.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, AppError> {
+        Ok(self.inner.db.meta(key).await?)
+    }
+
+    /// Records that `key` happened, now (once).
+    pub async fn mark_meta(&self, key: &str) -> Result<bool, AppError> {
+        let now = self
+            .clock()
+            .now()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        Ok(self.inner.db.set_meta_once(key, &now).await?)
+    }
+
     /// Stops taking database work and closes the pool (at shutdown).
     pub async fn close(&self) {
         self.inner.db.close().await;

@@ -94,6 +94,28 @@ impl Hkid {
         Ok(Hkid(chars.iter().map(|&b| b as char).collect()))
     }
 
+    /// The HKID with `letters` (one or two upper-case letters) and `digits` (below 1,000,000),
+    /// its check digit computed: for making valid numbers (demo data, tests).
+    pub fn from_parts(letters: &str, digits: u32) -> Option<Hkid> {
+        let letters = letters.as_bytes();
+        if !(1..=2).contains(&letters.len())
+            || !letters.iter().all(u8::is_ascii_uppercase)
+            || digits >= 1_000_000
+        {
+            return None;
+        }
+        let mut body = [b' '; 8];
+        body[2 - letters.len()..2].copy_from_slice(letters);
+        body[2..].copy_from_slice(format!("{digits:06}").as_bytes());
+        let mut id: String = body
+            .iter()
+            .filter(|&&b| b != b' ')
+            .map(|&b| b as char)
+            .collect();
+        id.push(check_digit(&body) as char);
+        Some(Hkid(id))
+    }
+
     /// The canonical form, as stored: `A1234563`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -381,6 +403,16 @@ mod tests {
             let changed = String::from_utf8(bytes).unwrap();
             prop_assert!(Hkid::parse(&changed).is_err(), "{} -> {} accepted", id, changed);
         }
+    }
+
+    #[test]
+    fn makes_valid_numbers_from_parts() {
+        assert_eq!(Hkid::from_parts("A", 123456).unwrap().as_str(), "A1234563");
+        let two = Hkid::from_parts("XA", 7).unwrap();
+        assert_eq!(Hkid::parse(two.as_str()).unwrap(), two);
+        assert_eq!(Hkid::from_parts("a", 1), None);
+        assert_eq!(Hkid::from_parts("ABC", 1), None);
+        assert_eq!(Hkid::from_parts("A", 1_000_000), None);
     }
 
     #[test]

@@ -49,6 +49,14 @@ pub struct Flags {
     pub log_level: Option<String>,
 }
 
+/// Options of `serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Load the demo population first (once), and make up an office token if none is set.
+    #[arg(long)]
+    pub demo: bool,
+}
+
 /// Log format as a flag value.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum LogFormatArg {
@@ -60,7 +68,9 @@ pub enum LogFormatArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
-    Serve,
+    Serve(ServeArgs),
+    /// Load the demo population (once) into the configured database.
+    Demo,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the merged configuration (secrets redacted) and exit.
@@ -116,7 +126,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
     if let Command::PrintConfig = command {
         return match config.to_printable_toml() {
             Ok(text) => {
@@ -142,7 +152,8 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Serve => crate::serve::serve(config).await.map(|()| true),
+            Command::Serve(args) => crate::serve::serve(config, args.demo).await.map(|()| true),
+            Command::Demo => crate::serve::demo(config).await.map(|()| true),
             Command::Migrate => crate::serve::migrate(config).await.map(|()| true),
             Command::PrintConfig => Ok(true),
             Command::Audit(AuditCommand::Verify(args)) => {

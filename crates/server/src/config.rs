@@ -123,6 +123,11 @@ pub struct Config {
 pub struct SecretString(String);
 
 impl SecretString {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> SecretString {
+        SecretString(secret.into())
+    }
+
     /// The secret, for use only.
     pub fn expose(&self) -> &str {
         &self.0

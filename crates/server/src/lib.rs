@@ -8,5 +8,6 @@ pub mod audit_cmd;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod serve;
 pub mod telemetry;

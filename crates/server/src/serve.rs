@@ -110,22 +110,64 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `ehrshare serve`: runs until SIGINT or SIGTERM, then finishes the requests in flight.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr = config.listen_addr()?;
-    let db = open_database(&config).await?;
-    let backend = db.backend();
+/// Opens the database and starts the application as configured (audit signing key created
+/// on first start).
+pub async fn start_app(config: &Config) -> anyhow::Result<App> {
+    let db = open_database(config).await?;
     let key_file = config.effective_audit_key_file();
     let signer = Ed25519Signer::load_or_create(&key_file)?;
     let checkpoints = CheckpointFile::new(config.effective_audit_checkpoint_file());
     let services = Services {
         clock: Arc::new(SystemClock),
         checkpoints: Some((Box::new(signer), checkpoints)),
-        adapters: adapters(&config)?,
+        adapters: adapters(config)?,
     };
-    let app = App::start(db, app_settings(&config), services)
+    App::start(db, app_settings(config), services)
         .await
-        .context("cannot start the application")?;
+        .context("cannot start the application")
+}
+
+/// `ehrshare demo`: loads the demo population (once) and signs a checkpoint.
+pub async fn demo(config: Config) -> anyhow::Result<()> {
+    let app = start_app(&config).await?;
+    let report = crate::demo::load(&app).await?;
+    print_demo_report(&report);
+    app.write_checkpoint()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    app.close().await;
+    Ok(())
+}
+
+fn print_demo_report(report: &crate::demo::DemoReport) {
+    if report.already_loaded {
+        println!("ehrshare: the demo population is already loaded");
+    } else {
+        println!(
+            "ehrshare: demo population loaded: {} providers, {} recipients",
+            report.providers, report.recipients
+        );
+    }
+}
+
+/// `ehrshare serve`: runs until SIGINT or SIGTERM, then finishes the requests in flight. With
+/// `demo`, the demo population is loaded first (once), and an office token is made up for this
+/// run if none is configured.
+pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
+    let addr = config.listen_addr()?;
+    let app = start_app(&config).await?;
+    let backend = app.backend();
+    if demo {
+        let report = crate::demo::load(&app).await?;
+        print_demo_report(&report);
+        if config.office_token.is_none() {
+            let mut bytes = [0u8; 24];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let token = ehrshare_core::audit::checkpoint::hex(&bytes);
+            println!("ehrshare: office API token for this run: {token}");
+            config.office_token = Some(crate::config::SecretString::new(token));
+        }
+    }
     let (stop_outbox, outbox_stopped) = tokio::sync::oneshot::channel();
     let outbox_worker = spawn_outbox_worker(
         app.clone(),
@@ -152,6 +194,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         backend.name(),
         config.data_dir.display()
     );
+    if demo {
+        println!("  directory:  http://{bound}/api/v1/directory?q=%E4%B8%AD%E9%86%AB  (中醫)");
+        println!("  API:        http://{bound}/api/v1/openapi.json");
+        println!(
+            "  messages:   {} (access keys sent to demo patients)",
+            config.message_log_file().display()
+        );
+    }
     tracing::info!(%bound, backend = backend.name(), "listening");
     axum::serve(
         listener,

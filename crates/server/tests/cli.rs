@@ -172,12 +172,21 @@ fn bad_configuration_is_refused_with_a_clear_message() {
 struct Server {
     child: Child,
     addr: String,
+    /// What it printed before its address.
+    before: Vec<String>,
+    lines: mpsc::Receiver<String>,
 }
 
 impl Server {
     fn start(cmd: &mut Command) -> Server {
+        Server::start_with(cmd, &[])
+    }
+
+    /// `serve` with `args` after it.
+    fn start_with(cmd: &mut Command, args: &[&str]) -> Server {
         let mut child = cmd
             .arg("serve")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -190,15 +199,26 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server prints its address");
-        let addr = line
-            .strip_prefix("ehrshare listening on http://")
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_owned();
-        Server { child, addr }
+        let mut before = Vec::new();
+        let addr = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("the server prints its address; it said {before:?}"));
+            if let Some(rest) = line.strip_prefix("ehrshare listening on http://") {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+            before.push(line);
+        };
+        Server {
+            child,
+            addr,
+            before,
+            lines: rx,
+        }
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
@@ -349,4 +369,54 @@ fn the_example_configuration_file_is_valid_and_complete() {
             "the example does not show {key}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_demo_loads_the_population_once_and_says_how_to_use_it() {
+    let db = TestDb::empty().await;
+    let data = tempfile::tempdir().unwrap();
+    let start = || {
+        Server::start_with(
+            ehrshare(data.path())
+                .env("EHRSHARE_DATA_DIR", data.path().join("d"))
+                .env("EHRSHARE_DATABASE_URL", db.url())
+                .args(["--listen", &format!("127.0.0.1:{}", free_port())]),
+            &["--demo"],
+        )
+    };
+    let server = start();
+    assert!(
+        server
+            .before
+            .iter()
+            .any(|l| l.contains("demo population loaded: 3 providers, 211 recipients")),
+        "{:?}",
+        server.before
+    );
+    assert!(
+        server
+            .before
+            .iter()
+            .any(|l| l.starts_with("ehrshare: office API token for this run: "))
+    );
+    let hint = server.lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(hint.contains("/api/v1/directory"), "{hint}");
+    let (status, body) = http_get(&server.addr, "/api/v1/directory?q=%E4%B8%AD%E9%86%AB");
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["items"][0]["name_zh"], "同盛中醫診所");
+    assert!(server.stop().success());
+
+    let again = start();
+    assert!(
+        again.before.iter().any(|l| l.contains("already loaded")),
+        "{:?}",
+        again.before
+    );
+    assert!(again.stop().success());
+    let messages = std::fs::read_to_string(data.path().join("d/outbox/messages.log")).unwrap();
+    assert!(
+        messages.contains("存取碼"),
+        "access keys were delivered to the log"
+    );
 }

@@ -155,6 +155,29 @@ impl Db {
         Ok(id)
     }
 
+    /// A value of `ehrshare_meta`.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        on_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT value FROM ehrshare_meta WHERE key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// Sets a value of `ehrshare_meta` unless it is set already; whether it was set now.
+    pub async fn set_meta_once(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => {
+            sqlx::query("INSERT INTO ehrshare_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
     /// Closes the pool: waits for connections in use to be returned, then closes them all.
     /// Later calls fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {

@@ -1,0 +1,280 @@
+//! `ehrshare demo` (and `serve --demo`): a realistic, bilingual demo population, loaded through
+//! the same use cases the API calls, so that it is audited and valid like real data.
+//!
+//! Three providers in different districts (a public hospital with deemed consent, a private
+//! family clinic, a Chinese medicine clinic with two locations), 200 adults, 10 children with a
+//! parent as SDM and one adult unable to consent with a guardian. Names and HKIDs are made up
+//! (HKIDs with valid check digits) and deterministic. Access keys go out through the outbox
+//! like any other: with the default `log` adapter they are in `DATA_DIR/outbox/messages.log`.
+//! Loading is recorded in `ehrshare_meta` (`demo_loaded`) and never repeated.
+
+use anyhow::Context;
+use ehrshare_app::App;
+use ehrshare_app::caller::Caller;
+use ehrshare_app::provider::{ApplicationInput, LocationInput, PersonInput};
+use ehrshare_app::recipient::{DocumentInput, RegistrationInput, SdmInput};
+use ehrshare_core::audit::{Actor, ActorKind};
+use ehrshare_core::identity::Hkid;
+use ehrshare_core::provider::Event;
+use indicatif::{ProgressBar, ProgressStyle};
+
+const SURNAMES: [(&str, &str); 12] = [
+    ("CHAN", "陳"),
+    ("WONG", "黃"),
+    ("LEE", "李"),
+    ("CHEUNG", "張"),
+    ("LAU", "劉"),
+    ("NG", "吳"),
+    ("HO", "何"),
+    ("LAM", "林"),
+    ("LEUNG", "梁"),
+    ("TSANG", "曾"),
+    ("YEUNG", "楊"),
+    ("CHOW", "周"),
+];
+const GIVEN: [(&str, &str); 10] = [
+    ("Tai Man", "大文"),
+    ("Siu Ming", "小明"),
+    ("Ka Yan", "嘉欣"),
+    ("Wai Ling", "慧玲"),
+    ("Chi Keung", "志強"),
+    ("Mei Ling", "美玲"),
+    ("Ho Yin", "浩然"),
+    ("Hoi Yan", "凱欣"),
+    ("Kwok Wing", "國榮"),
+    ("Suk Fan", "淑芬"),
+];
+const LETTERS: &[u8] = b"ACDEGHKPRVYZ";
+
+/// What a demo load did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DemoReport {
+    pub providers: usize,
+    pub recipients: usize,
+    pub already_loaded: bool,
+}
+
+fn caller() -> Caller {
+    Caller {
+        actor: Actor {
+            kind: ActorKind::System,
+            account: None,
+            role: Some("demo-loader".to_owned()),
+            hcp: None,
+            location: None,
+        },
+        request_id: None,
+        client_addr: None,
+    }
+}
+
+fn person(name: &str, phone: &str) -> PersonInput {
+    PersonInput {
+        name: name.to_owned(),
+        position: Some("Director".to_owned()),
+        phone: phone.to_owned(),
+        email: None,
+    }
+}
+
+fn location(en: &str, zh: &str, street: &str, district: &str, phone: &str) -> LocationInput {
+    LocationInput {
+        name_en: en.to_owned(),
+        name_zh: zh.to_owned(),
+        room_floor: None,
+        building: None,
+        street: street.to_owned(),
+        district: district.to_owned(),
+        phone: phone.to_owned(),
+    }
+}
+
+fn providers() -> Vec<ApplicationInput> {
+    vec![
+        ApplicationInput {
+            name_en: "Shatin Union Hospital".into(),
+            name_zh: "沙田聯合醫院".into(),
+            br_number: "HA0001".into(),
+            hcp_type: "hospital".into(),
+            sector: "public".into(),
+            authorised_person: person("LEUNG Kwok Wing", "9100 0001"),
+            contact_person: person("CHOW Mei Ling", "2632 0001"),
+            locations: vec![location(
+                "Shatin Union Hospital",
+                "沙田聯合醫院",
+                "30 Ngan Shing Street",
+                "sha-tin",
+                "2632 2211",
+            )],
+            submit: true,
+        },
+        ApplicationInput {
+            name_en: "Harbour View Family Clinic".into(),
+            name_zh: "海景家庭診所".into(),
+            br_number: "61234567".into(),
+            hcp_type: "clinic".into(),
+            sector: "private".into(),
+            authorised_person: person("CHAN Chi Keung", "9100 0002"),
+            contact_person: person("LAM Hoi Yan", "2511 0002"),
+            locations: vec![location(
+                "Harbour View Family Clinic",
+                "海景家庭診所",
+                "88 Hennessy Road",
+                "wan-chai",
+                "2511 2345",
+            )],
+            submit: true,
+        },
+        ApplicationInput {
+            name_en: "Tung Shing Chinese Medicine Clinic".into(),
+            name_zh: "同盛中醫診所".into(),
+            br_number: "62345678".into(),
+            hcp_type: "cm-clinic".into(),
+            sector: "private".into(),
+            authorised_person: person("HO Suk Fan", "9100 0003"),
+            contact_person: person("NG Ho Yin", "2388 0003"),
+            locations: vec![
+                location(
+                    "Tung Shing Chinese Medicine Clinic (Mong Kok)",
+                    "同盛中醫診所（旺角）",
+                    "123 Nathan Road",
+                    "yau-tsim-mong",
+                    "2388 1234",
+                ),
+                location(
+                    "Tung Shing Chinese Medicine Clinic (Kwun Tong)",
+                    "同盛中醫診所（觀塘）",
+                    "45 Hoi Yuen Road",
+                    "kwun-tong",
+                    "2345 6789",
+                ),
+            ],
+            submit: true,
+        },
+    ]
+}
+
+fn name(i: usize) -> (String, String) {
+    let (se, sz) = SURNAMES[i % SURNAMES.len()];
+    let (ge, gz) = GIVEN[(i / SURNAMES.len()) % GIVEN.len()];
+    (format!("{se} {ge}"), format!("{sz}{gz}"))
+}
+
+fn hkid(i: usize) -> String {
+    let letter = (LETTERS[i % LETTERS.len()] as char).to_string();
+    Hkid::from_parts(&letter, (100_000 + i * 3_571) as u32 % 1_000_000)
+        .map(|h| h.display())
+        .unwrap_or_default()
+}
+
+fn adult(i: usize) -> RegistrationInput {
+    let (name_en, name_zh) = name(i);
+    RegistrationInput {
+        channel: "in-person".into(),
+        name_en,
+        name_zh: Some(name_zh),
+        date_of_birth: format!("{}-{:02}-{:02}", 1940 + i % 60, 1 + i % 12, 1 + i % 28),
+        sex: if i.is_multiple_of(2) {
+            "female"
+        } else {
+            "male"
+        }
+        .into(),
+        capacity: None,
+        document: DocumentInput {
+            kind: "hkid".into(),
+            issuer: None,
+            number: hkid(i),
+        },
+        phone: format!("{}", 91_000_000 + i * 13),
+        phone2: None,
+        email: i
+            .is_multiple_of(3)
+            .then(|| format!("patient{i}@example.org")),
+        address: Some(format!(
+            "Flat {}, {} Demo Street, Hong Kong",
+            1 + i % 30,
+            1 + i % 200
+        )),
+        language: if i % 3 == 1 { "en" } else { "zh-HK" }.into(),
+        notify_channel: "sms".into(),
+        refuses_access_notices: i.is_multiple_of(17),
+        sdm: None,
+    }
+}
+
+fn sdm(parent: &RegistrationInput, category: &str) -> SdmInput {
+    SdmInput {
+        name_en: parent.name_en.clone(),
+        name_zh: parent.name_zh.clone(),
+        document: parent.document.clone(),
+        category: category.into(),
+        no_higher_available: false,
+        relationship_proof: Some("birth certificate / court order seen".into()),
+        phone: parent.phone.clone(),
+    }
+}
+
+/// Loads the population unless it was loaded before.
+pub async fn load(app: &App) -> anyhow::Result<DemoReport> {
+    if app.meta("demo_loaded").await?.is_some() {
+        return Ok(DemoReport {
+            already_loaded: true,
+            ..DemoReport::default()
+        });
+    }
+    let caller = caller();
+    let adults = 200;
+    let children = 10;
+    let total = (providers().len() + adults + children + 1) as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("loading the demo population {bar:40} {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut report = DemoReport::default();
+    for application in providers() {
+        let provider = app
+            .apply_hcp(&caller, application)
+            .await
+            .context("demo provider")?;
+        for event in [Event::Accept, Event::CompleteSetUp] {
+            app.hcp_event(&caller, provider.hcp.id, event)
+                .await
+                .context("demo provider set-up")?;
+        }
+        report.providers += 1;
+        bar.inc(1);
+    }
+    for i in 0..adults {
+        app.register_recipient(&caller, adult(i))
+            .await
+            .with_context(|| format!("demo recipient {i}"))?;
+        report.recipients += 1;
+        bar.inc(1);
+    }
+    for c in 0..children {
+        let parent = adult(c);
+        let mut child = adult(adults + c);
+        child.date_of_birth = format!("{}-{:02}-15", 2012 + c % 10, 1 + c % 12);
+        child.name_en = format!("{} Jr", parent.name_en);
+        child.sdm = Some(sdm(&parent, "parent"));
+        app.register_recipient(&caller, child)
+            .await
+            .with_context(|| format!("demo child {c}"))?;
+        report.recipients += 1;
+        bar.inc(1);
+    }
+    let guardian = adult(1);
+    let mut ward = adult(adults + children);
+    ward.capacity = Some("unable".into());
+    ward.date_of_birth = "1938-08-08".into();
+    ward.sdm = Some(sdm(&guardian, "guardian"));
+    app.register_recipient(&caller, ward)
+        .await
+        .context("demo adult with a guardian")?;
+    report.recipients += 1;
+    bar.finish_and_clear();
+    app.mark_meta("demo_loaded").await?;
+    Ok(report)
+}
