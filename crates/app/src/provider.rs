@@ -6,7 +6,7 @@ use ehrshare_core::contact::{Email, Phone};
 use ehrshare_core::provider::{
     District, Event, HcpType, Lifecycle, Sector, Stage, Status, TransitionError,
 };
-pub use ehrshare_store::provider::{DirectoryFilter, HcpRow, LocationRow};
+pub use ehrshare_store::provider::{DirectoryFilter, HcpRow, LocationRow, StaffRow};
 use ehrshare_store::{Conn, change};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -38,6 +38,21 @@ pub struct LocationInput {
     pub phone: String,
 }
 
+/// A member of staff named on the application (form part 5.2).
+#[derive(Debug, Clone, Default)]
+pub struct StaffInput {
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    pub position: Option<String>,
+    /// A role code: one of the 13 professions, `registration-staff` or `user-administrator`.
+    pub role: String,
+    /// Required for the professions.
+    pub prof_reg_no: Option<String>,
+    pub mobile: String,
+    /// Agrees to be listed in the public directory (professionals only).
+    pub listed: bool,
+}
+
 /// An application as entered from the form.
 #[derive(Debug, Clone, Default)]
 pub struct ApplicationInput {
@@ -49,6 +64,9 @@ pub struct ApplicationInput {
     pub authorised_person: PersonInput,
     pub contact_person: PersonInput,
     pub locations: Vec<LocationInput>,
+    /// User administrators and staff; a submitted application names at least one user
+    /// administrator (the bridge between the office and the provider's users).
+    pub staff: Vec<StaffInput>,
     /// Submit now (otherwise kept as a draft).
     pub submit: bool,
 }
@@ -59,6 +77,8 @@ pub struct Provider {
     pub hcp: HcpRow,
     pub status: Status,
     pub locations: Vec<LocationRow>,
+    /// All staff for the office; the listed professionals in the directory.
+    pub staff: Vec<StaffRow>,
 }
 
 fn text(f: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> Option<String> {
@@ -177,6 +197,65 @@ fn location(
     }))
 }
 
+fn staff_member(
+    f: &mut Vec<FieldError>,
+    field: &str,
+    s: &StaffInput,
+    hcp_id: Uuid,
+    now: OffsetDateTime,
+) -> Option<StaffRow> {
+    use ehrshare_core::profession::{Role, registration_number};
+    let name_en = text(f, &format!("{field}/name_en"), &s.name_en, 100);
+    let name_zh = optional(f, &format!("{field}/name_zh"), s.name_zh.as_deref(), 100);
+    let position = optional(f, &format!("{field}/position"), s.position.as_deref(), 100);
+    let mobile = phone(f, &format!("{field}/mobile"), &s.mobile);
+    let role = Role::parse(s.role.trim());
+    let prof_reg_no = match role {
+        None => {
+            f.push(FieldError {
+                field: format!("{field}/role"),
+                code: "invalid-role",
+                message: "one of the 13 professions, registration-staff or user-administrator"
+                    .into(),
+            });
+            None
+        }
+        Some(r) if r.is_professional() => match s.prof_reg_no.as_deref().map(registration_number) {
+            Some(Ok(n)) => Some(n),
+            Some(Err(e)) => {
+                f.push(FieldError {
+                    field: format!("{field}/prof_reg_no"),
+                    code: "invalid-registration-number",
+                    message: e.to_string(),
+                });
+                None
+            }
+            None => {
+                f.push(FieldError {
+                    field: format!("{field}/prof_reg_no"),
+                    code: "required",
+                    message: "required for a healthcare professional".into(),
+                });
+                None
+            }
+        },
+        Some(_) => None,
+    };
+    let role = role?;
+    Some(StaffRow {
+        id: Uuid::now_v7(),
+        hcp_id,
+        name_en: name_en?,
+        name_zh,
+        position,
+        role: role.code().to_owned(),
+        prof_reg_no,
+        mobile: mobile?,
+        listed: s.listed && role.is_professional(),
+        created_at: now,
+    })
+}
+
 fn invalid(fields: Vec<FieldError>) -> AppError {
     let code = if fields.len() == 1 {
         fields[0].code
@@ -287,6 +366,24 @@ impl App {
                 locations.push(row);
             }
         }
+        let mut staff = Vec::new();
+        for (i, member) in input.staff.iter().enumerate() {
+            if let Some(row) = staff_member(&mut f, &format!("/staff/{i}"), member, id, now) {
+                staff.push(row);
+            }
+        }
+        if input.submit
+            && !input
+                .staff
+                .iter()
+                .any(|m| m.role.trim() == "user-administrator")
+        {
+            f.push(FieldError {
+                field: "/staff".into(),
+                code: "user-administrator-required",
+                message: "name at least one user administrator".into(),
+            });
+        }
         let (Some(name_en), Some(name_zh), Some(hcp_type), Some(sector)) =
             (name_en, name_zh, hcp_type, sector)
         else {
@@ -316,15 +413,16 @@ impl App {
         };
         let mut entry = caller.entry(self, "hcp.apply", Outcome::Allowed);
         entry.record_ids = vec![id];
-        let (h, ls) = (hcp.clone(), locations.clone());
+        let (h, ls, st) = (hcp.clone(), locations.clone(), staff.clone());
         let insert = change(move |conn: Conn<'_>| {
-            Box::pin(async move { ehrshare_store::provider::insert(conn, &h, &ls).await })
+            Box::pin(async move { ehrshare_store::provider::insert(conn, &h, &ls, &st).await })
         });
         self.record_with(entry, insert).await?;
         Ok(Provider {
             status: lifecycle(&hcp)?.status_at(now),
             hcp,
             locations,
+            staff,
         })
     }
 
@@ -387,10 +485,12 @@ impl App {
             stage_reason: next_reason(&next.stage),
             ..hcp
         };
+        let staff = self.db().hcp_staff(id, false).await?;
         Ok(Provider {
             status: next.status_at(now),
             hcp,
             locations,
+            staff,
         })
     }
 
@@ -423,10 +523,12 @@ impl App {
     pub async fn provider(&self, id: Uuid) -> Result<Provider, AppError> {
         let (hcp, locations) = self.db().hcp(id).await?.ok_or(AppError::NotFound)?;
         let status = lifecycle(&hcp)?.status_at(self.clock().now());
+        let staff = self.db().hcp_staff(id, false).await?;
         Ok(Provider {
             hcp,
             status,
             locations,
+            staff,
         })
     }
 
@@ -443,10 +545,13 @@ impl App {
         for (hcp, locations) in self.db().directory_candidates(filter).await? {
             let status = lifecycle(&hcp)?.status_at(now);
             if status.is_active() {
+                // Only professionals who agreed to be listed are public.
+                let staff = self.db().hcp_staff(hcp.id, true).await?;
                 active.push(Provider {
                     hcp,
                     status,
                     locations,
+                    staff,
                 });
             }
         }

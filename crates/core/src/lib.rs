@@ -11,5 +11,6 @@ pub mod contact;
 pub mod identity;
 pub mod locale;
 pub mod notification;
+pub mod profession;
 pub mod provider;
 pub mod recipient;

@@ -2,7 +2,8 @@
 //! the same use cases the API calls, so that it is audited and valid like real data.
 //!
 //! Three providers in different districts (a public hospital with deemed consent, a private
-//! family clinic, a Chinese medicine clinic with two locations), 200 adults, 10 children with a
+//! family clinic, a Chinese medicine clinic with two locations), each with a user administrator
+//! and staff of several professions (those with a registration number listed in the directory), 200 adults, 10 children with a
 //! parent as SDM and one adult unable to consent with a guardian. Names and HKIDs are made up
 //! (HKIDs with valid check digits) and deterministic. Access keys go out through the outbox
 //! like any other: with the default `log` adapter they are in `DATA_DIR/outbox/messages.log`.
@@ -11,7 +12,7 @@
 use anyhow::Context;
 use ehrshare_app::App;
 use ehrshare_app::caller::Caller;
-use ehrshare_app::provider::{ApplicationInput, LocationInput, PersonInput};
+use ehrshare_app::provider::{ApplicationInput, LocationInput, PersonInput, StaffInput};
 use ehrshare_app::recipient::{DocumentInput, RegistrationInput, SdmInput};
 use ehrshare_core::audit::{Actor, ActorKind};
 use ehrshare_core::identity::Hkid;
@@ -89,6 +90,18 @@ fn location(en: &str, zh: &str, street: &str, district: &str, phone: &str) -> Lo
     }
 }
 
+fn staff(name_en: &str, name_zh: &str, role: &str, reg: Option<&str>, mobile: &str) -> StaffInput {
+    StaffInput {
+        name_en: name_en.into(),
+        name_zh: Some(name_zh.into()),
+        position: None,
+        role: role.into(),
+        prof_reg_no: reg.map(str::to_owned),
+        mobile: mobile.into(),
+        listed: reg.is_some(),
+    }
+}
+
 fn providers() -> Vec<ApplicationInput> {
     vec![
         ApplicationInput {
@@ -106,6 +119,50 @@ fn providers() -> Vec<ApplicationInput> {
                 "sha-tin",
                 "2632 2211",
             )],
+            staff: vec![
+                staff(
+                    "CHOW Mei Ling",
+                    "周美玲",
+                    "user-administrator",
+                    None,
+                    "9200 0001",
+                ),
+                staff(
+                    "LEUNG Chi Keung",
+                    "梁志強",
+                    "doctor",
+                    Some("M10234"),
+                    "9200 0002",
+                ),
+                staff(
+                    "YEUNG Hoi Yan",
+                    "楊凱欣",
+                    "nurse",
+                    Some("RN123456"),
+                    "9200 0003",
+                ),
+                staff(
+                    "TSANG Ho Yin",
+                    "曾浩然",
+                    "pharmacist",
+                    Some("P01234"),
+                    "9200 0004",
+                ),
+                staff(
+                    "LAU Ka Yan",
+                    "劉嘉欣",
+                    "radiographer",
+                    Some("RD1234"),
+                    "9200 0005",
+                ),
+                staff(
+                    "NG Wai Ling",
+                    "吳慧玲",
+                    "registration-staff",
+                    None,
+                    "9200 0006",
+                ),
+            ],
             submit: true,
         },
         ApplicationInput {
@@ -123,6 +180,36 @@ fn providers() -> Vec<ApplicationInput> {
                 "wan-chai",
                 "2511 2345",
             )],
+            staff: vec![
+                staff(
+                    "LAM Hoi Yan",
+                    "林凱欣",
+                    "user-administrator",
+                    None,
+                    "9200 0011",
+                ),
+                staff(
+                    "CHAN Chi Keung",
+                    "陳志強",
+                    "doctor",
+                    Some("M20345"),
+                    "9200 0012",
+                ),
+                staff(
+                    "WONG Suk Fan",
+                    "黃淑芬",
+                    "nurse",
+                    Some("RN234567"),
+                    "9200 0013",
+                ),
+                staff(
+                    "LEE Siu Ming",
+                    "李小明",
+                    "physiotherapist",
+                    Some("PT1234"),
+                    "9200 0014",
+                ),
+            ],
             submit: true,
         },
         ApplicationInput {
@@ -147,6 +234,36 @@ fn providers() -> Vec<ApplicationInput> {
                     "45 Hoi Yuen Road",
                     "kwun-tong",
                     "2345 6789",
+                ),
+            ],
+            staff: vec![
+                staff(
+                    "NG Ho Yin",
+                    "吳浩然",
+                    "user-administrator",
+                    None,
+                    "9200 0021",
+                ),
+                staff(
+                    "HO Suk Fan",
+                    "何淑芬",
+                    "chinese-medicine-practitioner",
+                    Some("003456"),
+                    "9200 0022",
+                ),
+                staff(
+                    "CHEUNG Kwok Wing",
+                    "張國榮",
+                    "chinese-medicine-practitioner",
+                    Some("004567"),
+                    "9200 0023",
+                ),
+                staff(
+                    "LAU Mei Ling",
+                    "劉美玲",
+                    "registration-staff",
+                    None,
+                    "9200 0024",
                 ),
             ],
             submit: true,

@@ -36,6 +36,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (3, "outbox", "0003_outbox.sql"),
     (4, "recipients", "0004_recipients.sql"),
     (5, "providers", "0005_providers.sql"),
+    (6, "hcp_staff", "0006_hcp_staff.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -44,6 +45,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (3, "outbox", "0003_outbox.sql"),
     (4, "recipients", "0004_recipients.sql"),
     (5, "providers", "0005_providers.sql"),
+    (6, "hcp_staff", "0006_hcp_staff.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -45,11 +45,29 @@ pub struct LocationRow {
     pub created_at: OffsetDateTime,
 }
 
-/// Inserts a provider and its first locations inside the caller's transaction.
+/// A member of staff named on the application, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffRow {
+    pub id: Uuid,
+    pub hcp_id: Uuid,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    pub position: Option<String>,
+    /// A `core::profession::Role` code.
+    pub role: String,
+    pub prof_reg_no: Option<String>,
+    pub mobile: String,
+    /// Agrees to be listed in the public directory.
+    pub listed: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// Inserts a provider, its first locations and its staff inside the caller's transaction.
 pub async fn insert(
     conn: Conn<'_>,
     h: &HcpRow,
     locations: &[LocationRow],
+    staff: &[StaffRow],
 ) -> Result<(), StoreError> {
     match conn {
         Conn::Sqlite(c) => {
@@ -57,14 +75,43 @@ pub async fn insert(
             for l in locations {
                 insert_location(Conn::Sqlite(&mut *c), l).await?;
             }
+            for s in staff {
+                insert_staff(Conn::Sqlite(&mut *c), s).await?;
+            }
         }
         Conn::Postgres(c) => {
             insert_hcp(Conn::Postgres(&mut *c), h).await?;
             for l in locations {
                 insert_location(Conn::Postgres(&mut *c), l).await?;
             }
+            for s in staff {
+                insert_staff(Conn::Postgres(&mut *c), s).await?;
+            }
         }
     }
+    Ok(())
+}
+
+async fn insert_staff(conn: Conn<'_>, s: &StaffRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO hcp_staff (staff_id, hcp_id, name_en, name_zh, position, role, \
+             prof_reg_no, mobile, listed, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(s.id)
+        .bind(s.hcp_id)
+        .bind(&s.name_en)
+        .bind(&s.name_zh)
+        .bind(&s.position)
+        .bind(&s.role)
+        .bind(&s.prof_reg_no)
+        .bind(&s.mobile)
+        .bind(s.listed)
+        .bind(Ts(s.created_at))
+        .execute(&mut *c)
+        .await?;
+    });
     Ok(())
 }
 
@@ -145,6 +192,8 @@ pub struct DirectoryFilter {
     pub name: Option<String>,
     pub district: Option<String>,
     pub hcp_type: Option<String>,
+    /// A role code: providers with a listed professional of that role.
+    pub profession: Option<String>,
 }
 
 /// `%` and `_` (and the escape character) taken literally in a LIKE pattern.
@@ -207,6 +256,41 @@ macro_rules! location_from_row {
 }
 
 impl Db {
+    /// A provider's staff; with `listed_only`, those who agreed to be in the directory.
+    pub async fn hcp_staff(
+        &self,
+        hcp: Uuid,
+        listed_only: bool,
+    ) -> Result<Vec<StaffRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT staff_id, hcp_id, name_en, name_zh, position, role, prof_reg_no, mobile, \
+                 listed, created_at FROM hcp_staff \
+                 WHERE hcp_id = $1 AND (listed OR NOT $2) ORDER BY name_en, staff_id",
+            )
+            .bind(hcp)
+            .bind(listed_only)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(StaffRow {
+                    id: row.try_get("staff_id")?,
+                    hcp_id: row.try_get("hcp_id")?,
+                    name_en: row.try_get("name_en")?,
+                    name_zh: row.try_get("name_zh")?,
+                    position: row.try_get("position")?,
+                    role: row.try_get("role")?,
+                    prof_reg_no: row.try_get("prof_reg_no")?,
+                    mobile: row.try_get("mobile")?,
+                    listed: row.try_get("listed")?,
+                    created_at: row.try_get::<Ts, _>("created_at")?.0,
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// A provider and its locations.
     pub async fn hcp(&self, id: Uuid) -> Result<Option<(HcpRow, Vec<LocationRow>)>, StoreError> {
         let sql = format!("SELECT {HCP_COLUMNS} FROM hcp WHERE hcp_id = $1");
@@ -242,6 +326,8 @@ impl Db {
              AND (CAST($2 AS TEXT) IS NULL OR hcp_type = $2) \
              AND (CAST($3 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM hcp_location l \
                   WHERE l.hcp_id = hcp.hcp_id AND l.district = $3)) \
+             AND (CAST($4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM hcp_staff s \
+                  WHERE s.hcp_id = hcp.hcp_id AND s.listed AND s.role = $4)) \
              ORDER BY name_en, hcp_id"
         );
         let loc_sql = format!(
@@ -252,6 +338,7 @@ impl Db {
                 .bind(name)
                 .bind(filter.hcp_type.clone())
                 .bind(filter.district.clone())
+                .bind(filter.profession.clone())
                 .fetch_all(pool)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());

@@ -55,7 +55,13 @@ fn application(name_en: &str, name_zh: &str, hcp_type: &str, district: &str) -> 
             "street": "21 Sha Tin Centre Street",
             "district": district,
             "phone": "2693 1234"
-        }]
+        }],
+        "staff": [
+            {"name_en": "WONG Siu Wai", "name_zh": "黃小慧", "role": "user-administrator", "mobile": "9876 5432"},
+            {"name_en": "HO Suk Fan", "name_zh": "何淑芬", "role": "chinese-medicine-practitioner",
+             "prof_reg_no": "003456", "mobile": "9123 0001", "listed": true},
+            {"name_en": "CHEUNG Kwok Wing", "role": "doctor", "prof_reg_no": "M 10234", "mobile": "9123 0002"}
+        ]
     })
 }
 
@@ -358,4 +364,101 @@ async fn additional_locations_and_invalid_applications() {
     )
     .await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn the_directory_lists_professionals_who_agreed_and_finds_by_profession() {
+    let t = app().await;
+    let id = active_provider(
+        &t,
+        &application(
+            "Tung Wah Chinese Medicine Centre",
+            "東華中醫診所",
+            "cm-clinic",
+            "sha-tin",
+        ),
+    )
+    .await;
+    let mut other = application(
+        "Kowloon Family Clinic",
+        "九龍家庭診所",
+        "clinic",
+        "kowloon-city",
+    );
+    other["staff"][1] = json!({"name_en": "LEE Ka Yan", "role": "nurse", "prof_reg_no": "RN123456", "mobile": "9123 0003", "listed": true});
+    active_provider(&t, &other).await;
+
+    let page = directory(&t, "?profession=chinese-medicine-practitioner").await;
+    assert_eq!(names(&page), vec!["Tung Wah Chinese Medicine Centre"]);
+    let pros = page["items"][0]["professionals"].as_array().unwrap();
+    assert_eq!(
+        pros.len(),
+        1,
+        "the unlisted doctor and the administrator are not public: {pros:?}"
+    );
+    assert_eq!(pros[0]["name_zh"], "何淑芬");
+    assert_eq!(pros[0]["profession_zh"], "中醫");
+    assert!(
+        !page.to_string().contains("9123 0001") && !page.to_string().contains("+85291230001"),
+        "no phone numbers of staff"
+    );
+    assert_eq!(
+        names(&directory(&t, "?profession=doctor").await),
+        Vec::<String>::new(),
+        "not listed"
+    );
+    assert_eq!(
+        names(&directory(&t, "?profession=nurse").await),
+        vec!["Kowloon Family Clinic"]
+    );
+
+    // The office sees all staff, with normalised registration numbers.
+    let view = office_get(&t, &format!("/api/v1/providers/{id}"))
+        .await
+        .json();
+    let regs: Vec<&str> = view["staff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["prof_reg_no"].as_str())
+        .collect();
+    assert_eq!(regs, vec!["M10234", "003456"]);
+}
+
+#[tokio::test]
+async fn an_application_names_a_user_administrator_and_valid_staff() {
+    let t = app().await;
+    let mut body = application("No Admin Clinic", "無管理診所", "clinic", "north");
+    body["staff"] = json!([
+        {"name_en": "CHAN Tai Man", "role": "doctor", "mobile": "9123 0004"},
+        {"name_en": "LAU Siu Ming", "role": "janitor", "mobile": "9123 0005"}
+    ]);
+    let r = office_post(&t, "/api/v1/providers", &body).await;
+    assert_eq!(r.status, 422);
+    let fields: Vec<String> = r.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["field"].as_str().unwrap(),
+                e["code"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            "/staff/0/prof_reg_no required",
+            "/staff/1/role invalid-role",
+            "/staff user-administrator-required",
+        ]
+    );
+    // A draft may be saved without one.
+    body["staff"] = json!([]);
+    body["submit"] = json!(false);
+    let r = office_post(&t, "/api/v1/providers", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["status"], "draft");
 }

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use ehrshare_app::App;
 use ehrshare_app::provider::{
     ApplicationInput, DirectoryFilter, LocationInput, LocationRow, PersonInput, Provider,
+    StaffInput, StaffRow,
 };
 use ehrshare_core::provider::{District, Event};
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,26 @@ pub struct LocationBody {
     pub phone: String,
 }
 
+/// A member of staff named on the application.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct StaffBody {
+    pub name_en: String,
+    #[serde(default)]
+    pub name_zh: Option<String>,
+    #[serde(default)]
+    pub position: Option<String>,
+    /// One of the 13 professions (`doctor`, `chinese-medicine-practitioner`, ...),
+    /// `registration-staff` or `user-administrator`.
+    pub role: String,
+    /// Professional registration number (professions only).
+    #[serde(default)]
+    pub prof_reg_no: Option<String>,
+    pub mobile: String,
+    /// Agrees to be listed in the public directory.
+    #[serde(default)]
+    pub listed: bool,
+}
+
 /// An application from the registration form.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ApplicationBody {
@@ -60,6 +81,9 @@ pub struct ApplicationBody {
     pub authorised_person: PersonBody,
     pub contact_person: PersonBody,
     pub locations: Vec<LocationBody>,
+    /// User administrators and staff (a submitted application names a user administrator).
+    #[serde(default)]
+    pub staff: Vec<StaffBody>,
     /// Submit now (default) or keep as a draft.
     #[serde(default = "yes")]
     pub submit: bool,
@@ -98,6 +122,29 @@ pub struct LocationView {
     pub qr_payload: String,
 }
 
+/// A member of staff as the office sees them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StaffView {
+    pub id: Uuid,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    pub position: Option<String>,
+    pub role: String,
+    pub prof_reg_no: Option<String>,
+    pub mobile: String,
+    pub listed: bool,
+}
+
+/// A professional as the public directory lists them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProfessionalView {
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    pub profession: String,
+    pub profession_en: String,
+    pub profession_zh: String,
+}
+
 /// A provider as the office sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProviderView {
@@ -115,6 +162,7 @@ pub struct ProviderView {
     #[schema(value_type = Object)]
     pub contact_person: serde_json::Value,
     pub locations: Vec<LocationView>,
+    pub staff: Vec<StaffView>,
 }
 
 /// A provider in the public directory.
@@ -126,6 +174,8 @@ pub struct DirectoryEntry {
     pub hcp_type: String,
     pub sector: String,
     pub locations: Vec<LocationView>,
+    /// Professionals who agreed to be listed.
+    pub professionals: Vec<ProfessionalView>,
 }
 
 /// One page of the directory.
@@ -145,6 +195,8 @@ pub struct DirectoryQuery {
     pub district: Option<String>,
     #[serde(rename = "type")]
     pub hcp_type: Option<String>,
+    /// A profession code: providers with a listed professional of it.
+    pub profession: Option<String>,
     pub page: Option<usize>,
     pub per_page: Option<usize>,
 }
@@ -186,7 +238,32 @@ impl From<Provider> for ProviderView {
             authorised_person: p.hcp.authorised_person,
             contact_person: p.hcp.contact_person,
             locations: p.locations.into_iter().map(location_view).collect(),
+            staff: p
+                .staff
+                .into_iter()
+                .map(|s| StaffView {
+                    id: s.id,
+                    name_en: s.name_en,
+                    name_zh: s.name_zh,
+                    position: s.position,
+                    role: s.role,
+                    prof_reg_no: s.prof_reg_no,
+                    mobile: s.mobile,
+                    listed: s.listed,
+                })
+                .collect(),
         }
+    }
+}
+
+fn professional(s: StaffRow) -> ProfessionalView {
+    let role = ehrshare_core::profession::Role::parse(&s.role);
+    ProfessionalView {
+        name_en: s.name_en,
+        name_zh: s.name_zh,
+        profession_en: role.map(|r| r.name_en()).unwrap_or_default().to_owned(),
+        profession_zh: role.map(|r| r.name_zh()).unwrap_or_default().to_owned(),
+        profession: s.role,
     }
 }
 
@@ -232,6 +309,19 @@ pub async fn apply(
         authorised_person: person(b.authorised_person),
         contact_person: person(b.contact_person),
         locations: b.locations.into_iter().map(location).collect(),
+        staff: b
+            .staff
+            .into_iter()
+            .map(|s| StaffInput {
+                name_en: s.name_en,
+                name_zh: s.name_zh,
+                position: s.position,
+                role: s.role,
+                prof_reg_no: s.prof_reg_no,
+                mobile: s.mobile,
+                listed: s.listed,
+            })
+            .collect(),
         submit: b.submit,
     };
     let provider = app.apply_hcp(&caller, input).await?;
@@ -319,6 +409,7 @@ pub async fn directory(
         name: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         district: q.district.filter(|s| !s.is_empty()),
         hcp_type: q.hcp_type.filter(|s| !s.is_empty()),
+        profession: q.profession.filter(|s| !s.is_empty()),
     };
     let page = q.page.unwrap_or(1).max(1);
     let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
@@ -336,6 +427,7 @@ pub async fn directory(
                 hcp_type: p.hcp.hcp_type,
                 sector: p.hcp.sector,
                 locations: p.locations.into_iter().map(location_view).collect(),
+                professionals: p.staff.into_iter().map(professional).collect(),
             })
             .collect(),
     }))
