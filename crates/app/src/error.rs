@@ -23,6 +23,9 @@ pub enum AppError {
     /// The request could not be understood (syntax, missing body, wrong shape): 400.
     #[error("{message}")]
     Malformed { code: &'static str, message: String },
+    /// A body in a media type (or with content) this operation does not accept: 415.
+    #[error("{message}")]
+    UnsupportedMedia { message: String },
     /// Understood, but breaks a business rule or field constraint: 422.
     #[error("{message}")]
     Invalid {
@@ -60,6 +63,7 @@ impl AppError {
             | AppError::Forbidden { code, .. }
             | AppError::Conflict { code, .. } => code,
             AppError::NotFound => "not-found",
+            AppError::UnsupportedMedia { .. } => "unsupported-media-type",
             AppError::Unauthenticated => "unauthenticated",
             AppError::Unavailable(_) => "store-unavailable",
             AppError::Internal(_) => "internal",

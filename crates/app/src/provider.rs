@@ -6,7 +6,7 @@ use ehrshare_core::contact::{Email, Phone};
 use ehrshare_core::provider::{
     District, Event, HcpType, Lifecycle, Sector, Stage, Status, TransitionError,
 };
-pub use ehrshare_store::provider::{DirectoryFilter, HcpRow, LocationRow, StaffRow};
+pub use ehrshare_store::provider::{DirectoryFilter, DocumentRow, HcpRow, LocationRow, StaffRow};
 use ehrshare_store::{Conn, change};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -517,6 +517,98 @@ impl App {
         });
         self.record_with(entry, insert).await?;
         Ok(row)
+    }
+
+    /// Stores a supporting document (PDF, PNG or JPEG whose content matches its type) with its
+    /// SHA-256. The size limit is the server's body limit.
+    pub async fn upload_hcp_document(
+        &self,
+        caller: &Caller,
+        hcp_id: Uuid,
+        kind: &str,
+        file_name: &str,
+        media_type: &str,
+        content: Vec<u8>,
+    ) -> Result<DocumentRow, AppError> {
+        use ehrshare_core::provider::{UploadError, check_upload};
+        use sha2::{Digest, Sha256};
+        if self.db().hcp(hcp_id).await?.is_none() {
+            return Err(AppError::NotFound);
+        }
+        let kind = kind.trim();
+        if kind.is_empty()
+            || kind.len() > 64
+            || !kind.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        {
+            return Err(AppError::Invalid {
+                code: "invalid-document-kind",
+                message: "a kind such as business-registration".into(),
+                fields: vec![FieldError {
+                    field: "kind".into(),
+                    code: "invalid-document-kind",
+                    message: "lower-case letters and hyphens".into(),
+                }],
+            });
+        }
+        let media = check_upload(media_type, &content, file_name).map_err(|e| match e {
+            UploadError::MediaType => AppError::UnsupportedMedia {
+                message: e.to_string(),
+            },
+            UploadError::ContentMismatch => AppError::UnsupportedMedia {
+                message: e.to_string(),
+            },
+            UploadError::Empty | UploadError::FileName => AppError::Invalid {
+                code: "invalid-upload",
+                message: e.to_string(),
+                fields: Vec::new(),
+            },
+        })?;
+        let row = DocumentRow {
+            id: Uuid::now_v7(),
+            hcp_id,
+            kind: kind.to_owned(),
+            file_name: file_name.trim().to_owned(),
+            media_type: media.media_type().to_owned(),
+            size: i64::try_from(content.len()).unwrap_or(i64::MAX),
+            sha256: ehrshare_core::audit::checkpoint::hex(&Sha256::digest(&content)),
+            uploaded_at: self.clock().now(),
+        };
+        let mut entry = caller.entry(self, "hcp.upload-document", Outcome::Allowed);
+        entry.record_ids = vec![hcp_id, row.id];
+        let stored = row.clone();
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::provider::insert_document(conn, &stored, &content).await
+            })
+        });
+        self.record_with(entry, insert).await?;
+        Ok(row)
+    }
+
+    /// A provider's supporting documents (descriptions).
+    pub async fn hcp_documents(&self, hcp_id: Uuid) -> Result<Vec<DocumentRow>, AppError> {
+        if self.db().hcp(hcp_id).await?.is_none() {
+            return Err(AppError::NotFound);
+        }
+        Ok(self.db().hcp_documents(hcp_id).await?)
+    }
+
+    /// One supporting document with its content; the reading is audited.
+    pub async fn hcp_document(
+        &self,
+        caller: &Caller,
+        hcp_id: Uuid,
+        id: Uuid,
+    ) -> Result<(DocumentRow, Vec<u8>), AppError> {
+        let found = self
+            .db()
+            .hcp_document(hcp_id, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let mut entry = caller.entry(self, "hcp.read-document", Outcome::Allowed);
+        entry.record_ids = vec![hcp_id, id];
+        self.record(entry).await?;
+        Ok(found)
     }
 
     /// A provider with its status now.

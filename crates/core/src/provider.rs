@@ -413,3 +413,128 @@ mod tests {
         assert_eq!(District::parse("kowloon"), None);
     }
 }
+
+/// The kinds of file accepted as supporting documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentMedia {
+    Pdf,
+    Png,
+    Jpeg,
+}
+
+impl DocumentMedia {
+    /// The media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            DocumentMedia::Pdf => "application/pdf",
+            DocumentMedia::Png => "image/png",
+            DocumentMedia::Jpeg => "image/jpeg",
+        }
+    }
+}
+
+/// Why an upload is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadError {
+    #[error("supporting documents are PDF, PNG or JPEG files")]
+    MediaType,
+    #[error("the file's content is not what its media type says")]
+    ContentMismatch,
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file name must be 1 to 200 characters without slashes or control characters")]
+    FileName,
+}
+
+/// Checks an uploaded supporting document: an accepted media type whose content starts as that
+/// type's files do (a renamed executable is refused), and a plain file name.
+pub fn check_upload(
+    media_type: &str,
+    content: &[u8],
+    file_name: &str,
+) -> Result<DocumentMedia, UploadError> {
+    let essence = media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let media = match essence.as_str() {
+        "application/pdf" => DocumentMedia::Pdf,
+        "image/png" => DocumentMedia::Png,
+        "image/jpeg" => DocumentMedia::Jpeg,
+        _ => return Err(UploadError::MediaType),
+    };
+    if content.is_empty() {
+        return Err(UploadError::Empty);
+    }
+    let magic: &[u8] = match media {
+        DocumentMedia::Pdf => b"%PDF-",
+        DocumentMedia::Png => b"\x89PNG\r\n\x1a\n",
+        DocumentMedia::Jpeg => b"\xff\xd8\xff",
+    };
+    if !content.starts_with(magic) {
+        return Err(UploadError::ContentMismatch);
+    }
+    let name = file_name.trim();
+    if name.is_empty()
+        || name.chars().count() > 200
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+        || name == "."
+        || name == ".."
+    {
+        return Err(UploadError::FileName);
+    }
+    Ok(media)
+}
+
+#[cfg(test)]
+mod upload_tests {
+    use super::*;
+
+    #[test]
+    fn uploads() {
+        assert_eq!(
+            check_upload("application/pdf", b"%PDF-1.7 ...", "br.pdf"),
+            Ok(DocumentMedia::Pdf)
+        );
+        assert_eq!(
+            check_upload(
+                "image/png; charset=binary",
+                b"\x89PNG\r\n\x1a\nxxxx",
+                "br.png"
+            ),
+            Ok(DocumentMedia::Png)
+        );
+        assert_eq!(
+            check_upload("image/jpeg", b"\xff\xd8\xff\xe0", "br.jpg"),
+            Ok(DocumentMedia::Jpeg)
+        );
+        assert_eq!(
+            check_upload("application/pdf", b"MZ\x90\x00", "br.pdf"),
+            Err(UploadError::ContentMismatch)
+        );
+        assert_eq!(
+            check_upload("text/html", b"<script>", "x.html"),
+            Err(UploadError::MediaType)
+        );
+        assert_eq!(
+            check_upload("application/pdf", b"", "br.pdf"),
+            Err(UploadError::Empty)
+        );
+        assert_eq!(
+            check_upload("application/pdf", b"%PDF-", "../etc/passwd"),
+            Err(UploadError::FileName)
+        );
+        assert_eq!(
+            check_upload("application/pdf", b"%PDF-", "a\\b"),
+            Err(UploadError::FileName)
+        );
+        assert_eq!(
+            check_upload("application/pdf", b"%PDF-", "a\nb"),
+            Err(UploadError::FileName)
+        );
+    }
+}

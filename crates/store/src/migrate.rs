@@ -37,6 +37,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (4, "recipients", "0004_recipients.sql"),
     (5, "providers", "0005_providers.sql"),
     (6, "hcp_staff", "0006_hcp_staff.sql"),
+    (7, "hcp_documents", "0007_hcp_documents.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -46,6 +47,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (4, "recipients", "0004_recipients.sql"),
     (5, "providers", "0005_providers.sql"),
     (6, "hcp_staff", "0006_hcp_staff.sql"),
+    (7, "hcp_documents", "0007_hcp_documents.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

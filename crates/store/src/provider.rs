@@ -165,6 +165,46 @@ pub async fn insert_location(conn: Conn<'_>, l: &LocationRow) -> Result<(), Stor
     Ok(())
 }
 
+/// A supporting document's description (its content is read separately).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRow {
+    pub id: Uuid,
+    pub hcp_id: Uuid,
+    pub kind: String,
+    pub file_name: String,
+    pub media_type: String,
+    pub size: i64,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub uploaded_at: OffsetDateTime,
+}
+
+/// Stores a supporting document inside the caller's transaction.
+pub async fn insert_document(
+    conn: Conn<'_>,
+    d: &DocumentRow,
+    content: &[u8],
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO hcp_document (document_id, hcp_id, kind, file_name, media_type, size, \
+             sha256, content, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(d.id)
+        .bind(d.hcp_id)
+        .bind(&d.kind)
+        .bind(&d.file_name)
+        .bind(&d.media_type)
+        .bind(d.size)
+        .bind(&d.sha256)
+        .bind(content)
+        .bind(Ts(d.uploaded_at))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
 /// Records a provider's new lifecycle stage inside the caller's transaction.
 pub async fn set_stage(
     conn: Conn<'_>,
@@ -255,7 +295,64 @@ macro_rules! location_from_row {
     }};
 }
 
+macro_rules! document_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        DocumentRow {
+            id: row.try_get("document_id")?,
+            hcp_id: row.try_get("hcp_id")?,
+            kind: row.try_get("kind")?,
+            file_name: row.try_get("file_name")?,
+            media_type: row.try_get("media_type")?,
+            size: row.try_get("size")?,
+            sha256: row.try_get("sha256")?,
+            uploaded_at: row.try_get::<Ts, _>("uploaded_at")?.0,
+        }
+    }};
+}
+
 impl Db {
+    /// A provider's supporting documents, without their content.
+    pub async fn hcp_documents(&self, hcp: Uuid) -> Result<Vec<DocumentRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT document_id, hcp_id, kind, file_name, media_type, size, sha256, uploaded_at \
+                 FROM hcp_document WHERE hcp_id = $1 ORDER BY uploaded_at, document_id",
+            )
+            .bind(hcp)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(document_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// One supporting document of `hcp` with its content.
+    pub async fn hcp_document(
+        &self,
+        hcp: Uuid,
+        id: Uuid,
+    ) -> Result<Option<(DocumentRow, Vec<u8>)>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let Some(row) = sqlx::query(
+                "SELECT document_id, hcp_id, kind, file_name, media_type, size, sha256, uploaded_at, content \
+                 FROM hcp_document WHERE hcp_id = $1 AND document_id = $2",
+            )
+            .bind(hcp)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let content: Vec<u8> = row.try_get("content")?;
+            Ok(Some((document_from_row!(&row), content)))
+        })
+    }
+
     /// A provider's staff; with `listed_only`, those who agreed to be in the directory.
     pub async fn hcp_staff(
         &self,

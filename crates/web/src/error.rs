@@ -111,6 +111,11 @@ impl Problem {
                 p
             }
             AppError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found"),
+            AppError::UnsupportedMedia { message } => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                message.clone(),
+            ),
             AppError::Forbidden { code, message } => {
                 Problem::new(StatusCode::FORBIDDEN, code, message.clone())
             }

@@ -84,6 +84,14 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             "/api/v1/providers/{id}/locations",
             axum::routing::post(api::providers::add_location),
         )
+        .route(
+            "/api/v1/providers/{id}/documents",
+            get(api::providers::documents).post(api::providers::upload_document),
+        )
+        .route(
+            "/api/v1/providers/{id}/documents/{doc}",
+            get(api::providers::document),
+        )
         .route("/api/v1/directory", get(api::providers::directory))
         .route(
             "/api/v1/recipients/{id}/events",

@@ -462,3 +462,95 @@ async fn an_application_names_a_user_administrator_and_valid_staff() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["status"], "draft");
 }
+
+async fn upload(t: &TestApp, id: &str, media_type: &str, content: Vec<u8>) -> TestResponse {
+    t.send(
+        Request::post(format!(
+            "/api/v1/providers/{id}/documents?kind=business-registration&file_name=BR%20cert.pdf"
+        ))
+        .header("content-type", media_type)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::from(content))
+        .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn supporting_documents_are_kept_with_their_checksum() {
+    let web = WebSettings {
+        office_token: Some(TOKEN.to_owned()),
+        body_limit: 64 * 1024,
+        ..WebSettings::default()
+    };
+    let t = TestApp::with_settings(Settings::default(), web).await;
+    let r = office_post(
+        &t,
+        "/api/v1/providers",
+        &application("Paper Clinic", "紙本診所", "clinic", "southern"),
+    )
+    .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+
+    let pdf = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer\n%%EOF\n".to_vec();
+    let r = upload(&t, &id, "application/pdf", pdf.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let doc = r.json();
+    // sha256 of the bytes above, computed independently.
+    use sha2::Digest;
+    let expected: String = sha2::Sha256::digest(&pdf)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(doc["sha256"], expected);
+    assert_eq!(doc["size"], pdf.len());
+    assert_eq!(doc["file_name"], "BR cert.pdf");
+
+    let r = office_get(
+        &t,
+        &format!(
+            "/api/v1/providers/{id}/documents/{}",
+            doc["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, pdf);
+    assert_eq!(r.header("content-type"), "application/pdf");
+    assert!(r.header("content-disposition").starts_with("attachment;"));
+    assert_eq!(
+        office_get(&t, &format!("/api/v1/providers/{id}/documents"))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Refused: a program posing as a PDF, an HTML page, a file over the limit.
+    let r = upload(&t, &id, "application/pdf", b"MZ\x90\x00\x03".to_vec()).await;
+    assert_eq!(r.status, 415);
+    assert_eq!(r.json()["code"], "unsupported-media-type");
+    assert_eq!(
+        upload(&t, &id, "text/html", b"<script>alert(1)</script>".to_vec())
+            .await
+            .status,
+        415
+    );
+    let mut big = b"%PDF-".to_vec();
+    big.resize(65 * 1024, b'x');
+    let r = upload(&t, &id, "application/pdf", big).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["code"], "payload-too-large");
+    assert_eq!(
+        office_get(&t, &format!("/api/v1/providers/{id}/documents"))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "nothing else stored"
+    );
+}

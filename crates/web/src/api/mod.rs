@@ -33,7 +33,10 @@ use crate::error::{FieldErrorBody, ProblemBody};
         providers::show,
         providers::event,
         providers::add_location,
-        providers::directory
+        providers::directory,
+        providers::upload_document,
+        providers::documents,
+        providers::document
     ),
     components(schemas(
         health::HealthBody,
@@ -57,6 +60,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
         providers::ProviderView,
         providers::DirectoryEntry,
         providers::DirectoryPage,
+        providers::DocumentView,
     )),
     modifiers(&OfficeTokenScheme)
 )]

@@ -432,3 +432,118 @@ pub async fn directory(
             .collect(),
     }))
 }
+
+/// A supporting document's description.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DocumentView {
+    pub id: Uuid,
+    pub kind: String,
+    pub file_name: String,
+    pub media_type: String,
+    pub size: i64,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+    pub uploaded_at: String,
+}
+
+fn document_view(d: ehrshare_app::provider::DocumentRow) -> DocumentView {
+    DocumentView {
+        id: d.id,
+        kind: d.kind,
+        file_name: d.file_name,
+        media_type: d.media_type,
+        size: d.size,
+        sha256: d.sha256,
+        uploaded_at: d.uploaded_at.format(&Rfc3339).unwrap_or_default(),
+    }
+}
+
+/// Where an upload goes.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// What the document is, e.g. `business-registration`.
+    pub kind: String,
+    /// The file's name as uploaded.
+    pub file_name: String,
+}
+
+/// `POST /api/v1/providers/{id}/documents?kind=...&file_name=...`: upload a supporting
+/// document as the raw body (office). PDF, PNG or JPEG; at most the server's body limit.
+#[utoipa::path(post, path = "/api/v1/providers/{id}/documents", tag = "providers",
+    params(("id" = Uuid, Path, description = "Provider id"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/pdf"),
+    security(("office_token" = [])),
+    responses((status = 201, description = "Stored", body = DocumentView),
+        (status = 413, description = "Too large", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "Not a PDF, PNG or JPEG, or content not matching its type", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn upload_document(
+    State(app): State<App>,
+    Office(caller): Office,
+    Path(id): Path<Uuid>,
+    Query(q): Query<UploadQuery>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, HttpError> {
+    let media_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let row = app
+        .upload_hcp_document(
+            &caller,
+            id,
+            &q.kind,
+            &q.file_name,
+            media_type,
+            body.to_vec(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(document_view(row))))
+}
+
+/// `GET /api/v1/providers/{id}/documents` (office).
+#[utoipa::path(get, path = "/api/v1/providers/{id}/documents", tag = "providers",
+    params(("id" = Uuid, Path, description = "Provider id")), security(("office_token" = [])),
+    responses((status = 200, description = "Descriptions", body = [DocumentView])))]
+pub async fn documents(
+    State(app): State<App>,
+    Office(_c): Office,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<DocumentView>>, HttpError> {
+    Ok(Json(
+        app.hcp_documents(id)
+            .await?
+            .into_iter()
+            .map(document_view)
+            .collect(),
+    ))
+}
+
+/// `GET /api/v1/providers/{id}/documents/{doc}`: the file, as an attachment (office).
+#[utoipa::path(get, path = "/api/v1/providers/{id}/documents/{doc}", tag = "providers",
+    params(("id" = Uuid, Path, description = "Provider id"), ("doc" = Uuid, Path, description = "Document id")),
+    security(("office_token" = [])),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream")))]
+pub async fn document(
+    State(app): State<App>,
+    Office(caller): Office,
+    Path((id, doc)): Path<(Uuid, Uuid)>,
+) -> Result<impl IntoResponse, HttpError> {
+    let (row, content) = app.hcp_document(&caller, id, doc).await?;
+    // Served as an attachment under a name we choose: the uploaded name is data, not a header.
+    let ext = match row.media_type.as_str() {
+        "application/pdf" => "pdf",
+        "image/png" => "png",
+        _ => "jpg",
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, row.media_type.clone()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.{ext}\"", row.id),
+            ),
+        ],
+        content,
+    ))
+}
