@@ -87,4 +87,20 @@ async fn openapi_document_describes_the_api() {
     assert!(doc["paths"]["/healthz"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/openapi.json"]["get"].is_object());
     assert!(doc["components"]["schemas"]["ProblemBody"].is_object());
+    for path in [
+        "/api/v1/recipients",
+        "/api/v1/recipients/{id}",
+        "/api/v1/recipients/{id}/events",
+        "/api/v1/recipients/{id}/access-key",
+        "/api/v1/providers",
+        "/api/v1/providers/{id}/events",
+        "/api/v1/providers/{id}/documents",
+        "/api/v1/directory",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["office_token"]["scheme"],
+        "bearer"
+    );
 }
