@@ -384,22 +384,12 @@ impl App {
                 locale: n.locale.tag().to_owned(),
             });
         }
-        let combined = change(move |conn: Conn<'_>| -> ChangeFuture<'_> {
+        let combined = change(move |mut conn: Conn<'_>| -> ChangeFuture<'_> {
             Box::pin(async move {
-                match conn {
-                    Conn::Sqlite(c) => {
-                        if let Some(action) = action {
-                            action(Conn::Sqlite(&mut *c)).await?;
-                        }
-                        ehrshare_store::outbox::enqueue(Conn::Sqlite(c), &messages).await
-                    }
-                    Conn::Postgres(c) => {
-                        if let Some(action) = action {
-                            action(Conn::Postgres(&mut *c)).await?;
-                        }
-                        ehrshare_store::outbox::enqueue(Conn::Postgres(c), &messages).await
-                    }
+                if let Some(action) = action {
+                    action(conn.reborrow()).await?;
                 }
+                ehrshare_store::outbox::enqueue(conn, &messages).await
             })
         });
         self.record_with(entry, combined).await

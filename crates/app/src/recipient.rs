@@ -580,45 +580,18 @@ impl App {
         }
         let status = next.code().to_owned();
         let stored_status = status.clone();
-        let update = change(move |conn: Conn<'_>| {
+        let update = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                match conn {
-                    Conn::Sqlite(c) => {
-                        ehrshare_store::recipient::set_status(
-                            Conn::Sqlite(&mut *c),
-                            recipient_id,
-                            &stored_status,
-                            activated_at,
-                        )
+                ehrshare_store::recipient::set_status(
+                    conn.reborrow(),
+                    recipient_id,
+                    &stored_status,
+                    activated_at,
+                )
+                .await?;
+                if let Some(h) = key_hash {
+                    ehrshare_store::recipient::replace_access_key(conn, recipient_id, &h, now)
                         .await?;
-                        if let Some(h) = key_hash {
-                            ehrshare_store::recipient::replace_access_key(
-                                Conn::Sqlite(c),
-                                recipient_id,
-                                &h,
-                                now,
-                            )
-                            .await?;
-                        }
-                    }
-                    Conn::Postgres(c) => {
-                        ehrshare_store::recipient::set_status(
-                            Conn::Postgres(&mut *c),
-                            recipient_id,
-                            &stored_status,
-                            activated_at,
-                        )
-                        .await?;
-                        if let Some(h) = key_hash {
-                            ehrshare_store::recipient::replace_access_key(
-                                Conn::Postgres(c),
-                                recipient_id,
-                                &h,
-                                now,
-                            )
-                            .await?;
-                        }
-                    }
                 }
                 Ok(())
             })

@@ -35,6 +35,17 @@ pub enum Conn<'c> {
     Postgres(&'c mut PgConnection),
 }
 
+impl Conn<'_> {
+    /// A shorter-lived handle on the same connection, so that one change can run several
+    /// statements through functions that take a `Conn` by value.
+    pub fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Sqlite(c) => Conn::Sqlite(c),
+            Conn::Postgres(c) => Conn::Postgres(c),
+        }
+    }
+}
+
 /// Runs the same code against whichever connection a [`Conn`] holds.
 #[macro_export]
 macro_rules! on_conn {

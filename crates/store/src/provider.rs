@@ -64,30 +64,17 @@ pub struct StaffRow {
 
 /// Inserts a provider, its first locations and its staff inside the caller's transaction.
 pub async fn insert(
-    conn: Conn<'_>,
+    mut conn: Conn<'_>,
     h: &HcpRow,
     locations: &[LocationRow],
     staff: &[StaffRow],
 ) -> Result<(), StoreError> {
-    match conn {
-        Conn::Sqlite(c) => {
-            insert_hcp(Conn::Sqlite(&mut *c), h).await?;
-            for l in locations {
-                insert_location(Conn::Sqlite(&mut *c), l).await?;
-            }
-            for s in staff {
-                insert_staff(Conn::Sqlite(&mut *c), s).await?;
-            }
-        }
-        Conn::Postgres(c) => {
-            insert_hcp(Conn::Postgres(&mut *c), h).await?;
-            for l in locations {
-                insert_location(Conn::Postgres(&mut *c), l).await?;
-            }
-            for s in staff {
-                insert_staff(Conn::Postgres(&mut *c), s).await?;
-            }
-        }
+    insert_hcp(conn.reborrow(), h).await?;
+    for l in locations {
+        insert_location(conn.reborrow(), l).await?;
+    }
+    for s in staff {
+        insert_staff(conn.reborrow(), s).await?;
     }
     Ok(())
 }
