@@ -5,7 +5,8 @@
 //!
 //! Adapters: `log` (a file in the data folder; the default, for development and the demo: it
 //! holds access keys and one-time passwords in clear, so it is created with mode 0600), SMTP
-//! e-mail (lettre; plain SMTP to a relay) and an HTTP webhook (for an SMS gateway; http://).
+//! e-mail (lettre; plain SMTP to a relay) and an HTTP webhook (for an SMS gateway; http:// or
+//! https:// with certificate verification).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -237,35 +238,99 @@ impl Adapter for SmtpAdapter {
 }
 
 /// Posts each message as JSON to an HTTP endpoint (an SMS gateway); any 2xx is delivered.
-#[derive(Debug)]
+/// `https://` URLs are verified against the Mozilla root certificates (webpki-roots) plus any
+/// roots given (a gateway with a private CA).
 pub struct WebhookAdapter {
     uri: hyper::Uri,
     timeout: Duration,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl fmt::Debug for WebhookAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookAdapter")
+            .field("uri", &self.uri)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl WebhookAdapter {
-    /// A webhook at `url` (`http://host[:port]/path`).
+    /// A webhook at `url` (`http://` or `https://host[:port]/path`).
     pub fn new(url: &str, timeout: Duration) -> Result<WebhookAdapter, String> {
+        WebhookAdapter::with_roots(url, timeout, &[])
+    }
+
+    /// A webhook trusting, besides the public roots, the DER certificates `extra_roots`.
+    pub fn with_roots(
+        url: &str,
+        timeout: Duration,
+        extra_roots: &[Vec<u8>],
+    ) -> Result<WebhookAdapter, String> {
         let uri: hyper::Uri = url.parse().map_err(|e| format!("sms_webhook_url: {e}"))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
-            return Err(format!(
-                "sms_webhook_url {url:?}: only http://host/path is supported (put a TLS-terminating proxy in front of an https gateway)"
-            ));
+        if uri.host().is_none() {
+            return Err(format!("sms_webhook_url {url:?}: needs a host"));
         }
-        Ok(WebhookAdapter { uri, timeout })
+        let tls = match uri.scheme_str() {
+            Some("http") => None,
+            Some("https") => {
+                use tokio_rustls::rustls;
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                for der in extra_roots {
+                    roots
+                        .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                        .map_err(|e| format!("a webhook root certificate: {e}"))?;
+                }
+                let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("tls: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                Some(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+                    config,
+                )))
+            }
+            _ => return Err(format!("sms_webhook_url {url:?}: http:// or https:// only")),
+        };
+        Ok(WebhookAdapter { uri, timeout, tls })
     }
 
     async fn post(&self, body: String) -> Result<hyper::StatusCode, String> {
         let host = self.uri.host().unwrap_or_default();
-        let port = self.uri.port_u16().unwrap_or(80);
+        let port = self
+            .uri
+            .port_u16()
+            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
         let stream = tokio::net::TcpStream::connect((host, port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(connection);
+        let mut sender = match &self.tls {
+            None => {
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .map_err(|e| format!("handshake: {e}"))?;
+                tokio::spawn(connection);
+                sender
+            }
+            Some(tls) => {
+                let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| format!("server name: {e}"))?;
+                let stream = tls
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("tls: {e}"))?;
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .map_err(|e| format!("handshake: {e}"))?;
+                tokio::spawn(connection);
+                sender
+            }
+        };
         let authority = self.uri.authority().map(|a| a.as_str()).unwrap_or(host);
         let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
         let request = hyper::Request::post(path)

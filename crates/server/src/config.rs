@@ -104,7 +104,7 @@ pub struct Config {
     pub smtp_port: u16,
     /// Sender address of e-mail notifications.
     pub smtp_from: String,
-    /// The SMS gateway's webhook, `http://host[:port]/path` (for `notify_sms = "webhook"`).
+    /// The SMS gateway's webhook, `http(s)://host[:port]/path` (for `notify_sms = "webhook"`).
     #[serde(default)]
     pub sms_webhook_url: Option<String>,
     /// Delivery tries before a notification is marked failed.

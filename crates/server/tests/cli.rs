@@ -311,8 +311,7 @@ async fn serve_with_the_operators_environment_variables() {
 #[test]
 fn serve_with_no_configuration_uses_sqlite_in_the_data_folder() {
     let cwd = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let server = Server::start(ehrshare(cwd.path()).args(["--listen", &listen]));
+    let server = Server::start(ehrshare(cwd.path()).args(["--listen", "127.0.0.1:0"]));
     let (status, body) = http_get(&server.addr, "/healthz");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"backend\":\"sqlite\""), "{body}");
@@ -380,7 +379,8 @@ async fn serve_demo_loads_the_population_once_and_says_how_to_use_it() {
             ehrshare(data.path())
                 .env("EHRSHARE_DATA_DIR", data.path().join("d"))
                 .env("EHRSHARE_DATABASE_URL", db.url())
-                .args(["--listen", &format!("127.0.0.1:{}", free_port())]),
+                // Port 0: the server picks a free port and prints it (no race with other tests).
+                .args(["--listen", "127.0.0.1:0"]),
             &["--demo"],
         )
     };

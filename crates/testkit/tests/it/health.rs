@@ -88,3 +88,39 @@ fn postgres_addr(url: &str) -> std::net::SocketAddr {
     };
     host_port.to_socket_addrs().unwrap().next().unwrap()
 }
+
+/// PostgreSQL over TLS: `sslmode=require` in the URL encrypts the connection (the binary is
+/// built with rustls). Where the server has TLS off, the same URL is refused cleanly.
+#[tokio::test]
+async fn postgres_connections_can_require_tls() {
+    if TestDb::configured_backend() != Backend::Postgres {
+        eprintln!("needs PostgreSQL: runs when {TEST_DATABASE_URL_VAR} is set (as .ci/run does)");
+        return;
+    }
+    let db = TestDb::empty().await;
+    let plain = db.connect().await;
+    let server_tls: String = ehrshare_store::on_pool!(&plain, p => {
+        sqlx::query_scalar("SHOW ssl").fetch_one(p).await.unwrap()
+    });
+    let url = if db.url().contains('?') {
+        format!("{}&sslmode=require", db.url())
+    } else {
+        format!("{}?sslmode=require", db.url())
+    };
+    let tls = Db::connect(&url, DbOptions::default()).await;
+    if server_tls == "on" {
+        let tls = tls.unwrap();
+        let encrypted: bool = ehrshare_store::on_pool!(&tls, p => {
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        });
+        assert!(encrypted, "the connection is encrypted");
+    } else {
+        assert!(
+            tls.is_err(),
+            "TLS required but the server has none: refused"
+        );
+    }
+}

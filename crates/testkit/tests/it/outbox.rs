@@ -362,3 +362,111 @@ async fn a_message_that_always_fails_ends_failed_and_nothing_else_is_affected() 
     // The action that caused them stands.
     assert_eq!(t.app.audit_head().size, 1);
 }
+
+/// An HTTPS endpoint with a self-signed certificate for `localhost`: answers 200 and keeps the
+/// bodies. Returns its port, its certificate (DER) and the bodies.
+async fn tls_gateway() -> (u16, Vec<u8>, Arc<Mutex<Vec<String>>>) {
+    use http_body_util::BodyExt;
+    use tokio_rustls::rustls;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let der = cert.cert.der().to_vec();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![rustls::pki_types::CertificateDer::from(der.clone())],
+        key,
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&bodies);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let kept = Arc::clone(&kept);
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let kept = Arc::clone(&kept);
+                        async move {
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            kept.lock()
+                                .unwrap()
+                                .push(String::from_utf8_lossy(&body).into_owned());
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Full::new(hyper::body::Bytes::from_static(b"ok")),
+                            ))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (port, der, bodies)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_adapter_speaks_https_and_verifies_the_certificate() {
+    let (port, der, bodies) = tls_gateway().await;
+    let url = format!("https://localhost:{port}/sms");
+    let logs = tempfile::tempdir().unwrap();
+    let log = Arc::new(LogAdapter::new(TestApp::message_log_in(logs.path())));
+
+    // Trusting the gateway's certificate: delivered over TLS.
+    let trusting = WebhookAdapter::with_roots(&url, Duration::from_secs(10), &[der]).unwrap();
+    let adapters = Adapters {
+        email: log.clone(),
+        sms: Arc::new(trusting),
+        other: log.clone(),
+    };
+    let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
+    t.app
+        .record_and_notify(
+            sample_entry(t.clock.now(), 0),
+            None,
+            vec![access_key_notice(Channel::Sms, "+85291234567", Locale::En)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(t.app.deliver_due().await.unwrap().delivered, 1);
+    assert!(bodies.lock().unwrap()[0].contains("40183927"));
+
+    // Not trusting it (public roots only): refused, to be retried; nothing was sent.
+    let strict = WebhookAdapter::new(&url, Duration::from_secs(10)).unwrap();
+    let adapters = Adapters {
+        email: log.clone(),
+        sms: Arc::new(strict),
+        other: log,
+    };
+    let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
+    t.app
+        .record_and_notify(
+            sample_entry(t.clock.now(), 0),
+            None,
+            vec![access_key_notice(Channel::Sms, "+85291234567", Locale::En)],
+        )
+        .await
+        .unwrap();
+    let report = t.app.deliver_due().await.unwrap();
+    assert_eq!((report.delivered, report.retried), (0, 1));
+    let m = &messages(&t).await[0];
+    assert!(
+        m.last_error.as_deref().unwrap_or("").starts_with("tls:"),
+        "{:?}",
+        m.last_error
+    );
+    assert_eq!(bodies.lock().unwrap().len(), 1);
+}
