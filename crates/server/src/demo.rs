@@ -7,7 +7,8 @@
 //! parent as SDM and one adult unable to consent with a guardian. Names and HKIDs are made up
 //! (HKIDs with valid check digits) and deterministic. Access keys go out through the outbox
 //! like any other: with the default `log` adapter they are in `DATA_DIR/outbox/messages.log`.
-//! Loading is recorded in `ehrshare_meta` (`demo_loaded`) and never repeated.
+//! Loading is recorded in `ehrshare_meta` (`demo_loading` when it starts, `demo_loaded` when it
+//! ends) and never repeated; an interrupted load is reported rather than loaded over.
 
 use anyhow::Context;
 use ehrshare_app::App;
@@ -339,6 +340,12 @@ pub async fn load(app: &App) -> anyhow::Result<DemoReport> {
             already_loaded: true,
             ..DemoReport::default()
         });
+    }
+    if !app.mark_meta("demo_loading").await? {
+        anyhow::bail!(
+            "an earlier demo load was interrupted; start again with an empty database \
+             (remove the data folder, or point EHRSHARE_DATABASE_URL at a new database)"
+        );
     }
     let caller = caller();
     let adults = 200;

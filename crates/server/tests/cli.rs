@@ -469,3 +469,34 @@ fn access_keys_never_reach_the_logs() {
         assert!(!logs.contains(key.as_str()), "access key {key} in the logs");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_demo_load_is_not_repeated_over_itself() {
+    let db = TestDb::empty().await;
+    let pool = db.migrated().await;
+    // As if an earlier `demo` had been killed half way.
+    assert!(
+        pool.set_meta_once("demo_loading", "2026-01-15T09:30:00Z")
+            .await
+            .unwrap()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let out = ehrshare(data.path())
+        .env("EHRSHARE_DATA_DIR", data.path())
+        .env("EHRSHARE_DATABASE_URL", db.url())
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("an earlier demo load was interrupted"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pool.recipients_with_document("hkid", "HK", "A1000000")
+            .await
+            .unwrap(),
+        0
+    );
+}
