@@ -11,6 +11,8 @@ pub mod contact;
 pub mod identity;
 pub mod locale;
 pub mod notification;
+pub mod password;
 pub mod profession;
 pub mod provider;
 pub mod recipient;
+pub mod totp;
