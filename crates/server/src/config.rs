@@ -45,6 +45,8 @@ pub const KEYS: &[&str] = &[
     "outbox_max_attempts",
     "outbox_retry_base_secs",
     "office_token",
+    "rate_limit_per_minute",
+    "rate_limit_burst",
 ];
 
 /// The server's configuration, after merging every source.
@@ -115,6 +117,10 @@ pub struct Config {
     /// Unset: the office API is disabled. At least 32 characters.
     #[serde(default)]
     pub office_token: Option<SecretString>,
+    /// Requests per minute allowed from one client address (beyond the burst).
+    pub rate_limit_per_minute: u32,
+    /// Requests one client address may send at once before the per-minute rate applies.
+    pub rate_limit_burst: u32,
 }
 
 /// A secret: never shown in Debug, Display or serialised output.
@@ -189,6 +195,8 @@ impl Default for Config {
             outbox_max_attempts: 8,
             outbox_retry_base_secs: 10,
             office_token: None,
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 100,
         }
     }
 }
@@ -387,6 +395,11 @@ impl Config {
             && token.expose().chars().count() < 32
         {
             return invalid("office_token must be at least 32 characters".to_owned());
+        }
+        if self.rate_limit_per_minute == 0 || self.rate_limit_burst == 0 {
+            return invalid(
+                "rate_limit_per_minute and rate_limit_burst must be at least 1".to_owned(),
+            );
         }
         if self.db_max_connections == 0 {
             return invalid("db_max_connections must be at least 1".to_owned());

@@ -95,6 +95,10 @@ pub fn web_settings(config: &Config) -> WebSettings {
         cookie_secure: config.cookie_secure,
         public_base_url: config.effective_public_base_url(),
         office_token: config.office_token.as_ref().map(|t| t.expose().to_owned()),
+        rate_limit: ehrshare_web::ratelimit::RateLimit {
+            per_minute: config.rate_limit_per_minute,
+            burst: config.rate_limit_burst,
+        },
     }
 }
 

@@ -68,6 +68,11 @@ impl Problem {
                 "unsupported-media-type",
                 "The request body's media type is not accepted here",
             ),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let mut p = Problem::new(status, "rate-limited", "Too many requests; slow down");
+                p.retry_after_secs = Some(1);
+                p
+            }
             StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
                 let mut p = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,

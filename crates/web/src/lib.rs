@@ -12,6 +12,7 @@ pub mod api;
 pub mod error;
 pub mod i18n;
 pub mod pages;
+pub mod ratelimit;
 pub mod request_id;
 pub mod security;
 
@@ -44,6 +45,8 @@ pub struct WebSettings {
     pub public_base_url: String,
     /// The bootstrap office token (none: the office API is disabled).
     pub office_token: Option<String>,
+    /// Requests per client address.
+    pub rate_limit: ratelimit::RateLimit,
 }
 
 impl Default for WebSettings {
@@ -54,6 +57,7 @@ impl Default for WebSettings {
             cookie_secure: true,
             public_base_url: "http://127.0.0.1:8080".to_owned(),
             office_token: None,
+            rate_limit: ratelimit::RateLimit::default(),
         }
     }
 }
@@ -114,6 +118,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             settings.request_timeout,
         ))
         .layer(CatchPanicLayer::new())
+        .layer(middleware::from_fn_with_state(
+            ratelimit::RateLimiter::new(settings.rate_limit),
+            ratelimit::limit,
+        ))
         .layer(middleware::from_fn(error::render))
         .layer(middleware::from_fn(i18n::negotiate))
         .layer(middleware::from_fn_with_state(hsts, security::headers))

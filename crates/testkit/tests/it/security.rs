@@ -53,3 +53,61 @@ async fn a_client_supplied_request_id_is_replaced() {
     let other = t.get("/healthz").await;
     assert_ne!(other.header("x-request-id"), id, "ids are unique");
 }
+
+#[tokio::test]
+async fn one_address_is_rate_limited_and_others_are_not() {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use ehrshare_app::Settings;
+    use ehrshare_web::WebSettings;
+    use ehrshare_web::ratelimit::RateLimit;
+
+    let web = WebSettings {
+        rate_limit: RateLimit {
+            per_minute: 60,
+            burst: 3,
+        },
+        ..WebSettings::default()
+    };
+    let t = TestApp::with_settings(Settings::default(), web).await;
+    let from = |ip: &str, path: &str| {
+        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        Request::get(path)
+            .extension(ConnectInfo(addr))
+            .body(Body::empty())
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            t.send(from("198.51.100.7", "/api/v1/directory"))
+                .await
+                .status,
+            200
+        );
+    }
+    let r = t.send(from("198.51.100.7", "/api/v1/directory")).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("content-type"), "application/problem+json");
+    assert_eq!(r.json()["code"], "rate-limited");
+    assert_eq!(r.header("retry-after"), "1");
+    // Another address, and the health check, are unaffected.
+    assert_eq!(
+        t.send(from("198.51.100.8", "/api/v1/directory"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(t.send(from("198.51.100.7", "/healthz")).await.status, 200);
+    // Pages say it in the visitor's language.
+    let r = t
+        .send({
+            let mut req = from("198.51.100.7", "/");
+            req.headers_mut()
+                .insert("accept-language", "zh-HK".parse().unwrap());
+            req
+        })
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("請求過多"), "{}", r.text());
+}

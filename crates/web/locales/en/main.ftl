@@ -26,4 +26,5 @@ error-malformed-request = The request could not be understood.
 error-timeout = The request took too long. Please try again.
 error-store-unavailable = The service is temporarily unavailable. Please try again in a moment.
 error-internal = An unexpected error occurred. If it persists, quote the reference below.
+error-rate-limited = Too many requests from your network. Please wait a moment and try again.
 error-generic = The request could not be completed.

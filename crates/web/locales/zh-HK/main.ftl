@@ -26,4 +26,5 @@ error-malformed-request = 無法理解此請求。
 error-timeout = 請求處理時間過長，請再試一次。
 error-store-unavailable = 服務暫時未能使用，請稍後再試。
 error-internal = 發生未預期的錯誤。如問題持續，請提供以下參考編號。
+error-rate-limited = 你的網絡發出的請求過多，請稍候再試。
 error-generic = 未能完成此請求。
