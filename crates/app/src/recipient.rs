@@ -490,7 +490,7 @@ impl App {
         acting_sdm: Option<Uuid>,
     ) -> Result<(), AppError> {
         let now = self.clock().now();
-        let reg = self.recipient(recipient_id).await?;
+        let reg = self.load_recipient(recipient_id).await?;
         let mut entry = caller.entry(self, "access-key.regenerate", Outcome::Allowed);
         entry.recipient = Some(recipient_id);
         entry.sdm = acting_sdm;
@@ -524,7 +524,7 @@ impl App {
         reason: Option<String>,
     ) -> Result<Registration, AppError> {
         let now = self.clock().now();
-        let mut reg = self.recipient(recipient_id).await?;
+        let mut reg = self.load_recipient(recipient_id).await?;
         let action = match event {
             RecipientEvent::Verify => "recipient.verify",
             RecipientEvent::Suspend => "recipient.suspend",
@@ -602,8 +602,23 @@ impl App {
         Ok(reg)
     }
 
-    /// A registration, with its SDMs.
-    pub async fn recipient(&self, id: Uuid) -> Result<Registration, AppError> {
+    /// A registration with its SDMs, for `caller` to see: the reading is audited first, and
+    /// nothing is returned if the audit entry cannot be written.
+    pub async fn read_recipient(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<Registration, AppError> {
+        let reg = self.load_recipient(id).await?;
+        let mut entry = caller.entry(self, "recipient.read", Outcome::Allowed);
+        entry.recipient = Some(id);
+        entry.domains = vec!["demographics".to_owned()];
+        self.record(entry).await?;
+        Ok(reg)
+    }
+
+    /// A registration with its SDMs, for use cases that audit their own action.
+    pub(crate) async fn load_recipient(&self, id: Uuid) -> Result<Registration, AppError> {
         let (recipient, sdms) = self.db().recipient(id).await?.ok_or(AppError::NotFound)?;
         Ok(Registration { recipient, sdms })
     }

@@ -104,11 +104,14 @@ async fn an_hkid_is_accepted_as_typed_and_stored_canonical() {
     assert_eq!(r.json()["name_zh"], "陳大文");
     assert!(!r.text().contains(&key));
 
-    // Audited.
+    // Audited: the registration, then the reading.
     let entries = db.audit_entries(0, 10).await.unwrap();
-    assert_eq!(entries.len(), 1);
+    assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].entry.action, "recipient.register");
     assert_eq!(entries[0].entry.recipient, Some(id));
+    assert_eq!(entries[1].entry.action, "recipient.read");
+    assert_eq!(entries[1].entry.recipient, Some(id));
+    assert_eq!(entries[1].entry.domains, vec!["demographics"]);
     assert_eq!(
         entries[0].entry.request_id.map(|r| r.to_string()),
         Some(request_id)

@@ -13,7 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use ehrshare_app::caller::Caller;
 use ehrshare_app::{App, AppError};
-use ehrshare_core::audit::{Actor, ActorKind};
+use ehrshare_core::audit::{Actor, ActorKind, Outcome};
 use subtle::ConstantTimeEq;
 
 use crate::error::HttpError;
@@ -52,7 +52,7 @@ pub struct Office(pub Caller);
 impl FromRequestParts<App> for Office {
     type Rejection = HttpError;
 
-    async fn from_request_parts(parts: &mut Parts, _app: &App) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let configured = parts
             .extensions
             .get::<OfficeToken>()
@@ -65,9 +65,6 @@ impl FromRequestParts<App> for Office {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         let matches: bool = presented.as_bytes().ct_eq(configured.as_bytes()).into();
-        if presented.is_empty() || !matches {
-            return Err(HttpError(AppError::Unauthenticated));
-        }
         let actor = Actor {
             kind: ActorKind::Office,
             account: None,
@@ -75,6 +72,26 @@ impl FromRequestParts<App> for Office {
             hcp: None,
             location: None,
         };
+        if presented.is_empty() || !matches {
+            // A refused attempt is a decision: audited (never with what was presented).
+            let anonymous = Actor {
+                kind: ActorKind::Anonymous,
+                role: None,
+                ..actor
+            };
+            let caller = caller_context(parts, anonymous);
+            let mut entry = caller.entry(app, "office.authenticate", Outcome::Denied);
+            entry.denial_reason = Some(
+                if presented.is_empty() {
+                    "no-credentials"
+                } else {
+                    "bad-credentials"
+                }
+                .to_owned(),
+            );
+            app.record(entry).await.map_err(HttpError)?;
+            return Err(HttpError(AppError::Unauthenticated));
+        }
         Ok(Office(caller_context(parts, actor)))
     }
 }

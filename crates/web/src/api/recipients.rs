@@ -244,10 +244,10 @@ pub async fn register(
 )]
 pub async fn show(
     State(app): State<App>,
-    Office(_caller): Office,
+    Office(caller): Office,
     Path(id): Path<Uuid>,
 ) -> Result<Json<RecipientView>, HttpError> {
-    Ok(Json(app.recipient(id).await?.into()))
+    Ok(Json(app.read_recipient(&caller, id).await?.into()))
 }
 
 /// Who asks for a new access key.
