@@ -4,13 +4,16 @@
 //! Time and randomness reach it as parameters; `clippy.toml` beside this crate forbids the
 //! calls that would break that. Everything here is deterministic and unit-tested in place.
 
+pub mod account;
 pub mod audit;
 pub mod clock;
 pub mod consent;
 pub mod contact;
 pub mod identity;
 pub mod locale;
+pub mod login;
 pub mod notification;
+pub mod oauth;
 pub mod password;
 pub mod profession;
 pub mod provider;

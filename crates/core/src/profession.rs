@@ -148,9 +148,129 @@ pub fn registration_number(input: &str) -> Result<String, RegistrationNumberErro
     }
 }
 
+/// The shapes a profession's registration numbers take, checked after normalisation by
+/// [`registration_number`]. A pattern is a sequence of `#` (a digit), `@` (a letter) and
+/// literal characters; a profession may have several, separated by `|`. The defaults follow
+/// the boards' published numbering as far as it is public; operators override them in
+/// configuration (`registration_number_patterns`) when a board changes its format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationPatterns(std::collections::BTreeMap<&'static str, Vec<String>>);
+
+impl Default for RegistrationPatterns {
+    fn default() -> Self {
+        let defaults: [(Role, &str); 13] = [
+            (Role::Doctor, "M#####"),
+            (Role::Dentist, "D#####"),
+            (Role::DentalHygienist, "DH####|DH#####"),
+            (Role::ChineseMedicinePractitioner, "######|L######"),
+            (Role::Nurse, "RN######|EN######|RN#####|EN#####"),
+            (Role::Midwife, "MW#####|MW######"),
+            (Role::Pharmacist, "P####|P#####"),
+            (Role::Physiotherapist, "PT#####|PT######"),
+            (Role::OccupationalTherapist, "OT#####|OT######"),
+            (Role::Optometrist, "OP#####|OP######"),
+            (Role::Radiographer, "MR#####|MR######|DR#####|DR######"),
+            (Role::MedicalLaboratoryTechnologist, "MT#####|MT######"),
+            (Role::Chiropractor, "CH####|CH#####"),
+        ];
+        let mut map = std::collections::BTreeMap::new();
+        for (role, patterns) in defaults {
+            map.insert(role.code(), split_patterns(patterns));
+        }
+        RegistrationPatterns(map)
+    }
+}
+
+fn split_patterns(text: &str) -> Vec<String> {
+    text.split('|')
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Whether `number` (normalised) has the shape of `pattern`.
+fn fits(pattern: &str, number: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), number.chars().collect());
+    p.len() == n.len()
+        && p.iter().zip(&n).all(|(p, c)| match p {
+            '#' => c.is_ascii_digit(),
+            '@' => c.is_ascii_alphabetic(),
+            lit => lit.to_ascii_uppercase() == *c,
+        })
+}
+
+/// Why a registration number does not fit its profession.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("{0:?} is not a profession")]
+    UnknownProfession(String),
+    #[error("the pattern list for {0} is empty")]
+    Empty(String),
+}
+
+impl RegistrationPatterns {
+    /// Replaces one profession's patterns (`|`-separated), as configured.
+    pub fn set(&mut self, profession: &str, patterns: &str) -> Result<(), PatternError> {
+        let role = Role::parse(profession)
+            .filter(|r| r.is_professional())
+            .ok_or_else(|| PatternError::UnknownProfession(profession.to_owned()))?;
+        let list = split_patterns(patterns);
+        if list.is_empty() {
+            return Err(PatternError::Empty(profession.to_owned()));
+        }
+        self.0.insert(role.code(), list);
+        Ok(())
+    }
+
+    /// The patterns of a profession, as text (for messages).
+    pub fn describe(&self, role: Role) -> String {
+        self.0
+            .get(role.code())
+            .map(|p| p.join(" | "))
+            .unwrap_or_default()
+    }
+
+    /// Normalises `input` and checks it against `role`'s patterns. Roles that are not
+    /// professions carry no number.
+    pub fn check(&self, role: Role, input: &str) -> Result<String, RegistrationNumberError> {
+        let n = registration_number(input)?;
+        let ok = self
+            .0
+            .get(role.code())
+            .is_some_and(|ps| ps.iter().any(|p| fits(p, &n)));
+        if ok {
+            Ok(n)
+        } else {
+            Err(RegistrationNumberError)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registration_numbers_fit_their_profession() {
+        let mut p = RegistrationPatterns::default();
+        assert_eq!(p.check(Role::Doctor, "m 12345"), Ok("M12345".into()));
+        assert!(p.check(Role::Doctor, "D12345").is_err());
+        assert!(p.check(Role::Doctor, "M1234").is_err());
+        assert_eq!(
+            p.check(Role::ChineseMedicinePractitioner, "003456"),
+            Ok("003456".into())
+        );
+        assert_eq!(p.check(Role::Nurse, "RN123456"), Ok("RN123456".into()));
+        assert!(p.check(Role::RegistrationStaff, "M12345").is_err());
+        p.set("doctor", "M######| MX@## ").unwrap();
+        assert_eq!(p.check(Role::Doctor, "mxa12"), Ok("MXA12".into()));
+        assert!(p.check(Role::Doctor, "M12345").is_err());
+        assert!(p.set("registration-staff", "###").is_err());
+        assert!(p.set("doctor", " | ").is_err());
+        for r in Role::ALL.into_iter().filter(|r| r.is_professional()) {
+            assert!(!p.describe(r).is_empty(), "{r:?}");
+        }
+    }
 
     #[test]
     fn thirteen_professions_two_other_roles() {
