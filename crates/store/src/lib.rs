@@ -8,12 +8,15 @@
 //! - Recipient-owned tables are keyed by recipient id so that they can be distributed by
 //!   recipient on a PostgreSQL-compatible distributed engine.
 
+pub mod account;
 pub mod audit;
 pub mod bench;
 mod db;
 mod error;
 mod migrate;
+pub mod oauth;
 pub mod outbox;
+pub mod person;
 pub mod provider;
 pub mod recipient;
 mod retry;

@@ -38,6 +38,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (5, "providers", "0005_providers.sql"),
     (6, "hcp_staff", "0006_hcp_staff.sql"),
     (7, "hcp_documents", "0007_hcp_documents.sql"),
+    (8, "accounts", "0008_accounts.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -48,6 +49,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (5, "providers", "0005_providers.sql"),
     (6, "hcp_staff", "0006_hcp_staff.sql"),
     (7, "hcp_documents", "0007_hcp_documents.sql"),
+    (8, "accounts", "0008_accounts.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

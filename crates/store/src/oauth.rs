@@ -1,0 +1,321 @@
+//! OAuth clients, authorization codes, access tokens and OpenID Connect logins under way:
+//! rows in, rows out. Tokens and codes are stored as SHA-256 hex of the random value.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::Conn;
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::timestamp::Ts;
+
+/// A clinic system registered by a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub hcp_id: Uuid,
+    pub name: String,
+    pub secret_hash: String,
+    /// Exact redirect URIs allowed (JSON array).
+    pub redirect_uris: Vec<String>,
+    /// The most it may be granted, space-separated.
+    pub scopes: String,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// An authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRow {
+    pub code_hash: String,
+    pub client_id: String,
+    pub account_id: Uuid,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub code_challenge: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// An access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub token_hash: String,
+    pub client_id: String,
+    pub hcp_id: Uuid,
+    pub account_id: Option<Uuid>,
+    pub scopes: String,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// An OpenID Connect login under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcLoginRow {
+    pub state_hash: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub purpose: String,
+    pub account_id: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// Registers a client.
+pub async fn insert_client(conn: Conn<'_>, c: &ClientRow) -> Result<(), StoreError> {
+    let uris =
+        serde_json::to_string(&c.redirect_uris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO oauth_client (client_id, hcp_id, name, secret_hash, redirect_uris, scopes, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&c.client_id)
+        .bind(c.hcp_id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(&uris)
+        .bind(&c.scopes)
+        .bind(Ts(c.created_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Revokes a client and every token issued to it.
+pub async fn revoke_client(
+    conn: Conn<'_>,
+    client_id: &str,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query("UPDATE oauth_client SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
+            .bind(client_id)
+            .bind(Ts(at))
+            .execute(&mut *db)
+            .await?;
+        sqlx::query("UPDATE oauth_token SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
+            .bind(client_id)
+            .bind(Ts(at))
+            .execute(&mut *db)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Stores an authorization code.
+pub async fn insert_code(conn: Conn<'_>, c: &CodeRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO oauth_code (code_hash, client_id, account_id, redirect_uri, scopes, \
+             code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(c.account_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.scopes)
+        .bind(&c.code_challenge)
+        .bind(Ts(c.created_at))
+        .bind(Ts(c.expires_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Uses a code, if nobody has: returns whether this call used it.
+pub async fn use_code(
+    conn: Conn<'_>,
+    code_hash: &str,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn, db => {
+        sqlx::query("UPDATE oauth_code SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL")
+            .bind(code_hash)
+            .bind(Ts(at))
+            .execute(&mut *db)
+            .await?
+            .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// Stores an access token.
+pub async fn insert_token(conn: Conn<'_>, t: &TokenRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO oauth_token (token_hash, client_id, hcp_id, account_id, scopes, issued_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.token_hash)
+        .bind(&t.client_id)
+        .bind(t.hcp_id)
+        .bind(t.account_id)
+        .bind(&t.scopes)
+        .bind(Ts(t.issued_at))
+        .bind(Ts(t.expires_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Revokes one token.
+pub async fn revoke_token(
+    conn: Conn<'_>,
+    token_hash: &str,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query("UPDATE oauth_token SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(token_hash)
+            .bind(Ts(at))
+            .execute(&mut *db)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Stores an OpenID Connect login under way.
+pub async fn insert_oidc_login(conn: Conn<'_>, l: &OidcLoginRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO oidc_login (state_hash, nonce, verifier, purpose, account_id, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&l.state_hash)
+        .bind(&l.nonce)
+        .bind(&l.verifier)
+        .bind(&l.purpose)
+        .bind(l.account_id)
+        .bind(Ts(l.created_at))
+        .bind(Ts(l.expires_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Uses an OpenID Connect login's state, if nobody has: returns whether this call used it.
+pub async fn use_oidc_login(
+    conn: Conn<'_>,
+    state_hash: &str,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn, db => {
+        sqlx::query("UPDATE oidc_login SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL")
+            .bind(state_hash)
+            .bind(Ts(at))
+            .execute(&mut *db)
+            .await?
+            .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+impl Db {
+    /// A client by id.
+    pub async fn oauth_client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT client_id, hcp_id, name, secret_hash, redirect_uris, scopes, created_at, \
+                 revoked_at FROM oauth_client WHERE client_id = $1",
+            )
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let uris: String = row.try_get("redirect_uris")?;
+            Ok(Some(ClientRow {
+                client_id: row.try_get("client_id")?,
+                hcp_id: row.try_get("hcp_id")?,
+                name: row.try_get("name")?,
+                secret_hash: row.try_get("secret_hash")?,
+                redirect_uris: serde_json::from_str(&uris)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                scopes: row.try_get("scopes")?,
+                created_at: row.try_get::<Ts, _>("created_at")?.0,
+                revoked_at: row.try_get::<Option<Ts>, _>("revoked_at")?.map(|t| t.0),
+            }))
+        })
+    }
+
+    /// An authorization code by hash.
+    pub async fn oauth_code(&self, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT code_hash, client_id, account_id, redirect_uri, scopes, code_challenge, \
+                 created_at, expires_at, used_at FROM oauth_code WHERE code_hash = $1",
+            )
+            .bind(code_hash)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(CodeRow {
+                code_hash: row.try_get("code_hash")?,
+                client_id: row.try_get("client_id")?,
+                account_id: row.try_get("account_id")?,
+                redirect_uri: row.try_get("redirect_uri")?,
+                scopes: row.try_get("scopes")?,
+                code_challenge: row.try_get("code_challenge")?,
+                created_at: row.try_get::<Ts, _>("created_at")?.0,
+                expires_at: row.try_get::<Ts, _>("expires_at")?.0,
+                used_at: row.try_get::<Option<Ts>, _>("used_at")?.map(|t| t.0),
+            }))
+        })
+    }
+
+    /// An access token by hash.
+    pub async fn oauth_token(&self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT token_hash, client_id, hcp_id, account_id, scopes, issued_at, expires_at, \
+                 revoked_at FROM oauth_token WHERE token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(TokenRow {
+                token_hash: row.try_get("token_hash")?,
+                client_id: row.try_get("client_id")?,
+                hcp_id: row.try_get("hcp_id")?,
+                account_id: row.try_get("account_id")?,
+                scopes: row.try_get("scopes")?,
+                issued_at: row.try_get::<Ts, _>("issued_at")?.0,
+                expires_at: row.try_get::<Ts, _>("expires_at")?.0,
+                revoked_at: row.try_get::<Option<Ts>, _>("revoked_at")?.map(|t| t.0),
+            }))
+        })
+    }
+
+    /// An OpenID Connect login under way, by the hash of its state.
+    pub async fn oidc_login(&self, state_hash: &str) -> Result<Option<OidcLoginRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT state_hash, nonce, verifier, purpose, account_id, created_at, expires_at, \
+                 used_at FROM oidc_login WHERE state_hash = $1",
+            )
+            .bind(state_hash)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(OidcLoginRow {
+                state_hash: row.try_get("state_hash")?,
+                nonce: row.try_get("nonce")?,
+                verifier: row.try_get("verifier")?,
+                purpose: row.try_get("purpose")?,
+                account_id: row.try_get("account_id")?,
+                created_at: row.try_get::<Ts, _>("created_at")?.0,
+                expires_at: row.try_get::<Ts, _>("expires_at")?.0,
+                used_at: row.try_get::<Option<Ts>, _>("used_at")?.map(|t| t.0),
+            }))
+        })
+    }
+}

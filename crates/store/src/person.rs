@@ -1,0 +1,290 @@
+//! People who log in to the patient portal (recipients and SDMs), their one-time login codes
+//! and their external identities: rows in, rows out.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::Conn;
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::timestamp::Ts;
+
+/// A person's login as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRow {
+    pub id: Uuid,
+    pub doc_type: String,
+    pub doc_issuer: String,
+    pub doc_number: String,
+    pub password_hash: Option<String>,
+    pub password_set_at: Option<OffsetDateTime>,
+    /// `sms` or `email`.
+    pub otp_channel: String,
+    pub otp_address: String,
+    pub language: String,
+    pub status: String,
+    pub created_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "person_id, doc_type, doc_issuer, doc_number, password_hash, \
+    password_set_at, otp_channel, otp_address, language, status, created_at";
+
+macro_rules! person_row {
+    ($row:expr) => {{
+        let row = $row;
+        PersonRow {
+            id: row.try_get("person_id")?,
+            doc_type: row.try_get("doc_type")?,
+            doc_issuer: row.try_get("doc_issuer")?,
+            doc_number: row.try_get("doc_number")?,
+            password_hash: row.try_get("password_hash")?,
+            password_set_at: row
+                .try_get::<Option<Ts>, _>("password_set_at")?
+                .map(|t| t.0),
+            otp_channel: row.try_get("otp_channel")?,
+            otp_address: row.try_get("otp_address")?,
+            language: row.try_get("language")?,
+            status: row.try_get("status")?,
+            created_at: row.try_get::<Ts, _>("created_at")?.0,
+        }
+    }};
+}
+
+/// Inserts a person, or replaces the password and contact of the person with the same
+/// document (activating again with a new access key resets the password).
+pub async fn upsert(conn: Conn<'_>, p: &PersonRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO person ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (doc_type, doc_issuer, doc_number) DO UPDATE SET \
+             password_hash = excluded.password_hash, password_set_at = excluded.password_set_at, \
+             otp_channel = excluded.otp_channel, otp_address = excluded.otp_address, \
+             language = excluded.language"
+        )))
+        .bind(p.id)
+        .bind(&p.doc_type)
+        .bind(&p.doc_issuer)
+        .bind(&p.doc_number)
+        .bind(&p.password_hash)
+        .bind(p.password_set_at.map(Ts))
+        .bind(&p.otp_channel)
+        .bind(&p.otp_address)
+        .bind(&p.language)
+        .bind(&p.status)
+        .bind(Ts(p.created_at))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// A one-time login code sent to a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRow {
+    pub id: Uuid,
+    pub person_id: Uuid,
+    pub code_hash: String,
+    pub attempts: i64,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// Stores a challenge.
+pub async fn insert_challenge(conn: Conn<'_>, ch: &ChallengeRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO login_challenge (challenge_id, person_id, code_hash, attempts, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ch.id)
+        .bind(ch.person_id)
+        .bind(&ch.code_hash)
+        .bind(ch.attempts)
+        .bind(Ts(ch.created_at))
+        .bind(Ts(ch.expires_at))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Counts a wrong code against a challenge.
+pub async fn count_challenge_attempt(conn: Conn<'_>, id: Uuid) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query("UPDATE login_challenge SET attempts = attempts + 1 WHERE challenge_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Marks a challenge used, if it was not: returns whether this call used it.
+pub async fn use_challenge(
+    conn: Conn<'_>,
+    id: Uuid,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn, c => {
+        sqlx::query(
+            "UPDATE login_challenge SET used_at = $2 WHERE challenge_id = $1 AND used_at IS NULL",
+        )
+        .bind(id)
+        .bind(Ts(at))
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// Links an external identity to an account or a person.
+pub async fn link_identity(
+    conn: Conn<'_>,
+    issuer: &str,
+    subject: &str,
+    account: Option<Uuid>,
+    person: Option<Uuid>,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO oidc_link (issuer, subject, account_id, person_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(account)
+        .bind(person)
+        .bind(Ts(at))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
+impl Db {
+    /// A person by id.
+    pub async fn person(&self, id: Uuid) -> Result<Option<PersonRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM person WHERE person_id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(person_row!(&row)),
+                None => None,
+            })
+        })
+    }
+
+    /// A person by identity document.
+    pub async fn person_by_document(
+        &self,
+        doc_type: &str,
+        issuer: &str,
+        number: &str,
+    ) -> Result<Option<PersonRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM person WHERE doc_type = $1 AND doc_issuer = $2 AND doc_number = $3"
+            )))
+            .bind(doc_type)
+            .bind(issuer)
+            .bind(number)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(person_row!(&row)),
+                None => None,
+            })
+        })
+    }
+
+    /// A login challenge.
+    pub async fn challenge(&self, id: Uuid) -> Result<Option<ChallengeRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT challenge_id, person_id, code_hash, attempts, created_at, expires_at, used_at \
+                 FROM login_challenge WHERE challenge_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                None => None,
+                Some(row) => Some(ChallengeRow {
+                    id: row.try_get("challenge_id")?,
+                    person_id: row.try_get("person_id")?,
+                    code_hash: row.try_get("code_hash")?,
+                    attempts: row.try_get("attempts")?,
+                    created_at: row.try_get::<Ts, _>("created_at")?.0,
+                    expires_at: row.try_get::<Ts, _>("expires_at")?.0,
+                    used_at: row.try_get::<Option<Ts>, _>("used_at")?.map(|t| t.0),
+                }),
+            })
+        })
+    }
+
+    /// The account and person an external identity is linked to.
+    pub async fn identity_link(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<(Option<Uuid>, Option<Uuid>)>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT account_id, person_id FROM oidc_link WHERE issuer = $1 AND subject = $2",
+            )
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                None => None,
+                Some(row) => Some((row.try_get("account_id")?, row.try_get("person_id")?)),
+            })
+        })
+    }
+
+    /// The recipients a document holder may act for: their own registration (if active) and
+    /// those naming them as SDM. The SDM's authority is checked by the application.
+    pub async fn recipients_of_document(
+        &self,
+        doc_type: &str,
+        issuer: &str,
+        number: &str,
+    ) -> Result<(Option<Uuid>, Vec<(Uuid, Uuid)>), StoreError> {
+        crate::on_pool!(self, pool => {
+            let own: Option<Uuid> = sqlx::query_scalar(
+                "SELECT recipient_id FROM recipient WHERE doc_type = $1 AND doc_issuer = $2 \
+                 AND doc_number = $3 AND status = 'active'",
+            )
+            .bind(doc_type)
+            .bind(issuer)
+            .bind(number)
+            .fetch_optional(pool)
+            .await?;
+            let rows = sqlx::query(
+                "SELECT s.recipient_id, s.sdm_id FROM recipient_sdm s \
+                 JOIN recipient r ON r.recipient_id = s.recipient_id \
+                 WHERE s.doc_type = $1 AND s.doc_issuer = $2 AND s.doc_number = $3 \
+                 AND r.status = 'active' ORDER BY s.created_at",
+            )
+            .bind(doc_type)
+            .bind(issuer)
+            .bind(number)
+            .fetch_all(pool)
+            .await?;
+            let mut represented = Vec::with_capacity(rows.len());
+            for row in &rows {
+                represented.push((row.try_get("recipient_id")?, row.try_get("sdm_id")?));
+            }
+            Ok((own, represented))
+        })
+    }
+}
