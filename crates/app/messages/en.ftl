@@ -22,3 +22,12 @@ registration-changed-body = Your ehrshare registration { $status ->
         [suspended] has been suspended by the eHR Office
        *[withdrawn] has been withdrawn: your records are kept but no longer shared
     }. If you did not ask for this, call the eHR Office.
+
+initial-password-subject = Your ehrshare account
+initial-password-body = An ehrshare account { $user } was opened for you at { $provider }. Your first password is { $password }. At your first login you must change it and enrol your security token.
+
+password-reset-subject = Your ehrshare account was reset
+password-reset-body = Your ehrshare account { $user } was reset by your user administrator. Your new first password is { $password }. At your next login you must change it and enrol your security token again.
+
+login-code-subject = Your ehrshare login code
+login-code-body = Your ehrshare login code is { $code }. It expires in { $minutes } minutes. If you are not logging in, someone knows your password: change it.

@@ -21,3 +21,12 @@ registration-changed-body = 你的 ehrshare 登記{ $status ->
         [suspended] 已被醫健通辦事處暫停
        *[withdrawn] 已撤回：你的紀錄會被保留，但不再互通
     }。如非你本人要求，請致電醫健通辦事處。
+
+initial-password-subject = 你的 ehrshare 帳戶
+initial-password-body = { $provider } 已為你開立 ehrshare 帳戶 { $user }。你的首次密碼是 { $password }。首次登入時，你必須更改密碼並登記保安編碼器。
+
+password-reset-subject = 你的 ehrshare 帳戶已重設
+password-reset-body = 你的帳戶管理人員已重設你的 ehrshare 帳戶 { $user }。你的新首次密碼是 { $password }。下次登入時，你必須更改密碼並重新登記保安編碼器。
+
+login-code-subject = 你的 ehrshare 登入編碼
+login-code-body = 你的 ehrshare 登入編碼是 { $code }，於 { $minutes } 分鐘後失效。如你並非正在登入，即表示有人知道你的密碼：請立即更改。

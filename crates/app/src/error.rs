@@ -36,6 +36,17 @@ pub enum AppError {
     /// No credentials, or wrong ones: 401.
     #[error("authentication required")]
     Unauthenticated,
+    /// A login or token request refused: 401 with a code that says no more than it must
+    /// (`login-failed` is the same for an unknown user, a wrong password and a locked account).
+    #[error("{message}")]
+    AuthFailed { code: &'static str, message: String },
+    /// Too many attempts: 429 with Retry-After.
+    #[error("{message}")]
+    Throttled {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u32,
+    },
     /// Refused by a rule about a patient the caller may identify: 403 with the rule's code
     /// (`sdm-authority-ended`, `consent-required`, ...). The refusal is audited.
     #[error("{message}")]
@@ -61,7 +72,9 @@ impl AppError {
             AppError::Malformed { code, .. }
             | AppError::Invalid { code, .. }
             | AppError::Forbidden { code, .. }
-            | AppError::Conflict { code, .. } => code,
+            | AppError::Conflict { code, .. }
+            | AppError::AuthFailed { code, .. }
+            | AppError::Throttled { code, .. } => code,
             AppError::NotFound => "not-found",
             AppError::UnsupportedMedia { .. } => "unsupported-media-type",
             AppError::Unauthenticated => "unauthenticated",

@@ -8,7 +8,9 @@
 //!   responses in one place.
 //! - The clock (and later the notifier and signer) are injected, so tests run on a fixed clock.
 
+pub mod account;
 pub mod audit;
+pub mod auth;
 pub mod caller;
 pub mod clock;
 pub mod error;
@@ -41,6 +43,8 @@ pub struct Settings {
     pub health_timeout: Duration,
     /// Notification delivery.
     pub outbox: outbox::OutboxSettings,
+    /// Login, sessions, passwords, tokens.
+    pub auth: auth::AuthSettings,
 }
 
 impl Default for Settings {
@@ -49,6 +53,7 @@ impl Default for Settings {
             regime: Regime::default(),
             health_timeout: Duration::from_secs(2),
             outbox: outbox::OutboxSettings::default(),
+            auth: auth::AuthSettings::default(),
         }
     }
 }
@@ -78,6 +83,8 @@ struct Inner {
     adapters: outbox::Adapters,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    /// See `auth`: verified against when a login names no account.
+    stand_in_hash: tokio::sync::OnceCell<String>,
 }
 
 impl App {
@@ -112,6 +119,7 @@ impl App {
                 adapters,
                 clock,
                 settings,
+                stand_in_hash: tokio::sync::OnceCell::new(),
             }),
         })
     }

@@ -426,6 +426,16 @@ impl App {
         })
     }
 
+    /// A provider's status now (404 if there is none).
+    pub async fn provider_status(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<ehrshare_core::provider::Status, AppError> {
+        let (hcp, _) = self.db().hcp(id).await?.ok_or(AppError::NotFound)?;
+        Ok(lifecycle(&hcp)?.status_at(now))
+    }
+
     /// A lifecycle event on a provider (office). A refused event changes nothing: 409.
     pub async fn hcp_event(
         &self,

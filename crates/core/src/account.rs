@@ -148,6 +148,35 @@ impl AccountStatus {
     }
 }
 
+/// Who is asking to manage a provider's accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Manager<'a> {
+    pub realm: Realm,
+    pub hcp: Option<uuid::Uuid>,
+    pub user_admin: bool,
+    pub role: &'a str,
+}
+
+/// Whether `who` may manage the accounts of provider `hcp`: the provider's own user
+/// administrators, and the office's registration officers and system administrators (who
+/// enrol a provider's first user administrator and act when a provider cannot). Anyone else
+/// must not even learn that an account exists (the caller answers 404).
+pub fn may_manage_accounts_of(who: Manager<'_>, hcp: uuid::Uuid) -> bool {
+    match who.realm {
+        Realm::Hcp => who.user_admin && who.hcp == Some(hcp),
+        Realm::Office => matches!(
+            OfficeRole::parse(who.role),
+            Some(OfficeRole::RegistrationOfficer | OfficeRole::SystemAdministrator)
+        ),
+    }
+}
+
+/// Whether `who` may manage the office's own accounts: its system administrators only.
+pub fn may_manage_office_accounts(who: Manager<'_>) -> bool {
+    who.realm == Realm::Office
+        && OfficeRole::parse(who.role) == Some(OfficeRole::SystemAdministrator)
+}
+
 /// Why a user name is not acceptable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -205,6 +234,44 @@ mod tests {
         assert!(user_name("chan tm").is_err());
         assert!(user_name("陳大文").is_err());
         assert!(user_name(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn who_manages_which_accounts() {
+        let a = uuid::Uuid::from_u128(1);
+        let b = uuid::Uuid::from_u128(2);
+        let ua = Manager {
+            realm: Realm::Hcp,
+            hcp: Some(a),
+            user_admin: true,
+            role: "doctor",
+        };
+        let doctor = Manager {
+            user_admin: false,
+            ..ua
+        };
+        let officer = Manager {
+            realm: Realm::Office,
+            hcp: None,
+            user_admin: false,
+            role: "registration-officer",
+        };
+        let privacy = Manager {
+            role: "privacy-officer",
+            ..officer
+        };
+        let sysadmin = Manager {
+            role: "system-administrator",
+            ..officer
+        };
+        assert!(may_manage_accounts_of(ua, a));
+        assert!(!may_manage_accounts_of(ua, b));
+        assert!(!may_manage_accounts_of(doctor, a));
+        assert!(may_manage_accounts_of(officer, b));
+        assert!(!may_manage_accounts_of(privacy, b));
+        assert!(may_manage_office_accounts(sysadmin));
+        assert!(!may_manage_office_accounts(officer));
+        assert!(!may_manage_office_accounts(ua));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum PasswordProblem {
     TooFewKinds { min: usize },
     Common,
     ContainsUserName,
+    /// One of the last passwords (checked by the application against stored hashes).
+    Reused,
 }
 
 impl PasswordProblem {
@@ -49,6 +51,7 @@ impl PasswordProblem {
             PasswordProblem::TooFewKinds { .. } => "password-too-simple",
             PasswordProblem::Common => "password-common",
             PasswordProblem::ContainsUserName => "password-contains-user-name",
+            PasswordProblem::Reused => "password-reused",
         }
     }
 }

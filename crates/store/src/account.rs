@@ -225,6 +225,41 @@ pub async fn end_sessions_and_tokens(
     Ok(())
 }
 
+/// Ends every open session of an account but one (after a password change).
+pub async fn end_other_sessions(
+    conn: Conn<'_>,
+    account: Uuid,
+    keep: &str,
+    at: OffsetDateTime,
+    reason: &str,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "UPDATE session SET ended_at = $3, end_reason = $4 \
+             WHERE account_id = $1 AND token_hash <> $2 AND ended_at IS NULL",
+        )
+        .bind(account)
+        .bind(keep)
+        .bind(Ts(at))
+        .bind(reason)
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Notes a successful login's time.
+pub async fn touch_login(conn: Conn<'_>, account: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query("UPDATE account SET last_login_at = $2 WHERE account_id = $1")
+            .bind(account)
+            .bind(Ts(at))
+            .execute(&mut *c)
+            .await?;
+    });
+    Ok(())
+}
+
 /// A key's login failures as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FailureRow {
@@ -458,6 +493,27 @@ impl Db {
                 }),
             })
         })
+    }
+
+    /// Ends a session found expired (not audited: nobody acted; the refused request is).
+    pub async fn end_session_now(
+        &self,
+        token_hash: &str,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        crate::on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE session SET ended_at = $2, end_reason = $3 \
+                 WHERE token_hash = $1 AND ended_at IS NULL",
+            )
+            .bind(token_hash)
+            .bind(Ts(at))
+            .bind(reason)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Notes that a session was used (not audited: the request it serves is).

@@ -132,6 +132,18 @@ impl Problem {
             AppError::Conflict { code, message } => {
                 Problem::new(StatusCode::CONFLICT, code, message.clone())
             }
+            AppError::AuthFailed { code, message } => {
+                Problem::new(StatusCode::UNAUTHORIZED, code, message.clone())
+            }
+            AppError::Throttled {
+                code,
+                message,
+                retry_after_secs,
+            } => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, code, message.clone());
+                p.retry_after_secs = Some((*retry_after_secs).max(1));
+                p
+            }
             AppError::Unavailable(_) => {
                 let mut p = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,679 @@
+//! User administration (SPEC 4.2, 1): a provider's user administrators (and the office, for a
+//! provider's first administrator) create personal accounts, change roles, suspend, reinstate,
+//! terminate, reset and unlock them; the office's system administrators do the same for office
+//! staff.
+//!
+//! Security-sensitive:
+//! - An administrator never chooses or learns a password: the first password is generated
+//!   and goes to the holder through the outbox (or, for the bootstrap administrator only, is
+//!   printed on the operator's terminal).
+//! - Another provider's accounts are invisible: 404, as for one that does not exist.
+//! - Suspending, terminating or resetting ends every session and token of the account in the
+//!   same transaction as the change.
+
+use std::collections::BTreeMap;
+
+use ehrshare_core::account::{
+    AccountEvent, AccountStatus, Manager, OfficeRole, Realm, may_manage_accounts_of,
+    may_manage_office_accounts,
+};
+use ehrshare_core::audit::Outcome;
+use ehrshare_core::contact::{Email, Phone};
+use ehrshare_core::locale::Locale;
+use ehrshare_core::notification::Channel;
+use ehrshare_core::profession::Role;
+use ehrshare_store::account::AccountRow;
+use ehrshare_store::{Conn, StoreError, change};
+use uuid::Uuid;
+
+use crate::auth::{Session, stale, stale_conflict};
+use crate::caller::Caller;
+use crate::error::FieldError;
+use crate::outbox::Notice;
+use crate::secret::{hash_secret, new_initial_password};
+use crate::{App, AppError};
+
+/// A new account as an administrator enters it (never with a password).
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub user_name: String,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    /// A profession, `registration-staff` or `user-administrator` for a provider's account;
+    /// an office role for the office's.
+    pub role: String,
+    pub user_admin: bool,
+    pub prof_reg_no: Option<String>,
+    pub mobile: String,
+    pub email: Option<String>,
+    /// `en` or `zh-HK`.
+    pub language: Option<String>,
+}
+
+/// A change of role (and with it registration number and administrator flag).
+#[derive(Debug, Clone, Default)]
+pub struct RoleChange {
+    pub role: String,
+    pub prof_reg_no: Option<String>,
+    pub user_admin: bool,
+}
+
+/// What an administrator can do to an account besides changing its role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    Suspend,
+    Reinstate,
+    Terminate,
+    /// A new generated first password, the token forgotten: the holder enrols again.
+    Reset,
+    /// Clears the login-failure lock of the account's user name.
+    Unlock,
+}
+
+impl AdminAction {
+    /// Parses the code an administrator sends.
+    pub fn parse(code: &str) -> Option<AdminAction> {
+        match code {
+            "suspend" => Some(AdminAction::Suspend),
+            "reinstate" => Some(AdminAction::Reinstate),
+            "terminate" => Some(AdminAction::Terminate),
+            "reset" => Some(AdminAction::Reset),
+            "unlock" => Some(AdminAction::Unlock),
+            _ => None,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            AdminAction::Suspend => "suspend",
+            AdminAction::Reinstate => "reinstate",
+            AdminAction::Terminate => "terminate",
+            AdminAction::Reset => "reset",
+            AdminAction::Unlock => "unlock",
+        }
+    }
+}
+
+/// Whose accounts: a provider's, or the office's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Hcp(Uuid),
+    Office,
+}
+
+fn field(field: &str, code: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        code,
+        message: message.into(),
+    }
+}
+
+fn invalid(fields: Vec<FieldError>) -> AppError {
+    AppError::Invalid {
+        code: if fields.len() == 1 {
+            fields[0].code
+        } else {
+            "invalid-input"
+        },
+        message: "the account has invalid fields".to_owned(),
+        fields,
+    }
+}
+
+fn manager(session: &Session) -> Option<Manager<'_>> {
+    let a = session.account()?;
+    Some(Manager {
+        realm: Realm::parse(&a.realm)?,
+        hcp: a.hcp_id,
+        user_admin: a.user_admin,
+        role: &a.role,
+    })
+}
+
+impl App {
+    /// Refuses with 404 unless the session may manage the accounts of `scope`.
+    fn check_manager(&self, session: &Session, scope: Scope) -> Result<(), AppError> {
+        let m = manager(session).ok_or(AppError::NotFound)?;
+        let ok = match scope {
+            Scope::Hcp(h) => may_manage_accounts_of(m, h),
+            Scope::Office => may_manage_office_accounts(m),
+        };
+        if ok { Ok(()) } else { Err(AppError::NotFound) }
+    }
+
+    /// Checks the role, registration number and administrator flag of an account in `scope`.
+    fn check_role(
+        &self,
+        scope: Scope,
+        role: &str,
+        prof_reg_no: Option<&str>,
+        user_admin: bool,
+        fields: &mut Vec<FieldError>,
+    ) -> (String, Option<String>, bool) {
+        match scope {
+            Scope::Office => {
+                if OfficeRole::parse(role).is_none() {
+                    fields.push(field(
+                        "/role",
+                        "invalid-role",
+                        "registration-officer, privacy-officer or system-administrator",
+                    ));
+                }
+                (role.to_owned(), None, false)
+            }
+            Scope::Hcp(_) => {
+                let Some(r) = Role::parse(role).filter(|r| r.enabled_by_default()) else {
+                    fields.push(field(
+                        "/role",
+                        "invalid-role",
+                        "one of the professions, registration-staff or user-administrator",
+                    ));
+                    return (role.to_owned(), None, user_admin);
+                };
+                let number = if r.is_professional() {
+                    let patterns = &self.settings().auth.registration_numbers;
+                    match patterns.check(r, prof_reg_no.unwrap_or("")) {
+                        Ok(n) => Some(n),
+                        Err(_) => {
+                            fields.push(field(
+                                "/prof_reg_no",
+                                "invalid-registration-number",
+                                format!(
+                                    "a {} registration number looks like {}",
+                                    r.name_en(),
+                                    patterns.describe(r)
+                                ),
+                            ));
+                            None
+                        }
+                    }
+                } else {
+                    if prof_reg_no.is_some_and(|n| !n.trim().is_empty()) {
+                        fields.push(field(
+                            "/prof_reg_no",
+                            "unexpected-registration-number",
+                            "only professionals carry a registration number",
+                        ));
+                    }
+                    None
+                };
+                // A pure user administrator is always flagged as one.
+                (
+                    r.code().to_owned(),
+                    number,
+                    user_admin || r == Role::UserAdministrator,
+                )
+            }
+        }
+    }
+
+    /// Creates a personal account in `scope`; its first password goes to the holder's mobile
+    /// through the outbox. Returns the account (never the password).
+    pub async fn create_account(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        scope: Scope,
+        input: NewAccount,
+    ) -> Result<AccountRow, AppError> {
+        self.check_manager(session, scope)?;
+        let provider_name = match scope {
+            Scope::Hcp(h) => {
+                let p = self.provider(h).await?;
+                use ehrshare_core::provider::Status;
+                if !matches!(p.status, Status::Accepted | Status::Active | Status::Suspended) {
+                    return Err(AppError::Conflict {
+                        code: "provider-not-accepted",
+                        message: "accounts are opened only for accepted providers".to_owned(),
+                    });
+                }
+                (p.hcp.name_en.clone(), p.hcp.name_zh.clone())
+            }
+            Scope::Office => ("the eHR Office".to_owned(), "電子健康紀錄統籌處".to_owned()),
+        };
+        let (row, password) = self.new_account_row(scope, input, false)?;
+        let hash = hash_secret(password.clone()).await?;
+        let row = AccountRow {
+            password_hash: hash,
+            ..row
+        };
+        let locale = Locale::parse(&row.language).unwrap_or_default();
+        let notice = Notice {
+            recipient: None,
+            address: row.mobile.clone(),
+            channel: Channel::Sms,
+            template: "initial-password".to_owned(),
+            params: BTreeMap::from([
+                ("user".to_owned(), row.user_name.clone()),
+                ("password".to_owned(), password),
+                (
+                    "provider".to_owned(),
+                    match locale {
+                        Locale::ZhHk => provider_name.1,
+                        Locale::En => provider_name.0,
+                    },
+                ),
+            ]),
+            locale,
+        };
+        self.insert_account(caller, row, vec![notice]).await
+    }
+
+    /// Creates the first office system administrator from the command line (no session
+    /// exists yet). Returns the account and its first password, for the operator's terminal.
+    pub async fn bootstrap_office_admin(
+        &self,
+        user_name: &str,
+        name_en: &str,
+        mobile: &str,
+    ) -> Result<(AccountRow, String), AppError> {
+        let input = NewAccount {
+            user_name: user_name.to_owned(),
+            name_en: name_en.to_owned(),
+            role: OfficeRole::SystemAdministrator.code().to_owned(),
+            mobile: mobile.to_owned(),
+            ..NewAccount::default()
+        };
+        let (row, password) = self.new_account_row(Scope::Office, input, false)?;
+        let row = AccountRow {
+            password_hash: hash_secret(password.clone()).await?,
+            ..row
+        };
+        let caller = Caller {
+            actor: ehrshare_core::audit::Actor::system(),
+            request_id: None,
+            client_addr: None,
+        };
+        let row = self.insert_account(&caller, row, Vec::new()).await?;
+        Ok((row, password))
+    }
+
+    /// Creates an enrolled, active demo account with a known password and token seed (for
+    /// `ehrshare demo` only: `demo` is set so that `ehrshare demo code` may show its codes).
+    pub async fn create_demo_account(
+        &self,
+        scope: Scope,
+        input: NewAccount,
+        password: &str,
+        totp_seed: &[u8],
+    ) -> Result<AccountRow, AppError> {
+        let (row, _) = self.new_account_row(scope, input, true)?;
+        let row = AccountRow {
+            password_hash: hash_secret(ehrshare_core::password::normalise(password)).await?,
+            must_change_password: false,
+            totp_secret: Some(totp_seed.to_vec()),
+            status: AccountStatus::Active.code().to_owned(),
+            ..row
+        };
+        let caller = Caller {
+            actor: ehrshare_core::audit::Actor::system(),
+            request_id: None,
+            client_addr: None,
+        };
+        self.insert_account(&caller, row, Vec::new()).await
+    }
+
+    /// The current TOTP code of a demo account (refused for any other account: 404).
+    pub async fn demo_totp_code(&self, user_name: &str) -> Result<String, AppError> {
+        let name = ehrshare_core::account::user_name(user_name).map_err(|_| AppError::NotFound)?;
+        let a = self
+            .db()
+            .account_by_user_name(&name)
+            .await?
+            .filter(|a| a.demo)
+            .ok_or(AppError::NotFound)?;
+        let secret = a.totp_secret.ok_or(AppError::NotFound)?;
+        let now = u64::try_from(self.clock().now().unix_timestamp()).unwrap_or(0);
+        let code = ehrshare_core::totp::hotp(
+            &secret,
+            ehrshare_core::totp::step_of(now),
+            ehrshare_core::totp::DIGITS,
+        );
+        Ok(format!("{code:06}"))
+    }
+
+    fn new_account_row(
+        &self,
+        scope: Scope,
+        input: NewAccount,
+        demo: bool,
+    ) -> Result<(AccountRow, String), AppError> {
+        let now = self.clock().now();
+        let mut fields = Vec::new();
+        let user_name = match ehrshare_core::account::user_name(&input.user_name) {
+            Ok(n) => n,
+            Err(e) => {
+                fields.push(field("/user_name", "invalid-user-name", e.to_string()));
+                String::new()
+            }
+        };
+        let name_en = input.name_en.trim().to_owned();
+        if name_en.is_empty() || name_en.chars().count() > 100 || name_en.chars().any(char::is_control)
+        {
+            fields.push(field("/name_en", "invalid-name", "1 to 100 characters"));
+        }
+        let name_zh = input
+            .name_zh
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if name_zh
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control))
+        {
+            fields.push(field("/name_zh", "invalid-name", "at most 100 characters"));
+        }
+        let mobile = match Phone::parse(&input.mobile) {
+            Ok(p) => p.as_str().to_owned(),
+            Err(e) => {
+                fields.push(field("/mobile", "invalid-phone", e.to_string()));
+                String::new()
+            }
+        };
+        let email = match input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+            None => None,
+            Some(e) => match Email::parse(e) {
+                Ok(e) => Some(e.as_str().to_owned()),
+                Err(err) => {
+                    fields.push(field("/email", "invalid-email", err.to_string()));
+                    None
+                }
+            },
+        };
+        let language = input.language.unwrap_or_else(|| "zh-HK".to_owned());
+        if !matches!(language.as_str(), "en" | "zh-HK") {
+            fields.push(field("/language", "invalid-language", "en or zh-HK"));
+        }
+        let (role, prof_reg_no, user_admin) = self.check_role(
+            scope,
+            input.role.trim(),
+            input.prof_reg_no.as_deref(),
+            input.user_admin,
+            &mut fields,
+        );
+        if !fields.is_empty() {
+            return Err(invalid(fields));
+        }
+        let (realm, hcp_id) = match scope {
+            Scope::Hcp(h) => (Realm::Hcp, Some(h)),
+            Scope::Office => (Realm::Office, None),
+        };
+        let password = new_initial_password()?;
+        Ok((
+            AccountRow {
+                id: Uuid::now_v7(),
+                realm: realm.code().to_owned(),
+                hcp_id,
+                user_name,
+                name_en,
+                name_zh,
+                role,
+                user_admin,
+                prof_reg_no,
+                mobile,
+                email,
+                language,
+                status: AccountStatus::Pending.code().to_owned(),
+                password_hash: String::new(),
+                password_set_at: now,
+                must_change_password: true,
+                totp_secret: None,
+                totp_pending: None,
+                totp_last_step: None,
+                last_login_at: None,
+                demo,
+                created_at: now,
+                version: 1,
+            },
+            password,
+        ))
+    }
+
+    async fn insert_account(
+        &self,
+        caller: &Caller,
+        row: AccountRow,
+        notices: Vec<Notice>,
+    ) -> Result<AccountRow, AppError> {
+        let mut entry = caller.entry(self, "account.create", Outcome::Allowed);
+        entry.record_ids = vec![row.id];
+        entry.reason = Some(format!("role {}", row.role));
+        let stored = row.clone();
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::account::insert(conn, &stored)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Conflict { source, .. } => StoreError::Conflict {
+                            constraint: "account_user_name".to_owned(),
+                            source,
+                        },
+                        other => other,
+                    })
+            })
+        });
+        match self.record_and_notify(entry, Some(insert), notices).await {
+            Ok(_) => Ok(row),
+            Err(AppError::Conflict { .. }) => Err(AppError::Conflict {
+                code: "user-name-taken",
+                message: "this user name is taken".to_owned(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The accounts of `scope`, for its administrators.
+    pub async fn accounts(
+        &self,
+        session: &Session,
+        scope: Scope,
+    ) -> Result<Vec<AccountRow>, AppError> {
+        self.check_manager(session, scope)?;
+        let hcp = match scope {
+            Scope::Hcp(h) => Some(h),
+            Scope::Office => None,
+        };
+        Ok(self.db().accounts_of(hcp).await?)
+    }
+
+    /// One account of `scope` (404 outside it).
+    pub async fn account_in(
+        &self,
+        session: &Session,
+        scope: Scope,
+        id: Uuid,
+    ) -> Result<AccountRow, AppError> {
+        self.check_manager(session, scope)?;
+        let a = self.db().account(id).await?.ok_or(AppError::NotFound)?;
+        let inside = match scope {
+            Scope::Hcp(h) => a.hcp_id == Some(h),
+            Scope::Office => a.realm == Realm::Office.code(),
+        };
+        if inside { Ok(a) } else { Err(AppError::NotFound) }
+    }
+
+    /// Changes an account's role (and registration number and administrator flag).
+    pub async fn change_role(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        input: RoleChange,
+    ) -> Result<AccountRow, AppError> {
+        let a = self.account_in(session, scope, id).await?;
+        if a.status == AccountStatus::Terminated.code() {
+            return Err(AppError::Conflict {
+                code: "account-terminated",
+                message: "a terminated account cannot change".to_owned(),
+            });
+        }
+        let mut fields = Vec::new();
+        let (role, prof_reg_no, user_admin) = self.check_role(
+            scope,
+            input.role.trim(),
+            input.prof_reg_no.as_deref(),
+            input.user_admin,
+            &mut fields,
+        );
+        if !fields.is_empty() {
+            return Err(invalid(fields));
+        }
+        let updated = AccountRow {
+            role,
+            prof_reg_no,
+            user_admin,
+            version: a.version + 1,
+            ..a.clone()
+        };
+        let mut entry = caller.entry(self, "account.change-role", Outcome::Allowed);
+        entry.record_ids = vec![id];
+        entry.reason = Some(format!(
+            "{} -> {}{}",
+            a.role,
+            updated.role,
+            if updated.user_admin {
+                " (user administrator)"
+            } else {
+                ""
+            }
+        ));
+        let stored = updated.clone();
+        let update = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                if ehrshare_store::account::update(conn, &stored).await? {
+                    Ok(())
+                } else {
+                    Err(stale())
+                }
+            })
+        });
+        self.record_with(entry, update)
+            .await
+            .map_err(stale_conflict)?;
+        Ok(updated)
+    }
+
+    /// Suspends, reinstates, terminates, resets or unlocks an account. Every one but unlock
+    /// and reinstate ends the account's sessions and tokens in the same transaction.
+    pub async fn account_action(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        scope: Scope,
+        id: Uuid,
+        action: AdminAction,
+        reason: Option<String>,
+    ) -> Result<AccountRow, AppError> {
+        let now = self.clock().now();
+        let a = self.account_in(session, scope, id).await?;
+        let status = AccountStatus::parse(&a.status)
+            .ok_or_else(|| AppError::Internal("stored account status unknown".into()))?;
+        let mut entry = caller.entry(self, &format!("account.{}", action.code()), Outcome::Allowed);
+        entry.record_ids = vec![id];
+        entry.reason = reason.filter(|r| !r.trim().is_empty());
+        let transition = |event: AccountEvent| {
+            status
+                .after(event, a.totp_secret.is_some() && !a.must_change_password)
+                .ok_or_else(|| AppError::Conflict {
+                    code: "invalid-transition",
+                    message: format!("a {} account cannot change that way", status.code()),
+                })
+        };
+        let mut notices = Vec::new();
+        let updated = match action {
+            AdminAction::Unlock => {
+                let key = format!("user:{}", a.user_name);
+                let clear = change(move |conn: Conn<'_>| {
+                    Box::pin(
+                        async move { ehrshare_store::account::clear_failures(conn, &key).await },
+                    )
+                });
+                self.record_with(entry, clear).await?;
+                return Ok(a);
+            }
+            AdminAction::Suspend => AccountRow {
+                status: transition(AccountEvent::Suspend)?.code().to_owned(),
+                ..a.clone()
+            },
+            AdminAction::Reinstate => AccountRow {
+                status: transition(AccountEvent::Reinstate)?.code().to_owned(),
+                ..a.clone()
+            },
+            AdminAction::Terminate => AccountRow {
+                status: transition(AccountEvent::Terminate)?.code().to_owned(),
+                ..a.clone()
+            },
+            AdminAction::Reset => {
+                if status == AccountStatus::Terminated {
+                    return Err(AppError::Conflict {
+                        code: "invalid-transition",
+                        message: "a terminated account cannot be reset".to_owned(),
+                    });
+                }
+                let password = new_initial_password()?;
+                let hash = hash_secret(password.clone()).await?;
+                let locale = Locale::parse(&a.language).unwrap_or_default();
+                notices.push(Notice {
+                    recipient: None,
+                    address: a.mobile.clone(),
+                    channel: Channel::Sms,
+                    template: "password-reset".to_owned(),
+                    params: BTreeMap::from([
+                        ("user".to_owned(), a.user_name.clone()),
+                        ("password".to_owned(), password),
+                    ]),
+                    locale,
+                });
+                AccountRow {
+                    password_hash: hash,
+                    password_set_at: now,
+                    must_change_password: true,
+                    totp_secret: None,
+                    totp_pending: None,
+                    // An active account stays active: the holder must re-enrol at next login.
+                    ..a.clone()
+                }
+            }
+        };
+        let updated = AccountRow {
+            version: a.version + 1,
+            ..updated
+        };
+        let ends_sessions = !matches!(action, AdminAction::Reinstate);
+        let stored = updated.clone();
+        let reason_code = action.code();
+        let update = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                if !ehrshare_store::account::update(conn.reborrow(), &stored).await? {
+                    return Err(stale());
+                }
+                if action == AdminAction::Reset {
+                    ehrshare_store::account::push_password_history(
+                        conn.reborrow(),
+                        stored.id,
+                        &stored.password_hash,
+                        now,
+                    )
+                    .await?;
+                    let key = format!("user:{}", stored.user_name);
+                    ehrshare_store::account::clear_failures(conn.reborrow(), &key).await?;
+                }
+                if ends_sessions {
+                    ehrshare_store::account::end_sessions_and_tokens(
+                        conn,
+                        stored.id,
+                        now,
+                        reason_code,
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        });
+        self.record_and_notify(entry, Some(update), notices)
+            .await
+            .map_err(stale_conflict)?;
+        Ok(updated)
+    }
+}
