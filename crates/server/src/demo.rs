@@ -12,11 +12,14 @@
 
 use anyhow::Context;
 use ehrshare_app::App;
+use ehrshare_app::account::{NewAccount, Scope};
 use ehrshare_app::caller::Caller;
 use ehrshare_app::provider::{ApplicationInput, LocationInput, PersonInput, StaffInput};
 use ehrshare_app::recipient::{DocumentInput, RegistrationInput, SdmInput};
+use ehrshare_core::account::OfficeRole;
 use ehrshare_core::audit::{Actor, ActorKind};
 use ehrshare_core::identity::Hkid;
+use ehrshare_core::profession::Role;
 use ehrshare_core::provider::Event;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -48,12 +51,136 @@ const GIVEN: [(&str, &str); 10] = [
 ];
 const LETTERS: &[u8] = b"ACDEGHKPRVYZ";
 
+/// The password of every demo account and patient login. Demo accounts are enrolled at once;
+/// `ehrshare demo code USER` prints a demo account's current security code.
+pub const DEMO_PASSWORD: &str = "Demo-2026-ehrshare";
+
+/// The user-name prefix of each demo provider, in the order of [`providers`].
+const PREFIXES: [&str; 3] = ["sth", "hvc", "tsc"];
+
+/// How many adults (from the first) get a patient login; adult 0 is also the SDM of a child.
+const PATIENT_LOGINS: usize = 3;
+
+/// One demo login, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoLogin {
+    pub user: String,
+    pub role: String,
+    pub place: String,
+}
+
 /// What a demo load did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DemoReport {
     pub providers: usize,
     pub recipients: usize,
     pub already_loaded: bool,
+    /// Staff accounts (user name, role, provider or office).
+    pub accounts: Vec<DemoLogin>,
+    /// Patient logins (document number, name, whom else they act for).
+    pub patients: Vec<DemoLogin>,
+}
+
+/// A registration number of the profession's first pattern, numbered `n`.
+fn demo_number(pattern: &str, n: usize) -> String {
+    let digits = format!("{:012}", 100_003 + n * 7_919);
+    let mut d = digits.chars().rev();
+    let mut out: Vec<char> = pattern
+        .split('|')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .rev()
+        .map(|c| match c {
+            '#' => d.next().unwrap_or('0'),
+            '@' => 'A',
+            other => other,
+        })
+        .collect();
+    out.reverse();
+    out.into_iter().collect()
+}
+
+/// Enrolled accounts for every enabled role at a provider: the named staff where the
+/// application names one of that role, made-up people otherwise.
+async fn provider_accounts(
+    app: &App,
+    hcp: uuid::Uuid,
+    prefix: &str,
+    place: &str,
+    application: &ApplicationInput,
+    report: &mut DemoReport,
+) -> anyhow::Result<()> {
+    let patterns = &app.settings().auth.registration_numbers;
+    for (n, role) in Role::ALL
+        .into_iter()
+        .filter(|r| r.enabled_by_default())
+        .enumerate()
+    {
+        let named = application.staff.iter().find(|s| s.role == role.code());
+        let (name_en, name_zh) = match named {
+            Some(s) => (s.name_en.clone(), s.name_zh.clone()),
+            None => (
+                format!("DEMO {}", role.name_en()),
+                Some(format!("示範{}", role.name_zh())),
+            ),
+        };
+        let prof_reg_no = role.is_professional().then(|| {
+            named
+                .and_then(|s| s.prof_reg_no.clone())
+                .filter(|r| patterns.check(role, r).is_ok())
+                .unwrap_or_else(|| demo_number(&patterns.describe(role).replace(' ', ""), n))
+        });
+        let user = format!("{prefix}.{}", role.code());
+        let input = NewAccount {
+            user_name: user.clone(),
+            name_en,
+            name_zh,
+            role: role.code().to_owned(),
+            user_admin: role == Role::UserAdministrator,
+            prof_reg_no,
+            mobile: format!("9300 {:04}", report.accounts.len() + 1),
+            email: None,
+            language: Some("zh-HK".to_owned()),
+        };
+        let seed = ehrshare_app::secret::random_bytes::<20>()?;
+        app.create_demo_account(Scope::Hcp(hcp), input, DEMO_PASSWORD, &seed)
+            .await
+            .with_context(|| format!("demo account {user}"))?;
+        report.accounts.push(DemoLogin {
+            user,
+            role: role.code().to_owned(),
+            place: place.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The office's demo accounts, one per office role.
+async fn office_accounts(app: &App, report: &mut DemoReport) -> anyhow::Result<()> {
+    for (user, role) in [
+        ("office.admin", OfficeRole::SystemAdministrator),
+        ("office.registration", OfficeRole::RegistrationOfficer),
+        ("office.privacy", OfficeRole::PrivacyOfficer),
+    ] {
+        let input = NewAccount {
+            user_name: user.to_owned(),
+            name_en: format!("DEMO {}", role.code()),
+            role: role.code().to_owned(),
+            mobile: format!("9400 {:04}", report.accounts.len() + 1),
+            ..NewAccount::default()
+        };
+        let seed = ehrshare_app::secret::random_bytes::<20>()?;
+        app.create_demo_account(Scope::Office, input, DEMO_PASSWORD, &seed)
+            .await
+            .with_context(|| format!("demo account {user}"))?;
+        report.accounts.push(DemoLogin {
+            user: user.to_owned(),
+            role: role.code().to_owned(),
+            place: "eHR Office".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn caller() -> Caller {
@@ -153,7 +280,7 @@ fn providers() -> Vec<ApplicationInput> {
                     "LAU Ka Yan",
                     "劉嘉欣",
                     "radiographer",
-                    Some("RD1234"),
+                    Some("MR12345"),
                     "9200 0005",
                 ),
                 staff(
@@ -207,7 +334,7 @@ fn providers() -> Vec<ApplicationInput> {
                     "LEE Siu Ming",
                     "李小明",
                     "physiotherapist",
-                    Some("PT1234"),
+                    Some("PT12345"),
                     "9200 0014",
                 ),
             ],
@@ -357,23 +484,51 @@ pub async fn load(app: &App) -> anyhow::Result<DemoReport> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut report = DemoReport::default();
-    for application in providers() {
+    office_accounts(app, &mut report).await?;
+    for (application, prefix) in providers().into_iter().zip(PREFIXES) {
         let provider = app
-            .apply_hcp(&caller, application)
+            .apply_hcp(&caller, application.clone())
             .await
             .context("demo provider")?;
-        for event in [Event::Accept, Event::CompleteSetUp] {
-            app.hcp_event(&caller, provider.hcp.id, event)
-                .await
-                .context("demo provider set-up")?;
-        }
+        app.hcp_event(&caller, provider.hcp.id, Event::Accept)
+            .await
+            .context("demo provider acceptance")?;
+        provider_accounts(
+            app,
+            provider.hcp.id,
+            prefix,
+            &application.name_en,
+            &application,
+            &mut report,
+        )
+        .await?;
+        // The demo's user administrators are enrolled at once, so set-up is complete.
+        app.hcp_event(&caller, provider.hcp.id, Event::CompleteSetUp)
+            .await
+            .context("demo provider set-up")?;
         report.providers += 1;
         bar.inc(1);
     }
     for i in 0..adults {
-        app.register_recipient(&caller, adult(i))
+        let reg = app
+            .register_recipient(&caller, adult(i))
             .await
             .with_context(|| format!("demo recipient {i}"))?;
+        if i < PATIENT_LOGINS {
+            app.create_demo_person(reg.recipient.id, DEMO_PASSWORD)
+                .await
+                .with_context(|| format!("demo patient login {i}"))?;
+            report.patients.push(DemoLogin {
+                user: reg.recipient.doc_number.clone(),
+                role: if i == 0 {
+                    "recipient, parent (SDM) of a child"
+                } else {
+                    "recipient"
+                }
+                .to_owned(),
+                place: reg.recipient.name_en.clone(),
+            });
+        }
         report.recipients += 1;
         bar.inc(1);
     }

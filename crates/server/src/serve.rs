@@ -54,6 +54,20 @@ pub fn app_settings(config: &Config) -> Settings {
             retry_base: std::time::Duration::from_secs(config.outbox_retry_base_secs),
             ..OutboxSettings::default()
         },
+        auth: ehrshare_app::auth::AuthSettings {
+            session: ehrshare_core::login::SessionPolicy {
+                idle: time::Duration::minutes(i64::from(config.session_idle_minutes)),
+                absolute: time::Duration::hours(i64::from(config.session_absolute_hours)),
+            },
+            password_max_age: time::Duration::days(i64::from(config.password_max_age_days)),
+            user_throttle: ehrshare_core::login::ThrottlePolicy {
+                lock_after: config.login_lock_after,
+                ..ehrshare_core::login::ThrottlePolicy::USER
+            },
+            // Checked when the configuration was loaded.
+            registration_numbers: config.registration_patterns().unwrap_or_default(),
+            ..ehrshare_app::auth::AuthSettings::default()
+        },
         ..Settings::default()
     }
 }
@@ -94,7 +108,6 @@ pub fn web_settings(config: &Config) -> WebSettings {
         request_timeout: config.request_timeout(),
         cookie_secure: config.cookie_secure,
         public_base_url: config.effective_public_base_url(),
-        office_token: config.office_token.as_ref().map(|t| t.expose().to_owned()),
         rate_limit: ehrshare_web::ratelimit::RateLimit {
             per_minute: config.rate_limit_per_minute,
             burst: config.rate_limit_burst,
@@ -145,32 +158,89 @@ pub async fn demo(config: Config) -> anyhow::Result<()> {
 
 fn print_demo_report(report: &crate::demo::DemoReport) {
     if report.already_loaded {
-        println!("ehrshare: the demo population is already loaded");
-    } else {
         println!(
-            "ehrshare: demo population loaded: {} providers, {} recipients",
-            report.providers, report.recipients
+            "ehrshare: the demo population is already loaded (its logins were listed when it was)"
         );
+        return;
+    }
+    println!(
+        "ehrshare: demo population loaded: {} providers, {} recipients",
+        report.providers, report.recipients
+    );
+    println!(
+        "ehrshare: demo staff accounts (password {:?}; security code: `ehrshare demo code USER`):",
+        crate::demo::DEMO_PASSWORD
+    );
+    for a in &report.accounts {
+        println!("  {:<48} {:<32} {}", a.user, a.role, a.place);
+    }
+    println!(
+        "ehrshare: demo patient logins (document number, password {:?}; the one-time code goes \
+         to the outbox: outbox/messages.log in the data folder):",
+        crate::demo::DEMO_PASSWORD
+    );
+    for p in &report.patients {
+        println!("  {:<48} {:<32} {}", p.user, p.role, p.place);
     }
 }
 
+/// `ehrshare demo code USER`: a demo account's current security code. Exit 1 for an account
+/// that is not a demo account (or does not exist).
+pub async fn demo_code(config: Config, user: &str) -> anyhow::Result<bool> {
+    let app = start_app(&config).await?;
+    let result = app.demo_totp_code(user).await;
+    app.close().await;
+    match result {
+        Ok(code) => {
+            println!("{code}");
+            Ok(true)
+        }
+        Err(ehrshare_app::AppError::NotFound) => {
+            eprintln!("ehrshare: {user:?} is not a demo account");
+            Ok(false)
+        }
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
+}
+
+/// `ehrshare office create-admin`: the bootstrap office system administrator.
+pub async fn create_office_admin(
+    config: Config,
+    user_name: &str,
+    name: &str,
+    mobile: &str,
+) -> anyhow::Result<()> {
+    let app = start_app(&config).await?;
+    let result = app.bootstrap_office_admin(user_name, name, mobile).await;
+    app.close().await;
+    let (account, password) = result.map_err(|e| match e {
+        ehrshare_app::AppError::Invalid { fields, .. } => anyhow::anyhow!(
+            "{}",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field.trim_start_matches('/'), f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    println!(
+        "ehrshare: office system administrator {} created. First password (shown once; it must \
+         be changed at the first login, when the security token is enrolled): {password}",
+        account.user_name
+    );
+    Ok(())
+}
+
 /// `ehrshare serve`: runs until SIGINT or SIGTERM, then finishes the requests in flight. With
-/// `demo`, the demo population is loaded first (once), and an office token is made up for this
-/// run if none is configured.
-pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
+/// `demo`, the demo population (with its accounts) is loaded first, once.
+pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     let app = start_app(&config).await?;
     let backend = app.backend();
     if demo {
         let report = crate::demo::load(&app).await?;
         print_demo_report(&report);
-        if config.office_token.is_none() {
-            let mut bytes = [0u8; 24];
-            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            let token = ehrshare_core::audit::checkpoint::hex(&bytes);
-            println!("ehrshare: office API token for this run: {token}");
-            config.office_token = Some(crate::config::SecretString::new(token));
-        }
     }
     let (stop_outbox, outbox_stopped) = tokio::sync::oneshot::channel();
     let outbox_worker = spawn_outbox_worker(

@@ -57,10 +57,7 @@ cookie_secure = false
                 "EHRSHARE_DATABASE_URL",
                 "postgres://app:s3cret@db.internal/ehr",
             )
-            .env(
-                "EHRSHARE_OFFICE_TOKEN",
-                "an-office-token-of-at-least-32-characters",
-            )
+            .env("EHRSHARE_SESSION_IDLE_MINUTES", "5")
             .args(["--listen", "127.0.0.1:3333"]),
     );
     assert_eq!(
@@ -94,11 +91,7 @@ cookie_secure = false
         config["public_base_url"].as_str(),
         Some("http://127.0.0.1:3333")
     );
-    assert_eq!(
-        config["office_token"].as_str(),
-        Some("***"),
-        "secrets never shown"
-    );
+    assert_eq!(config["session_idle_minutes"].as_integer(), Some(5));
 }
 
 #[test]
@@ -246,15 +239,30 @@ fn free_port() -> u16 {
 
 /// A plain HTTP/1.1 GET; returns status and body.
 fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// `POST path` with a JSON body.
+fn http_post_json(addr: &str, path: &str, body: &str) -> (u16, String) {
+    http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn http(addr: &str, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response
@@ -360,7 +368,7 @@ fn the_example_configuration_file_is_valid_and_complete() {
     for key in ehrshare::config::KEYS {
         // Keys without a default and unset are absent from print-config.
         assert!(
-            config.contains_key(*key) || matches!(*key, "sms_webhook_url" | "office_token"),
+            config.contains_key(*key) || matches!(*key, "sms_webhook_url"),
             "print-config lacks {key}"
         );
         assert!(
@@ -393,18 +401,60 @@ async fn serve_demo_loads_the_population_once_and_says_how_to_use_it() {
         "{:?}",
         server.before
     );
-    assert!(
-        server
-            .before
-            .iter()
-            .any(|l| l.starts_with("ehrshare: office API token for this run: "))
-    );
+    for user in [
+        "office.admin",
+        "office.registration",
+        "hvc.doctor",
+        "tsc.chinese-medicine-practitioner",
+        "sth.user-administrator",
+    ] {
+        assert!(
+            server
+                .before
+                .iter()
+                .any(|l| l.trim_start().starts_with(&format!("{user} "))),
+            "{user} is listed: {:?}",
+            server.before
+        );
+    }
     let hint = server.lines.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(hint.contains("/api/v1/directory"), "{hint}");
     let (status, body) = http_get(&server.addr, "/api/v1/directory?q=%E4%B8%AD%E9%86%AB");
     assert_eq!(status, 200);
     let page: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(page["items"][0]["name_zh"], "同盛中醫診所");
+
+    // A newcomer logs in as a demo doctor with `ehrshare demo code` instead of an app.
+    let code = |user: &str| {
+        ehrshare(data.path())
+            .env("EHRSHARE_DATA_DIR", data.path().join("d"))
+            .env("EHRSHARE_DATABASE_URL", db.url())
+            .args(["demo", "code", user])
+            .output()
+            .unwrap()
+    };
+    let out = code("hvc.doctor");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let totp = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(totp.len(), 6, "{totp}");
+    let (status, body) = http_post_json(
+        &server.addr,
+        "/api/v1/session",
+        &serde_json::json!({"user_name": "hvc.doctor", "password": ehrshare::demo::DEMO_PASSWORD, "totp": totp})
+            .to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let session: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(session["stage"], "ready");
+    assert_eq!(session["account"]["role"], "doctor");
+    // Refused for anything but a demo account.
+    let out = code("nobody.here");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a demo account"));
     assert!(server.stop().success());
 
     let again = start();

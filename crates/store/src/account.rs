@@ -249,7 +249,11 @@ pub async fn end_other_sessions(
 }
 
 /// Notes a successful login's time.
-pub async fn touch_login(conn: Conn<'_>, account: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+pub async fn touch_login(
+    conn: Conn<'_>,
+    account: Uuid,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
     crate::on_conn!(conn, c => {
         sqlx::query("UPDATE account SET last_login_at = $2 WHERE account_id = $1")
             .bind(account)

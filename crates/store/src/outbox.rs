@@ -204,6 +204,20 @@ impl Db {
         })
     }
 
+    /// Messages to an address (a phone number or e-mail address), newest first.
+    pub async fn outbox_to(&self, address: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox_message WHERE address = $1 ORDER BY created_at DESC, id DESC"
+        );
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(address)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(decode).collect()
+        })
+    }
+
     /// Messages concerning a recipient, newest first.
     pub async fn outbox_for_recipient(
         &self,

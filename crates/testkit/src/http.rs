@@ -27,6 +27,8 @@ pub struct TestApp {
     pub app: App,
     pub clock: FixedClock,
     router: Router,
+    /// The office session of [`TestApp::office`], made on first use.
+    pub(crate) office: tokio::sync::OnceCell<uuid::Uuid>,
 }
 
 /// A response, its body read.
@@ -125,6 +127,7 @@ impl TestApp {
             app,
             clock,
             router,
+            office: tokio::sync::OnceCell::new(),
         }
     }
 

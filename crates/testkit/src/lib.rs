@@ -7,12 +7,14 @@
 //! - [`TestApp`]: the whole HTTP application in process, called without a socket.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod accounts;
 pub mod audit;
 mod clock;
 mod db;
 mod http;
 mod proxy;
 
+pub use accounts::{Agent, SignedBy, TEST_PASSWORD, session_cookie};
 pub use clock::FixedClock;
 pub use db::with_database;
 pub use db::{TEST_DATABASE_URL_VAR, TestDb};

@@ -11,10 +11,13 @@
 pub mod api;
 pub mod error;
 pub mod i18n;
+pub mod oauth;
 pub mod pages;
+pub mod qr;
 pub mod ratelimit;
 pub mod request_id;
 pub mod security;
+pub mod session;
 
 use std::time::Duration;
 
@@ -43,8 +46,6 @@ pub struct WebSettings {
     pub cookie_secure: bool,
     /// The public URL clients reach this server at (links in messages, OAuth redirects).
     pub public_base_url: String,
-    /// The bootstrap office token (none: the office API is disabled).
-    pub office_token: Option<String>,
     /// Requests per client address.
     pub rate_limit: ratelimit::RateLimit,
 }
@@ -56,7 +57,6 @@ impl Default for WebSettings {
             request_timeout: Duration::from_secs(30),
             cookie_secure: true,
             public_base_url: "http://127.0.0.1:8080".to_owned(),
-            office_token: None,
             rate_limit: ratelimit::RateLimit::default(),
         }
     }
@@ -65,6 +65,11 @@ impl Default for WebSettings {
 /// The whole HTTP application.
 pub fn router(app: App, settings: &WebSettings) -> Router {
     let hsts = security::Hsts(settings.public_base_url.starts_with("https://"));
+    let cookies = session::CookieSettings {
+        secure: settings.cookie_secure,
+        origin: session::origin_of(&settings.public_base_url),
+        body_limit: settings.body_limit,
+    };
     Router::new()
         .route("/", get(pages::home::show))
         .route("/static/site.css", get(pages::stylesheet))
@@ -105,12 +110,76 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             "/api/v1/recipients/{id}/access-key",
             axum::routing::post(api::recipients::regenerate_access_key),
         )
+        .route(
+            "/api/v1/session",
+            get(api::session::show)
+                .post(api::session::log_in)
+                .delete(api::session::log_out),
+        )
+        .route(
+            "/api/v1/session/password",
+            axum::routing::post(api::session::change_password),
+        )
+        .route(
+            "/api/v1/session/token",
+            axum::routing::post(api::session::begin_enrolment),
+        )
+        .route(
+            "/api/v1/session/token/confirm",
+            axum::routing::post(api::session::confirm_enrolment),
+        )
+        .route(
+            "/api/v1/providers/{id}/accounts",
+            get(api::accounts::list).post(api::accounts::create),
+        )
+        .route(
+            "/api/v1/providers/{id}/accounts/{account}",
+            get(api::accounts::show),
+        )
+        .route(
+            "/api/v1/providers/{id}/accounts/{account}/role",
+            axum::routing::put(api::accounts::change_role),
+        )
+        .route(
+            "/api/v1/providers/{id}/accounts/{account}/actions",
+            axum::routing::post(api::accounts::act),
+        )
+        .route(
+            "/api/v1/office/accounts",
+            get(api::accounts::office_list).post(api::accounts::office_create),
+        )
+        .route(
+            "/api/v1/office/accounts/{account}/actions",
+            axum::routing::post(api::accounts::office_act),
+        )
+        .route("/api/v1/me", get(api::me::show))
+        .route(
+            "/api/v1/me/activate",
+            axum::routing::post(api::me::activate),
+        )
+        .route(
+            "/api/v1/me/login",
+            axum::routing::post(api::me::begin_login),
+        )
+        .route(
+            "/api/v1/me/login/verify",
+            axum::routing::post(api::me::finish_login),
+        )
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize_page).post(oauth::authorize),
+        )
+        .route("/oauth/token", axum::routing::post(oauth::token))
+        .route("/oauth/revoke", axum::routing::post(oauth::revoke))
+        .route("/oauth/introspect", axum::routing::post(oauth::introspect))
         .fallback(not_found)
-        .with_state(app)
+        .with_state(app.clone())
         // Layers run outside-in in the reverse of the order they are added here.
-        .layer(axum::Extension(api::auth::OfficeToken(
-            settings.office_token.as_deref().map(std::sync::Arc::from),
-        )))
+        .layer(middleware::from_fn_with_state(
+            (app, cookies.clone()),
+            session::load,
+        ))
+        .layer(axum::Extension(cookies))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
         .layer(TimeoutLayer::with_status_code(

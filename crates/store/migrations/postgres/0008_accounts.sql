@@ -37,7 +37,7 @@ CREATE TABLE account_password_history (
     account_id    UUID NOT NULL REFERENCES account (account_id),
     password_hash TEXT NOT NULL,
     set_at        TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (account_id, set_at)
+    PRIMARY KEY (account_id, password_hash)
 );
 
 -- A person who logs in to the patient portal: a recipient, an SDM, or both, by document.

@@ -100,7 +100,11 @@ async fn openapi_document_describes_the_api() {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert_eq!(
-        doc["components"]["securitySchemes"]["office_token"]["scheme"],
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"]["in"],
+        "cookie"
     );
 }

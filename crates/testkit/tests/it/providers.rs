@@ -3,39 +3,23 @@
 use axum::body::Body;
 use axum::http::Request;
 use ehrshare_app::Settings;
-use ehrshare_testkit::{TestApp, TestResponse};
+use ehrshare_testkit::{SignedBy, TestApp, TestResponse};
 use ehrshare_web::WebSettings;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-office-token-0123456789abcdef";
-
 async fn app() -> TestApp {
-    let web = WebSettings {
-        office_token: Some(TOKEN.to_owned()),
-        ..WebSettings::default()
-    };
-    TestApp::with_settings(Settings::default(), web).await
+    TestApp::with_settings(Settings::default(), WebSettings::default()).await
 }
 
 async fn office_post(t: &TestApp, path: &str, body: &Value) -> TestResponse {
-    t.send(
-        Request::post(path)
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-    )
-    .await
+    let office = t.office().await;
+    t.send_json(Some(&office), Request::post(path), body).await
 }
 
 async fn office_get(t: &TestApp, path: &str) -> TestResponse {
-    t.send(
-        Request::get(path)
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
+    let office = t.office().await;
+    t.send_json(Some(&office), Request::get(path), &Value::Null)
+        .await
 }
 
 fn application(name_en: &str, name_zh: &str, hcp_type: &str, district: &str) -> Value {
@@ -65,20 +49,22 @@ fn application(name_en: &str, name_zh: &str, hcp_type: &str, district: &str) -> 
     })
 }
 
-/// Registers a provider and takes it through acceptance and set-up.
+/// Registers a provider and takes it through acceptance and set-up (its first user
+/// administrator enrols).
 async fn active_provider(t: &TestApp, body: &Value) -> String {
     let r = office_post(t, "/api/v1/providers", body).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    for event in ["accept", "complete-set-up"] {
-        let r = office_post(
-            t,
-            &format!("/api/v1/providers/{id}/events"),
-            &json!({"event": event}),
-        )
-        .await;
-        assert_eq!(r.status, 200, "{event}: {}", r.text());
-    }
+    let r = office_post(
+        t,
+        &format!("/api/v1/providers/{id}/events"),
+        &json!({"event": "accept"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "accept: {}", r.text());
+    t.set_up_provider(&id, &format!("ua-{}", &id[24..])).await;
+    let r = office_get(t, &format!("/api/v1/providers/{id}")).await;
+    assert_eq!(r.json()["status"], "active", "set up by enrolment");
     id
 }
 
@@ -119,15 +105,24 @@ async fn an_application_goes_through_its_lifecycle() {
     );
     let id = body["id"].as_str().unwrap();
 
-    // Not before acceptance.
+    // No accounts before acceptance; set-up is not an event the office sends.
+    let r = office_post(
+        &t,
+        &format!("/api/v1/providers/{id}/accounts"),
+        &json!({"user_name": "early.admin", "name_en": "EARLY", "role": "user-administrator",
+                "mobile": "9123 4567"}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["code"], "provider-not-accepted");
     let r = office_post(
         &t,
         &format!("/api/v1/providers/{id}/events"),
         &json!({"event": "complete-set-up"}),
     )
     .await;
-    assert_eq!(r.status, 409);
-    assert_eq!(r.json()["code"], "invalid-transition");
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["code"], "set-up-by-enrolment");
     let r = office_post(
         &t,
         &format!("/api/v1/providers/{id}/events"),
@@ -154,7 +149,13 @@ async fn an_application_goes_through_its_lifecycle() {
             .into_iter()
             .map(|e| e.entry.action)
             .collect();
-    assert_eq!(actions, vec!["hcp.apply", "hcp.accept"]);
+    // (The first entries are the test's office login.)
+    let tail: Vec<&str> = actions
+        .iter()
+        .map(String::as_str)
+        .filter(|a| a.starts_with("hcp."))
+        .collect();
+    assert_eq!(tail, vec!["hcp.apply", "hcp.accept"]);
 }
 
 #[tokio::test]
@@ -190,11 +191,13 @@ async fn an_accepted_application_without_set_up_lapses_on_day_61() {
     );
     let r = office_post(
         &t,
-        &format!("/api/v1/providers/{id}/events"),
-        &json!({"event": "complete-set-up"}),
+        &format!("/api/v1/providers/{id}/accounts"),
+        &json!({"user_name": "late.admin", "name_en": "LATE", "role": "user-administrator",
+                "mobile": "9123 4567"}),
     )
     .await;
     assert_eq!(r.status, 409, "too late to set up: {}", r.text());
+    assert_eq!(r.json()["code"], "provider-not-accepted");
 }
 
 #[tokio::test]
@@ -469,7 +472,7 @@ async fn upload(t: &TestApp, id: &str, media_type: &str, content: Vec<u8>) -> Te
             "/api/v1/providers/{id}/documents?kind=business-registration&file_name=BR%20cert.pdf"
         ))
         .header("content-type", media_type)
-        .header("authorization", format!("Bearer {TOKEN}"))
+        .signed_by(&t.office().await)
         .body(Body::from(content))
         .unwrap(),
     )
@@ -479,7 +482,6 @@ async fn upload(t: &TestApp, id: &str, media_type: &str, content: Vec<u8>) -> Te
 #[tokio::test]
 async fn supporting_documents_are_kept_with_their_checksum() {
     let web = WebSettings {
-        office_token: Some(TOKEN.to_owned()),
         body_limit: 64 * 1024,
         ..WebSettings::default()
     };

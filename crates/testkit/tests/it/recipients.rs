@@ -1,26 +1,27 @@
-//! Registering recipients through `/api/v1/recipients` (office bootstrap token).
+//! Registering recipients through `/api/v1/recipients` (the office's registration officers).
 
 use axum::body::Body;
 use axum::http::Request;
 use ehrshare_app::Settings;
-use ehrshare_testkit::{TestApp, TestResponse};
+use ehrshare_testkit::{SignedBy, TestApp, TestResponse};
 use ehrshare_web::WebSettings;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "test-office-token-0123456789abcdef";
+/// Stands for the office's registration officer's session in [`post`].
+const TOKEN: &str = "office";
 
 async fn app() -> TestApp {
-    let web = WebSettings {
-        office_token: Some(TOKEN.to_owned()),
-        ..WebSettings::default()
-    };
-    TestApp::with_settings(Settings::default(), web).await
+    TestApp::with_settings(Settings::default(), WebSettings::default()).await
 }
 
+/// Posts a registration: as the office (`Some(TOKEN)`), with a made-up session cookie
+/// (`Some(other)`), or with no credentials.
 async fn post(t: &TestApp, body: &Value, token: Option<&str>) -> TestResponse {
     let mut req = Request::post("/api/v1/recipients").header("content-type", "application/json");
-    if let Some(token) = token {
-        req = req.header("authorization", format!("Bearer {token}"));
+    match token {
+        Some(TOKEN) => req = req.signed_by(&t.office().await),
+        Some(other) => req = req.header("cookie", format!("__Host-ehrshare-session={other}")),
+        None => {}
     }
     t.send(req.body(Body::from(body.to_string())).unwrap())
         .await
@@ -95,7 +96,7 @@ async fn an_hkid_is_accepted_as_typed_and_stored_canonical() {
     let r = t
         .send(
             Request::get(format!("/api/v1/recipients/{id}"))
-                .header("authorization", format!("Bearer {TOKEN}"))
+                .signed_by(&t.office().await)
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -104,8 +105,14 @@ async fn an_hkid_is_accepted_as_typed_and_stored_canonical() {
     assert_eq!(r.json()["name_zh"], "陳大文");
     assert!(!r.text().contains(&key));
 
-    // Audited: the registration, then the reading.
-    let entries = db.audit_entries(0, 10).await.unwrap();
+    // Audited: the registration, then the reading (after the test's office login).
+    let entries: Vec<_> = db
+        .audit_entries(0, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.entry.action.starts_with("recipient."))
+        .collect();
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].entry.action, "recipient.register");
     assert_eq!(entries[0].entry.recipient, Some(id));
@@ -129,7 +136,11 @@ async fn a_wrong_check_digit_is_422_naming_the_field_and_stores_nothing() {
     assert_eq!(body["errors"][0]["field"], "/document/number");
     assert_eq!(body["errors"][0]["code"], "invalid-hkid");
     assert_eq!(stored_with(&t, "A1234564").await, 0);
-    assert_eq!(t.app.audit_head().size, 0);
+    assert_eq!(
+        t.app.audit_head().size,
+        1,
+        "only the test's office account was recorded"
+    );
 }
 
 #[tokio::test]
@@ -145,8 +156,8 @@ async fn a_second_registration_of_a_document_is_409_and_stores_nothing() {
     assert_eq!(stored_with(&t, "A1234563").await, 1);
     assert_eq!(
         t.app.audit_head().size,
-        1,
-        "only the first registration was recorded"
+        2,
+        "only the office account and the first registration were recorded"
     );
 }
 
@@ -159,7 +170,7 @@ async fn a_child_registers_through_a_parent_only() {
     let r = post(&t, &child, Some(TOKEN)).await;
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(r.json()["code"], "sdm-required-for-child");
-    assert_eq!(t.app.audit_head().size, 0);
+    assert_eq!(t.app.audit_head().size, 1, "the office account only");
 
     child["sdm"] = json!({
         "name_en": "CHAN Tai Man",
@@ -177,7 +188,11 @@ async fn a_child_registers_through_a_parent_only() {
     let messages = t.db.connect().await.outbox_for_recipient(id).await.unwrap();
     assert_eq!(messages[0].message.address, "+85261234567");
     let entries = t.db.connect().await.audit_entries(0, 10).await.unwrap();
-    assert!(entries[0].entry.sdm.is_some(), "the SDM acting is recorded");
+    let register = entries
+        .iter()
+        .find(|e| e.entry.action == "recipient.register")
+        .unwrap();
+    assert!(register.entry.sdm.is_some(), "the SDM acting is recorded");
 
     // A lower-priority SDM must declare that no higher one is available.
     let mut other = child.clone();
@@ -208,7 +223,7 @@ async fn several_invalid_fields_are_named_together() {
 }
 
 #[tokio::test]
-async fn the_office_api_needs_its_token_and_is_off_without_one() {
+async fn the_office_api_needs_a_registration_officers_session() {
     let t = app().await;
     let r = post(&t, &adult("A123456(3)"), None).await;
     assert_eq!(r.status, 401);
@@ -223,12 +238,33 @@ async fn the_office_api_needs_its_token_and_is_off_without_one() {
     assert_eq!(r.status, 401);
     assert_eq!(stored_with(&t, "A1234563").await, 0);
 
-    let off = TestApp::spawn().await;
-    let r = post(&off, &adult("A123456(3)"), Some(TOKEN)).await;
-    assert_eq!(
-        r.status, 404,
-        "no token configured: the office API does not exist"
-    );
+    // Logged in, but not as a registration officer: a privacy officer, a provider's doctor.
+    for (user, role, scope) in [
+        (
+            "office.privacy",
+            "privacy-officer",
+            ehrshare_app::account::Scope::Office,
+        ),
+        (
+            "office.sysadmin",
+            "system-administrator",
+            ehrshare_app::account::Scope::Office,
+        ),
+    ] {
+        let agent = t.agent(scope, user, role, false).await;
+        let r = t
+            .send(
+                Request::post("/api/v1/recipients")
+                    .header("content-type", "application/json")
+                    .signed_by(&agent)
+                    .body(Body::from(adult("A123456(3)").to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, 403, "{user}: {}", r.text());
+        assert_eq!(r.json()["code"], "office-role-required");
+    }
+    assert_eq!(stored_with(&t, "A1234563").await, 0);
 }
 
 #[tokio::test]
@@ -238,7 +274,7 @@ async fn malformed_bodies_are_400_and_415() {
         .send(
             Request::post("/api/v1/recipients")
                 .header("content-type", "application/json")
-                .header("authorization", format!("Bearer {TOKEN}"))
+                .signed_by(&t.office().await)
                 .body(Body::from("{\"channel\": "))
                 .unwrap(),
         )
@@ -249,7 +285,7 @@ async fn malformed_bodies_are_400_and_415() {
         .send(
             Request::post("/api/v1/recipients")
                 .header("content-type", "text/plain")
-                .header("authorization", format!("Bearer {TOKEN}"))
+                .signed_by(&t.office().await)
                 .body(Body::from("hello"))
                 .unwrap(),
         )
@@ -266,7 +302,7 @@ async fn regenerate(t: &TestApp, id: &str, acting_sdm: Option<&str>) -> TestResp
     t.send(
         Request::post(format!("/api/v1/recipients/{id}/access-key"))
             .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {TOKEN}"))
+            .signed_by(&t.office().await)
             .body(Body::from(body.to_string()))
             .unwrap(),
     )
@@ -359,7 +395,7 @@ async fn recipient_event(t: &TestApp, id: &str, body: Value) -> TestResponse {
     t.send(
         Request::post(format!("/api/v1/recipients/{id}/events"))
             .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {TOKEN}"))
+            .signed_by(&t.office().await)
             .body(Body::from(body.to_string()))
             .unwrap(),
     )

@@ -28,3 +28,10 @@ error-store-unavailable = The service is temporarily unavailable. Please try aga
 error-internal = An unexpected error occurred. If it persists, quote the reference below.
 error-rate-limited = Too many requests from your network. Please wait a moment and try again.
 error-generic = The request could not be completed.
+
+authorize-title = Allow a clinic system to act for you
+authorize-intro = Your clinic system asks to read or write records in ehrshare as you. Everything it does is logged under your name, within what your role may see.
+authorize-client = Clinic system
+authorize-scopes = Access asked for
+authorize-account = Your account
+authorize-allow = Allow

@@ -28,3 +28,10 @@ error-store-unavailable = 服務暫時未能使用，請稍後再試。
 error-internal = 發生未預期的錯誤。如問題持續，請提供以下參考編號。
 error-rate-limited = 你的網絡發出的請求過多，請稍候再試。
 error-generic = 未能完成此請求。
+
+authorize-title = 允許診所系統代你操作
+authorize-intro = 你的診所系統要求以你的身分在 ehrshare 讀取或存入紀錄。它的一切操作均以你的名義記錄，並只限於你的職務可查閱的範圍。
+authorize-client = 診所系統
+authorize-scopes = 要求的存取範圍
+authorize-account = 你的帳戶
+authorize-allow = 允許

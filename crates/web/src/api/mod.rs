@@ -1,10 +1,12 @@
 //! The JSON API under `/api/v1` and its OpenAPI document; also `/healthz`.
 
-pub mod auth;
+pub mod accounts;
 pub mod health;
 pub mod json;
+pub mod me;
 pub mod providers;
 pub mod recipients;
+pub mod session;
 
 use axum::Json;
 use axum::response::IntoResponse;
@@ -36,7 +38,25 @@ use crate::error::{FieldErrorBody, ProblemBody};
         providers::directory,
         providers::upload_document,
         providers::documents,
-        providers::document
+        providers::document,
+        session::log_in,
+        session::show,
+        session::log_out,
+        session::change_password,
+        session::begin_enrolment,
+        session::confirm_enrolment,
+        accounts::list,
+        accounts::create,
+        accounts::show,
+        accounts::change_role,
+        accounts::act,
+        accounts::office_list,
+        accounts::office_create,
+        accounts::office_act,
+        me::activate,
+        me::begin_login,
+        me::finish_login,
+        me::show
     ),
     components(schemas(
         health::HealthBody,
@@ -61,21 +81,48 @@ use crate::error::{FieldErrorBody, ProblemBody};
         providers::DirectoryEntry,
         providers::DirectoryPage,
         providers::DocumentView,
+        session::LoginBody,
+        session::AccountView,
+        session::SessionView,
+        session::PasswordBody,
+        session::StageView,
+        session::EnrolmentView,
+        session::CodeBody,
+        accounts::NewAccountBody,
+        accounts::RoleBody,
+        accounts::ActionBody,
+        me::DocumentLoginBody,
+        me::ActivateBody,
+        me::PersonLoginBody,
+        me::ChallengeView,
+        me::VerifyBody,
+        me::MeView,
+        me::RepresentedView,
     )),
-    modifiers(&OfficeTokenScheme)
+    modifiers(&SessionScheme)
 )]
 pub struct ApiDoc;
 
-/// Declares the bootstrap office token as a bearer scheme.
+/// Declares the session cookie (with its CSRF header) and OAuth bearer tokens.
 #[derive(Debug)]
-struct OfficeTokenScheme;
+struct SessionScheme;
 
-impl utoipa::Modify for OfficeTokenScheme {
+impl utoipa::Modify for SessionScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "office_token",
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-ehrshare-session",
+                "Set by POST /api/v1/session. State-changing requests also send the session's \
+                 CSRF token as X-CSRF-Token.",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }

@@ -17,9 +17,9 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::api::auth::Office;
 use crate::api::json::ApiJson;
 use crate::error::HttpError;
+use crate::session::Office;
 
 /// A person named on the application.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -96,7 +96,7 @@ fn yes() -> bool {
 /// A lifecycle event.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct EventBody {
-    /// `submit`, `accept`, `reject`, `complete-set-up`, `suspend`, `reinstate`, `withdraw`, `cancel`.
+    /// `submit`, `accept`, `reject`, `suspend`, `reinstate`, `withdraw`, `cancel`.
     pub event: String,
     #[serde(default)]
     pub reason: Option<String>,
@@ -290,7 +290,7 @@ fn location(l: LocationBody) -> LocationInput {
 
 /// `POST /api/v1/providers`: record an application from the registration form (office).
 #[utoipa::path(post, path = "/api/v1/providers", tag = "providers", request_body = ApplicationBody,
-    security(("office_token" = [])),
+    security(("session" = [])),
     responses(
         (status = 201, description = "Recorded", body = ProviderView),
         (status = 422, description = "Invalid fields", body = crate::error::ProblemBody, content_type = "application/problem+json"),
@@ -330,7 +330,7 @@ pub async fn apply(
 
 /// `GET /api/v1/providers/{id}` (office).
 #[utoipa::path(get, path = "/api/v1/providers/{id}", tag = "providers",
-    params(("id" = Uuid, Path, description = "Provider id")), security(("office_token" = [])),
+    params(("id" = Uuid, Path, description = "Provider id")), security(("session" = [])),
     responses((status = 200, description = "The provider, with its status now", body = ProviderView),
         (status = 404, description = "No such provider", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn show(
@@ -343,7 +343,7 @@ pub async fn show(
 
 /// `POST /api/v1/providers/{id}/events`: a lifecycle event (office).
 #[utoipa::path(post, path = "/api/v1/providers/{id}/events", tag = "providers", request_body = EventBody,
-    params(("id" = Uuid, Path, description = "Provider id")), security(("office_token" = [])),
+    params(("id" = Uuid, Path, description = "Provider id")), security(("session" = [])),
     responses((status = 200, description = "Applied", body = ProviderView),
         (status = 409, description = "Not allowed in the current status (`invalid-transition`)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Missing reason, bad date, unknown event", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
@@ -374,7 +374,13 @@ pub async fn event(
         "submit" => Event::Submit,
         "accept" => Event::Accept,
         "reject" => Event::Reject { reason },
-        "complete-set-up" => Event::CompleteSetUp,
+        "complete-set-up" => {
+            return Err(invalid(
+                "set-up-by-enrolment",
+                "/event",
+                "a provider's set-up completes when its first user administrator enrols",
+            ));
+        }
         "suspend" => Event::Suspend { reason },
         "reinstate" => Event::Reinstate,
         "withdraw" => Event::Withdraw { effective, reason },
@@ -386,7 +392,7 @@ pub async fn event(
 
 /// `POST /api/v1/providers/{id}/locations`: an additional service location (office).
 #[utoipa::path(post, path = "/api/v1/providers/{id}/locations", tag = "providers", request_body = LocationBody,
-    params(("id" = Uuid, Path, description = "Provider id")), security(("office_token" = [])),
+    params(("id" = Uuid, Path, description = "Provider id")), security(("session" = [])),
     responses((status = 201, description = "Added", body = LocationView)))]
 pub async fn add_location(
     State(app): State<App>,
@@ -472,7 +478,7 @@ pub struct UploadQuery {
 #[utoipa::path(post, path = "/api/v1/providers/{id}/documents", tag = "providers",
     params(("id" = Uuid, Path, description = "Provider id"), UploadQuery),
     request_body(content = Vec<u8>, content_type = "application/pdf"),
-    security(("office_token" = [])),
+    security(("session" = [])),
     responses((status = 201, description = "Stored", body = DocumentView),
         (status = 413, description = "Too large", body = crate::error::ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "Not a PDF, PNG or JPEG, or content not matching its type", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
@@ -503,7 +509,7 @@ pub async fn upload_document(
 
 /// `GET /api/v1/providers/{id}/documents` (office).
 #[utoipa::path(get, path = "/api/v1/providers/{id}/documents", tag = "providers",
-    params(("id" = Uuid, Path, description = "Provider id")), security(("office_token" = [])),
+    params(("id" = Uuid, Path, description = "Provider id")), security(("session" = [])),
     responses((status = 200, description = "Descriptions", body = [DocumentView])))]
 pub async fn documents(
     State(app): State<App>,
@@ -522,7 +528,7 @@ pub async fn documents(
 /// `GET /api/v1/providers/{id}/documents/{doc}`: the file, as an attachment (office).
 #[utoipa::path(get, path = "/api/v1/providers/{id}/documents/{doc}", tag = "providers",
     params(("id" = Uuid, Path, description = "Provider id"), ("doc" = Uuid, Path, description = "Document id")),
-    security(("office_token" = [])),
+    security(("session" = [])),
     responses((status = 200, description = "The file", content_type = "application/octet-stream")))]
 pub async fn document(
     State(app): State<App>,

@@ -11,9 +11,9 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::auth::Office;
 use crate::api::json::ApiJson;
 use crate::error::HttpError;
+use crate::session::Office;
 
 /// An identity document.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -212,7 +212,7 @@ impl From<Registration> for RecipientView {
     path = "/api/v1/recipients",
     tag = "recipients",
     request_body = RegistrationBody,
-    security(("office_token" = [])),
+    security(("session" = [])),
     responses(
         (status = 201, description = "Registered", body = RecipientView),
         (status = 400, description = "Malformed body", body = crate::error::ProblemBody, content_type = "application/problem+json"),
@@ -236,7 +236,7 @@ pub async fn register(
     path = "/api/v1/recipients/{id}",
     tag = "recipients",
     params(("id" = Uuid, Path, description = "Recipient id")),
-    security(("office_token" = [])),
+    security(("session" = [])),
     responses(
         (status = 200, description = "The registration", body = RecipientView),
         (status = 404, description = "No such recipient", body = crate::error::ProblemBody, content_type = "application/problem+json"),
@@ -266,7 +266,7 @@ pub struct RegenerateBody {
     tag = "recipients",
     params(("id" = Uuid, Path, description = "Recipient id")),
     request_body = RegenerateBody,
-    security(("office_token" = [])),
+    security(("session" = [])),
     responses(
         (status = 204, description = "A new key was issued and sent"),
         (status = 403, description = "The acting SDM no longer has authority (`sdm-authority-ended`)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
@@ -305,7 +305,7 @@ pub struct RecipientEventBody {
     tag = "recipients",
     params(("id" = Uuid, Path, description = "Recipient id")),
     request_body = RecipientEventBody,
-    security(("office_token" = [])),
+    security(("session" = [])),
     responses(
         (status = 200, description = "Applied", body = RecipientView),
         (status = 403, description = "The acting SDM no longer has authority", body = crate::error::ProblemBody, content_type = "application/problem+json"),

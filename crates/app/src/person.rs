@@ -1,0 +1,437 @@
+//! Patients and SDMs logging in to the patient portal (SPEC 4.2): identity document number +
+//! password + a one-time code sent through their notification channel.
+//!
+//! A person sets up their login with their document and the access key the registration sent
+//! them (a recipient's own key, or, for an SDM, the key of a recipient they represent, which
+//! was sent to them). The login belongs to the document, so an SDM who is also a recipient has
+//! one login that acts for both; whom a person may act for is worked out at each request from
+//! the registrations (an SDM's authority over a child ends at 16).
+//!
+//! Security-sensitive: the same 401 `login-failed` for an unknown document, a wrong password
+//! or a locked one; codes are six digits, live five minutes, allow five tries and are used
+//! once; every attempt is audited.
+
+use std::collections::BTreeMap;
+
+use ehrshare_core::audit::{Actor, ActorKind, Outcome};
+use ehrshare_core::identity::{Document, DocumentType};
+use ehrshare_core::locale::Locale;
+use ehrshare_core::notification::Channel;
+use ehrshare_core::recipient::SdmCategory;
+use ehrshare_store::account::SessionRow;
+use ehrshare_store::person::{ChallengeRow, PersonRow};
+use ehrshare_store::{Conn, change};
+use time::Date;
+use time::macros::format_description;
+use uuid::Uuid;
+
+use crate::auth::{LoggedIn, Stage, Subject, login_failed, password_problems, throttle_keys};
+use crate::caller::Caller;
+use crate::outbox::Notice;
+use crate::secret::{hash_secret, new_code, new_token, token_hash, verify_secret};
+use crate::{App, AppError};
+
+/// Most wrong codes per challenge.
+const MAX_CODE_ATTEMPTS: i64 = 5;
+
+/// A document as typed at login.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentLogin {
+    /// `hkid` (default), `passport`, ...
+    pub kind: Option<String>,
+    pub issuer: Option<String>,
+    pub number: String,
+}
+
+/// Whom a logged-in person may act for, now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Represented {
+    /// Their own registration, if active.
+    pub own: Option<Uuid>,
+    /// Recipients they act for as SDM with authority now: (recipient, SDM id).
+    pub as_sdm: Vec<(Uuid, Uuid)>,
+}
+
+fn document(d: &DocumentLogin) -> Option<Document> {
+    let kind = DocumentType::parse(d.kind.as_deref().unwrap_or("hkid"))?;
+    let default_issuer = match kind {
+        DocumentType::Hkid | DocumentType::HkBirthCertificate => "HK",
+        DocumentType::MacaoId => "MO",
+        DocumentType::MainlandTravelPermit => "CN",
+        DocumentType::Passport | DocumentType::Other => "",
+    };
+    Document::parse(
+        kind,
+        d.issuer.as_deref().unwrap_or(default_issuer),
+        &d.number,
+    )
+    .ok()
+}
+
+fn doc_key(d: Option<&Document>, typed: &DocumentLogin) -> String {
+    match d {
+        Some(d) => format!("{}:{}:{}", d.kind.code(), d.issuer, d.number),
+        None => format!("raw:{}", typed.number.trim().to_uppercase()),
+    }
+}
+
+fn person_actor(id: Option<Uuid>) -> Actor {
+    Actor {
+        kind: ActorKind::Recipient,
+        account: id,
+        role: None,
+        hcp: None,
+        location: None,
+    }
+}
+
+fn activation_failed() -> AppError {
+    AppError::AuthFailed {
+        code: "activation-failed",
+        message: "the document number or access key is not right".to_owned(),
+    }
+}
+
+impl App {
+    /// Sets up (or resets) a person's login with their document and an access key: their own
+    /// registration's, or one of a recipient they represent as SDM.
+    pub async fn activate_person(
+        &self,
+        caller: &Caller,
+        typed: DocumentLogin,
+        access_key: &str,
+        password: &str,
+    ) -> Result<Uuid, AppError> {
+        let now = self.clock().now();
+        let doc = document(&typed);
+        let keys = throttle_keys("person", &doc_key(doc.as_ref(), &typed), caller);
+        let (records, locked) = self.throttle_gate(&keys, caller, "person.activate").await?;
+        let mut contact: Option<(Channel, String, String)> = None;
+        if let (Some(d), false) = (&doc, locked) {
+            let (own, as_sdm) = self
+                .db()
+                .recipients_of_document(d.kind.code(), &d.issuer, &d.number)
+                .await?;
+            if let Some(id) = own
+                && let Some(hash) = self.db().access_key_hash(id).await?
+                && verify_secret(access_key.trim().to_owned(), hash).await
+            {
+                let reg = self.load_recipient(id).await?;
+                let r = reg.recipient;
+                contact = Some(match (Channel::parse(&r.notify_channel), &r.email) {
+                    (Some(Channel::Email), Some(e)) => (Channel::Email, e.clone(), r.language),
+                    _ => (Channel::Sms, r.phone, r.language),
+                });
+            }
+            for (recipient, sdm) in as_sdm {
+                if contact.is_some() {
+                    break;
+                }
+                if let Some(hash) = self.db().access_key_hash(recipient).await?
+                    && verify_secret(access_key.trim().to_owned(), hash).await
+                {
+                    let reg = self.load_recipient(recipient).await?;
+                    if let Some(s) = reg.sdms.iter().find(|s| s.sdm_id == sdm) {
+                        contact = Some((Channel::Sms, s.phone.clone(), reg.recipient.language));
+                    }
+                }
+            }
+        }
+        let (Some(d), Some((channel, address, language))) = (doc, contact) else {
+            let mut anonymous = caller.clone();
+            anonymous.actor = person_actor(None);
+            anonymous.actor.kind = ActorKind::Anonymous;
+            self.record_failure(
+                &anonymous,
+                "person.activate",
+                keys,
+                records,
+                if locked { "locked" } else { "bad-credentials" },
+                None,
+            )
+            .await?;
+            return Err(activation_failed());
+        };
+        let normalised = ehrshare_core::password::check(
+            password,
+            &self.settings().auth.password,
+            &d.number,
+            |p| crate::auth::COMMON_PASSWORDS.contains(p),
+        )
+        .map_err(password_problems)?;
+        let existing = self
+            .db()
+            .person_by_document(d.kind.code(), &d.issuer, &d.number)
+            .await?;
+        let id = existing.as_ref().map_or_else(Uuid::now_v7, |p| p.id);
+        let row = PersonRow {
+            id,
+            doc_type: d.kind.code().to_owned(),
+            doc_issuer: d.issuer.clone(),
+            doc_number: d.number.clone(),
+            password_hash: Some(hash_secret(normalised).await?),
+            password_set_at: Some(now),
+            otp_channel: channel.code().to_owned(),
+            otp_address: address,
+            language,
+            status: "active".to_owned(),
+            created_at: existing.map_or(now, |p| p.created_at),
+        };
+        let mut entry = caller.entry(self, "person.activate", Outcome::Allowed);
+        entry.actor = person_actor(Some(id));
+        let user_key = keys[0].clone();
+        let upsert = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::account::clear_failures(conn.reborrow(), &user_key).await?;
+                ehrshare_store::person::upsert(conn, &row).await
+            })
+        });
+        self.record_with(entry, upsert).await?;
+        Ok(id)
+    }
+
+    /// First step of a person's login: document and password. On success a six-digit code
+    /// goes out through the person's channel; the answer is the challenge to answer with it.
+    pub async fn begin_person_login(
+        &self,
+        caller: &Caller,
+        typed: DocumentLogin,
+        password: &str,
+    ) -> Result<Uuid, AppError> {
+        let now = self.clock().now();
+        let doc = document(&typed);
+        let keys = throttle_keys("person", &doc_key(doc.as_ref(), &typed), caller);
+        let (records, locked) = self.throttle_gate(&keys, caller, "person.login").await?;
+        let person = match &doc {
+            Some(d) => {
+                self.db()
+                    .person_by_document(d.kind.code(), &d.issuer, &d.number)
+                    .await?
+            }
+            None => None,
+        };
+        let hash = match person.as_ref().and_then(|p| p.password_hash.clone()) {
+            Some(h) => h,
+            None => self.stand_in_hash().await?.to_owned(),
+        };
+        let ok = verify_secret(ehrshare_core::password::normalise(password), hash).await;
+        let refusal = match &person {
+            None => Some("unknown-person"),
+            Some(_) if locked => Some("locked"),
+            Some(p) if p.password_hash.is_none() => Some("no-password"),
+            Some(_) if !ok => Some("wrong-password"),
+            Some(p) if p.status != "active" => Some("person-suspended"),
+            Some(_) => None,
+        };
+        let (Some(p), None) = (person.clone(), refusal) else {
+            let mut anonymous = caller.clone();
+            anonymous.actor = person_actor(person.as_ref().map(|p| p.id));
+            anonymous.actor.kind = ActorKind::Anonymous;
+            self.record_failure(
+                &anonymous,
+                "person.login",
+                keys,
+                records,
+                refusal.unwrap_or("unknown-person"),
+                None,
+            )
+            .await?;
+            return Err(login_failed());
+        };
+        let code = new_code()?;
+        let ttl = self.settings().auth.login_code_ttl;
+        let challenge = ChallengeRow {
+            id: Uuid::now_v7(),
+            person_id: p.id,
+            code_hash: token_hash(&code),
+            attempts: 0,
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+        };
+        let locale = Locale::parse(&p.language).unwrap_or_default();
+        let notice = Notice {
+            recipient: None,
+            address: p.otp_address.clone(),
+            channel: Channel::parse(&p.otp_channel).unwrap_or(Channel::Sms),
+            template: "login-code".to_owned(),
+            params: BTreeMap::from([
+                ("code".to_owned(), code),
+                ("minutes".to_owned(), ttl.whole_minutes().to_string()),
+            ]),
+            locale,
+        };
+        let mut entry = caller.entry(self, "person.login-code", Outcome::Allowed);
+        entry.actor = person_actor(Some(p.id));
+        let id = challenge.id;
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(
+                async move { ehrshare_store::person::insert_challenge(conn, &challenge).await },
+            )
+        });
+        self.record_and_notify(entry, Some(insert), vec![notice])
+            .await?;
+        Ok(id)
+    }
+
+    /// Second step: the code. Success opens a session for the person.
+    pub async fn finish_person_login(
+        &self,
+        caller: &Caller,
+        challenge: Uuid,
+        code: &str,
+    ) -> Result<LoggedIn, AppError> {
+        let now = self.clock().now();
+        let ch = self.db().challenge(challenge).await?;
+        let good = ch.as_ref().is_some_and(|c| {
+            c.used_at.is_none() && now < c.expires_at && c.attempts < MAX_CODE_ATTEMPTS
+        });
+        let matches = ch.as_ref().is_some_and(|c| {
+            subtle::ConstantTimeEq::ct_eq(
+                token_hash(code.trim()).as_bytes(),
+                c.code_hash.as_bytes(),
+            )
+            .into()
+        });
+        let person = match &ch {
+            Some(c) => self.db().person(c.person_id).await?,
+            None => None,
+        };
+        let (Some(c), Some(p), true, true) = (ch, person, good, matches) else {
+            let mut entry = caller.entry(self, "person.login", Outcome::Denied);
+            entry.denial_reason = Some(
+                if good {
+                    "wrong-code"
+                } else {
+                    "code-expired-or-used"
+                }
+                .to_owned(),
+            );
+            let id = challenge;
+            let count = change(move |conn: Conn<'_>| {
+                Box::pin(
+                    async move { ehrshare_store::person::count_challenge_attempt(conn, id).await },
+                )
+            });
+            self.record_with(entry, count).await?;
+            return Err(login_failed());
+        };
+        let token = new_token()?;
+        let csrf_token = new_token()?;
+        let session = SessionRow {
+            token_hash: token_hash(&token),
+            account_id: None,
+            person_id: Some(p.id),
+            stage: Stage::Ready.code().to_owned(),
+            csrf_token: csrf_token.clone(),
+            created_at: now,
+            last_seen_at: now,
+            ended_at: None,
+            client_addr: caller.client_addr.clone(),
+        };
+        let mut entry = caller.entry(self, "person.login", Outcome::Allowed);
+        entry.actor = person_actor(Some(p.id));
+        let used = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let used_in = used.clone();
+        let id = c.id;
+        let open = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                if !ehrshare_store::person::use_challenge(conn.reborrow(), id, now).await? {
+                    used_in.store(false, std::sync::atomic::Ordering::SeqCst);
+                    return Err(ehrshare_store::StoreError::Corrupt("code used".to_owned()));
+                }
+                ehrshare_store::account::insert_session(conn, &session).await
+            })
+        });
+        if let Err(e) = self.record_with(entry, open).await {
+            return Err(if used.load(std::sync::atomic::Ordering::SeqCst) {
+                e
+            } else {
+                login_failed()
+            });
+        }
+        Ok(LoggedIn {
+            token,
+            csrf_token,
+            stage: Stage::Ready,
+            subject: Subject::Person(p),
+            password_expires: None,
+        })
+    }
+
+    /// Gives a registered recipient a login with a known password, without the access key
+    /// (for `ehrshare demo` only; there is no HTTP route to it). Codes still go through the
+    /// outbox.
+    pub async fn create_demo_person(
+        &self,
+        recipient: Uuid,
+        password: &str,
+    ) -> Result<PersonRow, AppError> {
+        let now = self.clock().now();
+        let r = self.load_recipient(recipient).await?.recipient;
+        let row = PersonRow {
+            id: Uuid::now_v7(),
+            doc_type: r.doc_type.clone(),
+            doc_issuer: r.doc_issuer.clone(),
+            doc_number: r.doc_number.clone(),
+            password_hash: Some(hash_secret(ehrshare_core::password::normalise(password)).await?),
+            password_set_at: Some(now),
+            otp_channel: Channel::Sms.code().to_owned(),
+            otp_address: r.phone.clone(),
+            language: r.language.clone(),
+            status: "active".to_owned(),
+            created_at: now,
+        };
+        let caller = Caller {
+            actor: Actor::system(),
+            request_id: None,
+            client_addr: None,
+        };
+        let mut entry = caller.entry(self, "person.activate", Outcome::Allowed);
+        entry.record_ids = vec![row.id];
+        entry.recipient = Some(recipient);
+        let stored = row.clone();
+        let upsert = change(move |conn: Conn<'_>| {
+            Box::pin(async move { ehrshare_store::person::upsert(conn, &stored).await })
+        });
+        self.record_with(entry, upsert).await?;
+        Ok(row)
+    }
+
+    /// Whom a person may act for now: their own active registration, and recipients naming
+    /// them as SDM whose authority has not ended (a child's parent until the child is 16).
+    pub async fn represented(&self, person: &PersonRow) -> Result<Represented, AppError> {
+        let now = self.clock().now();
+        let (own, candidates) = self
+            .db()
+            .recipients_of_document(&person.doc_type, &person.doc_issuer, &person.doc_number)
+            .await?;
+        let mut as_sdm = Vec::new();
+        for (recipient, sdm) in candidates {
+            let reg = self.load_recipient(recipient).await?;
+            let Some(s) = reg.sdms.iter().find(|s| s.sdm_id == sdm) else {
+                continue;
+            };
+            let born = Date::parse(
+                &reg.recipient.date_of_birth,
+                format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+            let Some(category) = SdmCategory::parse(&s.category) else {
+                continue;
+            };
+            if ehrshare_core::recipient::sdm_may_act(category, born, now) {
+                as_sdm.push((recipient, sdm));
+            }
+        }
+        Ok(Represented { own, as_sdm })
+    }
+}
+
+/// The subject's person, for use cases of the patient portal.
+pub fn person_of(subject: &Subject) -> Option<&PersonRow> {
+    match subject {
+        Subject::Person(p) => Some(p),
+        _ => None,
+    }
+}
