@@ -278,4 +278,41 @@ impl TestApp {
         agent.user_name = user.to_owned();
         (agent, secret)
     }
+
+    /// A provider registered, accepted and set up through the API, and its first user
+    /// administrator's session (user name `ua.<suffix>`).
+    pub async fn active_provider(&self, name_en: &str, suffix: &str) -> (String, Agent) {
+        let office = self.office().await;
+        let application = json!({
+            "name_en": name_en,
+            "name_zh": format!("{name_en}診所"),
+            "br_number": "12345678",
+            "hcp_type": "clinic",
+            "sector": "private",
+            "authorised_person": {"name": "WONG Siu Wai", "position": "Director", "phone": "9876 5432"},
+            "contact_person": {"name": "LEE Ka Yan", "phone": "2345 6789"},
+            "locations": [{"name_en": name_en, "name_zh": format!("{name_en}診所"),
+                           "street": "1 Test Street", "district": "sha-tin", "phone": "2693 1234"}],
+            "staff": [{"name_en": "WONG Siu Wai", "role": "user-administrator", "mobile": "9876 5432"}]
+        });
+        let r = self
+            .send_json(
+                Some(&office),
+                Request::post("/api/v1/providers"),
+                &application,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let r = self
+            .send_json(
+                Some(&office),
+                Request::post(format!("/api/v1/providers/{id}/events")),
+                &json!({"event": "accept"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let (agent, _) = self.set_up_provider(&id, &format!("ua.{suffix}")).await;
+        (id, agent)
+    }
 }

@@ -2,6 +2,7 @@
 //! `EHRSHARE_TEST_DATABASE_URL` selects (SQLite when unset). One binary, one module per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod audit;
 mod errors;
 mod health;
