@@ -206,6 +206,34 @@ impl App {
         Ok(RegisteredClient { client, secret })
     }
 
+    /// Revokes a clinic system and every token issued to it (its provider's administrators).
+    pub async fn revoke_client(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        hcp: Uuid,
+        client_id: &str,
+    ) -> Result<(), AppError> {
+        let is_admin = session
+            .account()
+            .is_some_and(|a| a.realm == Realm::Hcp.code() && a.hcp_id == Some(hcp) && a.user_admin);
+        let client = self
+            .db()
+            .oauth_client(client_id)
+            .await?
+            .filter(|c| is_admin && c.hcp_id == hcp)
+            .ok_or(AppError::NotFound)?;
+        let now = self.clock().now();
+        let mut entry = caller.entry(self, "oauth.revoke-client", Outcome::Allowed);
+        entry.reason = Some(client.client_id.clone());
+        let id = client.client_id;
+        let revoke = change(move |conn: Conn<'_>| {
+            Box::pin(async move { ehrshare_store::oauth::revoke_client(conn, &id, now).await })
+        });
+        self.record_with(entry, revoke).await?;
+        Ok(())
+    }
+
     /// Authenticates a client by id and secret (constant-time on the hashes).
     async fn authenticate_client(&self, id: &str, secret: &str) -> Result<ClientRow, AppError> {
         let client = self.db().oauth_client(id).await?;
@@ -253,11 +281,16 @@ impl App {
         let allowed = parse_scopes(&client.scopes);
         let (scopes, account, code_hash) = match request.grant_type.as_str() {
             "client_credentials" => {
-                let asked = request.scope.as_deref().unwrap_or(&client.scopes);
-                let asked = if asked.trim().is_empty() {
-                    client.scopes.as_str()
-                } else {
-                    asked
+                // Without a scope parameter: every system scope the client may have.
+                let own: String = allowed
+                    .iter()
+                    .filter(|s| s.context == Context::System)
+                    .map(Scope::text)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let asked = match request.scope.as_deref().map(str::trim) {
+                    Some(s) if !s.is_empty() => s,
+                    _ => own.as_str(),
                 };
                 let scopes = grant(asked, &allowed, Context::System).map_err(scope_error)?;
                 (scopes, None, None)

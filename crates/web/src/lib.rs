@@ -145,6 +145,14 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             axum::routing::post(api::accounts::act),
         )
         .route(
+            "/api/v1/providers/{id}/clients",
+            axum::routing::post(api::accounts::register_client),
+        )
+        .route(
+            "/api/v1/providers/{id}/clients/{client}/revoke",
+            axum::routing::post(api::accounts::revoke_client),
+        )
+        .route(
             "/api/v1/office/accounts",
             get(api::accounts::office_list).post(api::accounts::office_create),
         )

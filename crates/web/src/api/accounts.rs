@@ -282,3 +282,88 @@ pub async fn office_act(
             .into(),
     ))
 }
+
+/// A clinic system to register.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientBody {
+    pub name: String,
+    /// Exact redirect URIs for the authorization-code flow (https, or http on the loopback).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// The most it may be granted, space-separated (`system/*.read user/*.read`, ...).
+    pub scopes: String,
+}
+
+/// A registered clinic system, with its secret (shown this once only).
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub client_secret: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub scopes: String,
+}
+
+/// `POST /api/v1/providers/{id}/clients`: register a clinic system (user administrators).
+#[utoipa::path(
+    post,
+    path = "/api/v1/providers/{id}/clients",
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "Provider id")),
+    request_body = ClientBody,
+    responses(
+        (status = 201, description = "Registered; the secret is shown once", body = ClientView),
+        (status = 404, description = "Not a provider whose accounts the caller manages", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid-redirect-uri`, `invalid-scope`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn register_client(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(hcp): Path<Uuid>,
+    ApiJson(body): ApiJson<ClientBody>,
+) -> Result<(StatusCode, Json<ClientView>), HttpError> {
+    let r = app
+        .register_client(
+            &session,
+            &caller,
+            hcp,
+            ehrshare_app::oauth::NewClient {
+                name: body.name,
+                redirect_uris: body.redirect_uris,
+                scopes: body.scopes,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ClientView {
+            client_id: r.client.client_id,
+            client_secret: r.secret,
+            name: r.client.name,
+            redirect_uris: r.client.redirect_uris,
+            scopes: r.client.scopes,
+        }),
+    ))
+}
+
+/// `POST /api/v1/providers/{id}/clients/{client}/revoke`: revoke a clinic system and its tokens.
+#[utoipa::path(
+    post,
+    path = "/api/v1/providers/{id}/clients/{client}/revoke",
+    tag = "accounts",
+    params(("id" = Uuid, Path, description = "Provider id"), ("client" = String, Path, description = "Client id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such client at a provider the caller manages", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn revoke_client(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path((hcp, client)): Path<(Uuid, String)>,
+) -> Result<StatusCode, HttpError> {
+    app.revoke_client(&session, &caller, hcp, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
