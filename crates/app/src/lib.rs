@@ -16,6 +16,9 @@ pub mod clock;
 pub mod error;
 pub mod health;
 pub mod oauth;
+#[cfg(feature = "oidc")]
+pub mod oidc;
+pub mod outbound;
 pub mod outbox;
 pub mod person;
 pub mod provider;
@@ -47,6 +50,9 @@ pub struct Settings {
     pub outbox: outbox::OutboxSettings,
     /// Login, sessions, passwords, tokens.
     pub auth: auth::AuthSettings,
+    /// The external OpenID Connect provider (none: logins through it are not offered).
+    #[cfg(feature = "oidc")]
+    pub oidc: Option<oidc::OidcSettings>,
 }
 
 impl Default for Settings {
@@ -56,6 +62,8 @@ impl Default for Settings {
             health_timeout: Duration::from_secs(2),
             outbox: outbox::OutboxSettings::default(),
             auth: auth::AuthSettings::default(),
+            #[cfg(feature = "oidc")]
+            oidc: None,
         }
     }
 }

@@ -241,16 +241,14 @@ impl Adapter for SmtpAdapter {
 /// `https://` URLs are verified against the Mozilla root certificates (webpki-roots) plus any
 /// roots given (a gateway with a private CA).
 pub struct WebhookAdapter {
-    uri: hyper::Uri,
-    timeout: Duration,
-    tls: Option<tokio_rustls::TlsConnector>,
+    url: String,
+    client: crate::outbound::Outbound,
 }
 
 impl fmt::Debug for WebhookAdapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookAdapter")
-            .field("uri", &self.uri)
-            .field("tls", &self.tls.is_some())
+            .field("url", &self.url)
             .finish()
     }
 }
@@ -267,82 +265,11 @@ impl WebhookAdapter {
         timeout: Duration,
         extra_roots: &[Vec<u8>],
     ) -> Result<WebhookAdapter, String> {
-        let uri: hyper::Uri = url.parse().map_err(|e| format!("sms_webhook_url: {e}"))?;
-        if uri.host().is_none() {
-            return Err(format!("sms_webhook_url {url:?}: needs a host"));
-        }
-        let tls = match uri.scheme_str() {
-            Some("http") => None,
-            Some("https") => {
-                use tokio_rustls::rustls;
-                let mut roots = rustls::RootCertStore::empty();
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                for der in extra_roots {
-                    roots
-                        .add(rustls::pki_types::CertificateDer::from(der.clone()))
-                        .map_err(|e| format!("a webhook root certificate: {e}"))?;
-                }
-                let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("tls: {e}"))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-                Some(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
-                    config,
-                )))
-            }
-            _ => return Err(format!("sms_webhook_url {url:?}: http:// or https:// only")),
-        };
-        Ok(WebhookAdapter { uri, timeout, tls })
-    }
-
-    async fn post(&self, body: String) -> Result<hyper::StatusCode, String> {
-        let host = self.uri.host().unwrap_or_default();
-        let port = self
-            .uri
-            .port_u16()
-            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
-        let stream = tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let mut sender = match &self.tls {
-            None => {
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .map_err(|e| format!("handshake: {e}"))?;
-                tokio::spawn(connection);
-                sender
-            }
-            Some(tls) => {
-                let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
-                    .map_err(|e| format!("server name: {e}"))?;
-                let stream = tls
-                    .connect(name, stream)
-                    .await
-                    .map_err(|e| format!("tls: {e}"))?;
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .map_err(|e| format!("handshake: {e}"))?;
-                tokio::spawn(connection);
-                sender
-            }
-        };
-        let authority = self.uri.authority().map(|a| a.as_str()).unwrap_or(host);
-        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
-        let request = hyper::Request::post(path)
-            .header(hyper::header::HOST, authority)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
-            .map_err(|e| format!("request: {e}"))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("send: {e}"))?;
-        Ok(response.status())
+        crate::outbound::Outbound::check_url(url).map_err(|e| format!("sms_webhook_url {e}"))?;
+        Ok(WebhookAdapter {
+            url: url.to_owned(),
+            client: crate::outbound::Outbound::new(timeout, extra_roots)?,
+        })
     }
 }
 
@@ -357,13 +284,18 @@ impl Adapter for WebhookAdapter {
                 "text": m.body,
             })
             .to_string();
-            let status = tokio::time::timeout(self.timeout, self.post(body))
-                .await
-                .map_err(|_| "timed out".to_owned())??;
-            if status.is_success() {
+            let r = self
+                .client
+                .send(
+                    hyper::Method::POST,
+                    &self.url,
+                    Some(("application/json", body.into_bytes())),
+                )
+                .await?;
+            if (200..300).contains(&r.status) {
                 Ok(())
             } else {
-                Err(format!("gateway answered {status}"))
+                Err(format!("gateway answered {}", r.status))
             }
         })
     }

@@ -51,6 +51,10 @@ pub const KEYS: &[&str] = &[
     "password_max_age_days",
     "login_lock_after",
     "registration_number_patterns",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_hkid_claim",
 ];
 
 /// The server's configuration, after merging every source.
@@ -135,6 +139,18 @@ pub struct Config {
     /// `@` a letter, `|` between alternatives).
     #[serde(default)]
     pub registration_number_patterns: std::collections::BTreeMap<String, String>,
+    /// The OpenID Connect provider patients and staff may log in through (iAM Smart), by its
+    /// issuer URL. Unset: the option is not offered.
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    /// This system's client id at that provider.
+    #[serde(default)]
+    pub oidc_client_id: Option<String>,
+    /// This system's client secret at that provider.
+    #[serde(default)]
+    pub oidc_client_secret: Option<SecretString>,
+    /// The ID-token claim carrying a patient's HKID number.
+    pub oidc_hkid_claim: String,
 }
 
 /// A secret: never shown in Debug, Display or serialised output.
@@ -215,6 +231,10 @@ impl Default for Config {
             password_max_age_days: 90,
             login_lock_after: 10,
             registration_number_patterns: std::collections::BTreeMap::new(),
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_hkid_claim: "hkid".to_owned(),
         }
     }
 }
@@ -421,6 +441,23 @@ impl Config {
         }
         if !(2..100).contains(&self.login_lock_after) {
             return invalid("login_lock_after must be from 2 to 99".to_owned());
+        }
+        let oidc_set = [
+            self.oidc_issuer.is_some(),
+            self.oidc_client_id.is_some(),
+            self.oidc_client_secret.is_some(),
+        ];
+        if oidc_set.iter().any(|b| *b) && !oidc_set.iter().all(|b| *b) {
+            return invalid(
+                "oidc_issuer, oidc_client_id and oidc_client_secret go together".to_owned(),
+            );
+        }
+        if let Some(issuer) = &self.oidc_issuer
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://127.0.0.1"))
+        {
+            return invalid(format!(
+                "oidc_issuer: {issuer:?} must be https:// (http only on 127.0.0.1, for tests)"
+            ));
         }
         if let Err(e) = self.registration_patterns() {
             return invalid(format!("registration_number_patterns: {e}"));

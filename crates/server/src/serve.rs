@@ -68,8 +68,35 @@ pub fn app_settings(config: &Config) -> Settings {
             registration_numbers: config.registration_patterns().unwrap_or_default(),
             ..ehrshare_app::auth::AuthSettings::default()
         },
+        #[cfg(feature = "oidc")]
+        oidc: oidc_settings(config),
         ..Settings::default()
     }
+}
+
+/// The OpenID Connect provider, when configured (checked when the configuration was loaded).
+#[cfg(feature = "oidc")]
+fn oidc_settings(config: &Config) -> Option<ehrshare_app::oidc::OidcSettings> {
+    let (Some(issuer), Some(client_id), Some(secret)) = (
+        &config.oidc_issuer,
+        &config.oidc_client_id,
+        &config.oidc_client_secret,
+    ) else {
+        return None;
+    };
+    let client =
+        ehrshare_app::outbound::Outbound::new(std::time::Duration::from_secs(10), &[]).ok()?;
+    Some(ehrshare_app::oidc::OidcSettings {
+        issuer: issuer.clone(),
+        client_id: client_id.clone(),
+        client_secret: secret.expose().to_owned(),
+        redirect_uri: format!(
+            "{}/auth/oidc/callback",
+            config.effective_public_base_url().trim_end_matches('/')
+        ),
+        hkid_claim: config.oidc_hkid_claim.clone(),
+        client,
+    })
 }
 
 /// The notification adapters a configuration names.

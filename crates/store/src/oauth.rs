@@ -182,44 +182,44 @@ pub async fn revoke_token(
     Ok(())
 }
 
-/// Stores an OpenID Connect login under way.
-pub async fn insert_oidc_login(conn: Conn<'_>, l: &OidcLoginRow) -> Result<(), StoreError> {
-    crate::on_conn!(conn, db => {
-        sqlx::query(
-            "INSERT INTO oidc_login (state_hash, nonce, verifier, purpose, account_id, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&l.state_hash)
-        .bind(&l.nonce)
-        .bind(&l.verifier)
-        .bind(&l.purpose)
-        .bind(l.account_id)
-        .bind(Ts(l.created_at))
-        .bind(Ts(l.expires_at))
-        .execute(&mut *db)
-        .await?;
-    });
-    Ok(())
-}
-
-/// Uses an OpenID Connect login's state, if nobody has: returns whether this call used it.
-pub async fn use_oidc_login(
-    conn: Conn<'_>,
-    state_hash: &str,
-    at: OffsetDateTime,
-) -> Result<bool, StoreError> {
-    let n = crate::on_conn!(conn, db => {
-        sqlx::query("UPDATE oidc_login SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL")
-            .bind(state_hash)
-            .bind(Ts(at))
-            .execute(&mut *db)
-            .await?
-            .rows_affected()
-    });
-    Ok(n == 1)
-}
-
 impl Db {
+    /// Stores an OpenID Connect login under way (not audited: nothing was accessed yet).
+    pub async fn insert_oidc_login(&self, l: &OidcLoginRow) -> Result<(), StoreError> {
+        crate::on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO oidc_login (state_hash, nonce, verifier, purpose, account_id, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&l.state_hash)
+            .bind(&l.nonce)
+            .bind(&l.verifier)
+            .bind(&l.purpose)
+            .bind(l.account_id)
+            .bind(Ts(l.created_at))
+            .bind(Ts(l.expires_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Uses an OpenID Connect login's state, if nobody has: returns whether this call used it.
+    pub async fn use_oidc_login(
+        &self,
+        state_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let n = crate::on_pool!(self, pool => {
+            sqlx::query("UPDATE oidc_login SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL")
+                .bind(state_hash)
+                .bind(Ts(at))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// A client by id.
     pub async fn oauth_client(&self, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
         crate::on_pool!(self, pool => {

@@ -12,6 +12,7 @@ pub mod audit;
 mod clock;
 mod db;
 mod http;
+mod idp;
 mod proxy;
 
 pub use accounts::{Agent, SignedBy, TEST_PASSWORD, session_cookie};
@@ -19,4 +20,5 @@ pub use clock::FixedClock;
 pub use db::with_database;
 pub use db::{TEST_DATABASE_URL_VAR, TestDb};
 pub use http::{TEST_SIGNING_SEED, TestApp, TestResponse};
+pub use idp::{IDP_CLIENT_ID, IDP_CLIENT_SECRET, TestIdp};
 pub use proxy::TcpProxy;

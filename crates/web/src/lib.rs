@@ -12,6 +12,8 @@ pub mod api;
 pub mod error;
 pub mod i18n;
 pub mod oauth;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod pages;
 pub mod qr;
 pub mod ratelimit;
@@ -180,6 +182,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         .route("/oauth/token", axum::routing::post(oauth::token))
         .route("/oauth/revoke", axum::routing::post(oauth::revoke))
         .route("/oauth/introspect", axum::routing::post(oauth::introspect))
+        .merge(oidc_routes())
         .fallback(not_found)
         .with_state(app.clone())
         // Layers run outside-in in the reverse of the order they are added here.
@@ -219,6 +222,20 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             }),
         )
         .layer(middleware::from_fn(request_id::assign))
+}
+
+/// The OpenID Connect routes (with the `oidc` feature).
+#[cfg(feature = "oidc")]
+fn oidc_routes() -> Router<App> {
+    Router::new()
+        .route("/auth/oidc/start", get(oidc::start))
+        .route("/auth/oidc/link", axum::routing::post(oidc::link))
+        .route("/auth/oidc/callback", get(oidc::callback))
+}
+
+#[cfg(not(feature = "oidc"))]
+fn oidc_routes() -> Router<App> {
+    Router::new()
 }
 
 async fn not_found() -> HttpError {

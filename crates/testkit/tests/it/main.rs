@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod migrations;
 mod oauth;
+mod oidc;
 mod outbox;
 mod pages;
 mod patients;
