@@ -634,3 +634,128 @@ impl App {
         Ok((token, csrf))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ring::rand::SystemRandom;
+    use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    /// A 2048-bit RSA key made for this test only (`openssl genpkey`), PKCS#8 DER.
+    const TEST_KEY: &[u8] = include_bytes!("../testdata/oidc-rsa-test-key.p8.der");
+    const NOW: OffsetDateTime = datetime!(2026-03-01 09:00 UTC);
+
+    fn b64e(b: &[u8]) -> String {
+        data_encoding::BASE64URL_NOPAD.encode(b)
+    }
+
+    fn key() -> (RsaKeyPair, Value) {
+        let pair = RsaKeyPair::from_pkcs8(TEST_KEY).unwrap();
+        let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
+        let jwks = json!({"keys": [{
+            "kty": "RSA", "kid": "r1", "use": "sig",
+            "n": b64e(&public.n),
+            "e": b64e(&public.e),
+        }]});
+        (pair, jwks)
+    }
+
+    fn sign(pair: &RsaKeyPair, header: &Value, claims: &Value) -> String {
+        let message = format!(
+            "{}.{}",
+            b64e(header.to_string().as_bytes()),
+            b64e(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0u8; pair.public().modulus_len()];
+        pair.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            message.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        format!("{message}.{}", b64e(&sig))
+    }
+
+    fn claims() -> Value {
+        json!({"iss": "https://idp.example", "aud": "rp", "sub": "u1", "nonce": "n1",
+               "iat": NOW.unix_timestamp(), "exp": NOW.unix_timestamp() + 300})
+    }
+
+    fn check(token: &str, jwks: &Value) -> Result<Value, TokenError> {
+        verify_id_token(token, jwks, "https://idp.example", "rp", "n1", NOW)
+    }
+
+    #[test]
+    fn rs256_tokens_verify_and_every_check_bites() {
+        let (pair, jwks) = key();
+        let header = json!({"alg": "RS256", "kid": "r1"});
+        let good = sign(&pair, &header, &claims());
+        assert_eq!(check(&good, &jwks).unwrap()["sub"], "u1");
+
+        // A changed payload under the old signature.
+        let parts: Vec<&str> = good.split('.').collect();
+        let mut forged = claims();
+        forged["sub"] = json!("admin");
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64e(forged.to_string().as_bytes()),
+            parts[2]
+        );
+        assert_eq!(check(&tampered, &jwks), Err(TokenError::Signature));
+
+        let cases: Vec<(&str, Value, TokenError)> = vec![
+            ("iss", json!("https://other.example"), TokenError::Issuer),
+            ("aud", json!("someone-else"), TokenError::Audience),
+            ("aud", json!(["rp", "x"]), TokenError::Audience),
+            ("exp", json!(NOW.unix_timestamp() - 61), TokenError::Expired),
+            (
+                "iat",
+                json!(NOW.unix_timestamp() + 3600),
+                TokenError::NotYetValid,
+            ),
+            ("nonce", json!("replayed"), TokenError::Nonce),
+        ];
+        for (claim, value, expected) in cases {
+            let mut c = claims();
+            c[claim] = value;
+            assert_eq!(
+                check(&sign(&pair, &header, &c), &jwks),
+                Err(expected),
+                "{claim}"
+            );
+        }
+        // Several audiences are fine when azp names us; a small clock skew is tolerated.
+        let mut c = claims();
+        c["aud"] = json!(["rp", "x"]);
+        c["azp"] = json!("rp");
+        c["exp"] = json!(NOW.unix_timestamp() - 30);
+        assert!(check(&sign(&pair, &header, &c), &jwks).is_ok());
+    }
+
+    #[test]
+    fn none_hmac_unknown_keys_and_garbage_are_refused() {
+        let (pair, jwks) = key();
+        let unsigned = format!(
+            "{}.{}.",
+            b64e(json!({"alg": "none"}).to_string().as_bytes()),
+            b64e(claims().to_string().as_bytes())
+        );
+        assert_eq!(check(&unsigned, &jwks), Err(TokenError::Algorithm));
+        let hs = sign(&pair, &json!({"alg": "HS256", "kid": "r1"}), &claims());
+        assert_eq!(check(&hs, &jwks), Err(TokenError::Algorithm));
+        let other_kid = sign(&pair, &json!({"alg": "RS256", "kid": "r2"}), &claims());
+        assert_eq!(check(&other_kid, &jwks), Err(TokenError::UnknownKey));
+        for garbage in ["", "a.b", "a.b.c.d", "!!.!!.!!"] {
+            assert_eq!(
+                check(garbage, &jwks),
+                Err(TokenError::Malformed),
+                "{garbage}"
+            );
+        }
+    }
+}

@@ -313,11 +313,11 @@ impl<S: Send + Sync> FromRequestParts<S> for LoggedIn {
 #[derive(Debug, Clone)]
 pub struct Office(pub Caller);
 
-impl<S: Send + Sync> FromRequestParts<S> for Office {
+impl FromRequestParts<App> for Office {
     type Rejection = HttpError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let l = LoggedIn::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let l = LoggedIn::from_request_parts(parts, app).await?;
         let registers = match &l.session.subject {
             Subject::Account(a) => {
                 a.realm == "office"
@@ -327,6 +327,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Office {
             _ => false,
         };
         if !registers {
+            // A logged-in user reaching for the office's registration functions: a decision,
+            // audited like any refusal.
+            let mut entry = l.caller.entry(
+                app,
+                &format!("office.{}", parts.uri.path().trim_start_matches("/api/v1/")),
+                ehrshare_core::audit::Outcome::Denied,
+            );
+            entry.denial_reason = Some("office-role-required".to_owned());
+            app.record(entry).await.map_err(HttpError)?;
             return Err(HttpError(AppError::Forbidden {
                 code: "office-role-required",
                 message: "only the eHR Office's registration officers may do this".to_owned(),

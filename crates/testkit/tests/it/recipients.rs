@@ -263,6 +263,14 @@ async fn the_office_api_needs_a_registration_officers_session() {
             .await;
         assert_eq!(r.status, 403, "{user}: {}", r.text());
         assert_eq!(r.json()["code"], "office-role-required");
+        let last = t.db.connect().await.audit_entries(0, 1000).await.unwrap();
+        let last = last.last().unwrap();
+        assert_eq!(last.entry.outcome, ehrshare_core::audit::Outcome::Denied);
+        assert_eq!(
+            last.entry.denial_reason.as_deref(),
+            Some("office-role-required")
+        );
+        assert_eq!(last.entry.actor.role.as_deref(), Some(role));
     }
     assert_eq!(stored_with(&t, "A1234563").await, 0);
 }
