@@ -305,7 +305,7 @@ impl App {
         let row = AccountRow {
             password_hash: hash_secret(ehrshare_core::password::normalise(password)).await?,
             must_change_password: false,
-            totp_secret: Some(totp_seed.to_vec()),
+            totp_secret: Some(self.seal().seal(row.id, totp_seed)?),
             status: AccountStatus::Active.code().to_owned(),
             ..row
         };
@@ -326,7 +326,9 @@ impl App {
             .await?
             .filter(|a| a.demo)
             .ok_or(AppError::NotFound)?;
-        let secret = a.totp_secret.ok_or(AppError::NotFound)?;
+        let secret = self
+            .seal()
+            .open(a.id, &a.totp_secret.ok_or(AppError::NotFound)?)?;
         let now = u64::try_from(self.clock().now().unix_timestamp()).unwrap_or(0);
         let code = ehrshare_core::totp::hotp(
             &secret,

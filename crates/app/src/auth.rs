@@ -415,7 +415,9 @@ impl App {
             (Some(r), _) => Some(r),
             (None, Some(a)) => match &a.totp_secret {
                 None => None,
-                Some(secret) => {
+                Some(sealed) => {
+                    let secret = self.seal().open(a.id, sealed)?;
+                    let secret = secret.as_slice();
                     let last = a.totp_last_step.and_then(|s| u64::try_from(s).ok());
                     let unix = u64::try_from(now.unix_timestamp()).unwrap_or(0);
                     match ehrshare_core::totp::verify(
@@ -764,7 +766,7 @@ impl App {
         }
         let secret = crate::secret::random_bytes::<20>()?.to_vec();
         let updated = AccountRow {
-            totp_pending: Some(secret.clone()),
+            totp_pending: Some(self.seal().seal(account.id, &secret)?),
             version: account.version + 1,
             ..account.clone()
         };
@@ -812,8 +814,10 @@ impl App {
                 message: "start the enrolment first".to_owned(),
             });
         };
+        // Sealed for this account: it moves from pending to enrolled as it is.
+        let pending_seed = self.seal().open(account.id, &pending)?;
         let unix = u64::try_from(now.unix_timestamp()).unwrap_or(0);
-        let step = match ehrshare_core::totp::verify(&pending, code, unix, None) {
+        let step = match ehrshare_core::totp::verify(&pending_seed, code, unix, None) {
             Ok(s) => i64::try_from(s).unwrap_or(i64::MAX),
             Err(_) => {
                 let mut entry = caller.entry(self, "account.enrol-token", Outcome::Denied);

@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod person;
 pub mod provider;
 pub mod recipient;
+pub mod seal;
 pub mod secret;
 pub mod signer;
 pub mod text;
@@ -77,6 +78,8 @@ pub struct Services {
     pub checkpoints: Option<(Box<dyn Signer>, CheckpointFile)>,
     /// Notification delivery, per channel.
     pub adapters: outbox::Adapters,
+    /// The key sealing security-token seeds at rest.
+    pub seal: seal::SealKey,
 }
 
 /// The application: shared, cheap to clone, one per process.
@@ -95,6 +98,7 @@ struct Inner {
     settings: Settings,
     /// See `auth`: verified against when a login names no account.
     stand_in_hash: tokio::sync::OnceCell<String>,
+    seal: seal::SealKey,
 }
 
 impl App {
@@ -105,6 +109,7 @@ impl App {
             clock,
             checkpoints,
             adapters,
+            seal,
         } = services;
         let audit = AuditLog::open(db.clone(), AuditOptions::default()).await?;
         let checkpoints = match checkpoints {
@@ -130,6 +135,7 @@ impl App {
                 clock,
                 settings,
                 stand_in_hash: tokio::sync::OnceCell::new(),
+                seal,
             }),
         })
     }
@@ -151,6 +157,10 @@ impl App {
     /// The audit log's writer handle.
     pub fn audit_log(&self) -> &AuditLog {
         &self.inner.audit
+    }
+
+    pub(crate) fn seal(&self) -> &seal::SealKey {
+        &self.inner.seal
     }
 
     pub(crate) fn adapters(&self) -> &outbox::Adapters {

@@ -50,13 +50,13 @@ impl fmt::Debug for Ed25519Signer {
 /// Why a key could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read or write the signing key {path}: {source}")]
+    #[error("cannot read or write the key file {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the signing key {0} is not 64 hex digits")]
+    #[error("the key file {0} is not 64 hex digits")]
     Malformed(PathBuf),
     #[error("no randomness available: {0}")]
     Random(String),
@@ -72,41 +72,51 @@ impl Ed25519Signer {
 
     /// Loads the key at `path`, or creates one there (and its `.pub`) if there is none.
     pub fn load_or_create(path: &Path) -> Result<Ed25519Signer, KeyError> {
-        let io = |source| KeyError::Io {
+        let (seed, created) = load_or_create_key_file(path)?;
+        let signer = Ed25519Signer::from_seed(seed);
+        signer.write_public(path).map_err(|source| KeyError::Io {
             path: path.to_owned(),
             source,
-        };
-        if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(io)?;
-            let seed = unhex::<32>(&text).ok_or_else(|| KeyError::Malformed(path.to_owned()))?;
-            let signer = Ed25519Signer::from_seed(seed);
-            signer.write_public(path).map_err(io)?;
-            return Ok(signer);
+        })?;
+        if created {
+            tracing::info!(path = %path.display(), key_id = key_id(&signer.public_key()), "created the audit signing key");
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io)?;
-        file.write_all(hex(&seed).as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        let signer = Ed25519Signer::from_seed(seed);
-        signer.write_public(path).map_err(io)?;
-        tracing::info!(path = %path.display(), key_id = key_id(&signer.public_key()), "created the audit signing key");
         Ok(signer)
     }
 
     fn write_public(&self, key_path: &Path) -> std::io::Result<()> {
         std::fs::write(public_key_path(key_path), hex(&self.public_key()) + "\n")
     }
+}
+
+/// Reads the 32-byte secret (64 hex digits) at `path`, or makes a random one there (mode 0600,
+/// never overwriting); returns it and whether it was made now. Shared by every key file.
+pub fn load_or_create_key_file(path: &Path) -> Result<([u8; 32], bool), KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if path.exists() {
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let key = unhex::<32>(&text).ok_or_else(|| KeyError::Malformed(path.to_owned()))?;
+        return Ok((key, false));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| KeyError::Random(e.to_string()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(hex(&key).as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok((key, true))
 }
 
 /// Where the public half of the key at `key_path` is written.

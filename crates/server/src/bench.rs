@@ -147,6 +147,7 @@ pub async fn audit(args: &AuditBenchArgs) -> anyhow::Result<()> {
         adapters: Adapters::all(Arc::new(LogAdapter::new(
             scratch_log.path().join("messages.log"),
         ))),
+        seal: ehrshare_app::seal::SealKey::new(ehrshare_app::secret::random_bytes::<32>()?)?,
     };
     let app = App::start(db.clone(), Settings::default(), services).await?;
     let duration = Duration::from_secs(args.seconds.max(1));

@@ -34,6 +34,7 @@ pub const KEYS: &[&str] = &[
     "db_max_connections",
     "audit_key_file",
     "audit_checkpoint_file",
+    "totp_key_file",
     "audit_checkpoint_every_entries",
     "audit_checkpoint_every_secs",
     "notify_email",
@@ -99,6 +100,11 @@ pub struct Config {
     /// default: `audit/checkpoints.jsonl` in the data directory.
     #[serde(default)]
     pub audit_checkpoint_file: Option<PathBuf>,
+    /// The key that seals security-token (TOTP) seeds in the database (64 hex digits; created
+    /// if absent, mode 0600); every server of a deployment needs the same file; default:
+    /// `secrets/totp-key` in the data directory.
+    #[serde(default)]
+    pub totp_key_file: Option<PathBuf>,
     /// Sign a checkpoint after this many new audit entries.
     pub audit_checkpoint_every_entries: u64,
     /// ... or after this many seconds, if any entry was added (and always at shutdown).
@@ -214,6 +220,7 @@ impl Default for Config {
             db_max_connections: 8,
             audit_key_file: None,
             audit_checkpoint_file: None,
+            totp_key_file: None,
             audit_checkpoint_every_entries: 10_000,
             audit_checkpoint_every_secs: 60,
             notify_email: EmailAdapterKind::Log,
@@ -527,6 +534,12 @@ impl Config {
     }
 
     /// The file the `log` notification adapter writes.
+    pub fn effective_totp_key_file(&self) -> PathBuf {
+        self.totp_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets").join("totp-key"))
+    }
+
     pub fn message_log_file(&self) -> PathBuf {
         self.data_dir.join("outbox").join("messages.log")
     }

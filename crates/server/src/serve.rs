@@ -161,10 +161,12 @@ pub async fn start_app(config: &Config) -> anyhow::Result<App> {
     let key_file = config.effective_audit_key_file();
     let signer = Ed25519Signer::load_or_create(&key_file)?;
     let checkpoints = CheckpointFile::new(config.effective_audit_checkpoint_file());
+    let seal = ehrshare_app::seal::SealKey::load_or_create(&config.effective_totp_key_file())?;
     let services = Services {
         clock: Arc::new(SystemClock),
         checkpoints: Some((Box::new(signer), checkpoints)),
         adapters: adapters(config)?,
+        seal,
     };
     App::start(db, app_settings(config), services)
         .await

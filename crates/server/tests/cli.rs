@@ -371,7 +371,11 @@ fn the_example_configuration_file_is_valid_and_complete() {
             config.contains_key(*key)
                 || matches!(
                     *key,
-                    "sms_webhook_url" | "oidc_issuer" | "oidc_client_id" | "oidc_client_secret"
+                    "sms_webhook_url"
+                        | "totp_key_file"
+                        | "oidc_issuer"
+                        | "oidc_client_id"
+                        | "oidc_client_secret"
                 ),
             "print-config lacks {key}"
         );

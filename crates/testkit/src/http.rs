@@ -118,6 +118,7 @@ impl TestApp {
             clock: Arc::new(clock.clone()),
             checkpoints: Some((signer, checkpoints)),
             adapters,
+            seal: ehrshare_app::seal::SealKey::new([9; 32]).unwrap(),
         };
         let app = App::start(pool, settings, services).await.unwrap();
         let router = ehrshare_web::router(app.clone(), &web);

@@ -163,6 +163,18 @@ async fn a_first_login_reaches_nothing_before_the_password_change_and_enrolment(
     let r = get(&t, &agent, "/api/v1/session").await;
     assert_eq!(r.json()["account"]["status"], "active");
     assert_eq!(r.json()["account"]["token_enrolled"], true);
+    // The seed is sealed at rest: a copy of the database does not give the token away.
+    let stored =
+        t.db.connect()
+            .await
+            .account_by_user_name("dr.chan")
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_secret
+            .unwrap();
+    assert_eq!(stored.len(), 1 + 12 + secret.len() + 16);
+    assert!(!stored.windows(secret.len()).any(|w| w == secret.as_slice()));
 
     // From now on the token is required, and its code is accepted once.
     t.clock.advance(time::Duration::seconds(30));
