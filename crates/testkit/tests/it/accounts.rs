@@ -656,3 +656,75 @@ async fn a_password_near_its_age_limit_is_reminded_and_an_expired_one_must_chang
         .await;
     assert_eq!(r.json()["stage"], "must-change-password");
 }
+
+#[tokio::test]
+async fn one_address_trying_many_user_names_is_slowed_then_locked() {
+    let t = TestApp::spawn().await;
+    let seed = *b"test-totp-seed-12345";
+    t.agent(Scope::Office, "office.admin", "system-administrator", false)
+        .await;
+    let attacker: std::net::SocketAddr = "203.0.113.7:40000".parse().unwrap();
+    let colleague: std::net::SocketAddr = "198.51.100.9:40000".parse().unwrap();
+    let login_from = |addr: std::net::SocketAddr, user: String, password: &str, code: String| {
+        let body = json!({"user_name": user, "password": password, "totp": code}).to_string();
+        Request::post("/api/v1/session")
+            .header("content-type", "application/json")
+            .extension(axum::extract::ConnectInfo(addr))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let mut failures = 0;
+    let mut waited = false;
+    for n in 0..200 {
+        let r = t
+            .send(login_from(
+                attacker,
+                format!("guess.{n}"),
+                "Guess-2026",
+                "000000".into(),
+            ))
+            .await;
+        match r.status.as_u16() {
+            401 => failures += 1,
+            429 => {
+                waited = true;
+                let secs: i64 = r.header("retry-after").parse().unwrap();
+                t.clock.advance(time::Duration::seconds(secs));
+            }
+            other => panic!("{other}"),
+        }
+        let locked =
+            t.db.connect()
+                .await
+                .login_failures("addr:203.0.113.7")
+                .await
+                .unwrap()
+                .locked_until
+                .is_some();
+        if locked {
+            break;
+        }
+    }
+    assert!(waited, "the address was slowed before it was locked");
+    assert!(failures < 100, "locked after {failures} failures");
+    // From the locked address even the right credentials fail; from another they work.
+    t.clock.advance(time::Duration::seconds(60));
+    let r = t
+        .send(login_from(
+            attacker,
+            "office.admin".into(),
+            TEST_PASSWORD,
+            t.totp_code(&seed),
+        ))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = t
+        .send(login_from(
+            colleague,
+            "office.admin".into(),
+            TEST_PASSWORD,
+            t.totp_code(&seed),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
