@@ -51,6 +51,8 @@ pub struct Settings {
     pub outbox: outbox::OutboxSettings,
     /// Login, sessions, passwords, tokens.
     pub auth: auth::AuthSettings,
+    /// The role -> domains matrix (need-to-know).
+    pub access_profiles: ehrshare_core::profile::AccessProfiles,
     /// The external OpenID Connect provider (none: logins through it are not offered).
     #[cfg(feature = "oidc")]
     pub oidc: Option<oidc::OidcSettings>,
@@ -63,6 +65,7 @@ impl Default for Settings {
             health_timeout: Duration::from_secs(2),
             outbox: outbox::OutboxSettings::default(),
             auth: auth::AuthSettings::default(),
+            access_profiles: ehrshare_core::profile::spec_default(),
             #[cfg(feature = "oidc")]
             oidc: None,
         }

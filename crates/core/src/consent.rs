@@ -1,10 +1,134 @@
-//! Sharing consent rules (SPEC 3.4).
-//!
-//! For now: the consent regime, a deployment-wide setting that changes what a sharing consent
-//! is needed for.
+//! Sharing consent rules (SPEC 3.4): the regime in force, the kinds of consent, how they are
+//! given, and whether one is in force at a moment.
 
 use std::fmt;
 use std::str::FromStr;
+
+use time::{Date, Month, OffsetDateTime, UtcOffset};
+use uuid::Uuid;
+
+/// The kind of a sharing consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsentKind {
+    /// Ends 12 months after it was given (or last renewed).
+    OneYear,
+    Indefinite,
+    /// Under the 2025 regime new consents have no type and do not expire.
+    Untyped,
+}
+
+impl ConsentKind {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentKind::OneYear => "one-year",
+            ConsentKind::Indefinite => "indefinite",
+            ConsentKind::Untyped => "untyped",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(code: &str) -> Option<ConsentKind> {
+        match code {
+            "one-year" => Some(ConsentKind::OneYear),
+            "indefinite" => Some(ConsentKind::Indefinite),
+            "untyped" => Some(ConsentKind::Untyped),
+            _ => None,
+        }
+    }
+}
+
+/// How a consent was given (recorded with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    SmartIdCard,
+    AccessKey,
+    App,
+    Form,
+    Phone,
+}
+
+impl Method {
+    /// Every method.
+    pub const ALL: [Method; 5] = [
+        Method::SmartIdCard,
+        Method::AccessKey,
+        Method::App,
+        Method::Form,
+        Method::Phone,
+    ];
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Method::SmartIdCard => "smart-id-card",
+            Method::AccessKey => "access-key",
+            Method::App => "app",
+            Method::Form => "form",
+            Method::Phone => "phone",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(code: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.code() == code)
+    }
+}
+
+/// A consent as the decision sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consent {
+    pub id: Uuid,
+    pub hcp: Uuid,
+    pub kind: ConsentKind,
+    /// When it was given, or last renewed.
+    pub given_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Whether a consent holds at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentState {
+    InForce,
+    Expired,
+    Revoked,
+    /// Given after the moment asked about.
+    NotYet,
+}
+
+impl Consent {
+    /// When a one-year consent ends: the same Hong Kong time twelve calendar months on (on the
+    /// last day of the month when that day does not exist, as 29 February).
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        (self.kind == ConsentKind::OneYear).then(|| add_a_year_in_hong_kong(self.given_at))
+    }
+
+    /// The consent's state at `now`. The end instant itself is already expired.
+    pub fn state_at(&self, now: OffsetDateTime) -> ConsentState {
+        if now < self.given_at {
+            ConsentState::NotYet
+        } else if self.revoked_at.is_some_and(|r| r <= now) {
+            ConsentState::Revoked
+        } else if self.expires_at().is_some_and(|e| now >= e) {
+            ConsentState::Expired
+        } else {
+            ConsentState::InForce
+        }
+    }
+}
+
+fn add_a_year_in_hong_kong(at: OffsetDateTime) -> OffsetDateTime {
+    let hk = UtcOffset::from_hms(8, 0, 0).unwrap_or(UtcOffset::UTC);
+    let local = at.to_offset(hk);
+    let (y, m, d) = (local.year() + 1, local.month(), local.day());
+    let last = last_day(y, m);
+    let date = Date::from_calendar_date(y, m, d.min(last)).unwrap_or(local.date());
+    local.replace_date(date).to_offset(at.offset())
+}
+
+fn last_day(year: i32, month: Month) -> u8 {
+    time::util::days_in_month(month, year)
+}
 
 /// Which version of the sharing-consent rules is in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -57,7 +181,74 @@ impl FromStr for Regime {
 
 #[cfg(test)]
 mod tests {
+    use time::macros::datetime;
+
     use super::*;
+
+    #[test]
+    fn a_one_year_consent_ends_twelve_months_on_to_the_second() {
+        let given = datetime!(2026-03-02 10:15:00 +08:00);
+        let c = Consent {
+            id: Uuid::nil(),
+            hcp: Uuid::nil(),
+            kind: ConsentKind::OneYear,
+            given_at: given,
+            revoked_at: None,
+        };
+        let end = datetime!(2027-03-02 10:15:00 +08:00);
+        assert_eq!(c.expires_at(), Some(end));
+        assert_eq!(
+            c.state_at(end - time::Duration::seconds(1)),
+            ConsentState::InForce
+        );
+        assert_eq!(c.state_at(end), ConsentState::Expired);
+        assert_eq!(
+            c.state_at(end + time::Duration::seconds(1)),
+            ConsentState::Expired
+        );
+        assert_eq!(
+            c.state_at(given - time::Duration::seconds(1)),
+            ConsentState::NotYet
+        );
+        // 29 February: the last day of February next year.
+        let leap = Consent {
+            given_at: datetime!(2028-02-29 09:00 +08:00),
+            ..c
+        };
+        assert_eq!(leap.expires_at(), Some(datetime!(2029-02-28 09:00 +08:00)));
+        // The Hong Kong calendar decides, not UTC's: 31 Dec 20:00 UTC is 1 Jan in Hong Kong.
+        let new_year = Consent {
+            given_at: datetime!(2026-12-31 20:00 UTC),
+            ..c
+        };
+        assert_eq!(new_year.expires_at(), Some(datetime!(2027-12-31 20:00 UTC)));
+        let revoked = Consent {
+            revoked_at: Some(given + time::Duration::days(1)),
+            ..c
+        };
+        assert_eq!(
+            revoked.state_at(given + time::Duration::days(2)),
+            ConsentState::Revoked
+        );
+        let indefinite = Consent {
+            kind: ConsentKind::Indefinite,
+            ..c
+        };
+        assert_eq!(
+            indefinite.state_at(datetime!(2090-01-01 0:00 UTC)),
+            ConsentState::InForce
+        );
+        for m in Method::ALL {
+            assert_eq!(Method::parse(m.code()), Some(m));
+        }
+        for k in [
+            ConsentKind::OneYear,
+            ConsentKind::Indefinite,
+            ConsentKind::Untyped,
+        ] {
+            assert_eq!(ConsentKind::parse(k.code()), Some(k));
+        }
+    }
 
     #[test]
     fn regime_parses_both_spellings_and_refuses_others() {

@@ -4,11 +4,14 @@
 //! Time and randomness reach it as parameters; `clippy.toml` beside this crate forbids the
 //! calls that would break that. Everything here is deterministic and unit-tested in place.
 
+pub mod access;
 pub mod account;
 pub mod audit;
 pub mod clock;
 pub mod consent;
 pub mod contact;
+pub mod domain;
+pub mod episode;
 pub mod identity;
 pub mod locale;
 pub mod login;
@@ -16,6 +19,7 @@ pub mod notification;
 pub mod oauth;
 pub mod password;
 pub mod profession;
+pub mod profile;
 pub mod provider;
 pub mod recipient;
 pub mod totp;

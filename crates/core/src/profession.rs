@@ -2,7 +2,7 @@
 //! non-professional roles.
 
 /// A role a provider's user holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Doctor,
     Dentist,

@@ -16,6 +16,23 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The shipped role -> domains matrix.
+pub const SHIPPED_ACCESS_PROFILES: &str = include_str!("../../../config/access-profiles.toml");
+
+/// Parses an access-profiles file (`version`, and `[roles]` naming each role's domains).
+pub fn parse_access_profiles(text: &str) -> Result<ehrshare_core::profile::AccessProfiles, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        version: String,
+        roles: std::collections::BTreeMap<String, Vec<String>>,
+    }
+    let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+    let entries: Vec<(String, Vec<String>)> = file.roles.into_iter().collect();
+    ehrshare_core::profile::AccessProfiles::from_entries(&file.version, &entries)
+        .map_err(|e| e.to_string())
+}
+
 /// The environment variable prefix.
 pub const ENV_PREFIX: &str = "EHRSHARE_";
 
@@ -52,6 +69,7 @@ pub const KEYS: &[&str] = &[
     "password_max_age_days",
     "login_lock_after",
     "registration_number_patterns",
+    "access_profiles_file",
     "oidc_issuer",
     "oidc_client_id",
     "oidc_client_secret",
@@ -145,6 +163,10 @@ pub struct Config {
     /// `@` a letter, `|` between alternatives).
     #[serde(default)]
     pub registration_number_patterns: std::collections::BTreeMap<String, String>,
+    /// The role -> domains matrix (TOML, as `config/access-profiles.toml`); default: the copy
+    /// built into the binary.
+    #[serde(default)]
+    pub access_profiles_file: Option<PathBuf>,
     /// The OpenID Connect provider patients and staff may log in through (iAM Smart), by its
     /// issuer URL. Unset: the option is not offered.
     #[serde(default)]
@@ -238,6 +260,7 @@ impl Default for Config {
             password_max_age_days: 90,
             login_lock_after: 10,
             registration_number_patterns: std::collections::BTreeMap::new(),
+            access_profiles_file: None,
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,
@@ -466,6 +489,9 @@ impl Config {
                 "oidc_issuer: {issuer:?} must be https:// (http only on 127.0.0.1, for tests)"
             ));
         }
+        if let Err(e) = self.access_profiles() {
+            return invalid(e);
+        }
         if let Err(e) = self.registration_patterns() {
             return invalid(format!("registration_number_patterns: {e}"));
         }
@@ -481,6 +507,22 @@ impl Config {
     }
 
     /// The address to listen on (validated by [`Config::load`]).
+    /// The role -> domains matrix in force: the configured file, or the shipped one.
+    pub fn access_profiles(&self) -> Result<ehrshare_core::profile::AccessProfiles, String> {
+        let (name, text) = match &self.access_profiles_file {
+            Some(path) => (
+                path.display().to_string(),
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("access_profiles_file {}: {e}", path.display()))?,
+            ),
+            None => (
+                "the built-in access profiles".to_owned(),
+                SHIPPED_ACCESS_PROFILES.to_owned(),
+            ),
+        };
+        parse_access_profiles(&text).map_err(|e| format!("{name}: {e}"))
+    }
+
     /// The registration-number patterns in force (defaults with the configured ones over them).
     pub fn registration_patterns(
         &self,
@@ -593,5 +635,39 @@ mod tests {
             "sqlite://./data/ehrshare.db"
         );
         assert_eq!(config.effective_public_base_url(), "http://127.0.0.1:8080");
+    }
+}
+
+#[cfg(test)]
+mod access_profile_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_matrix_is_the_spec_table() {
+        let shipped = parse_access_profiles(SHIPPED_ACCESS_PROFILES).unwrap();
+        let spec = ehrshare_core::profile::spec_default();
+        let a: Vec<_> = shipped.entries().map(|(r, d)| (r, d.clone())).collect();
+        let b: Vec<_> = spec.entries().map(|(r, d)| (r, d.clone())).collect();
+        assert_eq!(a, b);
+        assert_eq!(shipped.version(), "2026-11-25.1");
+    }
+
+    #[test]
+    fn mistakes_in_the_matrix_name_themselves() {
+        let typo = SHIPPED_ACCESS_PROFILES.replace("\"laboratory\"]", "\"labratory\"]");
+        let e = parse_access_profiles(&typo).unwrap_err();
+        assert!(e.contains("labratory"), "{e}");
+        let missing = SHIPPED_ACCESS_PROFILES.replace("user-administrator = []\n", "");
+        assert!(
+            parse_access_profiles(&missing)
+                .unwrap_err()
+                .contains("user-administrator")
+        );
+        let unknown = format!("{SHIPPED_ACCESS_PROFILES}wizard = [\"*\"]\n");
+        assert!(
+            parse_access_profiles(&unknown)
+                .unwrap_err()
+                .contains("wizard")
+        );
     }
 }

@@ -68,6 +68,10 @@ pub fn app_settings(config: &Config) -> Settings {
             registration_numbers: config.registration_patterns().unwrap_or_default(),
             ..ehrshare_app::auth::AuthSettings::default()
         },
+        // Checked when the configuration was loaded.
+        access_profiles: config
+            .access_profiles()
+            .unwrap_or_else(|_| ehrshare_core::profile::spec_default()),
         #[cfg(feature = "oidc")]
         oidc: oidc_settings(config),
         ..Settings::default()

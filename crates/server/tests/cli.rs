@@ -373,6 +373,7 @@ fn the_example_configuration_file_is_valid_and_complete() {
                     *key,
                     "sms_webhook_url"
                         | "totp_key_file"
+                        | "access_profiles_file"
                         | "oidc_issuer"
                         | "oidc_client_id"
                         | "oidc_client_secret"
@@ -556,5 +557,27 @@ async fn an_interrupted_demo_load_is_not_repeated_over_itself() {
             .await
             .unwrap(),
         0
+    );
+}
+
+#[test]
+fn a_mistake_in_the_access_profiles_stops_the_server_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/access-profiles.toml"),
+    )
+    .unwrap();
+    let bad = dir.path().join("profiles.toml");
+    std::fs::write(&bad, shipped.replace("\"laboratory\"]", "\"labratory\"]")).unwrap();
+    let out = ehrshare(dir.path())
+        .env("EHRSHARE_ACCESS_PROFILES_FILE", &bad)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("labratory") && err.contains("profiles.toml"),
+        "{err}"
     );
 }

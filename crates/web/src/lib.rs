@@ -164,6 +164,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/api/v1/me", get(api::me::show))
         .route(
+            "/api/v1/access-profiles",
+            get(api::session::access_profiles),
+        )
+        .route(
             "/api/v1/me/activate",
             axum::routing::post(api::me::activate),
         )

@@ -728,3 +728,22 @@ async fn one_address_trying_many_user_names_is_slowed_then_locked() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
+
+#[tokio::test]
+async fn the_access_profiles_in_force_are_shown_with_their_version() {
+    let t = TestApp::spawn().await;
+    assert_eq!(t.get("/api/v1/access-profiles").await.status, 401);
+    let office = t.office().await;
+    let r = get(&t, &office, "/api/v1/access-profiles").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["version"], "spec-3.6");
+    assert_eq!(body["roles"]["registration-staff"], json!(["demographics"]));
+    assert_eq!(body["roles"]["user-administrator"], json!([]));
+    assert!(
+        !body["roles"]["pharmacist"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("clinical-note"))
+    );
+}

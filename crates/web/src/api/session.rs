@@ -312,3 +312,40 @@ pub async fn confirm_enrolment(
             .await?,
     ))
 }
+
+/// The role -> domains matrix in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccessProfilesView {
+    pub version: String,
+    /// Role code -> domain codes.
+    pub roles: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `GET /api/v1/access-profiles`: which domains each role may see, and the matrix's version.
+#[utoipa::path(
+    get,
+    path = "/api/v1/access-profiles",
+    tag = "session",
+    responses(
+        (status = 200, description = "The matrix in force", body = AccessProfilesView),
+        (status = 401, description = "Not logged in", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+    )
+)]
+pub async fn access_profiles(
+    State(app): State<App>,
+    crate::session::LoggedIn { .. }: crate::session::LoggedIn,
+) -> Json<AccessProfilesView> {
+    let p = &app.settings().access_profiles;
+    Json(AccessProfilesView {
+        version: p.version().to_owned(),
+        roles: p
+            .entries()
+            .map(|(r, d)| {
+                (
+                    r.code().to_owned(),
+                    d.iter().map(|d| d.code().to_owned()).collect(),
+                )
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,818 @@
+//! The access decision (SPEC 3.8): one pure function decides every read and deposit of a
+//! recipient's records by a provider's user or clinic system. Nothing else in the code base
+//! holds these rules; `app` is its only caller and makes the decision's audit entry durable
+//! before acting on it.
+//!
+//! The order of the checks is part of the contract (it decides which reason a denial names):
+//! the account, then its provider, the recipient's registration, the role's domains, the
+//! sharing consent (unless the provider has deemed consent, or the regime needs none for a
+//! deposit), the care relationship (unless a reason is stated: allowed, with an alert), and
+//! restricted control. A permit carries its basis (which consent and episode allowed it) and
+//! obligations: the domains that may be shown, the restricted items to hide, the unlocked ones
+//! that were used, whether to alert, and the kind of notice the recipient gets.
+
+use std::collections::BTreeSet;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::consent::{Consent, ConsentState, Regime};
+use crate::domain::Domain;
+use crate::episode::{CareWindow, Episode};
+use crate::profession::Role;
+use crate::profile::AccessProfiles;
+
+/// What is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    Deposit,
+}
+
+/// Who asks: the account (or the professional a clinic system acts for) and its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requester {
+    pub account_active: bool,
+    pub role: Role,
+    pub hcp: Uuid,
+    pub hcp_active: bool,
+    /// A public provider with deemed consent (SPEC 3.4).
+    pub hcp_deemed_consent: bool,
+}
+
+/// A single record asked for (read by id), with its domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef {
+    pub id: Uuid,
+    pub domain: Domain,
+}
+
+/// What restricted control covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Restricted {
+    Domain(Domain),
+    Record(Uuid),
+}
+
+/// A restriction and its unlocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restriction {
+    pub id: Uuid,
+    pub item: Restricted,
+    pub unlocks: Vec<Unlock>,
+}
+
+/// A recipient's fresh authorisation for one provider, during one episode, until a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unlock {
+    pub hcp: Uuid,
+    pub episode: Uuid,
+    pub until: OffsetDateTime,
+}
+
+/// Everything the decision needs about the recipient.
+#[derive(Debug, Clone, Copy)]
+pub struct RecipientFacts<'a> {
+    /// An active registration.
+    pub registered: bool,
+    pub consents: &'a [Consent],
+    pub episodes: &'a [Episode],
+    pub restrictions: &'a [Restriction],
+}
+
+/// The request.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub action: Action,
+    /// The domains asked for; empty: every domain (a summary).
+    pub domains: &'a [Domain],
+    /// One record, when one is asked for by id.
+    pub record: Option<RecordRef>,
+    /// A reason stated for access outside a care episode.
+    pub reason: Option<&'a str>,
+}
+
+/// The deployment's rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub regime: Regime,
+    pub window: CareWindow,
+    pub profiles: &'a AccessProfiles,
+}
+
+/// Why access is refused: stable codes, shown to the caller and in the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenyReason {
+    AccountInactive,
+    ProviderInactive,
+    RecipientNotRegistered,
+    RoleNotPermitted,
+    ConsentRequired,
+    ConsentExpired,
+    NoCareRelationship,
+    Restricted,
+}
+
+impl DenyReason {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            DenyReason::AccountInactive => "account-inactive",
+            DenyReason::ProviderInactive => "provider-inactive",
+            DenyReason::RecipientNotRegistered => "recipient-not-registered",
+            DenyReason::RoleNotPermitted => "role-not-permitted",
+            DenyReason::ConsentRequired => "consent-required",
+            DenyReason::ConsentExpired => "consent-expired",
+            DenyReason::NoCareRelationship => "no-care-relationship",
+            DenyReason::Restricted => "restricted",
+        }
+    }
+}
+
+/// What allowed a permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Basis {
+    /// The consent in force (none: deemed consent, or a deposit under the 2025 regime).
+    pub consent: Option<Uuid>,
+    pub deemed_consent: bool,
+    /// The episode that covers now (none: a reason was stated instead).
+    pub episode: Option<Uuid>,
+}
+
+/// What the caller must do with a permit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Obligations {
+    /// The domains that may be shown or written.
+    pub domains: BTreeSet<Domain>,
+    /// Restricted items to leave out entirely (not listed, not counted).
+    pub hidden: BTreeSet<Restricted>,
+    /// Restrictions whose unlock this access uses (every use is notified).
+    pub unlocked: Vec<Uuid>,
+    /// Access outside a care episode, on a stated reason: raise an alert.
+    pub alert_no_episode: bool,
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Permit {
+        basis: Basis,
+        obligations: Obligations,
+    },
+    Deny {
+        reason: DenyReason,
+    },
+}
+
+impl Decision {
+    fn deny(reason: DenyReason) -> Decision {
+        Decision::Deny { reason }
+    }
+
+    /// The denial reason, if denied.
+    pub fn denial(&self) -> Option<DenyReason> {
+        match self {
+            Decision::Deny { reason } => Some(*reason),
+            Decision::Permit { .. } => None,
+        }
+    }
+}
+
+/// The consent standing of the requester's provider at `now`: the consent in force, or why
+/// there is none (an expired one is named as such; anything else is simply required).
+fn consent_in_force(
+    consents: &[Consent],
+    hcp: Uuid,
+    now: OffsetDateTime,
+) -> Result<Uuid, DenyReason> {
+    let mut expired = false;
+    for c in consents.iter().filter(|c| c.hcp == hcp) {
+        match c.state_at(now) {
+            ConsentState::InForce => return Ok(c.id),
+            ConsentState::Expired => expired = true,
+            ConsentState::Revoked | ConsentState::NotYet => {}
+        }
+    }
+    Err(if expired {
+        DenyReason::ConsentExpired
+    } else {
+        DenyReason::ConsentRequired
+    })
+}
+
+fn unlock_in_force(r: &Restriction, hcp: Uuid, episode: Option<Uuid>, now: OffsetDateTime) -> bool {
+    r.unlocks
+        .iter()
+        .any(|u| u.hcp == hcp && Some(u.episode) == episode && now < u.until)
+}
+
+/// Decides one request. Pure: everything it needs is in its arguments.
+pub fn decide(
+    who: &Requester,
+    recipient: &RecipientFacts<'_>,
+    ask: &Ask<'_>,
+    policy: &Policy<'_>,
+    now: OffsetDateTime,
+) -> Decision {
+    if !who.account_active {
+        return Decision::deny(DenyReason::AccountInactive);
+    }
+    if !who.hcp_active {
+        return Decision::deny(DenyReason::ProviderInactive);
+    }
+    if !recipient.registered {
+        return Decision::deny(DenyReason::RecipientNotRegistered);
+    }
+
+    // Need-to-know: the role's domains, narrowed to what was asked.
+    let permitted = policy.profiles.domains(who.role);
+    let asked: BTreeSet<Domain> = match (ask.record, ask.domains) {
+        (Some(r), _) => BTreeSet::from([r.domain]),
+        (None, []) => Domain::ALL.into_iter().collect(),
+        (None, list) => list.iter().copied().collect(),
+    };
+    let domains: BTreeSet<Domain> = asked.intersection(&permitted).copied().collect();
+    let whole_ask_needed = ask.action == Action::Deposit || ask.record.is_some();
+    if domains.is_empty() || (whole_ask_needed && domains.len() != asked.len()) {
+        return Decision::deny(DenyReason::RoleNotPermitted);
+    }
+
+    // Sharing consent.
+    let consent_needed = !who.hcp_deemed_consent
+        && (ask.action == Action::Read || policy.regime.consent_needed_to_deposit());
+    let consent = if consent_needed {
+        match consent_in_force(recipient.consents, who.hcp, now) {
+            Ok(id) => Some(id),
+            Err(reason) => return Decision::deny(reason),
+        }
+    } else {
+        None
+    };
+
+    // Care relationship.
+    let episode = recipient
+        .episodes
+        .iter()
+        .filter(|e| e.hcp == who.hcp && e.covers(now, policy.window))
+        .max_by_key(|e| e.start)
+        .map(|e| e.id);
+    let stated = ask.reason.is_some_and(|r| !r.trim().is_empty());
+    if episode.is_none() && !stated {
+        return Decision::deny(DenyReason::NoCareRelationship);
+    }
+
+    // Restricted control: reads only (a deposit adds to the record; the recipient's
+    // restriction then covers it).
+    let mut hidden = BTreeSet::new();
+    let mut unlocked = Vec::new();
+    if ask.action == Action::Read {
+        for r in recipient.restrictions {
+            let touches = match (r.item, ask.record) {
+                (Restricted::Record(id), Some(rec)) => id == rec.id,
+                (Restricted::Domain(d), Some(rec)) => d == rec.domain,
+                (Restricted::Record(_), None) => true,
+                (Restricted::Domain(d), None) => domains.contains(&d),
+            };
+            if !touches {
+                continue;
+            }
+            if unlock_in_force(r, who.hcp, episode, now) {
+                unlocked.push(r.id);
+            } else if ask.record.is_some() {
+                return Decision::deny(DenyReason::Restricted);
+            } else {
+                hidden.insert(r.item);
+            }
+        }
+    }
+
+    Decision::Permit {
+        basis: Basis {
+            consent,
+            deemed_consent: who.hcp_deemed_consent,
+            episode,
+        },
+        obligations: Obligations {
+            domains,
+            hidden,
+            unlocked,
+            alert_no_episode: episode.is_none(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use time::Duration;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::consent::ConsentKind;
+
+    const NOW: OffsetDateTime = datetime!(2026-06-01 10:00 UTC);
+    const HCP: Uuid = Uuid::from_u128(0xA);
+    const OTHER: Uuid = Uuid::from_u128(0xB);
+
+    fn doctor() -> Requester {
+        Requester {
+            account_active: true,
+            role: Role::Doctor,
+            hcp: HCP,
+            hcp_active: true,
+            hcp_deemed_consent: false,
+        }
+    }
+
+    fn consent(kind: ConsentKind, given: OffsetDateTime) -> Consent {
+        Consent {
+            id: Uuid::from_u128(0xC1),
+            hcp: HCP,
+            kind,
+            given_at: given,
+            revoked_at: None,
+        }
+    }
+
+    fn episode() -> Episode {
+        Episode {
+            id: Uuid::from_u128(0xE1),
+            hcp: HCP,
+            start: NOW - Duration::days(1),
+            end: None,
+        }
+    }
+
+    fn read() -> Ask<'static> {
+        Ask {
+            action: Action::Read,
+            domains: &[],
+            record: None,
+            reason: None,
+        }
+    }
+
+    fn decide_with(
+        who: Requester,
+        consents: &[Consent],
+        episodes: &[Episode],
+        restrictions: &[Restriction],
+        ask: Ask<'_>,
+        regime: Regime,
+    ) -> Decision {
+        let profiles = crate::profile::spec_default();
+        decide(
+            &who,
+            &RecipientFacts {
+                registered: true,
+                consents,
+                episodes,
+                restrictions,
+            },
+            &ask,
+            &Policy {
+                regime,
+                window: CareWindow::default(),
+                profiles: &profiles,
+            },
+            NOW,
+        )
+    }
+
+    /// Every denial reason, each produced by the one fact that causes it.
+    #[test]
+    fn each_denial_reason_has_its_cause() {
+        let c = [consent(ConsentKind::Indefinite, NOW - Duration::days(3))];
+        let e = [episode()];
+        let ok = decide_with(doctor(), &c, &e, &[], read(), Regime::Y2016);
+        assert!(ok.denial().is_none(), "{ok:?}");
+
+        let cases: Vec<(Decision, DenyReason)> = vec![
+            (
+                decide_with(
+                    Requester {
+                        account_active: false,
+                        ..doctor()
+                    },
+                    &c,
+                    &e,
+                    &[],
+                    read(),
+                    Regime::Y2016,
+                ),
+                DenyReason::AccountInactive,
+            ),
+            (
+                decide_with(
+                    Requester {
+                        hcp_active: false,
+                        ..doctor()
+                    },
+                    &c,
+                    &e,
+                    &[],
+                    read(),
+                    Regime::Y2016,
+                ),
+                DenyReason::ProviderInactive,
+            ),
+            (
+                decide_with(
+                    Requester {
+                        role: Role::UserAdministrator,
+                        ..doctor()
+                    },
+                    &c,
+                    &e,
+                    &[],
+                    read(),
+                    Regime::Y2016,
+                ),
+                DenyReason::RoleNotPermitted,
+            ),
+            (
+                decide_with(doctor(), &[], &e, &[], read(), Regime::Y2016),
+                DenyReason::ConsentRequired,
+            ),
+            (
+                decide_with(
+                    doctor(),
+                    &[consent(ConsentKind::OneYear, NOW - Duration::days(400))],
+                    &e,
+                    &[],
+                    read(),
+                    Regime::Y2016,
+                ),
+                DenyReason::ConsentExpired,
+            ),
+            (
+                decide_with(doctor(), &c, &[], &[], read(), Regime::Y2016),
+                DenyReason::NoCareRelationship,
+            ),
+            (
+                decide_with(
+                    doctor(),
+                    &c,
+                    &e,
+                    &[Restriction {
+                        id: Uuid::from_u128(0xF1),
+                        item: Restricted::Record(Uuid::from_u128(7)),
+                        unlocks: vec![],
+                    }],
+                    Ask {
+                        record: Some(RecordRef {
+                            id: Uuid::from_u128(7),
+                            domain: Domain::Diagnosis,
+                        }),
+                        ..read()
+                    },
+                    Regime::Y2016,
+                ),
+                DenyReason::Restricted,
+            ),
+        ];
+        for (decision, expected) in cases {
+            assert_eq!(decision.denial(), Some(expected), "{decision:?}");
+        }
+        let profiles = crate::profile::spec_default();
+        let unregistered = decide(
+            &doctor(),
+            &RecipientFacts {
+                registered: false,
+                consents: &c,
+                episodes: &e,
+                restrictions: &[],
+            },
+            &read(),
+            &Policy {
+                regime: Regime::Y2016,
+                window: CareWindow::default(),
+                profiles: &profiles,
+            },
+            NOW,
+        );
+        assert_eq!(
+            unregistered.denial(),
+            Some(DenyReason::RecipientNotRegistered)
+        );
+    }
+
+    #[test]
+    fn consent_of_another_provider_or_revoked_does_not_count() {
+        let e = [episode()];
+        let theirs = [Consent {
+            hcp: OTHER,
+            ..consent(ConsentKind::Indefinite, NOW - Duration::days(3))
+        }];
+        assert_eq!(
+            decide_with(doctor(), &theirs, &e, &[], read(), Regime::Y2016).denial(),
+            Some(DenyReason::ConsentRequired)
+        );
+        let revoked = [Consent {
+            revoked_at: Some(NOW - Duration::seconds(1)),
+            ..consent(ConsentKind::Indefinite, NOW - Duration::days(3))
+        }];
+        assert_eq!(
+            decide_with(doctor(), &revoked, &e, &[], read(), Regime::Y2016).denial(),
+            Some(DenyReason::ConsentRequired)
+        );
+    }
+
+    #[test]
+    fn deemed_consent_and_the_2025_regime() {
+        let e = [episode()];
+        let public = Requester {
+            hcp_deemed_consent: true,
+            ..doctor()
+        };
+        let d = decide_with(public, &[], &e, &[], read(), Regime::Y2016);
+        assert!(matches!(
+            d,
+            Decision::Permit {
+                basis: Basis {
+                    consent: None,
+                    deemed_consent: true,
+                    ..
+                },
+                ..
+            }
+        ));
+        let deposit = Ask {
+            action: Action::Deposit,
+            domains: &[Domain::Diagnosis],
+            ..read()
+        };
+        assert_eq!(
+            decide_with(doctor(), &[], &e, &[], deposit, Regime::Y2016).denial(),
+            Some(DenyReason::ConsentRequired)
+        );
+        assert!(
+            decide_with(doctor(), &[], &e, &[], deposit, Regime::Y2025)
+                .denial()
+                .is_none()
+        );
+        assert_eq!(
+            decide_with(doctor(), &[], &e, &[], read(), Regime::Y2025).denial(),
+            Some(DenyReason::ConsentRequired)
+        );
+    }
+
+    #[test]
+    fn the_role_narrows_what_is_shown_and_a_stated_reason_raises_an_alert() {
+        let c = [consent(ConsentKind::Indefinite, NOW - Duration::days(3))];
+        let pharmacist = Requester {
+            role: Role::Pharmacist,
+            ..doctor()
+        };
+        let Decision::Permit { obligations, .. } =
+            decide_with(pharmacist, &c, &[episode()], &[], read(), Regime::Y2016)
+        else {
+            panic!("permitted")
+        };
+        assert!(obligations.domains.contains(&Domain::Medication));
+        assert!(!obligations.domains.contains(&Domain::ClinicalNote));
+        let note = Ask {
+            record: Some(RecordRef {
+                id: Uuid::from_u128(9),
+                domain: Domain::ClinicalNote,
+            }),
+            ..read()
+        };
+        assert_eq!(
+            decide_with(pharmacist, &c, &[episode()], &[], note, Regime::Y2016).denial(),
+            Some(DenyReason::RoleNotPermitted)
+        );
+
+        let with_reason = Ask {
+            reason: Some("emergency: unconscious on arrival"),
+            ..read()
+        };
+        let Decision::Permit { basis, obligations } =
+            decide_with(doctor(), &c, &[], &[], with_reason, Regime::Y2016)
+        else {
+            panic!("permitted on a stated reason")
+        };
+        assert_eq!(basis.episode, None);
+        assert!(obligations.alert_no_episode);
+        let blank = Ask {
+            reason: Some("   "),
+            ..read()
+        };
+        assert_eq!(
+            decide_with(doctor(), &c, &[], &[], blank, Regime::Y2016).denial(),
+            Some(DenyReason::NoCareRelationship)
+        );
+    }
+
+    #[test]
+    fn restricted_items_are_hidden_until_unlocked_for_this_provider_and_episode() {
+        let c = [consent(ConsentKind::Indefinite, NOW - Duration::days(3))];
+        let e = [episode()];
+        let mut r = Restriction {
+            id: Uuid::from_u128(0xF1),
+            item: Restricted::Domain(Domain::ClinicalNote),
+            unlocks: vec![],
+        };
+        let Decision::Permit { obligations, .. } = decide_with(
+            doctor(),
+            &c,
+            &e,
+            std::slice::from_ref(&r),
+            read(),
+            Regime::Y2016,
+        ) else {
+            panic!()
+        };
+        assert!(
+            obligations
+                .hidden
+                .contains(&Restricted::Domain(Domain::ClinicalNote))
+        );
+        assert!(obligations.unlocked.is_empty());
+        // Unlocked for another provider, or for another episode, or expired: still hidden.
+        for u in [
+            Unlock {
+                hcp: OTHER,
+                episode: e[0].id,
+                until: NOW + Duration::hours(1),
+            },
+            Unlock {
+                hcp: HCP,
+                episode: Uuid::from_u128(0xE2),
+                until: NOW + Duration::hours(1),
+            },
+            Unlock {
+                hcp: HCP,
+                episode: e[0].id,
+                until: NOW,
+            },
+        ] {
+            r.unlocks = vec![u];
+            let Decision::Permit { obligations, .. } = decide_with(
+                doctor(),
+                &c,
+                &e,
+                std::slice::from_ref(&r),
+                read(),
+                Regime::Y2016,
+            ) else {
+                panic!()
+            };
+            assert_eq!(obligations.hidden.len(), 1, "{u:?}");
+        }
+        r.unlocks = vec![Unlock {
+            hcp: HCP,
+            episode: e[0].id,
+            until: NOW + Duration::hours(4),
+        }];
+        let Decision::Permit { obligations, .. } = decide_with(
+            doctor(),
+            &c,
+            &e,
+            std::slice::from_ref(&r),
+            read(),
+            Regime::Y2016,
+        ) else {
+            panic!()
+        };
+        assert!(obligations.hidden.is_empty());
+        assert_eq!(obligations.unlocked, vec![r.id]);
+    }
+
+    /// A reference model written independently, as a table of conditions in order.
+    fn model(
+        who: &Requester,
+        registered: bool,
+        consents: &[Consent],
+        episodes: &[Episode],
+        ask: &Ask<'_>,
+        regime: Regime,
+        profiles: &AccessProfiles,
+    ) -> Option<DenyReason> {
+        let role_domains: Vec<Domain> = Domain::ALL
+            .into_iter()
+            .filter(|d| profiles.permits(who.role, *d))
+            .collect();
+        let asked: Vec<Domain> = if ask.domains.is_empty() {
+            Domain::ALL.to_vec()
+        } else {
+            ask.domains.to_vec()
+        };
+        let any_allowed = asked.iter().any(|d| role_domains.contains(d));
+        let all_allowed = asked.iter().all(|d| role_domains.contains(d));
+        let needs_consent =
+            !who.hcp_deemed_consent && (ask.action == Action::Read || regime == Regime::Y2016);
+        let mine: Vec<&Consent> = consents
+            .iter()
+            .filter(|c| c.hcp == who.hcp && c.given_at <= NOW)
+            .collect();
+        let in_force = mine.iter().any(|c| {
+            c.revoked_at.is_none_or(|r| r > NOW)
+                && (c.kind != ConsentKind::OneYear || NOW < c.expires_at().unwrap_or(NOW))
+        });
+        let expired = mine.iter().any(|c| {
+            c.revoked_at.is_none_or(|r| r > NOW)
+                && c.kind == ConsentKind::OneYear
+                && NOW >= c.expires_at().unwrap_or(NOW)
+        });
+        let w = CareWindow::default();
+        let cared = episodes.iter().any(|e| {
+            e.hcp == who.hcp
+                && NOW >= e.start - w.before
+                && e.end.is_none_or(|end| NOW <= end + w.after)
+        });
+        let reason = ask.reason.is_some_and(|r| !r.trim().is_empty());
+        let rules: [(bool, DenyReason); 8] = [
+            (!who.account_active, DenyReason::AccountInactive),
+            (!who.hcp_active, DenyReason::ProviderInactive),
+            (!registered, DenyReason::RecipientNotRegistered),
+            (
+                !any_allowed || (ask.action == Action::Deposit && !all_allowed),
+                DenyReason::RoleNotPermitted,
+            ),
+            (
+                needs_consent && !in_force && expired,
+                DenyReason::ConsentExpired,
+            ),
+            (needs_consent && !in_force, DenyReason::ConsentRequired),
+            (!cared && !reason, DenyReason::NoCareRelationship),
+            (false, DenyReason::Restricted),
+        ];
+        rules.into_iter().find(|(cond, _)| *cond).map(|(_, r)| r)
+    }
+
+    fn arb_time() -> impl Strategy<Value = OffsetDateTime> {
+        (-800i64..60)
+            .prop_map(|days| NOW + Duration::days(days) + Duration::seconds(days * 37 % 86_400))
+    }
+
+    fn arb_consent() -> impl Strategy<Value = Consent> {
+        (
+            prop::bool::ANY,
+            0..3usize,
+            arb_time(),
+            prop::option::of(arb_time()),
+        )
+            .prop_map(|(mine, kind, given, revoked)| Consent {
+                id: Uuid::from_u128(given.unix_timestamp() as u128),
+                hcp: if mine { HCP } else { OTHER },
+                kind: [
+                    ConsentKind::OneYear,
+                    ConsentKind::Indefinite,
+                    ConsentKind::Untyped,
+                ][kind],
+                given_at: given,
+                revoked_at: revoked,
+            })
+    }
+
+    fn arb_episode() -> impl Strategy<Value = Episode> {
+        (prop::bool::ANY, arb_time(), prop::option::of(0i64..60)).prop_map(|(mine, start, days)| {
+            Episode {
+                id: Uuid::from_u128(start.unix_timestamp() as u128 + 1),
+                hcp: if mine { HCP } else { OTHER },
+                start,
+                end: days.map(|d| start + Duration::days(d)),
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_decision_agrees_with_the_reference_model(
+            active in prop::bool::weighted(0.9),
+            hcp_active in prop::bool::weighted(0.9),
+            deemed in prop::bool::weighted(0.2),
+            registered in prop::bool::weighted(0.9),
+            role in 0..Role::ALL.len(),
+            consents in prop::collection::vec(arb_consent(), 0..4),
+            episodes in prop::collection::vec(arb_episode(), 0..3),
+            deposit in prop::bool::ANY,
+            domains in prop::collection::vec(0..Domain::ALL.len(), 0..3),
+            reason in prop::option::of(prop::sample::select(vec!["", " ", "emergency"])),
+            y2025 in prop::bool::ANY,
+        ) {
+            let profiles = crate::profile::spec_default();
+            let who = Requester { account_active: active, role: Role::ALL[role], hcp: HCP, hcp_active, hcp_deemed_consent: deemed };
+            let domains: Vec<Domain> = domains.into_iter().map(|i| Domain::ALL[i]).collect();
+            let action = if deposit { Action::Deposit } else { Action::Read };
+            // A deposit always names its domain.
+            let domains = if deposit && domains.is_empty() { vec![Domain::Diagnosis] } else { domains };
+            let ask = Ask { action, domains: &domains, record: None, reason };
+            let regime = if y2025 { Regime::Y2025 } else { Regime::Y2016 };
+            let decision = decide(
+                &who,
+                &RecipientFacts { registered, consents: &consents, episodes: &episodes, restrictions: &[] },
+                &ask,
+                &Policy { regime, window: CareWindow::default(), profiles: &profiles },
+                NOW,
+            );
+            let expected = model(&who, registered, &consents, &episodes, &ask, regime, &profiles);
+            prop_assert_eq!(decision.denial(), expected, "{:?}", decision);
+            if let Decision::Permit { obligations, basis } = decision {
+                prop_assert!(obligations.domains.iter().all(|d| profiles.permits(who.role, *d)));
+                prop_assert_eq!(obligations.alert_no_episode, basis.episode.is_none());
+            }
+        }
+    }
+}
