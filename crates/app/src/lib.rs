@@ -23,8 +23,10 @@ pub mod outbox;
 pub mod person;
 pub mod provider;
 pub mod recipient;
+pub mod record;
 pub mod seal;
 pub mod secret;
+pub mod sharing;
 pub mod signer;
 pub mod text;
 

@@ -356,6 +356,21 @@ impl App {
         action: Option<Change>,
         notices: Vec<Notice>,
     ) -> Result<Appended, AppError> {
+        let messages = self.messages(notices)?;
+        let combined = change(move |mut conn: Conn<'_>| -> ChangeFuture<'_> {
+            Box::pin(async move {
+                if let Some(action) = action {
+                    action(conn.reborrow()).await?;
+                }
+                ehrshare_store::outbox::enqueue(conn, &messages).await
+            })
+        });
+        self.record_with(entry, combined).await
+    }
+
+    /// The outbox rows for `notices`, checked against their templates (a missing template or
+    /// parameter is a programming error: nothing is written).
+    pub(crate) fn messages(&self, notices: Vec<Notice>) -> Result<Vec<NewMessage>, AppError> {
         let now = self.clock().now();
         let mut messages = Vec::with_capacity(notices.len());
         for n in notices {
@@ -381,15 +396,7 @@ impl App {
                 locale: n.locale.tag().to_owned(),
             });
         }
-        let combined = change(move |mut conn: Conn<'_>| -> ChangeFuture<'_> {
-            Box::pin(async move {
-                if let Some(action) = action {
-                    action(conn.reborrow()).await?;
-                }
-                ehrshare_store::outbox::enqueue(conn, &messages).await
-            })
-        });
-        self.record_with(entry, combined).await
+        Ok(messages)
     }
 
     /// Delivers the messages due now, once each; returns what happened.

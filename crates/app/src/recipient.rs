@@ -183,6 +183,23 @@ async fn issue_access_key(
 ) -> Result<(String, Notice), AppError> {
     let key = crate::secret::new_access_key()?;
     let hash = crate::secret::hash_secret(key.clone()).await?;
+    let notice = recipient_notice(
+        r,
+        sdm,
+        "access-key",
+        BTreeMap::from([("key".to_owned(), key)]),
+    );
+    Ok((hash, notice))
+}
+
+/// A notice to a recipient through their notification channel, or to the SDM who acts for them
+/// (by SMS), in the recipient's language.
+pub(crate) fn recipient_notice(
+    r: &RecipientRow,
+    sdm: Option<&SdmRow>,
+    template: &str,
+    params: BTreeMap<String, String>,
+) -> Notice {
     let locale = Locale::parse(&r.language).unwrap_or_default();
     let (channel, address) = match sdm {
         Some(s) => (Channel::Sms, s.phone.clone()),
@@ -196,15 +213,14 @@ async fn issue_access_key(
             (channel, address)
         }
     };
-    let notice = Notice {
+    Notice {
         recipient: Some(r.id),
         address,
         channel,
-        template: "access-key".to_owned(),
-        params: BTreeMap::from([("key".to_owned(), key)]),
+        template: template.to_owned(),
+        params,
         locale,
-    };
-    Ok((hash, notice))
+    }
 }
 
 impl App {

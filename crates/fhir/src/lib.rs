@@ -7,6 +7,7 @@
 pub mod audit_event;
 pub mod datatypes;
 pub mod operation_outcome;
+pub mod resource;
 
 /// The media type of FHIR JSON (R4).
 pub const FHIR_JSON: &str = "application/fhir+json";

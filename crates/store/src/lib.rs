@@ -20,6 +20,7 @@ pub mod person;
 pub mod provider;
 pub mod recipient;
 mod retry;
+pub mod sharing;
 pub mod timestamp;
 
 pub use audit::{AuditLog, AuditOptions, Conn, change};

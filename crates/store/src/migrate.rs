@@ -39,6 +39,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (6, "hcp_staff", "0006_hcp_staff.sql"),
     (7, "hcp_documents", "0007_hcp_documents.sql"),
     (8, "accounts", "0008_accounts.sql"),
+    (9, "sharing", "0009_sharing.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -50,6 +51,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (6, "hcp_staff", "0006_hcp_staff.sql"),
     (7, "hcp_documents", "0007_hcp_documents.sql"),
     (8, "accounts", "0008_accounts.sql"),
+    (9, "sharing", "0009_sharing.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -164,6 +164,39 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/api/v1/me", get(api::me::show))
         .route(
+            "/api/v1/me/recipients/{id}/consents",
+            axum::routing::post(api::sharing::give_consent_in_app),
+        )
+        .route(
+            "/api/v1/me/recipients/{id}/consents/{hcp}",
+            axum::routing::delete(api::sharing::revoke_consent),
+        )
+        .route(
+            "/api/v1/recipients/find",
+            axum::routing::post(api::sharing::find),
+        )
+        .route(
+            "/api/v1/recipients/{id}/consents",
+            axum::routing::post(api::sharing::give_consent),
+        )
+        .route(
+            "/api/v1/recipients/{id}/episodes",
+            axum::routing::post(api::sharing::open_episode),
+        )
+        .route(
+            "/api/v1/recipients/{id}/episodes/{episode}/close",
+            axum::routing::post(api::sharing::close_episode),
+        )
+        .route(
+            "/api/v1/recipients/{id}/records",
+            axum::routing::post(api::sharing::deposit),
+        )
+        .route(
+            "/api/v1/recipients/{id}/summary",
+            get(api::sharing::summary),
+        )
+        .route("/api/v1/records/{id}", get(api::sharing::record))
+        .route(
             "/api/v1/access-profiles",
             get(api::session::access_profiles),
         )

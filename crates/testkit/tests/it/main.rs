@@ -15,3 +15,4 @@ mod patients;
 mod providers;
 mod recipients;
 mod security;
+mod sharing;

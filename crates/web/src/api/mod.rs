@@ -7,6 +7,7 @@ pub mod me;
 pub mod providers;
 pub mod recipients;
 pub mod session;
+pub mod sharing;
 
 use axum::Json;
 use axum::response::IntoResponse;
@@ -59,7 +60,16 @@ use crate::error::{FieldErrorBody, ProblemBody};
         me::activate,
         me::begin_login,
         me::finish_login,
-        me::show
+        me::show,
+        sharing::find,
+        sharing::give_consent,
+        sharing::give_consent_in_app,
+        sharing::revoke_consent,
+        sharing::open_episode,
+        sharing::close_episode,
+        sharing::deposit,
+        sharing::summary,
+        sharing::record
     ),
     components(schemas(
         health::HealthBody,
@@ -104,6 +114,16 @@ use crate::error::{FieldErrorBody, ProblemBody};
         me::VerifyBody,
         me::MeView,
         me::RepresentedView,
+        sharing::FindBody,
+        sharing::FoundView,
+        sharing::ConsentBody,
+        sharing::ConsentView,
+        sharing::AppConsentBody,
+        sharing::EpisodeBody,
+        sharing::EpisodeView,
+        sharing::RecordView,
+        sharing::DomainView,
+        sharing::SummaryView,
     )),
     modifiers(&SessionScheme)
 )]

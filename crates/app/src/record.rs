@@ -1,0 +1,439 @@
+//! Depositing and reading records (SPEC 2, 3.8, 3.9): every path asks `core::access::decide`
+//! and makes the decision's audit entry durable before any data moves (a deposit's entry
+//! commits in the same transaction as the record).
+//!
+//! Security-sensitive:
+//! - A refused read of a record by id answers 404, like a record that does not exist: the
+//!   caller must not learn that the id belongs to someone. The audit entry keeps the reason.
+//! - Restricted items are filtered out before anything is counted or listed.
+//! - Access notices: at most once per provider per Hong Kong day for ordinary access (claimed
+//!   in the decision's transaction), every time for restricted-control access; a recipient who
+//!   refused access notices gets none.
+
+use std::collections::BTreeMap;
+
+use ehrshare_core::access::{
+    Action, Ask, Decision, Obligations, RecipientFacts, RecordRef, Restricted, decide,
+};
+use ehrshare_core::audit::{NewAuditEntry, Outcome};
+use ehrshare_core::domain::Domain;
+use ehrshare_store::sharing::{AlertRow, RecordRow};
+use ehrshare_store::{Conn, change};
+use uuid::Uuid;
+
+use crate::auth::Session;
+use crate::caller::Caller;
+use crate::error::FieldError;
+use crate::recipient::recipient_notice;
+use crate::sharing::{Asker, Facts};
+use crate::{App, AppError};
+
+pub use ehrshare_store::sharing::RecordRow as Record;
+
+/// What a deposit did.
+#[derive(Debug, Clone)]
+pub struct Deposited {
+    pub record: RecordRow,
+    /// False when the same resource had been deposited before (nothing changed).
+    pub created: bool,
+}
+
+/// A recipient's record, by domain, as the caller may see it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub recipient: Uuid,
+    /// The domains the caller may see (each listed, even when empty).
+    pub domains: BTreeMap<Domain, Vec<RecordRow>>,
+}
+
+fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError {
+    AppError::Forbidden {
+        code: reason.code(),
+        message: match reason {
+            ehrshare_core::access::DenyReason::ConsentRequired => {
+                "the recipient has not given this provider a sharing consent"
+            }
+            ehrshare_core::access::DenyReason::ConsentExpired => {
+                "the recipient's sharing consent with this provider has expired"
+            }
+            ehrshare_core::access::DenyReason::NoCareRelationship => {
+                "the recipient is not under this provider's care: open a care episode, or state a reason"
+            }
+            ehrshare_core::access::DenyReason::RoleNotPermitted => {
+                "this role may not see that part of the record"
+            }
+            ehrshare_core::access::DenyReason::AccountInactive => "this account is not active",
+            ehrshare_core::access::DenyReason::ProviderInactive => "this provider is not active",
+            ehrshare_core::access::DenyReason::RecipientNotRegistered => {
+                "the recipient's registration is not active"
+            }
+            ehrshare_core::access::DenyReason::Restricted => "restricted",
+        }
+        .to_owned(),
+    }
+}
+
+impl App {
+    fn decide_for(&self, asker: &Asker, facts: &Facts, ask: &Ask<'_>) -> Decision {
+        let registered = facts.registration.recipient.status == "active";
+        decide(
+            &asker.requester,
+            &RecipientFacts {
+                registered,
+                consents: &facts.consents,
+                episodes: &facts.episodes,
+                restrictions: &facts.restrictions,
+            },
+            ask,
+            &self.policy(),
+            self.clock().now(),
+        )
+    }
+
+    /// The entry for a decision: outcome, reason, basis.
+    fn decision_entry(
+        &self,
+        caller: &Caller,
+        action: &str,
+        recipient: Uuid,
+        decision: &Decision,
+        reason: Option<&str>,
+    ) -> NewAuditEntry {
+        let mut entry = caller.entry(self, action, Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.reason = reason.map(str::to_owned).filter(|r| !r.trim().is_empty());
+        match decision {
+            Decision::Deny { reason } => {
+                entry.outcome = Outcome::Denied;
+                entry.denial_reason = Some(reason.code().to_owned());
+            }
+            Decision::Permit { basis, obligations } => {
+                entry.consent_id = basis.consent;
+                entry.episode_id = basis.episode;
+                entry.domains = obligations
+                    .domains
+                    .iter()
+                    .map(|d| d.code().to_owned())
+                    .collect();
+            }
+        }
+        entry
+    }
+
+    /// Deposits a FHIR resource into a recipient's record. The same resource (provider and
+    /// source id) twice is one record; changed content under the same source id is a new
+    /// version (an amendment).
+    pub async fn deposit(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        resource: &serde_json::Value,
+    ) -> Result<Deposited, AppError> {
+        let now = self.clock().now();
+        let asker = self.asker(session).await?;
+        let checked = ehrshare_fhir::resource::check(resource).map_err(|problems| {
+            let fields: Vec<FieldError> = problems
+                .into_iter()
+                .map(|p| FieldError {
+                    field: p.path,
+                    code: "invalid-resource",
+                    message: p.message,
+                })
+                .collect();
+            AppError::Invalid {
+                code: "invalid-resource",
+                message: "the resource is not valid FHIR R4 for this system".to_owned(),
+                fields,
+            }
+        })?;
+        let facts = self.facts(recipient).await?;
+        let domains = [checked.domain];
+        let ask = Ask {
+            action: Action::Deposit,
+            domains: &domains,
+            record: None,
+            reason: None,
+        };
+        let decision = self.decide_for(&asker, &facts, &ask);
+        let mut entry = self.decision_entry(caller, "record.deposit", recipient, &decision, None);
+        if let Decision::Deny { reason } = decision {
+            self.record(entry).await?;
+            return Err(deny_error(reason));
+        }
+        let hcp = asker.requester.hcp;
+        let existing = self.db().record_by_source(hcp, &checked.source_id).await?;
+        if let Some(r) = &existing {
+            if r.recipient_id != recipient {
+                entry.outcome = Outcome::Denied;
+                entry.denial_reason = Some("source-id-of-another-recipient".to_owned());
+                self.record(entry).await?;
+                return Err(AppError::Conflict {
+                    code: "source-id-taken",
+                    message: "this provider used that resource id for another recipient".to_owned(),
+                });
+            }
+            if r.body == checked.canonical {
+                entry.record_ids = vec![r.id];
+                entry.reason = Some("unchanged: already deposited".to_owned());
+                self.record(entry).await?;
+                return Ok(Deposited {
+                    record: r.clone(),
+                    created: false,
+                });
+            }
+        }
+        let record = match existing {
+            Some(r) => RecordRow {
+                version: r.version + 1,
+                body: checked.canonical,
+                domain: checked.domain.code().to_owned(),
+                updated_at: now,
+                deposited_by: asker.account,
+                ..r
+            },
+            None => RecordRow {
+                id: Uuid::now_v7(),
+                recipient_id: recipient,
+                domain: checked.domain.code().to_owned(),
+                resource_type: checked.resource_type,
+                source_hcp: hcp,
+                source_id: checked.source_id,
+                version: 1,
+                status: "current".to_owned(),
+                body: checked.canonical,
+                deposited_by: asker.account,
+                created_at: now,
+                updated_at: now,
+            },
+        };
+        entry.record_ids = vec![record.id];
+        if record.version > 1 {
+            entry.reason = Some(format!("amended: version {}", record.version));
+        }
+        let stored = record.clone();
+        let write = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                let done = if stored.version == 1 {
+                    ehrshare_store::sharing::insert_record(conn, &stored).await?
+                } else {
+                    ehrshare_store::sharing::update_record(conn, &stored).await?
+                };
+                if done {
+                    Ok(())
+                } else {
+                    Err(ehrshare_store::StoreError::Corrupt(
+                        "record-changed-meanwhile".to_owned(),
+                    ))
+                }
+            })
+        });
+        match self.record_with(entry, write).await {
+            Ok(_) => Ok(Deposited {
+                record,
+                created: true,
+            }),
+            Err(AppError::Internal(e)) if e.to_string().contains("record-changed-meanwhile") => {
+                Err(AppError::Conflict {
+                    code: "changed-meanwhile",
+                    message: "the same resource was deposited meanwhile; send it again".to_owned(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The recipient's record as the caller may see it: the role's domains (narrowed to
+    /// `domains` if given), restricted items left out. The decision's audit entry is durable
+    /// before anything is returned; a stated `reason` allows access outside an episode (with
+    /// an alert).
+    pub async fn summary(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        domains: &[Domain],
+        reason: Option<&str>,
+    ) -> Result<Summary, AppError> {
+        let asker = self.asker(session).await?;
+        if asker.system_only {
+            return Err(AppError::Forbidden {
+                code: "professional-required",
+                message: "records are read by a professional (a user token), not by a system alone"
+                    .to_owned(),
+            });
+        }
+        let facts = self.facts(recipient).await?;
+        let ask = Ask {
+            action: Action::Read,
+            domains,
+            record: None,
+            reason,
+        };
+        let decision = self.decide_for(&asker, &facts, &ask);
+        let entry = self.decision_entry(caller, "record.summary", recipient, &decision, reason);
+        let Decision::Permit { obligations, .. } = &decision else {
+            self.record(entry).await?;
+            return Err(deny_error(
+                decision
+                    .denial()
+                    .unwrap_or(ehrshare_core::access::DenyReason::RoleNotPermitted),
+            ));
+        };
+        let codes: Vec<String> = obligations
+            .domains
+            .iter()
+            .map(|d| d.code().to_owned())
+            .collect();
+        let rows = self.db().records(recipient, &codes).await?;
+        let visible: Vec<RecordRow> = rows
+            .into_iter()
+            .filter(|r| !hidden(obligations, r))
+            .collect();
+        let mut entry = entry;
+        entry.record_ids = visible.iter().map(|r| r.id).collect();
+        self.record_access(entry, &asker, &facts, obligations)
+            .await?;
+        let mut by_domain: BTreeMap<Domain, Vec<RecordRow>> = obligations
+            .domains
+            .iter()
+            .filter(|d| !obligations.hidden.contains(&Restricted::Domain(**d)))
+            .map(|d| (*d, Vec::new()))
+            .collect();
+        for r in visible {
+            if let Some(d) = Domain::parse(&r.domain) {
+                by_domain.entry(d).or_default().push(r);
+            }
+        }
+        Ok(Summary {
+            recipient,
+            domains: by_domain,
+        })
+    }
+
+    /// One record by id. Any refusal is audited with its reason and answered 404.
+    pub async fn read_record(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        id: Uuid,
+        reason: Option<&str>,
+    ) -> Result<RecordRow, AppError> {
+        let asker = self.asker(session).await?;
+        let Some(record) = self.db().record(id).await? else {
+            let mut entry = caller.entry(self, "record.read", Outcome::Denied);
+            entry.record_ids = vec![id];
+            entry.denial_reason = Some("not-found".to_owned());
+            self.record(entry).await?;
+            return Err(AppError::NotFound);
+        };
+        let facts = self.facts(record.recipient_id).await?;
+        let domain = Domain::parse(&record.domain)
+            .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
+        let ask = Ask {
+            action: Action::Read,
+            domains: &[],
+            record: Some(RecordRef { id, domain }),
+            reason,
+        };
+        let decision = if asker.system_only {
+            Decision::Deny {
+                reason: ehrshare_core::access::DenyReason::RoleNotPermitted,
+            }
+        } else {
+            self.decide_for(&asker, &facts, &ask)
+        };
+        let mut entry = self.decision_entry(
+            caller,
+            "record.read",
+            record.recipient_id,
+            &decision,
+            reason,
+        );
+        entry.record_ids = vec![id];
+        let Decision::Permit { obligations, .. } = &decision else {
+            self.record(entry).await?;
+            return Err(AppError::NotFound);
+        };
+        if record.status != "current" {
+            self.record(entry).await?;
+            return Err(AppError::NotFound);
+        }
+        self.record_access(entry, &asker, &facts, obligations)
+            .await?;
+        Ok(record)
+    }
+
+    /// Makes a permitted access's entry durable with what it obliges: the alert for access
+    /// without an episode, and the recipient's notice (once a day per provider, or every time
+    /// a restricted item was unlocked).
+    async fn record_access(
+        &self,
+        entry: NewAuditEntry,
+        asker: &Asker,
+        facts: &Facts,
+        obligations: &Obligations,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let r = &facts.registration.recipient;
+        let provider = self.provider(asker.requester.hcp).await?;
+        let hk = now.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+        let day = format!(
+            "{:04}-{:02}-{:02}",
+            hk.year(),
+            u8::from(hk.month()),
+            hk.day()
+        );
+        let time_text = format!("{day} {:02}:{:02}", hk.hour(), hk.minute());
+        let params = BTreeMap::from([
+            (
+                "provider".to_owned(),
+                format!("{} {}", provider.hcp.name_zh, provider.hcp.name_en),
+            ),
+            ("time".to_owned(), time_text),
+        ]);
+        let wants_notices = !r.refuses_access_notices;
+        let restricted_used = !obligations.unlocked.is_empty();
+        let notice = self.messages(vec![recipient_notice(r, None, "access-notice", params)])?;
+        let alert = obligations.alert_no_episode.then(|| AlertRow {
+            id: Uuid::now_v7(),
+            rule: "access-without-episode".to_owned(),
+            hcp_id: Some(asker.requester.hcp),
+            account_id: asker.account,
+            recipient_id: Some(r.id),
+            detail: entry.reason.clone(),
+            status: "open".to_owned(),
+            note: None,
+            created_at: now,
+        });
+        let (recipient, hcp) = (r.id, asker.requester.hcp);
+        let work = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                if let Some(a) = &alert {
+                    ehrshare_store::sharing::insert_alert(conn.reborrow(), a).await?;
+                }
+                if wants_notices {
+                    let first_today = ehrshare_store::sharing::claim_access_notice(
+                        conn.reborrow(),
+                        recipient,
+                        hcp,
+                        &day,
+                    )
+                    .await?;
+                    if first_today || restricted_used {
+                        ehrshare_store::outbox::enqueue(conn, &notice).await?;
+                    }
+                }
+                Ok(())
+            })
+        });
+        self.record_with(entry, work).await?;
+        Ok(())
+    }
+}
+
+/// Whether a record falls under a restriction the decision says to hide.
+fn hidden(o: &Obligations, r: &RecordRow) -> bool {
+    o.hidden.contains(&Restricted::Record(r.id))
+        || Domain::parse(&r.domain).is_some_and(|d| o.hidden.contains(&Restricted::Domain(d)))
+}

@@ -1,0 +1,733 @@
+//! The sharing core's use cases around the decision (SPEC 3.4, 3.5, 3.8): finding a recipient
+//! by document, giving and revoking sharing consents, opening and closing care episodes, and
+//! the facts every access decision is made on.
+//!
+//! Security-sensitive:
+//! - Every decision is made by `core::access::decide` on facts loaded here, never by code in
+//!   this module; a refusal is audited with its reason.
+//! - Access keys typed at a provider are limited per recipient and per provider (the same
+//!   progressive delay and lock as logins); at the lock the recipient is told and an alert is
+//!   raised.
+
+use std::collections::BTreeMap;
+
+use ehrshare_core::access::{
+    Policy, Requester, Restricted, Restriction as CoreRestriction, Unlock,
+};
+use ehrshare_core::audit::Outcome;
+use ehrshare_core::consent::{Consent, ConsentKind, Method, Regime};
+use ehrshare_core::domain::Domain;
+use ehrshare_core::episode::{CareWindow, Episode, EpisodeKind};
+use ehrshare_core::identity::{Document, DocumentType};
+use ehrshare_core::login::{Gate, ThrottlePolicy};
+use ehrshare_core::profession::Role;
+use ehrshare_store::sharing::{AlertRow, ConsentRow, EpisodeRow};
+
+pub use ehrshare_store::sharing::ConsentRow as ConsentRecord;
+use ehrshare_store::{Conn, change};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::{Session, Subject};
+use crate::caller::Caller;
+use crate::error::FieldError;
+use crate::recipient::{Registration, recipient_notice};
+use crate::{App, AppError};
+
+/// The facts about a recipient that decisions are made on.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub registration: Registration,
+    pub consents: Vec<Consent>,
+    pub episodes: Vec<Episode>,
+    pub restrictions: Vec<CoreRestriction>,
+}
+
+/// Who is asking, for the decision, with the account (if any) behind it.
+#[derive(Debug, Clone)]
+pub struct Asker {
+    pub requester: Requester,
+    pub account: Option<Uuid>,
+    /// A clinic system acting on its own (client credentials): it may deposit, not read.
+    pub system_only: bool,
+}
+
+/// A recipient as a provider's user finds them at the counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: Uuid,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    pub date_of_birth: String,
+    pub status: String,
+}
+
+/// A consent as entered at a provider.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentInput {
+    /// `access-key` or `form` (at a provider); the patient portal uses `app`.
+    pub method: String,
+    pub access_key: Option<String>,
+    /// The signed form's reference (method `form`).
+    pub form_ref: Option<String>,
+    /// `one-year` or `indefinite` (2016 regime); ignored under 2025 (untyped).
+    pub kind: Option<String>,
+}
+
+fn invalid(field: &str, code: &'static str, message: &str) -> AppError {
+    AppError::Invalid {
+        code,
+        message: message.to_owned(),
+        fields: vec![FieldError {
+            field: field.to_owned(),
+            code,
+            message: message.to_owned(),
+        }],
+    }
+}
+
+/// The access-key attempt limits: per recipient and per provider, locking at ten.
+const ACCESS_KEY_THROTTLE: ThrottlePolicy = ThrottlePolicy::USER;
+
+impl App {
+    /// The deployment's rules for decisions.
+    pub(crate) fn policy(&self) -> Policy<'_> {
+        Policy {
+            regime: self.settings().regime,
+            window: CareWindow::default(),
+            profiles: &self.settings().access_profiles,
+        }
+    }
+
+    /// The requester behind a session or token: a provider's user (or the professional a
+    /// clinic system acts for), with the state of the account and of its provider now.
+    /// Office staff and patients are not requesters of records here: 404.
+    pub(crate) async fn asker(&self, session: &Session) -> Result<Asker, AppError> {
+        let (account, hcp, system_only) = match &session.subject {
+            Subject::Account(a) => (Some(a.clone()), a.hcp_id.ok_or(AppError::NotFound)?, false),
+            Subject::Client(g) => (g.account.clone(), g.hcp_id, g.account.is_none()),
+            Subject::Person(_) => return Err(AppError::NotFound),
+        };
+        let provider = self.provider(hcp).await?;
+        let role = match &account {
+            Some(a) => Role::parse(&a.role).ok_or(AppError::NotFound)?,
+            // A system on its own deposits for its provider as a whole.
+            None => Role::Doctor,
+        };
+        Ok(Asker {
+            requester: Requester {
+                account_active: account.as_ref().is_none_or(|a| a.status == "active"),
+                role,
+                hcp,
+                hcp_active: provider.status.is_active(),
+                hcp_deemed_consent: provider.hcp.sector == "public",
+            },
+            account: account.map(|a| a.id),
+            system_only,
+        })
+    }
+
+    /// The facts about a recipient (404 if there is no such recipient).
+    pub(crate) async fn facts(&self, recipient: Uuid) -> Result<Facts, AppError> {
+        let registration = self.load_recipient(recipient).await?;
+        let consents = self
+            .db()
+            .consents(recipient)
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                Some(Consent {
+                    id: c.id,
+                    hcp: c.hcp_id,
+                    kind: ConsentKind::parse(&c.kind)?,
+                    given_at: c.given_at,
+                    revoked_at: c.revoked_at,
+                })
+            })
+            .collect();
+        let episodes = self
+            .db()
+            .episodes(recipient)
+            .await?
+            .into_iter()
+            .map(|e| Episode {
+                id: e.id,
+                hcp: e.hcp_id,
+                start: e.start_at,
+                end: e.end_at,
+            })
+            .collect();
+        let restrictions = self
+            .db()
+            .restrictions(recipient)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let item = match (r.record_id, r.domain.as_deref().and_then(Domain::parse)) {
+                    (Some(id), _) => Restricted::Record(id),
+                    (None, Some(d)) => Restricted::Domain(d),
+                    (None, None) => return None,
+                };
+                Some(CoreRestriction {
+                    id: r.id,
+                    item,
+                    unlocks: r
+                        .unlocks
+                        .into_iter()
+                        .map(|u| Unlock {
+                            hcp: u.hcp_id,
+                            episode: u.episode_id,
+                            until: u.until,
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        Ok(Facts {
+            registration,
+            consents,
+            episodes,
+            restrictions,
+        })
+    }
+
+    /// Finds a recipient by identity document for a provider's user (the counter): audited,
+    /// with the recipient found or `not-found`.
+    pub async fn find_recipient(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        kind: &str,
+        issuer: Option<&str>,
+        number: &str,
+    ) -> Result<Found, AppError> {
+        let asker = self.asker(session).await?;
+        if asker.system_only || asker.requester.role == Role::UserAdministrator {
+            return Err(AppError::NotFound);
+        }
+        let doc_type = DocumentType::parse(kind).ok_or_else(|| {
+            invalid(
+                "/document/type",
+                "invalid-document-type",
+                "unknown document type",
+            )
+        })?;
+        let default_issuer = match doc_type {
+            DocumentType::Hkid | DocumentType::HkBirthCertificate => "HK",
+            DocumentType::MacaoId => "MO",
+            DocumentType::MainlandTravelPermit => "CN",
+            DocumentType::Passport | DocumentType::Other => "",
+        };
+        let doc =
+            Document::parse(doc_type, issuer.unwrap_or(default_issuer), number).map_err(|e| {
+                invalid(
+                    "/document/number",
+                    "invalid-document-number",
+                    &e.to_string(),
+                )
+            })?;
+        let found = self
+            .db()
+            .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
+            .await?;
+        let mut entry = caller.entry(self, "recipient.find", Outcome::Allowed);
+        entry.recipient = found;
+        if found.is_none() {
+            entry.outcome = Outcome::Denied;
+            entry.denial_reason = Some("not-found".to_owned());
+        }
+        self.record(entry).await?;
+        let id = found.ok_or(AppError::NotFound)?;
+        let r = self.load_recipient(id).await?.recipient;
+        Ok(Found {
+            id,
+            name_en: r.name_en,
+            name_zh: r.name_zh,
+            date_of_birth: r.date_of_birth,
+            status: r.status,
+        })
+    }
+
+    /// The consent kind a new consent gets under the regime in force.
+    fn consent_kind(&self, asked: Option<&str>) -> Result<ConsentKind, AppError> {
+        match self.settings().regime {
+            Regime::Y2025 => Ok(ConsentKind::Untyped),
+            Regime::Y2016 => match asked.map(str::trim) {
+                Some("one-year") => Ok(ConsentKind::OneYear),
+                Some("indefinite") | None => Ok(ConsentKind::Indefinite),
+                Some(_) => Err(invalid(
+                    "/kind",
+                    "invalid-consent-kind",
+                    "one-year or indefinite",
+                )),
+            },
+        }
+    }
+
+    /// A provider's user records the recipient's sharing consent with their provider: by the
+    /// access key the recipient tells them, or by a signed paper form. Replaces any earlier
+    /// consent with that provider (a renewal or a change of type). Confirmed to the recipient.
+    pub async fn give_consent(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        input: ConsentInput,
+    ) -> Result<ConsentRow, AppError> {
+        let now = self.clock().now();
+        let asker = self.asker(session).await?;
+        if asker.system_only || !asker.requester.account_active || !asker.requester.hcp_active {
+            return Err(AppError::Forbidden {
+                code: if asker.requester.account_active {
+                    "provider-inactive"
+                } else {
+                    "account-inactive"
+                },
+                message: "this account or provider cannot record consents now".to_owned(),
+            });
+        }
+        let hcp = asker.requester.hcp;
+        let reg = self.load_recipient(recipient).await?;
+        if reg.recipient.status != "active" {
+            return Err(AppError::Forbidden {
+                code: "recipient-not-registered",
+                message: "the recipient's registration is not active".to_owned(),
+            });
+        }
+        let kind = self.consent_kind(input.kind.as_deref())?;
+        let (method, method_ref) = match input.method.as_str() {
+            "access-key" => {
+                let key = input.access_key.as_deref().unwrap_or("").trim().to_owned();
+                self.check_access_key(caller, &reg, hcp, &key).await?;
+                (Method::AccessKey, None)
+            }
+            "form" => {
+                let reference = input
+                    .form_ref
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty() && r.chars().count() <= 100)
+                    .ok_or_else(|| {
+                        invalid("/form_ref", "required", "the signed form's reference")
+                    })?;
+                (Method::Form, Some(reference.to_owned()))
+            }
+            _ => return Err(invalid("/method", "invalid-method", "access-key or form")),
+        };
+        self.store_consent(
+            caller,
+            &reg,
+            hcp,
+            kind,
+            method,
+            method_ref,
+            None,
+            asker.account,
+            now,
+        )
+        .await
+    }
+
+    /// Stores a consent (revoking the provider's earlier one in the same transaction), audited
+    /// and confirmed to the recipient.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn store_consent(
+        &self,
+        caller: &Caller,
+        reg: &Registration,
+        hcp: Uuid,
+        kind: ConsentKind,
+        method: Method,
+        method_ref: Option<String>,
+        sdm: Option<Uuid>,
+        account: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<ConsentRow, AppError> {
+        let provider = self.provider(hcp).await?;
+        let row = ConsentRow {
+            id: Uuid::now_v7(),
+            recipient_id: reg.recipient.id,
+            hcp_id: hcp,
+            kind: kind.code().to_owned(),
+            method: method.code().to_owned(),
+            method_ref,
+            given_at: now,
+            revoked_at: None,
+            sdm_id: sdm,
+            account_id: account,
+            created_at: now,
+        };
+        let mut entry = caller.entry(self, "consent.give", Outcome::Allowed);
+        entry.recipient = Some(reg.recipient.id);
+        entry.sdm = sdm;
+        entry.consent_id = Some(row.id);
+        entry.reason = Some(format!("{} by {}", kind.code(), method.code()));
+        let acting = sdm.and_then(|id| reg.sdms.iter().find(|s| s.sdm_id == id));
+        let notice = recipient_notice(
+            &reg.recipient,
+            acting,
+            "consent-changed",
+            consent_params(&provider.hcp, now, &format!("given ({})", kind.code())),
+        );
+        let stored = row.clone();
+        let insert = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::sharing::revoke_consents(
+                    conn.reborrow(),
+                    stored.recipient_id,
+                    stored.hcp_id,
+                    stored.given_at,
+                )
+                .await?;
+                ehrshare_store::sharing::insert_consent(conn, &stored).await
+            })
+        });
+        self.record_and_notify(entry, Some(insert), vec![notice])
+            .await?;
+        Ok(row)
+    }
+
+    /// Checks an access key typed at provider `hcp` for `reg`, under the attempt limits. A
+    /// wrong key is audited; the lock tells the recipient and raises an alert.
+    async fn check_access_key(
+        &self,
+        caller: &Caller,
+        reg: &Registration,
+        hcp: Uuid,
+        key: &str,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let keys = vec![
+            format!("access-key-recipient:{}", reg.recipient.id),
+            format!("access-key-provider:{hcp}"),
+        ];
+        let mut records = Vec::with_capacity(keys.len());
+        let mut locked = false;
+        for k in &keys {
+            let f = self.db().login_failures(k).await?;
+            let f = ehrshare_core::login::Failures {
+                count: u32::try_from(f.count).unwrap_or(u32::MAX),
+                last: f.last_at,
+                locked_until: f.locked_until,
+            };
+            match f.gate(&ACCESS_KEY_THROTTLE, now) {
+                Gate::Open => {}
+                Gate::Locked { .. } => locked = true,
+                Gate::Wait { until } => {
+                    return Err(AppError::Throttled {
+                        code: "access-key-throttled",
+                        message: "too many wrong access keys: wait before trying again".to_owned(),
+                        retry_after_secs: u32::try_from((until - now).whole_seconds().max(1))
+                            .unwrap_or(u32::MAX),
+                    });
+                }
+            }
+            records.push(f);
+        }
+        let hash = self.db().access_key_hash(reg.recipient.id).await?;
+        let ok = match hash {
+            Some(h) => crate::secret::verify_secret(key.to_owned(), h).await,
+            None => false,
+        };
+        if ok && !locked {
+            let clear = keys[0].clone();
+            let update = change(move |conn: Conn<'_>| {
+                Box::pin(async move { ehrshare_store::account::clear_failures(conn, &clear).await })
+            });
+            let mut entry = caller.entry(self, "access-key.check", Outcome::Allowed);
+            entry.recipient = Some(reg.recipient.id);
+            self.record_with(entry, update).await?;
+            return Ok(());
+        }
+        // A failure: count it on both keys; at the lock, tell the recipient and alert.
+        let next: Vec<(String, ehrshare_core::login::Failures)> = keys
+            .into_iter()
+            .zip(records)
+            .map(|(k, f)| {
+                let n = f.after_failure(&ACCESS_KEY_THROTTLE, now);
+                (k, n)
+            })
+            .collect();
+        let newly_locked = !locked
+            && next
+                .iter()
+                .any(|(_, f)| f.locked_until.is_some_and(|u| u > now));
+        let mut entry = caller.entry(self, "access-key.check", Outcome::Denied);
+        entry.recipient = Some(reg.recipient.id);
+        entry.denial_reason = Some(if locked { "locked" } else { "wrong-access-key" }.to_owned());
+        let mut notices = Vec::new();
+        if newly_locked {
+            notices.push(recipient_notice(
+                &reg.recipient,
+                None,
+                "alert",
+                BTreeMap::from([(
+                    "summary".to_owned(),
+                    "repeated wrong access keys: your access key is locked for now".to_owned(),
+                )]),
+            ));
+        }
+        let alert = newly_locked.then(|| AlertRow {
+            id: Uuid::now_v7(),
+            rule: "access-key-locked".to_owned(),
+            hcp_id: Some(hcp),
+            account_id: caller.actor.account,
+            recipient_id: Some(reg.recipient.id),
+            detail: Some("ten wrong access keys in a row".to_owned()),
+            status: "open".to_owned(),
+            note: None,
+            created_at: now,
+        });
+        let rows: Vec<(String, ehrshare_store::account::FailureRow)> = next
+            .into_iter()
+            .map(|(k, f)| {
+                (
+                    k,
+                    ehrshare_store::account::FailureRow {
+                        count: i64::from(f.count),
+                        last_at: f.last,
+                        locked_until: f.locked_until,
+                    },
+                )
+            })
+            .collect();
+        let update = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                for (k, f) in &rows {
+                    ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+                }
+                if let Some(a) = &alert {
+                    ehrshare_store::sharing::insert_alert(conn, a).await?;
+                }
+                Ok(())
+            })
+        });
+        self.record_and_notify(entry, Some(update), notices).await?;
+        Err(if locked || newly_locked {
+            AppError::Forbidden {
+                code: "access-key-locked",
+                message: "too many wrong access keys: the key is locked".to_owned(),
+            }
+        } else {
+            invalid(
+                "/access_key",
+                "wrong-access-key",
+                "the access key is not right",
+            )
+        })
+    }
+
+    /// Whom a patient-portal session may act for, checked now: themself (if registered) or a
+    /// recipient they represent as SDM with authority. Returns the SDM id when acting as one.
+    async fn acting_for(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+    ) -> Result<Option<Uuid>, AppError> {
+        let Subject::Person(person) = &session.subject else {
+            return Err(AppError::NotFound);
+        };
+        let r = self.represented(person).await?;
+        if r.own == Some(recipient) {
+            return Ok(None);
+        }
+        r.as_sdm
+            .iter()
+            .find(|(id, _)| *id == recipient)
+            .map(|(_, sdm)| Some(*sdm))
+            .ok_or(AppError::NotFound)
+    }
+
+    /// The recipient (or an SDM) gives a provider sharing consent in the patient portal.
+    pub async fn give_consent_in_app(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        hcp: Uuid,
+        kind: Option<&str>,
+    ) -> Result<ConsentRow, AppError> {
+        let now = self.clock().now();
+        let sdm = self.acting_for(session, recipient).await?;
+        let provider = self.provider(hcp).await?;
+        if !provider.status.is_active() {
+            return Err(AppError::NotFound);
+        }
+        let kind = self.consent_kind(kind)?;
+        let reg = self.load_recipient(recipient).await?;
+        self.store_consent(caller, &reg, hcp, kind, Method::App, None, sdm, None, now)
+            .await
+    }
+
+    /// The recipient (or an SDM) revokes their consent with a provider, with effect on the
+    /// very next request. Confirmed to the recipient.
+    pub async fn revoke_consent(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        hcp: Uuid,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let sdm = self.acting_for(session, recipient).await?;
+        let reg = self.load_recipient(recipient).await?;
+        let provider = self.provider(hcp).await?;
+        let mut entry = caller.entry(self, "consent.revoke", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.sdm = sdm;
+        entry.record_ids = vec![hcp];
+        let acting = sdm.and_then(|id| reg.sdms.iter().find(|s| s.sdm_id == id));
+        let notice = recipient_notice(
+            &reg.recipient,
+            acting,
+            "consent-changed",
+            consent_params(&provider.hcp, now, "revoked"),
+        );
+        let revoke = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::sharing::revoke_consents(conn, recipient, hcp, now)
+                    .await
+                    .map(|_| ())
+            })
+        });
+        self.record_and_notify(entry, Some(revoke), vec![notice])
+            .await?;
+        Ok(())
+    }
+
+    /// Opens a care episode at the caller's provider.
+    pub async fn open_episode(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        kind: &str,
+        location: Option<Uuid>,
+    ) -> Result<EpisodeRow, AppError> {
+        let now = self.clock().now();
+        let asker = self.asker(session).await?;
+        let account = asker.account.ok_or(AppError::NotFound)?;
+        if asker.requester.role == Role::UserAdministrator {
+            return Err(AppError::Forbidden {
+                code: "role-not-permitted",
+                message: "user administrators do not open care episodes".to_owned(),
+            });
+        }
+        if !asker.requester.account_active || !asker.requester.hcp_active {
+            return Err(AppError::Forbidden {
+                code: "provider-inactive",
+                message: "this account or provider cannot open episodes now".to_owned(),
+            });
+        }
+        let kind = EpisodeKind::parse(kind).ok_or_else(|| {
+            invalid(
+                "/kind",
+                "invalid-episode-kind",
+                "attendance, admission, appointment or referral",
+            )
+        })?;
+        let reg = self.load_recipient(recipient).await?;
+        if reg.recipient.status != "active" {
+            return Err(AppError::Forbidden {
+                code: "recipient-not-registered",
+                message: "the recipient's registration is not active".to_owned(),
+            });
+        }
+        if let Some(l) = location {
+            let p = self.provider(asker.requester.hcp).await?;
+            if !p.locations.iter().any(|x| x.id == l) {
+                return Err(invalid(
+                    "/location",
+                    "unknown-location",
+                    "not a location of this provider",
+                ));
+            }
+        }
+        let row = EpisodeRow {
+            id: Uuid::now_v7(),
+            recipient_id: recipient,
+            hcp_id: asker.requester.hcp,
+            location_id: location,
+            kind: kind.code().to_owned(),
+            start_at: now,
+            end_at: None,
+            opened_by: account,
+            closed_by: None,
+            created_at: now,
+        };
+        let mut entry = caller.entry(self, "episode.open", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.episode_id = Some(row.id);
+        let stored = row.clone();
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move { ehrshare_store::sharing::insert_episode(conn, &stored).await })
+        });
+        self.record_with(entry, insert).await?;
+        Ok(row)
+    }
+
+    /// Closes an episode of the caller's provider (404 for another provider's).
+    pub async fn close_episode(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        episode: Uuid,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let asker = self.asker(session).await?;
+        let account = asker.account.ok_or(AppError::NotFound)?;
+        let e = self
+            .db()
+            .episodes(recipient)
+            .await?
+            .into_iter()
+            .find(|e| e.id == episode && e.hcp_id == asker.requester.hcp)
+            .ok_or(AppError::NotFound)?;
+        if e.end_at.is_some() {
+            return Err(AppError::Conflict {
+                code: "episode-closed",
+                message: "the episode is already closed".to_owned(),
+            });
+        }
+        let mut entry = caller.entry(self, "episode.close", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.episode_id = Some(episode);
+        let close = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::sharing::close_episode(conn, episode, now, account)
+                    .await
+                    .map(|_| ())
+            })
+        });
+        self.record_with(entry, close).await?;
+        Ok(())
+    }
+}
+
+/// The parameters of a `consent-changed` notice.
+pub(crate) fn consent_params(
+    hcp: &ehrshare_store::provider::HcpRow,
+    at: OffsetDateTime,
+    detail: &str,
+) -> BTreeMap<String, String> {
+    let hk = at.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    BTreeMap::from([
+        (
+            "provider".to_owned(),
+            format!("{} {}", hcp.name_zh, hcp.name_en),
+        ),
+        (
+            "time".to_owned(),
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}",
+                hk.year(),
+                u8::from(hk.month()),
+                hk.day(),
+                hk.hour(),
+                hk.minute()
+            ),
+        ),
+        ("detail".to_owned(), detail.to_owned()),
+    ])
+}

@@ -1,0 +1,553 @@
+//! The sharing core's rows: consents, care episodes, records and versions, restrictions and
+//! unlocks, alerts, access-notice days. Rows in, rows out; the rules live in
+//! `ehrshare-core::access` and friends.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::Conn;
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::timestamp::Ts;
+
+/// A sharing consent as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRow {
+    pub id: Uuid,
+    pub recipient_id: Uuid,
+    pub hcp_id: Uuid,
+    pub kind: String,
+    pub method: String,
+    pub method_ref: Option<String>,
+    pub given_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub sdm_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A care episode as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpisodeRow {
+    pub id: Uuid,
+    pub recipient_id: Uuid,
+    pub hcp_id: Uuid,
+    pub location_id: Option<Uuid>,
+    pub kind: String,
+    pub start_at: OffsetDateTime,
+    pub end_at: Option<OffsetDateTime>,
+    pub opened_by: Uuid,
+    pub closed_by: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A record as stored (its latest version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    pub id: Uuid,
+    pub recipient_id: Uuid,
+    pub domain: String,
+    pub resource_type: String,
+    pub source_hcp: Uuid,
+    pub source_id: String,
+    pub version: i64,
+    pub status: String,
+    /// Canonical JSON text.
+    pub body: String,
+    pub deposited_by: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A restriction with its unlocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestrictionRow {
+    pub id: Uuid,
+    pub recipient_id: Uuid,
+    pub domain: Option<String>,
+    pub record_id: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+    pub unlocks: Vec<UnlockRow>,
+}
+
+/// An unlock of a restriction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlockRow {
+    pub id: Uuid,
+    pub hcp_id: Uuid,
+    pub episode_id: Uuid,
+    pub until: OffsetDateTime,
+}
+
+/// An alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub id: Uuid,
+    pub rule: String,
+    pub hcp_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub recipient_id: Option<Uuid>,
+    pub detail: Option<String>,
+    pub status: String,
+    pub note: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Records a consent.
+pub async fn insert_consent(conn: Conn<'_>, c: &ConsentRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO consent (consent_id, recipient_id, hcp_id, kind, method, method_ref, \
+             given_at, revoked_at, sdm_id, account_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(c.id)
+        .bind(c.recipient_id)
+        .bind(c.hcp_id)
+        .bind(&c.kind)
+        .bind(&c.method)
+        .bind(&c.method_ref)
+        .bind(Ts(c.given_at))
+        .bind(c.revoked_at.map(Ts))
+        .bind(c.sdm_id)
+        .bind(c.account_id)
+        .bind(Ts(c.created_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Revokes every consent of a recipient with a provider that is not revoked yet.
+pub async fn revoke_consents(
+    conn: Conn<'_>,
+    recipient: Uuid,
+    hcp: Uuid,
+    at: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let n = crate::on_conn!(conn, db => {
+        sqlx::query(
+            "UPDATE consent SET revoked_at = $3 WHERE recipient_id = $1 AND hcp_id = $2 \
+             AND revoked_at IS NULL",
+        )
+        .bind(recipient)
+        .bind(hcp)
+        .bind(Ts(at))
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    Ok(n)
+}
+
+/// Opens a care episode.
+pub async fn insert_episode(conn: Conn<'_>, e: &EpisodeRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO care_episode (episode_id, recipient_id, hcp_id, location_id, kind, \
+             start_at, end_at, opened_by, closed_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(e.id)
+        .bind(e.recipient_id)
+        .bind(e.hcp_id)
+        .bind(e.location_id)
+        .bind(&e.kind)
+        .bind(Ts(e.start_at))
+        .bind(e.end_at.map(Ts))
+        .bind(e.opened_by)
+        .bind(e.closed_by)
+        .bind(Ts(e.created_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Closes an open episode; returns whether it was open.
+pub async fn close_episode(
+    conn: Conn<'_>,
+    id: Uuid,
+    at: OffsetDateTime,
+    by: Uuid,
+) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn, db => {
+        sqlx::query(
+            "UPDATE care_episode SET end_at = $2, closed_by = $3 WHERE episode_id = $1 AND end_at IS NULL",
+        )
+        .bind(id)
+        .bind(Ts(at))
+        .bind(by)
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// Stores a new record (and its first version) unless the provider already deposited one with
+/// this source id: returns whether it was new.
+pub async fn insert_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn.reborrow(), db => {
+        sqlx::query(
+            "INSERT INTO record (record_id, recipient_id, domain, resource_type, source_hcp, \
+             source_id, version, status, body, deposited_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (source_hcp, source_id) DO NOTHING",
+        )
+        .bind(r.id)
+        .bind(r.recipient_id)
+        .bind(&r.domain)
+        .bind(&r.resource_type)
+        .bind(r.source_hcp)
+        .bind(&r.source_id)
+        .bind(r.version)
+        .bind(&r.status)
+        .bind(&r.body)
+        .bind(r.deposited_by)
+        .bind(Ts(r.created_at))
+        .bind(Ts(r.updated_at))
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    if n == 0 {
+        return Ok(false);
+    }
+    insert_version(conn, r).await?;
+    Ok(true)
+}
+
+/// Replaces a record's content with a new version (amendment, entered-in-error).
+pub async fn update_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn.reborrow(), db => {
+        sqlx::query(
+            "UPDATE record SET version = $2, status = $3, body = $4, updated_at = $5 \
+             WHERE record_id = $1 AND version = $6",
+        )
+        .bind(r.id)
+        .bind(r.version)
+        .bind(&r.status)
+        .bind(&r.body)
+        .bind(Ts(r.updated_at))
+        .bind(r.version - 1)
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    if n == 0 {
+        return Ok(false);
+    }
+    insert_version(conn, r).await?;
+    Ok(true)
+}
+
+async fn insert_version(conn: Conn<'_>, r: &RecordRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO record_version (record_id, version, recipient_id, status, body, \
+             account_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.id)
+        .bind(r.version)
+        .bind(r.recipient_id)
+        .bind(&r.status)
+        .bind(&r.body)
+        .bind(r.deposited_by)
+        .bind(Ts(r.updated_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Raises an alert.
+pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO alert (alert_id, rule, hcp_id, account_id, recipient_id, detail, status, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.id)
+        .bind(&a.rule)
+        .bind(a.hcp_id)
+        .bind(a.account_id)
+        .bind(a.recipient_id)
+        .bind(&a.detail)
+        .bind(&a.status)
+        .bind(Ts(a.created_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Claims the day's access notice for a recipient and provider: true the first time that day.
+pub async fn claim_access_notice(
+    conn: Conn<'_>,
+    recipient: Uuid,
+    hcp: Uuid,
+    day: &str,
+) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO access_notice (recipient_id, hcp_id, day) VALUES ($1, $2, $3) \
+             ON CONFLICT (recipient_id, hcp_id, day) DO NOTHING",
+        )
+        .bind(recipient)
+        .bind(hcp)
+        .bind(day)
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+macro_rules! record_row {
+    ($row:expr) => {{
+        let row = $row;
+        RecordRow {
+            id: row.try_get("record_id")?,
+            recipient_id: row.try_get("recipient_id")?,
+            domain: row.try_get("domain")?,
+            resource_type: row.try_get("resource_type")?,
+            source_hcp: row.try_get("source_hcp")?,
+            source_id: row.try_get("source_id")?,
+            version: row.try_get("version")?,
+            status: row.try_get("status")?,
+            body: row.try_get("body")?,
+            deposited_by: row.try_get("deposited_by")?,
+            created_at: row.try_get::<Ts, _>("created_at")?.0,
+            updated_at: row.try_get::<Ts, _>("updated_at")?.0,
+        }
+    }};
+}
+
+const RECORD_COLUMNS: &str = "record_id, recipient_id, domain, resource_type, source_hcp, \
+    source_id, version, status, body, deposited_by, created_at, updated_at";
+
+impl Db {
+    /// A recipient's consents, all providers, newest first.
+    pub async fn consents(&self, recipient: Uuid) -> Result<Vec<ConsentRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT consent_id, recipient_id, hcp_id, kind, method, method_ref, given_at, \
+                 revoked_at, sdm_id, account_id, created_at FROM consent WHERE recipient_id = $1 \
+                 ORDER BY given_at DESC, consent_id DESC",
+            )
+            .bind(recipient)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(ConsentRow {
+                    id: row.try_get("consent_id")?,
+                    recipient_id: row.try_get("recipient_id")?,
+                    hcp_id: row.try_get("hcp_id")?,
+                    kind: row.try_get("kind")?,
+                    method: row.try_get("method")?,
+                    method_ref: row.try_get("method_ref")?,
+                    given_at: row.try_get::<Ts, _>("given_at")?.0,
+                    revoked_at: row.try_get::<Option<Ts>, _>("revoked_at")?.map(|t| t.0),
+                    sdm_id: row.try_get("sdm_id")?,
+                    account_id: row.try_get("account_id")?,
+                    created_at: row.try_get::<Ts, _>("created_at")?.0,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// A recipient's care episodes, newest first.
+    pub async fn episodes(&self, recipient: Uuid) -> Result<Vec<EpisodeRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT episode_id, recipient_id, hcp_id, location_id, kind, start_at, end_at, \
+                 opened_by, closed_by, created_at FROM care_episode WHERE recipient_id = $1 \
+                 ORDER BY start_at DESC, episode_id DESC",
+            )
+            .bind(recipient)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(EpisodeRow {
+                    id: row.try_get("episode_id")?,
+                    recipient_id: row.try_get("recipient_id")?,
+                    hcp_id: row.try_get("hcp_id")?,
+                    location_id: row.try_get("location_id")?,
+                    kind: row.try_get("kind")?,
+                    start_at: row.try_get::<Ts, _>("start_at")?.0,
+                    end_at: row.try_get::<Option<Ts>, _>("end_at")?.map(|t| t.0),
+                    opened_by: row.try_get("opened_by")?,
+                    closed_by: row.try_get("closed_by")?,
+                    created_at: row.try_get::<Ts, _>("created_at")?.0,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// A recipient's restrictions in force, with their unlocks.
+    pub async fn restrictions(&self, recipient: Uuid) -> Result<Vec<RestrictionRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT restriction_id, recipient_id, domain, record_id, created_at FROM restriction \
+                 WHERE recipient_id = $1 AND lifted_at IS NULL ORDER BY created_at",
+            )
+            .bind(recipient)
+            .fetch_all(pool)
+            .await?;
+            let unlocks = sqlx::query(
+                "SELECT unlock_id, restriction_id, hcp_id, episode_id, until_at FROM restriction_unlock \
+                 WHERE recipient_id = $1",
+            )
+            .bind(recipient)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let id: Uuid = row.try_get("restriction_id")?;
+                let mut mine = Vec::new();
+                for u in &unlocks {
+                    let of: Uuid = u.try_get("restriction_id")?;
+                    if of == id {
+                        mine.push(UnlockRow {
+                            id: u.try_get("unlock_id")?,
+                            hcp_id: u.try_get("hcp_id")?,
+                            episode_id: u.try_get("episode_id")?,
+                            until: u.try_get::<Ts, _>("until_at")?.0,
+                        });
+                    }
+                }
+                out.push(RestrictionRow {
+                    id,
+                    recipient_id: row.try_get("recipient_id")?,
+                    domain: row.try_get("domain")?,
+                    record_id: row.try_get("record_id")?,
+                    created_at: row.try_get::<Ts, _>("created_at")?.0,
+                    unlocks: mine,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// One record.
+    pub async fn record(&self, id: Uuid) -> Result<Option<RecordRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RECORD_COLUMNS} FROM record WHERE record_id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(record_row!(&row)),
+                None => None,
+            })
+        })
+    }
+
+    /// The record a provider deposited with a source id.
+    pub async fn record_by_source(
+        &self,
+        hcp: Uuid,
+        source_id: &str,
+    ) -> Result<Option<RecordRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = $1 AND source_id = $2"
+            )))
+            .bind(hcp)
+            .bind(source_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(record_row!(&row)),
+                None => None,
+            })
+        })
+    }
+
+    /// A recipient's current records in the given domains, oldest first.
+    pub async fn records(
+        &self,
+        recipient: Uuid,
+        domains: &[String],
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        if domains.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The domain codes come from core's closed list; still bound as parameters.
+        let placeholders: Vec<String> = (0..domains.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM record WHERE recipient_id = $1 AND status = 'current' \
+             AND domain IN ({}) ORDER BY created_at, record_id",
+            placeholders.join(", ")
+        );
+        crate::on_pool!(self, pool => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
+            for d in domains {
+                q = q.bind(d);
+            }
+            let rows = q.fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(record_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// A provider's alerts, newest first.
+    pub async fn alerts(&self, hcp: Uuid) -> Result<Vec<AlertRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT alert_id, rule, hcp_id, account_id, recipient_id, detail, status, note, \
+                 created_at FROM alert WHERE hcp_id = $1 ORDER BY created_at DESC, alert_id DESC",
+            )
+            .bind(hcp)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(AlertRow {
+                    id: row.try_get("alert_id")?,
+                    rule: row.try_get("rule")?,
+                    hcp_id: row.try_get("hcp_id")?,
+                    account_id: row.try_get("account_id")?,
+                    recipient_id: row.try_get("recipient_id")?,
+                    detail: row.try_get("detail")?,
+                    status: row.try_get("status")?,
+                    note: row.try_get("note")?,
+                    created_at: row.try_get::<Ts, _>("created_at")?.0,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// A recipient found by identity document, any status.
+    pub async fn recipient_by_document(
+        &self,
+        doc_type: &str,
+        issuer: &str,
+        number: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT recipient_id FROM recipient WHERE doc_type = $1 AND doc_issuer = $2 \
+                 AND doc_number = $3 ORDER BY CASE WHEN status = 'withdrawn' THEN 1 ELSE 0 END, \
+                 created_at DESC LIMIT 1",
+            )
+            .bind(doc_type)
+            .bind(issuer)
+            .bind(number)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+}

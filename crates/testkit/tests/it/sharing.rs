@@ -1,0 +1,521 @@
+//! The sharing core through HTTP with real logins: consent, care episodes, need-to-know, records.
+
+use axum::http::Request;
+use ehrshare_app::Settings;
+use ehrshare_app::account::Scope;
+use ehrshare_core::audit::Outcome;
+use ehrshare_testkit::{Agent, TestApp, TestResponse, session_cookie};
+use ehrshare_web::WebSettings;
+use serde_json::{Value, json};
+
+const SEED: &[u8; 20] = b"test-totp-seed-12345";
+
+struct World {
+    t: TestApp,
+    hcp: String,
+    doctor: Agent,
+    pharmacist: Agent,
+    clerk: Agent,
+    other_doctor: Agent,
+    recipient: String,
+    key: String,
+}
+
+async fn world_with(settings: Settings) -> World {
+    let t = TestApp::with_settings(settings, WebSettings::default()).await;
+    let (hcp, _) = t.active_provider("Clinic A", "a").await;
+    let (other, _) = t.active_provider("Clinic B", "b").await;
+    let scope = Scope::Hcp(hcp.parse().unwrap());
+    let doctor = t.agent(scope, "dr.a", "doctor", false).await;
+    let pharmacist = t.agent(scope, "ph.a", "pharmacist", false).await;
+    let clerk = t.agent(scope, "clerk.a", "registration-staff", false).await;
+    let other_doctor = t
+        .agent(Scope::Hcp(other.parse().unwrap()), "dr.b", "doctor", false)
+        .await;
+    let office = t.office().await;
+    let r = t
+        .send_json(
+            Some(&office),
+            Request::post("/api/v1/recipients"),
+            &json!({"channel": "in-person", "name_en": "CHAN Tai Man", "name_zh": "陳大文",
+                    "date_of_birth": "1980-03-02", "sex": "male",
+                    "document": {"type": "hkid", "number": "A123456(3)"},
+                    "phone": "9123 4567", "language": "zh-HK", "notify_channel": "sms"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let recipient = r.json()["id"].as_str().unwrap().to_owned();
+    let key = t.last_message("+85291234567", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    World {
+        t,
+        hcp,
+        doctor,
+        pharmacist,
+        clerk,
+        other_doctor,
+        recipient,
+        key,
+    }
+}
+
+async fn world() -> World {
+    world_with(Settings::default()).await
+}
+
+impl World {
+    async fn post(&self, agent: &Agent, path: &str, body: Value) -> TestResponse {
+        self.t
+            .send_json(Some(agent), Request::post(path), &body)
+            .await
+    }
+
+    async fn get(&self, agent: &Agent, path: &str) -> TestResponse {
+        self.t
+            .send_json(Some(agent), Request::get(path), &Value::Null)
+            .await
+    }
+
+    async fn summary(&self, agent: &Agent) -> TestResponse {
+        self.get(
+            agent,
+            &format!("/api/v1/recipients/{}/summary", self.recipient),
+        )
+        .await
+    }
+
+    async fn consent(&self, kind: &str) -> TestResponse {
+        self.post(
+            &self.clerk,
+            &format!("/api/v1/recipients/{}/consents", self.recipient),
+            json!({"method": "access-key", "access_key": self.key, "kind": kind}),
+        )
+        .await
+    }
+
+    async fn episode(&self) -> TestResponse {
+        self.post(
+            &self.clerk,
+            &format!("/api/v1/recipients/{}/episodes", self.recipient),
+            json!({"kind": "attendance"}),
+        )
+        .await
+    }
+
+    async fn deposit(&self, resource: Value) -> TestResponse {
+        self.post(
+            &self.doctor,
+            &format!("/api/v1/recipients/{}/records", self.recipient),
+            resource,
+        )
+        .await
+    }
+
+    async fn audit_count(&self) -> u64 {
+        self.t.app.audit_head().size
+    }
+
+    async fn last_entry(&self) -> ehrshare_core::audit::AuditEntry {
+        let db = self.t.db.connect().await;
+        let n = db.audit_size().await.unwrap();
+        db.audit_entries(n - 1, 1).await.unwrap().pop().unwrap()
+    }
+}
+
+fn condition(id: &str) -> Value {
+    json!({"resourceType": "Condition", "id": id,
+           "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45", "display": "Asthma"}]},
+           "subject": {"reference": "Patient/A1234563"}})
+}
+
+fn note(id: &str) -> Value {
+    json!({"resourceType": "DocumentReference", "id": id, "status": "current",
+           "subject": {"reference": "Patient/A1234563"},
+           "content": [{"attachment": {"contentType": "text/plain", "data": "V2hlZXpl"}}]})
+}
+
+fn medication(id: &str) -> Value {
+    json!({"resourceType": "MedicationRequest", "id": id, "status": "active", "intent": "order",
+           "medicationCodeableConcept": {"text": "Salbutamol inhaler"},
+           "subject": {"reference": "Patient/A1234563"}})
+}
+
+fn domains(r: &TestResponse) -> Vec<(String, usize)> {
+    r.json()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["domain"].as_str().unwrap().to_owned(),
+                d["records"].as_array().unwrap().len(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn consent_then_care_then_only_the_roles_domains() {
+    let w = world().await;
+    // Nothing before consent; one audit entry per request, with the reason.
+    let before = w.audit_count().await;
+    let r = w.summary(&w.doctor).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "consent-required");
+    assert_eq!(w.audit_count().await, before + 1);
+    let e = w.last_entry().await;
+    assert_eq!(e.entry.action, "record.summary");
+    assert_eq!(e.entry.outcome, Outcome::Denied);
+    assert_eq!(e.entry.denial_reason.as_deref(), Some("consent-required"));
+
+    // Consent by access key at the counter: confirmed to the recipient.
+    let r = w.consent("indefinite").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let consent_id = r.json()["id"].as_str().unwrap().to_owned();
+    let confirmation = w.t.last_message("+85291234567", "consent-changed").await;
+    assert!(
+        confirmation["provider"]
+            .as_str()
+            .unwrap()
+            .contains("Clinic A")
+    );
+
+    let r = w.summary(&w.doctor).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["code"], "no-care-relationship");
+    // A deposit needs the care relationship too.
+    assert_eq!(
+        w.deposit(condition("dx-1")).await.json()["code"],
+        "no-care-relationship"
+    );
+
+    let r = w.episode().await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let episode_id = r.json()["id"].as_str().unwrap().to_owned();
+    for resource in [condition("dx-1"), note("note-1"), medication("rx-1")] {
+        let r = w.deposit(resource).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+
+    let before = w.audit_count().await;
+    let r = w.summary(&w.doctor).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(w.audit_count().await, before + 1, "exactly one entry");
+    let e = w.last_entry().await;
+    assert_eq!(e.entry.outcome, Outcome::Allowed);
+    assert_eq!(e.entry.consent_id.map(|c| c.to_string()), Some(consent_id));
+    assert_eq!(e.entry.episode_id.map(|c| c.to_string()), Some(episode_id));
+    assert_eq!(e.entry.record_ids.len(), 3);
+    let seen = domains(&r);
+    assert_eq!(seen.len(), 15, "a doctor sees every domain");
+    assert!(seen.contains(&("clinical-note".into(), 1)));
+
+    // A pharmacist: medication and diagnosis, no clinical notes.
+    let r = w.summary(&w.pharmacist).await;
+    assert_eq!(r.status, 200);
+    let seen = domains(&r);
+    assert!(seen.contains(&("medication".into(), 1)));
+    assert!(seen.contains(&("diagnosis".into(), 1)));
+    assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
+    assert!(!r.text().contains("V2hlZXpl"));
+    // Registration staff: demographics only.
+    let r = w.summary(&w.clerk).await;
+    assert_eq!(domains(&r), vec![("demographics".to_owned(), 0)]);
+
+    // Another provider's doctor: no consent there (403 naming it for the summary), and a
+    // record id is as good as unknown (404).
+    let r = w.summary(&w.other_doctor).await;
+    assert_eq!(r.json()["code"], "consent-required");
+    let record_id = w.summary(&w.doctor).await.json()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == "diagnosis")
+        .unwrap()["records"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = w
+        .get(&w.other_doctor, &format!("/api/v1/records/{record_id}"))
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        w.last_entry().await.entry.denial_reason.as_deref(),
+        Some("consent-required")
+    );
+    let r = w
+        .get(&w.doctor, &format!("/api/v1/records/{record_id}"))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["resource"]["code"]["coding"][0]["display"],
+        "Asthma"
+    );
+    // The pharmacist cannot open the clinical note by id either.
+    let note_id = w.summary(&w.doctor).await.json()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == "clinical-note")
+        .unwrap()["records"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        w.get(&w.pharmacist, &format!("/api/v1/records/{note_id}"))
+            .await
+            .status,
+        404
+    );
+    // The recipient was told of the access, once today for this provider.
+    let db = w.t.db.connect().await;
+    let notices = db
+        .outbox_to("+85291234567")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.message.template == "access-notice")
+        .count();
+    assert_eq!(notices, 1);
+    // The audit log still verifies (with a checkpoint signed now).
+    w.t.app.write_checkpoint().await.unwrap();
+    let report = ehrshare_app::audit::verify(
+        &db,
+        &w.t.checkpoint_file(),
+        &TestApp::public_key(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.finding, None, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_stated_reason_allows_access_outside_an_episode_with_an_alert() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    let r = w
+        .get(
+            &w.doctor,
+            &format!(
+                "/api/v1/recipients/{}/summary?reason=unconscious%20on%20arrival",
+                w.recipient
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = w.last_entry().await;
+    assert_eq!(e.entry.reason.as_deref(), Some("unconscious on arrival"));
+    assert_eq!(e.entry.episode_id, None);
+    let alerts =
+        w.t.db
+            .connect()
+            .await
+            .alerts(w.hcp.parse().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].rule, "access-without-episode");
+}
+
+#[tokio::test]
+async fn invalid_resources_are_refused_with_their_path_and_one_source_id_is_one_record() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let mut bad = condition("dx-9");
+    bad["code"]["coding"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("system");
+    let r = w.deposit(bad).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "invalid-resource");
+    assert_eq!(
+        r.json()["errors"][0]["field"],
+        "Condition.code.coding[0].system"
+    );
+    let r = w.deposit(condition("dx-1")).await;
+    assert_eq!(r.status, 201);
+    let first = r.json()["id"].clone();
+    let r = w.deposit(condition("dx-1")).await;
+    assert_eq!(r.status, 200, "the same resource again: {}", r.text());
+    assert_eq!(r.json()["id"], first);
+    assert_eq!(r.json()["version"], 1);
+    // Changed under the same id: an amendment, version 2 of the same record.
+    let mut amended = condition("dx-1");
+    amended["code"]["coding"][0]["display"] = json!("Asthma, mild");
+    let r = w.deposit(amended).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["id"], first);
+    assert_eq!(r.json()["version"], 2);
+    let r = w.summary(&w.doctor).await;
+    let diagnosis: Vec<&Value> = r.json()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["domain"] == "diagnosis")
+        .flat_map(|d| d["records"].as_array().unwrap().clone())
+        .map(|_| &Value::Null)
+        .collect();
+    assert_eq!(diagnosis.len(), 1, "one record");
+}
+
+#[tokio::test]
+async fn ten_wrong_access_keys_lock_the_key_and_raise_an_alert() {
+    let w = world().await;
+    let mut codes = Vec::new();
+    for _ in 0..30 {
+        let r = w
+            .post(
+                &w.clerk,
+                &format!("/api/v1/recipients/{}/consents", w.recipient),
+                json!({"method": "access-key", "access_key": "00000000"}),
+            )
+            .await;
+        if r.status == 429 {
+            let secs: i64 = r.header("retry-after").parse().unwrap();
+            w.t.clock.advance(time::Duration::seconds(secs));
+            continue;
+        }
+        codes.push(r.json()["code"].as_str().unwrap().to_owned());
+        if codes.last().map(String::as_str) == Some("access-key-locked") {
+            break;
+        }
+    }
+    assert_eq!(
+        codes.iter().filter(|c| *c == "wrong-access-key").count(),
+        9,
+        "{codes:?}"
+    );
+    assert_eq!(codes.last().map(String::as_str), Some("access-key-locked"));
+    // Now even the right key is refused, the recipient was told, and an alert is open.
+    w.t.clock.advance(time::Duration::seconds(60));
+    let r = w.consent("indefinite").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["code"], "access-key-locked");
+    let alerts =
+        w.t.db
+            .connect()
+            .await
+            .alerts(w.hcp.parse().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a.rule == "access-key-locked")
+            .count(),
+        1
+    );
+    w.t.last_message("+85291234567", "alert").await;
+}
+
+#[tokio::test]
+async fn a_one_year_consent_holds_to_the_second_and_a_revocation_takes_effect_at_once() {
+    let settings = Settings {
+        auth: ehrshare_app::auth::AuthSettings {
+            password_max_age: time::Duration::ZERO,
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let w = world_with(settings).await;
+    let r = w.consent("one-year").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let given: time::OffsetDateTime = time::OffsetDateTime::parse(
+        r.json()["given_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(w.episode().await.status, 201);
+    let year = given
+        .to_offset(time::macros::offset!(+8))
+        .replace_year(given.year() + 1)
+        .unwrap();
+    // (Logging in moves the clock on one 30-second step.)
+    w.t.clock.set(year - time::Duration::seconds(31));
+    let doctor = w.t.login_agent("dr.a", SEED, None).await;
+    assert_eq!(
+        ehrshare_core::clock::Clock::now(&w.t.clock),
+        year - time::Duration::seconds(1)
+    );
+    assert_eq!(w.summary(&doctor).await.status, 200);
+    w.t.clock.set(year + time::Duration::seconds(1));
+    let r = w.summary(&doctor).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["code"], "consent-expired");
+
+    // Renewed in the app by the patient, then revoked: the very next request is refused.
+    let r = w
+        .t
+        .send_json(
+            None,
+            Request::post("/api/v1/me/activate"),
+            &json!({"document": {"number": "A123456(3)"}, "access_key": w.key, "password": "Patient-2026"}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r =
+        w.t.send_json(
+            None,
+            Request::post("/api/v1/me/login"),
+            &json!({"document": {"number": "A123456(3)"}, "password": "Patient-2026"}),
+        )
+        .await;
+    let challenge = r.json()["challenge"].as_str().unwrap().to_owned();
+    let code = w.t.last_message("+85291234567", "login-code").await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r =
+        w.t.send_json(
+            None,
+            Request::post("/api/v1/me/login/verify"),
+            &json!({"challenge": challenge, "code": code}),
+        )
+        .await;
+    let patient = Agent {
+        cookie: session_cookie(&r),
+        csrf: r.json()["csrf_token"].as_str().unwrap().to_owned(),
+        user_name: "patient".into(),
+        account: None,
+    };
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/consents", w.recipient),
+            json!({"hcp": w.hcp, "kind": "indefinite"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(w.summary(&doctor).await.status, 200);
+    let r =
+        w.t.send_json(
+            Some(&patient),
+            Request::delete(format!(
+                "/api/v1/me/recipients/{}/consents/{}",
+                w.recipient, w.hcp
+            )),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = w.summary(&doctor).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["code"], "consent-required");
+    // Someone else's consents are not the patient's to touch.
+    let r =
+        w.t.send_json(
+            Some(&patient),
+            Request::delete(format!(
+                "/api/v1/me/recipients/{}/consents/{}",
+                w.hcp, w.hcp
+            )),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}

@@ -1,0 +1,381 @@
+//! The sharing core over JSON: finding a recipient at the counter, sharing consents, care
+//! episodes, depositing and reading records. Every read and deposit passes the access decision
+//! in `app`; this module only shapes requests and answers.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ehrshare_app::App;
+use ehrshare_app::record::Record;
+use ehrshare_app::sharing::ConsentInput;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::api::json::ApiJson;
+use crate::api::me::DocumentLoginBody;
+use crate::error::HttpError;
+use crate::session::LoggedIn;
+
+/// A document to find a recipient by.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindBody {
+    pub document: DocumentLoginBody,
+}
+
+/// A recipient as found at the counter.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FoundView {
+    pub id: Uuid,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    pub date_of_birth: String,
+    pub status: String,
+}
+
+/// `POST /api/v1/recipients/find`: a recipient by identity document (audited).
+#[utoipa::path(post, path = "/api/v1/recipients/find", tag = "sharing", request_body = FindBody,
+    responses((status = 200, description = "Found", body = FoundView),
+              (status = 404, description = "No such recipient", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn find(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    ApiJson(body): ApiJson<FindBody>,
+) -> Result<Json<FoundView>, HttpError> {
+    let d = body.document;
+    let f = app
+        .find_recipient(
+            &session,
+            &caller,
+            d.kind.as_deref().unwrap_or("hkid"),
+            d.issuer.as_deref(),
+            &d.number,
+        )
+        .await?;
+    Ok(Json(FoundView {
+        id: f.id,
+        name_en: f.name_en,
+        name_zh: f.name_zh,
+        date_of_birth: f.date_of_birth,
+        status: f.status,
+    }))
+}
+
+/// A consent recorded at a provider.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// `access-key` or `form`.
+    pub method: String,
+    #[serde(default)]
+    pub access_key: Option<String>,
+    #[serde(default)]
+    pub form_ref: Option<String>,
+    /// `one-year` or `indefinite` (default); ignored under the 2025 rules.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+impl std::fmt::Debug for ConsentBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentBody")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A consent as shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConsentView {
+    pub id: Uuid,
+    pub recipient: Uuid,
+    pub hcp: Uuid,
+    pub kind: String,
+    pub method: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub given_at: OffsetDateTime,
+}
+
+fn consent_view(c: ehrshare_app::sharing::ConsentRecord) -> ConsentView {
+    ConsentView {
+        id: c.id,
+        recipient: c.recipient_id,
+        hcp: c.hcp_id,
+        kind: c.kind,
+        method: c.method,
+        given_at: c.given_at,
+    }
+}
+
+/// `POST /api/v1/recipients/{id}/consents`: record the recipient's sharing consent with the
+/// caller's provider (access key or signed form).
+#[utoipa::path(post, path = "/api/v1/recipients/{id}/consents", tag = "sharing", request_body = ConsentBody,
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 201, description = "Given", body = ConsentView),
+              (status = 403, description = "`access-key-locked`, `recipient-not-registered`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 422, description = "`wrong-access-key`, `invalid-method`", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn give_consent(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<ConsentBody>,
+) -> Result<(StatusCode, Json<ConsentView>), HttpError> {
+    let c = app
+        .give_consent(
+            &session,
+            &caller,
+            id,
+            ConsentInput {
+                method: body.method,
+                access_key: body.access_key,
+                form_ref: body.form_ref,
+                kind: body.kind,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(consent_view(c))))
+}
+
+/// A consent given in the patient portal.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppConsentBody {
+    pub hcp: Uuid,
+    /// `one-year` or `indefinite` (default).
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// `POST /api/v1/me/recipients/{id}/consents`: the recipient (or their SDM) gives a provider
+/// sharing consent.
+#[utoipa::path(post, path = "/api/v1/me/recipients/{id}/consents", tag = "me", request_body = AppConsentBody,
+    params(("id" = Uuid, Path, description = "Recipient id (oneself, or one the SDM represents)")),
+    responses((status = 201, description = "Given", body = ConsentView),
+              (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn give_consent_in_app(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<AppConsentBody>,
+) -> Result<(StatusCode, Json<ConsentView>), HttpError> {
+    let c = app
+        .give_consent_in_app(&session, &caller, id, body.hcp, body.kind.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(consent_view(c))))
+}
+
+/// `DELETE /api/v1/me/recipients/{id}/consents/{hcp}`: revoke, effective at once.
+#[utoipa::path(delete, path = "/api/v1/me/recipients/{id}/consents/{hcp}", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id"), ("hcp" = Uuid, Path, description = "Provider id")),
+    responses((status = 204, description = "Revoked")))]
+pub async fn revoke_consent(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path((id, hcp)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, HttpError> {
+    app.revoke_consent(&session, &caller, id, hcp).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A care episode to open.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeBody {
+    /// `attendance`, `admission`, `appointment` or `referral`.
+    pub kind: String,
+    #[serde(default)]
+    pub location: Option<Uuid>,
+}
+
+/// A care episode as shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EpisodeView {
+    pub id: Uuid,
+    pub hcp: Uuid,
+    pub kind: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start: OffsetDateTime,
+}
+
+/// `POST /api/v1/recipients/{id}/episodes`: open a care episode at the caller's provider.
+#[utoipa::path(post, path = "/api/v1/recipients/{id}/episodes", tag = "sharing", request_body = EpisodeBody,
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 201, description = "Opened", body = EpisodeView)))]
+pub async fn open_episode(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<EpisodeBody>,
+) -> Result<(StatusCode, Json<EpisodeView>), HttpError> {
+    let e = app
+        .open_episode(&session, &caller, id, &body.kind, body.location)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(EpisodeView {
+            id: e.id,
+            hcp: e.hcp_id,
+            kind: e.kind,
+            start: e.start_at,
+        }),
+    ))
+}
+
+/// `POST /api/v1/recipients/{id}/episodes/{episode}/close`: close it.
+#[utoipa::path(post, path = "/api/v1/recipients/{id}/episodes/{episode}/close", tag = "sharing",
+    params(("id" = Uuid, Path, description = "Recipient id"), ("episode" = Uuid, Path, description = "Episode id")),
+    responses((status = 204, description = "Closed")))]
+pub async fn close_episode(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path((id, episode)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, HttpError> {
+    app.close_episode(&session, &caller, id, episode).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A record as shown: its metadata and the FHIR resource.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecordView {
+    pub id: Uuid,
+    pub recipient: Uuid,
+    pub domain: String,
+    pub resource_type: String,
+    pub source_hcp: Uuid,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    #[schema(value_type = Object)]
+    pub resource: serde_json::Value,
+}
+
+fn record_view(r: Record) -> RecordView {
+    RecordView {
+        resource: serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
+        id: r.id,
+        recipient: r.recipient_id,
+        domain: r.domain,
+        resource_type: r.resource_type,
+        source_hcp: r.source_hcp,
+        version: r.version,
+        updated_at: r.updated_at,
+    }
+}
+
+/// `POST /api/v1/recipients/{id}/records`: deposit a FHIR R4 resource (idempotent on the
+/// provider's resource id; changed content is a new version).
+#[utoipa::path(post, path = "/api/v1/recipients/{id}/records", tag = "sharing",
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 201, description = "Deposited", body = RecordView),
+              (status = 200, description = "Deposited before, unchanged", body = RecordView),
+              (status = 403, description = "A denial reason (`consent-required`, `no-care-relationship`, ...)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 422, description = "`invalid-resource`, each error with its path", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn deposit(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(resource): ApiJson<serde_json::Value>,
+) -> Result<Response, HttpError> {
+    let d = app.deposit(&session, &caller, id, &resource).await?;
+    let status = if d.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(record_view(d.record))).into_response())
+}
+
+/// What to read.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SummaryQuery {
+    /// Comma-separated domain codes (default: every domain the role may see).
+    #[serde(default)]
+    pub domains: Option<String>,
+    /// A reason, for access outside a care episode (allowed, audited, alerted).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One domain's records.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainView {
+    pub domain: String,
+    pub records: Vec<RecordView>,
+}
+
+/// A recipient's eHR summary as the caller may see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SummaryView {
+    pub recipient: Uuid,
+    pub domains: Vec<DomainView>,
+}
+
+/// `GET /api/v1/recipients/{id}/summary`: the eHR summary by domain.
+#[utoipa::path(get, path = "/api/v1/recipients/{id}/summary", tag = "sharing",
+    params(("id" = Uuid, Path, description = "Recipient id"),
+           ("domains" = Option<String>, Query, description = "Comma-separated domain codes"),
+           ("reason" = Option<String>, Query, description = "Reason for access outside a care episode")),
+    responses((status = 200, description = "What the role may see", body = SummaryView),
+              (status = 403, description = "A denial reason", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn summary(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    Query(q): Query<SummaryQuery>,
+) -> Result<Json<SummaryView>, HttpError> {
+    let mut domains = Vec::new();
+    for code in q
+        .domains
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        domains.push(ehrshare_core::domain::Domain::parse(code).ok_or_else(|| {
+            HttpError(ehrshare_app::AppError::Invalid {
+                code: "invalid-domain",
+                message: format!("unknown domain {code:?}"),
+                fields: Vec::new(),
+            })
+        })?);
+    }
+    let s = app
+        .summary(&session, &caller, id, &domains, q.reason.as_deref())
+        .await?;
+    Ok(Json(SummaryView {
+        recipient: s.recipient,
+        domains: s
+            .domains
+            .into_iter()
+            .map(|(d, rs)| DomainView {
+                domain: d.code().to_owned(),
+                records: rs.into_iter().map(record_view).collect(),
+            })
+            .collect(),
+    }))
+}
+
+/// `GET /api/v1/records/{id}`: one record (404 unless the caller may see it).
+#[utoipa::path(get, path = "/api/v1/records/{id}", tag = "sharing",
+    params(("id" = Uuid, Path, description = "Record id"),
+           ("reason" = Option<String>, Query, description = "Reason for access outside a care episode")),
+    responses((status = 200, description = "The record", body = RecordView),
+              (status = 404, description = "Not there, or not for the caller to see", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn record(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    Query(q): Query<SummaryQuery>,
+) -> Result<Json<RecordView>, HttpError> {
+    Ok(Json(record_view(
+        app.read_record(&session, &caller, id, q.reason.as_deref())
+            .await?,
+    )))
+}
