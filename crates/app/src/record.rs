@@ -13,7 +13,8 @@
 use std::collections::BTreeMap;
 
 use ehrshare_core::access::{
-    Action, Ask, Decision, Obligations, RecipientFacts, RecordRef, Restricted, decide,
+    Action, Ask, Basis, Decision, DenyReason, Obligations, RecipientFacts, RecordRef, Restricted,
+    decide,
 };
 use ehrshare_core::audit::{NewAuditEntry, Outcome};
 use ehrshare_core::domain::Domain;
@@ -272,7 +273,7 @@ impl App {
         };
         let decision = self.decide_for(&asker, &facts, &ask);
         let entry = self.decision_entry(caller, "record.summary", recipient, &decision, reason);
-        let Decision::Permit { obligations, .. } = &decision else {
+        let Decision::Permit { basis, obligations } = &decision else {
             self.record(entry).await?;
             return Err(deny_error(
                 decision
@@ -292,7 +293,7 @@ impl App {
             .collect();
         let mut entry = entry;
         entry.record_ids = visible.iter().map(|r| r.id).collect();
-        self.record_access(entry, &asker, &facts, obligations)
+        self.record_access(entry, &asker, &facts, basis, obligations)
             .await?;
         let mut by_domain: BTreeMap<Domain, Vec<RecordRow>> = obligations
             .domains
@@ -351,7 +352,7 @@ impl App {
             reason,
         );
         entry.record_ids = vec![id];
-        let Decision::Permit { obligations, .. } = &decision else {
+        let Decision::Permit { basis, obligations } = &decision else {
             self.record(entry).await?;
             return Err(AppError::NotFound);
         };
@@ -359,19 +360,29 @@ impl App {
             self.record(entry).await?;
             return Err(AppError::NotFound);
         }
-        self.record_access(entry, &asker, &facts, obligations)
-            .await?;
+        self.record_access(entry, &asker, &facts, basis, obligations)
+            .await
+            .map_err(|e| match e {
+                AppError::Forbidden { .. } => AppError::NotFound,
+                other => other,
+            })?;
         Ok(record)
     }
 
     /// Makes a permitted access's entry durable with what it obliges: the alert for access
     /// without an episode, and the recipient's notice (once a day per provider, or every time
     /// a restricted item was unlocked).
+    ///
+    /// The consent the permit rests on is checked again inside the audit writer's transaction:
+    /// if a revocation committed after the facts were read, this access is not committed; it
+    /// is audited as refused instead (`consent-required`), so no permitted read is ever logged
+    /// after the revocation that should have stopped it.
     async fn record_access(
         &self,
         entry: NewAuditEntry,
         asker: &Asker,
         facts: &Facts,
+        basis: &Basis,
         obligations: &Obligations,
     ) -> Result<(), AppError> {
         let now = self.clock().now();
@@ -407,8 +418,29 @@ impl App {
             created_at: now,
         });
         let (recipient, hcp) = (r.id, asker.requester.hcp);
+        let consent = basis.consent;
+        let revoked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let revoked_in = revoked.clone();
+        let denial = {
+            let mut d = entry.clone();
+            d.outcome = Outcome::Denied;
+            d.denial_reason = Some(DenyReason::ConsentRequired.code().to_owned());
+            d.consent_id = None;
+            d.episode_id = None;
+            d.domains = Vec::new();
+            d.record_ids = Vec::new();
+            d
+        };
         let work = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
+                if let Some(c) = consent
+                    && !ehrshare_store::sharing::consent_unrevoked(conn.reborrow(), c).await?
+                {
+                    revoked_in.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Err(ehrshare_store::StoreError::Corrupt(
+                        "consent revoked meanwhile".to_owned(),
+                    ));
+                }
                 if let Some(a) = &alert {
                     ehrshare_store::sharing::insert_alert(conn.reborrow(), a).await?;
                 }
@@ -427,8 +459,14 @@ impl App {
                 Ok(())
             })
         });
-        self.record_with(entry, work).await?;
-        Ok(())
+        match self.record_with(entry, work).await {
+            Ok(_) => Ok(()),
+            Err(_) if revoked.load(std::sync::atomic::Ordering::SeqCst) => {
+                self.record(denial).await?;
+                Err(deny_error(DenyReason::ConsentRequired))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

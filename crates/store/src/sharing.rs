@@ -141,6 +141,18 @@ pub async fn revoke_consents(
     Ok(n)
 }
 
+/// Whether a consent is still unrevoked, read inside the caller's transaction (the audit
+/// writer's): a read permitted on it is committed only if no revocation committed first.
+pub async fn consent_unrevoked(conn: Conn<'_>, consent: Uuid) -> Result<bool, StoreError> {
+    let revoked: Option<Option<Ts>> = crate::on_conn!(conn, db => {
+        sqlx::query_scalar("SELECT revoked_at FROM consent WHERE consent_id = $1")
+            .bind(consent)
+            .fetch_optional(&mut *db)
+            .await?
+    });
+    Ok(matches!(revoked, Some(None)))
+}
+
 /// Opens a care episode.
 pub async fn insert_episode(conn: Conn<'_>, e: &EpisodeRow) -> Result<(), StoreError> {
     crate::on_conn!(conn, db => {

@@ -113,6 +113,47 @@ impl World {
         .await
     }
 
+    /// The recipient logs in to the patient portal (setting up the login with the key).
+    async fn patient(&self) -> Agent {
+        let r = self
+            .t
+            .send_json(
+                None,
+                Request::post("/api/v1/me/activate"),
+                &json!({"document": {"number": "A123456(3)"}, "access_key": self.key, "password": "Patient-2026"}),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text());
+        let r = self
+            .t
+            .send_json(
+                None,
+                Request::post("/api/v1/me/login"),
+                &json!({"document": {"number": "A123456(3)"}, "password": "Patient-2026"}),
+            )
+            .await;
+        let challenge = r.json()["challenge"].as_str().unwrap().to_owned();
+        let code = self.t.last_message("+85291234567", "login-code").await["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = self
+            .t
+            .send_json(
+                None,
+                Request::post("/api/v1/me/login/verify"),
+                &json!({"challenge": challenge, "code": code}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        Agent {
+            cookie: session_cookie(&r),
+            csrf: r.json()["csrf_token"].as_str().unwrap().to_owned(),
+            user_name: "patient".into(),
+            account: None,
+        }
+    }
+
     async fn audit_count(&self) -> u64 {
         self.t.app.audit_head().size
     }
@@ -518,4 +559,81 @@ async fn a_one_year_consent_holds_to_the_second_and_a_revocation_takes_effect_at
         )
         .await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_racing_a_revocation_never_log_a_permit_after_it() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    assert_eq!(w.deposit(condition("dx-1")).await.status, 201);
+    let patient = w.patient().await;
+    let w = std::sync::Arc::new(w);
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(51));
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (w, gate) = (w.clone(), gate.clone());
+        reads.spawn(async move {
+            gate.wait().await;
+            w.summary(&w.doctor).await.status.as_u16()
+        });
+    }
+    let revoke = {
+        let (w, gate, patient) = (w.clone(), gate.clone(), patient.clone());
+        tokio::spawn(async move {
+            gate.wait().await;
+            w.t.send_json(
+                Some(&patient),
+                Request::delete(format!(
+                    "/api/v1/me/recipients/{}/consents/{}",
+                    w.recipient, w.hcp
+                )),
+                &Value::Null,
+            )
+            .await
+            .status
+            .as_u16()
+        })
+    };
+    let mut statuses = Vec::new();
+    while let Some(s) = reads.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    assert_eq!(revoke.await.unwrap(), 204);
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 403),
+        "{statuses:?}"
+    );
+    let entries =
+        w.t.db
+            .connect()
+            .await
+            .audit_entries(0, 100_000)
+            .await
+            .unwrap();
+    let revoked_at = entries
+        .iter()
+        .find(|e| e.entry.action == "consent.revoke")
+        .unwrap()
+        .seq;
+    let summaries: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.action == "record.summary")
+        .collect();
+    assert_eq!(summaries.len(), 50, "exactly one entry per read");
+    let permitted: Vec<u64> = summaries
+        .iter()
+        .filter(|e| e.entry.outcome == Outcome::Allowed)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        permitted.len(),
+        statuses.iter().filter(|s| **s == 200).count(),
+        "each 200 is a permit in the log"
+    );
+    assert!(
+        permitted.iter().all(|seq| *seq < revoked_at),
+        "no permit logged after the revocation (at {revoked_at}): {permitted:?}"
+    );
+    assert_eq!(w.summary(&w.doctor).await.status, 403, "and after it, none");
 }
