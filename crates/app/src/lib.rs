@@ -24,6 +24,7 @@ pub mod person;
 pub mod provider;
 pub mod recipient;
 pub mod record;
+pub mod restriction;
 pub mod seal;
 pub mod secret;
 pub mod sharing;

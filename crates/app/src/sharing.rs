@@ -519,7 +519,7 @@ impl App {
 
     /// Whom a patient-portal session may act for, checked now: themself (if registered) or a
     /// recipient they represent as SDM with authority. Returns the SDM id when acting as one.
-    async fn acting_for(
+    pub(crate) async fn acting_for(
         &self,
         session: &Session,
         recipient: Uuid,

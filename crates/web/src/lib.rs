@@ -197,6 +197,22 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/api/v1/records/{id}", get(api::sharing::record))
         .route(
+            "/api/v1/me/recipients/{id}/restrictions",
+            axum::routing::post(api::sharing::restrict),
+        )
+        .route(
+            "/api/v1/me/recipients/{id}/restrictions/{restriction}",
+            axum::routing::delete(api::sharing::lift_restriction),
+        )
+        .route(
+            "/api/v1/recipients/{id}/unlock",
+            axum::routing::post(api::sharing::request_unlock),
+        )
+        .route(
+            "/api/v1/recipients/{id}/unlock/confirm",
+            axum::routing::post(api::sharing::confirm_unlock),
+        )
+        .route(
             "/api/v1/access-profiles",
             get(api::session::access_profiles),
         )

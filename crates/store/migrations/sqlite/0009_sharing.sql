@@ -89,6 +89,22 @@ CREATE TABLE restriction_unlock (
 
 CREATE INDEX restriction_unlock_recipient ON restriction_unlock (recipient_id);
 
+-- A professional's request to unlock restricted items: a one-time code went to the recipient.
+CREATE TABLE unlock_challenge (
+    challenge_id    BLOB PRIMARY KEY NOT NULL,
+    recipient_id    BLOB NOT NULL REFERENCES recipient (recipient_id),
+    hcp_id          BLOB NOT NULL,
+    account_id      BLOB NOT NULL,
+    episode_id      BLOB NOT NULL,
+    restriction_ids TEXT NOT NULL,             -- JSON array
+    reason          TEXT NOT NULL,
+    code_hash       TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    created_at      TEXT NOT NULL,
+    expires_at      TEXT NOT NULL,
+    used_at         TEXT
+) STRICT;
+
 -- Suspicious access flagged by a rule, with its review.
 CREATE TABLE alert (
     alert_id     BLOB PRIMARY KEY NOT NULL,

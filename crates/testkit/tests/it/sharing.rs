@@ -637,3 +637,128 @@ async fn reads_racing_a_revocation_never_log_a_permit_after_it() {
     );
     assert_eq!(w.summary(&w.doctor).await.status, 403, "and after it, none");
 }
+
+#[tokio::test]
+async fn restricted_items_neither_appear_nor_count_until_unlocked_with_a_code() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    for r in [condition("dx-1"), note("note-1"), condition("dx-2")] {
+        assert_eq!(w.deposit(r).await.status, 201);
+    }
+    let dx2 = w.summary(&w.doctor).await.json()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == "diagnosis")
+        .unwrap()["records"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patient = w.patient().await;
+    let base = format!("/api/v1/me/recipients/{}/restrictions", w.recipient);
+    let r = w
+        .post(&patient, &base, json!({"domain": "clinical-note"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = w.post(&patient, &base, json!({"record": dx2})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // Not listed, not counted: the domain is gone, one diagnosis shows, and by id: 404.
+    let r = w.summary(&w.doctor).await;
+    let seen = domains(&r);
+    assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
+    assert!(seen.contains(&("diagnosis".to_owned(), 1)), "{seen:?}");
+    assert!(!r.text().contains(&dx2));
+    assert_eq!(w.last_entry().await.entry.record_ids.len(), 1);
+    assert_eq!(
+        w.get(&w.doctor, &format!("/api/v1/records/{dx2}"))
+            .await
+            .status,
+        404
+    );
+
+    // The doctor asks, with a reason; the code goes to the recipient.
+    let unlock = format!("/api/v1/recipients/{}/unlock", w.recipient);
+    let r = w.post(&w.doctor, &unlock, json!({"reason": " "})).await;
+    assert_eq!(r.status, 422);
+    let r = w
+        .post(
+            &w.doctor,
+            &unlock,
+            json!({"reason": "suspected drug interaction"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let challenge = r.json()["challenge"].as_str().unwrap().to_owned();
+    let code = w.t.last_message("+85291234567", "one-time-password").await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let confirm = format!("{unlock}/confirm");
+    let r = w
+        .post(
+            &w.doctor,
+            &confirm,
+            json!({"challenge": challenge, "code": wrong}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    // Another professional cannot use the doctor's request.
+    let r = w
+        .post(
+            &w.pharmacist,
+            &confirm,
+            json!({"challenge": challenge, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = w
+        .post(
+            &w.doctor,
+            &confirm,
+            json!({"challenge": challenge, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = w
+        .post(
+            &w.doctor,
+            &confirm,
+            json!({"challenge": challenge, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "a code works once");
+
+    let notices_before = notices(&w).await;
+    let r = w.summary(&w.doctor).await;
+    let seen = domains(&r);
+    assert!(seen.contains(&("clinical-note".to_owned(), 1)), "{seen:?}");
+    assert!(seen.contains(&("diagnosis".to_owned(), 2)), "{seen:?}");
+    assert_eq!(
+        w.get(&w.doctor, &format!("/api/v1/records/{dx2}"))
+            .await
+            .status,
+        200
+    );
+    // Every restricted access is notified (ordinary ones only once a day).
+    assert_eq!(notices(&w).await, notices_before + 2);
+    // The unlock is for this provider's episode and lasts four hours.
+    w.t.clock.advance(time::Duration::hours(4));
+    let doctor = w.t.login_agent("dr.a", SEED, None).await;
+    let seen = domains(&w.summary(&doctor).await);
+    assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
+}
+
+async fn notices(w: &World) -> usize {
+    w.t.db
+        .connect()
+        .await
+        .outbox_to("+85291234567")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.message.template == "access-notice")
+        .count()
+}

@@ -69,7 +69,11 @@ use crate::error::{FieldErrorBody, ProblemBody};
         sharing::close_episode,
         sharing::deposit,
         sharing::summary,
-        sharing::record
+        sharing::record,
+        sharing::restrict,
+        sharing::lift_restriction,
+        sharing::request_unlock,
+        sharing::confirm_unlock
     ),
     components(schemas(
         health::HealthBody,
@@ -124,6 +128,11 @@ use crate::error::{FieldErrorBody, ProblemBody};
         sharing::RecordView,
         sharing::DomainView,
         sharing::SummaryView,
+        sharing::RestrictBody,
+        sharing::RestrictionView,
+        sharing::UnlockBody,
+        sharing::UnlockView,
+        sharing::UnlockCodeBody,
     )),
     modifiers(&SessionScheme)
 )]

@@ -379,3 +379,113 @@ pub async fn record(
             .await?,
     )))
 }
+
+/// What to restrict: one domain or one record.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestrictBody {
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub record: Option<Uuid>,
+}
+
+/// A restriction as shown to its recipient.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RestrictionView {
+    pub id: Uuid,
+    pub domain: Option<String>,
+    pub record: Option<Uuid>,
+}
+
+/// `POST /api/v1/me/recipients/{id}/restrictions`: put a domain or record under restricted
+/// control.
+#[utoipa::path(post, path = "/api/v1/me/recipients/{id}/restrictions", tag = "me", request_body = RestrictBody,
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 201, description = "Restricted", body = RestrictionView)))]
+pub async fn restrict(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<RestrictBody>,
+) -> Result<(StatusCode, Json<RestrictionView>), HttpError> {
+    let r = app
+        .restrict(&session, &caller, id, body.domain.as_deref(), body.record)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RestrictionView {
+            id: r.id,
+            domain: r.domain,
+            record: r.record_id,
+        }),
+    ))
+}
+
+/// `DELETE /api/v1/me/recipients/{id}/restrictions/{restriction}`: lift it.
+#[utoipa::path(delete, path = "/api/v1/me/recipients/{id}/restrictions/{restriction}", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id"), ("restriction" = Uuid, Path, description = "Restriction id")),
+    responses((status = 204, description = "Lifted")))]
+pub async fn lift_restriction(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path((id, restriction)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, HttpError> {
+    app.lift_restriction(&session, &caller, id, restriction)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Why the restricted items are needed.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockBody {
+    pub reason: String,
+}
+
+/// An unlock request waiting for the recipient's code.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnlockView {
+    pub challenge: Uuid,
+}
+
+/// `POST /api/v1/recipients/{id}/unlock`: ask the recipient for a one-time code.
+#[utoipa::path(post, path = "/api/v1/recipients/{id}/unlock", tag = "sharing", request_body = UnlockBody,
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 202, description = "A code went to the recipient", body = UnlockView),
+              (status = 403, description = "No consent or care episode", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn request_unlock(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<UnlockBody>,
+) -> Result<(StatusCode, Json<UnlockView>), HttpError> {
+    let challenge = app
+        .request_unlock(&session, &caller, id, &body.reason)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(UnlockView { challenge })))
+}
+
+/// The recipient's code.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockCodeBody {
+    pub challenge: Uuid,
+    pub code: String,
+}
+
+/// `POST /api/v1/recipients/{id}/unlock/confirm`: unlock with the recipient's code.
+#[utoipa::path(post, path = "/api/v1/recipients/{id}/unlock/confirm", tag = "sharing", request_body = UnlockCodeBody,
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 204, description = "Unlocked for this episode, four hours"),
+              (status = 422, description = "`wrong-code`", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn confirm_unlock(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<UnlockCodeBody>,
+) -> Result<StatusCode, HttpError> {
+    app.confirm_unlock(&session, &caller, id, body.challenge, &body.code)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,304 @@
+//! Restricted control (SPEC 3.7): the recipient (or an SDM) puts records or whole domains
+//! under restricted control; a professional who needs them states a reason and obtains the
+//! recipient's fresh authorisation, a one-time code sent to the recipient (or the SDM), which
+//! unlocks the restricted items for that provider and episode for four hours. Until then they
+//! are not listed, not counted, not hinted at: the decision hides them, and an unlock request
+//! looks the same whether or not anything is restricted.
+
+use std::collections::BTreeMap;
+
+use ehrshare_core::access::{Action, Ask, Decision};
+use ehrshare_core::audit::Outcome;
+use ehrshare_core::domain::Domain;
+use ehrshare_store::sharing::{RestrictionRow, UnlockChallengeRow};
+use ehrshare_store::{Conn, change};
+use time::Duration;
+use uuid::Uuid;
+
+use crate::auth::Session;
+use crate::caller::Caller;
+use crate::error::FieldError;
+use crate::recipient::recipient_notice;
+use crate::secret::{new_code, token_hash};
+use crate::{App, AppError};
+
+/// How long an unlock lasts.
+pub const UNLOCK_FOR: Duration = Duration::hours(4);
+/// How long an unlock code lives.
+const CODE_FOR: Duration = Duration::minutes(10);
+/// Most wrong codes per request.
+const MAX_ATTEMPTS: i64 = 5;
+
+fn wrong_code() -> AppError {
+    AppError::Invalid {
+        code: "wrong-code",
+        message: "the code is not right, or has expired or been used".to_owned(),
+        fields: vec![FieldError {
+            field: "/code".to_owned(),
+            code: "wrong-code",
+            message: "the code is not right, or has expired or been used".to_owned(),
+        }],
+    }
+}
+
+impl App {
+    /// The recipient (or an SDM) restricts a domain or one record.
+    pub async fn restrict(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        domain: Option<&str>,
+        record: Option<Uuid>,
+    ) -> Result<RestrictionRow, AppError> {
+        let now = self.clock().now();
+        let sdm = self.acting_for(session, recipient).await?;
+        let (domain, record) = match (domain.map(Domain::parse), record) {
+            (Some(Some(d)), None) => (Some(d.code().to_owned()), None),
+            (None, Some(id)) => {
+                let r = self.db().record(id).await?;
+                if r.is_none_or(|r| r.recipient_id != recipient) {
+                    return Err(AppError::NotFound);
+                }
+                (None, Some(id))
+            }
+            _ => {
+                return Err(AppError::Invalid {
+                    code: "invalid-restriction",
+                    message: "name one domain or one record".to_owned(),
+                    fields: Vec::new(),
+                });
+            }
+        };
+        let row = RestrictionRow {
+            id: Uuid::now_v7(),
+            recipient_id: recipient,
+            domain,
+            record_id: record,
+            created_at: now,
+            unlocks: Vec::new(),
+        };
+        let mut entry = caller.entry(self, "restriction.add", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.sdm = sdm;
+        entry.record_ids = vec![row.id];
+        let stored = row.clone();
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(
+                async move { ehrshare_store::sharing::insert_restriction(conn, &stored).await },
+            )
+        });
+        self.record_with(entry, insert).await?;
+        Ok(row)
+    }
+
+    /// The recipient (or an SDM) lifts a restriction.
+    pub async fn lift_restriction(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        id: Uuid,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let sdm = self.acting_for(session, recipient).await?;
+        if !self
+            .db()
+            .restrictions(recipient)
+            .await?
+            .iter()
+            .any(|r| r.id == id)
+        {
+            return Err(AppError::NotFound);
+        }
+        let mut entry = caller.entry(self, "restriction.lift", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.sdm = sdm;
+        entry.record_ids = vec![id];
+        let lift = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::sharing::lift_restriction(conn, recipient, id, now)
+                    .await
+                    .map(|_| ())
+            })
+        });
+        self.record_with(entry, lift).await?;
+        Ok(())
+    }
+
+    /// A professional asks to see the recipient's restricted items, stating a reason: the
+    /// access decision must permit reading under a care episode; a one-time code goes to the
+    /// recipient (or their SDM). Returns the request to answer with the code.
+    pub async fn request_unlock(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        reason: &str,
+    ) -> Result<Uuid, AppError> {
+        let now = self.clock().now();
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(AppError::Invalid {
+                code: "reason-required",
+                message: "state why the restricted items are needed (up to 500 characters)"
+                    .to_owned(),
+                fields: vec![FieldError {
+                    field: "/reason".to_owned(),
+                    code: "required",
+                    message: "required".to_owned(),
+                }],
+            });
+        }
+        let asker = self.asker(session).await?;
+        let account = asker.account.ok_or(AppError::NotFound)?;
+        let facts = self.facts(recipient).await?;
+        let ask = Ask {
+            action: Action::Read,
+            domains: &[],
+            record: None,
+            reason: None,
+        };
+        let decision = ehrshare_core::access::decide(
+            &asker.requester,
+            &ehrshare_core::access::RecipientFacts {
+                registered: facts.registration.recipient.status == "active",
+                consents: &facts.consents,
+                episodes: &facts.episodes,
+                restrictions: &facts.restrictions,
+            },
+            &ask,
+            &self.policy(),
+            now,
+        );
+        let mut entry = caller.entry(self, "restriction.unlock-request", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.reason = Some(reason.to_owned());
+        let episode = match &decision {
+            Decision::Permit { basis, .. } => basis.episode,
+            Decision::Deny { .. } => None,
+        };
+        let Some(episode) = episode else {
+            entry.outcome = Outcome::Denied;
+            entry.denial_reason = Some(
+                decision
+                    .denial()
+                    .map_or("no-care-relationship", |d| d.code())
+                    .to_owned(),
+            );
+            let code = decision
+                .denial()
+                .unwrap_or(ehrshare_core::access::DenyReason::NoCareRelationship)
+                .code();
+            self.record(entry).await?;
+            return Err(AppError::Forbidden {
+                code,
+                message: "unlocking needs consent and a care episode at this provider".to_owned(),
+            });
+        };
+        entry.episode_id = Some(episode);
+        let code = new_code()?;
+        let challenge = UnlockChallengeRow {
+            id: Uuid::now_v7(),
+            recipient_id: recipient,
+            hcp_id: asker.requester.hcp,
+            account_id: account,
+            episode_id: episode,
+            restriction_ids: facts.restrictions.iter().map(|r| r.id).collect(),
+            reason: reason.to_owned(),
+            code_hash: token_hash(&code),
+            attempts: 0,
+            created_at: now,
+            expires_at: now + CODE_FOR,
+            used_at: None,
+        };
+        let reg = &facts.registration;
+        let notice = recipient_notice(
+            &reg.recipient,
+            reg.sdms.first(),
+            "one-time-password",
+            BTreeMap::from([
+                ("code".to_owned(), code),
+                ("minutes".to_owned(), CODE_FOR.whole_minutes().to_string()),
+            ]),
+        );
+        let id = challenge.id;
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::sharing::insert_unlock_challenge(conn, &challenge).await
+            })
+        });
+        self.record_and_notify(entry, Some(insert), vec![notice])
+            .await?;
+        Ok(id)
+    }
+
+    /// The professional enters the code the recipient gave them: the restricted items are
+    /// unlocked for this provider and episode for four hours. A code works once.
+    pub async fn confirm_unlock(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        challenge: Uuid,
+        code: &str,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let asker = self.asker(session).await?;
+        let c = self
+            .db()
+            .unlock_challenge(challenge)
+            .await?
+            .filter(|c| c.recipient_id == recipient && Some(c.account_id) == asker.account)
+            .ok_or(AppError::NotFound)?;
+        let mut entry = caller.entry(self, "restriction.unlock", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.episode_id = Some(c.episode_id);
+        entry.reason = Some(c.reason.clone());
+        entry.record_ids = c.restriction_ids.clone();
+        let live = c.used_at.is_none() && now < c.expires_at && c.attempts < MAX_ATTEMPTS;
+        let matches: bool = subtle::ConstantTimeEq::ct_eq(
+            token_hash(code.trim()).as_bytes(),
+            c.code_hash.as_bytes(),
+        )
+        .into();
+        if !live || !matches {
+            entry.outcome = Outcome::Denied;
+            entry.denial_reason = Some(
+                if live {
+                    "wrong-code"
+                } else {
+                    "code-expired-or-used"
+                }
+                .to_owned(),
+            );
+            let id = c.id;
+            let count = change(move |conn: Conn<'_>| {
+                Box::pin(
+                    async move { ehrshare_store::sharing::count_unlock_attempt(conn, id).await },
+                )
+            });
+            self.record_with(entry, count).await?;
+            return Err(wrong_code());
+        }
+        let used = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let used_in = used.clone();
+        let unlock = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                if ehrshare_store::sharing::use_unlock_challenge(conn, &c, now + UNLOCK_FOR, now)
+                    .await?
+                {
+                    Ok(())
+                } else {
+                    used_in.store(false, std::sync::atomic::Ordering::SeqCst);
+                    Err(ehrshare_store::StoreError::Corrupt("code used".to_owned()))
+                }
+            })
+        });
+        match self.record_with(entry, unlock).await {
+            Ok(_) => Ok(()),
+            Err(_) if !used.load(std::sync::atomic::Ordering::SeqCst) => Err(wrong_code()),
+            Err(e) => Err(e),
+        }
+    }
+}
