@@ -8,6 +8,7 @@
 //!   responses in one place.
 //! - The clock (and later the notifier and signer) are injected, so tests run on a fixed clock.
 
+pub mod access_log;
 pub mod account;
 pub mod audit;
 pub mod auth;

@@ -395,8 +395,20 @@ define_insert!(
 );
 
 /// Generates the per-backend functions. Written once; compiled per connection type.
+/// The columns of an entry, in the order every reader selects them.
+const ENTRY_COLUMNS: &str = "seq, at, actor_kind, actor_account, actor_role, actor_hcp, \
+    actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
+    denial_reason, consent_id, episode_id, client_addr, request_id";
+
+/// Which entries to read: those about a recipient, or those by a provider's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFilter {
+    Recipient(Uuid),
+    Provider(Uuid),
+}
+
 macro_rules! define_backend {
-    ($batch:ident, $restore:ident, $read_entries:ident, $read_nodes:ident, $insert:ident, $conn_ty:ty, $db:ty, $wrap:ident, $begin:expr, $lock:expr) => {
+    ($batch:ident, $restore:ident, $read_entries:ident, $read_by:ident, $decode:ident, $read_nodes:ident, $insert:ident, $conn_ty:ty, $db:ty, $wrap:ident, $begin:expr, $lock:expr) => {
         async fn $batch(
             conn: &mut $conn_ty,
             frontier: &mut Frontier,
@@ -457,7 +469,8 @@ macro_rules! define_backend {
         ) -> Result<BTreeMap<u64, Hash>, StoreError> {
             let mut out = BTreeMap::new();
             for chunk in indices.chunks(NODE_ROWS_PER_SELECT) {
-                let mut q = QueryBuilder::<$db>::new("SELECT idx, hash FROM audit_node WHERE idx IN (");
+                let mut q =
+                    QueryBuilder::<$db>::new("SELECT idx, hash FROM audit_node WHERE idx IN (");
                 let mut list = q.separated(", ");
                 for i in chunk {
                     list.push_bind(to_i64(*i));
@@ -480,53 +493,72 @@ macro_rules! define_backend {
             from_seq: u64,
             limit: u32,
         ) -> Result<Vec<AuditEntry>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT seq, at, actor_kind, actor_account, actor_role, actor_hcp, \
-                 actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
-                 denial_reason, consent_id, episode_id, client_addr, request_id \
-                 FROM audit_entry WHERE seq >= $1 ORDER BY seq LIMIT $2",
-            )
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE seq >= $1 ORDER BY seq LIMIT $2"
+            )))
             .bind(to_i64(from_seq))
             .bind(i64::from(limit))
             .fetch_all(&mut *conn)
             .await?;
-            rows.iter()
-                .map(|row| -> Result<AuditEntry, StoreError> {
-                    let seq: i64 = row.try_get("seq")?;
-                    let kind: String = row.try_get("actor_kind")?;
-                    let outcome: String = row.try_get("outcome")?;
-                    let bad = |what: &str| StoreError::Corrupt(format!("audit entry {seq}: {what}"));
-                    let Json(domains): Json<Vec<String>> = row.try_get("domains")?;
-                    let Json(record_ids): Json<Vec<Uuid>> = row.try_get("record_ids")?;
-                    let at: OffsetDateTime = row.try_get("at")?;
-                    let entry = NewAuditEntry {
-                        at,
-                        actor: Actor {
-                            kind: ActorKind::parse(&kind).ok_or_else(|| bad("unknown actor kind"))?,
-                            account: row.try_get("actor_account")?,
-                            role: row.try_get("actor_role")?,
-                            hcp: row.try_get("actor_hcp")?,
-                            location: row.try_get("actor_location")?,
-                        },
-                        sdm: row.try_get("sdm")?,
-                        recipient: row.try_get("recipient")?,
-                        action: row.try_get("action")?,
-                        domains,
-                        record_ids,
-                        reason: row.try_get("reason")?,
-                        outcome: Outcome::parse(&outcome).ok_or_else(|| bad("unknown outcome"))?,
-                        denial_reason: row.try_get("denial_reason")?,
-                        consent_id: row.try_get("consent_id")?,
-                        episode_id: row.try_get("episode_id")?,
-                        client_addr: row.try_get("client_addr")?,
-                        request_id: row.try_get("request_id")?,
-                    };
-                    Ok(AuditEntry {
-                        seq: u64::try_from(seq).map_err(|_| bad("negative sequence number"))?,
-                        entry,
-                    })
-                })
-                .collect()
+            rows.iter().map(|row| $decode(row)).collect()
+        }
+
+        async fn $read_by(
+            conn: &mut $conn_ty,
+            filter: AuditFilter,
+            before: Option<u64>,
+            limit: u32,
+        ) -> Result<Vec<AuditEntry>, StoreError> {
+            let (column, key) = match filter {
+                AuditFilter::Recipient(id) => ("recipient", id),
+                AuditFilter::Provider(id) => ("actor_hcp", id),
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE {column} = $1 AND seq < $2 \
+                 ORDER BY seq DESC LIMIT $3"
+            )))
+            .bind(key)
+            .bind(before.map_or(i64::MAX, to_i64))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter().map(|row| $decode(row)).collect()
+        }
+
+        fn $decode(row: &<$db as sqlx::Database>::Row) -> Result<AuditEntry, StoreError> {
+            let seq: i64 = row.try_get("seq")?;
+            let kind: String = row.try_get("actor_kind")?;
+            let outcome: String = row.try_get("outcome")?;
+            let bad = |what: &str| StoreError::Corrupt(format!("audit entry {seq}: {what}"));
+            let Json(domains): Json<Vec<String>> = row.try_get("domains")?;
+            let Json(record_ids): Json<Vec<Uuid>> = row.try_get("record_ids")?;
+            let at: OffsetDateTime = row.try_get("at")?;
+            let entry = NewAuditEntry {
+                at,
+                actor: Actor {
+                    kind: ActorKind::parse(&kind).ok_or_else(|| bad("unknown actor kind"))?,
+                    account: row.try_get("actor_account")?,
+                    role: row.try_get("actor_role")?,
+                    hcp: row.try_get("actor_hcp")?,
+                    location: row.try_get("actor_location")?,
+                },
+                sdm: row.try_get("sdm")?,
+                recipient: row.try_get("recipient")?,
+                action: row.try_get("action")?,
+                domains,
+                record_ids,
+                reason: row.try_get("reason")?,
+                outcome: Outcome::parse(&outcome).ok_or_else(|| bad("unknown outcome"))?,
+                denial_reason: row.try_get("denial_reason")?,
+                consent_id: row.try_get("consent_id")?,
+                episode_id: row.try_get("episode_id")?,
+                client_addr: row.try_get("client_addr")?,
+                request_id: row.try_get("request_id")?,
+            };
+            Ok(AuditEntry {
+                seq: u64::try_from(seq).map_err(|_| bad("negative sequence number"))?,
+                entry,
+            })
         }
     };
 }
@@ -535,6 +567,8 @@ define_backend!(
     batch_sqlite,
     restore_sqlite,
     read_entries_sqlite,
+    read_by_sqlite,
+    decode_sqlite,
     read_nodes_sqlite,
     insert_sqlite,
     SqliteConnection,
@@ -547,6 +581,8 @@ define_backend!(
     batch_postgres,
     restore_postgres,
     read_entries_postgres,
+    read_by_postgres,
+    decode_postgres,
     read_nodes_postgres,
     insert_postgres,
     PgConnection,
@@ -569,6 +605,23 @@ impl Db {
             }
             Db::Postgres(pool) => {
                 read_entries_postgres(&mut *pool.acquire().await?, from_seq, limit).await
+            }
+        }
+    }
+
+    /// Entries about a recipient or by a provider's users, newest first, before `before`.
+    pub async fn audit_entries_by(
+        &self,
+        filter: AuditFilter,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        match self {
+            Db::Sqlite(pool) => {
+                read_by_sqlite(&mut *pool.acquire().await?, filter, before, limit).await
+            }
+            Db::Postgres(pool) => {
+                read_by_postgres(&mut *pool.acquire().await?, filter, before, limit).await
             }
         }
     }

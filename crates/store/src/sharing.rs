@@ -413,6 +413,29 @@ pub async fn use_unlock_challenge(
     Ok(true)
 }
 
+/// Marks an alert reviewed, with a note.
+pub async fn review_alert(
+    conn: Conn<'_>,
+    id: Uuid,
+    note: &str,
+    by: Option<Uuid>,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "UPDATE alert SET status = 'reviewed', note = $2, reviewed_by = $3, reviewed_at = $4 \
+             WHERE alert_id = $1 AND status = 'open'",
+        )
+        .bind(id)
+        .bind(note)
+        .bind(by)
+        .bind(Ts(at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
 /// Raises an alert.
 pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError> {
     crate::on_conn!(conn, db => {
@@ -688,14 +711,34 @@ impl Db {
 
     /// A provider's alerts, newest first.
     pub async fn alerts(&self, hcp: Uuid) -> Result<Vec<AlertRow>, StoreError> {
+        self.alerts_where("hcp_id = $1", Some(hcp)).await
+    }
+
+    /// Every open alert, newest first.
+    pub async fn open_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        self.alerts_where("status = 'open'", None).await
+    }
+
+    /// One alert.
+    pub async fn alert(&self, id: Uuid) -> Result<Option<AlertRow>, StoreError> {
+        Ok(self.alerts_where("alert_id = $1", Some(id)).await?.pop())
+    }
+
+    async fn alerts_where(
+        &self,
+        condition: &'static str,
+        key: Option<Uuid>,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let sql = format!(
+            "SELECT alert_id, rule, hcp_id, account_id, recipient_id, detail, status, note, \
+             created_at FROM alert WHERE {condition} ORDER BY created_at DESC, alert_id DESC LIMIT 500"
+        );
         crate::on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT alert_id, rule, hcp_id, account_id, recipient_id, detail, status, note, \
-                 created_at FROM alert WHERE hcp_id = $1 ORDER BY created_at DESC, alert_id DESC",
-            )
-            .bind(hcp)
-            .fetch_all(pool)
-            .await?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            if let Some(k) = key {
+                q = q.bind(k);
+            }
+            let rows = q.fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(AlertRow {

@@ -197,6 +197,27 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/api/v1/records/{id}", get(api::sharing::record))
         .route(
+            "/api/v1/me/recipients/{id}/access-log",
+            get(api::access_log::recipient_log),
+        )
+        .route(
+            "/api/v1/providers/{id}/access-log",
+            get(api::access_log::provider_log),
+        )
+        .route(
+            "/api/v1/office/access-log",
+            get(api::access_log::office_log),
+        )
+        .route(
+            "/api/v1/providers/{id}/alerts",
+            get(api::access_log::provider_alerts),
+        )
+        .route("/api/v1/office/alerts", get(api::access_log::office_alerts))
+        .route(
+            "/api/v1/alerts/{id}/review",
+            axum::routing::post(api::access_log::review),
+        )
+        .route(
             "/api/v1/me/recipients/{id}/restrictions",
             axum::routing::post(api::sharing::restrict),
         )

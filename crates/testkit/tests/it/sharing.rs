@@ -13,6 +13,8 @@ const SEED: &[u8; 20] = b"test-totp-seed-12345";
 struct World {
     t: TestApp,
     hcp: String,
+    ua: Agent,
+    other_ua: Agent,
     doctor: Agent,
     pharmacist: Agent,
     clerk: Agent,
@@ -23,8 +25,8 @@ struct World {
 
 async fn world_with(settings: Settings) -> World {
     let t = TestApp::with_settings(settings, WebSettings::default()).await;
-    let (hcp, _) = t.active_provider("Clinic A", "a").await;
-    let (other, _) = t.active_provider("Clinic B", "b").await;
+    let (hcp, ua) = t.active_provider("Clinic A", "a").await;
+    let (other, other_ua) = t.active_provider("Clinic B", "b").await;
     let scope = Scope::Hcp(hcp.parse().unwrap());
     let doctor = t.agent(scope, "dr.a", "doctor", false).await;
     let pharmacist = t.agent(scope, "ph.a", "pharmacist", false).await;
@@ -52,6 +54,8 @@ async fn world_with(settings: Settings) -> World {
     World {
         t,
         hcp,
+        ua,
+        other_ua,
         doctor,
         pharmacist,
         clerk,
@@ -761,4 +765,167 @@ async fn notices(w: &World) -> usize {
         .into_iter()
         .filter(|m| m.message.template == "access-notice")
         .count()
+}
+
+#[tokio::test]
+async fn the_recipient_sees_who_looked_and_administrators_review_alerts() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(
+        w.deposit(condition("dx-1")).await.json()["code"],
+        "no-care-relationship"
+    );
+    let r = w
+        .get(
+            &w.doctor,
+            &format!(
+                "/api/v1/recipients/{}/summary?reason=ambulance%20arrival",
+                w.recipient
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // The recipient's own log names the person, role, provider, domains and purpose.
+    let patient = w.patient().await;
+    let log = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/access-log", w.recipient),
+        )
+        .await;
+    assert_eq!(log.status, 200, "{}", log.text());
+    let lines = log.json();
+    let read = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["action"] == "record.summary")
+        .unwrap()
+        .clone();
+    assert_eq!(read["actor_name_en"], "TEST dr.a");
+    assert_eq!(read["role"], "doctor");
+    assert_eq!(read["hcp_name_en"], "Clinic A");
+    assert_eq!(read["reason"], "ambulance arrival");
+    assert_eq!(read["outcome"], "allowed");
+    assert_eq!(read["domains"].as_array().unwrap().len(), 15);
+    assert!(
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["action"] == "record.deposit"
+                && l["outcome"] == "denied"
+                && l["denial_reason"] == "no-care-relationship")
+    );
+    // Newest first, and paged by sequence number.
+    let first = lines[0]["seq"].as_u64().unwrap();
+    let older = w
+        .get(
+            &patient,
+            &format!(
+                "/api/v1/me/recipients/{}/access-log?before={first}",
+                w.recipient
+            ),
+        )
+        .await
+        .json();
+    assert!(
+        older
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["seq"].as_u64().unwrap() < first)
+    );
+
+    // The provider's administrators see their users; another provider's see nothing of it.
+    let log = w
+        .get(&w.ua, &format!("/api/v1/providers/{}/access-log", w.hcp))
+        .await;
+    assert_eq!(log.status, 200);
+    assert!(
+        log.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["action"] == "record.summary")
+    );
+    let r = w
+        .get(
+            &w.other_ua,
+            &format!("/api/v1/providers/{}/access-log", w.hcp),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        w.get(
+            &w.doctor,
+            &format!("/api/v1/providers/{}/access-log", w.hcp)
+        )
+        .await
+        .status,
+        404
+    );
+    // The office: privacy officers only.
+    let officer =
+        w.t.agent(Scope::Office, "office.privacy", "privacy-officer", false)
+            .await;
+    let r = w
+        .get(
+            &officer,
+            &format!("/api/v1/office/access-log?recipient={}", w.recipient),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let registration = w.t.office().await;
+    let r = w
+        .get(
+            &registration,
+            &format!("/api/v1/office/access-log?recipient={}", w.recipient),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // The access without an episode raised an alert; the administrator reviews it.
+    let alerts = w
+        .get(&w.ua, &format!("/api/v1/providers/{}/alerts", w.hcp))
+        .await
+        .json();
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "access-without-episode")
+        .unwrap()
+        .clone();
+    assert_eq!(alert["status"], "open");
+    let office_alerts = w.get(&officer, "/api/v1/office/alerts").await.json();
+    assert!(
+        office_alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == alert["id"])
+    );
+    let path = format!("/api/v1/alerts/{}/review", alert["id"].as_str().unwrap());
+    let r = w
+        .post(&w.other_ua, &path, json!({"note": "not mine"}))
+        .await;
+    assert_eq!(r.status, 404);
+    let r = w
+        .post(
+            &w.ua,
+            &path,
+            json!({"note": "confirmed: emergency admission"}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = w.post(&w.ua, &path, json!({"note": "again"})).await;
+    assert_eq!(r.status, 409);
+    let alerts = w
+        .get(&w.ua, &format!("/api/v1/providers/{}/alerts", w.hcp))
+        .await
+        .json();
+    assert_eq!(alerts[0]["status"], "reviewed");
+    assert_eq!(alerts[0]["note"], "confirmed: emergency admission");
 }

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1` and its OpenAPI document; also `/healthz`.
 
+pub mod access_log;
 pub mod accounts;
 pub mod health;
 pub mod json;
@@ -73,7 +74,13 @@ use crate::error::{FieldErrorBody, ProblemBody};
         sharing::restrict,
         sharing::lift_restriction,
         sharing::request_unlock,
-        sharing::confirm_unlock
+        sharing::confirm_unlock,
+        access_log::recipient_log,
+        access_log::provider_log,
+        access_log::office_log,
+        access_log::provider_alerts,
+        access_log::office_alerts,
+        access_log::review
     ),
     components(schemas(
         health::HealthBody,
@@ -133,6 +140,9 @@ use crate::error::{FieldErrorBody, ProblemBody};
         sharing::UnlockBody,
         sharing::UnlockView,
         sharing::UnlockCodeBody,
+        access_log::LogLineView,
+        access_log::AlertView,
+        access_log::ReviewBody,
     )),
     modifiers(&SessionScheme)
 )]

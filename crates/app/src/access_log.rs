@@ -1,0 +1,197 @@
+//! Who looked (SPEC 3.9): the audit log seen through three windows. The recipient (or an SDM
+//! with authority) sees every entry about their record, naming the person, role, provider,
+//! domains, purpose and time; a provider's user administrators see what their provider's users
+//! did; the office's privacy officers see all. Alerts raised by the rules are reviewed here
+//! too (open -> reviewed, with a note).
+
+use std::collections::HashMap;
+
+use ehrshare_core::account::{OfficeRole, Realm};
+use ehrshare_core::audit::{AuditEntry, Outcome};
+pub use ehrshare_store::audit::AuditFilter;
+pub use ehrshare_store::sharing::AlertRow as Alert;
+use ehrshare_store::sharing::AlertRow;
+use ehrshare_store::{Conn, change};
+use uuid::Uuid;
+
+use crate::auth::{Session, Subject};
+use crate::caller::Caller;
+use crate::{App, AppError};
+
+/// One line of an access log, with names resolved.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub entry: AuditEntry,
+    pub actor_name_en: Option<String>,
+    pub actor_name_zh: Option<String>,
+    pub hcp_name_en: Option<String>,
+    pub hcp_name_zh: Option<String>,
+}
+
+/// At most this many lines per page.
+pub const PAGE: u32 = 100;
+
+impl App {
+    async fn lines(&self, entries: Vec<AuditEntry>) -> Result<Vec<LogLine>, AppError> {
+        let mut accounts: HashMap<Uuid, (String, Option<String>)> = HashMap::new();
+        let mut providers: HashMap<Uuid, (String, String)> = HashMap::new();
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let actor = match e.entry.actor.account {
+                Some(id) => {
+                    if let std::collections::hash_map::Entry::Vacant(v) = accounts.entry(id)
+                        && let Some(a) = self.db().account(id).await?
+                    {
+                        v.insert((a.name_en, a.name_zh));
+                    }
+                    accounts.get(&id).cloned()
+                }
+                None => None,
+            };
+            let hcp = match e.entry.actor.hcp {
+                Some(id) => {
+                    if let std::collections::hash_map::Entry::Vacant(v) = providers.entry(id)
+                        && let Some((h, _)) = self.db().hcp(id).await?
+                    {
+                        v.insert((h.name_en, h.name_zh));
+                    }
+                    providers.get(&id).cloned()
+                }
+                None => None,
+            };
+            out.push(LogLine {
+                entry: e,
+                actor_name_en: actor.as_ref().map(|a| a.0.clone()),
+                actor_name_zh: actor.and_then(|a| a.1),
+                hcp_name_en: hcp.as_ref().map(|h| h.0.clone()),
+                hcp_name_zh: hcp.map(|h| h.1),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The access log of a recipient, for the recipient or an SDM with authority: newest
+    /// first, before sequence number `before`.
+    pub async fn recipient_access_log(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+        before: Option<u64>,
+    ) -> Result<Vec<LogLine>, AppError> {
+        self.acting_for(session, recipient).await?;
+        let entries = self
+            .db()
+            .audit_entries_by(AuditFilter::Recipient(recipient), before, PAGE)
+            .await?;
+        self.lines(entries).await
+    }
+
+    /// What a provider's users did, for its user administrators.
+    pub async fn provider_access_log(
+        &self,
+        session: &Session,
+        hcp: Uuid,
+        before: Option<u64>,
+    ) -> Result<Vec<LogLine>, AppError> {
+        let ok = session
+            .account()
+            .is_some_and(|a| a.realm == Realm::Hcp.code() && a.hcp_id == Some(hcp) && a.user_admin);
+        if !ok {
+            return Err(AppError::NotFound);
+        }
+        let entries = self
+            .db()
+            .audit_entries_by(AuditFilter::Provider(hcp), before, PAGE)
+            .await?;
+        self.lines(entries).await
+    }
+
+    /// Any recipient's or provider's log, for the office's privacy officers.
+    pub async fn office_access_log(
+        &self,
+        session: &Session,
+        filter: AuditFilter,
+        before: Option<u64>,
+    ) -> Result<Vec<LogLine>, AppError> {
+        if !is_privacy_officer(session) {
+            return Err(AppError::NotFound);
+        }
+        let entries = self.db().audit_entries_by(filter, before, PAGE).await?;
+        self.lines(entries).await
+    }
+
+    /// Alerts: a provider's, for its user administrators (`Some(hcp)`), or all open ones for
+    /// the office's privacy officers (`None`).
+    pub async fn alerts(
+        &self,
+        session: &Session,
+        hcp: Option<Uuid>,
+    ) -> Result<Vec<AlertRow>, AppError> {
+        match hcp {
+            Some(h) => {
+                let ok = session.account().is_some_and(|a| {
+                    (a.realm == Realm::Hcp.code() && a.hcp_id == Some(h) && a.user_admin)
+                        || is_privacy_officer(session)
+                });
+                if !ok {
+                    return Err(AppError::NotFound);
+                }
+                Ok(self.db().alerts(h).await?)
+            }
+            None if is_privacy_officer(session) => Ok(self.db().open_alerts().await?),
+            None => Err(AppError::NotFound),
+        }
+    }
+
+    /// Reviews an alert with a note (its provider's user administrators, or the office's
+    /// privacy officers). Audited.
+    pub async fn review_alert(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        alert: Uuid,
+        note: &str,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let a = self.db().alert(alert).await?.ok_or(AppError::NotFound)?;
+        let may = is_privacy_officer(session)
+            || session.account().is_some_and(|acc| {
+                acc.realm == Realm::Hcp.code() && acc.user_admin && acc.hcp_id == a.hcp_id
+            });
+        if !may {
+            return Err(AppError::NotFound);
+        }
+        let note = note.trim().to_owned();
+        if note.is_empty() || note.chars().count() > 2000 {
+            return Err(AppError::Invalid {
+                code: "note-required",
+                message: "a review needs a note (up to 2000 characters)".to_owned(),
+                fields: Vec::new(),
+            });
+        }
+        if a.status != "open" {
+            return Err(AppError::Conflict {
+                code: "already-reviewed",
+                message: "the alert was reviewed already".to_owned(),
+            });
+        }
+        let reviewer = session.account().map(|acc| acc.id);
+        let mut entry = caller.entry(self, "alert.review", Outcome::Allowed);
+        entry.recipient = a.recipient_id;
+        entry.record_ids = vec![alert];
+        entry.reason = Some(note.clone());
+        let review = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::sharing::review_alert(conn, alert, &note, reviewer, now).await
+            })
+        });
+        self.record_with(entry, review).await?;
+        Ok(())
+    }
+}
+
+fn is_privacy_officer(session: &Session) -> bool {
+    matches!(&session.subject, Subject::Account(a)
+        if a.realm == Realm::Office.code()
+            && OfficeRole::parse(&a.role) == Some(OfficeRole::PrivacyOfficer))
+}

@@ -1,0 +1,216 @@
+//! Access logs and alerts over JSON: the recipient's own log, a provider's for its user
+//! administrators, any for the office's privacy officers; alerts and their review.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use ehrshare_app::access_log::AuditFilter;
+use ehrshare_app::access_log::LogLine;
+use ehrshare_app::{App, AppError};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::api::json::ApiJson;
+use crate::error::HttpError;
+use crate::session::LoggedIn;
+
+/// One access, as the log shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LogLineView {
+    pub seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub action: String,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    pub denial_reason: Option<String>,
+    /// `hcp-user`, `clinic-system`, `recipient`, `sdm`, `office`, `system`, `anonymous`.
+    pub actor_kind: String,
+    pub actor_name_en: Option<String>,
+    pub actor_name_zh: Option<String>,
+    pub role: Option<String>,
+    pub hcp: Option<Uuid>,
+    pub hcp_name_en: Option<String>,
+    pub hcp_name_zh: Option<String>,
+    pub sdm: Option<Uuid>,
+    pub recipient: Option<Uuid>,
+    pub domains: Vec<String>,
+    /// The purpose stated, if any.
+    pub reason: Option<String>,
+}
+
+fn line(l: LogLine) -> LogLineView {
+    let e = l.entry.entry;
+    LogLineView {
+        seq: l.entry.seq,
+        at: e.at,
+        action: e.action,
+        outcome: e.outcome.code().to_owned(),
+        denial_reason: e.denial_reason,
+        actor_kind: e.actor.kind.code().to_owned(),
+        actor_name_en: l.actor_name_en,
+        actor_name_zh: l.actor_name_zh,
+        role: e.actor.role,
+        hcp: e.actor.hcp,
+        hcp_name_en: l.hcp_name_en,
+        hcp_name_zh: l.hcp_name_zh,
+        sdm: e.sdm,
+        recipient: e.recipient,
+        domains: e.domains,
+        reason: e.reason,
+    }
+}
+
+/// Paging: entries before this sequence number.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    pub before: Option<u64>,
+    #[serde(default)]
+    pub recipient: Option<Uuid>,
+    #[serde(default)]
+    pub provider: Option<Uuid>,
+}
+
+/// `GET /api/v1/me/recipients/{id}/access-log`: who looked at the record.
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/access-log", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id"), ("before" = Option<u64>, Query, description = "Older than this sequence number")),
+    responses((status = 200, description = "Newest first, 100 a page", body = [LogLineView])))]
+pub async fn recipient_log(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+    Path(id): Path<Uuid>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Vec<LogLineView>>, HttpError> {
+    let lines = app.recipient_access_log(&session, id, q.before).await?;
+    Ok(Json(lines.into_iter().map(line).collect()))
+}
+
+/// `GET /api/v1/providers/{id}/access-log`: what the provider's users did.
+#[utoipa::path(get, path = "/api/v1/providers/{id}/access-log", tag = "accounts",
+    params(("id" = Uuid, Path, description = "Provider id"), ("before" = Option<u64>, Query, description = "Older than this sequence number")),
+    responses((status = 200, description = "Newest first, 100 a page", body = [LogLineView])))]
+pub async fn provider_log(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+    Path(id): Path<Uuid>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Vec<LogLineView>>, HttpError> {
+    let lines = app.provider_access_log(&session, id, q.before).await?;
+    Ok(Json(lines.into_iter().map(line).collect()))
+}
+
+/// `GET /api/v1/office/access-log?recipient=ID` or `?provider=ID`: for privacy officers.
+#[utoipa::path(get, path = "/api/v1/office/access-log", tag = "accounts",
+    params(("recipient" = Option<Uuid>, Query, description = "A recipient's log"),
+           ("provider" = Option<Uuid>, Query, description = "A provider's users' log"),
+           ("before" = Option<u64>, Query, description = "Older than this sequence number")),
+    responses((status = 200, description = "Newest first, 100 a page", body = [LogLineView])))]
+pub async fn office_log(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Vec<LogLineView>>, HttpError> {
+    let filter = match (q.recipient, q.provider) {
+        (Some(r), None) => AuditFilter::Recipient(r),
+        (None, Some(p)) => AuditFilter::Provider(p),
+        _ => {
+            return Err(HttpError(AppError::Malformed {
+                code: "malformed-request",
+                message: "name recipient= or provider=".to_owned(),
+            }));
+        }
+    };
+    let lines = app.office_access_log(&session, filter, q.before).await?;
+    Ok(Json(lines.into_iter().map(line).collect()))
+}
+
+/// An alert.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertView {
+    pub id: Uuid,
+    pub rule: String,
+    pub hcp: Option<Uuid>,
+    pub account: Option<Uuid>,
+    pub recipient: Option<Uuid>,
+    pub detail: Option<String>,
+    /// `open` or `reviewed`.
+    pub status: String,
+    pub note: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+fn alert(a: ehrshare_app::access_log::Alert) -> AlertView {
+    AlertView {
+        id: a.id,
+        rule: a.rule,
+        hcp: a.hcp_id,
+        account: a.account_id,
+        recipient: a.recipient_id,
+        detail: a.detail,
+        status: a.status,
+        note: a.note,
+        created_at: a.created_at,
+    }
+}
+
+/// `GET /api/v1/providers/{id}/alerts`: the provider's alerts (user administrators).
+#[utoipa::path(get, path = "/api/v1/providers/{id}/alerts", tag = "accounts",
+    params(("id" = Uuid, Path, description = "Provider id")),
+    responses((status = 200, description = "Newest first", body = [AlertView])))]
+pub async fn provider_alerts(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<AlertView>>, HttpError> {
+    Ok(Json(
+        app.alerts(&session, Some(id))
+            .await?
+            .into_iter()
+            .map(alert)
+            .collect(),
+    ))
+}
+
+/// `GET /api/v1/office/alerts`: every open alert (privacy officers).
+#[utoipa::path(get, path = "/api/v1/office/alerts", tag = "accounts",
+    responses((status = 200, description = "Newest first", body = [AlertView])))]
+pub async fn office_alerts(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+) -> Result<Json<Vec<AlertView>>, HttpError> {
+    Ok(Json(
+        app.alerts(&session, None)
+            .await?
+            .into_iter()
+            .map(alert)
+            .collect(),
+    ))
+}
+
+/// A review.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    pub note: String,
+}
+
+/// `POST /api/v1/alerts/{id}/review`: mark an alert reviewed, with a note.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/review", tag = "accounts", request_body = ReviewBody,
+    params(("id" = Uuid, Path, description = "Alert id")),
+    responses((status = 204, description = "Reviewed"),
+              (status = 409, description = "`already-reviewed`", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn review(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<ReviewBody>,
+) -> Result<StatusCode, HttpError> {
+    app.review_alert(&session, &caller, id, &body.note).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
