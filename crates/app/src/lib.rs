@@ -57,6 +57,8 @@ pub struct Settings {
     pub auth: auth::AuthSettings,
     /// The role -> domains matrix (need-to-know).
     pub access_profiles: ehrshare_core::profile::AccessProfiles,
+    /// The Chinese medicine terminology (preferred terms and synonyms).
+    pub terminology: std::sync::Arc<ehrshare_core::terminology::Terminology>,
     /// The external OpenID Connect provider (none: logins through it are not offered).
     #[cfg(feature = "oidc")]
     pub oidc: Option<oidc::OidcSettings>,
@@ -70,6 +72,7 @@ impl Default for Settings {
             outbox: outbox::OutboxSettings::default(),
             auth: auth::AuthSettings::default(),
             access_profiles: ehrshare_core::profile::spec_default(),
+            terminology: std::sync::Arc::new(ehrshare_core::terminology::Terminology::shipped()),
             #[cfg(feature = "oidc")]
             oidc: None,
         }

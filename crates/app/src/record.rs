@@ -133,21 +133,22 @@ impl App {
     ) -> Result<Deposited, AppError> {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
-        let checked = ehrshare_fhir::resource::check(resource).map_err(|problems| {
-            let fields: Vec<FieldError> = problems
-                .into_iter()
-                .map(|p| FieldError {
-                    field: p.path,
+        let checked = ehrshare_fhir::resource::check(resource, &self.settings().terminology)
+            .map_err(|problems| {
+                let fields: Vec<FieldError> = problems
+                    .into_iter()
+                    .map(|p| FieldError {
+                        field: p.path,
+                        code: "invalid-resource",
+                        message: p.message,
+                    })
+                    .collect();
+                AppError::Invalid {
                     code: "invalid-resource",
-                    message: p.message,
-                })
-                .collect();
-            AppError::Invalid {
-                code: "invalid-resource",
-                message: "the resource is not valid FHIR R4 for this system".to_owned(),
-                fields,
-            }
-        })?;
+                    message: "the resource is not valid FHIR R4 for this system".to_owned(),
+                    fields,
+                }
+            })?;
         let facts = self.facts(recipient).await?;
         let domains = [checked.domain];
         let ask = Ask {

@@ -22,4 +22,5 @@ pub mod profession;
 pub mod profile;
 pub mod provider;
 pub mod recipient;
+pub mod terminology;
 pub mod totp;

@@ -7,14 +7,32 @@
 //! sets below); it refuses what would make a record unreadable or mis-filed.
 
 use ehrshare_core::domain::{Domain, DomainError, domain_of};
-use serde_json::{Map, Value};
+use ehrshare_core::terminology::{TermKind, Terminology};
+use serde_json::{Map, Value, json};
 
 /// Code systems that mark a Condition, Procedure or MedicationRequest as Chinese medicine:
 /// ICD-11 chapter 26 (traditional medicine) and ehrshare's documented local CM systems.
-pub const CM_SYSTEMS: [&str; 3] = [
+pub const CM_SYSTEMS: [&str; 6] = [
     "http://id.who.int/icd/release/11/26",
     "https://ehrshare.example/fhir/CodeSystem/cm-herb",
+    "https://ehrshare.example/fhir/CodeSystem/cm-disease",
+    "https://ehrshare.example/fhir/CodeSystem/cm-syndrome",
+    "https://ehrshare.example/fhir/CodeSystem/cm-acupoint",
     "https://ehrshare.example/fhir/CodeSystem/cm-treatment",
+];
+
+/// The extension that makes a MedicationRequest a Chinese medicine prescription: `form`
+/// (`decoction-pieces` 飲片 or `granules` 顆粒), `doses` (帖數, a positive integer) and one
+/// `item` per herb (`herb`: CodeableConcept, `grams`: decimal); instructions go in
+/// `dosageInstruction[0].text`.
+pub const CM_PRESCRIPTION: &str =
+    "https://ehrshare.example/fhir/StructureDefinition/cm-prescription";
+
+const TERM_KINDS: [TermKind; 4] = [
+    TermKind::Herb,
+    TermKind::Disease,
+    TermKind::Syndrome,
+    TermKind::Acupoint,
 ];
 
 /// One structural problem.
@@ -160,6 +178,118 @@ fn id_ok(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
+/// Every coding of a CM term system gets the preferred term's code and display, looked up
+/// by its code or display (the name as written stays in the concept's `text`).
+fn normalise_codings(value: &mut Value, terms: &Terminology) {
+    match value {
+        Value::Object(obj) => {
+            if let Some(Value::Array(codings)) = obj.get_mut("coding") {
+                for c in codings.iter_mut() {
+                    let Some(system) = c.get("system").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let Some(kind) = TERM_KINDS.into_iter().find(|k| k.system() == system) else {
+                        continue;
+                    };
+                    let found = ["code", "display"].iter().find_map(|field| {
+                        c.get(*field)
+                            .and_then(Value::as_str)
+                            .and_then(|n| terms.lookup(kind, n))
+                    });
+                    if let Some(term) = found {
+                        c["code"] = json!(term.code);
+                        c["display"] = json!(term.preferred);
+                    }
+                }
+            }
+            for v in obj.values_mut() {
+                normalise_codings(v, terms);
+            }
+        }
+        Value::Array(list) => list.iter_mut().for_each(|v| normalise_codings(v, terms)),
+        _ => {}
+    }
+}
+
+/// Checks a CM prescription's extension and gives each herb named only by text its term's
+/// coding (keeping the text as written).
+fn check_prescription(ext: &mut Value, terms: &Terminology, c: &mut Check) {
+    let base = "MedicationRequest.extension(cm-prescription)";
+    let Some(parts) = ext.get_mut("extension").and_then(Value::as_array_mut) else {
+        c.push(base, "needs form, doses and items");
+        return;
+    };
+    let value_of = |parts: &[Value], url: &str, key: &str| -> Option<Value> {
+        parts
+            .iter()
+            .find(|p| p.get("url").and_then(Value::as_str) == Some(url))
+            .and_then(|p| p.get(key).cloned())
+    };
+    match value_of(parts, "form", "valueCode")
+        .as_ref()
+        .and_then(Value::as_str)
+    {
+        Some("decoction-pieces" | "granules") => {}
+        _ => c.push(&format!("{base}.form"), "decoction-pieces or granules"),
+    }
+    match value_of(parts, "doses", "valueInteger")
+        .as_ref()
+        .and_then(Value::as_i64)
+    {
+        Some(n) if n >= 1 => {}
+        _ => c.push(&format!("{base}.doses"), "a positive number of doses"),
+    }
+    let mut items = 0;
+    for (i, item) in parts
+        .iter_mut()
+        .filter(|p| p.get("url").and_then(Value::as_str) == Some("item"))
+        .enumerate()
+    {
+        items += 1;
+        let path = format!("{base}.item[{i}]");
+        let Some(fields) = item.get_mut("extension").and_then(Value::as_array_mut) else {
+            c.push(&path, "needs herb and grams");
+            continue;
+        };
+        match value_of(fields, "grams", "valueDecimal")
+            .as_ref()
+            .and_then(Value::as_f64)
+        {
+            Some(g) if g > 0.0 && g <= 1000.0 => {}
+            _ => c.push(&format!("{path}.grams"), "grams between 0 and 1000"),
+        }
+        let Some(herb) = fields
+            .iter_mut()
+            .find(|p| p.get("url").and_then(Value::as_str) == Some("herb"))
+            .and_then(|p| p.get_mut("valueCodeableConcept"))
+        else {
+            c.push(&format!("{path}.herb"), "required (valueCodeableConcept)");
+            continue;
+        };
+        let text = herb.get("text").and_then(Value::as_str).map(str::to_owned);
+        let coded = herb
+            .get("coding")
+            .and_then(Value::as_array)
+            .is_some_and(|l| !l.is_empty());
+        match (coded, text) {
+            (true, _) => {}
+            (false, Some(t)) => {
+                if let Some(term) = terms.lookup(TermKind::Herb, &t) {
+                    herb["coding"] = json!([{
+                        "system": TermKind::Herb.system(),
+                        "code": term.code,
+                        "display": term.preferred,
+                    }]);
+                }
+            }
+            (false, None) => c.push(&format!("{path}.herb"), "needs coding or text"),
+        }
+    }
+    if items == 0 {
+        c.push(&format!("{base}.item"), "at least one herb");
+    }
+}
+
 /// Codes of the `category` and `code` codings, and whether any is a CM system.
 fn codings(value: &Value) -> (Vec<String>, bool) {
     let mut codes = Vec::new();
@@ -208,11 +338,24 @@ fn codings(value: &Value) -> (Vec<String>, bool) {
     (codes, cm || cm_code)
 }
 
-/// Checks a resource and derives what the record needs, or every problem found.
-pub fn check(value: &Value) -> Result<Checked, Vec<Problem>> {
+/// Checks a resource and derives what the record needs, or every problem found. Chinese
+/// medicine terms are mapped to their preferred terms (`terms`).
+pub fn check(value: &Value, terms: &Terminology) -> Result<Checked, Vec<Problem>> {
+    let mut value = value.clone();
     let mut c = Check {
         problems: Vec::new(),
     };
+    let mut cm_prescription = false;
+    if let Some(Value::Array(exts)) = value.get_mut("extension") {
+        for ext in exts.iter_mut() {
+            if ext.get("url").and_then(Value::as_str) == Some(CM_PRESCRIPTION) {
+                cm_prescription = true;
+                check_prescription(ext, terms, &mut c);
+            }
+        }
+    }
+    normalise_codings(&mut value, terms);
+    let value = &value;
     let Value::Object(obj) = value else {
         return Err(vec![Problem {
             path: "$".into(),
@@ -441,6 +584,7 @@ pub fn check(value: &Value) -> Result<Checked, Vec<Problem>> {
         return Err(c.problems);
     }
     let (codes, cm) = codings(value);
+    let cm = cm || cm_prescription;
     let categories: Vec<&str> = codes.iter().map(String::as_str).collect();
     let domain = domain_of(rt, &categories, cm).map_err(|e| {
         vec![Problem {
@@ -481,9 +625,59 @@ mod tests {
                "subject": {"reference": "Patient/1"}, "recordedDate": "2026-03-01"})
     }
 
+    fn terms() -> Terminology {
+        Terminology::shipped()
+    }
+
+    #[test]
+    fn a_cm_prescription_is_checked_and_its_herbs_get_their_preferred_terms() {
+        let rx = json!({"resourceType": "MedicationRequest", "id": "cm-1", "status": "active",
+        "intent": "order", "medicationCodeableConcept": {"text": "中藥處方"},
+        "subject": {"reference": "Patient/1"},
+        "dosageInstruction": [{"text": "每日一劑，水煎分兩次服"}],
+        "extension": [{"url": CM_PRESCRIPTION, "extension": [
+            {"url": "form", "valueCode": "decoction-pieces"},
+            {"url": "doses", "valueInteger": 5},
+            {"url": "item", "extension": [
+                {"url": "herb", "valueCodeableConcept": {"text": "淮山"}},
+                {"url": "grams", "valueDecimal": 15}]},
+            {"url": "item", "extension": [
+                {"url": "herb", "valueCodeableConcept": {"coding": [{"system": TermKind::Herb.system(), "code": "x", "display": "北芪"}]}},
+                {"url": "grams", "valueDecimal": 9.5}]}
+        ]}]});
+        let c = check(&rx, &terms()).unwrap();
+        assert_eq!(c.domain, Domain::CmPrescription);
+        let stored: Value = serde_json::from_str(&c.canonical).unwrap();
+        let items = &stored["extension"][0]["extension"];
+        let herb = &items[2]["extension"][0]["valueCodeableConcept"];
+        assert_eq!(herb["text"], "淮山", "as written");
+        assert_eq!(herb["coding"][0]["display"], "山藥", "preferred");
+        assert_eq!(herb["coding"][0]["code"], "H001");
+        assert_eq!(
+            items[3]["extension"][0]["valueCodeableConcept"]["coding"][0]["display"],
+            "黃芪"
+        );
+
+        let mut bad = rx.clone();
+        bad["extension"][0]["extension"][1]["valueInteger"] = json!(0);
+        bad["extension"][0]["extension"][2]["extension"][1]["valueDecimal"] = json!(-3);
+        let paths: Vec<String> = check(&bad, &terms())
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.path)
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                "MedicationRequest.extension(cm-prescription).doses",
+                "MedicationRequest.extension(cm-prescription).item[0].grams"
+            ]
+        );
+    }
+
     #[test]
     fn a_good_resource_gives_its_domain_and_source_id() {
-        let c = check(&condition()).unwrap();
+        let c = check(&condition(), &terms()).unwrap();
         assert_eq!(c.domain, Domain::Diagnosis);
         assert_eq!(c.source_id, "dx-1");
         assert!(
@@ -493,7 +687,7 @@ mod tests {
         );
         let mut cm = condition();
         cm["code"]["coding"][0]["system"] = json!(CM_SYSTEMS[0]);
-        assert_eq!(check(&cm).unwrap().domain, Domain::CmDiagnosis);
+        assert_eq!(check(&cm, &terms()).unwrap().domain, Domain::CmDiagnosis);
     }
 
     #[test]
@@ -505,7 +699,7 @@ mod tests {
             .remove("system");
         bad.as_object_mut().unwrap().remove("subject");
         bad["recordedDate"] = json!("yesterday");
-        let problems = check(&bad).unwrap_err();
+        let problems = check(&bad, &terms()).unwrap_err();
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -515,18 +709,18 @@ mod tests {
                 "Condition.recordedDate"
             ]
         );
-        assert_eq!(check(&json!([])).unwrap_err()[0].path, "$");
+        assert_eq!(check(&json!([]), &terms()).unwrap_err()[0].path, "$");
         assert_eq!(
-            check(&json!({"resourceType": "Basic", "id": "x"})).unwrap_err()[0].path,
+            check(&json!({"resourceType": "Basic", "id": "x"}), &terms()).unwrap_err()[0].path,
             "resourceType"
         );
         let mut no_id = condition();
         no_id.as_object_mut().unwrap().remove("id");
-        assert_eq!(check(&no_id).unwrap_err()[0].path, "Condition.id");
+        assert_eq!(check(&no_id, &terms()).unwrap_err()[0].path, "Condition.id");
         let report = json!({"resourceType": "DiagnosticReport", "id": "r", "status": "final",
                             "code": {"text": "FBC"}, "subject": {"reference": "Patient/1"}});
         assert_eq!(
-            check(&report).unwrap_err()[0].path,
+            check(&report, &terms()).unwrap_err()[0].path,
             "DiagnosticReport.category"
         );
     }

@@ -196,6 +196,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             get(api::sharing::summary),
         )
         .route("/api/v1/records/{id}", get(api::sharing::record))
+        .route("/api/v1/terminology/cm", get(api::sharing::terminology))
         .route(
             "/api/v1/me/recipients/{id}/access-log",
             get(api::access_log::recipient_log),

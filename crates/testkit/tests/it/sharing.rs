@@ -929,3 +929,43 @@ async fn the_recipient_sees_who_looked_and_administrators_review_alerts() {
     assert_eq!(alerts[0]["status"], "reviewed");
     assert_eq!(alerts[0]["note"], "confirmed: emergency admission");
 }
+
+#[tokio::test]
+async fn a_cm_prescription_with_a_synonym_is_stored_with_the_preferred_term() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let rx = json!({"resourceType": "MedicationRequest", "id": "cm-rx-1", "status": "active",
+        "intent": "order", "medicationCodeableConcept": {"text": "中藥處方"},
+        "subject": {"reference": "Patient/A1234563"},
+        "dosageInstruction": [{"text": "每日一劑，水煎分兩次服"}],
+        "extension": [{"url": ehrshare_fhir::resource::CM_PRESCRIPTION, "extension": [
+            {"url": "form", "valueCode": "granules"},
+            {"url": "doses", "valueInteger": 7},
+            {"url": "item", "extension": [
+                {"url": "herb", "valueCodeableConcept": {"text": "淮山"}},
+                {"url": "grams", "valueDecimal": 15}]}]}]});
+    let r = w.deposit(rx).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["domain"], "cm-prescription");
+    let r = w
+        .get(
+            &w.doctor,
+            &format!(
+                "/api/v1/recipients/{}/summary?domains=cm-prescription",
+                w.recipient
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let herb = r.json()["domains"][0]["records"][0]["resource"]["extension"][0]["extension"][2]
+        ["extension"][0]["valueCodeableConcept"]
+        .clone();
+    assert_eq!(herb["coding"][0]["display"], "山藥");
+    assert_eq!(herb["text"], "淮山");
+    // Both names find the term.
+    for q in ["%E6%B7%AE%E5%B1%B1", "%E5%B1%B1%E8%97%A5", "yam"] {
+        let r = w.t.get(&format!("/api/v1/terminology/cm?q={q}")).await;
+        assert_eq!(r.json()[0]["preferred"], "山藥", "{q}");
+    }
+}
