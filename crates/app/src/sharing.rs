@@ -328,6 +328,173 @@ impl App {
         .await
     }
 
+    /// A provider's user administrator registers a smart ID card reader at one of the
+    /// provider's locations, with the reader's Ed25519 public key (64 hex digits).
+    pub async fn register_reader(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        hcp: Uuid,
+        location: Uuid,
+        public_key: &str,
+    ) -> Result<ehrshare_store::sharing::ReaderRow, AppError> {
+        let now = self.clock().now();
+        let admin = session
+            .account()
+            .is_some_and(|a| a.hcp_id == Some(hcp) && a.user_admin);
+        if !admin {
+            return Err(AppError::NotFound);
+        }
+        let p = self.provider(hcp).await?;
+        if !p.locations.iter().any(|l| l.id == location) {
+            return Err(invalid(
+                "/location",
+                "unknown-location",
+                "not a location of this provider",
+            ));
+        }
+        let key = public_key.trim().to_ascii_lowercase();
+        if ehrshare_core::audit::checkpoint::unhex::<32>(&key).is_none() {
+            return Err(invalid(
+                "/public_key",
+                "invalid-public-key",
+                "an Ed25519 public key: 64 hex digits",
+            ));
+        }
+        let row = ehrshare_store::sharing::ReaderRow {
+            id: Uuid::now_v7(),
+            hcp_id: hcp,
+            location_id: location,
+            public_key: key,
+            created_at: now,
+            revoked_at: None,
+        };
+        let mut entry = caller.entry(self, "card-reader.register", Outcome::Allowed);
+        entry.record_ids = vec![row.id];
+        let stored = row.clone();
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move { ehrshare_store::sharing::insert_reader(conn, &stored).await })
+        });
+        self.record_with(entry, insert).await?;
+        Ok(row)
+    }
+
+    /// Consent by smart ID card: the reader's signed assertion names the card holder; it must
+    /// come from a reader of the caller's provider, be signed by that reader, be fresh and
+    /// never seen before. A refusal is audited with its reason.
+    pub async fn give_consent_by_card(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        assertion: ehrshare_core::consent::CardAssertion,
+        signature_b64: &str,
+        kind: Option<&str>,
+    ) -> Result<ConsentRow, AppError> {
+        let now = self.clock().now();
+        let asker = self.asker(session).await?;
+        let hcp = asker.requester.hcp;
+        let refuse = |reason: &'static str| {
+            let mut entry = caller.entry(self, "consent.card", Outcome::Denied);
+            entry.denial_reason = Some(reason.to_owned());
+            entry.record_ids = vec![assertion.reader];
+            entry
+        };
+        let reader = self
+            .db()
+            .reader(assertion.reader)
+            .await?
+            .filter(|r| r.hcp_id == hcp && r.revoked_at.is_none());
+        let signature: Option<[u8; 64]> = data_encoding::BASE64URL_NOPAD
+            .decode(signature_b64.trim().trim_end_matches('=').as_bytes())
+            .ok()
+            .and_then(|b| b.try_into().ok());
+        let key = reader
+            .as_ref()
+            .and_then(|r| ehrshare_core::audit::checkpoint::unhex::<32>(&r.public_key));
+        let problem = if !assertion.well_formed() {
+            Some("malformed-assertion")
+        } else if key.is_none() {
+            Some("unknown-reader")
+        } else if !signature.zip(key).is_some_and(|(sig, key)| {
+            crate::signer::verify_signature(&key, &assertion.message(), &sig)
+        }) {
+            Some("bad-signature")
+        } else if !assertion.fresh(now) {
+            Some("stale-assertion")
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            self.record(refuse(reason)).await?;
+            return Err(AppError::Forbidden {
+                code: "card-assertion-refused",
+                message: "the card reader's assertion could not be accepted".to_owned(),
+            });
+        }
+        let doc = Document::parse(DocumentType::Hkid, "HK", &assertion.hkid)
+            .map_err(|e| invalid("/hkid", "invalid-hkid", &e.to_string()))?;
+        let recipient = self
+            .db()
+            .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let reg = self.load_recipient(recipient).await?;
+        if reg.recipient.status != "active" {
+            return Err(AppError::Forbidden {
+                code: "recipient-not-registered",
+                message: "the recipient's registration is not active".to_owned(),
+            });
+        }
+        let kind = self.consent_kind(kind)?;
+        // The nonce is claimed in its own audited step first: a replay never reaches the
+        // consent, however the two race.
+        let claimed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let claimed_in = claimed.clone();
+        let (nonce, reader_id, at) = (assertion.nonce.clone(), assertion.reader, assertion.at);
+        let mut entry = caller.entry(self, "consent.card", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.record_ids = vec![reader_id];
+        let claim = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                if ehrshare_store::sharing::claim_card_nonce(conn, &nonce, reader_id, at, now)
+                    .await?
+                {
+                    Ok(())
+                } else {
+                    claimed_in.store(false, std::sync::atomic::Ordering::SeqCst);
+                    Err(ehrshare_store::StoreError::Corrupt(
+                        "replayed card assertion".to_owned(),
+                    ))
+                }
+            })
+        });
+        if let Err(e) = self.record_with(entry, claim).await {
+            if claimed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(e);
+            }
+            self.record(refuse("replayed-assertion")).await?;
+            return Err(AppError::Forbidden {
+                code: "card-assertion-refused",
+                message: "the card reader's assertion could not be accepted".to_owned(),
+            });
+        }
+        self.store_consent(
+            caller,
+            &reg,
+            hcp,
+            kind,
+            Method::SmartIdCard,
+            Some(format!(
+                "reader {reader_id}, card {}",
+                assertion.card_serial
+            )),
+            None,
+            asker.account,
+            now,
+        )
+        .await
+    }
+
     /// Stores a consent (revoking the provider's earlier one in the same transaction), audited
     /// and confirmed to the recipient.
     #[allow(clippy::too_many_arguments)]

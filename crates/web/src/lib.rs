@@ -198,6 +198,14 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         .route("/api/v1/records/{id}", get(api::sharing::record))
         .route("/api/v1/terminology/cm", get(api::sharing::terminology))
         .route(
+            "/api/v1/providers/{id}/card-readers",
+            axum::routing::post(api::sharing::register_reader),
+        )
+        .route(
+            "/api/v1/consents/card",
+            axum::routing::post(api::sharing::consent_by_card),
+        )
+        .route(
             "/api/v1/me/recipients/{id}/access-log",
             get(api::access_log::recipient_log),
         )

@@ -89,6 +89,24 @@ CREATE TABLE restriction_unlock (
 
 CREATE INDEX restriction_unlock_recipient ON restriction_unlock (recipient_id);
 
+-- Smart ID card readers issued to a provider's locations, with their Ed25519 public keys.
+CREATE TABLE card_reader (
+    reader_id    UUID PRIMARY KEY NOT NULL,
+    hcp_id       UUID NOT NULL REFERENCES hcp (hcp_id),
+    location_id  UUID NOT NULL REFERENCES hcp_location (location_id),
+    public_key   TEXT NOT NULL,                 -- 64 hex digits
+    created_at   TIMESTAMPTZ NOT NULL,
+    revoked_at   TIMESTAMPTZ
+);
+
+-- Every card assertion's nonce, once: a replayed assertion is refused.
+CREATE TABLE card_assertion (
+    nonce        TEXT PRIMARY KEY NOT NULL,
+    reader_id    UUID NOT NULL REFERENCES card_reader (reader_id),
+    asserted_at  TIMESTAMPTZ NOT NULL,
+    received_at  TIMESTAMPTZ NOT NULL
+);
+
 -- A professional's request to unlock restricted items: a one-time code went to the recipient.
 CREATE TABLE unlock_challenge (
     challenge_id    UUID PRIMARY KEY NOT NULL,

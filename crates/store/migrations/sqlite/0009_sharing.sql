@@ -89,6 +89,24 @@ CREATE TABLE restriction_unlock (
 
 CREATE INDEX restriction_unlock_recipient ON restriction_unlock (recipient_id);
 
+-- Smart ID card readers issued to a provider's locations, with their Ed25519 public keys.
+CREATE TABLE card_reader (
+    reader_id    BLOB PRIMARY KEY NOT NULL,
+    hcp_id       BLOB NOT NULL REFERENCES hcp (hcp_id),
+    location_id  BLOB NOT NULL REFERENCES hcp_location (location_id),
+    public_key   TEXT NOT NULL,                 -- 64 hex digits
+    created_at   TEXT NOT NULL,
+    revoked_at   TEXT
+) STRICT;
+
+-- Every card assertion's nonce, once: a replayed assertion is refused.
+CREATE TABLE card_assertion (
+    nonce        TEXT PRIMARY KEY NOT NULL,
+    reader_id    BLOB NOT NULL REFERENCES card_reader (reader_id),
+    asserted_at  TEXT NOT NULL,
+    received_at  TEXT NOT NULL
+) STRICT;
+
 -- A professional's request to unlock restricted items: a one-time code went to the recipient.
 CREATE TABLE unlock_challenge (
     challenge_id    BLOB PRIMARY KEY NOT NULL,

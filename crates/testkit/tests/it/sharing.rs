@@ -969,3 +969,102 @@ async fn a_cm_prescription_with_a_synonym_is_stored_with_the_preferred_term() {
         assert_eq!(r.json()[0]["preferred"], "山藥", "{q}");
     }
 }
+
+#[tokio::test]
+async fn a_smart_id_card_assertion_gives_consent_once_and_a_replay_is_refused() {
+    use ehrshare_app::signer::{Ed25519Signer, Signer};
+    let w = world().await;
+    let office = w.t.office().await;
+    let location = w
+        .get(&office, &format!("/api/v1/providers/{}", w.hcp))
+        .await
+        .json()["locations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reader_key = Ed25519Signer::from_seed([5; 32]);
+    let hex: String = reader_key
+        .public_key()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let r = w
+        .post(
+            &w.ua,
+            &format!("/api/v1/providers/{}/card-readers", w.hcp),
+            json!({"location": location, "public_key": hex}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let reader: uuid::Uuid = r.json()["id"].as_str().unwrap().parse().unwrap();
+    // Another provider's administrator cannot register readers here.
+    let r = w
+        .post(
+            &w.other_ua,
+            &format!("/api/v1/providers/{}/card-readers", w.hcp),
+            json!({"location": location, "public_key": hex}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    let now = ehrshare_core::clock::Clock::now(&w.t.clock);
+    let assertion = |at: time::OffsetDateTime, nonce: &str, signer: &Ed25519Signer| {
+        let a = ehrshare_core::consent::CardAssertion {
+            reader,
+            hkid: "A1234563".into(),
+            card_serial: "SC-0001".into(),
+            at,
+            nonce: nonce.into(),
+        };
+        let sig = data_encoding::BASE64URL_NOPAD.encode(&signer.sign(&a.message()));
+        json!({"reader": reader, "hkid": "A123456(3)", "card_serial": "SC-0001",
+               "time": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+               "nonce": nonce, "signature": sig})
+    };
+    let good = assertion(now, "nonce-0000000000000001", &reader_key);
+    let r = w
+        .post(&w.clerk, "/api/v1/consents/card", good.clone())
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["method"], "smart-id-card");
+    assert_eq!(r.json()["recipient"], w.recipient);
+
+    let mut refusals = Vec::new();
+    for (body, who) in [
+        (good.clone(), &w.clerk),
+        (
+            assertion(
+                now,
+                "nonce-0000000000000002",
+                &Ed25519Signer::from_seed([6; 32]),
+            ),
+            &w.clerk,
+        ),
+        (
+            assertion(
+                now - time::Duration::minutes(3),
+                "nonce-0000000000000003",
+                &reader_key,
+            ),
+            &w.clerk,
+        ),
+        (
+            assertion(now, "nonce-0000000000000004", &reader_key),
+            &w.other_doctor,
+        ),
+    ] {
+        let r = w.post(who, "/api/v1/consents/card", body).await;
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(r.json()["code"], "card-assertion-refused");
+        refusals.push(w.last_entry().await.entry.denial_reason.unwrap());
+    }
+    assert_eq!(
+        refusals,
+        vec![
+            "replayed-assertion",
+            "bad-signature",
+            "stale-assertion",
+            "unknown-reader"
+        ]
+    );
+}

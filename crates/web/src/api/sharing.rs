@@ -534,3 +534,98 @@ pub async fn terminology(
             .collect(),
     )
 }
+
+/// A card reader to register.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderBody {
+    pub location: Uuid,
+    /// The reader's Ed25519 public key, 64 hex digits.
+    pub public_key: String,
+}
+
+/// A registered card reader.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReaderView {
+    pub id: Uuid,
+    pub location: Uuid,
+}
+
+/// `POST /api/v1/providers/{id}/card-readers`: register a smart ID card reader (user
+/// administrators).
+#[utoipa::path(post, path = "/api/v1/providers/{id}/card-readers", tag = "sharing", request_body = ReaderBody,
+    params(("id" = Uuid, Path, description = "Provider id")),
+    responses((status = 201, description = "Registered", body = ReaderView)))]
+pub async fn register_reader(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<ReaderBody>,
+) -> Result<(StatusCode, Json<ReaderView>), HttpError> {
+    let r = app
+        .register_reader(&session, &caller, id, body.location, &body.public_key)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ReaderView {
+            id: r.id,
+            location: r.location_id,
+        }),
+    ))
+}
+
+/// A card reader's signed assertion, relayed by the counter.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardBody {
+    pub reader: Uuid,
+    pub hkid: String,
+    pub card_serial: String,
+    /// When the card was read (RFC 3339).
+    pub time: String,
+    pub nonce: String,
+    /// Ed25519 over the assertion's message (`ehrshare-card-assertion-v1` lines), base64url.
+    pub signature: String,
+    /// `one-year` or `indefinite` (default).
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// `POST /api/v1/consents/card`: consent by smart ID card.
+#[utoipa::path(post, path = "/api/v1/consents/card", tag = "sharing", request_body = CardBody,
+    responses((status = 201, description = "Given", body = ConsentView),
+              (status = 403, description = "`card-assertion-refused` (unknown reader, bad signature, stale, replayed)", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn consent_by_card(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    ApiJson(body): ApiJson<CardBody>,
+) -> Result<(StatusCode, Json<ConsentView>), HttpError> {
+    let at = OffsetDateTime::parse(&body.time, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            HttpError(ehrshare_app::AppError::Invalid {
+                code: "invalid-time",
+                message: "an RFC 3339 time".to_owned(),
+                fields: Vec::new(),
+            })
+        })?;
+    let hkid = ehrshare_core::identity::Hkid::parse(&body.hkid)
+        .map(|h| h.as_str().to_owned())
+        .unwrap_or(body.hkid.clone());
+    let assertion = ehrshare_core::consent::CardAssertion {
+        reader: body.reader,
+        hkid,
+        card_serial: body.card_serial,
+        at,
+        nonce: body.nonce,
+    };
+    let c = app
+        .give_consent_by_card(
+            &session,
+            &caller,
+            assertion,
+            &body.signature,
+            body.kind.as_deref(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(consent_view(c))))
+}
