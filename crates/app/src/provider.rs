@@ -432,8 +432,18 @@ impl App {
         id: Uuid,
         now: OffsetDateTime,
     ) -> Result<ehrshare_core::provider::Status, AppError> {
-        let (hcp, _) = self.db().hcp(id).await?.ok_or(AppError::NotFound)?;
-        Ok(lifecycle(&hcp)?.status_at(now))
+        Ok(self.provider_brief(id, now).await?.1)
+    }
+
+    /// A provider's row and status at `now`, in one query (the hot path of every decision).
+    pub(crate) async fn provider_brief(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<(HcpRow, ehrshare_core::provider::Status), AppError> {
+        let hcp = self.db().hcp_row(id).await?.ok_or(AppError::NotFound)?;
+        let status = lifecycle(&hcp)?.status_at(now);
+        Ok((hcp, status))
     }
 
     /// A lifecycle event on a provider (office). A refused event changes nothing: 409.

@@ -388,7 +388,6 @@ impl App {
     ) -> Result<(), AppError> {
         let now = self.clock().now();
         let r = &facts.registration.recipient;
-        let provider = self.provider(asker.requester.hcp).await?;
         let hk = now.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
         let day = format!(
             "{:04}-{:02}-{:02}",
@@ -400,7 +399,7 @@ impl App {
         let params = BTreeMap::from([
             (
                 "provider".to_owned(),
-                format!("{} {}", provider.hcp.name_zh, provider.hcp.name_en),
+                format!("{} {}", asker.hcp_names.1, asker.hcp_names.0),
             ),
             ("time".to_owned(), time_text),
         ]);
@@ -468,6 +467,92 @@ impl App {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl App {
+    /// Writes a population for benchmarks and the demo, as a fixture (not through deposits):
+    /// the first `n` active recipients get an indefinite consent with `hcp`, an open episode
+    /// there and `records` records from `resource(i)` (domain, resource type, body). One
+    /// audited change per recipient, by the system. Returns the recipients' ids.
+    pub async fn bench_population(
+        &self,
+        hcp: Uuid,
+        n: usize,
+        records: usize,
+        resource: fn(usize) -> (String, String, serde_json::Value),
+    ) -> Result<Vec<Uuid>, AppError> {
+        let now = self.clock().now();
+        let caller = Caller {
+            actor: ehrshare_core::audit::Actor::system(),
+            request_id: None,
+            client_addr: None,
+        };
+        let ids = self.db().active_recipients(n).await?;
+        let mut k = 0usize;
+        for recipient in &ids {
+            let recipient = *recipient;
+            let consent = ehrshare_store::sharing::ConsentRow {
+                id: Uuid::now_v7(),
+                recipient_id: recipient,
+                hcp_id: hcp,
+                kind: "indefinite".to_owned(),
+                method: "form".to_owned(),
+                method_ref: Some("fixture".to_owned()),
+                given_at: now,
+                revoked_at: None,
+                sdm_id: None,
+                account_id: None,
+                created_at: now,
+            };
+            let episode = ehrshare_store::sharing::EpisodeRow {
+                id: Uuid::now_v7(),
+                recipient_id: recipient,
+                hcp_id: hcp,
+                location_id: None,
+                kind: "attendance".to_owned(),
+                start_at: now,
+                end_at: None,
+                opened_by: Uuid::nil(),
+                closed_by: None,
+                created_at: now,
+            };
+            let mut rows = Vec::with_capacity(records);
+            for _ in 0..records {
+                let (domain, resource_type, body) = resource(k);
+                rows.push(RecordRow {
+                    id: Uuid::now_v7(),
+                    recipient_id: recipient,
+                    domain,
+                    resource_type,
+                    source_hcp: hcp,
+                    source_id: format!("fixture-{k}"),
+                    version: 1,
+                    status: "current".to_owned(),
+                    body: body.to_string(),
+                    deposited_by: None,
+                    created_at: now,
+                    updated_at: now,
+                });
+                k += 1;
+            }
+            let mut entry = caller.entry(self, "fixture.population", Outcome::Allowed);
+            entry.recipient = Some(recipient);
+            entry.consent_id = Some(consent.id);
+            entry.episode_id = Some(episode.id);
+            let write = change(move |mut conn: Conn<'_>| {
+                Box::pin(async move {
+                    ehrshare_store::sharing::insert_consent(conn.reborrow(), &consent).await?;
+                    ehrshare_store::sharing::insert_episode(conn.reborrow(), &episode).await?;
+                    for r in &rows {
+                        ehrshare_store::sharing::insert_record(conn.reborrow(), r).await?;
+                    }
+                    Ok(())
+                })
+            });
+            self.record_with(entry, write).await?;
+        }
+        Ok(ids)
     }
 }
 

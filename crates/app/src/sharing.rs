@@ -47,6 +47,8 @@ pub struct Facts {
 #[derive(Debug, Clone)]
 pub struct Asker {
     pub requester: Requester,
+    /// The provider's names, for notices.
+    pub hcp_names: (String, String),
     pub account: Option<Uuid>,
     /// A clinic system acting on its own (client credentials): it may deposit, not read.
     pub system_only: bool,
@@ -108,7 +110,7 @@ impl App {
             Subject::Client(g) => (g.account.clone(), g.hcp_id, g.account.is_none()),
             Subject::Person(_) => return Err(AppError::NotFound),
         };
-        let provider = self.provider(hcp).await?;
+        let (provider, status) = self.provider_brief(hcp, self.clock().now()).await?;
         let role = match &account {
             Some(a) => Role::parse(&a.role).ok_or(AppError::NotFound)?,
             // A system on its own deposits for its provider as a whole.
@@ -119,9 +121,10 @@ impl App {
                 account_active: account.as_ref().is_none_or(|a| a.status == "active"),
                 role,
                 hcp,
-                hcp_active: provider.status.is_active(),
-                hcp_deemed_consent: provider.hcp.sector == "public",
+                hcp_active: status.is_active(),
+                hcp_deemed_consent: provider.sector == "public",
             },
+            hcp_names: (provider.name_en, provider.name_zh),
             account: account.map(|a| a.id),
             system_only,
         })

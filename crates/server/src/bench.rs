@@ -210,3 +210,195 @@ pub async fn audit(args: &AuditBenchArgs) -> anyhow::Result<()> {
     scratch.drop_database().await?;
     Ok(())
 }
+
+/// Options of `bench summary`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SummaryBenchArgs {
+    /// Concurrent readers (connections).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long to read, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Recipients given consent, an episode and records (from the demo population).
+    #[arg(long, default_value_t = 200)]
+    pub recipients: usize,
+    /// Records per recipient.
+    #[arg(long, default_value_t = 50)]
+    pub records: usize,
+    /// Benchmark PostgreSQL (a server URL; a scratch database is made and dropped).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+}
+
+/// A record body of the domain `i` picks (the summary returns them as stored).
+fn bench_resource(i: usize) -> (String, String, serde_json::Value) {
+    let id = format!("bench-{i}");
+    match i % 5 {
+        0 => (
+            "diagnosis".into(),
+            "Condition".into(),
+            serde_json::json!({"resourceType": "Condition", "id": id,
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Essential hypertension"}]},
+            "subject": {"reference": "Patient/bench"}, "recordedDate": "2025-01-01"}),
+        ),
+        1 => (
+            "medication".into(),
+            "MedicationRequest".into(),
+            serde_json::json!({"resourceType": "MedicationRequest", "id": id,
+            "status": "active", "intent": "order", "medicationCodeableConcept": {"text": "Amlodipine 5 mg tablet"},
+            "subject": {"reference": "Patient/bench"}, "dosageInstruction": [{"text": "one tablet every morning"}]}),
+        ),
+        2 => (
+            "laboratory".into(),
+            "Observation".into(),
+            serde_json::json!({"resourceType": "Observation", "id": id,
+            "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+            "subject": {"reference": "Patient/bench"}, "valueQuantity": {"value": 5.4, "unit": "mmol/L"}}),
+        ),
+        3 => (
+            "allergy".into(),
+            "AllergyIntolerance".into(),
+            serde_json::json!({"resourceType": "AllergyIntolerance", "id": id,
+            "code": {"text": "Penicillin"}, "patient": {"reference": "Patient/bench"}}),
+        ),
+        _ => (
+            "encounter".into(),
+            "Encounter".into(),
+            serde_json::json!({"resourceType": "Encounter", "id": id,
+            "status": "finished", "class": {"code": "AMB"}, "subject": {"reference": "Patient/bench"}}),
+        ),
+    }
+}
+
+/// Runs `bench summary`: concurrent authorised eHR-summary reads through the whole HTTP
+/// stack in process (session, decision, audit entry durable before the reply, records from
+/// the store), beside a trivial route of the same router.
+pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
+    use tower::ServiceExt;
+
+    let scratch = Scratch::create(args.postgres.as_deref()).await?;
+    let options = DbOptions {
+        max_connections: 8,
+        ..DbOptions::default()
+    };
+    let db = Db::connect(&scratch.url, options).await?;
+    db.migrate().await?;
+    let backend = db.backend().name();
+    let scratch_log = tempfile::tempdir()?;
+    let services = Services {
+        clock: Arc::new(SystemClock),
+        checkpoints: None,
+        adapters: Adapters::all(Arc::new(LogAdapter::new(
+            scratch_log.path().join("messages.log"),
+        ))),
+        seal: ehrshare_app::seal::SealKey::new(ehrshare_app::secret::random_bytes::<32>()?)?,
+    };
+    let app = App::start(db.clone(), Settings::default(), services).await?;
+    eprintln!(
+        "bench summary: loading the demo population and {} records each for {} recipients",
+        args.records, args.recipients
+    );
+    crate::demo::load(&app).await?;
+    let hcp = crate::demo::bench_provider(&app).await?;
+    let recipients =
+        crate::demo::bench_population(&app, hcp, args.recipients, args.records, bench_resource)
+            .await?;
+
+    let web = ehrshare_web::WebSettings {
+        rate_limit: ehrshare_web::ratelimit::RateLimit {
+            per_minute: u32::MAX / 2,
+            burst: u32::MAX / 2,
+        },
+        ..ehrshare_web::WebSettings::default()
+    };
+    let router = ehrshare_web::router(app.clone(), &web);
+    let code = app
+        .demo_totp_code("sth.doctor")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let caller = ehrshare_app::caller::Caller {
+        actor: ehrshare_core::audit::Actor::system(),
+        request_id: None,
+        client_addr: None,
+    };
+    let login = app
+        .log_in(
+            &caller,
+            ehrshare_app::auth::LoginInput {
+                user_name: "sth.doctor".into(),
+                password: crate::demo::DEMO_PASSWORD.into(),
+                totp: Some(code),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cookie = format!("__Host-ehrshare-session={}", login.token);
+
+    let duration = Duration::from_secs(args.seconds.max(1));
+    let concurrency = args.concurrency.max(1);
+    let run = |path_of: Arc<dyn Fn(usize) -> String + Send + Sync>| {
+        let router = router.clone();
+        let cookie = cookie.clone();
+        async move {
+            let started = Instant::now();
+            let mut tasks = Vec::with_capacity(concurrency);
+            for t in 0..concurrency {
+                let (router, cookie, path_of) = (router.clone(), cookie.clone(), path_of.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut waits = Vec::new();
+                    let mut n = t;
+                    while started.elapsed() < duration {
+                        let request = axum::http::Request::get(path_of(n))
+                            .header("cookie", &cookie)
+                            .body(axum::body::Body::empty())?;
+                        let sent = Instant::now();
+                        let response = router.clone().oneshot(request).await?;
+                        let status = response.status();
+                        let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+                        anyhow::ensure!(status.is_success(), "answered {status}");
+                        waits.push(sent.elapsed());
+                        n += concurrency;
+                    }
+                    anyhow::Ok(waits)
+                }));
+            }
+            let mut waits = Vec::new();
+            for task in tasks {
+                waits.extend(task.await??);
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            waits.sort_unstable();
+            anyhow::Ok((waits.len() as f64 / elapsed, waits))
+        }
+    };
+    println!(
+        "bench summary: backend {backend}, {concurrency} concurrent readers, {} s, {} recipients with {} records each",
+        duration.as_secs(),
+        recipients.len(),
+        args.records
+    );
+    let ids = Arc::new(recipients);
+    let summary_paths: Arc<dyn Fn(usize) -> String + Send + Sync> = {
+        let ids = ids.clone();
+        Arc::new(move |n| format!("/api/v1/recipients/{}/summary", ids[n % ids.len()]))
+    };
+    let (rate, waits) = run(summary_paths).await?;
+    println!(
+        "eHR summary: {rate:.0} req/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&waits, 50.0).as_secs_f64() * 1000.0,
+        percentile(&waits, 99.0).as_secs_f64() * 1000.0,
+    );
+    let trivial: Arc<dyn Fn(usize) -> String + Send + Sync> =
+        Arc::new(|_| "/static/site.css".to_owned());
+    let (trivial_rate, trivial_waits) = run(trivial).await?;
+    println!(
+        "ceiling: trivial route (a static stylesheet, same router and middleware): {trivial_rate:.0} req/s; p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&trivial_waits, 50.0).as_secs_f64() * 1000.0,
+        percentile(&trivial_waits, 99.0).as_secs_f64() * 1000.0,
+    );
+    println!("summary / trivial: {:.0} %", 100.0 * rate / trivial_rate);
+    app.close().await;
+    scratch.drop_database().await?;
+    Ok(())
+}

@@ -127,6 +127,8 @@ pub enum OfficeCommand {
 pub enum BenchCommand {
     /// Durable audit appends from concurrent callers, beside the raw batched-insert rate.
     Audit(crate::bench::AuditBenchArgs),
+    /// Concurrent authorised eHR-summary reads through the HTTP stack, beside a trivial route.
+    Summary(crate::bench::SummaryBenchArgs),
 }
 
 /// `ehrshare audit ...`.
@@ -209,6 +211,9 @@ pub fn main() -> ExitCode {
             Command::PrintConfig => Ok(true),
             Command::Audit(AuditCommand::Verify(args)) => {
                 crate::audit_cmd::verify_command(&config, &args).await
+            }
+            Command::Bench(BenchCommand::Summary(args)) => {
+                crate::bench::summary(&args).await.map(|()| true)
             }
             Command::Bench(BenchCommand::Audit(args)) => {
                 crate::bench::audit(&args).await.map(|()| true)

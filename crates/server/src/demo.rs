@@ -557,3 +557,37 @@ pub async fn load(app: &App) -> anyhow::Result<DemoReport> {
     app.mark_meta("demo_loaded").await?;
     Ok(report)
 }
+
+/// The demo provider benchmarks read as: the public hospital (`sth.`), found by name.
+pub async fn bench_provider(app: &App) -> anyhow::Result<uuid::Uuid> {
+    let (found, _) = app
+        .directory(
+            &ehrshare_app::provider::DirectoryFilter {
+                name: Some("Shatin Union Hospital".to_owned()),
+                ..Default::default()
+            },
+            0,
+            10,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    found
+        .first()
+        .map(|p| p.hcp.id)
+        .context("the demo hospital is missing")
+}
+
+/// Gives the first `n` demo recipients a consent with `hcp`, an open episode there and
+/// `records` records made by `resource(i)`, written directly as a fixture (one audited change
+/// per recipient). Returns their ids.
+pub async fn bench_population(
+    app: &App,
+    hcp: uuid::Uuid,
+    n: usize,
+    records: usize,
+    resource: fn(usize) -> (String, String, serde_json::Value),
+) -> anyhow::Result<Vec<uuid::Uuid>> {
+    app.bench_population(hcp, n, records, resource)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}

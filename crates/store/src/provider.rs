@@ -376,6 +376,17 @@ impl Db {
     }
 
     /// A provider and its locations.
+    pub async fn hcp_row(&self, id: Uuid) -> Result<Option<HcpRow>, StoreError> {
+        let sql = format!("SELECT {HCP_COLUMNS} FROM hcp WHERE hcp_id = $1");
+        crate::on_pool!(self, pool => {
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            Ok(Some(hcp_from_row!(&row)))
+        })
+    }
+
+    /// A provider and its locations.
     pub async fn hcp(&self, id: Uuid) -> Result<Option<(HcpRow, Vec<LocationRow>)>, StoreError> {
         let sql = format!("SELECT {HCP_COLUMNS} FROM hcp WHERE hcp_id = $1");
         let loc_sql = format!(

@@ -833,6 +833,20 @@ impl Db {
         })
     }
 
+    /// The first `n` active recipients, oldest first.
+    pub async fn active_recipients(&self, n: usize) -> Result<Vec<Uuid>, StoreError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT recipient_id FROM recipient WHERE status = 'active' \
+                 ORDER BY created_at, recipient_id LIMIT $1",
+            )
+            .bind(n)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     /// A recipient found by identity document, any status.
     pub async fn recipient_by_document(
         &self,

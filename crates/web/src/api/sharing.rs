@@ -251,13 +251,15 @@ pub struct RecordView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
+    /// The FHIR resource, as stored (canonical JSON, sent without re-serialising).
     #[schema(value_type = Object)]
-    pub resource: serde_json::Value,
+    pub resource: Box<serde_json::value::RawValue>,
 }
 
 fn record_view(r: Record) -> RecordView {
     RecordView {
-        resource: serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
+        resource: serde_json::value::RawValue::from_string(r.body)
+            .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
         id: r.id,
         recipient: r.recipient_id,
         domain: r.domain,
