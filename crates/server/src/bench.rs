@@ -229,6 +229,9 @@ pub struct SummaryBenchArgs {
     /// Benchmark PostgreSQL (a server URL; a scratch database is made and dropped).
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
+    /// Database connections (the server's `db_max_connections`).
+    #[arg(long, default_value_t = 8)]
+    pub connections: u32,
 }
 
 /// A record body of the domain `i` picks (the summary returns them as stored).
@@ -279,7 +282,7 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
 
     let scratch = Scratch::create(args.postgres.as_deref()).await?;
     let options = DbOptions {
-        max_connections: 8,
+        max_connections: args.connections.max(1),
         ..DbOptions::default()
     };
     let db = Db::connect(&scratch.url, options).await?;
