@@ -10,6 +10,7 @@
 
 pub mod access_log;
 pub mod account;
+pub mod alert;
 pub mod audit;
 pub mod auth;
 pub mod caller;
@@ -57,6 +58,8 @@ pub struct Settings {
     pub auth: auth::AuthSettings,
     /// The role -> domains matrix (need-to-know).
     pub access_profiles: ehrshare_core::profile::AccessProfiles,
+    /// The alert rules' thresholds.
+    pub alert_policy: ehrshare_core::alert::AlertPolicy,
     /// The Chinese medicine terminology (preferred terms and synonyms).
     pub terminology: std::sync::Arc<ehrshare_core::terminology::Terminology>,
     /// The external OpenID Connect provider (none: logins through it are not offered).
@@ -73,6 +76,7 @@ impl Default for Settings {
             auth: auth::AuthSettings::default(),
             access_profiles: ehrshare_core::profile::spec_default(),
             terminology: std::sync::Arc::new(ehrshare_core::terminology::Terminology::shipped()),
+            alert_policy: ehrshare_core::alert::AlertPolicy::default(),
             #[cfg(feature = "oidc")]
             oidc: None,
         }
@@ -109,6 +113,7 @@ struct Inner {
     /// See `auth`: verified against when a login names no account.
     stand_in_hash: tokio::sync::OnceCell<String>,
     seal: seal::SealKey,
+    alert_scan: tokio::sync::Mutex<alert::ScanState>,
 }
 
 impl App {
@@ -146,6 +151,7 @@ impl App {
                 settings,
                 stand_in_hash: tokio::sync::OnceCell::new(),
                 seal,
+                alert_scan: tokio::sync::Mutex::new(alert::ScanState::default()),
             }),
         })
     }

@@ -281,6 +281,12 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         std::time::Duration::from_secs(1),
         outbox_stopped,
     );
+    let (stop_alerts, alerts_stopped) = tokio::sync::oneshot::channel();
+    let alert_scanner = ehrshare_app::alert::spawn_alert_scanner(
+        app.clone(),
+        std::time::Duration::from_secs(10),
+        alerts_stopped,
+    );
     let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel();
     let checkpointer = spawn_checkpointer(
         app.clone(),
@@ -322,6 +328,10 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let _ = stop_outbox.send(());
     if let Err(err) = outbox_worker.await {
         tracing::error!(error = %err, "the outbox worker failed");
+    }
+    let _ = stop_alerts.send(());
+    if let Err(err) = alert_scanner.await {
+        tracing::error!(error = %err, "the alert scanner failed");
     }
     // The final checkpoint covers every entry written before the listener closed.
     let _ = stop_checkpoints.send(());

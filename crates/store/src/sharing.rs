@@ -490,6 +490,22 @@ pub async fn review_alert(
     Ok(())
 }
 
+/// Sets a value of `ehrshare_meta` inside the caller's transaction (the alert scanner's
+/// cursor moves with the alerts it wrote).
+pub async fn put_meta(conn: Conn<'_>, key: &str, value: &str) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO ehrshare_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
 /// Raises an alert.
 pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError> {
     crate::on_conn!(conn, db => {

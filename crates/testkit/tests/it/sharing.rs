@@ -158,6 +158,16 @@ impl World {
         }
     }
 
+    async fn other_doctor_hcp(&self) -> uuid::Uuid {
+        let db = self.t.db.connect().await;
+        db.account(self.other_doctor.account.unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .hcp_id
+            .unwrap()
+    }
+
     async fn audit_count(&self) -> u64 {
         self.t.app.audit_head().size
     }
@@ -1067,4 +1077,43 @@ async fn a_smart_id_card_assertion_gives_consent_once_and_a_replay_is_refused() 
             "unknown-reader"
         ]
     );
+}
+
+#[tokio::test]
+async fn the_scanner_flags_repeated_denials_and_night_reads_once() {
+    let w = world().await;
+    // Five refused reads by another provider's doctor within the hour.
+    for _ in 0..6 {
+        assert_eq!(w.summary(&w.other_doctor).await.status, 403);
+    }
+    assert_eq!(w.t.app.scan_alerts().await.unwrap(), 1);
+    assert_eq!(
+        w.t.app.scan_alerts().await.unwrap(),
+        0,
+        "nothing new, nothing twice"
+    );
+    let db = w.t.db.connect().await;
+    let theirs = db.alerts(w.other_doctor_hcp().await).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].rule, "repeated-denials");
+    assert_eq!(theirs[0].account_id, w.other_doctor.account);
+
+    // A read at 23:30 Hong Kong time.
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let night = time::macros::datetime!(2026-01-15 23:29:00 +08:00);
+    w.t.clock.set(night);
+    let doctor = w.t.login_agent("dr.a", SEED, None).await;
+    assert_eq!(w.summary(&doctor).await.status, 200);
+    assert_eq!(w.t.app.scan_alerts().await.unwrap(), 1);
+    let ours = db.alerts(w.hcp.parse().unwrap()).await.unwrap();
+    assert_eq!(ours[0].rule, "out-of-hours");
+    // The scan is in the audit log with the alerts it raised.
+    let entries = db.audit_entries(0, 100_000).await.unwrap();
+    let scans: Vec<_> = entries
+        .iter()
+        .filter(|e| e.entry.action == "alert.scan")
+        .collect();
+    assert_eq!(scans.len(), 2);
+    assert_eq!(scans[1].entry.record_ids, vec![ours[0].id]);
 }

@@ -1,0 +1,139 @@
+//! The alert scanner: reads the audit log's access decisions in order, from where it stopped,
+//! through `core::alert`'s rules, and writes the alerts they raise (for the provider's user
+//! administrators and the office's privacy officers) together with its new position, audited.
+//! It runs beside the requests, never in their path, so rules cost reads nothing. The hour of
+//! history the rules look back on is kept in memory: after a restart the first hour may miss a
+//! threshold that straddles it.
+
+use ehrshare_core::alert::{AlertWindow, Flag, Seen};
+use ehrshare_core::audit::Outcome;
+use ehrshare_store::sharing::AlertRow;
+use ehrshare_store::{Conn, change};
+use uuid::Uuid;
+
+use crate::caller::Caller;
+use crate::{App, AppError};
+
+/// Where the scanner stopped, in `ehrshare_meta`.
+const CURSOR: &str = "alert_scan_next_seq";
+/// Entries read per query.
+const PAGE: u32 = 1000;
+
+/// The scanner's memory: its window and position.
+#[derive(Debug, Default)]
+pub struct ScanState {
+    window: AlertWindow,
+    next: Option<u64>,
+}
+
+impl App {
+    /// Reads the entries written since the last scan and raises the alerts they call for;
+    /// returns how many were raised.
+    pub async fn scan_alerts(&self) -> Result<usize, AppError> {
+        let mut state = self.inner.alert_scan.lock().await;
+        let mut next = match state.next {
+            Some(n) => n,
+            None => self
+                .db()
+                .meta(CURSOR)
+                .await?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        };
+        let policy = self.settings().alert_policy;
+        let mut raised = 0;
+        loop {
+            let entries = self.db().audit_entries(next, PAGE).await?;
+            let Some(last) = entries.last().map(|e| e.seq) else {
+                break;
+            };
+            let mut alerts = Vec::new();
+            for e in &entries {
+                let x = &e.entry;
+                let is_access = matches!(x.action.as_str(), "record.summary" | "record.read");
+                let (true, Some(account)) = (is_access, x.actor.account) else {
+                    continue;
+                };
+                let seen = Seen {
+                    at: x.at,
+                    account,
+                    recipient: x.recipient,
+                    denied: x.outcome == Outcome::Denied,
+                };
+                for flag in state.window.observe(seen, &policy) {
+                    alerts.push(AlertRow {
+                        id: Uuid::now_v7(),
+                        rule: flag.rule().to_owned(),
+                        hcp_id: x.actor.hcp,
+                        account_id: Some(account),
+                        recipient_id: x.recipient,
+                        detail: Some(match flag {
+                            Flag::ManyRecipients { count } => {
+                                format!(
+                                    "{count} distinct recipients within an hour (entry {})",
+                                    e.seq
+                                )
+                            }
+                            Flag::RepeatedDenials { count } => {
+                                format!("{count} refused accesses within an hour (entry {})", e.seq)
+                            }
+                            Flag::OutOfHours => format!("a read out of hours (entry {})", e.seq),
+                        }),
+                        status: "open".to_owned(),
+                        note: None,
+                        created_at: self.clock().now(),
+                    });
+                }
+            }
+            let new_next = last + 1;
+            // Written (and audited) only with alerts: a scan that finds nothing changes nothing,
+            // and rescanning those entries after a restart raises nothing twice.
+            if !alerts.is_empty() {
+                raised += alerts.len();
+                let caller = Caller {
+                    actor: ehrshare_core::audit::Actor::system(),
+                    request_id: None,
+                    client_addr: None,
+                };
+                let mut entry = caller.entry(self, "alert.scan", Outcome::Allowed);
+                entry.record_ids = alerts.iter().map(|a| a.id).collect();
+                entry.reason = Some(format!("entries {next} to {last}"));
+                let write = change(move |mut conn: Conn<'_>| {
+                    Box::pin(async move {
+                        for a in &alerts {
+                            ehrshare_store::sharing::insert_alert(conn.reborrow(), a).await?;
+                        }
+                        ehrshare_store::sharing::put_meta(conn, CURSOR, &new_next.to_string()).await
+                    })
+                });
+                self.record_with(entry, write).await?;
+            }
+            next = new_next;
+            state.next = Some(next);
+            if entries.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(raised)
+    }
+}
+
+/// Runs the scanner every `interval` until `stop` resolves.
+pub fn spawn_alert_scanner(
+    app: App,
+    interval: std::time::Duration,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut stop = stop;
+        loop {
+            if let Err(e) = app.scan_alerts().await {
+                tracing::error!(error = %e, "alert scan failed");
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    })
+}
