@@ -149,6 +149,7 @@ impl App {
                     fields,
                 }
             })?;
+        asker.require_scope(ehrshare_core::oauth::Access::Write, &checked.resource_type)?;
         let facts = self.facts(recipient).await?;
         let domains = [checked.domain];
         let ask = Ask {
@@ -265,6 +266,8 @@ impl App {
                     .to_owned(),
             });
         }
+        // A summary spans every resource type: a token needs `user/*.read`.
+        asker.require_scope(ehrshare_core::oauth::Access::Read, "*")?;
         let facts = self.facts(recipient).await?;
         let ask = Ask {
             action: Action::Read,
@@ -313,6 +316,83 @@ impl App {
         })
     }
 
+    /// The depositing provider withdraws a record deposited in error: it stays, with its
+    /// versions, but is no longer shown. Only a user of the provider that deposited it, with
+    /// the right to deposit in its domain now; anyone else gets 404.
+    pub async fn mark_entered_in_error(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<RecordRow, AppError> {
+        let now = self.clock().now();
+        let asker = self.asker(session).await?;
+        let record = self
+            .db()
+            .record(id)
+            .await?
+            .filter(|r| r.source_hcp == asker.requester.hcp && r.status == "current")
+            .ok_or(AppError::NotFound)?;
+        asker.require_scope(ehrshare_core::oauth::Access::Write, &record.resource_type)?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(AppError::Invalid {
+                code: "reason-required",
+                message: "say why the record was entered in error".to_owned(),
+                fields: vec![FieldError {
+                    field: "/reason".to_owned(),
+                    code: "required",
+                    message: "required".to_owned(),
+                }],
+            });
+        }
+        let facts = self.facts(record.recipient_id).await?;
+        let domain = Domain::parse(&record.domain)
+            .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
+        let domains = [domain];
+        let ask = Ask {
+            action: Action::Deposit,
+            domains: &domains,
+            record: None,
+            reason: None,
+        };
+        let decision = self.decide_for(&asker, &facts, &ask);
+        let mut entry = self.decision_entry(
+            caller,
+            "record.entered-in-error",
+            record.recipient_id,
+            &decision,
+            Some(reason),
+        );
+        entry.record_ids = vec![id];
+        if let Decision::Deny { reason } = decision {
+            self.record(entry).await?;
+            return Err(deny_error(reason));
+        }
+        let updated = RecordRow {
+            version: record.version + 1,
+            status: "entered-in-error".to_owned(),
+            updated_at: now,
+            deposited_by: asker.account,
+            ..record
+        };
+        let stored = updated.clone();
+        let write = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                if ehrshare_store::sharing::update_record(conn, &stored).await? {
+                    Ok(())
+                } else {
+                    Err(ehrshare_store::StoreError::Corrupt(
+                        "record-changed-meanwhile".to_owned(),
+                    ))
+                }
+            })
+        });
+        self.record_with(entry, write).await?;
+        Ok(updated)
+    }
+
     /// One record by id. Any refusal is audited with its reason and answered 404.
     pub async fn read_record(
         &self,
@@ -338,7 +418,9 @@ impl App {
             record: Some(RecordRef { id, domain }),
             reason,
         };
-        let decision = if asker.system_only {
+        let decision = if asker.system_only
+            || !asker.scope_allows(ehrshare_core::oauth::Access::Read, &record.resource_type)
+        {
             Decision::Deny {
                 reason: ehrshare_core::access::DenyReason::RoleNotPermitted,
             }

@@ -52,6 +52,45 @@ pub struct Asker {
     pub account: Option<Uuid>,
     /// A clinic system acting on its own (client credentials): it may deposit, not read.
     pub system_only: bool,
+    /// The scopes of an OAuth token (none for a browser session, which has its role alone).
+    pub scopes: Option<Vec<ehrshare_core::oauth::Scope>>,
+}
+
+impl Asker {
+    /// Whether a token's scopes allow `access` to `resource_type` (a session always does: its
+    /// role and the decision limit it). A token never reaches beyond what it was granted.
+    pub fn scope_allows(&self, access: ehrshare_core::oauth::Access, resource_type: &str) -> bool {
+        let Some(scopes) = &self.scopes else {
+            return true;
+        };
+        let context = if self.system_only {
+            ehrshare_core::oauth::Context::System
+        } else {
+            ehrshare_core::oauth::Context::User
+        };
+        let wanted = ehrshare_core::oauth::Scope {
+            context,
+            resource: resource_type.to_owned(),
+            access,
+        };
+        scopes.iter().any(|s| s.covers(&wanted))
+    }
+
+    /// 403 `scope-not-granted` unless the token's scopes allow it.
+    pub fn require_scope(
+        &self,
+        access: ehrshare_core::oauth::Access,
+        resource_type: &str,
+    ) -> Result<(), AppError> {
+        if self.scope_allows(access, resource_type) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden {
+                code: "scope-not-granted",
+                message: format!("the token's scopes do not cover {resource_type}"),
+            })
+        }
+    }
 }
 
 /// A recipient as a provider's user finds them at the counter.
@@ -105,9 +144,19 @@ impl App {
     /// clinic system acts for), with the state of the account and of its provider now.
     /// Office staff and patients are not requesters of records here: 404.
     pub(crate) async fn asker(&self, session: &Session) -> Result<Asker, AppError> {
-        let (account, hcp, system_only) = match &session.subject {
-            Subject::Account(a) => (Some(a.clone()), a.hcp_id.ok_or(AppError::NotFound)?, false),
-            Subject::Client(g) => (g.account.clone(), g.hcp_id, g.account.is_none()),
+        let (account, hcp, system_only, scopes) = match &session.subject {
+            Subject::Account(a) => (
+                Some(a.clone()),
+                a.hcp_id.ok_or(AppError::NotFound)?,
+                false,
+                None,
+            ),
+            Subject::Client(g) => (
+                g.account.clone(),
+                g.hcp_id,
+                g.account.is_none(),
+                Some(g.scopes.clone()),
+            ),
             Subject::Person(_) => return Err(AppError::NotFound),
         };
         let (provider, status) = self.provider_brief(hcp, self.clock().now()).await?;
@@ -127,6 +176,7 @@ impl App {
             hcp_names: (provider.name_en, provider.name_zh),
             account: account.map(|a| a.id),
             system_only,
+            scopes,
         })
     }
 
@@ -727,6 +777,54 @@ impl App {
         let reg = self.load_recipient(recipient).await?;
         self.store_consent(caller, &reg, hcp, kind, Method::App, None, sdm, None, now)
             .await
+    }
+
+    /// The office records a consent given over its telephone line (registration officers).
+    pub async fn give_consent_by_phone(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        hcp: Uuid,
+        kind: Option<&str>,
+        call_ref: &str,
+    ) -> Result<ConsentRow, AppError> {
+        let now = self.clock().now();
+        let officer = session.account().filter(|a| {
+            a.realm == "office"
+                && ehrshare_core::account::OfficeRole::parse(&a.role).is_some_and(|r| r.registers())
+        });
+        let Some(officer) = officer else {
+            return Err(AppError::NotFound);
+        };
+        let call_ref = call_ref.trim();
+        if call_ref.is_empty() || call_ref.chars().count() > 100 {
+            return Err(invalid("/call_ref", "required", "the call's reference"));
+        }
+        let provider = self.provider(hcp).await?;
+        if !provider.status.is_active() {
+            return Err(AppError::NotFound);
+        }
+        let kind = self.consent_kind(kind)?;
+        let reg = self.load_recipient(recipient).await?;
+        if reg.recipient.status != "active" {
+            return Err(AppError::Forbidden {
+                code: "recipient-not-registered",
+                message: "the recipient's registration is not active".to_owned(),
+            });
+        }
+        self.store_consent(
+            caller,
+            &reg,
+            hcp,
+            kind,
+            Method::Phone,
+            Some(call_ref.to_owned()),
+            None,
+            Some(officer.id),
+            now,
+        )
+        .await
     }
 
     /// The recipient (or an SDM) revokes their consent with a provider, with effect on the

@@ -282,13 +282,23 @@ impl TestApp {
     /// A provider registered, accepted and set up through the API, and its first user
     /// administrator's session (user name `ua.<suffix>`).
     pub async fn active_provider(&self, name_en: &str, suffix: &str) -> (String, Agent) {
+        self.active_provider_in(name_en, suffix, "private").await
+    }
+
+    /// As [`TestApp::active_provider`], in a sector (`public` providers have deemed consent).
+    pub async fn active_provider_in(
+        &self,
+        name_en: &str,
+        suffix: &str,
+        sector: &str,
+    ) -> (String, Agent) {
         let office = self.office().await;
         let application = json!({
             "name_en": name_en,
             "name_zh": format!("{name_en}診所"),
             "br_number": "12345678",
             "hcp_type": "clinic",
-            "sector": "private",
+            "sector": sector,
             "authorised_person": {"name": "WONG Siu Wai", "position": "Director", "phone": "9876 5432"},
             "contact_person": {"name": "LEE Ka Yan", "phone": "2345 6789"},
             "locations": [{"name_en": name_en, "name_zh": format!("{name_en}診所"),

@@ -196,10 +196,18 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             get(api::sharing::summary),
         )
         .route("/api/v1/records/{id}", get(api::sharing::record))
+        .route(
+            "/api/v1/records/{id}/entered-in-error",
+            axum::routing::post(api::sharing::entered_in_error),
+        )
         .route("/api/v1/terminology/cm", get(api::sharing::terminology))
         .route(
             "/api/v1/providers/{id}/card-readers",
             axum::routing::post(api::sharing::register_reader),
+        )
+        .route(
+            "/api/v1/office/recipients/{id}/consents",
+            axum::routing::post(api::sharing::consent_by_phone),
         )
         .route(
             "/api/v1/consents/card",

@@ -416,6 +416,27 @@ async fn invalid_resources_are_refused_with_their_path_and_one_source_id_is_one_
         .map(|_| &Value::Null)
         .collect();
     assert_eq!(diagnosis.len(), 1, "one record");
+
+    // Entered in error: by the depositing provider only, then no longer shown.
+    let id = first.as_str().unwrap();
+    let path = format!("/api/v1/records/{id}/entered-in-error");
+    let r = w
+        .post(&w.other_doctor, &path, json!({"reason": "wrong patient"}))
+        .await;
+    assert_eq!(r.status, 404);
+    let r = w
+        .post(&w.doctor, &path, json!({"reason": "wrong patient"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["version"], 3);
+    assert_eq!(
+        w.get(&w.doctor, &format!("/api/v1/records/{id}"))
+            .await
+            .status,
+        404
+    );
+    let seen = domains(&w.summary(&w.doctor).await);
+    assert!(seen.contains(&("diagnosis".to_owned(), 0)), "{seen:?}");
 }
 
 #[tokio::test]
@@ -1116,4 +1137,124 @@ async fn the_scanner_flags_repeated_denials_and_night_reads_once() {
         .collect();
     assert_eq!(scans.len(), 2);
     assert_eq!(scans[1].entry.record_ids, vec![ours[0].id]);
+}
+
+#[tokio::test]
+async fn a_clinic_system_deposits_within_its_scopes_and_never_reads_alone() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let r = w
+        .post(
+            &w.ua,
+            &format!("/api/v1/providers/{}/clients", w.hcp),
+            json!({"name": "CMS", "scopes": "system/Condition.write system/*.read"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (id, secret) = (
+        r.json()["client_id"].as_str().unwrap().to_owned(),
+        r.json()["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let r =
+        w.t.send(
+            Request::post("/oauth/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(format!(
+                    "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let with_token = |req: axum::http::request::Builder, body: Value| {
+        req.header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap()
+    };
+    let path = format!("/api/v1/recipients/{}/records", w.recipient);
+    let r =
+        w.t.send(with_token(Request::post(&path), condition("cms-dx-1")))
+            .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r =
+        w.t.send(with_token(Request::post(&path), note("cms-note-1")))
+            .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "scope-not-granted");
+    let r =
+        w.t.send(with_token(
+            Request::get(format!("/api/v1/recipients/{}/summary", w.recipient)),
+            Value::Null,
+        ))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["code"], "professional-required");
+    // What it deposited is in the record, from its provider.
+    let seen = domains(&w.summary(&w.doctor).await);
+    assert!(seen.contains(&("diagnosis".to_owned(), 1)), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_public_provider_needs_no_consent_and_the_office_records_phone_consents() {
+    let w = world().await;
+    let (public, _) =
+        w.t.active_provider_in("Public Hospital", "pub", "public")
+            .await;
+    let doctor =
+        w.t.agent(
+            Scope::Hcp(public.parse().unwrap()),
+            "dr.pub",
+            "doctor",
+            false,
+        )
+        .await;
+    let clerk =
+        w.t.agent(
+            Scope::Hcp(public.parse().unwrap()),
+            "clerk.pub",
+            "registration-staff",
+            false,
+        )
+        .await;
+    let path = format!("/api/v1/recipients/{}/summary", w.recipient);
+    assert_eq!(
+        w.get(&doctor, &path).await.json()["code"],
+        "no-care-relationship"
+    );
+    let r = w
+        .post(
+            &clerk,
+            &format!("/api/v1/recipients/{}/episodes", w.recipient),
+            json!({"kind": "admission"}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let r = w.get(&doctor, &path).await;
+    assert_eq!(r.status, 200, "deemed consent: {}", r.text());
+    assert_eq!(w.last_entry().await.entry.consent_id, None);
+
+    // By phone, through the office, for the private clinic.
+    let office = w.t.office().await;
+    let r = w
+        .post(
+            &office,
+            &format!("/api/v1/office/recipients/{}/consents", w.recipient),
+            json!({"hcp": w.hcp, "kind": "one-year", "call_ref": "CALL-2026-0042"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["method"], "phone");
+    assert_eq!(r.json()["kind"], "one-year");
+    // Not for a provider's staff.
+    let r = w
+        .post(
+            &w.clerk,
+            &format!("/api/v1/office/recipients/{}/consents", w.recipient),
+            json!({"hcp": w.hcp, "call_ref": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
 }

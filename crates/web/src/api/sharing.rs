@@ -631,3 +631,64 @@ pub async fn consent_by_card(
         .await?;
     Ok((StatusCode::CREATED, Json(consent_view(c))))
 }
+
+/// Why a record was entered in error.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub reason: String,
+}
+
+/// `POST /api/v1/records/{id}/entered-in-error`: the depositing provider withdraws a record
+/// (kept with its versions, no longer shown).
+#[utoipa::path(post, path = "/api/v1/records/{id}/entered-in-error", tag = "sharing", request_body = ErrorBody,
+    params(("id" = Uuid, Path, description = "Record id")),
+    responses((status = 200, description = "Withdrawn", body = RecordView),
+              (status = 404, description = "Not a current record of the caller's provider", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn entered_in_error(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<ErrorBody>,
+) -> Result<Json<RecordView>, HttpError> {
+    Ok(Json(record_view(
+        app.mark_entered_in_error(&session, &caller, id, &body.reason)
+            .await?,
+    )))
+}
+
+/// A consent given over the office's telephone line.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneConsentBody {
+    pub hcp: Uuid,
+    /// `one-year` or `indefinite` (default).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The call's reference in the office's telephone system.
+    pub call_ref: String,
+}
+
+/// `POST /api/v1/office/recipients/{id}/consents`: the office records a consent given by phone.
+#[utoipa::path(post, path = "/api/v1/office/recipients/{id}/consents", tag = "sharing", request_body = PhoneConsentBody,
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 201, description = "Given", body = ConsentView),
+              (status = 404, description = "Not a registration officer, or no such provider", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn consent_by_phone(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<PhoneConsentBody>,
+) -> Result<(StatusCode, Json<ConsentView>), HttpError> {
+    let c = app
+        .give_consent_by_phone(
+            &session,
+            &caller,
+            id,
+            body.hcp,
+            body.kind.as_deref(),
+            &body.call_ref,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(consent_view(c))))
+}
