@@ -58,6 +58,8 @@ pub struct Settings {
     pub auth: auth::AuthSettings,
     /// The role -> domains matrix (need-to-know).
     pub access_profiles: ehrshare_core::profile::AccessProfiles,
+    /// How far around a care episode access is allowed.
+    pub care_window: ehrshare_core::episode::CareWindow,
     /// The alert rules' thresholds.
     pub alert_policy: ehrshare_core::alert::AlertPolicy,
     /// The Chinese medicine terminology (preferred terms and synonyms).
@@ -77,6 +79,7 @@ impl Default for Settings {
             access_profiles: ehrshare_core::profile::spec_default(),
             terminology: std::sync::Arc::new(ehrshare_core::terminology::Terminology::shipped()),
             alert_policy: ehrshare_core::alert::AlertPolicy::default(),
+            care_window: ehrshare_core::episode::CareWindow::default(),
             #[cfg(feature = "oidc")]
             oidc: None,
         }

@@ -45,6 +45,8 @@ pub struct Summary {
     pub recipient: Uuid,
     /// The domains the caller may see (each listed, even when empty).
     pub domains: BTreeMap<Domain, Vec<RecordRow>>,
+    /// How many records may be shown in all (more than listed when a page was asked for).
+    pub total: usize,
 }
 
 fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError {
@@ -258,6 +260,42 @@ impl App {
         domains: &[Domain],
         reason: Option<&str>,
     ) -> Result<Summary, AppError> {
+        self.read_records(session, caller, recipient, domains, reason, None)
+            .await
+    }
+
+    /// One domain's records, a page at a time (`page` = (number from 0, size)), oldest
+    /// first, with the count of all that may be shown. Audited with the records of the page.
+    pub async fn domain_records(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        domain: Domain,
+        (page, per_page): (usize, usize),
+        reason: Option<&str>,
+    ) -> Result<Summary, AppError> {
+        let per_page = per_page.clamp(1, 200);
+        self.read_records(
+            session,
+            caller,
+            recipient,
+            &[domain],
+            reason,
+            Some((page.saturating_mul(per_page), per_page)),
+        )
+        .await
+    }
+
+    async fn read_records(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        domains: &[Domain],
+        reason: Option<&str>,
+        window: Option<(usize, usize)>,
+    ) -> Result<Summary, AppError> {
         let asker = self.asker(session).await?;
         if asker.system_only {
             return Err(AppError::Forbidden {
@@ -295,6 +333,11 @@ impl App {
             .into_iter()
             .filter(|r| !hidden(obligations, r))
             .collect();
+        let total = visible.len();
+        let visible: Vec<RecordRow> = match window {
+            Some((skip, take)) => visible.into_iter().skip(skip).take(take).collect(),
+            None => visible,
+        };
         let mut entry = entry;
         entry.record_ids = visible.iter().map(|r| r.id).collect();
         self.record_access(entry, &asker, &facts, basis, obligations)
@@ -313,6 +356,7 @@ impl App {
         Ok(Summary {
             recipient,
             domains: by_domain,
+            total,
         })
     }
 

@@ -17,7 +17,7 @@ use ehrshare_core::access::{
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::consent::{Consent, ConsentKind, Method, Regime};
 use ehrshare_core::domain::Domain;
-use ehrshare_core::episode::{CareWindow, Episode, EpisodeKind};
+use ehrshare_core::episode::{Episode, EpisodeKind};
 use ehrshare_core::identity::{Document, DocumentType};
 use ehrshare_core::login::{Gate, ThrottlePolicy};
 use ehrshare_core::profession::Role;
@@ -135,7 +135,7 @@ impl App {
     pub(crate) fn policy(&self) -> Policy<'_> {
         Policy {
             regime: self.settings().regime,
-            window: CareWindow::default(),
+            window: self.settings().care_window,
             profiles: &self.settings().access_profiles,
         }
     }

@@ -70,6 +70,8 @@ pub const KEYS: &[&str] = &[
     "login_lock_after",
     "registration_number_patterns",
     "access_profiles_file",
+    "care_window_before_days",
+    "care_window_after_days",
     "oidc_issuer",
     "oidc_client_id",
     "oidc_client_secret",
@@ -163,6 +165,10 @@ pub struct Config {
     /// `@` a letter, `|` between alternatives).
     #[serde(default)]
     pub registration_number_patterns: std::collections::BTreeMap<String, String>,
+    /// A care episode allows access from this many days before its start ...
+    pub care_window_before_days: u32,
+    /// ... to this many days after its end.
+    pub care_window_after_days: u32,
     /// The role -> domains matrix (TOML, as `config/access-profiles.toml`); default: the copy
     /// built into the binary.
     #[serde(default)]
@@ -261,6 +267,8 @@ impl Default for Config {
             login_lock_after: 10,
             registration_number_patterns: std::collections::BTreeMap::new(),
             access_profiles_file: None,
+            care_window_before_days: 7,
+            care_window_after_days: 30,
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,

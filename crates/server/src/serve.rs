@@ -68,6 +68,10 @@ pub fn app_settings(config: &Config) -> Settings {
             registration_numbers: config.registration_patterns().unwrap_or_default(),
             ..ehrshare_app::auth::AuthSettings::default()
         },
+        care_window: ehrshare_core::episode::CareWindow {
+            before: time::Duration::days(i64::from(config.care_window_before_days)),
+            after: time::Duration::days(i64::from(config.care_window_after_days)),
+        },
         // Checked when the configuration was loaded.
         access_profiles: config
             .access_profiles()

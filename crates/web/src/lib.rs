@@ -189,7 +189,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route(
             "/api/v1/recipients/{id}/records",
-            axum::routing::post(api::sharing::deposit),
+            get(api::sharing::domain_records).post(api::sharing::deposit),
         )
         .route(
             "/api/v1/recipients/{id}/summary",

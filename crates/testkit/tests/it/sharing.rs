@@ -1258,3 +1258,89 @@ async fn a_public_provider_needs_no_consent_and_the_office_records_phone_consent
         .await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn a_domains_records_come_a_page_at_a_time_and_opted_out_recipients_get_no_notice() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    for i in 0..5 {
+        assert_eq!(w.deposit(condition(&format!("dx-{i}"))).await.status, 201);
+    }
+    let page = |n: usize| {
+        format!(
+            "/api/v1/recipients/{}/records?domain=diagnosis&page={n}&per_page=2",
+            w.recipient
+        )
+    };
+    let r = w.get(&w.doctor, &page(0)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["total"], 5);
+    assert_eq!(r.json()["records"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        w.last_entry().await.entry.record_ids.len(),
+        2,
+        "the page's records"
+    );
+    let last = w.get(&w.doctor, &page(2)).await.json();
+    assert_eq!(last["records"].as_array().unwrap().len(), 1);
+    assert_eq!(last["records"][0]["resource"]["id"], "dx-4");
+    let r = w
+        .get(
+            &w.pharmacist,
+            &format!(
+                "/api/v1/recipients/{}/records?domain=clinical-note",
+                w.recipient
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["code"], "role-not-permitted");
+    // One notice today for this provider, whatever the number of reads.
+    assert_eq!(notices(&w).await, 1);
+
+    // A recipient who refused access notices gets none.
+    let office = w.t.office().await;
+    let r = w
+        .post(
+            &office,
+            "/api/v1/recipients",
+            json!({"channel": "in-person", "name_en": "LEE Ka Yan", "date_of_birth": "1975-05-05",
+                   "sex": "female", "document": {"type": "hkid", "number": "B123456(6)"},
+                   "phone": "9222 3333", "language": "en", "notify_channel": "sms",
+                   "refuses_access_notices": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let quiet = r.json()["id"].as_str().unwrap().to_owned();
+    let key = w.t.last_message("+85292223333", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = w
+        .post(
+            &w.clerk,
+            &format!("/api/v1/recipients/{quiet}/consents"),
+            json!({"method": "access-key", "access_key": key}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    w.post(
+        &w.clerk,
+        &format!("/api/v1/recipients/{quiet}/episodes"),
+        json!({"kind": "attendance"}),
+    )
+    .await;
+    let r = w
+        .get(&w.doctor, &format!("/api/v1/recipients/{quiet}/summary"))
+        .await;
+    assert_eq!(r.status, 200);
+    let db = w.t.db.connect().await;
+    let to_quiet = db.outbox_to("+85292223333").await.unwrap();
+    assert!(
+        !to_quiet
+            .iter()
+            .any(|m| m.message.template == "access-notice"),
+        "opted out"
+    );
+}

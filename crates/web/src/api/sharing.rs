@@ -692,3 +692,71 @@ pub async fn consent_by_phone(
         .await?;
     Ok((StatusCode::CREATED, Json(consent_view(c))))
 }
+
+/// A page of one domain.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageQuery {
+    pub domain: String,
+    #[serde(default)]
+    pub page: usize,
+    #[serde(default = "default_per_page")]
+    pub per_page: usize,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn default_per_page() -> usize {
+    20
+}
+
+/// A page of a domain's records.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecordPage {
+    pub domain: String,
+    pub page: usize,
+    pub per_page: usize,
+    /// All the records the caller may see in the domain.
+    pub total: usize,
+    pub records: Vec<RecordView>,
+}
+
+/// `GET /api/v1/recipients/{id}/records?domain=&page=&per_page=`: one domain's records, paged.
+#[utoipa::path(get, path = "/api/v1/recipients/{id}/records", tag = "sharing",
+    params(("id" = Uuid, Path, description = "Recipient id"),
+           ("domain" = String, Query, description = "A domain code"),
+           ("page" = Option<usize>, Query, description = "From 0"),
+           ("per_page" = Option<usize>, Query, description = "1 to 200, default 20")),
+    responses((status = 200, description = "The page", body = RecordPage),
+              (status = 403, description = "A denial reason", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn domain_records(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<RecordPage>, HttpError> {
+    let domain = ehrshare_core::domain::Domain::parse(&q.domain).ok_or_else(|| {
+        HttpError(ehrshare_app::AppError::Invalid {
+            code: "invalid-domain",
+            message: format!("unknown domain {:?}", q.domain),
+            fields: Vec::new(),
+        })
+    })?;
+    let s = app
+        .domain_records(
+            &session,
+            &caller,
+            id,
+            domain,
+            (q.page, q.per_page),
+            q.reason.as_deref(),
+        )
+        .await?;
+    let records = s.domains.into_values().flatten().map(record_view).collect();
+    Ok(Json(RecordPage {
+        domain: domain.code().to_owned(),
+        page: q.page,
+        per_page: q.per_page.clamp(1, 200),
+        total: s.total,
+        records,
+    }))
+}
