@@ -571,9 +571,9 @@ impl App {
     pub async fn session(&self, token: &str) -> Result<Session, AppError> {
         let now = self.clock().now();
         let hash = token_hash(token);
-        let row = self
+        let (row, account) = self
             .db()
-            .session(&hash)
+            .session_and_account(&hash)
             .await?
             .ok_or(AppError::Unauthenticated)?;
         if row.ended_at.is_some() {
@@ -599,12 +599,8 @@ impl App {
         let stage = Stage::parse(&row.stage)
             .ok_or_else(|| AppError::Internal("stored session stage unknown".into()))?;
         let subject = match (row.account_id, row.person_id) {
-            (Some(id), _) => {
-                let a = self
-                    .db()
-                    .account(id)
-                    .await?
-                    .ok_or(AppError::Unauthenticated)?;
+            (Some(_), _) => {
+                let a = account.ok_or(AppError::Unauthenticated)?;
                 let status = AccountStatus::parse(&a.status).unwrap_or(AccountStatus::Terminated);
                 if !status.may_log_in() {
                     return Err(AppError::Unauthenticated);

@@ -520,6 +520,50 @@ impl Db {
         Ok(())
     }
 
+    /// A session by the hash of its token, with its account (for an account's session) in the
+    /// same query: the hot path of every request.
+    pub async fn session_and_account(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(SessionRow, Option<AccountRow>)>, StoreError> {
+        let account_columns: Vec<String> = COLUMNS
+            .split(',')
+            .map(|c| format!("a.{}", c.trim()))
+            .collect();
+        let sql = format!(
+            "SELECT s.token_hash AS s_token_hash, s.account_id AS s_account_id, \
+             s.person_id AS s_person_id, s.stage AS s_stage, s.csrf_token AS s_csrf_token, \
+             s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+             s.ended_at AS s_ended_at, s.client_addr AS s_client_addr, {} \
+             FROM session s LEFT JOIN account a ON a.account_id = s.account_id \
+             WHERE s.token_hash = $1",
+            account_columns.join(", ")
+        );
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            let session = SessionRow {
+                token_hash: row.try_get("s_token_hash")?,
+                account_id: row.try_get("s_account_id")?,
+                person_id: row.try_get("s_person_id")?,
+                stage: row.try_get("s_stage")?,
+                csrf_token: row.try_get("s_csrf_token")?,
+                created_at: row.try_get::<Ts, _>("s_created_at")?.0,
+                last_seen_at: row.try_get::<Ts, _>("s_last_seen_at")?.0,
+                ended_at: row.try_get::<Option<Ts>, _>("s_ended_at")?.map(|t| t.0),
+                client_addr: row.try_get("s_client_addr")?,
+            };
+            let account = match row.try_get::<Option<Uuid>, _>("account_id")? {
+                Some(_) => Some(account_row!(&row)),
+                None => None,
+            };
+            Ok(Some((session, account)))
+        })
+    }
+
     /// Notes that a session was used (not audited: the request it serves is).
     pub async fn touch_session(
         &self,

@@ -634,46 +634,42 @@ impl Db {
         })
     }
 
-    /// A recipient's restrictions in force, with their unlocks.
+    /// A recipient's restrictions in force, with their unlocks (one query).
     pub async fn restrictions(&self, recipient: Uuid) -> Result<Vec<RestrictionRow>, StoreError> {
         crate::on_pool!(self, pool => {
             let rows = sqlx::query(
-                "SELECT restriction_id, recipient_id, domain, record_id, created_at FROM restriction \
-                 WHERE recipient_id = $1 AND lifted_at IS NULL ORDER BY created_at",
+                "SELECT r.restriction_id, r.recipient_id, r.domain, r.record_id, r.created_at, \
+                 u.unlock_id, u.hcp_id, u.episode_id, u.until_at \
+                 FROM restriction r LEFT JOIN restriction_unlock u ON u.restriction_id = r.restriction_id \
+                 WHERE r.recipient_id = $1 AND r.lifted_at IS NULL \
+                 ORDER BY r.created_at, r.restriction_id",
             )
             .bind(recipient)
             .fetch_all(pool)
             .await?;
-            let unlocks = sqlx::query(
-                "SELECT unlock_id, restriction_id, hcp_id, episode_id, until_at FROM restriction_unlock \
-                 WHERE recipient_id = $1",
-            )
-            .bind(recipient)
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
+            let mut out: Vec<RestrictionRow> = Vec::new();
             for row in &rows {
                 let id: Uuid = row.try_get("restriction_id")?;
-                let mut mine = Vec::new();
-                for u in &unlocks {
-                    let of: Uuid = u.try_get("restriction_id")?;
-                    if of == id {
-                        mine.push(UnlockRow {
-                            id: u.try_get("unlock_id")?,
-                            hcp_id: u.try_get("hcp_id")?,
-                            episode_id: u.try_get("episode_id")?,
-                            until: u.try_get::<Ts, _>("until_at")?.0,
-                        });
-                    }
+                if out.last().is_none_or(|r| r.id != id) {
+                    out.push(RestrictionRow {
+                        id,
+                        recipient_id: row.try_get("recipient_id")?,
+                        domain: row.try_get("domain")?,
+                        record_id: row.try_get("record_id")?,
+                        created_at: row.try_get::<Ts, _>("created_at")?.0,
+                        unlocks: Vec::new(),
+                    });
                 }
-                out.push(RestrictionRow {
-                    id,
-                    recipient_id: row.try_get("recipient_id")?,
-                    domain: row.try_get("domain")?,
-                    record_id: row.try_get("record_id")?,
-                    created_at: row.try_get::<Ts, _>("created_at")?.0,
-                    unlocks: mine,
-                });
+                if let Some(unlock) = row.try_get::<Option<Uuid>, _>("unlock_id")?
+                    && let Some(current) = out.last_mut()
+                {
+                    current.unlocks.push(UnlockRow {
+                        id: unlock,
+                        hcp_id: row.try_get("hcp_id")?,
+                        episode_id: row.try_get("episode_id")?,
+                        until: row.try_get::<Ts, _>("until_at")?.0,
+                    });
+                }
             }
             Ok(out)
         })
