@@ -86,6 +86,30 @@ impl App {
         self.lines(entries).await
     }
 
+    /// An entry about a recipient with its RFC 6962 inclusion proof in the current tree, for
+    /// the recipient (or an SDM with authority) to check independently: leaf =
+    /// SHA-256(0x00 || canonical bytes). Entries about someone else are 404.
+    pub async fn recipient_entry_proof(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+        seq: u64,
+    ) -> Result<
+        (
+            AuditEntry,
+            Vec<ehrshare_core::audit::merkle::Hash>,
+            ehrshare_store::audit::TreeHead,
+        ),
+        AppError,
+    > {
+        self.acting_for(session, recipient).await?;
+        let (entry, proof, head) = self.audit_inclusion_proof(seq).await?;
+        if entry.entry.recipient != Some(recipient) {
+            return Err(AppError::NotFound);
+        }
+        Ok((entry, proof, head))
+    }
+
     /// What a provider's users did, for its user administrators.
     pub async fn provider_access_log(
         &self,

@@ -218,6 +218,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             get(api::access_log::recipient_log),
         )
         .route(
+            "/api/v1/me/recipients/{id}/access-log/{seq}/proof",
+            get(api::access_log::entry_proof),
+        )
+        .route(
             "/api/v1/providers/{id}/access-log",
             get(api::access_log::provider_log),
         )

@@ -869,6 +869,68 @@ async fn the_recipient_sees_who_looked_and_administrators_review_alerts() {
             .all(|l| l["seq"].as_u64().unwrap() < first)
     );
 
+    // The recipient proves the entry is in the log: recompute the root from the leaf and path
+    // (RFC 9162 2.1.3.2, written here independently of the server's code).
+    let seq = read["seq"].as_u64().unwrap();
+    let r = w
+        .get(
+            &patient,
+            &format!(
+                "/api/v1/me/recipients/{}/access-log/{seq}/proof",
+                w.recipient
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = r.json();
+    let unhex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    use sha2::Digest;
+    let mut leaf = vec![0u8];
+    leaf.extend(unhex(p["canonical"].as_str().unwrap()));
+    let mut hash = sha2::Sha256::digest(&leaf).to_vec();
+    assert_eq!(hash, unhex(p["leaf_hash"].as_str().unwrap()));
+    let (mut fn_, mut sn) = (seq, p["tree_size"].as_u64().unwrap() - 1);
+    for step in p["proof"].as_array().unwrap() {
+        let sibling = unhex(step.as_str().unwrap());
+        assert!(sn != 0);
+        let mut node = vec![1u8];
+        if fn_ & 1 == 1 || fn_ == sn {
+            node.extend(&sibling);
+            node.extend(&hash);
+            if fn_ & 1 == 0 {
+                while fn_ & 1 == 0 && fn_ != 0 {
+                    fn_ >>= 1;
+                    sn >>= 1;
+                }
+            }
+        } else {
+            node.extend(&hash);
+            node.extend(&sibling);
+        }
+        hash = sha2::Sha256::digest(&node).to_vec();
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    assert_eq!(sn, 0);
+    assert_eq!(
+        hash,
+        unhex(p["root"].as_str().unwrap()),
+        "the proof leads to the root"
+    );
+    // Someone else's entry: 404.
+    let r = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/access-log/0/proof", w.recipient),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
     // The provider's administrators see their users; another provider's see nothing of it.
     let log = w
         .get(&w.ua, &format!("/api/v1/providers/{}/access-log", w.hcp))

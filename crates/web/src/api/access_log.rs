@@ -214,3 +214,40 @@ pub async fn review(
     app.review_alert(&session, &caller, id, &body.note).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// An entry's inclusion proof (RFC 6962 / 9162).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProofView {
+    pub seq: u64,
+    /// The entry's canonical bytes, hex: the leaf is SHA-256(0x00 || these).
+    pub canonical: String,
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    /// The root the proof leads to (compare with a signed checkpoint).
+    pub root: String,
+    /// The audit path, leaf to root, hex.
+    pub proof: Vec<String>,
+}
+
+/// `GET /api/v1/me/recipients/{id}/access-log/{seq}/proof`: prove an entry about the recipient
+/// is in the log.
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/access-log/{seq}/proof", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id"), ("seq" = u64, Path, description = "Entry sequence number")),
+    responses((status = 200, description = "The proof", body = ProofView),
+              (status = 404, description = "Not an entry about this recipient", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn entry_proof(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+    Path((id, seq)): Path<(Uuid, u64)>,
+) -> Result<Json<ProofView>, HttpError> {
+    use ehrshare_core::audit::checkpoint::hex;
+    let (entry, proof, head) = app.recipient_entry_proof(&session, id, seq).await?;
+    Ok(Json(ProofView {
+        seq,
+        canonical: hex(&entry.canonical_bytes()),
+        leaf_hash: hex(&entry.leaf_hash()),
+        tree_size: head.size,
+        root: hex(&head.root),
+        proof: proof.iter().map(|h| hex(h)).collect(),
+    }))
+}

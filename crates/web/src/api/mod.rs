@@ -86,7 +86,8 @@ use crate::error::{FieldErrorBody, ProblemBody};
         access_log::office_log,
         access_log::provider_alerts,
         access_log::office_alerts,
-        access_log::review
+        access_log::review,
+        access_log::entry_proof
     ),
     components(schemas(
         health::HealthBody,
@@ -156,6 +157,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
         access_log::LogLineView,
         access_log::AlertView,
         access_log::ReviewBody,
+        access_log::ProofView,
     )),
     modifiers(&SessionScheme)
 )]
