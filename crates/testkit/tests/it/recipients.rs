@@ -232,7 +232,7 @@ async fn the_office_api_needs_a_registration_officers_session() {
     let r = post(
         &t,
         &adult("A123456(3)"),
-        Some("test-office-token-0123456789abcdeX"),
+        Some("not-a-session-of-anyone-0123456789"),
     )
     .await;
     assert_eq!(r.status, 401);

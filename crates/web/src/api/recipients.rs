@@ -216,7 +216,7 @@ impl From<Registration> for RecipientView {
     responses(
         (status = 201, description = "Registered", body = RecipientView),
         (status = 400, description = "Malformed body", body = crate::error::ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong office token", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in, or the session ended", body = crate::error::ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The document already has an active registration (`duplicate-document`)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (`invalid-hkid`, ...) or a registration rule (`sdm-required-for-child`, ...)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
     )
