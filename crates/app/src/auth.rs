@@ -313,11 +313,13 @@ impl App {
 
     /// Checks the throttling keys of an attempt now: a key that must wait answers 429, a
     /// locked key is reported as locked (the attempt then fails like any other).
+    /// `throttled` is the code of the 429 (`login-throttled`, `access-key-throttled`).
     pub(crate) async fn throttle_gate(
         &self,
         keys: &[String],
         caller: &Caller,
         action: &str,
+        throttled: &'static str,
     ) -> Result<(Vec<Failures>, bool), AppError> {
         let now = self.clock().now();
         let mut records = Vec::with_capacity(keys.len());
@@ -333,7 +335,7 @@ impl App {
                     self.record(entry).await?;
                     let secs = (until - now).whole_seconds().max(1);
                     return Err(AppError::Throttled {
-                        code: "login-throttled",
+                        code: throttled,
                         message: "too many failed attempts: wait before trying again".to_owned(),
                         retry_after_secs: u32::try_from(secs).unwrap_or(u32::MAX),
                     });
@@ -353,6 +355,28 @@ impl App {
         }
     }
 
+    /// Every key's record after one more failure, and whether this failure locked a key that
+    /// was not locked before.
+    pub(crate) fn after_failure(
+        &self,
+        keys: Vec<String>,
+        records: Vec<Failures>,
+    ) -> (Vec<(String, FailureRow)>, bool) {
+        let now = self.clock().now();
+        let mut newly_locked = false;
+        let rows = keys
+            .into_iter()
+            .zip(records)
+            .map(|(k, f)| {
+                let next = f.after_failure(self.policy_for(&k), now);
+                let locked = |x: &Failures| x.locked_until.is_some_and(|u| u > now);
+                newly_locked |= locked(&next) && !locked(&f);
+                (k, failure_row(&next))
+            })
+            .collect();
+        (rows, newly_locked)
+    }
+
     /// Records a failed attempt: every key counts one more failure, and the audit entry says
     /// why, in one transaction.
     pub(crate) async fn record_failure(
@@ -364,15 +388,7 @@ impl App {
         reason: &str,
         subject: Option<Uuid>,
     ) -> Result<(), AppError> {
-        let now = self.clock().now();
-        let rows: Vec<(String, FailureRow)> = keys
-            .into_iter()
-            .zip(records)
-            .map(|(k, f)| {
-                let next = f.after_failure(self.policy_for(&k), now);
-                (k, failure_row(&next))
-            })
-            .collect();
+        let (rows, _) = self.after_failure(keys, records);
         let mut entry = caller.entry(self, action, Outcome::Denied);
         entry.denial_reason = Some(reason.to_owned());
         entry.record_ids = subject.into_iter().collect();
@@ -395,7 +411,9 @@ impl App {
         let name = ehrshare_core::account::user_name(&input.user_name)
             .unwrap_or_else(|_| input.user_name.trim().to_lowercase());
         let keys = throttle_keys("user", &name, caller);
-        let (records, locked) = self.throttle_gate(&keys, caller, "login").await?;
+        let (records, locked) = self
+            .throttle_gate(&keys, caller, "login", "login-throttled")
+            .await?;
         let account = self.db().account_by_user_name(&name).await?;
         let hash = match &account {
             Some(a) => a.password_hash.clone(),
@@ -507,7 +525,10 @@ impl App {
             Err(_) if !claimed.load(std::sync::atomic::Ordering::SeqCst) => {
                 let mut anonymous = caller.clone();
                 anonymous.actor = anonymous_actor(Some(&account));
-                let records = self.throttle_gate(&keys, caller, "login").await?.0;
+                let records = self
+                    .throttle_gate(&keys, caller, "login", "login-throttled")
+                    .await?
+                    .0;
                 self.record_failure(
                     &anonymous,
                     "login",

@@ -105,7 +105,9 @@ impl App {
         let now = self.clock().now();
         let doc = document(&typed);
         let keys = throttle_keys("person", &doc_key(doc.as_ref(), &typed), caller);
-        let (records, locked) = self.throttle_gate(&keys, caller, "person.activate").await?;
+        let (records, locked) = self
+            .throttle_gate(&keys, caller, "person.activate", "login-throttled")
+            .await?;
         let mut contact: Option<(Channel, String, String)> = None;
         if let (Some(d), false) = (&doc, locked) {
             let (own, as_sdm) = self
@@ -201,7 +203,9 @@ impl App {
         let now = self.clock().now();
         let doc = document(&typed);
         let keys = throttle_keys("person", &doc_key(doc.as_ref(), &typed), caller);
-        let (records, locked) = self.throttle_gate(&keys, caller, "person.login").await?;
+        let (records, locked) = self
+            .throttle_gate(&keys, caller, "person.login", "login-throttled")
+            .await?;
         let person = match &doc {
             Some(d) => {
                 self.db()

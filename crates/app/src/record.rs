@@ -49,7 +49,8 @@ pub struct Summary {
     pub total: usize,
 }
 
-fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError {
+/// The 403 a denial reason answers with.
+pub(crate) fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError {
     AppError::Forbidden {
         code: reason.code(),
         message: match reason {
@@ -77,7 +78,8 @@ fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError {
 }
 
 impl App {
-    fn decide_for(&self, asker: &Asker, facts: &Facts, ask: &Ask<'_>) -> Decision {
+    /// Asks the one access decision, on the facts loaded for this request, now.
+    pub(crate) fn decide_for(&self, asker: &Asker, facts: &Facts, ask: &Ask<'_>) -> Decision {
         let registered = facts.registration.recipient.status == "active";
         decide(
             &asker.requester,
@@ -531,7 +533,12 @@ impl App {
         ]);
         let wants_notices = !r.refuses_access_notices;
         let restricted_used = !obligations.unlocked.is_empty();
-        let notice = self.messages(vec![recipient_notice(r, None, "access-notice", params)])?;
+        // Built only for a recipient who wants notices (the template is rendered to check it).
+        let notice = if wants_notices {
+            self.messages(vec![recipient_notice(r, None, "access-notice", params)])?
+        } else {
+            Vec::new()
+        };
         let alert = obligations.alert_no_episode.then(|| AlertRow {
             id: Uuid::now_v7(),
             rule: "access-without-episode".to_owned(),

@@ -159,18 +159,7 @@ impl App {
             record: None,
             reason: None,
         };
-        let decision = ehrshare_core::access::decide(
-            &asker.requester,
-            &ehrshare_core::access::RecipientFacts {
-                registered: facts.registration.recipient.status == "active",
-                consents: &facts.consents,
-                episodes: &facts.episodes,
-                restrictions: &facts.restrictions,
-            },
-            &ask,
-            &self.policy(),
-            now,
-        );
+        let decision = self.decide_for(&asker, &facts, &ask);
         let mut entry = caller.entry(self, "restriction.unlock-request", Outcome::Allowed);
         entry.recipient = Some(recipient);
         entry.reason = Some(reason.to_owned());

@@ -19,7 +19,6 @@ use ehrshare_core::consent::{Consent, ConsentKind, Method, Regime};
 use ehrshare_core::domain::Domain;
 use ehrshare_core::episode::{Episode, EpisodeKind};
 use ehrshare_core::identity::{Document, DocumentType};
-use ehrshare_core::login::{Gate, ThrottlePolicy};
 use ehrshare_core::profession::Role;
 use ehrshare_store::sharing::{AlertRow, ConsentRow, EpisodeRow};
 
@@ -126,9 +125,6 @@ fn invalid(field: &str, code: &'static str, message: &str) -> AppError {
         }],
     }
 }
-
-/// The access-key attempt limits: per recipient and per provider, locking at ten.
-const ACCESS_KEY_THROTTLE: ThrottlePolicy = ThrottlePolicy::USER;
 
 impl App {
     /// The deployment's rules for decisions.
@@ -244,6 +240,39 @@ impl App {
         })
     }
 
+    /// Refuses, audited, unless the requester may record the recipient's care at the counter
+    /// (`core::access::may_record_care`); a clinic system alone never may.
+    async fn check_care_recording(
+        &self,
+        asker: &Asker,
+        caller: &Caller,
+        action: &str,
+        reg: &Registration,
+    ) -> Result<(), AppError> {
+        let refusal = if asker.system_only {
+            Some(AppError::Forbidden {
+                code: "professional-required",
+                message: "a person at the provider records this, not a system alone".to_owned(),
+            })
+        } else {
+            ehrshare_core::access::may_record_care(
+                &asker.requester,
+                reg.recipient.status == "active",
+                &self.settings().access_profiles,
+            )
+            .err()
+            .map(crate::record::deny_error)
+        };
+        let Some(error) = refusal else {
+            return Ok(());
+        };
+        let mut entry = caller.entry(self, action, Outcome::Denied);
+        entry.recipient = Some(reg.recipient.id);
+        entry.denial_reason = Some(error.code().to_owned());
+        self.record(entry).await?;
+        Err(error)
+    }
+
     /// Finds a recipient by identity document for a provider's user (the counter): audited,
     /// with the recipient found or `not-found`.
     pub async fn find_recipient(
@@ -329,24 +358,10 @@ impl App {
     ) -> Result<ConsentRow, AppError> {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
-        if asker.system_only || !asker.requester.account_active || !asker.requester.hcp_active {
-            return Err(AppError::Forbidden {
-                code: if asker.requester.account_active {
-                    "provider-inactive"
-                } else {
-                    "account-inactive"
-                },
-                message: "this account or provider cannot record consents now".to_owned(),
-            });
-        }
         let hcp = asker.requester.hcp;
         let reg = self.load_recipient(recipient).await?;
-        if reg.recipient.status != "active" {
-            return Err(AppError::Forbidden {
-                code: "recipient-not-registered",
-                message: "the recipient's registration is not active".to_owned(),
-            });
-        }
+        self.check_care_recording(&asker, caller, "consent.give", &reg)
+            .await?;
         let kind = self.consent_kind(input.kind.as_deref())?;
         let (method, method_ref) = match input.method.as_str() {
             "access-key" => {
@@ -492,12 +507,8 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         let reg = self.load_recipient(recipient).await?;
-        if reg.recipient.status != "active" {
-            return Err(AppError::Forbidden {
-                code: "recipient-not-registered",
-                message: "the recipient's registration is not active".to_owned(),
-            });
-        }
+        self.check_care_recording(&asker, caller, "consent.card", &reg)
+            .await?;
         let kind = self.consent_kind(kind)?;
         // The nonce is claimed in its own audited step first: a replay never reaches the
         // consent, however the two race.
@@ -621,29 +632,9 @@ impl App {
             format!("access-key-recipient:{}", reg.recipient.id),
             format!("access-key-provider:{hcp}"),
         ];
-        let mut records = Vec::with_capacity(keys.len());
-        let mut locked = false;
-        for k in &keys {
-            let f = self.db().login_failures(k).await?;
-            let f = ehrshare_core::login::Failures {
-                count: u32::try_from(f.count).unwrap_or(u32::MAX),
-                last: f.last_at,
-                locked_until: f.locked_until,
-            };
-            match f.gate(&ACCESS_KEY_THROTTLE, now) {
-                Gate::Open => {}
-                Gate::Locked { .. } => locked = true,
-                Gate::Wait { until } => {
-                    return Err(AppError::Throttled {
-                        code: "access-key-throttled",
-                        message: "too many wrong access keys: wait before trying again".to_owned(),
-                        retry_after_secs: u32::try_from((until - now).whole_seconds().max(1))
-                            .unwrap_or(u32::MAX),
-                    });
-                }
-            }
-            records.push(f);
-        }
+        let (records, locked) = self
+            .throttle_gate(&keys, caller, "access-key.check", "access-key-throttled")
+            .await?;
         let hash = self.db().access_key_hash(reg.recipient.id).await?;
         let ok = match hash {
             Some(h) => crate::secret::verify_secret(key.to_owned(), h).await,
@@ -660,18 +651,7 @@ impl App {
             return Ok(());
         }
         // A failure: count it on both keys; at the lock, tell the recipient and alert.
-        let next: Vec<(String, ehrshare_core::login::Failures)> = keys
-            .into_iter()
-            .zip(records)
-            .map(|(k, f)| {
-                let n = f.after_failure(&ACCESS_KEY_THROTTLE, now);
-                (k, n)
-            })
-            .collect();
-        let newly_locked = !locked
-            && next
-                .iter()
-                .any(|(_, f)| f.locked_until.is_some_and(|u| u > now));
+        let (rows, newly_locked) = self.after_failure(keys, records);
         let mut entry = caller.entry(self, "access-key.check", Outcome::Denied);
         entry.recipient = Some(reg.recipient.id);
         entry.denial_reason = Some(if locked { "locked" } else { "wrong-access-key" }.to_owned());
@@ -698,19 +678,6 @@ impl App {
             note: None,
             created_at: now,
         });
-        let rows: Vec<(String, ehrshare_store::account::FailureRow)> = next
-            .into_iter()
-            .map(|(k, f)| {
-                (
-                    k,
-                    ehrshare_store::account::FailureRow {
-                        count: i64::from(f.count),
-                        last_at: f.last,
-                        locked_until: f.locked_until,
-                    },
-                )
-            })
-            .collect();
         let update = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 for (k, f) in &rows {
@@ -808,10 +775,12 @@ impl App {
         let kind = self.consent_kind(kind)?;
         let reg = self.load_recipient(recipient).await?;
         if reg.recipient.status != "active" {
-            return Err(AppError::Forbidden {
-                code: "recipient-not-registered",
-                message: "the recipient's registration is not active".to_owned(),
-            });
+            let reason = ehrshare_core::access::DenyReason::RecipientNotRegistered;
+            let mut entry = caller.entry(self, "consent.give", Outcome::Denied);
+            entry.recipient = Some(recipient);
+            entry.denial_reason = Some(reason.code().to_owned());
+            self.record(entry).await?;
+            return Err(crate::record::deny_error(reason));
         }
         self.store_consent(
             caller,
@@ -874,19 +843,6 @@ impl App {
     ) -> Result<EpisodeRow, AppError> {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
-        let account = asker.account.ok_or(AppError::NotFound)?;
-        if asker.requester.role == Role::UserAdministrator {
-            return Err(AppError::Forbidden {
-                code: "role-not-permitted",
-                message: "user administrators do not open care episodes".to_owned(),
-            });
-        }
-        if !asker.requester.account_active || !asker.requester.hcp_active {
-            return Err(AppError::Forbidden {
-                code: "provider-inactive",
-                message: "this account or provider cannot open episodes now".to_owned(),
-            });
-        }
         let kind = EpisodeKind::parse(kind).ok_or_else(|| {
             invalid(
                 "/kind",
@@ -895,12 +851,9 @@ impl App {
             )
         })?;
         let reg = self.load_recipient(recipient).await?;
-        if reg.recipient.status != "active" {
-            return Err(AppError::Forbidden {
-                code: "recipient-not-registered",
-                message: "the recipient's registration is not active".to_owned(),
-            });
-        }
+        self.check_care_recording(&asker, caller, "episode.open", &reg)
+            .await?;
+        let account = asker.account.ok_or(AppError::NotFound)?;
         if let Some(l) = location {
             let p = self.provider(asker.requester.hcp).await?;
             if !p.locations.iter().any(|x| x.id == l) {

@@ -206,6 +206,36 @@ fn unlock_in_force(r: &Restriction, hcp: Uuid, episode: Option<Uuid>, now: Offse
         .any(|u| u.hcp == hcp && Some(u.episode) == episode && now < u.until)
 }
 
+/// Whether the requester may act for a recipient at all: an active account of an active
+/// provider, a registered recipient. The first checks of [`decide`], also what recording a
+/// consent or opening a care episode at the counter needs.
+pub fn standing(who: &Requester, registered: bool) -> Result<(), DenyReason> {
+    if !who.account_active {
+        Err(DenyReason::AccountInactive)
+    } else if !who.hcp_active {
+        Err(DenyReason::ProviderInactive)
+    } else if !registered {
+        Err(DenyReason::RecipientNotRegistered)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether the requester may record a recipient's care at the counter (a sharing consent, a
+/// care episode): [`standing`], and a role that sees some part of the record (a pure user
+/// administrator does not).
+pub fn may_record_care(
+    who: &Requester,
+    registered: bool,
+    profiles: &AccessProfiles,
+) -> Result<(), DenyReason> {
+    standing(who, registered)?;
+    if profiles.domains(who.role).is_empty() {
+        return Err(DenyReason::RoleNotPermitted);
+    }
+    Ok(())
+}
+
 /// Decides one request. Pure: everything it needs is in its arguments.
 pub fn decide(
     who: &Requester,
@@ -214,14 +244,8 @@ pub fn decide(
     policy: &Policy<'_>,
     now: OffsetDateTime,
 ) -> Decision {
-    if !who.account_active {
-        return Decision::deny(DenyReason::AccountInactive);
-    }
-    if !who.hcp_active {
-        return Decision::deny(DenyReason::ProviderInactive);
-    }
-    if !recipient.registered {
-        return Decision::deny(DenyReason::RecipientNotRegistered);
+    if let Err(reason) = standing(who, recipient.registered) {
+        return Decision::deny(reason);
     }
 
     // Need-to-know: the role's domains, narrowed to what was asked.
@@ -494,6 +518,37 @@ mod tests {
         assert_eq!(
             unregistered.denial(),
             Some(DenyReason::RecipientNotRegistered)
+        );
+    }
+
+    #[test]
+    fn recording_care_needs_standing_and_a_role_that_sees_something() {
+        let profiles = crate::profile::spec_default();
+        assert_eq!(may_record_care(&doctor(), true, &profiles), Ok(()));
+        let clerk = Requester {
+            role: Role::RegistrationStaff,
+            ..doctor()
+        };
+        assert_eq!(may_record_care(&clerk, true, &profiles), Ok(()));
+        let admin = Requester {
+            role: Role::UserAdministrator,
+            ..doctor()
+        };
+        assert_eq!(
+            may_record_care(&admin, true, &profiles),
+            Err(DenyReason::RoleNotPermitted)
+        );
+        assert_eq!(
+            may_record_care(&doctor(), false, &profiles),
+            Err(DenyReason::RecipientNotRegistered)
+        );
+        let closed = Requester {
+            hcp_active: false,
+            ..doctor()
+        };
+        assert_eq!(
+            may_record_care(&closed, true, &profiles),
+            Err(DenyReason::ProviderInactive)
         );
     }
 
