@@ -9,7 +9,7 @@ use std::time::Duration;
 use ehrshare_core::audit::checkpoint::{Checkpoint, Finding, hex, unhex};
 use ehrshare_core::audit::merkle::{self, Frontier, Hash, ProofPlan};
 use ehrshare_core::audit::{AuditEntry, NewAuditEntry};
-use ehrshare_store::audit::{Appended, Change, TreeHead};
+use ehrshare_store::audit::{Appended, Change, ReadEffects, TreeHead};
 use ehrshare_store::{Db, StoreError};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -80,6 +80,23 @@ impl App {
             .append_with(entry, change)
             .await
             .map_err(AppError::from)
+    }
+
+    /// Records a permitted read's entry with what it obliges ([`ReadEffects`]). `None` if
+    /// the consent it rests on was revoked before the entry could commit (nothing was kept).
+    pub(crate) async fn record_read(
+        &self,
+        entry: NewAuditEntry,
+        effects: ReadEffects,
+    ) -> Result<Option<Appended>, AppError> {
+        let entry = entry
+            .validated()
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        match self.audit_log().append_read(entry, effects).await {
+            Ok(appended) => Ok(Some(appended)),
+            Err(StoreError::ConsentRevoked) => Ok(None),
+            Err(e) => Err(AuditFailure(e).into()),
+        }
     }
 
     /// The last committed tree head.

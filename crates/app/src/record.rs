@@ -18,6 +18,7 @@ use ehrshare_core::access::{
 };
 use ehrshare_core::audit::{NewAuditEntry, Outcome};
 use ehrshare_core::domain::Domain;
+use ehrshare_store::audit::{NoticeClaim, ReadEffects};
 use ehrshare_store::sharing::{AlertRow, RecordRow};
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
@@ -550,10 +551,17 @@ impl App {
             note: None,
             created_at: now,
         });
-        let (recipient, hcp) = (r.id, asker.requester.hcp);
-        let consent = basis.consent;
-        let revoked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let revoked_in = revoked.clone();
+        let effects = ReadEffects {
+            consent: basis.consent,
+            notice: wants_notices.then_some(NoticeClaim {
+                recipient: r.id,
+                hcp: asker.requester.hcp,
+                day,
+                always: restricted_used,
+                messages: notice,
+            }),
+            alert,
+        };
         let denial = {
             let mut d = entry.clone();
             d.outcome = Outcome::Denied;
@@ -564,41 +572,12 @@ impl App {
             d.record_ids = Vec::new();
             d
         };
-        let work = change(move |mut conn: Conn<'_>| {
-            Box::pin(async move {
-                if let Some(c) = consent
-                    && !ehrshare_store::sharing::consent_unrevoked(conn.reborrow(), c).await?
-                {
-                    revoked_in.store(true, std::sync::atomic::Ordering::SeqCst);
-                    return Err(ehrshare_store::StoreError::Corrupt(
-                        "consent revoked meanwhile".to_owned(),
-                    ));
-                }
-                if let Some(a) = &alert {
-                    ehrshare_store::sharing::insert_alert(conn.reborrow(), a).await?;
-                }
-                if wants_notices {
-                    let first_today = ehrshare_store::sharing::claim_access_notice(
-                        conn.reborrow(),
-                        recipient,
-                        hcp,
-                        &day,
-                    )
-                    .await?;
-                    if first_today || restricted_used {
-                        ehrshare_store::outbox::enqueue(conn, &notice).await?;
-                    }
-                }
-                Ok(())
-            })
-        });
-        match self.record_with(entry, work).await {
-            Ok(_) => Ok(()),
-            Err(_) if revoked.load(std::sync::atomic::Ordering::SeqCst) => {
+        match self.record_read(entry, effects).await? {
+            Some(_) => Ok(()),
+            None => {
                 self.record(denial).await?;
                 Err(deny_error(DenyReason::ConsentRequired))
             }
-            Err(e) => Err(e),
         }
     }
 }

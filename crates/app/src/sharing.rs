@@ -178,11 +178,17 @@ impl App {
 
     /// The facts about a recipient (404 if there is no such recipient).
     pub(crate) async fn facts(&self, recipient: Uuid) -> Result<Facts, AppError> {
-        let registration = self.load_recipient(recipient).await?;
-        let consents = self
+        let f = self
             .db()
-            .consents(recipient)
+            .recipient_facts(recipient)
             .await?
+            .ok_or(AppError::NotFound)?;
+        let registration = Registration {
+            recipient: f.registration,
+            sdms: f.sdms,
+        };
+        let consents = f
+            .consents
             .into_iter()
             .filter_map(|c| {
                 Some(Consent {
@@ -194,10 +200,8 @@ impl App {
                 })
             })
             .collect();
-        let episodes = self
-            .db()
-            .episodes(recipient)
-            .await?
+        let episodes = f
+            .episodes
             .into_iter()
             .map(|e| Episode {
                 id: e.id,
@@ -206,10 +210,8 @@ impl App {
                 end: e.end_at,
             })
             .collect();
-        let restrictions = self
-            .db()
-            .restrictions(recipient)
-            .await?
+        let restrictions = f
+            .restrictions
             .into_iter()
             .filter_map(|r| {
                 let item = match (r.record_id, r.domain.as_deref().and_then(Domain::parse)) {

@@ -112,9 +112,40 @@ pub struct AuditStats {
     pub entries: AtomicU64,
 }
 
+/// What a permitted read of records obliges, applied by the writer for a whole batch at once.
+///
+/// Why not a [`Change`]: reads are the hot path, and a change costs the writer a savepoint and
+/// a statement or three per entry, each a round trip while every reader waits for the batch.
+/// As data, a batch's consents are re-checked in one statement and its access-notice days
+/// claimed in another (docs/PERFORMANCE.md).
+#[derive(Debug, Clone, Default)]
+pub struct ReadEffects {
+    /// The consent the permit rests on: checked again inside the writer's transaction, after
+    /// every earlier write (a revocation included) has committed. If it has been revoked the
+    /// entry is not kept and the read fails with [`StoreError::ConsentRevoked`].
+    pub consent: Option<Uuid>,
+    /// The recipient's access notice, if they want notices.
+    pub notice: Option<NoticeClaim>,
+    /// An alert to raise with the entry.
+    pub alert: Option<crate::sharing::AlertRow>,
+}
+
+/// An access notice: `messages` are sent if this is the provider's first access to the
+/// recipient's record on `day`, or `always` (a restricted item was unlocked).
+#[derive(Debug, Clone)]
+pub struct NoticeClaim {
+    pub recipient: Uuid,
+    pub hcp: Uuid,
+    /// Hong Kong calendar day, `YYYY-MM-DD`.
+    pub day: String,
+    pub always: bool,
+    pub messages: Vec<crate::outbox::NewMessage>,
+}
+
 struct Job {
     entry: NewAuditEntry,
     change: Option<Change>,
+    read: Option<ReadEffects>,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -160,7 +191,7 @@ impl AuditLog {
 
     /// Appends an entry and waits until it is committed.
     pub async fn append(&self, entry: NewAuditEntry) -> Result<Appended, StoreError> {
-        self.submit(entry, None).await
+        self.submit(entry, None, None).await
     }
 
     /// Runs `change` and appends `entry` in one transaction; waits until both are committed.
@@ -170,19 +201,31 @@ impl AuditLog {
         entry: NewAuditEntry,
         change: Change,
     ) -> Result<Appended, StoreError> {
-        self.submit(entry, Some(change)).await
+        self.submit(entry, Some(change), None).await
+    }
+
+    /// Appends the entry of a permitted read with what it obliges ([`ReadEffects`]); waits
+    /// until both are committed.
+    pub async fn append_read(
+        &self,
+        entry: NewAuditEntry,
+        effects: ReadEffects,
+    ) -> Result<Appended, StoreError> {
+        self.submit(entry, None, Some(effects)).await
     }
 
     async fn submit(
         &self,
         entry: NewAuditEntry,
         change: Option<Change>,
+        read: Option<ReadEffects>,
     ) -> Result<Appended, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job {
                 entry,
                 change,
+                read,
                 reply,
             })
             .await
@@ -431,8 +474,38 @@ macro_rules! define_backend {
             let mut slots = Vec::with_capacity(jobs.len());
             let mut rows: Vec<AuditEntry> = Vec::with_capacity(jobs.len());
             let mut nodes: Vec<(u64, Hash)> = Vec::with_capacity(jobs.len() * 2);
-            for job in jobs.iter_mut() {
+            // Which consents of the reads are unrevoked, as of the jobs before them: asked
+            // once for the reads up to the next change (a change may be a revocation).
+            let mut live: Option<std::collections::HashSet<Uuid>> = None;
+            let mut effects: Vec<ReadEffects> = Vec::new();
+            for i in 0..jobs.len() {
+                if let Some(consent) = jobs[i].read.as_ref().and_then(|r| r.consent) {
+                    let known = match &mut live {
+                        Some(known) => known,
+                        None => {
+                            let wanted: Vec<Uuid> = jobs[i..]
+                                .iter()
+                                .take_while(|j| j.change.is_none())
+                                .filter_map(|j| j.read.as_ref().and_then(|r| r.consent))
+                                .collect();
+                            live.insert(
+                                crate::sharing::unrevoked_consents(Conn::$wrap(&mut *tx), &wanted)
+                                    .await?,
+                            )
+                        }
+                    };
+                    if !known.contains(&consent) {
+                        jobs[i].read = None;
+                        slots.push(Slot::ChangeFailed(StoreError::ConsentRevoked));
+                        continue;
+                    }
+                }
+                let job = &mut jobs[i];
+                if let Some(read) = job.read.take() {
+                    effects.push(read);
+                }
                 if let Some(change) = job.change.take() {
+                    live = None;
                     let mut savepoint = tx.begin().await?;
                     match change(Conn::$wrap(&mut *savepoint)).await {
                         Ok(()) => savepoint.commit().await?,
@@ -449,6 +522,7 @@ macro_rules! define_backend {
                 rows.push(entry);
                 slots.push(Slot::Assigned(seq));
             }
+            crate::sharing::apply_read_effects(Conn::$wrap(&mut *tx), effects).await?;
             $insert(&mut tx, &rows, &nodes).await?;
             tx.commit().await?;
             Ok(slots)

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// Stored data contradicts itself (a missing tree node, an unknown code).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A read's consent was revoked before its audit entry could commit (the entry is not kept).
+    #[error("the consent was revoked meanwhile")]
+    ConsentRevoked,
     /// One failure shared by every caller of a batch that could not commit.
     #[error("{0}")]
     Shared(std::sync::Arc<StoreError>),

@@ -16,6 +16,7 @@ mod error;
 mod migrate;
 pub mod oauth;
 pub mod outbox;
+mod packed;
 pub mod person;
 pub mod provider;
 pub mod recipient;

@@ -166,6 +166,41 @@ pub async fn set_status(
     Ok(())
 }
 
+/// The columns [`recipient_row!`] reads.
+pub(crate) const RECIPIENT_COLUMNS: &str = "recipient_id, status, channel, name_en, name_zh, \
+    date_of_birth, sex, capacity, doc_type, doc_issuer, doc_number, phone, phone2, email, \
+    address, language, notify_channel, refuses_access_notices, created_at, activated_at";
+
+/// A [`RecipientRow`] from a row with [`RECIPIENT_COLUMNS`] (either backend).
+macro_rules! recipient_row {
+    ($row:expr) => {{
+        let row = $row;
+        RecipientRow {
+            id: row.try_get("recipient_id")?,
+            status: row.try_get("status")?,
+            channel: row.try_get("channel")?,
+            name_en: row.try_get("name_en")?,
+            name_zh: row.try_get("name_zh")?,
+            date_of_birth: row.try_get("date_of_birth")?,
+            sex: row.try_get("sex")?,
+            capacity: row.try_get("capacity")?,
+            doc_type: row.try_get("doc_type")?,
+            doc_issuer: row.try_get("doc_issuer")?,
+            doc_number: row.try_get("doc_number")?,
+            phone: row.try_get("phone")?,
+            phone2: row.try_get("phone2")?,
+            email: row.try_get("email")?,
+            address: row.try_get("address")?,
+            language: row.try_get("language")?,
+            notify_channel: row.try_get("notify_channel")?,
+            refuses_access_notices: row.try_get("refuses_access_notices")?,
+            created_at: row.try_get::<Ts, _>("created_at")?.0,
+            activated_at: row.try_get::<Option<Ts>, _>("activated_at")?.map(|t| t.0),
+        }
+    }};
+}
+pub(crate) use recipient_row;
+
 impl Db {
     /// A registration and its SDMs.
     pub async fn recipient(
@@ -173,40 +208,16 @@ impl Db {
         id: Uuid,
     ) -> Result<Option<(RecipientRow, Vec<SdmRow>)>, StoreError> {
         crate::on_pool!(self, pool => {
-            let Some(row) = sqlx::query(
-                "SELECT recipient_id, status, channel, name_en, name_zh, date_of_birth, sex, \
-                 capacity, doc_type, doc_issuer, doc_number, phone, phone2, email, address, \
-                 language, notify_channel, refuses_access_notices, created_at, activated_at \
-                 FROM recipient WHERE recipient_id = $1",
-            )
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RECIPIENT_COLUMNS} FROM recipient WHERE recipient_id = $1"
+            )))
             .bind(id)
             .fetch_optional(pool)
             .await?
             else {
                 return Ok(None);
             };
-            let recipient = RecipientRow {
-                id: row.try_get("recipient_id")?,
-                status: row.try_get("status")?,
-                channel: row.try_get("channel")?,
-                name_en: row.try_get("name_en")?,
-                name_zh: row.try_get("name_zh")?,
-                date_of_birth: row.try_get("date_of_birth")?,
-                sex: row.try_get("sex")?,
-                capacity: row.try_get("capacity")?,
-                doc_type: row.try_get("doc_type")?,
-                doc_issuer: row.try_get("doc_issuer")?,
-                doc_number: row.try_get("doc_number")?,
-                phone: row.try_get("phone")?,
-                phone2: row.try_get("phone2")?,
-                email: row.try_get("email")?,
-                address: row.try_get("address")?,
-                language: row.try_get("language")?,
-                notify_channel: row.try_get("notify_channel")?,
-                refuses_access_notices: row.try_get("refuses_access_notices")?,
-                created_at: row.try_get::<Ts, _>("created_at")?.0,
-                activated_at: row.try_get::<Option<Ts>, _>("activated_at")?.map(|t| t.0),
-            };
+            let recipient = recipient_row!(&row);
             let rows = sqlx::query(
                 "SELECT recipient_id, sdm_id, name_en, name_zh, doc_type, doc_issuer, doc_number, \
                  category, no_higher_available, relationship_proof, phone, created_at \

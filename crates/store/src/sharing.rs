@@ -9,6 +9,8 @@ use uuid::Uuid;
 use crate::audit::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::packed::{self, Col};
+use crate::recipient::{RECIPIENT_COLUMNS, RecipientRow, SdmRow, recipient_row};
 use crate::timestamp::Ts;
 
 /// A sharing consent as stored.
@@ -40,6 +42,16 @@ pub struct EpisodeRow {
     pub opened_by: Uuid,
     pub closed_by: Option<Uuid>,
     pub created_at: OffsetDateTime,
+}
+
+/// Everything the access decision needs about a recipient ([`Db::recipient_facts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientFacts {
+    pub registration: RecipientRow,
+    pub sdms: Vec<SdmRow>,
+    pub consents: Vec<ConsentRow>,
+    pub episodes: Vec<EpisodeRow>,
+    pub restrictions: Vec<RestrictionRow>,
 }
 
 /// A record as stored (its latest version).
@@ -143,14 +155,80 @@ pub async fn revoke_consents(
 
 /// Whether a consent is still unrevoked, read inside the caller's transaction (the audit
 /// writer's): a read permitted on it is committed only if no revocation committed first.
-pub async fn consent_unrevoked(conn: Conn<'_>, consent: Uuid) -> Result<bool, StoreError> {
-    let revoked: Option<Option<Ts>> = crate::on_conn!(conn, db => {
-        sqlx::query_scalar("SELECT revoked_at FROM consent WHERE consent_id = $1")
-            .bind(consent)
-            .fetch_optional(&mut *db)
-            .await?
-    });
-    Ok(matches!(revoked, Some(None)))
+/// Which of `consents` are unrevoked, in one statement per thousand.
+pub async fn unrevoked_consents(
+    mut conn: Conn<'_>,
+    consents: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+    let mut live = std::collections::HashSet::new();
+    for chunk in consents.chunks(1000) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT consent_id FROM consent WHERE revoked_at IS NULL AND consent_id IN ({})",
+            placeholders.join(", ")
+        );
+        let ids: Vec<Uuid> = crate::on_conn!(conn.reborrow(), db => {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+            for c in chunk {
+                q = q.bind(*c);
+            }
+            q.fetch_all(&mut *db).await?
+        });
+        live.extend(ids);
+    }
+    Ok(live)
+}
+
+/// A batch's read obligations (`audit::ReadEffects`): the alerts, then the access-notice days
+/// claimed in one statement per thousand; a claim's messages are queued if its day was not
+/// claimed before (once per key in the batch) or it must always be sent.
+pub(crate) async fn apply_read_effects(
+    mut conn: Conn<'_>,
+    effects: Vec<crate::audit::ReadEffects>,
+) -> Result<(), StoreError> {
+    let mut claims = Vec::new();
+    for e in effects {
+        if let Some(a) = &e.alert {
+            insert_alert(conn.reborrow(), a).await?;
+        }
+        claims.extend(e.notice);
+    }
+    let mut keys: Vec<(Uuid, Uuid, String)> = claims
+        .iter()
+        .map(|c| (c.recipient, c.hcp, c.day.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut fresh = std::collections::HashSet::new();
+    for chunk in keys.chunks(1000) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO access_notice (recipient_id, hcp_id, day) VALUES {} \
+             ON CONFLICT (recipient_id, hcp_id, day) DO NOTHING RETURNING recipient_id, hcp_id, day",
+            values.join(", ")
+        );
+        let rows: Vec<(Uuid, Uuid, String)> = crate::on_conn!(conn.reborrow(), db => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for (r, h, d) in chunk {
+                q = q.bind(*r).bind(*h).bind(d.as_str());
+            }
+            q.fetch_all(&mut *db).await?
+        });
+        fresh.extend(rows);
+    }
+    let mut messages = Vec::new();
+    for c in claims {
+        // The first claim of a fresh key takes the notice; the key is then spent.
+        if fresh.remove(&(c.recipient, c.hcp, c.day.clone())) || c.always {
+            messages.extend(c.messages);
+        }
+    }
+    if !messages.is_empty() {
+        crate::outbox::enqueue(conn, &messages).await?;
+    }
+    Ok(())
 }
 
 /// A smart ID card reader as registered.
@@ -527,28 +605,6 @@ pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError
     Ok(())
 }
 
-/// Claims the day's access notice for a recipient and provider: true the first time that day.
-pub async fn claim_access_notice(
-    conn: Conn<'_>,
-    recipient: Uuid,
-    hcp: Uuid,
-    day: &str,
-) -> Result<bool, StoreError> {
-    let n = crate::on_conn!(conn, db => {
-        sqlx::query(
-            "INSERT INTO access_notice (recipient_id, hcp_id, day) VALUES ($1, $2, $3) \
-             ON CONFLICT (recipient_id, hcp_id, day) DO NOTHING",
-        )
-        .bind(recipient)
-        .bind(hcp)
-        .bind(day)
-        .execute(&mut *db)
-        .await?
-        .rows_affected()
-    });
-    Ok(n == 1)
-}
-
 macro_rules! record_row {
     ($row:expr) => {{
         let row = $row;
@@ -573,37 +629,6 @@ const RECORD_COLUMNS: &str = "record_id, recipient_id, domain, resource_type, so
     source_id, version, status, body, deposited_by, created_at, updated_at";
 
 impl Db {
-    /// A recipient's consents, all providers, newest first.
-    pub async fn consents(&self, recipient: Uuid) -> Result<Vec<ConsentRow>, StoreError> {
-        crate::on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT consent_id, recipient_id, hcp_id, kind, method, method_ref, given_at, \
-                 revoked_at, sdm_id, account_id, created_at FROM consent WHERE recipient_id = $1 \
-                 ORDER BY given_at DESC, consent_id DESC",
-            )
-            .bind(recipient)
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(ConsentRow {
-                    id: row.try_get("consent_id")?,
-                    recipient_id: row.try_get("recipient_id")?,
-                    hcp_id: row.try_get("hcp_id")?,
-                    kind: row.try_get("kind")?,
-                    method: row.try_get("method")?,
-                    method_ref: row.try_get("method_ref")?,
-                    given_at: row.try_get::<Ts, _>("given_at")?.0,
-                    revoked_at: row.try_get::<Option<Ts>, _>("revoked_at")?.map(|t| t.0),
-                    sdm_id: row.try_get("sdm_id")?,
-                    account_id: row.try_get("account_id")?,
-                    created_at: row.try_get::<Ts, _>("created_at")?.0,
-                });
-            }
-            Ok(out)
-        })
-    }
-
     /// A recipient's care episodes, newest first.
     pub async fn episodes(&self, recipient: Uuid) -> Result<Vec<EpisodeRow>, StoreError> {
         crate::on_pool!(self, pool => {
@@ -723,23 +748,318 @@ impl Db {
         }
         // The domain codes come from core's closed list; still bound as parameters.
         let placeholders: Vec<String> = (0..domains.len()).map(|i| format!("${}", i + 2)).collect();
+        let backend = self.backend();
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM record WHERE recipient_id = $1 AND status = 'current' \
-             AND domain IN ({}) ORDER BY created_at, record_id",
-            placeholders.join(", ")
+            "SELECT {}",
+            packed::list(
+                backend,
+                &[
+                    Col::Uuid("record_id"),
+                    Col::Uuid("recipient_id"),
+                    Col::Plain("domain"),
+                    Col::Plain("resource_type"),
+                    Col::Uuid("source_hcp"),
+                    Col::Plain("source_id"),
+                    Col::Plain("version"),
+                    Col::Plain("status"),
+                    Col::Plain("body"),
+                    Col::Uuid("deposited_by"),
+                    Col::Plain("created_at"),
+                    Col::Plain("updated_at"),
+                ],
+                &format!(
+                    "FROM record WHERE recipient_id = $1 AND status = 'current' AND domain IN ({})",
+                    placeholders.join(", ")
+                ),
+                "created_at, record_id",
+            )
         );
-        crate::on_pool!(self, pool => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
+        let text: String = crate::on_pool!(self, pool => {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(recipient);
             for d in domains {
                 q = q.bind(d);
             }
-            let rows = q.fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(record_row!(row));
-            }
-            Ok(out)
-        })
+            q.fetch_one(pool).await?
+        });
+        type Packed = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+        );
+        packed::decode::<Packed>("records", &text)?
+            .into_iter()
+            .map(|p| {
+                Ok(RecordRow {
+                    id: packed::uuid(&p.0)?,
+                    recipient_id: packed::uuid(&p.1)?,
+                    domain: p.2,
+                    resource_type: p.3,
+                    source_hcp: packed::uuid(&p.4)?,
+                    source_id: p.5,
+                    version: p.6,
+                    status: p.7,
+                    body: p.8,
+                    deposited_by: packed::opt_uuid(p.9.as_deref())?,
+                    created_at: packed::ts(&p.10)?,
+                    updated_at: packed::ts(&p.11)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Everything the access decision needs about a recipient, in one statement (see
+    /// [`packed`] for why): the registration with its SDMs, every consent (newest first),
+    /// every care episode (newest first) and the restrictions in force with their unlocks.
+    /// `None` if there is no such recipient.
+    pub async fn recipient_facts(
+        &self,
+        recipient: Uuid,
+    ) -> Result<Option<RecipientFacts>, StoreError> {
+        let b = self.backend();
+        let sdms = packed::list(
+            b,
+            &[
+                Col::Uuid("s.recipient_id"),
+                Col::Uuid("s.sdm_id"),
+                Col::Plain("s.name_en"),
+                Col::Plain("s.name_zh"),
+                Col::Plain("s.doc_type"),
+                Col::Plain("s.doc_issuer"),
+                Col::Plain("s.doc_number"),
+                Col::Plain("s.category"),
+                Col::Bool("s.no_higher_available"),
+                Col::Plain("s.relationship_proof"),
+                Col::Plain("s.phone"),
+                Col::Plain("s.created_at"),
+            ],
+            "FROM recipient_sdm s WHERE s.recipient_id = r.recipient_id",
+            "s.created_at, s.sdm_id",
+        );
+        let consents = packed::list(
+            b,
+            &[
+                Col::Uuid("c.consent_id"),
+                Col::Uuid("c.recipient_id"),
+                Col::Uuid("c.hcp_id"),
+                Col::Plain("c.kind"),
+                Col::Plain("c.method"),
+                Col::Plain("c.method_ref"),
+                Col::Plain("c.given_at"),
+                Col::Plain("c.revoked_at"),
+                Col::Uuid("c.sdm_id"),
+                Col::Uuid("c.account_id"),
+                Col::Plain("c.created_at"),
+            ],
+            "FROM consent c WHERE c.recipient_id = r.recipient_id",
+            "c.given_at DESC, c.consent_id DESC",
+        );
+        let episodes = packed::list(
+            b,
+            &[
+                Col::Uuid("e.episode_id"),
+                Col::Uuid("e.recipient_id"),
+                Col::Uuid("e.hcp_id"),
+                Col::Uuid("e.location_id"),
+                Col::Plain("e.kind"),
+                Col::Plain("e.start_at"),
+                Col::Plain("e.end_at"),
+                Col::Uuid("e.opened_by"),
+                Col::Uuid("e.closed_by"),
+                Col::Plain("e.created_at"),
+            ],
+            "FROM care_episode e WHERE e.recipient_id = r.recipient_id",
+            "e.start_at DESC, e.episode_id DESC",
+        );
+        let unlocks = packed::list(
+            b,
+            &[
+                Col::Uuid("u.unlock_id"),
+                Col::Uuid("u.hcp_id"),
+                Col::Uuid("u.episode_id"),
+                Col::Plain("u.until_at"),
+            ],
+            "FROM restriction_unlock u WHERE u.restriction_id = x.restriction_id",
+            "u.until_at, u.unlock_id",
+        );
+        let restrictions = packed::list(
+            b,
+            &[
+                Col::Uuid("x.restriction_id"),
+                Col::Uuid("x.recipient_id"),
+                Col::Plain("x.domain"),
+                Col::Uuid("x.record_id"),
+                Col::Plain("x.created_at"),
+                Col::List(&unlocks),
+            ],
+            "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
+            "x.created_at, x.restriction_id",
+        );
+        let sql = format!(
+            "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
+             {episodes} AS episodes, {restrictions} AS restrictions \
+             FROM recipient r WHERE r.recipient_id = $1"
+        );
+        let (registration, lists): (RecipientRow, [String; 4]) = crate::on_pool!(self, pool => {
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(recipient)
+                .fetch_optional(pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            (
+                recipient_row!(&row),
+                [
+                    row.try_get("sdms")?,
+                    row.try_get("consents")?,
+                    row.try_get("episodes")?,
+                    row.try_get("restrictions")?,
+                ],
+            )
+        });
+        let [sdms, consents, episodes, restrictions] = lists;
+        type Sdm = (
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+            bool,
+            Option<String>,
+            String,
+            String,
+        );
+        type Consent = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        type Episode = (
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+        );
+        type Unlock = (String, String, String, String);
+        type Restriction = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            Vec<Unlock>,
+        );
+        let sdms = packed::decode::<Sdm>("sdms", &sdms)?
+            .into_iter()
+            .map(|p| {
+                Ok(SdmRow {
+                    recipient_id: packed::uuid(&p.0)?,
+                    sdm_id: packed::uuid(&p.1)?,
+                    name_en: p.2,
+                    name_zh: p.3,
+                    doc_type: p.4,
+                    doc_issuer: p.5,
+                    doc_number: p.6,
+                    category: p.7,
+                    no_higher_available: p.8,
+                    relationship_proof: p.9,
+                    phone: p.10,
+                    created_at: packed::ts(&p.11)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let consents = packed::decode::<Consent>("consents", &consents)?
+            .into_iter()
+            .map(|p| {
+                Ok(ConsentRow {
+                    id: packed::uuid(&p.0)?,
+                    recipient_id: packed::uuid(&p.1)?,
+                    hcp_id: packed::uuid(&p.2)?,
+                    kind: p.3,
+                    method: p.4,
+                    method_ref: p.5,
+                    given_at: packed::ts(&p.6)?,
+                    revoked_at: packed::opt_ts(p.7.as_deref())?,
+                    sdm_id: packed::opt_uuid(p.8.as_deref())?,
+                    account_id: packed::opt_uuid(p.9.as_deref())?,
+                    created_at: packed::ts(&p.10)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let episodes = packed::decode::<Episode>("episodes", &episodes)?
+            .into_iter()
+            .map(|p| {
+                Ok(EpisodeRow {
+                    id: packed::uuid(&p.0)?,
+                    recipient_id: packed::uuid(&p.1)?,
+                    hcp_id: packed::uuid(&p.2)?,
+                    location_id: packed::opt_uuid(p.3.as_deref())?,
+                    kind: p.4,
+                    start_at: packed::ts(&p.5)?,
+                    end_at: packed::opt_ts(p.6.as_deref())?,
+                    opened_by: packed::uuid(&p.7)?,
+                    closed_by: packed::opt_uuid(p.8.as_deref())?,
+                    created_at: packed::ts(&p.9)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let restrictions = packed::decode::<Restriction>("restrictions", &restrictions)?
+            .into_iter()
+            .map(|p| {
+                Ok(RestrictionRow {
+                    id: packed::uuid(&p.0)?,
+                    recipient_id: packed::uuid(&p.1)?,
+                    domain: p.2,
+                    record_id: packed::opt_uuid(p.3.as_deref())?,
+                    created_at: packed::ts(&p.4)?,
+                    unlocks: p
+                        .5
+                        .into_iter()
+                        .map(|u| {
+                            Ok(UnlockRow {
+                                id: packed::uuid(&u.0)?,
+                                hcp_id: packed::uuid(&u.1)?,
+                                episode_id: packed::uuid(&u.2)?,
+                                until: packed::ts(&u.3)?,
+                            })
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Some(RecipientFacts {
+            registration,
+            sdms,
+            consents,
+            episodes,
+            restrictions,
+        }))
     }
 
     /// A card reader.
