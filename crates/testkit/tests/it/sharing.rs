@@ -670,6 +670,38 @@ async fn reads_racing_a_revocation_never_log_a_permit_after_it() {
 }
 
 #[tokio::test]
+async fn concurrent_first_reads_of_the_day_send_one_access_notice() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let w = std::sync::Arc::new(w);
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(30));
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let (w, gate) = (w.clone(), gate.clone());
+        reads.spawn(async move {
+            gate.wait().await;
+            w.summary(&w.doctor).await.status.as_u16()
+        });
+    }
+    while let Some(status) = reads.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    // The audit writer commits reads in batches; a batch of first reads claims the day once.
+    let notices =
+        w.t.db
+            .connect()
+            .await
+            .outbox_to("+85291234567")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.message.template == "access-notice")
+            .count();
+    assert_eq!(notices, 1, "one access notice for the provider's day");
+}
+
+#[tokio::test]
 async fn restricted_items_neither_appear_nor_count_until_unlocked_with_a_code() {
     let w = world().await;
     assert_eq!(w.consent("indefinite").await.status, 201);
