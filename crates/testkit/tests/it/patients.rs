@@ -216,4 +216,14 @@ async fn a_parent_logs_in_as_themself_and_acts_for_the_child_until_sixteen() {
         .send_json(Some(&parent), Request::get("/api/v1/me"), &Value::Null)
         .await;
     assert_eq!(me.json()["represents"], json!([]), "{}", me.text());
+
+    // The decision's facts, packed in one statement, carry the SDM exactly as its own
+    // query reads it (text, optional text, a boolean, a timestamp), on either backend.
+    let db = t.db.connect().await;
+    let id: uuid::Uuid = child.parse().unwrap();
+    let (registration, sdms) = db.recipient(id).await.unwrap().unwrap();
+    let facts = db.recipient_facts(id).await.unwrap().unwrap();
+    assert_eq!(sdms.len(), 1);
+    assert_eq!(facts.sdms, sdms);
+    assert_eq!(facts.registration, registration);
 }

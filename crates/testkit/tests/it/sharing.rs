@@ -812,6 +812,16 @@ async fn restricted_items_neither_appear_nor_count_until_unlocked_with_a_code() 
     let doctor = w.t.login_agent("dr.a", SEED, None).await;
     let seen = domains(&w.summary(&doctor).await);
     assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
+    // The decision's facts, packed in one statement, equal what the per-table queries read
+    // (restrictions with their unlocks, episodes), on either backend.
+    let db = w.t.db.connect().await;
+    let id: uuid::Uuid = w.recipient.parse().unwrap();
+    let facts = db.recipient_facts(id).await.unwrap().unwrap();
+    let restrictions = db.restrictions(id).await.unwrap();
+    assert!(restrictions.iter().any(|r| !r.unlocks.is_empty()));
+    assert_eq!(facts.restrictions, restrictions);
+    assert_eq!(facts.episodes, db.episodes(id).await.unwrap());
+    assert!(!facts.consents.is_empty());
 }
 
 async fn notices(w: &World) -> usize {
