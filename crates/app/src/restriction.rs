@@ -102,13 +102,12 @@ impl App {
     ) -> Result<(), AppError> {
         let now = self.clock().now();
         let sdm = self.acting_for(session, recipient).await?;
-        if !self
+        let facts = self
             .db()
-            .restrictions(recipient)
+            .recipient_facts(recipient)
             .await?
-            .iter()
-            .any(|r| r.id == id)
-        {
+            .ok_or(AppError::NotFound)?;
+        if !facts.restrictions.iter().any(|r| r.id == id) {
             return Err(AppError::NotFound);
         }
         let mut entry = caller.entry(self, "restriction.lift", Outcome::Allowed);

@@ -902,8 +902,10 @@ impl App {
         let account = asker.account.ok_or(AppError::NotFound)?;
         let e = self
             .db()
-            .episodes(recipient)
+            .recipient_facts(recipient)
             .await?
+            .ok_or(AppError::NotFound)?
+            .episodes
             .into_iter()
             .find(|e| e.id == episode && e.hcp_id == asker.requester.hcp)
             .ok_or(AppError::NotFound)?;

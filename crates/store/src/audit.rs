@@ -117,7 +117,9 @@ pub struct AuditStats {
 /// Why not a [`Change`]: reads are the hot path, and a change costs the writer a savepoint and
 /// a statement or three per entry, each a round trip while every reader waits for the batch.
 /// As data, a batch's consents are re-checked in one statement and its access-notice days
-/// claimed in another (docs/PERFORMANCE.md).
+/// claimed in another (docs/PERFORMANCE.md). Unlike a change, an effect that fails (it
+/// cannot, short of a broken database: notice days are claimed with `DO NOTHING`, alert ids are
+/// fresh) fails the whole batch, not just its own entry.
 #[derive(Debug, Clone, Default)]
 pub struct ReadEffects {
     /// The consent the permit rests on: checked again inside the writer's transaction, after

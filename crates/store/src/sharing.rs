@@ -155,6 +155,12 @@ pub async fn revoke_consents(
 
 /// Whether a consent is still unrevoked, read inside the caller's transaction (the audit
 /// writer's): a read permitted on it is committed only if no revocation committed first.
+/// `$first, ..., $(first + n - 1)`: a list of bound parameters for `IN (...)`.
+fn placeholders(first: usize, n: usize) -> String {
+    let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    list.join(", ")
+}
+
 /// Which of `consents` are unrevoked, in one statement per thousand.
 pub async fn unrevoked_consents(
     mut conn: Conn<'_>,
@@ -162,10 +168,9 @@ pub async fn unrevoked_consents(
 ) -> Result<std::collections::HashSet<Uuid>, StoreError> {
     let mut live = std::collections::HashSet::new();
     for chunk in consents.chunks(1000) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT consent_id FROM consent WHERE revoked_at IS NULL AND consent_id IN ({})",
-            placeholders.join(", ")
+            placeholders(1, chunk.len())
         );
         let ids: Vec<Uuid> = crate::on_conn!(conn.reborrow(), db => {
             let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
@@ -629,77 +634,6 @@ const RECORD_COLUMNS: &str = "record_id, recipient_id, domain, resource_type, so
     source_id, version, status, body, deposited_by, created_at, updated_at";
 
 impl Db {
-    /// A recipient's care episodes, newest first.
-    pub async fn episodes(&self, recipient: Uuid) -> Result<Vec<EpisodeRow>, StoreError> {
-        crate::on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT episode_id, recipient_id, hcp_id, location_id, kind, start_at, end_at, \
-                 opened_by, closed_by, created_at FROM care_episode WHERE recipient_id = $1 \
-                 ORDER BY start_at DESC, episode_id DESC",
-            )
-            .bind(recipient)
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(EpisodeRow {
-                    id: row.try_get("episode_id")?,
-                    recipient_id: row.try_get("recipient_id")?,
-                    hcp_id: row.try_get("hcp_id")?,
-                    location_id: row.try_get("location_id")?,
-                    kind: row.try_get("kind")?,
-                    start_at: row.try_get::<Ts, _>("start_at")?.0,
-                    end_at: row.try_get::<Option<Ts>, _>("end_at")?.map(|t| t.0),
-                    opened_by: row.try_get("opened_by")?,
-                    closed_by: row.try_get("closed_by")?,
-                    created_at: row.try_get::<Ts, _>("created_at")?.0,
-                });
-            }
-            Ok(out)
-        })
-    }
-
-    /// A recipient's restrictions in force, with their unlocks (one query).
-    pub async fn restrictions(&self, recipient: Uuid) -> Result<Vec<RestrictionRow>, StoreError> {
-        crate::on_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT r.restriction_id, r.recipient_id, r.domain, r.record_id, r.created_at, \
-                 u.unlock_id, u.hcp_id, u.episode_id, u.until_at \
-                 FROM restriction r LEFT JOIN restriction_unlock u ON u.restriction_id = r.restriction_id \
-                 WHERE r.recipient_id = $1 AND r.lifted_at IS NULL \
-                 ORDER BY r.created_at, r.restriction_id",
-            )
-            .bind(recipient)
-            .fetch_all(pool)
-            .await?;
-            let mut out: Vec<RestrictionRow> = Vec::new();
-            for row in &rows {
-                let id: Uuid = row.try_get("restriction_id")?;
-                if out.last().is_none_or(|r| r.id != id) {
-                    out.push(RestrictionRow {
-                        id,
-                        recipient_id: row.try_get("recipient_id")?,
-                        domain: row.try_get("domain")?,
-                        record_id: row.try_get("record_id")?,
-                        created_at: row.try_get::<Ts, _>("created_at")?.0,
-                        unlocks: Vec::new(),
-                    });
-                }
-                if let Some(unlock) = row.try_get::<Option<Uuid>, _>("unlock_id")?
-                    && let Some(current) = out.last_mut()
-                {
-                    current.unlocks.push(UnlockRow {
-                        id: unlock,
-                        hcp_id: row.try_get("hcp_id")?,
-                        episode_id: row.try_get("episode_id")?,
-                        until: row.try_get::<Ts, _>("until_at")?.0,
-                    });
-                }
-            }
-            Ok(out)
-        })
-    }
-
     /// One record.
     pub async fn record(&self, id: Uuid) -> Result<Option<RecordRow>, StoreError> {
         crate::on_pool!(self, pool => {
@@ -747,7 +681,6 @@ impl Db {
             return Ok(Vec::new());
         }
         // The domain codes come from core's closed list; still bound as parameters.
-        let placeholders: Vec<String> = (0..domains.len()).map(|i| format!("${}", i + 2)).collect();
         let backend = self.backend();
         let sql = format!(
             "SELECT {}",
@@ -769,7 +702,7 @@ impl Db {
                 ],
                 &format!(
                     "FROM record WHERE recipient_id = $1 AND status = 'current' AND domain IN ({})",
-                    placeholders.join(", ")
+                    placeholders(2, domains.len())
                 ),
                 "created_at, record_id",
             )

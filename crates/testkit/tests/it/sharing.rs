@@ -812,16 +812,26 @@ async fn restricted_items_neither_appear_nor_count_until_unlocked_with_a_code() 
     let doctor = w.t.login_agent("dr.a", SEED, None).await;
     let seen = domains(&w.summary(&doctor).await);
     assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
-    // The decision's facts, packed in one statement, equal what the per-table queries read
-    // (restrictions with their unlocks, episodes), on either backend.
+    // The decision's facts, packed in one statement, carry the nested unlocks with their
+    // provider and time, and the open episode, on either backend.
     let db = w.t.db.connect().await;
     let id: uuid::Uuid = w.recipient.parse().unwrap();
+    let hcp: uuid::Uuid = w.hcp.parse().unwrap();
     let facts = db.recipient_facts(id).await.unwrap().unwrap();
-    let restrictions = db.restrictions(id).await.unwrap();
-    assert!(restrictions.iter().any(|r| !r.unlocks.is_empty()));
-    assert_eq!(facts.restrictions, restrictions);
-    assert_eq!(facts.episodes, db.episodes(id).await.unwrap());
-    assert!(!facts.consents.is_empty());
+    let unlocks: Vec<_> = facts.restrictions.iter().flat_map(|r| &r.unlocks).collect();
+    assert!(!unlocks.is_empty(), "{facts:?}");
+    assert!(
+        unlocks
+            .iter()
+            .all(|u| u.hcp_id == hcp && u.until <= ehrshare_core::clock::Clock::now(&w.t.clock))
+    );
+    assert!(
+        facts
+            .episodes
+            .iter()
+            .any(|e| e.hcp_id == hcp && e.end_at.is_none())
+    );
+    assert!(facts.consents.iter().any(|c| c.hcp_id == hcp));
 }
 
 async fn notices(w: &World) -> usize {
