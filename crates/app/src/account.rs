@@ -48,6 +48,9 @@ pub struct NewAccount {
     pub email: Option<String>,
     /// `en` or `zh-HK`.
     pub language: Option<String>,
+    /// The holder's identity document, if the administrator records it (for the alert on
+    /// reading one's own or a colleague's record; the rule cannot see accounts without one).
+    pub document: Option<crate::recipient::DocumentInput>,
 }
 
 /// A change of role (and with it registration number and administrator flag).
@@ -403,6 +406,18 @@ impl App {
             input.user_admin,
             &mut fields,
         );
+        let document = match input
+            .document
+            .as_ref()
+            .map(|d| crate::recipient::check_document("/document", d))
+        {
+            None => None,
+            Some(Ok(d)) => Some((d.kind.code().to_owned(), d.issuer, d.number)),
+            Some(Err(e)) => {
+                fields.push(e);
+                None
+            }
+        };
         if !fields.is_empty() {
             return Err(invalid(fields));
         }
@@ -436,6 +451,7 @@ impl App {
                 demo,
                 created_at: now,
                 version: 1,
+                document,
             },
             password,
         ))

@@ -1,11 +1,14 @@
 //! The alert scanner: reads the audit log's access decisions in order, from where it stopped,
 //! through `core::alert`'s rules, and writes the alerts they raise (for the provider's user
 //! administrators and the office's privacy officers) together with its new position, audited.
-//! It runs beside the requests, never in their path, so rules cost reads nothing. The hour of
+//! It runs beside the requests, never in their path, so rules cost reads nothing (the
+//! own-or-colleague rule's document match is one query per page of entries). The hour of
 //! history the rules look back on is kept in memory: after a restart the first hour may miss a
 //! threshold that straddles it.
 
-use ehrshare_core::alert::{AlertWindow, Flag, Seen};
+use std::collections::HashMap;
+
+use ehrshare_core::alert::{AlertWindow, Flag, Seen, relation};
 use ehrshare_core::audit::Outcome;
 use ehrshare_store::sharing::AlertRow;
 use ehrshare_store::{Conn, change};
@@ -47,11 +50,25 @@ impl App {
             let Some(last) = entries.last().map(|e| e.seq) else {
                 break;
             };
+            let is_access = |x: &ehrshare_core::audit::NewAuditEntry| {
+                matches!(x.action.as_str(), "record.summary" | "record.read")
+            };
+            // Whose documents the page's recipients share, for the own-or-colleague rule.
+            let read: Vec<Uuid> = entries
+                .iter()
+                .filter(|e| is_access(&e.entry) && e.entry.outcome == Outcome::Allowed)
+                .filter_map(|e| e.entry.recipient)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut holders: HashMap<Uuid, Vec<(Uuid, Option<Uuid>)>> = HashMap::new();
+            for (recipient, account, hcp) in self.db().document_holders(&read).await? {
+                holders.entry(recipient).or_default().push((account, hcp));
+            }
             let mut alerts = Vec::new();
             for e in &entries {
                 let x = &e.entry;
-                let is_access = matches!(x.action.as_str(), "record.summary" | "record.read");
-                let (true, Some(account)) = (is_access, x.actor.account) else {
+                let (true, Some(account)) = (is_access(x), x.actor.account) else {
                     continue;
                 };
                 let seen = Seen {
@@ -59,6 +76,10 @@ impl App {
                     account,
                     recipient: x.recipient,
                     denied: x.outcome == Outcome::Denied,
+                    relation: x
+                        .recipient
+                        .and_then(|r| holders.get(&r))
+                        .and_then(|h| relation(account, x.actor.hcp, h)),
                 };
                 for flag in state.window.observe(seen, &policy) {
                     alerts.push(AlertRow {
@@ -78,6 +99,13 @@ impl App {
                                 format!("{count} refused accesses within an hour (entry {})", e.seq)
                             }
                             Flag::OutOfHours => format!("a read out of hours (entry {})", e.seq),
+                            Flag::OwnRecord => {
+                                format!("the reader's own record (entry {})", e.seq)
+                            }
+                            Flag::ColleagueRecord { colleague } => format!(
+                                "the record of a colleague, account {colleague} (entry {})",
+                                e.seq
+                            ),
                         }),
                         status: "open".to_owned(),
                         note: None,

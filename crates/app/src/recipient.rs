@@ -122,53 +122,46 @@ impl Fields {
     }
 
     fn document(&mut self, field: &str, d: &DocumentInput) -> Option<Document> {
-        let Some(kind) = DocumentType::parse(d.kind.trim()) else {
-            self.push(
-                &format!("{field}/type"),
-                "invalid-document-type",
-                "unknown document type",
-            );
-            return None;
-        };
-        let default_issuer = match kind {
-            DocumentType::Hkid | DocumentType::HkBirthCertificate => "HK",
-            DocumentType::MacaoId => "MO",
-            DocumentType::MainlandTravelPermit => "CN",
-            DocumentType::Passport | DocumentType::Other => "",
-        };
-        let issuer = d.issuer.as_deref().unwrap_or(default_issuer);
-        match Document::parse(kind, issuer, &d.number) {
-            Ok(doc) => Some(doc),
-            Err(DocumentError::Hkid(HkidError::CheckDigit)) => {
-                self.push(
-                    &format!("{field}/number"),
-                    "invalid-hkid",
-                    "the check digit does not match",
-                );
-                None
-            }
-            Err(DocumentError::Hkid(HkidError::Format)) => {
-                self.push(
-                    &format!("{field}/number"),
-                    "invalid-hkid",
-                    HkidError::Format.to_string(),
-                );
-                None
-            }
-            Err(e @ (DocumentError::Issuer | DocumentError::WrongIssuer(_))) => {
-                self.push(&format!("{field}/issuer"), "invalid-issuer", e.to_string());
-                None
-            }
-            Err(e) => {
-                self.push(
-                    &format!("{field}/number"),
-                    "invalid-document-number",
-                    e.to_string(),
-                );
-                None
-            }
-        }
+        check_document(field, d).map_err(|e| self.0.push(e)).ok()
     }
+}
+
+/// Validates a document as entered; a problem names `field` + `/type`, `/issuer` or `/number`.
+/// Shared by registrations and accounts.
+pub(crate) fn check_document(field: &str, d: &DocumentInput) -> Result<Document, FieldError> {
+    let problem = |part: &str, code: &'static str, message: String| FieldError {
+        field: format!("{field}/{part}"),
+        code,
+        message,
+    };
+    let Some(kind) = DocumentType::parse(d.kind.trim()) else {
+        return Err(problem(
+            "type",
+            "invalid-document-type",
+            "unknown document type".to_owned(),
+        ));
+    };
+    let default_issuer = match kind {
+        DocumentType::Hkid | DocumentType::HkBirthCertificate => "HK",
+        DocumentType::MacaoId => "MO",
+        DocumentType::MainlandTravelPermit => "CN",
+        DocumentType::Passport | DocumentType::Other => "",
+    };
+    let issuer = d.issuer.as_deref().unwrap_or(default_issuer);
+    Document::parse(kind, issuer, &d.number).map_err(|e| match e {
+        DocumentError::Hkid(HkidError::CheckDigit) => problem(
+            "number",
+            "invalid-hkid",
+            "the check digit does not match".to_owned(),
+        ),
+        DocumentError::Hkid(HkidError::Format) => {
+            problem("number", "invalid-hkid", HkidError::Format.to_string())
+        }
+        e @ (DocumentError::Issuer | DocumentError::WrongIssuer(_)) => {
+            problem("issuer", "invalid-issuer", e.to_string())
+        }
+        e => problem("number", "invalid-document-number", e.to_string()),
+    })
 }
 
 fn parse_date(s: &str) -> Option<Date> {

@@ -1,6 +1,8 @@
 //! Alert rules (SPEC 3.9) over the stream of access decisions, in the order the audit log
 //! holds them: many distinct recipients read by one user within an hour, repeated denials for
-//! one user within an hour, and reads out of hours (Hong Kong time). Access without a care
+//! one user within an hour, reads out of hours (Hong Kong time), and reads of the reader's own
+//! record or a colleague's (the recipient's identity document is that of the reader's account
+//! or of another account at the reader's provider). Access without a care
 //! episode is flagged where it is decided. Pure: the window is fed entries and answers flags;
 //! time comes from the entries.
 
@@ -40,6 +42,34 @@ pub struct Seen {
     pub account: Uuid,
     pub recipient: Option<Uuid>,
     pub denied: bool,
+    /// Whether the recipient is the reader or a colleague ([`relation`]).
+    pub relation: Option<Relation>,
+}
+
+/// Who the recipient is to the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// The recipient's document is the reader's account's.
+    Own,
+    /// The recipient's document is that of this other account at the reader's provider.
+    Colleague(Uuid),
+}
+
+/// Who the recipient is to `reader` (an account at `provider`), given the accounts whose
+/// holder's document is the recipient's, with their providers. Their own record outranks a
+/// colleague's; an account of another provider is no colleague.
+pub fn relation(
+    reader: Uuid,
+    provider: Option<Uuid>,
+    holders: &[(Uuid, Option<Uuid>)],
+) -> Option<Relation> {
+    if holders.iter().any(|(a, _)| *a == reader) {
+        return Some(Relation::Own);
+    }
+    holders
+        .iter()
+        .find(|(_, p)| p.is_some() && *p == provider)
+        .map(|(a, _)| Relation::Colleague(*a))
 }
 
 /// What a rule found.
@@ -48,6 +78,8 @@ pub enum Flag {
     ManyRecipients { count: usize },
     RepeatedDenials { count: usize },
     OutOfHours,
+    OwnRecord,
+    ColleagueRecord { colleague: Uuid },
 }
 
 impl Flag {
@@ -57,6 +89,8 @@ impl Flag {
             Flag::ManyRecipients { .. } => "many-recipients-per-hour",
             Flag::RepeatedDenials { .. } => "repeated-denials",
             Flag::OutOfHours => "out-of-hours",
+            Flag::OwnRecord => "own-record",
+            Flag::ColleagueRecord { .. } => "colleague-record",
         }
     }
 }
@@ -67,6 +101,8 @@ pub struct AlertWindow {
     recent: HashMap<Uuid, VecDeque<Seen>>,
     /// The last out-of-hours flag per user (one an hour is enough).
     night_flagged: HashMap<Uuid, OffsetDateTime>,
+    /// The last own-or-colleague flag per user and recipient (one an hour is enough).
+    kin_flagged: HashMap<(Uuid, Uuid), OffsetDateTime>,
 }
 
 fn is_night(at: OffsetDateTime, policy: &AlertPolicy) -> bool {
@@ -120,6 +156,18 @@ impl AlertWindow {
                 self.night_flagged.insert(s.account, s.at);
                 flags.push(Flag::OutOfHours);
             }
+            if let (Some(relation), Some(r)) = (s.relation, s.recipient)
+                && self
+                    .kin_flagged
+                    .get(&(s.account, r))
+                    .is_none_or(|last| s.at - *last >= hour)
+            {
+                self.kin_flagged.insert((s.account, r), s.at);
+                flags.push(match relation {
+                    Relation::Own => Flag::OwnRecord,
+                    Relation::Colleague(colleague) => Flag::ColleagueRecord { colleague },
+                });
+            }
         }
         flags
     }
@@ -140,6 +188,7 @@ mod tests {
             account: A,
             recipient: Some(Uuid::from_u128(r)),
             denied: false,
+            relation: None,
         }
     }
 
@@ -171,6 +220,7 @@ mod tests {
             account: A,
             recipient: None,
             denied: true,
+            relation: None,
         };
         let flags: Vec<Flag> = (0..6).flat_map(|m| w.observe(denied(m), &p)).collect();
         assert_eq!(flags, vec![Flag::RepeatedDenials { count: 5 }]);
@@ -189,5 +239,55 @@ mod tests {
             w.observe(read(datetime!(2026-03-03 07:00 +08:00), 4), &p)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn own_record_outranks_a_colleagues_and_other_providers_are_no_colleagues() {
+        let (me, mate, stranger) = (A, Uuid::from_u128(2), Uuid::from_u128(3));
+        let (here, there) = (Some(Uuid::from_u128(10)), Some(Uuid::from_u128(11)));
+        assert_eq!(relation(me, here, &[]), None);
+        assert_eq!(relation(me, here, &[(me, here)]), Some(Relation::Own));
+        assert_eq!(
+            relation(me, here, &[(mate, here), (me, here)]),
+            Some(Relation::Own)
+        );
+        assert_eq!(
+            relation(me, here, &[(stranger, there), (mate, here)]),
+            Some(Relation::Colleague(mate))
+        );
+        assert_eq!(relation(me, here, &[(stranger, there)]), None);
+        // An office account (no provider) is nobody's colleague, nor has any.
+        assert_eq!(relation(me, None, &[(stranger, None)]), None);
+    }
+
+    #[test]
+    fn reading_ones_own_or_a_colleagues_record_flags_once_an_hour_per_recipient() {
+        let p = AlertPolicy::default();
+        let mut w = AlertWindow::default();
+        let kin = |at: OffsetDateTime, r: u128, relation: Relation, denied: bool| Seen {
+            relation: Some(relation),
+            denied,
+            ..read(at, r)
+        };
+        assert_eq!(
+            w.observe(kin(DAY, 1, Relation::Own, false), &p),
+            vec![Flag::OwnRecord]
+        );
+        assert!(
+            w.observe(kin(DAY + Duration::minutes(5), 1, Relation::Own, false), &p)
+                .is_empty()
+        );
+        let mate = Uuid::from_u128(2);
+        assert_eq!(
+            w.observe(kin(DAY, 2, Relation::Colleague(mate), false), &p),
+            vec![Flag::ColleagueRecord { colleague: mate }]
+        );
+        assert_eq!(
+            w.observe(kin(DAY + Duration::hours(1), 1, Relation::Own, false), &p),
+            vec![Flag::OwnRecord]
+        );
+        // A refused attempt reads nothing: the denial rules see it.
+        assert!(w.observe(kin(DAY, 3, Relation::Own, true), &p).is_empty());
+        assert!(w.observe(read(DAY, 4), &p).is_empty());
     }
 }

@@ -142,6 +142,7 @@ async fn provider_accounts(
             mobile: format!("9300 {:04}", report.accounts.len() + 1),
             email: None,
             language: Some("zh-HK".to_owned()),
+            document: None,
         };
         let seed = ehrshare_app::secret::random_bytes::<20>()?;
         app.create_demo_account(Scope::Hcp(hcp), input, DEMO_PASSWORD, &seed)

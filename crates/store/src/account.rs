@@ -38,12 +38,15 @@ pub struct AccountRow {
     pub created_at: OffsetDateTime,
     /// Bumped by every change, for optimistic concurrency.
     pub version: i64,
+    /// The holder's identity document (type, issuer, canonical number), when recorded: set at
+    /// creation, never changed (the own-or-colleague alert rule matches it to recipients').
+    pub document: Option<(String, String, String)>,
 }
 
 const COLUMNS: &str = "account_id, realm, hcp_id, user_name, name_en, name_zh, role, user_admin, \
     prof_reg_no, mobile, email, language, status, password_hash, password_set_at, \
     must_change_password, totp_secret, totp_pending, totp_last_step, last_login_at, demo, \
-    created_at, version";
+    created_at, version, doc_type, doc_issuer, doc_number";
 
 macro_rules! account_row {
     ($row:expr) => {{
@@ -72,6 +75,14 @@ macro_rules! account_row {
             demo: row.try_get("demo")?,
             created_at: row.try_get::<Ts, _>("created_at")?.0,
             version: row.try_get("version")?,
+            document: match (
+                row.try_get::<Option<String>, _>("doc_type")?,
+                row.try_get::<Option<String>, _>("doc_issuer")?,
+                row.try_get::<Option<String>, _>("doc_number")?,
+            ) {
+                (Some(t), Some(i), Some(n)) => Some((t, i, n)),
+                _ => None,
+            },
         }
     }};
 }
@@ -82,7 +93,7 @@ pub async fn insert(conn: Conn<'_>, a: &AccountRow) -> Result<(), StoreError> {
     crate::on_conn!(conn, c => {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO account ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
         )))
         .bind(a.id)
         .bind(&a.realm)
@@ -107,6 +118,9 @@ pub async fn insert(conn: Conn<'_>, a: &AccountRow) -> Result<(), StoreError> {
         .bind(a.demo)
         .bind(Ts(a.created_at))
         .bind(a.version)
+        .bind(a.document.as_ref().map(|d| &d.0))
+        .bind(a.document.as_ref().map(|d| &d.1))
+        .bind(a.document.as_ref().map(|d| &d.2))
         .execute(&mut *c)
         .await?;
         sqlx::query(
@@ -407,6 +421,32 @@ impl Db {
                 None => None,
             })
         })
+    }
+
+    /// The accounts whose holder's document is that of one of `recipients`, as (recipient,
+    /// account, the account's provider): the facts of the own-or-colleague alert rule.
+    pub async fn document_holders(
+        &self,
+        recipients: &[Uuid],
+    ) -> Result<Vec<(Uuid, Uuid, Option<Uuid>)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in recipients.chunks(1000) {
+            let sql = format!(
+                "SELECT r.recipient_id, a.account_id, a.hcp_id FROM recipient r \
+                 JOIN account a ON a.doc_type = r.doc_type AND a.doc_issuer = r.doc_issuer \
+                 AND a.doc_number = r.doc_number WHERE r.recipient_id IN ({})",
+                crate::sharing::placeholders(1, chunk.len())
+            );
+            let rows: Vec<(Uuid, Uuid, Option<Uuid>)> = crate::on_pool!(self, pool => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for r in chunk {
+                    q = q.bind(*r);
+                }
+                q.fetch_all(pool).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// A provider's accounts (`None`: the office's), by user name.

@@ -40,6 +40,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (7, "hcp_documents", "0007_hcp_documents.sql"),
     (8, "accounts", "0008_accounts.sql"),
     (9, "sharing", "0009_sharing.sql"),
+    (10, "account_document", "0010_account_document.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -52,6 +53,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (7, "hcp_documents", "0007_hcp_documents.sql"),
     (8, "accounts", "0008_accounts.sql"),
     (9, "sharing", "0009_sharing.sql"),
+    (10, "account_document", "0010_account_document.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

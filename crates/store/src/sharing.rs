@@ -153,15 +153,15 @@ pub async fn revoke_consents(
     Ok(n)
 }
 
-/// Whether a consent is still unrevoked, read inside the caller's transaction (the audit
-/// writer's): a read permitted on it is committed only if no revocation committed first.
 /// `$first, ..., $(first + n - 1)`: a list of bound parameters for `IN (...)`.
-fn placeholders(first: usize, n: usize) -> String {
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
     let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
     list.join(", ")
 }
 
-/// Which of `consents` are unrevoked, in one statement per thousand.
+/// Which of `consents` are unrevoked, in one statement per thousand, read inside the caller's
+/// transaction (the audit writer's): a read permitted on a consent is committed only if no
+/// revocation committed first.
 pub async fn unrevoked_consents(
     mut conn: Conn<'_>,
     consents: &[Uuid],

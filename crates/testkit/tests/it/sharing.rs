@@ -1250,6 +1250,77 @@ async fn the_scanner_flags_repeated_denials_and_night_reads_once() {
 }
 
 #[tokio::test]
+async fn reading_ones_own_or_a_colleagues_record_raises_an_alert() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    // An ordinary read raises nothing of the kind.
+    assert_eq!(w.summary(&w.doctor).await.status, 200);
+    assert_eq!(w.t.app.scan_alerts().await.unwrap(), 0);
+
+    let accounts = format!("/api/v1/providers/{}/accounts", w.hcp);
+    let doctor = |user: &str, number: &str| {
+        json!({"user_name": user, "name_en": "CHAN Tai Man", "role": "doctor",
+               "prof_reg_no": "M 12345", "mobile": "6000 1234", "language": "en",
+               "document": {"type": "hkid", "number": number}})
+    };
+    // A wrong check digit: refused with the field, nothing opened.
+    let r = w
+        .post(&w.ua, &accounts, doctor("dr.self", "A123456(4)"))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["field"], "/document/number");
+    assert_eq!(r.json()["errors"][0]["code"], "invalid-hkid");
+    let listed = w.get(&w.ua, &accounts).await.json();
+    assert!(!listed.to_string().contains("dr.self"), "{listed}");
+    // The recipient of the world becomes a doctor of the clinic.
+    let r = w
+        .post(&w.ua, &accounts, doctor("dr.self", "A 123456 (3)"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["document_recorded"], true);
+    assert!(
+        !r.text().contains("A1234563"),
+        "the document is never shown back"
+    );
+    let self_id = r.json()["id"].as_str().unwrap().to_owned();
+    let first = w.t.last_message("+85260001234", "initial-password").await["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (itself, _) = w.t.first_login("dr.self", &first).await;
+
+    // The doctor reads their own record, then a colleague reads it (twice: one alert an hour).
+    assert_eq!(w.summary(&itself).await.status, 200);
+    assert_eq!(w.summary(&w.doctor).await.status, 200);
+    assert_eq!(w.summary(&w.doctor).await.status, 200);
+    assert_eq!(w.t.app.scan_alerts().await.unwrap(), 2);
+    let alerts = w
+        .get(&w.ua, &format!("/api/v1/providers/{}/alerts", w.hcp))
+        .await
+        .json();
+    let rule = |name: &str| {
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule"] == name)
+            .unwrap_or_else(|| panic!("no {name} alert in {alerts}"))
+            .clone()
+    };
+    let own = rule("own-record");
+    assert_eq!(own["account"], self_id);
+    assert_eq!(own["recipient"], w.recipient);
+    let colleague = rule("colleague-record");
+    assert_eq!(colleague["account"], w.doctor.account.unwrap().to_string());
+    assert!(
+        colleague["detail"].as_str().unwrap().contains(&self_id),
+        "{colleague}"
+    );
+    // (Another provider's accounts are no colleagues: `core::alert`'s unit tests.)
+}
+
+#[tokio::test]
 async fn a_clinic_system_deposits_within_its_scopes_and_never_reads_alone() {
     let w = world().await;
     assert_eq!(w.consent("indefinite").await.status, 201);

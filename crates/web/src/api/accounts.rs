@@ -41,6 +41,10 @@ pub struct NewAccountBody {
     /// `en` or `zh-HK` (default).
     #[serde(default)]
     pub language: Option<String>,
+    /// The holder's identity document: optional; when given, reading the holder's own record,
+    /// or a colleague's reading it, raises an alert. Never shown back.
+    #[serde(default)]
+    pub document: Option<crate::api::recipients::DocumentBody>,
 }
 
 /// A change of role.
@@ -75,6 +79,7 @@ fn new_account(b: NewAccountBody) -> NewAccount {
         mobile: b.mobile,
         email: b.email,
         language: b.language,
+        document: b.document.map(crate::api::recipients::document),
     }
 }
 

@@ -116,7 +116,7 @@ pub struct RecipientView {
     pub sdms: Vec<SdmView>,
 }
 
-fn document(d: DocumentBody) -> DocumentInput {
+pub(crate) fn document(d: DocumentBody) -> DocumentInput {
     DocumentInput {
         kind: d.kind,
         issuer: d.issuer,

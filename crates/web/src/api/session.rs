@@ -56,6 +56,8 @@ pub struct AccountView {
     /// `pending`, `active`, `suspended` or `terminated`.
     pub status: String,
     pub token_enrolled: bool,
+    /// Whether the holder's identity document is recorded (never the document itself).
+    pub document_recorded: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login_at: Option<OffsetDateTime>,
@@ -81,6 +83,7 @@ impl From<AccountRow> for AccountView {
             language: a.language,
             status: a.status,
             token_enrolled: a.totp_secret.is_some(),
+            document_recorded: a.document.is_some(),
             last_login_at: a.last_login_at,
             created_at: a.created_at,
         }
