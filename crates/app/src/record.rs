@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use ehrshare_core::access::{
     Action, Ask, Basis, Decision, DenyReason, Obligations, RecipientFacts, RecordRef, Restricted,
-    decide,
+    decide, need_to_know,
 };
 use ehrshare_core::audit::{NewAuditEntry, Outcome};
 use ehrshare_core::domain::Domain;
@@ -155,7 +155,7 @@ impl App {
                 }
             })?;
         asker.require_scope(ehrshare_core::oauth::Access::Write, &checked.resource_type)?;
-        let facts = self.facts(recipient).await?;
+        let facts = self.facts(recipient, &[]).await?;
         let domains = [checked.domain];
         let ask = Ask {
             action: Action::Deposit,
@@ -309,13 +309,20 @@ impl App {
         }
         // A summary spans every resource type: a token needs `user/*.read`.
         asker.require_scope(ehrshare_core::oauth::Access::Read, "*")?;
-        let facts = self.facts(recipient).await?;
         let ask = Ask {
             action: Action::Read,
             domains,
             record: None,
             reason,
         };
+        // The records a permit could release come with the facts, in the same statement:
+        // none of them leaves unless the decision permits, and then only its domains.
+        let prefetch: Vec<String> =
+            need_to_know(asker.requester.role, &ask, self.policy().profiles)
+                .iter()
+                .map(|d| d.code().to_owned())
+                .collect();
+        let mut facts = self.facts(recipient, &prefetch).await?;
         let decision = self.decide_for(&asker, &facts, &ask);
         let entry = self.decision_entry(caller, "record.summary", recipient, &decision, reason);
         let Decision::Permit { basis, obligations } = &decision else {
@@ -326,14 +333,9 @@ impl App {
                     .unwrap_or(ehrshare_core::access::DenyReason::RoleNotPermitted),
             ));
         };
-        let codes: Vec<String> = obligations
-            .domains
-            .iter()
-            .map(|d| d.code().to_owned())
-            .collect();
-        let rows = self.db().records(recipient, &codes).await?;
-        let visible: Vec<RecordRow> = rows
+        let visible: Vec<RecordRow> = std::mem::take(&mut facts.records)
             .into_iter()
+            .filter(|r| Domain::parse(&r.domain).is_some_and(|d| obligations.domains.contains(&d)))
             .filter(|r| !hidden(obligations, r))
             .collect();
         let total = visible.len();
@@ -394,7 +396,7 @@ impl App {
                 }],
             });
         }
-        let facts = self.facts(record.recipient_id).await?;
+        let facts = self.facts(record.recipient_id, &[]).await?;
         let domain = Domain::parse(&record.domain)
             .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
         let domains = [domain];
@@ -456,7 +458,7 @@ impl App {
             self.record(entry).await?;
             return Err(AppError::NotFound);
         };
-        let facts = self.facts(record.recipient_id).await?;
+        let facts = self.facts(record.recipient_id, &[]).await?;
         let domain = Domain::parse(&record.domain)
             .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
         let ask = Ask {

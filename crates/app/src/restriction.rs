@@ -104,7 +104,7 @@ impl App {
         let sdm = self.acting_for(session, recipient).await?;
         let facts = self
             .db()
-            .recipient_facts(recipient)
+            .recipient_facts(recipient, &[])
             .await?
             .ok_or(AppError::NotFound)?;
         if !facts.restrictions.iter().any(|r| r.id == id) {
@@ -151,7 +151,7 @@ impl App {
         }
         let asker = self.asker(session).await?;
         let account = asker.account.ok_or(AppError::NotFound)?;
-        let facts = self.facts(recipient).await?;
+        let facts = self.facts(recipient, &[]).await?;
         let ask = Ask {
             action: Action::Read,
             domains: &[],

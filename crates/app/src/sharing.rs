@@ -40,6 +40,9 @@ pub struct Facts {
     pub consents: Vec<Consent>,
     pub episodes: Vec<Episode>,
     pub restrictions: Vec<CoreRestriction>,
+    /// The current records loaded with the facts (only those of the domains asked for), to be
+    /// released only under a permit.
+    pub records: Vec<ehrshare_store::sharing::RecordRow>,
 }
 
 /// Who is asking, for the decision, with the account (if any) behind it.
@@ -176,11 +179,16 @@ impl App {
         })
     }
 
-    /// The facts about a recipient (404 if there is no such recipient).
-    pub(crate) async fn facts(&self, recipient: Uuid) -> Result<Facts, AppError> {
+    /// The facts about a recipient (404 if there is no such recipient), with the current
+    /// records in `records_in` (domain codes; usually none).
+    pub(crate) async fn facts(
+        &self,
+        recipient: Uuid,
+        records_in: &[String],
+    ) -> Result<Facts, AppError> {
         let f = self
             .db()
-            .recipient_facts(recipient)
+            .recipient_facts(recipient, records_in)
             .await?
             .ok_or(AppError::NotFound)?;
         let registration = Registration {
@@ -239,6 +247,7 @@ impl App {
             consents,
             episodes,
             restrictions,
+            records: f.records,
         })
     }
 
@@ -902,7 +911,7 @@ impl App {
         let account = asker.account.ok_or(AppError::NotFound)?;
         let e = self
             .db()
-            .recipient_facts(recipient)
+            .recipient_facts(recipient, &[])
             .await?
             .ok_or(AppError::NotFound)?
             .episodes

@@ -236,6 +236,23 @@ pub fn may_record_care(
     Ok(())
 }
 
+/// What a request asks for: the one record's domain, the domains named, or every domain.
+fn asked(ask: &Ask<'_>) -> BTreeSet<Domain> {
+    match (ask.record, ask.domains) {
+        (Some(r), _) => BTreeSet::from([r.domain]),
+        (None, []) => Domain::ALL.into_iter().collect(),
+        (None, list) => list.iter().copied().collect(),
+    }
+}
+
+/// Need-to-know: the role's domains narrowed to what was asked. A permit's
+/// `obligations.domains` is this set (the decision may still deny): a caller may load the
+/// records in it together with the facts, to release only under a permit.
+pub fn need_to_know(role: Role, ask: &Ask<'_>, profiles: &AccessProfiles) -> BTreeSet<Domain> {
+    let permitted = profiles.domains(role);
+    asked(ask).intersection(&permitted).copied().collect()
+}
+
 /// Decides one request. Pure: everything it needs is in its arguments.
 pub fn decide(
     who: &Requester,
@@ -249,15 +266,9 @@ pub fn decide(
     }
 
     // Need-to-know: the role's domains, narrowed to what was asked.
-    let permitted = policy.profiles.domains(who.role);
-    let asked: BTreeSet<Domain> = match (ask.record, ask.domains) {
-        (Some(r), _) => BTreeSet::from([r.domain]),
-        (None, []) => Domain::ALL.into_iter().collect(),
-        (None, list) => list.iter().copied().collect(),
-    };
-    let domains: BTreeSet<Domain> = asked.intersection(&permitted).copied().collect();
+    let domains = need_to_know(who.role, ask, policy.profiles);
     let whole_ask_needed = ask.action == Action::Deposit || ask.record.is_some();
-    if domains.is_empty() || (whole_ask_needed && domains.len() != asked.len()) {
+    if domains.is_empty() || (whole_ask_needed && domains.len() != asked(ask).len()) {
         return Decision::deny(DenyReason::RoleNotPermitted);
     }
 

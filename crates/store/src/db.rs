@@ -86,7 +86,12 @@ pub enum Db {
 impl Db {
     /// Connects to `url` (`sqlite:PATH` or `postgres://...`). For SQLite the file and its folder
     /// are created if absent, and the pragmas ehrshare relies on are set on every connection:
-    /// WAL, `synchronous=FULL` (a committed audit entry survives power loss), foreign keys on.
+    /// WAL, `synchronous=FULL` (a committed audit entry survives power loss), foreign keys on,
+    /// and reads through a memory map of up to 256 MiB (`mmap_size`): every commit of the
+    /// audit writer empties the other connections' page caches, and a mapped page is read
+    /// again without a copy (docs/PERFORMANCE.md). Writes still go through the file. The known
+    /// cost: an I/O error on a mapped page is a signal, not an error code; the database is a
+    /// local file that only ehrshare truncates.
     pub async fn connect(url: &str, options: DbOptions) -> Result<Db, StoreError> {
         match Backend::from_url(url) {
             Some(Backend::Sqlite) => {
@@ -96,7 +101,8 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
-                    .busy_timeout(options.sqlite_busy_timeout);
+                    .busy_timeout(options.sqlite_busy_timeout)
+                    .pragma("mmap_size", "268435456");
                 if let Some(dir) = connect.get_filename().parent()
                     && !dir.as_os_str().is_empty()
                 {

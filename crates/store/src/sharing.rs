@@ -52,6 +52,8 @@ pub struct RecipientFacts {
     pub consents: Vec<ConsentRow>,
     pub episodes: Vec<EpisodeRow>,
     pub restrictions: Vec<RestrictionRow>,
+    /// The current records in the domains asked for, oldest first.
+    pub records: Vec<RecordRow>,
 }
 
 /// A record as stored (its latest version).
@@ -671,91 +673,16 @@ impl Db {
         })
     }
 
-    /// A recipient's current records in the given domains, oldest first.
-    pub async fn records(
-        &self,
-        recipient: Uuid,
-        domains: &[String],
-    ) -> Result<Vec<RecordRow>, StoreError> {
-        if domains.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The domain codes come from core's closed list; still bound as parameters.
-        let backend = self.backend();
-        let sql = format!(
-            "SELECT {}",
-            packed::list(
-                backend,
-                &[
-                    Col::Uuid("record_id"),
-                    Col::Uuid("recipient_id"),
-                    Col::Plain("domain"),
-                    Col::Plain("resource_type"),
-                    Col::Uuid("source_hcp"),
-                    Col::Plain("source_id"),
-                    Col::Plain("version"),
-                    Col::Plain("status"),
-                    Col::Plain("body"),
-                    Col::Uuid("deposited_by"),
-                    Col::Plain("created_at"),
-                    Col::Plain("updated_at"),
-                ],
-                &format!(
-                    "FROM record WHERE recipient_id = $1 AND status = 'current' AND domain IN ({})",
-                    placeholders(2, domains.len())
-                ),
-                "created_at, record_id",
-            )
-        );
-        let text: String = crate::on_pool!(self, pool => {
-            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(recipient);
-            for d in domains {
-                q = q.bind(d);
-            }
-            q.fetch_one(pool).await?
-        });
-        type Packed = (
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-        );
-        packed::decode::<Packed>("records", &text)?
-            .into_iter()
-            .map(|p| {
-                Ok(RecordRow {
-                    id: packed::uuid(&p.0)?,
-                    recipient_id: packed::uuid(&p.1)?,
-                    domain: p.2,
-                    resource_type: p.3,
-                    source_hcp: packed::uuid(&p.4)?,
-                    source_id: p.5,
-                    version: p.6,
-                    status: p.7,
-                    body: p.8,
-                    deposited_by: packed::opt_uuid(p.9.as_deref())?,
-                    created_at: packed::ts(&p.10)?,
-                    updated_at: packed::ts(&p.11)?,
-                })
-            })
-            .collect()
-    }
-
     /// Everything the access decision needs about a recipient, in one statement (see
     /// [`packed`] for why): the registration with its SDMs, every consent (newest first),
-    /// every care episode (newest first) and the restrictions in force with their unlocks.
-    /// `None` if there is no such recipient.
+    /// every care episode (newest first) and the restrictions in force with their unlocks;
+    /// with the current records in `records_in` (domain codes), for a read that will release
+    /// them only under a permit (see `core::access::need_to_know`). `None` if there is no such
+    /// recipient.
     pub async fn recipient_facts(
         &self,
         recipient: Uuid,
+        records_in: &[String],
     ) -> Result<Option<RecipientFacts>, StoreError> {
         let b = self.backend();
         let sdms = packed::list(
@@ -836,17 +763,22 @@ impl Db {
             "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
             "x.created_at, x.restriction_id",
         );
+        let records = if records_in.is_empty() {
+            "'[]'".to_owned()
+        } else {
+            records_list(b, "r.recipient_id", records_in.len())
+        };
         let sql = format!(
             "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
-             {episodes} AS episodes, {restrictions} AS restrictions \
+             {episodes} AS episodes, {restrictions} AS restrictions, {records} AS records \
              FROM recipient r WHERE r.recipient_id = $1"
         );
-        let (registration, lists): (RecipientRow, [String; 4]) = crate::on_pool!(self, pool => {
-            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(recipient)
-                .fetch_optional(pool)
-                .await?
-            else {
+        let (registration, lists): (RecipientRow, [String; 5]) = crate::on_pool!(self, pool => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
+            for d in records_in {
+                q = q.bind(d);
+            }
+            let Some(row) = q.fetch_optional(pool).await? else {
                 return Ok(None);
             };
             (
@@ -856,10 +788,11 @@ impl Db {
                     row.try_get("consents")?,
                     row.try_get("episodes")?,
                     row.try_get("restrictions")?,
+                    row.try_get("records")?,
                 ],
             )
         });
-        let [sdms, consents, episodes, restrictions] = lists;
+        let [sdms, consents, episodes, restrictions, records] = lists;
         type Sdm = (
             String,
             String,
@@ -992,6 +925,7 @@ impl Db {
             consents,
             episodes,
             restrictions,
+            records: decode_records(&records)?,
         }))
     }
 
@@ -1132,4 +1066,69 @@ impl Db {
             .await?)
         })
     }
+}
+
+/// The packed list of a recipient's current records in `n` domains, oldest first: the
+/// recipient is `recipient` (a parameter or a column), the domain codes are the parameters
+/// `$2` to `$(n + 1)` (from core's closed list, still bound).
+fn records_list(backend: crate::Backend, recipient: &str, n: usize) -> String {
+    packed::list(
+        backend,
+        &[
+            Col::Uuid("d.record_id"),
+            Col::Uuid("d.recipient_id"),
+            Col::Plain("d.domain"),
+            Col::Plain("d.resource_type"),
+            Col::Uuid("d.source_hcp"),
+            Col::Plain("d.source_id"),
+            Col::Plain("d.version"),
+            Col::Plain("d.status"),
+            Col::Plain("d.body"),
+            Col::Uuid("d.deposited_by"),
+            Col::Plain("d.created_at"),
+            Col::Plain("d.updated_at"),
+        ],
+        &format!(
+            "FROM record d WHERE d.recipient_id = {recipient} AND d.status = 'current' \
+             AND d.domain IN ({})",
+            placeholders(2, n)
+        ),
+        "d.created_at, d.record_id",
+    )
+}
+
+fn decode_records(text: &str) -> Result<Vec<RecordRow>, StoreError> {
+    type Packed = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+    );
+    packed::decode::<Packed>("records", text)?
+        .into_iter()
+        .map(|p| {
+            Ok(RecordRow {
+                id: packed::uuid(&p.0)?,
+                recipient_id: packed::uuid(&p.1)?,
+                domain: p.2,
+                resource_type: p.3,
+                source_hcp: packed::uuid(&p.4)?,
+                source_id: p.5,
+                version: p.6,
+                status: p.7,
+                body: p.8,
+                deposited_by: packed::opt_uuid(p.9.as_deref())?,
+                created_at: packed::ts(&p.10)?,
+                updated_at: packed::ts(&p.11)?,
+            })
+        })
+        .collect()
 }

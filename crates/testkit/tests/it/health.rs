@@ -124,3 +124,32 @@ async fn postgres_connections_can_require_tls() {
         );
     }
 }
+
+/// SQLite runs as configured: WAL, the memory map, and the compile-time options of
+/// `.cargo/config.toml` (docs/PERFORMANCE.md measured what they are worth).
+#[tokio::test]
+async fn sqlite_runs_with_the_settings_its_figures_were_measured_with() {
+    let db = ehrshare_testkit::TestDb::empty().await;
+    let pool = db.connect().await;
+    let ehrshare_store::Db::Sqlite(p) = &pool else {
+        return; // PostgreSQL: nothing of this applies.
+    };
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let mmap: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(mmap, 256 << 20);
+    let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+        .fetch_all(p)
+        .await
+        .unwrap();
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+        "{options:?}"
+    );
+}

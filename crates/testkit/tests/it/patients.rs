@@ -222,7 +222,7 @@ async fn a_parent_logs_in_as_themself_and_acts_for_the_child_until_sixteen() {
     let db = t.db.connect().await;
     let id: uuid::Uuid = child.parse().unwrap();
     let (registration, sdms) = db.recipient(id).await.unwrap().unwrap();
-    let facts = db.recipient_facts(id).await.unwrap().unwrap();
+    let facts = db.recipient_facts(id, &[]).await.unwrap().unwrap();
     assert_eq!(sdms.len(), 1);
     assert_eq!(facts.sdms, sdms);
     assert_eq!(facts.registration, registration);

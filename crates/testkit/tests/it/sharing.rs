@@ -817,7 +817,7 @@ async fn restricted_items_neither_appear_nor_count_until_unlocked_with_a_code() 
     let db = w.t.db.connect().await;
     let id: uuid::Uuid = w.recipient.parse().unwrap();
     let hcp: uuid::Uuid = w.hcp.parse().unwrap();
-    let facts = db.recipient_facts(id).await.unwrap().unwrap();
+    let facts = db.recipient_facts(id, &[]).await.unwrap().unwrap();
     let unlocks: Vec<_> = facts.restrictions.iter().flat_map(|r| &r.unlocks).collect();
     assert!(!unlocks.is_empty(), "{facts:?}");
     assert!(
