@@ -13,6 +13,12 @@ consent-changed-body = Your sharing consent with { $provider } changed on { $tim
 access-notice-subject = Your eHealth record was viewed
 access-notice-body = { $provider } viewed your eHealth record on { $time }. The patient portal shows every access to your record.
 
+access-key-locked-subject = Your access key is locked
+access-key-locked-body = A wrong ehrshare access key was entered for you several times at { $provider }, so your access key is locked for now. If this was not you, call the eHR Office.
+
+unlock-code-locked-subject = Unlocking your restricted records is locked
+unlock-code-locked-body = Wrong one-time passwords were entered several times at { $provider } to unlock your restricted records, so unlocking is locked for now. If this was not you, call the eHR Office.
+
 alert-subject = ehrshare access alert
 alert-body = Access alert for review: { $summary }
 

@@ -12,6 +12,12 @@ consent-changed-body = 你給予 { $provider } 的互通同意已於 { $time } �
 access-notice-subject = 你的醫健通紀錄曾被查閱
 access-notice-body = { $provider } 已於 { $time } 查閱你的醫健通紀錄。病人入口網站列出每次查閱紀錄。
 
+access-key-locked-subject = 你的存取密碼已被鎖定
+access-key-locked-body = 有人在{ $provider }多次輸入錯誤的 ehrshare 存取密碼，你的存取密碼現已暫時鎖定。如非你本人所為，請致電電子健康紀錄統籌處。
+
+unlock-code-locked-subject = 解鎖你的受限制紀錄已被鎖定
+unlock-code-locked-body = 有人在{ $provider }多次輸入錯誤的一次性密碼，試圖解鎖你的受限制紀錄，解鎖功能現已暫時鎖定。如非你本人所為，請致電電子健康紀錄統籌處。
+
 alert-subject = ehrshare 查閱警示
 alert-body = 待審查的查閱警示：{ $summary }
 

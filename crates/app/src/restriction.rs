@@ -3,7 +3,9 @@
 //! recipient's fresh authorisation, a one-time code sent to the recipient (or the SDM), which
 //! unlocks the restricted items for that provider and episode for four hours. Until then they
 //! are not listed, not counted, not hinted at: the decision hides them, and an unlock request
-//! looks the same whether or not anything is restricted.
+//! looks the same whether or not anything is restricted. A request's code takes five wrong
+//! tries; across requests, wrong codes are limited per recipient and per provider as access
+//! keys are (`sharing::Typed`), so asking for fresh codes does not widen the guessing.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +22,7 @@ use crate::caller::Caller;
 use crate::error::FieldError;
 use crate::recipient::recipient_notice;
 use crate::secret::{new_code, token_hash};
+use crate::sharing::Typed;
 use crate::{App, AppError};
 
 /// How long an unlock lasts.
@@ -239,7 +242,10 @@ impl App {
             .await?
             .filter(|c| c.recipient_id == recipient && Some(c.account_id) == asker.account)
             .ok_or(AppError::NotFound)?;
-        let mut entry = caller.entry(self, "restriction.unlock", Outcome::Allowed);
+        let attempt = self
+            .attempt(Typed::UnlockCode, caller, recipient, asker.requester.hcp)
+            .await?;
+        let mut entry = caller.entry(self, Typed::UnlockCode.action(), Outcome::Allowed);
         entry.recipient = Some(recipient);
         entry.episode_id = Some(c.episode_id);
         entry.reason = Some(c.reason.clone());
@@ -250,33 +256,49 @@ impl App {
             c.code_hash.as_bytes(),
         )
         .into();
-        if !live || !matches {
+        if attempt.locked || !live || !matches {
+            let (registration, _) = self
+                .db()
+                .recipient(recipient)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let mut failed = self.attempt_failed(attempt, &registration, caller).await?;
             entry.outcome = Outcome::Denied;
             entry.denial_reason = Some(
-                if live {
+                if failed.was_locked {
+                    "locked"
+                } else if live {
                     "wrong-code"
                 } else {
                     "code-expired-or-used"
                 }
                 .to_owned(),
             );
+            let (error, notices) = failed.error(wrong_code());
             let id = c.id;
-            let count = change(move |conn: Conn<'_>| {
-                Box::pin(
-                    async move { ehrshare_store::sharing::count_unlock_attempt(conn, id).await },
-                )
+            let count = change(move |mut conn: Conn<'_>| {
+                Box::pin(async move {
+                    ehrshare_store::sharing::count_unlock_attempt(conn.reborrow(), id).await?;
+                    failed.write(conn).await
+                })
             });
-            self.record_with(entry, count).await?;
-            return Err(wrong_code());
+            self.record_and_notify(entry, Some(count), notices).await?;
+            return Err(error);
         }
+        let clear = attempt.clear_on_success();
         let used = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let used_in = used.clone();
-        let unlock = change(move |conn: Conn<'_>| {
+        let unlock = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                if ehrshare_store::sharing::use_unlock_challenge(conn, &c, now + UNLOCK_FOR, now)
-                    .await?
+                if ehrshare_store::sharing::use_unlock_challenge(
+                    conn.reborrow(),
+                    &c,
+                    now + UNLOCK_FOR,
+                    now,
+                )
+                .await?
                 {
-                    Ok(())
+                    ehrshare_store::account::clear_failures(conn, &clear).await
                 } else {
                     used_in.store(false, std::sync::atomic::Ordering::SeqCst);
                     Err(ehrshare_store::StoreError::Corrupt("code used".to_owned()))

@@ -482,7 +482,93 @@ async fn ten_wrong_access_keys_lock_the_key_and_raise_an_alert() {
             .count(),
         1
     );
-    w.t.last_message("+85291234567", "alert").await;
+    w.t.last_message("+85291234567", "access-key-locked").await;
+}
+
+#[tokio::test]
+async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_alert() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    assert_eq!(w.deposit(note("note-1")).await.status, 201);
+    let patient = w.patient().await;
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
+            json!({"domain": "clinical-note"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let unlock = format!("/api/v1/recipients/{}/unlock", w.recipient);
+    let confirm = format!("{unlock}/confirm");
+    let ask = || async {
+        let r = w
+            .post(&w.doctor, &unlock, json!({"reason": "allergy history"}))
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let code = w.t.last_message("+85291234567", "one-time-password").await["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (r.json()["challenge"].as_str().unwrap().to_owned(), code)
+    };
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        // A fresh request for every guess: the per-request limit alone would not stop this.
+        let (challenge, code) = ask().await;
+        let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+        let r = w
+            .post(
+                &w.doctor,
+                &confirm,
+                json!({"challenge": challenge, "code": wrong}),
+            )
+            .await;
+        if r.status == 429 {
+            assert_eq!(r.json()["code"], "unlock-code-throttled");
+            let secs: i64 = r.header("retry-after").parse().unwrap();
+            w.t.clock.advance(time::Duration::seconds(secs));
+            continue;
+        }
+        codes.push(r.json()["code"].as_str().unwrap().to_owned());
+        if codes.last().map(String::as_str) == Some("unlock-code-locked") {
+            break;
+        }
+    }
+    assert_eq!(
+        codes.iter().filter(|c| *c == "wrong-code").count(),
+        9,
+        "{codes:?}"
+    );
+    assert_eq!(codes.last().map(String::as_str), Some("unlock-code-locked"));
+    // Now even the right code is refused, the recipient was told, and an alert is open.
+    w.t.clock.advance(time::Duration::seconds(60));
+    let (challenge, code) = ask().await;
+    let r = w
+        .post(
+            &w.doctor,
+            &confirm,
+            json!({"challenge": challenge, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "unlock-code-locked");
+    let seen = domains(&w.summary(&w.doctor).await);
+    assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
+    let alerts = w
+        .get(&w.ua, &format!("/api/v1/providers/{}/alerts", w.hcp))
+        .await
+        .json();
+    let locked: Vec<_> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "unlock-code-locked")
+        .collect();
+    assert_eq!(locked.len(), 1, "{alerts}");
+    let told = w.t.last_message("+85291234567", "unlock-code-locked").await;
+    assert!(told.to_string().contains("Clinic A"), "{told}");
 }
 
 #[tokio::test]
