@@ -32,6 +32,23 @@ const CODE_FOR: Duration = Duration::minutes(10);
 /// Most wrong codes per request.
 const MAX_ATTEMPTS: i64 = 5;
 
+/// A stated reason for an unlock: required, at most 500 characters.
+fn unlock_reason(reason: &str) -> Result<&str, AppError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(AppError::Invalid {
+            code: "reason-required",
+            message: "state why the restricted items are needed (up to 500 characters)".to_owned(),
+            fields: vec![FieldError {
+                field: "/reason".to_owned(),
+                code: "required",
+                message: "required".to_owned(),
+            }],
+        });
+    }
+    Ok(reason)
+}
+
 fn wrong_code() -> AppError {
     AppError::Invalid {
         code: "wrong-code",
@@ -139,54 +156,14 @@ impl App {
         reason: &str,
     ) -> Result<Uuid, AppError> {
         let now = self.clock().now();
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(AppError::Invalid {
-                code: "reason-required",
-                message: "state why the restricted items are needed (up to 500 characters)"
-                    .to_owned(),
-                fields: vec![FieldError {
-                    field: "/reason".to_owned(),
-                    code: "required",
-                    message: "required".to_owned(),
-                }],
-            });
-        }
+        let reason = unlock_reason(reason)?;
         let asker = self.asker(session).await?;
         let account = asker.account.ok_or(AppError::NotFound)?;
         let facts = self.facts(recipient, &[]).await?;
-        let ask = Ask {
-            action: Action::Read,
-            domains: &[],
-            record: None,
-            reason: None,
-        };
-        let decision = self.decide_for(&asker, &facts, &ask);
         let mut entry = caller.entry(self, "restriction.unlock-request", Outcome::Allowed);
         entry.recipient = Some(recipient);
         entry.reason = Some(reason.to_owned());
-        let episode = match &decision {
-            Decision::Permit { basis, .. } => basis.episode,
-            Decision::Deny { .. } => None,
-        };
-        let Some(episode) = episode else {
-            entry.outcome = Outcome::Denied;
-            entry.denial_reason = Some(
-                decision
-                    .denial()
-                    .map_or("no-care-relationship", |d| d.code())
-                    .to_owned(),
-            );
-            let code = decision
-                .denial()
-                .unwrap_or(ehrshare_core::access::DenyReason::NoCareRelationship)
-                .code();
-            self.record(entry).await?;
-            return Err(AppError::Forbidden {
-                code,
-                message: "unlocking needs consent and a care episode at this provider".to_owned(),
-            });
-        };
+        let episode = self.unlock_episode(&asker, &facts, entry.clone()).await?;
         entry.episode_id = Some(episode);
         let code = new_code()?;
         let challenge = UnlockChallengeRow {
@@ -222,6 +199,132 @@ impl App {
         self.record_and_notify(entry, Some(insert), vec![notice])
             .await?;
         Ok(id)
+    }
+
+    /// Unlocks with the recipient's (or an SDM's) smart ID card read at the provider, instead
+    /// of a code: the same reason and decision as [`App::request_unlock`]; the assertion must
+    /// pass [`App::check_card`], name the recipient's or an SDM's HKID, and be claimed once.
+    /// Unlocked for this provider and episode for four hours.
+    pub async fn unlock_by_card(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        reason: &str,
+        assertion: ehrshare_core::consent::CardAssertion,
+        signature_b64: &str,
+    ) -> Result<(), AppError> {
+        const ACTION: &str = "restriction.unlock-card";
+        let now = self.clock().now();
+        let reason = unlock_reason(reason)?;
+        let asker = self.asker(session).await?;
+        let account = asker.account.ok_or(AppError::NotFound)?;
+        self.check_card(
+            asker.requester.hcp,
+            caller,
+            ACTION,
+            &assertion,
+            signature_b64,
+        )
+        .await?;
+        let facts = self.facts(recipient, &[]).await?;
+        let mut entry = caller.entry(self, "restriction.unlock", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.reason = Some(reason.to_owned());
+        let episode = self.unlock_episode(&asker, &facts, entry.clone()).await?;
+        let reg = &facts.registration;
+        let card = ehrshare_core::identity::Document::parse(
+            ehrshare_core::identity::DocumentType::Hkid,
+            "HK",
+            &assertion.hkid,
+        )
+        .ok();
+        let holds = |kind: &str, issuer: &str, number: &str| {
+            card.as_ref()
+                .is_some_and(|c| c.kind.code() == kind && c.issuer == issuer && c.number == number)
+        };
+        let r = &reg.recipient;
+        let theirs = holds(&r.doc_type, &r.doc_issuer, &r.doc_number)
+            || reg
+                .sdms
+                .iter()
+                .any(|s| holds(&s.doc_type, &s.doc_issuer, &s.doc_number));
+        if !theirs {
+            return self
+                .refuse_card(
+                    caller,
+                    ACTION,
+                    Some(recipient),
+                    &assertion,
+                    "not-the-recipients-card",
+                )
+                .await;
+        }
+        self.claim_card(caller, ACTION, recipient, &assertion)
+            .await?;
+        let restrictions: Vec<Uuid> = facts.restrictions.iter().map(|r| r.id).collect();
+        entry.episode_id = Some(episode);
+        entry.record_ids = restrictions.clone();
+        let hcp = asker.requester.hcp;
+        let reason = reason.to_owned();
+        let unlock = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::sharing::insert_unlocks(
+                    conn,
+                    &ehrshare_store::sharing::UnlockGrant {
+                        restriction_ids: &restrictions,
+                        recipient,
+                        hcp,
+                        episode,
+                        account,
+                        reason: &reason,
+                        until: now + UNLOCK_FOR,
+                        at: now,
+                    },
+                )
+                .await
+            })
+        });
+        self.record_with(entry, unlock).await?;
+        Ok(())
+    }
+
+    /// The care episode an unlock is for: the access decision must permit reading under one
+    /// (a stated reason is not enough here). A refusal is audited as `entry`, denied.
+    async fn unlock_episode(
+        &self,
+        asker: &crate::sharing::Asker,
+        facts: &crate::sharing::Facts,
+        mut entry: ehrshare_core::audit::NewAuditEntry,
+    ) -> Result<Uuid, AppError> {
+        let ask = Ask {
+            action: Action::Read,
+            domains: &[],
+            record: None,
+            reason: None,
+        };
+        let decision = self.decide_for(asker, facts, &ask);
+        if let Decision::Permit {
+            basis:
+                ehrshare_core::access::Basis {
+                    episode: Some(episode),
+                    ..
+                },
+            ..
+        } = decision
+        {
+            return Ok(episode);
+        }
+        let denial = decision
+            .denial()
+            .unwrap_or(ehrshare_core::access::DenyReason::NoCareRelationship);
+        entry.outcome = Outcome::Denied;
+        entry.denial_reason = Some(denial.code().to_owned());
+        self.record(entry).await?;
+        Err(AppError::Forbidden {
+            code: denial.code(),
+            message: "unlocking needs consent and a care episode at this provider".to_owned(),
+        })
     }
 
     /// The professional enters the code the recipient gave them: the restricted items are

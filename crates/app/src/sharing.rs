@@ -459,9 +459,8 @@ impl App {
         Ok(row)
     }
 
-    /// Consent by smart ID card: the reader's signed assertion names the card holder; it must
-    /// come from a reader of the caller's provider, be signed by that reader, be fresh and
-    /// never seen before. A refusal is audited with its reason.
+    /// Consent by smart ID card: the reader's signed assertion names the card holder
+    /// ([`App::check_card`], then [`App::claim_card`]). A refusal is audited with its reason.
     pub async fn give_consent_by_card(
         &self,
         session: &Session,
@@ -473,12 +472,50 @@ impl App {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
         let hcp = asker.requester.hcp;
-        let refuse = |reason: &'static str| {
-            let mut entry = caller.entry(self, "consent.card", Outcome::Denied);
-            entry.denial_reason = Some(reason.to_owned());
-            entry.record_ids = vec![assertion.reader];
-            entry
-        };
+        self.check_card(hcp, caller, "consent.card", &assertion, signature_b64)
+            .await?;
+        let doc = Document::parse(DocumentType::Hkid, "HK", &assertion.hkid)
+            .map_err(|e| invalid("/hkid", "invalid-hkid", &e.to_string()))?;
+        let recipient = self
+            .db()
+            .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let reg = self.load_recipient(recipient).await?;
+        self.check_care_recording(&asker, caller, "consent.card", &reg)
+            .await?;
+        let kind = self.consent_kind(kind)?;
+        self.claim_card(caller, "consent.card", recipient, &assertion)
+            .await?;
+        self.store_consent(
+            caller,
+            &reg,
+            hcp,
+            kind,
+            Method::SmartIdCard,
+            Some(format!(
+                "reader {}, card {}",
+                assertion.reader, assertion.card_serial
+            )),
+            None,
+            asker.account,
+            now,
+        )
+        .await
+    }
+
+    /// Checks a smart ID card assertion relayed by a user of provider `hcp`: from a reader of
+    /// that provider, signed by it, fresh. A refusal is audited under `action` with its reason
+    /// and answered 403 `card-assertion-refused`, whatever the reason.
+    pub(crate) async fn check_card(
+        &self,
+        hcp: Uuid,
+        caller: &Caller,
+        action: &str,
+        assertion: &ehrshare_core::consent::CardAssertion,
+        signature_b64: &str,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
         let reader = self
             .db()
             .reader(assertion.reader)
@@ -504,30 +541,29 @@ impl App {
         } else {
             None
         };
-        if let Some(reason) = problem {
-            self.record(refuse(reason)).await?;
-            return Err(AppError::Forbidden {
-                code: "card-assertion-refused",
-                message: "the card reader's assertion could not be accepted".to_owned(),
-            });
+        match problem {
+            Some(reason) => {
+                self.refuse_card(caller, action, None, assertion, reason)
+                    .await
+            }
+            None => Ok(()),
         }
-        let doc = Document::parse(DocumentType::Hkid, "HK", &assertion.hkid)
-            .map_err(|e| invalid("/hkid", "invalid-hkid", &e.to_string()))?;
-        let recipient = self
-            .db()
-            .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        let reg = self.load_recipient(recipient).await?;
-        self.check_care_recording(&asker, caller, "consent.card", &reg)
-            .await?;
-        let kind = self.consent_kind(kind)?;
-        // The nonce is claimed in its own audited step first: a replay never reaches the
-        // consent, however the two race.
+    }
+
+    /// Claims a checked assertion's nonce, in its own audited step before anything it allows
+    /// is written: a replay never gets further, however two uses race.
+    pub(crate) async fn claim_card(
+        &self,
+        caller: &Caller,
+        action: &str,
+        recipient: Uuid,
+        assertion: &ehrshare_core::consent::CardAssertion,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
         let claimed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let claimed_in = claimed.clone();
         let (nonce, reader_id, at) = (assertion.nonce.clone(), assertion.reader, assertion.at);
-        let mut entry = caller.entry(self, "consent.card", Outcome::Allowed);
+        let mut entry = caller.entry(self, action, Outcome::Allowed);
         entry.recipient = Some(recipient);
         entry.record_ids = vec![reader_id];
         let claim = change(move |conn: Conn<'_>| {
@@ -544,31 +580,40 @@ impl App {
                 }
             })
         });
-        if let Err(e) = self.record_with(entry, claim).await {
-            if claimed.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(e);
+        match self.record_with(entry, claim).await {
+            Ok(_) => Ok(()),
+            Err(_) if !claimed.load(std::sync::atomic::Ordering::SeqCst) => {
+                self.refuse_card(
+                    caller,
+                    action,
+                    Some(recipient),
+                    assertion,
+                    "replayed-assertion",
+                )
+                .await
             }
-            self.record(refuse("replayed-assertion")).await?;
-            return Err(AppError::Forbidden {
-                code: "card-assertion-refused",
-                message: "the card reader's assertion could not be accepted".to_owned(),
-            });
+            Err(e) => Err(e),
         }
-        self.store_consent(
-            caller,
-            &reg,
-            hcp,
-            kind,
-            Method::SmartIdCard,
-            Some(format!(
-                "reader {reader_id}, card {}",
-                assertion.card_serial
-            )),
-            None,
-            asker.account,
-            now,
-        )
-        .await
+    }
+
+    /// Audits a refused card assertion and answers the one refusal.
+    pub(crate) async fn refuse_card(
+        &self,
+        caller: &Caller,
+        action: &str,
+        recipient: Option<Uuid>,
+        assertion: &ehrshare_core::consent::CardAssertion,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        let mut entry = caller.entry(self, action, Outcome::Denied);
+        entry.denial_reason = Some(reason.to_owned());
+        entry.recipient = recipient;
+        entry.record_ids = vec![assertion.reader];
+        self.record(entry).await?;
+        Err(AppError::Forbidden {
+            code: "card-assertion-refused",
+            message: "the card reader's assertion could not be accepted".to_owned(),
+        })
     }
 
     /// Stores a consent (revoking the provider's earlier one in the same transaction), audited

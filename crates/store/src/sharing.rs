@@ -529,7 +529,39 @@ pub async fn use_unlock_challenge(
     if n != 1 {
         return Ok(false);
     }
-    for r in &c.restriction_ids {
+    insert_unlocks(
+        conn,
+        &UnlockGrant {
+            restriction_ids: &c.restriction_ids,
+            recipient: c.recipient_id,
+            hcp: c.hcp_id,
+            episode: c.episode_id,
+            account: c.account_id,
+            reason: &c.reason,
+            until,
+            at,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Restricted items unlocked for a provider's episode until a time (by a code or a card).
+#[derive(Debug, Clone, Copy)]
+pub struct UnlockGrant<'a> {
+    pub restriction_ids: &'a [Uuid],
+    pub recipient: Uuid,
+    pub hcp: Uuid,
+    pub episode: Uuid,
+    pub account: Uuid,
+    pub reason: &'a str,
+    pub until: OffsetDateTime,
+    pub at: OffsetDateTime,
+}
+
+/// Stores the unlocks of a grant, one per restricted item.
+pub async fn insert_unlocks(mut conn: Conn<'_>, g: &UnlockGrant<'_>) -> Result<(), StoreError> {
+    for r in g.restriction_ids {
         crate::on_conn!(conn.reborrow(), db => {
             sqlx::query(
                 "INSERT INTO restriction_unlock (unlock_id, restriction_id, recipient_id, hcp_id, \
@@ -538,18 +570,18 @@ pub async fn use_unlock_challenge(
             )
             .bind(Uuid::now_v7())
             .bind(r)
-            .bind(c.recipient_id)
-            .bind(c.hcp_id)
-            .bind(c.episode_id)
-            .bind(c.account_id)
-            .bind(&c.reason)
-            .bind(Ts(until))
-            .bind(Ts(at))
+            .bind(g.recipient)
+            .bind(g.hcp)
+            .bind(g.episode)
+            .bind(g.account)
+            .bind(g.reason)
+            .bind(Ts(g.until))
+            .bind(Ts(g.at))
             .execute(&mut *db)
             .await?;
         });
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Marks an alert reviewed, with a note.

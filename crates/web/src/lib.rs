@@ -255,6 +255,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             axum::routing::post(api::sharing::confirm_unlock),
         )
         .route(
+            "/api/v1/recipients/{id}/unlock/card",
+            axum::routing::post(api::sharing::unlock_by_card),
+        )
+        .route(
             "/api/v1/access-profiles",
             get(api::session::access_profiles),
         )

@@ -1197,10 +1197,9 @@ async fn a_cm_prescription_with_a_synonym_is_stored_with_the_preferred_term() {
     }
 }
 
-#[tokio::test]
-async fn a_smart_id_card_assertion_gives_consent_once_and_a_replay_is_refused() {
+/// A card reader registered by the clinic's administrator at its first location, and its key.
+async fn card_reader(w: &World) -> (uuid::Uuid, ehrshare_app::signer::Ed25519Signer) {
     use ehrshare_app::signer::{Ed25519Signer, Signer};
-    let w = world().await;
     let office = w.t.office().await;
     let location = w
         .get(&office, &format!("/api/v1/providers/{}", w.hcp))
@@ -1223,7 +1222,7 @@ async fn a_smart_id_card_assertion_gives_consent_once_and_a_replay_is_refused() 
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let reader: uuid::Uuid = r.json()["id"].as_str().unwrap().parse().unwrap();
+    let reader = r.json()["id"].as_str().unwrap().parse().unwrap();
     // Another provider's administrator cannot register readers here.
     let r = w
         .post(
@@ -1233,20 +1232,41 @@ async fn a_smart_id_card_assertion_gives_consent_once_and_a_replay_is_refused() 
         )
         .await;
     assert_eq!(r.status, 404);
+    (reader, reader_key)
+}
 
+/// A reader's signed assertion that card `hkid` (canonical) was read at `at`, as JSON fields.
+fn card_read(
+    reader: uuid::Uuid,
+    hkid: &str,
+    at: time::OffsetDateTime,
+    nonce: &str,
+    signer: &ehrshare_app::signer::Ed25519Signer,
+) -> Value {
+    use ehrshare_app::signer::Signer;
+    let a = ehrshare_core::consent::CardAssertion {
+        reader,
+        hkid: hkid.into(),
+        card_serial: "SC-0001".into(),
+        at,
+        nonce: nonce.into(),
+    };
+    let sig = data_encoding::BASE64URL_NOPAD.encode(&signer.sign(&a.message()));
+    json!({"reader": reader, "hkid": hkid, "card_serial": "SC-0001",
+           "time": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+           "nonce": nonce, "signature": sig})
+}
+
+#[tokio::test]
+async fn a_smart_id_card_assertion_gives_consent_once_and_a_replay_is_refused() {
+    use ehrshare_app::signer::Ed25519Signer;
+    let w = world().await;
+    let (reader, reader_key) = card_reader(&w).await;
     let now = ehrshare_core::clock::Clock::now(&w.t.clock);
     let assertion = |at: time::OffsetDateTime, nonce: &str, signer: &Ed25519Signer| {
-        let a = ehrshare_core::consent::CardAssertion {
-            reader,
-            hkid: "A1234563".into(),
-            card_serial: "SC-0001".into(),
-            at,
-            nonce: nonce.into(),
-        };
-        let sig = data_encoding::BASE64URL_NOPAD.encode(&signer.sign(&a.message()));
-        json!({"reader": reader, "hkid": "A123456(3)", "card_serial": "SC-0001",
-               "time": at.format(&time::format_description::well_known::Rfc3339).unwrap(),
-               "nonce": nonce, "signature": sig})
+        let mut body = card_read(reader, "A1234563", at, nonce, signer);
+        body["hkid"] = json!("A123456(3)"); // as typed at the counter
+        body
     };
     let good = assertion(now, "nonce-0000000000000001", &reader_key);
     let r = w
@@ -1293,6 +1313,92 @@ async fn a_smart_id_card_assertion_gives_consent_once_and_a_replay_is_refused() 
             "stale-assertion",
             "unknown-reader"
         ]
+    );
+}
+
+#[tokio::test]
+async fn the_recipients_smart_id_card_unlocks_restricted_items_once() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    assert_eq!(w.deposit(note("note-1")).await.status, 201);
+    let patient = w.patient().await;
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
+            json!({"domain": "clinical-note"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (reader, key) = card_reader(&w).await;
+    let now = ehrshare_core::clock::Clock::now(&w.t.clock);
+    let path = format!("/api/v1/recipients/{}/unlock/card", w.recipient);
+    let with_reason = |mut body: Value, reason: &str| {
+        body["reason"] = json!(reason);
+        body
+    };
+    let hidden = || async {
+        !domains(&w.summary(&w.doctor).await)
+            .iter()
+            .any(|(d, _)| d == "clinical-note")
+    };
+
+    // Somebody else's card: refused, audited, nothing unlocked.
+    let stranger = ehrshare_core::identity::Hkid::from_parts("B", 234567)
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let body = card_read(reader, &stranger, now, "nonce-card-unlock-1", &key);
+    let r = w
+        .post(&w.doctor, &path, with_reason(body, "allergy history"))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "card-assertion-refused");
+    let last = w.last_entry().await.entry;
+    assert_eq!(
+        last.denial_reason.as_deref(),
+        Some("not-the-recipients-card")
+    );
+    assert!(hidden().await);
+    // The recipient's card without a reason: 422, the nonce not spent.
+    let body = card_read(reader, "A1234563", now, "nonce-card-unlock-2", &key);
+    let r = w
+        .post(&w.doctor, &path, with_reason(body.clone(), " "))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(hidden().await);
+    // A professional of another provider, with the same card read: no consent there.
+    let r = w
+        .post(
+            &w.other_doctor,
+            &path,
+            with_reason(body.clone(), "allergy history"),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    // With a reason: unlocked for this provider's episode.
+    let r = w
+        .post(
+            &w.doctor,
+            &path,
+            with_reason(body.clone(), "allergy history"),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let unlock = w.last_entry().await.entry;
+    assert_eq!(unlock.action, "restriction.unlock");
+    assert_eq!(unlock.reason.as_deref(), Some("allergy history"));
+    assert!(unlock.episode_id.is_some());
+    assert!(!hidden().await);
+    // The same card read again: a replay.
+    let r = w
+        .post(&w.doctor, &path, with_reason(body, "allergy history"))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        w.last_entry().await.entry.denial_reason.as_deref(),
+        Some("replayed-assertion")
     );
 }
 

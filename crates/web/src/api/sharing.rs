@@ -602,24 +602,13 @@ pub async fn consent_by_card(
     LoggedIn { session, caller }: LoggedIn,
     ApiJson(body): ApiJson<CardBody>,
 ) -> Result<(StatusCode, Json<ConsentView>), HttpError> {
-    let at = OffsetDateTime::parse(&body.time, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            HttpError(ehrshare_app::AppError::Invalid {
-                code: "invalid-time",
-                message: "an RFC 3339 time".to_owned(),
-                fields: Vec::new(),
-            })
-        })?;
-    let hkid = ehrshare_core::identity::Hkid::parse(&body.hkid)
-        .map(|h| h.as_str().to_owned())
-        .unwrap_or(body.hkid.clone());
-    let assertion = ehrshare_core::consent::CardAssertion {
-        reader: body.reader,
-        hkid,
-        card_serial: body.card_serial,
-        at,
-        nonce: body.nonce,
-    };
+    let assertion = card_assertion(
+        body.reader,
+        &body.hkid,
+        body.card_serial,
+        &body.time,
+        body.nonce,
+    )?;
     let c = app
         .give_consent_by_card(
             &session,
@@ -630,6 +619,80 @@ pub async fn consent_by_card(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(consent_view(c))))
+}
+
+/// A card assertion from the body's fields (the HKID as typed or canonical).
+fn card_assertion(
+    reader: Uuid,
+    hkid: &str,
+    card_serial: String,
+    time: &str,
+    nonce: String,
+) -> Result<ehrshare_core::consent::CardAssertion, HttpError> {
+    let at = OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339).map_err(
+        |_| {
+            HttpError(ehrshare_app::AppError::Invalid {
+                code: "invalid-time",
+                message: "an RFC 3339 time".to_owned(),
+                fields: Vec::new(),
+            })
+        },
+    )?;
+    let hkid = ehrshare_core::identity::Hkid::parse(hkid)
+        .map(|h| h.as_str().to_owned())
+        .unwrap_or_else(|_| hkid.to_owned());
+    Ok(ehrshare_core::consent::CardAssertion {
+        reader,
+        hkid,
+        card_serial,
+        at,
+        nonce,
+    })
+}
+
+/// An unlock by the recipient's (or an SDM's) smart ID card, read at the provider.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardUnlockBody {
+    pub reason: String,
+    pub reader: Uuid,
+    pub hkid: String,
+    pub card_serial: String,
+    /// When the card was read (RFC 3339).
+    pub time: String,
+    pub nonce: String,
+    /// Ed25519 over the assertion's message (`ehrshare-card-assertion-v1` lines), base64url.
+    pub signature: String,
+}
+
+/// `POST /api/v1/recipients/{id}/unlock/card`: unlock with the recipient's smart ID card.
+#[utoipa::path(post, path = "/api/v1/recipients/{id}/unlock/card", tag = "sharing", request_body = CardUnlockBody,
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 204, description = "Unlocked for this episode, four hours"),
+              (status = 403, description = "`card-assertion-refused` (unknown reader, bad signature, stale, replayed, not the recipient's card), or no consent or care episode", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn unlock_by_card(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<CardUnlockBody>,
+) -> Result<StatusCode, HttpError> {
+    let assertion = card_assertion(
+        body.reader,
+        &body.hkid,
+        body.card_serial,
+        &body.time,
+        body.nonce,
+    )?;
+    app.unlock_by_card(
+        &session,
+        &caller,
+        id,
+        &body.reason,
+        assertion,
+        &body.signature,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Why a record was entered in error.
