@@ -435,34 +435,47 @@ async fn invalid_resources_are_refused_with_their_path_and_one_source_id_is_one_
     assert!(seen.contains(&("diagnosis".to_owned(), 0)), "{seen:?}");
 }
 
-#[tokio::test]
-async fn ten_wrong_access_keys_lock_the_key_and_raise_an_alert() {
-    let w = world().await;
+/// Makes wrong attempts until `locked` is answered, waiting out each delay (429 `throttled`
+/// with Retry-After) on the fixed clock; returns the codes answered, the last one `locked`.
+async fn until_locked<F, Fut>(w: &World, attempt: F, throttled: &str, locked: &str) -> Vec<String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = TestResponse>,
+{
     let mut codes = Vec::new();
-    for _ in 0..30 {
-        let r = w
-            .post(
-                &w.clerk,
-                &format!("/api/v1/recipients/{}/consents", w.recipient),
-                json!({"method": "access-key", "access_key": "00000000"}),
-            )
-            .await;
+    for _ in 0..40 {
+        let r = attempt().await;
         if r.status == 429 {
+            assert_eq!(r.json()["code"], throttled);
             let secs: i64 = r.header("retry-after").parse().unwrap();
             w.t.clock.advance(time::Duration::seconds(secs));
             continue;
         }
         codes.push(r.json()["code"].as_str().unwrap().to_owned());
-        if codes.last().map(String::as_str) == Some("access-key-locked") {
-            break;
+        if codes.last().map(String::as_str) == Some(locked) {
+            return codes;
         }
     }
+    panic!("never {locked}: {codes:?}");
+}
+
+#[tokio::test]
+async fn ten_wrong_access_keys_lock_the_key_and_raise_an_alert() {
+    let w = world().await;
+    let consents = format!("/api/v1/recipients/{}/consents", w.recipient);
+    let guess = || {
+        w.post(
+            &w.clerk,
+            &consents,
+            json!({"method": "access-key", "access_key": "00000000"}),
+        )
+    };
+    let codes = until_locked(&w, guess, "access-key-throttled", "access-key-locked").await;
     assert_eq!(
         codes.iter().filter(|c| *c == "wrong-access-key").count(),
         9,
         "{codes:?}"
     );
-    assert_eq!(codes.last().map(String::as_str), Some("access-key-locked"));
     // Now even the right key is refused, the recipient was told, and an alert is open.
     w.t.clock.advance(time::Duration::seconds(60));
     let r = w.consent("indefinite").await;
@@ -485,8 +498,9 @@ async fn ten_wrong_access_keys_lock_the_key_and_raise_an_alert() {
     w.t.last_message("+85291234567", "access-key-locked").await;
 }
 
-#[tokio::test]
-async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_alert() {
+/// The world with consent and an episode at Clinic A, and a clinical note the recipient has
+/// put under restricted control (the whole domain).
+async fn world_with_a_restricted_note() -> World {
     let w = world().await;
     assert_eq!(w.consent("indefinite").await.status, 201);
     assert_eq!(w.episode().await.status, 201);
@@ -500,6 +514,12 @@ async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_a
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
+    w
+}
+
+#[tokio::test]
+async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_alert() {
+    let w = world_with_a_restricted_note().await;
     let unlock = format!("/api/v1/recipients/{}/unlock", w.recipient);
     let confirm = format!("{unlock}/confirm");
     let ask = || async {
@@ -513,35 +533,23 @@ async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_a
             .to_owned();
         (r.json()["challenge"].as_str().unwrap().to_owned(), code)
     };
-    let mut codes = Vec::new();
-    for _ in 0..40 {
-        // A fresh request for every guess: the per-request limit alone would not stop this.
+    // A fresh request for every guess: the per-request limit alone would not stop this.
+    let guess = || async {
         let (challenge, code) = ask().await;
         let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
-        let r = w
-            .post(
-                &w.doctor,
-                &confirm,
-                json!({"challenge": challenge, "code": wrong}),
-            )
-            .await;
-        if r.status == 429 {
-            assert_eq!(r.json()["code"], "unlock-code-throttled");
-            let secs: i64 = r.header("retry-after").parse().unwrap();
-            w.t.clock.advance(time::Duration::seconds(secs));
-            continue;
-        }
-        codes.push(r.json()["code"].as_str().unwrap().to_owned());
-        if codes.last().map(String::as_str) == Some("unlock-code-locked") {
-            break;
-        }
-    }
+        w.post(
+            &w.doctor,
+            &confirm,
+            json!({"challenge": challenge, "code": wrong}),
+        )
+        .await
+    };
+    let codes = until_locked(&w, guess, "unlock-code-throttled", "unlock-code-locked").await;
     assert_eq!(
         codes.iter().filter(|c| *c == "wrong-code").count(),
         9,
         "{codes:?}"
     );
-    assert_eq!(codes.last().map(String::as_str), Some("unlock-code-locked"));
     // Now even the right code is refused, the recipient was told, and an alert is open.
     w.t.clock.advance(time::Duration::seconds(60));
     let (challenge, code) = ask().await;
@@ -1318,19 +1326,7 @@ async fn a_smart_id_card_assertion_gives_consent_once_and_a_replay_is_refused() 
 
 #[tokio::test]
 async fn the_recipients_smart_id_card_unlocks_restricted_items_once() {
-    let w = world().await;
-    assert_eq!(w.consent("indefinite").await.status, 201);
-    assert_eq!(w.episode().await.status, 201);
-    assert_eq!(w.deposit(note("note-1")).await.status, 201);
-    let patient = w.patient().await;
-    let r = w
-        .post(
-            &patient,
-            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
-            json!({"domain": "clinical-note"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    let w = world_with_a_restricted_note().await;
     let (reader, key) = card_reader(&w).await;
     let now = ehrshare_core::clock::Clock::now(&w.t.clock);
     let path = format!("/api/v1/recipients/{}/unlock/card", w.recipient);
