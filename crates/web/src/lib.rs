@@ -75,6 +75,14 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
     Router::new()
         .route("/", get(pages::home::show))
         .route("/static/site.css", get(pages::stylesheet))
+        .route("/pics", get(pages::info::collection_statement))
+        .route("/privacy", get(pages::info::privacy_policy))
+        .route(pages::hcp::HOME, get(pages::hcp::home))
+        .route(
+            pages::hcp::LOGIN,
+            get(pages::hcp::login_page).post(pages::hcp::log_in),
+        )
+        .route("/hcp/logout", axum::routing::post(pages::hcp::log_out))
         .route("/healthz", get(api::health::healthz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route(

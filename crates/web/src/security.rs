@@ -3,7 +3,10 @@
 //! The content security policy allows no inline script or style and no framing; pages load
 //! their CSS (and later their little JavaScript) from `/static`. Responses default to
 //! `Cache-Control: no-store` because most of what this server says is about patients; the few
-//! cacheable responses (static assets) set their own.
+//! cacheable responses (static assets) set their own. `Referrer-Policy: same-origin`: no URL
+//! (which may name a recipient) leaves for another site, while our own form posts keep their
+//! `Origin` header, which the session middleware's CSRF check needs (under `no-referrer`
+//! browsers send `Origin: null` with a form post).
 
 use axum::extract::{Request, State};
 use axum::http::header::{
@@ -37,7 +40,7 @@ pub async fn headers(State(hsts): State<Hsts>, request: Request, next: Next) -> 
     set(&CONTENT_SECURITY_POLICY, CSP);
     set(&X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(&X_FRAME_OPTIONS, "DENY");
-    set(&REFERRER_POLICY, "no-referrer");
+    set(&REFERRER_POLICY, "same-origin");
     set(
         &PERMISSIONS_POLICY,
         "camera=(), microphone=(), geolocation=(), payment=()",

@@ -108,3 +108,143 @@ async fn openapi_document_describes_the_api() {
         "cookie"
     );
 }
+
+#[tokio::test]
+async fn the_provider_login_page_shows_the_reminders_and_tips_in_both_languages() {
+    let t = TestApp::spawn().await;
+    let r = t.get("/hcp/login").await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    for id in [
+        "hcp-reminder-1",
+        "hcp-reminder-5",
+        "hcp-tip-1",
+        "hcp-admin-tip-6",
+    ] {
+        assert!(html.contains(&Locale::En.t(id)), "{id}");
+    }
+    for field in ["user_name", "password", "totp"] {
+        assert!(
+            html.contains(&format!("<label for=\"{field}\">")),
+            "{field}"
+        );
+    }
+    assert!(html.contains("href=\"/pics\"") && html.contains("href=\"/privacy\""));
+    assert_no_message_ids(&html);
+    let zh = t.get("/hcp/login?lang=zh-HK").await.text();
+    assert!(zh.contains("重要提示"));
+    assert!(zh.contains("所有病人的資料都必須嚴格保密"));
+    assert_no_message_ids(&zh);
+    // The statements it links to have real text.
+    for (path, text) in [
+        ("/pics", "Personal Information Collection Statement"),
+        ("/privacy", "tamper-evident audit log"),
+        ("/pics?lang=zh-HK", "收集個人資料聲明"),
+        ("/privacy?lang=zh-HK", "私隱政策聲明"),
+    ] {
+        let r = t.get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.text().contains(text), "{path}");
+    }
+}
+
+fn form(path: &str, cookie: Option<&str>, body: &str) -> Request<Body> {
+    let mut b = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        b = b.header("cookie", c);
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test]
+async fn a_provider_user_logs_in_with_password_and_token_and_logs_out_for_good() {
+    let t = TestApp::spawn().await;
+    let (hcp, _) = t.active_provider("Clinic W", "w").await;
+    let scope = ehrshare_app::account::Scope::Hcp(hcp.parse().unwrap());
+    let seed = b"test-totp-seed-12345";
+    t.agent(scope, "dr.web", "doctor", false).await;
+
+    // Not logged in: the portal sends you to the login page.
+    let r = t.get("/hcp").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/hcp/login");
+
+    // A wrong password: one message, the user name shown back escaped, the password never.
+    let r = t
+        .send(form(
+            "/hcp/login",
+            None,
+            "user_name=%3Cb%3Edr.web%3C%2Fb%3E&password=Wrong-password-1&totp=000000",
+        ))
+        .await;
+    assert_eq!(r.status, 401);
+    let html = r.text();
+    assert!(html.contains(&Locale::En.t("login-refused")), "{html}");
+    assert!(
+        html.contains("value=\"&#60;b&#62;dr.web&#60;/b&#62;\""),
+        "{html}"
+    );
+    assert!(!html.contains("<b>dr.web"));
+    assert!(!html.contains("Wrong-password-1"));
+    assert_eq!(r.header("set-cookie"), "");
+
+    // Password and the token's code: a session, and the start page.
+    t.clock.advance(time::Duration::seconds(30));
+    let body = format!(
+        "user_name=dr.web&password={}&totp={}",
+        ehrshare_testkit::TEST_PASSWORD,
+        t.totp_code(seed)
+    );
+    let r = t.send(form("/hcp/login", None, &body)).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), "/hcp");
+    let cookie = r.header("set-cookie").split(';').next().unwrap().to_owned();
+    let home = t
+        .send(
+            Request::get("/hcp")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(home.status, 200);
+    assert_eq!(home.header("cache-control"), "no-store");
+    let html = home.text();
+    assert!(html.contains("TEST dr.web"));
+    assert!(html.contains("Clinic W"));
+    assert!(
+        html.contains(">Doctor<") || html.contains("Doctor"),
+        "{html}"
+    );
+
+    // Logging out needs the session's CSRF token (no state change by a forged form).
+    let r = t.send(form("/hcp/logout", Some(&cookie), "")).await;
+    assert_eq!(r.status, 403);
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let r = t
+        .send(form(
+            "/hcp/logout",
+            Some(&cookie),
+            &format!("csrf_token={csrf}"),
+        ))
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/hcp/login");
+    assert!(r.header("set-cookie").contains("Max-Age=0"));
+    // The old cookie opens nothing any more.
+    let r = t
+        .send(
+            Request::get("/hcp")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/hcp/login");
+}

@@ -11,7 +11,7 @@ fn assert_security_headers(r: &TestResponse) {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(r.header("x-content-type-options"), "nosniff");
     assert_eq!(r.header("x-frame-options"), "DENY");
-    assert_eq!(r.header("referrer-policy"), "no-referrer");
+    assert_eq!(r.header("referrer-policy"), "same-origin");
     assert_eq!(
         r.header("strict-transport-security"),
         "",

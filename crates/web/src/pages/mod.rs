@@ -1,7 +1,9 @@
 //! Server-rendered pages (askama templates, Fluent strings in zh-HK and en).
 
 pub mod error;
+pub mod hcp;
 pub mod home;
+pub mod info;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;

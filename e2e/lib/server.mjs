@@ -1,0 +1,68 @@
+// Starts `ehrshare serve --demo` on a free port with a fresh data folder, and reads demo
+// accounts' security codes with `ehrshare demo code`. The binary is EHRSHARE_BIN, or the
+// debug build under CARGO_TARGET_DIR (default ../target).
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const here = resolve(import.meta.dirname, '..');
+
+export function binary() {
+  if (process.env.EHRSHARE_BIN) return process.env.EHRSHARE_BIN;
+  const target = process.env.CARGO_TARGET_DIR ?? join(here, '..', 'target');
+  return join(target, 'debug', 'ehrshare');
+}
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** A running demo server: `url`, `code(user)`, `stop()`. */
+export async function startDemoServer() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ehrshare-e2e-'));
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    EHRSHARE_DATA_DIR: dataDir,
+    EHRSHARE_LISTEN: `127.0.0.1:${port}`,
+    EHRSHARE_LOG_LEVEL: 'warn',
+  };
+  delete env.EHRSHARE_DATABASE_URL;
+  const child = spawn(binary(), ['serve', '--demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the server stopped:\n${output}`);
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`the server did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    /** The demo account's current security code (`ehrshare demo code`). */
+    code(user) {
+      return execFileSync(binary(), ['demo', 'code', user], { env, encoding: 'utf8' }).trim();
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
