@@ -29,6 +29,8 @@ pub trait PortalLocale: Sized {
     /// Portal message `id` in this language; an unknown id is returned as itself (a test
     /// keeps that from reaching users).
     fn t(self, id: &str) -> String;
+    /// Portal message `id` with named arguments (`{ $name }` in the message).
+    fn t_with(self, id: &str, args: &[(&str, String)]) -> String;
 }
 
 impl PortalLocale for Locale {
@@ -70,12 +72,18 @@ impl PortalLocale for Locale {
     }
 
     fn t(self, id: &str) -> String {
-        MESSAGES
-            .format(self, id, &HashMap::new())
-            .unwrap_or_else(|| {
-                tracing::warn!(id, locale = self.tag(), "missing message");
-                id.to_owned()
-            })
+        self.t_with(id, &[])
+    }
+
+    fn t_with(self, id: &str, args: &[(&str, String)]) -> String {
+        let args: HashMap<String, String> = args
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        MESSAGES.format(self, id, &args).unwrap_or_else(|| {
+            tracing::warn!(id, locale = self.tag(), "missing message");
+            id.to_owned()
+        })
     }
 }
 
@@ -140,9 +148,36 @@ mod tests {
 
     #[test]
     fn every_message_translates_to_something_other_than_its_id() {
+        // The variables a message uses (`{ $name }`), in either language, given a value.
+        let variables = |id: &str| -> Vec<(String, String)> {
+            let mut vars = Vec::new();
+            for (_, source) in SOURCES {
+                let mut inside = false;
+                for line in source.lines() {
+                    if line.starts_with(&format!("{id} =")) {
+                        inside = true;
+                    } else if !line.starts_with(' ') {
+                        inside = false;
+                    }
+                    if inside {
+                        for part in line.split('$').skip(1) {
+                            let name: String = part
+                                .chars()
+                                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                                .collect();
+                            vars.push((name, "1".to_owned()));
+                        }
+                    }
+                }
+            }
+            vars
+        };
         for locale in Locale::ALL {
             for id in message_ids(SOURCES[0].1) {
-                let text = locale.t(&id);
+                let vars = variables(&id);
+                let args: Vec<(&str, String)> =
+                    vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                let text = locale.t_with(&id, &args);
                 assert_ne!(text, id, "{id} missing in {}", locale.tag());
                 assert!(!text.trim().is_empty());
             }

@@ -83,6 +83,18 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             get(pages::hcp::login_page).post(pages::hcp::log_in),
         )
         .route("/hcp/logout", axum::routing::post(pages::hcp::log_out))
+        .route(
+            pages::hcp::PASSWORD,
+            get(pages::hcp::password_form).post(pages::hcp::change_password),
+        )
+        .route(
+            pages::hcp::TOKEN,
+            get(pages::hcp::token_form).post(pages::hcp::begin_token),
+        )
+        .route(
+            "/hcp/token/confirm",
+            axum::routing::post(pages::hcp::confirm_token),
+        )
         .route("/healthz", get(api::health::healthz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route(

@@ -220,12 +220,7 @@ async fn a_provider_user_logs_in_with_password_and_token_and_logs_out_for_good()
     // Logging out needs the session's CSRF token (no state change by a forged form).
     let r = t.send(form("/hcp/logout", Some(&cookie), "")).await;
     assert_eq!(r.status, 403);
-    let csrf = html
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&html);
     let r = t
         .send(form(
             "/hcp/logout",
@@ -247,4 +242,133 @@ async fn a_provider_user_logs_in_with_password_and_token_and_logs_out_for_good()
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), "/hcp/login");
+}
+
+/// The CSRF token a page's form carries.
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_new_user_changes_the_first_password_and_enrols_the_token_in_the_portal() {
+    let t = TestApp::spawn().await;
+    let (hcp, ua) = t.active_provider("Clinic N", "n").await;
+    let r = t
+        .send_json(
+            Some(&ua),
+            Request::post(format!("/api/v1/providers/{hcp}/accounts")),
+            &serde_json::json!({"user_name": "rn.new", "name_en": "LEE Ka Yan", "role": "nurse",
+                                "prof_reg_no": "RN123456", "mobile": "6000 5678", "language": "en"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let first = t.last_message("+85260005678", "initial-password").await["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = t
+        .send(form(
+            "/hcp/login",
+            None,
+            &format!("user_name=rn.new&password={first}"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), "/hcp/password");
+    let cookie = r.header("set-cookie").split(';').next().unwrap().to_owned();
+    let get = |path: &'static str| {
+        Request::get(path)
+            .header("cookie", cookie.clone())
+            .body(Body::empty())
+            .unwrap()
+    };
+    // Nothing else opens before the password is changed.
+    let r = t.send(get("/hcp")).await;
+    assert_eq!(r.header("location"), "/hcp/password");
+    let page = t.send(get("/hcp/password")).await.text();
+    assert!(page.contains("8 to 128 characters"), "{page}");
+    let csrf = csrf_of(&page);
+    let change = |new: &str, again: &str| {
+        format!(
+            "csrf_token={csrf}&current_password={}&new_password={}&confirm_password={}",
+            urlencode(&first),
+            urlencode(new),
+            urlencode(again)
+        )
+    };
+    let r = t
+        .send(form(
+            "/hcp/password",
+            Some(&cookie),
+            &change("Nurse-2026-a", "Nurse-2026-b"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("The two new passwords are not the same."));
+    let r = t
+        .send(form(
+            "/hcp/password?lang=zh-HK",
+            Some(&cookie),
+            &change("Ab1", "Ab1"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("新密碼太短。"), "{}", r.text());
+    let r = t
+        .send(form(
+            "/hcp/password",
+            Some(&cookie),
+            &change("Nurse-2026-a", "Nurse-2026-a"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), "/hcp/token");
+
+    // The token: a QR code and the key; a wrong code, then the right one.
+    let start = |cookie: &str| form("/hcp/token", Some(cookie), &format!("csrf_token={csrf}"));
+    let offer = t.send(start(&cookie)).await.text();
+    assert!(offer.contains("<svg"), "{offer}");
+    let r = t
+        .send(form(
+            "/hcp/token/confirm",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&code=000000"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("The code did not match."));
+    let offer = t.send(start(&cookie)).await.text();
+    let secret = offer
+        .split("id=\"token-secret\" class=\"reference\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap();
+    let seed = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap();
+    let r = t
+        .send(form(
+            "/hcp/token/confirm",
+            Some(&cookie),
+            &format!("csrf_token={csrf}&code={}", t.totp_code(&seed)),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), "/hcp");
+    let home = t.send(get("/hcp")).await;
+    assert_eq!(home.status, 200);
+    assert!(home.text().contains("LEE Ka Yan"));
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -31,6 +31,40 @@ use crate::session::{Anonymous, AnyStage, CookieSettings};
 pub const HOME: &str = "/hcp";
 /// The login page.
 pub const LOGIN: &str = "/hcp/login";
+/// The first login's (or a reset's) password change.
+pub const PASSWORD: &str = "/hcp/password";
+/// The first login's token enrolment.
+pub const TOKEN: &str = "/hcp/token";
+
+/// The page a session at `stage` must see next.
+fn next_page(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Ready => HOME,
+        Stage::MustChangePassword => PASSWORD,
+        Stage::MustEnrolToken => TOKEN,
+    }
+}
+
+/// A provider's user at any stage of logging in (for the first-login pages); anyone else is
+/// sent to the login page.
+#[derive(Debug)]
+pub struct PortalSession {
+    pub session: Session,
+    pub caller: Caller,
+}
+
+impl FromRequestParts<App> for PortalSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        match AnyStage::from_request_parts(parts, app).await {
+            Ok(AnyStage { session, caller }) if matches!(&session.subject, Subject::Account(a) if a.hcp_id.is_some()) => {
+                Ok(PortalSession { session, caller })
+            }
+            _ => Err(see_other(LOGIN)),
+        }
+    }
+}
 
 /// A provider's user, fully logged in (password changed, token enrolled). Anyone else is sent
 /// to the login page.
@@ -44,14 +78,12 @@ impl FromRequestParts<App> for PortalUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        match AnyStage::from_request_parts(parts, app).await {
-            Ok(AnyStage { session, caller })
-                if session.stage == Stage::Ready
-                    && matches!(&session.subject, Subject::Account(a) if a.hcp_id.is_some()) =>
-            {
-                Ok(PortalUser { session, caller })
-            }
-            _ => Err(see_other(LOGIN)),
+        let PortalSession { session, caller } =
+            PortalSession::from_request_parts(parts, app).await?;
+        if session.stage == Stage::Ready {
+            Ok(PortalUser { session, caller })
+        } else {
+            Err(see_other(next_page(session.stage)))
         }
     }
 }
@@ -122,10 +154,7 @@ pub async fn log_in(
     let user_name = form.user_name.trim().to_owned();
     let refused = |status: StatusCode, problem| -> Result<Response, HttpError> {
         let page = render_login(locale, user_name.clone(), Some(problem))?;
-        // The form again, with its message: a final body, not an error page.
-        let mut response = (status, page).into_response();
-        response.extensions_mut().insert(crate::error::Rendered);
-        Ok(response)
+        Ok(form_again(status, page))
     };
     let done = match app
         .log_in(
@@ -147,9 +176,7 @@ pub async fn log_in(
         }
         Err(e) => return Err(HttpError(e)),
     };
-    // The first-login steps (password change, token enrolment) are not pages yet: such a
-    // session is sent to the start page, which sends it back here with the login refused.
-    let mut response = see_other(HOME);
+    let mut response = see_other(next_page(done.stage));
     response
         .headers_mut()
         .insert(SET_COOKIE, cookies.set(&done.token));
@@ -216,4 +243,210 @@ pub async fn log_out(
     let mut response = see_other(LOGIN);
     response.headers_mut().insert(SET_COOKIE, cookies.clear());
     Ok(response)
+}
+
+/// A page's final body with a status other than 200 (a form shown again with its problems),
+/// which the error renderer must leave alone.
+fn form_again(status: StatusCode, page: Html<String>) -> Response {
+    let mut response = (status, page).into_response();
+    response.extensions_mut().insert(crate::error::Rendered);
+    response
+}
+
+/// The messages for an application's refusal of a form: each field problem's own message
+/// where the portal has one (`problem-<code>`), else the refusal's, else a generic one.
+fn problems(locale: Locale, e: &AppError) -> Vec<String> {
+    let known = |code: &str| {
+        let id = format!("problem-{code}");
+        locale.has(&id).then(|| locale.t(&id))
+    };
+    match e {
+        AppError::Invalid { code, fields, .. } => {
+            let mut out: Vec<String> = fields.iter().filter_map(|f| known(f.code)).collect();
+            if out.is_empty() {
+                out.push(known(code).unwrap_or_else(|| locale.t("problem-generic")));
+            }
+            out
+        }
+        AppError::Conflict { code, .. } | AppError::Forbidden { code, .. } => {
+            vec![known(code).unwrap_or_else(|| locale.t("problem-generic"))]
+        }
+        _ => vec![locale.t("problem-generic")],
+    }
+}
+
+#[derive(Template)]
+#[template(path = "hcp_password.html")]
+struct PasswordPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    first: bool,
+    rules: String,
+    problems: Vec<String>,
+}
+
+fn password_page(
+    app: &App,
+    locale: Locale,
+    s: &PortalSession,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    let policy = app.settings().auth.password;
+    let page = PasswordPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: s.session.csrf_token.clone().unwrap_or_default(),
+        first: s.session.stage == Stage::MustChangePassword,
+        rules: locale.t_with(
+            "hcp-password-rules",
+            &[
+                ("min", policy.min_chars.to_string()),
+                ("max", policy.max_chars.to_string()),
+                ("classes", policy.min_classes.to_string()),
+                ("history", policy.history.to_string()),
+            ],
+        ),
+        problems,
+    };
+    Ok(Html(crate::render_template(&page)?))
+}
+
+/// `GET /hcp/password`: change one's password (required at the first login and after a reset).
+pub async fn password_form(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    s: PortalSession,
+) -> Result<Html<String>, HttpError> {
+    password_page(&app, locale, &s, Vec::new())
+}
+
+/// The password form.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+impl std::fmt::Debug for PasswordForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordForm")
+    }
+}
+
+/// `POST /hcp/password`: the change, then the next step (token enrolment, or the portal).
+pub async fn change_password(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    s: PortalSession,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, HttpError> {
+    if form.new_password != form.confirm_password {
+        let page = password_page(
+            &app,
+            locale,
+            &s,
+            vec![locale.t("problem-password-mismatch")],
+        )?;
+        return Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page));
+    }
+    match app
+        .change_password(
+            &s.session,
+            &s.caller,
+            &form.current_password,
+            &form.new_password,
+        )
+        .await
+    {
+        Ok(stage) => Ok(see_other(next_page(stage))),
+        Err(e @ AppError::Invalid { .. }) => {
+            let page = password_page(&app, locale, &s, problems(locale, &e))?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "hcp_token.html")]
+struct TokenPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    /// Set once a secret is offered: the QR code (our own SVG) and the secret for typing.
+    offer: Option<(String, String)>,
+    problems: Vec<String>,
+}
+
+fn token_page(
+    locale: Locale,
+    s: &PortalSession,
+    offer: Option<(String, String)>,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    let page = TokenPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: s.session.csrf_token.clone().unwrap_or_default(),
+        offer,
+        problems,
+    };
+    Ok(Html(crate::render_template(&page)?))
+}
+
+/// `GET /hcp/token`: enrol the security token (the first login's second step).
+pub async fn token_form(
+    Extension(locale): Extension<Locale>,
+    s: PortalSession,
+) -> Result<Response, HttpError> {
+    if s.session.stage != Stage::MustEnrolToken {
+        return Ok(see_other(next_page(s.session.stage)));
+    }
+    Ok(token_page(locale, &s, None, Vec::new())?.into_response())
+}
+
+/// `POST /hcp/token`: a fresh secret, shown as a QR code and as text.
+pub async fn begin_token(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    s: PortalSession,
+) -> Result<Response, HttpError> {
+    if s.session.stage != Stage::MustEnrolToken {
+        return Ok(see_other(next_page(s.session.stage)));
+    }
+    let e = app.begin_token_enrolment(&s.session, &s.caller).await?;
+    let qr = crate::qr::svg(&e.otpauth_uri).map_err(HttpError)?;
+    Ok(token_page(locale, &s, Some((qr, e.secret)), Vec::new())?.into_response())
+}
+
+/// The code from the new token.
+#[derive(Debug, Deserialize)]
+pub struct TokenCodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /hcp/token/confirm`: the code from the new token finishes the first login.
+pub async fn confirm_token(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    s: PortalSession,
+    Form(form): Form<TokenCodeForm>,
+) -> Result<Response, HttpError> {
+    match app
+        .confirm_token_enrolment(&s.session, &s.caller, form.code.trim())
+        .await
+    {
+        Ok(stage) => Ok(see_other(next_page(stage))),
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+            let page = token_page(locale, &s, None, problems(locale, &e))?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
 }
