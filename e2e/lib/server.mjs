@@ -3,7 +3,7 @@
 // debug build under CARGO_TARGET_DIR (default ../target).
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -58,6 +58,22 @@ export async function startDemoServer() {
     /** The demo account's current security code (`ehrshare demo code`). */
     code(user) {
       return execFileSync(binary(), ['demo', 'code', user], { env, encoding: 'utf8' }).trim();
+    },
+    /**
+     * The first access key "sent" to `phone` (+852...) in the demo's outbox log: the
+     * recipient's own (the keys of children a parent represents go to the parent's phone later).
+     */
+    accessKey(phone) {
+      const log = readFileSync(join(dataDir, 'outbox', 'messages.log'), 'utf8');
+      const keys = log
+        .split('\n')
+        .filter((line) => line.trim())
+        .map((line) => JSON.parse(line))
+        .filter((m) => m.to === phone)
+        .map((m) => /(\d{8})/.exec(m.body)?.[1])
+        .filter(Boolean);
+      if (keys.length === 0) throw new Error(`no access key sent to ${phone}`);
+      return keys[0];
     },
     async stop() {
       child.kill('SIGTERM');

@@ -3,9 +3,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, shot } from '../lib/browser.mjs';
+import { PASSWORD } from '../lib/portal.mjs';
 import { startDemoServer } from '../lib/server.mjs';
 
-const PASSWORD = 'Demo-2026-ehrshare';
 let server;
 let browser;
 

@@ -295,36 +295,58 @@ impl App {
         issuer: Option<&str>,
         number: &str,
     ) -> Result<Found, AppError> {
-        let asker = self.asker(session).await?;
-        if asker.system_only || asker.requester.role == Role::UserAdministrator {
-            return Err(AppError::NotFound);
-        }
-        let doc_type = DocumentType::parse(kind).ok_or_else(|| {
-            invalid(
-                "/document/type",
-                "invalid-document-type",
-                "unknown document type",
-            )
+        self.counter_user(session).await?;
+        let doc = crate::recipient::check_document(
+            "/document",
+            &crate::recipient::DocumentInput {
+                kind: kind.to_owned(),
+                issuer: issuer.map(str::to_owned),
+                number: number.to_owned(),
+            },
+        )
+        .map_err(|e| AppError::Invalid {
+            code: e.code,
+            message: e.message.clone(),
+            fields: vec![e],
         })?;
-        let default_issuer = match doc_type {
-            DocumentType::Hkid | DocumentType::HkBirthCertificate => "HK",
-            DocumentType::MacaoId => "MO",
-            DocumentType::MainlandTravelPermit => "CN",
-            DocumentType::Passport | DocumentType::Other => "",
-        };
-        let doc =
-            Document::parse(doc_type, issuer.unwrap_or(default_issuer), number).map_err(|e| {
-                invalid(
-                    "/document/number",
-                    "invalid-document-number",
-                    &e.to_string(),
-                )
-            })?;
         let found = self
             .db()
             .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
             .await?;
-        let mut entry = caller.entry(self, "recipient.find", Outcome::Allowed);
+        self.found(caller, "recipient.find", found).await
+    }
+
+    /// The recipient a provider's user found before, again by id (the counter's patient page):
+    /// audited as a look-up is.
+    pub async fn recipient_at_counter(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<Found, AppError> {
+        self.counter_user(session).await?;
+        let found = self.db().recipient(id).await?.map(|(r, _)| r.id);
+        self.found(caller, "recipient.show", found).await
+    }
+
+    /// Who may look recipients up: a professional or registration staff of a provider (not a
+    /// user administrator, not a clinic system alone).
+    async fn counter_user(&self, session: &Session) -> Result<(), AppError> {
+        let asker = self.asker(session).await?;
+        if asker.system_only || asker.requester.role == Role::UserAdministrator {
+            return Err(AppError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Audits a look-up's outcome and answers with what the counter may see.
+    async fn found(
+        &self,
+        caller: &Caller,
+        action: &str,
+        found: Option<Uuid>,
+    ) -> Result<Found, AppError> {
+        let mut entry = caller.entry(self, action, Outcome::Allowed);
         entry.recipient = found;
         if found.is_none() {
             entry.outcome = Outcome::Denied;

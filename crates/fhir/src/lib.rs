@@ -6,6 +6,7 @@
 
 pub mod audit_event;
 pub mod datatypes;
+pub mod headline;
 pub mod operation_outcome;
 pub mod resource;
 

@@ -92,6 +92,20 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             get(pages::hcp::token_form).post(pages::hcp::begin_token),
         )
         .route(
+            pages::patients::FIND,
+            get(pages::patients::find_form).post(pages::patients::find),
+        )
+        .route("/hcp/patients/{id}", get(pages::patients::show))
+        .route(
+            "/hcp/patients/{id}/consent",
+            axum::routing::post(pages::patients::give_consent),
+        )
+        .route(
+            "/hcp/patients/{id}/episode",
+            axum::routing::post(pages::patients::open_episode),
+        )
+        .route("/hcp/patients/{id}/record", get(pages::patients::record))
+        .route(
             "/hcp/token/confirm",
             axum::routing::post(pages::hcp::confirm_token),
         )

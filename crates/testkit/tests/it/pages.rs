@@ -372,3 +372,177 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A page request with an agent's session cookie.
+fn page_get(agent: &ehrshare_testkit::Agent, path: &str) -> Request<Body> {
+    Request::get(path)
+        .header("cookie", &agent.cookie)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// A form post with an agent's session cookie and CSRF token.
+fn page_post(agent: &ehrshare_testkit::Agent, path: &str, fields: &str) -> Request<Body> {
+    form(
+        path,
+        Some(&agent.cookie),
+        &format!("csrf_token={}&{fields}", agent.csrf),
+    )
+}
+
+#[tokio::test]
+async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_summary_read() {
+    use ehrshare_app::account::Scope;
+    let t = TestApp::spawn().await;
+    let (hcp, _) = t.active_provider("Clinic P", "p").await;
+    let scope = Scope::Hcp(hcp.parse().unwrap());
+    let doctor = t.agent(scope, "dr.p", "doctor", false).await;
+    let clerk = t.agent(scope, "clerk.p", "registration-staff", false).await;
+    let office = t.office().await;
+    // A recipient whose name is markup: it must render as text everywhere.
+    let xss = "<img src=x onerror=alert(1)>";
+    let r = t
+        .send_json(
+            Some(&office),
+            Request::post("/api/v1/recipients"),
+            &serde_json::json!({"channel": "in-person", "name_en": xss, "name_zh": "陳大文",
+                    "date_of_birth": "1980-03-02", "sex": "male",
+                    "document": {"type": "hkid", "number": "A123456(3)"},
+                    "phone": "9123 4567", "language": "en", "notify_channel": "sms"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let key = t.last_message("+85291234567", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let no_markup = |html: &str| {
+        assert!(!html.contains("<img src=x"), "unescaped: {html}");
+    };
+
+    // Look-up: a wrong check digit, an unknown patient, then the patient, by form post.
+    let r = t
+        .send(page_post(
+            &clerk,
+            "/hcp/patients",
+            "kind=hkid&number=A123456(4)",
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text().contains("The HKID number is not valid"),
+        "{}",
+        r.text()
+    );
+    let r = t
+        .send(page_post(
+            &clerk,
+            "/hcp/patients",
+            "kind=hkid&number=B123456(?)",
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    let r = t
+        .send(page_post(
+            &clerk,
+            "/hcp/patients",
+            "kind=hkid&number=a123456+3",
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), format!("/hcp/patients/{id}"));
+    let page = t
+        .send(page_get(&clerk, &format!("/hcp/patients/{id}")))
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("cache-control"), "no-store");
+    let html = page.text();
+    no_markup(&html);
+    assert!(
+        html.contains("&#60;img src=x onerror=alert(1)&#62;"),
+        "{html}"
+    );
+
+    // No consent yet: the record page says why, in the page's language.
+    let r = t
+        .send(page_get(
+            &doctor,
+            &format!("/hcp/patients/{id}/record?lang=zh-HK"),
+        ))
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("病人尚未給予你的醫療服務提供者互通同意"));
+    // The consent by access key: a wrong key, then the right one.
+    let consent = format!("/hcp/patients/{id}/consent");
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            "access_key=00000000&kind=indefinite",
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("The access key is not right."));
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            &format!("access_key={key}&kind=one-year"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        format!("/hcp/patients/{id}?done=consent")
+    );
+    let r = t
+        .send(page_get(
+            &clerk,
+            &format!("/hcp/patients/{id}?done=consent"),
+        ))
+        .await;
+    assert!(r.text().contains("The sharing consent is recorded"));
+    let r = t
+        .send(page_get(&doctor, &format!("/hcp/patients/{id}/record")))
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("open a care episode first"));
+    let r = t
+        .send(page_post(
+            &clerk,
+            &format!("/hcp/patients/{id}/episode"),
+            "kind=attendance",
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+
+    // A deposit, then the summary: the doctor sees the diagnosis; the clerk demographics only.
+    let r = t
+        .send_json(
+            Some(&doctor),
+            Request::post(format!("/api/v1/recipients/{id}/records")),
+            &serde_json::json!({"resourceType": "Condition", "id": "dx-1",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45", "display": "Asthma"}]},
+                "subject": {"reference": "Patient/A1234563"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = t
+        .send(page_get(&doctor, &format!("/hcp/patients/{id}/record")))
+        .await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    no_markup(&html);
+    assert!(html.contains("Asthma"), "{html}");
+    assert!(html.contains("id=\"domain-diagnosis\""));
+    assert!(html.contains("Records your role may see: 1"));
+    let r = t
+        .send(page_get(&clerk, &format!("/hcp/patients/{id}/record")))
+        .await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(html.contains("id=\"domain-demographics\""), "{html}");
+    assert!(!html.contains("id=\"domain-diagnosis\""));
+    assert!(!html.contains("Asthma"));
+}

@@ -247,7 +247,7 @@ pub async fn log_out(
 
 /// A page's final body with a status other than 200 (a form shown again with its problems),
 /// which the error renderer must leave alone.
-fn form_again(status: StatusCode, page: Html<String>) -> Response {
+pub(crate) fn form_again(status: StatusCode, page: Html<String>) -> Response {
     let mut response = (status, page).into_response();
     response.extensions_mut().insert(crate::error::Rendered);
     response
@@ -255,7 +255,7 @@ fn form_again(status: StatusCode, page: Html<String>) -> Response {
 
 /// The messages for an application's refusal of a form: each field problem's own message
 /// where the portal has one (`problem-<code>`), else the refusal's, else a generic one.
-fn problems(locale: Locale, e: &AppError) -> Vec<String> {
+pub(crate) fn problems(locale: Locale, e: &AppError) -> Vec<String> {
     let known = |code: &str| {
         let id = format!("problem-{code}");
         locale.has(&id).then(|| locale.t(&id))

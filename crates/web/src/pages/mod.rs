@@ -4,6 +4,7 @@ pub mod error;
 pub mod hcp;
 pub mod home;
 pub mod info;
+pub mod patients;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;

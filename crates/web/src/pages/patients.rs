@@ -1,0 +1,368 @@
+//! The provider portal's patient pages (SPEC 5, issue 7): look a recipient up by identity
+//! document, record their sharing consent by access key, open a care episode, and read their
+//! eHR summary by domain, only what the user's role may see.
+//!
+//! Security-sensitive:
+//! - Every look-up and every read goes through the same use cases as the JSON API (audited,
+//!   the access decision in `core::access`); a page never decides anything itself.
+//! - The document number travels in a form post, never in a URL (URLs end up in histories and
+//!   logs); pages show recipients only by their opaque id.
+//! - Everything a recipient, a provider or a record says is escaped by the templates; patient
+//!   pages are `Cache-Control: no-store` (the security middleware's default).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Form};
+use ehrshare_app::sharing::ConsentInput;
+use ehrshare_app::{App, AppError};
+use ehrshare_core::domain::Domain;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::hcp::{PortalUser, form_again, problems};
+use crate::error::HttpError;
+use crate::i18n::{Locale, PortalLocale};
+
+/// The look-up page.
+pub const FIND: &str = "/hcp/patients";
+
+fn patient_page(id: Uuid, done: Option<&str>) -> String {
+    match done {
+        Some(d) => format!("/hcp/patients/{id}?done={d}"),
+        None => format!("/hcp/patients/{id}"),
+    }
+}
+
+fn see_other(to: String) -> Response {
+    match to.parse::<axum::http::HeaderValue>() {
+        Ok(v) => (StatusCode::SEE_OTHER, [(LOCATION, v)]).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "hcp_find.html")]
+struct FindPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    kind: String,
+    number: String,
+    problems: Vec<String>,
+}
+
+/// The document types offered, in the order a counter meets them.
+const DOCUMENT_TYPES: [&str; 6] = [
+    "hkid",
+    "hk-birth-certificate",
+    "passport",
+    "macao-id",
+    "mainland-travel-permit",
+    "other",
+];
+
+impl FindPage {
+    fn types(&self) -> &'static [&'static str] {
+        &DOCUMENT_TYPES
+    }
+}
+
+fn find_page(
+    locale: Locale,
+    user: &PortalUser,
+    kind: String,
+    number: String,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    let page = FindPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        kind,
+        number,
+        problems,
+    };
+    Ok(Html(crate::render_template(&page)?))
+}
+
+/// `GET /hcp/patients`: the look-up form.
+pub async fn find_form(
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+) -> Result<Html<String>, HttpError> {
+    find_page(locale, &user, "hkid".to_owned(), String::new(), Vec::new())
+}
+
+/// The look-up form.
+#[derive(Debug, Deserialize)]
+pub struct FindForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    number: String,
+}
+
+/// `POST /hcp/patients`: finds the recipient (audited) and opens their page.
+pub async fn find(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Form(form): Form<FindForm>,
+) -> Result<Response, HttpError> {
+    let kind = if form.kind.trim().is_empty() {
+        "hkid".to_owned()
+    } else {
+        form.kind.trim().to_owned()
+    };
+    match app
+        .find_recipient(&user.session, &user.caller, &kind, None, &form.number)
+        .await
+    {
+        Ok(found) => Ok(see_other(patient_page(found.id, None))),
+        Err(e @ (AppError::Invalid { .. } | AppError::NotFound)) => {
+            let message = match e {
+                AppError::NotFound => vec![locale.t("problem-recipient-not-found")],
+                e => problems(locale, &e),
+            };
+            let page = find_page(locale, &user, kind, form.number, message)?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "hcp_patient.html")]
+struct PatientPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    id: Uuid,
+    name_en: String,
+    name_zh: Option<String>,
+    date_of_birth: String,
+    done: Option<String>,
+    problems: Vec<String>,
+}
+
+/// What `?done=` may say after a form succeeded.
+const DONE: [&str; 2] = ["consent", "episode"];
+
+async fn patient(
+    app: &App,
+    locale: Locale,
+    user: &PortalUser,
+    id: Uuid,
+    done: Option<&str>,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    let found = app
+        .recipient_at_counter(&user.session, &user.caller, id)
+        .await?;
+    let page = PatientPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        id,
+        name_en: found.name_en,
+        name_zh: found.name_zh,
+        date_of_birth: found.date_of_birth,
+        done: done
+            .filter(|d| DONE.contains(d))
+            .map(|d| locale.t(&format!("hcp-patient-done-{d}"))),
+        problems,
+    };
+    Ok(Html(crate::render_template(&page)?))
+}
+
+/// `?done=` after a form.
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// `GET /hcp/patients/{id}`: the patient's page at the counter (audited as a look-up).
+pub async fn show(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<Done>,
+) -> Result<Html<String>, HttpError> {
+    patient(&app, locale, &user, id, q.done.as_deref(), Vec::new()).await
+}
+
+/// The consent form (by the access key the patient tells).
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    access_key: String,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+impl std::fmt::Debug for ConsentForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentForm")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /hcp/patients/{id}/consent`: records the sharing consent by access key.
+pub async fn give_consent(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path(id): Path<Uuid>,
+    Form(form): Form<ConsentForm>,
+) -> Result<Response, HttpError> {
+    let input = ConsentInput {
+        method: "access-key".to_owned(),
+        access_key: Some(form.access_key.trim().to_owned()),
+        form_ref: None,
+        kind: form.kind.filter(|k| !k.is_empty()),
+    };
+    match app
+        .give_consent(&user.session, &user.caller, id, input)
+        .await
+    {
+        Ok(_) => Ok(see_other(patient_page(id, Some("consent")))),
+        Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => {
+            let page = patient(&app, locale, &user, id, None, problems(locale, &e)).await?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+/// The care episode form.
+#[derive(Debug, Deserialize)]
+pub struct EpisodeForm {
+    #[serde(default)]
+    kind: String,
+}
+
+/// `POST /hcp/patients/{id}/episode`: opens a care episode at the user's provider.
+pub async fn open_episode(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path(id): Path<Uuid>,
+    Form(form): Form<EpisodeForm>,
+) -> Result<Response, HttpError> {
+    match app
+        .open_episode(&user.session, &user.caller, id, form.kind.trim(), None)
+        .await
+    {
+        Ok(_) => Ok(see_other(patient_page(id, Some("episode")))),
+        Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => {
+            let page = patient(&app, locale, &user, id, None, problems(locale, &e)).await?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+/// One record as listed.
+struct RecordLine {
+    id: Uuid,
+    headline: String,
+    date: String,
+}
+
+/// One domain as listed.
+struct DomainBlock {
+    code: &'static str,
+    name: String,
+    records: Vec<RecordLine>,
+}
+
+#[derive(Template)]
+#[template(path = "hcp_record.html")]
+struct RecordPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    id: Uuid,
+    name: String,
+    domains: Vec<DomainBlock>,
+    /// How many records the user may see, in words.
+    total: String,
+    /// Why the record cannot be read (the decision's reason, in the page's language).
+    refused: Option<String>,
+}
+
+/// `GET /hcp/patients/{id}/record`: the eHR summary by domain (audited, through the access
+/// decision; a refusal is shown with its reason).
+pub async fn record(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path(id): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    let found = app
+        .recipient_at_counter(&user.session, &user.caller, id)
+        .await?;
+    let name = match (locale, &found.name_zh) {
+        (Locale::ZhHk, Some(zh)) => format!("{zh} {}", found.name_en),
+        _ => found.name_en.clone(),
+    };
+    let page = |domains, total: usize, refused| RecordPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        id,
+        name: name.clone(),
+        domains,
+        total: locale.t_with("hcp-record-total", &[("count", total.to_string())]),
+        refused,
+    };
+    match app
+        .summary(&user.session, &user.caller, id, &[], None)
+        .await
+    {
+        Ok(summary) => {
+            let domains = summary
+                .domains
+                .into_iter()
+                .map(|(d, rows)| DomainBlock {
+                    code: d.code(),
+                    name: domain_name(locale, d),
+                    records: rows
+                        .into_iter()
+                        .map(|r| RecordLine {
+                            id: r.id,
+                            headline: serde_json::from_str(&r.body)
+                                .map(|v| ehrshare_fhir::headline::headline(&v))
+                                .unwrap_or_default(),
+                            date: r.created_at.date().to_string(),
+                        })
+                        .collect(),
+                })
+                .collect();
+            let html = crate::render_template(&page(domains, summary.total, None))?;
+            Ok(Html(html).into_response())
+        }
+        Err(AppError::Forbidden { code, .. }) => {
+            let id = format!("problem-{code}");
+            let reason = if locale.has(&id) {
+                locale.t(&id)
+            } else {
+                locale.t("problem-generic")
+            };
+            let html = crate::render_template(&page(Vec::new(), 0, Some(reason)))?;
+            Ok(form_again(StatusCode::FORBIDDEN, Html(html)))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+fn domain_name(locale: Locale, d: Domain) -> String {
+    match locale {
+        Locale::ZhHk => d.name_zh().to_owned(),
+        Locale::En => d.name_en().to_owned(),
+    }
+}

@@ -1,0 +1,76 @@
+// At the counter and in the consulting room: find a demo patient, record the sharing
+// consent by access key, open a care episode, read the eHR summary (in both languages); a
+// registration clerk sees demographics only.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, shot } from '../lib/browser.mjs';
+import { findPatient, logIn } from '../lib/portal.mjs';
+import { startDemoServer } from '../lib/server.mjs';
+
+// The first demo adult: registered, under another provider's care, never at this clinic.
+const HKID = 'A100000(7)';
+const PHONE = '+85291000000';
+let server;
+let browser;
+
+before(async () => {
+  server = await startDemoServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('a doctor records consent and an episode, then reads the summary', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await logIn(page, server, 'hvc.doctor');
+  await findPatient(page, HKID);
+  const patient = page.url();
+  await shot(page, 'hcp-patient-en');
+
+  // No consent with this clinic yet: the record is refused, and the page says why.
+  await page.getByRole('link', { name: 'Read the eHR' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /not given your provider a sharing consent/);
+  await page.goto(patient);
+
+  // A wrong access key, then the one the patient was sent.
+  await page.getByLabel("The patient's access key (8 digits)").fill('00000000');
+  await page.getByRole('button', { name: 'Record the consent' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /access key is not right/);
+  await page.getByLabel("The patient's access key (8 digits)").fill(server.accessKey(PHONE));
+  await page.getByRole('button', { name: 'Record the consent' }).click();
+  await page.getByRole('status').waitFor();
+  assert.match(await page.getByRole('status').innerText(), /sharing consent is recorded/);
+
+  await page.getByLabel('Kind', { exact: true }).selectOption('attendance');
+  await page.getByRole('button', { name: 'Open the care episode' }).click();
+  assert.match(await page.getByRole('status').innerText(), /care episode is open/);
+
+  await page.getByRole('link', { name: 'Read the eHR' }).click();
+  await page.getByRole('heading', { name: /eHR summary/ }).waitFor();
+  assert.match(await page.locator('#record-total').innerText(), /Records your role may see: \d+/);
+  await page.getByRole('heading', { name: /Diagnoses and problems/ }).waitFor();
+  await shot(page, 'hcp-record-en');
+  await page.getByRole('link', { name: '繁體中文' }).click();
+  await page.getByRole('heading', { name: /電子健康紀錄摘要/ }).waitFor();
+  await shot(page, 'hcp-record-zh-HK');
+  await context.close();
+});
+
+test('a registration clerk sees demographics only', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await logIn(page, server, 'hvc.registration-staff');
+  await findPatient(page, HKID);
+  await page.getByRole('link', { name: 'Read the eHR' }).click();
+  await page.getByRole('heading', { name: /eHR summary/ }).waitFor();
+  const domains = await page.locator('section.domain h2').allInnerTexts();
+  assert.equal(domains.length, 1, domains.join(', '));
+  assert.match(domains[0], /demographics/);
+  await shot(page, 'hcp-record-clerk-en');
+  await context.close();
+});
