@@ -74,3 +74,38 @@ test('a registration clerk sees demographics only', async () => {
   await shot(page, 'hcp-record-clerk-en');
   await context.close();
 });
+
+test('a Chinese medicine practitioner deposits a prescription and sees it in the summary', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await logIn(page, server, 'tsc.chinese-medicine-practitioner');
+  await findPatient(page, HKID);
+  await page.getByLabel("The patient's access key (8 digits)").fill(server.accessKey(PHONE));
+  await page.getByRole('button', { name: 'Record the consent' }).click();
+  await page.getByRole('status').waitFor();
+  await page.getByLabel('Kind', { exact: true }).selectOption('attendance');
+  await page.getByRole('button', { name: 'Open the care episode' }).click();
+  await page.getByRole('status').waitFor();
+
+  await page.getByRole('link', { name: 'Write a Chinese medicine prescription' }).click();
+  await page.getByRole('heading', { name: 'Chinese medicine prescription' }).waitFor();
+  // A mistake first: the message stands next to the field, and what was typed stays.
+  await page.getByLabel('Herb 1', { exact: true }).fill('淮山');
+  await page.getByLabel('Grams 1', { exact: true }).fill('fifteen');
+  await page.getByRole('button', { name: 'Deposit the prescription' }).click();
+  await page.locator('#row-problem-0').waitFor();
+  assert.equal(await page.getByLabel('Herb 1', { exact: true }).inputValue(), '淮山');
+  await shot(page, 'hcp-cm-prescription-problems-en');
+  await page.getByLabel('Grams 1', { exact: true }).fill('15');
+  await page.getByLabel('Herb 2').fill('北芪');
+  await page.getByLabel('Grams 2').fill('9.5');
+  await page.getByLabel('Number of doses').fill('5');
+  await page.getByLabel('Granules').check();
+  await page.getByLabel('Instructions').fill('每日一劑，沖服');
+  await page.getByRole('button', { name: 'Deposit the prescription' }).click();
+  await page.waitForURL(/\/record$/);
+  const cm = await page.locator('#domain-cm-prescription').locator('..').innerText();
+  assert.match(cm, /山藥 \(淮山\) 15 g, 黃芪 \(北芪\) 9\.5 g × 5/);
+  await shot(page, 'hcp-record-cm-en');
+  await context.close();
+});

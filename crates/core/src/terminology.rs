@@ -164,6 +164,11 @@ impl Terminology {
             .collect()
     }
 
+    /// The terms of one kind, in the table's order.
+    pub fn of_kind(&self, kind: TermKind) -> impl Iterator<Item = &Term> {
+        self.terms.iter().filter(move |t| t.kind == kind)
+    }
+
     /// How many terms.
     pub fn len(&self) -> usize {
         self.terms.len()
@@ -200,6 +205,9 @@ mod tests {
         assert_eq!(t.search("yam", 5)[0].preferred, "山藥");
         assert_eq!(t.search("北芪", 5)[0].preferred, "黃芪");
         assert!(t.search("  ", 5).is_empty());
+        assert!(t.of_kind(TermKind::Herb).all(|h| h.kind == TermKind::Herb));
+        assert!(t.of_kind(TermKind::Herb).any(|h| h.preferred == "山藥"));
+        assert!(!t.of_kind(TermKind::Disease).any(|h| h.preferred == "山藥"));
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/hcp/patients/{id}/record", get(pages::patients::record))
         .route(
+            "/hcp/patients/{id}/cm-prescription",
+            get(pages::deposit::prescription_form).post(pages::deposit::deposit_prescription),
+        )
+        .route(
             "/hcp/token/confirm",
             axum::routing::post(pages::hcp::confirm_token),
         )

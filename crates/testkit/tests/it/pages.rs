@@ -546,3 +546,102 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
     assert!(!html.contains("id=\"domain-diagnosis\""));
     assert!(!html.contains("Asthma"));
 }
+
+#[tokio::test]
+async fn a_cm_prescription_form_keeps_what_was_typed_and_deposits_once() {
+    use ehrshare_app::account::Scope;
+    let t = TestApp::spawn().await;
+    let (hcp, _) = t.active_provider("Clinic C", "c").await;
+    let scope = Scope::Hcp(hcp.parse().unwrap());
+    let cmp = t
+        .agent(scope, "cmp.c", "chinese-medicine-practitioner", false)
+        .await;
+    let office = t.office().await;
+    let r = t
+        .send_json(
+            Some(&office),
+            Request::post("/api/v1/recipients"),
+            &serde_json::json!({"channel": "in-person", "name_en": "WONG Siu Ming",
+                    "date_of_birth": "1970-05-06", "sex": "female",
+                    "document": {"type": "hkid", "number": "A123456(3)"},
+                    "phone": "9123 4567", "language": "zh-HK", "notify_channel": "sms"}),
+        )
+        .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let key = t.last_message("+85291234567", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = t
+        .send(page_post(
+            &cmp,
+            &format!("/hcp/patients/{id}/consent"),
+            &format!("access_key={key}"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = t
+        .send(page_post(
+            &cmp,
+            &format!("/hcp/patients/{id}/episode"),
+            "kind=attendance",
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+
+    let path = format!("/hcp/patients/{id}/cm-prescription");
+    let blank = t
+        .send(page_get(&cmp, &format!("{path}?lang=zh-HK")))
+        .await
+        .text();
+    assert!(
+        blank.contains("<option value=\"山藥\""),
+        "the herbs are offered"
+    );
+    let source = blank
+        .split("name=\"source_id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    // Problems next to their fields, in the page's language, and nothing typed lost.
+    let bad = format!(
+        "source_id={source}&form=granules&doses=&herb_0=%E6%B7%AE%E5%B1%B1&grams_0=15&herb_1=%E5%8C%97%E8%8A%AA&grams_1=abc&instructions=%E6%AF%8F%E6%97%A5%E4%B8%80%E5%8A%91"
+    );
+    let r = t
+        .send(page_post(&cmp, &format!("{path}?lang=zh-HK"), &bad))
+        .await;
+    assert_eq!(r.status, 422);
+    let html = r.text();
+    assert!(html.contains("id=\"doses-problem\">請填寫帖數"), "{html}");
+    assert!(html.contains("id=\"row-problem-1\">請填寫克數"), "{html}");
+    assert!(!html.contains("row-problem-0"));
+    assert!(html.contains("value=\"淮山\"") && html.contains("value=\"abc\""));
+    assert!(html.contains("value=\"granules\" checked"));
+    assert!(html.contains(">每日一劑</textarea>"));
+    assert!(
+        html.contains(&format!("value=\"{source}\"")),
+        "the same form"
+    );
+
+    let good = format!(
+        "source_id={source}&form=decoction-pieces&doses=5&herb_0=%E6%B7%AE%E5%B1%B1&grams_0=15&herb_1=%E5%8C%97%E8%8A%AA&grams_1=9.5&instructions="
+    );
+    for _ in 0..2 {
+        let r = t.send(page_post(&cmp, &path, &good)).await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        assert_eq!(r.header("location"), format!("/hcp/patients/{id}/record"));
+    }
+    let html = t
+        .send(page_get(&cmp, &format!("/hcp/patients/{id}/record")))
+        .await
+        .text();
+    assert!(
+        html.contains("山藥 (淮山) 15 g, 黃芪 (北芪) 9.5 g × 5"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Records your role may see: 1"),
+        "sent twice, stored once"
+    );
+}

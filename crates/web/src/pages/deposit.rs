@@ -1,0 +1,229 @@
+//! The provider portal's deposit forms (issue 7): a Chinese medicine prescription (herb rows
+//! with grams, number of doses, decoction pieces or granules, instructions). The form becomes
+//! a FHIR MedicationRequest with ehrshare's CM prescription extension and goes through the
+//! same deposit use case as the API (the access decision, structural validation, synonyms
+//! stored with their preferred terms, audit).
+//!
+//! - Herb names offer the shipped terminology (preferred terms, English names, synonyms) as
+//!   a `datalist`: no script, and any name may still be typed.
+//! - A form's problems are shown next to their fields in the page's language, with
+//!   everything typed kept. The form carries its own source id, made when it was shown: the
+//!   same form sent twice is one record.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Form};
+use ehrshare_app::{App, AppError};
+use ehrshare_core::terminology::TermKind;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::hcp::{PortalUser, form_again, problems};
+use crate::error::HttpError;
+use crate::i18n::{Locale, PortalLocale};
+
+/// Herb rows on the form (empty ones are ignored).
+pub const HERB_ROWS: usize = 10;
+
+/// One herb row as typed, with its problem.
+#[derive(Debug, Clone, Default)]
+struct HerbRow {
+    herb: String,
+    grams: String,
+    problem: Option<String>,
+}
+
+/// A herb the datalist offers.
+struct HerbOption {
+    value: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "hcp_cm_prescription.html")]
+struct PrescriptionPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    id: Uuid,
+    source_id: String,
+    form_kind: String,
+    doses: String,
+    doses_problem: Option<String>,
+    instructions: String,
+    rows: Vec<HerbRow>,
+    herbs_problem: Option<String>,
+    herbs: Vec<HerbOption>,
+    problems: Vec<String>,
+}
+
+impl PrescriptionPage {
+    fn new(app: &App, locale: Locale, user: &PortalUser, id: Uuid) -> PrescriptionPage {
+        let herbs = app
+            .settings()
+            .terminology
+            .of_kind(TermKind::Herb)
+            .map(|t| HerbOption {
+                value: t.preferred.clone(),
+                label: std::iter::once(t.english.clone())
+                    .chain(t.synonyms.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+            })
+            .collect();
+        PrescriptionPage {
+            locale,
+            all_locales: super::ALL_LOCALES,
+            csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+            id,
+            source_id: format!("portal-{}", Uuid::now_v7()),
+            form_kind: "decoction-pieces".to_owned(),
+            doses: String::new(),
+            doses_problem: None,
+            instructions: String::new(),
+            rows: vec![HerbRow::default(); HERB_ROWS],
+            herbs_problem: None,
+            herbs,
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// `GET /hcp/patients/{id}/cm-prescription`: the form.
+pub async fn prescription_form(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path(id): Path<Uuid>,
+) -> Result<Html<String>, HttpError> {
+    let page = PrescriptionPage::new(&app, locale, &user, id);
+    Ok(Html(crate::render_template(&page)?))
+}
+
+/// A positive amount in grams as typed (digits, a decimal point, up to two places, at most
+/// 1000), kept as typed: `15` stays `15`, not `15.0`.
+fn grams(text: &str) -> Option<serde_json::Number> {
+    let t = text.trim();
+    let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let ok = !whole.is_empty()
+        && digits(whole)
+        && digits(fraction)
+        && fraction.len() <= 2
+        && !(t.contains('.') && fraction.is_empty());
+    let value: f64 = t.parse().ok()?;
+    if !ok || value <= 0.0 || value > 1000.0 {
+        return None;
+    }
+    t.parse().ok()
+}
+
+/// `POST /hcp/patients/{id}/cm-prescription`: checks the form, deposits the prescription and
+/// shows the summary; or the form again with its problems and everything typed.
+pub async fn deposit_prescription(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path(id): Path<Uuid>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, HttpError> {
+    let field = |name: &str| {
+        form.get(name)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let mut page = PrescriptionPage::new(&app, locale, &user, id);
+    let source = field("source_id");
+    if source.starts_with("portal-") && source.len() <= 64 {
+        page.source_id = source;
+    }
+    page.form_kind = match field("form").as_str() {
+        "granules" => "granules".to_owned(),
+        _ => "decoction-pieces".to_owned(),
+    };
+    page.doses = field("doses");
+    page.instructions = field("instructions");
+    let mut invalid = false;
+    let doses = page
+        .doses
+        .parse::<u32>()
+        .ok()
+        .filter(|d| (1..=100).contains(d));
+    if doses.is_none() {
+        page.doses_problem = Some(locale.t("cm-problem-doses"));
+        invalid = true;
+    }
+    let mut items = Vec::new();
+    for (i, row) in page.rows.iter_mut().enumerate() {
+        row.herb = field(&format!("herb_{i}"));
+        row.grams = field(&format!("grams_{i}"));
+        match (row.herb.is_empty(), row.grams.is_empty()) {
+            (true, true) => continue,
+            (true, false) => row.problem = Some(locale.t("cm-problem-herb")),
+            (false, _) => match grams(&row.grams) {
+                Some(g) => items.push(json!({"url": "item", "extension": [
+                    {"url": "herb", "valueCodeableConcept": {"text": row.herb}},
+                    {"url": "grams", "valueDecimal": g}]})),
+                None => row.problem = Some(locale.t("cm-problem-grams")),
+            },
+        }
+        invalid |= row.problem.is_some();
+    }
+    if items.is_empty() && !invalid {
+        page.herbs_problem = Some(locale.t("cm-problem-no-herbs"));
+        invalid = true;
+    }
+    if page.instructions.chars().count() > 1000 {
+        page.problems.push(locale.t("cm-problem-instructions"));
+        invalid = true;
+    }
+    if invalid {
+        return Ok(form_again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(crate::render_template(&page)?),
+        ));
+    }
+    let mut parts = vec![
+        json!({"url": "form", "valueCode": page.form_kind}),
+        json!({"url": "doses", "valueInteger": doses}),
+    ];
+    parts.extend(items);
+    let mut resource = json!({
+        "resourceType": "MedicationRequest",
+        "id": page.source_id,
+        "status": "active",
+        "intent": "order",
+        // The record's own words do not depend on the page's language.
+        "medicationCodeableConcept": {"text": "中藥處方 Chinese medicine prescription"},
+        "subject": {"reference": format!("Patient/{id}")},
+        "extension": [{"url": ehrshare_fhir::resource::CM_PRESCRIPTION, "extension": parts}],
+    });
+    if !page.instructions.is_empty() {
+        resource["dosageInstruction"] = json!([{"text": page.instructions}]);
+    }
+    match app
+        .deposit(&user.session, &user.caller, id, &resource)
+        .await
+    {
+        Ok(_) => {
+            let to = format!("/hcp/patients/{id}/record");
+            match to.parse::<axum::http::HeaderValue>() {
+                Ok(v) => Ok((StatusCode::SEE_OTHER, [(LOCATION, v)]).into_response()),
+                Err(_) => Err(HttpError(AppError::Internal("bad location".into()))),
+            }
+        }
+        Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => {
+            page.problems = problems(locale, &e);
+            Ok(form_again(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Html(crate::render_template(&page)?),
+            ))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
