@@ -75,6 +75,27 @@ export async function startDemoServer() {
       if (keys.length === 0) throw new Error(`no access key sent to ${phone}`);
       return keys[0];
     },
+    /** Logs a demo account in through the JSON API; returns `post(path, body)`. */
+    async apiSession(user, password) {
+      const r = await fetch(`${url}/api/v1/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user_name: user, password, totp: this.code(user) }),
+      });
+      if (r.status !== 201) throw new Error(`API login of ${user}: ${r.status} ${await r.text()}`);
+      const cookie = r.headers.get('set-cookie').split(';')[0];
+      const { csrf_token: csrf } = await r.json();
+      return {
+        async post(path, body) {
+          const res = await fetch(`${url}${path}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrf },
+            body: JSON.stringify(body),
+          });
+          return { status: res.status, body: await res.json().catch(() => null) };
+        },
+      };
+    },
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));

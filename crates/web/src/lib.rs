@@ -106,6 +106,14 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/hcp/patients/{id}/record", get(pages::patients::record))
         .route(
+            pages::users::USERS,
+            get(pages::users::list).post(pages::users::create),
+        )
+        .route(
+            "/hcp/users/{id}/action",
+            axum::routing::post(pages::users::act),
+        )
+        .route(
             "/hcp/patients/{id}/cm-prescription",
             get(pages::deposit::prescription_form).post(pages::deposit::deposit_prescription),
         )

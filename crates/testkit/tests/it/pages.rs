@@ -645,3 +645,78 @@ async fn a_cm_prescription_form_keeps_what_was_typed_and_deposits_once() {
         "sent twice, stored once"
     );
 }
+
+#[tokio::test]
+async fn a_user_administrator_opens_suspends_and_terminates_an_account_in_the_portal() {
+    use ehrshare_app::account::Scope;
+    let t = TestApp::spawn().await;
+    let (hcp, ua) = t.active_provider("Clinic U", "u").await;
+    let doctor = t
+        .agent(Scope::Hcp(hcp.parse().unwrap()), "dr.u", "doctor", false)
+        .await;
+    // Only user administrators: anyone else finds nothing here.
+    let r = t.send(page_get(&doctor, "/hcp/users")).await;
+    assert_eq!(r.status, 404);
+    let home = t.send(page_get(&ua, "/hcp")).await.text();
+    assert!(home.contains("href=\"/hcp/users\""));
+
+    // A refusal keeps what was typed and says what is wrong, next to nothing else lost.
+    let r = t
+        .send(page_post(
+            &ua,
+            "/hcp/users",
+            "user_name=rn.u&name_en=LAM+Mei&role=nurse&prof_reg_no=RN123456&mobile=12&language=en",
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    let html = r.text();
+    assert!(html.contains("The mobile number is not valid."), "{html}");
+    assert!(html.contains("value=\"LAM Mei\"") && html.contains("value=\"RN123456\""));
+    let r = t
+        .send(page_post(
+            &ua,
+            "/hcp/users",
+            "user_name=rn.u&name_en=LAM+Mei&role=nurse&prof_reg_no=RN123456&mobile=6000+2222&language=en",
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), "/hcp/users?done=create");
+    t.last_message("+85260002222", "initial-password").await;
+    let html = t.send(page_get(&ua, "/hcp/users?done=create")).await.text();
+    assert!(html.contains("The account is open"));
+    let row = |html: &str| {
+        html.split("id=\"user-rn.u\"")
+            .nth(1)
+            .and_then(|s| s.split("</tr>").next())
+            .unwrap()
+            .to_owned()
+    };
+    assert!(row(&html).contains("Pending first login"), "{html}");
+    let id = row(&html)
+        .split("/hcp/users/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_owned();
+    let act = format!("/hcp/users/{id}/action");
+    for (action, status) in [("suspend", "Suspended"), ("terminate", "Terminated")] {
+        let r = t
+            .send(page_post(
+                &ua,
+                &act,
+                &format!("action={action}&reason=left"),
+            ))
+            .await;
+        assert_eq!(r.status, 303, "{action}: {}", r.text());
+        let html = t
+            .send(page_get(&ua, &format!("/hcp/users?done={action}")))
+            .await
+            .text();
+        assert!(row(&html).contains(status), "{action}: {html}");
+    }
+    // Terminated is final: no action offered, and a forged one is refused with a message.
+    let html = t.send(page_get(&ua, "/hcp/users")).await.text();
+    assert!(!row(&html).contains("<form"));
+    let r = t.send(page_post(&ua, &act, "action=reinstate")).await;
+    assert_eq!(r.status, 422);
+}

@@ -192,6 +192,8 @@ struct HomePage {
     role: String,
     provider: String,
     csrf_token: String,
+    /// Whether the user manages the provider's accounts.
+    user_admin: bool,
 }
 
 /// `GET /hcp`: the start page of a logged-in provider's user.
@@ -229,6 +231,7 @@ pub async fn home(
             .unwrap_or_else(|| account.role.clone()),
         provider,
         csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        user_admin: account.user_admin,
     };
     Ok(Html(crate::render_template(&page)?))
 }

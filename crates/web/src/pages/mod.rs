@@ -6,6 +6,7 @@ pub mod hcp;
 pub mod home;
 pub mod info;
 pub mod patients;
+pub mod users;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;

@@ -50,6 +50,7 @@ struct FindPage {
     all_locales: [Locale; 2],
     csrf_token: String,
     kind: String,
+    issuer: String,
     number: String,
     problems: Vec<String>,
 }
@@ -73,16 +74,16 @@ impl FindPage {
 fn find_page(
     locale: Locale,
     user: &PortalUser,
-    kind: String,
-    number: String,
+    form: FindForm,
     problems: Vec<String>,
 ) -> Result<Html<String>, HttpError> {
     let page = FindPage {
         locale,
         all_locales: super::ALL_LOCALES,
         csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
-        kind,
-        number,
+        kind: form.kind,
+        issuer: form.issuer,
+        number: form.number,
         problems,
     };
     Ok(Html(crate::render_template(&page)?))
@@ -93,7 +94,12 @@ pub async fn find_form(
     Extension(locale): Extension<Locale>,
     user: PortalUser,
 ) -> Result<Html<String>, HttpError> {
-    find_page(locale, &user, "hkid".to_owned(), String::new(), Vec::new())
+    let blank = FindForm {
+        kind: "hkid".to_owned(),
+        issuer: String::new(),
+        number: String::new(),
+    };
+    find_page(locale, &user, blank, Vec::new())
 }
 
 /// The look-up form.
@@ -101,6 +107,9 @@ pub async fn find_form(
 pub struct FindForm {
     #[serde(default)]
     kind: String,
+    /// The issuing country or region (ISO 3166 code), for passports and other documents.
+    #[serde(default)]
+    issuer: String,
     #[serde(default)]
     number: String,
 }
@@ -112,13 +121,23 @@ pub async fn find(
     user: PortalUser,
     Form(form): Form<FindForm>,
 ) -> Result<Response, HttpError> {
-    let kind = if form.kind.trim().is_empty() {
-        "hkid".to_owned()
-    } else {
-        form.kind.trim().to_owned()
+    let form = FindForm {
+        kind: match form.kind.trim() {
+            "" => "hkid".to_owned(),
+            k => k.to_owned(),
+        },
+        issuer: form.issuer.trim().to_owned(),
+        number: form.number,
     };
+    let issuer = Some(form.issuer.as_str()).filter(|i| !i.is_empty());
     match app
-        .find_recipient(&user.session, &user.caller, &kind, None, &form.number)
+        .find_recipient(
+            &user.session,
+            &user.caller,
+            &form.kind,
+            issuer,
+            &form.number,
+        )
         .await
     {
         Ok(found) => Ok(see_other(patient_page(found.id, None))),
@@ -127,7 +146,7 @@ pub async fn find(
                 AppError::NotFound => vec![locale.t("problem-recipient-not-found")],
                 e => problems(locale, &e),
             };
-            let page = find_page(locale, &user, kind, form.number, message)?;
+            let page = find_page(locale, &user, form, message)?;
             Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page))
         }
         Err(e) => Err(HttpError(e)),
