@@ -326,3 +326,21 @@ impl TestApp {
         (id, agent)
     }
 }
+
+/// A portal page request with an agent's session cookie.
+pub fn page_get(agent: &Agent, path: &str) -> Request<Body> {
+    Request::get(path)
+        .header("cookie", &agent.cookie)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// A portal form post (`application/x-www-form-urlencoded`) with an agent's session cookie and
+/// CSRF token; `fields` is already encoded.
+pub fn page_post(agent: &Agent, path: &str, fields: &str) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &agent.cookie)
+        .body(Body::from(format!("csrf_token={}&{fields}", agent.csrf)))
+        .unwrap()
+}

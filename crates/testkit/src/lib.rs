@@ -15,7 +15,7 @@ mod http;
 mod idp;
 mod proxy;
 
-pub use accounts::{Agent, SignedBy, TEST_PASSWORD, session_cookie};
+pub use accounts::{Agent, SignedBy, TEST_PASSWORD, page_get, page_post, session_cookie};
 pub use clock::FixedClock;
 pub use db::with_database;
 pub use db::{TEST_DATABASE_URL_VAR, TestDb};

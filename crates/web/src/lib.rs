@@ -106,6 +106,14 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/hcp/patients/{id}/record", get(pages::patients::record))
         .route(
+            "/hcp/patients/{id}/unlock",
+            axum::routing::post(pages::patients::request_unlock),
+        )
+        .route(
+            "/hcp/patients/{id}/unlock/confirm",
+            axum::routing::post(pages::patients::confirm_unlock),
+        )
+        .route(
             pages::users::USERS,
             get(pages::users::list).post(pages::users::create),
         )

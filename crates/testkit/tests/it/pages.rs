@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use ehrshare_testkit::TestApp;
+use ehrshare_testkit::{TestApp, page_get, page_post};
 use ehrshare_web::i18n::{Locale, PortalLocale, SOURCES, message_ids};
 
 fn assert_no_message_ids(html: &str) {
@@ -371,23 +371,6 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// A page request with an agent's session cookie.
-fn page_get(agent: &ehrshare_testkit::Agent, path: &str) -> Request<Body> {
-    Request::get(path)
-        .header("cookie", &agent.cookie)
-        .body(Body::empty())
-        .unwrap()
-}
-
-/// A form post with an agent's session cookie and CSRF token.
-fn page_post(agent: &ehrshare_testkit::Agent, path: &str, fields: &str) -> Request<Body> {
-    form(
-        path,
-        Some(&agent.cookie),
-        &format!("csrf_token={}&{fields}", agent.csrf),
-    )
 }
 
 #[tokio::test]

@@ -518,6 +518,70 @@ async fn world_with_a_restricted_note() -> World {
 }
 
 #[tokio::test]
+async fn the_portal_shows_one_locked_placeholder_for_everyone_and_unlocks_with_the_patients_code() {
+    use ehrshare_testkit::{page_get, page_post};
+    let w = world_with_a_restricted_note().await;
+    let record = format!("/hcp/patients/{}/record", w.recipient);
+    let html = w.t.send(page_get(&w.doctor, &record)).await.text();
+    assert!(!html.contains("id=\"domain-clinical-note\""), "not listed");
+    assert!(
+        html.contains("id=\"restricted-heading\""),
+        "the placeholder"
+    );
+    // The placeholder says the same whatever is restricted (compared after the unlock).
+    let placeholder = |html: &str| {
+        html.split("<section class=\"panel locked\"")
+            .nth(1)
+            .and_then(|s| s.split("</section>").next())
+            .unwrap()
+            .to_owned()
+    };
+    let before = placeholder(&html);
+
+    let unlock = format!("/hcp/patients/{}/unlock", w.recipient);
+    let r = w.t.send(page_post(&w.doctor, &unlock, "reason=+")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("State why you need the restricted items"));
+    let r =
+        w.t.send(page_post(&w.doctor, &unlock, "reason=allergy+history"))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let html = r.text();
+    let challenge = html
+        .split("name=\"challenge\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let code = w.t.last_message("+85291234567", "one-time-password").await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let confirm = format!("{unlock}/confirm");
+    let r =
+        w.t.send(page_post(
+            &w.doctor,
+            &confirm,
+            &format!("challenge={challenge}&reason=allergy+history&code=000000"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("The code is not right"));
+    let r =
+        w.t.send(page_post(
+            &w.doctor,
+            &confirm,
+            &format!("challenge={challenge}&reason=allergy+history&code={code}"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), record);
+    let html = w.t.send(page_get(&w.doctor, &record)).await.text();
+    assert!(html.contains("id=\"domain-clinical-note\""), "{html}");
+    assert_eq!(placeholder(&html), before);
+}
+
+#[tokio::test]
 async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_alert() {
     let w = world_with_a_restricted_note().await;
     let unlock = format!("/api/v1/recipients/{}/unlock", w.recipient);
