@@ -113,6 +113,12 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             "/hcp/patients/{id}/unlock/confirm",
             axum::routing::post(pages::patients::confirm_unlock),
         )
+        .route("/hcp/access-log", get(pages::activity::access_log))
+        .route("/hcp/alerts", get(pages::activity::alerts))
+        .route(
+            "/hcp/alerts/{id}/review",
+            axum::routing::post(pages::activity::review),
+        )
         .route(
             pages::users::USERS,
             get(pages::users::list).post(pages::users::create),

@@ -582,6 +582,80 @@ async fn the_portal_shows_one_locked_placeholder_for_everyone_and_unlocks_with_t
 }
 
 #[tokio::test]
+async fn a_user_administrator_reads_the_access_log_and_reviews_alerts_in_the_portal() {
+    use ehrshare_testkit::{page_get, page_post};
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    // Read without a care episode, with a stated reason: allowed, logged, alerted.
+    let r = w
+        .get(
+            &w.doctor,
+            &format!(
+                "/api/v1/recipients/{}/summary?reason=unconscious%20on%20arrival",
+                w.recipient
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Only the provider's user administrators see these pages.
+    for path in ["/hcp/access-log", "/hcp/alerts"] {
+        assert_eq!(
+            w.t.send(page_get(&w.doctor, path)).await.status,
+            404,
+            "{path}"
+        );
+        assert_eq!(
+            w.t.send(page_get(&w.other_ua, path)).await.status,
+            200,
+            "{path}"
+        );
+    }
+    let log = w.t.send(page_get(&w.ua, "/hcp/access-log")).await.text();
+    let line = log
+        .split("<tr class=\"allowed\">")
+        .find(|l| l.contains("record.summary"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains("TEST dr.a") && line.contains("unconscious on arrival"),
+        "{line}"
+    );
+    let theirs =
+        w.t.send(page_get(&w.other_ua, "/hcp/access-log"))
+            .await
+            .text();
+    assert!(
+        !theirs.contains("unconscious on arrival"),
+        "another provider's log"
+    );
+
+    let alerts =
+        w.t.send(page_get(&w.ua, "/hcp/alerts?lang=zh-HK"))
+            .await
+            .text();
+    assert!(alerts.contains("沒有護理事件下取覽"), "{alerts}");
+    let id = alerts
+        .split("action=\"/hcp/alerts/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_owned();
+    let review = format!("/hcp/alerts/{id}/review");
+    let r = w.t.send(page_post(&w.ua, &review, "note=+")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("Write a review note."));
+    let r =
+        w.t.send(page_post(&w.ua, &review, "note=checked+with+the+doctor"))
+            .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let alerts = w.t.send(page_get(&w.ua, "/hcp/alerts?done=1")).await.text();
+    assert!(
+        alerts.contains("Reviewed: checked with the doctor"),
+        "{alerts}"
+    );
+    assert!(!alerts.contains(&format!("action=\"/hcp/alerts/{id}/review\"")));
+}
+
+#[tokio::test]
 async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_alert() {
     let w = world_with_a_restricted_note().await;
     let unlock = format!("/api/v1/recipients/{}/unlock", w.recipient);

@@ -1,5 +1,6 @@
 //! Server-rendered pages (askama templates, Fluent strings in zh-HK and en).
 
+pub mod activity;
 pub mod deposit;
 pub mod error;
 pub mod hcp;
