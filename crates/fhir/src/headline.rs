@@ -24,19 +24,21 @@ fn concept(v: &Value) -> Option<String> {
     if let Some(first) = v.as_array().and_then(|a| a.first()) {
         return concept(first);
     }
-    let coding = v
+    if let Some(t) = v.get("text").and_then(Value::as_str) {
+        return Some(t.to_owned());
+    }
+    // Every coding's display (else code): a CM diagnosis codes its disease and its syndrome.
+    let names: Vec<&str> = v
         .get("coding")
-        .and_then(Value::as_array)
-        .and_then(|c| c.first());
-    v.get("text")
-        .and_then(Value::as_str)
-        .or_else(|| {
-            coding
-                .and_then(|c| c.get("display"))
+        .and_then(Value::as_array)?
+        .iter()
+        .filter_map(|c| {
+            c.get("display")
                 .and_then(Value::as_str)
+                .or_else(|| c.get("code").and_then(Value::as_str))
         })
-        .or_else(|| coding.and_then(|c| c.get("code")).and_then(Value::as_str))
-        .map(str::to_owned)
+        .collect();
+    (!names.is_empty()).then(|| names.join(" · "))
 }
 
 /// A CM prescription's herbs (the preferred term, with the name as written when it differs)
@@ -94,7 +96,7 @@ pub fn headline(resource: &Value) -> String {
     if let Some(cm) = cm_prescription(resource) {
         return cm;
     }
-    CONCEPTS
+    let what = CONCEPTS
         .iter()
         .find_map(|f| resource.get(*f).and_then(concept))
         .or_else(|| {
@@ -103,7 +105,15 @@ pub fn headline(resource: &Value) -> String {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // Where: a treatment's acupoints or body sites.
+    match resource.get("bodySite").and_then(Value::as_array) {
+        Some(sites) if !sites.is_empty() => {
+            let sites: Vec<String> = sites.iter().filter_map(concept).collect();
+            format!("{what}: {}", sites.join(", "))
+        }
+        _ => what,
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +150,15 @@ mod tests {
             "Acupuncture",
         );
         check(json!({"resourceType": "Observation"}), "Observation");
+        check(
+            json!({"resourceType": "Condition", "code": {"coding": [{"code": "D1", "display": "感冒"}, {"code": "S1", "display": "風寒證"}]}}),
+            "感冒 · 風寒證",
+        );
+        check(
+            json!({"resourceType": "Procedure", "code": {"coding": [{"code": "acupuncture", "display": "acupuncture"}]},
+                   "bodySite": [{"coding": [{"display": "足三里"}]}, {"coding": [{"display": "合谷"}]}]}),
+            "acupuncture: 足三里, 合谷",
+        );
     }
 
     #[test]

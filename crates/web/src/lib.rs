@@ -128,6 +128,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             axum::routing::post(pages::users::act),
         )
         .route(
+            "/hcp/patients/{id}/deposit/{kind}",
+            get(pages::deposit::deposit_form).post(pages::deposit::deposit),
+        )
+        .route(
             "/hcp/patients/{id}/cm-prescription",
             get(pages::deposit::prescription_form).post(pages::deposit::deposit_prescription),
         )

@@ -520,6 +520,38 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
     assert!(html.contains("Asthma"), "{html}");
     assert!(html.contains("id=\"domain-diagnosis\""));
     assert!(html.contains("Records your role may see: 1"));
+    // The portal's own forms for the doctor's domains.
+    for (kind, fields, shown) in [
+        (
+            "allergy",
+            "substance=Penicillin&reaction=Rash",
+            "Penicillin",
+        ),
+        (
+            "diagnosis",
+            "condition=Type+2+diabetes&note=",
+            "Type 2 diabetes",
+        ),
+        (
+            "medication",
+            "medicine=Metformin+500+mg+tablet&dosage=twice+a+day",
+            "Metformin 500 mg tablet",
+        ),
+    ] {
+        let r = t
+            .send(page_post(
+                &doctor,
+                &format!("/hcp/patients/{id}/deposit/{kind}"),
+                fields,
+            ))
+            .await;
+        assert_eq!(r.status, 303, "{kind}: {}", r.text());
+        let html = t
+            .send(page_get(&doctor, &format!("/hcp/patients/{id}/record")))
+            .await
+            .text();
+        assert!(html.contains(shown), "{kind}: {html}");
+    }
     let r = t
         .send(page_get(&clerk, &format!("/hcp/patients/{id}/record")))
         .await;
@@ -530,8 +562,8 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
     assert!(!html.contains("Asthma"));
 }
 
-#[tokio::test]
-async fn a_cm_prescription_form_keeps_what_was_typed_and_deposits_once() {
+/// A clinic with a Chinese medicine practitioner, and a patient under its care with consent.
+async fn cm_clinic() -> (TestApp, ehrshare_testkit::Agent, String) {
     use ehrshare_app::account::Scope;
     let t = TestApp::spawn().await;
     let (hcp, _) = t.active_provider("Clinic C", "c").await;
@@ -571,7 +603,12 @@ async fn a_cm_prescription_form_keeps_what_was_typed_and_deposits_once() {
         ))
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
+    (t, cmp, id)
+}
 
+#[tokio::test]
+async fn a_cm_prescription_form_keeps_what_was_typed_and_deposits_once() {
+    let (t, cmp, id) = cm_clinic().await;
     let path = format!("/hcp/patients/{id}/cm-prescription");
     let blank = t
         .send(page_get(&cmp, &format!("{path}?lang=zh-HK")))
@@ -702,4 +739,64 @@ async fn a_user_administrator_opens_suspends_and_terminates_an_account_in_the_po
     assert!(!row(&html).contains("<form"));
     let r = t.send(page_post(&ua, &act, "action=reinstate")).await;
     assert_eq!(r.status, 422);
+}
+
+#[tokio::test]
+async fn cm_diagnosis_and_treatment_forms_store_preferred_terms_and_say_what_is_missing() {
+    let (t, cmp, id) = cm_clinic().await;
+    let form = t
+        .send(page_get(
+            &cmp,
+            &format!("/hcp/patients/{id}/deposit/cm-diagnosis"),
+        ))
+        .await
+        .text();
+    assert!(
+        form.contains("<datalist id=\"cm-diseases\">") && form.contains("<option value=\"感冒\"")
+    );
+    let path = format!("/hcp/patients/{id}/deposit/cm-diagnosis");
+    // The syndrome missing: said next to it, the disease as typed kept.
+    let r = t
+        .send(page_post(
+            &cmp,
+            &format!("{path}?lang=zh-HK"),
+            "disease=%E5%82%B7%E9%A2%A8&syndrome=",
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    let html = r.text();
+    assert!(
+        html.contains("id=\"syndrome-problem\">請填寫此欄。"),
+        "{html}"
+    );
+    assert!(!html.contains("disease-problem"));
+    assert!(html.contains("value=\"傷風\""));
+    // 傷風 is a synonym of 感冒; the syndrome by its English name.
+    let r = t
+        .send(page_post(
+            &cmp,
+            &path,
+            "disease=%E5%82%B7%E9%A2%A8&syndrome=Wind-cold+fettering+the+exterior",
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = t
+        .send(page_post(
+            &cmp,
+            &format!("/hcp/patients/{id}/deposit/cm-treatment"),
+            "treatment=acupuncture&acupoints=%E8%99%8E%E5%8F%A3%2C+ST36",
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let html = t
+        .send(page_get(&cmp, &format!("/hcp/patients/{id}/record")))
+        .await
+        .text();
+    assert!(html.contains("感冒 · 風寒束表"), "{html}");
+    assert!(html.contains("acupuncture: 合谷, 足三里"), "{html}");
+    // An unknown kind of form: 404.
+    let r = t
+        .send(page_get(&cmp, &format!("/hcp/patients/{id}/deposit/x-ray")))
+        .await;
+    assert_eq!(r.status, 404);
 }

@@ -227,3 +227,285 @@ pub async fn deposit_prescription(
         Err(e) => Err(HttpError(e)),
     }
 }
+
+/// The other deposit forms: one or two named things and a note, each kind its resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Allergy,
+    Diagnosis,
+    Medication,
+    CmDiagnosis,
+    CmTreatment,
+}
+
+impl Kind {
+    fn parse(code: &str) -> Option<Kind> {
+        Some(match code {
+            "allergy" => Kind::Allergy,
+            "diagnosis" => Kind::Diagnosis,
+            "medication" => Kind::Medication,
+            "cm-diagnosis" => Kind::CmDiagnosis,
+            "cm-treatment" => Kind::CmTreatment,
+            _ => return None,
+        })
+    }
+
+    /// The form's fields: (name, whether required, the terms its datalist offers).
+    fn fields(self) -> &'static [(&'static str, bool, Option<TermKind>)] {
+        match self {
+            Kind::Allergy => &[("substance", true, None), ("reaction", false, None)],
+            Kind::Diagnosis => &[("condition", true, None), ("note", false, None)],
+            Kind::Medication => &[("medicine", true, None), ("dosage", false, None)],
+            Kind::CmDiagnosis => &[
+                ("disease", true, Some(TermKind::Disease)),
+                ("syndrome", true, Some(TermKind::Syndrome)),
+            ],
+            Kind::CmTreatment => &[
+                ("treatment", true, None),
+                ("acupoints", false, Some(TermKind::Acupoint)),
+            ],
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Kind::Allergy => "allergy",
+            Kind::Diagnosis => "diagnosis",
+            Kind::Medication => "medication",
+            Kind::CmDiagnosis => "cm-diagnosis",
+            Kind::CmTreatment => "cm-treatment",
+        }
+    }
+
+    /// The FHIR resource for what was typed (already checked present where required).
+    fn resource(
+        self,
+        source_id: &str,
+        recipient: Uuid,
+        v: &HashMap<&str, String>,
+    ) -> serde_json::Value {
+        let subject = json!({"reference": format!("Patient/{recipient}")});
+        let text = |k: &str| v.get(k).cloned().unwrap_or_default();
+        let term = |kind: TermKind, name: &str| json!({"system": kind.system(), "code": name, "display": name});
+        match self {
+            Kind::Allergy => {
+                let mut r = json!({"resourceType": "AllergyIntolerance", "id": source_id,
+                    "code": {"text": text("substance")}, "patient": subject});
+                if !text("reaction").is_empty() {
+                    r["reaction"] = json!([{"description": text("reaction"),
+                        "manifestation": [{"text": text("reaction")}]}]);
+                }
+                r
+            }
+            Kind::Diagnosis => {
+                let mut r = json!({"resourceType": "Condition", "id": source_id,
+                    "code": {"text": text("condition")}, "subject": subject});
+                if !text("note").is_empty() {
+                    r["note"] = json!([{"text": text("note")}]);
+                }
+                r
+            }
+            Kind::Medication => {
+                let mut r = json!({"resourceType": "MedicationStatement", "id": source_id,
+                    "status": "active", "medicationCodeableConcept": {"text": text("medicine")},
+                    "subject": subject});
+                if !text("dosage").is_empty() {
+                    r["dosage"] = json!([{"text": text("dosage")}]);
+                }
+                r
+            }
+            Kind::CmDiagnosis => json!({"resourceType": "Condition", "id": source_id,
+                "code": {"coding": [term(TermKind::Disease, &text("disease")),
+                                    term(TermKind::Syndrome, &text("syndrome"))]},
+                "subject": subject}),
+            Kind::CmTreatment => {
+                let points: Vec<serde_json::Value> = text("acupoints")
+                    .split([',', '，', '、', ';'])
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| json!({"coding": [term(TermKind::Acupoint, p)]}))
+                    .collect();
+                let mut r = json!({"resourceType": "Procedure", "id": source_id,
+                    "status": "completed",
+                    "code": {"coding": [{"system": ehrshare_fhir::resource::CM_SYSTEMS[5],
+                        "code": text("treatment"), "display": text("treatment")}]},
+                    "subject": subject});
+                if !points.is_empty() {
+                    r["bodySite"] = json!(points);
+                }
+                r
+            }
+        }
+    }
+}
+
+/// One field as shown.
+struct FieldView {
+    name: &'static str,
+    label: String,
+    value: String,
+    required: bool,
+    list: Option<&'static str>,
+    problem: Option<String>,
+}
+
+/// A datalist of terms.
+struct TermList {
+    id: &'static str,
+    options: Vec<HerbOption>,
+}
+
+#[derive(Template)]
+#[template(path = "hcp_deposit.html")]
+struct DepositPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    id: Uuid,
+    kind: &'static str,
+    title: String,
+    source_id: String,
+    fields: Vec<FieldView>,
+    treatments: bool,
+    lists: Vec<TermList>,
+    problems: Vec<String>,
+}
+
+fn list_id(kind: TermKind) -> &'static str {
+    match kind {
+        TermKind::Herb => "cm-herbs",
+        TermKind::Disease => "cm-diseases",
+        TermKind::Syndrome => "cm-syndromes",
+        TermKind::Acupoint => "cm-acupoints",
+    }
+}
+
+fn deposit_page(
+    app: &App,
+    locale: Locale,
+    user: &PortalUser,
+    id: Uuid,
+    kind: Kind,
+    typed: &HashMap<String, String>,
+) -> DepositPage {
+    let fields = kind
+        .fields()
+        .iter()
+        .map(|(name, required, terms)| FieldView {
+            name,
+            label: locale.t(&format!("deposit-{}-{name}", kind.code())),
+            value: typed.get(*name).cloned().unwrap_or_default(),
+            required: *required,
+            list: terms.map(list_id),
+            problem: None,
+        })
+        .collect();
+    let lists = kind
+        .fields()
+        .iter()
+        .filter_map(|(_, _, t)| *t)
+        .map(|t| TermList {
+            id: list_id(t),
+            options: app
+                .settings()
+                .terminology
+                .of_kind(t)
+                .map(|term| HerbOption {
+                    value: term.preferred.clone(),
+                    label: std::iter::once(term.english.clone())
+                        .chain(term.synonyms.iter().cloned())
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                })
+                .collect(),
+        })
+        .collect();
+    let source_id = typed
+        .get("source_id")
+        .filter(|s| s.starts_with("portal-") && s.len() <= 64)
+        .cloned()
+        .unwrap_or_else(|| format!("portal-{}", Uuid::now_v7()));
+    DepositPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        id,
+        kind: kind.code(),
+        title: locale.t(&format!("deposit-{}-title", kind.code())),
+        source_id,
+        fields,
+        treatments: kind == Kind::CmTreatment,
+        lists,
+        problems: Vec::new(),
+    }
+}
+
+/// `GET /hcp/patients/{id}/deposit/{kind}`: an allergy, diagnosis, medication, CM diagnosis
+/// or CM treatment form.
+pub async fn deposit_form(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path((id, kind)): Path<(Uuid, String)>,
+) -> Result<Html<String>, HttpError> {
+    let kind = Kind::parse(&kind).ok_or(HttpError(AppError::NotFound))?;
+    let page = deposit_page(&app, locale, &user, id, kind, &HashMap::new());
+    Ok(Html(crate::render_template(&page)?))
+}
+
+/// `POST /hcp/patients/{id}/deposit/{kind}`: deposits it and shows the summary; or the form
+/// again with its problems and everything typed.
+pub async fn deposit(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path((id, kind)): Path<(Uuid, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, HttpError> {
+    let kind = Kind::parse(&kind).ok_or(HttpError(AppError::NotFound))?;
+    let typed: HashMap<String, String> = form
+        .into_iter()
+        .map(|(k, v)| (k, v.trim().to_owned()))
+        .collect();
+    let mut page = deposit_page(&app, locale, &user, id, kind, &typed);
+    let mut invalid = false;
+    for f in &mut page.fields {
+        if f.required && f.value.is_empty() {
+            f.problem = Some(locale.t("deposit-problem-required"));
+            invalid = true;
+        } else if f.value.chars().count() > 200 {
+            f.problem = Some(locale.t("deposit-problem-too-long"));
+            invalid = true;
+        }
+    }
+    if invalid {
+        return Ok(form_again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(crate::render_template(&page)?),
+        ));
+    }
+    let values: HashMap<&str, String> = page
+        .fields
+        .iter()
+        .map(|f| (f.name, f.value.clone()))
+        .collect();
+    let resource = kind.resource(&page.source_id, id, &values);
+    match app
+        .deposit(&user.session, &user.caller, id, &resource)
+        .await
+    {
+        Ok(_) => Ok((
+            StatusCode::SEE_OTHER,
+            [(LOCATION, format!("/hcp/patients/{id}/record"))],
+        )
+            .into_response()),
+        Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => {
+            page.problems = problems(locale, &e);
+            Ok(form_again(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Html(crate::render_template(&page)?),
+            ))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
