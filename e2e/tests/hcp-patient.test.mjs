@@ -71,6 +71,7 @@ test('a registration clerk sees demographics only', async () => {
   const domains = await page.locator('section.domain h2').allInnerTexts();
   assert.equal(domains.length, 1, domains.join(', '));
   assert.match(domains[0], /demographics/);
+  assert.match(await page.locator('#domain-demographics').locator('..').innerText(), /Date of birth/);
   await shot(page, 'hcp-record-clerk-en');
   await context.close();
 });

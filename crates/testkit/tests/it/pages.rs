@@ -558,6 +558,11 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
     assert_eq!(r.status, 200);
     let html = r.text();
     assert!(html.contains("id=\"domain-demographics\""), "{html}");
+    assert!(
+        html.contains("<dd>1980-03-02</dd>") && html.contains("<dd>陳大文</dd>"),
+        "{html}"
+    );
+    no_markup(&html);
     assert!(!html.contains("id=\"domain-diagnosis\""));
     assert!(!html.contains("Asthma"));
 }

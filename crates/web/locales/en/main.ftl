@@ -292,3 +292,5 @@ cm-treatment-acupuncture = Acupuncture
 cm-treatment-tui-na = Tui na
 cm-treatment-bone-setting = Bone-setting
 hcp-patient-deposit = Deposit a record
+record-name-en = Name in English
+record-name-zh = Name in Chinese

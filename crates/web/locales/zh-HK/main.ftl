@@ -292,3 +292,5 @@ cm-treatment-acupuncture = 針灸
 cm-treatment-tui-na = 推拿
 cm-treatment-bone-setting = 正骨
 hcp-patient-deposit = 提交紀錄
+record-name-en = 英文姓名
+record-name-zh = 中文姓名

@@ -298,6 +298,8 @@ struct RecordLine {
 struct DomainBlock {
     code: &'static str,
     name: String,
+    /// For demographics: the registration's own facts (label, value).
+    facts: Vec<(String, String)>,
     records: Vec<RecordLine>,
 }
 
@@ -352,6 +354,19 @@ pub async fn record(
                 .map(|(d, rows)| DomainBlock {
                     code: d.code(),
                     name: domain_name(locale, d),
+                    // The registration is the demographics' first record.
+                    facts: if d == Domain::Demographics {
+                        vec![
+                            (locale.t("record-name-en"), found.name_en.clone()),
+                            (
+                                locale.t("record-name-zh"),
+                                found.name_zh.clone().unwrap_or_default(),
+                            ),
+                            (locale.t("hcp-patient-dob"), found.date_of_birth.clone()),
+                        ]
+                    } else {
+                        Vec::new()
+                    },
                     records: rows
                         .into_iter()
                         .map(|r| RecordLine {
