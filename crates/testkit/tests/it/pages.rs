@@ -486,6 +486,28 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
         ))
         .await;
     assert!(r.text().contains("The sharing consent is recorded"));
+    // A signed paper form, renewing it: its reference is required.
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            "method=form&form_ref=+&kind=indefinite",
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text().contains("Fill in what is required."),
+        "{}",
+        r.text()
+    );
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            "method=form&form_ref=F-2026-0042&kind=indefinite",
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
     let r = t
         .send(page_get(&doctor, &format!("/hcp/patients/{id}/record")))
         .await;

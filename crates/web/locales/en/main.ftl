@@ -294,3 +294,7 @@ cm-treatment-bone-setting = Bone-setting
 hcp-patient-deposit = Deposit a record
 record-name-en = Name in English
 record-name-zh = Name in Chinese
+hcp-consent-form-heading = Sharing consent by signed paper form
+hcp-consent-form-ref = The form's reference number
+problem-required = Fill in what is required.
+hcp-consent-form-submit = Record the paper form

@@ -294,3 +294,7 @@ cm-treatment-bone-setting = 正骨
 hcp-patient-deposit = 提交紀錄
 record-name-en = 英文姓名
 record-name-zh = 中文姓名
+hcp-consent-form-heading = 以已簽署的紙本表格給予互通同意
+hcp-consent-form-ref = 表格參考編號
+problem-required = 請填寫必填的資料。
+hcp-consent-form-submit = 記錄紙本表格

@@ -215,11 +215,16 @@ pub async fn show(
     patient(&app, locale, &user, id, q.done.as_deref(), Vec::new()).await
 }
 
-/// The consent form (by the access key the patient tells).
+/// The consent form: by the access key the patient tells, or a signed paper form's
+/// reference (`method` = `form`).
 #[derive(Deserialize)]
 pub struct ConsentForm {
     #[serde(default)]
+    method: String,
+    #[serde(default)]
     access_key: String,
+    #[serde(default)]
+    form_ref: String,
     #[serde(default)]
     kind: Option<String>,
 }
@@ -232,7 +237,7 @@ impl std::fmt::Debug for ConsentForm {
     }
 }
 
-/// `POST /hcp/patients/{id}/consent`: records the sharing consent by access key.
+/// `POST /hcp/patients/{id}/consent`: records the sharing consent by access key or paper form.
 pub async fn give_consent(
     State(app): State<App>,
     Extension(locale): Extension<Locale>,
@@ -240,11 +245,20 @@ pub async fn give_consent(
     Path(id): Path<Uuid>,
     Form(form): Form<ConsentForm>,
 ) -> Result<Response, HttpError> {
-    let input = ConsentInput {
-        method: "access-key".to_owned(),
-        access_key: Some(form.access_key.trim().to_owned()),
-        form_ref: None,
-        kind: form.kind.filter(|k| !k.is_empty()),
+    let input = if form.method == "form" {
+        ConsentInput {
+            method: "form".to_owned(),
+            access_key: None,
+            form_ref: Some(form.form_ref.trim().to_owned()),
+            kind: form.kind.filter(|k| !k.is_empty()),
+        }
+    } else {
+        ConsentInput {
+            method: "access-key".to_owned(),
+            access_key: Some(form.access_key.trim().to_owned()),
+            form_ref: None,
+            kind: form.kind.filter(|k| !k.is_empty()),
+        }
     };
     match app
         .give_consent(&user.session, &user.caller, id, input)
