@@ -256,14 +256,18 @@ pub(crate) fn form_again(status: StatusCode, page: Html<String>) -> Response {
     response
 }
 
-/// The messages for an application's refusal of a form: each field problem's own message
-/// where the portal has one (`problem-<code>`), else the refusal's, else a generic one.
+/// The messages for an application's refusal of a form (`problem-<code>` where the portal
+/// has one): a single problem's refusal message, else each field problem's, else a generic one.
 pub(crate) fn problems(locale: Locale, e: &AppError) -> Vec<String> {
     let known = |code: &str| {
         let id = format!("problem-{code}");
         locale.has(&id).then(|| locale.t(&id))
     };
     match e {
+        // One problem: the refusal's own message says it best where the portal has one.
+        AppError::Invalid { code, fields, .. } if fields.len() <= 1 && known(code).is_some() => {
+            known(code).into_iter().collect()
+        }
         AppError::Invalid { code, fields, .. } => {
             let mut out: Vec<String> = fields.iter().filter_map(|f| known(f.code)).collect();
             if out.is_empty() {
