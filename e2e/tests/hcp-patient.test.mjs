@@ -45,10 +45,12 @@ test('a doctor records consent and an episode, then reads the summary', async ()
   await page.getByRole('button', { name: 'Record the consent' }).click();
   await page.getByRole('status').waitFor();
   assert.match(await page.getByRole('status').innerText(), /sharing consent is recorded/);
+  assert.match(await page.locator('#consent-here').innerText(), /Indefinite, given/);
 
   await page.getByLabel('Kind', { exact: true }).selectOption('attendance');
   await page.getByRole('button', { name: 'Open the care episode' }).click();
   assert.match(await page.getByRole('status').innerText(), /care episode is open/);
+  assert.match(await page.locator('#episodes-here').innerText(), /Attendance/);
 
   await page.getByRole('link', { name: 'Read the eHR' }).click();
   await page.getByRole('heading', { name: /eHR summary/ }).waitFor();

@@ -106,6 +106,15 @@ pub struct Found {
     pub status: String,
 }
 
+/// A recipient's care at the asking provider ([`App::care_here`]).
+#[derive(Debug, Clone)]
+pub struct CareHere {
+    /// The sharing consent in force with this provider.
+    pub consent: Option<ConsentRow>,
+    /// Care episodes at this provider not yet closed, newest first.
+    pub open_episodes: Vec<EpisodeRow>,
+}
+
 /// A consent as entered at a provider.
 #[derive(Debug, Clone, Default)]
 pub struct ConsentInput {
@@ -327,6 +336,50 @@ impl App {
         self.counter_user(session).await?;
         let found = self.db().recipient(id).await?.map(|(r, _)| r.id);
         self.found(caller, "recipient.show", found).await
+    }
+
+    /// The recipient's care at the user's own provider, for the counter's patient page: the
+    /// sharing consent in force there (if any) and the care episodes still open there. Part of
+    /// the page a look-up opened (audited there); nothing of other providers.
+    pub async fn care_here(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+    ) -> Result<CareHere, AppError> {
+        self.counter_user(session).await?;
+        let now = self.clock().now();
+        let hcp = self.asker(session).await?.requester.hcp;
+        let f = self
+            .db()
+            .recipient_facts(recipient, &[])
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let consent = f
+            .consents
+            .into_iter()
+            .filter(|c| c.hcp_id == hcp)
+            .find(|c| {
+                ConsentKind::parse(&c.kind).is_some_and(|kind| {
+                    Consent {
+                        id: c.id,
+                        hcp: c.hcp_id,
+                        kind,
+                        given_at: c.given_at,
+                        revoked_at: c.revoked_at,
+                    }
+                    .state_at(now)
+                        == ehrshare_core::consent::ConsentState::InForce
+                })
+            });
+        let open_episodes = f
+            .episodes
+            .into_iter()
+            .filter(|e| e.hcp_id == hcp && e.end_at.is_none_or(|end| end > now))
+            .collect();
+        Ok(CareHere {
+            consent,
+            open_episodes,
+        })
     }
 
     /// Who may look recipients up: a professional or registration staff of a provider (not a

@@ -587,6 +587,27 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
     no_markup(&html);
     assert!(!html.contains("id=\"domain-diagnosis\""));
     assert!(!html.contains("Asthma"));
+
+    // The patient's page shows the care here, and the counter closes the episode.
+    let html = t
+        .send(page_get(&clerk, &format!("/hcp/patients/{id}")))
+        .await
+        .text();
+    assert!(html.contains("Indefinite, given 2026-01-15"), "{html}");
+    let close = html
+        .split("action=\"/hcp/patients/")
+        .find(|s| s.contains("/close\""))
+        .and_then(|s| s.split('"').next())
+        .map(|s| format!("/hcp/patients/{s}"))
+        .unwrap_or_else(|| panic!("{html}"));
+    let r = t.send(page_post(&clerk, &close, "")).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let html = t
+        .send(page_get(&clerk, &format!("/hcp/patients/{id}?done=closed")))
+        .await
+        .text();
+    assert!(html.contains("The care episode is closed"));
+    assert!(!html.contains("/close\""), "{html}");
 }
 
 /// A clinic with a Chinese medicine practitioner, and a patient under its care with consent.

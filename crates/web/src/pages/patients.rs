@@ -163,12 +163,16 @@ struct PatientPage {
     name_en: String,
     name_zh: Option<String>,
     date_of_birth: String,
+    /// The consent in force with the user's provider, in words.
+    consent: Option<String>,
+    /// Open care episodes here: (id, kind in words, since).
+    episodes: Vec<(Uuid, String, String)>,
     done: Option<String>,
     problems: Vec<String>,
 }
 
 /// What `?done=` may say after a form succeeded.
-const DONE: [&str; 2] = ["consent", "episode"];
+const DONE: [&str; 3] = ["consent", "episode", "closed"];
 
 async fn patient(
     app: &App,
@@ -181,6 +185,26 @@ async fn patient(
     let found = app
         .recipient_at_counter(&user.session, &user.caller, id)
         .await?;
+    let care = app.care_here(&user.session, id).await?;
+    let consent = care.consent.map(|c| {
+        let kind = locale.t(&format!("consent-kind-{}", c.kind));
+        let since = c.given_at.date().to_string();
+        locale.t_with(
+            "hcp-patient-consent-in-force",
+            &[("kind", kind), ("since", since)],
+        )
+    });
+    let episodes = care
+        .open_episodes
+        .into_iter()
+        .map(|e| {
+            (
+                e.id,
+                locale.t(&format!("episode-{}", e.kind)),
+                e.start_at.date().to_string(),
+            )
+        })
+        .collect();
     let page = PatientPage {
         locale,
         all_locales: super::ALL_LOCALES,
@@ -189,6 +213,8 @@ async fn patient(
         name_en: found.name_en,
         name_zh: found.name_zh,
         date_of_birth: found.date_of_birth,
+        consent,
+        episodes,
         done: done
             .filter(|d| DONE.contains(d))
             .map(|d| locale.t(&format!("hcp-patient-done-{d}"))),
@@ -520,6 +546,29 @@ pub async fn confirm_unlock(
                 form.reason,
                 problems(locale, &e),
             )?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+/// `POST /hcp/patients/{id}/episodes/{episode}/close`: closes a care episode of the user's
+/// provider (the after-care window then runs from now).
+pub async fn close_episode(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path((id, episode)): Path<(Uuid, Uuid)>,
+) -> Result<Response, HttpError> {
+    match app
+        .close_episode(&user.session, &user.caller, id, episode)
+        .await
+    {
+        Ok(()) => Ok(see_other(patient_page(id, Some("closed")))),
+        Err(
+            e @ (AppError::Invalid { .. } | AppError::Forbidden { .. } | AppError::Conflict { .. }),
+        ) => {
+            let page = patient(&app, locale, &user, id, None, problems(locale, &e)).await?;
             Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, page))
         }
         Err(e) => Err(HttpError(e)),
