@@ -106,6 +106,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/hcp/patients/{id}/record", get(pages::patients::record))
         .route(
+            "/hcp/patients/{id}/records/{record}",
+            get(pages::patients::record_detail),
+        )
+        .route(
             "/hcp/patients/{id}/episodes/{episode}/close",
             axum::routing::post(pages::patients::close_episode),
         )

@@ -542,6 +542,22 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
     assert!(html.contains("Asthma"), "{html}");
     assert!(html.contains("id=\"domain-diagnosis\""));
     assert!(html.contains("Records your role may see: 1"));
+    // One record in detail: the doctor may; the clerk (demographics only) finds nothing.
+    let rid = html
+        .split("data-record=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let detail = format!("/hcp/patients/{id}/records/{rid}");
+    let r = t.send(page_get(&doctor, &detail)).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().contains("<h1>Asthma</h1>") && r.text().contains("J45"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(t.send(page_get(&clerk, &detail)).await.status, 404);
     // The portal's own forms for the doctor's domains.
     for (kind, fields, shown) in [
         (

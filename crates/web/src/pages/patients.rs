@@ -574,3 +574,54 @@ pub async fn close_episode(
         Err(e) => Err(HttpError(e)),
     }
 }
+
+#[derive(Template)]
+#[template(path = "hcp_record_detail.html")]
+struct RecordDetailPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    id: Uuid,
+    domain: String,
+    headline: String,
+    resource_type: String,
+    version: i64,
+    deposited: String,
+    updated: String,
+    /// The stored resource, indented for reading (escaped by the template).
+    json: String,
+}
+
+/// `GET /hcp/patients/{id}/records/{record}`: one record (audited, through the access
+/// decision; anything the user may not see is 404, whatever the reason).
+pub async fn record_detail(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PortalUser,
+    Path((_, record)): Path<(Uuid, Uuid)>,
+) -> Result<Html<String>, HttpError> {
+    let r = app
+        .read_record(&user.session, &user.caller, record, None)
+        .await
+        .map_err(|e| match e {
+            AppError::Forbidden { .. } => HttpError(AppError::NotFound),
+            e => HttpError(e),
+        })?;
+    // The record names its recipient; the path's id only makes the address readable.
+    let id = r.recipient_id;
+    let value: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+    let page = RecordDetailPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        id,
+        domain: Domain::parse(&r.domain)
+            .map(|d| domain_name(locale, d))
+            .unwrap_or_else(|| r.domain.clone()),
+        headline: ehrshare_fhir::headline::headline(&value),
+        resource_type: r.resource_type,
+        version: r.version,
+        deposited: r.created_at.date().to_string(),
+        updated: r.updated_at.date().to_string(),
+        json: serde_json::to_string_pretty(&value).unwrap_or(r.body),
+    };
+    Ok(Html(crate::render_template(&page)?))
+}
