@@ -382,6 +382,23 @@ impl App {
         })
     }
 
+    /// Registers a recipient at the user's provider (SPEC 3.2, channel `hcp`: identity seen
+    /// at the counter, active at once): the same registration as the office's, by whoever may
+    /// look recipients up there. The access key goes to the recipient.
+    pub async fn register_at_provider(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        input: crate::recipient::RegistrationInput,
+    ) -> Result<crate::recipient::Registration, AppError> {
+        self.counter_user(session).await?;
+        let input = crate::recipient::RegistrationInput {
+            channel: "hcp".to_owned(),
+            ..input
+        };
+        self.register_recipient(caller, input).await
+    }
+
     /// Who may look recipients up: a professional or registration staff of a provider (not a
     /// user administrator, not a clinic system alone).
     async fn counter_user(&self, session: &Session) -> Result<(), AppError> {

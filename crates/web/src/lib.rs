@@ -95,6 +95,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             pages::patients::FIND,
             get(pages::patients::find_form).post(pages::patients::find),
         )
+        .route(
+            "/hcp/patients/register",
+            get(pages::patients::register_form).post(pages::patients::register),
+        )
         .route("/hcp/patients/{id}", get(pages::patients::show))
         .route(
             "/hcp/patients/{id}/consent",

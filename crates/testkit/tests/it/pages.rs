@@ -864,3 +864,65 @@ async fn cm_diagnosis_and_treatment_forms_store_preferred_terms_and_say_what_is_
         .await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn registration_staff_register_a_patient_at_the_counter() {
+    use ehrshare_app::account::Scope;
+    let t = TestApp::spawn().await;
+    let (hcp, ua) = t.active_provider("Clinic R", "r").await;
+    let clerk = t
+        .agent(
+            Scope::Hcp(hcp.parse().unwrap()),
+            "clerk.r",
+            "registration-staff",
+            false,
+        )
+        .await;
+    let fields = |dob: &str| {
+        format!(
+            "name_en=CHEUNG+Wai+Man&name_zh=%E5%BC%B5%E5%81%89%E6%96%87&date_of_birth={dob}&sex=male\
+             &kind=hkid&issuer=&number=A123456(3)&phone=9123+4567&language=en"
+        )
+    };
+    let r = t
+        .send(page_post(&clerk, "/hcp/patients/register", &fields("")))
+        .await;
+    assert_eq!(r.status, 422);
+    let html = r.text();
+    assert!(html.contains("Give the date of birth."), "{html}");
+    assert!(html.contains("value=\"CHEUNG Wai Man\"") && html.contains("value=\"張偉文\""));
+    let r = t
+        .send(page_post(
+            &clerk,
+            "/hcp/patients/register",
+            &fields("1985-07-08"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r.header("location").to_owned();
+    assert!(to.ends_with("?done=registered"), "{to}");
+    let html = t.send(page_get(&clerk, &to)).await.text();
+    assert!(html.contains("CHEUNG Wai Man") && html.contains("access key has been sent"));
+    t.last_message("+85291234567", "access-key").await;
+    // Once only per document; a user administrator registers nobody.
+    let r = t
+        .send(page_post(
+            &clerk,
+            "/hcp/patients/register",
+            &fields("1985-07-08"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text()
+            .contains("Someone is already registered with this document")
+    );
+    let r = t
+        .send(page_post(
+            &ua,
+            "/hcp/patients/register",
+            &fields("1985-07-08"),
+        ))
+        .await;
+    assert_eq!(r.status, 404);
+}
