@@ -1,28 +1,17 @@
 // A user administrator's account work, and what the pages do with hostile data.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, shot } from '../lib/browser.mjs';
+import { shot } from '../lib/browser.mjs';
+import { withDemoServer } from '../lib/suite.mjs';
 import { PASSWORD, findPatient, logIn } from '../lib/portal.mjs';
-import { startDemoServer } from '../lib/server.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startDemoServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = withDemoServer();
 
 test('a user administrator opens, suspends and terminates an account', async () => {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   const page = await context.newPage();
-  await logIn(page, server, 'hvc.user-administrator');
+  await logIn(page, suite.server, 'hvc.user-administrator');
   await page.getByRole('link', { name: 'User accounts' }).click();
   await page.getByRole('heading', { name: 'User accounts' }).waitFor();
 
@@ -55,7 +44,7 @@ test('a user administrator opens, suspends and terminates an account', async () 
 
 test('a recipient whose name is markup is shown as text', async () => {
   const name = '<img src=x onerror=alert(1)>';
-  const office = await server.apiSession('office.registration', PASSWORD);
+  const office = await suite.server.apiSession('office.registration', PASSWORD);
   const r = await office.post('/api/v1/recipients', {
     channel: 'in-person', name_en: name, name_zh: '<script>alert(2)</script>',
     date_of_birth: '1975-04-03', sex: 'female',
@@ -64,11 +53,11 @@ test('a recipient whose name is markup is shown as text', async () => {
   });
   assert.equal(r.status, 201, JSON.stringify(r.body));
 
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   const page = await context.newPage();
   const dialogs = [];
   page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
-  await logIn(page, server, 'hvc.doctor');
+  await logIn(page, suite.server, 'hvc.doctor');
   await page.getByRole('link', { name: 'Find a patient' }).click();
   await page.getByLabel('Identity document').selectOption('passport');
   await page.getByLabel('Issuing country or region').fill('GB');

@@ -1,27 +1,16 @@
 // The provider portal's login, language switch and logout, as a person does them.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, shot } from '../lib/browser.mjs';
+import { shot } from '../lib/browser.mjs';
+import { withDemoServer } from '../lib/suite.mjs';
 import { PASSWORD } from '../lib/portal.mjs';
-import { startDemoServer } from '../lib/server.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startDemoServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = withDemoServer();
 
 test('the login page shows the reminders in English and in Chinese', async () => {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${server.url}/hcp/login?lang=en`);
+  const page = await (await suite.browser.newContext()).newPage();
+  await page.goto(`${suite.server.url}/hcp/login?lang=en`);
   await assert.doesNotReject(page.getByRole('heading', { name: 'Important reminder' }).waitFor());
   assert.ok(await page.getByText('All access is logged.').isVisible());
   await shot(page, 'hcp-login-en');
@@ -37,9 +26,9 @@ test('the login page shows the reminders in English and in Chinese', async () =>
 });
 
 test('a doctor logs in with password and token, switches language, logs out and cannot go back', async () => {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}/hcp/login?lang=en`);
+  await page.goto(`${suite.server.url}/hcp/login?lang=en`);
 
   // A wrong password: one message, nothing else said.
   await page.getByLabel('User name').fill('hvc.doctor');
@@ -52,9 +41,9 @@ test('a doctor logs in with password and token, switches language, logs out and 
   assert.equal(await page.getByLabel('Password').inputValue(), '');
 
   await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByLabel('Security token code').fill(server.code('hvc.doctor'));
+  await page.getByLabel('Security token code').fill(suite.server.code('hvc.doctor'));
   await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(`${server.url}/hcp`);
+  await page.waitForURL(`${suite.server.url}/hcp`);
   await page.getByRole('heading', { name: 'Provider portal' }).waitFor();
   const english = await page.locator('main').innerText();
   assert.match(english, /Doctor/);
@@ -65,25 +54,25 @@ test('a doctor logs in with password and token, switches language, logs out and 
   await page.getByRole('heading', { name: '醫療服務提供者平台' }).waitFor();
   assert.match(await page.locator('main').innerText(), /醫生/);
   await shot(page, 'hcp-home-zh-HK');
-  await page.goto(`${server.url}/hcp`);
+  await page.goto(`${suite.server.url}/hcp`);
   await page.getByRole('heading', { name: '醫療服務提供者平台' }).waitFor();
 
   // Log out; back and a fresh visit both find the login page, not the portal.
   await page.getByRole('button', { name: '登出' }).click();
-  await page.waitForURL(`${server.url}/hcp/login`);
+  await page.waitForURL(`${suite.server.url}/hcp/login`);
   await page.goBack();
   await page.waitForLoadState();
   assert.equal(new URL(page.url()).pathname, '/hcp/login');
-  await page.goto(`${server.url}/hcp`);
+  await page.goto(`${suite.server.url}/hcp`);
   assert.equal(new URL(page.url()).pathname, '/hcp/login');
   await context.close();
 });
 
 test('the login page fits a phone screen in both languages', async () => {
-  const context = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+  const context = await suite.browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
   const page = await context.newPage();
   for (const lang of ['en', 'zh-HK']) {
-    await page.goto(`${server.url}/hcp/login?lang=${lang}`);
+    await page.goto(`${suite.server.url}/hcp/login?lang=${lang}`);
     const overflow = await page.evaluate(
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );

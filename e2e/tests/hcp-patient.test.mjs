@@ -2,32 +2,21 @@
 // consent by access key, open a care episode, read the eHR summary (in both languages); a
 // registration clerk sees demographics only.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, shot } from '../lib/browser.mjs';
+import { shot } from '../lib/browser.mjs';
+import { withDemoServer } from '../lib/suite.mjs';
 import { findPatient, logIn } from '../lib/portal.mjs';
-import { startDemoServer } from '../lib/server.mjs';
 
 // The first demo adult: registered, under another provider's care, never at this clinic.
 const HKID = 'A100000(7)';
 const PHONE = '+85291000000';
-let server;
-let browser;
-
-before(async () => {
-  server = await startDemoServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = withDemoServer();
 
 test('a doctor records consent and an episode, then reads the summary', async () => {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   const page = await context.newPage();
-  await logIn(page, server, 'hvc.doctor');
+  await logIn(page, suite.server, 'hvc.doctor');
   await findPatient(page, HKID);
   const patient = page.url();
   await shot(page, 'hcp-patient-en');
@@ -41,7 +30,7 @@ test('a doctor records consent and an episode, then reads the summary', async ()
   await page.getByLabel("The patient's access key (8 digits)").fill('00000000');
   await page.getByRole('button', { name: 'Record the consent' }).click();
   assert.match(await page.getByRole('alert').innerText(), /access key is not right/);
-  await page.getByLabel("The patient's access key (8 digits)").fill(server.accessKey(PHONE));
+  await page.getByLabel("The patient's access key (8 digits)").fill(suite.server.accessKey(PHONE));
   await page.getByRole('button', { name: 'Record the consent' }).click();
   await page.getByRole('status').waitFor();
   assert.match(await page.getByRole('status').innerText(), /sharing consent is recorded/);
@@ -64,9 +53,9 @@ test('a doctor records consent and an episode, then reads the summary', async ()
 });
 
 test('a registration clerk sees demographics only', async () => {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   const page = await context.newPage();
-  await logIn(page, server, 'hvc.registration-staff');
+  await logIn(page, suite.server, 'hvc.registration-staff');
   await findPatient(page, HKID);
   await page.getByRole('link', { name: 'Read the eHR' }).click();
   await page.getByRole('heading', { name: /eHR summary/ }).waitFor();
@@ -79,11 +68,11 @@ test('a registration clerk sees demographics only', async () => {
 });
 
 test('a Chinese medicine practitioner deposits a prescription and sees it in the summary', async () => {
-  const context = await browser.newContext();
+  const context = await suite.browser.newContext();
   const page = await context.newPage();
-  await logIn(page, server, 'tsc.chinese-medicine-practitioner');
+  await logIn(page, suite.server, 'tsc.chinese-medicine-practitioner');
   await findPatient(page, HKID);
-  await page.getByLabel("The patient's access key (8 digits)").fill(server.accessKey(PHONE));
+  await page.getByLabel("The patient's access key (8 digits)").fill(suite.server.accessKey(PHONE));
   await page.getByRole('button', { name: 'Record the consent' }).click();
   await page.getByRole('status').waitFor();
   await page.getByLabel('Kind', { exact: true }).selectOption('attendance');

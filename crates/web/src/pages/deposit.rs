@@ -39,7 +39,7 @@ struct HerbRow {
 }
 
 /// A herb the datalist offers.
-struct HerbOption {
+struct TermOption {
     value: String,
     label: String,
 }
@@ -58,30 +58,19 @@ struct PrescriptionPage {
     instructions: String,
     rows: Vec<HerbRow>,
     herbs_problem: Option<String>,
-    herbs: Vec<HerbOption>,
+    herbs: Vec<TermOption>,
     problems: Vec<String>,
 }
 
 impl PrescriptionPage {
     fn new(app: &App, locale: Locale, user: &PortalUser, id: Uuid) -> PrescriptionPage {
-        let herbs = app
-            .settings()
-            .terminology
-            .of_kind(TermKind::Herb)
-            .map(|t| HerbOption {
-                value: t.preferred.clone(),
-                label: std::iter::once(t.english.clone())
-                    .chain(t.synonyms.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(" · "),
-            })
-            .collect();
+        let herbs = term_options(app, TermKind::Herb);
         PrescriptionPage {
             locale,
             all_locales: super::ALL_LOCALES,
             csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
             id,
-            source_id: format!("portal-{}", Uuid::now_v7()),
+            source_id: form_source_id(None),
             form_kind: "decoction-pieces".to_owned(),
             doses: String::new(),
             doses_problem: None,
@@ -92,6 +81,31 @@ impl PrescriptionPage {
             problems: Vec::new(),
         }
     }
+}
+
+/// The shipped terms of a kind as `datalist` options: the preferred term, labelled with its
+/// English name and synonyms.
+fn term_options(app: &App, kind: TermKind) -> Vec<TermOption> {
+    app.settings()
+        .terminology
+        .of_kind(kind)
+        .map(|t| TermOption {
+            value: t.preferred.clone(),
+            label: std::iter::once(t.english.clone())
+                .chain(t.synonyms.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" · "),
+        })
+        .collect()
+}
+
+/// A form's source id: the one it was shown with (sent back), else a fresh one. Only ids the
+/// portal makes are taken back, so a form cannot claim another system's source id.
+fn form_source_id(sent: Option<&String>) -> String {
+    sent.map(|s| s.trim())
+        .filter(|s| s.starts_with("portal-") && s.len() <= 64)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("portal-{}", Uuid::now_v7()))
 }
 
 /// `GET /hcp/patients/{id}/cm-prescription`: the form.
@@ -138,10 +152,7 @@ pub async fn deposit_prescription(
             .unwrap_or_default()
     };
     let mut page = PrescriptionPage::new(&app, locale, &user, id);
-    let source = field("source_id");
-    if source.starts_with("portal-") && source.len() <= 64 {
-        page.source_id = source;
-    }
+    page.source_id = form_source_id(form.get("source_id"));
     page.form_kind = match field("form").as_str() {
         "granules" => "granules".to_owned(),
         _ => "decoction-pieces".to_owned(),
@@ -352,7 +363,7 @@ struct FieldView {
 /// A datalist of terms.
 struct TermList {
     id: &'static str,
-    options: Vec<HerbOption>,
+    options: Vec<TermOption>,
 }
 
 #[derive(Template)]
@@ -406,25 +417,10 @@ fn deposit_page(
         .filter_map(|(_, _, t)| *t)
         .map(|t| TermList {
             id: list_id(t),
-            options: app
-                .settings()
-                .terminology
-                .of_kind(t)
-                .map(|term| HerbOption {
-                    value: term.preferred.clone(),
-                    label: std::iter::once(term.english.clone())
-                        .chain(term.synonyms.iter().cloned())
-                        .collect::<Vec<_>>()
-                        .join(" · "),
-                })
-                .collect(),
+            options: term_options(app, t),
         })
         .collect();
-    let source_id = typed
-        .get("source_id")
-        .filter(|s| s.starts_with("portal-") && s.len() <= 64)
-        .cloned()
-        .unwrap_or_else(|| format!("portal-{}", Uuid::now_v7()));
+    let source_id = form_source_id(typed.get("source_id"));
     DepositPage {
         locale,
         all_locales: super::ALL_LOCALES,
