@@ -164,6 +164,20 @@ pub(crate) fn check_document(field: &str, d: &DocumentInput) -> Result<Document,
     })
 }
 
+/// Whether an SDM of `reg` may still act at `now` (`core::recipient::sdm_may_act` on the
+/// stored registration).
+pub(crate) fn sdm_may_act_now(
+    reg: &Registration,
+    s: &SdmRow,
+    now: time::OffsetDateTime,
+) -> Result<bool, AppError> {
+    let born = parse_date(&reg.recipient.date_of_birth)
+        .ok_or_else(|| AppError::Internal("stored date of birth unreadable".into()))?;
+    let category = SdmCategory::parse(&s.category)
+        .ok_or_else(|| AppError::Internal("stored SDM category unknown".into()))?;
+    Ok(ehrshare_core::recipient::sdm_may_act(category, born, now))
+}
+
 fn parse_date(s: &str) -> Option<Date> {
     Date::parse(s.trim(), format_description!("[year]-[month]-[day]")).ok()
 }
@@ -231,11 +245,7 @@ impl App {
             .iter()
             .find(|s| s.sdm_id == id)
             .ok_or(AppError::NotFound)?;
-        let born = parse_date(&reg.recipient.date_of_birth)
-            .ok_or_else(|| AppError::Internal("stored date of birth unreadable".into()))?;
-        let category = SdmCategory::parse(&s.category)
-            .ok_or_else(|| AppError::Internal("stored SDM category unknown".into()))?;
-        if !ehrshare_core::recipient::sdm_may_act(category, born, self.clock().now()) {
+        if !sdm_may_act_now(reg, s, self.clock().now())? {
             entry.outcome = Outcome::Denied;
             entry.denial_reason = Some("sdm-authority-ended".to_owned());
             self.record(entry.clone()).await?;

@@ -244,11 +244,13 @@ impl App {
                 .is_some_and(|c| c.kind.code() == kind && c.issuer == issuer && c.number == number)
         };
         let r = &reg.recipient;
-        let theirs = holds(&r.doc_type, &r.doc_issuer, &r.doc_number)
-            || reg
-                .sdms
-                .iter()
-                .any(|s| holds(&s.doc_type, &s.doc_issuer, &s.doc_number));
+        // The recipient's own card, or the card of an SDM whose authority has not ended.
+        let mut theirs = holds(&r.doc_type, &r.doc_issuer, &r.doc_number);
+        for s in &reg.sdms {
+            theirs = theirs
+                || (holds(&s.doc_type, &s.doc_issuer, &s.doc_number)
+                    && crate::recipient::sdm_may_act_now(reg, s, now)?);
+        }
         if !theirs {
             return self
                 .refuse_card(

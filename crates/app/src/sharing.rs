@@ -205,19 +205,7 @@ impl App {
             recipient: f.registration,
             sdms: f.sdms,
         };
-        let consents = f
-            .consents
-            .into_iter()
-            .filter_map(|c| {
-                Some(Consent {
-                    id: c.id,
-                    hcp: c.hcp_id,
-                    kind: ConsentKind::parse(&c.kind)?,
-                    given_at: c.given_at,
-                    revoked_at: c.revoked_at,
-                })
-            })
-            .collect();
+        let consents = f.consents.iter().filter_map(core_consent).collect();
         let episodes = f
             .episodes
             .into_iter()
@@ -346,31 +334,16 @@ impl App {
         session: &Session,
         recipient: Uuid,
     ) -> Result<CareHere, AppError> {
-        self.counter_user(session).await?;
+        let hcp = self.counter_user(session).await?.requester.hcp;
         let now = self.clock().now();
-        let hcp = self.asker(session).await?.requester.hcp;
         let f = self
             .db()
             .recipient_facts(recipient, &[])
             .await?
             .ok_or(AppError::NotFound)?;
-        let consent = f
-            .consents
-            .into_iter()
-            .filter(|c| c.hcp_id == hcp)
-            .find(|c| {
-                ConsentKind::parse(&c.kind).is_some_and(|kind| {
-                    Consent {
-                        id: c.id,
-                        hcp: c.hcp_id,
-                        kind,
-                        given_at: c.given_at,
-                        revoked_at: c.revoked_at,
-                    }
-                    .state_at(now)
-                        == ehrshare_core::consent::ConsentState::InForce
-                })
-            });
+        let consents: Vec<Consent> = f.consents.iter().filter_map(core_consent).collect();
+        let in_force = ehrshare_core::access::consent_in_force(&consents, hcp, now).ok();
+        let consent = f.consents.into_iter().find(|c| Some(c.id) == in_force);
         let open_episodes = f
             .episodes
             .into_iter()
@@ -401,12 +374,12 @@ impl App {
 
     /// Who may look recipients up: a professional or registration staff of a provider (not a
     /// user administrator, not a clinic system alone).
-    async fn counter_user(&self, session: &Session) -> Result<(), AppError> {
+    async fn counter_user(&self, session: &Session) -> Result<Asker, AppError> {
         let asker = self.asker(session).await?;
         if asker.system_only || asker.requester.role == Role::UserAdministrator {
             return Err(AppError::NotFound);
         }
-        Ok(())
+        Ok(asker)
     }
 
     /// Audits a look-up's outcome and answers with what the counter may see.
@@ -1236,4 +1209,15 @@ impl AttemptFailure {
         }
         Ok(())
     }
+}
+
+/// A stored consent as the decision sees it (`None` for a kind this build does not know).
+fn core_consent(c: &ConsentRow) -> Option<Consent> {
+    Some(Consent {
+        id: c.id,
+        hcp: c.hcp_id,
+        kind: ConsentKind::parse(&c.kind)?,
+        given_at: c.given_at,
+        revoked_at: c.revoked_at,
+    })
 }

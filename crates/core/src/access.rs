@@ -179,8 +179,9 @@ impl Decision {
 }
 
 /// The consent standing of the requester's provider at `now`: the consent in force, or why
-/// there is none (an expired one is named as such; anything else is simply required).
-fn consent_in_force(
+/// there is none (an expired one is named as such; anything else is simply required). The
+/// decision's own rule; the counter's patient page shows its answer.
+pub fn consent_in_force(
     consents: &[Consent],
     hcp: Uuid,
     now: OffsetDateTime,

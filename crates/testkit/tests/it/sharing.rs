@@ -1537,6 +1537,72 @@ async fn the_recipients_smart_id_card_unlocks_restricted_items_once() {
 }
 
 #[tokio::test]
+async fn a_parents_card_unlocks_for_a_child_only_until_the_child_turns_sixteen() {
+    let w = world().await;
+    let hkid = |letter: &str, digits: u32| {
+        ehrshare_core::identity::Hkid::from_parts(letter, digits)
+            .unwrap()
+            .as_str()
+            .to_owned()
+    };
+    let (parent, child_hkid) = (hkid("C", 123456), hkid("B", 987654));
+    let r = w
+        .post(
+            &w.t.office().await,
+            "/api/v1/recipients",
+            json!({"channel": "in-person", "name_en": "CHAN Siu Ming", "date_of_birth": "2010-02-01",
+                   "sex": "male", "document": {"type": "hkid", "number": child_hkid},
+                   "phone": "9123 0001", "language": "en", "notify_channel": "sms",
+                   "sdm": {"name_en": "CHAN Tai Man", "document": {"type": "hkid", "number": parent},
+                           "category": "parent", "relationship_proof": "birth certificate",
+                           "phone": "+852 6123 4567"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let child = r.json()["id"].as_str().unwrap().to_owned();
+    let key = w.t.last_message("+85261234567", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = w
+        .post(
+            &w.clerk,
+            &format!("/api/v1/recipients/{child}/consents"),
+            json!({"method": "access-key", "access_key": key, "kind": "indefinite"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = w
+        .post(
+            &w.clerk,
+            &format!("/api/v1/recipients/{child}/episodes"),
+            json!({"kind": "attendance"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (reader, reader_key) = card_reader(&w).await;
+    let path = format!("/api/v1/recipients/{child}/unlock/card");
+    let body = |nonce: &str| {
+        let now = ehrshare_core::clock::Clock::now(&w.t.clock);
+        let mut body = card_read(reader, &parent, now, nonce, &reader_key);
+        body["reason"] = json!("fever, allergy history needed");
+        body
+    };
+    let r = w.post(&w.doctor, &path, body("nonce-parent-card-1")).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    // The day after the sixteenth birthday the parent's card no longer speaks for the child.
+    w.t.clock
+        .set(time::macros::datetime!(2026-02-02 10:00 +08:00));
+    let doctor = w.t.login_agent("dr.a", SEED, None).await;
+    let r = w.post(&doctor, &path, body("nonce-parent-card-2")).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        w.last_entry().await.entry.denial_reason.as_deref(),
+        Some("not-the-recipients-card")
+    );
+}
+
+#[tokio::test]
 async fn the_scanner_flags_repeated_denials_and_night_reads_once() {
     let w = world().await;
     // Five refused reads by another provider's doctor within the hour.

@@ -6,8 +6,7 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::header::LOCATION;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use ehrshare_app::auth::Subject;
 use ehrshare_app::{App, AppError};
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::hcp::{PortalUser, form_again, problems};
+use super::hcp::{PortalUser, form_again, problems, see_other};
 use crate::error::HttpError;
 use crate::i18n::{Locale, PortalLocale};
 
@@ -220,7 +219,7 @@ pub async fn review(
         .review_alert(&user.session, &user.caller, id, &form.note)
         .await
     {
-        Ok(()) => Ok((StatusCode::SEE_OTHER, [(LOCATION, "/hcp/alerts?done=1")]).into_response()),
+        Ok(()) => Ok(see_other("/hcp/alerts?done=1")),
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
             let html = alerts_page(&app, locale, &user, false, problems(locale, &e)).await?;
             Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, html))

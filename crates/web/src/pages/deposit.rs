@@ -15,15 +15,14 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::header::LOCATION;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use ehrshare_app::{App, AppError};
 use ehrshare_core::terminology::TermKind;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::hcp::{PortalUser, form_again, problems};
+use super::hcp::{PortalUser, form_again, problems, see_other};
 use crate::error::HttpError;
 use crate::i18n::{Locale, PortalLocale};
 
@@ -221,13 +220,7 @@ pub async fn deposit_prescription(
         .deposit(&user.session, &user.caller, id, &resource)
         .await
     {
-        Ok(_) => {
-            let to = format!("/hcp/patients/{id}/record");
-            match to.parse::<axum::http::HeaderValue>() {
-                Ok(v) => Ok((StatusCode::SEE_OTHER, [(LOCATION, v)]).into_response()),
-                Err(_) => Err(HttpError(AppError::Internal("bad location".into()))),
-            }
-        }
+        Ok(_) => Ok(see_other(format!("/hcp/patients/{id}/record"))),
         Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => {
             page.problems = problems(locale, &e);
             Ok(form_again(
@@ -490,11 +483,7 @@ pub async fn deposit(
         .deposit(&user.session, &user.caller, id, &resource)
         .await
     {
-        Ok(_) => Ok((
-            StatusCode::SEE_OTHER,
-            [(LOCATION, format!("/hcp/patients/{id}/record"))],
-        )
-            .into_response()),
+        Ok(_) => Ok(see_other(format!("/hcp/patients/{id}/record"))),
         Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => {
             page.problems = problems(locale, &e);
             Ok(form_again(

@@ -88,9 +88,9 @@ impl FromRequestParts<App> for PortalUser {
     }
 }
 
-/// A 303 to `to` (after a form post, and for pages that need a login).
-fn see_other(to: &'static str) -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, to)]).into_response()
+/// A 303 to `to`: after every portal form post, and for pages that need a login.
+pub(crate) fn see_other(to: impl Into<String>) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to.into())]).into_response()
 }
 
 #[derive(Template)]

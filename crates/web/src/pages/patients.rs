@@ -13,7 +13,6 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::header::LOCATION;
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Form};
 use ehrshare_app::sharing::ConsentInput;
@@ -22,7 +21,7 @@ use ehrshare_core::domain::Domain;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::hcp::{PortalUser, form_again, problems};
+use super::hcp::{PortalUser, form_again, problems, see_other};
 use crate::error::HttpError;
 use crate::i18n::{Locale, PortalLocale};
 
@@ -33,13 +32,6 @@ fn patient_page(id: Uuid, done: Option<&str>) -> String {
     match done {
         Some(d) => format!("/hcp/patients/{id}?done={d}"),
         None => format!("/hcp/patients/{id}"),
-    }
-}
-
-fn see_other(to: String) -> Response {
-    match to.parse::<axum::http::HeaderValue>() {
-        Ok(v) => (StatusCode::SEE_OTHER, [(LOCATION, v)]).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

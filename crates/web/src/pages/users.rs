@@ -7,8 +7,7 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::header::LOCATION;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use ehrshare_app::account::{AdminAction, NewAccount, Scope};
 use ehrshare_app::auth::Subject;
@@ -17,7 +16,7 @@ use ehrshare_core::profession::Role;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::hcp::{PortalUser, form_again, problems};
+use super::hcp::{PortalUser, form_again, problems, see_other};
 use crate::error::HttpError;
 use crate::i18n::{Locale, PortalLocale};
 
@@ -139,11 +138,7 @@ async fn page(
 }
 
 fn back(done: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [(LOCATION, format!("{USERS}?done={done}"))],
-    )
-        .into_response()
+    see_other(format!("{USERS}?done={done}"))
 }
 
 /// `?done=` after an action.
