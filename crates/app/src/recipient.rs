@@ -178,6 +178,20 @@ pub(crate) fn sdm_may_act_now(
     Ok(ehrshare_core::recipient::sdm_may_act(category, born, now))
 }
 
+/// The SDM who receives a recipient's messages at `now`: the first whose authority lasts
+/// (none once a child has turned 16: then the recipient's own channel).
+pub(crate) fn messaged_sdm(
+    reg: &Registration,
+    now: time::OffsetDateTime,
+) -> Result<Option<&SdmRow>, AppError> {
+    for s in &reg.sdms {
+        if sdm_may_act_now(reg, s, now)? {
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
+}
+
 fn parse_date(s: &str) -> Option<Date> {
     Date::parse(s.trim(), format_description!("[year]-[month]-[day]")).ok()
 }
@@ -582,7 +596,8 @@ impl App {
         };
         let locale = Locale::parse(&reg.recipient.language).unwrap_or_default();
         let (key_hash, mut notices) = if event == RecipientEvent::Verify {
-            let (hash, notice) = issue_access_key(&reg.recipient, sdm.or(reg.sdms.first())).await?;
+            let (hash, notice) =
+                issue_access_key(&reg.recipient, sdm.or(messaged_sdm(&reg, now)?)).await?;
             (Some(hash), vec![notice])
         } else {
             (None, Vec::new())

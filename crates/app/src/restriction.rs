@@ -183,7 +183,7 @@ impl App {
         let reg = &facts.registration;
         let notice = recipient_notice(
             &reg.recipient,
-            reg.sdms.first(),
+            crate::recipient::messaged_sdm(reg, now)?,
             "one-time-password",
             BTreeMap::from([
                 ("code".to_owned(), code),

@@ -1600,6 +1600,24 @@ async fn a_parents_card_unlocks_for_a_child_only_until_the_child_turns_sixteen()
         w.last_entry().await.entry.denial_reason.as_deref(),
         Some("not-the-recipients-card")
     );
+    // And a one-time password to unlock now goes to the young person, not the parent.
+    let r = w
+        .post(
+            &doctor,
+            &format!("/api/v1/recipients/{child}/unlock"),
+            json!({"reason": "fever, allergy history needed"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    w.t.last_message("+85291230001", "one-time-password").await;
+    let db = w.t.db.connect().await;
+    let to_parent = db.outbox_to("+85261234567").await.unwrap();
+    assert!(
+        !to_parent
+            .iter()
+            .any(|m| m.message.template == "one-time-password"),
+        "no code to the parent"
+    );
 }
 
 #[tokio::test]
