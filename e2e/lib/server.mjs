@@ -43,6 +43,7 @@ export async function startDemoServer() {
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });
   const url = `http://127.0.0.1:${port}`;
+  const usedCodes = new Map();
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the server stopped:\n${output}`);
@@ -55,9 +56,20 @@ export async function startDemoServer() {
   }
   return {
     url,
-    /** The demo account's current security code (`ehrshare demo code`). */
+    /**
+     * The demo account's current security code (`ehrshare demo code`). A code is accepted
+     * once, so when the code of the current 30-second step was handed out already, this waits
+     * for the next step's.
+     */
     code(user) {
-      return execFileSync(binary(), ['demo', 'code', user], { env, encoding: 'utf8' }).trim();
+      for (;;) {
+        const code = execFileSync(binary(), ['demo', 'code', user], { env, encoding: 'utf8' }).trim();
+        if (usedCodes.get(user) !== code) {
+          usedCodes.set(user, code);
+          return code;
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+      }
     },
     /**
      * The first access key "sent" to `phone` (+852...) in the demo's outbox log: the

@@ -67,18 +67,3 @@ test('a doctor logs in with password and token, switches language, logs out and 
   assert.equal(new URL(page.url()).pathname, '/hcp/login');
   await context.close();
 });
-
-test('the login page fits a phone screen in both languages', async () => {
-  const context = await suite.browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
-  const page = await context.newPage();
-  for (const lang of ['en', 'zh-HK']) {
-    await page.goto(`${suite.server.url}/hcp/login?lang=${lang}`);
-    const overflow = await page.evaluate(
-      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-    );
-    assert.ok(overflow <= 0, `${lang}: ${overflow}px wider than the screen`);
-    await shot(page, `hcp-login-phone-${lang}`);
-  }
-  await context.close();
-});
-

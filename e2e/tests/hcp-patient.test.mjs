@@ -101,3 +101,52 @@ test('a Chinese medicine practitioner deposits a prescription and sees it in the
   await shot(page, 'hcp-record-cm-en');
   await context.close();
 });
+
+test('consent by smart ID card through the demo reader; the same reading sent again is refused', async () => {
+  // The second demo adult, WONG Tai Man, has no consent with this clinic.
+  const context = await suite.browser.newContext();
+  const page = await context.newPage();
+  await logIn(page, suite.server, 'hvc.nurse');
+  await findPatient(page, 'C103571(A)');
+  const patient = page.url();
+  await page.getByRole('link', { name: 'Read the card' }).click();
+  await page.getByRole('heading', { name: 'Demo card reader' }).waitFor();
+  await shot(page, 'hcp-card-en');
+
+  // Somebody else's card on this patient's page: refused, nothing recorded.
+  await page.getByLabel('Number on the identity card').fill(HKID);
+  await page.getByRole('button', { name: 'Read the card' }).click();
+  await page.getByRole('heading', { name: 'The card is read' }).waitFor();
+  await page.getByRole('button', { name: 'Record the consent' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /not this patient's/);
+
+  // The patient's own card, as people type it.
+  await page.getByLabel('Number on the identity card').fill('c103571 a');
+  await page.getByRole('button', { name: 'Read the card' }).click();
+  assert.equal(await page.locator('#card-read-number').innerText(), 'C103571(A)');
+  await shot(page, 'hcp-card-read-en');
+  const form = page.locator('form[action$="/consent/card"]');
+  const fields = {};
+  for (const input of await form.locator('input[type=hidden]').all()) {
+    fields[await input.getAttribute('name')] = await input.inputValue();
+  }
+  await page.getByRole('button', { name: 'Record the consent' }).click();
+  await page.getByRole('status').waitFor();
+  assert.match(await page.getByRole('status').innerText(), /sharing consent is recorded/);
+  assert.match(await page.locator('#consent-here').innerText(), /Indefinite, given/);
+
+  // The same signed reading relayed again, in the same session: refused.
+  const again = await context.request.post(`${patient}/consent/card`, {
+    form: { ...fields, kind: 'indefinite' },
+    headers: { Origin: suite.server.url },
+    maxRedirects: 0,
+  });
+  assert.equal(again.status(), 422);
+  assert.match(await again.text(), /could not be accepted/);
+
+  await page.goto(`${patient}/card`);
+  await page.getByRole('link', { name: '繁體中文' }).click();
+  await page.getByRole('heading', { name: '示範讀卡器' }).waitFor();
+  await shot(page, 'hcp-card-zh-HK');
+  await context.close();
+});

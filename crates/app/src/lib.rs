@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller;
 pub mod clock;
+pub mod demo_reader;
 pub mod error;
 pub mod health;
 pub mod oauth;

@@ -127,7 +127,7 @@ pub struct ConsentInput {
     pub kind: Option<String>,
 }
 
-fn invalid(field: &str, code: &'static str, message: &str) -> AppError {
+pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> AppError {
     AppError::Invalid {
         code,
         message: message.to_owned(),
@@ -526,6 +526,8 @@ impl App {
 
     /// Consent by smart ID card: the reader's signed assertion names the card holder
     /// ([`App::check_card`], then [`App::claim_card`]). A refusal is audited with its reason.
+    /// `for_recipient` is the patient the counter means (the portal's patient page): a card
+    /// of anyone else is refused with `card-not-this-patient` before the reading is used up.
     pub async fn give_consent_by_card(
         &self,
         session: &Session,
@@ -533,6 +535,7 @@ impl App {
         assertion: ehrshare_core::consent::CardAssertion,
         signature_b64: &str,
         kind: Option<&str>,
+        for_recipient: Option<Uuid>,
     ) -> Result<ConsentRow, AppError> {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
@@ -546,6 +549,17 @@ impl App {
             .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
             .await?
             .ok_or(AppError::NotFound)?;
+        if let Some(meant) = for_recipient.filter(|m| *m != recipient) {
+            let mut entry = caller.entry(self, "consent.card", Outcome::Denied);
+            entry.denial_reason = Some("card-not-this-patient".to_owned());
+            entry.recipient = Some(meant);
+            entry.record_ids = vec![assertion.reader];
+            self.record(entry).await?;
+            return Err(AppError::Forbidden {
+                code: "card-not-this-patient",
+                message: "the card read is not this patient's".to_owned(),
+            });
+        }
         let reg = self.load_recipient(recipient).await?;
         self.check_care_recording(&asker, caller, "consent.card", &reg)
             .await?;

@@ -7,6 +7,8 @@
 //! parent as SDM and one adult unable to consent with a guardian. Names and HKIDs are made up
 //! (HKIDs with valid check digits) and deterministic. Access keys go out through the outbox
 //! like any other: with the default `log` adapter they are in `DATA_DIR/outbox/messages.log`.
+//! Each provider gets a demo smart ID card reader (`ehrshare_app::demo_reader`), so that the
+//! portal's card page can stand in for the hardware.
 //! Loading is recorded in `ehrshare_meta` (`demo_loading` when it starts, `demo_loaded` when it
 //! ends) and never repeated; an interrupted load is reported rather than loaded over.
 
@@ -507,6 +509,10 @@ pub async fn load(app: &App) -> anyhow::Result<DemoReport> {
         app.hcp_event(&caller, provider.hcp.id, Event::CompleteSetUp)
             .await
             .context("demo provider set-up")?;
+        // A card reader for the counter's demo reader page (the hardware's stand-in).
+        app.install_demo_reader(&caller, provider.hcp.id)
+            .await
+            .context("demo card reader")?;
         report.providers += 1;
         bar.inc(1);
     }

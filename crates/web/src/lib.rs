@@ -104,6 +104,15 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             "/hcp/patients/{id}/consent",
             axum::routing::post(pages::patients::give_consent),
         )
+        .route("/hcp/patients/{id}/card", get(pages::card::show))
+        .route(
+            "/hcp/patients/{id}/card/read",
+            axum::routing::post(pages::card::demo_read),
+        )
+        .route(
+            "/hcp/patients/{id}/consent/card",
+            axum::routing::post(pages::card::give_consent),
+        )
         .route(
             "/hcp/patients/{id}/episode",
             axum::routing::post(pages::patients::open_episode),

@@ -926,3 +926,186 @@ async fn registration_staff_register_a_patient_at_the_counter() {
         .await;
     assert_eq!(r.status, 404);
 }
+
+/// The newest audit entry of `action` (a page showing a refusal audits its own look-up after).
+async fn last_audit(t: &TestApp, action: &str) -> ehrshare_core::audit::NewAuditEntry {
+    let db = t.db.connect().await;
+    let n = db.audit_size().await.unwrap();
+    db.audit_entries(n.saturating_sub(5), 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|e| e.entry.action == action)
+        .unwrap_or_else(|| panic!("no {action} among the last entries"))
+        .entry
+}
+
+/// The hidden fields of a page's form posting to `action`, as a form body.
+fn hidden_fields_of(html: &str, action: &str) -> String {
+    let form = html
+        .split(&format!("action=\"{action}\""))
+        .nth(1)
+        .and_then(|s| s.split("</form>").next())
+        .unwrap_or_else(|| panic!("no form to {action}: {html}"));
+    form.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|s| {
+            let (name, rest) = s.split_once('"')?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            (name != "csrf_token").then(|| format!("{name}={}", urlencode(value)))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn consent_by_smart_id_card_with_the_demo_reader_is_checked_like_any_reading() {
+    use ehrshare_app::account::Scope;
+    let t = TestApp::spawn().await;
+    let (hcp, _) = t.active_provider("Clinic P", "p").await;
+    let scope = Scope::Hcp(hcp.parse().unwrap());
+    let clerk = t.agent(scope, "clerk.p", "registration-staff", false).await;
+    let office = t.office().await;
+    let mut ids = Vec::new();
+    for (name, hkid, phone) in [
+        ("CHAN Tai Man", "A123456(3)", "9123 4567"),
+        ("LEE Ka Yan", "B123456(6)", "9222 3333"),
+    ] {
+        let r = t
+            .send_json(
+                Some(&office),
+                Request::post("/api/v1/recipients"),
+                &serde_json::json!({"channel": "in-person", "name_en": name,
+                    "date_of_birth": "1980-03-02", "sex": "female",
+                    "document": {"type": "hkid", "number": hkid},
+                    "phone": phone, "language": "en", "notify_channel": "sms"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        ids.push(r.json()["id"].as_str().unwrap().to_owned());
+    }
+    let id = &ids[0];
+    let card = format!("/hcp/patients/{id}/card");
+    let read = format!("/hcp/patients/{id}/card/read");
+    let consent = format!("/hcp/patients/{id}/consent/card");
+
+    // No reader at this provider: the page says so and nothing signs.
+    let r = t.send(page_get(&clerk, &card)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), "no-store");
+    assert!(r.text().contains("id=\"no-reader\""), "{}", r.text());
+    assert!(!r.text().contains("/card/read"));
+    let r = t.send(page_post(&clerk, &read, "hkid=A123456(3)")).await;
+    assert_eq!(r.status, 404);
+
+    // With the demo's reader: a number with a wrong check digit is no card.
+    let loader = ehrshare_app::caller::Caller {
+        actor: ehrshare_core::audit::Actor {
+            kind: ehrshare_core::audit::ActorKind::System,
+            account: None,
+            role: Some("demo-loader".to_owned()),
+            hcp: None,
+            location: None,
+        },
+        request_id: None,
+        client_addr: None,
+    };
+    t.app
+        .install_demo_reader(&loader, hcp.parse().unwrap())
+        .await
+        .unwrap();
+    let r = t
+        .send(page_get(&clerk, &format!("{card}?lang=zh-HK")))
+        .await;
+    assert!(r.text().contains("示範讀卡器"), "{}", r.text());
+    let r = t.send(page_post(&clerk, &read, "hkid=A123456(4)")).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("The HKID number is not valid"));
+    assert!(r.text().contains("value=\"A123456(4)\""), "kept as typed");
+
+    // Another person's card on this patient's page: refused, audited, nothing stored.
+    let r = t.send(page_post(&clerk, &read, "hkid=b123456+6")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("B123456(6)"));
+    let strangers = hidden_fields_of(&r.text(), &consent);
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            &format!("{strangers}&kind=indefinite"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("is not this patient"), "{}", r.text());
+    let last = last_audit(&t, "consent.card").await;
+    assert_eq!(last.denial_reason.as_deref(), Some("card-not-this-patient"));
+    for who in &ids {
+        let html = t
+            .send(page_get(&clerk, &format!("/hcp/patients/{who}")))
+            .await
+            .text();
+        assert!(html.contains("None in force"), "{html}");
+    }
+
+    // A reading altered after signing (the other patient's number put in) is refused.
+    let r = t.send(page_post(&clerk, &read, "hkid=A123456(3)")).await;
+    let fields = hidden_fields_of(&r.text(), &consent);
+    let forged = fields.replace("hkid=A1234563", "hkid=B1234566");
+    assert_ne!(forged, fields);
+    let other = format!("/hcp/patients/{}/consent/card", ids[1]);
+    let r = t
+        .send(page_post(
+            &clerk,
+            &other,
+            &format!("{forged}&kind=indefinite"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("could not be accepted"), "{}", r.text());
+
+    // The patient's own card gives the consent, once; the same reading again is refused.
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            &format!("{fields}&kind=one-year"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        format!("/hcp/patients/{id}?done=consent")
+    );
+    let html = t
+        .send(page_get(&clerk, &format!("/hcp/patients/{id}")))
+        .await
+        .text();
+    assert!(html.contains("One year, given 2026-01-15"), "{html}");
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            &format!("{fields}&kind=one-year"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("could not be accepted"));
+    let last = last_audit(&t, "consent.card").await;
+    assert_eq!(last.denial_reason.as_deref(), Some("replayed-assertion"));
+
+    // A reading relayed more than two minutes after it was made is stale.
+    let r = t.send(page_post(&clerk, &read, "hkid=A123456(3)")).await;
+    let fields = hidden_fields_of(&r.text(), &consent);
+    t.clock.advance(time::Duration::minutes(3));
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            &format!("{fields}&kind=indefinite"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    let last = last_audit(&t, "consent.card").await;
+    assert_eq!(last.denial_reason.as_deref(), Some("stale-assertion"));
+}

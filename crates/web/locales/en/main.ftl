@@ -324,3 +324,23 @@ hcp-patient-done-registered = The patient is registered, and their access key ha
 problem-duplicate-document = Someone is already registered with this document: find them instead.
 problem-invalid-date = Give the date of birth.
 problem-invalid-sex = Choose the sex.
+
+# Consent by smart ID card (hcp_card.html)
+hcp-consent-card-heading = Sharing consent by smart ID card
+hcp-consent-card-explain = The patient inserts their smart identity card into your counter's card reader; the reader's signed reading gives the consent.
+hcp-consent-card-start = Read the card
+card-title = Sharing consent by smart ID card
+card-back = Back to the patient
+card-insert = Ask the patient to insert their smart identity card into the card reader.
+card-no-reader = No card reader is connected to this page. Your provider's card reader software relays the signed reading here; until then, use the access key or the paper form.
+card-demo-heading = Demo card reader
+card-demo-explain = This demo has no card reader hardware. This reader stands in for one: it reads the card number you type and signs the reading with the demo reader's key, as a real reader signs with its own.
+card-demo-number = Number on the identity card
+card-demo-read = Read the card
+card-read-heading = The card is read
+card-read-check = Check that the number read is the patient's, then record the consent.
+card-number = Identity card number
+card-read-at = Read at
+card-consent-submit = Record the consent
+problem-card-assertion-refused = The card reading could not be accepted (already used, too old, or not from your provider's reader). Read the card again.
+problem-card-not-this-patient = The card read is not this patient's: nothing was recorded.

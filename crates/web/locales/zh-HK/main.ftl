@@ -324,3 +324,23 @@ hcp-patient-done-registered = 病人已登記，存取密碼已發送至其手�
 problem-duplicate-document = 已有人以此文件登記：請改為搜尋。
 problem-invalid-date = 請填寫出生日期。
 problem-invalid-sex = 請選擇性別。
+
+# Consent by smart ID card (hcp_card.html)
+hcp-consent-card-heading = 以智能身份證給予互通同意
+hcp-consent-card-explain = 病人把智能身份證插入你櫃檯的讀卡器；讀卡器簽署的讀卡結果即給予同意。
+hcp-consent-card-start = 讀取身份證
+card-title = 以智能身份證給予互通同意
+card-back = 返回病人資料
+card-insert = 請病人把智能身份證插入讀卡器。
+card-no-reader = 此頁面未連接讀卡器。你的醫療服務提供者的讀卡器軟件會把已簽署的讀卡結果傳送到此頁面；在此之前，請使用存取密碼或紙本表格。
+card-demo-heading = 示範讀卡器
+card-demo-explain = 此示範沒有讀卡器硬件。這個讀卡器代替硬件：它讀取你輸入的身份證號碼，並以示範讀卡器的密鑰簽署讀卡結果，正如真正的讀卡器以其自身的密鑰簽署。
+card-demo-number = 身份證上的號碼
+card-demo-read = 讀取身份證
+card-read-heading = 已讀取身份證
+card-read-check = 請核對讀取的號碼是病人的，然後記錄同意。
+card-number = 身份證號碼
+card-read-at = 讀取時間
+card-consent-submit = 記錄同意
+problem-card-assertion-refused = 無法接受此讀卡結果（已使用、太舊，或並非來自你的醫療服務提供者的讀卡器）。請重新讀取身份證。
+problem-card-not-this-patient = 讀取的身份證並非此病人的：沒有記錄任何資料。

@@ -616,13 +616,14 @@ pub async fn consent_by_card(
             assertion,
             &body.signature,
             body.kind.as_deref(),
+            None,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(consent_view(c))))
 }
 
 /// A card assertion from the body's fields (the HKID as typed or canonical).
-fn card_assertion(
+pub(crate) fn card_assertion(
     reader: Uuid,
     hkid: &str,
     card_serial: String,

@@ -12,25 +12,12 @@ use ehrshare_app::auth::Subject;
 use ehrshare_app::{App, AppError};
 use ehrshare_core::audit::Outcome;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::hcp::{PortalUser, form_again, problems, see_other};
+use super::hk_time;
 use crate::error::HttpError;
 use crate::i18n::{Locale, PortalLocale};
-
-/// Hong Kong time, to the minute (what the users read their day in).
-fn hk(at: OffsetDateTime) -> String {
-    let t = at.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
-}
 
 fn provider_of(user: &PortalUser) -> Result<Uuid, HttpError> {
     match &user.session.subject {
@@ -94,7 +81,7 @@ pub async fn access_log(
                 _ => l.actor_name_en.unwrap_or_default(),
             };
             Line {
-                at: hk(e.at),
+                at: hk_time(e.at),
                 who: name,
                 action: e.action,
                 recipient: e
@@ -160,7 +147,7 @@ async fn alerts_page(
             let id = format!("alert-rule-{}", a.rule);
             AlertLine {
                 id: a.id,
-                at: hk(a.created_at),
+                at: hk_time(a.created_at),
                 rule: if locale.has(&id) {
                     locale.t(&id)
                 } else {

@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama templates, Fluent strings in zh-HK and en).
 
 pub mod activity;
+pub mod card;
 pub mod deposit;
 pub mod error;
 pub mod hcp;
@@ -16,6 +17,19 @@ use crate::i18n::Locale;
 
 /// The languages offered by the switcher on every page.
 pub const ALL_LOCALES: [Locale; 2] = Locale::ALL;
+
+/// Hong Kong time, to the minute (what the users read their day in).
+pub(crate) fn hk_time(at: time::OffsetDateTime) -> String {
+    let t = at.to_offset(ehrshare_core::recipient::HONG_KONG);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
 
 /// `GET /static/site.css`: the one stylesheet, compiled in.
 pub async fn stylesheet() -> impl IntoResponse {

@@ -28,7 +28,7 @@ use crate::i18n::{Locale, PortalLocale};
 /// The look-up page.
 pub const FIND: &str = "/hcp/patients";
 
-fn patient_page(id: Uuid, done: Option<&str>) -> String {
+pub(crate) fn patient_page(id: Uuid, done: Option<&str>) -> String {
     match done {
         Some(d) => format!("/hcp/patients/{id}?done={d}"),
         None => format!("/hcp/patients/{id}"),
