@@ -48,38 +48,45 @@ const COLUMNS: &str = "account_id, realm, hcp_id, user_name, name_en, name_zh, r
     must_change_password, totp_secret, totp_pending, totp_last_step, last_login_at, demo, \
     created_at, version, doc_type, doc_issuer, doc_number";
 
+/// An [`AccountRow`] from a row with [`COLUMNS`] (either backend, or a [`crate::reader`]
+/// row with `get`).
 macro_rules! account_row {
-    ($row:expr) => {{
+    ($row:expr) => {
+        account_row!($row, try_get)
+    };
+    ($row:expr, $get:ident) => {{
         let row = $row;
+        let password_set_at: Ts = row.$get("password_set_at")?;
+        let last_login_at: Option<Ts> = row.$get("last_login_at")?;
+        let created_at: Ts = row.$get("created_at")?;
+        let doc_type: Option<String> = row.$get("doc_type")?;
+        let doc_issuer: Option<String> = row.$get("doc_issuer")?;
+        let doc_number: Option<String> = row.$get("doc_number")?;
         AccountRow {
-            id: row.try_get("account_id")?,
-            realm: row.try_get("realm")?,
-            hcp_id: row.try_get("hcp_id")?,
-            user_name: row.try_get("user_name")?,
-            name_en: row.try_get("name_en")?,
-            name_zh: row.try_get("name_zh")?,
-            role: row.try_get("role")?,
-            user_admin: row.try_get("user_admin")?,
-            prof_reg_no: row.try_get("prof_reg_no")?,
-            mobile: row.try_get("mobile")?,
-            email: row.try_get("email")?,
-            language: row.try_get("language")?,
-            status: row.try_get("status")?,
-            password_hash: row.try_get("password_hash")?,
-            password_set_at: row.try_get::<Ts, _>("password_set_at")?.0,
-            must_change_password: row.try_get("must_change_password")?,
-            totp_secret: row.try_get("totp_secret")?,
-            totp_pending: row.try_get("totp_pending")?,
-            totp_last_step: row.try_get("totp_last_step")?,
-            last_login_at: row.try_get::<Option<Ts>, _>("last_login_at")?.map(|t| t.0),
-            demo: row.try_get("demo")?,
-            created_at: row.try_get::<Ts, _>("created_at")?.0,
-            version: row.try_get("version")?,
-            document: match (
-                row.try_get::<Option<String>, _>("doc_type")?,
-                row.try_get::<Option<String>, _>("doc_issuer")?,
-                row.try_get::<Option<String>, _>("doc_number")?,
-            ) {
+            id: row.$get("account_id")?,
+            realm: row.$get("realm")?,
+            hcp_id: row.$get("hcp_id")?,
+            user_name: row.$get("user_name")?,
+            name_en: row.$get("name_en")?,
+            name_zh: row.$get("name_zh")?,
+            role: row.$get("role")?,
+            user_admin: row.$get("user_admin")?,
+            prof_reg_no: row.$get("prof_reg_no")?,
+            mobile: row.$get("mobile")?,
+            email: row.$get("email")?,
+            language: row.$get("language")?,
+            status: row.$get("status")?,
+            password_hash: row.$get("password_hash")?,
+            password_set_at: password_set_at.0,
+            must_change_password: row.$get("must_change_password")?,
+            totp_secret: row.$get("totp_secret")?,
+            totp_pending: row.$get("totp_pending")?,
+            totp_last_step: row.$get("totp_last_step")?,
+            last_login_at: last_login_at.map(|t| t.0),
+            demo: row.$get("demo")?,
+            created_at: created_at.0,
+            version: row.$get("version")?,
+            document: match (doc_type, doc_issuer, doc_number) {
                 (Some(t), Some(i), Some(n)) => Some((t, i, n)),
                 _ => None,
             },
@@ -566,41 +573,73 @@ impl Db {
         &self,
         token_hash: &str,
     ) -> Result<Option<(SessionRow, Option<AccountRow>)>, StoreError> {
-        let account_columns: Vec<String> = COLUMNS
-            .split(',')
-            .map(|c| format!("a.{}", c.trim()))
-            .collect();
-        let sql = format!(
-            "SELECT s.token_hash AS s_token_hash, s.account_id AS s_account_id, \
-             s.person_id AS s_person_id, s.stage AS s_stage, s.csrf_token AS s_csrf_token, \
-             s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
-             s.ended_at AS s_ended_at, s.client_addr AS s_client_addr, {} \
-             FROM session s LEFT JOIN account a ON a.account_id = s.account_id \
-             WHERE s.token_hash = $1",
-            account_columns.join(", ")
-        );
+        // Built once: every request runs it.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let account_columns: Vec<String> = COLUMNS
+                .split(',')
+                .map(|c| format!("a.{}", c.trim()))
+                .collect();
+            format!(
+                "SELECT s.token_hash AS s_token_hash, s.account_id AS s_account_id, \
+                 s.person_id AS s_person_id, s.stage AS s_stage, s.csrf_token AS s_csrf_token, \
+                 s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+                 s.ended_at AS s_ended_at, s.client_addr AS s_client_addr, {} \
+                 FROM session s LEFT JOIN account a ON a.account_id = s.account_id \
+                 WHERE s.token_hash = $1",
+                account_columns.join(", ")
+            )
+        });
+        let sql: &str = &SQL;
+        macro_rules! session_and_account {
+            ($row:expr, $get:ident) => {{
+                let row = $row;
+                let created_at: Ts = row.$get("s_created_at")?;
+                let last_seen_at: Ts = row.$get("s_last_seen_at")?;
+                let ended_at: Option<Ts> = row.$get("s_ended_at")?;
+                let session = SessionRow {
+                    token_hash: row.$get("s_token_hash")?,
+                    account_id: row.$get("s_account_id")?,
+                    person_id: row.$get("s_person_id")?,
+                    stage: row.$get("s_stage")?,
+                    csrf_token: row.$get("s_csrf_token")?,
+                    created_at: created_at.0,
+                    last_seen_at: last_seen_at.0,
+                    ended_at: ended_at.map(|t| t.0),
+                    client_addr: row.$get("s_client_addr")?,
+                };
+                let account_id: Option<Uuid> = row.$get("account_id")?;
+                let account = match account_id {
+                    Some(_) => Some(account_row!(row, $get)),
+                    None => None,
+                };
+                (session, account)
+            }};
+        }
+        if let crate::Db::Sqlite(_, readers) = self
+            && let Some(found) = readers.read(|conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query([("$1", &token_hash)].as_slice())?;
+                Ok(match rows.next()? {
+                    Some(row) => {
+                        let names = crate::reader::column_names(row);
+                        Some(session_and_account!(
+                            crate::reader::Named::new(row, &names),
+                            get
+                        ))
+                    }
+                    None => None,
+                })
+            })
+        {
+            return found;
+        }
         crate::on_pool!(self, pool => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(token_hash)
                 .fetch_optional(pool)
                 .await?;
             let Some(row) = row else { return Ok(None) };
-            let session = SessionRow {
-                token_hash: row.try_get("s_token_hash")?,
-                account_id: row.try_get("s_account_id")?,
-                person_id: row.try_get("s_person_id")?,
-                stage: row.try_get("s_stage")?,
-                csrf_token: row.try_get("s_csrf_token")?,
-                created_at: row.try_get::<Ts, _>("s_created_at")?.0,
-                last_seen_at: row.try_get::<Ts, _>("s_last_seen_at")?.0,
-                ended_at: row.try_get::<Option<Ts>, _>("s_ended_at")?.map(|t| t.0),
-                client_addr: row.try_get("s_client_addr")?,
-            };
-            let account = match row.try_get::<Option<Uuid>, _>("account_id")? {
-                Some(_) => Some(account_row!(&row)),
-                None => None,
-            };
-            Ok(Some((session, account)))
+            Ok(Some(session_and_account!(&row, try_get)))
         })
     }
 

@@ -171,7 +171,7 @@ impl AuditLog {
     /// Restores the tree's right edge from the database and starts the writer task.
     pub async fn open(db: Db, options: AuditOptions) -> Result<AuditLog, StoreError> {
         let frontier = match &db {
-            Db::Sqlite(pool) => restore_sqlite(&mut *pool.acquire().await?).await?,
+            Db::Sqlite(pool, _) => restore_sqlite(&mut *pool.acquire().await?).await?,
             Db::Postgres(pool) => restore_postgres(&mut *pool.acquire().await?).await?,
         };
         let (jobs, rx) = mpsc::channel(options.queue.max(1));
@@ -287,7 +287,7 @@ impl Writer {
     async fn batch(&mut self, mut jobs: Vec<Job>) {
         let snapshot = self.frontier.clone();
         let result = match &self.db {
-            Db::Sqlite(pool) => match pool.acquire().await {
+            Db::Sqlite(pool, _) => match pool.acquire().await {
                 Ok(mut conn) => batch_sqlite(&mut conn, &mut self.frontier, &mut jobs).await,
                 Err(e) => Err(e.into()),
             },
@@ -676,7 +676,7 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         match self {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 read_entries_sqlite(&mut *pool.acquire().await?, from_seq, limit).await
             }
             Db::Postgres(pool) => {
@@ -693,7 +693,7 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         match self {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 read_by_sqlite(&mut *pool.acquire().await?, filter, before, limit).await
             }
             Db::Postgres(pool) => {
@@ -705,7 +705,7 @@ impl Db {
     /// The stored tree nodes with the given in-order indices (those that exist).
     pub async fn audit_nodes(&self, indices: &[u64]) -> Result<BTreeMap<u64, Hash>, StoreError> {
         match self {
-            Db::Sqlite(pool) => read_nodes_sqlite(&mut *pool.acquire().await?, indices).await,
+            Db::Sqlite(pool, _) => read_nodes_sqlite(&mut *pool.acquire().await?, indices).await,
             Db::Postgres(pool) => read_nodes_postgres(&mut *pool.acquire().await?, indices).await,
         }
     }

@@ -63,7 +63,7 @@ pub async fn raw_batched_insert_rate(
             })
             .collect();
         match db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 let mut tx = pool.begin().await?;
                 insert_entries_sqlite(&mut tx, EntryTable::BenchRaw, &rows).await?;
                 tx.commit().await?;

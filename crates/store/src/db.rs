@@ -21,7 +21,7 @@ use crate::error::StoreError;
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Sqlite($pool, _) => $body,
             $crate::Db::Postgres($pool) => $body,
         }
     };
@@ -79,7 +79,9 @@ impl Default for DbOptions {
 /// A connection pool to the configured database.
 #[derive(Debug, Clone)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// The pool, and the read-only connections the hot reads run on in place
+    /// ([`crate::reader`]).
+    Sqlite(SqlitePool, crate::reader::Readers),
     Postgres(PgPool),
 }
 
@@ -108,6 +110,8 @@ impl Db {
                 {
                     create_dir(dir)?;
                 }
+                let path = connect.get_filename().to_owned();
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
                 // A local file does not drop connections the way a network does: no ping
                 // before each use (it costs a round trip to the connection's worker thread).
                 let pool = SqlitePoolOptions::new()
@@ -116,7 +120,9 @@ impl Db {
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await?;
-                Ok(Db::Sqlite(pool))
+                let readers =
+                    crate::reader::Readers::new(&path, options.sqlite_busy_timeout, in_memory);
+                Ok(Db::Sqlite(pool, readers))
             }
             Some(Backend::Postgres) => {
                 let connect = PgConnectOptions::from_str(url)
@@ -138,7 +144,7 @@ impl Db {
     /// The engine behind this handle.
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }

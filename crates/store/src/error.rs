@@ -46,6 +46,15 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+    /// An error of a read on the calling thread (`reader`).
+    #[error("database error: {0}")]
+    Read(#[source] rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Read(err)
+    }
 }
 
 impl StoreError {
@@ -53,6 +62,13 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Unavailable(_) | StoreError::AuditClosed => true,
+            StoreError::Read(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+            ),
             StoreError::Shared(inner) => inner.is_unavailable(),
             _ => false,
         }

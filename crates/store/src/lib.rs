@@ -19,6 +19,7 @@ pub mod outbox;
 mod packed;
 pub mod person;
 pub mod provider;
+mod reader;
 pub mod recipient;
 mod retry;
 pub mod sharing;

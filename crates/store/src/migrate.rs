@@ -93,7 +93,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let migrations = migrations_for(self.backend());
         match self {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, _) => {
                 let mut conn = pool.acquire().await?;
                 // BEGIN IMMEDIATE takes the write lock now, so that two processes cannot both
                 // read "version 3 missing" and both apply it.

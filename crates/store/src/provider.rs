@@ -241,24 +241,31 @@ const HCP_COLUMNS: &str = "hcp_id, name_en, name_zh, br_number, hcp_type, sector
 const LOCATION_COLUMNS: &str = "location_id, hcp_id, name_en, name_zh, room_floor, building, \
     street, district, phone, qr_token, created_at";
 
+/// An [`HcpRow`] from a row with [`HCP_COLUMNS`] (either backend; or a [`crate::reader`]
+/// row with `get`, its JSON columns read as [`crate::reader::JsonText`]).
 macro_rules! hcp_from_row {
-    ($row:expr) => {{
+    ($row:expr) => {
+        hcp_from_row!($row, try_get, Json)
+    };
+    ($row:expr, $get:ident, $json:ident) => {{
         let row = $row;
-        let Json(authorised_person): Json<Value> = row.try_get("authorised_person")?;
-        let Json(contact_person): Json<Value> = row.try_get("contact_person")?;
+        let $json(authorised_person): $json<Value> = row.$get("authorised_person")?;
+        let $json(contact_person): $json<Value> = row.$get("contact_person")?;
+        let stage_at: Ts = row.$get("stage_at")?;
+        let created_at: Ts = row.$get("created_at")?;
         HcpRow {
-            id: row.try_get("hcp_id")?,
-            name_en: row.try_get("name_en")?,
-            name_zh: row.try_get("name_zh")?,
-            br_number: row.try_get("br_number")?,
-            hcp_type: row.try_get("hcp_type")?,
-            sector: row.try_get("sector")?,
+            id: row.$get("hcp_id")?,
+            name_en: row.$get("name_en")?,
+            name_zh: row.$get("name_zh")?,
+            br_number: row.$get("br_number")?,
+            hcp_type: row.$get("hcp_type")?,
+            sector: row.$get("sector")?,
             authorised_person,
             contact_person,
-            stage: row.try_get("stage")?,
-            stage_at: row.try_get::<Ts, _>("stage_at")?.0,
-            stage_reason: row.try_get("stage_reason")?,
-            created_at: row.try_get::<Ts, _>("created_at")?.0,
+            stage: row.$get("stage")?,
+            stage_at: stage_at.0,
+            stage_reason: row.$get("stage_reason")?,
+            created_at: created_at.0,
         }
     }};
 }
@@ -377,7 +384,30 @@ impl Db {
 
     /// A provider and its locations.
     pub async fn hcp_row(&self, id: Uuid) -> Result<Option<HcpRow>, StoreError> {
-        let sql = format!("SELECT {HCP_COLUMNS} FROM hcp WHERE hcp_id = $1");
+        // Built once: every access decision runs it.
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!("SELECT {HCP_COLUMNS} FROM hcp WHERE hcp_id = $1"));
+        let sql: &str = &SQL;
+        if let crate::Db::Sqlite(_, readers) = self
+            && let Some(found) = readers.read(|conn| {
+                use crate::reader::JsonText;
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query([("$1", &id)].as_slice())?;
+                Ok(match rows.next()? {
+                    Some(row) => {
+                        let names = crate::reader::column_names(row);
+                        Some(hcp_from_row!(
+                            crate::reader::Named::new(row, &names),
+                            get,
+                            JsonText
+                        ))
+                    }
+                    None => None,
+                })
+            })
+        {
+            return found;
+        }
         crate::on_pool!(self, pool => {
             let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await? else {
                 return Ok(None);

@@ -171,31 +171,37 @@ pub(crate) const RECIPIENT_COLUMNS: &str = "recipient_id, status, channel, name_
     date_of_birth, sex, capacity, doc_type, doc_issuer, doc_number, phone, phone2, email, \
     address, language, notify_channel, refuses_access_notices, created_at, activated_at";
 
-/// A [`RecipientRow`] from a row with [`RECIPIENT_COLUMNS`] (either backend).
+/// A [`RecipientRow`] from a row with [`RECIPIENT_COLUMNS`] (either backend, or a
+/// [`crate::reader`] row with `get`).
 macro_rules! recipient_row {
-    ($row:expr) => {{
+    ($row:expr) => {
+        $crate::recipient::recipient_row!($row, try_get)
+    };
+    ($row:expr, $get:ident) => {{
         let row = $row;
+        let created_at: $crate::timestamp::Ts = row.$get("created_at")?;
+        let activated_at: Option<$crate::timestamp::Ts> = row.$get("activated_at")?;
         RecipientRow {
-            id: row.try_get("recipient_id")?,
-            status: row.try_get("status")?,
-            channel: row.try_get("channel")?,
-            name_en: row.try_get("name_en")?,
-            name_zh: row.try_get("name_zh")?,
-            date_of_birth: row.try_get("date_of_birth")?,
-            sex: row.try_get("sex")?,
-            capacity: row.try_get("capacity")?,
-            doc_type: row.try_get("doc_type")?,
-            doc_issuer: row.try_get("doc_issuer")?,
-            doc_number: row.try_get("doc_number")?,
-            phone: row.try_get("phone")?,
-            phone2: row.try_get("phone2")?,
-            email: row.try_get("email")?,
-            address: row.try_get("address")?,
-            language: row.try_get("language")?,
-            notify_channel: row.try_get("notify_channel")?,
-            refuses_access_notices: row.try_get("refuses_access_notices")?,
-            created_at: row.try_get::<Ts, _>("created_at")?.0,
-            activated_at: row.try_get::<Option<Ts>, _>("activated_at")?.map(|t| t.0),
+            id: row.$get("recipient_id")?,
+            status: row.$get("status")?,
+            channel: row.$get("channel")?,
+            name_en: row.$get("name_en")?,
+            name_zh: row.$get("name_zh")?,
+            date_of_birth: row.$get("date_of_birth")?,
+            sex: row.$get("sex")?,
+            capacity: row.$get("capacity")?,
+            doc_type: row.$get("doc_type")?,
+            doc_issuer: row.$get("doc_issuer")?,
+            doc_number: row.$get("doc_number")?,
+            phone: row.$get("phone")?,
+            phone2: row.$get("phone2")?,
+            email: row.$get("email")?,
+            address: row.$get("address")?,
+            language: row.$get("language")?,
+            notify_channel: row.$get("notify_channel")?,
+            refuses_access_notices: row.$get("refuses_access_notices")?,
+            created_at: created_at.0,
+            activated_at: activated_at.map(|t| t.0),
         }
     }};
 }

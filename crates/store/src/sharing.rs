@@ -644,22 +644,29 @@ pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError
     Ok(())
 }
 
+/// A [`RecordRow`] from a row with [`RECORD_COLUMNS`] (either backend, or a
+/// [`crate::reader`] row with `get`).
 macro_rules! record_row {
-    ($row:expr) => {{
+    ($row:expr) => {
+        record_row!($row, try_get)
+    };
+    ($row:expr, $get:ident) => {{
         let row = $row;
+        let created_at: Ts = row.$get("created_at")?;
+        let updated_at: Ts = row.$get("updated_at")?;
         RecordRow {
-            id: row.try_get("record_id")?,
-            recipient_id: row.try_get("recipient_id")?,
-            domain: row.try_get("domain")?,
-            resource_type: row.try_get("resource_type")?,
-            source_hcp: row.try_get("source_hcp")?,
-            source_id: row.try_get("source_id")?,
-            version: row.try_get("version")?,
-            status: row.try_get("status")?,
-            body: row.try_get("body")?,
-            deposited_by: row.try_get("deposited_by")?,
-            created_at: row.try_get::<Ts, _>("created_at")?.0,
-            updated_at: row.try_get::<Ts, _>("updated_at")?.0,
+            id: row.$get("record_id")?,
+            recipient_id: row.$get("recipient_id")?,
+            domain: row.$get("domain")?,
+            resource_type: row.$get("resource_type")?,
+            source_hcp: row.$get("source_hcp")?,
+            source_id: row.$get("source_id")?,
+            version: row.$get("version")?,
+            status: row.$get("status")?,
+            body: row.$get("body")?,
+            deposited_by: row.$get("deposited_by")?,
+            created_at: created_at.0,
+            updated_at: updated_at.0,
         }
     }};
 }
@@ -716,114 +723,81 @@ impl Db {
         recipient: Uuid,
         records_in: &[String],
     ) -> Result<Option<RecipientFacts>, StoreError> {
-        let b = self.backend();
-        let sdms = packed::list(
-            b,
-            &[
-                Col::Uuid("s.recipient_id"),
-                Col::Uuid("s.sdm_id"),
-                Col::Plain("s.name_en"),
-                Col::Plain("s.name_zh"),
-                Col::Plain("s.doc_type"),
-                Col::Plain("s.doc_issuer"),
-                Col::Plain("s.doc_number"),
-                Col::Plain("s.category"),
-                Col::Bool("s.no_higher_available"),
-                Col::Plain("s.relationship_proof"),
-                Col::Plain("s.phone"),
-                Col::Plain("s.created_at"),
-            ],
-            "FROM recipient_sdm s WHERE s.recipient_id = r.recipient_id",
-            "s.created_at, s.sdm_id",
-        );
-        let consents = packed::list(
-            b,
-            &[
-                Col::Uuid("c.consent_id"),
-                Col::Uuid("c.recipient_id"),
-                Col::Uuid("c.hcp_id"),
-                Col::Plain("c.kind"),
-                Col::Plain("c.method"),
-                Col::Plain("c.method_ref"),
-                Col::Plain("c.given_at"),
-                Col::Plain("c.revoked_at"),
-                Col::Uuid("c.sdm_id"),
-                Col::Uuid("c.account_id"),
-                Col::Plain("c.created_at"),
-            ],
-            "FROM consent c WHERE c.recipient_id = r.recipient_id",
-            "c.given_at DESC, c.consent_id DESC",
-        );
-        let episodes = packed::list(
-            b,
-            &[
-                Col::Uuid("e.episode_id"),
-                Col::Uuid("e.recipient_id"),
-                Col::Uuid("e.hcp_id"),
-                Col::Uuid("e.location_id"),
-                Col::Plain("e.kind"),
-                Col::Plain("e.start_at"),
-                Col::Plain("e.end_at"),
-                Col::Uuid("e.opened_by"),
-                Col::Uuid("e.closed_by"),
-                Col::Plain("e.created_at"),
-            ],
-            "FROM care_episode e WHERE e.recipient_id = r.recipient_id",
-            "e.start_at DESC, e.episode_id DESC",
-        );
-        let unlocks = packed::list(
-            b,
-            &[
-                Col::Uuid("u.unlock_id"),
-                Col::Uuid("u.hcp_id"),
-                Col::Uuid("u.episode_id"),
-                Col::Plain("u.until_at"),
-            ],
-            "FROM restriction_unlock u WHERE u.restriction_id = x.restriction_id",
-            "u.until_at, u.unlock_id",
-        );
-        let restrictions = packed::list(
-            b,
-            &[
-                Col::Uuid("x.restriction_id"),
-                Col::Uuid("x.recipient_id"),
-                Col::Plain("x.domain"),
-                Col::Uuid("x.record_id"),
-                Col::Plain("x.created_at"),
-                Col::List(&unlocks),
-            ],
-            "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
-            "x.created_at, x.restriction_id",
-        );
-        let records = if records_in.is_empty() {
-            "'[]'".to_owned()
-        } else {
-            records_list(b, "r.recipient_id", records_in.len())
+        let sql = facts_sql(self.backend(), records_in.len());
+        // In place (SQLite), the records are read as rows by a second statement: without a
+        // hand-over per row there is nothing to save by packing them, and packing costs
+        // escaping each body into JSON and back.
+        let mut direct: Option<Vec<RecordRow>> = None;
+        let in_place = match self {
+            crate::Db::Sqlite(_, readers) => readers.read(|conn| {
+                let mut statement = conn.prepare_cached(&facts_sql(crate::Backend::Sqlite, 0))?;
+                let mut rows = statement.query([("$1", &recipient)].as_slice())?;
+                let Some(row) = rows.next()? else {
+                    return Ok(None);
+                };
+                let names = crate::reader::column_names(row);
+                let row = crate::reader::Named::new(row, &names);
+                let found = (
+                    recipient_row!(&row, get),
+                    [
+                        row.get("sdms")?,
+                        row.get("consents")?,
+                        row.get("episodes")?,
+                        row.get("restrictions")?,
+                        "[]".to_owned(),
+                    ],
+                );
+                let mut records = Vec::new();
+                if !records_in.is_empty() {
+                    let mut statement = conn.prepare_cached(&records_sql(records_in.len()))?;
+                    let values: Vec<&dyn rusqlite::ToSql> = std::iter::once(&recipient as _)
+                        .chain(records_in.iter().map(|d| d as _))
+                        .collect();
+                    let names = crate::reader::numbered(values.len());
+                    let params: Vec<(&str, &dyn rusqlite::ToSql)> =
+                        names.iter().map(String::as_str).zip(values).collect();
+                    let mut rows = statement.query(params.as_slice())?;
+                    let mut names = Vec::new();
+                    while let Some(row) = rows.next()? {
+                        if names.is_empty() {
+                            names = crate::reader::column_names(row);
+                        }
+                        records.push(record_row!(&crate::reader::Named::new(row, &names), get));
+                    }
+                }
+                Ok(Some((found, records)))
+            }),
+            crate::Db::Postgres(_) => None,
         };
-        let sql = format!(
-            "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
-             {episodes} AS episodes, {restrictions} AS restrictions, {records} AS records \
-             FROM recipient r WHERE r.recipient_id = $1"
-        );
-        let (registration, lists): (RecipientRow, [String; 5]) = crate::on_pool!(self, pool => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
-            for d in records_in {
-                q = q.bind(d);
+        let (registration, lists): (RecipientRow, [String; 5]) = if let Some(found) = in_place {
+            match found? {
+                Some((found, records)) => {
+                    direct = Some(records);
+                    found
+                }
+                None => return Ok(None),
             }
-            let Some(row) = q.fetch_optional(pool).await? else {
-                return Ok(None);
-            };
-            (
-                recipient_row!(&row),
-                [
-                    row.try_get("sdms")?,
-                    row.try_get("consents")?,
-                    row.try_get("episodes")?,
-                    row.try_get("restrictions")?,
-                    row.try_get("records")?,
-                ],
-            )
-        });
+        } else {
+            crate::on_pool!(self, pool => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
+                for d in records_in {
+                    q = q.bind(d);
+                }
+                let Some(row) = q.fetch_optional(pool).await? else {
+                    return Ok(None);
+                };
+                (
+                    recipient_row!(&row),
+                    [
+                        row.try_get("sdms")?,
+                        row.try_get("consents")?,
+                        row.try_get("episodes")?,
+                        row.try_get("restrictions")?,
+                        row.try_get("records")?,
+                    ],
+                )
+            })
+        };
         let [sdms, consents, episodes, restrictions, records] = lists;
         type Sdm = (
             String,
@@ -957,7 +931,10 @@ impl Db {
             consents,
             episodes,
             restrictions,
-            records: decode_records(&records)?,
+            records: match direct {
+                Some(records) => records,
+                None => decode_records(&records)?,
+            },
         }))
     }
 
@@ -1103,6 +1080,126 @@ impl Db {
 /// The packed list of a recipient's current records in `n` domains, oldest first: the
 /// recipient is `recipient` (a parameter or a column), the domain codes are the parameters
 /// `$2` to `$(n + 1)` (from core's closed list, still bound).
+/// The facts' statement for `records` record domains on `b` (built once per shape: it is
+/// long, and every read of a summary runs it).
+fn facts_sql(b: crate::Backend, records: usize) -> std::sync::Arc<str> {
+    type Shapes = std::collections::HashMap<(crate::Backend, usize), std::sync::Arc<str>>;
+    static SHAPES: std::sync::LazyLock<std::sync::Mutex<Shapes>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(sql) = SHAPES
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&(b, records)).cloned())
+    {
+        return sql;
+    }
+    let sql: std::sync::Arc<str> = build_facts_sql(b, records).into();
+    if let Ok(mut m) = SHAPES.lock() {
+        m.insert((b, records), sql.clone());
+    }
+    sql
+}
+
+/// A summary's records as rows, for reads in place: `$1` the recipient, then the domains.
+fn records_sql(domains: usize) -> String {
+    format!(
+        "SELECT {RECORD_COLUMNS} FROM record d WHERE d.recipient_id = $1 AND d.status = 'current' \
+         AND d.domain IN ({}) ORDER BY d.created_at, d.record_id",
+        placeholders(2, domains)
+    )
+}
+
+fn build_facts_sql(b: crate::Backend, records: usize) -> String {
+    let sdms = packed::list(
+        b,
+        &[
+            Col::Uuid("s.recipient_id"),
+            Col::Uuid("s.sdm_id"),
+            Col::Plain("s.name_en"),
+            Col::Plain("s.name_zh"),
+            Col::Plain("s.doc_type"),
+            Col::Plain("s.doc_issuer"),
+            Col::Plain("s.doc_number"),
+            Col::Plain("s.category"),
+            Col::Bool("s.no_higher_available"),
+            Col::Plain("s.relationship_proof"),
+            Col::Plain("s.phone"),
+            Col::Plain("s.created_at"),
+        ],
+        "FROM recipient_sdm s WHERE s.recipient_id = r.recipient_id",
+        "s.created_at, s.sdm_id",
+    );
+    let consents = packed::list(
+        b,
+        &[
+            Col::Uuid("c.consent_id"),
+            Col::Uuid("c.recipient_id"),
+            Col::Uuid("c.hcp_id"),
+            Col::Plain("c.kind"),
+            Col::Plain("c.method"),
+            Col::Plain("c.method_ref"),
+            Col::Plain("c.given_at"),
+            Col::Plain("c.revoked_at"),
+            Col::Uuid("c.sdm_id"),
+            Col::Uuid("c.account_id"),
+            Col::Plain("c.created_at"),
+        ],
+        "FROM consent c WHERE c.recipient_id = r.recipient_id",
+        "c.given_at DESC, c.consent_id DESC",
+    );
+    let episodes = packed::list(
+        b,
+        &[
+            Col::Uuid("e.episode_id"),
+            Col::Uuid("e.recipient_id"),
+            Col::Uuid("e.hcp_id"),
+            Col::Uuid("e.location_id"),
+            Col::Plain("e.kind"),
+            Col::Plain("e.start_at"),
+            Col::Plain("e.end_at"),
+            Col::Uuid("e.opened_by"),
+            Col::Uuid("e.closed_by"),
+            Col::Plain("e.created_at"),
+        ],
+        "FROM care_episode e WHERE e.recipient_id = r.recipient_id",
+        "e.start_at DESC, e.episode_id DESC",
+    );
+    let unlocks = packed::list(
+        b,
+        &[
+            Col::Uuid("u.unlock_id"),
+            Col::Uuid("u.hcp_id"),
+            Col::Uuid("u.episode_id"),
+            Col::Plain("u.until_at"),
+        ],
+        "FROM restriction_unlock u WHERE u.restriction_id = x.restriction_id",
+        "u.until_at, u.unlock_id",
+    );
+    let restrictions = packed::list(
+        b,
+        &[
+            Col::Uuid("x.restriction_id"),
+            Col::Uuid("x.recipient_id"),
+            Col::Plain("x.domain"),
+            Col::Uuid("x.record_id"),
+            Col::Plain("x.created_at"),
+            Col::List(&unlocks),
+        ],
+        "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
+        "x.created_at, x.restriction_id",
+    );
+    let records = if records == 0 {
+        "'[]'".to_owned()
+    } else {
+        records_list(b, "r.recipient_id", records)
+    };
+    format!(
+        "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
+             {episodes} AS episodes, {restrictions} AS restrictions, {records} AS records \
+             FROM recipient r WHERE r.recipient_id = $1"
+    )
+}
+
 fn records_list(backend: crate::Backend, recipient: &str, n: usize) -> String {
     packed::list(
         backend,

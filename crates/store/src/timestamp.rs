@@ -64,6 +64,16 @@ impl<'r> Decode<'r, Postgres> for Ts {
     }
 }
 
+/// Read on the calling thread ([`crate::reader`]): the stored text, RFC 3339.
+impl rusqlite::types::FromSql for Ts {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map(Ts)
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;

@@ -151,7 +151,7 @@ impl TestApp {
                    created_at, last_seen_at) VALUES ($1, $2, NULL, 'ready', $3, $4, $4)";
         let hash = ehrshare_app::secret::token_hash(&token);
         match self.db.connect().await {
-            ehrshare_store::Db::Sqlite(pool) => {
+            ehrshare_store::Db::Sqlite(pool, _) => {
                 sqlx::query(sql)
                     .bind(&hash)
                     .bind(account)

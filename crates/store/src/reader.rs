@@ -1,0 +1,207 @@
+//! SQLite reads on the calling thread, for the hot read paths (docs/adr/0004).
+//!
+//! Why: sqlx runs each SQLite connection on a worker thread of its own, and every statement
+//! is handed over to it and its answer handed back, waking a thread each way. On the eHR
+//! summary read those hand-overs, not SQLite, were most of the CPU (docs/PERFORMANCE.md).
+//! A read of a few dozen microseconds is cheaper run in place than handed over, so the few
+//! statements on the path of every request (the session, the provider, the decision's facts
+//! with the records) read through these connections instead.
+//!
+//! Rules that keep this safe:
+//! - Every connection is `query_only`: nothing written here, ever; writes stay with sqlx (and
+//!   the audit writer), so there is one writer path.
+//! - Same file, same compile-time options and `mmap_size` as the pool (one SQLite library:
+//!   rusqlite links the `libsqlite3-sys` sqlx links).
+//! - WAL: a reader sees the last committed state and never waits on the writer.
+//! - A statement here runs on a tokio worker thread; it must stay small (a key lookup, one
+//!   recipient's facts), never a scan.
+//! - An in-memory database has no file to share: no readers, and the callers use the pool.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::StoreError;
+
+/// How many idle connections are kept (more are opened under load and then closed).
+const KEEP: usize = 8;
+
+/// A small pool of read-only SQLite connections used in place.
+#[derive(Debug, Clone)]
+pub struct Readers(Option<Arc<Inner>>);
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    busy_timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    /// Readers of the database file at `path`; none for an in-memory database.
+    pub(crate) fn new(path: &std::path::Path, busy_timeout: Duration, in_memory: bool) -> Readers {
+        if in_memory {
+            return Readers(None);
+        }
+        Readers(Some(Arc::new(Inner {
+            path: path.to_owned(),
+            busy_timeout,
+            idle: Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// Runs `f` on an idle connection (opened if none is idle); `None` when there are no
+    /// readers.
+    pub(crate) fn read<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Option<Result<R, StoreError>> {
+        let inner = self.0.as_ref()?;
+        let idle = inner.idle.lock().ok().and_then(|mut v| v.pop());
+        let conn = match idle {
+            Some(c) => c,
+            None => match inner.open() {
+                Ok(c) => c,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        let result = f(&conn);
+        if let Ok(mut v) = inner.idle.lock()
+            && v.len() < KEEP
+        {
+            v.push(conn);
+        }
+        Some(result)
+    }
+}
+
+impl Inner {
+    fn open(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")?;
+        Ok(conn)
+    }
+}
+
+/// The names `$1` to `$n`: the SQL text shared with sqlx numbers its parameters, and SQLite
+/// numbers `$N` parameters in the order they first appear, not by `N`, so they are bound by
+/// name.
+pub(crate) fn numbered(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("${i}")).collect()
+}
+
+/// A JSON text column read in place (what sqlx's `Json` is for the pool).
+pub(crate) struct JsonText<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> rusqlite::types::FromSql for JsonText<T> {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        serde_json::from_str(value.as_str()?)
+            .map(JsonText)
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// A row read in place, its columns found by name in a list taken once per statement
+/// ([`column_names`]): rusqlite's own lookup by name asks SQLite for every column's name at
+/// every lookup, which on a wide row cost more than the read.
+pub(crate) struct Named<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    names: &'r [String],
+}
+
+/// The names of the columns of `row`'s statement.
+pub(crate) fn column_names(row: &rusqlite::Row<'_>) -> Vec<String> {
+    let statement: &rusqlite::Statement<'_> = row.as_ref();
+    statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+impl<'r, 's> Named<'r, 's> {
+    pub(crate) fn new(row: &'r rusqlite::Row<'s>, names: &'r [String]) -> Named<'r, 's> {
+        Named { row, names }
+    }
+
+    /// The column called `name`.
+    pub(crate) fn get<T: rusqlite::types::FromSql>(&self, name: &str) -> rusqlite::Result<T> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName(name.to_owned()))?;
+        self.row.get(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Db, DbOptions};
+
+    #[tokio::test]
+    async fn readers_see_what_was_committed_and_can_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("r.db").display());
+        let db = Db::connect(&url, DbOptions::default()).await.unwrap();
+        let Db::Sqlite(pool, readers) = &db else {
+            unreachable!()
+        };
+        sqlx::query("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (1, 'committed')")
+            .execute(pool)
+            .await
+            .unwrap();
+        let (v, query_only, mmap, write) = readers
+            .read(|c| {
+                let v: String = c.query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get(0))?;
+                let q: i64 = c.query_row("PRAGMA query_only", [], |r| r.get(0))?;
+                let m: i64 = c.query_row("PRAGMA mmap_size", [], |r| r.get(0))?;
+                let w = c.execute("INSERT INTO t VALUES (2, 'never')", []).is_err();
+                Ok((v, q, m, w))
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, "committed");
+        assert_eq!(query_only, 1);
+        assert_eq!(mmap, 268_435_456);
+        assert!(write, "a reader wrote");
+        // A later commit is seen by the next read (a connection kept idle in between).
+        sqlx::query("UPDATE t SET v = 'changed' WHERE k = 1")
+            .execute(pool)
+            .await
+            .unwrap();
+        let v = readers
+            .read(
+                |c| Ok(c.query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get::<_, String>(0))?),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, "changed");
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_has_no_readers() {
+        let db = Db::connect("sqlite::memory:", DbOptions::default())
+            .await
+            .unwrap();
+        let Db::Sqlite(_, readers) = &db else {
+            unreachable!()
+        };
+        assert!(readers.read(|_| Ok(())).is_none());
+    }
+}
