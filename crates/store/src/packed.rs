@@ -5,7 +5,9 @@
 //! recipient, the SDMs, consents, episodes, restrictions and their unlocks, then 50 records:
 //! six statements and some sixty hand-overs. Packed, the facts are one statement and one row,
 //! the records another (docs/PERFORMANCE.md has the figures). The same SQL shape serves
-//! PostgreSQL (`json_agg`), so both backends decode through this one module.
+//! PostgreSQL (`json_agg`), so both backends decode through this one module. (SQLite's hot
+//! reads now run in place, `crate::reader`, with no hand-over to save: there the facts' small
+//! lists stay packed and the records are read as rows.)
 //!
 //! Only the encoding differs by backend: SQLite keeps UUIDs as blobs (no JSON form; sent as
 //! hex), booleans as integers; PostgreSQL sends UUIDs hyphenated and timestamps in RFC 3339,
