@@ -1,5 +1,6 @@
 // The provider portal on a phone: every main page fits a 375-pixel-wide screen in both
-// languages (wide tables scroll inside their own box, never the page).
+// languages (wide tables scroll inside their own box, never the page), and every control on
+// it has a name a screen reader can say.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,12 @@ async function fits(page, path, name) {
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );
     assert.ok(overflow <= 0, `${path} (${lang}): ${overflow}px wider than the screen`);
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
+        .filter((el) => !(el.labels?.length || el.getAttribute('aria-label')
+          || el.getAttribute('aria-labelledby') || el.textContent.trim()))
+        .map((el) => el.outerHTML.slice(0, 80)));
+    assert.deepEqual(unnamed, [], `${path} (${lang}): controls without a name`);
     await shot(page, `phone-${name}-${lang}`);
   }
 }
