@@ -446,6 +446,19 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
         html.contains("&#60;img src=x onerror=alert(1)&#62;"),
         "{html}"
     );
+    // The clerk's role writes no clinical domain: no deposit form is offered; the doctor's is.
+    assert!(
+        !html.contains("/deposit/") && !html.contains("/cm-prescription"),
+        "{html}"
+    );
+    let html = t
+        .send(page_get(&doctor, &format!("/hcp/patients/{id}")))
+        .await
+        .text();
+    assert!(
+        html.contains(&format!("/hcp/patients/{id}/deposit/allergy")),
+        "{html}"
+    );
 
     // No consent yet: the record page says why, in the page's language.
     let r = t

@@ -159,9 +159,44 @@ struct PatientPage {
     consent: Option<String>,
     /// Open care episodes here: (id, kind in words, since).
     episodes: Vec<(Uuid, String, String)>,
+    /// The deposit forms of the domains the user's role may write: (address, title).
+    deposits: Vec<(String, String)>,
+    /// Whether the role may write Chinese medicine prescriptions.
+    cm_prescription: bool,
     done: Option<String>,
     problems: Vec<String>,
 }
+
+/// The portal's deposit forms: (the domain each writes, its address under the patient, the
+/// title's message id).
+const DEPOSIT_FORMS: [(Domain, &str, &str); 6] = [
+    (Domain::Allergy, "deposit/allergy", "deposit-allergy-title"),
+    (
+        Domain::Diagnosis,
+        "deposit/diagnosis",
+        "deposit-diagnosis-title",
+    ),
+    (
+        Domain::Medication,
+        "deposit/medication",
+        "deposit-medication-title",
+    ),
+    (
+        Domain::CmDiagnosis,
+        "deposit/cm-diagnosis",
+        "deposit-cm-diagnosis-title",
+    ),
+    (
+        Domain::CmPrescription,
+        "cm-prescription",
+        "cm-prescription-title",
+    ),
+    (
+        Domain::CmTreatment,
+        "deposit/cm-treatment",
+        "deposit-cm-treatment-title",
+    ),
+];
 
 /// What `?done=` may say after a form succeeded.
 const DONE: [&str; 4] = ["consent", "episode", "closed", "registered"];
@@ -197,8 +232,21 @@ async fn patient(
             )
         })
         .collect();
+    // Only the forms the role may use are offered (a deposit is decided again when sent).
+    let role = user
+        .session
+        .account()
+        .and_then(|a| ehrshare_core::profession::Role::parse(&a.role));
+    let may_write = |d: Domain| role.is_some_and(|r| app.settings().access_profiles.permits(r, d));
+    let deposits = DEPOSIT_FORMS
+        .iter()
+        .filter(|(d, _, _)| may_write(*d))
+        .map(|(_, path, title)| (format!("/hcp/patients/{id}/{path}"), locale.t(title)))
+        .collect();
     let page = PatientPage {
         locale,
+        deposits,
+        cm_prescription: may_write(Domain::CmPrescription),
         all_locales: super::ALL_LOCALES,
         csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
         id,
