@@ -1122,3 +1122,43 @@ async fn consent_by_smart_id_card_with_the_demo_reader_is_checked_like_any_readi
     let last = last_audit(&t, "consent.card").await;
     assert_eq!(last.denial_reason.as_deref(), Some("stale-assertion"));
 }
+
+#[tokio::test]
+async fn no_portal_page_changes_anything_on_get() {
+    use ehrshare_app::account::Scope;
+    let t = TestApp::spawn().await;
+    let (hcp, admin) = t.active_provider("Clinic P", "p").await;
+    let scope = Scope::Hcp(hcp.parse().unwrap());
+    let clerk = t.agent(scope, "clerk.p", "registration-staff", false).await;
+    let id = uuid::Uuid::now_v7();
+    let other = uuid::Uuid::now_v7();
+    let db = t.db.connect().await;
+    let entries = db.audit_size().await.unwrap();
+    // Every address that changes something answers GET with 405 and does nothing.
+    for path in [
+        "/hcp/logout".to_owned(),
+        format!("/hcp/patients/{id}/consent"),
+        format!("/hcp/patients/{id}/card/read"),
+        format!("/hcp/patients/{id}/consent/card"),
+        format!("/hcp/patients/{id}/episode"),
+        format!("/hcp/patients/{id}/episodes/{other}/close"),
+        format!("/hcp/patients/{id}/unlock"),
+        format!("/hcp/patients/{id}/unlock/confirm"),
+        format!("/hcp/alerts/{other}/review"),
+        format!("/hcp/users/{other}/action"),
+        "/hcp/token/confirm".to_owned(),
+    ] {
+        for who in [&clerk, &admin] {
+            let r = t.send(page_get(who, &path)).await;
+            assert_eq!(r.status, 405, "GET {path}: {}", r.text());
+        }
+    }
+    assert_eq!(
+        db.audit_size().await.unwrap(),
+        entries,
+        "a GET left a trace"
+    );
+    // The sessions survived the GET of the logout address.
+    assert_eq!(t.send(page_get(&clerk, "/hcp")).await.status, 200);
+    assert_eq!(t.send(page_get(&admin, "/hcp/users")).await.status, 200);
+}
