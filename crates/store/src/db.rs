@@ -193,6 +193,9 @@ impl Db {
     /// Closes the pool: waits for connections in use to be returned, then closes them all.
     /// Later calls fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        if let Db::Sqlite(_, readers) = self {
+            readers.close();
+        }
         on_pool!(self, pool => pool.close().await);
     }
 }

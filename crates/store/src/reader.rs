@@ -37,6 +37,7 @@ struct Inner {
     path: PathBuf,
     busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Readers {
@@ -49,6 +50,7 @@ impl Readers {
             path: path.to_owned(),
             busy_timeout,
             idle: Mutex::new(Vec::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })))
     }
 
@@ -58,7 +60,10 @@ impl Readers {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Option<Result<R, StoreError>> {
-        let inner = self.0.as_ref()?;
+        let inner = self
+            .0
+            .as_ref()
+            .filter(|i| !i.closed.load(std::sync::atomic::Ordering::Relaxed))?;
         let idle = inner.idle.lock().ok().and_then(|mut v| v.pop());
         let conn = match idle {
             Some(c) => c,
@@ -74,6 +79,21 @@ impl Readers {
             v.push(conn);
         }
         Some(result)
+    }
+}
+
+impl Readers {
+    /// Closes the idle connections and opens no more (at shutdown, with the pool): later
+    /// calls fall back to the pool, which answers that it is closed.
+    pub(crate) fn close(&self) {
+        if let Some(inner) = &self.0 {
+            inner
+                .closed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Ok(mut idle) = inner.idle.lock() {
+                idle.clear();
+            }
+        }
     }
 }
 
@@ -192,6 +212,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1);
+        // Closed with the pool: no read in place any more (callers get the pool's answer).
+        db.close().await;
+        assert!(readers.read(|_| Ok(())).is_none());
     }
 
     #[tokio::test]
