@@ -544,12 +544,12 @@ impl App {
             .await?;
         let doc = Document::parse(DocumentType::Hkid, "HK", &assertion.hkid)
             .map_err(|e| invalid("/hkid", "invalid-hkid", &e.to_string()))?;
-        let recipient = self
+        let found = self
             .db()
             .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        if let Some(meant) = for_recipient.filter(|m| *m != recipient) {
+            .await?;
+        // A card of nobody registered is, at a patient's page, simply not the patient's.
+        if let Some(meant) = for_recipient.filter(|m| found != Some(*m)) {
             let mut entry = caller.entry(self, "consent.card", Outcome::Denied);
             entry.denial_reason = Some("card-not-this-patient".to_owned());
             entry.recipient = Some(meant);
@@ -560,6 +560,7 @@ impl App {
                 message: "the card read is not this patient's".to_owned(),
             });
         }
+        let recipient = found.ok_or(AppError::NotFound)?;
         let reg = self.load_recipient(recipient).await?;
         self.check_care_recording(&asker, caller, "consent.card", &reg)
             .await?;

@@ -19,7 +19,7 @@ use ehrshare_app::caller::Caller;
 use ehrshare_app::provider::{ApplicationInput, LocationInput, PersonInput, StaffInput};
 use ehrshare_app::recipient::{DocumentInput, RegistrationInput, SdmInput};
 use ehrshare_core::account::OfficeRole;
-use ehrshare_core::audit::{Actor, ActorKind};
+use ehrshare_core::audit::Actor;
 use ehrshare_core::identity::Hkid;
 use ehrshare_core::profession::Role;
 use ehrshare_core::provider::Event;
@@ -189,11 +189,8 @@ async fn office_accounts(app: &App, report: &mut DemoReport) -> anyhow::Result<(
 fn caller() -> Caller {
     Caller {
         actor: Actor {
-            kind: ActorKind::System,
-            account: None,
             role: Some("demo-loader".to_owned()),
-            hcp: None,
-            location: None,
+            ..Actor::system()
         },
         request_id: None,
         client_addr: None,

@@ -723,33 +723,32 @@ impl Db {
         recipient: Uuid,
         records_in: &[String],
     ) -> Result<Option<RecipientFacts>, StoreError> {
-        let sql = facts_sql(self.backend(), records_in.len());
         // In place (SQLite), the records are read as rows by a second statement: without a
         // hand-over per row there is nothing to save by packing them, and packing costs
         // escaping each body into JSON and back.
-        let mut direct: Option<Vec<RecordRow>> = None;
         let in_place = match self {
             crate::Db::Sqlite(_, readers) => readers.read(|conn| {
-                let mut statement = conn.prepare_cached(&facts_sql(crate::Backend::Sqlite, 0))?;
+                // One snapshot for both statements, as the pool's one statement has: the
+                // records are those of the facts the decision is made on.
+                let snapshot = conn.unchecked_transaction()?;
+                let mut statement =
+                    snapshot.prepare_cached(&facts_sql(crate::Backend::Sqlite, 0))?;
                 let mut rows = statement.query([("$1", &recipient)].as_slice())?;
                 let Some(row) = rows.next()? else {
                     return Ok(None);
                 };
                 let names = crate::reader::column_names(row);
                 let row = crate::reader::Named::new(row, &names);
-                let found = (
-                    recipient_row!(&row, get),
-                    [
-                        row.get("sdms")?,
-                        row.get("consents")?,
-                        row.get("episodes")?,
-                        row.get("restrictions")?,
-                        "[]".to_owned(),
-                    ],
-                );
+                let registration = recipient_row!(&row, get);
+                let lists = [
+                    row.get("sdms")?,
+                    row.get("consents")?,
+                    row.get("episodes")?,
+                    row.get("restrictions")?,
+                ];
                 let mut records = Vec::new();
                 if !records_in.is_empty() {
-                    let mut statement = conn.prepare_cached(&records_sql(records_in.len()))?;
+                    let mut statement = snapshot.prepare_cached(&records_sql(records_in.len()))?;
                     let values: Vec<&dyn rusqlite::ToSql> = std::iter::once(&recipient as _)
                         .chain(records_in.iter().map(|d| d as _))
                         .collect();
@@ -765,40 +764,40 @@ impl Db {
                         records.push(record_row!(&crate::reader::Named::new(row, &names), get));
                     }
                 }
-                Ok(Some((found, records)))
+                Ok(Some((registration, lists, records)))
             }),
             crate::Db::Postgres(_) => None,
         };
-        let (registration, lists): (RecipientRow, [String; 5]) = if let Some(found) = in_place {
-            match found? {
-                Some((found, records)) => {
-                    direct = Some(records);
-                    found
+        let (registration, lists, records): (RecipientRow, [String; 4], Vec<RecordRow>) =
+            if let Some(found) = in_place {
+                match found? {
+                    Some(found) => found,
+                    None => return Ok(None),
                 }
-                None => return Ok(None),
-            }
-        } else {
-            crate::on_pool!(self, pool => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
-                for d in records_in {
-                    q = q.bind(d);
-                }
-                let Some(row) = q.fetch_optional(pool).await? else {
-                    return Ok(None);
-                };
-                (
-                    recipient_row!(&row),
-                    [
-                        row.try_get("sdms")?,
-                        row.try_get("consents")?,
-                        row.try_get("episodes")?,
-                        row.try_get("restrictions")?,
-                        row.try_get("records")?,
-                    ],
-                )
-            })
-        };
-        let [sdms, consents, episodes, restrictions, records] = lists;
+            } else {
+                let sql = facts_sql(self.backend(), records_in.len());
+                crate::on_pool!(self, pool => {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
+                    for d in records_in {
+                        q = q.bind(d);
+                    }
+                    let Some(row) = q.fetch_optional(pool).await? else {
+                        return Ok(None);
+                    };
+                    let records: String = row.try_get("records")?;
+                    (
+                        recipient_row!(&row),
+                        [
+                            row.try_get("sdms")?,
+                            row.try_get("consents")?,
+                            row.try_get("episodes")?,
+                            row.try_get("restrictions")?,
+                        ],
+                        decode_records(&records)?,
+                    )
+                })
+            };
+        let [sdms, consents, episodes, restrictions] = lists;
         type Sdm = (
             String,
             String,
@@ -931,10 +930,7 @@ impl Db {
             consents,
             episodes,
             restrictions,
-            records: match direct {
-                Some(records) => records,
-                None => decode_records(&records)?,
-            },
+            records,
         }))
     }
 
@@ -1077,9 +1073,6 @@ impl Db {
     }
 }
 
-/// The packed list of a recipient's current records in `n` domains, oldest first: the
-/// recipient is `recipient` (a parameter or a column), the domain codes are the parameters
-/// `$2` to `$(n + 1)` (from core's closed list, still bound).
 /// The facts' statement for `records` record domains on `b` (built once per shape: it is
 /// long, and every read of a summary runs it).
 fn facts_sql(b: crate::Backend, records: usize) -> std::sync::Arc<str> {
@@ -1100,13 +1093,24 @@ fn facts_sql(b: crate::Backend, records: usize) -> std::sync::Arc<str> {
     sql
 }
 
+/// Which records a summary shows, and in what order: a recipient's current records in `n`
+/// domains, oldest first. The recipient is `recipient` (a parameter or a column); the domain
+/// codes are the parameters `$2` to `$(n + 1)` (from core's closed list, still bound).
+fn records_from(recipient: &str, n: usize) -> (String, &'static str) {
+    (
+        format!(
+            "FROM record d WHERE d.recipient_id = {recipient} AND d.status = 'current' \
+             AND d.domain IN ({})",
+            placeholders(2, n)
+        ),
+        "d.created_at, d.record_id",
+    )
+}
+
 /// A summary's records as rows, for reads in place: `$1` the recipient, then the domains.
 fn records_sql(domains: usize) -> String {
-    format!(
-        "SELECT {RECORD_COLUMNS} FROM record d WHERE d.recipient_id = $1 AND d.status = 'current' \
-         AND d.domain IN ({}) ORDER BY d.created_at, d.record_id",
-        placeholders(2, domains)
-    )
+    let (from, order) = records_from("$1", domains);
+    format!("SELECT {RECORD_COLUMNS} {from} ORDER BY {order}")
 }
 
 fn build_facts_sql(b: crate::Backend, records: usize) -> String {
@@ -1200,7 +1204,9 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
     )
 }
 
+/// The packed list of [`records_from`].
 fn records_list(backend: crate::Backend, recipient: &str, n: usize) -> String {
+    let (from, order) = records_from(recipient, n);
     packed::list(
         backend,
         &[
@@ -1217,12 +1223,8 @@ fn records_list(backend: crate::Backend, recipient: &str, n: usize) -> String {
             Col::Plain("d.created_at"),
             Col::Plain("d.updated_at"),
         ],
-        &format!(
-            "FROM record d WHERE d.recipient_id = {recipient} AND d.status = 'current' \
-             AND d.domain IN ({})",
-            placeholders(2, n)
-        ),
-        "d.created_at, d.record_id",
+        &from,
+        order,
     )
 }
 

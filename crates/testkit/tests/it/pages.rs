@@ -1015,11 +1015,8 @@ async fn consent_by_smart_id_card_with_the_demo_reader_is_checked_like_any_readi
     // With the demo's reader: a number with a wrong check digit is no card.
     let loader = ehrshare_app::caller::Caller {
         actor: ehrshare_core::audit::Actor {
-            kind: ehrshare_core::audit::ActorKind::System,
-            account: None,
             role: Some("demo-loader".to_owned()),
-            hcp: None,
-            location: None,
+            ..ehrshare_core::audit::Actor::system()
         },
         request_id: None,
         client_addr: None,
@@ -1047,6 +1044,18 @@ async fn consent_by_smart_id_card_with_the_demo_reader_is_checked_like_any_readi
             &clerk,
             &consent,
             &format!("{strangers}&kind=indefinite"),
+        ))
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("is not this patient"), "{}", r.text());
+    // A valid number of nobody registered is no more this patient's card.
+    let r = t.send(page_post(&clerk, &read, "hkid=A100000(7)")).await;
+    let nobodys = hidden_fields_of(&r.text(), &consent);
+    let r = t
+        .send(page_post(
+            &clerk,
+            &consent,
+            &format!("{nobodys}&kind=indefinite"),
         ))
         .await;
     assert_eq!(r.status, 422);

@@ -232,21 +232,32 @@ async fn patient(
             )
         })
         .collect();
-    // Only the forms the role may use are offered (a deposit is decided again when sent).
-    let role = user
+    // Only the forms of the role's domains are offered, by the decision's own need-to-know
+    // rule; the deposit itself is decided when sent.
+    let offered: Vec<Domain> = DEPOSIT_FORMS.iter().map(|(d, _, _)| *d).collect();
+    let writable = user
         .session
         .account()
-        .and_then(|a| ehrshare_core::profession::Role::parse(&a.role));
-    let may_write = |d: Domain| role.is_some_and(|r| app.settings().access_profiles.permits(r, d));
+        .and_then(|a| ehrshare_core::profession::Role::parse(&a.role))
+        .map(|role| {
+            let ask = ehrshare_core::access::Ask {
+                action: ehrshare_core::access::Action::Deposit,
+                domains: &offered,
+                record: None,
+                reason: None,
+            };
+            ehrshare_core::access::need_to_know(role, &ask, &app.settings().access_profiles)
+        })
+        .unwrap_or_default();
     let deposits = DEPOSIT_FORMS
         .iter()
-        .filter(|(d, _, _)| may_write(*d))
+        .filter(|(d, _, _)| writable.contains(d))
         .map(|(_, path, title)| (format!("/hcp/patients/{id}/{path}"), locale.t(title)))
         .collect();
     let page = PatientPage {
         locale,
         deposits,
-        cm_prescription: may_write(Domain::CmPrescription),
+        cm_prescription: writable.contains(&Domain::CmPrescription),
         all_locales: super::ALL_LOCALES,
         csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
         id,
