@@ -4,6 +4,14 @@
 //! the application (validation, group commit, Merkle tree, durable commit before each caller
 //! resumes) and prints entries/s and the p50/p99 wait, beside the same backend's raw
 //! batched-insert rate, so that the ratio holds on a noisy machine.
+//!
+//! `ehrshare bench summary` reads eHR summaries as the demo doctor through the whole router in
+//! process, first in a closed loop (each reader sends again as soon as it is answered: the
+//! saturated rate, whose latency is the readers' count over the rate by Little's law), then
+//! in an open loop at an offered rate (`--rate`, each reader on a fixed schedule, latency
+//! counted from when a request was due, so that a slow answer also delays the measurement of
+//! the requests queued behind it: the latency a client sees at that load), beside the same
+//! router's trivial route.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -232,6 +240,58 @@ pub struct SummaryBenchArgs {
     /// Database connections (the server's `db_max_connections`).
     #[arg(long, default_value_t = 8)]
     pub connections: u32,
+    /// After the closed loop, an open loop: requests offered at this rate (a second, over all
+    /// the readers), each reader on a fixed schedule, latency counted from when a request was
+    /// due (0: no open loop).
+    #[arg(long, value_name = "REQ_PER_S", default_value_t = 5000.0)]
+    pub rate: f64,
+}
+
+/// How the readers send: each as soon as its last answer is in (a closed loop: the latency
+/// of a saturated server, which by Little's law is the readers' count over the rate), or on
+/// a fixed schedule at an offered rate (an open loop, as wrk2 does: the latency at that load).
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    Closed,
+    Open { rate: f64 },
+}
+
+impl Load {
+    /// When reader `t` of `readers` sends its `k`-th request, from the start; `None` in a
+    /// closed loop (at once).
+    fn due(self, t: usize, k: u32, readers: usize) -> Option<Duration> {
+        match self {
+            Load::Closed => None,
+            // The readers' schedules interleave: one request every 1/rate overall.
+            Load::Open { rate } => Some(Duration::from_secs_f64(
+                (t as f64 + f64::from(k) * readers as f64) / rate,
+            )),
+        }
+    }
+}
+
+/// What a run measured.
+struct Run {
+    /// Answers a second over the run, until the last answer.
+    rate: f64,
+    /// Each request's latency, sorted: from when it was sent (closed loop) or due (open loop,
+    /// so that a late send counts against the server, not for it: no coordinated omission).
+    waits: Vec<Duration>,
+}
+
+impl Run {
+    fn report(&self) -> String {
+        let ms = |p: f64| percentile(&self.waits, p).as_secs_f64() * 1000.0;
+        format!(
+            "{:.0} req/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+            self.rate,
+            ms(50.0),
+            ms(90.0),
+            ms(99.0),
+            ms(99.9),
+            ms(100.0)
+        )
+    }
 }
 
 /// A record body of the domain `i` picks (the summary returns them as stored).
@@ -340,22 +400,29 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
 
     let duration = Duration::from_secs(args.seconds.max(1));
     let concurrency = args.concurrency.max(1);
-    let run = |path_of: Arc<dyn Fn(usize) -> String + Send + Sync>| {
+    let run = |path_of: Arc<dyn Fn(usize) -> String + Send + Sync>, load: Load| {
         let router = router.clone();
         let cookie = cookie.clone();
         async move {
-            let started = Instant::now();
+            let started = tokio::time::Instant::now();
             let mut tasks = Vec::with_capacity(concurrency);
             for t in 0..concurrency {
                 let (router, cookie, path_of) = (router.clone(), cookie.clone(), path_of.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut waits = Vec::new();
                     let mut n = t;
-                    while started.elapsed() < duration {
+                    for k in 0u32.. {
+                        let due = load.due(t, k, concurrency);
+                        if due.unwrap_or_else(|| started.elapsed()) >= duration {
+                            break;
+                        }
+                        if let Some(due) = due {
+                            tokio::time::sleep_until(started + due).await;
+                        }
                         let request = axum::http::Request::get(path_of(n))
                             .header("cookie", &cookie)
                             .body(axum::body::Body::empty())?;
-                        let sent = Instant::now();
+                        let sent = due.map_or_else(tokio::time::Instant::now, |d| started + d);
                         let response = router.clone().oneshot(request).await?;
                         let status = response.status();
                         let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
@@ -372,7 +439,10 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
             }
             let elapsed = started.elapsed().as_secs_f64();
             waits.sort_unstable();
-            anyhow::Ok((waits.len() as f64 / elapsed, waits))
+            anyhow::Ok(Run {
+                rate: waits.len() as f64 / elapsed,
+                waits,
+            })
         }
     };
     println!(
@@ -386,22 +456,69 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         let ids = ids.clone();
         Arc::new(move |n| format!("/api/v1/recipients/{}/summary", ids[n % ids.len()]))
     };
-    let (rate, waits) = run(summary_paths).await?;
+    let closed = run(summary_paths.clone(), Load::Closed).await?;
     println!(
-        "eHR summary: {rate:.0} req/s; latency p50 {:.2} ms, p99 {:.2} ms",
-        percentile(&waits, 50.0).as_secs_f64() * 1000.0,
-        percentile(&waits, 99.0).as_secs_f64() * 1000.0,
+        "eHR summary, closed loop ({concurrency} readers, each sending as soon as answered): {}",
+        closed.report()
     );
+    if args.rate > 0.0 {
+        let open = run(summary_paths, Load::Open { rate: args.rate }).await?;
+        println!(
+            "eHR summary, open loop ({:.0} req/s offered over {concurrency} readers, latency from when due): {}",
+            args.rate,
+            open.report()
+        );
+    }
     let trivial: Arc<dyn Fn(usize) -> String + Send + Sync> =
         Arc::new(|_| "/static/site.css".to_owned());
-    let (trivial_rate, trivial_waits) = run(trivial).await?;
+    let trivial_run = run(trivial, Load::Closed).await?;
     println!(
-        "ceiling: trivial route (a static stylesheet, same router and middleware): {trivial_rate:.0} req/s; p50 {:.2} ms, p99 {:.2} ms",
-        percentile(&trivial_waits, 50.0).as_secs_f64() * 1000.0,
-        percentile(&trivial_waits, 99.0).as_secs_f64() * 1000.0,
+        "ceiling: trivial route (a static stylesheet, same router and middleware), closed loop: {}",
+        trivial_run.report()
     );
-    println!("summary / trivial: {:.0} %", 100.0 * rate / trivial_rate);
+    println!(
+        "summary / trivial: {:.0} %",
+        100.0 * closed.rate / trivial_run.rate
+    );
     app.close().await;
     scratch.drop_database().await?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_loop_interleaves_the_readers_one_request_every_one_over_the_rate() {
+        let load = Load::Open { rate: 1000.0 };
+        let mut dues: Vec<Duration> = (0..4)
+            .flat_map(|t| (0..3).map(move |k| (t, k)))
+            .filter_map(|(t, k)| load.due(t, k, 4))
+            .collect();
+        dues.sort_unstable();
+        let expected: Vec<Duration> = (0..12).map(Duration::from_millis).collect();
+        let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_micros(1);
+        assert!(
+            dues.iter().zip(&expected).all(|(a, b)| close(*a, *b)),
+            "{dues:?}"
+        );
+        // Reader 1's second request is due after every reader's first.
+        assert!(close(load.due(1, 1, 4).unwrap(), Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn a_closed_loop_sends_at_once() {
+        assert_eq!(Load::Closed.due(3, 7, 64), None);
+    }
+
+    #[test]
+    fn percentiles_of_sorted_waits() {
+        let waits: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&waits, 50.0), Duration::from_millis(51));
+        assert_eq!(percentile(&waits, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&waits, 100.0), Duration::from_millis(100));
+        assert_eq!(percentile(&[], 99.0), Duration::ZERO);
+    }
 }

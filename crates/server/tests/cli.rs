@@ -581,3 +581,39 @@ fn a_mistake_in_the_access_profiles_stops_the_server_with_its_name() {
         "{err}"
     );
 }
+
+/// `ehrshare bench summary` runs both loads on a small population: the closed loop, and the
+/// open loop at the offered rate (its schedule, not the server, sets how many requests are
+/// sent), on a scratch database of the backend under test.
+#[test]
+fn bench_summary_reports_a_closed_and_an_open_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = ehrshare(dir.path());
+    cmd.args(["bench", "summary", "--seconds", "1", "--concurrency", "4"])
+        .args(["--recipients", "3", "--records", "5", "--rate", "40"]);
+    if let Ok(server) = std::env::var("EHRSHARE_TEST_DATABASE_URL") {
+        cmd.args(["--postgres", &server]);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rate_of = |prefix: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout}"));
+        assert!(line.contains("p99 ") && line.contains("max "), "{line}");
+        let (_, after) = line.split_once("): ").unwrap();
+        after.split_once(" req/s").unwrap().0.parse().unwrap()
+    };
+    // Four readers with nothing to wait for answer far more than 40 a second.
+    assert!(rate_of("eHR summary, closed loop") > 80.0, "{stdout}");
+    // 40 offered over one second: 40 sent, answered within the second or just after it.
+    let open = rate_of("eHR summary, open loop (40 req/s offered over 4 readers");
+    assert!((30.0..=41.0).contains(&open), "{stdout}");
+    assert!(stdout.contains("summary / trivial: "), "{stdout}");
+}
