@@ -257,15 +257,43 @@ enum Load {
 }
 
 impl Load {
-    /// When reader `t` of `readers` sends its `k`-th request, from the start; `None` in a
-    /// closed loop (at once).
-    fn due(self, t: usize, k: u32, readers: usize) -> Option<Duration> {
+    /// In an open loop, when the `i`-th request overall is due, from the start, and which of
+    /// `readers` sends it (in turn: one request every 1/rate, each reader every readers/rate);
+    /// `None` in a closed loop.
+    fn due(self, i: u64, readers: usize) -> Option<(Duration, usize)> {
         match self {
             Load::Closed => None,
-            // The readers' schedules interleave: one request every 1/rate overall.
-            Load::Open { rate } => Some(Duration::from_secs_f64(
-                (t as f64 + f64::from(k) * readers as f64) / rate,
+            Load::Open { rate } => Some((
+                Duration::from_secs_f64(i as f64 / rate),
+                (i % readers as u64) as usize,
             )),
+        }
+    }
+}
+
+/// Hands each open-loop request to its reader when it is due, from a thread of its own:
+/// tokio's timer fires on millisecond ticks, and up to a millisecond of lateness on every
+/// request would be counted against the server; a thread's sleep is accurate to tens of
+/// microseconds. A reader still busy with its last request finds the next one waiting, and
+/// its latency is counted from when it was due all the same.
+fn pace(
+    load: Load,
+    started: std::time::Instant,
+    duration: Duration,
+    readers: Vec<tokio::sync::mpsc::UnboundedSender<Duration>>,
+) {
+    for i in 0u64.. {
+        let Some((due, reader)) = load.due(i, readers.len()) else {
+            return;
+        };
+        if due >= duration {
+            return;
+        }
+        if let Some(early) = (started + due).checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(early);
+        }
+        if readers[reader].send(due).is_err() {
+            return;
         }
     }
 }
@@ -404,39 +432,49 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         let router = router.clone();
         let cookie = cookie.clone();
         async move {
-            let started = tokio::time::Instant::now();
+            let started = std::time::Instant::now();
             let mut tasks = Vec::with_capacity(concurrency);
+            let mut schedules = Vec::with_capacity(concurrency);
             for t in 0..concurrency {
                 let (router, cookie, path_of) = (router.clone(), cookie.clone(), path_of.clone());
+                let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+                schedules.push(due_tx);
                 tasks.push(tokio::spawn(async move {
                     let mut waits = Vec::new();
                     let mut n = t;
-                    for k in 0u32.. {
-                        let due = load.due(t, k, concurrency);
-                        if due.unwrap_or_else(|| started.elapsed()) >= duration {
-                            break;
-                        }
-                        if let Some(due) = due {
-                            tokio::time::sleep_until(started + due).await;
-                        }
+                    loop {
+                        // Latency from when the request was due (open) or sent (closed).
+                        let from = match load {
+                            Load::Closed if started.elapsed() < duration => Instant::now(),
+                            Load::Closed => break,
+                            Load::Open { .. } => match due_rx.recv().await {
+                                Some(due) => started + due,
+                                None => break,
+                            },
+                        };
                         let request = axum::http::Request::get(path_of(n))
                             .header("cookie", &cookie)
                             .body(axum::body::Body::empty())?;
-                        let sent = due.map_or_else(tokio::time::Instant::now, |d| started + d);
                         let response = router.clone().oneshot(request).await?;
                         let status = response.status();
                         let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
                         anyhow::ensure!(status.is_success(), "answered {status}");
-                        waits.push(sent.elapsed());
+                        waits.push(from.elapsed());
                         n += concurrency;
                     }
                     anyhow::Ok(waits)
                 }));
             }
+            let pacer = std::thread::Builder::new()
+                .name("bench-pacer".into())
+                .spawn(move || pace(load, started, duration, schedules))?;
             let mut waits = Vec::new();
             for task in tasks {
                 waits.extend(task.await??);
             }
+            pacer
+                .join()
+                .map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
             let elapsed = started.elapsed().as_secs_f64();
             waits.sort_unstable();
             anyhow::Ok(Run {
@@ -491,26 +529,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_open_loop_interleaves_the_readers_one_request_every_one_over_the_rate() {
+    fn an_open_loop_hands_one_request_every_one_over_the_rate_to_the_readers_in_turn() {
         let load = Load::Open { rate: 1000.0 };
-        let mut dues: Vec<Duration> = (0..4)
-            .flat_map(|t| (0..3).map(move |k| (t, k)))
-            .filter_map(|(t, k)| load.due(t, k, 4))
-            .collect();
-        dues.sort_unstable();
-        let expected: Vec<Duration> = (0..12).map(Duration::from_millis).collect();
-        let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_micros(1);
-        assert!(
-            dues.iter().zip(&expected).all(|(a, b)| close(*a, *b)),
-            "{dues:?}"
-        );
-        // Reader 1's second request is due after every reader's first.
-        assert!(close(load.due(1, 1, 4).unwrap(), Duration::from_millis(5)));
+        let close =
+            |a: Duration, ms: u64| a.abs_diff(Duration::from_millis(ms)) < Duration::from_micros(1);
+        for i in 0..12u64 {
+            let (due, reader) = load.due(i, 4).unwrap();
+            assert!(close(due, i), "{i}: {due:?}");
+            assert_eq!(reader, (i % 4) as usize);
+        }
     }
 
     #[test]
-    fn a_closed_loop_sends_at_once() {
-        assert_eq!(Load::Closed.due(3, 7, 64), None);
+    fn a_closed_loop_has_no_schedule() {
+        assert_eq!(Load::Closed.due(7, 64), None);
+    }
+
+    #[test]
+    fn the_pacer_hands_out_every_request_due_within_the_run_and_no_more() {
+        let (senders, mut receivers): (Vec<_>, Vec<_>) = (0..3)
+            .map(|_| tokio::sync::mpsc::unbounded_channel::<Duration>())
+            .unzip();
+        let started = std::time::Instant::now();
+        pace(
+            Load::Open { rate: 200.0 },
+            started,
+            Duration::from_millis(100),
+            senders,
+        );
+        // 20 requests due in 100 ms at 200 a second, handed out no earlier than due.
+        assert!(started.elapsed() >= Duration::from_millis(95));
+        let mut got: Vec<(usize, Duration)> = Vec::new();
+        for (r, rx) in receivers.iter_mut().enumerate() {
+            while let Ok(due) = rx.try_recv() {
+                got.push((r, due));
+            }
+        }
+        assert_eq!(got.len(), 20, "{got:?}");
+        assert_eq!(got.iter().filter(|(r, _)| *r == 0).count(), 7);
+        assert!(got.iter().all(|(_, due)| *due < Duration::from_millis(100)));
     }
 
     #[test]
