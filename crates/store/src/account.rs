@@ -616,20 +616,8 @@ impl Db {
             }};
         }
         if let crate::Db::Sqlite(_, readers) = self
-            && let Some(found) = readers.read(|conn| {
-                let mut statement = conn.prepare_cached(sql)?;
-                let mut rows = statement.query([("$1", &token_hash)].as_slice())?;
-                Ok(match rows.next()? {
-                    Some(row) => {
-                        let names = crate::reader::column_names(row);
-                        Some(session_and_account!(
-                            crate::reader::Named::new(row, &names),
-                            get
-                        ))
-                    }
-                    None => None,
-                })
-            })
+            && let Some(found) =
+                readers.optional_row(sql, &token_hash, |row| Ok(session_and_account!(row, get)))
         {
             return found;
         }

@@ -389,21 +389,9 @@ impl Db {
             std::sync::LazyLock::new(|| format!("SELECT {HCP_COLUMNS} FROM hcp WHERE hcp_id = $1"));
         let sql: &str = &SQL;
         if let crate::Db::Sqlite(_, readers) = self
-            && let Some(found) = readers.read(|conn| {
+            && let Some(found) = readers.optional_row(sql, &id, |row| {
                 use crate::reader::JsonText;
-                let mut statement = conn.prepare_cached(sql)?;
-                let mut rows = statement.query([("$1", &id)].as_slice())?;
-                Ok(match rows.next()? {
-                    Some(row) => {
-                        let names = crate::reader::column_names(row);
-                        Some(hcp_from_row!(
-                            crate::reader::Named::new(row, &names),
-                            get,
-                            JsonText
-                        ))
-                    }
-                    None => None,
-                })
+                Ok(hcp_from_row!(row, get, JsonText))
             })
         {
             return found;

@@ -80,6 +80,27 @@ impl Readers {
         }
         Some(result)
     }
+
+    /// The row `sql` finds with `$1` bound to `key` (at most one: a key look-up), decoded by
+    /// `decode`; `None` when there are no readers.
+    pub(crate) fn optional_row<T>(
+        &self,
+        sql: &str,
+        key: &dyn rusqlite::ToSql,
+        decode: impl FnOnce(&Named<'_, '_>) -> Result<T, StoreError>,
+    ) -> Option<Result<Option<T>, StoreError>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(sql)?;
+            let mut rows = statement.query([("$1", key)].as_slice())?;
+            match rows.next()? {
+                Some(row) => {
+                    let names = column_names(row);
+                    decode(&Named::new(row, &names)).map(Some)
+                }
+                None => Ok(None),
+            }
+        })
+    }
 }
 
 impl Readers {
