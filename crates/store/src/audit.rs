@@ -28,6 +28,11 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::error::StoreError;
 
+mod in_place;
+
+/// The log's size: one more than the highest sequence number.
+const AUDIT_SIZE: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry";
+
 /// A connection inside the writer's transaction, handed to a change.
 #[derive(Debug)]
 pub enum Conn<'c> {
@@ -110,6 +115,8 @@ pub struct AuditStats {
     pub batches: AtomicU64,
     /// Entries committed.
     pub entries: AtomicU64,
+    /// Of the transactions, those the SQLite writer committed in place (docs/adr/0005).
+    pub in_place: AtomicU64,
 }
 
 /// What a permitted read of records obliges, applied by the writer for a whole batch at once.
@@ -180,6 +187,10 @@ impl AuditLog {
             root: frontier.root(),
         });
         let stats = Arc::new(AuditStats::default());
+        // A SQLite file gets a writer thread that runs batches in place (docs/adr/0005); an
+        // in-memory database cannot be shared with its connection, and PostgreSQL has no
+        // hand-overs to save.
+        let in_place = matches!(&db, Db::Sqlite(_, readers) if readers.has_file());
         let writer = Writer {
             db,
             frontier,
@@ -187,7 +198,15 @@ impl AuditLog {
             head: head_tx,
             stats: Arc::clone(&stats),
         };
-        tokio::spawn(writer.run(rx));
+        if in_place {
+            let runtime = tokio::runtime::Handle::current();
+            std::thread::Builder::new()
+                .name("audit-writer".to_owned())
+                .spawn(move || writer.run_in_place(rx, runtime))
+                .map_err(|e| StoreError::Corrupt(format!("cannot start the audit writer: {e}")))?;
+        } else {
+            tokio::spawn(writer.run(rx));
+        }
         Ok(AuditLog { jobs, head, stats })
     }
 
@@ -284,6 +303,53 @@ impl Writer {
         }
     }
 
+    /// The SQLite writer's loop, on a thread of its own (docs/adr/0005): a batch is run in
+    /// place on `conn` when it can be ([`in_place::batch`]), otherwise on the pool by the
+    /// runtime, the thread waiting for it so that batches stay in order.
+    fn run_in_place(mut self, mut rx: mpsc::Receiver<Job>, runtime: tokio::runtime::Handle) {
+        // Ends when every AuditLog handle is dropped and the queue is drained. No pause to
+        // gather: callers queue up while the batch before theirs commits.
+        while let Some(first) = rx.blocking_recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let snapshot = self.frontier.clone();
+            // Once the database is closed (shutdown) there is no connection here, and the
+            // pool path answers every batch that it is unavailable.
+            let done = match &self.db {
+                Db::Sqlite(_, readers) => readers
+                    .write(|conn| in_place::batch(conn, &mut self.frontier, &jobs))
+                    .unwrap_or(Ok(None)),
+                Db::Postgres(_) => Ok(None),
+            };
+            match done {
+                Ok(Some(slots)) => {
+                    self.stats.in_place.fetch_add(1, Ordering::Relaxed);
+                    self.finish(jobs, snapshot, Ok(slots));
+                }
+                Err(err) => self.finish(jobs, snapshot, Err(err)),
+                Ok(None) => {
+                    self.frontier = snapshot;
+                    let (back, returned) = oneshot::channel();
+                    runtime.spawn(async move {
+                        self.batch(jobs).await;
+                        let _ = back.send(self);
+                    });
+                    match returned.blocking_recv() {
+                        Ok(writer) => self = writer,
+                        // The runtime is shutting down: its task, the writer and the batch's
+                        // callers with it, are gone.
+                        Err(_) => return,
+                    }
+                }
+            }
+        }
+    }
+
     async fn batch(&mut self, mut jobs: Vec<Job>) {
         let snapshot = self.frontier.clone();
         let result = match &self.db {
@@ -296,6 +362,17 @@ impl Writer {
                 Err(e) => Err(e.into()),
             },
         };
+        self.finish(jobs, snapshot, result);
+    }
+
+    /// Publishes a batch's outcome: the new tree head and each caller's answer, or on failure
+    /// the tree as it was before the batch and the error to every caller.
+    fn finish(
+        &mut self,
+        jobs: Vec<Job>,
+        snapshot: Frontier,
+        result: Result<Vec<Slot>, StoreError>,
+    ) {
         match result {
             Ok(slots) => {
                 let head = TreeHead {
@@ -466,9 +543,7 @@ macro_rules! define_backend {
                     .execute(&mut *tx)
                     .await?;
             }
-            let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry")
-                .fetch_one(&mut *tx)
-                .await?;
+            let size: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *tx).await?;
             if u64::try_from(size).ok() != Some(frontier.size()) {
                 // Another process appended since our last batch: take its tree as ours.
                 *frontier = $restore(&mut *tx).await?;
@@ -531,9 +606,7 @@ macro_rules! define_backend {
         }
 
         async fn $restore(conn: &mut $conn_ty) -> Result<Frontier, StoreError> {
-            let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry")
-                .fetch_one(&mut *conn)
-                .await?;
+            let size: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *conn).await?;
             let size = u64::try_from(size).unwrap_or(0);
             let nodes = $read_nodes(conn, &Frontier::indices_for(size)).await?;
             Frontier::restore(size, &nodes).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -713,7 +786,7 @@ impl Db {
     /// Number of entries stored (one more than the highest sequence number).
     pub async fn audit_size(&self) -> Result<u64, StoreError> {
         let size: i64 = crate::on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry")
+            sqlx::query_scalar(AUDIT_SIZE)
                 .fetch_one(pool)
                 .await?
         });

@@ -8,8 +8,10 @@
 //! with the records) read through these connections instead.
 //!
 //! Rules that keep this safe:
-//! - Every connection is `query_only`: nothing written here, ever; writes stay with sqlx (and
-//!   the audit writer), so there is one writer path.
+//! - Every reading connection is `query_only`: nothing written through them, ever. Writes
+//!   stay with sqlx, except the audit writer's common batch, which runs on the one writing
+//!   connection kept here ([`Readers::write`], docs/adr/0005) so that closing the database
+//!   closes it too.
 //! - Same file, same compile-time options and `mmap_size` as the pool (one SQLite library:
 //!   rusqlite links the `libsqlite3-sys` sqlx links).
 //! - WAL: a reader sees the last committed state and never waits on the writer.
@@ -37,6 +39,8 @@ struct Inner {
     path: PathBuf,
     busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
+    /// The audit writer's connection, opened at its first batch.
+    writer: Mutex<Option<Connection>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -50,6 +54,7 @@ impl Readers {
             path: path.to_owned(),
             busy_timeout,
             idle: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
             closed: std::sync::atomic::AtomicBool::new(false),
         })))
     }
@@ -104,8 +109,37 @@ impl Readers {
 }
 
 impl Readers {
-    /// Closes the idle connections and opens no more (at shutdown, with the pool): later
-    /// calls fall back to the pool, which answers that it is closed.
+    /// Whether there is a file to write in place (not an in-memory database).
+    pub(crate) fn has_file(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Runs `f` on the audit writer's connection (`audit::in_place`), opened with the pool's
+    /// settings if it is not open yet; `None` when there is no file or the database is closed.
+    /// Only the audit writer's thread calls this: the lock is never contended, it only makes
+    /// [`Readers::close`] wait for a batch in progress.
+    pub(crate) fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Option<Result<R, StoreError>> {
+        let inner = self.0.as_ref()?;
+        let mut slot = inner.writer.lock().ok()?;
+        if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        if slot.is_none() {
+            match inner.open_writer() {
+                Ok(conn) => *slot = Some(conn),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        slot.as_mut().map(f)
+    }
+
+    /// Closes the idle connections and the writer's, and opens no more (at shutdown, with
+    /// the pool): later calls fall back to the pool, which answers that it is closed. The
+    /// last connection to close folds the WAL into the database file, so a copy of the file
+    /// alone is whole.
     pub(crate) fn close(&self) {
         if let Some(inner) = &self.0 {
             inner
@@ -113,6 +147,9 @@ impl Readers {
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             if let Ok(mut idle) = inner.idle.lock() {
                 idle.clear();
+            }
+            if let Ok(mut writer) = inner.writer.lock() {
+                *writer = None;
             }
         }
     }
@@ -126,6 +163,22 @@ impl Inner {
         )?;
         conn.busy_timeout(self.busy_timeout)?;
         conn.execute_batch("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")?;
+        Ok(conn)
+    }
+
+    /// The audit writer's connection, with the pool's settings (`Db::connect`): WAL,
+    /// `synchronous=FULL` (a committed entry survives power loss), foreign keys, the busy
+    /// timeout, the memory map.
+    fn open_writer(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA mmap_size = 268435456;",
+        )?;
         Ok(conn)
     }
 }
@@ -187,7 +240,7 @@ mod tests {
     use crate::{Db, DbOptions};
 
     #[tokio::test]
-    async fn readers_see_what_was_committed_and_can_write_nothing() {
+    async fn readers_see_what_was_committed_and_only_the_writer_writes() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("r.db").display());
         let db = Db::connect(&url, DbOptions::default()).await.unwrap();
@@ -233,9 +286,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 1);
-        // Closed with the pool: no read in place any more (callers get the pool's answer).
+        // The audit writer's connection writes, with the pool's durability.
+        let synchronous = readers
+            .write(|c| {
+                c.execute("INSERT INTO t VALUES (2, 'in place')", [])?;
+                Ok(c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(synchronous, 2, "synchronous = FULL");
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        // Closed with the pool: no read or write in place any more (callers get the pool's
+        // answer), and with every connection closed the WAL is folded into the file.
         db.close().await;
         assert!(readers.read(|_| Ok(())).is_none());
+        assert!(readers.write(|_| Ok(())).is_none());
+        assert!(!dir.path().join("r.db-wal").exists(), "the WAL was left behind");
     }
 
     #[tokio::test]

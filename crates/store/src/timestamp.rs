@@ -74,6 +74,15 @@ impl rusqlite::types::FromSql for Ts {
     }
 }
 
+/// Written on the calling thread (the audit writer's batch in place): the same text as sqlx's.
+impl rusqlite::types::ToSql for Ts {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.sqlite_text()
+            .map(rusqlite::types::ToSqlOutput::from)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;

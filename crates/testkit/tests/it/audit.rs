@@ -95,6 +95,94 @@ async fn stored_entries_read_back_exactly_as_written() {
     }
 }
 
+#[tokio::test]
+async fn an_entry_is_stored_alike_by_either_write_path() {
+    // On SQLite the writer commits a batch of plain entries in place on its own connection,
+    // and a batch with a change through the pool (docs/adr/0005): both must store the same
+    // values with the same SQLite types, or readers and `audit verify` would see two logs.
+    let t = TestApp::spawn().await;
+    let mut e = entry(&t, 0).validated().unwrap();
+    e.sdm = Some(uuid::Uuid::from_u128(0x8000));
+    e.episode_id = Some(uuid::Uuid::from_u128(0x9000));
+    e.reason = Some("覆診 \"quoted\" reason".to_owned());
+    t.app.record(e.clone()).await.unwrap();
+    t.app
+        .record_with(e.clone(), insert_meta("second path"))
+        .await
+        .unwrap();
+    let stats = t.app.audit_log().stats();
+    let in_place = stats.in_place.load(std::sync::atomic::Ordering::Relaxed);
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    let expected = match t.db.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 0,
+    };
+    assert_eq!((in_place, batches), (expected, 2), "one batch by each path");
+    let stored = all_entries(&t).await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].entry, e);
+    assert_eq!(stored[1].entry, e);
+    let db = t.db.connect().await;
+    if db.backend() == Backend::Sqlite {
+        let columns = [
+            "at",
+            "actor_kind",
+            "actor_account",
+            "actor_role",
+            "actor_hcp",
+            "actor_location",
+            "sdm",
+            "recipient",
+            "action",
+            "domains",
+            "record_ids",
+            "reason",
+            "outcome",
+            "denial_reason",
+            "consent_id",
+            "episode_id",
+            "client_addr",
+            "request_id",
+        ];
+        let select: Vec<String> = columns
+            .iter()
+            .map(|c| format!("typeof({c}) || ':' || quote({c})"))
+            .collect();
+        let ehrshare_store::Db::Sqlite(pool, _) = &db else {
+            unreachable!()
+        };
+        let mut rows = Vec::new();
+        for seq in 0..2_i64 {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM audit_entry WHERE seq = $1",
+                select.join(", ")
+            )))
+            .bind(seq)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            let values: Vec<String> = (0..columns.len())
+                .map(|i| sqlx::Row::get::<String, _>(&row, i))
+                .collect();
+            rows.push(values);
+        }
+        for (i, c) in columns.iter().enumerate() {
+            assert_eq!(rows[0][i], rows[1][i], "column {c}");
+        }
+    }
+    t.app.write_checkpoint().await.unwrap();
+    let report = ehrshare_app::audit::verify(
+        &db,
+        &t.checkpoint_file(),
+        &TestApp::public_key(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.finding, None, "{report:?}");
+    assert_eq!(report.entries, 2);
+}
+
 /// Makes every insert into audit_entry fail, as a read-only or broken audit table would.
 async fn break_audit_table(t: &TestApp) {
     let db = t.db.connect().await;

@@ -1,0 +1,142 @@
+//! The SQLite audit writer's common batch, run in place on a connection of its own
+//! (docs/adr/0005-sqlite-audit-writer-in-place.md).
+//!
+//! Why: through sqlx, one batch of read entries is about seven statements, each handed to the
+//! connection's worker thread and its answer handed back; under load every hand-over waits
+//! for a core, and the requests wait for the batch (docs/PERFORMANCE.md). Here the writer's
+//! own thread runs the batch itself: one wake-up to start it, none between statements.
+//!
+//! What runs here is only the batch that needs nothing else: entries, with or without read
+//! effects (the consent re-check and already-claimed access-notice days). A batch with a
+//! change (a sqlx closure), an alert, or a notice to send returns `None` before anything
+//! commits, and the caller runs it on the pool as before; so does a batch that finds the log
+//! grown by another writer (the pool path restores the tree). The statements are the pool
+//! path's, one row at a time: in place a cached statement's step costs microseconds, and a
+//! text per batch size would not stay in the statement cache.
+//!
+//! Values are encoded as sqlx encodes them for SQLite (UUIDs as 16-byte blobs, times as
+//! [`Ts`]'s text, lists as JSON text), so a row reads back the same whichever path wrote it;
+//! `ehrshare audit verify` recomputes every entry's hash from the decoded row.
+
+use ehrshare_core::audit::AuditEntry;
+use ehrshare_core::audit::merkle::{Frontier, Hash};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::{AUDIT_SIZE, EntryTable, Job, Slot, to_i64};
+use crate::error::StoreError;
+use crate::timestamp::Ts;
+
+/// Whether the batch holds only what [`batch`] does.
+fn in_place(jobs: &[Job]) -> bool {
+    jobs.iter().all(|j| {
+        j.change.is_none()
+            && j.read
+                .as_ref()
+                .is_none_or(|r| r.alert.is_none() && r.notice.as_ref().is_none_or(|n| !n.always))
+    })
+}
+
+/// Commits `jobs` in one transaction and returns what became of each, as the pool path does;
+/// `None` when the batch is not one for this path, with nothing committed. `frontier` may
+/// have been advanced even then, or on an error: the caller restores it.
+pub(crate) fn batch(
+    conn: &mut Connection,
+    frontier: &mut Frontier,
+    jobs: &[Job],
+) -> Result<Option<Vec<Slot>>, StoreError> {
+    if !in_place(jobs) {
+        return Ok(None);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let size: i64 = tx.prepare_cached(AUDIT_SIZE)?.query_row([], |r| r.get(0))?;
+    if u64::try_from(size).ok() != Some(frontier.size()) {
+        return Ok(None);
+    }
+    let mut slots = Vec::with_capacity(jobs.len());
+    let mut rows: Vec<AuditEntry> = Vec::with_capacity(jobs.len());
+    let mut nodes: Vec<(u64, Hash)> = Vec::with_capacity(jobs.len() * 2);
+    {
+        let mut unrevoked = tx.prepare_cached(
+            "SELECT count(*) FROM consent WHERE consent_id = ?1 AND revoked_at IS NULL",
+        )?;
+        let mut claim = tx.prepare_cached(
+            "INSERT INTO access_notice (recipient_id, hcp_id, day) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (recipient_id, hcp_id, day) DO NOTHING",
+        )?;
+        // The jobs are only read: if the batch turns out not to be for this path, the pool
+        // path gets them whole.
+        for job in jobs.iter() {
+            if let Some(read) = &job.read {
+                // No change is in the batch, so each consent is judged as of the transaction's
+                // start, after every earlier batch (a revocation included) committed.
+                if let Some(consent) = read.consent {
+                    let live: i64 = unrevoked.query_row([consent], |r| r.get(0))?;
+                    if live == 0 {
+                        slots.push(Slot::ChangeFailed(StoreError::ConsentRevoked));
+                        continue;
+                    }
+                }
+                if let Some(n) = &read.notice {
+                    let fresh = claim.execute(params![n.recipient, n.hcp, n.day])? > 0;
+                    if fresh && !n.messages.is_empty() {
+                        // The day's first access: its notice goes through the outbox, which
+                        // the pool path writes.
+                        return Ok(None);
+                    }
+                }
+            }
+            let seq = frontier.size();
+            let entry = job.entry.clone().at_seq(seq);
+            nodes.extend(frontier.push(entry.leaf_hash()));
+            rows.push(entry);
+            slots.push(Slot::Assigned(seq));
+        }
+        insert(&tx, &rows, &nodes)?;
+    }
+    tx.commit()?;
+    Ok(Some(slots))
+}
+
+/// Inserts the entries and tree nodes, a row at a time through cached statements.
+fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Result<(), StoreError> {
+    let mut entry = conn.prepare_cached(&format!(
+        "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19)",
+        EntryTable::Audit.insert_prefix()
+    ))?;
+    for row in rows {
+        let e = &row.entry;
+        entry.execute(params![
+            to_i64(row.seq),
+            Ts(e.at),
+            e.actor.kind.code(),
+            e.actor.account,
+            e.actor.role.as_deref(),
+            e.actor.hcp,
+            e.actor.location,
+            e.sdm,
+            e.recipient,
+            e.action.as_str(),
+            json(&e.domains)?,
+            json(&e.record_ids)?,
+            e.reason.as_deref(),
+            e.outcome.code(),
+            e.denial_reason.as_deref(),
+            e.consent_id,
+            e.episode_id,
+            e.client_addr.as_deref(),
+            e.request_id,
+        ])?;
+    }
+    let mut node = conn.prepare_cached("INSERT INTO audit_node (idx, hash) VALUES (?1, ?2)")?;
+    for (idx, hash) in nodes {
+        node.execute(params![to_i64(*idx), hash.as_slice()])?;
+    }
+    Ok(())
+}
+
+/// JSON text of a list column, as sqlx's `Json` writes it.
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("audit entry not encodable: {e}")))
+}
