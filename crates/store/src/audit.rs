@@ -187,10 +187,6 @@ impl AuditLog {
             root: frontier.root(),
         });
         let stats = Arc::new(AuditStats::default());
-        // A SQLite file gets a writer thread that runs batches in place (docs/adr/0005); an
-        // in-memory database cannot be shared with its connection, and PostgreSQL has no
-        // hand-overs to save.
-        let in_place = matches!(&db, Db::Sqlite(_, readers) if readers.has_file());
         let writer = Writer {
             db,
             frontier,
@@ -198,15 +194,7 @@ impl AuditLog {
             head: head_tx,
             stats: Arc::clone(&stats),
         };
-        if in_place {
-            let runtime = tokio::runtime::Handle::current();
-            std::thread::Builder::new()
-                .name("audit-writer".to_owned())
-                .spawn(move || writer.run_in_place(rx, runtime))
-                .map_err(|e| StoreError::Corrupt(format!("cannot start the audit writer: {e}")))?;
-        } else {
-            tokio::spawn(writer.run(rx));
-        }
+        tokio::spawn(writer.run(rx));
         Ok(AuditLog { jobs, head, stats })
     }
 
@@ -303,55 +291,21 @@ impl Writer {
         }
     }
 
-    /// The SQLite writer's loop, on a thread of its own (docs/adr/0005): a batch is run in
-    /// place on `conn` when it can be ([`in_place::batch`]), otherwise on the pool by the
-    /// runtime, the thread waiting for it so that batches stay in order.
-    fn run_in_place(mut self, mut rx: mpsc::Receiver<Job>, runtime: tokio::runtime::Handle) {
-        // Ends when every AuditLog handle is dropped and the queue is drained. No pause to
-        // gather: callers queue up while the batch before theirs commits.
-        while let Some(first) = rx.blocking_recv() {
-            let mut jobs = vec![first];
-            while jobs.len() < self.max_batch {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            let snapshot = self.frontier.clone();
-            // Once the database is closed (shutdown) there is no connection here, and the
-            // pool path answers every batch that it is unavailable.
-            let done = match &self.db {
-                Db::Sqlite(_, readers) => readers
-                    .write(|conn| in_place::batch(conn, &mut self.frontier, &jobs))
-                    .unwrap_or(Ok(None)),
-                Db::Postgres(_) => Ok(None),
-            };
-            match done {
-                Ok(Some(slots)) => {
-                    self.stats.in_place.fetch_add(1, Ordering::Relaxed);
-                    self.finish(jobs, snapshot, Ok(slots));
-                }
-                Err(err) => self.finish(jobs, snapshot, Err(err)),
-                Ok(None) => {
-                    self.frontier = snapshot;
-                    let (back, returned) = oneshot::channel();
-                    runtime.spawn(async move {
-                        self.batch(jobs).await;
-                        let _ = back.send(self);
-                    });
-                    match returned.blocking_recv() {
-                        Ok(writer) => self = writer,
-                        // The runtime is shutting down: its task, the writer and the batch's
-                        // callers with it, are gone.
-                        Err(_) => return,
-                    }
-                }
-            }
-        }
-    }
-
     async fn batch(&mut self, mut jobs: Vec<Job>) {
         let snapshot = self.frontier.clone();
+        // On a SQLite file, the common batch runs in place, on this thread (docs/adr/0005);
+        // any other batch, or any batch once the database is closed, through the pool.
+        if let Db::Sqlite(_, readers) = &self.db {
+            let frontier = &mut self.frontier;
+            match readers.write(|conn| in_place::batch(conn, frontier, &jobs)) {
+                Some(Ok(Some(slots))) => {
+                    self.stats.in_place.fetch_add(1, Ordering::Relaxed);
+                    return self.finish(jobs, snapshot, Ok(slots));
+                }
+                Some(Err(err)) => return self.finish(jobs, snapshot, Err(err)),
+                Some(Ok(None)) | None => self.frontier = snapshot.clone(),
+            }
+        }
         let result = match &self.db {
             Db::Sqlite(pool, _) => match pool.acquire().await {
                 Ok(mut conn) => batch_sqlite(&mut conn, &mut self.frontier, &mut jobs).await,

@@ -109,15 +109,10 @@ impl Readers {
 }
 
 impl Readers {
-    /// Whether there is a file to write in place (not an in-memory database).
-    pub(crate) fn has_file(&self) -> bool {
-        self.0.is_some()
-    }
-
     /// Runs `f` on the audit writer's connection (`audit::in_place`), opened with the pool's
     /// settings if it is not open yet; `None` when there is no file or the database is closed.
-    /// Only the audit writer's thread calls this: the lock is never contended, it only makes
-    /// [`Readers::close`] wait for a batch in progress.
+    /// Only the audit writer calls this, one batch at a time: the lock is never contended, it
+    /// only makes [`Readers::close`] wait for a batch in progress.
     pub(crate) fn write<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
@@ -305,7 +300,10 @@ mod tests {
         db.close().await;
         assert!(readers.read(|_| Ok(())).is_none());
         assert!(readers.write(|_| Ok(())).is_none());
-        assert!(!dir.path().join("r.db-wal").exists(), "the WAL was left behind");
+        assert!(
+            !dir.path().join("r.db-wal").exists(),
+            "the WAL was left behind"
+        );
     }
 
     #[tokio::test]

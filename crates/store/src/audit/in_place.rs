@@ -3,13 +3,14 @@
 //!
 //! Why: through sqlx, one batch of read entries is about seven statements, each handed to the
 //! connection's worker thread and its answer handed back; under load every hand-over waits
-//! for a core, and the requests wait for the batch (docs/PERFORMANCE.md). Here the writer's
-//! own thread runs the batch itself: one wake-up to start it, none between statements.
+//! for a core, and the requests wait for the batch (docs/PERFORMANCE.md). Here the writer task
+//! runs the batch itself, on the tokio thread it is on: no hand-over at all. The thread is
+//! blocked for the batch, `fsync` included (about 0.1 ms here), as ADR 0004's reads block it.
 //!
 //! What runs here is only the batch that needs nothing else: entries, with or without read
 //! effects (the consent re-check and already-claimed access-notice days). A batch with a
 //! change (a sqlx closure), an alert, or a notice to send returns `None` before anything
-//! commits, and the caller runs it on the pool as before; so does a batch that finds the log
+//! commits, and the writer runs it on the pool as before; so does a batch that finds the log
 //! grown by another writer (the pool path restores the tree). The statements are the pool
 //! path's, one row at a time: in place a cached statement's step costs microseconds, and a
 //! text per batch size would not stay in the statement cache.
