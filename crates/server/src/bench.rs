@@ -305,12 +305,16 @@ struct Run {
     /// Each request's latency, sorted: from when it was sent (closed loop) or due (open loop,
     /// so that a late send counts against the server, not for it: no coordinated omission).
     waits: Vec<Duration>,
+    /// The audit writer's transactions during the run, and how many of them it committed in
+    /// place (docs/adr/0005).
+    commits: u64,
+    in_place: u64,
 }
 
 impl Run {
     fn report(&self) -> String {
         let ms = |p: f64| percentile(&self.waits, p).as_secs_f64() * 1000.0;
-        format!(
+        let mut line = format!(
             "{:.0} req/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
             self.rate,
             ms(50.0),
@@ -318,7 +322,16 @@ impl Run {
             ms(99.0),
             ms(99.9),
             ms(100.0)
-        )
+        );
+        if self.commits > 0 {
+            line += &format!(
+                "; audit: {} commits ({} in place), {:.1} requests each",
+                self.commits,
+                self.in_place,
+                self.waits.len() as f64 / self.commits as f64
+            );
+        }
+        line
     }
 }
 
@@ -431,7 +444,16 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
     let run = |path_of: Arc<dyn Fn(usize) -> String + Send + Sync>, load: Load| {
         let router = router.clone();
         let cookie = cookie.clone();
+        let app = app.clone();
         async move {
+            let counts = || {
+                let stats = app.audit_log().stats();
+                (
+                    stats.batches.load(std::sync::atomic::Ordering::Relaxed),
+                    stats.in_place.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            };
+            let before = counts();
             let started = std::time::Instant::now();
             let mut tasks = Vec::with_capacity(concurrency);
             let mut schedules = Vec::with_capacity(concurrency);
@@ -477,9 +499,12 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
             let elapsed = started.elapsed().as_secs_f64();
             waits.sort_unstable();
+            let after = counts();
             anyhow::Ok(Run {
                 rate: waits.len() as f64 / elapsed,
                 waits,
+                commits: after.0 - before.0,
+                in_place: after.1 - before.1,
             })
         }
     };

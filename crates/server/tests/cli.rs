@@ -616,4 +616,22 @@ fn bench_summary_reports_a_closed_and_an_open_loop() {
     let open = rate_of("eHR summary, open loop (40 req/s offered over 4 readers");
     assert!((30.0..=41.0).contains(&open), "{stdout}");
     assert!(stdout.contains("summary / trivial: "), "{stdout}");
+    // Each summary run says how its audit entries were committed; on a SQLite file the
+    // writer commits read entries in place (docs/adr/0005), on PostgreSQL never.
+    let open_line = stdout
+        .lines()
+        .find(|l| l.starts_with("eHR summary, open loop"))
+        .unwrap();
+    let (_, audit) = open_line.split_once("; audit: ").expect(open_line);
+    let (commits, rest) = audit.split_once(" commits (").unwrap();
+    let in_place = rest.split_once(" in place)").unwrap().0;
+    let (commits, in_place): (u64, u64) = (commits.parse().unwrap(), in_place.parse().unwrap());
+    assert!(commits > 0 && in_place <= commits, "{open_line}");
+    if std::env::var("EHRSHARE_TEST_DATABASE_URL").is_ok() {
+        assert_eq!(in_place, 0, "{open_line}");
+    } else {
+        assert!(in_place > 0, "{open_line}");
+    }
+    let trivial = stdout.lines().find(|l| l.starts_with("ceiling:")).unwrap();
+    assert!(!trivial.contains("audit:"), "{trivial}");
 }
