@@ -152,28 +152,27 @@ impl Readers {
 
 impl Inner {
     fn open(&self) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(self.busy_timeout)?;
-        conn.execute_batch("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")?;
-        Ok(conn)
+        self.connect("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")
     }
 
     /// The audit writer's connection, with the pool's settings (`Db::connect`): WAL,
     /// `synchronous=FULL` (a committed entry survives power loss), foreign keys, the busy
     /// timeout, the memory map.
     fn open_writer(&self) -> Result<Connection, StoreError> {
+        self.connect(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA mmap_size = 268435456;",
+        )
+    }
+
+    /// A connection to the file with the busy timeout and then `pragmas`.
+    fn connect(&self, pragmas: &str) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(self.busy_timeout)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA mmap_size = 268435456;",
-        )?;
+        conn.execute_batch(pragmas)?;
         Ok(conn)
     }
 }

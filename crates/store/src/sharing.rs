@@ -161,6 +161,29 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
     list.join(", ")
 }
 
+/// Which of `$1` to `$n` (consent ids) are unrevoked: their ids. Also the audit writer's
+/// check in place (`audit::in_place`), one consent at a time.
+pub(crate) fn unrevoked_consents_sql(n: usize) -> String {
+    format!(
+        "SELECT consent_id FROM consent WHERE revoked_at IS NULL AND consent_id IN ({})",
+        placeholders(1, n)
+    )
+}
+
+/// Claims `n` access-notice days, `(recipient_id, hcp_id, day)` from `$1` on, three a day;
+/// returns those not claimed before. Also the audit writer's claim in place
+/// (`audit::in_place`), one day at a time.
+pub(crate) fn claim_notice_days_sql(n: usize) -> String {
+    let values: Vec<String> = (0..n)
+        .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+        .collect();
+    format!(
+        "INSERT INTO access_notice (recipient_id, hcp_id, day) VALUES {} \
+         ON CONFLICT (recipient_id, hcp_id, day) DO NOTHING RETURNING recipient_id, hcp_id, day",
+        values.join(", ")
+    )
+}
+
 /// Which of `consents` are unrevoked, in one statement per thousand, read inside the caller's
 /// transaction (the audit writer's): a read permitted on a consent is committed only if no
 /// revocation committed first.
@@ -170,10 +193,7 @@ pub async fn unrevoked_consents(
 ) -> Result<std::collections::HashSet<Uuid>, StoreError> {
     let mut live = std::collections::HashSet::new();
     for chunk in consents.chunks(1000) {
-        let sql = format!(
-            "SELECT consent_id FROM consent WHERE revoked_at IS NULL AND consent_id IN ({})",
-            placeholders(1, chunk.len())
-        );
+        let sql = unrevoked_consents_sql(chunk.len());
         let ids: Vec<Uuid> = crate::on_conn!(conn.reborrow(), db => {
             let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             for c in chunk {
@@ -208,14 +228,7 @@ pub(crate) async fn apply_read_effects(
     keys.dedup();
     let mut fresh = std::collections::HashSet::new();
     for chunk in keys.chunks(1000) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect();
-        let sql = format!(
-            "INSERT INTO access_notice (recipient_id, hcp_id, day) VALUES {} \
-             ON CONFLICT (recipient_id, hcp_id, day) DO NOTHING RETURNING recipient_id, hcp_id, day",
-            values.join(", ")
-        );
+        let sql = claim_notice_days_sql(chunk.len());
         let rows: Vec<(Uuid, Uuid, String)> = crate::on_conn!(conn.reborrow(), db => {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for (r, h, d) in chunk {

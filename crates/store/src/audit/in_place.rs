@@ -21,11 +21,28 @@
 
 use ehrshare_core::audit::AuditEntry;
 use ehrshare_core::audit::merkle::{Frontier, Hash};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, ToSql, TransactionBehavior, params};
 
 use super::{AUDIT_SIZE, EntryTable, Job, Slot, to_i64};
 use crate::error::StoreError;
 use crate::timestamp::Ts;
+
+/// The statements' texts, made once (not on every batch).
+struct Statements {
+    unrevoked: String,
+    claim: String,
+    entry: String,
+}
+
+static SQL: std::sync::LazyLock<Statements> = std::sync::LazyLock::new(|| Statements {
+    unrevoked: crate::sharing::unrevoked_consents_sql(1),
+    claim: crate::sharing::claim_notice_days_sql(1),
+    entry: format!(
+        "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19)",
+        EntryTable::Audit.insert_prefix()
+    ),
+});
 
 /// Whether the batch holds only what [`batch`] does.
 fn in_place(jobs: &[Job]) -> bool {
@@ -57,28 +74,25 @@ pub(crate) fn batch(
     let mut rows: Vec<AuditEntry> = Vec::with_capacity(jobs.len());
     let mut nodes: Vec<(u64, Hash)> = Vec::with_capacity(jobs.len() * 2);
     {
-        let mut unrevoked = tx.prepare_cached(
-            "SELECT count(*) FROM consent WHERE consent_id = ?1 AND revoked_at IS NULL",
-        )?;
-        let mut claim = tx.prepare_cached(
-            "INSERT INTO access_notice (recipient_id, hcp_id, day) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (recipient_id, hcp_id, day) DO NOTHING",
-        )?;
+        // The pool path's statements for one consent and one day (`$N` bound by name).
+        let mut unrevoked = tx.prepare_cached(&SQL.unrevoked)?;
+        let mut claim = tx.prepare_cached(&SQL.claim)?;
         // The jobs are only read: if the batch turns out not to be for this path, the pool
         // path gets them whole.
         for job in jobs.iter() {
             if let Some(read) = &job.read {
                 // No change is in the batch, so each consent is judged as of the transaction's
                 // start, after every earlier batch (a revocation included) committed.
-                if let Some(consent) = read.consent {
-                    let live: i64 = unrevoked.query_row([consent], |r| r.get(0))?;
-                    if live == 0 {
-                        slots.push(Slot::ChangeFailed(StoreError::ConsentRevoked));
-                        continue;
-                    }
+                if let Some(consent) = read.consent
+                    && !unrevoked.exists([("$1", &consent as &dyn ToSql)].as_slice())?
+                {
+                    slots.push(Slot::ChangeFailed(StoreError::ConsentRevoked));
+                    continue;
                 }
                 if let Some(n) = &read.notice {
-                    let fresh = claim.execute(params![n.recipient, n.hcp, n.day])? > 0;
+                    let day: [(&str, &dyn ToSql); 3] =
+                        [("$1", &n.recipient), ("$2", &n.hcp), ("$3", &n.day)];
+                    let fresh = claim.exists(day.as_slice())?;
                     if fresh && !n.messages.is_empty() {
                         // The day's first access: its notice goes through the outbox, which
                         // the pool path writes.
@@ -100,11 +114,7 @@ pub(crate) fn batch(
 
 /// Inserts the entries and tree nodes, a row at a time through cached statements.
 fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Result<(), StoreError> {
-    let mut entry = conn.prepare_cached(&format!(
-        "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19)",
-        EntryTable::Audit.insert_prefix()
-    ))?;
+    let mut entry = conn.prepare_cached(&SQL.entry)?;
     for row in rows {
         let e = &row.entry;
         entry.execute(params![
