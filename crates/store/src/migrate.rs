@@ -41,6 +41,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (8, "accounts", "0008_accounts.sql"),
     (9, "sharing", "0009_sharing.sql"),
     (10, "account_document", "0010_account_document.sql"),
+    (11, "record_order", "0011_record_order.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -54,6 +55,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (8, "accounts", "0008_accounts.sql"),
     (9, "sharing", "0009_sharing.sql"),
     (10, "account_document", "0010_account_document.sql"),
+    (11, "record_order", "0011_record_order.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

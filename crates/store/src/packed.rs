@@ -15,7 +15,6 @@
 
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::db::Backend;
@@ -76,7 +75,8 @@ pub(crate) fn opt_uuid(s: Option<&str>) -> Result<Option<Uuid>, StoreError> {
 
 /// A timestamp as packed (RFC 3339 from either backend).
 pub(crate) fn ts(s: &str) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::parse(s, &Rfc3339)
+    crate::timestamp::Ts::parse(s)
+        .map(|t| t.0)
         .map_err(|e| StoreError::Corrupt(format!("packed time {s:?}: {e}")))
 }
 

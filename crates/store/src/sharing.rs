@@ -1107,8 +1107,10 @@ fn facts_sql(b: crate::Backend, records: usize) -> std::sync::Arc<str> {
 }
 
 /// Which records a summary shows, and in what order: a recipient's current records in `n`
-/// domains, oldest first. The recipient is `recipient` (a parameter or a column); the domain
-/// codes are the parameters `$2` to `$(n + 1)` (from core's closed list, still bound).
+/// domains, by domain and oldest first in each (the order of the index
+/// `record_recipient_domain`, so that the database does not sort). The recipient is
+/// `recipient` (a parameter or a column); the domain codes are the parameters `$2` to
+/// `$(n + 1)` (from core's closed list, still bound).
 fn records_from(recipient: &str, n: usize) -> (String, &'static str) {
     (
         format!(
@@ -1116,7 +1118,7 @@ fn records_from(recipient: &str, n: usize) -> (String, &'static str) {
              AND d.domain IN ({})",
             placeholders(2, n)
         ),
-        "d.created_at, d.record_id",
+        "d.domain, d.created_at, d.record_id",
     )
 }
 
@@ -1275,4 +1277,45 @@ fn decode_records(text: &str) -> Result<Vec<RecordRow>, StoreError> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Db, DbOptions};
+
+    /// A summary's records come in the index's order: SQLite neither sorts them nor reads
+    /// the table to find them (only to fetch each one found).
+    #[tokio::test]
+    async fn a_summary_reads_its_records_in_index_order_without_a_sort() {
+        let db = Db::connect("sqlite::memory:", DbOptions::default())
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let Db::Sqlite(pool, _) = &db else {
+            unreachable!()
+        };
+        for n in [1, 5] {
+            let sql = super::records_sql(n);
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN QUERY PLAN {sql}"
+            )))
+            .bind(uuid::Uuid::nil());
+            for d in 0..n {
+                q = q.bind(format!("domain-{d}"));
+            }
+            let plan: Vec<String> = q
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.3)
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("USING INDEX record_recipient_domain")),
+                "{plan:?}"
+            );
+            assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+        }
+    }
 }
