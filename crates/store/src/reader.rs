@@ -201,6 +201,10 @@ impl<T: serde::de::DeserializeOwned> rusqlite::types::FromSql for JsonText<T> {
 pub(crate) struct Named<'r, 's> {
     row: &'r rusqlite::Row<'s>,
     names: &'r [String],
+    /// Where the next look-up starts: the column after the last one found. Rows are mostly
+    /// read in the order of their columns, so most look-ups compare one name, not half of
+    /// them (a summary looks up 12 columns of 50 rows).
+    next: std::cell::Cell<usize>,
 }
 
 /// The names of the columns of `row`'s statement.
@@ -215,16 +219,22 @@ pub(crate) fn column_names(row: &rusqlite::Row<'_>) -> Vec<String> {
 
 impl<'r, 's> Named<'r, 's> {
     pub(crate) fn new(row: &'r rusqlite::Row<'s>, names: &'r [String]) -> Named<'r, 's> {
-        Named { row, names }
+        Named {
+            row,
+            names,
+            next: std::cell::Cell::new(0),
+        }
     }
 
     /// The column called `name`.
     pub(crate) fn get<T: rusqlite::types::FromSql>(&self, name: &str) -> rusqlite::Result<T> {
-        let i = self
-            .names
-            .iter()
-            .position(|n| n == name)
+        let n = self.names.len();
+        let start = self.next.get();
+        let i = (start..n)
+            .chain(0..start.min(n))
+            .find(|&i| self.names[i] == name)
             .ok_or_else(|| rusqlite::Error::InvalidColumnName(name.to_owned()))?;
+        self.next.set(i + 1);
         self.row.get(i)
     }
 }
@@ -303,6 +313,31 @@ mod tests {
             !dir.path().join("r.db-wal").exists(),
             "the WAL was left behind"
         );
+    }
+
+    #[test]
+    fn columns_are_found_by_name_in_any_order() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut statement = conn.prepare("SELECT 1 AS a, 'two' AS b, 3 AS c").unwrap();
+        let mut rows = statement.query([]).unwrap();
+        let row = rows.next().unwrap().unwrap();
+        let names = super::column_names(row);
+        let named = super::Named::new(row, &names);
+        // In order, backwards, twice, after the last: each by its own name.
+        for (name, want) in [("a", "1"), ("b", "two"), ("c", "3"), ("c", "3"), ("a", "1")] {
+            let got: rusqlite::types::Value = named.get(name).unwrap();
+            let got = match got {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(got, want, "{name}");
+        }
+        assert!(matches!(
+            named.get::<i64>("d"),
+            Err(rusqlite::Error::InvalidColumnName(n)) if n == "d"
+        ));
+        assert_eq!(named.get::<String>("b").unwrap(), "two");
     }
 
     #[tokio::test]
