@@ -634,4 +634,17 @@ fn bench_summary_reports_a_closed_and_an_open_loop() {
     }
     let trivial = stdout.lines().find(|l| l.starts_with("ceiling:")).unwrap();
     assert!(!trivial.contains("audit:"), "{trivial}");
+    // On Linux each run also says the CPU a request took; a summary costs more than the
+    // trivial route.
+    if cfg!(target_os = "linux") {
+        let cpu_of = |line: &str| -> u64 {
+            let (_, cpu) = line.split_once("; CPU ").expect(line);
+            cpu.split_once(" us a request").expect(line).0.parse().unwrap()
+        };
+        let summary = stdout
+            .lines()
+            .find(|l| l.starts_with("eHR summary, closed loop"))
+            .unwrap();
+        assert!(cpu_of(summary) > cpu_of(trivial), "{stdout}");
+    }
 }
