@@ -639,7 +639,11 @@ fn bench_summary_reports_a_closed_and_an_open_loop() {
     if cfg!(target_os = "linux") {
         let cpu_of = |line: &str| -> u64 {
             let (_, cpu) = line.split_once("; CPU ").expect(line);
-            cpu.split_once(" us a request").expect(line).0.parse().unwrap()
+            cpu.split_once(" us a request")
+                .expect(line)
+                .0
+                .parse()
+                .unwrap()
         };
         let summary = stdout
             .lines()
