@@ -34,8 +34,9 @@ pub(crate) enum Col<'a> {
 }
 
 /// A scalar subquery giving the rows of `from` (`FROM ... WHERE ...`, correlated as the caller
-/// likes) as a JSON array of arrays of `cols`, in `order`; `[]` when there are none.
-pub(crate) fn list(backend: Backend, cols: &[Col<'_>], from: &str, order: &str) -> String {
+/// likes) as a JSON array of arrays of `cols`, in `order` (`ORDER BY` terms; `None`: as
+/// found, for a caller that sorts them itself); `[]` when there are none.
+pub(crate) fn list(backend: Backend, cols: &[Col<'_>], from: &str, order: Option<&str>) -> String {
     let items: Vec<String> = cols
         .iter()
         .map(|c| match (backend, c) {
@@ -48,12 +49,13 @@ pub(crate) fn list(backend: Backend, cols: &[Col<'_>], from: &str, order: &str) 
         })
         .collect();
     let items = items.join(", ");
+    let order = order.map(|o| format!(" ORDER BY {o}")).unwrap_or_default();
     match backend {
         Backend::Sqlite => {
-            format!("(SELECT json_group_array(json_array({items}) ORDER BY {order}) {from})")
+            format!("(SELECT json_group_array(json_array({items}){order}) {from})")
         }
         Backend::Postgres => format!(
-            "(SELECT coalesce(json_agg(json_build_array({items}) ORDER BY {order}), '[]'::json)::text {from})"
+            "(SELECT coalesce(json_agg(json_build_array({items}){order}), '[]'::json)::text {from})"
         ),
     }
 }

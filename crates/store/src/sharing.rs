@@ -52,7 +52,7 @@ pub struct RecipientFacts {
     pub consents: Vec<ConsentRow>,
     pub episodes: Vec<EpisodeRow>,
     pub restrictions: Vec<RestrictionRow>,
-    /// The current records in the domains asked for, oldest first.
+    /// The current records in the domains asked for, by domain and oldest first in each.
     pub records: Vec<RecordRow>,
 }
 
@@ -859,7 +859,7 @@ impl Db {
             String,
             Vec<Unlock>,
         );
-        let sdms = packed::decode::<Sdm>("sdms", &sdms)?
+        let mut sdms: Vec<SdmRow> = packed::decode::<Sdm>("sdms", &sdms)?
             .into_iter()
             .map(|p| {
                 Ok(SdmRow {
@@ -878,7 +878,7 @@ impl Db {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        let consents = packed::decode::<Consent>("consents", &consents)?
+        let mut consents: Vec<ConsentRow> = packed::decode::<Consent>("consents", &consents)?
             .into_iter()
             .map(|p| {
                 Ok(ConsentRow {
@@ -896,7 +896,7 @@ impl Db {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        let episodes = packed::decode::<Episode>("episodes", &episodes)?
+        let mut episodes: Vec<EpisodeRow> = packed::decode::<Episode>("episodes", &episodes)?
             .into_iter()
             .map(|p| {
                 Ok(EpisodeRow {
@@ -913,30 +913,32 @@ impl Db {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        let restrictions = packed::decode::<Restriction>("restrictions", &restrictions)?
-            .into_iter()
-            .map(|p| {
-                Ok(RestrictionRow {
-                    id: packed::uuid(&p.0)?,
-                    recipient_id: packed::uuid(&p.1)?,
-                    domain: p.2,
-                    record_id: packed::opt_uuid(p.3.as_deref())?,
-                    created_at: packed::ts(&p.4)?,
-                    unlocks: p
-                        .5
-                        .into_iter()
-                        .map(|u| {
-                            Ok(UnlockRow {
-                                id: packed::uuid(&u.0)?,
-                                hcp_id: packed::uuid(&u.1)?,
-                                episode_id: packed::uuid(&u.2)?,
-                                until: packed::ts(&u.3)?,
+        let mut restrictions: Vec<RestrictionRow> =
+            packed::decode::<Restriction>("restrictions", &restrictions)?
+                .into_iter()
+                .map(|p| {
+                    Ok(RestrictionRow {
+                        id: packed::uuid(&p.0)?,
+                        recipient_id: packed::uuid(&p.1)?,
+                        domain: p.2,
+                        record_id: packed::opt_uuid(p.3.as_deref())?,
+                        created_at: packed::ts(&p.4)?,
+                        unlocks: p
+                            .5
+                            .into_iter()
+                            .map(|u| {
+                                Ok(UnlockRow {
+                                    id: packed::uuid(&u.0)?,
+                                    hcp_id: packed::uuid(&u.1)?,
+                                    episode_id: packed::uuid(&u.2)?,
+                                    until: packed::ts(&u.3)?,
+                                })
                             })
-                        })
-                        .collect::<Result<_, StoreError>>()?,
+                            .collect::<Result<_, StoreError>>()?,
+                    })
                 })
-            })
-            .collect::<Result<_, StoreError>>()?;
+                .collect::<Result<_, StoreError>>()?;
+        facts_order(&mut sdms, &mut consents, &mut episodes, &mut restrictions);
         Ok(Some(RecipientFacts {
             registration,
             sdms,
@@ -1106,6 +1108,26 @@ fn facts_sql(b: crate::Backend, records: usize) -> std::sync::Arc<str> {
     sql
 }
 
+/// The facts' lists in their documented order, sorted here rather than by the database: on
+/// SQLite an `ORDER BY` inside an aggregate builds a temporary b-tree per list per read,
+/// which cost more than these few rows' sort (docs/PERFORMANCE.md, sixth session). Instants
+/// compare as instants and ids by their bytes, as both backends order them.
+fn facts_order(
+    sdms: &mut [SdmRow],
+    consents: &mut [ConsentRow],
+    episodes: &mut [EpisodeRow],
+    restrictions: &mut [RestrictionRow],
+) {
+    sdms.sort_by_key(|s| (s.created_at, s.sdm_id));
+    // Newest first.
+    consents.sort_by_key(|c| std::cmp::Reverse((c.given_at, c.id)));
+    episodes.sort_by_key(|e| std::cmp::Reverse((e.start_at, e.id)));
+    restrictions.sort_by_key(|r| (r.created_at, r.id));
+    for r in restrictions.iter_mut() {
+        r.unlocks.sort_by_key(|u| (u.until, u.id));
+    }
+}
+
 /// Which records a summary shows, and in what order: a recipient's current records in `n`
 /// domains, by domain and oldest first in each (the order of the index
 /// `record_recipient_domain`, so that the database does not sort). The recipient is
@@ -1146,7 +1168,7 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
             Col::Plain("s.created_at"),
         ],
         "FROM recipient_sdm s WHERE s.recipient_id = r.recipient_id",
-        "s.created_at, s.sdm_id",
+        None,
     );
     let consents = packed::list(
         b,
@@ -1164,7 +1186,7 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
             Col::Plain("c.created_at"),
         ],
         "FROM consent c WHERE c.recipient_id = r.recipient_id",
-        "c.given_at DESC, c.consent_id DESC",
+        None,
     );
     let episodes = packed::list(
         b,
@@ -1181,7 +1203,7 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
             Col::Plain("e.created_at"),
         ],
         "FROM care_episode e WHERE e.recipient_id = r.recipient_id",
-        "e.start_at DESC, e.episode_id DESC",
+        None,
     );
     let unlocks = packed::list(
         b,
@@ -1192,7 +1214,7 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
             Col::Plain("u.until_at"),
         ],
         "FROM restriction_unlock u WHERE u.restriction_id = x.restriction_id",
-        "u.until_at, u.unlock_id",
+        None,
     );
     let restrictions = packed::list(
         b,
@@ -1205,7 +1227,7 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
             Col::List(&unlocks),
         ],
         "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
-        "x.created_at, x.restriction_id",
+        None,
     );
     let records = if records == 0 {
         "'[]'".to_owned()
@@ -1239,7 +1261,7 @@ fn records_list(backend: crate::Backend, recipient: &str, n: usize) -> String {
             Col::Plain("d.updated_at"),
         ],
         &from,
-        order,
+        Some(order),
     )
 }
 
@@ -1281,7 +1303,107 @@ fn decode_records(text: &str) -> Result<Vec<RecordRow>, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use time::OffsetDateTime;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    use super::*;
     use crate::{Db, DbOptions};
+
+    fn at(minute: i64) -> OffsetDateTime {
+        datetime!(2026-01-15 09:00:00 UTC) + time::Duration::minutes(minute)
+    }
+
+    fn consent(id: u128, given: i64) -> ConsentRow {
+        ConsentRow {
+            id: Uuid::from_u128(id),
+            recipient_id: Uuid::nil(),
+            hcp_id: Uuid::nil(),
+            kind: "indefinite".into(),
+            method: "app".into(),
+            method_ref: None,
+            given_at: at(given),
+            revoked_at: None,
+            sdm_id: None,
+            account_id: None,
+            created_at: at(0),
+        }
+    }
+
+    fn episode(id: u128, start: i64) -> EpisodeRow {
+        EpisodeRow {
+            id: Uuid::from_u128(id),
+            recipient_id: Uuid::nil(),
+            hcp_id: Uuid::nil(),
+            location_id: None,
+            kind: "attendance".into(),
+            start_at: at(start),
+            end_at: None,
+            opened_by: Uuid::nil(),
+            closed_by: None,
+            created_at: at(0),
+        }
+    }
+
+    fn sdm(id: u128, created: i64) -> SdmRow {
+        SdmRow {
+            recipient_id: Uuid::nil(),
+            sdm_id: Uuid::from_u128(id),
+            name_en: "S".into(),
+            name_zh: None,
+            doc_type: "hkid".into(),
+            doc_issuer: "HK".into(),
+            doc_number: "A1".into(),
+            category: "parent".into(),
+            no_higher_available: false,
+            relationship_proof: None,
+            phone: "+85290000000".into(),
+            created_at: at(created),
+        }
+    }
+
+    fn restriction(id: u128, created: i64, unlocks: &[(u128, i64)]) -> RestrictionRow {
+        RestrictionRow {
+            id: Uuid::from_u128(id),
+            recipient_id: Uuid::nil(),
+            domain: None,
+            record_id: None,
+            created_at: at(created),
+            unlocks: unlocks
+                .iter()
+                .map(|(id, until)| UnlockRow {
+                    id: Uuid::from_u128(*id),
+                    hcp_id: Uuid::nil(),
+                    episode_id: Uuid::nil(),
+                    until: at(*until),
+                })
+                .collect(),
+        }
+    }
+
+    /// The facts' documented orders: consents and episodes newest first, the rest oldest
+    /// first; equal times by id (as the databases ordered them before the sort moved here).
+    #[test]
+    fn the_facts_lists_come_in_their_documented_order() {
+        let mut consents = vec![consent(1, 5), consent(2, 9), consent(4, 5), consent(3, 1)];
+        let mut episodes = vec![episode(1, 3), episode(3, 3), episode(2, 7)];
+        let mut sdms = vec![sdm(2, 4), sdm(1, 4), sdm(3, 2)];
+        let mut restrictions = vec![
+            restriction(2, 6, &[(5, 9), (4, 2), (3, 9)]),
+            restriction(1, 8, &[]),
+            restriction(3, 6, &[]),
+        ];
+        facts_order(&mut sdms, &mut consents, &mut episodes, &mut restrictions);
+        let ids = |v: Vec<Uuid>| v.into_iter().map(|u| u.as_u128()).collect::<Vec<_>>();
+        assert_eq!(ids(consents.iter().map(|c| c.id).collect()), [2, 4, 1, 3]);
+        assert_eq!(ids(episodes.iter().map(|e| e.id).collect()), [2, 3, 1]);
+        assert_eq!(ids(sdms.iter().map(|s| s.sdm_id).collect()), [3, 1, 2]);
+        assert_eq!(ids(restrictions.iter().map(|r| r.id).collect()), [2, 3, 1]);
+        assert_eq!(
+            ids(restrictions[0].unlocks.iter().map(|u| u.id).collect()),
+            [4, 3, 5]
+        );
+    }
 
     /// A summary's records come in the index's order: SQLite neither sorts them nor reads
     /// the table to find them (only to fetch each one found).
