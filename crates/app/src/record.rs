@@ -30,6 +30,7 @@ use crate::recipient::recipient_notice;
 use crate::sharing::{Asker, Facts};
 use crate::{App, AppError};
 
+pub use ehrshare_store::sharing::ListedRecord;
 pub use ehrshare_store::sharing::RecordRow as Record;
 
 /// What a deposit did.
@@ -45,7 +46,7 @@ pub struct Deposited {
 pub struct Summary {
     pub recipient: Uuid,
     /// The domains the caller may see (each listed, even when empty).
-    pub domains: BTreeMap<Domain, Vec<RecordRow>>,
+    pub domains: BTreeMap<Domain, Vec<ListedRecord>>,
     /// How many records may be shown in all (more than listed when a page was asked for).
     pub total: usize,
 }
@@ -333,13 +334,13 @@ impl App {
                     .unwrap_or(ehrshare_core::access::DenyReason::RoleNotPermitted),
             ));
         };
-        let visible: Vec<RecordRow> = std::mem::take(&mut facts.records)
+        let visible: Vec<ListedRecord> = std::mem::take(&mut facts.records)
             .into_iter()
             .filter(|r| Domain::parse(&r.domain).is_some_and(|d| obligations.domains.contains(&d)))
             .filter(|r| !hidden(obligations, r))
             .collect();
         let total = visible.len();
-        let visible: Vec<RecordRow> = match window {
+        let visible: Vec<ListedRecord> = match window {
             Some((skip, take)) => visible.into_iter().skip(skip).take(take).collect(),
             None => visible,
         };
@@ -347,7 +348,7 @@ impl App {
         entry.record_ids = visible.iter().map(|r| r.id).collect();
         self.record_access(entry, &asker, &facts, basis, obligations)
             .await?;
-        let mut by_domain: BTreeMap<Domain, Vec<RecordRow>> = obligations
+        let mut by_domain: BTreeMap<Domain, Vec<ListedRecord>> = obligations
             .domains
             .iter()
             .filter(|d| !obligations.hidden.contains(&Restricted::Domain(**d)))
@@ -671,7 +672,7 @@ impl App {
 }
 
 /// Whether a record falls under a restriction the decision says to hide.
-fn hidden(o: &Obligations, r: &RecordRow) -> bool {
+fn hidden(o: &Obligations, r: &ListedRecord) -> bool {
     o.hidden.contains(&Restricted::Record(r.id))
         || Domain::parse(&r.domain).is_some_and(|d| o.hidden.contains(&Restricted::Domain(d)))
 }

@@ -43,7 +43,7 @@ pub struct Facts {
     pub restrictions: Vec<CoreRestriction>,
     /// The current records loaded with the facts (only those of the domains asked for), to be
     /// released only under a permit.
-    pub records: Vec<ehrshare_store::sharing::RecordRow>,
+    pub records: Vec<ehrshare_store::sharing::ListedRecord>,
 }
 
 /// Who is asking, for the decision, with the account (if any) behind it.

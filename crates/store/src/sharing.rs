@@ -53,7 +53,7 @@ pub struct RecipientFacts {
     pub episodes: Vec<EpisodeRow>,
     pub restrictions: Vec<RestrictionRow>,
     /// The current records in the domains asked for, by domain and oldest first in each.
-    pub records: Vec<RecordRow>,
+    pub records: Vec<ListedRecord>,
 }
 
 /// A record as stored (its latest version).
@@ -72,6 +72,55 @@ pub struct RecordRow {
     pub deposited_by: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// A current record as a summary or a domain's page lists it: what those answers show and
+/// what the decision's obligations filter on, no more. A summary lists tens of records, and
+/// each column read costs (docs/PERFORMANCE.md, sixth session); the full row is
+/// [`RecordRow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRecord {
+    pub id: Uuid,
+    /// The recipient the records were read for (not read back: the query's own key).
+    pub recipient_id: Uuid,
+    pub domain: String,
+    pub resource_type: String,
+    pub source_hcp: Uuid,
+    pub version: i64,
+    /// Canonical JSON text.
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The columns of a [`ListedRecord`] (table `record`, alias `d`), in the order
+/// [`listed_record`] reads them by position.
+const LISTED_COLUMNS: [&str; 8] = [
+    "d.record_id",
+    "d.domain",
+    "d.resource_type",
+    "d.source_hcp",
+    "d.version",
+    "d.body",
+    "d.created_at",
+    "d.updated_at",
+];
+
+/// A [`ListedRecord`] from a row of [`LISTED_COLUMNS`] read in place.
+fn listed_record(recipient: Uuid, row: &rusqlite::Row<'_>) -> rusqlite::Result<ListedRecord> {
+    let created_at: Ts = row.get(6)?;
+    let updated_at: Ts = row.get(7)?;
+    Ok(ListedRecord {
+        id: row.get(0)?,
+        recipient_id: recipient,
+        domain: row.get(1)?,
+        resource_type: row.get(2)?,
+        source_hcp: row.get(3)?,
+        version: row.get(4)?,
+        body: row.get(5)?,
+        created_at: created_at.0,
+        updated_at: updated_at.0,
+    })
 }
 
 /// A restriction with its unlocks.
@@ -769,19 +818,15 @@ impl Db {
                     let params: Vec<(&str, &dyn rusqlite::ToSql)> =
                         names.iter().map(String::as_str).zip(values).collect();
                     let mut rows = statement.query(params.as_slice())?;
-                    let mut names = Vec::new();
                     while let Some(row) = rows.next()? {
-                        if names.is_empty() {
-                            names = crate::reader::column_names(row);
-                        }
-                        records.push(record_row!(&crate::reader::Named::new(row, &names), get));
+                        records.push(listed_record(recipient, row)?);
                     }
                 }
                 Ok(Some((registration, lists, records)))
             }),
             crate::Db::Postgres(_) => None,
         };
-        let (registration, lists, records): (RecipientRow, [String; 4], Vec<RecordRow>) =
+        let (registration, lists, records): (RecipientRow, [String; 4], Vec<ListedRecord>) =
             if let Some(found) = in_place {
                 match found? {
                     Some(found) => found,
@@ -806,7 +851,7 @@ impl Db {
                             row.try_get("episodes")?,
                             row.try_get("restrictions")?,
                         ],
-                        decode_records(&records)?,
+                        decode_records(recipient, &records)?,
                     )
                 })
             };
@@ -1147,7 +1192,10 @@ fn records_from(recipient: &str, n: usize) -> (String, &'static str) {
 /// A summary's records as rows, for reads in place: `$1` the recipient, then the domains.
 fn records_sql(domains: usize) -> String {
     let (from, order) = records_from("$1", domains);
-    format!("SELECT {RECORD_COLUMNS} {from} ORDER BY {order}")
+    format!(
+        "SELECT {} {from} ORDER BY {order}",
+        LISTED_COLUMNS.join(", ")
+    )
 }
 
 fn build_facts_sql(b: crate::Backend, records: usize) -> String {
@@ -1244,58 +1292,32 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
 /// The packed list of [`records_from`].
 fn records_list(backend: crate::Backend, recipient: &str, n: usize) -> String {
     let (from, order) = records_from(recipient, n);
-    packed::list(
-        backend,
-        &[
-            Col::Uuid("d.record_id"),
-            Col::Uuid("d.recipient_id"),
-            Col::Plain("d.domain"),
-            Col::Plain("d.resource_type"),
-            Col::Uuid("d.source_hcp"),
-            Col::Plain("d.source_id"),
-            Col::Plain("d.version"),
-            Col::Plain("d.status"),
-            Col::Plain("d.body"),
-            Col::Uuid("d.deposited_by"),
-            Col::Plain("d.created_at"),
-            Col::Plain("d.updated_at"),
-        ],
-        &from,
-        Some(order),
-    )
+    let cols: Vec<Col<'_>> = LISTED_COLUMNS
+        .iter()
+        .map(|c| match *c {
+            "d.record_id" | "d.source_hcp" => Col::Uuid(c),
+            _ => Col::Plain(c),
+        })
+        .collect();
+    packed::list(backend, &cols, &from, Some(order))
 }
 
-fn decode_records(text: &str) -> Result<Vec<RecordRow>, StoreError> {
-    type Packed = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        String,
-        String,
-        Option<String>,
-        String,
-        String,
-    );
+/// The packed [`records_list`] of `recipient`'s records.
+fn decode_records(recipient: Uuid, text: &str) -> Result<Vec<ListedRecord>, StoreError> {
+    type Packed = (String, String, String, String, i64, String, String, String);
     packed::decode::<Packed>("records", text)?
         .into_iter()
         .map(|p| {
-            Ok(RecordRow {
+            Ok(ListedRecord {
                 id: packed::uuid(&p.0)?,
-                recipient_id: packed::uuid(&p.1)?,
-                domain: p.2,
-                resource_type: p.3,
-                source_hcp: packed::uuid(&p.4)?,
-                source_id: p.5,
-                version: p.6,
-                status: p.7,
-                body: p.8,
-                deposited_by: packed::opt_uuid(p.9.as_deref())?,
-                created_at: packed::ts(&p.10)?,
-                updated_at: packed::ts(&p.11)?,
+                recipient_id: recipient,
+                domain: p.1,
+                resource_type: p.2,
+                source_hcp: packed::uuid(&p.3)?,
+                version: p.4,
+                body: p.5,
+                created_at: packed::ts(&p.6)?,
+                updated_at: packed::ts(&p.7)?,
             })
         })
         .collect()

@@ -267,7 +267,7 @@ pub struct RecordView {
 mod records_json {
     use std::io::Write as _;
 
-    use super::Record;
+    use ehrshare_app::record::ListedRecord;
 
     /// `sep"key":` for a key of the fixed set below (none needs escaping), after `sep`.
     fn key(out: &mut Vec<u8>, sep: u8, k: &str) {
@@ -290,7 +290,10 @@ mod records_json {
     }
 
     /// One record, as [`super::RecordView`] serialises.
-    pub(super) fn record(out: &mut Vec<u8>, r: &Record) -> Result<(), crate::error::HttpError> {
+    pub(super) fn record(
+        out: &mut Vec<u8>,
+        r: &ListedRecord,
+    ) -> Result<(), crate::error::HttpError> {
         let internal = |e: &dyn std::fmt::Display| {
             crate::error::HttpError(ehrshare_app::AppError::Internal(
                 format!("writing a record as JSON: {e}").into(),
@@ -323,7 +326,7 @@ mod records_json {
     /// A JSON array of records.
     pub(super) fn records<'a>(
         out: &mut Vec<u8>,
-        records: impl IntoIterator<Item = &'a Record>,
+        records: impl IntoIterator<Item = &'a ListedRecord>,
     ) -> Result<(), crate::error::HttpError> {
         out.push(b'[');
         for (i, r) in records.into_iter().enumerate() {
@@ -972,29 +975,40 @@ fn page_json(
 mod tests {
     use std::collections::BTreeMap;
 
-    use ehrshare_app::record::Summary;
+    use ehrshare_app::record::{ListedRecord, Summary};
     use ehrshare_core::domain::Domain;
     use time::macros::datetime;
     use uuid::Uuid;
 
     use super::*;
 
-    fn record(n: u128, domain: Domain, body: &str) -> Record {
-        Record {
+    fn record(n: u128, domain: Domain, body: &str) -> ListedRecord {
+        ListedRecord {
             id: Uuid::from_u128(n),
             recipient_id: Uuid::from_u128(7),
             domain: domain.code().to_owned(),
             // Not from a closed list in the type: escaped like any string.
             resource_type: format!("Type \"{n}\" \\ \u{1} 中文"),
             source_hcp: Uuid::from_u128(u128::MAX - n),
-            source_id: format!("src-{n}"),
             version: i64::try_from(n).unwrap() * 1_000_000_007,
-            status: "current".to_owned(),
             body: body.to_owned(),
-            deposited_by: None,
             created_at: datetime!(2026-01-15 09:30:00 UTC),
             updated_at: datetime!(2026-01-15 09:30:00.123456 UTC)
                 + time::Duration::seconds(i64::try_from(n).unwrap()),
+        }
+    }
+
+    /// The documented view of a listed record, as serde makes it.
+    fn view(r: &ListedRecord) -> RecordView {
+        RecordView {
+            id: r.id,
+            recipient: r.recipient_id,
+            domain: r.domain.clone(),
+            resource_type: r.resource_type.clone(),
+            source_hcp: r.source_hcp,
+            version: r.version,
+            updated_at: r.updated_at,
+            resource: serde_json::value::RawValue::from_string(r.body.clone()).unwrap(),
         }
     }
 
@@ -1037,18 +1051,18 @@ mod tests {
         let s = summary();
         let written: serde_json::Value =
             serde_json::from_slice(&summary_json(&s).unwrap()).unwrap();
-        let view = SummaryView {
+        let expected = SummaryView {
             recipient: s.recipient,
             domains: s
                 .domains
                 .iter()
                 .map(|(d, rs)| DomainView {
                     domain: d.code().to_owned(),
-                    records: rs.iter().cloned().map(record_view).collect(),
+                    records: rs.iter().map(view).collect(),
                 })
                 .collect(),
         };
-        assert_eq!(written, serde_json::to_value(&view).unwrap());
+        assert_eq!(written, serde_json::to_value(&expected).unwrap());
         assert_eq!(written["domains"].as_array().unwrap().len(), 3);
     }
 
@@ -1058,19 +1072,13 @@ mod tests {
         let domain = Domain::parse("diagnosis").unwrap();
         let written: serde_json::Value =
             serde_json::from_slice(&page_json(domain, 2, 20, &s).unwrap()).unwrap();
-        let view = RecordPage {
+        let page = RecordPage {
             domain: "diagnosis".to_owned(),
             page: 2,
             per_page: 20,
             total: 3,
-            records: s
-                .domains
-                .values()
-                .flatten()
-                .cloned()
-                .map(record_view)
-                .collect(),
+            records: s.domains.values().flatten().map(view).collect(),
         };
-        assert_eq!(written, serde_json::to_value(&view).unwrap());
+        assert_eq!(written, serde_json::to_value(&page).unwrap());
     }
 }
