@@ -1133,22 +1133,34 @@ impl Db {
     }
 }
 
-/// The facts' statement for `records` record domains on `b` (built once per shape: it is
-/// long, and every read of a summary runs it).
+/// The facts' statement for `records` record domains on `b`.
 fn facts_sql(b: crate::Backend, records: usize) -> std::sync::Arc<str> {
-    type Shapes = std::collections::HashMap<(crate::Backend, usize), std::sync::Arc<str>>;
+    shape("facts", b, records, build_facts_sql)
+}
+
+/// A hot statement's text, built once per shape (`kind`, backend, number of domains) and kept:
+/// every summary runs these, and building them (long texts, a placeholder per domain) cost a
+/// visible part of a read.
+fn shape(
+    kind: &'static str,
+    b: crate::Backend,
+    n: usize,
+    build: fn(crate::Backend, usize) -> String,
+) -> std::sync::Arc<str> {
+    type Shapes =
+        std::collections::HashMap<(&'static str, crate::Backend, usize), std::sync::Arc<str>>;
     static SHAPES: std::sync::LazyLock<std::sync::Mutex<Shapes>> =
         std::sync::LazyLock::new(Default::default);
     if let Some(sql) = SHAPES
         .lock()
         .ok()
-        .and_then(|m| m.get(&(b, records)).cloned())
+        .and_then(|m| m.get(&(kind, b, n)).cloned())
     {
         return sql;
     }
-    let sql: std::sync::Arc<str> = build_facts_sql(b, records).into();
+    let sql: std::sync::Arc<str> = build(b, n).into();
     if let Ok(mut m) = SHAPES.lock() {
-        m.insert((b, records), sql.clone());
+        m.insert((kind, b, n), sql.clone());
     }
     sql
 }
@@ -1190,12 +1202,14 @@ fn records_from(recipient: &str, n: usize) -> (String, &'static str) {
 }
 
 /// A summary's records as rows, for reads in place: `$1` the recipient, then the domains.
-fn records_sql(domains: usize) -> String {
-    let (from, order) = records_from("$1", domains);
-    format!(
-        "SELECT {} {from} ORDER BY {order}",
-        LISTED_COLUMNS.join(", ")
-    )
+fn records_sql(domains: usize) -> std::sync::Arc<str> {
+    shape("records", crate::Backend::Sqlite, domains, |_, n| {
+        let (from, order) = records_from("$1", n);
+        format!(
+            "SELECT {} {from} ORDER BY {order}",
+            LISTED_COLUMNS.join(", ")
+        )
+    })
 }
 
 fn build_facts_sql(b: crate::Backend, records: usize) -> String {
