@@ -256,20 +256,35 @@ pub struct RecordView {
     pub resource: Box<serde_json::value::RawValue>,
 }
 
-/// Records as JSON, written straight from the store's rows in [`RecordView`]'s shape (a test
-/// holds the two equal): the hot read paths (the summary, a domain's page) answer tens of
-/// records at a time, and serde's derived path cost more than reading them (docs/PERFORMANCE.md,
-/// sixth session).
+/// The summary and a domain's page as JSON, written straight from the store's rows in the
+/// shape serde gives their documented types ([`SummaryView`], [`RecordPage`]; a test holds
+/// them equal): these answers carry tens of records, and serde's derived path cost more than
+/// reading them (docs/PERFORMANCE.md, sixth session).
 ///
 /// The resource is written as stored, without parsing it again. The store's `body` column is
 /// written by the deposit path only, and only as serde_json's canonical serialisation of a
 /// resource that passed validation; the single-record paths still go through `RawValue`.
-mod records_json {
+mod listed_json {
     use std::io::Write as _;
 
-    use ehrshare_app::record::ListedRecord;
+    use axum::response::IntoResponse as _;
+    use ehrshare_app::record::{ListedRecord, Summary};
+    use ehrshare_core::domain::Domain;
 
-    /// `sep"key":` for a key of the fixed set below (none needs escaping), after `sep`.
+    use crate::error::HttpError;
+
+    fn internal(e: impl std::fmt::Display) -> HttpError {
+        HttpError(ehrshare_app::AppError::Internal(
+            format!("writing records as JSON: {e}").into(),
+        ))
+    }
+
+    /// Room for `records` and what surrounds them.
+    fn buffer<'a>(records: impl Iterator<Item = &'a ListedRecord>) -> Vec<u8> {
+        Vec::with_capacity(records.map(|r| r.body.len() + 300).sum::<usize>() + 100)
+    }
+
+    /// `sep"key":`, for a key of the fixed set below (none needs escaping).
     fn key(out: &mut Vec<u8>, sep: u8, k: &str) {
         out.push(sep);
         out.push(b'"');
@@ -277,7 +292,7 @@ mod records_json {
         out.extend_from_slice(b"\":");
     }
 
-    pub(super) fn uuid(out: &mut Vec<u8>, id: &uuid::Uuid) {
+    fn uuid(out: &mut Vec<u8>, id: &uuid::Uuid) {
         let mut buf = uuid::Uuid::encode_buffer();
         out.push(b'"');
         out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
@@ -285,37 +300,29 @@ mod records_json {
     }
 
     /// A string, escaped as serde_json escapes it.
-    pub(super) fn string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
-        serde_json::to_writer(&mut *out, s)
+    fn string(out: &mut Vec<u8>, s: &str) -> Result<(), HttpError> {
+        serde_json::to_writer(&mut *out, s).map_err(internal)
     }
 
     /// One record, as [`super::RecordView`] serialises.
-    pub(super) fn record(
-        out: &mut Vec<u8>,
-        r: &ListedRecord,
-    ) -> Result<(), crate::error::HttpError> {
-        let internal = |e: &dyn std::fmt::Display| {
-            crate::error::HttpError(ehrshare_app::AppError::Internal(
-                format!("writing a record as JSON: {e}").into(),
-            ))
-        };
+    fn record(out: &mut Vec<u8>, r: &ListedRecord) -> Result<(), HttpError> {
         key(out, b'{', "id");
         uuid(out, &r.id);
         key(out, b',', "recipient");
         uuid(out, &r.recipient_id);
         key(out, b',', "domain");
-        string(out, &r.domain).map_err(|e| internal(&e))?;
+        string(out, &r.domain)?;
         key(out, b',', "resource_type");
-        string(out, &r.resource_type).map_err(|e| internal(&e))?;
+        string(out, &r.resource_type)?;
         key(out, b',', "source_hcp");
         uuid(out, &r.source_hcp);
         key(out, b',', "version");
-        write!(out, "{}", r.version).map_err(|e| internal(&e))?;
+        write!(out, "{}", r.version).map_err(internal)?;
         key(out, b',', "updated_at");
         out.push(b'"');
         r.updated_at
             .format_into(out, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| internal(&e))?;
+            .map_err(internal)?;
         out.push(b'"');
         key(out, b',', "resource");
         out.extend_from_slice(r.body.as_bytes());
@@ -324,10 +331,10 @@ mod records_json {
     }
 
     /// A JSON array of records.
-    pub(super) fn records<'a>(
+    fn records<'a>(
         out: &mut Vec<u8>,
         records: impl IntoIterator<Item = &'a ListedRecord>,
-    ) -> Result<(), crate::error::HttpError> {
+    ) -> Result<(), HttpError> {
         out.push(b'[');
         for (i, r) in records.into_iter().enumerate() {
             if i > 0 {
@@ -337,6 +344,47 @@ mod records_json {
         }
         out.push(b']');
         Ok(())
+    }
+
+    /// A summary, as [`super::SummaryView`] serialises.
+    pub(super) fn summary(s: &Summary) -> Result<Vec<u8>, HttpError> {
+        let mut out = buffer(s.domains.values().flatten());
+        key(&mut out, b'{', "recipient");
+        uuid(&mut out, &s.recipient);
+        key(&mut out, b',', "domains");
+        out.push(b'[');
+        for (i, (d, rs)) in s.domains.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            key(&mut out, b'{', "domain");
+            string(&mut out, d.code())?;
+            key(&mut out, b',', "records");
+            records(&mut out, rs)?;
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
+    }
+
+    /// A domain's page, as [`super::RecordPage`] serialises.
+    pub(super) fn page(
+        domain: Domain,
+        page: usize,
+        per_page: usize,
+        s: &Summary,
+    ) -> Result<Vec<u8>, HttpError> {
+        let mut out = buffer(s.domains.values().flatten());
+        key(&mut out, b'{', "domain");
+        string(&mut out, domain.code())?;
+        for (k, n) in [("page", page), ("per_page", per_page), ("total", s.total)] {
+            key(&mut out, b',', k);
+            write!(out, "{n}").map_err(internal)?;
+        }
+        key(&mut out, b',', "records");
+        records(&mut out, s.domains.values().flatten())?;
+        out.push(b'}');
+        Ok(out)
     }
 
     /// A `200 application/json` answer of `body`.
@@ -350,38 +398,6 @@ mod records_json {
         )
             .into_response()
     }
-
-    use axum::response::IntoResponse as _;
-}
-
-/// A summary as [`SummaryView`] serialises.
-fn summary_json(s: &ehrshare_app::record::Summary) -> Result<Vec<u8>, HttpError> {
-    let size: usize = s
-        .domains
-        .values()
-        .flatten()
-        .map(|r| r.body.len() + 300)
-        .sum();
-    let mut out = Vec::with_capacity(size + 100);
-    out.extend_from_slice(b"{\"recipient\":");
-    records_json::uuid(&mut out, &s.recipient);
-    out.extend_from_slice(b",\"domains\":[");
-    for (i, (d, rs)) in s.domains.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"domain\":");
-        records_json::string(&mut out, d.code()).map_err(|e| {
-            HttpError(ehrshare_app::AppError::Internal(
-                format!("writing a summary as JSON: {e}").into(),
-            ))
-        })?;
-        out.extend_from_slice(b",\"records\":");
-        records_json::records(&mut out, rs)?;
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"]}");
-    Ok(out)
 }
 
 fn record_view(r: Record) -> RecordView {
@@ -479,7 +495,7 @@ pub async fn summary(
     let s = app
         .summary(&session, &caller, id, &domains, q.reason.as_deref())
         .await?;
-    Ok(records_json::response(summary_json(&s)?))
+    Ok(listed_json::response(listed_json::summary(&s)?))
 }
 
 /// `GET /api/v1/records/{id}`: one record (404 unless the caller may see it).
@@ -933,41 +949,8 @@ pub async fn domain_records(
             q.reason.as_deref(),
         )
         .await?;
-    let page = page_json(domain, q.page, q.per_page.clamp(1, 200), &s)?;
-    Ok(records_json::response(page))
-}
-
-/// A domain's page as [`RecordPage`] serialises.
-fn page_json(
-    domain: ehrshare_core::domain::Domain,
-    page: usize,
-    per_page: usize,
-    s: &ehrshare_app::record::Summary,
-) -> Result<Vec<u8>, HttpError> {
-    let mut out = Vec::with_capacity(
-        s.domains
-            .values()
-            .flatten()
-            .map(|r| r.body.len() + 300)
-            .sum::<usize>()
-            + 100,
-    );
-    out.extend_from_slice(b"{\"domain\":");
-    records_json::string(&mut out, domain.code()).map_err(|e| {
-        HttpError(ehrshare_app::AppError::Internal(
-            format!("writing a page as JSON: {e}").into(),
-        ))
-    })?;
-    out.extend_from_slice(
-        format!(
-            ",\"page\":{page},\"per_page\":{per_page},\"total\":{},\"records\":",
-            s.total
-        )
-        .as_bytes(),
-    );
-    records_json::records(&mut out, s.domains.values().flatten())?;
-    out.push(b'}');
-    Ok(out)
+    let page = listed_json::page(domain, q.page, q.per_page.clamp(1, 200), &s)?;
+    Ok(listed_json::response(page))
 }
 
 #[cfg(test)]
@@ -1049,8 +1032,8 @@ mod tests {
     #[test]
     fn a_summary_is_written_as_its_view_serialises() {
         let s = summary();
-        let written: serde_json::Value =
-            serde_json::from_slice(&summary_json(&s).unwrap()).unwrap();
+        let bytes = listed_json::summary(&s).unwrap();
+        let written: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let expected = SummaryView {
             recipient: s.recipient,
             domains: s
@@ -1063,6 +1046,11 @@ mod tests {
                 .collect(),
         };
         assert_eq!(written, serde_json::to_value(&expected).unwrap());
+        // Byte for byte, too: the same keys in the same order, the same escapes.
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
         assert_eq!(written["domains"].as_array().unwrap().len(), 3);
     }
 
@@ -1070,8 +1058,8 @@ mod tests {
     fn a_page_is_written_as_its_view_serialises() {
         let s = summary();
         let domain = Domain::parse("diagnosis").unwrap();
-        let written: serde_json::Value =
-            serde_json::from_slice(&page_json(domain, 2, 20, &s).unwrap()).unwrap();
+        let bytes = listed_json::page(domain, 2, 20, &s).unwrap();
+        let written: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let page = RecordPage {
             domain: "diagnosis".to_owned(),
             page: 2,
@@ -1080,5 +1068,9 @@ mod tests {
             records: s.domains.values().flatten().map(view).collect(),
         };
         assert_eq!(written, serde_json::to_value(&page).unwrap());
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            serde_json::to_string(&page).unwrap()
+        );
     }
 }
