@@ -706,27 +706,23 @@ pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError
     Ok(())
 }
 
-/// A [`RecordRow`] from a row with [`RECORD_COLUMNS`] (either backend, or a
-/// [`crate::reader`] row with `get`).
+/// A [`RecordRow`] from a row with [`RECORD_COLUMNS`] (either backend).
 macro_rules! record_row {
-    ($row:expr) => {
-        record_row!($row, try_get)
-    };
-    ($row:expr, $get:ident) => {{
+    ($row:expr) => {{
         let row = $row;
-        let created_at: Ts = row.$get("created_at")?;
-        let updated_at: Ts = row.$get("updated_at")?;
+        let created_at: Ts = row.try_get("created_at")?;
+        let updated_at: Ts = row.try_get("updated_at")?;
         RecordRow {
-            id: row.$get("record_id")?,
-            recipient_id: row.$get("recipient_id")?,
-            domain: row.$get("domain")?,
-            resource_type: row.$get("resource_type")?,
-            source_hcp: row.$get("source_hcp")?,
-            source_id: row.$get("source_id")?,
-            version: row.$get("version")?,
-            status: row.$get("status")?,
-            body: row.$get("body")?,
-            deposited_by: row.$get("deposited_by")?,
+            id: row.try_get("record_id")?,
+            recipient_id: row.try_get("recipient_id")?,
+            domain: row.try_get("domain")?,
+            resource_type: row.try_get("resource_type")?,
+            source_hcp: row.try_get("source_hcp")?,
+            source_id: row.try_get("source_id")?,
+            version: row.try_get("version")?,
+            status: row.try_get("status")?,
+            body: row.try_get("body")?,
+            deposited_by: row.try_get("deposited_by")?,
             created_at: created_at.0,
             updated_at: updated_at.0,
         }

@@ -1876,6 +1876,28 @@ async fn a_domains_records_come_a_page_at_a_time_and_opted_out_recipients_get_no
     let last = w.get(&w.doctor, &page(2)).await.json();
     assert_eq!(last["records"].as_array().unwrap().len(), 1);
     assert_eq!(last["records"][0]["resource"]["id"], "dx-4");
+    // Oldest first, page after page, and the summary lists the domain the same way.
+    let mut paged = Vec::new();
+    for n in 0..3 {
+        for r in w.get(&w.doctor, &page(n)).await.json()["records"]
+            .as_array()
+            .unwrap()
+        {
+            paged.push(r["resource"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    let deposited: Vec<String> = (0..5).map(|i| format!("dx-{i}")).collect();
+    assert_eq!(paged, deposited);
+    let summary = w.summary(&w.doctor).await.json();
+    let listed: Vec<String> = summary["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["domain"] == "diagnosis")
+        .flat_map(|d| d["records"].as_array().unwrap().clone())
+        .map(|r| r["resource"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, deposited);
     let r = w
         .get(
             &w.pharmacist,
