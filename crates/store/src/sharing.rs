@@ -6,6 +6,8 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use ehrshare_core::domain::Domain;
+
 use crate::audit::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
@@ -806,9 +808,10 @@ impl Db {
                 ];
                 let mut records = Vec::new();
                 if !records_in.is_empty() {
-                    let mut statement = snapshot.prepare_cached(&records_sql(records_in.len()))?;
+                    let wanted = Wanted::of(records_in);
+                    let mut statement = snapshot.prepare_cached(&records_sql(wanted))?;
                     let values: Vec<&dyn rusqlite::ToSql> = std::iter::once(&recipient as _)
-                        .chain(records_in.iter().map(|d| d as _))
+                        .chain(wanted.bound(records_in).iter().map(|d| d as _))
                         .collect();
                     let names = crate::reader::numbered(values.len());
                     let params: Vec<(&str, &dyn rusqlite::ToSql)> =
@@ -829,10 +832,16 @@ impl Db {
                     None => return Ok(None),
                 }
             } else {
-                let sql = facts_sql(self.backend(), records_in.len());
+                let wanted = Wanted::of(records_in);
+                let key = if records_in.is_empty() {
+                    0
+                } else {
+                    wanted.key()
+                };
+                let sql = facts_sql(self.backend(), key);
                 crate::on_pool!(self, pool => {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
-                    for d in records_in {
+                    for d in wanted.bound(records_in) {
                         q = q.bind(d);
                     }
                     let Some(row) = q.fetch_optional(pool).await? else {
@@ -1181,26 +1190,81 @@ fn facts_order(
     }
 }
 
-/// Which records a summary shows, and in what order: a recipient's current records in `n`
-/// domains, by domain and oldest first in each (the order of the index
+/// Which of a recipient's current records are read with the facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// Those in `n` domains, bound as the parameters `$2` to `$(n + 1)`.
+    In(usize),
+    /// All of them: asked for every domain of core's closed list, which every record's
+    /// domain is one of (derived at deposit). No domain condition, so SQLite makes one seek
+    /// into `record_recipient_domain` and walks it, where a list of every domain made it
+    /// build a temporary table of the codes and seek once per domain (docs/PERFORMANCE.md,
+    /// seventh session).
+    Every,
+}
+
+impl Wanted {
+    /// What `codes` (domain codes) asks for.
+    fn of(codes: &[String]) -> Wanted {
+        let every = codes.len() == Domain::ALL.len()
+            && Domain::ALL
+                .iter()
+                .all(|d| codes.iter().any(|c| c == d.code()));
+        if every {
+            Wanted::Every
+        } else {
+            Wanted::In(codes.len())
+        }
+    }
+
+    /// The domain codes to bind after the recipient.
+    fn bound(self, codes: &[String]) -> &[String] {
+        match self {
+            Wanted::In(_) => codes,
+            Wanted::Every => &[],
+        }
+    }
+
+    /// The number [`shape`] keeps a statement's text under: the domains, or `usize::MAX`
+    /// for every domain (no list has that many).
+    fn key(self) -> usize {
+        match self {
+            Wanted::In(n) => n,
+            Wanted::Every => usize::MAX,
+        }
+    }
+
+    fn from_key(n: usize) -> Wanted {
+        if n == usize::MAX {
+            Wanted::Every
+        } else {
+            Wanted::In(n)
+        }
+    }
+}
+
+/// Which records a summary shows, and in what order: a recipient's current records
+/// ([`Wanted`]), by domain and oldest first in each (the order of the index
 /// `record_recipient_domain`, so that the database does not sort). The recipient is
-/// `recipient` (a parameter or a column); the domain codes are the parameters `$2` to
-/// `$(n + 1)` (from core's closed list, still bound).
-fn records_from(recipient: &str, n: usize) -> (String, &'static str) {
+/// `recipient` (a parameter or a column); the domain codes are the parameters from `$2` (from
+/// core's closed list, still bound).
+fn records_from(recipient: &str, wanted: Wanted) -> (String, &'static str) {
+    let domains = match wanted {
+        Wanted::In(n) => format!(" AND d.domain IN ({})", placeholders(2, n)),
+        Wanted::Every => String::new(),
+    };
     (
         format!(
-            "FROM record d WHERE d.recipient_id = {recipient} AND d.status = 'current' \
-             AND d.domain IN ({})",
-            placeholders(2, n)
+            "FROM record d WHERE d.recipient_id = {recipient} AND d.status = 'current'{domains}"
         ),
         "d.domain, d.created_at, d.record_id",
     )
 }
 
 /// A summary's records as rows, for reads in place: `$1` the recipient, then the domains.
-fn records_sql(domains: usize) -> std::sync::Arc<str> {
-    shape("records", crate::Backend::Sqlite, domains, |_, n| {
-        let (from, order) = records_from("$1", n);
+fn records_sql(wanted: Wanted) -> std::sync::Arc<str> {
+    shape("records", crate::Backend::Sqlite, wanted.key(), |_, n| {
+        let (from, order) = records_from("$1", Wanted::from_key(n));
         format!(
             "SELECT {} {from} ORDER BY {order}",
             LISTED_COLUMNS.join(", ")
@@ -1287,10 +1351,11 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
         "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
         None,
     );
+    // `records` is a [`Wanted::key`], 0 for none.
     let records = if records == 0 {
         "'[]'".to_owned()
     } else {
-        records_list(b, "r.recipient_id", records)
+        records_list(b, "r.recipient_id", Wanted::from_key(records))
     };
     format!(
         "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
@@ -1300,8 +1365,8 @@ fn build_facts_sql(b: crate::Backend, records: usize) -> String {
 }
 
 /// The packed list of [`records_from`].
-fn records_list(backend: crate::Backend, recipient: &str, n: usize) -> String {
-    let (from, order) = records_from(recipient, n);
+fn records_list(backend: crate::Backend, recipient: &str, wanted: Wanted) -> String {
+    let (from, order) = records_from(recipient, wanted);
     let cols: Vec<Col<'_>> = LISTED_COLUMNS
         .iter()
         .map(|c| match *c {
@@ -1437,8 +1502,32 @@ mod tests {
         );
     }
 
+    /// Only a list of every domain reads without a domain condition: one short, or one
+    /// repeated in place of another, is read as the list it is.
+    #[test]
+    fn only_every_domain_drops_the_domain_condition() {
+        let mut codes: Vec<String> = Domain::ALL
+            .iter()
+            .rev()
+            .map(|d| d.code().to_owned())
+            .collect();
+        assert_eq!(Wanted::of(&codes), Wanted::Every);
+        assert!(Wanted::Every.bound(&codes).is_empty());
+        let last = codes.pop().unwrap();
+        assert_eq!(Wanted::of(&codes), Wanted::In(Domain::ALL.len() - 1));
+        codes.push(codes[0].clone());
+        assert_eq!(Wanted::of(&codes), Wanted::In(Domain::ALL.len()));
+        assert_eq!(Wanted::In(2).bound(&codes).len(), codes.len());
+        codes.pop();
+        codes.push(last);
+        assert_eq!(Wanted::of(&codes), Wanted::Every);
+        for w in [Wanted::In(0), Wanted::In(7), Wanted::Every] {
+            assert_eq!(Wanted::from_key(w.key()), w);
+        }
+    }
+
     /// A summary's records come in the index's order: SQLite neither sorts them nor reads
-    /// the table to find them (only to fetch each one found).
+    /// the table to find them (only to fetch each one found), for some domains or every one.
     #[tokio::test]
     async fn a_summary_reads_its_records_in_index_order_without_a_sort() {
         let db = Db::connect("sqlite::memory:", DbOptions::default())
@@ -1448,8 +1537,10 @@ mod tests {
         let Db::Sqlite(pool, _) = &db else {
             unreachable!()
         };
-        for n in [1, 5] {
-            let sql = super::records_sql(n);
+        for (wanted, n) in [(Wanted::In(1), 1), (Wanted::In(5), 5), (Wanted::Every, 0)] {
+            let sql = super::records_sql(wanted);
+            // Every domain: no list of codes to make a temporary table of.
+            assert_eq!(sql.contains(" IN ("), n > 0, "{sql}");
             let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(format!(
                 "EXPLAIN QUERY PLAN {sql}"
             )))
