@@ -336,7 +336,7 @@ impl App {
         };
         let visible: Vec<ListedRecord> = std::mem::take(&mut facts.records)
             .into_iter()
-            .filter(|r| Domain::parse(&r.domain).is_some_and(|d| obligations.domains.contains(&d)))
+            .filter(|r| obligations.domains.contains(&r.domain))
             .filter(|r| !hidden(obligations, r))
             .collect();
         let total = visible.len();
@@ -355,9 +355,7 @@ impl App {
             .map(|d| (*d, Vec::new()))
             .collect();
         for r in visible {
-            if let Some(d) = Domain::parse(&r.domain) {
-                by_domain.entry(d).or_default().push(r);
-            }
+            by_domain.entry(r.domain).or_default().push(r);
         }
         Ok(Summary {
             recipient,
@@ -673,6 +671,5 @@ impl App {
 
 /// Whether a record falls under a restriction the decision says to hide.
 fn hidden(o: &Obligations, r: &ListedRecord) -> bool {
-    o.hidden.contains(&Restricted::Record(r.id))
-        || Domain::parse(&r.domain).is_some_and(|d| o.hidden.contains(&Restricted::Domain(d)))
+    o.hidden.contains(&Restricted::Record(r.id)) || o.hidden.contains(&Restricted::Domain(r.domain))
 }

@@ -200,25 +200,22 @@ impl<T: serde::de::DeserializeOwned> rusqlite::types::FromSql for JsonText<T> {
 /// every lookup, which on a wide row cost more than the read.
 pub(crate) struct Named<'r, 's> {
     row: &'r rusqlite::Row<'s>,
-    names: &'r [String],
+    names: &'r [&'r str],
     /// Where the next look-up starts: the column after the last one found. Rows are mostly
     /// read in the order of their columns, so most look-ups compare one name, not half of
     /// them (a summary looks up 12 columns of 50 rows).
     next: std::cell::Cell<usize>,
 }
 
-/// The names of the columns of `row`'s statement.
-pub(crate) fn column_names(row: &rusqlite::Row<'_>) -> Vec<String> {
+/// The names of the columns of `row`'s statement, borrowed from it (not copied: a summary
+/// reads three statements of tens of columns).
+pub(crate) fn column_names<'r>(row: &'r rusqlite::Row<'_>) -> Vec<&'r str> {
     let statement: &rusqlite::Statement<'_> = row.as_ref();
-    statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
+    statement.column_names()
 }
 
 impl<'r, 's> Named<'r, 's> {
-    pub(crate) fn new(row: &'r rusqlite::Row<'s>, names: &'r [String]) -> Named<'r, 's> {
+    pub(crate) fn new(row: &'r rusqlite::Row<'s>, names: &'r [&'r str]) -> Named<'r, 's> {
         Named {
             row,
             names,

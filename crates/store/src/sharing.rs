@@ -85,7 +85,10 @@ pub struct ListedRecord {
     pub id: Uuid,
     /// The recipient the records were read for (not read back: the query's own key).
     pub recipient_id: Uuid,
-    pub domain: String,
+    /// Read as core's domain: the answers group and filter by it, and parsing the code once
+    /// here spares them three look-ups a record. A record of a domain this build does not
+    /// know (written by a later version) is not listed at all ([`listed_domain`]).
+    pub domain: Domain,
     pub resource_type: String,
     pub source_hcp: Uuid,
     pub version: i64,
@@ -108,21 +111,35 @@ const LISTED_COLUMNS: [&str; 8] = [
     "d.updated_at",
 ];
 
-/// A [`ListedRecord`] from a row of [`LISTED_COLUMNS`] read in place.
-fn listed_record(recipient: Uuid, row: &rusqlite::Row<'_>) -> rusqlite::Result<ListedRecord> {
+/// The domain of a listed record's stored code, or `None` for a code this build does not
+/// know: such a record is left out of the list, neither shown nor counted, as the answers
+/// left it out when they parsed the code themselves.
+fn listed_domain(code: &str) -> Option<Domain> {
+    Domain::parse(code)
+}
+
+/// A [`ListedRecord`] from a row of [`LISTED_COLUMNS`] read in place; `None` for a domain
+/// this build does not know ([`listed_domain`]).
+fn listed_record(
+    recipient: Uuid,
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Option<ListedRecord>> {
+    let Some(domain) = listed_domain(row.get_ref(1)?.as_str()?) else {
+        return Ok(None);
+    };
     let created_at: Ts = row.get(6)?;
     let updated_at: Ts = row.get(7)?;
-    Ok(ListedRecord {
+    Ok(Some(ListedRecord {
         id: row.get(0)?,
         recipient_id: recipient,
-        domain: row.get(1)?,
+        domain,
         resource_type: row.get(2)?,
         source_hcp: row.get(3)?,
         version: row.get(4)?,
         body: row.get(5)?,
         created_at: created_at.0,
         updated_at: updated_at.0,
-    })
+    }))
 }
 
 /// A restriction with its unlocks.
@@ -818,7 +835,7 @@ impl Db {
                         names.iter().map(String::as_str).zip(values).collect();
                     let mut rows = statement.query(params.as_slice())?;
                     while let Some(row) = rows.next()? {
-                        records.push(listed_record(recipient, row)?);
+                        records.extend(listed_record(recipient, row)?);
                     }
                 }
                 Ok(Some((registration, lists, records)))
@@ -1383,18 +1400,22 @@ fn decode_records(recipient: Uuid, text: &str) -> Result<Vec<ListedRecord>, Stor
     packed::decode::<Packed>("records", text)?
         .into_iter()
         .map(|p| {
-            Ok(ListedRecord {
+            let Some(domain) = listed_domain(&p.1) else {
+                return Ok(None);
+            };
+            Ok(Some(ListedRecord {
                 id: packed::uuid(&p.0)?,
                 recipient_id: recipient,
-                domain: p.1,
+                domain,
                 resource_type: p.2,
                 source_hcp: packed::uuid(&p.3)?,
                 version: p.4,
                 body: p.5,
                 created_at: packed::ts(&p.6)?,
                 updated_at: packed::ts(&p.7)?,
-            })
+            }))
         })
+        .filter_map(Result::transpose)
         .collect()
 }
 

@@ -311,7 +311,7 @@ mod listed_json {
         key(out, b',', "recipient");
         uuid(out, &r.recipient_id);
         key(out, b',', "domain");
-        string(out, &r.domain)?;
+        string(out, r.domain.code())?;
         key(out, b',', "resource_type");
         string(out, &r.resource_type)?;
         key(out, b',', "source_hcp");
@@ -969,7 +969,7 @@ mod tests {
         ListedRecord {
             id: Uuid::from_u128(n),
             recipient_id: Uuid::from_u128(7),
-            domain: domain.code().to_owned(),
+            domain,
             // Not from a closed list in the type: escaped like any string.
             resource_type: format!("Type \"{n}\" \\ \u{1} 中文"),
             source_hcp: Uuid::from_u128(u128::MAX - n),
@@ -986,7 +986,7 @@ mod tests {
         RecordView {
             id: r.id,
             recipient: r.recipient_id,
-            domain: r.domain.clone(),
+            domain: r.domain.code().to_owned(),
             resource_type: r.resource_type.clone(),
             source_hcp: r.source_hcp,
             version: r.version,
