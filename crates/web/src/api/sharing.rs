@@ -304,25 +304,107 @@ mod listed_json {
         serde_json::to_writer(&mut *out, s).map_err(internal)
     }
 
+    /// An instant as `time`'s RFC 3339 format writes it (what `time::serde::rfc3339` gives),
+    /// by hand for the common case, a UTC instant of a four-digit year: `time`'s general
+    /// formatter was a visible part of writing a summary (docs/PERFORMANCE.md, seventh
+    /// session). Anything else goes to `time`. A test holds the two equal.
+    pub(super) fn instant(out: &mut Vec<u8>, t: &time::OffsetDateTime) -> Result<(), HttpError> {
+        let year = t.year();
+        if !t.offset().is_utc() || !(0..=9999).contains(&year) {
+            return t
+                .format_into(out, &time::format_description::well_known::Rfc3339)
+                .map(|_| ())
+                .map_err(internal);
+        }
+        let digits = |out: &mut Vec<u8>, n: u32, width: u32| {
+            for i in (0..width).rev() {
+                out.push(b'0' + u8::try_from(n / 10_u32.pow(i) % 10).unwrap_or(0));
+            }
+        };
+        digits(out, year.unsigned_abs(), 4);
+        out.push(b'-');
+        digits(out, u32::from(u8::from(t.month())), 2);
+        out.push(b'-');
+        digits(out, u32::from(t.day()), 2);
+        out.push(b'T');
+        digits(out, u32::from(t.hour()), 2);
+        out.push(b':');
+        digits(out, u32::from(t.minute()), 2);
+        out.push(b':');
+        digits(out, u32::from(t.second()), 2);
+        let nanos = t.nanosecond();
+        if nanos != 0 {
+            // As `time` writes them: nine digits less the trailing zeros.
+            let mut width = 9;
+            let mut n = nanos;
+            while n.is_multiple_of(10) {
+                n /= 10;
+                width -= 1;
+            }
+            out.push(b'.');
+            digits(out, n, width);
+        }
+        out.push(b'Z');
+        Ok(())
+    }
+
+    /// An integer, as serde_json writes it.
+    pub(super) fn integer(out: &mut Vec<u8>, n: i64) {
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        let mut m = n.unsigned_abs();
+        loop {
+            at -= 1;
+            buf[at] = b'0' + u8::try_from(m % 10).unwrap_or(0);
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            out.push(b'-');
+        }
+        out.extend_from_slice(&buf[at..]);
+    }
+
+    /// What the records of one answer share: their recipient's id, encoded once.
+    struct Shared {
+        recipient: uuid::Uuid,
+        encoded: Vec<u8>,
+    }
+
+    impl Shared {
+        fn new(recipient: uuid::Uuid) -> Shared {
+            let mut encoded = Vec::with_capacity(38);
+            uuid(&mut encoded, &recipient);
+            Shared { recipient, encoded }
+        }
+    }
+
     /// One record, as [`super::RecordView`] serialises.
-    fn record(out: &mut Vec<u8>, r: &ListedRecord) -> Result<(), HttpError> {
+    fn record(out: &mut Vec<u8>, shared: &Shared, r: &ListedRecord) -> Result<(), HttpError> {
         key(out, b'{', "id");
         uuid(out, &r.id);
         key(out, b',', "recipient");
-        uuid(out, &r.recipient_id);
+        if r.recipient_id == shared.recipient {
+            out.extend_from_slice(&shared.encoded);
+        } else {
+            uuid(out, &r.recipient_id);
+        }
         key(out, b',', "domain");
-        string(out, r.domain.code())?;
+        // A code of core's closed list: lower-case letters and hyphens, nothing to escape.
+        out.push(b'"');
+        out.extend_from_slice(r.domain.code().as_bytes());
+        out.push(b'"');
         key(out, b',', "resource_type");
         string(out, &r.resource_type)?;
         key(out, b',', "source_hcp");
         uuid(out, &r.source_hcp);
         key(out, b',', "version");
-        write!(out, "{}", r.version).map_err(internal)?;
+        integer(out, r.version);
         key(out, b',', "updated_at");
         out.push(b'"');
-        r.updated_at
-            .format_into(out, &time::format_description::well_known::Rfc3339)
-            .map_err(internal)?;
+        instant(out, &r.updated_at)?;
         out.push(b'"');
         key(out, b',', "resource");
         out.extend_from_slice(r.body.as_bytes());
@@ -333,6 +415,7 @@ mod listed_json {
     /// A JSON array of records.
     fn records<'a>(
         out: &mut Vec<u8>,
+        shared: &Shared,
         records: impl IntoIterator<Item = &'a ListedRecord>,
     ) -> Result<(), HttpError> {
         out.push(b'[');
@@ -340,7 +423,7 @@ mod listed_json {
             if i > 0 {
                 out.push(b',');
             }
-            record(out, r)?;
+            record(out, shared, r)?;
         }
         out.push(b']');
         Ok(())
@@ -349,8 +432,9 @@ mod listed_json {
     /// A summary, as [`super::SummaryView`] serialises.
     pub(super) fn summary(s: &Summary) -> Result<Vec<u8>, HttpError> {
         let mut out = buffer(s.domains.values().flatten());
+        let shared = Shared::new(s.recipient);
         key(&mut out, b'{', "recipient");
-        uuid(&mut out, &s.recipient);
+        out.extend_from_slice(&shared.encoded);
         key(&mut out, b',', "domains");
         out.push(b'[');
         for (i, (d, rs)) in s.domains.iter().enumerate() {
@@ -360,7 +444,7 @@ mod listed_json {
             key(&mut out, b'{', "domain");
             string(&mut out, d.code())?;
             key(&mut out, b',', "records");
-            records(&mut out, rs)?;
+            records(&mut out, &shared, rs)?;
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");
@@ -382,7 +466,11 @@ mod listed_json {
             write!(out, "{n}").map_err(internal)?;
         }
         key(&mut out, b',', "records");
-        records(&mut out, s.domains.values().flatten())?;
+        records(
+            &mut out,
+            &Shared::new(s.recipient),
+            s.domains.values().flatten(),
+        )?;
         out.push(b'}');
         Ok(out)
     }
@@ -1052,6 +1140,54 @@ mod tests {
             serde_json::to_string(&expected).unwrap()
         );
         assert_eq!(written["domains"].as_array().unwrap().len(), 3);
+    }
+
+    /// The hand-written pieces against what they stand in for: `time`'s RFC 3339 for
+    /// instants (every trailing-zero width of the fraction, none, the first and last years, an offset),
+    /// serde_json for integers, and domain codes that need no escape.
+    #[test]
+    fn instants_integers_and_codes_are_written_as_serde_writes_them() {
+        let base = datetime!(2026-01-15 09:30:05 UTC);
+        let mut instants = vec![
+            base,
+            datetime!(0001-01-01 00:00:00 UTC),
+            datetime!(9999-12-31 23:59:59.999999999 UTC),
+            datetime!(2026-01-15 09:30:05 +08:00),
+        ];
+        for nanos in [
+            1,
+            10,
+            100,
+            120,
+            123_000,
+            123_456_000,
+            500_000_000,
+            999_999_999,
+        ] {
+            instants.push(base + time::Duration::nanoseconds(nanos));
+        }
+        for t in instants {
+            let mut out = Vec::new();
+            listed_json::instant(&mut out, &t).unwrap();
+            let expected = t
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{t}");
+        }
+        for n in [0_i64, 7, 10, 1_000_000_007, -1, -90, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            listed_json::integer(&mut out, n);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&n).unwrap()
+            );
+        }
+        for d in Domain::ALL {
+            assert_eq!(
+                serde_json::to_string(d.code()).unwrap(),
+                format!("\"{}\"", d.code())
+            );
+        }
     }
 
     #[test]
