@@ -356,7 +356,10 @@ impl App {
             .collect();
         // Each domain's list sized before it is filled: the records come grouped by domain.
         for run in visible.chunk_by(|a, b| a.domain == b.domain) {
-            by_domain.entry(run[0].domain).or_default().reserve(run.len());
+            by_domain
+                .entry(run[0].domain)
+                .or_default()
+                .reserve(run.len());
         }
         for r in visible {
             by_domain.entry(r.domain).or_default().push(r);

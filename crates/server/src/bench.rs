@@ -245,6 +245,81 @@ pub struct SummaryBenchArgs {
     /// due (0: no open loop).
     #[arg(long, value_name = "REQ_PER_S", default_value_t = 5000.0)]
     pub rate: f64,
+    /// Before the runs, how long to measure the stalls the machine itself imposes on a
+    /// spinning thread a core, which bound what a latency percentile can show (0: not at all).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub stall_probe: f64,
+}
+
+/// The time an otherwise idle machine takes from threads that want to run: one thread per
+/// core spins reading the clock, and every gap between two readings longer than
+/// [`Stalls::GAP`] is time the thread was not running. On a shared virtual machine these
+/// are the neighbours' and the host's, and they bound what a latency percentile can show:
+/// a request that meets a stall of 8 ms waits 8 ms more, whatever the server does
+/// (docs/PERFORMANCE.md, seventh session).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stalls {
+    /// The share of the probe's time lost in stalls.
+    lost: f64,
+    /// The longest stall.
+    longest: Duration,
+    /// How many stalls were longer than 1 ms.
+    over_1ms: u64,
+}
+
+impl Stalls {
+    /// A gap between two clock readings longer than this is a stall (a reading takes tens
+    /// of nanoseconds; the scheduler's tick is milliseconds).
+    const GAP: Duration = Duration::from_micros(200);
+
+    /// Spins for `duration`, reading the time with `now`.
+    fn probe(duration: Duration, mut now: impl FnMut() -> std::time::Instant) -> Stalls {
+        let start = now();
+        let mut last = start;
+        let mut lost = Duration::ZERO;
+        let mut longest = Duration::ZERO;
+        let mut over_1ms = 0;
+        loop {
+            let t = now();
+            let gap = t.saturating_duration_since(last);
+            last = t;
+            if gap > Stalls::GAP {
+                lost += gap;
+                longest = longest.max(gap);
+                over_1ms += u64::from(gap > Duration::from_millis(1));
+            }
+            if t.saturating_duration_since(start) >= duration {
+                let whole = t.saturating_duration_since(start).as_secs_f64();
+                return Stalls {
+                    lost: if whole > 0.0 {
+                        lost.as_secs_f64() / whole
+                    } else {
+                        0.0
+                    },
+                    longest,
+                    over_1ms,
+                };
+            }
+        }
+    }
+
+    /// One probe a core at once, on threads of their own; the shares averaged, the rest
+    /// the worst and the sum.
+    fn of_machine(duration: Duration) -> Stalls {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let probes: Vec<Stalls> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..cores)
+                .map(|_| s.spawn(|| Stalls::probe(duration, std::time::Instant::now)))
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let n = probes.len().max(1) as f64;
+        Stalls {
+            lost: probes.iter().map(|p| p.lost).sum::<f64>() / n,
+            longest: probes.iter().map(|p| p.longest).max().unwrap_or_default(),
+            over_1ms: probes.iter().map(|p| p.over_1ms).sum(),
+        }
+    }
 }
 
 /// How the readers send: each as soon as its last answer is in (a closed loop: the latency
@@ -546,6 +621,18 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         recipients.len(),
         args.records
     );
+    if args.stall_probe > 0.0 {
+        let duration = Duration::from_secs_f64(args.stall_probe);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let stalls = tokio::task::spawn_blocking(move || Stalls::of_machine(duration)).await?;
+        println!(
+            "machine: {cores} spinning threads (one a core) lost {:.2} % of {:.1} s to stalls, the longest {:.2} ms, {} over 1 ms",
+            100.0 * stalls.lost,
+            duration.as_secs_f64(),
+            stalls.longest.as_secs_f64() * 1e3,
+            stalls.over_1ms
+        );
+    }
     let ids = Arc::new(recipients);
     let summary_paths: Arc<dyn Fn(usize) -> String + Send + Sync> = {
         let ids = ids.clone();
@@ -584,6 +671,35 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Gaps over 0.2 ms are stalls, counted with the longest and those over 1 ms; shorter
+    /// ones are the spinning itself.
+    #[test]
+    fn the_stall_probe_counts_the_gaps_in_its_clock() {
+        let start = std::time::Instant::now();
+        // Readings every 10 us, with a 5 ms and a 0.5 ms gap, for 100 ms.
+        let mut t = Duration::ZERO;
+        let clock = move || {
+            let now = start + t;
+            t += match t.as_micros() {
+                20_000 => Duration::from_millis(5),
+                50_000 => Duration::from_micros(500),
+                _ => Duration::from_micros(10),
+            };
+            now
+        };
+        let s = Stalls::probe(Duration::from_millis(100), clock);
+        assert_eq!(s.longest, Duration::from_millis(5));
+        assert_eq!(s.over_1ms, 1);
+        assert!((s.lost - 0.055).abs() < 0.001, "{s:?}");
+        // A clock that never jumps: nothing lost.
+        let mut t = Duration::ZERO;
+        let s = Stalls::probe(Duration::from_millis(10), move || {
+            t += Duration::from_micros(1);
+            start + t
+        });
+        assert_eq!((s.lost, s.longest, s.over_1ms), (0.0, Duration::ZERO, 0));
+    }
 
     #[test]
     fn an_open_loop_hands_one_request_every_one_over_the_rate_to_the_readers_in_turn() {

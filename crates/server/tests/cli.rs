@@ -590,7 +590,8 @@ fn bench_summary_reports_a_closed_and_an_open_loop() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = ehrshare(dir.path());
     cmd.args(["bench", "summary", "--seconds", "1", "--concurrency", "4"])
-        .args(["--recipients", "3", "--records", "5", "--rate", "40"]);
+        .args(["--recipients", "3", "--records", "5", "--rate", "40"])
+        .args(["--stall-probe", "0.2"]);
     if let Ok(server) = std::env::var("EHRSHARE_TEST_DATABASE_URL") {
         cmd.args(["--postgres", &server]);
     }
@@ -616,6 +617,19 @@ fn bench_summary_reports_a_closed_and_an_open_loop() {
     let open = rate_of("eHR summary, open loop (40 req/s offered over 4 readers");
     assert!((30.0..=41.0).contains(&open), "{stdout}");
     assert!(stdout.contains("summary / trivial: "), "{stdout}");
+    // The machine's own stalls, measured before the runs: a share of the probe's time.
+    let machine = stdout
+        .lines()
+        .find(|l| l.starts_with("machine: "))
+        .unwrap_or_else(|| panic!("no machine line in {stdout}"));
+    let lost: f64 = machine
+        .split_once(" lost ")
+        .and_then(|(_, r)| r.split_once(" % of 0.2 s to stalls, the longest "))
+        .expect(machine)
+        .0
+        .parse()
+        .unwrap();
+    assert!((0.0..=100.0).contains(&lost), "{machine}");
     // Each summary run says how its audit entries were committed; on a SQLite file the
     // writer commits read entries in place (docs/adr/0005), on PostgreSQL never.
     let open_line = stdout
