@@ -265,6 +265,8 @@ struct Stalls {
     longest: Duration,
     /// How many stalls were longer than 1 ms.
     over_1ms: u64,
+    /// How many threads spun (one a core).
+    threads: usize,
 }
 
 impl Stalls {
@@ -298,6 +300,7 @@ impl Stalls {
                     },
                     longest,
                     over_1ms,
+                    threads: 1,
                 };
             }
         }
@@ -318,6 +321,7 @@ impl Stalls {
             lost: probes.iter().map(|p| p.lost).sum::<f64>() / n,
             longest: probes.iter().map(|p| p.longest).max().unwrap_or_default(),
             over_1ms: probes.iter().map(|p| p.over_1ms).sum(),
+            threads: probes.len(),
         }
     }
 }
@@ -483,6 +487,12 @@ fn bench_resource(i: usize) -> (String, String, serde_json::Value) {
 pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
     use tower::ServiceExt;
 
+    let probe = Duration::try_from_secs_f64(args.stall_probe).map_err(|_| {
+        anyhow::anyhow!(
+            "--stall-probe must be a number of seconds, 0 or more (got {})",
+            args.stall_probe
+        )
+    })?;
     let scratch = Scratch::create(args.postgres.as_deref()).await?;
     let options = DbOptions {
         max_connections: args.connections.max(1),
@@ -615,20 +625,25 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
             })
         }
     };
+    // Measured before the header is printed: `scripts/bench-instructions` starts counting
+    // after the header, and the spinning must not be counted as a summary's work.
+    let stalls = if probe.is_zero() {
+        None
+    } else {
+        Some(tokio::task::spawn_blocking(move || Stalls::of_machine(probe)).await?)
+    };
     println!(
         "bench summary: backend {backend}, {concurrency} concurrent readers, {} s, {} recipients with {} records each",
         duration.as_secs(),
         recipients.len(),
         args.records
     );
-    if args.stall_probe > 0.0 {
-        let duration = Duration::from_secs_f64(args.stall_probe);
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let stalls = tokio::task::spawn_blocking(move || Stalls::of_machine(duration)).await?;
+    if let Some(stalls) = stalls {
         println!(
-            "machine: {cores} spinning threads (one a core) lost {:.2} % of {:.1} s to stalls, the longest {:.2} ms, {} over 1 ms",
+            "machine: {} spinning threads (one a core) lost {:.2} % of {:.1} s to stalls, the longest {:.2} ms, {} over 1 ms",
+            stalls.threads,
             100.0 * stalls.lost,
-            duration.as_secs_f64(),
+            probe.as_secs_f64(),
             stalls.longest.as_secs_f64() * 1e3,
             stalls.over_1ms
         );
@@ -698,7 +713,10 @@ mod tests {
             t += Duration::from_micros(1);
             start + t
         });
-        assert_eq!((s.lost, s.longest, s.over_1ms), (0.0, Duration::ZERO, 0));
+        assert_eq!(
+            (s.lost, s.longest, s.over_1ms, s.threads),
+            (0.0, Duration::ZERO, 0, 1)
+        );
     }
 
     #[test]

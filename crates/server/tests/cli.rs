@@ -582,6 +582,26 @@ fn a_mistake_in_the_access_profiles_stops_the_server_with_its_name() {
     );
 }
 
+/// A stall probe that is not a number of seconds is refused with a clear message before
+/// anything is loaded, not a panic.
+#[test]
+fn bench_summary_refuses_a_stall_probe_that_is_not_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["-1", "inf", "NaN"] {
+        let out = ehrshare(dir.path())
+            .args(["bench", "summary", &format!("--stall-probe={bad}")])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}: {err}");
+        assert!(
+            err.contains("--stall-probe must be a number of seconds"),
+            "{bad}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{bad}: {err}");
+    }
+}
+
 /// `ehrshare bench summary` runs both loads on a small population: the closed loop, and the
 /// open loop at the offered rate (its schedule, not the server, sets how many requests are
 /// sent), on a scratch database of the backend under test.

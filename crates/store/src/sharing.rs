@@ -849,13 +849,9 @@ impl Db {
                     None => return Ok(None),
                 }
             } else {
+                // No domains is `Wanted::In(0)`, key 0: the facts without records.
                 let wanted = Wanted::of(records_in);
-                let key = if records_in.is_empty() {
-                    0
-                } else {
-                    wanted.key()
-                };
-                let sql = facts_sql(self.backend(), key);
+                let sql = facts_sql(self.backend(), wanted.key());
                 crate::on_pool!(self, pool => {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
                     for d in wanted.bound(records_in) {
