@@ -42,6 +42,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (9, "sharing", "0009_sharing.sql"),
     (10, "account_document", "0010_account_document.sql"),
     (11, "record_order", "0011_record_order.sql"),
+    (12, "record_listing", "0012_record_listing.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -56,6 +57,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (9, "sharing", "0009_sharing.sql"),
     (10, "account_document", "0010_account_document.sql"),
     (11, "record_order", "0011_record_order.sql"),
+    (12, "record_listing", "0012_record_listing.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.
