@@ -93,7 +93,9 @@ impl Db {
     /// audit writer empties the other connections' page caches, and a mapped page is read
     /// again without a copy (docs/PERFORMANCE.md). Writes still go through the file. The known
     /// cost: an I/O error on a mapped page is a signal, not an error code; the database is a
-    /// local file that only ehrshare truncates.
+    /// local file that only ehrshare truncates. The hot reads' connections ([`crate::reader`])
+    /// use a page cache instead of the map: there the map's refresh after each commit cost
+    /// more than reading the pages again.
     pub async fn connect(url: &str, options: DbOptions) -> Result<Db, StoreError> {
         match Backend::from_url(url) {
             Some(Backend::Sqlite) => {

@@ -12,8 +12,9 @@
 //!   stay with sqlx, except the audit writer's common batch, which runs on the one writing
 //!   connection kept here ([`Readers::write`], docs/adr/0005) so that closing the database
 //!   closes it too.
-//! - Same file, same compile-time options and `mmap_size` as the pool (one SQLite library:
-//!   rusqlite links the `libsqlite3-sys` sqlx links).
+//! - Same file and compile-time options as the pool (one SQLite library: rusqlite links the
+//!   `libsqlite3-sys` sqlx links). Reading connections use a page cache, not the pool's
+//!   memory map (`Inner::open`); the audit writer's connection has the pool's settings.
 //! - WAL: a reader sees the last committed state and never waits on the writer.
 //! - A statement here runs on a tokio worker thread; it must stay small (a key lookup, one
 //!   recipient's facts), never a scan.
@@ -151,8 +152,17 @@ impl Readers {
 }
 
 impl Inner {
+    /// A reading connection: `query_only`, and its own page cache of 16 MiB instead of the
+    /// pool's memory map. Every audit commit changes the WAL, and SQLite then drops what a
+    /// reading connection holds at its next transaction: with a map, the whole map is
+    /// unmapped (`munmap` of every page it had mapped) and faulted back in page by page;
+    /// with a cache, the pages read since are read again. Below saturation the writer commits
+    /// every few requests, and the map cost more: 402 -> 377 µs of CPU a summary at 4,000
+    /// req/s offered, six alternated pairs (docs/PERFORMANCE.md, eighth session). A summary
+    /// touches a few pages, so 16 MiB holds every recipient a connection reads between two
+    /// commits.
     fn open(&self) -> Result<Connection, StoreError> {
-        self.connect("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")
+        self.connect("PRAGMA query_only = ON; PRAGMA mmap_size = 0; PRAGMA cache_size = -16384;")
     }
 
     /// The audit writer's connection, with the pool's settings (`Db::connect`): WAL,
@@ -260,7 +270,10 @@ mod tests {
             .read(|c| {
                 let v: String = c.query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get(0))?;
                 let q: i64 = c.query_row("PRAGMA query_only", [], |r| r.get(0))?;
-                let m: i64 = c.query_row("PRAGMA mmap_size", [], |r| r.get(0))?;
+                let m: (i64, i64) = (
+                    c.query_row("PRAGMA mmap_size", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA cache_size", [], |r| r.get(0))?,
+                );
                 let w = c.execute("INSERT INTO t VALUES (2, 'never')", []).is_err();
                 Ok((v, q, m, w))
             })
@@ -268,7 +281,7 @@ mod tests {
             .unwrap();
         assert_eq!(v, "committed");
         assert_eq!(query_only, 1);
-        assert_eq!(mmap, 268_435_456);
+        assert_eq!(mmap, (0, -16384), "no memory map, a 16 MiB cache");
         assert!(write, "a reader wrote");
         // A later commit is seen by the next read (a connection kept idle in between).
         sqlx::query("UPDATE t SET v = 'changed' WHERE k = 1")
