@@ -382,6 +382,68 @@ async fn a_record_of_a_domain_this_build_does_not_know_is_not_listed() {
     }
 }
 
+/// On SQLite a summary's listed columns, body included, live in its index (docs/adr/0006):
+/// a record far larger than an index cell is listed whole, and so is its amendment, with
+/// nothing of the first version left.
+#[tokio::test]
+async fn a_large_record_is_listed_whole_and_so_is_its_amendment() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    // About 1.2 MB of attachment: hundreds of 4 KiB pages, within the 2 MiB body limit.
+    let first = "QUJD".repeat(300_000);
+    let mut large = note("note-large");
+    large["content"][0]["attachment"]["data"] = json!(first);
+    assert_eq!(w.deposit(large.clone()).await.status, 201);
+    assert_eq!(w.deposit(condition("dx-1")).await.status, 201);
+    let listed = |r: &TestResponse| -> (i64, String) {
+        assert_eq!(r.status, 200, "{}", &r.text()[..r.text().len().min(500)]);
+        let notes: Vec<Value> = r.json()["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["records"].as_array().unwrap().clone())
+            .filter(|x| x["resource"]["id"] == "note-large")
+            .collect();
+        assert_eq!(notes.len(), 1);
+        (
+            notes[0]["version"].as_i64().unwrap(),
+            notes[0]["resource"]["content"][0]["attachment"]["data"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    let r = w.summary(&w.doctor).await;
+    assert_eq!(domains(&r).iter().map(|d| d.1).sum::<usize>(), 2);
+    assert!(listed(&r) == (1, first));
+    let second = "REVG".repeat(300_000);
+    large["content"][0]["attachment"]["data"] = json!(second);
+    let r = w.deposit(large).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["version"], 2);
+    let r = w.summary(&w.doctor).await;
+    assert!(listed(&r) == (2, second.clone()));
+    assert!(
+        !r.text().contains("QUJDQUJD"),
+        "the first version is still listed"
+    );
+    let page = w
+        .get(
+            &w.doctor,
+            &format!(
+                "/api/v1/recipients/{}/records?domain=clinical-note",
+                w.recipient
+            ),
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.json()["total"], 1);
+    let record = &page.json()["records"][0];
+    assert_eq!(record["version"], 2);
+    assert!(record["resource"]["content"][0]["attachment"]["data"] == second.as_str());
+}
+
 #[tokio::test]
 async fn a_stated_reason_allows_access_outside_an_episode_with_an_alert() {
     let w = world().await;
