@@ -90,6 +90,15 @@ impl World {
         .await
     }
 
+    /// A domain's records, a page at a time (`query`: `domain=...` and paging).
+    async fn records(&self, agent: &Agent, query: &str) -> TestResponse {
+        self.get(
+            agent,
+            &format!("/api/v1/recipients/{}/records?{query}", self.recipient),
+        )
+        .await
+    }
+
     async fn consent(&self, kind: &str) -> TestResponse {
         self.post(
             &self.clerk,
@@ -416,27 +425,33 @@ async fn a_large_record_is_listed_whole_and_so_is_its_amendment() {
     };
     let r = w.summary(&w.doctor).await;
     assert_eq!(domains(&r).iter().map(|d| d.1).sum::<usize>(), 2);
-    assert!(listed(&r) == (1, first));
+    let (version, data) = listed(&r);
+    assert_eq!(version, 1);
+    assert!(
+        data == first,
+        "listed {} bytes, deposited {}",
+        data.len(),
+        first.len()
+    );
     let second = "REVG".repeat(300_000);
     large["content"][0]["attachment"]["data"] = json!(second);
     let r = w.deposit(large).await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["version"], 2);
     let r = w.summary(&w.doctor).await;
-    assert!(listed(&r) == (2, second.clone()));
+    let (version, data) = listed(&r);
+    assert_eq!(version, 2);
+    assert!(
+        data == second,
+        "listed {} bytes, amended {}",
+        data.len(),
+        second.len()
+    );
     assert!(
         !r.text().contains("QUJDQUJD"),
         "the first version is still listed"
     );
-    let page = w
-        .get(
-            &w.doctor,
-            &format!(
-                "/api/v1/recipients/{}/records?domain=clinical-note",
-                w.recipient
-            ),
-        )
-        .await;
+    let page = w.records(&w.doctor, "domain=clinical-note").await;
     assert_eq!(page.status, 200);
     assert_eq!(page.json()["total"], 1);
     let record = &page.json()["records"][0];
@@ -1955,13 +1970,8 @@ async fn a_domains_records_come_a_page_at_a_time_and_opted_out_recipients_get_no
     for i in 0..5 {
         assert_eq!(w.deposit(condition(&format!("dx-{i}"))).await.status, 201);
     }
-    let page = |n: usize| {
-        format!(
-            "/api/v1/recipients/{}/records?domain=diagnosis&page={n}&per_page=2",
-            w.recipient
-        )
-    };
-    let r = w.get(&w.doctor, &page(0)).await;
+    let page = |n: usize| format!("domain=diagnosis&page={n}&per_page=2");
+    let r = w.records(&w.doctor, &page(0)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["total"], 5);
     assert_eq!(r.json()["records"].as_array().unwrap().len(), 2);
@@ -1970,13 +1980,13 @@ async fn a_domains_records_come_a_page_at_a_time_and_opted_out_recipients_get_no
         2,
         "the page's records"
     );
-    let last = w.get(&w.doctor, &page(2)).await.json();
+    let last = w.records(&w.doctor, &page(2)).await.json();
     assert_eq!(last["records"].as_array().unwrap().len(), 1);
     assert_eq!(last["records"][0]["resource"]["id"], "dx-4");
     // Oldest first, page after page, and the summary lists the domain the same way.
     let mut paged = Vec::new();
     for n in 0..3 {
-        for r in w.get(&w.doctor, &page(n)).await.json()["records"]
+        for r in w.records(&w.doctor, &page(n)).await.json()["records"]
             .as_array()
             .unwrap()
         {
@@ -1995,15 +2005,7 @@ async fn a_domains_records_come_a_page_at_a_time_and_opted_out_recipients_get_no
         .map(|r| r["resource"]["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(listed, deposited);
-    let r = w
-        .get(
-            &w.pharmacist,
-            &format!(
-                "/api/v1/recipients/{}/records?domain=clinical-note",
-                w.recipient
-            ),
-        )
-        .await;
+    let r = w.records(&w.pharmacist, "domain=clinical-note").await;
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["code"], "role-not-permitted");
     // One notice today for this provider, whatever the number of reads.
