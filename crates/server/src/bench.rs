@@ -14,6 +14,7 @@
 //! router's trivial route.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -22,6 +23,7 @@ use ehrshare_app::outbox::{Adapters, LogAdapter};
 use ehrshare_app::{App, Services, Settings};
 use ehrshare_core::audit::{Actor, ActorKind, NewAuditEntry, Outcome};
 use ehrshare_core::clock::Clock;
+use ehrshare_store::audit::AuditStats;
 use ehrshare_store::{Db, DbOptions};
 use sqlx::Connection;
 
@@ -388,6 +390,10 @@ struct Run {
     /// place (docs/adr/0005).
     commits: u64,
     in_place: u64,
+    /// How many of those transactions took how long (`AuditStats::batch_time`), and the
+    /// longest: every reader in a transaction waits for it.
+    batch_times: [u64; AuditStats::BATCH_TIME_BOUNDS.len() + 1],
+    batch_time_max: Duration,
     /// The whole process's CPU time over the run (user, system), where the OS tells it.
     cpu: Option<(Duration, Duration)>,
 }
@@ -435,6 +441,27 @@ impl Run {
                 self.commits,
                 self.in_place,
                 self.waits.len() as f64 / self.commits as f64
+            );
+            let mut lower = 0;
+            for (i, n) in self.batch_times.iter().enumerate() {
+                let ms = |us: u64| us as f64 / 1000.0;
+                line += &match AuditStats::BATCH_TIME_BOUNDS.get(i) {
+                    Some(&upper) => format!(
+                        "{} {}-{} ms {n}",
+                        if i == 0 { ", taking" } else { "," },
+                        ms(lower),
+                        ms(upper)
+                    ),
+                    None => format!(", over {} ms {n}", ms(lower)),
+                };
+                lower = AuditStats::BATCH_TIME_BOUNDS
+                    .get(i)
+                    .copied()
+                    .unwrap_or(lower);
+            }
+            line += &format!(
+                ", the longest {:.2} ms",
+                self.batch_time_max.as_secs_f64() * 1000.0
             );
         }
         line
@@ -560,11 +587,17 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         async move {
             let counts = || {
                 let stats = app.audit_log().stats();
+                let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
                 (
-                    stats.batches.load(std::sync::atomic::Ordering::Relaxed),
-                    stats.in_place.load(std::sync::atomic::Ordering::Relaxed),
+                    load(&stats.batches),
+                    load(&stats.in_place),
+                    stats.batch_time.each_ref().map(load),
                 )
             };
+            app.audit_log()
+                .stats()
+                .batch_time_max
+                .store(0, Ordering::Relaxed);
             let before = counts();
             let cpu_before = process_cpu();
             let started = std::time::Instant::now();
@@ -622,6 +655,13 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
                 waits,
                 commits: after.0 - before.0,
                 in_place: after.1 - before.1,
+                batch_times: std::array::from_fn(|i| after.2[i] - before.2[i]),
+                batch_time_max: Duration::from_micros(
+                    app.audit_log()
+                        .stats()
+                        .batch_time_max
+                        .load(Ordering::Relaxed),
+                ),
             })
         }
     };

@@ -661,6 +661,31 @@ fn bench_summary_reports_a_closed_and_an_open_loop() {
     let in_place = rest.split_once(" in place)").unwrap().0;
     let (commits, in_place): (u64, u64) = (commits.parse().unwrap(), in_place.parse().unwrap());
     assert!(commits > 0 && in_place <= commits, "{open_line}");
+    // And how long those commits took: counts by duration that add up to the commits, and
+    // the longest.
+    let (_, times) = open_line.split_once(", taking ").expect(open_line);
+    let (times, longest) = times.split_once(", the longest ").expect(open_line);
+    let counted: u64 = times
+        .split(", ")
+        .map(|t| {
+            t.rsplit_once(' ')
+                .expect(open_line)
+                .1
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(counted, commits, "{open_line}");
+    assert!(
+        times.contains("0-0.25 ms ") && times.contains("over 10 ms "),
+        "{open_line}"
+    );
+    let longest: f64 = longest
+        .strip_suffix(" ms")
+        .expect(open_line)
+        .parse()
+        .unwrap();
+    assert!(longest > 0.0, "{open_line}");
     if std::env::var("EHRSHARE_TEST_DATABASE_URL").is_ok() {
         assert_eq!(in_place, 0, "{open_line}");
     } else {
