@@ -167,12 +167,13 @@ impl Inner {
 
     /// The audit writer's connection, with the pool's settings (`Db::connect`): WAL,
     /// `synchronous=FULL` (a committed entry survives power loss), foreign keys, the busy
-    /// timeout, the memory map.
+    /// timeout, the memory map, the WAL's automatic checkpoint.
     fn open_writer(&self) -> Result<Connection, StoreError> {
-        self.connect(
+        self.connect(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA mmap_size = 268435456;",
-        )
+             PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = {};",
+            crate::db::WAL_AUTOCHECKPOINT_FRAMES
+        ))
     }
 
     /// A connection to the file with the busy timeout and then `pragmas`.
@@ -301,14 +302,17 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         // The audit writer's connection writes, with the pool's durability.
-        let synchronous = readers
+        let (synchronous, checkpoint) = readers
             .write(|c| {
                 c.execute("INSERT INTO t VALUES (2, 'in place')", [])?;
-                Ok(c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
+                let pragma =
+                    |p: &str| c.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0));
+                Ok((pragma("synchronous")?, pragma("wal_autocheckpoint")?))
             })
             .unwrap()
             .unwrap();
         assert_eq!(synchronous, 2, "synchronous = FULL");
+        assert_eq!(checkpoint, i64::from(crate::db::WAL_AUTOCHECKPOINT_FRAMES));
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
             .fetch_one(pool)
             .await

@@ -144,6 +144,12 @@ async fn sqlite_runs_with_the_settings_its_figures_were_measured_with() {
         .await
         .unwrap();
     assert_eq!(mmap, 256 << 20);
+    // The WAL is folded into the file every 100 pages, not SQLite's 1,000 (docs/adr/0007).
+    let checkpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(checkpoint, 100);
     let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
         .fetch_all(p)
         .await
