@@ -442,10 +442,11 @@ impl Run {
                 self.in_place,
                 self.waits.len() as f64 / self.commits as f64
             );
-            let mut lower = 0;
+            let bounds = AuditStats::BATCH_TIME_BOUNDS;
+            let ms = |us: u64| us as f64 / 1000.0;
             for (i, n) in self.batch_times.iter().enumerate() {
-                let ms = |us: u64| us as f64 / 1000.0;
-                line += &match AuditStats::BATCH_TIME_BOUNDS.get(i) {
+                let lower = if i == 0 { 0 } else { bounds[i - 1] };
+                line += &match bounds.get(i) {
                     Some(&upper) => format!(
                         "{} {}-{} ms {n}",
                         if i == 0 { ", taking" } else { "," },
@@ -454,10 +455,6 @@ impl Run {
                     ),
                     None => format!(", over {} ms {n}", ms(lower)),
                 };
-                lower = AuditStats::BATCH_TIME_BOUNDS
-                    .get(i)
-                    .copied()
-                    .unwrap_or(lower);
             }
             line += &format!(
                 ", the longest {:.2} ms",

@@ -118,9 +118,10 @@ pub struct AuditStats {
     /// Of the transactions, those the SQLite writer committed in place (docs/adr/0005).
     pub in_place: AtomicU64,
     /// How long the writer took over each batch (committed or failed), from taking its
-    /// jobs to answering them: a count for each bound of [`AuditStats::BATCH_TIME_BOUNDS`] (at most that many
-    /// microseconds, above the bound before), and a last count for the longer ones. Every
-    /// reader in a batch waits this long, so its tail is the read's tail (docs/PERFORMANCE.md).
+    /// jobs to answering them: a count for each bound of [`AuditStats::BATCH_TIME_BOUNDS`]
+    /// (at most that many microseconds, above the bound before), and a last count for the
+    /// longer ones. Every reader in a batch waits this long, so its tail is the read's tail
+    /// (docs/PERFORMANCE.md).
     pub batch_time: [AtomicU64; AuditStats::BATCH_TIME_BOUNDS.len() + 1],
     /// The longest of them, in microseconds.
     pub batch_time_max: AtomicU64,
@@ -130,7 +131,7 @@ impl AuditStats {
     /// The upper bounds of [`AuditStats::batch_time`]'s counts, in microseconds.
     pub const BATCH_TIME_BOUNDS: [u64; 6] = [250, 500, 1_000, 2_000, 5_000, 10_000];
 
-    /// Counts one transaction that took `took`.
+    /// Counts one batch that took `took`.
     fn count_batch(&self, took: std::time::Duration) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let bucket = Self::BATCH_TIME_BOUNDS

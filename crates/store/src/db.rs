@@ -76,16 +76,17 @@ impl Default for DbOptions {
     }
 }
 
-/// A connection pool to the configured database.
 /// After how many pages in the WAL a committing connection folds the WAL into the database
 /// file (`PRAGMA wal_autocheckpoint`; SQLite's default is 1,000), on every SQLite connection
 /// that writes. The fold runs inside the commit that crosses the mark, and everybody in that
 /// commit waits for it: in the audit writer's batches, a read's audit entry. With 1,000
-/// pages (about 4 MB copied and two files synced) those commits took 5-15 ms, the tail of
-/// the eHR summary's latency; with 100 none took over 10 ms and the longest 6-8 ms, for about
-/// the same CPU (docs/PERFORMANCE.md, ninth session; docs/adr/0007).
+/// pages (about 4 MB copied and two files synced) those commits took 5-21 ms, the tail of
+/// the eHR summary's latency; with 100, 2 commits over 10 ms in six open-loop runs against
+/// 65, for a CPU a request within the noise (docs/PERFORMANCE.md, ninth session;
+/// docs/adr/0007).
 pub(crate) const WAL_AUTOCHECKPOINT_FRAMES: u32 = 100;
 
+/// A connection pool to the configured database.
 #[derive(Debug, Clone)]
 pub enum Db {
     /// The pool, and the read-only connections the hot reads run on in place
@@ -105,7 +106,7 @@ impl Db {
     /// local file that only ehrshare truncates. The hot reads' connections ([`crate::reader`])
     /// use a page cache instead of the map: there the map's refresh after each commit cost
     /// more than reading the pages again. The WAL is folded into the file after every
-    /// [`WAL_AUTOCHECKPOINT_FRAMES`] pages, not SQLite's 1,000.
+    /// `WAL_AUTOCHECKPOINT_FRAMES` pages, not SQLite's 1,000.
     pub async fn connect(url: &str, options: DbOptions) -> Result<Db, StoreError> {
         match Backend::from_url(url) {
             Some(Backend::Sqlite) => {
