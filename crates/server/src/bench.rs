@@ -626,6 +626,12 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
                         anyhow::ensure!(status.is_success(), "answered {status}");
                         waits.push(from.elapsed());
                         n += concurrency;
+                        // A request answered without waiting on anything (the trivial route)
+                        // never gives its worker thread back, as a socket read would: two
+                        // such readers would hold both threads, and a task the others need
+                        // (one holding a pool connection, say) would starve. Seen: the
+                        // session's touch every 30 s then held the pool for 10 s.
+                        tokio::task::yield_now().await;
                     }
                     anyhow::Ok(waits)
                 }));
