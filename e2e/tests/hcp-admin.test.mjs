@@ -20,6 +20,9 @@ test('a user administrator opens, suspends and terminates an account', async () 
   await page.getByLabel('Name in Chinese (optional)').fill('林美玲');
   await page.getByLabel('Role', { exact: true }).selectOption('nurse');
   await page.getByLabel('Professional registration number (professionals)').fill('RN654321');
+  await page.getByLabel('Identity document').selectOption('passport');
+  await page.getByLabel('Issuing country or region').fill('GB');
+  await page.getByLabel('Document number').fill('N1234567');
   await page.getByLabel('Mobile number (the first password is sent here)').fill('6123 4567');
   await page.getByRole('button', { name: 'Open the account' }).click();
   assert.match(await page.getByRole('status').innerText(), /The account is open/);

@@ -37,3 +37,6 @@ password-reset-body = Your ehrshare account { $user } was reset by your user adm
 
 login-code-subject = Your ehrshare login code
 login-code-body = Your ehrshare login code is { $code }. It expires in { $minutes } minutes. If you are not logging in, someone knows your password: change it.
+
+account-granted-subject = An ehrshare account's role was granted
+account-granted-body = The ehrshare account { $user } now holds the role { $role }, granted by { $by }. If this is not expected, tell your provider's user administrator and the eHR Office.

@@ -36,3 +36,6 @@ password-reset-body = 你的帳戶管理人員已重設你的 ehrshare 帳戶 { 
 
 login-code-subject = 你的 ehrshare 登入編碼
 login-code-body = 你的 ehrshare 登入編碼是 { $code }，於 { $minutes } 分鐘後失效。如你並非正在登入，即表示有人知道你的密碼：請立即更改。
+
+account-granted-subject = ehrshare 帳戶已獲授予角色
+account-granted-body = ehrshare 帳戶 { $user } 現已獲 { $by } 授予角色 { $role }。如非預期，請通知你的醫護提供者的帳戶管理人員及電子健康紀錄統籌處。

@@ -14,8 +14,9 @@
 use std::collections::BTreeMap;
 
 use ehrshare_core::account::{
-    AccountEvent, AccountStatus, Manager, OfficeRole, Realm, may_manage_accounts_of,
-    may_manage_office_accounts,
+    AccountEvent, AccountStatus, AdminAct, Administrator, DutyError, Holder, Manager, OfficeRole,
+    Realm, check_duties, may_manage_accounts_of, may_manage_office_accounts,
+    registration_number_free,
 };
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::contact::{Email, Phone};
@@ -23,6 +24,7 @@ use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;
 use ehrshare_core::profession::Role;
 pub use ehrshare_store::account::AccountRow;
+use ehrshare_store::sharing::AlertRow;
 use ehrshare_store::{Conn, StoreError, change};
 use uuid::Uuid;
 
@@ -86,6 +88,17 @@ impl AdminAction {
         }
     }
 
+    /// The audit action recorded for it.
+    fn audit_action(self) -> &'static str {
+        match self {
+            AdminAction::Suspend => "account.suspend",
+            AdminAction::Reinstate => "account.reinstate",
+            AdminAction::Terminate => "account.terminate",
+            AdminAction::Reset => "account.reset",
+            AdminAction::Unlock => "account.unlock",
+        }
+    }
+
     fn code(self) -> &'static str {
         match self {
             AdminAction::Suspend => "suspend",
@@ -134,7 +147,183 @@ fn manager(session: &Session) -> Option<Manager<'_>> {
     })
 }
 
+/// An account's identity document as one comparable key.
+fn document_key(d: &(String, String, String)) -> String {
+    format!("{}:{}:{}", d.0, d.1, d.2)
+}
+
+/// A refusal by the separation of duties: the acting administrator's own limits are 403, a
+/// missing document of the holder is a field to fill in (422).
+fn duty_error(e: DutyError) -> AppError {
+    match e {
+        DutyError::DocumentRequired => invalid(vec![field(
+            "/document",
+            e.code(),
+            "the holder's identity document is required",
+        )]),
+        _ => AppError::Forbidden {
+            code: e.code(),
+            message: e.to_string(),
+        },
+    }
+}
+
+/// What the separation of duties found worth telling: who else hears of a grant, and the
+/// alert it raises.
+struct Grant {
+    notices: Vec<Notice>,
+    alert: AlertRow,
+}
+
 impl App {
+    /// Checks the separation of duties (`core::account::check_duties`) for `act` by the
+    /// session's account on the account `holder` (with `document`) in `scope`; a refusal is
+    /// audited as `action`, denied. Returns whether the provider had an active user
+    /// administrator (for the office's replacement alert).
+    #[allow(clippy::too_many_arguments)]
+    async fn check_separation(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        action: &'static str,
+        scope: Scope,
+        holder: Option<Uuid>,
+        document: Option<&(String, String, String)>,
+        act: AdminAct,
+    ) -> Result<bool, AppError> {
+        let me = session.account().ok_or(AppError::NotFound)?;
+        let my_document = me.document.as_ref().map(document_key);
+        let document = document.map(document_key);
+        let realm = match scope {
+            Scope::Hcp(_) => Realm::Hcp,
+            Scope::Office => Realm::Office,
+        };
+        let has_active_admin = match scope {
+            Scope::Hcp(h) => self.db().accounts_of(Some(h)).await?.iter().any(|a| {
+                a.user_admin && a.status == AccountStatus::Active.code() && Some(a.id) != holder
+            }),
+            Scope::Office => true,
+        };
+        let verdict = check_duties(
+            Administrator {
+                account: me.id,
+                realm: Realm::parse(&me.realm).unwrap_or(Realm::Hcp),
+                document: my_document.as_deref(),
+            },
+            Holder {
+                account: holder,
+                realm,
+                document: document.as_deref(),
+            },
+            act,
+            has_active_admin,
+        );
+        if let Err(e) = verdict {
+            let mut entry = caller.entry(self, action, Outcome::Denied);
+            entry.record_ids = holder.into_iter().collect();
+            entry.denial_reason = Some(e.code().to_owned());
+            self.record(entry).await?;
+            return Err(duty_error(e));
+        }
+        Ok(has_active_admin)
+    }
+
+    /// Refuses a professional registration number that an account of another identity
+    /// document (or of none) already carries: 409.
+    async fn check_registration_number(&self, row: &AccountRow) -> Result<(), AppError> {
+        let (Some(number), Some(document)) = (&row.prof_reg_no, &row.document) else {
+            return Ok(());
+        };
+        let carriers = self
+            .db()
+            .registration_number_documents(&row.role, number)
+            .await?;
+        let carriers: Vec<Option<String>> = carriers
+            .iter()
+            .map(|d| d.as_ref().map(document_key))
+            .collect();
+        if registration_number_free(
+            &document_key(document),
+            carriers.iter().map(|d| d.as_deref()),
+        ) {
+            Ok(())
+        } else {
+            Err(AppError::Conflict {
+                code: "registration-number-taken",
+                message: "another person's account carries this registration number".to_owned(),
+            })
+        }
+    }
+
+    /// The notices and the alert for a grant (an account opened, or a role or administrator
+    /// flag changed): the holder and the provider's other user administrators are told
+    /// (SPEC 4.2, issue 22), and the provider's administrators and the office see an alert.
+    async fn grant_notice(
+        &self,
+        session: &Session,
+        scope: Scope,
+        row: &AccountRow,
+        rule: &'static str,
+        tell_holder: bool,
+    ) -> Result<Grant, AppError> {
+        let me = session.account().map(|a| (a.id, a.user_name.clone()));
+        let granted = format!(
+            "{}{}",
+            row.role,
+            if row.user_admin {
+                " + user-administrator"
+            } else {
+                ""
+            }
+        );
+        let by = me.as_ref().map(|m| m.1.clone()).unwrap_or_default();
+        let mut told: Vec<(String, String)> = Vec::new();
+        if tell_holder {
+            told.push((row.mobile.clone(), row.language.clone()));
+        }
+        if let Scope::Hcp(h) = scope {
+            for a in self.db().accounts_of(Some(h)).await? {
+                if a.user_admin
+                    && a.status == AccountStatus::Active.code()
+                    && a.id != row.id
+                    && Some(a.id) != me.as_ref().map(|m| m.0)
+                {
+                    told.push((a.mobile.clone(), a.language.clone()));
+                }
+            }
+        }
+        let notices = told
+            .into_iter()
+            .map(|(address, language)| Notice {
+                recipient: None,
+                address,
+                channel: Channel::Sms,
+                template: "account-granted".to_owned(),
+                params: BTreeMap::from([
+                    ("user".to_owned(), row.user_name.clone()),
+                    ("role".to_owned(), granted.clone()),
+                    ("by".to_owned(), by.clone()),
+                ]),
+                locale: Locale::parse(&language).unwrap_or_default(),
+            })
+            .collect();
+        let alert = AlertRow {
+            id: Uuid::now_v7(),
+            rule: rule.to_owned(),
+            hcp_id: row.hcp_id,
+            account_id: me.map(|m| m.0),
+            recipient_id: None,
+            detail: Some(format!(
+                "account {} ({}): {granted}, by {by}",
+                row.user_name, row.id
+            )),
+            status: "open".to_owned(),
+            note: None,
+            created_at: self.clock().now(),
+        };
+        Ok(Grant { notices, alert })
+    }
+
     /// Refuses with 404 unless the session may manage the accounts of `scope`.
     fn check_manager(&self, session: &Session, scope: Scope) -> Result<(), AppError> {
         let m = manager(session).ok_or(AppError::NotFound)?;
@@ -239,6 +428,48 @@ impl App {
             Scope::Office => ("the eHR Office".to_owned(), "電子健康紀錄統籌處".to_owned()),
         };
         let (row, password) = self.new_account_row(scope, input, false)?;
+        let had_active_admin = self
+            .check_separation(
+                session,
+                caller,
+                "account.create",
+                scope,
+                None,
+                row.document.as_ref(),
+                AdminAct::Create {
+                    pure_administrator: row.role == Role::UserAdministrator.code(),
+                    user_admin: row.user_admin,
+                },
+            )
+            .await?;
+        self.check_registration_number(&row).await?;
+        // The office opening a provider's administrator where one existed but none is active
+        // is a replacement, alerted as such.
+        let by_office = session
+            .account()
+            .is_some_and(|a| a.realm == Realm::Office.code());
+        let replacement = match scope {
+            Scope::Hcp(h) if by_office && !had_active_admin => self
+                .db()
+                .accounts_of(Some(h))
+                .await?
+                .iter()
+                .any(|a| a.user_admin),
+            _ => false,
+        };
+        let grant = self
+            .grant_notice(
+                session,
+                scope,
+                &row,
+                if replacement {
+                    "administrator-replaced"
+                } else {
+                    "account-granted"
+                },
+                false,
+            )
+            .await?;
         let hash = hash_secret(password.clone()).await?;
         let row = AccountRow {
             password_hash: hash,
@@ -263,7 +494,13 @@ impl App {
             ]),
             locale,
         };
-        self.insert_account(caller, row, vec![notice]).await
+        let mut notices = vec![notice];
+        notices.extend(grant.notices);
+        // A provider's very first administrator, opened by the office, is the registration
+        // itself going ahead: nobody else there to alert.
+        let first_administrator = by_office && matches!(scope, Scope::Hcp(_)) && !replacement;
+        let alert = (!first_administrator).then_some(grant.alert);
+        self.insert_account(caller, row, notices, alert).await
     }
 
     /// Creates the first office system administrator from the command line (no session
@@ -291,7 +528,7 @@ impl App {
             request_id: None,
             client_addr: None,
         };
-        let row = self.insert_account(&caller, row, Vec::new()).await?;
+        let row = self.insert_account(&caller, row, Vec::new(), None).await?;
         Ok((row, password))
     }
 
@@ -317,7 +554,7 @@ impl App {
             request_id: None,
             client_addr: None,
         };
-        self.insert_account(&caller, row, Vec::new()).await
+        self.insert_account(&caller, row, Vec::new(), None).await
     }
 
     /// The current TOTP code of a demo account (refused for any other account: 404).
@@ -462,14 +699,15 @@ impl App {
         caller: &Caller,
         row: AccountRow,
         notices: Vec<Notice>,
+        alert: Option<AlertRow>,
     ) -> Result<AccountRow, AppError> {
         let mut entry = caller.entry(self, "account.create", Outcome::Allowed);
         entry.record_ids = vec![row.id];
         entry.reason = Some(format!("role {}", row.role));
         let stored = row.clone();
-        let insert = change(move |conn: Conn<'_>| {
+        let insert = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::account::insert(conn, &stored)
+                ehrshare_store::account::insert(conn.reborrow(), &stored)
                     .await
                     .map_err(|e| match e {
                         StoreError::Conflict { source, .. } => StoreError::Conflict {
@@ -477,7 +715,11 @@ impl App {
                             source,
                         },
                         other => other,
-                    })
+                    })?;
+                match &alert {
+                    Some(a) => ehrshare_store::sharing::insert_alert(conn, a).await,
+                    None => Ok(()),
+                }
             })
         });
         match self.record_and_notify(entry, Some(insert), notices).await {
@@ -551,6 +793,16 @@ impl App {
         if !fields.is_empty() {
             return Err(invalid(fields));
         }
+        self.check_separation(
+            session,
+            caller,
+            "account.change-role",
+            scope,
+            Some(a.id),
+            a.document.as_ref(),
+            AdminAct::ChangeRole,
+        )
+        .await?;
         let updated = AccountRow {
             role,
             prof_reg_no,
@@ -558,6 +810,11 @@ impl App {
             version: a.version + 1,
             ..a.clone()
         };
+        self.check_registration_number(&updated).await?;
+        let grant = self
+            .grant_notice(session, scope, &updated, "account-granted", true)
+            .await?;
+        let alert = grant.alert;
         let mut entry = caller.entry(self, "account.change-role", Outcome::Allowed);
         entry.record_ids = vec![id];
         entry.reason = Some(format!(
@@ -571,16 +828,15 @@ impl App {
             }
         ));
         let stored = updated.clone();
-        let update = change(move |conn: Conn<'_>| {
+        let update = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                if ehrshare_store::account::update(conn, &stored).await? {
-                    Ok(())
-                } else {
-                    Err(stale())
+                if !ehrshare_store::account::update(conn.reborrow(), &stored).await? {
+                    return Err(stale());
                 }
+                ehrshare_store::sharing::insert_alert(conn, &alert).await
             })
         });
-        self.record_with(entry, update)
+        self.record_and_notify(entry, Some(update), grant.notices)
             .await
             .map_err(stale_conflict)?;
         Ok(updated)
@@ -599,13 +855,25 @@ impl App {
     ) -> Result<AccountRow, AppError> {
         let now = self.clock().now();
         let a = self.account_in(session, scope, id).await?;
+        self.check_separation(
+            session,
+            caller,
+            action.audit_action(),
+            scope,
+            Some(a.id),
+            a.document.as_ref(),
+            match action {
+                AdminAction::Reset => AdminAct::Reset,
+                AdminAction::Unlock => AdminAct::Unlock,
+                AdminAction::Suspend | AdminAction::Reinstate | AdminAction::Terminate => {
+                    AdminAct::ChangeStatus
+                }
+            },
+        )
+        .await?;
         let status = AccountStatus::parse(&a.status)
             .ok_or_else(|| AppError::Internal("stored account status unknown".into()))?;
-        let mut entry = caller.entry(
-            self,
-            &format!("account.{}", action.code()),
-            Outcome::Allowed,
-        );
+        let mut entry = caller.entry(self, action.audit_action(), Outcome::Allowed);
         entry.record_ids = vec![id];
         entry.reason = reason.filter(|r| !r.trim().is_empty());
         let transition = |event: AccountEvent| {

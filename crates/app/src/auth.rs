@@ -318,7 +318,7 @@ impl App {
         &self,
         keys: &[String],
         caller: &Caller,
-        action: &str,
+        action: &'static str,
         throttled: &'static str,
     ) -> Result<(Vec<Failures>, bool), AppError> {
         let now = self.clock().now();
@@ -382,7 +382,7 @@ impl App {
     pub(crate) async fn record_failure(
         &self,
         caller: &Caller,
-        action: &str,
+        action: &'static str,
         keys: Vec<String>,
         records: Vec<Failures>,
         reason: &str,

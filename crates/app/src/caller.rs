@@ -14,8 +14,10 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// An audit entry for `action` by this caller, now.
-    pub fn entry(&self, app: &App, action: &str, outcome: Outcome) -> NewAuditEntry {
+    /// An audit entry for `action` by this caller, now. The action is a constant of the code,
+    /// never built from a request (a path or a field could make it invalid, and the entry
+    /// could then not be written: the request would fail with 500).
+    pub fn entry(&self, app: &App, action: &'static str, outcome: Outcome) -> NewAuditEntry {
         let mut e = NewAuditEntry::new(app.clock().now(), self.actor.clone(), action, outcome);
         e.request_id = self.request_id;
         e.client_addr = self.client_addr.clone();

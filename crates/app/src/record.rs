@@ -101,7 +101,7 @@ impl App {
     fn decision_entry(
         &self,
         caller: &Caller,
-        action: &str,
+        action: &'static str,
         recipient: Uuid,
         decision: &Decision,
         reason: Option<&str>,

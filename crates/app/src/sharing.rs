@@ -255,7 +255,7 @@ impl App {
         &self,
         asker: &Asker,
         caller: &Caller,
-        action: &str,
+        action: &'static str,
         reg: &Registration,
     ) -> Result<(), AppError> {
         let refusal = if asker.system_only {
@@ -386,7 +386,7 @@ impl App {
     async fn found(
         &self,
         caller: &Caller,
-        action: &str,
+        action: &'static str,
         found: Option<Uuid>,
     ) -> Result<Found, AppError> {
         let mut entry = caller.entry(self, action, Outcome::Allowed);
@@ -591,7 +591,7 @@ impl App {
         &self,
         hcp: Uuid,
         caller: &Caller,
-        action: &str,
+        action: &'static str,
         assertion: &ehrshare_core::consent::CardAssertion,
         signature_b64: &str,
     ) -> Result<(), AppError> {
@@ -635,7 +635,7 @@ impl App {
     pub(crate) async fn claim_card(
         &self,
         caller: &Caller,
-        action: &str,
+        action: &'static str,
         recipient: Uuid,
         assertion: &ehrshare_core::consent::CardAssertion,
     ) -> Result<(), AppError> {
@@ -680,7 +680,7 @@ impl App {
     pub(crate) async fn refuse_card(
         &self,
         caller: &Caller,
-        action: &str,
+        action: &'static str,
         recipient: Option<Uuid>,
         assertion: &ehrshare_core::consent::CardAssertion,
         reason: &str,

@@ -144,7 +144,13 @@ async fn provider_accounts(
             mobile: format!("9300 {:04}", report.accounts.len() + 1),
             email: None,
             language: Some("zh-HK".to_owned()),
-            document: None,
+            // Each demo user a passport of their own: administrators need one to grant roles
+            // (the separation of duties, core::account::check_duties).
+            document: Some(DocumentInput {
+                kind: "passport".to_owned(),
+                issuer: Some("HK".to_owned()),
+                number: format!("DEMO{:06}", report.accounts.len() + 1),
+            }),
         };
         let seed = ehrshare_app::secret::random_bytes::<20>()?;
         app.create_demo_account(Scope::Hcp(hcp), input, DEMO_PASSWORD, &seed)

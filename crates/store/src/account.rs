@@ -456,6 +456,32 @@ impl Db {
         Ok(out)
     }
 
+    /// The identity documents (type, issuer, number; `None` where none is recorded) of the
+    /// accounts whose role `role` carries registration number `number`.
+    pub async fn registration_number_documents(
+        &self,
+        role: &str,
+        number: &str,
+    ) -> Result<Vec<Option<(String, String, String)>>, StoreError> {
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = crate::on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT doc_type, doc_issuer, doc_number FROM account \
+                 WHERE role = $1 AND prof_reg_no = $2",
+            )
+            .bind(role)
+            .bind(number)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|d| match d {
+                (Some(t), Some(i), Some(n)) => Some((t, i, n)),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// A provider's accounts (`None`: the office's), by user name.
     pub async fn accounts_of(&self, hcp: Option<Uuid>) -> Result<Vec<AccountRow>, StoreError> {
         crate::on_pool!(self, pool => {

@@ -93,6 +93,7 @@ impl TestApp {
             user_admin,
             prof_reg_no,
             mobile: "9876 0000".to_owned(),
+            document: Some(test_document(user)),
             ..NewAccount::default()
         };
         let account = self
@@ -222,7 +223,7 @@ impl TestApp {
                 Some(&office),
                 Request::post(format!("/api/v1/providers/{hcp}/accounts")),
                 &json!({"user_name": user, "name_en": "FIRST Admin", "role": "user-administrator",
-                        "mobile": mobile, "language": "en"}),
+                        "mobile": mobile, "language": "en", "document": test_document_json(user)}),
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
@@ -343,4 +344,24 @@ pub fn page_post(agent: &Agent, path: &str, fields: &str) -> Request<Body> {
         .header("cookie", &agent.cookie)
         .body(Body::from(format!("csrf_token={}&{fields}", agent.csrf)))
         .unwrap()
+}
+
+/// A passport of its own for the holder of test account `user` (the separation of duties
+/// needs every administered account's identity document).
+pub fn test_document(user: &str) -> ehrshare_app::recipient::DocumentInput {
+    // FNV-1a: stable across runs, distinct for distinct user names in practice.
+    let hash = user.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    ehrshare_app::recipient::DocumentInput {
+        kind: "passport".to_owned(),
+        issuer: Some("GB".to_owned()),
+        number: format!("T{hash:016X}"),
+    }
+}
+
+/// [`test_document`] as the JSON body's `document`.
+pub fn test_document_json(user: &str) -> Value {
+    let d = test_document(user);
+    json!({"type": d.kind, "issuer": d.issuer, "number": d.number})
 }

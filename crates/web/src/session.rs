@@ -331,7 +331,7 @@ impl FromRequestParts<App> for Office {
             // audited like any refusal.
             let mut entry = l.caller.entry(
                 app,
-                &format!("office.{}", parts.uri.path().trim_start_matches("/api/v1/")),
+                "office.registration",
                 ehrshare_core::audit::Outcome::Denied,
             );
             entry.denial_reason = Some("office-role-required".to_owned());

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::http::Request;
 use ehrshare_app::account::Scope;
 use ehrshare_core::audit::Outcome;
+use ehrshare_testkit::accounts::test_document_json;
 use ehrshare_testkit::{Agent, SignedBy, TEST_PASSWORD, TestApp, TestResponse, session_cookie};
 use serde_json::{Value, json};
 
@@ -28,7 +29,7 @@ async fn open_account(
 ) -> (String, String) {
     let mobile = "6000 1234";
     let mut body = json!({"user_name": user, "name_en": format!("CHAN {user}"), "role": role,
-                          "mobile": mobile, "language": "en"});
+                          "mobile": mobile, "language": "en", "document": test_document_json(user)});
     if role == "doctor" {
         body["prof_reg_no"] = json!("M 12345");
     }
@@ -395,7 +396,8 @@ async fn a_cross_site_post_without_the_csrf_token_is_refused_and_changes_nothing
     let t = TestApp::spawn().await;
     let (hcp, ua) = t.active_provider("Csrf Clinic", "csrf").await;
     let body = json!({"user_name": "victim.made", "name_en": "MADE", "role": "nurse",
-                      "prof_reg_no": "RN123456", "mobile": "6000 9999"});
+                      "prof_reg_no": "RN123456", "mobile": "6000 9999",
+                      "document": test_document_json("victim.made")});
     let path = format!("/api/v1/providers/{hcp}/accounts");
     // A forged form post from another site: the browser sends the cookie, not the token.
     let r = t
@@ -613,7 +615,7 @@ async fn office_system_administrators_open_office_accounts() {
             Some(&admin),
             Request::post("/api/v1/office/accounts"),
             &json!({"user_name": "officer.wong", "name_en": "WONG", "role": "privacy-officer",
-                    "mobile": "6111 2222"}),
+                    "mobile": "6111 2222", "document": test_document_json("officer.wong")}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -745,5 +747,219 @@ async fn the_access_profiles_in_force_are_shown_with_their_version() {
             .as_array()
             .unwrap()
             .contains(&json!("clinical-note"))
+    );
+}
+
+/// The id of the account named `user` in a provider's list.
+async fn account_id(t: &TestApp, ua: &Agent, hcp: &str, user: &str) -> String {
+    let list = get(t, ua, &format!("/api/v1/providers/{hcp}/accounts"))
+        .await
+        .json();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user_name"] == user)
+        .unwrap_or_else(|| panic!("no {user} in {list}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn nobody_grants_themselves_a_role_and_every_grant_is_told_and_alerted() {
+    let t = TestApp::spawn().await;
+    let (a, ua) = t.active_provider("Duty Clinic", "duty").await;
+    let (b, ua_b) = t.active_provider("Other Clinic", "other").await;
+    let accounts = format!("/api/v1/providers/{a}/accounts");
+    let me = account_id(&t, &ua, &a, "ua.duty").await;
+    let audited = entries(&t, "account.change-role").await.len();
+
+    // The administrator makes itself a doctor: refused, audited, nothing changed, and the
+    // session still reads no clinical data.
+    let r = t
+        .send_json(
+            Some(&ua),
+            Request::put(format!("{accounts}/{me}/role")),
+            &json!({"role": "doctor", "prof_reg_no": "M77777", "user_admin": true}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "own-account");
+    let denied = entries(&t, "account.change-role").await;
+    assert_eq!(denied.len(), audited + 1);
+    assert_eq!(denied.last().unwrap().entry.outcome, Outcome::Denied);
+    assert_eq!(
+        denied.last().unwrap().entry.denial_reason.as_deref(),
+        Some("own-account")
+    );
+    let session = get(&t, &ua, "/api/v1/session").await.json();
+    assert_eq!(
+        session["account"]["role"], "user-administrator",
+        "{session}"
+    );
+    for action in ["suspend", "reset", "terminate"] {
+        let r = t
+            .send_json(
+                Some(&ua),
+                Request::post(format!("{accounts}/{me}/actions")),
+                &json!({"action": action}),
+            )
+            .await;
+        assert_eq!(r.status, 403, "{action}: {}", r.text());
+        assert_eq!(r.json()["code"], "own-account");
+    }
+
+    // Nor a second account bearing its own document (at its provider or elsewhere).
+    let r = t
+        .send_json(
+            Some(&ua),
+            Request::post(&accounts),
+            &json!({"user_name": "alter.ego", "name_en": "ALTER", "role": "doctor",
+                    "prof_reg_no": "M77777", "mobile": "6000 7777",
+                    "document": test_document_json("ua.duty")}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "own-document");
+    // Without a document, a clinical account cannot be opened.
+    let r = t
+        .send_json(
+            Some(&ua),
+            Request::post(&accounts),
+            &json!({"user_name": "no.doc", "name_en": "NO DOC", "role": "doctor",
+                    "prof_reg_no": "M77777", "mobile": "6000 7777"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["field"], "/document");
+    let list = get(&t, &ua, &accounts).await.json().to_string();
+    assert!(
+        !list.contains("alter.ego") && !list.contains("no.doc"),
+        "{list}"
+    );
+
+    // A second administrator; then every grant is told to the holder and the other
+    // administrators, and raises an alert.
+    let (_, first) = open_account(&t, &ua, &a, "ua.second", "user-administrator").await;
+    t.first_login("ua.second", &first).await;
+    let alerts_before =
+        t.db.connect()
+            .await
+            .alerts(a.parse().unwrap())
+            .await
+            .unwrap()
+            .len();
+    let (doctor_id, _) = open_account(&t, &ua, &a, "dr.duty", "doctor").await;
+    let told = t.last_message("+85260001234", "account-granted").await;
+    assert_eq!(told["user"], "dr.duty");
+    assert_eq!(told["role"], "doctor");
+    assert_eq!(told["by"], "ua.duty");
+    let alerts =
+        t.db.connect()
+            .await
+            .alerts(a.parse().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(alerts.len(), alerts_before + 1);
+    assert!(
+        alerts.iter().any(|x| x.rule == "account-granted"
+            && x.detail.as_deref().unwrap_or("").contains("dr.duty")),
+        "{alerts:?}"
+    );
+    let r = t
+        .send_json(
+            Some(&ua),
+            Request::put(format!("{accounts}/{doctor_id}/role")),
+            &json!({"role": "doctor", "prof_reg_no": "M 12345", "user_admin": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        t.db.connect()
+            .await
+            .alerts(a.parse().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        alerts_before + 2
+    );
+
+    // A registration number stays with one person: another document is refused, the same
+    // person at another provider is not.
+    let r = t
+        .send_json(
+            Some(&ua),
+            Request::post(&accounts),
+            &json!({"user_name": "dr.copy", "name_en": "COPY", "role": "doctor",
+                    "prof_reg_no": "M 12345", "mobile": "6000 7777",
+                    "document": test_document_json("dr.copy")}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["code"], "registration-number-taken");
+    let r = t
+        .send_json(
+            Some(&ua_b),
+            Request::post(format!("/api/v1/providers/{b}/accounts")),
+            &json!({"user_name": "dr.duty.b", "name_en": "CHAN dr.duty", "role": "doctor",
+                    "prof_reg_no": "M 12345", "mobile": "6000 1234",
+                    "document": test_document_json("dr.duty")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // The office opens only a provider's administrator while none is active, and changes no
+    // roles there.
+    let office = t.office().await;
+    let r = t
+        .send_json(
+            Some(&office),
+            Request::post(&accounts),
+            &json!({"user_name": "office.doctor", "name_en": "X", "role": "doctor",
+                    "prof_reg_no": "M 55555", "mobile": "6000 5555",
+                    "document": test_document_json("office.doctor")}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "office-first-administrator-only");
+    let admin_b = json!({"user_name": "ua.spare", "name_en": "SPARE", "role": "user-administrator",
+                         "mobile": "6000 5556", "document": test_document_json("ua.spare")});
+    let path_b = format!("/api/v1/providers/{b}/accounts");
+    let r = t
+        .send_json(Some(&office), Request::post(&path_b), &admin_b)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "office-first-administrator-only");
+    let r = t
+        .send_json(
+            Some(&office),
+            Request::put(format!("{accounts}/{doctor_id}/role")),
+            &json!({"role": "registration-staff"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    // Provider B's only administrator suspended (by the office): a replacement, alerted.
+    let ua_b_id = account_id(&t, &ua_b, &b, "ua.other").await;
+    let r = t
+        .send_json(
+            Some(&office),
+            Request::post(format!("{path_b}/{ua_b_id}/actions")),
+            &json!({"action": "suspend", "reason": "left without notice"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = t
+        .send_json(Some(&office), Request::post(&path_b), &admin_b)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let alerts_b =
+        t.db.connect()
+            .await
+            .alerts(b.parse().unwrap())
+            .await
+            .unwrap();
+    assert!(
+        alerts_b.iter().any(|x| x.rule == "administrator-replaced"),
+        "{alerts_b:?}"
     );
 }

@@ -262,7 +262,8 @@ async fn a_new_user_changes_the_first_password_and_enrols_the_token_in_the_porta
             Some(&ua),
             Request::post(format!("/api/v1/providers/{hcp}/accounts")),
             &serde_json::json!({"user_name": "rn.new", "name_en": "LEE Ka Yan", "role": "nurse",
-                                "prof_reg_no": "RN123456", "mobile": "6000 5678", "language": "en"}),
+                                "prof_reg_no": "RN123456", "mobile": "6000 5678", "language": "en",
+                                "document": ehrshare_testkit::accounts::test_document_json("rn.new")}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -762,7 +763,7 @@ async fn a_user_administrator_opens_suspends_and_terminates_an_account_in_the_po
         .send(page_post(
             &ua,
             "/hcp/users",
-            "user_name=rn.u&name_en=LAM+Mei&role=nurse&prof_reg_no=RN123456&mobile=12&language=en",
+            "user_name=rn.u&name_en=LAM+Mei&role=nurse&prof_reg_no=RN123456&mobile=12&language=en&kind=passport&issuer=GB&number=P1234567",
         ))
         .await;
     assert_eq!(r.status, 422);
@@ -773,7 +774,7 @@ async fn a_user_administrator_opens_suspends_and_terminates_an_account_in_the_po
         .send(page_post(
             &ua,
             "/hcp/users",
-            "user_name=rn.u&name_en=LAM+Mei&role=nurse&prof_reg_no=RN123456&mobile=6000+2222&language=en",
+            "user_name=rn.u&name_en=LAM+Mei&role=nurse&prof_reg_no=RN123456&mobile=6000+2222&language=en&kind=passport&issuer=GB&number=P1234567",
         ))
         .await;
     assert_eq!(r.status, 303, "{}", r.text());

@@ -110,7 +110,7 @@ async fn an_application_goes_through_its_lifecycle() {
         &t,
         &format!("/api/v1/providers/{id}/accounts"),
         &json!({"user_name": "early.admin", "name_en": "EARLY", "role": "user-administrator",
-                "mobile": "9123 4567"}),
+                "mobile": "9123 4567", "document": ehrshare_testkit::accounts::test_document_json("early.admin")}),
     )
     .await;
     assert_eq!(r.status, 409, "{}", r.text());
@@ -193,7 +193,7 @@ async fn an_accepted_application_without_set_up_lapses_on_day_61() {
         &t,
         &format!("/api/v1/providers/{id}/accounts"),
         &json!({"user_name": "late.admin", "name_en": "LATE", "role": "user-administrator",
-                "mobile": "9123 4567"}),
+                "mobile": "9123 4567", "document": ehrshare_testkit::accounts::test_document_json("late.admin")}),
     )
     .await;
     assert_eq!(r.status, 409, "too late to set up: {}", r.text());

@@ -41,8 +41,10 @@ pub struct NewAccountBody {
     /// `en` or `zh-HK` (default).
     #[serde(default)]
     pub language: Option<String>,
-    /// The holder's identity document: optional; when given, reading the holder's own record,
-    /// or a colleague's reading it, raises an alert. Never shown back.
+    /// The holder's identity document: required (the separation of duties compares it with
+    /// the administrator's own: nobody opens an account bearing their own document, and a
+    /// registration number stays with one document). Reading the holder's own record, or a
+    /// colleague's reading it, raises an alert. Never shown back.
     #[serde(default)]
     pub document: Option<crate::api::recipients::DocumentBody>,
 }

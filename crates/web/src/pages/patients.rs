@@ -48,7 +48,7 @@ struct FindPage {
 }
 
 /// The document types offered, in the order a counter meets them.
-const DOCUMENT_TYPES: [&str; 6] = [
+pub(crate) const DOCUMENT_TYPES: [&str; 6] = [
     "hkid",
     "hk-birth-certificate",
     "passport",

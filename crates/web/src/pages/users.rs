@@ -57,6 +57,13 @@ pub struct NewUserForm {
     mobile: String,
     #[serde(default)]
     language: String,
+    /// The holder's identity document (required: the separation of duties compares it).
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    number: String,
 }
 
 #[derive(Template)]
@@ -70,6 +77,12 @@ struct UsersPage {
     typed: NewUserForm,
     done: Option<String>,
     problems: Vec<String>,
+}
+
+impl UsersPage {
+    fn types(&self) -> &'static [&'static str] {
+        &super::patients::DOCUMENT_TYPES
+    }
 }
 
 /// The provider whose accounts the user manages (their own).
@@ -199,14 +212,20 @@ pub async fn create(
         mobile: form.mobile.trim().to_owned(),
         email: None,
         language: blank(&form.language),
-        document: None,
+        document: Some(ehrshare_app::recipient::DocumentInput {
+            kind: form.kind.trim().to_owned(),
+            issuer: blank(&form.issuer),
+            number: form.number.trim().to_owned(),
+        }),
     };
     match app
         .create_account(&user.session, &user.caller, Scope::Hcp(hcp), input)
         .await
     {
         Ok(_) => Ok(back("create")),
-        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+        Err(
+            e @ (AppError::Invalid { .. } | AppError::Conflict { .. } | AppError::Forbidden { .. }),
+        ) => {
             let shown = problems(locale, &e);
             let html = page(&app, locale, &user, form, None, shown).await?;
             Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, html))
@@ -251,7 +270,9 @@ pub async fn act(
         .await
     {
         Ok(_) => Ok(back(form.action.trim())),
-        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+        Err(
+            e @ (AppError::Invalid { .. } | AppError::Conflict { .. } | AppError::Forbidden { .. }),
+        ) => {
             let shown = problems(locale, &e);
             let html = page(&app, locale, &user, NewUserForm::default(), None, shown).await?;
             Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, html))
