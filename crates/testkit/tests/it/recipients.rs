@@ -273,6 +273,30 @@ async fn the_office_api_needs_a_registration_officers_session() {
         assert_eq!(last.entry.actor.role.as_deref(), Some(role));
     }
     assert_eq!(stored_with(&t, "A1234563").await, 0);
+
+    // A professional of any provider reaching for a recipient by id (a path with an id in
+    // it): refused like the rest, with a constant audit action, never 500.
+    let (hcp, _) = t.active_provider("Any Clinic", "any").await;
+    let doctor = t
+        .agent(
+            ehrshare_app::account::Scope::Hcp(hcp.parse().unwrap()),
+            "dr.any",
+            "doctor",
+            false,
+        )
+        .await;
+    let r = t
+        .send(
+            Request::get(format!("/api/v1/recipients/{}", uuid::Uuid::now_v7()))
+                .header("cookie", &doctor.cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "office-role-required");
+    let last = t.db.connect().await.audit_entries(0, 1000).await.unwrap();
+    assert_eq!(last.last().unwrap().entry.action, "office.registration");
 }
 
 #[tokio::test]
