@@ -123,10 +123,19 @@ impl App {
         if !ok {
             return Err(AppError::NotFound);
         }
-        let entries = self
+        let mut entries = self
             .db()
             .audit_entries_by(AuditFilter::Provider(hcp), before, PAGE)
             .await?;
+        // A read refused for a restriction is shown to the provider as the read of a missing
+        // record: the restriction is the recipient's, and nothing may hint at it (SPEC 3.7).
+        // The recipient and the office see it as it is.
+        for e in &mut entries {
+            if e.entry.denial_reason.as_deref() == Some("restricted") {
+                e.entry.denial_reason = Some("not-found".to_owned());
+                e.entry.recipient = None;
+            }
+        }
         self.lines(entries).await
     }
 

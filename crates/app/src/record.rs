@@ -5,7 +5,9 @@
 //! Security-sensitive:
 //! - A refused read of a record by id answers 404, like a record that does not exist: the
 //!   caller must not learn that the id belongs to someone. The audit entry keeps the reason.
-//! - Restricted items are filtered out before anything is counted or listed.
+//! - Restricted records are filtered out before anything is counted or listed; their domains
+//!   stay listed like any other, and a restricted record read by id is the same 404 as a
+//!   missing one: nothing hints at a restriction (SPEC 3.7). Only the audit says `restricted`.
 //! - Access notices: at most once per provider per Hong Kong day for ordinary access (claimed
 //!   in the decision's transaction), every time for restricted-control access; a recipient who
 //!   refused access notices gets none.
@@ -45,7 +47,7 @@ pub struct Deposited {
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub recipient: Uuid,
-    /// The domains the caller may see (each listed, even when empty).
+    /// The domains the caller may see (each listed, even when empty or restricted).
     pub domains: BTreeMap<Domain, Vec<ListedRecord>>,
     /// How many records may be shown in all (more than listed when a page was asked for).
     pub total: usize,
@@ -348,10 +350,12 @@ impl App {
         entry.record_ids = visible.iter().map(|r| r.id).collect();
         self.record_access(entry, &asker, &facts, basis, obligations)
             .await?;
+        // Every domain the permit covers is listed, even when empty, a restricted one too (its
+        // restricted records were left out above): a missing domain would hint at a
+        // restriction (SPEC 3.7).
         let mut by_domain: BTreeMap<Domain, Vec<ListedRecord>> = obligations
             .domains
             .iter()
-            .filter(|d| !obligations.hidden.contains(&Restricted::Domain(**d)))
             .map(|d| (*d, Vec::new()))
             .collect();
         // Each domain's list sized before it is filled: the records come grouped by domain.

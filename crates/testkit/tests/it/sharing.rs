@@ -630,12 +630,84 @@ async fn world_with_a_restricted_note() -> World {
 }
 
 #[tokio::test]
+async fn a_restriction_is_not_hinted_at_and_a_restricted_record_reads_as_missing() {
+    use ehrshare_testkit::page_get;
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    assert_eq!(w.deposit(condition("dx-1")).await.status, 201);
+    let before = w.summary(&w.doctor).await.text();
+    let r = w.deposit(note("note-1")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let note_id = r.json()["id"].as_str().unwrap().to_owned();
+    let patient = w.patient().await;
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
+            json!({"domain": "clinical-note"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Byte for byte the answer from before the note existed: every domain listed, the
+    // restricted one empty.
+    let after = w.summary(&w.doctor).await;
+    assert_eq!(after.text(), before);
+    assert!(domains(&after).contains(&("clinical-note".to_owned(), 0)));
+    // By id: the same 404 as an id that does not exist; only the audit says why.
+    let strip = |r: TestResponse| {
+        let mut v = r.json();
+        v.as_object_mut().unwrap().remove("request_id");
+        (r.status, r.header("content-type").to_owned(), v)
+    };
+    let restricted = strip(
+        w.get(&w.doctor, &format!("/api/v1/records/{note_id}"))
+            .await,
+    );
+    assert_eq!(
+        w.last_entry().await.entry.denial_reason.as_deref(),
+        Some("restricted")
+    );
+    let missing = strip(
+        w.get(
+            &w.doctor,
+            &format!("/api/v1/records/{}", uuid::Uuid::now_v7()),
+        )
+        .await,
+    );
+    assert_eq!(restricted, missing);
+    assert_eq!(restricted.0, 404);
+    let page =
+        w.t.send(page_get(
+            &w.doctor,
+            &format!("/hcp/patients/{}/records/{note_id}", w.recipient),
+        ))
+        .await;
+    assert_eq!(page.status, 404);
+    // The provider's own access log shows it as the read of a missing record; the
+    // recipient's shows the truth.
+    let log = w
+        .get(&w.ua, &format!("/api/v1/providers/{}/access-log", w.hcp))
+        .await;
+    assert_eq!(log.status, 200, "{}", log.text());
+    assert!(!log.text().contains("restricted"), "{}", log.text());
+}
+
+#[tokio::test]
 async fn the_portal_shows_one_locked_placeholder_for_everyone_and_unlocks_with_the_patients_code() {
     use ehrshare_testkit::{page_get, page_post};
     let w = world_with_a_restricted_note().await;
     let record = format!("/hcp/patients/{}/record", w.recipient);
     let html = w.t.send(page_get(&w.doctor, &record)).await.text();
-    assert!(!html.contains("id=\"domain-clinical-note\""), "not listed");
+    // The domain is listed like any other, with nothing in it: no hint of a restriction.
+    let notes = |html: &str| {
+        html.split("id=\"domain-clinical-note\"")
+            .nth(1)
+            .and_then(|s| s.split("</section>").next())
+            .unwrap_or_else(|| panic!("the domain is listed: {html}"))
+            .to_owned()
+    };
+    assert!(!notes(&html).contains("data-record"), "not listed");
     assert!(
         html.contains("id=\"restricted-heading\""),
         "the placeholder"
@@ -689,7 +761,7 @@ async fn the_portal_shows_one_locked_placeholder_for_everyone_and_unlocks_with_t
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.header("location"), record);
     let html = w.t.send(page_get(&w.doctor, &record)).await.text();
-    assert!(html.contains("id=\"domain-clinical-note\""), "{html}");
+    assert!(notes(&html).contains("data-record"), "{html}");
     assert_eq!(placeholder(&html), before);
 }
 
@@ -813,7 +885,7 @@ async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_a
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json()["code"], "unlock-code-locked");
     let seen = domains(&w.summary(&w.doctor).await);
-    assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
+    assert!(seen.contains(&("clinical-note".to_owned(), 0)), "{seen:?}");
     let alerts = w
         .get(&w.ua, &format!("/api/v1/providers/{}/alerts", w.hcp))
         .await
@@ -1071,10 +1143,12 @@ async fn restricted_items_neither_appear_nor_count_until_unlocked_with_a_code() 
     let r = w.post(&patient, &base, json!({"record": dx2})).await;
     assert_eq!(r.status, 201, "{}", r.text());
 
-    // Not listed, not counted: the domain is gone, one diagnosis shows, and by id: 404.
+    // Not listed, not counted: the domain is listed empty (all 15 are), one diagnosis shows,
+    // and by id: 404.
     let r = w.summary(&w.doctor).await;
     let seen = domains(&r);
-    assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
+    assert!(seen.contains(&("clinical-note".to_owned(), 0)), "{seen:?}");
+    assert_eq!(seen.len(), 15, "{seen:?}");
     assert!(seen.contains(&("diagnosis".to_owned(), 1)), "{seen:?}");
     assert!(!r.text().contains(&dx2));
     assert_eq!(w.last_entry().await.entry.record_ids.len(), 1);
@@ -1155,7 +1229,7 @@ async fn restricted_items_neither_appear_nor_count_until_unlocked_with_a_code() 
     w.t.clock.advance(time::Duration::hours(4));
     let doctor = w.t.login_agent("dr.a", SEED, None).await;
     let seen = domains(&w.summary(&doctor).await);
-    assert!(!seen.iter().any(|(d, _)| d == "clinical-note"), "{seen:?}");
+    assert!(seen.contains(&("clinical-note".to_owned(), 0)), "{seen:?}");
     // The decision's facts, packed in one statement, carry the nested unlocks with their
     // provider and time, and the open episode, on either backend.
     let db = w.t.db.connect().await;
@@ -1585,9 +1659,7 @@ async fn the_recipients_smart_id_card_unlocks_restricted_items_once() {
         body
     };
     let hidden = || async {
-        !domains(&w.summary(&w.doctor).await)
-            .iter()
-            .any(|(d, _)| d == "clinical-note")
+        domains(&w.summary(&w.doctor).await).contains(&("clinical-note".to_owned(), 0))
     };
 
     // Somebody else's card: refused, audited, nothing unlocked.
