@@ -6,7 +6,8 @@
 //! - authorization code with PKCE (RFC 7636, S256 only): a token for a logged-in professional
 //!   of the same provider, `user/` scopes;
 //! - tokens last minutes, are stored hashed, and die with a revocation (RFC 7009), the
-//!   client's revocation, or their account's suspension or termination.
+//!   client's revocation, their account's suspension or termination, or a second presentation
+//!   of the authorization code they came from (RFC 6749 section 10.5).
 //!
 //! Errors use RFC 6749 §5.2 codes (`invalid_client`, `invalid_grant`, `invalid_scope`, ...) as
 //! their stable code; `web` shapes them as OAuth error bodies.
@@ -235,6 +236,31 @@ impl App {
     }
 
     /// Authenticates a client by id and secret (constant-time on the hashes).
+    /// RFC 6749 section 10.5: an authorization code presented again kills every token issued
+    /// from it. Audited.
+    async fn revoke_code_tokens(
+        &self,
+        caller: &Caller,
+        client: &ClientRow,
+        account: Uuid,
+        code_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        let mut entry = caller.entry(self, "oauth.revoke", Outcome::Allowed);
+        entry.actor = client_actor(client, Some(account));
+        entry.reason = Some("authorization code presented again".to_owned());
+        let hash = code_hash.to_owned();
+        let revoke = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::oauth::revoke_code_tokens(conn, &hash, now)
+                    .await
+                    .map(|_| ())
+            })
+        });
+        self.record_with(entry, revoke).await?;
+        Ok(())
+    }
+
     async fn authenticate_client(&self, id: &str, secret: &str) -> Result<ClientRow, AppError> {
         let client = self.db().oauth_client(id).await?;
         let presented = token_hash(secret);
@@ -304,6 +330,12 @@ impl App {
                     .await?
                     .filter(|c| c.client_id == client.client_id)
                     .ok_or_else(|| oauth_error("invalid_grant", "unknown authorization code"))?;
+                if stored.used_at.is_some() {
+                    // RFC 6749 section 10.5: the code was stolen or replayed; whatever was
+                    // issued from it is revoked.
+                    self.revoke_code_tokens(caller, &client, stored.account_id, &hash, now)
+                        .await?;
+                }
                 if stored.used_at.is_some() || now >= stored.expires_at {
                     return Err(oauth_error(
                         "invalid_grant",
@@ -350,7 +382,9 @@ impl App {
             issued_at: now,
             expires_at: now + ttl,
             revoked_at: None,
+            code_hash: code_hash.clone(),
         };
+        let replay = code_hash.clone().zip(account.as_ref().map(|a| a.id));
         let mut entry = caller.entry(self, "oauth.token", Outcome::Allowed);
         entry.actor = client_actor(&client, row.account_id);
         entry.reason = Some(format!("{} {}", request.grant_type, row.scopes));
@@ -370,6 +404,11 @@ impl App {
         });
         if let Err(e) = self.record_with(entry, insert).await {
             if !used.load(std::sync::atomic::Ordering::SeqCst) {
+                // A concurrent exchange of the same code won: a replay all the same.
+                if let Some((h, account)) = &replay {
+                    self.revoke_code_tokens(caller, &client, *account, h, now)
+                        .await?;
+                }
                 return Err(oauth_error(
                     "invalid_grant",
                     "the authorization code was used",

@@ -43,6 +43,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (10, "account_document", "0010_account_document.sql"),
     (11, "record_order", "0011_record_order.sql"),
     (12, "record_listing", "0012_record_listing.sql"),
+    (13, "token_code_and_registration_number", "0013_token_code_and_registration_number.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -58,6 +59,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (10, "account_document", "0010_account_document.sql"),
     (11, "record_order", "0011_record_order.sql"),
     (12, "record_listing", "0012_record_listing.sql"),
+    (13, "token_code_and_registration_number", "0013_token_code_and_registration_number.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -50,6 +50,8 @@ pub struct TokenRow {
     pub issued_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// The authorization code it was issued from (its hash); none for client credentials.
+    pub code_hash: Option<String>,
 }
 
 /// An OpenID Connect login under way.
@@ -151,7 +153,7 @@ pub async fn insert_token(conn: Conn<'_>, t: &TokenRow) -> Result<(), StoreError
     crate::on_conn!(conn, db => {
         sqlx::query(
             "INSERT INTO oauth_token (token_hash, client_id, hcp_id, account_id, scopes, issued_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             expires_at, code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&t.token_hash)
         .bind(&t.client_id)
@@ -160,10 +162,31 @@ pub async fn insert_token(conn: Conn<'_>, t: &TokenRow) -> Result<(), StoreError
         .bind(&t.scopes)
         .bind(Ts(t.issued_at))
         .bind(Ts(t.expires_at))
+        .bind(&t.code_hash)
         .execute(&mut *db)
         .await?;
     });
     Ok(())
+}
+
+/// Revokes every live token issued from an authorization code (the code was presented again,
+/// RFC 6749 section 10.5). Returns how many.
+pub async fn revoke_code_tokens(
+    conn: Conn<'_>,
+    code_hash: &str,
+    at: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let n = crate::on_conn!(conn, db => {
+        sqlx::query(
+            "UPDATE oauth_token SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(code_hash)
+        .bind(Ts(at))
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    Ok(n)
 }
 
 /// Revokes one token.
@@ -276,7 +299,7 @@ impl Db {
         crate::on_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT token_hash, client_id, hcp_id, account_id, scopes, issued_at, expires_at, \
-                 revoked_at FROM oauth_token WHERE token_hash = $1",
+                 revoked_at, code_hash FROM oauth_token WHERE token_hash = $1",
             )
             .bind(token_hash)
             .fetch_optional(pool)
@@ -291,6 +314,7 @@ impl Db {
                 issued_at: row.try_get::<Ts, _>("issued_at")?.0,
                 expires_at: row.try_get::<Ts, _>("expires_at")?.0,
                 revoked_at: row.try_get::<Option<Ts>, _>("revoked_at")?.map(|t| t.0),
+                code_hash: row.try_get("code_hash")?,
             }))
         })
     }

@@ -3,6 +3,7 @@
 use axum::body::Body;
 use axum::http::Request;
 use ehrshare_app::account::Scope;
+use ehrshare_core::audit::Outcome;
 use ehrshare_testkit::{Agent, SignedBy, TestApp, TestResponse};
 use serde_json::{Value, json};
 
@@ -269,17 +270,57 @@ async fn the_authorization_code_flow_needs_the_right_pkce_verifier() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["scope"], "user/*.read");
     let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let introspect = |token: String| {
+        let (t, id, secret) = (&t, id.clone(), secret.clone());
+        async move {
+            form(
+                t,
+                "/oauth/introspect",
+                &[("token", &token)],
+                Some((&id, &secret)),
+            )
+            .await
+            .json()
+        }
+    };
+    assert_eq!(introspect(token.clone()).await["username"], "dr.pkce");
+    assert_eq!(bearer_get(&t, &token, "/api/v1/session").await.status, 200);
+    // A code presented again is refused, and the token issued from it dies (RFC 6749
+    // section 10.5), audited.
     let r = exchange(VERIFIER, code.clone()).await;
     assert_eq!(r.json()["error"], "invalid_grant", "a code is used once");
+    assert_eq!(bearer_get(&t, &token, "/api/v1/session").await.status, 401);
+    assert_eq!(introspect(token.clone()).await["active"], false);
+    let log =
+        t.db.connect()
+            .await
+            .audit_entries(0, 100_000)
+            .await
+            .unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.entry.action == "oauth.revoke" && e.entry.outcome == Outcome::Allowed),
+        "the revocation is audited"
+    );
 
-    let r = form(
-        &t,
-        "/oauth/introspect",
-        &[("token", &token)],
-        Some((&id, &secret)),
-    )
-    .await;
-    assert_eq!(r.json()["username"], "dr.pkce");
+    // A new code gives a new token, which the old code's replay leaves alone.
+    let r = t.send(approve(&doctor)).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let code2 = r
+        .header("location")
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = exchange(VERIFIER, code2).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = exchange(VERIFIER, code.clone()).await;
+    assert_eq!(r.json()["error"], "invalid_grant");
+    assert_eq!(bearer_get(&t, &token, "/api/v1/session").await.status, 200);
     // The professional's suspension kills the token at once.
     let doctor_id = doctor.account.unwrap();
     let r = t
