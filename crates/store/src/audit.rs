@@ -125,9 +125,65 @@ pub struct AuditStats {
     pub batch_time: [AtomicU64; AuditStats::BATCH_TIME_BOUNDS.len() + 1],
     /// The longest of them, in microseconds.
     pub batch_time_max: AtomicU64,
+    /// Set while the writer cannot commit (its last batch or probe failed); cleared by the
+    /// next commit. Readiness (`/readyz`) reads it.
+    failure: std::sync::Mutex<Option<WriterFailure>>,
+}
+
+/// Why, and since when, the audit writer cannot commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterFailure {
+    /// The first failed attempt of the run.
+    pub since: time::OffsetDateTime,
+    /// Failed attempts in a row (batches and probes).
+    pub attempts: u64,
+    /// [`StoreError::unavailable_cause`], or `error` for anything else.
+    pub cause: &'static str,
 }
 
 impl AuditStats {
+    /// Why the writer cannot commit now, if it cannot.
+    pub fn failure(&self) -> Option<WriterFailure> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn is_failing(&self) -> bool {
+        self.failure.lock().map(|f| f.is_some()).unwrap_or(false)
+    }
+
+    fn note_success(&self) {
+        if let Ok(mut f) = self.failure.lock()
+            && let Some(was) = f.take()
+        {
+            tracing::info!(
+                cause = was.cause,
+                attempts = was.attempts,
+                "audit writer commits again"
+            );
+        }
+    }
+
+    fn note_failure(&self, err: &StoreError) {
+        let cause = err.unavailable_cause().unwrap_or("error");
+        if let Ok(mut f) = self.failure.lock() {
+            match f.as_mut() {
+                Some(was) => {
+                    was.attempts += 1;
+                    was.cause = cause;
+                }
+                None => {
+                    // Logged once a run, not once a batch: a full disk would flood the log.
+                    tracing::error!(error = %err, cause, "audit writer cannot commit");
+                    *f = Some(WriterFailure {
+                        since: time::OffsetDateTime::now_utc(),
+                        attempts: 1,
+                        cause,
+                    });
+                }
+            }
+        }
+    }
+
     /// The upper bounds of [`AuditStats::batch_time`]'s counts, in microseconds.
     pub const BATCH_TIME_BOUNDS: [u64; 6] = [250, 500, 1_000, 2_000, 5_000, 10_000];
 
@@ -298,8 +354,23 @@ enum Slot {
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        // Ends when every AuditLog handle is dropped and the queue is drained.
-        while let Some(first) = rx.recv().await {
+        // Ends when every AuditLog handle is dropped and the queue is drained. While the
+        // writer cannot commit, it probes every PROBE_EVERY without waiting for work, so that
+        // readiness recovers even when no request comes (a load balancer sends none to an
+        // instance that is not ready).
+        loop {
+            let next = if self.stats.is_failing() {
+                match tokio::time::timeout(PROBE_EVERY, rx.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        self.probe().await;
+                        continue;
+                    }
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(first) = next else { break };
             // Let callers that are about to submit do so: a few more entries in this batch
             // cost little, a batch of their own costs a whole commit.
             tokio::task::yield_now().await;
@@ -314,6 +385,31 @@ impl Writer {
             let started = std::time::Instant::now();
             self.batch(jobs).await;
             self.stats.count_batch(started.elapsed());
+        }
+    }
+
+    /// One small write, as the writer would make it: does the database take commits again?
+    async fn probe(&mut self) {
+        const PROBE: &str = "INSERT INTO ehrshare_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        let value = self
+            .stats
+            .failure()
+            .map(|f| f.attempts)
+            .unwrap_or(0)
+            .to_string();
+        let result: Result<(), StoreError> = crate::on_pool!(&self.db, pool => {
+            sqlx::query(PROBE)
+                .bind("audit_writer_probe")
+                .bind(&value)
+                .execute(pool)
+                .await
+                .map(drop)
+                .map_err(StoreError::from)
+        });
+        match result {
+            Ok(()) => self.stats.note_success(),
+            Err(e) => self.stats.note_failure(&e),
         }
     }
 
@@ -333,12 +429,26 @@ impl Writer {
             }
         }
         let result = match &self.db {
+            // A batch that failed may have failed at its COMMIT: its connection is never
+            // reused, whatever state it reports (issue 22).
             Db::Sqlite(pool, _) => match pool.acquire().await {
-                Ok(mut conn) => batch_sqlite(&mut conn, &mut self.frontier, &mut jobs).await,
+                Ok(mut conn) => {
+                    let result = batch_sqlite(&mut conn, &mut self.frontier, &mut jobs).await;
+                    if result.is_err() {
+                        conn.close_on_drop();
+                    }
+                    result
+                }
                 Err(e) => Err(e.into()),
             },
             Db::Postgres(pool) => match pool.acquire().await {
-                Ok(mut conn) => batch_postgres(&mut conn, &mut self.frontier, &mut jobs).await,
+                Ok(mut conn) => {
+                    let result = batch_postgres(&mut conn, &mut self.frontier, &mut jobs).await;
+                    if result.is_err() {
+                        conn.close_on_drop();
+                    }
+                    result
+                }
                 Err(e) => Err(e.into()),
             },
         };
@@ -355,6 +465,7 @@ impl Writer {
     ) {
         match result {
             Ok(slots) => {
+                self.stats.note_success();
                 let head = TreeHead {
                     size: self.frontier.size(),
                     root: self.frontier.root(),
@@ -379,7 +490,12 @@ impl Writer {
             Err(err) => {
                 // Nothing was committed: forget what this batch added to the tree.
                 self.frontier = snapshot;
-                tracing::error!(error = %err, entries = jobs.len(), "audit batch failed");
+                if err.is_unavailable() {
+                    tracing::debug!(error = %err, entries = jobs.len(), "audit batch failed");
+                } else {
+                    tracing::error!(error = %err, entries = jobs.len(), "audit batch failed");
+                }
+                self.stats.note_failure(&err);
                 let shared = Arc::new(err);
                 for job in jobs {
                     let _ = job.reply.send(Err(StoreError::Shared(Arc::clone(&shared))));
@@ -388,6 +504,9 @@ impl Writer {
         }
     }
 }
+
+/// How often a writer that cannot commit tries again on its own.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Node rows are looked up in chunks of this size.
 const NODE_ROWS_PER_SELECT: usize = 4000;
@@ -567,7 +686,15 @@ macro_rules! define_backend {
                     match change(Conn::$wrap(&mut *savepoint)).await {
                         Ok(()) => savepoint.commit().await?,
                         Err(e) => {
-                            savepoint.rollback().await?;
+                            if let Err(rollback) = savepoint.rollback().await {
+                                // SQLite ended the whole transaction itself (a full disk, an
+                                // I/O error): the change's own error says why.
+                                return Err(if e.is_unavailable() {
+                                    e
+                                } else {
+                                    rollback.into()
+                                });
+                            }
                             slots.push(Slot::ChangeFailed(e));
                             continue;
                         }

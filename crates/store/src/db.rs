@@ -95,6 +95,28 @@ pub enum Db {
     Postgres(PgPool),
 }
 
+/// Keeps a connection handed back to a pool only if it is outside every transaction. A COMMIT
+/// that failed (SQLite rolls back by itself on a full disk or an I/O error) leaves sqlx's count
+/// of open transactions above zero for good, and every later `BEGIN` on that connection would
+/// fail until a restart (issue 22): such a connection is closed, and the pool opens a fresh
+/// one. The ping first waits for the ROLLBACK a dropped transaction queued.
+fn keep_if_outside_transaction<C: sqlx::Connection>(
+    conn: &mut C,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if !conn.is_in_transaction() {
+            return Ok(true);
+        }
+        conn.ping().await?;
+        let keep = !conn.is_in_transaction();
+        if !keep {
+            tracing::warn!("closing a database connection left inside a transaction");
+        }
+        Ok(keep)
+    })
+}
+
 impl Db {
     /// Connects to `url` (`sqlite:PATH` or `postgres://...`). For SQLite the file and its folder
     /// are created if absent, and the pragmas ehrshare relies on are set on every connection:
@@ -130,6 +152,7 @@ impl Db {
                 // before each use (it costs a round trip to the connection's worker thread).
                 let pool = SqlitePoolOptions::new()
                     .test_before_acquire(false)
+                    .after_release(keep_if_outside_transaction::<sqlx::SqliteConnection>)
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
@@ -143,6 +166,7 @@ impl Db {
                     .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
                     .application_name("ehrshare");
                 let pool = PgPoolOptions::new()
+                    .after_release(keep_if_outside_transaction::<sqlx::PgConnection>)
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)

@@ -58,21 +58,76 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 impl StoreError {
-    /// Whether the database could not be reached at all (as opposed to refusing a statement).
+    /// Whether the database cannot serve this now (as opposed to refusing a statement): the
+    /// caller answers 503 with Retry-After and may try again.
     pub fn is_unavailable(&self) -> bool {
+        self.unavailable_cause().is_some()
+    }
+
+    /// Why the database cannot serve this now, as a stable word for logs and `/healthz`:
+    /// `disk-full`, `read-only`, `io-error`, `cannot-open`, `connection-lost`, `pool-timeout`,
+    /// `busy` (a lock outlasted its timeout), `closed`, `resources`. `None`: not a matter of
+    /// availability (a constraint, a bug, corrupt data).
+    pub fn unavailable_cause(&self) -> Option<&'static str> {
         match self {
-            StoreError::Unavailable(_) | StoreError::AuditClosed => true,
-            StoreError::Read(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                rusqlite::ErrorCode::CannotOpen
-                    | rusqlite::ErrorCode::SystemIoFailure
-                    | rusqlite::ErrorCode::DatabaseBusy
-                    | rusqlite::ErrorCode::DatabaseLocked
-            ),
-            StoreError::Shared(inner) => inner.is_unavailable(),
-            _ => false,
+            StoreError::Unavailable(e) | StoreError::Other(e) => sqlx_cause(e),
+            StoreError::Busy { .. } => Some("busy"),
+            StoreError::AuditClosed => Some("closed"),
+            StoreError::Read(rusqlite::Error::SqliteFailure(e, _)) => sqlite_cause(e.extended_code),
+            StoreError::Shared(inner) => inner.unavailable_cause(),
+            _ => None,
         }
     }
+}
+
+/// The availability cause of a sqlx error, if it is one.
+fn sqlx_cause(err: &sqlx::Error) -> Option<&'static str> {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+            Some("connection-lost")
+        }
+        sqlx::Error::PoolTimedOut => Some("pool-timeout"),
+        sqlx::Error::PoolClosed => Some("closed"),
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                sqlite_cause(code.parse().ok()?)
+            } else {
+                postgres_cause(&code)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// SQLite result codes (the primary code is the low byte of an extended one).
+fn sqlite_cause(code: i32) -> Option<&'static str> {
+    Some(match code & 0xff {
+        13 => "disk-full",     // SQLITE_FULL
+        8 => "read-only",      // SQLITE_READONLY (a read-only file system, a read-only file)
+        10 | 15 => "io-error", // SQLITE_IOERR, SQLITE_PROTOCOL
+        14 => "cannot-open",   // SQLITE_CANTOPEN
+        5 | 6 => "busy",       // SQLITE_BUSY, SQLITE_LOCKED
+        _ => return None,
+    })
+}
+
+/// PostgreSQL SQLSTATEs that mean "not now" rather than "never".
+fn postgres_cause(state: &str) -> Option<&'static str> {
+    Some(match state {
+        // Class 08: connection exception; admin or crash shutdown, cannot connect now; the
+        // database gone.
+        s if s.starts_with("08") => "connection-lost",
+        "57P01" | "57P02" | "57P03" | "3D000" => "connection-lost",
+        "53100" => "disk-full",
+        // Insufficient resources: out of memory, too many connections.
+        s if s.starts_with("53") => "resources",
+        "25006" => "read-only",
+        s if s.starts_with("58") => "io-error",
+        // Lock not available, statement or lock timeout, and the contention retry gave up on.
+        "55P03" | "57014" | "40001" | "40P01" => "busy",
+        _ => return None,
+    })
 }
 
 /// Whether an error means "try again": SQLite busy/locked, PostgreSQL serialization failure or
@@ -82,47 +137,81 @@ pub(crate) fn is_transient(err: &sqlx::Error) -> bool {
         return false;
     };
     let Some(code) = db.code() else { return false };
-    match code.as_ref() {
-        // PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected.
-        "40001" | "40P01" => true,
-        // SQLite reports its (extended) result code as a decimal string; the primary code is the
-        // low byte: 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
-        other => other
-            .parse::<i64>()
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // SQLite reports its (extended) result code as a decimal string; the primary code is
+        // the low byte: 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
+        code.parse::<i64>()
             .map(|n| matches!(n & 0xff, 5 | 6))
-            .unwrap_or(false),
+            .unwrap_or(false)
+    } else {
+        // PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected.
+        matches!(code.as_ref(), "40001" | "40P01")
     }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err),
-            sqlx::Error::Database(db) => {
-                if db.is_unique_violation() {
-                    let constraint = db.constraint().unwrap_or("unique key").to_owned();
-                    return StoreError::Conflict {
-                        constraint,
-                        source: err,
-                    };
-                }
-                // PostgreSQL: class 08 (connection exception), 57P01..57P03 (admin shutdown,
-                // crash shutdown, cannot connect now), 3D000 (database does not exist).
-                let unavailable = db.code().is_some_and(|c| {
-                    c.starts_with("08")
-                        || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "3D000")
-                });
-                if unavailable {
-                    StoreError::Unavailable(err)
-                } else {
-                    StoreError::Other(err)
-                }
-            }
-            _ => StoreError::Other(err),
+        if let sqlx::Error::Database(db) = &err
+            && db.is_unique_violation()
+        {
+            let constraint = db.constraint().unwrap_or("unique key").to_owned();
+            return StoreError::Conflict {
+                constraint,
+                source: err,
+            };
+        }
+        match sqlx_cause(&err) {
+            Some("busy") => StoreError::Busy {
+                attempts: 1,
+                source: err,
+            },
+            Some(_) => StoreError::Unavailable(err),
+            None => StoreError::Other(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_failures_are_classified_by_their_primary_code() {
+        let failure = |code: i32| {
+            StoreError::Read(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        assert_eq!(failure(13).unavailable_cause(), Some("disk-full"));
+        assert_eq!(failure(778).unavailable_cause(), Some("io-error")); // SQLITE_IOERR_WRITE
+        assert_eq!(failure(8).unavailable_cause(), Some("read-only"));
+        assert_eq!(failure(1032).unavailable_cause(), Some("read-only")); // READONLY_DBMOVED
+        assert_eq!(failure(5).unavailable_cause(), Some("busy"));
+        assert_eq!(failure(19).unavailable_cause(), None); // a constraint
+        assert_eq!(failure(1).unavailable_cause(), None);
+        let shared = StoreError::Shared(std::sync::Arc::new(failure(13)));
+        assert!(shared.is_unavailable());
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::from(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+    }
+
+    #[test]
+    fn postgres_states_are_classified() {
+        for (state, cause) in [
+            ("08006", Some("connection-lost")),
+            ("57P01", Some("connection-lost")),
+            ("53100", Some("disk-full")),
+            ("53300", Some("resources")),
+            ("25006", Some("read-only")),
+            ("58030", Some("io-error")),
+            ("55P03", Some("busy")),
+            ("57014", Some("busy")),
+            ("23505", None),
+            ("42601", None),
+        ] {
+            assert_eq!(postgres_cause(state), cause, "{state}");
         }
     }
 }

@@ -129,7 +129,14 @@ impl Readers {
                 Err(e) => return Some(Err(e)),
             }
         }
-        slot.as_mut().map(f)
+        let conn = slot.as_mut()?;
+        let result = f(conn);
+        // A failed batch (perhaps at its COMMIT), or a connection somehow still inside a
+        // transaction: opened afresh next time, never reused (issue 22).
+        if result.is_err() || !conn.is_autocommit() {
+            *slot = None;
+        }
+        Some(result)
     }
 
     /// Closes the idle connections and the writer's, and opens no more (at shutdown, with

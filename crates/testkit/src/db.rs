@@ -63,6 +63,18 @@ impl TestDb {
         }
     }
 
+    /// A SQLite database file in `dir` (a folder the caller keeps, such as a [`crate::tmpfs`]
+    /// mount), not removed on drop.
+    pub fn sqlite_in(dir: &std::path::Path) -> TestDb {
+        TestDb {
+            url: format!("sqlite://{}", dir.join("test.db").display()),
+            backend: Backend::Sqlite,
+            dir: None,
+            admin_url: None,
+            name: None,
+        }
+    }
+
     /// The database's URL.
     pub fn url(&self) -> &str {
         &self.url

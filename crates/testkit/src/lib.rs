@@ -14,6 +14,7 @@ mod db;
 mod http;
 mod idp;
 mod proxy;
+pub mod tmpfs;
 
 pub use accounts::{Agent, SignedBy, TEST_PASSWORD, page_get, page_post, session_cookie};
 pub use clock::FixedClock;

@@ -212,7 +212,7 @@ impl Surface {
                     .strip_prefix(prefix)
                     .is_some_and(|rest| rest.starts_with('/'))
         };
-        if under("/api") || under("/healthz") {
+        if under("/api") || under("/healthz") || under("/readyz") {
             Surface::Api
         } else if under("/fhir") {
             Surface::Fhir
@@ -375,6 +375,7 @@ mod tests {
         check("/api/v1/nothing", Surface::Api);
         check("/apiary", Surface::Page);
         check("/healthz", Surface::Api);
+        check("/readyz", Surface::Api);
         check("/fhir/metadata", Surface::Fhir);
         check("/fhirx", Surface::Page);
         check("/", Surface::Page);

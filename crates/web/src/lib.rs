@@ -161,6 +161,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             axum::routing::post(pages::hcp::confirm_token),
         )
         .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz))
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route(
             "/api/v1/recipients",

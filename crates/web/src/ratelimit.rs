@@ -2,7 +2,7 @@
 //! flood the public directory or hammer the API. It is a first line inside each process; the
 //! per-account attempt limits of logins and access keys live in the database (accounts issue).
 //!
-//! `/healthz` and `/static/` are exempt (load balancers, stylesheets). Requests without a known
+//! `/healthz`, `/readyz` and `/static/` are exempt (load balancers, stylesheets). Requests without a known
 //! peer address (in-process tests) are not limited.
 
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ pub async fn limit(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    let exempt = path == "/healthz" || path.starts_with("/static/");
+    let exempt = path == "/healthz" || path == "/readyz" || path.starts_with("/static/");
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod errors;
+mod faults;
 mod health;
 mod migrations;
 mod oauth;

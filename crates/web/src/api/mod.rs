@@ -28,6 +28,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
     ),
     paths(
         health::healthz,
+        health::readyz,
         openapi_json,
         recipients::register,
         recipients::show,
