@@ -8,7 +8,12 @@ one-time-password-subject = Your one-time password
 one-time-password-body = Your ehrshare one-time password is { $code }. It expires in { $minutes } minutes. Never tell it to anyone who calls you.
 
 consent-changed-subject = Your sharing consent has changed
-consent-changed-body = Your sharing consent with { $provider } changed on { $time }: { $detail }. If this was not you, call the eHR Office.
+consent-changed-body = Your sharing consent with { $provider } changed on { $time }: { $change ->
+    [given-one-year] given for one year
+    [given-indefinite] given without an end date
+    [given] given
+   *[revoked] revoked
+}. If this was not you, call the eHR Office.
 
 access-notice-subject = Your eHealth record was viewed
 access-notice-body = { $provider } viewed your eHealth record on { $time }. The patient portal shows every access to your record.

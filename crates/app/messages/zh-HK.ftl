@@ -1,19 +1,24 @@
 # 通知文字，繁體中文（香港）。每個 id 必須同時見於 en.ftl（有測試檢查）。
 
-access-key-subject = 你的醫健通存取碼
-access-key-body = 你的 ehrshare 存取碼為 { $key }。請只向你願意與其互通紀錄的醫護機構提供。此存取碼取代所有舊存取碼。
+access-key-subject = 你的醫健通授權號碼
+access-key-body = 你的 ehrshare 授權號碼為 { $key }。請只向你願意與其互通紀錄的醫護機構提供。此授權號碼取代所有舊授權號碼。
 
 one-time-password-subject = 你的一次性密碼
 one-time-password-body = 你的 ehrshare 一次性密碼為 { $code }，將於 { $minutes } 分鐘後失效。切勿向任何來電者透露。
 
 consent-changed-subject = 你的互通同意已更改
-consent-changed-body = 你給予 { $provider } 的互通同意已於 { $time } 更改：{ $detail }。如非你本人所為，請致電醫健通辦事處。
+consent-changed-body = 你給予 { $provider } 的互通同意已於 { $time } 更改：{ $change ->
+    [given-one-year] 已給予，為期一年
+    [given-indefinite] 已給予，不設限期
+    [given] 已給予
+   *[revoked] 已撤回
+}。如非你本人所為，請致電醫健通辦事處。
 
 access-notice-subject = 你的醫健通紀錄曾被查閱
 access-notice-body = { $provider } 已於 { $time } 查閱你的醫健通紀錄。病人入口網站列出每次查閱紀錄。
 
-access-key-locked-subject = 你的存取密碼已被鎖定
-access-key-locked-body = 有人在{ $provider }多次輸入錯誤的 ehrshare 存取密碼，你的存取密碼現已暫時鎖定。如非你本人所為，請致電電子健康紀錄統籌處。
+access-key-locked-subject = 你的授權號碼已被鎖定
+access-key-locked-body = 有人在{ $provider }多次輸入錯誤的 ehrshare 授權號碼，你的授權號碼現已暫時鎖定。如非你本人所為，請致電電子健康紀錄統籌處。
 
 unlock-code-locked-subject = 解鎖你的受限制紀錄已被鎖定
 unlock-code-locked-body = 有人在{ $provider }多次輸入錯誤的一次性密碼，試圖解鎖你的受限制紀錄，解鎖功能現已暫時鎖定。如非你本人所為，請致電電子健康紀錄統籌處。

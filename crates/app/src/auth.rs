@@ -333,7 +333,10 @@ impl App {
                     let mut entry = caller.entry(self, action, Outcome::Denied);
                     entry.denial_reason = Some("throttled".to_owned());
                     self.record(entry).await?;
-                    let secs = (until - now).whole_seconds().max(1);
+                    // Rounded up: a client that waits exactly this long is let through.
+                    let wait = until - now;
+                    let secs =
+                        (wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0)).max(1);
                     return Err(AppError::Throttled {
                         code: throttled,
                         message: "too many failed attempts: wait before trying again".to_owned(),

@@ -151,7 +151,7 @@ impl App {
                 audit,
                 checkpoints,
                 adapters,
-                clock,
+                clock: Arc::new(clock::Stored(clock)),
                 settings,
                 stand_in_hash: tokio::sync::OnceCell::new(),
                 seal,

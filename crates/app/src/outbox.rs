@@ -516,7 +516,7 @@ mod tests {
         assert_eq!(subject, "Your eHealth access key");
         assert!(body.contains("12345678"));
         let (_, body) = render("access-key", Locale::ZhHk, &params).unwrap();
-        assert!(body.contains("存取碼為 12345678"));
+        assert!(body.contains("授權號碼為 12345678"));
         assert!(render("access-key", Locale::En, &HashMap::new()).is_none());
         assert!(render("no-such-template", Locale::En, &params).is_none());
         let status: HashMap<String, String> =

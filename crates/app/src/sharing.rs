@@ -735,7 +735,15 @@ impl App {
             &reg.recipient,
             acting,
             "consent-changed",
-            consent_params(&provider.hcp, now, &format!("given ({})", kind.code())),
+            consent_params(
+                &provider.hcp,
+                now,
+                match kind {
+                    ConsentKind::OneYear => "given-one-year",
+                    ConsentKind::Indefinite => "given-indefinite",
+                    ConsentKind::Untyped => "given",
+                },
+            ),
         );
         let stored = row.clone();
         let insert = change(move |mut conn: Conn<'_>| {
@@ -1100,11 +1108,13 @@ impl App {
     }
 }
 
-/// The parameters of a `consent-changed` notice.
+/// The parameters of a `consent-changed` notice. `change` is a code the message selects its
+/// words by in each language (`given-one-year`, `given-indefinite`, `given`, `revoked`), never
+/// words of one language in the other's message.
 pub(crate) fn consent_params(
     hcp: &ehrshare_store::provider::HcpRow,
     at: OffsetDateTime,
-    detail: &str,
+    change: &'static str,
 ) -> BTreeMap<String, String> {
     let hk = at.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
     BTreeMap::from([
@@ -1123,7 +1133,7 @@ pub(crate) fn consent_params(
                 hk.minute()
             ),
         ),
-        ("detail".to_owned(), detail.to_owned()),
+        ("change".to_owned(), change.to_owned()),
     ])
 }
 

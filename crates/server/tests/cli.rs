@@ -475,7 +475,7 @@ async fn serve_demo_loads_the_population_once_and_says_how_to_use_it() {
     assert!(again.stop().success());
     let messages = std::fs::read_to_string(data.path().join("d/outbox/messages.log")).unwrap();
     assert!(
-        messages.contains("存取碼"),
+        messages.contains("授權號碼"),
         "access keys were delivered to the log"
     );
 }

@@ -82,6 +82,13 @@ impl RateLimiter {
     }
 }
 
+/// The Retry-After for a wait: whole seconds rounded up (a client that waits exactly that long
+/// must find a token), at least one.
+fn retry_after_secs(wait: Duration) -> u32 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+}
+
 /// Middleware: 429 `rate-limited` with Retry-After over the limit.
 pub async fn limit(
     State(limiter): State<Arc<RateLimiter>>,
@@ -99,7 +106,7 @@ pub async fn limit(
     {
         tracing::warn!(%ip, "rate limited");
         let mut problem = crate::error::Problem::from_status(StatusCode::TOO_MANY_REQUESTS);
-        problem.retry_after_secs = Some(u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX));
+        problem.retry_after_secs = Some(retry_after_secs(wait));
         return crate::error::problem_response(problem).into_response();
     }
     next.run(request).await
@@ -135,5 +142,28 @@ mod tests {
             "one token a second"
         );
         assert!(limiter.check(a, t0 + Duration::from_millis(1002)).is_err());
+    }
+
+    #[test]
+    fn waiting_exactly_retry_after_finds_a_token() {
+        // 40 a minute: a token every 1.5 s, so the wait has a fraction to round.
+        let limiter = RateLimiter::new(RateLimit {
+            per_minute: 40,
+            burst: 1,
+        });
+        let a: IpAddr = "203.0.113.1".parse().unwrap();
+        let t0 = Instant::now();
+        assert!(limiter.check(a, t0).is_ok());
+        let wait = limiter.check(a, t0).unwrap_err();
+        let secs = retry_after_secs(wait);
+        assert_eq!(secs, 2, "{wait:?}");
+        assert!(
+            limiter
+                .check(a, t0 + Duration::from_secs(u64::from(secs)))
+                .is_ok()
+        );
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
     }
 }

@@ -77,7 +77,7 @@ async fn a_message_is_stored_with_its_action_and_delivered_through_the_log() {
     );
 
     let log = std::fs::read_to_string(TestApp::message_log_in(t.data.path())).unwrap();
-    assert!(log.contains("你的 ehrshare 存取碼為 40183927"), "{log}");
+    assert!(log.contains("你的 ehrshare 授權號碼為 40183927"), "{log}");
     assert!(log.contains("+85291234567"));
     // Nothing more to do.
     assert_eq!(t.app.deliver_due().await.unwrap().delivered, 0);

@@ -54,6 +54,38 @@ async fn a_client_supplied_request_id_is_replaced() {
     assert_ne!(other.header("x-request-id"), id, "ids are unique");
 }
 
+/// Retry-After is rounded up: at 40 a minute a token comes every 1.5 s, so the answer says 2
+/// (it said 1, and a client waiting exactly that long was refused again).
+#[tokio::test]
+async fn retry_after_is_never_too_short() {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use ehrshare_app::Settings;
+    use ehrshare_web::WebSettings;
+    use ehrshare_web::ratelimit::RateLimit;
+
+    let web = WebSettings {
+        rate_limit: RateLimit {
+            per_minute: 40,
+            burst: 1,
+        },
+        ..WebSettings::default()
+    };
+    let t = TestApp::with_settings(Settings::default(), web).await;
+    let from = || {
+        let addr: SocketAddr = "198.51.100.9:40000".parse().unwrap();
+        Request::get("/api/v1/directory")
+            .extension(ConnectInfo(addr))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(t.send(from()).await.status, 200);
+    let r = t.send(from()).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), "2");
+}
+
 #[tokio::test]
 async fn one_address_is_rate_limited_and_others_are_not() {
     use std::net::SocketAddr;

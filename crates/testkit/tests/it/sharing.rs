@@ -2166,3 +2166,70 @@ async fn who_may_not_record_care_is_refused_and_the_refusal_audited() {
         Some("recipient-not-registered")
     );
 }
+
+/// Issue 22, item 13: an acknowledged instant is the one stored; the Chinese consent notices
+/// hold no English words and call the access key 授權號碼; the find page's title is only text.
+#[tokio::test]
+async fn what_is_acknowledged_is_stored_and_each_language_speaks_only_itself() {
+    use ehrshare_testkit::page_get;
+    let w = world().await;
+    // A clock with nanoseconds, as the system's has.
+    w.t.clock.advance(time::Duration::nanoseconds(123_456_789));
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let r = w.deposit(condition("dx-micros")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let acknowledged = r.json()["updated_at"].as_str().unwrap().to_owned();
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let read = w.get(&w.doctor, &format!("/api/v1/records/{id}")).await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["updated_at"], acknowledged.as_str());
+    assert!(acknowledged.contains(".123456"), "{acknowledged}");
+    assert!(!acknowledged.contains("123456789"), "{acknowledged}");
+
+    // The consent notice, delivered in the recipient's language (zh-HK).
+    let revoke =
+        w.t.send_json(
+            Some(&w.patient().await),
+            Request::delete(format!(
+                "/api/v1/me/recipients/{}/consents/{}",
+                w.recipient, w.hcp
+            )),
+            &Value::Null,
+        )
+        .await;
+    assert!(revoke.status.is_success(), "{}", revoke.text());
+    w.t.app.deliver_due().await.unwrap();
+    let log = std::fs::read_to_string(TestApp::message_log_in(w.t.data.path())).unwrap();
+    let notices: Vec<&str> = log.lines().filter(|l| l.contains("互通同意已於")).collect();
+    assert_eq!(notices.len(), 2, "{log}");
+    assert!(notices[0].contains("已給予，不設限期"), "{log}");
+    assert!(notices[1].contains("已撤回"), "{log}");
+    for n in &notices {
+        for word in ["given", "revoked", "indefinite", "one-year"] {
+            assert!(!n.contains(word), "{word} in {n}");
+        }
+    }
+    assert!(log.contains("授權號碼"), "{log}");
+    assert!(
+        !log.contains("存取碼") && !log.contains("存取密碼"),
+        "{log}"
+    );
+
+    // The find page: its title is text, the registration link in the page.
+    let html =
+        w.t.send(page_get(&w.clerk, "/hcp/patients?lang=zh-HK"))
+            .await
+            .text();
+    let title = html
+        .split("<title>")
+        .nth(1)
+        .and_then(|s| s.split("</title>").next())
+        .unwrap();
+    assert!(!title.contains('<'), "{title}");
+    assert!(html.contains("href=\"/hcp/patients/register\""));
+    assert!(
+        html.contains("授權號碼") || !html.contains("存取"),
+        "{html}"
+    );
+}
