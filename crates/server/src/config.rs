@@ -47,6 +47,8 @@ pub const KEYS: &[&str] = &[
     "log_format",
     "log_level",
     "request_timeout_secs",
+    "header_read_timeout_secs",
+    "max_client_connections",
     "body_limit_bytes",
     "db_max_connections",
     "audit_key_file",
@@ -107,6 +109,13 @@ pub struct Config {
     pub log_level: String,
     /// Longest a request may take, in seconds.
     pub request_timeout_secs: u64,
+    /// Longest a client may take to send a request's line and headers, in seconds, from
+    /// connecting or from its previous response (so also the keep-alive idle limit); the
+    /// connection is then closed.
+    pub header_read_timeout_secs: u64,
+    /// Most client connections at once; one beyond is answered 503 and closed. Keep it well
+    /// below the process's file limit (`ulimit -n`).
+    pub max_client_connections: u32,
     /// Largest request body, in bytes.
     pub body_limit_bytes: usize,
     /// Most database connections.
@@ -244,6 +253,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_client_connections: 1024,
             body_limit_bytes: 2 * 1024 * 1024,
             db_max_connections: 8,
             audit_key_file: None,
@@ -450,6 +461,12 @@ impl Config {
         }
         if self.request_timeout_secs == 0 {
             return invalid("request_timeout_secs must be at least 1".to_owned());
+        }
+        if self.header_read_timeout_secs == 0 {
+            return invalid("header_read_timeout_secs must be at least 1".to_owned());
+        }
+        if self.max_client_connections == 0 {
+            return invalid("max_client_connections must be at least 1".to_owned());
         }
         if self.body_limit_bytes == 0 {
             return invalid("body_limit_bytes must be at least 1".to_owned());

@@ -1,6 +1,5 @@
 //! `ehrshare serve` and `ehrshare migrate`: open the database, migrate, wire, listen.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -321,13 +320,18 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%bound, backend = backend.name(), "listening");
-    axum::serve(
+    crate::listener::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        crate::listener::ConnLimits {
+            header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_secs),
+            max_connections: usize::try_from(config.max_client_connections).unwrap_or(usize::MAX),
+            // Requests in flight may finish; nothing waits longer than one could take.
+            drain_timeout: config.request_timeout(),
+        },
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("server error")?;
+    .await;
     tracing::info!("shutting down");
     let _ = stop_outbox.send(());
     if let Err(err) = outbox_worker.await {

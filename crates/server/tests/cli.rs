@@ -316,6 +316,66 @@ async fn serve_with_the_operators_environment_variables() {
     assert!(stdout.contains("audit log OK"), "{stdout}");
 }
 
+/// The real binary under clients that never finish their headers (issue 22): each is closed
+/// after the header-read timeout, one beyond the connection cap is refused at once, the server
+/// serves on, and SIGTERM still ends it promptly with its final checkpoint.
+#[test]
+fn serve_closes_connections_that_never_finish_their_headers() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        ehrshare(cwd.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .env("EHRSHARE_HEADER_READ_TIMEOUT_SECS", "1")
+            .env("EHRSHARE_MAX_CLIENT_CONNECTIONS", "40"),
+    );
+    let opened = std::time::Instant::now();
+    let mut slow: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = TcpStream::connect(&server.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(&server.addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut said = String::new();
+    let _ = extra.read_to_string(&mut said);
+    assert!(
+        said.is_empty() || said.starts_with("HTTP/1.1 503"),
+        "{said}"
+    );
+    for s in &mut slow {
+        let mut rest = Vec::new();
+        // EOF (or a reset): closed, not timed out on our side.
+        match s.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) => assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "still open: {e}"
+            ),
+        }
+    }
+    assert!(
+        opened.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        opened.elapsed()
+    );
+    let (status, body) = http_get(&server.addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let stopping = std::time::Instant::now();
+    assert!(server.stop().success());
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    assert!(cwd.path().join("data/audit/checkpoints.jsonl").is_file());
+}
+
 #[test]
 fn serve_with_no_configuration_uses_sqlite_in_the_data_folder() {
     let cwd = tempfile::tempdir().unwrap();
