@@ -3,8 +3,9 @@
 //! administrators and the office's privacy officers) together with its new position, audited.
 //! It runs beside the requests, never in their path, so rules cost reads nothing (the
 //! own-or-colleague rule's document match is one query per page of entries). The hour of
-//! history the rules look back on is kept in memory: after a restart the first hour may miss a
-//! threshold that straddles it.
+//! history the rules look back on is kept in memory, bounded (`core::alert::AlertWindow`):
+//! after a restart the first hour may miss a threshold that straddles it. It stops between
+//! pages at shutdown, its position written, and resumes there at the next start.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,8 @@ use crate::{App, AppError};
 const CURSOR: &str = "alert_scan_next_seq";
 /// Entries read per query.
 const PAGE: u32 = 1000;
+/// Entries scanned without an alert after which the position is written all the same.
+const PERSIST_EVERY: u64 = 100_000;
 
 /// The scanner's memory: its window and position.
 #[derive(Debug, Default)]
@@ -33,19 +36,30 @@ impl App {
     /// Reads the entries written since the last scan and raises the alerts they call for;
     /// returns how many were raised.
     pub async fn scan_alerts(&self) -> Result<usize, AppError> {
+        self.scan_alerts_until(|| false).await
+    }
+
+    /// [`App::scan_alerts`], stopping between pages once `stop` says so (at shutdown): what
+    /// was scanned stays scanned, its position written, and the rest waits for the next start.
+    pub async fn scan_alerts_until(&self, stop: impl Fn() -> bool) -> Result<usize, AppError> {
         let mut state = self.inner.alert_scan.lock().await;
-        let mut next = match state.next {
-            Some(n) => n,
-            None => self
-                .db()
-                .meta(CURSOR)
-                .await?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-        };
+        let stored: u64 = self
+            .db()
+            .meta(CURSOR)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut next = state.next.unwrap_or(stored);
         let policy = self.settings().alert_policy;
         let mut raised = 0;
+        let mut persisted = stored;
         loop {
+            if stop() {
+                if next > persisted {
+                    self.persist_scan(persisted, next, Vec::new()).await?;
+                }
+                break;
+            }
             let entries = self.db().audit_entries(next, PAGE).await?;
             let Some(last) = entries.last().map(|e| e.seq) else {
                 break;
@@ -114,27 +128,14 @@ impl App {
                 }
             }
             let new_next = last + 1;
-            // Written (and audited) only with alerts: a scan that finds nothing changes nothing,
-            // and rescanning those entries after a restart raises nothing twice.
-            if !alerts.is_empty() {
+            // Written (and audited) with alerts, and every PERSIST_EVERY entries without: a
+            // scan that finds nothing changes nothing for a while, and rescanning those
+            // entries after a restart raises nothing twice; but a restart does not rescan more
+            // than that many.
+            if !alerts.is_empty() || new_next - persisted >= PERSIST_EVERY {
                 raised += alerts.len();
-                let caller = Caller {
-                    actor: ehrshare_core::audit::Actor::system(),
-                    request_id: None,
-                    client_addr: None,
-                };
-                let mut entry = caller.entry(self, "alert.scan", Outcome::Allowed);
-                entry.record_ids = alerts.iter().map(|a| a.id).collect();
-                entry.reason = Some(format!("entries {next} to {last}"));
-                let write = change(move |mut conn: Conn<'_>| {
-                    Box::pin(async move {
-                        for a in &alerts {
-                            ehrshare_store::sharing::insert_alert(conn.reborrow(), a).await?;
-                        }
-                        ehrshare_store::sharing::put_meta(conn, CURSOR, &new_next.to_string()).await
-                    })
-                });
-                self.record_with(entry, write).await?;
+                self.persist_scan(next, new_next, alerts).await?;
+                persisted = new_next;
             }
             next = new_next;
             state.next = Some(next);
@@ -143,6 +144,36 @@ impl App {
             }
         }
         Ok(raised)
+    }
+}
+
+impl App {
+    /// Writes the scanner's new position `to` (having scanned from `from`) with the alerts it
+    /// raised, audited as one `alert.scan` entry.
+    async fn persist_scan(
+        &self,
+        from: u64,
+        to: u64,
+        alerts: Vec<AlertRow>,
+    ) -> Result<(), AppError> {
+        let caller = Caller {
+            actor: ehrshare_core::audit::Actor::system(),
+            request_id: None,
+            client_addr: None,
+        };
+        let mut entry = caller.entry(self, "alert.scan", Outcome::Allowed);
+        entry.record_ids = alerts.iter().map(|a| a.id).collect();
+        entry.reason = Some(format!("entries {from} to {}", to.saturating_sub(1)));
+        let write = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                for a in &alerts {
+                    ehrshare_store::sharing::insert_alert(conn.reborrow(), a).await?;
+                }
+                ehrshare_store::sharing::put_meta(conn, CURSOR, &to.to_string()).await
+            })
+        });
+        self.record_with(entry, write).await?;
+        Ok(())
     }
 }
 
@@ -155,7 +186,8 @@ pub fn spawn_alert_scanner(
     tokio::spawn(async move {
         let mut stop = stop;
         loop {
-            if let Err(e) = app.scan_alerts().await {
+            // `is_empty` peeks: the select below still sees the signal.
+            if let Err(e) = app.scan_alerts_until(|| !stop.is_empty()).await {
                 tracing::error!(error = %e, "alert scan failed");
             }
             tokio::select! {

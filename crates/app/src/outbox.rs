@@ -478,7 +478,8 @@ pub fn spawn_outbox_worker(
                     false
                 }
             };
-            if busy {
+            // Busy: the next round at once, unless shutting down (`is_empty` peeks).
+            if busy && stop.is_empty() {
                 continue;
             }
             tokio::select! {

@@ -6,7 +6,7 @@
 //! episode is flagged where it is decided. Pure: the window is fed entries and answers flags;
 //! time comes from the entries.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -95,14 +95,55 @@ impl Flag {
     }
 }
 
-/// The last hour of decisions per user.
+/// What the rules keep of one user's last hour: only what a threshold can still reach.
+#[derive(Debug, Clone)]
+struct Recent {
+    /// The latest allowed read of each recipient, oldest first: at most
+    /// `recipients_per_hour` of them. A flag is raised when the count *reaches* the threshold,
+    /// so beyond that many the older ones can never matter.
+    reads: VecDeque<(OffsetDateTime, Uuid)>,
+    /// The latest refusals, oldest first: at most `denials_per_hour`.
+    denials: VecDeque<OffsetDateTime>,
+    /// The last out-of-hours flag (one an hour is enough).
+    night_flagged: Option<OffsetDateTime>,
+    /// The last own-or-colleague flag per recipient (one an hour is enough).
+    kin_flagged: HashMap<Uuid, OffsetDateTime>,
+    /// The user's latest decision.
+    last: OffsetDateTime,
+}
+
+impl Recent {
+    fn new(at: OffsetDateTime) -> Recent {
+        Recent {
+            reads: VecDeque::new(),
+            denials: VecDeque::new(),
+            night_flagged: None,
+            kin_flagged: HashMap::new(),
+            last: at,
+        }
+    }
+}
+
+/// Users are swept for idleness at most this often (in decisions), and at least as seldom as
+/// there are users, so that a sweep costs a constant per decision.
+const SWEEP_EVERY: usize = 64;
+
+/// The last hour of decisions per user, in memory and work bounded per decision whatever the
+/// history's length (issue 22): each user keeps at most `recipients_per_hour` recipients and
+/// `denials_per_hour` refusal times, and users idle for an hour are forgotten.
+///
+/// For decisions whose times never go backwards it flags exactly as the whole history would
+/// (property-tested against that reference below); entries are committed in about the order
+/// their times were taken, a few milliseconds apart at worst.
 #[derive(Debug, Clone, Default)]
 pub struct AlertWindow {
-    recent: HashMap<Uuid, VecDeque<Seen>>,
-    /// The last out-of-hours flag per user (one an hour is enough).
-    night_flagged: HashMap<Uuid, OffsetDateTime>,
-    /// The last own-or-colleague flag per user and recipient (one an hour is enough).
-    kin_flagged: HashMap<(Uuid, Uuid), OffsetDateTime>,
+    users: HashMap<Uuid, Recent>,
+    latest: Option<OffsetDateTime>,
+    since_sweep: usize,
+    /// Decisions until the next sweep: the users left after the last one (at least
+    /// [`SWEEP_EVERY`]), so that a sweep's cost is spread over as many decisions.
+    sweep_after: usize,
+    work: u64,
 }
 
 fn is_night(at: OffsetDateTime, policy: &AlertPolicy) -> bool {
@@ -120,56 +161,105 @@ impl AlertWindow {
     /// reached, not again for every access beyond it within the hour.
     pub fn observe(&mut self, s: Seen, policy: &AlertPolicy) -> Vec<Flag> {
         let hour = Duration::hours(1);
-        let list = self.recent.entry(s.account).or_default();
-        while list.front().is_some_and(|f| s.at - f.at >= hour) {
-            list.pop_front();
+        self.work += 1;
+        self.sweep_if_due(s.at);
+        let user = self
+            .users
+            .entry(s.account)
+            .or_insert_with(|| Recent::new(s.at));
+        user.last = user.last.max(s.at);
+        while user.reads.front().is_some_and(|(t, _)| s.at - *t >= hour) {
+            user.reads.pop_front();
+            self.work += 1;
         }
-        let before_recipients: BTreeSet<Uuid> = list
-            .iter()
-            .filter(|x| !x.denied)
-            .filter_map(|x| x.recipient)
-            .collect();
-        let before_denials = list.iter().filter(|x| x.denied).count();
-        list.push_back(s);
+        while user.denials.front().is_some_and(|t| s.at - *t >= hour) {
+            user.denials.pop_front();
+            self.work += 1;
+        }
         let mut flags = Vec::new();
         if s.denied {
-            if before_denials + 1 == policy.denials_per_hour {
-                flags.push(Flag::RepeatedDenials {
-                    count: before_denials + 1,
-                });
+            let count = user.denials.len() + 1;
+            if count == policy.denials_per_hour {
+                flags.push(Flag::RepeatedDenials { count });
             }
-        } else {
-            if let Some(r) = s.recipient
-                && !before_recipients.contains(&r)
-                && before_recipients.len() + 1 == policy.recipients_per_hour
-            {
-                flags.push(Flag::ManyRecipients {
-                    count: before_recipients.len() + 1,
-                });
+            user.denials.push_back(s.at);
+            if user.denials.len() > policy.denials_per_hour.max(1) {
+                user.denials.pop_front();
             }
-            if is_night(s.at, policy)
-                && self
-                    .night_flagged
-                    .get(&s.account)
-                    .is_none_or(|last| s.at - *last >= hour)
-            {
-                self.night_flagged.insert(s.account, s.at);
-                flags.push(Flag::OutOfHours);
+            return flags;
+        }
+        if let Some(r) = s.recipient {
+            let seen_at = user.reads.iter().position(|(_, x)| *x == r);
+            self.work += seen_at.map_or(user.reads.len(), |i| i + 1) as u64;
+            match seen_at {
+                Some(i) => {
+                    user.reads.remove(i);
+                }
+                None if user.reads.len() + 1 == policy.recipients_per_hour => {
+                    flags.push(Flag::ManyRecipients {
+                        count: user.reads.len() + 1,
+                    });
+                }
+                None => {}
             }
-            if let (Some(relation), Some(r)) = (s.relation, s.recipient)
-                && self
-                    .kin_flagged
-                    .get(&(s.account, r))
-                    .is_none_or(|last| s.at - *last >= hour)
-            {
-                self.kin_flagged.insert((s.account, r), s.at);
-                flags.push(match relation {
-                    Relation::Own => Flag::OwnRecord,
-                    Relation::Colleague(colleague) => Flag::ColleagueRecord { colleague },
-                });
+            user.reads.push_back((s.at, r));
+            if user.reads.len() > policy.recipients_per_hour.max(1) {
+                user.reads.pop_front();
             }
         }
+        if is_night(s.at, policy) && user.night_flagged.is_none_or(|last| s.at - last >= hour) {
+            user.night_flagged = Some(s.at);
+            flags.push(Flag::OutOfHours);
+        }
+        if let (Some(relation), Some(r)) = (s.relation, s.recipient)
+            && user
+                .kin_flagged
+                .get(&r)
+                .is_none_or(|last| s.at - *last >= hour)
+        {
+            user.kin_flagged.insert(r, s.at);
+            flags.push(match relation {
+                Relation::Own => Flag::OwnRecord,
+                Relation::Colleague(colleague) => Flag::ColleagueRecord { colleague },
+            });
+        }
         flags
+    }
+
+    /// Forgets users idle for an hour and own-or-colleague marks an hour old (both behave as
+    /// absent ones would). Runs after as many decisions as there were users after the last
+    /// sweep: amortised, a constant per decision.
+    fn sweep_if_due(&mut self, at: OffsetDateTime) {
+        let latest = self.latest.map_or(at, |l| l.max(at));
+        self.latest = Some(latest);
+        self.since_sweep += 1;
+        if self.since_sweep < self.sweep_after.max(SWEEP_EVERY) {
+            return;
+        }
+        self.since_sweep = 0;
+        let hour = Duration::hours(1);
+        let mut steps = 0u64;
+        self.users.retain(|_, u| {
+            steps += 1 + u.kin_flagged.len() as u64;
+            u.kin_flagged.retain(|_, t| latest - *t < hour);
+            latest - u.last < hour
+        });
+        self.sweep_after = self.users.len();
+        self.work += steps;
+    }
+
+    /// Elementary steps taken so far (decisions, expiries, positions compared, users swept):
+    /// what the tests bound per decision.
+    pub fn work(&self) -> u64 {
+        self.work
+    }
+
+    /// How many users, times and marks are held: what the tests bound in memory.
+    pub fn kept(&self) -> usize {
+        self.users
+            .values()
+            .map(|u| 1 + u.reads.len() + u.denials.len() + u.kin_flagged.len())
+            .sum()
     }
 }
 
@@ -189,6 +279,151 @@ mod tests {
             recipient: Some(Uuid::from_u128(r)),
             denied: false,
             relation: None,
+        }
+    }
+
+    mod reference {
+        use std::collections::{BTreeSet, HashMap, VecDeque};
+
+        use time::{Duration, OffsetDateTime};
+        use uuid::Uuid;
+
+        use super::super::{AlertPolicy, Flag, Relation, Seen, is_night};
+
+        /// The rules over the whole last hour, as they were first written: the reference.
+        #[derive(Debug, Clone, Default)]
+        pub struct Reference {
+            recent: HashMap<Uuid, VecDeque<Seen>>,
+            /// The last out-of-hours flag per user (one an hour is enough).
+            night_flagged: HashMap<Uuid, OffsetDateTime>,
+            /// The last own-or-colleague flag per user and recipient (one an hour is enough).
+            kin_flagged: HashMap<(Uuid, Uuid), OffsetDateTime>,
+        }
+
+        impl Reference {
+            /// Takes one decision; returns the flags it raises. Each threshold flags once, when it is
+            /// reached, not again for every access beyond it within the hour.
+            pub fn observe(&mut self, s: Seen, policy: &AlertPolicy) -> Vec<Flag> {
+                let hour = Duration::hours(1);
+                let list = self.recent.entry(s.account).or_default();
+                while list.front().is_some_and(|f| s.at - f.at >= hour) {
+                    list.pop_front();
+                }
+                let before_recipients: BTreeSet<Uuid> = list
+                    .iter()
+                    .filter(|x| !x.denied)
+                    .filter_map(|x| x.recipient)
+                    .collect();
+                let before_denials = list.iter().filter(|x| x.denied).count();
+                list.push_back(s);
+                let mut flags = Vec::new();
+                if s.denied {
+                    if before_denials + 1 == policy.denials_per_hour {
+                        flags.push(Flag::RepeatedDenials {
+                            count: before_denials + 1,
+                        });
+                    }
+                } else {
+                    if let Some(r) = s.recipient
+                        && !before_recipients.contains(&r)
+                        && before_recipients.len() + 1 == policy.recipients_per_hour
+                    {
+                        flags.push(Flag::ManyRecipients {
+                            count: before_recipients.len() + 1,
+                        });
+                    }
+                    if is_night(s.at, policy)
+                        && self
+                            .night_flagged
+                            .get(&s.account)
+                            .is_none_or(|last| s.at - *last >= hour)
+                    {
+                        self.night_flagged.insert(s.account, s.at);
+                        flags.push(Flag::OutOfHours);
+                    }
+                    if let (Some(relation), Some(r)) = (s.relation, s.recipient)
+                        && self
+                            .kin_flagged
+                            .get(&(s.account, r))
+                            .is_none_or(|last| s.at - *last >= hour)
+                    {
+                        self.kin_flagged.insert((s.account, r), s.at);
+                        flags.push(match relation {
+                            Relation::Own => Flag::OwnRecord,
+                            Relation::Colleague(colleague) => Flag::ColleagueRecord { colleague },
+                        });
+                    }
+                }
+                flags
+            }
+        }
+    }
+
+    #[test]
+    fn the_work_per_decision_is_bounded_whatever_the_history() {
+        let p = AlertPolicy::default();
+        let bound = (p.recipients_per_hour + p.denials_per_hour + 8) as u64;
+        for n in [1_000u64, 100_000] {
+            let mut w = AlertWindow::default();
+            for i in 0..n {
+                // One busy user, a decision every 10 ms (all within the hour), 5,000 patients.
+                let mut s = read(
+                    DAY + Duration::milliseconds(10 * i as i64),
+                    u128::from(i % 5_000),
+                );
+                s.denied = i % 7 == 0;
+                w.observe(s, &p);
+            }
+            assert!(w.work() <= n * bound, "{n}: {} steps", w.work());
+            assert!(
+                w.kept() <= 1 + p.recipients_per_hour + p.denials_per_hour,
+                "{}",
+                w.kept()
+            );
+        }
+    }
+
+    #[test]
+    fn idle_users_are_forgotten() {
+        let p = AlertPolicy::default();
+        let mut w = AlertWindow::default();
+        for i in 0..100_000u128 {
+            let s = Seen {
+                account: Uuid::from_u128(1_000 + i),
+                ..read(DAY + Duration::seconds(i as i64), i)
+            };
+            w.observe(s, &p);
+        }
+        // Only the last hour's users (3,600 at one a second), and those one sweep behind.
+        assert!(w.kept() < 20_000, "{}", w.kept());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_window_flags_as_the_whole_history_would(
+            steps in proptest::collection::vec((0u128..3, 0u128..12, proptest::bool::ANY, 0u8..4, 0i64..900), 1..400),
+            recipients_per_hour in 1usize..6,
+            denials_per_hour in 1usize..5,
+        ) {
+            let p = AlertPolicy { recipients_per_hour, denials_per_hour, ..AlertPolicy::default() };
+            let mut fast = AlertWindow::default();
+            let mut reference = reference::Reference::default();
+            let mut at = DAY;
+            for (account, recipient, denied, relation, gap) in steps {
+                at += Duration::seconds(gap * 8);
+                let s = Seen {
+                    at,
+                    account: Uuid::from_u128(account),
+                    recipient: (recipient < 10).then(|| Uuid::from_u128(100 + recipient)),
+                    denied,
+                    relation: match relation {
+                        0 => Some(Relation::Own),
+                        1 => Some(Relation::Colleague(Uuid::from_u128(99))),
+                        _ => None,
+                    },
+                };
+                proptest::prop_assert_eq!(fast.observe(s, &p), reference.observe(s, &p));
+            }
         }
     }
 

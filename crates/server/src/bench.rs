@@ -42,6 +42,49 @@ pub struct AuditBenchArgs {
     pub postgres: Option<String>,
 }
 
+/// `ehrshare bench alerts`.
+#[derive(Debug, clap::Args)]
+pub struct AlertsBenchArgs {
+    /// The sizes of history to run, in decisions (one busy user, a decision every 10 ms, 5,000
+    /// patients, one in seven refused).
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000u64, 1_000_000])]
+    pub decisions: Vec<u64>,
+}
+
+/// Runs `bench alerts`: the alert rules (`core::alert::AlertWindow`) over each size of history;
+/// prints the time and the elementary steps a decision took, and what was kept. Linear work is
+/// the same per decision at both sizes.
+pub fn alerts(args: &AlertsBenchArgs) -> anyhow::Result<()> {
+    use ehrshare_core::alert::{AlertPolicy, AlertWindow, Seen};
+    let policy = AlertPolicy::default();
+    let start = time::macros::datetime!(2026-03-02 02:00 UTC);
+    println!("alert rules over one busy user's history (decision every 10 ms)");
+    for &n in &args.decisions {
+        let mut window = AlertWindow::default();
+        let mut flags = 0usize;
+        let began = std::time::Instant::now();
+        for i in 0..n {
+            let seen = Seen {
+                at: start + time::Duration::milliseconds(10 * i64::try_from(i).unwrap_or(i64::MAX)),
+                account: uuid::Uuid::from_u128(1),
+                recipient: Some(uuid::Uuid::from_u128(u128::from(i % 5_000))),
+                denied: i % 7 == 0,
+                relation: None,
+            };
+            flags += window.observe(seen, &policy).len();
+        }
+        let took = began.elapsed();
+        let per = took.as_nanos() as f64 / n.max(1) as f64;
+        println!(
+            "  {n:>10} decisions: {:>8.1} ms, {per:>7.1} ns a decision, {:>5.2} steps a decision, {} kept, {flags} flags",
+            took.as_secs_f64() * 1e3,
+            window.work() as f64 / n.max(1) as f64,
+            window.kept(),
+        );
+    }
+    Ok(())
+}
+
 /// A scratch database that is removed afterwards.
 struct Scratch {
     url: String,

@@ -129,6 +129,9 @@ pub enum BenchCommand {
     Audit(crate::bench::AuditBenchArgs),
     /// Concurrent authorised eHR-summary reads through the HTTP stack, beside a trivial route.
     Summary(crate::bench::SummaryBenchArgs),
+    /// The alert rules over one busy user's history at two sizes: the cost a decision must not
+    /// grow with the history.
+    Alerts(crate::bench::AlertsBenchArgs),
 }
 
 /// `ehrshare audit ...`.
@@ -217,6 +220,9 @@ pub fn main() -> ExitCode {
             }
             Command::Bench(BenchCommand::Audit(args)) => {
                 crate::bench::audit(&args).await.map(|()| true)
+            }
+            Command::Bench(BenchCommand::Alerts(args)) => {
+                crate::bench::alerts(&args).map(|()| true)
             }
         }
     });

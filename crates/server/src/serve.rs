@@ -333,11 +333,13 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     )
     .await;
     tracing::info!("shutting down");
+    // Both stop between rounds (or pages); the checkpointer goes last, so that its final
+    // checkpoint covers what they wrote.
     let _ = stop_outbox.send(());
+    let _ = stop_alerts.send(());
     if let Err(err) = outbox_worker.await {
         tracing::error!(error = %err, "the outbox worker failed");
     }
-    let _ = stop_alerts.send(());
     if let Err(err) = alert_scanner.await {
         tracing::error!(error = %err, "the alert scanner failed");
     }

@@ -771,3 +771,23 @@ fn bench_summary_reports_a_closed_and_an_open_loop() {
         assert!(cpu_of(summary) > cpu_of(trivial), "{stdout}");
     }
 }
+
+/// `ehrshare bench alerts` runs the alert rules at each size asked for; the steps a decision
+/// takes do not grow with the history (issue 22: they grew with the last hour's length).
+#[test]
+fn bench_alerts_shows_the_work_a_decision_does_not_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ehrshare(dir.path())
+        .args(["bench", "alerts", "--decisions", "2000,200000"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let steps: Vec<f64> = stdout
+        .lines()
+        .filter_map(|l| l.split(" ns a decision, ").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(steps.len(), 2, "{stdout}");
+    assert!(steps[1] <= steps[0] * 1.5, "{stdout}");
+}
