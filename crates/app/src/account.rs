@@ -853,6 +853,7 @@ impl App {
         action: AdminAction,
         reason: Option<String>,
     ) -> Result<AccountRow, AppError> {
+        crate::limits::check("/reason", reason.as_deref(), crate::limits::REASON)?;
         let now = self.clock().now();
         let a = self.account_in(session, scope, id).await?;
         self.check_separation(

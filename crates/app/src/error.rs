@@ -20,9 +20,14 @@ pub struct FieldError {
 /// Why a use case did not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The request could not be understood (syntax, missing body, wrong shape): 400.
+    /// The request could not be understood (syntax, missing body, wrong shape, a member the
+    /// operation does not accept): 400, naming the members at fault where it can.
     #[error("{message}")]
-    Malformed { code: &'static str, message: String },
+    Malformed {
+        code: &'static str,
+        message: String,
+        fields: Vec<FieldError>,
+    },
     /// A body in a media type (or with content) this operation does not accept: 415.
     #[error("{message}")]
     UnsupportedMedia { message: String },

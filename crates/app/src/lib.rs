@@ -18,6 +18,7 @@ pub mod clock;
 pub mod demo_reader;
 pub mod error;
 pub mod health;
+pub mod limits;
 pub mod oauth;
 #[cfg(feature = "oidc")]
 pub mod oidc;

@@ -94,6 +94,9 @@ fn scope_error(e: ScopeError) -> AppError {
     oauth_error("invalid_scope", e.to_string())
 }
 
+/// Scopes a clinic system may be registered with (each named once).
+const MAX_SCOPES: usize = 20;
+
 fn scopes_text(scopes: &[Scope]) -> String {
     scopes.iter().map(Scope::text).collect::<Vec<_>>().join(" ")
 }
@@ -164,7 +167,13 @@ impl App {
             .split_ascii_whitespace()
             .map(Scope::parse)
             .collect();
-        if scopes.is_empty() || scopes.iter().any(Option::is_none) {
+        if scopes.len() > MAX_SCOPES {
+            fields.push(FieldError {
+                field: "/scopes".into(),
+                code: "too-many",
+                message: format!("at most {MAX_SCOPES} scopes"),
+            });
+        } else if scopes.is_empty() || scopes.iter().any(Option::is_none) {
             fields.push(FieldError {
                 field: "/scopes".into(),
                 code: "invalid-scope",
@@ -182,7 +191,13 @@ impl App {
                 fields,
             });
         }
-        let scopes: Vec<Scope> = scopes.into_iter().flatten().collect();
+        let mut unique: Vec<Scope> = Vec::new();
+        for s in scopes.into_iter().flatten() {
+            if !unique.contains(&s) {
+                unique.push(s);
+            }
+        }
+        let scopes = unique;
         let secret = new_token()?;
         let client = ClientRow {
             client_id: format!(

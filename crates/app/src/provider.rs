@@ -453,6 +453,13 @@ impl App {
         id: Uuid,
         event: Event,
     ) -> Result<Provider, AppError> {
+        if let Event::Reject { reason }
+        | Event::Suspend { reason }
+        | Event::Withdraw { reason, .. }
+        | Event::Cancel { reason, .. } = &event
+        {
+            crate::limits::check("/reason", Some(reason), crate::limits::REASON)?;
+        }
         let now = self.clock().now();
         let (hcp, locations) = self.db().hcp(id).await?.ok_or(AppError::NotFound)?;
         let name = match &event {
@@ -652,6 +659,7 @@ impl App {
         page: usize,
         per_page: usize,
     ) -> Result<(Vec<Provider>, usize), AppError> {
+        crate::limits::check("q", filter.name.as_deref(), crate::limits::SEARCH)?;
         let now = self.clock().now();
         let mut active = Vec::new();
         for (hcp, locations) in self.db().directory_candidates(filter).await? {
@@ -671,7 +679,7 @@ impl App {
         let per_page = per_page.clamp(1, 100);
         let items = active
             .into_iter()
-            .skip(page.saturating_sub(1) * per_page)
+            .skip(page.saturating_sub(1).saturating_mul(per_page))
             .take(per_page)
             .collect();
         Ok((items, total))

@@ -349,6 +349,23 @@ impl App {
             .map(str::trim)
             .filter(|a| !a.is_empty())
             .map(str::to_owned);
+        if let Some(p) = address
+            .as_deref()
+            .and_then(|a| crate::limits::too_long("/address", a, crate::limits::ADDRESS))
+        {
+            f.0.push(p);
+        }
+        if let Some(p) = input.sdm.as_ref().and_then(|s| {
+            s.relationship_proof.as_deref().and_then(|r| {
+                crate::limits::too_long(
+                    "/sdm/relationship_proof",
+                    r.trim(),
+                    crate::limits::RELATIONSHIP_PROOF,
+                )
+            })
+        }) {
+            f.0.push(p);
+        }
         let language = Locale::parse(&input.language);
         if language.is_none() || !matches!(input.language.as_str(), "en" | "zh-HK") {
             f.push("/language", "invalid-language", "en or zh-HK");
@@ -556,6 +573,7 @@ impl App {
         acting_sdm: Option<Uuid>,
         reason: Option<String>,
     ) -> Result<Registration, AppError> {
+        crate::limits::check("/reason", reason.as_deref(), crate::limits::REASON)?;
         let now = self.clock().now();
         let mut reg = self.load_recipient(recipient_id).await?;
         let action = match event {

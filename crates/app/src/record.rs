@@ -302,6 +302,7 @@ impl App {
         reason: Option<&str>,
         window: Option<(usize, usize)>,
     ) -> Result<Summary, AppError> {
+        crate::limits::check("reason", reason, crate::limits::REASON)?;
         let asker = self.asker(session).await?;
         if asker.system_only {
             return Err(AppError::Forbidden {
@@ -385,6 +386,7 @@ impl App {
         id: Uuid,
         reason: &str,
     ) -> Result<RecordRow, AppError> {
+        crate::limits::check("/reason", Some(reason.trim()), crate::limits::REASON)?;
         let now = self.clock().now();
         let asker = self.asker(session).await?;
         let record = self
@@ -460,6 +462,7 @@ impl App {
         id: Uuid,
         reason: Option<&str>,
     ) -> Result<RecordRow, AppError> {
+        crate::limits::check("reason", reason, crate::limits::REASON)?;
         let asker = self.asker(session).await?;
         let Some(record) = self.db().record(id).await? else {
             let mut entry = caller.entry(self, "record.read", Outcome::Denied);

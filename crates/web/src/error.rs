@@ -103,8 +103,14 @@ impl Problem {
     /// The problem for an application error. Internal causes are logged, never shown.
     pub fn from_app_error(err: &AppError) -> Problem {
         match err {
-            AppError::Malformed { code, message } => {
-                Problem::new(StatusCode::BAD_REQUEST, code, message.clone())
+            AppError::Malformed {
+                code,
+                message,
+                fields,
+            } => {
+                let mut p = Problem::new(StatusCode::BAD_REQUEST, code, message.clone());
+                p.fields = fields.clone();
+                p
             }
             AppError::Invalid {
                 code,

@@ -65,6 +65,7 @@ pub async fn start(
             return Err(HttpError(AppError::Malformed {
                 code: "malformed-request",
                 message: "for=patient or for=staff".to_owned(),
+                fields: Vec::new(),
             }));
         }
     };

@@ -179,6 +179,7 @@ pub async fn load(
             return axum::response::IntoResponse::into_response(HttpError(AppError::Malformed {
                 code: "malformed-request",
                 message: "the request body could not be read".to_owned(),
+                fields: Vec::new(),
             }));
         };
         request = r;

@@ -223,6 +223,7 @@ problem-invalid-name = Give the name (1 to 100 characters).
 problem-invalid-role = Choose a role.
 problem-unexpected-registration-number = This role has no professional registration number: leave it empty.
 problem-invalid-transition = The account cannot go from its present status to that one.
+problem-too-long = Something you entered is too long: shorten it.
 problem-own-account = You cannot change your own account: ask another user administrator.
 problem-own-document = This account bears your own identity document: another user administrator must open or change it.
 problem-document-required = Give the holder's identity document.

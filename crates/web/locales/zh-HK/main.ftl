@@ -223,6 +223,7 @@ problem-invalid-name = 請填寫姓名（1 至 100 個字元）。
 problem-invalid-role = 請選擇角色。
 problem-unexpected-registration-number = 此角色沒有專業註冊編號，請留空。
 problem-invalid-transition = 帳戶不能由現時的狀態轉為該狀態。
+problem-too-long = 你輸入的內容過長，請縮短。
 problem-own-account = 你不能更改自己的帳戶：請另一位帳戶管理人員處理。
 problem-own-document = 此帳戶載有你本人的身份證明文件：須由另一位帳戶管理人員開立或更改。
 problem-document-required = 請提供帳戶持有人的身份證明文件。

@@ -121,6 +121,7 @@ pub async fn office_log(
             return Err(HttpError(AppError::Malformed {
                 code: "malformed-request",
                 message: "name recipient= or provider=".to_owned(),
+                fields: Vec::new(),
             }));
         }
     };

@@ -23,6 +23,7 @@ use crate::session::Office;
 
 /// A person named on the application.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PersonBody {
     pub name: String,
     #[serde(default)]
@@ -34,6 +35,7 @@ pub struct PersonBody {
 
 /// A service location as entered.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LocationBody {
     pub name_en: String,
     pub name_zh: String,
@@ -49,6 +51,7 @@ pub struct LocationBody {
 
 /// A member of staff named on the application.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StaffBody {
     pub name_en: String,
     #[serde(default)]
@@ -69,6 +72,7 @@ pub struct StaffBody {
 
 /// An application from the registration form.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApplicationBody {
     pub name_en: String,
     pub name_zh: String,
@@ -95,6 +99,7 @@ fn yes() -> bool {
 
 /// A lifecycle event.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EventBody {
     /// `submit`, `accept`, `reject`, `suspend`, `reinstate`, `withdraw`, `cancel`.
     pub event: String,

@@ -17,6 +17,7 @@ use crate::session::Office;
 
 /// An identity document.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DocumentBody {
     /// `hkid`, `hk-birth-certificate`, `passport`, `macao-id`, `mainland-travel-permit`, `other`.
     #[serde(rename = "type")]
@@ -30,6 +31,7 @@ pub struct DocumentBody {
 
 /// A substitute decision maker.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SdmBody {
     pub name_en: String,
     #[serde(default)]
@@ -47,6 +49,7 @@ pub struct SdmBody {
 
 /// A registration request.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegistrationBody {
     /// `in-person`, `online`, `mail-fax`, `hcp`.
     pub channel: String,
@@ -252,6 +255,7 @@ pub async fn show(
 
 /// Who asks for a new access key.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegenerateBody {
     /// The SDM acting for the recipient, if one is (their id in `sdms`).
     #[serde(default)]
@@ -287,6 +291,7 @@ pub async fn regenerate_access_key(
 
 /// A change of a registration's status.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecipientEventBody {
     /// `verify`, `suspend`, `reinstate` or `withdraw`.
     pub event: String,
