@@ -117,6 +117,30 @@ async fn names_an_edited_entry() {
     assert_fails(&verify(&t), "entry 7: edited", 7);
 }
 
+/// An entry edited so that it no longer decodes is named, not an "internal error" (issue 22).
+#[tokio::test(flavor = "multi_thread")]
+async fn names_an_entry_that_no_longer_decodes() {
+    let t = log_of(20).await;
+    let db = t.db.connect().await;
+    allow_tampering(&db).await;
+    tamper(
+        &db,
+        "UPDATE audit_entry SET actor_kind = 'ghost' WHERE seq = 12",
+    )
+    .await;
+    let v = verify(&t);
+    assert_fails(&v, "entry 12: cannot be decoded", 12);
+    if db.backend() == ehrshare_store::Backend::Sqlite {
+        // A timestamp that is no timestamp (TEXT on SQLite).
+        tamper(
+            &db,
+            "UPDATE audit_entry SET at = 'last tuesday' WHERE seq = 7",
+        )
+        .await;
+        assert_fails(&verify(&t), "entry 7: cannot be decoded", 7);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn names_a_deleted_entry() {
     let t = log_of(20).await;

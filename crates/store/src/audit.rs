@@ -748,7 +748,7 @@ macro_rules! define_backend {
             conn: &mut $conn_ty,
             from_seq: u64,
             limit: u32,
-        ) -> Result<Vec<AuditEntry>, StoreError> {
+        ) -> Result<Vec<(u64, Result<AuditEntry, StoreError>)>, StoreError> {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE seq >= $1 ORDER BY seq LIMIT $2"
             )))
@@ -756,7 +756,23 @@ macro_rules! define_backend {
             .bind(i64::from(limit))
             .fetch_all(&mut *conn)
             .await?;
-            rows.iter().map(|row| $decode(row)).collect()
+            // Each row decoded on its own: one whose fields were altered so that they no
+            // longer decode is named by its sequence number, not lost in a page's error.
+            rows.iter()
+                .map(|row| {
+                    let seq: i64 = row.try_get("seq")?;
+                    let seq = u64::try_from(seq).map_err(|_| {
+                        StoreError::Corrupt(format!("audit entry {seq}: negative sequence number"))
+                    })?;
+                    Ok((
+                        seq,
+                        $decode(row).map_err(|e| match e {
+                            e @ StoreError::Corrupt(_) => e,
+                            e => StoreError::Corrupt(format!("audit entry {seq}: {e}")),
+                        }),
+                    ))
+                })
+                .collect()
         }
 
         async fn $read_by(
@@ -855,6 +871,21 @@ impl Db {
         from_seq: u64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_entries_checked(from_seq, limit)
+            .await?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// As [`Db::audit_entries`], each entry with its sequence number and decoded on its own:
+    /// an entry whose stored fields no longer decode is an `Err` at its place (for `audit
+    /// verify`, which names it).
+    pub async fn audit_entries_checked(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Result<AuditEntry, StoreError>)>, StoreError> {
         match self {
             Db::Sqlite(pool, _) => {
                 read_entries_sqlite(&mut *pool.acquire().await?, from_seq, limit).await

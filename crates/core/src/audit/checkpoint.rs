@@ -88,15 +88,18 @@ pub enum Finding {
     NotExtending { checkpoint: usize },
     /// A line of the checkpoint file cannot be read.
     UnreadableCheckpoint { line: usize },
+    /// Entry `seq`'s stored fields no longer decode (`cause`): they were altered.
+    Undecodable { seq: u64, cause: String },
 }
 
 impl Finding {
     /// The sequence number where the log first goes wrong, if the finding names one.
     pub fn first_bad_seq(&self) -> Option<u64> {
         match self {
-            Finding::Edited { seq } | Finding::Reordered { seq, .. } | Finding::Missing { seq } => {
-                Some(*seq)
-            }
+            Finding::Edited { seq }
+            | Finding::Reordered { seq, .. }
+            | Finding::Missing { seq }
+            | Finding::Undecodable { seq, .. } => Some(*seq),
             Finding::TruncatedTail { entries, .. }
             | Finding::OlderThanCheckpoint { entries, .. } => Some(*entries),
             Finding::RootMismatch { .. }
@@ -151,6 +154,10 @@ impl fmt::Display for Finding {
             Finding::UnreadableCheckpoint { line } => {
                 write!(f, "checkpoint file line {line}: unreadable")
             }
+            Finding::Undecodable { seq, cause } => write!(
+                f,
+                "entry {seq}: cannot be decoded (its stored fields were altered: {cause})"
+            ),
         }
     }
 }
