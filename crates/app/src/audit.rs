@@ -2,7 +2,7 @@
 //! with the change it describes, prove inclusion and consistency, write signed checkpoints, and
 //! verify the whole log.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -241,38 +241,112 @@ impl CheckpointFile {
         &self.path
     }
 
-    /// Appends one checkpoint and waits until it is on disk.
+    /// Appends one checkpoint as one whole line and waits until it is on disk (issue 22).
+    ///
+    /// A write that fails halfway (a full disk) must not leave half a line for the next one to
+    /// be appended onto: the half line is cut off again at once, and if even that fails, before
+    /// the next append (a line without its newline was never reported written, so it is no
+    /// signed checkpoint and removing it removes no evidence). The file is only ever appended
+    /// to otherwise, so it may be kept append-only or shipped by tailing; the folder is synced
+    /// when the file is new.
     pub fn append(&self, line: &CheckpointLine) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        let created = !self.path.exists();
         let mut text = serde_json::to_string(line).map_err(std::io::Error::other)?;
         text.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.path)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
+        // Two writers (a demo load and a server) must not take each other's line in progress
+        // for a torn one.
+        file.lock()?;
+        let keep = drop_torn_tail(&mut file)?;
+        if let Err(e) = file
+            .write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+        {
+            let _ = file.set_len(keep);
+            let _ = file.sync_all();
+            return Err(e);
+        }
+        file.seek(SeekFrom::End(0))?;
+        if created
+            && let Some(dir) = self.path.parent()
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            d.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Every line, parsed; an unreadable line is `Err(line number)` (from 1).
     pub fn read(&self) -> std::io::Result<Vec<Result<Checkpoint, usize>>> {
+        Ok(self.read_all()?.lines)
+    }
+
+    /// Every line, parsed, and what failed writes left: a last line without its newline
+    /// (torn by a failed append, never a signed checkpoint) is not among the lines; a line
+    /// that starts with such a remnant and goes on with a whole checkpoint (as files written
+    /// before issue 22 may hold) is read as that checkpoint. Any other line that is not a
+    /// checkpoint is `Err(line number)`: the file was edited.
+    pub fn read_all(&self) -> std::io::Result<CheckpointRead> {
+        use std::io::BufRead;
         let file = match std::fs::File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(CheckpointRead::default());
+            }
             Err(e) => return Err(e),
         };
-        let mut out = Vec::new();
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line?;
-            if line.trim().is_empty() {
+        let mut reader = std::io::BufReader::new(file);
+        let mut out = CheckpointRead::default();
+        let mut buf = Vec::new();
+        let mut n = 0;
+        loop {
+            buf.clear();
+            if reader.read_until(b'\n', &mut buf)? == 0 {
+                break;
+            }
+            n += 1;
+            if buf.last() != Some(&b'\n') {
+                out.torn_tail = Some(n);
+                break;
+            }
+            let Ok(text) = std::str::from_utf8(&buf) else {
+                out.lines.push(Err(n));
+                continue;
+            };
+            let text = text.trim();
+            if text.is_empty() {
                 continue;
             }
-            let parsed = serde_json::from_str::<CheckpointLine>(&line)
-                .ok()
-                .and_then(|l| l.parse());
-            out.push(parsed.ok_or(i + 1));
+            let parse = |t: &str| {
+                serde_json::from_str::<CheckpointLine>(t)
+                    .ok()
+                    .and_then(|l| l.parse())
+            };
+            match parse(text) {
+                Some(c) => out.lines.push(Ok(c)),
+                None => {
+                    // A remnant of a torn write, then a whole checkpoint appended onto it.
+                    let after = text
+                        .match_indices("{\"")
+                        .skip_while(|(i, _)| *i == 0)
+                        .find_map(|(i, _)| parse(&text[i..]));
+                    match after {
+                        Some(c) => {
+                            out.torn_prefixes.push(n);
+                            out.lines.push(Ok(c));
+                        }
+                        None => out.lines.push(Err(n)),
+                    }
+                }
+            }
         }
         Ok(out)
     }
@@ -286,6 +360,55 @@ impl CheckpointFile {
             .find_map(|c| c.ok())
             .map(|c| c.size))
     }
+}
+
+/// What [`CheckpointFile::read_all`] found.
+#[derive(Debug, Default)]
+pub struct CheckpointRead {
+    /// The lines, parsed; an unreadable one is `Err(line number)`.
+    pub lines: Vec<Result<Checkpoint, usize>>,
+    /// A last line without its newline: an append that failed halfway.
+    pub torn_tail: Option<usize>,
+    /// Lines that began with the remnant of a failed append before a whole checkpoint.
+    pub torn_prefixes: Vec<usize>,
+}
+
+/// Cuts a last line without its newline (an append that failed halfway) off the file; returns
+/// the file's length after.
+fn drop_torn_tail(file: &mut std::fs::File) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(len);
+    }
+    // Back to the last newline, a block at a time.
+    let mut end = len;
+    let mut keep = 0;
+    let mut block = vec![0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let size = usize::try_from(end - start).unwrap_or(0);
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block[..size])?;
+        if let Some(i) = block[..size].iter().rposition(|b| *b == b'\n') {
+            keep = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    tracing::warn!(
+        dropped = len - keep,
+        "the checkpoint file ended with an unfinished line (a failed write): removed it"
+    );
+    file.set_len(keep)?;
+    file.sync_all()?;
+    Ok(keep)
 }
 
 /// Starts the task that signs tree heads by `policy` until `stop` resolves, then signs once more.
@@ -333,6 +456,8 @@ pub struct VerifyReport {
     pub root: Hash,
     /// The first problem, if any.
     pub finding: Option<Finding>,
+    /// What is worth knowing but no problem: remains of failed writes in the checkpoint file.
+    pub notices: Vec<String>,
 }
 
 /// Entries read per query while verifying.
@@ -348,15 +473,28 @@ pub async fn verify(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<VerifyReport, AppError> {
     let instance = db.instance_id().await?;
-    let lines = checkpoints
-        .read()
+    let read = checkpoints
+        .read_all()
         .map_err(|e| AppError::Internal(Box::new(e)))?;
+    let mut notices = Vec::new();
+    for line in &read.torn_prefixes {
+        notices.push(format!(
+            "checkpoint file line {line}: starts with the remains of a failed write (ignored); the checkpoint after it was verified"
+        ));
+    }
+    if let Some(line) = read.torn_tail {
+        notices.push(format!(
+            "checkpoint file line {line}: an unfinished write (a failed append; ignored, and removed by the next append)"
+        ));
+    }
+    let lines = read.lines;
     let mut heads: Vec<Checkpoint> = Vec::new();
     let report = |entries: u64, root: Hash, count: usize, finding: Finding| VerifyReport {
         entries,
         checkpoints: count,
         root,
         finding: Some(finding),
+        notices: Vec::new(),
     };
     for (i, line) in lines.into_iter().enumerate() {
         let n = i + 1;
@@ -468,6 +606,7 @@ pub async fn verify(
         checkpoints: next_head,
         root: frontier.root(),
         finding,
+        notices,
     })
 }
 

@@ -54,7 +54,11 @@ pub async fn verify_command(config: &Config, args: &VerifyArgs) -> anyhow::Resul
     let result = verify(&db, &checkpoints, &public_key, &mut progress).await;
     bar.finish_and_clear();
     db.close().await;
-    let report = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report =
+        result.map_err(|e| anyhow::Error::new(e).context("cannot verify the audit log"))?;
+    for notice in &report.notices {
+        println!("note: {notice}");
+    }
     match &report.finding {
         None => {
             println!(

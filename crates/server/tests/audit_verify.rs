@@ -141,6 +141,60 @@ async fn names_an_entry_that_no_longer_decodes() {
     }
 }
 
+/// What a failed append leaves (issue 22): an unfinished last line is no tamper, verify
+/// passes and says so, and the next checkpoint removes it; a line that begins with such a
+/// remnant and goes on with a whole checkpoint (files written before the fix) passes too.
+#[tokio::test(flavor = "multi_thread")]
+async fn passes_the_remains_of_a_failed_checkpoint_write_and_says_so() {
+    let t = log_of(20).await;
+    let path = t.checkpoint_file().path().to_owned();
+    let whole = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{whole}{{\"instance\":\"")).unwrap();
+    let v = verify(&t);
+    assert!(v.ok, "{}", v.stdout);
+    assert!(v.stdout.contains("20 entries"), "{}", v.stdout);
+    assert!(
+        v.stdout.contains("line 2: an unfinished write"),
+        "{}",
+        v.stdout
+    );
+    for i in 20..25 {
+        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+    }
+    t.app.write_checkpoint().await.unwrap().unwrap();
+    let v = verify(&t);
+    assert!(v.ok, "{}", v.stdout);
+    assert!(v.stdout.contains("25 entries"), "{}", v.stdout);
+    assert!(!v.stdout.contains("note:"), "{}", v.stdout);
+    // The shape the bug left: a fragment, then a whole checkpoint on the same line.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines.last().unwrap();
+    let mangled = format!(
+        "{}\n{}{}\n",
+        lines[..lines.len() - 1].join("\n"),
+        &last[..40],
+        last
+    );
+    std::fs::write(&path, mangled).unwrap();
+    let v = verify(&t);
+    assert!(v.ok, "{}", v.stdout);
+    assert!(
+        v.stdout.contains("remains of a failed write"),
+        "{}",
+        v.stdout
+    );
+    // A garbled whole line is tamper all the same.
+    std::fs::write(&path, format!("garbage\n{text}")).unwrap();
+    let v = verify(&t);
+    assert!(!v.ok, "{}", v.stdout);
+    assert!(
+        v.stdout.contains("checkpoint file line 1: unreadable"),
+        "{}",
+        v.stdout
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn names_a_deleted_entry() {
     let t = log_of(20).await;

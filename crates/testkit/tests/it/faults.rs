@@ -150,3 +150,57 @@ async fn a_full_disk_answers_503_and_heals_without_a_restart() {
     db.close().await;
     t.app.close().await;
 }
+
+/// A checkpoint written while the disk fills (issue 22): a write that fails halfway leaves no
+/// half line behind, so the next checkpoint starts on a line of its own and the file reads
+/// whole (it used to be appended onto the fragment, and verify then failed forever).
+#[tokio::test]
+async fn a_checkpoint_torn_by_a_full_disk_leaves_no_half_line() {
+    use ehrshare_app::audit::{CheckpointFile, CheckpointLine};
+    let Some(disk) = Tmpfs::mount("1m") else {
+        eprintln!("cannot mount a tmpfs (needs root, as .ci/run has): not run");
+        return;
+    };
+    // A real signed line to write, from an application's own checkpoint.
+    let t = TestApp::spawn().await;
+    t.app
+        .record(NewAuditEntry::new(
+            ehrshare_core::clock::Clock::now(&t.clock),
+            Actor::system(),
+            "test.entry",
+            Outcome::Allowed,
+        ))
+        .await
+        .unwrap();
+    t.app.write_checkpoint().await.unwrap().unwrap();
+    let text = std::fs::read_to_string(t.checkpoint_file().path()).unwrap();
+    let line: CheckpointLine = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let one = serde_json::to_string(&line).unwrap().len() as u64 + 1;
+
+    let file = CheckpointFile::new(disk.path().join("audit/checkpoints.jsonl"));
+    file.append(&line).unwrap();
+    // Blank lines (which readers pass over) until the page has less room than a line: the
+    // next append can only be written in part.
+    let pad = (4096 - std::fs::metadata(file.path()).unwrap().len() % 4096) - one / 2;
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(file.path())
+            .unwrap();
+        f.write_all(&vec![b'\n'; usize::try_from(pad).unwrap()])
+            .unwrap();
+    }
+    let filler = disk.fill();
+    assert!(file.append(&line).is_err(), "the disk is full");
+    let bytes = std::fs::read(file.path()).unwrap();
+    assert_eq!(bytes.last(), Some(&b'\n'), "no half line is left");
+
+    std::fs::remove_file(filler).unwrap();
+    file.append(&line).unwrap();
+    let read = file.read_all().unwrap();
+    assert_eq!(read.lines.len(), 2);
+    assert!(read.lines.iter().all(Result::is_ok), "{read:?}");
+    assert_eq!(read.torn_tail, None);
+    assert!(read.torn_prefixes.is_empty());
+}
