@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ehrshare_core::audit::checkpoint::{Checkpoint, Finding, hex, unhex};
+use ehrshare_core::audit::checkpoint::{Checkpoint, Finding, Rollback, hex, unhex};
 use ehrshare_core::audit::merkle::{self, Frontier, Hash, ProofPlan};
 use ehrshare_core::audit::{AuditEntry, NewAuditEntry};
 use ehrshare_store::audit::{Appended, Change, ReadEffects, TreeHead};
@@ -147,21 +147,25 @@ impl App {
         if *last == Some(head.size) {
             return Ok(None);
         }
-        let time = self
-            .clock()
-            .now()
-            .format(&Rfc3339)
-            .map_err(|e| AppError::Internal(Box::new(e)))?;
-        let message =
-            Checkpoint::signed_message(&checkpoints.instance, head.size, &head.root, &time);
-        let checkpoint = Checkpoint {
-            instance: checkpoints.instance.clone(),
-            size: head.size,
-            root: head.root,
-            time,
-            key_id: signer::key_id(&checkpoints.signer.public_key()),
-            signature: checkpoints.signer.sign(&message),
-        };
+        if last.is_some_and(|l| head.size < l) {
+            // Never sign a head smaller than one signed: that is a fork.
+            return Err(AppError::Internal(
+                format!(
+                    "the audit log went back from {} to {} entries while running",
+                    last.unwrap_or(0),
+                    head.size
+                )
+                .into(),
+            ));
+        }
+        let checkpoint = sign_head(
+            &checkpoints.instance,
+            checkpoints.signer.as_ref(),
+            head.size,
+            head.root,
+            self.clock().now(),
+            None,
+        )?;
         let file = checkpoints.file.clone();
         let line = CheckpointLine::from(&checkpoint);
         tokio::task::spawn_blocking(move || file.append(&line))
@@ -176,6 +180,194 @@ impl App {
         );
         Ok(Some(checkpoint))
     }
+}
+
+/// Signs `size` and `root` as a checkpoint, or as a rollback's head.
+fn sign_head(
+    instance: &str,
+    signer: &dyn Signer,
+    size: u64,
+    root: Hash,
+    at: time::OffsetDateTime,
+    rollback: Option<Rollback>,
+) -> Result<Checkpoint, AppError> {
+    let time = at
+        .format(&Rfc3339)
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
+    let message = match rollback {
+        None => Checkpoint::signed_message(instance, size, &root, &time),
+        Some(r) => Checkpoint::rollback_message(instance, size, &root, &time, r),
+    };
+    Ok(Checkpoint {
+        instance: instance.to_owned(),
+        size,
+        root,
+        time,
+        key_id: signer::key_id(&signer.public_key()),
+        signature: signer.sign(&message),
+        rollback,
+    })
+}
+
+/// Whether the database's tree of `head` begins with the tree `(size, root)` a checkpoint
+/// signed, by the stored tree's consistency proof.
+async fn agrees(db: &Db, size: u64, root: &Hash, head: &TreeHead) -> Result<bool, AppError> {
+    if size > head.size {
+        return Ok(false);
+    }
+    if size == 0 {
+        return Ok(*root == merkle::empty_root());
+    }
+    if size == head.size {
+        return Ok(*root == head.root);
+    }
+    let plan =
+        ProofPlan::consistency(size, head.size).map_err(|e| AppError::Internal(Box::new(e)))?;
+    match db.audit_proof(&plan).await {
+        Ok(proof) => {
+            Ok(merkle::verify_consistency(root, size, &head.root, head.size, &proof).is_ok())
+        }
+        Err(ehrshare_store::StoreError::Corrupt(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads the checkpoint file at start and holds the database to it (issue 22): a database
+/// whose audit log does not begin with the last head this server signed (an older copy, a
+/// restored backup, or one written to since it was restored), or that has entries while the
+/// file has no checkpoint of it (a lost or misplaced file), is refused, so that no sequence
+/// number is used twice and no forked history is signed, unless `accept_rollback`: then the
+/// rollback is signed into the file as the new head, and `audit verify` names it. A file of
+/// another database is refused always. On the first start (an empty database, no checkpoint)
+/// the empty tree is signed at once, so that a later loss of the file cannot pass for a first
+/// start.
+pub(crate) async fn open_checkpoints(
+    db: &Db,
+    head: TreeHead,
+    signer: Box<dyn Signer>,
+    file: CheckpointFile,
+    now: time::OffsetDateTime,
+    accept_rollback: bool,
+) -> Result<Checkpoints, AppError> {
+    let instance = db.instance_id().await?;
+    let read = file
+        .read_all()
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
+    let public_key = signer.public_key();
+    // Only what this server's key signed counts: a forged line cannot force a refusal.
+    let own: Vec<Checkpoint> = read
+        .lines
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|c| signer::verify_signature(&public_key, &c.message(), &c.signature))
+        .collect();
+    let refuse = |code: &'static str, message: String| {
+        Err(AppError::Conflict {
+            code,
+            message: format!("refusing to start: {message}"),
+        })
+    };
+    let path = file.path().display().to_string();
+    if let Some(last) = own.last()
+        && last.instance != instance
+    {
+        return refuse(
+            "audit-checkpoints-other-database",
+            format!(
+                "checkpoint file {path} was signed for database {}, not this one ({instance}); point audit_checkpoint_file at this database's file",
+                last.instance
+            ),
+        );
+    }
+    let write = |c: &Checkpoint| -> Result<(), AppError> {
+        file.append(&CheckpointLine::from(c))
+            .map_err(|e| AppError::Internal(Box::new(e)))
+    };
+    let hint = "Restore the newer database, or, if going back is intended, run `ehrshare serve --accept-rollback` once: the rollback is signed into the checkpoint file and named by `ehrshare audit verify`.";
+    let from = match own.last() {
+        None if head.size == 0 => {
+            write(&sign_head(
+                &instance,
+                signer.as_ref(),
+                0,
+                head.root,
+                now,
+                None,
+            )?)?;
+            return Ok(Checkpoints {
+                instance,
+                signer,
+                file,
+                last_size: tokio::sync::Mutex::new(Some(0)),
+            });
+        }
+        Some(last) if agrees(db, last.size, &last.root, &head).await? => {
+            return Ok(Checkpoints {
+                instance,
+                signer,
+                file,
+                last_size: tokio::sync::Mutex::new(Some(last.size)),
+            });
+        }
+        None if !accept_rollback => {
+            return refuse(
+                "audit-checkpoints-missing",
+                format!(
+                    "the database holds {} audit entries but checkpoint file {path} holds no checkpoint of them: if the file was moved, set audit_checkpoint_file (EHRSHARE_AUDIT_CHECKPOINT_FILE) to it; if it is lost, `ehrshare serve --accept-rollback` starts a new signed chain here (recorded)",
+                    head.size
+                ),
+            );
+        }
+        Some(last) if !accept_rollback && last.size > head.size => {
+            return refuse(
+                "audit-database-behind",
+                format!(
+                    "the database holds {} audit entries but checkpoint file {path} signed {} at {}: it is an older copy (a restored backup?), and serving it would use sequence numbers {}.. again and sign a forked history. {hint}",
+                    head.size, last.size, last.time, head.size
+                ),
+            );
+        }
+        Some(last) if !accept_rollback => {
+            return refuse(
+                "audit-history-diverged",
+                format!(
+                    "the database's audit log ({} entries) does not begin with the {} entries checkpoint file {path} signed at {}: it was restored and written to since, or altered. {hint}",
+                    head.size, last.size, last.time
+                ),
+            );
+        }
+        None => 0,
+        Some(last) => last.size,
+    };
+    // Accepted: the largest earlier signed size the database still agrees with is kept.
+    let mut kept = 0;
+    for c in own.iter().rev() {
+        if c.size <= head.size && agrees(db, c.size, &c.root, &head).await? {
+            kept = c.size;
+            break;
+        }
+    }
+    let rollback = Rollback { from, kept };
+    write(&sign_head(
+        &instance,
+        signer.as_ref(),
+        head.size,
+        head.root,
+        now,
+        Some(rollback),
+    )?)?;
+    tracing::warn!(
+        from,
+        kept,
+        to = head.size,
+        "audit rollback accepted and signed into the checkpoint file"
+    );
+    Ok(Checkpoints {
+        instance,
+        signer,
+        file,
+        last_size: tokio::sync::Mutex::new(Some(head.size)),
+    })
 }
 
 /// The checkpoint state an [`App`] holds when checkpoints are enabled.
@@ -202,6 +394,12 @@ pub struct CheckpointLine {
     pub time: String,
     pub key_id: String,
     pub signature: String,
+    /// On a rollback's head only: the size of the head given up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_from: Option<u64>,
+    /// On a rollback's head only: the largest earlier signed size still in the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_kept: Option<u64>,
 }
 
 impl From<&Checkpoint> for CheckpointLine {
@@ -213,6 +411,8 @@ impl From<&Checkpoint> for CheckpointLine {
             time: c.time.clone(),
             key_id: c.key_id.clone(),
             signature: hex(&c.signature),
+            rollback_from: c.rollback.map(|r| r.from),
+            rollback_kept: c.rollback.map(|r| r.kept),
         }
     }
 }
@@ -226,6 +426,11 @@ impl CheckpointLine {
             time: self.time.clone(),
             key_id: self.key_id.clone(),
             signature: unhex::<64>(&self.signature)?,
+            rollback: match (self.rollback_from, self.rollback_kept) {
+                (None, None) => None,
+                (Some(from), Some(kept)) => Some(Rollback { from, kept }),
+                _ => return None,
+            },
         })
     }
 }
@@ -349,16 +554,6 @@ impl CheckpointFile {
             }
         }
         Ok(out)
-    }
-
-    /// The size of the last readable checkpoint.
-    pub fn last_size(&self) -> std::io::Result<Option<u64>> {
-        Ok(self
-            .read()?
-            .into_iter()
-            .rev()
-            .find_map(|c| c.ok())
-            .map(|c| c.size))
     }
 }
 
@@ -488,6 +683,7 @@ pub async fn verify(
         ));
     }
     let lines = read.lines;
+    let mut previous = 0u64;
     let mut heads: Vec<Checkpoint> = Vec::new();
     let report = |entries: u64, root: Hash, count: usize, finding: Finding| VerifyReport {
         entries,
@@ -525,14 +721,37 @@ pub async fn verify(
                 Finding::WrongInstance { checkpoint: n },
             ));
         }
-        if heads.last().is_some_and(|prev| prev.size > c.size) {
-            return Ok(report(
-                0,
-                merkle::empty_root(),
-                i,
-                Finding::NotExtending { checkpoint: n },
-            ));
+        match c.rollback {
+            // A rollback names the head before it exactly (so it cannot be moved), and keeps
+            // only the earlier heads the database still agrees with: those above describe
+            // history that is no longer in it.
+            Some(r) => {
+                if r.from != previous || r.kept > c.size || r.kept > r.from.max(c.size) {
+                    return Ok(report(
+                        0,
+                        merkle::empty_root(),
+                        i,
+                        Finding::NotExtending { checkpoint: n },
+                    ));
+                }
+                heads.retain(|h| h.size <= r.kept);
+                notices.push(format!(
+                    "checkpoint {n}: a rollback accepted at {} (serve --accept-rollback): the database went back from {} to {} entries; signed history after entry {} is not in this database",
+                    c.time, r.from, c.size, r.kept
+                ));
+            }
+            None => {
+                if heads.last().is_some_and(|prev| prev.size > c.size) {
+                    return Ok(report(
+                        0,
+                        merkle::empty_root(),
+                        i,
+                        Finding::NotExtending { checkpoint: n },
+                    ));
+                }
+            }
         }
+        previous = c.size;
         heads.push(c);
     }
 

@@ -69,6 +69,10 @@ pub struct Settings {
     /// The external OpenID Connect provider (none: logins through it are not offered).
     #[cfg(feature = "oidc")]
     pub oidc: Option<oidc::OidcSettings>,
+    /// Start although the database is behind (or off) its last signed audit checkpoint, a
+    /// restored backup: the rollback is signed into the checkpoint file (`serve
+    /// --accept-rollback`, issue 22). Off, such a start is refused.
+    pub accept_rollback: bool,
 }
 
 impl Default for Settings {
@@ -84,6 +88,7 @@ impl Default for Settings {
             care_window: ehrshare_core::episode::CareWindow::default(),
             #[cfg(feature = "oidc")]
             oidc: None,
+            accept_rollback: false,
         }
     }
 }
@@ -134,17 +139,17 @@ impl App {
         let audit = AuditLog::open(db.clone(), AuditOptions::default()).await?;
         let checkpoints = match checkpoints {
             None => None,
-            Some((signer, file)) => {
-                let last = file
-                    .last_size()
-                    .map_err(|e| AppError::Internal(Box::new(e)))?;
-                Some(Checkpoints {
-                    instance: db.instance_id().await?,
+            Some((signer, file)) => Some(
+                audit::open_checkpoints(
+                    &db,
+                    audit.head(),
                     signer,
                     file,
-                    last_size: tokio::sync::Mutex::new(last),
-                })
-            }
+                    clock.now(),
+                    settings.accept_rollback,
+                )
+                .await?,
+            ),
         };
         Ok(App {
             inner: Arc::new(Inner {

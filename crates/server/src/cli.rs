@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// Load the demo population (with its accounts) first, once.
     #[arg(long)]
     pub demo: bool,
+    /// Start although the database is behind its last signed audit checkpoint (a restored
+    /// backup) or has entries its checkpoint file does not cover: the rollback is signed into
+    /// the checkpoint file and named by `audit verify`. A flag only, never a setting, so that
+    /// it cannot linger in a configuration.
+    #[arg(long)]
+    pub accept_rollback: bool,
 }
 
 /// Log format as a flag value.
@@ -196,7 +202,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Serve(args) => crate::serve::serve(config, args.demo).await.map(|()| true),
+            Command::Serve(args) => crate::serve::serve(config, &args).await.map(|()| true),
             Command::Demo(DemoArgs { command: None }) => {
                 crate::serve::demo(config).await.map(|()| true)
             }
@@ -230,6 +236,12 @@ pub fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         // A check that ran and found a problem (audit verify).
         Ok(false) => ExitCode::from(1),
+        // Refused to start on a database its signed audit checkpoints contradict: not a
+        // passing fault, so a distinct code that a supervisor need not retry.
+        Err(err) if err.downcast_ref::<crate::serve::StartRefused>().is_some() => {
+            eprintln!("ehrshare: {err}");
+            ExitCode::from(3)
+        }
         Err(err) => {
             eprintln!("ehrshare: {err:#}");
             ExitCode::FAILURE

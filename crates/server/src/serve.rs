@@ -164,6 +164,17 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
 /// Opens the database and starts the application as configured (audit signing key created
 /// on first start).
 pub async fn start_app(config: &Config) -> anyhow::Result<App> {
+    start_app_with(config, false).await
+}
+
+/// The application refused to start: the database contradicts its signed audit checkpoints
+/// (issue 22). `ehrshare` exits with 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartRefused(pub String);
+
+/// [`start_app`], accepting a rollback of the audit log if told to.
+pub async fn start_app_with(config: &Config, accept_rollback: bool) -> anyhow::Result<App> {
     let db = open_database(config).await?;
     let key_file = config.effective_audit_key_file();
     let signer = Ed25519Signer::load_or_create(&key_file)?;
@@ -175,9 +186,17 @@ pub async fn start_app(config: &Config) -> anyhow::Result<App> {
         adapters: adapters(config)?,
         seal,
     };
-    App::start(db, app_settings(config), services)
-        .await
-        .context("cannot start the application")
+    let settings = Settings {
+        accept_rollback,
+        ..app_settings(config)
+    };
+    match App::start(db, settings, services).await {
+        Ok(app) => Ok(app),
+        Err(ehrshare_app::AppError::Conflict { code, message }) if code.starts_with("audit-") => {
+            Err(StartRefused(message).into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the application")),
+    }
 }
 
 /// `ehrshare demo`: loads the demo population (once) and signs a checkpoint.
@@ -270,11 +289,11 @@ pub async fn create_office_admin(
 
 /// `ehrshare serve`: runs until SIGINT or SIGTERM, then finishes the requests in flight. With
 /// `demo`, the demo population (with its accounts) is loaded first, once.
-pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn serve(config: Config, args: &crate::cli::ServeArgs) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
-    let app = start_app(&config).await?;
+    let app = start_app_with(&config, args.accept_rollback).await?;
     let backend = app.backend();
-    if demo {
+    if args.demo {
         let report = crate::demo::load(&app).await?;
         print_demo_report(&report);
     }
@@ -311,7 +330,7 @@ pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         backend.name(),
         config.data_dir.display()
     );
-    if demo {
+    if args.demo {
         println!("  directory:  http://{bound}/api/v1/directory?q=%E4%B8%AD%E9%86%AB  (中醫)");
         println!("  API:        http://{bound}/api/v1/openapi.json");
         println!(

@@ -79,7 +79,7 @@ async fn passes_on_an_intact_log() {
     assert!(v.ok, "{}", v.stdout);
     assert!(
         v.stdout
-            .contains("audit log OK: 20 entries, 1 checkpoints verified"),
+            .contains("audit log OK: 20 entries, 2 checkpoints verified"),
         "{}",
         v.stdout
     );
@@ -91,7 +91,7 @@ async fn passes_on_an_intact_log() {
     let v = verify(&t);
     assert!(
         v.stdout
-            .contains("audit log OK: 45 entries, 2 checkpoints verified"),
+            .contains("audit log OK: 45 entries, 3 checkpoints verified"),
         "{}",
         v.stdout
     );
@@ -100,7 +100,7 @@ async fn passes_on_an_intact_log() {
     assert!(
         verify(&t)
             .stdout
-            .contains("audit log OK: 46 entries, 2 checkpoints verified")
+            .contains("audit log OK: 46 entries, 3 checkpoints verified")
     );
 }
 
@@ -154,7 +154,7 @@ async fn passes_the_remains_of_a_failed_checkpoint_write_and_says_so() {
     assert!(v.ok, "{}", v.stdout);
     assert!(v.stdout.contains("20 entries"), "{}", v.stdout);
     assert!(
-        v.stdout.contains("line 2: an unfinished write"),
+        v.stdout.contains("line 3: an unfinished write"),
         "{}",
         v.stdout
     );
@@ -248,7 +248,7 @@ async fn names_a_restored_older_copy_of_the_database() {
     assert!(verify(&t).ok, "the live database is intact");
     let v = verify_at(&t, backup.url());
     assert_fails(&v, "entry 20: database older than the last checkpoint", 20);
-    assert!(v.stdout.contains("checkpoint 2 signed 30"), "{}", v.stdout);
+    assert!(v.stdout.contains("checkpoint 3 signed 30"), "{}", v.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -275,7 +275,7 @@ async fn names_entries_rewritten_together_with_their_tree() {
     assert!(!v.ok);
     assert!(
         v.stdout
-            .contains("checkpoint 1: the first 20 entries do not have the signed root"),
+            .contains("checkpoint 2: the first 20 entries do not have the signed root"),
         "{}",
         v.stdout
     );
@@ -290,8 +290,120 @@ async fn refuses_a_forged_checkpoint() {
     let v = verify(&t);
     assert!(!v.ok);
     assert!(
-        v.stdout.contains("checkpoint 1: bad signature"),
+        v.stdout.contains("checkpoint 2: bad signature"),
         "{}",
         v.stdout
     );
+}
+
+/// `ehrshare serve` over `url` with the test's signing key and checkpoint file; returns its
+/// exit status and what it printed, once it has stopped by itself or been stopped with SIGTERM
+/// after it listened.
+fn serve_over(t: &TestApp, url: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let key = data.path().join("signing-key");
+    std::fs::write(&key, hex(&ehrshare_testkit::TEST_SIGNING_SEED)).unwrap();
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("EHRSHARE_DATA_DIR", data.path())
+        .env("EHRSHARE_DATABASE_URL", url)
+        .env("EHRSHARE_AUDIT_KEY_FILE", &key)
+        .env("EHRSHARE_AUDIT_CHECKPOINT_FILE", t.checkpoint_file().path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut out = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        out.push_str(&line);
+        out.push('\n');
+        if line.starts_with("ehrshare listening on") {
+            let pid = child.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        }
+    }
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code(), out, err)
+}
+
+/// `serve` refuses a restored older copy of the database (issue 22): it would use sequence
+/// numbers again and sign a forked history. Exit 3, the checkpoint file untouched; with
+/// `--accept-rollback` it starts, the rollback is signed into the file, and `audit verify`
+/// passes and names it; the log then goes on from the restored head.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_refuses_a_restored_older_copy_unless_the_rollback_is_accepted() {
+    let t = log_of(20).await;
+    let backup: TestDb = t.db.snapshot().await;
+    for i in 20..30 {
+        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+    }
+    t.app.write_checkpoint().await.unwrap().unwrap();
+    let before = std::fs::read(t.checkpoint_file().path()).unwrap();
+    let (code, _, err) = serve_over(&t, backup.url(), &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("holds 20 audit entries"), "{err}");
+    assert!(err.contains("signed 30"), "{err}");
+    assert!(err.contains("--accept-rollback"), "{err}");
+    assert_eq!(std::fs::read(t.checkpoint_file().path()).unwrap(), before);
+    assert!(!verify_at(&t, backup.url()).ok);
+
+    let (code, out, err) = serve_over(&t, backup.url(), &["--accept-rollback"]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    let text = std::fs::read_to_string(t.checkpoint_file().path()).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.contains("\"rollback_from\":30"), "{last}");
+    assert!(last.contains("\"rollback_kept\":20"), "{last}");
+    let v = verify_at(&t, backup.url());
+    assert!(v.ok, "{}", v.stdout);
+    assert!(v.stdout.contains("a rollback accepted"), "{}", v.stdout);
+    assert!(v.stdout.contains("from 30 to 20 entries"), "{}", v.stdout);
+    // A plain start now works, and the log goes on from the restored head.
+    let (code, out, err) = serve_over(&t, backup.url(), &[]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    // A copy written to since the restored head (another history of entries 20..) is a
+    // divergence: refused in turn.
+    let forked = backup.snapshot().await;
+    {
+        let db = forked.connect().await;
+        let log =
+            ehrshare_store::AuditLog::open(db.clone(), ehrshare_store::AuditOptions::default())
+                .await
+                .unwrap();
+        for i in 100..105 {
+            log.append(sample_entry(t.clock.now(), i)).await.unwrap();
+        }
+        drop(log);
+        db.close().await;
+    }
+    let (code, out, err) = serve_over(&t, forked.url(), &[]);
+    assert_eq!(code, Some(0), "it extends the restored head: {out} {err}");
+    let (code, _, err) = serve_over(&t, t.db.url(), &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("does not begin with"), "{err}");
+}
+
+/// A database with audit entries but no checkpoint of them (the file lost or misplaced) is
+/// refused too; one of another database is refused even with `--accept-rollback`.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_refuses_entries_without_checkpoints_and_another_databases_file() {
+    let t = log_of(5).await;
+    let other = log_of(3).await;
+    std::fs::remove_file(t.checkpoint_file().path()).unwrap();
+    let (code, _, err) = serve_over(&t, t.db.url(), &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("holds no checkpoint"), "{err}");
+    let (code, out, err) = serve_over(&t, t.db.url(), &["--accept-rollback"]);
+    assert_eq!(code, Some(0), "{out} {err}");
+    assert!(verify(&t).ok);
+    let (code, _, err) = serve_over(&other, t.db.url(), &["--accept-rollback"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("signed for database"), "{err}");
 }

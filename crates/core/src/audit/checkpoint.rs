@@ -22,6 +22,19 @@ pub struct Checkpoint {
     /// First 8 bytes of SHA-256 of the public key, hex: which key signed.
     pub key_id: String,
     pub signature: [u8; 64],
+    /// Set on the head signed when an operator accepted a database behind the last checkpoint
+    /// (`serve --accept-rollback`, issue 22): the history after `kept` is not in it.
+    pub rollback: Option<Rollback>,
+}
+
+/// What an accepted rollback abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollback {
+    /// The size of the checkpoint before it (the head given up), 0 if there was none.
+    pub from: u64,
+    /// The largest earlier signed size the database still agrees with: heads above it
+    /// describe history that is no longer in the database.
+    pub kept: u64,
 }
 
 impl Checkpoint {
@@ -34,9 +47,32 @@ impl Checkpoint {
         .into_bytes()
     }
 
+    /// The exact bytes signed for a rollback's head: apart from a checkpoint's, so that no
+    /// checkpoint's signature can pass for a rollback's.
+    pub fn rollback_message(
+        instance: &str,
+        size: u64,
+        root: &Hash,
+        time: &str,
+        rollback: Rollback,
+    ) -> Vec<u8> {
+        format!(
+            "ehrshare audit rollback v1\ninstance {instance}\nfrom {}\nkept {}\nsize {size}\nroot {}\ntime {time}\n",
+            rollback.from,
+            rollback.kept,
+            hex(root)
+        )
+        .into_bytes()
+    }
+
     /// The signed bytes of this checkpoint.
     pub fn message(&self) -> Vec<u8> {
-        Checkpoint::signed_message(&self.instance, self.size, &self.root, &self.time)
+        match self.rollback {
+            None => Checkpoint::signed_message(&self.instance, self.size, &self.root, &self.time),
+            Some(r) => {
+                Checkpoint::rollback_message(&self.instance, self.size, &self.root, &self.time, r)
+            }
+        }
     }
 }
 
