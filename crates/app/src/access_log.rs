@@ -24,6 +24,9 @@ pub struct LogLine {
     pub entry: AuditEntry,
     pub actor_name_en: Option<String>,
     pub actor_name_zh: Option<String>,
+    /// The acting account's user name: unique and plain ASCII, so that a display name that
+    /// looks like another person's (a confusable) cannot pass for theirs (issue 22).
+    pub actor_user_name: Option<String>,
     pub hcp_name_en: Option<String>,
     pub hcp_name_zh: Option<String>,
 }
@@ -33,7 +36,7 @@ pub const PAGE: u32 = 100;
 
 impl App {
     async fn lines(&self, entries: Vec<AuditEntry>) -> Result<Vec<LogLine>, AppError> {
-        let mut accounts: HashMap<Uuid, (String, Option<String>)> = HashMap::new();
+        let mut accounts: HashMap<Uuid, (String, Option<String>, String)> = HashMap::new();
         let mut providers: HashMap<Uuid, (String, String)> = HashMap::new();
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
@@ -42,7 +45,7 @@ impl App {
                     if let std::collections::hash_map::Entry::Vacant(v) = accounts.entry(id)
                         && let Some(a) = self.db().account(id).await?
                     {
-                        v.insert((a.name_en, a.name_zh));
+                        v.insert((a.name_en, a.name_zh, a.user_name));
                     }
                     accounts.get(&id).cloned()
                 }
@@ -62,6 +65,7 @@ impl App {
             out.push(LogLine {
                 entry: e,
                 actor_name_en: actor.as_ref().map(|a| a.0.clone()),
+                actor_user_name: actor.as_ref().map(|a| a.2.clone()),
                 actor_name_zh: actor.and_then(|a| a.1),
                 hcp_name_en: hcp.as_ref().map(|h| h.0.clone()),
                 hcp_name_zh: hcp.map(|h| h.1),

@@ -593,23 +593,16 @@ impl App {
                 String::new()
             }
         };
-        let name_en = input.name_en.trim().to_owned();
-        if name_en.is_empty()
-            || name_en.chars().count() > 100
-            || name_en.chars().any(char::is_control)
-        {
-            fields.push(field("/name_en", "invalid-name", "1 to 100 characters"));
-        }
-        let name_zh = input
-            .name_zh
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if name_zh
-            .as_ref()
-            .is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control))
-        {
-            fields.push(field("/name_zh", "invalid-name", "at most 100 characters"));
-        }
+        let name_en =
+            crate::limits::person_name(&mut fields, "/name_en", &input.name_en, 100, true)
+                .unwrap_or_default();
+        let name_zh = crate::limits::person_name(
+            &mut fields,
+            "/name_zh",
+            input.name_zh.as_deref().unwrap_or(""),
+            100,
+            false,
+        );
         let mobile = match Phone::parse(&input.mobile) {
             Ok(p) => p.as_str().to_owned(),
             Err(e) => {

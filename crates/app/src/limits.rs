@@ -17,6 +17,64 @@ pub const RELATIONSHIP_PROOF: usize = 200;
 /// A search text (`?q=`).
 pub const SEARCH: usize = 100;
 
+/// A person's name at `field` (`core::name::person_name`: NFC, no invisible or bidirectional
+/// characters, one script), or its problem pushed onto `fields`; `None` when empty and not
+/// `required`.
+pub(crate) fn person_name(
+    fields: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Option<String> {
+    checked(
+        fields,
+        field,
+        value,
+        required,
+        ehrshare_core::name::person_name(value, max),
+    )
+}
+
+/// Another name shown to people (a provider's, a location's): as [`person_name`], scripts
+/// may mix.
+pub(crate) fn display_text(
+    fields: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Option<String> {
+    checked(
+        fields,
+        field,
+        value,
+        required,
+        ehrshare_core::name::display_text(value, max),
+    )
+}
+
+fn checked(
+    fields: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    required: bool,
+    result: Result<String, ehrshare_core::name::NameError>,
+) -> Option<String> {
+    match result {
+        Ok(v) => Some(v),
+        Err(ehrshare_core::name::NameError::Empty) if !required && value.trim().is_empty() => None,
+        Err(e) => {
+            fields.push(FieldError {
+                field: field.to_owned(),
+                code: e.code(),
+                message: e.to_string(),
+            });
+            None
+        }
+    }
+}
+
 /// The problem of `value` at `field` if it is longer than `max` characters.
 pub(crate) fn too_long(field: &str, value: &str, max: usize) -> Option<FieldError> {
     (value.chars().count() > max).then(|| FieldError {

@@ -93,22 +93,7 @@ impl Fields {
     }
 
     fn name(&mut self, field: &str, value: &str, required: bool) -> Option<String> {
-        let v = value.trim();
-        if v.is_empty() {
-            if required {
-                self.push(field, "required", "required");
-            }
-            return None;
-        }
-        if v.chars().count() > 100 || v.chars().any(char::is_control) {
-            self.push(
-                field,
-                "invalid-name",
-                "at most 100 characters, no control characters",
-            );
-            return None;
-        }
-        Some(v.to_owned())
+        crate::limits::person_name(&mut self.0, field, value, 100, required)
     }
 
     fn phone(&mut self, field: &str, value: &str) -> Option<String> {

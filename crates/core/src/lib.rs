@@ -16,6 +16,7 @@ pub mod episode;
 pub mod identity;
 pub mod locale;
 pub mod login;
+pub mod name;
 pub mod notification;
 pub mod oauth;
 pub mod password;

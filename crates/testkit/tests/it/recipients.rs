@@ -533,3 +533,63 @@ async fn suspension_and_withdrawal() {
         "invalid-event"
     );
 }
+
+/// Names are stored in normal form C, and a name that would show as something else is refused
+/// with its field, nothing stored (issue 22): bidirectional overrides, invisible characters,
+/// letters of two alphabets (a Cyrillic 'А' in a Latin name, which looks like another person's).
+#[tokio::test]
+async fn names_are_stored_nfc_and_look_alike_or_hidden_characters_are_refused() {
+    let t = app().await;
+    let office = t.office().await;
+    let mut body = adult("A123456(3)");
+    body["name_en"] = json!("Ame\u{0301}lie CHAN");
+    let r = t
+        .send_json(Some(&office), Request::post("/api/v1/recipients"), &body)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["name_en"], "Am\u{00E9}lie CHAN");
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = t
+        .send_json(
+            Some(&office),
+            Request::get(format!("/api/v1/recipients/{id}")),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(r.json()["name_en"], "Am\u{00E9}lie CHAN");
+    for (field, name) in [
+        ("name_en", "CHAN\u{202E}namiaT"),
+        ("name_en", "CHAN\u{200B}Tai Man"),
+        ("name_en", "CH\u{0410}N Tai Man"),
+        ("name_zh", "陳\u{2066}大文"),
+    ] {
+        let mut body = adult(&valid_hkid("B234567"));
+        body[field] = json!(name);
+        let r = t
+            .send_json(Some(&office), Request::post("/api/v1/recipients"), &body)
+            .await;
+        assert_eq!(r.status, 422, "{name:?}: {}", r.text());
+        assert!(
+            r.json()["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == format!("/{field}") && e["code"] == "invalid-name"),
+            "{name:?}: {}",
+            r.text()
+        );
+    }
+    let stored =
+        t.db.connect()
+            .await
+            .recipients_with_document(
+                "hkid",
+                "HK",
+                ehrshare_core::identity::Hkid::parse(&valid_hkid("B234567"))
+                    .unwrap()
+                    .as_str(),
+            )
+            .await
+            .unwrap();
+    assert_eq!(stored, 0, "nothing stored");
+}

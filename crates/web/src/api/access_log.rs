@@ -31,6 +31,9 @@ pub struct LogLineView {
     pub actor_kind: String,
     pub actor_name_en: Option<String>,
     pub actor_name_zh: Option<String>,
+    /// The acting account's user name: unique, plain ASCII, unlike a display name that could
+    /// look like another person's.
+    pub actor_user_name: Option<String>,
     pub role: Option<String>,
     pub hcp: Option<Uuid>,
     pub hcp_name_en: Option<String>,
@@ -53,6 +56,7 @@ fn line(l: LogLine) -> LogLineView {
         actor_kind: e.actor.kind.code().to_owned(),
         actor_name_en: l.actor_name_en,
         actor_name_zh: l.actor_name_zh,
+        actor_user_name: l.actor_user_name,
         role: e.actor.role,
         hcp: e.actor.hcp,
         hcp_name_en: l.hcp_name_en,

@@ -80,6 +80,11 @@ pub async fn access_log(
                 (Locale::ZhHk, Some(zh)) => zh,
                 _ => l.actor_name_en.unwrap_or_default(),
             };
+            // With the unique user name: a look-alike display name cannot pass for another's.
+            let name = match l.actor_user_name {
+                Some(user) => format!("{name} ({user})"),
+                None => name,
+            };
             Line {
                 at: hk_time(e.at),
                 who: name,
