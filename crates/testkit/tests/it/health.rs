@@ -57,6 +57,7 @@ async fn healthz_follows_postgres_going_down_and_coming_back() {
     let t = TestApp::over(db, pool, Settings::default(), WebSettings::default()).await;
 
     assert_eq!(t.get("/healthz").await.status, 200);
+    let office = t.office().await;
 
     proxy.stop().await;
     let started = Instant::now();
@@ -70,10 +71,50 @@ async fn healthz_follows_postgres_going_down_and_coming_back() {
         started.elapsed()
     );
 
+    // A write meanwhile: 503 store-unavailable with Retry-After, never a 500 (issue 22).
+    let r = t
+        .send_json(
+            Some(&office),
+            axum::http::Request::post("/api/v1/recipients"),
+            &serde_json::json!({"channel": "in-person", "name_en": "CHAN Tai Man",
+                "date_of_birth": "1980-03-02", "sex": "male",
+                "document": {"type": "hkid", "number": "A123456(3)"},
+                "phone": "9123 4567", "language": "en", "notify_channel": "sms"}),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "store-unavailable");
+    assert!(!r.header("retry-after").is_empty());
+    let r = t.get("/readyz").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+
     proxy.resume().await;
     let r = t.get("/healthz").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "ok");
+    // Writes work again without a restart, on every pooled connection; readiness returns.
+    for n in 0..12u32 {
+        let hkid = ehrshare_core::identity::Hkid::from_parts("P", 200_000 + n).unwrap();
+        let r = t
+            .send_json(
+                Some(&office),
+                axum::http::Request::post("/api/v1/recipients"),
+                &serde_json::json!({"channel": "in-person", "name_en": "CHAN Tai Man",
+                    "date_of_birth": "1980-03-02", "sex": "male",
+                    "document": {"type": "hkid", "number": hkid.as_str()},
+                    "phone": "9123 4567", "language": "en", "notify_channel": "sms"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "after the outage: {}", r.text());
+    }
+    let started = Instant::now();
+    while t.get("/readyz").await.status != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn postgres_addr(url: &str) -> std::net::SocketAddr {
