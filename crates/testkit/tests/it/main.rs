@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod errors;
 mod faults;
+mod fuzz;
 mod health;
 mod migrations;
 mod oauth;
