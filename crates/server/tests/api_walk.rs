@@ -67,10 +67,10 @@ async fn ids(t: &TestApp) -> BTreeMap<&'static str, Vec<String>> {
         let found: Vec<String> = ehrshare_store::on_pool!(&db, p => {
             match sqlx::query_scalar::<_, uuid::Uuid>(sql).fetch_all(p).await {
                 Ok(v) => v.into_iter().map(|u| u.to_string()).collect(),
-                Err(_) => match sqlx::query_scalar::<_, String>(sql).fetch_all(p).await {
-                    Ok(v) => v,
-                    Err(_) => Vec::new(),
-                },
+                Err(_) => sqlx::query_scalar::<_, String>(sql)
+                    .fetch_all(p)
+                    .await
+                    .unwrap_or_default(),
             }
         });
         out.insert(segment, found);
