@@ -322,4 +322,17 @@ async fn free_text_over_its_limit_is_422_naming_the_field() {
         .get(&format!("/api/v1/directory?page={}&per_page=2", u64::MAX))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // The limits are documented where clients read them, the same numbers.
+    let doc = t.get("/api/v1/openapi.json").await.json();
+    for (schema, field, max) in [
+        ("RegistrationBody", "address", limits::ADDRESS),
+        ("SdmBody", "relationship_proof", limits::RELATIONSHIP_PROOF),
+        ("RecipientEventBody", "reason", limits::REASON),
+        ("EventBody", "reason", limits::REASON),
+        ("ActionBody", "reason", limits::REASON),
+        ("RegistrationBody", "name_en", 100),
+    ] {
+        let documented = &doc["components"]["schemas"][schema]["properties"][field]["maxLength"];
+        assert_eq!(documented, &serde_json::json!(max), "{schema}.{field}");
+    }
 }

@@ -102,9 +102,19 @@ async fn a_full_disk_answers_503_and_heals_without_a_restart() {
     assert_eq!(health.json()["status"], "degraded");
     assert_eq!(health.json()["cause"], "disk-full");
 
-    // Space freed: readiness returns by itself (the writer probes), within a bound far above
+    // Space freed: the first write sent once the last answer's Retry-After has passed
+    // succeeds, and readiness returns by itself (the writer probes), within a bound far above
     // its 2 s probe interval.
     std::fs::remove_file(filler).unwrap();
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let r = register(&t, &office, 101).await;
+    assert_eq!(
+        r.status,
+        201,
+        "the first write after Retry-After: {}",
+        r.text()
+    );
+    acknowledged.push(r.json()["id"].as_str().unwrap().to_owned());
     let started = Instant::now();
     loop {
         let r = t.get("/readyz").await;

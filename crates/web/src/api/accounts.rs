@@ -23,8 +23,10 @@ use crate::session::LoggedIn;
 #[serde(deny_unknown_fields)]
 pub struct NewAccountBody {
     pub user_name: String,
+    #[schema(max_length = 100)]
     pub name_en: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub name_zh: Option<String>,
     /// A profession (`doctor`, `chinese-medicine-practitioner`, ...), `registration-staff` or
     /// `user-administrator`; for office accounts `registration-officer`, `privacy-officer` or
@@ -67,6 +69,7 @@ pub struct ActionBody {
     /// `suspend`, `reinstate`, `terminate`, `reset` or `unlock`.
     pub action: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 

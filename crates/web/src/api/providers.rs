@@ -25,8 +25,10 @@ use crate::session::Office;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonBody {
+    #[schema(max_length = 100)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub position: Option<String>,
     pub phone: String,
     #[serde(default)]
@@ -37,7 +39,9 @@ pub struct PersonBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationBody {
+    #[schema(max_length = 200)]
     pub name_en: String,
+    #[schema(max_length = 200)]
     pub name_zh: String,
     #[serde(default)]
     pub room_floor: Option<String>,
@@ -53,8 +57,10 @@ pub struct LocationBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffBody {
+    #[schema(max_length = 100)]
     pub name_en: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub name_zh: Option<String>,
     #[serde(default)]
     pub position: Option<String>,
@@ -74,7 +80,9 @@ pub struct StaffBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationBody {
+    #[schema(max_length = 200)]
     pub name_en: String,
+    #[schema(max_length = 200)]
     pub name_zh: String,
     /// Business or company registration number.
     pub br_number: String,
@@ -104,6 +112,7 @@ pub struct EventBody {
     /// `submit`, `accept`, `reject`, `suspend`, `reinstate`, `withdraw`, `cancel`.
     pub event: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
     /// RFC 3339; for `withdraw` and `cancel` (default: now).
     #[serde(default)]

@@ -33,8 +33,10 @@ pub struct DocumentBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SdmBody {
+    #[schema(max_length = 100)]
     pub name_en: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub name_zh: Option<String>,
     pub document: DocumentBody,
     /// `parent`, `child-guardian`, ..., `guardian`, `care-provider` (SPEC 3.3).
@@ -43,6 +45,7 @@ pub struct SdmBody {
     #[serde(default)]
     pub no_higher_available: bool,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub relationship_proof: Option<String>,
     pub phone: String,
 }
@@ -53,8 +56,10 @@ pub struct SdmBody {
 pub struct RegistrationBody {
     /// `in-person`, `online`, `mail-fax`, `hcp`.
     pub channel: String,
+    #[schema(max_length = 100)]
     pub name_en: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub name_zh: Option<String>,
     /// `YYYY-MM-DD`.
     pub date_of_birth: String,
@@ -70,6 +75,7 @@ pub struct RegistrationBody {
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 300)]
     pub address: Option<String>,
     /// `en` or `zh-HK`.
     pub language: String,
@@ -300,6 +306,7 @@ pub struct RecipientEventBody {
     pub acting_sdm: Option<Uuid>,
     /// Required to suspend.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
