@@ -202,6 +202,7 @@ pub async fn office_alerts(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
+    #[schema(max_length = 2000)]
     pub note: String,
 }
 

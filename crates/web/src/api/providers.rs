@@ -44,9 +44,12 @@ pub struct LocationBody {
     #[schema(max_length = 200)]
     pub name_zh: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub room_floor: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub building: Option<String>,
+    #[schema(max_length = 200)]
     pub street: String,
     /// One of the 18 districts: `central-and-western`, ..., `sha-tin`, `islands`.
     pub district: String,
@@ -63,6 +66,7 @@ pub struct StaffBody {
     #[schema(max_length = 100)]
     pub name_zh: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub position: Option<String>,
     /// One of the 13 professions (`doctor`, `chinese-medicine-practitioner`, ...),
     /// `registration-staff` or `user-administrator`.
@@ -85,6 +89,7 @@ pub struct ApplicationBody {
     #[schema(max_length = 200)]
     pub name_zh: String,
     /// Business or company registration number.
+    #[schema(max_length = 20)]
     pub br_number: String,
     /// `hospital`, `clinic`, `cm-clinic`, `elderly-home`, `laboratory`, `imaging-centre`, ...
     pub hcp_type: String,

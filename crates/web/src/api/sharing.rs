@@ -73,6 +73,7 @@ pub struct ConsentBody {
     #[serde(default)]
     pub access_key: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub form_ref: Option<String>,
     /// `one-year` or `indefinite` (default); ignored under the 2025 rules.
     #[serde(default)]
@@ -664,6 +665,7 @@ pub async fn lift_restriction(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnlockBody {
+    #[schema(max_length = 500)]
     pub reason: String,
 }
 
@@ -877,6 +879,7 @@ pub(crate) fn card_assertion(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardUnlockBody {
+    #[schema(max_length = 500)]
     pub reason: String,
     pub reader: Uuid,
     pub hkid: String,
@@ -952,6 +955,7 @@ pub struct PhoneConsentBody {
     #[serde(default)]
     pub kind: Option<String>,
     /// The call's reference in the office's telephone system.
+    #[schema(max_length = 100)]
     pub call_ref: String,
 }
 
