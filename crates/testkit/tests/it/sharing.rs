@@ -1301,6 +1301,8 @@ async fn the_recipient_sees_who_looked_and_administrators_review_alerts() {
         .unwrap()
         .clone();
     assert_eq!(read["actor_name_en"], "TEST dr.a");
+    // With the account's unique user name: a look-alike display name cannot pass for it.
+    assert_eq!(read["actor_user_name"], "dr.a");
     assert_eq!(read["role"], "doctor");
     assert_eq!(read["hcp_name_en"], "Clinic A");
     assert_eq!(read["reason"], "ambulance arrival");
