@@ -173,7 +173,9 @@ impl App {
             return Err(deny_error(reason));
         }
         let hcp = asker.requester.hcp;
-        let existing = self.db().record_by_source(hcp, &checked.source_id).await?;
+        // A FHIR id is unique only within its resource type: the key is both (issue 23).
+        let source_key = format!("{}/{}", checked.resource_type, checked.source_id);
+        let existing = self.db().record_by_source(hcp, &source_key).await?;
         if let Some(r) = &existing {
             if r.recipient_id != recipient {
                 entry.outcome = Outcome::Denied;
@@ -209,7 +211,7 @@ impl App {
                 domain: checked.domain.code().to_owned(),
                 resource_type: checked.resource_type,
                 source_hcp: hcp,
-                source_id: checked.source_id,
+                source_id: source_key,
                 version: 1,
                 status: "current".to_owned(),
                 body: checked.canonical,
@@ -647,13 +649,14 @@ impl App {
             let mut rows = Vec::with_capacity(records);
             for _ in 0..records {
                 let (domain, resource_type, body) = resource(k);
+                let source_id = format!("{resource_type}/fixture-{k}");
                 rows.push(RecordRow {
                     id: Uuid::now_v7(),
                     recipient_id: recipient,
                     domain,
                     resource_type,
                     source_hcp: hcp,
-                    source_id: format!("fixture-{k}"),
+                    source_id,
                     version: 1,
                     status: "current".to_owned(),
                     body: body.to_string(),

@@ -44,6 +44,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (11, "record_order", "0011_record_order.sql"),
     (12, "record_listing", "0012_record_listing.sql"),
     (13, "token_code_and_registration_number", "0013_token_code_and_registration_number.sql"),
+    (14, "record_source_type", "0014_record_source_type.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -60,6 +61,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (11, "record_order", "0011_record_order.sql"),
     (12, "record_listing", "0012_record_listing.sql"),
     (13, "token_code_and_registration_number", "0013_token_code_and_registration_number.sql"),
+    (14, "record_source_type", "0014_record_source_type.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -66,6 +66,8 @@ pub struct RecordRow {
     pub domain: String,
     pub resource_type: String,
     pub source_hcp: Uuid,
+    /// The resource's key at its source: `Type/id` (a FHIR id is unique only within its
+    /// type; migration 0014). Unique with `source_hcp`.
     pub source_id: String,
     pub version: i64,
     pub status: String,

@@ -371,7 +371,7 @@ async fn a_record_of_a_domain_this_build_does_not_know_is_not_listed() {
     let db = w.t.db.connect().await;
     ehrshare_testkit::audit::tamper(
         &db,
-        "UPDATE record SET domain = 'later-domain' WHERE source_id = 'dx-2'",
+        "UPDATE record SET domain = 'later-domain' WHERE source_id = 'Condition/dx-2'",
     )
     .await;
     for agent in [&w.doctor, &w.pharmacist] {
@@ -2234,4 +2234,45 @@ async fn what_is_acknowledged_is_stored_and_each_language_speaks_only_itself() {
         html.contains("授權號碼") || !html.contains("存取"),
         "{html}"
     );
+}
+
+/// Issue 23, item 1: a FHIR id is unique only within its resource type. `Observation/x` then
+/// `Condition/x` from one provider for one patient are two records, each read back as
+/// deposited, each in its own domain (the second used to overwrite the first).
+#[tokio::test]
+async fn one_id_of_two_resource_types_is_two_records() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let observation = json!({"resourceType": "Observation", "id": "x", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "Hemoglobin A1c"}]},
+        "subject": {"reference": "Patient/A1234563"}, "valueQuantity": {"value": 6.1, "unit": "%"}});
+    let r1 = w.deposit(observation).await;
+    assert_eq!(r1.status, 201, "{}", r1.text());
+    let r2 = w.deposit(condition("x")).await;
+    assert_eq!(r2.status, 201, "{}", r2.text());
+    let (id1, id2) = (
+        r1.json()["id"].as_str().unwrap().to_owned(),
+        r2.json()["id"].as_str().unwrap().to_owned(),
+    );
+    assert_ne!(id1, id2, "two records");
+    let first = w
+        .get(&w.doctor, &format!("/api/v1/records/{id1}"))
+        .await
+        .json();
+    let second = w
+        .get(&w.doctor, &format!("/api/v1/records/{id2}"))
+        .await
+        .json();
+    assert_eq!(first["resource"]["resourceType"], "Observation", "{first}");
+    assert_eq!(first["domain"], "laboratory");
+    assert_eq!(first["version"], 1);
+    assert_eq!(second["resource"]["resourceType"], "Condition", "{second}");
+    assert_eq!(second["domain"], "diagnosis");
+    let seen = domains(&w.summary(&w.doctor).await);
+    assert!(seen.contains(&("laboratory".to_owned(), 1)), "{seen:?}");
+    assert!(seen.contains(&("diagnosis".to_owned(), 1)), "{seen:?}");
+    // The same type and id again is the same record (one source id, one record).
+    let again = w.deposit(condition("x")).await;
+    assert_eq!(again.json()["id"], id2.as_str());
 }
