@@ -81,6 +81,59 @@ pub(crate) fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError 
     }
 }
 
+/// Every reference to a patient in a deposited `resource` that does not name `recipient`,
+/// and for a `Patient` resource, its identity document if it is not the recipient's (issue 23,
+/// item 2; the accepted forms are in `ehrshare_fhir::subject`).
+fn subject_problems(
+    resource: &serde_json::Value,
+    resource_type: &str,
+    recipient: &ehrshare_store::recipient::RecipientRow,
+) -> Vec<FieldError> {
+    use ehrshare_fhir::subject::{Target, document_system, patient_references};
+    let system = document_system(&recipient.doc_type, &recipient.doc_issuer);
+    let our_number = |value: &str| {
+        ehrshare_core::identity::DocumentType::parse(&recipient.doc_type)
+            .and_then(|kind| {
+                ehrshare_core::identity::Document::parse(kind, &recipient.doc_issuer, value).ok()
+            })
+            .is_some_and(|d| d.number == recipient.doc_number)
+    };
+    let mut problems: Vec<FieldError> = patient_references(resource)
+        .into_iter()
+        .filter(|r| match &r.target {
+            Target::Id(id) => *id != recipient.id.to_string(),
+            Target::Identifier { system: s, value } => *s != system || !our_number(value),
+            Target::Other(_) => true,
+        })
+        .map(|r| FieldError {
+            field: r.path,
+            code: "subject-mismatch",
+            message: "refers to someone other than the recipient: use the recipient's id or identity document".to_owned(),
+        })
+        .collect();
+    if resource_type == "Patient" {
+        let identifiers = resource
+            .get("identifier")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let ours = identifiers.iter().any(|i| {
+            i.get("system").and_then(serde_json::Value::as_str) == Some(system.as_str())
+                && i.get("value")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(our_number)
+        });
+        if !ours {
+            problems.push(FieldError {
+                field: "Patient.identifier".to_owned(),
+                code: "subject-mismatch",
+                message: format!("a Patient carries the recipient's identity document ({system})"),
+            });
+        }
+    }
+    problems
+}
+
 impl App {
     /// Asks the one access decision, on the facts loaded for this request, now.
     pub(crate) fn decide_for(&self, asker: &Asker, facts: &Facts, ask: &Ask<'_>) -> Decision {
@@ -171,6 +224,22 @@ impl App {
         if let Decision::Deny { reason } = decision {
             self.record(entry).await?;
             return Err(deny_error(reason));
+        }
+        let mismatched = subject_problems(
+            resource,
+            &checked.resource_type,
+            &facts.registration.recipient,
+        );
+        if !mismatched.is_empty() {
+            // About someone else, or about no one we know: refused, nothing stored, audited.
+            entry.outcome = Outcome::Failed;
+            entry.reason = Some("subject-mismatch".to_owned());
+            self.record(entry).await?;
+            return Err(AppError::Invalid {
+                code: "subject-mismatch",
+                message: "the resource is not about the recipient it is deposited for".to_owned(),
+                fields: mismatched,
+            });
         }
         let hcp = asker.requester.hcp;
         // A FHIR id is unique only within its resource type: the key is both (issue 23).
@@ -648,7 +717,14 @@ impl App {
             };
             let mut rows = Vec::with_capacity(records);
             for _ in 0..records {
-                let (domain, resource_type, body) = resource(k);
+                let (domain, resource_type, mut body) = resource(k);
+                // About this recipient, by its id: what a deposit must say (issue 23).
+                for element in ["subject", "patient"] {
+                    if let Some(reference) = body.get_mut(element) {
+                        *reference =
+                            serde_json::json!({"reference": format!("Patient/{recipient}")});
+                    }
+                }
                 let source_id = format!("{resource_type}/fixture-{k}");
                 rows.push(RecordRow {
                     id: Uuid::now_v7(),

@@ -9,6 +9,7 @@ pub mod datatypes;
 pub mod headline;
 pub mod operation_outcome;
 pub mod resource;
+pub mod subject;
 
 /// The media type of FHIR JSON (R4).
 pub const FHIR_JSON: &str = "application/fhir+json";

@@ -226,7 +226,7 @@ fn load(
                     let resource = serde_json::json!({"resourceType": "Condition",
                         "id": format!("{tag}-{w}-{n}"),
                         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45", "display": "Asthma"}]},
-                        "subject": {"reference": "Patient/demo"}});
+                        "subject": {"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "A1000007"}}});
                     let path = format!("/api/v1/recipients/{recipient}/records");
                     match request(&addr, "POST", &path, Some(&session), Some(&resource.to_string())) {
                         Some((201, _, body)) => {

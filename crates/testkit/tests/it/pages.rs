@@ -543,7 +543,7 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
             Request::post(format!("/api/v1/recipients/{id}/records")),
             &serde_json::json!({"resourceType": "Condition", "id": "dx-1",
                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45", "display": "Asthma"}]},
-                "subject": {"reference": "Patient/A1234563"}}),
+                "subject": {"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "A1234563"}}}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());

@@ -191,19 +191,19 @@ impl World {
 fn condition(id: &str) -> Value {
     json!({"resourceType": "Condition", "id": id,
            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45", "display": "Asthma"}]},
-           "subject": {"reference": "Patient/A1234563"}})
+           "subject": {"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "A1234563"}}})
 }
 
 fn note(id: &str) -> Value {
     json!({"resourceType": "DocumentReference", "id": id, "status": "current",
-           "subject": {"reference": "Patient/A1234563"},
+           "subject": {"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "A1234563"}},
            "content": [{"attachment": {"contentType": "text/plain", "data": "V2hlZXpl"}}]})
 }
 
 fn medication(id: &str) -> Value {
     json!({"resourceType": "MedicationRequest", "id": id, "status": "active", "intent": "order",
            "medicationCodeableConcept": {"text": "Salbutamol inhaler"},
-           "subject": {"reference": "Patient/A1234563"}})
+           "subject": {"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "A1234563"}}})
 }
 
 fn domains(r: &TestResponse) -> Vec<(String, usize)> {
@@ -1498,7 +1498,7 @@ async fn a_cm_prescription_with_a_synonym_is_stored_with_the_preferred_term() {
     assert_eq!(w.episode().await.status, 201);
     let rx = json!({"resourceType": "MedicationRequest", "id": "cm-rx-1", "status": "active",
         "intent": "order", "medicationCodeableConcept": {"text": "中藥處方"},
-        "subject": {"reference": "Patient/A1234563"},
+        "subject": {"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "A1234563"}},
         "dosageInstruction": [{"text": "每日一劑，水煎分兩次服"}],
         "extension": [{"url": ehrshare_fhir::resource::CM_PRESCRIPTION, "extension": [
             {"url": "form", "valueCode": "granules"},
@@ -2246,7 +2246,7 @@ async fn one_id_of_two_resource_types_is_two_records() {
     assert_eq!(w.episode().await.status, 201);
     let observation = json!({"resourceType": "Observation", "id": "x", "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "Hemoglobin A1c"}]},
-        "subject": {"reference": "Patient/A1234563"}, "valueQuantity": {"value": 6.1, "unit": "%"}});
+        "subject": {"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "A1234563"}}, "valueQuantity": {"value": 6.1, "unit": "%"}});
     let r1 = w.deposit(observation).await;
     assert_eq!(r1.status, 201, "{}", r1.text());
     let r2 = w.deposit(condition("x")).await;
@@ -2275,4 +2275,134 @@ async fn one_id_of_two_resource_types_is_two_records() {
     // The same type and id again is the same record (one source id, one record).
     let again = w.deposit(condition("x")).await;
     assert_eq!(again.json()["id"], id2.as_str());
+}
+
+/// Issue 23, item 2: a deposit is about the recipient it is filed under. A reference to
+/// another registered recipient, to a patient that does not exist, to a group, or to a
+/// patient contained in the resource is 422 `subject-mismatch` naming the path; nothing is
+/// stored; the refusal is audited. The recipient's id or identity document is accepted, and a
+/// deposited Patient must carry the recipient's document.
+#[tokio::test]
+async fn a_deposit_about_anyone_else_is_refused_with_its_path() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let office = w.t.office().await;
+    let r = w
+        .post(
+            &office,
+            "/api/v1/recipients",
+            json!({"channel": "in-person", "name_en": "LEE Siu Ming",
+                "date_of_birth": "1970-01-01", "sex": "male",
+                "document": {"type": "passport", "issuer": "GB", "number": "OTHER1234"},
+                "phone": "9123 4500", "language": "en", "notify_channel": "sms"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let someone_else = r.json()["id"].as_str().unwrap().to_owned();
+    let with_subject = |id: &str, subject: Value| {
+        json!({"resourceType": "Condition", "id": id,
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}]},
+            "subject": subject})
+    };
+    let entries_before =
+        w.t.db
+            .connect()
+            .await
+            .audit_entries(0, 100_000)
+            .await
+            .unwrap()
+            .len();
+    for (id, resource, path) in [
+        (
+            "m1",
+            with_subject(
+                "m1",
+                json!({"reference": format!("Patient/{someone_else}")}),
+            ),
+            "Condition.subject",
+        ),
+        (
+            "m2",
+            with_subject("m2", json!({"reference": "Patient/does-not-exist"})),
+            "Condition.subject",
+        ),
+        (
+            "m3",
+            with_subject("m3", json!({"reference": "Group/ward-7"})),
+            "Condition.subject",
+        ),
+        (
+            "m4",
+            with_subject(
+                "m4",
+                json!({"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "B2345678"}}),
+            ),
+            "Condition.subject",
+        ),
+        (
+            "m5",
+            json!({"resourceType": "Condition", "id": "m5",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}]},
+                "subject": {"reference": format!("Patient/{}", w.recipient)},
+                "asserter": {"reference": format!("Patient/{someone_else}")}}),
+            "Condition.asserter",
+        ),
+    ] {
+        let r = w.deposit(resource).await;
+        assert_eq!(r.status, 422, "{id}: {}", r.text());
+        assert_eq!(r.json()["code"], "subject-mismatch", "{id}");
+        assert!(
+            r.json()["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == path),
+            "{id}: {}",
+            r.text()
+        );
+        let last = w.last_entry().await;
+        assert_eq!(last.entry.action, "record.deposit");
+        assert_eq!(last.entry.reason.as_deref(), Some("subject-mismatch"));
+    }
+    let entries_after =
+        w.t.db
+            .connect()
+            .await
+            .audit_entries(0, 100_000)
+            .await
+            .unwrap()
+            .len();
+    assert_eq!(
+        entries_after,
+        entries_before + 5,
+        "each refusal audited once"
+    );
+    let seen = domains(&w.summary(&w.doctor).await);
+    assert!(
+        seen.contains(&("diagnosis".to_owned(), 0)),
+        "nothing stored: {seen:?}"
+    );
+    // The accepted forms.
+    let r = w
+        .deposit(with_subject(
+            "ok1",
+            json!({"reference": format!("Patient/{}", w.recipient)}),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = w
+        .deposit(with_subject("ok2", json!({"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "A123456(3)"}})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // A Patient is the recipient's only with the recipient's document.
+    let patient = |number: &str| {
+        json!({"resourceType": "Patient", "id": format!("p-{number}"),
+            "identifier": [{"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": number}]})
+    };
+    let r = w.deposit(patient("B2345678")).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["field"], "Patient.identifier");
+    let r = w.deposit(patient("A1234563")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
 }

@@ -510,7 +510,7 @@ fn record_view(r: Record) -> RecordView {
     responses((status = 201, description = "Deposited", body = RecordView),
               (status = 200, description = "Deposited before, unchanged", body = RecordView),
               (status = 403, description = "A denial reason (`consent-required`, `no-care-relationship`, ...)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
-              (status = 422, description = "`invalid-resource`, each error with its path", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+              (status = 422, description = "`invalid-resource`, or `subject-mismatch`: each error with its path. Every reference to a patient in the resource (contained resources included) must name the recipient: `Patient/<recipient id>` (or an absolute URL ending so, or `urn:uuid:<recipient id>`), or by the recipient's identity document, `{\"identifier\": {\"system\": \"https://ehrshare.example/fhir/NamingSystem/<type>\", \"value\": <number>}}`, where `<type>` is `hkid`, `hk-birth-certificate`, `macao-id` or `mainland-travel-permit`, or for a passport or other document the type and issuing place (`passport-GB`); a deposited Patient carries that identifier", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn deposit(
     State(app): State<App>,
     LoggedIn { session, caller }: LoggedIn,

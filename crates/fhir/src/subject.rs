@@ -1,0 +1,227 @@
+//! Whom a deposited resource is about (SPEC 3.8; issue 23, item 2): every reference to a
+//! patient anywhere in it (its subject, patient, beneficiary, a performer or asserter that is
+//! a patient, inside contained resources too), so that the application can refuse a resource
+//! about anyone but the recipient it is deposited for. A record about someone else, filed
+//! under this recipient, would be shown to this recipient's carers: a breach, and a wrong
+//! record.
+//!
+//! Accepted forms (documented in the API description): a literal reference to the recipient's
+//! id (`Patient/<id>`, also as an absolute URL ending so, or `urn:uuid:<id>`), or a logical
+//! reference by the recipient's identity document (`{"identifier": {"system": <the document
+//! type's system URI>, "value": <its number>}}`, with `"type": "Patient"` where the element
+//! could name others). Anything else that names a patient or a group is reported.
+
+use serde_json::Value;
+
+/// Our naming system for an identity document: `https://ehrshare.example/fhir/NamingSystem/`
+/// and the document type (`hkid`, `hk-birth-certificate`, `macao-id`,
+/// `mainland-travel-permit`), or for passports and other documents the type and the issuing
+/// place (`passport-GB`).
+pub const DOCUMENT_SYSTEM_PREFIX: &str = "https://ehrshare.example/fhir/NamingSystem/";
+
+/// The system URI of an identity document of type `kind` (a `core::identity` code) issued by
+/// `issuer`.
+pub fn document_system(kind: &str, issuer: &str) -> String {
+    match kind {
+        "hkid" | "hk-birth-certificate" | "macao-id" | "mainland-travel-permit" => {
+            format!("{DOCUMENT_SYSTEM_PREFIX}{kind}")
+        }
+        _ => format!("{DOCUMENT_SYSTEM_PREFIX}{kind}-{issuer}"),
+    }
+}
+
+/// Elements whose reference names the patient even without a `type`.
+const PATIENT_ELEMENTS: [&str; 3] = ["subject", "patient", "beneficiary"];
+
+/// What a patient reference points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A literal reference to a patient's id.
+    Id(String),
+    /// A logical reference by an identifier.
+    Identifier { system: String, value: String },
+    /// Something no recipient can be: a group, a contained patient, an unreadable reference.
+    Other(String),
+}
+
+/// One reference to a patient, with its path (`Condition.subject`,
+/// `MedicationRequest.contained[0].subject`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientReference {
+    pub path: String,
+    pub target: Target,
+}
+
+/// Every reference to a patient (or a group) in `resource`.
+pub fn patient_references(resource: &Value) -> Vec<PatientReference> {
+    let mut out = Vec::new();
+    let root = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("$")
+        .to_owned();
+    walk(resource, &root, "", &mut out);
+    out
+}
+
+fn walk(value: &Value, path: &str, element: &str, out: &mut Vec<PatientReference>) {
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(item, &format!("{path}[{i}]"), element, out);
+            }
+        }
+        Value::Object(obj) => {
+            if let Some(target) = reference_target(obj, element) {
+                out.push(PatientReference {
+                    path: path.to_owned(),
+                    target,
+                });
+            }
+            for (key, child) in obj {
+                walk(child, &format!("{path}.{key}"), key, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The patient an object names, if it is a Reference to a patient or a group.
+fn reference_target(obj: &serde_json::Map<String, Value>, element: &str) -> Option<Target> {
+    let declared = obj.get("type").and_then(Value::as_str);
+    let patient_element = PATIENT_ELEMENTS.contains(&element);
+    if let Some(reference) = obj.get("reference") {
+        let Some(text) = reference.as_str() else {
+            return patient_element.then(|| Target::Other(reference.to_string()));
+        };
+        if let Some(local) = text.strip_prefix('#') {
+            // A contained resource: a patient there is no recipient.
+            return (patient_element || declared == Some("Patient"))
+                .then(|| Target::Other(format!("#{local}")));
+        }
+        if let Some(id) = text.strip_prefix("urn:uuid:") {
+            return (patient_element || declared == Some("Patient"))
+                .then(|| Target::Id(id.to_owned()));
+        }
+        // `[base/]Type/id[/_history/n]`
+        let parts: Vec<&str> = text.split('/').collect();
+        let (kind, id) = match parts.iter().position(|p| *p == "_history") {
+            Some(h) if h >= 2 => (parts[h - 2], parts[h - 1]),
+            _ if parts.len() >= 2 => (parts[parts.len() - 2], parts[parts.len() - 1]),
+            _ => ("", text),
+        };
+        return match kind {
+            "Patient" => Some(Target::Id(id.to_owned())),
+            "Group" => Some(Target::Other(text.to_owned())),
+            _ if patient_element && declared.is_none_or(|t| t == "Patient") && kind.is_empty() => {
+                Some(Target::Other(text.to_owned()))
+            }
+            _ => None,
+        };
+    }
+    if let Some(identifier) = obj.get("identifier").and_then(Value::as_object) {
+        let names_patient = match declared {
+            Some("Patient") => true,
+            Some("Group") => return Some(Target::Other("Group".to_owned())),
+            Some(_) => false,
+            None => patient_element,
+        };
+        if names_patient {
+            let text = |k: &str| {
+                identifier
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            return Some(Target::Identifier {
+                system: text("system"),
+                value: text("value"),
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn targets(resource: Value) -> Vec<(String, Target)> {
+        patient_references(&resource)
+            .into_iter()
+            .map(|r| (r.path, r.target))
+            .collect()
+    }
+
+    #[test]
+    fn references_to_patients_are_found_wherever_they_are() {
+        let found = targets(json!({"resourceType": "MedicationRequest", "id": "m",
+            "subject": {"reference": "Patient/123"},
+            "requester": {"reference": "Practitioner/9"},
+            "performer": {"reference": "https://other.example/fhir/Patient/456/_history/2"},
+            "contained": [{"resourceType": "Observation", "id": "o",
+                "subject": {"reference": "Group/7"}}],
+            "note": [{"authorReference": {"type": "Patient",
+                "identifier": {"system": "s", "value": "v"}}}]}));
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "MedicationRequest.contained[0].subject".to_owned(),
+                    Target::Other("Group/7".to_owned())
+                ),
+                (
+                    "MedicationRequest.note[0].authorReference".to_owned(),
+                    Target::Identifier {
+                        system: "s".to_owned(),
+                        value: "v".to_owned()
+                    }
+                ),
+                (
+                    "MedicationRequest.performer".to_owned(),
+                    Target::Id("456".to_owned())
+                ),
+                (
+                    "MedicationRequest.subject".to_owned(),
+                    Target::Id("123".to_owned())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn forms_that_name_no_recipient_are_other() {
+        let found = targets(json!({"resourceType": "Condition",
+            "subject": {"reference": "#p"},
+            "asserter": {"reference": "RelatedPerson/1"},
+            "encounter": {"reference": "Encounter/2"},
+            "recorder": {"type": "Practitioner", "identifier": {"system": "s", "value": "v"}}}));
+        assert_eq!(
+            found,
+            vec![(
+                "Condition.subject".to_owned(),
+                Target::Other("#p".to_owned())
+            )]
+        );
+        let found = targets(
+            json!({"resourceType": "Condition", "subject": {"identifier": {"system": "s", "value": "v"}}}),
+        );
+        assert_eq!(
+            found,
+            vec![(
+                "Condition.subject".to_owned(),
+                Target::Identifier {
+                    system: "s".to_owned(),
+                    value: "v".to_owned()
+                }
+            )]
+        );
+        assert_eq!(
+            targets(json!({"resourceType": "Condition", "subject": {"reference": "urn:uuid:abc"}})),
+            vec![("Condition.subject".to_owned(), Target::Id("abc".to_owned()))]
+        );
+    }
+}
