@@ -16,6 +16,8 @@ pub const ADDRESS: usize = 300;
 pub const RELATIONSHIP_PROOF: usize = 200;
 /// A search text (`?q=`).
 pub const SEARCH: usize = 100;
+/// A deposit's `Idempotency-Key` header (visible ASCII).
+pub const IDEMPOTENCY_KEY: usize = 200;
 
 /// A person's name at `field` (`core::name::person_name`: NFC, no invisible or bidirectional
 /// characters, one script), or its problem pushed onto `fields`; `None` when empty and not

@@ -84,6 +84,28 @@ pub(crate) fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError 
 /// Every reference to a patient in a deposited `resource` that does not name `recipient`,
 /// and for a `Patient` resource, its identity document if it is not the recipient's (issue 23,
 /// item 2; the accepted forms are in `ehrshare_fhir::subject`).
+/// Compiles the R4 validators of the shared types now (about 50 ms each), so that no
+/// deposit waits for one; the server calls it at start, off the async runtime.
+pub fn warm_validation() {
+    ehrshare_fhir::r4::Definitions::shipped().warm(&ehrshare_fhir::resource::SHARED_TYPES);
+}
+
+/// A resource's problems as the `invalid-resource` answer, each with its path.
+fn invalid_resource(problems: Vec<ehrshare_fhir::resource::Problem>) -> AppError {
+    AppError::Invalid {
+        code: "invalid-resource",
+        message: "the resource is not valid FHIR R4 for this system".to_owned(),
+        fields: problems
+            .into_iter()
+            .map(|p| FieldError {
+                field: p.path,
+                code: "invalid-resource",
+                message: p.message,
+            })
+            .collect(),
+    }
+}
+
 fn subject_problems(
     resource: &serde_json::Value,
     resource_type: &str,
@@ -192,24 +214,73 @@ impl App {
         recipient: Uuid,
         resource: &serde_json::Value,
     ) -> Result<Deposited, AppError> {
+        self.deposit_keyed(session, caller, recipient, resource, None)
+            .await
+    }
+
+    /// Reads a deposit's JSON text as it was written (`ehrshare_fhir::json`): a key twice in
+    /// one object is refused with its path, numbers keep their text.
+    pub fn read_resource(text: &[u8]) -> Result<serde_json::Value, AppError> {
+        ehrshare_fhir::json::parse(text).map_err(invalid_resource)
+    }
+
+    /// [`App::deposit`], with a create that has no `id` given one by the server, and a
+    /// client's idempotency key (issue 23, item 5): the same key with the same content
+    /// answers as the first time and creates nothing; with other content it is a conflict.
+    pub async fn deposit_keyed(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        resource: &serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Deposited, AppError> {
         let now = self.clock().now();
+        if let Some(key) = idempotency_key
+            && (!(1..=crate::limits::IDEMPOTENCY_KEY).contains(&key.len())
+                || !key.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(AppError::Malformed {
+                code: "invalid-idempotency-key",
+                message: format!(
+                    "Idempotency-Key: 1 to {} visible ASCII characters",
+                    crate::limits::IDEMPOTENCY_KEY
+                ),
+                fields: vec![FieldError {
+                    field: "Idempotency-Key".to_owned(),
+                    code: "invalid-value",
+                    message: "1 to 200 visible ASCII characters".to_owned(),
+                }],
+            });
+        }
+        let request_hash = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(recipient.as_bytes());
+            h.update(
+                serde_json::to_string(resource)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            h.finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        // A create without an id gets one (FHIR: the server assigns ids); a retry under the
+        // same idempotency key is answered below before this id is used.
+        let assigned = resource.get("id").is_none() && resource.is_object();
+        let mut owned;
+        let resource = if assigned {
+            owned = resource.clone();
+            owned["id"] = serde_json::Value::String(Uuid::now_v7().to_string());
+            &owned
+        } else {
+            resource
+        };
         let asker = self.asker(session).await?;
         let checked = ehrshare_fhir::resource::check(resource, &self.settings().terminology)
-            .map_err(|problems| {
-                let fields: Vec<FieldError> = problems
-                    .into_iter()
-                    .map(|p| FieldError {
-                        field: p.path,
-                        code: "invalid-resource",
-                        message: p.message,
-                    })
-                    .collect();
-                AppError::Invalid {
-                    code: "invalid-resource",
-                    message: "the resource is not valid FHIR R4 for this system".to_owned(),
-                    fields,
-                }
-            })?;
+            .map_err(invalid_resource)?;
         asker.require_scope(ehrshare_core::oauth::Access::Write, &checked.resource_type)?;
         let facts = self.facts(recipient, &[]).await?;
         let domains = [checked.domain];
@@ -242,6 +313,29 @@ impl App {
             });
         }
         let hcp = asker.requester.hcp;
+        if let Some(key) = idempotency_key
+            && let Some(first) = self.db().deposit_key(hcp, key).await?
+        {
+            if first.request_hash != request_hash {
+                entry.outcome = Outcome::Failed;
+                entry.reason = Some("idempotency-key-reused".to_owned());
+                self.record(entry).await?;
+                return Err(AppError::Conflict {
+                    code: "idempotency-key-reused",
+                    message: "this Idempotency-Key came with other content before".to_owned(),
+                });
+            }
+            let record = self.db().record(first.record_id).await?.ok_or_else(|| {
+                AppError::Internal("the record of an idempotency key is gone".into())
+            })?;
+            entry.record_ids = vec![record.id];
+            entry.reason = Some("retried: idempotency key".to_owned());
+            self.record(entry).await?;
+            return Ok(Deposited {
+                record,
+                created: first.created,
+            });
+        }
         // A FHIR id is unique only within its resource type: the key is both (issue 23).
         let source_key = format!("{}/{}", checked.resource_type, checked.source_id);
         let existing = self.db().record_by_source(hcp, &source_key).await?;
@@ -294,13 +388,26 @@ impl App {
             entry.reason = Some(format!("amended: version {}", record.version));
         }
         let stored = record.clone();
-        let write = change(move |conn: Conn<'_>| {
+        let keyed = idempotency_key.map(|key| ehrshare_store::sharing::DepositKeyRow {
+            source_hcp: hcp,
+            key: key.to_owned(),
+            request_hash,
+            record_id: record.id,
+            created: true,
+            created_at: now,
+        });
+        let write = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                let done = if stored.version == 1 {
-                    ehrshare_store::sharing::insert_record(conn, &stored).await?
+                let mut done = if stored.version == 1 {
+                    ehrshare_store::sharing::insert_record(conn.reborrow(), &stored).await?
                 } else {
-                    ehrshare_store::sharing::update_record(conn, &stored).await?
+                    ehrshare_store::sharing::update_record(conn.reborrow(), &stored).await?
                 };
+                if done && let Some(k) = &keyed {
+                    // Two first tries with one key: the second finds it taken and is
+                    // rolled back whole; its retry gets the first answer.
+                    done = ehrshare_store::sharing::insert_deposit_key(conn, k).await?;
+                }
                 if done {
                     Ok(())
                 } else {

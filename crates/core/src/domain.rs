@@ -117,18 +117,91 @@ impl Domain {
 pub enum DomainError {
     #[error("resource type {0:?} is not shared")]
     UnsharedType(String),
-    #[error("a DiagnosticReport needs a category: LAB, RAD or another investigation code")]
-    NoCategory,
 }
 
-/// The domain of a FHIR resource, from its type and (where the type spans domains) its
-/// category or code system. `cm` says the resource carries the Chinese medicine marker (a CM
-/// code system on a Condition or Procedure, the CM extension on a MedicationRequest).
-pub fn domain_of(
-    resource_type: &str,
-    categories: &[&str],
-    cm: bool,
-) -> Result<Domain, DomainError> {
+/// LOINC codes and their LOINC class (`config/loinc-classes.tsv`): how an investigation whose
+/// category does not name its domain is filed.
+#[derive(Debug, Clone, Default)]
+pub struct LoincClasses {
+    classes: std::collections::HashMap<String, String>,
+}
+
+impl LoincClasses {
+    /// The shipped table, parsed once.
+    pub fn shipped() -> &'static LoincClasses {
+        static ONCE: std::sync::OnceLock<LoincClasses> = std::sync::OnceLock::new();
+        ONCE.get_or_init(|| LoincClasses::parse(include_str!("../../../config/loinc-classes.tsv")))
+    }
+
+    /// Parses `code <TAB> class` lines; `#` starts a comment line.
+    pub fn parse(text: &str) -> LoincClasses {
+        let classes = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(code, class)| (code.trim().to_owned(), class.trim().to_owned()))
+            .collect();
+        LoincClasses { classes }
+    }
+
+    /// The class of a LOINC code, if the table has it.
+    pub fn class_of(&self, code: &str) -> Option<&str> {
+        self.classes.get(code).map(String::as_str)
+    }
+
+    /// The domain a LOINC class files into.
+    pub fn domain_of_class(class: &str) -> Domain {
+        let class = class.strip_prefix("PANEL.").unwrap_or(class);
+        if class.starts_with("RAD") {
+            Domain::Radiology
+        } else if ["CARD", "EKG", "PULM", "EYE", "HRTRATE"]
+            .iter()
+            .any(|p| class.starts_with(p))
+        {
+            Domain::OtherInvestigation
+        } else {
+            Domain::Laboratory
+        }
+    }
+}
+
+/// What decides an investigation's domain: its category codes, the LOINC classes of its
+/// code (looked up in [`LoincClasses`]), and whether it carries the Chinese medicine marker
+/// (a CM code system on a Condition or Procedure, the CM extension on a MedicationRequest).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Evidence<'a> {
+    pub categories: &'a [&'a str],
+    pub code_classes: &'a [&'a str],
+    pub cm: bool,
+}
+
+/// The domain of a FHIR resource, from its type and, where the type spans domains, its
+/// evidence. A DiagnosticReport or Observation is filed by its category (LAB or laboratory;
+/// RAD or imaging), else by its code's LOINC class, else by default: a DiagnosticReport in
+/// other investigations, an Observation in laboratory (SPEC 2). Never refused for lacking
+/// an optional element.
+pub fn domain_of(resource_type: &str, evidence: Evidence<'_>) -> Result<Domain, DomainError> {
+    let Evidence {
+        categories,
+        code_classes,
+        cm,
+    } = evidence;
+    let named = |codes: [&str; 2]| {
+        categories
+            .iter()
+            .any(|c| codes.iter().any(|k| c.eq_ignore_ascii_case(k)))
+    };
+    let investigation = |default: Domain| {
+        if named(["LAB", "laboratory"]) {
+            Domain::Laboratory
+        } else if named(["RAD", "imaging"]) {
+            Domain::Radiology
+        } else if let Some(class) = code_classes.first() {
+            LoincClasses::domain_of_class(class)
+        } else {
+            default
+        }
+    };
     Ok(match resource_type {
         "Patient" => Domain::Demographics,
         "AllergyIntolerance" => Domain::Allergy,
@@ -141,20 +214,10 @@ pub fn domain_of(
         "Encounter" | "Appointment" => Domain::Encounter,
         "DocumentReference" => Domain::ClinicalNote,
         "Immunization" => Domain::Immunisation,
-        "Observation" => Domain::Laboratory,
+        "Observation" => investigation(Domain::Laboratory),
         "ImagingStudy" => Domain::Radiology,
         "ServiceRequest" => Domain::Referral,
-        "DiagnosticReport" => {
-            if categories.iter().any(|c| c.eq_ignore_ascii_case("LAB")) {
-                Domain::Laboratory
-            } else if categories.iter().any(|c| c.eq_ignore_ascii_case("RAD")) {
-                Domain::Radiology
-            } else if categories.is_empty() {
-                return Err(DomainError::NoCategory);
-            } else {
-                Domain::OtherInvestigation
-            }
-        }
+        "DiagnosticReport" => investigation(Domain::OtherInvestigation),
         other => return Err(DomainError::UnsharedType(other.to_owned())),
     })
 }
@@ -175,39 +238,116 @@ mod tests {
     type Case = (
         &'static str,
         &'static [&'static str],
+        &'static [&'static str],
         bool,
         Result<Domain, DomainError>,
     );
 
     #[test]
     fn resources_map_to_domains() {
-        let cases: [Case; 9] = [
-            ("Patient", &[], false, Ok(Domain::Demographics)),
-            ("Condition", &[], false, Ok(Domain::Diagnosis)),
-            ("Condition", &[], true, Ok(Domain::CmDiagnosis)),
-            ("MedicationRequest", &[], true, Ok(Domain::CmPrescription)),
-            ("MedicationDispense", &[], false, Ok(Domain::Medication)),
-            ("DiagnosticReport", &["LAB"], false, Ok(Domain::Laboratory)),
-            ("DiagnosticReport", &["RAD"], false, Ok(Domain::Radiology)),
+        let cases: [Case; 13] = [
+            ("Patient", &[], &[], false, Ok(Domain::Demographics)),
+            ("Condition", &[], &[], false, Ok(Domain::Diagnosis)),
+            ("Condition", &[], &[], true, Ok(Domain::CmDiagnosis)),
+            (
+                "MedicationRequest",
+                &[],
+                &[],
+                true,
+                Ok(Domain::CmPrescription),
+            ),
+            (
+                "MedicationDispense",
+                &[],
+                &[],
+                false,
+                Ok(Domain::Medication),
+            ),
+            (
+                "DiagnosticReport",
+                &["LAB"],
+                &["RAD"],
+                false,
+                Ok(Domain::Laboratory),
+            ),
+            (
+                "DiagnosticReport",
+                &["RAD"],
+                &[],
+                false,
+                Ok(Domain::Radiology),
+            ),
             (
                 "DiagnosticReport",
                 &["ECG"],
+                &[],
+                false,
+                Ok(Domain::OtherInvestigation),
+            ),
+            // Without a category that names the domain: the code's class, else the default.
+            (
+                "DiagnosticReport",
+                &[],
+                &["RAD"],
+                false,
+                Ok(Domain::Radiology),
+            ),
+            (
+                "DiagnosticReport",
+                &[],
+                &[],
+                false,
+                Ok(Domain::OtherInvestigation),
+            ),
+            (
+                "Observation",
+                &["vital-signs"],
+                &[],
+                false,
+                Ok(Domain::Laboratory),
+            ),
+            (
+                "Observation",
+                &[],
+                &["EKG.ATOM"],
                 false,
                 Ok(Domain::OtherInvestigation),
             ),
             (
                 "Basic",
                 &[],
+                &[],
                 false,
                 Err(DomainError::UnsharedType("Basic".into())),
             ),
         ];
-        for (t, c, cm, expected) in cases {
-            assert_eq!(domain_of(t, c, cm), expected, "{t} {c:?} {cm}");
+        for (t, categories, code_classes, cm, expected) in cases {
+            let evidence = Evidence {
+                categories,
+                code_classes,
+                cm,
+            };
+            assert_eq!(
+                domain_of(t, evidence),
+                expected,
+                "{t} {categories:?} {code_classes:?}"
+            );
         }
+    }
+
+    #[test]
+    fn the_shipped_loinc_table_files_by_class() {
+        let t = LoincClasses::shipped();
+        assert_eq!(t.class_of("38269-7"), Some("RAD"));
+        assert_eq!(t.class_of("718-7"), Some("HEM/BC"));
+        assert_eq!(t.class_of("no-such"), None);
         assert_eq!(
-            domain_of("DiagnosticReport", &[], false),
-            Err(DomainError::NoCategory)
+            LoincClasses::domain_of_class("PANEL.CHEM"),
+            Domain::Laboratory
+        );
+        assert_eq!(
+            LoincClasses::domain_of_class("EKG.ATOM"),
+            Domain::OtherInvestigation
         );
     }
 }

@@ -7,7 +7,9 @@
 pub mod audit_event;
 pub mod datatypes;
 pub mod headline;
+pub mod json;
 pub mod operation_outcome;
+pub mod r4;
 pub mod resource;
 pub mod subject;
 

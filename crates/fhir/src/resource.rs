@@ -1,14 +1,13 @@
-//! Structural validation of the FHIR R4 resources providers deposit (SPEC 2, 5): the shared
-//! resource types, their required elements and the shapes of the data types we read. Each
-//! problem names its path (`Condition.code.coding[0].system`) so that a clinic system can fix
-//! what it sent. Also derives what the record needs: the domain, the provider's source id.
-//!
-//! This is not a full FHIR validator (no profiles, no terminology binding beyond the value
-//! sets below); it refuses what would make a record unreadable or mis-filed.
+//! What a deposit must be (SPEC 2, 5): a valid FHIR R4 resource (against the published
+//! definitions, `crate::r4`) of a shared type, and on top our own rules: a record names the
+//! patient it is about, a CM prescription's extension is complete, CM terms map to their
+//! preferred terms. Each problem names its path (`Condition.code.coding[0].system`), all of
+//! them in one answer, so that a clinic system can fix what it sent. Also derives what the
+//! record needs: the domain, the provider's source id, the canonical text.
 
-use ehrshare_core::domain::{Domain, DomainError, domain_of};
+use ehrshare_core::domain::{Domain, Evidence, LoincClasses, domain_of};
 use ehrshare_core::terminology::{TermKind, Terminology};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// Code systems that mark a Condition, Procedure or MedicationRequest as Chinese medicine:
 /// ICD-11 chapter 26 (traditional medicine) and ehrshare's documented local CM systems.
@@ -65,117 +64,6 @@ impl Check {
             message: message.into(),
         });
     }
-
-    fn string(&mut self, obj: &Map<String, Value>, base: &str, key: &str, required: bool) {
-        match obj.get(key) {
-            None if required => self.push(&format!("{base}.{key}"), "required"),
-            None => {}
-            Some(Value::String(s)) if !s.trim().is_empty() => {}
-            Some(_) => self.push(&format!("{base}.{key}"), "must be a non-empty string"),
-        }
-    }
-
-    fn code(&mut self, obj: &Map<String, Value>, base: &str, key: &str, allowed: &[&str]) {
-        match obj.get(key) {
-            None => self.push(&format!("{base}.{key}"), "required"),
-            Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
-            Some(_) => self.push(
-                &format!("{base}.{key}"),
-                format!("must be one of {}", allowed.join(", ")),
-            ),
-        }
-    }
-
-    fn codeable_concept(
-        &mut self,
-        obj: &Map<String, Value>,
-        base: &str,
-        key: &str,
-        required: bool,
-    ) {
-        let path = format!("{base}.{key}");
-        match obj.get(key) {
-            None if required => self.push(&path, "required"),
-            None => {}
-            Some(Value::Object(cc)) => self.concept(cc, &path),
-            Some(_) => self.push(&path, "must be a CodeableConcept object"),
-        }
-    }
-
-    fn concept(&mut self, cc: &Map<String, Value>, path: &str) {
-        let has_text = matches!(cc.get("text"), Some(Value::String(_)));
-        match cc.get("coding") {
-            None if has_text => {}
-            None => self.push(path, "needs coding or text"),
-            Some(Value::Array(list)) if !list.is_empty() || has_text => {
-                for (i, c) in list.iter().enumerate() {
-                    let p = format!("{path}.coding[{i}]");
-                    match c {
-                        Value::Object(coding) => {
-                            self.string(coding, &p, "system", true);
-                            self.string(coding, &p, "code", true);
-                            self.string(coding, &p, "display", false);
-                        }
-                        _ => self.push(&p, "must be a Coding object"),
-                    }
-                }
-            }
-            Some(_) => self.push(&format!("{path}.coding"), "must be a non-empty array"),
-        }
-    }
-
-    fn reference(&mut self, obj: &Map<String, Value>, base: &str, key: &str, required: bool) {
-        let path = format!("{base}.{key}");
-        match obj.get(key) {
-            None if required => self.push(&path, "required"),
-            None => {}
-            Some(Value::Object(r))
-                if !matches!(r.get("reference"), Some(Value::String(_)))
-                    && !matches!(r.get("identifier"), Some(Value::Object(_))) =>
-            {
-                self.push(&path, "needs reference or identifier");
-            }
-            Some(Value::Object(_)) => {}
-            Some(_) => self.push(&path, "must be a Reference object"),
-        }
-    }
-
-    fn date_time(&mut self, obj: &Map<String, Value>, base: &str, key: &str, required: bool) {
-        let path = format!("{base}.{key}");
-        match obj.get(key) {
-            None if required => self.push(&path, "required"),
-            None => {}
-            Some(Value::String(s)) if looks_like_date_time(s) => {}
-            Some(_) => self.push(
-                &path,
-                "must be a FHIR date or dateTime (YYYY, YYYY-MM, YYYY-MM-DD or with time and zone)",
-            ),
-        }
-    }
-}
-
-fn looks_like_date_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    match b.len() {
-        4 => digits(0..4),
-        7 => digits(0..4) && b[4] == b'-' && digits(5..7),
-        10 => digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10),
-        _ => {
-            b.len() >= 20
-                && digits(0..4)
-                && b[10] == b'T'
-                && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                    .is_ok()
-        }
-    }
-}
-
-fn id_ok(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Every coding of a CM term system gets the preferred term's code and display, looked up
@@ -251,11 +139,8 @@ fn check_prescription(ext: &mut Value, terms: &Terminology, c: &mut Check) {
             c.push(&path, "needs herb and grams");
             continue;
         };
-        match value_of(fields, "grams", "valueDecimal")
-            .as_ref()
-            .and_then(Value::as_f64)
-        {
-            Some(g) if g > 0.0 && g <= 1000.0 => {}
+        match value_of(fields, "grams", "valueDecimal") {
+            Some(Value::Number(g)) if grams_ok(&g.to_string()) => {}
             _ => c.push(&format!("{path}.grams"), "grams between 0 and 1000"),
         }
         let Some(herb) = fields
@@ -290,61 +175,152 @@ fn check_prescription(ext: &mut Value, terms: &Terminology, c: &mut Check) {
     }
 }
 
-/// Codes of the `category` and `code` codings, and whether any is a CM system.
-fn codings(value: &Value) -> (Vec<String>, bool) {
-    let mut codes = Vec::new();
-    let mut cm = false;
-    let mut visit = |cc: &Value| {
-        for c in cc
-            .get("coding")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(code) = c.get("code").and_then(Value::as_str) {
-                codes.push(code.to_owned());
-            }
-            if c.get("system")
-                .and_then(Value::as_str)
-                .is_some_and(|s| CM_SYSTEMS.contains(&s))
-            {
-                cm = true;
-            }
-        }
-    };
-    match value.get("category") {
-        Some(Value::Array(list)) => list.iter().for_each(&mut visit),
-        Some(cc @ Value::Object(_)) => visit(cc),
-        _ => {}
+/// Whether a decimal's text is more than 0 and at most 1000 grams, read as text: no float
+/// is made of a deposited value (ADR 0011).
+fn grams_ok(text: &str) -> bool {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return false;
     }
-    let mut cm_code = false;
+    let whole = whole.trim_start_matches('0');
+    let frac_zero = frac.bytes().all(|b| b == b'0');
+    match whole.len() {
+        0 => !frac_zero,
+        1..=3 => true,
+        4 => whole == "1000" && frac_zero,
+        _ => false,
+    }
+}
+
+/// The resource types ehrshare shares (SPEC 2).
+pub const SHARED_TYPES: [&str; 15] = [
+    "Patient",
+    "AllergyIntolerance",
+    "Condition",
+    "Procedure",
+    "MedicationRequest",
+    "MedicationDispense",
+    "MedicationStatement",
+    "Encounter",
+    "Appointment",
+    "DocumentReference",
+    "Immunization",
+    "Observation",
+    "DiagnosticReport",
+    "ImagingStudy",
+    "ServiceRequest",
+];
+
+/// The element that names the patient a record is about (our rule: a shared record names
+/// it, though R4 leaves it optional on some types), or `None` for Patient itself and for
+/// Appointment, whose patient is one of its participants.
+fn patient_element(resource_type: &str) -> Option<&'static str> {
+    match resource_type {
+        "Patient" | "Appointment" => None,
+        "AllergyIntolerance" | "Immunization" => Some("patient"),
+        _ => Some("subject"),
+    }
+}
+
+fn codes_of(cc: &Value, mut each: impl FnMut(&str, &str)) {
+    for c in cc
+        .get("coding")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let system = c.get("system").and_then(Value::as_str).unwrap_or_default();
+        if let Some(code) = c.get("code").and_then(Value::as_str) {
+            each(system, code);
+        } else {
+            each(system, "");
+        }
+    }
+}
+
+/// The evidence for a resource's domain: category codes, the LOINC classes of its code,
+/// and whether any code is of a CM system.
+fn evidence(value: &Value, loinc: &LoincClasses) -> (Vec<String>, Vec<String>, bool) {
+    let mut categories = Vec::new();
+    let mut classes = Vec::new();
+    let mut cm = false;
+    let categories_of = match value.get("category") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(cc @ Value::Object(_)) => vec![cc],
+        _ => Vec::new(),
+    };
+    for cc in categories_of {
+        codes_of(cc, |system, code| {
+            cm |= CM_SYSTEMS.contains(&system);
+            if !code.is_empty() {
+                categories.push(code.to_owned());
+            }
+        });
+    }
     for key in ["code", "medicationCodeableConcept"] {
         if let Some(cc) = value.get(key) {
-            for c in cc
-                .get("coding")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if c.get("system")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| CM_SYSTEMS.contains(&s))
+            codes_of(cc, |system, code| {
+                cm |= CM_SYSTEMS.contains(&system);
+                if system == "http://loinc.org"
+                    && let Some(class) = loinc.class_of(code)
                 {
-                    cm_code = true;
+                    classes.push(class.to_owned());
                 }
-            }
+            });
         }
     }
-    (codes, cm || cm_code)
+    (categories, classes, cm)
 }
 
 /// Checks a resource and derives what the record needs, or every problem found. Chinese
-/// medicine terms are mapped to their preferred terms (`terms`).
+/// medicine terms are mapped to their preferred terms (`terms`). The resource must carry its
+/// `id` (the application assigns one to a create without it).
 pub fn check(value: &Value, terms: &Terminology) -> Result<Checked, Vec<Problem>> {
-    let mut value = value.clone();
-    let mut c = Check {
-        problems: Vec::new(),
+    let problem = |path: &str, message: String| {
+        vec![Problem {
+            path: path.to_owned(),
+            message,
+        }]
     };
+    let Value::Object(obj) = value else {
+        return Err(problem("$", "a resource is a JSON object".to_owned()));
+    };
+    let rt = match obj.get("resourceType") {
+        Some(Value::String(rt)) if SHARED_TYPES.contains(&rt.as_str()) => rt.as_str(),
+        Some(Value::String(other)) => {
+            return Err(problem(
+                "resourceType",
+                format!(
+                    "{other:?} is not a shared resource type: one of {}",
+                    SHARED_TYPES.join(", ")
+                ),
+            ));
+        }
+        _ => return Err(problem("resourceType", "required".to_owned())),
+    };
+    let mut c = Check {
+        problems: crate::r4::Definitions::shipped().validate(value),
+    };
+    let Some(Value::String(source_id)) = obj.get("id") else {
+        c.push(&format!("{rt}.id"), "required");
+        return Err(c.problems);
+    };
+    if let Some(element) = patient_element(rt)
+        && !obj.contains_key(element)
+        && !c
+            .problems
+            .iter()
+            .any(|p| p.path == format!("{rt}.{element}"))
+    {
+        c.push(
+            &format!("{rt}.{element}"),
+            "required here: a shared record names the patient it is about",
+        );
+    }
+    let mut value = value.clone();
     let mut cm_prescription = false;
     if let Some(Value::Array(exts)) = value.get_mut("extension") {
         for ext in exts.iter_mut() {
@@ -354,260 +330,26 @@ pub fn check(value: &Value, terms: &Terminology) -> Result<Checked, Vec<Problem>
             }
         }
     }
-    normalise_codings(&mut value, terms);
-    let value = &value;
-    let Value::Object(obj) = value else {
-        return Err(vec![Problem {
-            path: "$".into(),
-            message: "a resource is a JSON object".into(),
-        }]);
-    };
-    let Some(Value::String(rt)) = obj.get("resourceType") else {
-        return Err(vec![Problem {
-            path: "resourceType".into(),
-            message: "required".into(),
-        }]);
-    };
-    let rt = rt.as_str();
-    match obj.get("id") {
-        Some(Value::String(id)) if id_ok(id) => {}
-        Some(_) => c.push(&format!("{rt}.id"), "1 to 64 letters, digits, '-' or '.'"),
-        None => c.push(
-            &format!("{rt}.id"),
-            "required: the provider's own id, which makes deposits idempotent",
-        ),
-    }
-    match rt {
-        "Patient" => {}
-        "AllergyIntolerance" => {
-            c.codeable_concept(obj, rt, "code", true);
-            c.reference(obj, rt, "patient", true);
-        }
-        "Condition" => {
-            c.codeable_concept(obj, rt, "code", true);
-            c.reference(obj, rt, "subject", true);
-            c.date_time(obj, rt, "onsetDateTime", false);
-            c.date_time(obj, rt, "recordedDate", false);
-        }
-        "Procedure" => {
-            c.code(
-                obj,
-                rt,
-                "status",
-                &[
-                    "preparation",
-                    "in-progress",
-                    "not-done",
-                    "on-hold",
-                    "stopped",
-                    "completed",
-                    "entered-in-error",
-                    "unknown",
-                ],
-            );
-            c.codeable_concept(obj, rt, "code", true);
-            c.reference(obj, rt, "subject", true);
-            c.date_time(obj, rt, "performedDateTime", false);
-        }
-        "MedicationRequest" => {
-            c.code(
-                obj,
-                rt,
-                "status",
-                &[
-                    "active",
-                    "on-hold",
-                    "cancelled",
-                    "completed",
-                    "entered-in-error",
-                    "stopped",
-                    "draft",
-                    "unknown",
-                ],
-            );
-            c.code(
-                obj,
-                rt,
-                "intent",
-                &[
-                    "proposal",
-                    "plan",
-                    "order",
-                    "original-order",
-                    "reflex-order",
-                    "filler-order",
-                    "instance-order",
-                    "option",
-                ],
-            );
-            c.codeable_concept(obj, rt, "medicationCodeableConcept", true);
-            c.reference(obj, rt, "subject", true);
-            c.date_time(obj, rt, "authoredOn", false);
-        }
-        "MedicationDispense" | "MedicationStatement" => {
-            c.codeable_concept(obj, rt, "medicationCodeableConcept", true);
-            c.reference(obj, rt, "subject", true);
-            c.string(obj, rt, "status", true);
-        }
-        "Encounter" => {
-            c.code(
-                obj,
-                rt,
-                "status",
-                &[
-                    "planned",
-                    "arrived",
-                    "triaged",
-                    "in-progress",
-                    "onleave",
-                    "finished",
-                    "cancelled",
-                    "entered-in-error",
-                    "unknown",
-                ],
-            );
-            c.reference(obj, rt, "subject", true);
-        }
-        "Appointment" => c.string(obj, rt, "status", true),
-        "DocumentReference" => {
-            c.code(
-                obj,
-                rt,
-                "status",
-                &["current", "superseded", "entered-in-error"],
-            );
-            c.reference(obj, rt, "subject", true);
-            match obj.get("content") {
-                Some(Value::Array(list)) if !list.is_empty() => {}
-                _ => c.push(
-                    &format!("{rt}.content"),
-                    "required: at least one attachment",
-                ),
-            }
-        }
-        "Immunization" => {
-            c.code(
-                obj,
-                rt,
-                "status",
-                &["completed", "entered-in-error", "not-done"],
-            );
-            c.codeable_concept(obj, rt, "vaccineCode", true);
-            c.reference(obj, rt, "patient", true);
-            c.date_time(obj, rt, "occurrenceDateTime", true);
-        }
-        "Observation" => {
-            c.code(
-                obj,
-                rt,
-                "status",
-                &[
-                    "registered",
-                    "preliminary",
-                    "final",
-                    "amended",
-                    "corrected",
-                    "cancelled",
-                    "entered-in-error",
-                    "unknown",
-                ],
-            );
-            c.codeable_concept(obj, rt, "code", true);
-            c.reference(obj, rt, "subject", true);
-            c.date_time(obj, rt, "effectiveDateTime", false);
-        }
-        "DiagnosticReport" => {
-            c.code(
-                obj,
-                rt,
-                "status",
-                &[
-                    "registered",
-                    "partial",
-                    "preliminary",
-                    "final",
-                    "amended",
-                    "corrected",
-                    "appended",
-                    "cancelled",
-                    "entered-in-error",
-                    "unknown",
-                ],
-            );
-            c.codeable_concept(obj, rt, "code", true);
-            c.reference(obj, rt, "subject", true);
-            match obj.get("category") {
-                Some(Value::Array(list)) if !list.is_empty() => {
-                    for (i, cc) in list.iter().enumerate() {
-                        match cc {
-                            Value::Object(m) => c.concept(m, &format!("{rt}.category[{i}]")),
-                            _ => {
-                                c.push(&format!("{rt}.category[{i}]"), "must be a CodeableConcept")
-                            }
-                        }
-                    }
-                }
-                _ => c.push(
-                    &format!("{rt}.category"),
-                    "required: LAB, RAD or another investigation",
-                ),
-            }
-        }
-        "ImagingStudy" => {
-            c.code(
-                obj,
-                rt,
-                "status",
-                &[
-                    "registered",
-                    "available",
-                    "cancelled",
-                    "entered-in-error",
-                    "unknown",
-                ],
-            );
-            c.reference(obj, rt, "subject", true);
-        }
-        "ServiceRequest" => {
-            c.string(obj, rt, "status", true);
-            c.string(obj, rt, "intent", true);
-            c.reference(obj, rt, "subject", true);
-        }
-        other => {
-            return Err(vec![Problem {
-                path: "resourceType".into(),
-                message: format!("{other:?} is not a shared resource type"),
-            }]);
-        }
-    }
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
-    let (codes, cm) = codings(value);
-    let cm = cm || cm_prescription;
-    let categories: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let domain = domain_of(rt, &categories, cm).map_err(|e| {
-        vec![Problem {
-            path: format!("{rt}.category"),
-            message: match e {
-                DomainError::NoCategory => e.to_string(),
-                DomainError::UnsharedType(_) => e.to_string(),
-            },
-        }]
-    })?;
-    let canonical = serde_json::to_string(value).map_err(|e| {
-        vec![Problem {
-            path: "$".into(),
-            message: e.to_string(),
-        }]
-    })?;
+    normalise_codings(&mut value, terms);
+    let (categories, classes, cm) = evidence(&value, LoincClasses::shipped());
+    let categories: Vec<&str> = categories.iter().map(String::as_str).collect();
+    let classes: Vec<&str> = classes.iter().map(String::as_str).collect();
+    let domain = domain_of(
+        rt,
+        Evidence {
+            categories: &categories,
+            code_classes: &classes,
+            cm: cm || cm_prescription,
+        },
+    )
+    .map_err(|e| problem("resourceType", e.to_string()))?;
+    let canonical = serde_json::to_string(&value).map_err(|e| problem("$", e.to_string()))?;
     Ok(Checked {
         resource_type: rt.to_owned(),
-        source_id: obj
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        source_id: source_id.clone(),
         domain,
         canonical,
     })
@@ -697,16 +439,18 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("system");
+        bad["code"]["coding"][0]["cod"] = json!("typo");
         bad.as_object_mut().unwrap().remove("subject");
         bad["recordedDate"] = json!("yesterday");
         let problems = check(&bad, &terms()).unwrap_err();
-        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        let mut paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        paths.sort();
         assert_eq!(
             paths,
             vec![
-                "Condition.code.coding[0].system",
+                "Condition.code.coding[0].cod",
+                "Condition.recordedDate",
                 "Condition.subject",
-                "Condition.recordedDate"
             ]
         );
         assert_eq!(check(&json!([]), &terms()).unwrap_err()[0].path, "$");
@@ -717,11 +461,31 @@ mod tests {
         let mut no_id = condition();
         no_id.as_object_mut().unwrap().remove("id");
         assert_eq!(check(&no_id, &terms()).unwrap_err()[0].path, "Condition.id");
-        let report = json!({"resourceType": "DiagnosticReport", "id": "r", "status": "final",
-                            "code": {"text": "FBC"}, "subject": {"reference": "Patient/1"}});
-        assert_eq!(
-            check(&report, &terms()).unwrap_err()[0].path,
-            "DiagnosticReport.category"
-        );
+    }
+
+    #[test]
+    fn an_investigation_without_category_is_filed_by_its_code_or_by_default() {
+        let report = |code: &str| {
+            json!({"resourceType": "DiagnosticReport", "id": "r", "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                   "subject": {"reference": "Patient/1"}})
+        };
+        let domain = |v: Value| check(&v, &terms()).unwrap().domain;
+        assert_eq!(domain(report("38269-7")), Domain::Radiology);
+        assert_eq!(domain(report("58410-2")), Domain::Laboratory);
+        assert_eq!(domain(report("99999-9")), Domain::OtherInvestigation);
+        let mut obs = report("99999-9");
+        obs["resourceType"] = json!("Observation");
+        assert_eq!(domain(obs), Domain::Laboratory);
+    }
+
+    #[test]
+    fn grams_are_read_as_text() {
+        for good in ["15", "9.5", "0.1", "1000", "1000.00", "001"] {
+            assert!(grams_ok(good), "{good}");
+        }
+        for bad in ["0", "0.00", "-3", "1000.5", "1e2", "10000", ".5"] {
+            assert!(!grams_ok(bad), "{bad}");
+        }
     }
 }

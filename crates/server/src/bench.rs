@@ -768,6 +768,218 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `ehrshare bench deposit`.
+#[derive(Debug, clap::Args)]
+pub struct DepositBenchArgs {
+    /// Concurrent depositors (each into its own recipient).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// How long to deposit, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Benchmark PostgreSQL (a server URL; a scratch database is made and dropped).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// Database connections (the server's `db_max_connections`).
+    #[arg(long, default_value_t = 8)]
+    pub connections: u32,
+}
+
+/// A new resource to deposit: one of five shared types in turn, about `recipient`, with
+/// decimals, codes and text as a clinic system sends them.
+fn deposit_resource(recipient: uuid::Uuid, worker: usize, n: usize) -> String {
+    let id = format!("bench-{worker}-{n}");
+    let subject = format!("Patient/{recipient}");
+    let v = match n % 5 {
+        0 => serde_json::json!({"resourceType": "Condition", "id": id,
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Essential hypertension"}]},
+            "subject": {"reference": subject}, "recordedDate": "2025-01-01"}),
+        1 => serde_json::json!({"resourceType": "MedicationRequest", "id": id,
+            "status": "active", "intent": "order", "medicationCodeableConcept": {"text": "Amlodipine 5 mg tablet"},
+            "subject": {"reference": subject}, "authoredOn": "2025-01-01",
+            "dosageInstruction": [{"text": "one tablet every morning", "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}]}),
+        2 => serde_json::json!({"resourceType": "Observation", "id": id,
+            "status": "final", "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+            "subject": {"reference": subject}, "effectiveDateTime": "2025-01-01T08:30:00+08:00",
+            "valueQuantity": {"value": 5.4, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+            "referenceRange": [{"low": {"value": 3.9}, "high": {"value": 6.1}}]}),
+        3 => serde_json::json!({"resourceType": "AllergyIntolerance", "id": id,
+            "criticality": "high", "code": {"text": "Penicillin"}, "patient": {"reference": subject},
+            "reaction": [{"manifestation": [{"text": "rash"}]}]}),
+        _ => serde_json::json!({"resourceType": "Encounter", "id": id,
+            "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": subject}, "period": {"start": "2025-01-01T08:00:00+08:00"}}),
+    };
+    v.to_string()
+}
+
+/// Runs `bench deposit`: validated deposits through the whole HTTP stack in process
+/// (session, CSRF, R4 validation, decision, record and audit entry committed together),
+/// beside the trivial route; then the validation alone (parse, R4 definitions, our rules) on
+/// the same resources, as a share of a deposit's time (issue 23: at most 20 %).
+pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
+    use tower::ServiceExt;
+
+    let scratch = Scratch::create(args.postgres.as_deref()).await?;
+    let options = DbOptions {
+        max_connections: args.connections.max(1),
+        ..DbOptions::default()
+    };
+    let db = Db::connect(&scratch.url, options).await?;
+    db.migrate().await?;
+    let backend = db.backend().name();
+    let scratch_log = tempfile::tempdir()?;
+    let services = Services {
+        clock: Arc::new(SystemClock),
+        checkpoints: None,
+        adapters: Adapters::all(Arc::new(LogAdapter::new(
+            scratch_log.path().join("messages.log"),
+        ))),
+        seal: ehrshare_app::seal::SealKey::new(ehrshare_app::secret::random_bytes::<32>()?)?,
+    };
+    let app = App::start(db.clone(), Settings::default(), services).await?;
+    let concurrency = args.concurrency.max(1);
+    crate::demo::load(&app).await?;
+    let hcp = crate::demo::bench_provider(&app).await?;
+    let recipients =
+        crate::demo::bench_population(&app, hcp, concurrency, 0, bench_resource).await?;
+    ehrshare_app::record::warm_validation();
+    let web = ehrshare_web::WebSettings {
+        rate_limit: ehrshare_web::ratelimit::RateLimit {
+            per_minute: u32::MAX / 2,
+            burst: u32::MAX / 2,
+        },
+        ..ehrshare_web::WebSettings::default()
+    };
+    let router = ehrshare_web::router(app.clone(), &web);
+    let code = app
+        .demo_totp_code("sth.doctor")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let caller = ehrshare_app::caller::Caller {
+        actor: ehrshare_core::audit::Actor::system(),
+        request_id: None,
+        client_addr: None,
+    };
+    let login = app
+        .log_in(
+            &caller,
+            ehrshare_app::auth::LoginInput {
+                user_name: "sth.doctor".into(),
+                password: crate::demo::DEMO_PASSWORD.into(),
+                totp: Some(code),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cookie = format!("__Host-ehrshare-session={}", login.token);
+    let csrf = login.csrf_token.clone();
+    let duration = Duration::from_secs(args.seconds.max(1));
+    // Closed loop: `deposit` true POSTs new resources, false GETs the trivial route.
+    let run = |deposit: bool, workers: usize| {
+        let (router, cookie, csrf, recipients) = (
+            router.clone(),
+            cookie.clone(),
+            csrf.clone(),
+            recipients.clone(),
+        );
+        async move {
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for w in 0..workers {
+                let (router, cookie, csrf) = (router.clone(), cookie.clone(), csrf.clone());
+                let recipient = recipients[w % recipients.len()];
+                tasks.push(tokio::spawn(async move {
+                    let mut waits = Vec::new();
+                    let mut n = 0;
+                    while started.elapsed() < duration {
+                        let request = if deposit {
+                            axum::http::Request::post(format!(
+                                "/api/v1/recipients/{recipient}/records"
+                            ))
+                            .header("cookie", &cookie)
+                            .header("x-csrf-token", &csrf)
+                            .header("content-type", "application/fhir+json")
+                            .body(axum::body::Body::from(deposit_resource(recipient, w, n)))?
+                        } else {
+                            axum::http::Request::get("/static/site.css")
+                                .header("cookie", &cookie)
+                                .body(axum::body::Body::empty())?
+                        };
+                        let from = Instant::now();
+                        let response = router.clone().oneshot(request).await?;
+                        let status = response.status();
+                        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+                        anyhow::ensure!(
+                            status.is_success(),
+                            "answered {status}: {}",
+                            String::from_utf8_lossy(&body)
+                        );
+                        waits.push(from.elapsed());
+                        n += 1;
+                        tokio::task::yield_now().await;
+                    }
+                    anyhow::Ok(waits)
+                }));
+            }
+            let mut waits = Vec::new();
+            for t in tasks {
+                waits.extend(t.await??);
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            waits.sort_unstable();
+            anyhow::Ok((waits.len() as f64 / elapsed, waits))
+        }
+    };
+    println!(
+        "bench deposit: backend {backend}, {concurrency} concurrent depositors, {} s",
+        duration.as_secs()
+    );
+    let (rate, waits) = run(true, concurrency).await?;
+    println!(
+        "validated deposits, closed loop: {rate:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&waits, 0.50).as_secs_f64() * 1e3,
+        percentile(&waits, 0.99).as_secs_f64() * 1e3
+    );
+    let (one_rate, one) = run(true, 1).await?;
+    let mean = one.iter().sum::<Duration>() / u32::try_from(one.len().max(1))?;
+    println!(
+        "one depositor: {one_rate:.0}/s, mean {:.3} ms a deposit",
+        mean.as_secs_f64() * 1e3
+    );
+    let (trivial, _) = run(false, concurrency).await?;
+    println!(
+        "ceiling: trivial route (a static stylesheet, same router and middleware): {trivial:.0}/s; deposits / trivial: {:.1} %",
+        100.0 * rate / trivial
+    );
+    // The validation alone, on the same resources, on one thread.
+    let terms = ehrshare_core::terminology::Terminology::shipped();
+    let texts: Vec<String> = (0..1000)
+        .map(|n| deposit_resource(recipients[0], 0, n))
+        .collect();
+    let started = Instant::now();
+    let mut rounds = 0u32;
+    while started.elapsed() < Duration::from_secs(2) {
+        for t in &texts {
+            let v =
+                ehrshare_fhir::json::parse(t.as_bytes()).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+            ehrshare_fhir::resource::check(&v, &terms).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+        }
+        rounds += 1;
+    }
+    let per = started.elapsed() / (rounds * 1000);
+    println!(
+        "validation alone (parse with duplicate keys, R4 definitions, our rules): {:.3} ms a resource, {:.1} % of a deposit's mean time",
+        per.as_secs_f64() * 1e3,
+        100.0 * per.as_secs_f64() / mean.as_secs_f64()
+    );
+    app.close().await;
+    scratch.drop_database().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

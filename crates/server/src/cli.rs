@@ -138,6 +138,9 @@ pub enum BenchCommand {
     /// The alert rules over one busy user's history at two sizes: the cost a decision must not
     /// grow with the history.
     Alerts(crate::bench::AlertsBenchArgs),
+    /// Validated FHIR deposits through the HTTP stack, beside a trivial route, and the
+    /// validation's share of a deposit's time.
+    Deposit(crate::bench::DepositBenchArgs),
 }
 
 /// `ehrshare audit ...`.
@@ -229,6 +232,9 @@ pub fn main() -> ExitCode {
             }
             Command::Bench(BenchCommand::Alerts(args)) => {
                 crate::bench::alerts(&args).map(|()| true)
+            }
+            Command::Bench(BenchCommand::Deposit(args)) => {
+                crate::bench::deposit(&args).await.map(|()| true)
             }
         }
     });

@@ -292,6 +292,7 @@ pub async fn create_office_admin(
 pub async fn serve(config: Config, args: &crate::cli::ServeArgs) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     let app = start_app_with(&config, args.accept_rollback).await?;
+    std::thread::spawn(ehrshare_app::record::warm_validation);
     let backend = app.backend();
     if args.demo {
         let report = crate::demo::load(&app).await?;

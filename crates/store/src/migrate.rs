@@ -45,6 +45,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (12, "record_listing", "0012_record_listing.sql"),
     (13, "token_code_and_registration_number", "0013_token_code_and_registration_number.sql"),
     (14, "record_source_type", "0014_record_source_type.sql"),
+    (15, "deposit_key", "0015_deposit_key.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -62,6 +63,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (12, "record_listing", "0012_record_listing.sql"),
     (13, "token_code_and_registration_number", "0013_token_code_and_registration_number.sql"),
     (14, "record_source_type", "0014_record_source_type.sql"),
+    (15, "deposit_key", "0015_deposit_key.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -455,6 +455,40 @@ pub async fn insert_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, St
     Ok(true)
 }
 
+/// A client's idempotency key for a deposit, and what its first use answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepositKeyRow {
+    pub source_hcp: Uuid,
+    pub key: String,
+    /// SHA-256 (hex) of the recipient and the request's content.
+    pub request_hash: String,
+    pub record_id: Uuid,
+    /// Whether the first answer created the record.
+    pub created: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// Keeps an idempotency key with the write it belongs to; false if the key is taken.
+pub async fn insert_deposit_key(mut conn: Conn<'_>, k: &DepositKeyRow) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn.reborrow(), db => {
+        sqlx::query(
+            "INSERT INTO deposit_key (source_hcp, idem_key, request_hash, record_id, created, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (source_hcp, idem_key) DO NOTHING",
+        )
+        .bind(k.source_hcp)
+        .bind(&k.key)
+        .bind(&k.request_hash)
+        .bind(k.record_id)
+        .bind(k.created)
+        .bind(Ts(k.created_at))
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
 /// Replaces a record's content with a new version (amendment, entered-in-error).
 pub async fn update_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, StoreError> {
     let n = crate::on_conn!(conn.reborrow(), db => {
@@ -773,6 +807,38 @@ impl Db {
     }
 
     /// The record a provider deposited with a source id.
+    /// A provider's idempotency key, if it was used.
+    pub async fn deposit_key(
+        &self,
+        hcp: Uuid,
+        key: &str,
+    ) -> Result<Option<DepositKeyRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT source_hcp, idem_key, request_hash, record_id, created, created_at \
+                 FROM deposit_key WHERE source_hcp = $1 AND idem_key = $2",
+            )
+            .bind(hcp)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => {
+                    let created_at: Ts = row.try_get("created_at")?;
+                    Some(DepositKeyRow {
+                        source_hcp: row.try_get("source_hcp")?,
+                        key: row.try_get("idem_key")?,
+                        request_hash: row.try_get("request_hash")?,
+                        record_id: row.try_get("record_id")?,
+                        created: row.try_get("created")?,
+                        created_at: created_at.0,
+                    })
+                }
+                None => None,
+            })
+        })
+    }
+
     pub async fn record_by_source(
         &self,
         hcp: Uuid,

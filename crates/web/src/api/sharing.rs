@@ -504,26 +504,51 @@ fn record_view(r: Record) -> RecordView {
 }
 
 /// `POST /api/v1/recipients/{id}/records`: deposit a FHIR R4 resource (idempotent on the
-/// provider's resource id; changed content is a new version).
+/// provider's resource id; changed content is a new version). Without an `id` the server
+/// assigns one; an `Idempotency-Key` makes a retry create nothing new.
 #[utoipa::path(post, path = "/api/v1/recipients/{id}/records", tag = "sharing",
-    params(("id" = Uuid, Path, description = "Recipient id")),
-    responses((status = 201, description = "Deposited", body = RecordView),
+    params(("id" = Uuid, Path, description = "Recipient id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "The client's key for this deposit (1 to 200 visible ASCII characters, unique per provider): a retry with the same key and the same content gets the first answer and creates nothing; the same key with other content is 409 `idempotency-key-reused`")),
+    request_body(content = Object, description = "A FHIR R4 resource of a shared type, validated against the published R4 definitions (ADR 0011); numbers keep their text; a key twice in one object is refused", content_type = "application/fhir+json"),
+    responses((status = 201, description = "Deposited; `Location` names the record. A resource without `id` gets a server-assigned id, in the answer's resource", body = RecordView),
               (status = 200, description = "Deposited before, unchanged", body = RecordView),
+              (status = 400, description = "`invalid-idempotency-key`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
               (status = 403, description = "A denial reason (`consent-required`, `no-care-relationship`, ...)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 409, description = "`source-id-taken`, `idempotency-key-reused` or `changed-meanwhile`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
               (status = 422, description = "`invalid-resource`, or `subject-mismatch`: each error with its path. Every reference to a patient in the resource (contained resources included) must name the recipient: `Patient/<recipient id>` (or an absolute URL ending so, or `urn:uuid:<recipient id>`), or by the recipient's identity document, `{\"identifier\": {\"system\": \"https://ehrshare.example/fhir/NamingSystem/<type>\", \"value\": <number>}}`, where `<type>` is `hkid`, `hk-birth-certificate`, `macao-id` or `mainland-travel-permit`, or for a passport or other document the type and issuing place (`passport-GB`); a deposited Patient carries that identifier", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn deposit(
     State(app): State<App>,
     LoggedIn { session, caller }: LoggedIn,
     Path(id): Path<Uuid>,
-    ApiJson(resource): ApiJson<serde_json::Value>,
+    headers: axum::http::HeaderMap,
+    ApiJson(text): ApiJson<Box<serde_json::value::RawValue>>,
 ) -> Result<Response, HttpError> {
-    let d = app.deposit(&session, &caller, id, &resource).await?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            HttpError(ehrshare_app::AppError::Malformed {
+                code: "invalid-idempotency-key",
+                message: "Idempotency-Key: visible ASCII characters".to_owned(),
+                fields: Vec::new(),
+            })
+        })?),
+        None => None,
+    };
+    let resource = App::read_resource(text.get().as_bytes())?;
+    let d = app
+        .deposit_keyed(&session, &caller, id, &resource, key)
+        .await?;
     let status = if d.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(record_view(d.record))).into_response())
+    let location = format!("/api/v1/records/{}", d.record.id);
+    Ok((
+        status,
+        [(axum::http::header::LOCATION, location)],
+        Json(record_view(d.record)),
+    )
+        .into_response())
 }
 
 /// What to read.

@@ -1,0 +1,151 @@
+//! Reading FHIR JSON as it was written (ADR 0011): a key twice in one object is refused, not
+//! silently resolved to the last one, and numbers keep their text (`6.10` stays `6.10`: the
+//! workspace builds serde_json with `arbitrary_precision`, so no float is ever made of a
+//! value on the record path).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::resource::Problem;
+
+/// Parses a resource's JSON text. Duplicate keys are each reported with their path (the
+/// resource type first, when the text names one); malformed JSON is one problem at `$`.
+pub fn parse(text: &[u8]) -> Result<Value, Vec<Problem>> {
+    let value: Value = serde_json::from_slice(text).map_err(|e| {
+        vec![Problem {
+            path: "$".to_owned(),
+            message: format!("not JSON: {e}"),
+        }]
+    })?;
+    let mut found = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(text);
+    // The text parsed once already: this second pass only looks for repeated keys.
+    let _ = Duplicates {
+        path: String::new(),
+        found: &mut found,
+    }
+    .deserialize(&mut de);
+    if found.is_empty() {
+        return Ok(value);
+    }
+    let root = value
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("$");
+    Err(found
+        .into_iter()
+        .map(|p| Problem {
+            path: format!("{root}{p}"),
+            message: "this key appears more than once in one object".to_owned(),
+        })
+        .collect())
+}
+
+/// Walks the text, noting every key that repeats in its object.
+struct Duplicates<'a> {
+    path: String,
+    found: &'a mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Duplicates<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Duplicates<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        loop {
+            let seed = Duplicates {
+                path: format!("{}[{i}]", self.path),
+                found: &mut *self.found,
+            };
+            if seq.next_element_seed(seed)?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = format!("{}.{key}", self.path);
+            if !seen.insert(key) {
+                self.found.push(path.clone());
+            }
+            map.next_value_seed(Duplicates {
+                path,
+                found: &mut *self.found,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_named_wherever_they_are() {
+        let text = br#"{"resourceType": "Observation", "status": "final", "status": "amended",
+            "code": {"text": "x", "coding": [{"code": "a", "code": "b"}]}}"#;
+        let paths: Vec<String> = parse(text)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.path)
+            .collect();
+        assert_eq!(
+            paths,
+            ["Observation.status", "Observation.code.coding[0].code"]
+        );
+    }
+
+    #[test]
+    fn numbers_keep_their_text() {
+        let text = br#"{"a": 6.10, "b": 0.0100, "c": 12345678901234567890.5, "d": 1e2}"#;
+        let v = parse(text).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"a":6.10,"b":0.0100,"c":12345678901234567890.5,"d":1e+2}"#
+        );
+    }
+
+    #[test]
+    fn malformed_text_is_one_problem() {
+        assert_eq!(parse(b"{\"a\": ").unwrap_err()[0].path, "$");
+        assert_eq!(parse(b"[1, 2]").unwrap(), serde_json::json!([1, 2]));
+    }
+}
