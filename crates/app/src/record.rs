@@ -253,7 +253,8 @@ impl App {
                 }],
             });
         }
-        let request_hash = {
+        // What a retry under the same key must repeat: the recipient and the content as sent.
+        let request_hash = idempotency_key.map(|_| {
             use sha2::Digest;
             let mut h = sha2::Sha256::new();
             h.update(recipient.as_bytes());
@@ -266,7 +267,7 @@ impl App {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
-        };
+        });
         // A create without an id gets one (FHIR: the server assigns ids); a retry under the
         // same idempotency key is answered below before this id is used.
         let assigned = resource.get("id").is_none() && resource.is_object();
@@ -316,7 +317,7 @@ impl App {
         if let Some(key) = idempotency_key
             && let Some(first) = self.db().deposit_key(hcp, key).await?
         {
-            if first.request_hash != request_hash {
+            if Some(&first.request_hash) != request_hash.as_ref() {
                 entry.outcome = Outcome::Failed;
                 entry.reason = Some("idempotency-key-reused".to_owned());
                 self.record(entry).await?;
@@ -352,7 +353,30 @@ impl App {
             if r.body == checked.canonical {
                 entry.record_ids = vec![r.id];
                 entry.reason = Some("unchanged: already deposited".to_owned());
-                self.record(entry).await?;
+                match idempotency_key.zip(request_hash) {
+                    // The key is kept with this answer too, so that other content under it
+                    // later is the conflict it would have been.
+                    Some((key, request_hash)) => {
+                        let k = ehrshare_store::sharing::DepositKeyRow {
+                            source_hcp: hcp,
+                            key: key.to_owned(),
+                            request_hash,
+                            record_id: r.id,
+                            created: false,
+                            created_at: now,
+                        };
+                        let write = change(move |conn: Conn<'_>| {
+                            Box::pin(async move {
+                                ehrshare_store::sharing::insert_deposit_key(conn, &k).await?;
+                                Ok(())
+                            })
+                        });
+                        self.record_with(entry, write).await?;
+                    }
+                    None => {
+                        self.record(entry).await?;
+                    }
+                }
                 return Ok(Deposited {
                     record: r.clone(),
                     created: false,
@@ -388,14 +412,18 @@ impl App {
             entry.reason = Some(format!("amended: version {}", record.version));
         }
         let stored = record.clone();
-        let keyed = idempotency_key.map(|key| ehrshare_store::sharing::DepositKeyRow {
-            source_hcp: hcp,
-            key: key.to_owned(),
-            request_hash,
-            record_id: record.id,
-            created: true,
-            created_at: now,
-        });
+        let keyed = idempotency_key
+            .zip(request_hash)
+            .map(
+                |(key, request_hash)| ehrshare_store::sharing::DepositKeyRow {
+                    source_hcp: hcp,
+                    key: key.to_owned(),
+                    request_hash,
+                    record_id: record.id,
+                    created: true,
+                    created_at: now,
+                },
+            );
         let write = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 let mut done = if stored.version == 1 {

@@ -58,7 +58,11 @@ struct Check {
 }
 
 impl Check {
+    /// Adds a problem, unless one was said of the same path already.
     fn push(&mut self, path: &str, message: impl Into<String>) {
+        if self.problems.iter().any(|p| p.path == path) {
+            return;
+        }
         self.problems.push(Problem {
             path: path.to_owned(),
             message: message.into(),

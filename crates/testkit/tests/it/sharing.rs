@@ -2295,6 +2295,36 @@ async fn one_id_of_two_resource_types_is_two_records() {
     assert_eq!(again.json()["id"], id2.as_str());
 }
 
+/// Issue 23, item 1: migration 0014 moves existing records to the (resource type, id) key on
+/// both backends: a record stored under the old key (the bare id) is found under the new one
+/// after migrating, so its next deposit is the same record, not a second one.
+#[tokio::test]
+async fn existing_records_are_migrated_to_the_type_and_id_key() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let r = w.deposit(condition("old-1")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].clone();
+    // The database as migration 13 left it: the key is the bare id.
+    let db = w.t.db.connect().await;
+    ehrshare_store::on_pool!(&db, p => {
+        for sql in [
+            "UPDATE record SET source_id = 'old-1' WHERE source_id = 'Condition/old-1'",
+            "DELETE FROM schema_migrations WHERE version >= 14",
+            "DROP TABLE deposit_key",
+        ] {
+            sqlx::query(sql).execute(p).await.unwrap();
+        }
+    });
+    let report = db.migrate().await.unwrap();
+    assert_eq!(report.applied, vec![14, 15]);
+    let again = w.deposit(condition("old-1")).await;
+    assert_eq!(again.status, 200, "the same record: {}", again.text());
+    assert_eq!(again.json()["id"], id);
+    assert_eq!(w.record_count().await, 1);
+}
+
 /// Issue 23, item 2: a deposit is about the recipient it is filed under. A reference to
 /// another registered recipient, to a patient that does not exist, to a group, or to a
 /// patient contained in the resource is 422 `subject-mismatch` naming the path; nothing is
@@ -2497,12 +2527,24 @@ async fn a_create_without_id_is_given_one_and_a_key_makes_a_retry_safe() {
     assert_eq!(plain.status, 201);
     assert_ne!(plain.json()["resource"]["id"], assigned.as_str());
     assert_eq!(w.record_count().await, 2);
+    // A key first used for a deposit that changed nothing still binds its content.
+    let same = condition("kept");
+    assert_eq!(w.deposit(same.clone()).await.status, 201);
+    let unchanged = w.deposit_text(&same.to_string(), Some("k-unchanged")).await;
+    assert_eq!(unchanged.status, 200, "{}", unchanged.text());
+    let mut amended = same.clone();
+    amended["code"]["text"] = json!("Asthma, mild");
+    let r = w
+        .deposit_text(&amended.to_string(), Some("k-unchanged"))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(w.record_count().await, 3);
     for bad in ["", "has space", &"k".repeat(201)] {
         let r = w.deposit_text(&text, Some(bad)).await;
         assert_eq!(r.status, 400, "{bad:?}: {}", r.text());
         assert_eq!(r.json()["code"], "invalid-idempotency-key");
     }
-    assert_eq!(w.record_count().await, 2);
+    assert_eq!(w.record_count().await, 3);
 }
 
 /// Issue 23, item 6: an investigation without a category is filed by its code's LOINC class
