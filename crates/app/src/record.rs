@@ -280,8 +280,15 @@ impl App {
             resource
         };
         let asker = self.asker(session).await?;
-        let checked = ehrshare_fhir::resource::check(resource, &self.settings().terminology)
-            .map_err(invalid_resource)?;
+        // Off the async workers: a type seen for the first time compiles its validator
+        // (about 50 ms, ADR 0011), and a large resource takes its time.
+        let checked = {
+            let (resource, terms) = (resource.clone(), self.settings().terminology.clone());
+            tokio::task::spawn_blocking(move || ehrshare_fhir::resource::check(&resource, &terms))
+                .await
+                .map_err(|e| AppError::Internal(Box::new(e)))?
+                .map_err(invalid_resource)?
+        };
         asker.require_scope(ehrshare_core::oauth::Access::Write, &checked.resource_type)?;
         let facts = self.facts(recipient, &[]).await?;
         let domains = [checked.domain];

@@ -24,7 +24,7 @@ pub fn parse(text: &[u8]) -> Result<Value, Vec<Problem>> {
     let mut de = serde_json::Deserializer::from_slice(text);
     // The text parsed once already: this second pass only looks for repeated keys.
     let _ = Duplicates {
-        path: String::new(),
+        steps: &mut Vec::new(),
         found: &mut found,
     }
     .deserialize(&mut de);
@@ -44,10 +44,36 @@ pub fn parse(text: &[u8]) -> Result<Value, Vec<Problem>> {
         .collect())
 }
 
-/// Walks the text, noting every key that repeats in its object.
+/// One step of the path to where the walk is.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Walks the text, noting every key that repeats in its object (at most
+/// `r4::MAX_PROBLEMS` of them). The path is kept as steps and written out only for a
+/// duplicate, so the work is linear in the text whatever its shape.
 struct Duplicates<'a> {
-    path: String,
+    steps: &'a mut Vec<Step>,
     found: &'a mut Vec<String>,
+}
+
+impl Duplicates<'_> {
+    fn path(&self, key: &str) -> String {
+        let mut out = String::new();
+        for s in self.steps.iter() {
+            match s {
+                Step::Key(k) => {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                Step::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out.push('.');
+        out.push_str(key);
+        out
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Duplicates<'_> {
@@ -87,11 +113,15 @@ impl<'de> Visitor<'de> for Duplicates<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0usize;
         loop {
-            let seed = Duplicates {
-                path: format!("{}[{i}]", self.path),
-                found: &mut *self.found,
-            };
-            if seq.next_element_seed(seed)?.is_none() {
+            self.steps.push(Step::Index(i));
+            let more = seq
+                .next_element_seed(Duplicates {
+                    steps: &mut *self.steps,
+                    found: &mut *self.found,
+                })?
+                .is_some();
+            self.steps.pop();
+            if !more {
                 return Ok(());
             }
             i += 1;
@@ -101,14 +131,20 @@ impl<'de> Visitor<'de> for Duplicates<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = format!("{}.{key}", self.path);
-            if !seen.insert(key) {
-                self.found.push(path.clone());
+            if seen.contains(&key) {
+                if self.found.len() < crate::r4::MAX_PROBLEMS {
+                    let path = self.path(&key);
+                    self.found.push(path);
+                }
+            } else {
+                seen.insert(key.clone());
             }
+            self.steps.push(Step::Key(key));
             map.next_value_seed(Duplicates {
-                path,
+                steps: &mut *self.steps,
                 found: &mut *self.found,
             })?;
+            self.steps.pop();
         }
         Ok(())
     }
@@ -130,6 +166,19 @@ mod tests {
         assert_eq!(
             paths,
             ["Observation.status", "Observation.code.coding[0].code"]
+        );
+    }
+
+    #[test]
+    fn duplicates_are_bounded() {
+        let mut text = String::from("{");
+        for i in 0..1000 {
+            text.push_str(&format!("\"a\": {i},"));
+        }
+        text.push_str("\"b\": 1}");
+        assert_eq!(
+            parse(text.as_bytes()).unwrap_err().len(),
+            crate::r4::MAX_PROBLEMS
         );
     }
 

@@ -120,9 +120,7 @@ impl Definitions {
         // `[ \r\n\t\S]` (string, markdown) is any character. With Unicode classes it would
         // refuse a no-break space, which the official examples carry.
         for def in defs.values_mut() {
-            if let Some(Value::String(p)) = def.get_mut("pattern") {
-                *p = p.replace(r"[ \r\n\t\S]", r"[\s\S]");
-            }
+            xml_schema_patterns(def);
         }
         let mut by_pattern = HashMap::new();
         for name in DATED.into_iter().chain(INTEGERS) {
@@ -230,7 +228,8 @@ impl Definitions {
         self.shapes.get(name).is_some_and(|s| s.resource)
     }
 
-    /// Every problem of `resource` against R4, each with its path; empty when valid.
+    /// Every problem of `resource` against R4, each with its path; empty when valid. At most
+    /// [`MAX_PROBLEMS`], so that no input makes the answer (or the work) grow without bound.
     pub fn validate(&self, resource: &Value) -> Vec<Problem> {
         let mut out = Problems::default();
         let name = resource
@@ -238,35 +237,47 @@ impl Definitions {
             .and_then(Value::as_str)
             .unwrap_or("$")
             .to_owned();
-        self.resource(resource, &name, &mut out);
+        self.resource(resource, &mut Path::new(name), &mut out);
         out.list
     }
 
-    fn resource(&self, v: &Value, path: &str, out: &mut Problems) {
+    fn resource<'v>(&self, v: &'v Value, path: &mut Path<'v>, out: &mut Problems) {
         let Some(obj) = v.as_object() else {
-            out.push(path, "a resource is a JSON object");
+            out.say(path, None, "a resource is a JSON object");
             return;
         };
         let rt = match obj.get("resourceType") {
             Some(Value::String(rt)) if self.is_resource(rt) => rt.as_str(),
             Some(Value::String(rt)) => {
-                out.push(
-                    &format!("{path}.resourceType"),
+                out.say(
+                    path,
+                    Some("resourceType"),
                     format!("{rt:?} is not an R4 resource type"),
                 );
                 return;
             }
             _ => {
-                out.push(&format!("{path}.resourceType"), "required");
+                out.say(path, Some("resourceType"), "required");
                 return;
             }
         };
         // Our own walk first: its messages are the more specific ones for a path.
         self.walk(rt, obj, path, out);
-        if let Some(validator) = self.validator(rt) {
-            for e in validator.iter_errors(v) {
-                self.schema_problem(rt, path, &e, out);
+        match self.validator(rt) {
+            Some(validator) => {
+                let root = path.render(None);
+                for e in validator.iter_errors(v) {
+                    if out.full() {
+                        break;
+                    }
+                    self.schema_problem(rt, &root, &e, out);
+                }
             }
+            None => out.say(
+                path,
+                Some("resourceType"),
+                "this server cannot validate this resource type",
+            ),
         }
     }
 
@@ -297,15 +308,19 @@ impl Definitions {
                 }
             }
         }
+        if out.aligned_nulls.contains(&path) {
+            // A null the walk allowed: it aligns a repeating primitive with its extensions.
+            return;
+        }
         match e.kind() {
             K::AdditionalProperties { unexpected } => {
                 for u in unexpected {
-                    out.push(&format!("{path}.{u}"), "unknown element");
+                    out.push(format!("{path}.{u}"), "unknown element");
                 }
             }
             K::Required { property } => {
                 let p = property.as_str().unwrap_or_default();
-                out.push(&format!("{path}.{p}"), "required");
+                out.push(format!("{path}.{p}"), "required");
             }
             K::Enum { options } => {
                 let list: Vec<&str> = options
@@ -314,68 +329,93 @@ impl Definitions {
                     .flatten()
                     .filter_map(Value::as_str)
                     .collect();
-                out.push(&path, format!("must be one of: {}", list.join(", ")));
+                out.push(path, format!("must be one of: {}", list.join(", ")));
             }
             K::Pattern { .. } if !def.is_empty() => {
-                out.push(&path, format!("not a valid FHIR {def}"));
+                let message = format!("not a valid FHIR {def}");
+                out.push(path, message);
             }
-            K::Pattern { .. } => out.push(&path, "not in the FHIR format of this element"),
-            K::Type { kind } => out.push(&path, format!("must be of JSON type {kind:?}")),
+            K::Pattern { .. } => out.push(path, "not in the FHIR format of this element"),
+            K::Type { kind } => out.push(path, format!("must be of JSON type {kind:?}")),
             _ => {
                 let mut text = e.to_string();
                 text.truncate(text.floor_char_boundary(200));
-                out.push(&path, text);
+                out.push(path, text);
             }
         }
     }
 
-    fn walk(&self, def: &str, obj: &Map<String, Value>, path: &str, out: &mut Problems) {
+    fn walk<'v>(
+        &self,
+        def: &str,
+        obj: &'v Map<String, Value>,
+        path: &mut Path<'v>,
+        out: &mut Problems,
+    ) {
         let Some(shape) = self.shapes.get(def) else {
             return;
         };
+        if out.full() {
+            return;
+        }
         if obj.is_empty() {
-            out.push(
+            out.say(
                 path,
+                None,
                 "an element has a value or children (ele-1): {} is neither",
             );
         }
         for (key, value) in obj {
-            let here = format!("{path}.{key}");
-            let target = shape.properties.get(key);
             match value {
                 Value::Null => {
-                    out.push(&here, "null is not a FHIR value: leave the element out");
+                    out.say(
+                        path,
+                        Some(key),
+                        "null is not a FHIR value: leave the element out",
+                    );
                     continue;
                 }
                 Value::Array(items) if items.is_empty() => {
-                    out.push(&here, "an empty array is not a FHIR value: leave it out");
+                    out.say(
+                        path,
+                        Some(key),
+                        "an empty array is not a FHIR value: leave it out",
+                    );
                     continue;
                 }
                 _ => {}
             }
-            let Some(target) = target else { continue };
+            let Some(target) = shape.properties.get(key) else {
+                continue;
+            };
+            path.push(Seg::Key(key));
             if target.array {
-                let Value::Array(items) = value else { continue };
-                // `[x, null]` beside `_key: [null, {...}]` is how FHIR JSON aligns a
-                // repeating primitive with its extensions: null is allowed only there.
-                let partner = match key.strip_prefix('_') {
-                    Some(k) => k.to_owned(),
-                    None => format!("_{key}"),
-                };
-                let aligned = obj.contains_key(&partner);
-                for (i, item) in items.iter().enumerate() {
-                    let at = format!("{here}[{i}]");
-                    if item.is_null() {
-                        if !aligned {
-                            out.push(&at, "null is not a FHIR value");
+                if let Value::Array(items) = value {
+                    // `[x, null]` beside `_key: [null, {...}]` is how FHIR JSON aligns a
+                    // repeating primitive with its extensions: null is allowed only there.
+                    let partner = match key.strip_prefix('_') {
+                        Some(k) => k.to_owned(),
+                        None => format!("_{key}"),
+                    };
+                    let aligned = obj.contains_key(&partner);
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(Seg::Index(i));
+                        if item.is_null() {
+                            if aligned {
+                                out.aligned_nulls.insert(path.render(None));
+                            } else {
+                                out.say(path, None, "null is not a FHIR value");
+                            }
+                        } else {
+                            self.value(&target.def, item, path, out);
                         }
-                        continue;
+                        path.pop();
                     }
-                    self.value(&target.def, item, &at, out);
                 }
             } else {
-                self.value(&target.def, value, &here, out);
+                self.value(&target.def, value, path, out);
             }
+            path.pop();
         }
         for choice in &shape.choices {
             let present: Vec<&str> = choice
@@ -384,31 +424,35 @@ impl Definitions {
                 .filter(|n| obj.contains_key(n.as_str()) || obj.contains_key(&format!("_{n}")))
                 .map(String::as_str)
                 .collect();
-            let at = format!("{path}.{}[x]", choice.base);
+            let at = format!("{}[x]", choice.base);
             if present.len() > 1 {
-                out.push(
-                    &at,
+                out.say(
+                    path,
+                    Some(&at),
                     format!("one value at most, but found {}", present.join(" and ")),
                 );
             } else if present.is_empty() && choice.min > 0 {
-                out.push(&at, "required");
+                out.say(path, Some(&at), "required");
             }
         }
         for b in &shape.bindings {
             self.binding(b, obj, path, out);
         }
-        if shape.resource && path.contains(".contained[") {
+        let contained = path.in_contained();
+        if shape.resource && contained {
             if obj.contains_key("contained") {
-                out.push(
-                    &format!("{path}.contained"),
+                out.say(
+                    path,
+                    Some("contained"),
                     "a contained resource contains no others (dom-2)",
                 );
             }
             let meta = obj.get("meta");
             for key in ["versionId", "lastUpdated"] {
                 if meta.and_then(|m| m.get(key)).is_some() {
-                    out.push(
-                        &format!("{path}.meta.{key}"),
+                    out.say(
+                        path,
+                        Some(&format!("meta.{key}")),
                         "a contained resource has no version or update time (dom-4)",
                     );
                 }
@@ -416,154 +460,280 @@ impl Definitions {
         }
         for name in &shape.required {
             if !obj.contains_key(name) && !obj.contains_key(&format!("_{name}")) {
-                out.push(&format!("{path}.{name}"), "required");
+                out.say(path, Some(name), "required");
             }
         }
         if def == "Extension" {
             let nested = obj.contains_key("extension");
-            let valued = obj.keys().any(|k| k.starts_with("value"));
+            // `_valueString` (the value's own extensions) is a value too.
+            let valued = obj
+                .keys()
+                .any(|k| k.starts_with("value") || k.starts_with("_value"));
             if nested == valued {
-                out.push(
+                out.say(
                     path,
+                    None,
                     "an extension has a value or nested extensions: one, not both (ext-1)",
                 );
             }
         }
-        if shape.resource && !path.contains(".contained[") {
+        if shape.resource && !contained {
             self.contained_referenced(obj, path, out);
         }
     }
 
     /// dom-3: every contained resource is referenced (`#id`) from elsewhere in the resource
-    /// or from another contained resource.
-    fn contained_referenced(&self, obj: &Map<String, Value>, path: &str, out: &mut Problems) {
+    /// or from another contained resource, or refers to the resource that contains it (`#`).
+    fn contained_referenced(&self, obj: &Map<String, Value>, path: &Path<'_>, out: &mut Problems) {
         let Some(Value::Array(contained)) = obj.get("contained") else {
             return;
         };
         let mut refs = HashSet::new();
-        local_references(&Value::Object(obj.clone()), &mut refs);
+        for v in obj.values() {
+            local_references(v, &mut refs);
+        }
         for (i, c) in contained.iter().enumerate() {
             let Some(id) = c.get("id").and_then(Value::as_str) else {
                 continue;
             };
-            if !refs.contains(id) {
-                out.push(
-                    &format!("{path}.contained[{i}]"),
+            let mut own = HashSet::new();
+            local_references(c, &mut own);
+            if !refs.contains(id) && !own.contains("") {
+                out.say(
+                    path,
+                    Some(&format!("contained[{i}]")),
                     format!("nothing in the resource refers to #{id} (dom-3)"),
                 );
             }
         }
     }
 
-    fn binding(&self, b: &Binding, obj: &Map<String, Value>, path: &str, out: &mut Problems) {
-        let values: Vec<(String, &Value)> = match obj.get(&b.element) {
-            Some(Value::Array(items)) => items
+    fn binding<'v>(
+        &self,
+        b: &Binding,
+        obj: &'v Map<String, Value>,
+        path: &mut Path<'v>,
+        out: &mut Problems,
+    ) {
+        let Some((key, found)) = obj.get_key_value(&b.element) else {
+            return;
+        };
+        let values: Vec<(Option<usize>, &Value)> = match found {
+            Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (format!("{path}.{}[{i}]", b.element), v))
+                .map(|(i, v)| (Some(i), v))
                 .collect(),
-            Some(v) => vec![(format!("{path}.{}", b.element), v)],
-            None => return,
+            v => vec![(None, v)],
         };
-        for (at, v) in values {
+        path.push(Seg::Key(key));
+        for (index, v) in values {
+            if let Some(i) = index {
+                path.push(Seg::Index(i));
+            }
             if !b.coding {
                 if let Some(code) = v.as_str()
                     && !b.codes.contains(code)
                 {
-                    out.push(
-                        &at,
+                    out.say(
+                        path,
+                        None,
                         format!("{code:?} is not a code of its required value set"),
                     );
                 }
-                continue;
-            }
-            // A CodeableConcept's codings (or a Coding itself) from the bound systems must be
-            // codes of the value set.
-            let codings: Vec<(String, &Value)> = match v.get("coding") {
-                Some(Value::Array(list)) => list
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (format!("{at}.coding[{i}]"), c))
-                    .collect(),
-                _ => vec![(at.clone(), v)],
-            };
-            for (cat, c) in codings {
-                let (Some(system), Some(code)) = (
-                    c.get("system").and_then(Value::as_str),
-                    c.get("code").and_then(Value::as_str),
-                ) else {
-                    continue;
+            } else {
+                // A CodeableConcept's codings (or a Coding itself) from the bound systems
+                // must be codes of the value set.
+                let codings: Vec<(Option<usize>, &Value)> = match v.get("coding") {
+                    Some(Value::Array(list)) => {
+                        list.iter().enumerate().map(|(i, c)| (Some(i), c)).collect()
+                    }
+                    _ => vec![(None, v)],
                 };
-                let prefix = format!("{system}#");
-                if b.codes.iter().any(|k| k.starts_with(&prefix))
-                    && !b.codes.contains(&format!("{system}#{code}"))
-                {
-                    out.push(
-                        &format!("{cat}.code"),
-                        format!("{code:?} is not a code of its required value set"),
-                    );
+                for (ci, c) in codings {
+                    let (Some(system), Some(code)) = (
+                        c.get("system").and_then(Value::as_str),
+                        c.get("code").and_then(Value::as_str),
+                    ) else {
+                        continue;
+                    };
+                    let prefix = format!("{system}#");
+                    if b.codes.iter().any(|k| k.starts_with(&prefix))
+                        && !b.codes.contains(&format!("{system}#{code}"))
+                    {
+                        let at = match ci {
+                            Some(i) => format!("coding[{i}].code"),
+                            None => "code".to_owned(),
+                        };
+                        out.say(
+                            path,
+                            Some(&at),
+                            format!("{code:?} is not a code of its required value set"),
+                        );
+                    }
                 }
+            }
+            if index.is_some() {
+                path.pop();
             }
         }
+        path.pop();
     }
 
-    fn value(&self, def: &str, value: &Value, path: &str, out: &mut Problems) {
+    fn value<'v>(&self, def: &str, value: &'v Value, path: &mut Path<'v>, out: &mut Problems) {
         match value {
             Value::Object(_) if def == "ResourceList" => self.resource(value, path, out),
             Value::Object(o) => self.walk(def, o, path, out),
-            _ if def == "ResourceList" => out.push(path, "a resource is a JSON object"),
+            _ if def == "ResourceList" => out.say(path, None, "a resource is a JSON object"),
             // The schema's complex types say nothing of JSON type: an array or a string where
             // a Coding belongs would pass it.
             _ if self.shapes.contains_key(def) => {
-                out.push(path, format!("must be a JSON object (a FHIR {def})"));
+                out.say(path, None, format!("must be a JSON object (a FHIR {def})"));
             }
             Value::Number(n) if INTEGERS.contains(&def) && !integer_ok(def, &n.to_string()) => {
-                out.push(path, format!("not a valid FHIR {def}: {n}"));
+                out.say(path, None, format!("not a valid FHIR {def}"));
             }
             Value::String(s) if s.is_empty() => {
-                out.push(path, "an empty string is not a FHIR value: leave it out");
+                out.say(
+                    path,
+                    None,
+                    "an empty string is not a FHIR value: leave it out",
+                );
             }
             Value::String(s) if def == "base64Binary" && !base64_ok(s) => {
-                out.push(path, "not base64");
+                out.say(path, None, "not base64");
             }
             Value::String(s) if DATED.contains(&def) && !calendar_date(s) => {
-                out.push(path, format!("not a calendar date: {s:?}"));
+                out.say(path, None, "not a calendar date");
             }
             _ => {}
         }
     }
 }
 
-/// Problems, one per path (the first said is kept).
+/// The most problems one answer lists: enough to fix a resource, bounded whatever is sent.
+pub const MAX_PROBLEMS: usize = 100;
+
+/// One step of a path.
+#[derive(Debug, Clone, Copy)]
+enum Seg<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+/// Where the walk is, kept as steps and written out only when a problem is said: a path
+/// string for every element would cost the resource's size times its depth.
+#[derive(Debug)]
+struct Path<'v> {
+    root: String,
+    steps: Vec<Seg<'v>>,
+}
+
+impl<'v> Path<'v> {
+    fn new(root: String) -> Self {
+        Path {
+            root,
+            steps: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, seg: Seg<'v>) {
+        self.steps.push(seg);
+    }
+
+    fn pop(&mut self) {
+        self.steps.pop();
+    }
+
+    fn in_contained(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Seg::Key("contained")))
+    }
+
+    /// The FHIRPath-like text, with `then` (an element's name) after it.
+    fn render(&self, then: Option<&str>) -> String {
+        let mut out = self.root.clone();
+        for s in &self.steps {
+            match s {
+                Seg::Key(k) => {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        if let Some(t) = then {
+            out.push('.');
+            out.push_str(t);
+        }
+        out
+    }
+}
+
+/// Problems, one per path (the first said is kept), at most [`MAX_PROBLEMS`].
 #[derive(Debug, Default)]
 struct Problems {
     list: Vec<Problem>,
     paths: HashSet<String>,
+    /// Nulls the walk allowed (aligned primitive arrays), which the schema would refuse.
+    aligned_nulls: HashSet<String>,
 }
 
 impl Problems {
-    fn push(&mut self, path: &str, message: impl Into<String>) {
-        if self.paths.insert(path.to_owned()) {
+    fn full(&self) -> bool {
+        self.list.len() >= MAX_PROBLEMS
+    }
+
+    fn say(&mut self, path: &Path<'_>, then: Option<&str>, message: impl Into<String>) {
+        if !self.full() {
+            self.push(path.render(then), message);
+        }
+    }
+
+    fn push(&mut self, path: String, message: impl Into<String>) {
+        if !self.full() && !self.paths.contains(&path) {
+            self.paths.insert(path.clone());
             self.list.push(Problem {
-                path: path.to_owned(),
+                path,
                 message: message.into(),
             });
         }
     }
 }
 
-/// The ids that `#id` references anywhere in `v` point at (`#` alone is the resource).
+/// The ids that local references (`#id`) anywhere in `v` point at, in a Reference or a
+/// canonical, uri or url value (`#` alone, the containing resource, is the empty id).
 fn local_references(v: &Value, refs: &mut HashSet<String>) {
     match v {
-        Value::Object(o) => {
-            if let Some(Value::String(r)) = o.get("reference")
-                && let Some(id) = r.strip_prefix('#')
+        Value::String(s) => {
+            if let Some(id) = s.strip_prefix('#')
+                && !id.contains(char::is_whitespace)
             {
                 refs.insert(id.to_owned());
             }
-            o.values().for_each(|x| local_references(x, refs));
         }
+        Value::Object(o) => o.values().for_each(|x| local_references(x, refs)),
         Value::Array(list) => list.iter().for_each(|x| local_references(x, refs)),
+        _ => {}
+    }
+}
+
+/// Every `pattern` under `v` with `[ \r\n\t\S]` read as XML Schema reads it (any character):
+/// the definitions' own and those written inline in properties (`valueString`, ...).
+fn xml_schema_patterns(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                match x {
+                    Value::String(p) if k == "pattern" => {
+                        *p = p.replace(r"[ \r\n\t\S]", r"[\s\S]");
+                    }
+                    _ => xml_schema_patterns(x),
+                }
+            }
+        }
+        Value::Array(list) => list.iter_mut().for_each(xml_schema_patterns),
         _ => {}
     }
 }
@@ -674,6 +844,36 @@ mod tests {
                 "MedicationRequest.intent"
             ]
         );
+    }
+
+    #[test]
+    fn what_r4_allows_is_not_refused() {
+        let mut o = observation();
+        // A no-break space and an ideographic space in text, inline patterns included.
+        o["valueQuantity"] = Value::Null;
+        o.as_object_mut().unwrap().remove("valueQuantity");
+        o["valueString"] = json!("6.1\u{a0}g/dL\u{3000}正常");
+        // A repeating primitive aligned with its extensions by nulls.
+        o["performer"] = json!([{"display": "Dr A"}]);
+        o["note"] = json!([{"text": "x"}]);
+        o["code"]["coding"][0]["display"] = json!("血紅素");
+        o["extension"] = json!([{"url": "http://example.org/x",
+            "_valueCode": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}}]);
+        o["contained"] = json!([{"resourceType": "Provenance", "id": "p",
+            "target": [{"reference": "#"}], "recorded": "2024-01-01T00:00:00Z",
+            "agent": [{"who": {"display": "x"}}]}]);
+        assert_eq!(paths(o), Vec::<String>::new());
+        let patient = json!({"resourceType": "Patient",
+            "name": [{"given": ["Tai", null], "_given": [null, {"extension": [
+                {"url": "http://example.org/initial", "valueBoolean": true}]}]}]});
+        assert_eq!(paths(patient), Vec::<String>::new());
+    }
+
+    #[test]
+    fn problems_are_bounded() {
+        let mut o = observation();
+        o["note"] = json!((0..1000).map(|_| json!({})).collect::<Vec<_>>());
+        assert_eq!(paths(o).len(), MAX_PROBLEMS);
     }
 
     #[test]

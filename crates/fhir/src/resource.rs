@@ -55,12 +55,18 @@ pub struct Checked {
 
 struct Check {
     problems: Vec<Problem>,
+    paths: std::collections::HashSet<String>,
 }
 
 impl Check {
-    /// Adds a problem, unless one was said of the same path already.
+    fn new(problems: Vec<Problem>) -> Check {
+        let paths = problems.iter().map(|p| p.path.clone()).collect();
+        Check { problems, paths }
+    }
+
+    /// Adds a problem, unless one was said of the same path already or the answer is full.
     fn push(&mut self, path: &str, message: impl Into<String>) {
-        if self.problems.iter().any(|p| p.path == path) {
+        if self.problems.len() >= crate::r4::MAX_PROBLEMS || !self.paths.insert(path.to_owned()) {
             return;
         }
         self.problems.push(Problem {
@@ -305,9 +311,7 @@ pub fn check(value: &Value, terms: &Terminology) -> Result<Checked, Vec<Problem>
         }
         _ => return Err(problem("resourceType", "required".to_owned())),
     };
-    let mut c = Check {
-        problems: crate::r4::Definitions::shipped().validate(value),
-    };
+    let mut c = Check::new(crate::r4::Definitions::shipped().validate(value));
     let Some(Value::String(source_id)) = obj.get("id") else {
         c.push(&format!("{rt}.id"), "required");
         return Err(c.problems);

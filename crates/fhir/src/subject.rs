@@ -72,11 +72,25 @@ fn walk(value: &Value, path: &str, element: &str, out: &mut Vec<PatientReference
             }
         }
         Value::Object(obj) => {
-            if let Some(target) = reference_target(obj, element) {
+            for target in reference_targets(obj, element) {
                 out.push(PatientReference {
                     path: path.to_owned(),
                     target,
                 });
+            }
+            // A patient or group contained in the resource is someone other than the
+            // recipient (a newborn, a relative, a herd), whatever refers to it.
+            if let Some(Value::Array(contained)) = obj.get("contained") {
+                for (i, c) in contained.iter().enumerate() {
+                    if let Some(kind @ ("Patient" | "Group")) =
+                        c.get("resourceType").and_then(Value::as_str)
+                    {
+                        out.push(PatientReference {
+                            path: format!("{path}.contained[{i}]"),
+                            target: Target::Other(format!("a contained {kind}")),
+                        });
+                    }
+                }
             }
             for (key, child) in obj {
                 walk(child, &format!("{path}.{key}"), key, out);
@@ -86,7 +100,27 @@ fn walk(value: &Value, path: &str, element: &str, out: &mut Vec<PatientReference
     }
 }
 
-/// The patient an object names, if it is a Reference to a patient or a group.
+/// The patients an object names, if it is a Reference to a patient or a group: by its
+/// `reference` and by its `identifier`, each checked (a reference may carry both). In an
+/// element that names the patient, a reference that names no one (a display alone) or names
+/// another kind of thing is reported too.
+fn reference_targets(obj: &serde_json::Map<String, Value>, element: &str) -> Vec<Target> {
+    let patient_element = PATIENT_ELEMENTS.contains(&element);
+    let by_reference = reference_target(obj, element);
+    let by_identifier = identifier_target(obj, element);
+    let mut out: Vec<Target> = by_reference.into_iter().chain(by_identifier).collect();
+    if out.is_empty()
+        && patient_element
+        && !obj.contains_key("reference")
+        && !obj.contains_key("identifier")
+        && (obj.contains_key("display") || obj.contains_key("type"))
+    {
+        out.push(Target::Other("a reference that names no one".to_owned()));
+    }
+    out
+}
+
+/// The patient an object's `reference` names.
 fn reference_target(obj: &serde_json::Map<String, Value>, element: &str) -> Option<Target> {
     let declared = obj.get("type").and_then(Value::as_str);
     let patient_element = PATIENT_ELEMENTS.contains(&element);
@@ -113,12 +147,19 @@ fn reference_target(obj: &serde_json::Map<String, Value>, element: &str) -> Opti
         return match kind {
             "Patient" => Some(Target::Id(id.to_owned())),
             "Group" => Some(Target::Other(text.to_owned())),
-            _ if patient_element && declared.is_none_or(|t| t == "Patient") && kind.is_empty() => {
-                Some(Target::Other(text.to_owned()))
-            }
+            // In an element that names the patient, anything but a Patient is someone or
+            // something else (`Person/1`, `patient/1`, a bare id).
+            _ if patient_element => Some(Target::Other(text.to_owned())),
             _ => None,
         };
     }
+    None
+}
+
+/// The patient an object's `identifier` names.
+fn identifier_target(obj: &serde_json::Map<String, Value>, element: &str) -> Option<Target> {
+    let declared = obj.get("type").and_then(Value::as_str);
+    let patient_element = PATIENT_ELEMENTS.contains(&element);
     if let Some(identifier) = obj.get("identifier").and_then(Value::as_object) {
         let names_patient = match declared {
             Some("Patient") => true,
@@ -148,6 +189,38 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_contained_patient_a_display_alone_or_another_kind_is_no_recipient() {
+        let paths = |v: Value| -> Vec<(String, bool)> {
+            patient_references(&v)
+                .into_iter()
+                .map(|r| (r.path, matches!(r.target, Target::Other(_))))
+                .collect()
+        };
+        let found = paths(json!({"resourceType": "Observation",
+            "contained": [{"resourceType": "Patient", "id": "p"}],
+            "subject": {"reference": "Patient/1"}, "performer": [{"reference": "#p"}]}));
+        assert!(
+            found.contains(&("Observation.contained[0]".to_owned(), true)),
+            "{found:?}"
+        );
+        assert_eq!(
+            paths(json!({"resourceType": "Condition", "subject": {"display": "Peter"}})),
+            [("Condition.subject".to_owned(), true)]
+        );
+        for other in ["Person/1", "patient/1"] {
+            assert_eq!(
+                paths(json!({"resourceType": "Condition", "subject": {"reference": other}})),
+                [("Condition.subject".to_owned(), true)],
+                "{other}"
+            );
+        }
+        // A reference with an identifier too: both are checked.
+        let both = patient_references(&json!({"resourceType": "Condition", "subject": {
+            "reference": "Patient/1", "identifier": {"system": "s", "value": "v"}}}));
+        assert_eq!(both.len(), 2, "{both:?}");
+    }
 
     fn targets(resource: Value) -> Vec<(String, Target)> {
         patient_references(&resource)
