@@ -9,7 +9,10 @@
 //! id (`Patient/<id>`, also as an absolute URL ending so, or `urn:uuid:<id>`), or a logical
 //! reference by the recipient's identity document (`{"identifier": {"system": <the document
 //! type's system URI>, "value": <its number>}}`, with `"type": "Patient"` where the element
-//! could name others). Anything else that names a patient or a group is reported.
+//! could name others). Anything else that names a patient or a group is reported: another
+//! patient, a group, a patient or group contained in the resource, a reference in a patient
+//! element that names no one (a display alone) or another kind of thing; a reference that
+//! carries both a literal reference and an identifier has both checked.
 
 use serde_json::Value;
 
