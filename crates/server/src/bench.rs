@@ -508,6 +508,80 @@ impl Run {
     }
 }
 
+/// What the HTTP benchmarks run against: a scratch database, the application on it with the
+/// demo population, the router without rate limits, and the demo doctor logged in.
+struct BenchWorld {
+    scratch: Scratch,
+    _log: tempfile::TempDir,
+    app: App,
+    backend: &'static str,
+    router: axum::Router,
+    login: ehrshare_app::auth::LoggedIn,
+}
+
+impl BenchWorld {
+    async fn start(postgres: Option<&str>, connections: u32) -> anyhow::Result<BenchWorld> {
+        let scratch = Scratch::create(postgres).await?;
+        let options = DbOptions {
+            max_connections: connections.max(1),
+            ..DbOptions::default()
+        };
+        let db = Db::connect(&scratch.url, options).await?;
+        db.migrate().await?;
+        let backend = db.backend().name();
+        let log = tempfile::tempdir()?;
+        let services = Services {
+            clock: Arc::new(SystemClock),
+            checkpoints: None,
+            adapters: Adapters::all(Arc::new(LogAdapter::new(log.path().join("messages.log")))),
+            seal: ehrshare_app::seal::SealKey::new(ehrshare_app::secret::random_bytes::<32>()?)?,
+        };
+        let app = App::start(db, Settings::default(), services).await?;
+        crate::demo::load(&app).await?;
+        let web = ehrshare_web::WebSettings {
+            rate_limit: ehrshare_web::ratelimit::RateLimit {
+                per_minute: u32::MAX / 2,
+                burst: u32::MAX / 2,
+            },
+            ..ehrshare_web::WebSettings::default()
+        };
+        let router = ehrshare_web::router(app.clone(), &web);
+        let code = app
+            .demo_totp_code("sth.doctor")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let caller = ehrshare_app::caller::Caller {
+            actor: ehrshare_core::audit::Actor::system(),
+            request_id: None,
+            client_addr: None,
+        };
+        let login = app
+            .log_in(
+                &caller,
+                ehrshare_app::auth::LoginInput {
+                    user_name: "sth.doctor".into(),
+                    password: crate::demo::DEMO_PASSWORD.into(),
+                    totp: Some(code),
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(BenchWorld {
+            scratch,
+            _log: log,
+            app,
+            backend,
+            router,
+            login,
+        })
+    }
+
+    async fn finish(self) -> anyhow::Result<()> {
+        self.app.close().await;
+        self.scratch.drop_database().await
+    }
+}
+
 /// A record body of the domain `i` picks (the summary returns them as stored).
 fn bench_resource(i: usize) -> (String, String, serde_json::Value) {
     let id = format!("bench-{i}");
@@ -560,62 +634,21 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
             args.stall_probe
         )
     })?;
-    let scratch = Scratch::create(args.postgres.as_deref()).await?;
-    let options = DbOptions {
-        max_connections: args.connections.max(1),
-        ..DbOptions::default()
-    };
-    let db = Db::connect(&scratch.url, options).await?;
-    db.migrate().await?;
-    let backend = db.backend().name();
-    let scratch_log = tempfile::tempdir()?;
-    let services = Services {
-        clock: Arc::new(SystemClock),
-        checkpoints: None,
-        adapters: Adapters::all(Arc::new(LogAdapter::new(
-            scratch_log.path().join("messages.log"),
-        ))),
-        seal: ehrshare_app::seal::SealKey::new(ehrshare_app::secret::random_bytes::<32>()?)?,
-    };
-    let app = App::start(db.clone(), Settings::default(), services).await?;
     eprintln!(
         "bench summary: loading the demo population and {} records each for {} recipients",
         args.records, args.recipients
     );
-    crate::demo::load(&app).await?;
+    let world = BenchWorld::start(args.postgres.as_deref(), args.connections).await?;
+    let (app, backend, router, login) = (
+        world.app.clone(),
+        world.backend,
+        world.router.clone(),
+        &world.login,
+    );
     let hcp = crate::demo::bench_provider(&app).await?;
     let recipients =
         crate::demo::bench_population(&app, hcp, args.recipients, args.records, bench_resource)
             .await?;
-
-    let web = ehrshare_web::WebSettings {
-        rate_limit: ehrshare_web::ratelimit::RateLimit {
-            per_minute: u32::MAX / 2,
-            burst: u32::MAX / 2,
-        },
-        ..ehrshare_web::WebSettings::default()
-    };
-    let router = ehrshare_web::router(app.clone(), &web);
-    let code = app
-        .demo_totp_code("sth.doctor")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let caller = ehrshare_app::caller::Caller {
-        actor: ehrshare_core::audit::Actor::system(),
-        request_id: None,
-        client_addr: None,
-    };
-    let login = app
-        .log_in(
-            &caller,
-            ehrshare_app::auth::LoginInput {
-                user_name: "sth.doctor".into(),
-                password: crate::demo::DEMO_PASSWORD.into(),
-                totp: Some(code),
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let cookie = format!("__Host-ehrshare-session={}", login.token);
 
     let duration = Duration::from_secs(args.seconds.max(1));
@@ -763,9 +796,7 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         "summary / trivial: {:.0} %",
         100.0 * closed.rate / trivial_run.rate
     );
-    app.close().await;
-    scratch.drop_database().await?;
-    Ok(())
+    world.finish().await
 }
 
 /// `ehrshare bench deposit`.
@@ -822,58 +853,18 @@ fn deposit_resource(recipient: uuid::Uuid, worker: usize, n: usize) -> String {
 pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
     use tower::ServiceExt;
 
-    let scratch = Scratch::create(args.postgres.as_deref()).await?;
-    let options = DbOptions {
-        max_connections: args.connections.max(1),
-        ..DbOptions::default()
-    };
-    let db = Db::connect(&scratch.url, options).await?;
-    db.migrate().await?;
-    let backend = db.backend().name();
-    let scratch_log = tempfile::tempdir()?;
-    let services = Services {
-        clock: Arc::new(SystemClock),
-        checkpoints: None,
-        adapters: Adapters::all(Arc::new(LogAdapter::new(
-            scratch_log.path().join("messages.log"),
-        ))),
-        seal: ehrshare_app::seal::SealKey::new(ehrshare_app::secret::random_bytes::<32>()?)?,
-    };
-    let app = App::start(db.clone(), Settings::default(), services).await?;
     let concurrency = args.concurrency.max(1);
-    crate::demo::load(&app).await?;
+    let world = BenchWorld::start(args.postgres.as_deref(), args.connections).await?;
+    let (app, backend, router, login) = (
+        world.app.clone(),
+        world.backend,
+        world.router.clone(),
+        &world.login,
+    );
     let hcp = crate::demo::bench_provider(&app).await?;
     let recipients =
         crate::demo::bench_population(&app, hcp, concurrency, 0, bench_resource).await?;
     ehrshare_app::record::warm_validation();
-    let web = ehrshare_web::WebSettings {
-        rate_limit: ehrshare_web::ratelimit::RateLimit {
-            per_minute: u32::MAX / 2,
-            burst: u32::MAX / 2,
-        },
-        ..ehrshare_web::WebSettings::default()
-    };
-    let router = ehrshare_web::router(app.clone(), &web);
-    let code = app
-        .demo_totp_code("sth.doctor")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let caller = ehrshare_app::caller::Caller {
-        actor: ehrshare_core::audit::Actor::system(),
-        request_id: None,
-        client_addr: None,
-    };
-    let login = app
-        .log_in(
-            &caller,
-            ehrshare_app::auth::LoginInput {
-                user_name: "sth.doctor".into(),
-                password: crate::demo::DEMO_PASSWORD.into(),
-                totp: Some(code),
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let cookie = format!("__Host-ehrshare-session={}", login.token);
     let csrf = login.csrf_token.clone();
     let duration = Duration::from_secs(args.seconds.max(1));
@@ -975,9 +966,7 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
         per.as_secs_f64() * 1e3,
         100.0 * per.as_secs_f64() / mean.as_secs_f64()
     );
-    app.close().await;
-    scratch.drop_database().await?;
-    Ok(())
+    world.finish().await
 }
 
 #[cfg(test)]
