@@ -127,6 +127,7 @@ fn subject_problems(
             Target::Identifier { system: s, value } => *s != system || !our_number(value),
             Target::Other(_) => true,
         })
+        .take(ehrshare_fhir::r4::MAX_PROBLEMS)
         .map(|r| FieldError {
             field: r.path,
             code: "subject-mismatch",

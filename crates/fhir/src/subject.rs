@@ -58,26 +58,31 @@ pub struct PatientReference {
 /// Every reference to a patient (or a group) in `resource`.
 pub fn patient_references(resource: &Value) -> Vec<PatientReference> {
     let mut out = Vec::new();
-    let root = resource
+    let mut root = resource
         .get("resourceType")
         .and_then(Value::as_str)
         .unwrap_or("$")
         .to_owned();
-    walk(resource, &root, "", &mut out);
+    walk(resource, &mut root, "", &mut out);
     out
 }
 
-fn walk(value: &Value, path: &str, element: &str, out: &mut Vec<PatientReference>) {
+/// `path` is one buffer, grown and cut back as the walk goes, so that the work stays linear
+/// in the resource's size whatever its depth.
+fn walk(value: &Value, path: &mut String, element: &str, out: &mut Vec<PatientReference>) {
     match value {
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, &format!("{path}[{i}]"), element, out);
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                walk(item, path, element, out);
+                path.truncate(len);
             }
         }
         Value::Object(obj) => {
             for target in reference_targets(obj, element) {
                 out.push(PatientReference {
-                    path: path.to_owned(),
+                    path: path.clone(),
                     target,
                 });
             }
@@ -96,7 +101,11 @@ fn walk(value: &Value, path: &str, element: &str, out: &mut Vec<PatientReference
                 }
             }
             for (key, child) in obj {
-                walk(child, &format!("{path}.{key}"), key, out);
+                let len = path.len();
+                path.push('.');
+                path.push_str(key);
+                walk(child, path, key, out);
+                path.truncate(len);
             }
         }
         _ => {}
