@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use ehrshare_core::account::{OfficeRole, Realm};
 use ehrshare_core::audit::{AuditEntry, Outcome};
+pub use ehrshare_store::alert::AlertRow as Alert;
+use ehrshare_store::alert::AlertRow;
 pub use ehrshare_store::audit::AuditFilter;
-pub use ehrshare_store::sharing::AlertRow as Alert;
-use ehrshare_store::sharing::AlertRow;
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
 
@@ -219,7 +219,7 @@ impl App {
         entry.reason = Some(note.clone());
         let review = change(move |conn: Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::sharing::review_alert(conn, alert, &note, reviewer, now).await
+                ehrshare_store::alert::review_alert(conn, alert, &note, reviewer, now).await
             })
         });
         self.record_with(entry, review).await?;

@@ -24,7 +24,7 @@ use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;
 use ehrshare_core::profession::Role;
 pub use ehrshare_store::account::AccountRow;
-use ehrshare_store::sharing::AlertRow;
+use ehrshare_store::alert::AlertRow;
 use ehrshare_store::{Conn, StoreError, change};
 use uuid::Uuid;
 
@@ -710,7 +710,7 @@ impl App {
                         other => other,
                     })?;
                 match &alert {
-                    Some(a) => ehrshare_store::sharing::insert_alert(conn, a).await,
+                    Some(a) => ehrshare_store::alert::insert_alert(conn, a).await,
                     None => Ok(()),
                 }
             })
@@ -826,7 +826,7 @@ impl App {
                 if !ehrshare_store::account::update(conn.reborrow(), &stored).await? {
                     return Err(stale());
                 }
-                ehrshare_store::sharing::insert_alert(conn, &alert).await
+                ehrshare_store::alert::insert_alert(conn, &alert).await
             })
         });
         self.record_and_notify(entry, Some(update), grant.notices)

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use ehrshare_core::alert::{AlertWindow, Flag, Seen, relation};
 use ehrshare_core::audit::Outcome;
-use ehrshare_store::sharing::AlertRow;
+use ehrshare_store::alert::AlertRow;
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
 
@@ -167,9 +167,9 @@ impl App {
         let write = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 for a in &alerts {
-                    ehrshare_store::sharing::insert_alert(conn.reborrow(), a).await?;
+                    ehrshare_store::alert::insert_alert(conn.reborrow(), a).await?;
                 }
-                ehrshare_store::sharing::put_meta(conn, CURSOR, &to.to_string()).await
+                ehrshare_store::put_meta(conn, CURSOR, &to.to_string()).await
             })
         });
         self.record_with(entry, write).await?;

@@ -16,7 +16,7 @@
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::consent::CardAssertion;
 use ehrshare_core::identity::{Document, DocumentType};
-use ehrshare_store::{Conn, change, sharing::ReaderRow};
+use ehrshare_store::{Conn, card_reader::ReaderRow, change};
 use uuid::Uuid;
 
 use crate::auth::Session;
@@ -68,7 +68,7 @@ impl App {
         let mut entry = caller.entry(self, "card-reader.register", Outcome::Allowed);
         entry.record_ids = vec![row.id];
         let insert = change(move |conn: Conn<'_>| {
-            Box::pin(async move { ehrshare_store::sharing::insert_reader(conn, &row).await })
+            Box::pin(async move { ehrshare_store::card_reader::insert_reader(conn, &row).await })
         });
         self.record_with(entry, insert).await?;
         if !self.inner.db.set_meta_once(&meta_key(hcp), &value).await? {

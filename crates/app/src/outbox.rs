@@ -20,8 +20,9 @@ use std::time::Duration;
 use ehrshare_core::audit::NewAuditEntry;
 use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;
-use ehrshare_store::audit::{Appended, Change, ChangeFuture};
+use ehrshare_store::audit::Appended;
 use ehrshare_store::outbox::{NewMessage, StoredMessage};
+use ehrshare_store::{Change, ChangeFuture};
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
 

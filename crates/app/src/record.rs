@@ -20,8 +20,9 @@ use ehrshare_core::access::{
 };
 use ehrshare_core::audit::{NewAuditEntry, Outcome};
 use ehrshare_core::domain::Domain;
+use ehrshare_store::alert::AlertRow;
 use ehrshare_store::audit::{NoticeClaim, ReadEffects};
-use ehrshare_store::sharing::{AlertRow, RecordRow};
+use ehrshare_store::record::RecordRow;
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
 
@@ -32,8 +33,8 @@ use crate::recipient::recipient_notice;
 use crate::sharing::{Asker, Facts};
 use crate::{App, AppError};
 
-pub use ehrshare_store::sharing::ListedRecord;
-pub use ehrshare_store::sharing::RecordRow as Record;
+pub use ehrshare_store::facts::ListedRecord;
+pub use ehrshare_store::record::RecordRow as Record;
 
 /// What a deposit did.
 #[derive(Debug, Clone)]
@@ -365,7 +366,7 @@ impl App {
                     // The key is kept with this answer too, so that other content under it
                     // later is the conflict it would have been.
                     Some((key, request_hash)) => {
-                        let k = ehrshare_store::sharing::DepositKeyRow {
+                        let k = ehrshare_store::record::DepositKeyRow {
                             source_hcp: hcp,
                             key: key.to_owned(),
                             request_hash,
@@ -375,7 +376,7 @@ impl App {
                         };
                         let write = change(move |conn: Conn<'_>| {
                             Box::pin(async move {
-                                ehrshare_store::sharing::insert_deposit_key(conn, &k).await?;
+                                ehrshare_store::record::insert_deposit_key(conn, &k).await?;
                                 Ok(())
                             })
                         });
@@ -423,7 +424,7 @@ impl App {
         let keyed = idempotency_key
             .zip(request_hash)
             .map(
-                |(key, request_hash)| ehrshare_store::sharing::DepositKeyRow {
+                |(key, request_hash)| ehrshare_store::record::DepositKeyRow {
                     source_hcp: hcp,
                     key: key.to_owned(),
                     request_hash,
@@ -435,14 +436,14 @@ impl App {
         let write = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 let mut done = if stored.version == 1 {
-                    ehrshare_store::sharing::insert_record(conn.reborrow(), &stored).await?
+                    ehrshare_store::record::insert_record(conn.reborrow(), &stored).await?
                 } else {
-                    ehrshare_store::sharing::update_record(conn.reborrow(), &stored).await?
+                    ehrshare_store::record::update_record(conn.reborrow(), &stored).await?
                 };
                 if done && let Some(k) = &keyed {
                     // Two first tries with one key: the second finds it taken and is
                     // rolled back whole; its retry gets the first answer.
-                    done = ehrshare_store::sharing::insert_deposit_key(conn, k).await?;
+                    done = ehrshare_store::record::insert_deposit_key(conn, k).await?;
                 }
                 if done {
                     Ok(())
@@ -655,7 +656,7 @@ impl App {
         let stored = updated.clone();
         let write = change(move |conn: Conn<'_>| {
             Box::pin(async move {
-                if ehrshare_store::sharing::update_record(conn, &stored).await? {
+                if ehrshare_store::record::update_record(conn, &stored).await? {
                     Ok(())
                 } else {
                     Err(ehrshare_store::StoreError::Corrupt(
@@ -833,7 +834,7 @@ impl App {
         let mut k = 0usize;
         for recipient in &ids {
             let recipient = *recipient;
-            let consent = ehrshare_store::sharing::ConsentRow {
+            let consent = ehrshare_store::consent::ConsentRow {
                 id: Uuid::now_v7(),
                 recipient_id: recipient,
                 hcp_id: hcp,
@@ -846,7 +847,7 @@ impl App {
                 account_id: None,
                 created_at: now,
             };
-            let episode = ehrshare_store::sharing::EpisodeRow {
+            let episode = ehrshare_store::episode::EpisodeRow {
                 id: Uuid::now_v7(),
                 recipient_id: recipient,
                 hcp_id: hcp,
@@ -891,10 +892,10 @@ impl App {
             entry.episode_id = Some(episode.id);
             let write = change(move |mut conn: Conn<'_>| {
                 Box::pin(async move {
-                    ehrshare_store::sharing::insert_consent(conn.reborrow(), &consent).await?;
-                    ehrshare_store::sharing::insert_episode(conn.reborrow(), &episode).await?;
+                    ehrshare_store::consent::insert_consent(conn.reborrow(), &consent).await?;
+                    ehrshare_store::episode::insert_episode(conn.reborrow(), &episode).await?;
                     for r in &rows {
-                        ehrshare_store::sharing::insert_record(conn.reborrow(), r).await?;
+                        ehrshare_store::record::insert_record(conn.reborrow(), r).await?;
                     }
                     Ok(())
                 })

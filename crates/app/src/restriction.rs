@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use ehrshare_core::access::{Action, Ask, Decision};
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::domain::Domain;
-use ehrshare_store::sharing::{RestrictionRow, UnlockChallengeRow};
+use ehrshare_store::restriction::RestrictionRow;
+use ehrshare_store::restriction::UnlockChallengeRow;
 use ehrshare_store::{Conn, change};
 use time::Duration;
 use uuid::Uuid;
@@ -105,7 +106,7 @@ impl App {
         let stored = row.clone();
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(
-                async move { ehrshare_store::sharing::insert_restriction(conn, &stored).await },
+                async move { ehrshare_store::restriction::insert_restriction(conn, &stored).await },
             )
         });
         self.record_with(entry, insert).await?;
@@ -136,7 +137,7 @@ impl App {
         entry.record_ids = vec![id];
         let lift = change(move |conn: Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::sharing::lift_restriction(conn, recipient, id, now)
+                ehrshare_store::restriction::lift_restriction(conn, recipient, id, now)
                     .await
                     .map(|_| ())
             })
@@ -193,7 +194,7 @@ impl App {
         let id = challenge.id;
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::sharing::insert_unlock_challenge(conn, &challenge).await
+                ehrshare_store::restriction::insert_unlock_challenge(conn, &challenge).await
             })
         });
         self.record_and_notify(entry, Some(insert), vec![notice])
@@ -271,9 +272,9 @@ impl App {
         let reason = reason.to_owned();
         let unlock = change(move |conn: Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::sharing::insert_unlocks(
+                ehrshare_store::restriction::insert_unlocks(
                     conn,
-                    &ehrshare_store::sharing::UnlockGrant {
+                    &ehrshare_store::restriction::UnlockGrant {
                         restriction_ids: &restrictions,
                         recipient,
                         hcp,
@@ -383,7 +384,7 @@ impl App {
             let id = c.id;
             let count = change(move |mut conn: Conn<'_>| {
                 Box::pin(async move {
-                    ehrshare_store::sharing::count_unlock_attempt(conn.reborrow(), id).await?;
+                    ehrshare_store::restriction::count_unlock_attempt(conn.reborrow(), id).await?;
                     failed.write(conn).await
                 })
             });
@@ -395,7 +396,7 @@ impl App {
         let used_in = used.clone();
         let unlock = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                if ehrshare_store::sharing::use_unlock_challenge(
+                if ehrshare_store::restriction::use_unlock_challenge(
                     conn.reborrow(),
                     &c,
                     now + UNLOCK_FOR,

@@ -20,9 +20,11 @@ use ehrshare_core::domain::Domain;
 use ehrshare_core::episode::{Episode, EpisodeKind};
 use ehrshare_core::identity::{Document, DocumentType};
 use ehrshare_core::profession::Role;
-use ehrshare_store::sharing::{AlertRow, ConsentRow, EpisodeRow};
+use ehrshare_store::alert::AlertRow;
+use ehrshare_store::consent::ConsentRow;
+use ehrshare_store::episode::EpisodeRow;
 
-pub use ehrshare_store::sharing::ConsentRow as ConsentRecord;
+pub use ehrshare_store::consent::ConsentRow as ConsentRecord;
 use ehrshare_store::{Conn, change};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -43,7 +45,7 @@ pub struct Facts {
     pub restrictions: Vec<CoreRestriction>,
     /// The current records loaded with the facts (only those of the domains asked for), to be
     /// released only under a permit.
-    pub records: Vec<ehrshare_store::sharing::ListedRecord>,
+    pub records: Vec<ehrshare_store::facts::ListedRecord>,
 }
 
 /// Who is asking, for the decision, with the account (if any) behind it.
@@ -482,7 +484,7 @@ impl App {
         hcp: Uuid,
         location: Uuid,
         public_key: &str,
-    ) -> Result<ehrshare_store::sharing::ReaderRow, AppError> {
+    ) -> Result<ehrshare_store::card_reader::ReaderRow, AppError> {
         let now = self.clock().now();
         let admin = session
             .account()
@@ -506,7 +508,7 @@ impl App {
                 "an Ed25519 public key: 64 hex digits",
             ));
         }
-        let row = ehrshare_store::sharing::ReaderRow {
+        let row = ehrshare_store::card_reader::ReaderRow {
             id: Uuid::now_v7(),
             hcp_id: hcp,
             location_id: location,
@@ -518,7 +520,7 @@ impl App {
         entry.record_ids = vec![row.id];
         let stored = row.clone();
         let insert = change(move |conn: Conn<'_>| {
-            Box::pin(async move { ehrshare_store::sharing::insert_reader(conn, &stored).await })
+            Box::pin(async move { ehrshare_store::card_reader::insert_reader(conn, &stored).await })
         });
         self.record_with(entry, insert).await?;
         Ok(row)
@@ -648,7 +650,7 @@ impl App {
         entry.record_ids = vec![reader_id];
         let claim = change(move |conn: Conn<'_>| {
             Box::pin(async move {
-                if ehrshare_store::sharing::claim_card_nonce(conn, &nonce, reader_id, at, now)
+                if ehrshare_store::card_reader::claim_card_nonce(conn, &nonce, reader_id, at, now)
                     .await?
                 {
                     Ok(())
@@ -748,14 +750,14 @@ impl App {
         let stored = row.clone();
         let insert = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::sharing::revoke_consents(
+                ehrshare_store::consent::revoke_consents(
                     conn.reborrow(),
                     stored.recipient_id,
                     stored.hcp_id,
                     stored.given_at,
                 )
                 .await?;
-                ehrshare_store::sharing::insert_consent(conn, &stored).await
+                ehrshare_store::consent::insert_consent(conn, &stored).await
             })
         });
         self.record_and_notify(entry, Some(insert), vec![notice])
@@ -1002,7 +1004,7 @@ impl App {
         );
         let revoke = change(move |conn: Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::sharing::revoke_consents(conn, recipient, hcp, now)
+                ehrshare_store::consent::revoke_consents(conn, recipient, hcp, now)
                     .await
                     .map(|_| ())
             })
@@ -1061,7 +1063,7 @@ impl App {
         entry.episode_id = Some(row.id);
         let stored = row.clone();
         let insert = change(move |conn: Conn<'_>| {
-            Box::pin(async move { ehrshare_store::sharing::insert_episode(conn, &stored).await })
+            Box::pin(async move { ehrshare_store::episode::insert_episode(conn, &stored).await })
         });
         self.record_with(entry, insert).await?;
         Ok(row)
@@ -1098,7 +1100,7 @@ impl App {
         entry.episode_id = Some(episode);
         let close = change(move |conn: Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::sharing::close_episode(conn, episode, now, account)
+                ehrshare_store::episode::close_episode(conn, episode, now, account)
                     .await
                     .map(|_| ())
             })
@@ -1230,7 +1232,7 @@ impl AttemptFailure {
             ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
         }
         if let Some(a) = &self.alert {
-            ehrshare_store::sharing::insert_alert(conn, a).await?;
+            ehrshare_store::alert::insert_alert(conn, a).await?;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::resource::Problem;
+use crate::problem::Problem;
 
 /// Parses a resource's JSON text. Duplicate keys are each reported with their path (the
 /// resource type first, when the text names one); malformed JSON is one problem at `$`.
@@ -51,7 +51,7 @@ enum Step {
 }
 
 /// Walks the text, noting every key that repeats in its object (at most
-/// `r4::MAX_PROBLEMS` of them). The path is kept as steps and written out only for a
+/// `problem::MAX_PROBLEMS` of them). The path is kept as steps and written out only for a
 /// duplicate, so the work is linear in the text whatever its shape.
 struct Duplicates<'a> {
     steps: &'a mut Vec<Step>,
@@ -132,7 +132,7 @@ impl<'de> Visitor<'de> for Duplicates<'_> {
         let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
             if seen.contains(&key) {
-                if self.found.len() < crate::r4::MAX_PROBLEMS {
+                if self.found.len() < crate::problem::MAX_PROBLEMS {
                     let path = self.path(&key);
                     self.found.push(path);
                 }
@@ -178,7 +178,7 @@ mod tests {
         text.push_str("\"b\": 1}");
         assert_eq!(
             parse(text.as_bytes()).unwrap_err().len(),
-            crate::r4::MAX_PROBLEMS
+            crate::problem::MAX_PROBLEMS
         );
     }
 

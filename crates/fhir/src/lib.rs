@@ -9,6 +9,7 @@ pub mod datatypes;
 pub mod headline;
 pub mod json;
 pub mod operation_outcome;
+pub mod problem;
 pub mod r4;
 pub mod resource;
 pub mod subject;

@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::{Map, Value};
 
-use crate::resource::Problem;
+use crate::problem::Problem;
 
 const SCHEMA: &str = include_str!("../r4/fhir.schema.json");
 const ELEMENTS: &str = include_str!("../r4/elements.tsv");
@@ -611,8 +611,7 @@ impl Definitions {
     }
 }
 
-/// The most problems one answer lists: enough to fix a resource, bounded whatever is sent.
-pub const MAX_PROBLEMS: usize = 100;
+pub use crate::problem::MAX_PROBLEMS;
 
 /// One step of a path.
 #[derive(Debug, Clone, Copy)]

@@ -9,6 +9,8 @@ use ehrshare_core::domain::{Domain, Evidence, LoincClasses, domain_of};
 use ehrshare_core::terminology::{TermKind, Terminology};
 use serde_json::{Value, json};
 
+pub use crate::problem::Problem;
+
 /// Code systems that mark a Condition, Procedure or MedicationRequest as Chinese medicine:
 /// ICD-11 chapter 26 (traditional medicine) and ehrshare's documented local CM systems.
 pub const CM_SYSTEMS: [&str; 6] = [
@@ -34,14 +36,6 @@ const TERM_KINDS: [TermKind; 4] = [
     TermKind::Acupoint,
 ];
 
-/// One structural problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Where, as a FHIRPath-like path.
-    pub path: String,
-    pub message: String,
-}
-
 /// A resource that passed: what the record needs from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
@@ -66,7 +60,9 @@ impl Check {
 
     /// Adds a problem, unless one was said of the same path already or the answer is full.
     fn push(&mut self, path: &str, message: impl Into<String>) {
-        if self.problems.len() >= crate::r4::MAX_PROBLEMS || !self.paths.insert(path.to_owned()) {
+        if self.problems.len() >= crate::problem::MAX_PROBLEMS
+            || !self.paths.insert(path.to_owned())
+        {
             return;
         }
         self.problems.push(Problem {

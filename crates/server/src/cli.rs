@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, LogFormat, Overrides};
+use crate::serve::ServeArgs;
 
 /// ehrshare: electronic health record sharing.
 #[derive(Debug, Parser)]
@@ -47,20 +48,6 @@ pub struct Flags {
     /// Log filter [default: info].
     #[arg(long, global = true, value_name = "FILTER")]
     pub log_level: Option<String>,
-}
-
-/// Options of `serve`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ServeArgs {
-    /// Load the demo population (with its accounts) first, once.
-    #[arg(long)]
-    pub demo: bool,
-    /// Start although the database is behind its last signed audit checkpoint (a restored
-    /// backup) or has entries its checkpoint file does not cover: the rollback is signed into
-    /// the checkpoint file and named by `audit verify`. A flag only, never a setting, so that
-    /// it cannot linger in a configuration.
-    #[arg(long)]
-    pub accept_rollback: bool,
 }
 
 /// Log format as a flag value.

@@ -287,9 +287,23 @@ pub async fn create_office_admin(
     Ok(())
 }
 
+/// Options of `serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Load the demo population (with its accounts) first, once.
+    #[arg(long)]
+    pub demo: bool,
+    /// Start although the database is behind its last signed audit checkpoint (a restored
+    /// backup) or has entries its checkpoint file does not cover: the rollback is signed into
+    /// the checkpoint file and named by `audit verify`. A flag only, never a setting, so that
+    /// it cannot linger in a configuration.
+    #[arg(long)]
+    pub accept_rollback: bool,
+}
+
 /// `ehrshare serve`: runs until SIGINT or SIGTERM, then finishes the requests in flight. With
 /// `demo`, the demo population (with its accounts) is loaded first, once.
-pub async fn serve(config: Config, args: &crate::cli::ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     let app = start_app_with(&config, args.accept_rollback).await?;
     std::thread::spawn(ehrshare_app::record::warm_validation);

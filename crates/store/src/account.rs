@@ -5,7 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::Conn;
+use crate::db::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::timestamp::Ts;
@@ -48,7 +48,7 @@ const COLUMNS: &str = "account_id, realm, hcp_id, user_name, name_en, name_zh, r
     must_change_password, totp_secret, totp_pending, totp_last_step, last_login_at, demo, \
     created_at, version, doc_type, doc_issuer, doc_number";
 
-/// An [`AccountRow`] from a row with [`COLUMNS`] (either backend, or a [`crate::reader`]
+/// An [`AccountRow`] from a row with [`COLUMNS`] (either backend, or a [`crate::in_place`]
 /// row with `get`).
 macro_rules! account_row {
     ($row:expr) => {
@@ -442,7 +442,7 @@ impl Db {
                 "SELECT r.recipient_id, a.account_id, a.hcp_id FROM recipient r \
                  JOIN account a ON a.doc_type = r.doc_type AND a.doc_issuer = r.doc_issuer \
                  AND a.doc_number = r.doc_number WHERE r.recipient_id IN ({})",
-                crate::sharing::placeholders(1, chunk.len())
+                crate::db::placeholders(1, chunk.len())
             );
             let rows: Vec<(Uuid, Uuid, Option<Uuid>)> = crate::on_pool!(self, pool => {
                 let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
@@ -641,9 +641,9 @@ impl Db {
                 (session, account)
             }};
         }
-        if let crate::Db::Sqlite(_, readers) = self
+        if let Some(in_place) = self.in_place()
             && let Some(found) =
-                readers.optional_row(sql, &token_hash, |row| Ok(session_and_account!(row, get)))
+                in_place.optional_row(sql, &token_hash, |row| Ok(session_and_account!(row, get)))
         {
             return found;
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ehrshare_core::audit::{AuditEntry, NewAuditEntry};
 
 use crate::audit::{EntryTable, insert_entries_postgres, insert_entries_sqlite};
-use crate::db::{Backend, Db};
+use crate::db::{Backend, Db, Pool};
 use crate::error::StoreError;
 
 const RAW_SQLITE: &str = "DROP TABLE IF EXISTS bench_raw;
@@ -62,13 +62,13 @@ pub async fn raw_batched_insert_rate(
                     .at_seq(seq + i)
             })
             .collect();
-        match db {
-            Db::Sqlite(pool, _) => {
+        match db.pool() {
+            Pool::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 insert_entries_sqlite(&mut tx, EntryTable::BenchRaw, &rows).await?;
                 tx.commit().await?;
             }
-            Db::Postgres(pool) => {
+            Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 insert_entries_postgres(&mut tx, EntryTable::BenchRaw, &rows).await?;
                 tx.commit().await?;

@@ -9,24 +9,30 @@
 //!   recipient on a PostgreSQL-compatible distributed engine.
 
 pub mod account;
+pub mod alert;
 pub mod audit;
 pub mod bench;
+pub mod card_reader;
+pub mod consent;
 mod db;
+pub mod episode;
 mod error;
+pub mod facts;
+mod in_place;
 mod migrate;
 pub mod oauth;
 pub mod outbox;
 mod packed;
 pub mod person;
 pub mod provider;
-mod reader;
 pub mod recipient;
+pub mod record;
+pub mod restriction;
 mod retry;
-pub mod sharing;
 pub mod timestamp;
 
-pub use audit::{AuditLog, AuditOptions, Conn, change};
-pub use db::{Backend, Db, DbOptions};
+pub use audit::{AuditLog, AuditOptions};
+pub use db::{Backend, Change, ChangeFuture, Conn, Db, DbOptions, Pool, change, put_meta};
 pub use error::StoreError;
 pub use migrate::{MigrationReport, migrations_for};
 pub use retry::{RetryPolicy, with_retry};

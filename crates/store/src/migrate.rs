@@ -9,7 +9,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Executor};
 
-use crate::db::{Backend, Db};
+use crate::db::{Backend, Db, Pool};
 use crate::error::StoreError;
 
 /// One migration as compiled into the binary.
@@ -102,8 +102,8 @@ impl Db {
     /// Applies every pending migration. Safe to run repeatedly and concurrently.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let migrations = migrations_for(self.backend());
-        match self {
-            Db::Sqlite(pool, _) => {
+        match self.pool() {
+            Pool::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 // BEGIN IMMEDIATE takes the write lock now, so that two processes cannot both
                 // read "version 3 missing" and both apply it.
@@ -122,7 +122,7 @@ impl Db {
                     }
                 }
             }
-            Db::Postgres(pool) => {
+            Pool::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 let mut tx = conn.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -5,7 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::Conn;
+use crate::db::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::timestamp::Ts;

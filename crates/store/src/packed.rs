@@ -6,7 +6,7 @@
 //! six statements and some sixty hand-overs. Packed, the facts are one statement and one row,
 //! the records another (docs/PERFORMANCE.md has the figures). The same SQL shape serves
 //! PostgreSQL (`json_agg`), so both backends decode through this one module. (SQLite's hot
-//! reads now run in place, `crate::reader`, with no hand-over to save: there the facts' small
+//! reads now run in place, `crate::in_place`, with no hand-over to save: there the facts' small
 //! lists stay packed and the records are read as rows.)
 //!
 //! Only the encoding differs by backend: SQLite keeps UUIDs as blobs (no JSON form; sent as

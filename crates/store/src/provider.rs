@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::Conn;
+use crate::db::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::timestamp::Ts;
@@ -241,8 +241,8 @@ const HCP_COLUMNS: &str = "hcp_id, name_en, name_zh, br_number, hcp_type, sector
 const LOCATION_COLUMNS: &str = "location_id, hcp_id, name_en, name_zh, room_floor, building, \
     street, district, phone, qr_token, created_at";
 
-/// An [`HcpRow`] from a row with [`HCP_COLUMNS`] (either backend; or a [`crate::reader`]
-/// row with `get`, its JSON columns read as [`crate::reader::JsonText`]).
+/// An [`HcpRow`] from a row with [`HCP_COLUMNS`] (either backend; or a [`crate::in_place`]
+/// row with `get`, its JSON columns read as [`crate::in_place::JsonText`]).
 macro_rules! hcp_from_row {
     ($row:expr) => {
         hcp_from_row!($row, try_get, Json)
@@ -388,9 +388,9 @@ impl Db {
         static SQL: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| format!("SELECT {HCP_COLUMNS} FROM hcp WHERE hcp_id = $1"));
         let sql: &str = &SQL;
-        if let crate::Db::Sqlite(_, readers) = self
-            && let Some(found) = readers.optional_row(sql, &id, |row| {
-                use crate::reader::JsonText;
+        if let Some(in_place) = self.in_place()
+            && let Some(found) = in_place.optional_row(sql, &id, |row| {
+                use crate::in_place::JsonText;
                 Ok(hcp_from_row!(row, get, JsonText))
             })
         {

@@ -4,7 +4,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::Conn;
+use crate::db::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::timestamp::Ts;
@@ -172,7 +172,7 @@ pub(crate) const RECIPIENT_COLUMNS: &str = "recipient_id, status, channel, name_
     address, language, notify_channel, refuses_access_notices, created_at, activated_at";
 
 /// A [`RecipientRow`] from a row with [`RECIPIENT_COLUMNS`] (either backend, or a
-/// [`crate::reader`] row with `get`).
+/// [`crate::in_place`] row with `get`).
 macro_rules! recipient_row {
     ($row:expr) => {
         $crate::recipient::recipient_row!($row, try_get)
@@ -278,6 +278,43 @@ impl Db {
             .bind(issuer)
             .bind(number)
             .fetch_one(pool)
+            .await?)
+        })
+    }
+}
+
+impl Db {
+    /// The first `n` active recipients, oldest first.
+    pub async fn active_recipients(&self, n: usize) -> Result<Vec<Uuid>, StoreError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT recipient_id FROM recipient WHERE status = 'active' \
+                 ORDER BY created_at, recipient_id LIMIT $1",
+            )
+            .bind(n)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// A recipient found by identity document, any status.
+    pub async fn recipient_by_document(
+        &self,
+        doc_type: &str,
+        issuer: &str,
+        number: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT recipient_id FROM recipient WHERE doc_type = $1 AND doc_issuer = $2 \
+                 AND doc_number = $3 ORDER BY CASE WHEN status = 'withdrawn' THEN 1 ELSE 0 END, \
+                 created_at DESC LIMIT 1",
+            )
+            .bind(doc_type)
+            .bind(issuer)
+            .bind(number)
+            .fetch_optional(pool)
             .await?)
         })
     }

@@ -90,7 +90,7 @@ mod tests {
         let (_dir, db, holder) = contended().await;
         let holder = tokio::sync::Mutex::new(Some(holder));
         let attempts = AtomicU32::new(0);
-        let Db::Sqlite(pool, _) = &db else {
+        let crate::Pool::Sqlite(pool) = db.pool() else {
             unreachable!()
         };
         with_retry(RetryPolicy::default(), || async {
@@ -119,7 +119,7 @@ mod tests {
     #[tokio::test]
     async fn gives_up_after_the_bounded_attempts() {
         let (_dir, db, _holder) = contended().await;
-        let Db::Sqlite(pool, _) = &db else {
+        let crate::Pool::Sqlite(pool) = db.pool() else {
             unreachable!()
         };
         let attempts = AtomicU32::new(0);
@@ -145,7 +145,7 @@ mod tests {
     #[tokio::test]
     async fn does_not_retry_other_errors() {
         let (_dir, db, _holder) = contended().await;
-        let Db::Sqlite(pool, _) = &db else {
+        let crate::Pool::Sqlite(pool) = db.pool() else {
             unreachable!()
         };
         let attempts = AtomicU32::new(0);

@@ -110,7 +110,7 @@ impl Ts {
     }
 }
 
-/// Read on the calling thread ([`crate::reader`]): the stored text.
+/// Read on the calling thread ([`crate::in_place`]): the stored text.
 impl rusqlite::types::FromSql for Ts {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         Ts::parse(value.as_str()?).map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))

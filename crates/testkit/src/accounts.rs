@@ -151,24 +151,24 @@ impl TestApp {
         let sql = "INSERT INTO session (token_hash, account_id, person_id, stage, csrf_token, \
                    created_at, last_seen_at) VALUES ($1, $2, NULL, 'ready', $3, $4, $4)";
         let hash = ehrshare_app::secret::token_hash(&token);
-        match self.db.connect().await {
-            ehrshare_store::Db::Sqlite(pool, _) => {
+        match self.db.connect().await.pool() {
+            ehrshare_store::Pool::Sqlite(pool) => {
                 sqlx::query(sql)
                     .bind(&hash)
                     .bind(account)
                     .bind(&csrf)
                     .bind(ehrshare_store::Ts(now))
-                    .execute(&pool)
+                    .execute(pool)
                     .await
                     .unwrap();
             }
-            ehrshare_store::Db::Postgres(pool) => {
+            ehrshare_store::Pool::Postgres(pool) => {
                 sqlx::query(sql)
                     .bind(&hash)
                     .bind(account)
                     .bind(&csrf)
                     .bind(ehrshare_store::Ts(now))
-                    .execute(&pool)
+                    .execute(pool)
                     .await
                     .unwrap();
             }

@@ -360,7 +360,12 @@ fn fhir_body(problem: &Problem, request_id: String) -> Response {
 }
 
 fn page_body(problem: &Problem, locale: Locale, request_id: &str) -> Response {
-    let page = crate::pages::error::ErrorPage::new(locale, problem, request_id);
+    let page = crate::pages::error::ErrorPage::new(
+        locale,
+        problem.status.as_u16(),
+        problem.code,
+        request_id,
+    );
     match page.render() {
         Ok(html) => Html(html).into_response(),
         Err(err) => {

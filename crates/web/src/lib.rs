@@ -17,13 +17,13 @@ pub mod oidc;
 pub mod pages;
 pub mod qr;
 pub mod ratelimit;
+mod render;
 pub mod request_id;
 pub mod security;
 pub mod session;
 
 use std::time::Duration;
 
-use askama::Template;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
@@ -425,11 +425,4 @@ fn oidc_routes() -> Router<App> {
 
 async fn not_found() -> HttpError {
     HttpError(AppError::NotFound)
-}
-
-/// Renders a template, turning a rendering failure into an internal error.
-pub(crate) fn render_template<T: Template>(template: &T) -> Result<String, HttpError> {
-    template
-        .render()
-        .map_err(|e| HttpError(AppError::Internal(Box::new(e))))
 }

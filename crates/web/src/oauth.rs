@@ -254,7 +254,7 @@ pub async fn authorize_page(
         code_challenge: q.code_challenge,
         code_challenge_method: q.code_challenge_method,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `POST /oauth/authorize`: allowed; back to the clinic system with a code.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ehrshare_core::audit::merkle::{self, Hash, leaf_hash, node_hash};
 use ehrshare_core::audit::{AuditEntry, NewAuditEntry};
-use ehrshare_store::audit::ChangeFuture;
+use ehrshare_store::ChangeFuture;
 use ehrshare_store::{Backend, Conn, change};
 use ehrshare_testkit::TestApp;
 use ehrshare_testkit::audit::sample_entry;
@@ -148,7 +148,7 @@ async fn an_entry_is_stored_alike_by_either_write_path() {
             .iter()
             .map(|c| format!("typeof({c}) || ':' || quote({c})"))
             .collect();
-        let ehrshare_store::Db::Sqlite(pool, _) = &db else {
+        let ehrshare_store::Pool::Sqlite(pool) = db.pool() else {
             unreachable!()
         };
         let mut rows = Vec::new();
@@ -210,7 +210,7 @@ async fn repair_audit_table(t: &TestApp) {
     ehrshare_testkit::audit::tamper(&db, sql).await;
 }
 
-fn insert_meta(key: &'static str) -> ehrshare_store::audit::Change {
+fn insert_meta(key: &'static str) -> ehrshare_store::Change {
     change(move |conn: Conn<'_>| -> ChangeFuture<'_> {
         Box::pin(async move {
             ehrshare_store::on_conn!(conn, c => {

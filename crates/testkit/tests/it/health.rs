@@ -172,7 +172,7 @@ async fn postgres_connections_can_require_tls() {
 async fn sqlite_runs_with_the_settings_its_figures_were_measured_with() {
     let db = ehrshare_testkit::TestDb::empty().await;
     let pool = db.connect().await;
-    let ehrshare_store::Db::Sqlite(p, _) = &pool else {
+    let ehrshare_store::Pool::Sqlite(p) = pool.pool() else {
         return; // PostgreSQL: nothing of this applies.
     };
     let journal: String = sqlx::query_scalar("PRAGMA journal_mode")

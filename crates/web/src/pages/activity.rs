@@ -113,7 +113,7 @@ pub async fn access_log(
         lines,
         older,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// One alert as shown.
@@ -172,7 +172,7 @@ async fn alerts_page(
         done,
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `?done=1` after a review.

@@ -100,7 +100,7 @@ async fn card_page(
         reading,
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `GET /hcp/patients/{id}/card`: asks for the patient's card.

@@ -115,7 +115,7 @@ pub async fn prescription_form(
     Path(id): Path<Uuid>,
 ) -> Result<Html<String>, HttpError> {
     let page = PrescriptionPage::new(&app, locale, &user, id);
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// A positive amount in grams as typed (digits, a decimal point, up to two places, at most
@@ -195,7 +195,7 @@ pub async fn deposit_prescription(
     if invalid {
         return Ok(form_again(
             StatusCode::UNPROCESSABLE_ENTITY,
-            Html(crate::render_template(&page)?),
+            Html(crate::render::render_template(&page)?),
         ));
     }
     let mut parts = vec![
@@ -225,7 +225,7 @@ pub async fn deposit_prescription(
             page.problems = problems(locale, &e);
             Ok(form_again(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Html(crate::render_template(&page)?),
+                Html(crate::render::render_template(&page)?),
             ))
         }
         Err(e) => Err(HttpError(e)),
@@ -439,7 +439,7 @@ pub async fn deposit_form(
 ) -> Result<Html<String>, HttpError> {
     let kind = Kind::parse(&kind).ok_or(HttpError(AppError::NotFound))?;
     let page = deposit_page(&app, locale, &user, id, kind, &HashMap::new());
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `POST /hcp/patients/{id}/deposit/{kind}`: deposits it and shows the summary; or the form
@@ -470,7 +470,7 @@ pub async fn deposit(
     if invalid {
         return Ok(form_again(
             StatusCode::UNPROCESSABLE_ENTITY,
-            Html(crate::render_template(&page)?),
+            Html(crate::render::render_template(&page)?),
         ));
     }
     let values: HashMap<&str, String> = page
@@ -488,7 +488,7 @@ pub async fn deposit(
             page.problems = problems(locale, &e);
             Ok(form_again(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Html(crate::render_template(&page)?),
+                Html(crate::render::render_template(&page)?),
             ))
         }
         Err(e) => Err(HttpError(e)),

@@ -2,7 +2,6 @@
 
 use askama::Template;
 
-use crate::error::Problem;
 use crate::i18n::{Locale, PortalLocale};
 
 /// The error page for one problem.
@@ -17,9 +16,10 @@ pub struct ErrorPage {
 }
 
 impl ErrorPage {
-    /// The page for `problem` in `locale`. Its message is chosen by the problem's stable code.
-    pub fn new(locale: Locale, problem: &Problem, request_id: &str) -> ErrorPage {
-        let specific = format!("error-{}", problem.code);
+    /// The page for a problem's HTTP `status` and stable `code` in `locale`. Its message is
+    /// chosen by the code.
+    pub fn new(locale: Locale, status: u16, code: &str, request_id: &str) -> ErrorPage {
+        let specific = format!("error-{code}");
         let message_id = if locale.has(&specific) {
             specific
         } else {
@@ -28,7 +28,7 @@ impl ErrorPage {
         ErrorPage {
             locale,
             all_locales: super::ALL_LOCALES,
-            status: problem.status.as_u16(),
+            status,
             message_id,
             request_id: request_id.to_owned(),
         }

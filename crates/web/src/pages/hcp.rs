@@ -120,7 +120,7 @@ fn render_login(
         user_name,
         problem,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// The login form (its `Debug` shows no secret).
@@ -233,7 +233,7 @@ pub async fn home(
         csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
         user_admin: account.user_admin,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `POST /hcp/logout`: ends the session (its CSRF token checked by the session middleware).
@@ -316,7 +316,7 @@ fn password_page(
         ),
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `GET /hcp/password`: change one's password (required at the first login and after a reset).
@@ -403,7 +403,7 @@ fn token_page(
         offer,
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `GET /hcp/token`: enrol the security token (the first login's second step).

@@ -20,5 +20,5 @@ pub async fn show(Extension(locale): Extension<Locale>) -> Result<Html<String>, 
         locale,
         all_locales: super::ALL_LOCALES,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }

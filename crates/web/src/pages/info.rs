@@ -28,7 +28,7 @@ fn render(
         title,
         paragraphs,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `GET /pics`: the personal information collection statement.

@@ -78,7 +78,7 @@ fn find_page(
         number: form.number,
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `GET /hcp/patients`: the look-up form.
@@ -271,7 +271,7 @@ async fn patient(
             .map(|d| locale.t(&format!("hcp-patient-done-{d}"))),
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `?done=` after a form.
@@ -470,7 +470,7 @@ pub async fn record(
                         .collect(),
                 })
                 .collect();
-            let html = crate::render_template(&page(domains, summary.total, None))?;
+            let html = crate::render::render_template(&page(domains, summary.total, None))?;
             Ok(Html(html).into_response())
         }
         Err(AppError::Forbidden { code, .. }) => {
@@ -480,7 +480,7 @@ pub async fn record(
             } else {
                 locale.t("problem-generic")
             };
-            let html = crate::render_template(&page(Vec::new(), 0, Some(reason)))?;
+            let html = crate::render::render_template(&page(Vec::new(), 0, Some(reason)))?;
             Ok(form_again(StatusCode::FORBIDDEN, Html(html)))
         }
         Err(e) => Err(HttpError(e)),
@@ -524,7 +524,7 @@ fn unlock_page(
         reason,
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// The reason for an unlock.
@@ -674,7 +674,7 @@ pub async fn record_detail(
         updated: r.updated_at.date().to_string(),
         json: serde_json::to_string_pretty(&value).unwrap_or(r.body),
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// The registration form as typed (kept after a refusal).
@@ -729,7 +729,7 @@ fn register_page(
         typed,
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 /// `GET /hcp/patients/register`: register a person who is not yet in the system.

@@ -147,7 +147,7 @@ async fn page(
         done,
         problems,
     };
-    Ok(Html(crate::render_template(&page)?))
+    Ok(Html(crate::render::render_template(&page)?))
 }
 
 fn back(done: &str) -> Response {

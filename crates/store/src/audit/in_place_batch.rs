@@ -1,9 +1,9 @@
-//! The SQLite audit writer's common batch, run in place on a connection of its own
-//! (docs/adr/0005-sqlite-audit-writer-in-place.md).
+//! The SQLite audit writer's common batch, run in place on a connection of its own (ADR 0005,
+//! [`crate::in_place`]).
 //!
 //! Why: through sqlx, one batch of read entries is about seven statements, each handed to the
 //! connection's worker thread and its answer handed back; under load every hand-over waits
-//! for a core, and the requests wait for the batch (docs/PERFORMANCE.md). Here the writer task
+//! for a core, and the requests wait for the batch (ADR 0005). Here the writer task
 //! runs the batch itself, on the tokio thread it is on: no hand-over at all. The thread is
 //! blocked for the batch, `fsync` included (about 0.1 ms here), as ADR 0004's reads block it.
 //!
@@ -23,7 +23,9 @@ use ehrshare_core::audit::AuditEntry;
 use ehrshare_core::audit::merkle::{Frontier, Hash};
 use rusqlite::{Connection, ToSql, TransactionBehavior, params};
 
-use super::{AUDIT_SIZE, EntryTable, Job, Slot, to_i64};
+use super::plan::{Job, Plan, Slot};
+use super::read_effects::{claim_notice_days_sql, unrevoked_consents_sql};
+use super::rows::{AUDIT_SIZE, EntryTable, to_i64};
 use crate::error::StoreError;
 use crate::timestamp::Ts;
 
@@ -35,8 +37,8 @@ struct Statements {
 }
 
 static SQL: std::sync::LazyLock<Statements> = std::sync::LazyLock::new(|| Statements {
-    unrevoked: crate::sharing::unrevoked_consents_sql(1),
-    claim: crate::sharing::claim_notice_days_sql(1),
+    unrevoked: unrevoked_consents_sql(1),
+    claim: claim_notice_days_sql(1),
     entry: format!(
         "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
          ?18, ?19)",
@@ -57,7 +59,7 @@ fn in_place(jobs: &[Job]) -> bool {
 /// Commits `jobs` in one transaction and returns what became of each, as the pool path does;
 /// `None` when the batch is not one for this path, with nothing committed. `frontier` may
 /// have been advanced even then, or on an error: the caller restores it.
-pub(crate) fn batch(
+pub(super) fn batch(
     conn: &mut Connection,
     frontier: &mut Frontier,
     jobs: &[Job],
@@ -70,46 +72,38 @@ pub(crate) fn batch(
     if u64::try_from(size).ok() != Some(frontier.size()) {
         return Ok(None);
     }
-    let mut slots = Vec::with_capacity(jobs.len());
-    let mut rows: Vec<AuditEntry> = Vec::with_capacity(jobs.len());
-    let mut nodes: Vec<(u64, Hash)> = Vec::with_capacity(jobs.len() * 2);
+    let mut plan = Plan::new(jobs.len());
     {
         // The pool path's statements for one consent and one day (`$N` bound by name).
         let mut unrevoked = tx.prepare_cached(&SQL.unrevoked)?;
         let mut claim = tx.prepare_cached(&SQL.claim)?;
         // The jobs are only read: if the batch turns out not to be for this path, the pool
         // path gets them whole.
-        for job in jobs.iter() {
-            if let Some(read) = &job.read {
-                // No change is in the batch, so each consent is judged as of the transaction's
-                // start, after every earlier batch (a revocation included) committed.
-                if let Some(consent) = read.consent
-                    && !unrevoked.exists([("$1", &consent as &dyn ToSql)].as_slice())?
-                {
-                    slots.push(Slot::ChangeFailed(StoreError::ConsentRevoked));
-                    continue;
-                }
-                if let Some(n) = &read.notice {
-                    let day: [(&str, &dyn ToSql); 3] =
-                        [("$1", &n.recipient), ("$2", &n.hcp), ("$3", &n.day)];
-                    let fresh = claim.exists(day.as_slice())?;
-                    if fresh && !n.messages.is_empty() {
-                        // The day's first access: its notice goes through the outbox, which
-                        // the pool path writes.
-                        return Ok(None);
-                    }
+        for (i, job) in jobs.iter().enumerate() {
+            // No change is in the batch, so each consent is judged as of the transaction's
+            // start, after every earlier batch (a revocation included) committed.
+            if let Some(consent) = job.consent()
+                && !unrevoked.exists([("$1", &consent as &dyn ToSql)].as_slice())?
+            {
+                plan.refuse(StoreError::ConsentRevoked);
+                continue;
+            }
+            if let Some(n) = job.read.as_ref().and_then(|r| r.notice.as_ref()) {
+                let day: [(&str, &dyn ToSql); 3] =
+                    [("$1", &n.recipient), ("$2", &n.hcp), ("$3", &n.day)];
+                let fresh = claim.exists(day.as_slice())?;
+                if fresh && !n.messages.is_empty() {
+                    // The day's first access: its notice goes through the outbox, which the
+                    // pool path writes.
+                    return Ok(None);
                 }
             }
-            let seq = frontier.size();
-            let entry = job.entry.clone().at_seq(seq);
-            nodes.extend(frontier.push(entry.leaf_hash()));
-            rows.push(entry);
-            slots.push(Slot::Assigned(seq));
+            plan.keep(frontier, i, job);
         }
-        insert(&tx, &rows, &nodes)?;
+        insert(&tx, &plan.rows, &plan.nodes)?;
     }
     tx.commit()?;
-    Ok(Some(slots))
+    Ok(Some(plan.slots))
 }
 
 /// Inserts the entries and tree nodes, a row at a time through cached statements.
@@ -155,7 +149,7 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 /// The JSON text of a list of ids, as serde_json writes it (a test holds them equal),
 /// written by hand: a summary's entry lists its tens of records, and serde's general string
 /// path (escape checks on every byte) was a visible part of the writer's batch
-/// (docs/PERFORMANCE.md, seventh session).
+/// (ADR 0005).
 fn uuid_list(ids: &[uuid::Uuid]) -> String {
     let mut out = String::with_capacity(2 + ids.len() * 39);
     out.push('[');

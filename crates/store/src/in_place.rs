@@ -1,8 +1,11 @@
-//! SQLite reads on the calling thread, for the hot read paths (docs/adr/0004).
+//! The SQLite fast path: reads on the calling thread for the hot read paths (ADR 0004), and
+//! the audit writer's connection for its common batch (ADR 0005). [`InPlace`] is the only way
+//! to it: a [`crate::Db`] over a SQLite file holds one, and a query function that has a fast
+//! path asks the `Db` for it (`Db::in_place`) rather than matching on the pool.
 //!
 //! Why: sqlx runs each SQLite connection on a worker thread of its own, and every statement
 //! is handed over to it and its answer handed back, waking a thread each way. On the eHR
-//! summary read those hand-overs, not SQLite, were most of the CPU (docs/PERFORMANCE.md).
+//! summary read those hand-overs, not SQLite, were most of the CPU (ADR 0004).
 //! A read of a few dozen microseconds is cheaper run in place than handed over, so the few
 //! statements on the path of every request (the session, the provider, the decision's facts
 //! with the records) read through these connections instead.
@@ -10,7 +13,7 @@
 //! Rules that keep this safe:
 //! - Every reading connection is `query_only`: nothing written through them, ever. Writes
 //!   stay with sqlx, except the audit writer's common batch, which runs on the one writing
-//!   connection kept here ([`Readers::write`], docs/adr/0005) so that closing the database
+//!   connection kept here ([`InPlace::write`], ADR 0005) so that closing the database
 //!   closes it too.
 //! - Same file and compile-time options as the pool (one SQLite library: rusqlite links the
 //!   `libsqlite3-sys` sqlx links). Reading connections use a page cache, not the pool's
@@ -18,7 +21,7 @@
 //! - WAL: a reader sees the last committed state and never waits on the writer.
 //! - A statement here runs on a tokio worker thread; it must stay small (a key lookup, one
 //!   recipient's facts), never a scan.
-//! - An in-memory database has no file to share: no readers, and the callers use the pool.
+//! - An in-memory database has no file to share: no `InPlace`, and the callers use the pool.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -31,9 +34,19 @@ use crate::error::StoreError;
 /// How many idle connections are kept (more are opened under load and then closed).
 const KEEP: usize = 8;
 
-/// A small pool of read-only SQLite connections used in place.
+/// After how many pages in the WAL a committing connection folds the WAL into the database
+/// file (`PRAGMA wal_autocheckpoint`; SQLite's default is 1,000), on every SQLite connection
+/// that writes (the pool's and the audit writer's here). The fold runs inside the commit that
+/// crosses the mark, and everybody in that commit waits for it: in the audit writer's batches,
+/// a read's audit entry. With 1,000 pages (about 4 MB copied and two files synced) those
+/// commits took 5-21 ms, the tail of the eHR summary's latency; with 100, 2 commits over 10 ms
+/// in six open-loop runs against 65, for a CPU a request within the noise (ADR 0007).
+pub(crate) const WAL_AUTOCHECKPOINT_FRAMES: u32 = 100;
+
+/// A small pool of read-only SQLite connections used in place, and the audit writer's
+/// connection.
 #[derive(Debug, Clone)]
-pub struct Readers(Option<Arc<Inner>>);
+pub struct InPlace(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
@@ -45,31 +58,28 @@ struct Inner {
     closed: std::sync::atomic::AtomicBool,
 }
 
-impl Readers {
-    /// Readers of the database file at `path`; none for an in-memory database.
-    pub(crate) fn new(path: &std::path::Path, busy_timeout: Duration, in_memory: bool) -> Readers {
-        if in_memory {
-            return Readers(None);
-        }
-        Readers(Some(Arc::new(Inner {
+impl InPlace {
+    /// In-place connections to the database file at `path` (opened when first used).
+    pub(crate) fn new(path: &std::path::Path, busy_timeout: Duration) -> InPlace {
+        InPlace(Arc::new(Inner {
             path: path.to_owned(),
             busy_timeout,
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
             closed: std::sync::atomic::AtomicBool::new(false),
-        })))
+        }))
     }
 
-    /// Runs `f` on an idle connection (opened if none is idle); `None` when there are no
-    /// readers.
+    /// Runs `f` on an idle connection (opened if none is idle); `None` once closed (the
+    /// caller uses the pool, which answers that it is closed).
     pub(crate) fn read<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Option<Result<R, StoreError>> {
-        let inner = self
-            .0
-            .as_ref()
-            .filter(|i| !i.closed.load(std::sync::atomic::Ordering::Relaxed))?;
+        let inner = &self.0;
+        if inner.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
         let idle = inner.idle.lock().ok().and_then(|mut v| v.pop());
         let conn = match idle {
             Some(c) => c,
@@ -88,7 +98,7 @@ impl Readers {
     }
 
     /// The row `sql` finds with `$1` bound to `key` (at most one: a key look-up), decoded by
-    /// `decode`; `None` when there are no readers.
+    /// `decode`; `None` once closed.
     pub(crate) fn optional_row<T>(
         &self,
         sql: &str,
@@ -109,16 +119,16 @@ impl Readers {
     }
 }
 
-impl Readers {
-    /// Runs `f` on the audit writer's connection (`audit::in_place`), opened with the pool's
-    /// settings if it is not open yet; `None` when there is no file or the database is closed.
+impl InPlace {
+    /// Runs `f` on the audit writer's connection (`audit::in_place_batch`), opened with the
+    /// pool's settings if it is not open yet; `None` once the database is closed.
     /// Only the audit writer calls this, one batch at a time: the lock is never contended, it
     /// only makes [`Readers::close`] wait for a batch in progress.
     pub(crate) fn write<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
     ) -> Option<Result<R, StoreError>> {
-        let inner = self.0.as_ref()?;
+        let inner = &self.0;
         let mut slot = inner.writer.lock().ok()?;
         if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return None;
@@ -144,16 +154,15 @@ impl Readers {
     /// last connection to close folds the WAL into the database file, so a copy of the file
     /// alone is whole.
     pub(crate) fn close(&self) {
-        if let Some(inner) = &self.0 {
-            inner
-                .closed
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            if let Ok(mut idle) = inner.idle.lock() {
-                idle.clear();
-            }
-            if let Ok(mut writer) = inner.writer.lock() {
-                *writer = None;
-            }
+        let inner = &self.0;
+        inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut idle) = inner.idle.lock() {
+            idle.clear();
+        }
+        if let Ok(mut writer) = inner.writer.lock() {
+            *writer = None;
         }
     }
 }
@@ -165,7 +174,7 @@ impl Inner {
     /// unmapped (`munmap` of every page it had mapped) and faulted back in page by page;
     /// with a cache, the pages read since are read again. Below saturation the writer commits
     /// every few requests, and the map cost more: 402 -> 377 µs of CPU a summary at 4,000
-    /// req/s offered, six alternated pairs (docs/PERFORMANCE.md, eighth session). A summary
+    /// req/s offered, six alternated pairs (ADR 0004). A summary
     /// touches a few pages, so 16 MiB holds every recipient a connection reads between two
     /// commits.
     fn open(&self) -> Result<Connection, StoreError> {
@@ -179,7 +188,7 @@ impl Inner {
         self.connect(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
              PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = {};",
-            crate::db::WAL_AUTOCHECKPOINT_FRAMES
+            WAL_AUTOCHECKPOINT_FRAMES
         ))
     }
 
@@ -256,86 +265,6 @@ impl<'r, 's> Named<'r, 's> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Db, DbOptions};
-
-    #[tokio::test]
-    async fn readers_see_what_was_committed_and_only_the_writer_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite:{}", dir.path().join("r.db").display());
-        let db = Db::connect(&url, DbOptions::default()).await.unwrap();
-        let Db::Sqlite(pool, readers) = &db else {
-            unreachable!()
-        };
-        sqlx::query("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            .execute(pool)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t VALUES (1, 'committed')")
-            .execute(pool)
-            .await
-            .unwrap();
-        let (v, query_only, mmap, write) = readers
-            .read(|c| {
-                let v: String = c.query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get(0))?;
-                let q: i64 = c.query_row("PRAGMA query_only", [], |r| r.get(0))?;
-                let m: (i64, i64) = (
-                    c.query_row("PRAGMA mmap_size", [], |r| r.get(0))?,
-                    c.query_row("PRAGMA cache_size", [], |r| r.get(0))?,
-                );
-                let w = c.execute("INSERT INTO t VALUES (2, 'never')", []).is_err();
-                Ok((v, q, m, w))
-            })
-            .unwrap()
-            .unwrap();
-        assert_eq!(v, "committed");
-        assert_eq!(query_only, 1);
-        assert_eq!(mmap, (0, -16384), "no memory map, a 16 MiB cache");
-        assert!(write, "a reader wrote");
-        // A later commit is seen by the next read (a connection kept idle in between).
-        sqlx::query("UPDATE t SET v = 'changed' WHERE k = 1")
-            .execute(pool)
-            .await
-            .unwrap();
-        let v = readers
-            .read(
-                |c| Ok(c.query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get::<_, String>(0))?),
-            )
-            .unwrap()
-            .unwrap();
-        assert_eq!(v, "changed");
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        assert_eq!(n, 1);
-        // The audit writer's connection writes, with the pool's durability.
-        let (synchronous, checkpoint) = readers
-            .write(|c| {
-                c.execute("INSERT INTO t VALUES (2, 'in place')", [])?;
-                let pragma =
-                    |p: &str| c.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0));
-                Ok((pragma("synchronous")?, pragma("wal_autocheckpoint")?))
-            })
-            .unwrap()
-            .unwrap();
-        assert_eq!(synchronous, 2, "synchronous = FULL");
-        assert_eq!(checkpoint, i64::from(crate::db::WAL_AUTOCHECKPOINT_FRAMES));
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        assert_eq!(n, 2);
-        // Closed with the pool: no read or write in place any more (callers get the pool's
-        // answer), and with every connection closed the WAL is folded into the file.
-        db.close().await;
-        assert!(readers.read(|_| Ok(())).is_none());
-        assert!(readers.write(|_| Ok(())).is_none());
-        assert!(
-            !dir.path().join("r.db-wal").exists(),
-            "the WAL was left behind"
-        );
-    }
-
     #[test]
     fn columns_are_found_by_name_in_any_order() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
@@ -359,16 +288,5 @@ mod tests {
             Err(rusqlite::Error::InvalidColumnName(n)) if n == "d"
         ));
         assert_eq!(named.get::<String>("b").unwrap(), "two");
-    }
-
-    #[tokio::test]
-    async fn an_in_memory_database_has_no_readers() {
-        let db = Db::connect("sqlite::memory:", DbOptions::default())
-            .await
-            .unwrap();
-        let Db::Sqlite(_, readers) = &db else {
-            unreachable!()
-        };
-        assert!(readers.read(|_| Ok(())).is_none());
     }
 }

@@ -1,0 +1,117 @@
+//! Alerts raised on unusual access, and their review.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::{Conn, Db};
+use crate::error::StoreError;
+use crate::timestamp::Ts;
+
+/// An alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub id: Uuid,
+    pub rule: String,
+    pub hcp_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub recipient_id: Option<Uuid>,
+    pub detail: Option<String>,
+    pub status: String,
+    pub note: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Marks an alert reviewed, with a note.
+pub async fn review_alert(
+    conn: Conn<'_>,
+    id: Uuid,
+    note: &str,
+    by: Option<Uuid>,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "UPDATE alert SET status = 'reviewed', note = $2, reviewed_by = $3, reviewed_at = $4 \
+             WHERE alert_id = $1 AND status = 'open'",
+        )
+        .bind(id)
+        .bind(note)
+        .bind(by)
+        .bind(Ts(at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Raises an alert.
+pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO alert (alert_id, rule, hcp_id, account_id, recipient_id, detail, status, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.id)
+        .bind(&a.rule)
+        .bind(a.hcp_id)
+        .bind(a.account_id)
+        .bind(a.recipient_id)
+        .bind(&a.detail)
+        .bind(&a.status)
+        .bind(Ts(a.created_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+impl Db {
+    /// A provider's alerts, newest first.
+    pub async fn alerts(&self, hcp: Uuid) -> Result<Vec<AlertRow>, StoreError> {
+        self.alerts_where("hcp_id = $1", Some(hcp)).await
+    }
+
+    /// Every open alert, newest first.
+    pub async fn open_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        self.alerts_where("status = 'open'", None).await
+    }
+
+    /// One alert.
+    pub async fn alert(&self, id: Uuid) -> Result<Option<AlertRow>, StoreError> {
+        Ok(self.alerts_where("alert_id = $1", Some(id)).await?.pop())
+    }
+
+    async fn alerts_where(
+        &self,
+        condition: &'static str,
+        key: Option<Uuid>,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let sql = format!(
+            "SELECT alert_id, rule, hcp_id, account_id, recipient_id, detail, status, note, \
+             created_at FROM alert WHERE {condition} ORDER BY created_at DESC, alert_id DESC LIMIT 500"
+        );
+        crate::on_pool!(self, pool => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            if let Some(k) = key {
+                q = q.bind(k);
+            }
+            let rows = q.fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(AlertRow {
+                    id: row.try_get("alert_id")?,
+                    rule: row.try_get("rule")?,
+                    hcp_id: row.try_get("hcp_id")?,
+                    account_id: row.try_get("account_id")?,
+                    recipient_id: row.try_get("recipient_id")?,
+                    detail: row.try_get("detail")?,
+                    status: row.try_get("status")?,
+                    note: row.try_get("note")?,
+                    created_at: row.try_get::<Ts, _>("created_at")?.0,
+                });
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,292 @@
+//! The audit log's storage: one writer task that batches entries from many callers into one
+//! transaction (group commit), assigns gap-free sequence numbers, and keeps the Merkle tree's
+//! perfect subtrees beside the entries.
+//!
+//! Guarantees to callers of [`AuditLog::append`] and [`AuditLog::append_with`]:
+//! - When the call returns `Ok`, the entry is committed (durable: SQLite `synchronous=FULL`,
+//!   PostgreSQL's default `synchronous_commit`). When it returns `Err`, nothing of it was
+//!   committed, and neither was the change passed with it: fail closed.
+//! - A change passed to `append_with` runs in the same transaction as its entry, inside a
+//!   savepoint, so a failing change is undone alone and its entry is not written.
+//! - Several server processes may share one PostgreSQL database: each batch takes an advisory
+//!   lock and re-reads the log's size, so sequence numbers stay gap-free and unique.
+//!
+//! Inside: the writer (here) plans each batch once ([`plan`]) and has it committed by one of
+//! two drivers: [`in_place_batch`] for SQLite's common batch (ADR 0005), [`pool_batch`] for
+//! any other. [`read_effects`] is what a permitted read obliges; [`rows`] the tables.
+
+mod head;
+mod in_place_batch;
+mod plan;
+mod pool_batch;
+mod read_effects;
+mod rows;
+mod stats;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ehrshare_core::audit::NewAuditEntry;
+use ehrshare_core::audit::merkle::Frontier;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::db::{Change, Db, Pool};
+use crate::error::StoreError;
+use plan::{Job, Slot};
+
+pub use head::{Appended, TreeHead};
+pub use read_effects::{NoticeClaim, ReadEffects, unrevoked_consents};
+pub use rows::AuditFilter;
+pub(crate) use rows::{EntryTable, insert_entries_postgres, insert_entries_sqlite};
+pub use stats::{AuditStats, WriterFailure};
+
+/// Writer settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditOptions {
+    /// Most entries in one transaction.
+    pub max_batch: usize,
+    /// Most callers waiting for the writer before `append` itself waits.
+    pub queue: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            max_batch: 4096,
+            queue: 65_536,
+        }
+    }
+}
+
+/// The handle callers append through. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    jobs: mpsc::Sender<Job>,
+    head: watch::Receiver<TreeHead>,
+    stats: Arc<AuditStats>,
+}
+
+impl AuditLog {
+    /// Restores the tree's right edge from the database and starts the writer task.
+    pub async fn open(db: Db, options: AuditOptions) -> Result<AuditLog, StoreError> {
+        let frontier = match db.pool() {
+            Pool::Sqlite(pool) => rows::restore_sqlite(&mut *pool.acquire().await?).await?,
+            Pool::Postgres(pool) => rows::restore_postgres(&mut *pool.acquire().await?).await?,
+        };
+        let (jobs, rx) = mpsc::channel(options.queue.max(1));
+        let (head_tx, head) = watch::channel(TreeHead {
+            size: frontier.size(),
+            root: frontier.root(),
+        });
+        let stats = Arc::new(AuditStats::default());
+        let writer = Writer {
+            db,
+            frontier,
+            max_batch: options.max_batch.max(1),
+            head: head_tx,
+            stats: Arc::clone(&stats),
+        };
+        tokio::spawn(writer.run(rx));
+        Ok(AuditLog { jobs, head, stats })
+    }
+
+    /// Appends an entry and waits until it is committed.
+    pub async fn append(&self, entry: NewAuditEntry) -> Result<Appended, StoreError> {
+        self.submit(entry, None, None).await
+    }
+
+    /// Runs `change` and appends `entry` in one transaction; waits until both are committed.
+    /// If the change fails, its error is returned and neither is kept.
+    pub async fn append_with(
+        &self,
+        entry: NewAuditEntry,
+        change: Change,
+    ) -> Result<Appended, StoreError> {
+        self.submit(entry, Some(change), None).await
+    }
+
+    /// Appends the entry of a permitted read with what it obliges ([`ReadEffects`]); waits
+    /// until both are committed.
+    pub async fn append_read(
+        &self,
+        entry: NewAuditEntry,
+        effects: ReadEffects,
+    ) -> Result<Appended, StoreError> {
+        self.submit(entry, None, Some(effects)).await
+    }
+
+    async fn submit(
+        &self,
+        entry: NewAuditEntry,
+        change: Option<Change>,
+        read: Option<ReadEffects>,
+    ) -> Result<Appended, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                entry,
+                change,
+                read,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::AuditClosed)?;
+        answer.await.map_err(|_| StoreError::AuditClosed)?
+    }
+
+    /// The last committed tree head.
+    pub fn head(&self) -> TreeHead {
+        *self.head.borrow()
+    }
+
+    /// A receiver that sees every new committed tree head.
+    pub fn subscribe(&self) -> watch::Receiver<TreeHead> {
+        self.head.clone()
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &AuditStats {
+        &self.stats
+    }
+}
+
+struct Writer {
+    db: Db,
+    frontier: Frontier,
+    max_batch: usize,
+    head: watch::Sender<TreeHead>,
+    stats: Arc<AuditStats>,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        // Ends when every AuditLog handle is dropped and the queue is drained. While the
+        // writer cannot commit, it probes every PROBE_EVERY without waiting for work, so that
+        // readiness recovers even when no request comes (a load balancer sends none to an
+        // instance that is not ready).
+        loop {
+            let next = if self.stats.is_failing() {
+                match tokio::time::timeout(PROBE_EVERY, rx.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        self.probe().await;
+                        continue;
+                    }
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(first) = next else { break };
+            // Let callers that are about to submit do so: a few more entries in this batch
+            // cost little, a batch of their own costs a whole commit.
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            let mut jobs = vec![first];
+            while jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let started = std::time::Instant::now();
+            self.batch(jobs).await;
+            self.stats.count_batch(started.elapsed());
+        }
+    }
+
+    /// One small write, as the writer would make it: does the database take commits again?
+    async fn probe(&mut self) {
+        const PROBE: &str = "INSERT INTO ehrshare_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        let value = self
+            .stats
+            .failure()
+            .map(|f| f.attempts)
+            .unwrap_or(0)
+            .to_string();
+        let result: Result<(), StoreError> = crate::on_pool!(&self.db, pool => {
+            sqlx::query(PROBE)
+                .bind("audit_writer_probe")
+                .bind(&value)
+                .execute(pool)
+                .await
+                .map(drop)
+                .map_err(StoreError::from)
+        });
+        match result {
+            Ok(()) => self.stats.note_success(),
+            Err(e) => self.stats.note_failure(&e),
+        }
+    }
+
+    async fn batch(&mut self, mut jobs: Vec<Job>) {
+        let snapshot = self.frontier.clone();
+        // On a SQLite file, the common batch runs in place, on this thread (ADR 0005); any
+        // other batch, or any batch once the database is closed, through the pool.
+        if let Some(in_place) = self.db.in_place() {
+            let frontier = &mut self.frontier;
+            match in_place.write(|conn| in_place_batch::batch(conn, frontier, &jobs)) {
+                Some(Ok(Some(slots))) => {
+                    self.stats.in_place.fetch_add(1, Ordering::Relaxed);
+                    return self.finish(jobs, snapshot, Ok(slots));
+                }
+                Some(Err(err)) => return self.finish(jobs, snapshot, Err(err)),
+                Some(Ok(None)) | None => self.frontier = snapshot.clone(),
+            }
+        }
+        let result = pool_batch::batch(&self.db, &mut self.frontier, &mut jobs).await;
+        self.finish(jobs, snapshot, result);
+    }
+
+    /// Publishes a batch's outcome: the new tree head and each caller's answer, or on failure
+    /// the tree as it was before the batch and the error to every caller.
+    fn finish(
+        &mut self,
+        jobs: Vec<Job>,
+        snapshot: Frontier,
+        result: Result<Vec<Slot>, StoreError>,
+    ) {
+        match result {
+            Ok(slots) => {
+                self.stats.note_success();
+                let head = TreeHead {
+                    size: self.frontier.size(),
+                    root: self.frontier.root(),
+                };
+                let committed = slots
+                    .iter()
+                    .filter(|s| matches!(s, Slot::Assigned(_)))
+                    .count();
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .entries
+                    .fetch_add(committed as u64, Ordering::Relaxed);
+                self.head.send_replace(head);
+                for (job, slot) in jobs.into_iter().zip(slots) {
+                    let answer = match slot {
+                        Slot::Assigned(seq) => Ok(Appended { seq, head }),
+                        Slot::ChangeFailed(e) => Err(e),
+                    };
+                    let _ = job.reply.send(answer);
+                }
+            }
+            Err(err) => {
+                // Nothing was committed: forget what this batch added to the tree.
+                self.frontier = snapshot;
+                if err.is_unavailable() {
+                    tracing::debug!(error = %err, entries = jobs.len(), "audit batch failed");
+                } else {
+                    tracing::error!(error = %err, entries = jobs.len(), "audit batch failed");
+                }
+                self.stats.note_failure(&err);
+                let shared = Arc::new(err);
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Shared(Arc::clone(&shared))));
+                }
+            }
+        }
+    }
+}
+
+/// How often a writer that cannot commit tries again on its own.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);

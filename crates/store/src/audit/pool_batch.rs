@@ -1,0 +1,134 @@
+//! The audit writer's batch through sqlx, on either backend: any batch, changes included
+//! (each in a savepoint), and on PostgreSQL under an advisory lock shared by every process.
+
+use ehrshare_core::audit::merkle::Frontier;
+use sqlx::{Acquire, Connection, PgConnection, SqliteConnection};
+
+use super::plan::{Job, Plan, Slot, consents_before_change};
+use super::read_effects::{apply_read_effects, unrevoked_consents};
+use super::rows::{AUDIT_SIZE, insert_postgres, insert_sqlite, restore_postgres, restore_sqlite};
+use crate::db::{Conn, Db, Pool};
+use crate::error::StoreError;
+
+/// A PostgreSQL advisory lock id, fixed forever: serialises audit writers across processes.
+const PG_AUDIT_LOCK: i64 = 0x6568_7261_7564_6974; // "ehraudit"
+
+/// Commits `jobs` in one transaction on a connection of the pool; what became of each. A
+/// batch that failed may have failed at its COMMIT: its connection is never reused, whatever
+/// state it reports (issue 22).
+pub(super) async fn batch(
+    db: &Db,
+    frontier: &mut Frontier,
+    jobs: &mut [Job],
+) -> Result<Vec<Slot>, StoreError> {
+    match db.pool() {
+        Pool::Sqlite(pool) => {
+            let mut conn = pool.acquire().await?;
+            let result = batch_sqlite(&mut conn, frontier, jobs).await;
+            if result.is_err() {
+                conn.close_on_drop();
+            }
+            result
+        }
+        Pool::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            let result = batch_postgres(&mut conn, frontier, jobs).await;
+            if result.is_err() {
+                conn.close_on_drop();
+            }
+            result
+        }
+    }
+}
+
+/// Generates the batch per connection type. Written once; compiled per backend.
+macro_rules! define_batch {
+    ($batch:ident, $restore:ident, $insert:ident, $conn_ty:ty, $wrap:ident, $begin:expr, $lock:expr) => {
+        async fn $batch(
+            conn: &mut $conn_ty,
+            frontier: &mut Frontier,
+            jobs: &mut [Job],
+        ) -> Result<Vec<Slot>, StoreError> {
+            let mut tx = conn.begin_with($begin).await?;
+            if let Some(lock) = $lock {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(lock)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let size: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *tx).await?;
+            if u64::try_from(size).ok() != Some(frontier.size()) {
+                // Another process appended since our last batch: take its tree as ours.
+                *frontier = $restore(&mut *tx).await?;
+            }
+            let mut plan = Plan::new(jobs.len());
+            // Which consents of the reads are unrevoked, as of the jobs before them: asked
+            // once for the reads up to the next change (a change may be a revocation).
+            let mut live: Option<std::collections::HashSet<uuid::Uuid>> = None;
+            for i in 0..jobs.len() {
+                if let Some(consent) = jobs[i].consent() {
+                    let known = match &mut live {
+                        Some(known) => known,
+                        None => {
+                            let wanted = consents_before_change(&jobs[i..]);
+                            live.insert(unrevoked_consents(Conn::$wrap(&mut *tx), &wanted).await?)
+                        }
+                    };
+                    if !known.contains(&consent) {
+                        plan.refuse(StoreError::ConsentRevoked);
+                        continue;
+                    }
+                }
+                if let Some(change) = jobs[i].change.take() {
+                    live = None;
+                    let mut savepoint = tx.begin().await?;
+                    match change(Conn::$wrap(&mut *savepoint)).await {
+                        Ok(()) => savepoint.commit().await?,
+                        Err(e) => {
+                            if let Err(rollback) = savepoint.rollback().await {
+                                // SQLite ended the whole transaction itself (a full disk, an
+                                // I/O error): the change's own error says why.
+                                return Err(if e.is_unavailable() {
+                                    e
+                                } else {
+                                    rollback.into()
+                                });
+                            }
+                            plan.refuse(e);
+                            continue;
+                        }
+                    }
+                }
+                plan.keep(frontier, i, &jobs[i]);
+            }
+            let effects = plan
+                .reads
+                .iter()
+                .filter_map(|&i| jobs[i].read.take())
+                .collect();
+            apply_read_effects(Conn::$wrap(&mut *tx), effects).await?;
+            $insert(&mut tx, &plan.rows, &plan.nodes).await?;
+            tx.commit().await?;
+            Ok(plan.slots)
+        }
+    };
+}
+
+define_batch!(
+    batch_sqlite,
+    restore_sqlite,
+    insert_sqlite,
+    SqliteConnection,
+    Sqlite,
+    "BEGIN IMMEDIATE",
+    None::<i64>
+);
+define_batch!(
+    batch_postgres,
+    restore_postgres,
+    insert_postgres,
+    PgConnection,
+    Postgres,
+    "BEGIN",
+    Some(PG_AUDIT_LOCK)
+);

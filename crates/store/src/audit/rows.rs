@@ -1,0 +1,374 @@
+//! The audit log's tables: entries (`audit_entry`) and the Merkle tree's nodes (`audit_node`),
+//! written by the writer's batches and read by `audit verify`, the access logs and proofs.
+
+use std::collections::BTreeMap;
+
+use ehrshare_core::audit::merkle::{Frontier, Hash, ProofPlan};
+use ehrshare_core::audit::{Actor, ActorKind, AuditEntry, NewAuditEntry, Outcome};
+use sqlx::types::Json;
+use sqlx::{PgConnection, QueryBuilder, Row, SqliteConnection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::{Db, Pool};
+use crate::error::StoreError;
+
+/// The log's size: one more than the highest sequence number.
+pub(super) const AUDIT_SIZE: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry";
+
+/// Node rows are looked up in chunks of this size.
+const NODE_ROWS_PER_SELECT: usize = 4000;
+
+pub(super) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (19 values each,
+/// under SQLite's 32766 bound values) per statement. A statement per batch length is not worth
+/// a place in the prepared-statement cache. (Tried for SQLite: one JSON parameter unpacked by
+/// `json_each`, a fixed statement; measured 20 % slower, the `->>` lookups re-parse each row.)
+macro_rules! define_insert {
+    ($name:ident, $entries:ident, $conn_ty:ty, $db:ty) => {
+        pub(super) async fn $name(
+            conn: &mut $conn_ty,
+            rows: &[AuditEntry],
+            nodes: &[(u64, Hash)],
+        ) -> Result<(), StoreError> {
+            $entries(conn, EntryTable::Audit, rows).await?;
+            for chunk in nodes.chunks(4096) {
+                let mut q = QueryBuilder::<$db>::new("INSERT INTO audit_node (idx, hash) ");
+                q.push_values(chunk, |mut b, (idx, hash)| {
+                    b.push_bind(to_i64(*idx)).push_bind(hash.as_slice());
+                });
+                q.build().persistent(false).execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        /// Inserts entry rows into `table` (the audit log, or the benchmark's raw table).
+        pub(crate) async fn $entries(
+            conn: &mut $conn_ty,
+            table: EntryTable,
+            rows: &[AuditEntry],
+        ) -> Result<(), StoreError> {
+            for chunk in rows.chunks(512) {
+                let mut q = QueryBuilder::<$db>::new(table.insert_prefix());
+                q.push_values(chunk, |mut b, row| {
+                    let e = &row.entry;
+                    b.push_bind(to_i64(row.seq))
+                        .push_bind(crate::Ts(e.at))
+                        .push_bind(e.actor.kind.code())
+                        .push_bind(e.actor.account)
+                        .push_bind(e.actor.role.as_deref())
+                        .push_bind(e.actor.hcp)
+                        .push_bind(e.actor.location)
+                        .push_bind(e.sdm)
+                        .push_bind(e.recipient)
+                        .push_bind(e.action.as_str())
+                        .push_bind(Json(&e.domains))
+                        .push_bind(Json(&e.record_ids))
+                        .push_bind(e.reason.as_deref())
+                        .push_bind(e.outcome.code())
+                        .push_bind(e.denial_reason.as_deref())
+                        .push_bind(e.consent_id)
+                        .push_bind(e.episode_id)
+                        .push_bind(e.client_addr.as_deref())
+                        .push_bind(e.request_id);
+                });
+                q.build().persistent(false).execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+    };
+}
+
+/// A table with the columns of `audit_entry`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EntryTable {
+    Audit,
+    /// `bench_raw`: the benchmark's ceiling (see `crate::bench`).
+    BenchRaw,
+}
+
+impl EntryTable {
+    pub(super) fn insert_prefix(self) -> &'static str {
+        match self {
+            EntryTable::Audit => {
+                "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
+                 actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
+                 outcome, denial_reason, consent_id, episode_id, client_addr, request_id) "
+            }
+            EntryTable::BenchRaw => {
+                "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
+                 actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
+                 outcome, denial_reason, consent_id, episode_id, client_addr, request_id) "
+            }
+        }
+    }
+}
+
+define_insert!(
+    insert_sqlite,
+    insert_entries_sqlite,
+    SqliteConnection,
+    sqlx::Sqlite
+);
+define_insert!(
+    insert_postgres,
+    insert_entries_postgres,
+    PgConnection,
+    sqlx::Postgres
+);
+
+/// The columns of an entry, in the order every reader selects them.
+const ENTRY_COLUMNS: &str = "seq, at, actor_kind, actor_account, actor_role, actor_hcp, \
+    actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
+    denial_reason, consent_id, episode_id, client_addr, request_id";
+
+/// Which entries to read: those about a recipient, or those by a provider's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFilter {
+    Recipient(Uuid),
+    Provider(Uuid),
+}
+
+/// Generates the per-backend readers. Written once; compiled per connection type.
+macro_rules! define_rows {
+    ($restore:ident, $read_entries:ident, $read_by:ident, $decode:ident, $read_nodes:ident, $conn_ty:ty, $db:ty) => {
+        pub(super) async fn $restore(conn: &mut $conn_ty) -> Result<Frontier, StoreError> {
+            let size: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *conn).await?;
+            let size = u64::try_from(size).unwrap_or(0);
+            let nodes = $read_nodes(conn, &Frontier::indices_for(size)).await?;
+            Frontier::restore(size, &nodes).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+
+        async fn $read_nodes(
+            conn: &mut $conn_ty,
+            indices: &[u64],
+        ) -> Result<BTreeMap<u64, Hash>, StoreError> {
+            let mut out = BTreeMap::new();
+            for chunk in indices.chunks(NODE_ROWS_PER_SELECT) {
+                let mut q =
+                    QueryBuilder::<$db>::new("SELECT idx, hash FROM audit_node WHERE idx IN (");
+                let mut list = q.separated(", ");
+                for i in chunk {
+                    list.push_bind(to_i64(*i));
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    let idx: i64 = row.try_get("idx")?;
+                    let bytes: Vec<u8> = row.try_get("hash")?;
+                    let hash: Hash = bytes.try_into().map_err(|_| {
+                        StoreError::Corrupt(format!("audit node {idx} is not 32 bytes"))
+                    })?;
+                    out.insert(u64::try_from(idx).unwrap_or(0), hash);
+                }
+            }
+            Ok(out)
+        }
+
+        async fn $read_entries(
+            conn: &mut $conn_ty,
+            from_seq: u64,
+            limit: u32,
+        ) -> Result<Vec<(u64, Result<AuditEntry, StoreError>)>, StoreError> {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE seq >= $1 ORDER BY seq LIMIT $2"
+            )))
+            .bind(to_i64(from_seq))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?;
+            // Each row decoded on its own: one whose fields were altered so that they no
+            // longer decode is named by its sequence number, not lost in a page's error.
+            rows.iter()
+                .map(|row| {
+                    let seq: i64 = row.try_get("seq")?;
+                    let seq = u64::try_from(seq).map_err(|_| {
+                        StoreError::Corrupt(format!("audit entry {seq}: negative sequence number"))
+                    })?;
+                    Ok((
+                        seq,
+                        $decode(row).map_err(|e| match e {
+                            e @ StoreError::Corrupt(_) => e,
+                            e => StoreError::Corrupt(format!("audit entry {seq}: {e}")),
+                        }),
+                    ))
+                })
+                .collect()
+        }
+
+        async fn $read_by(
+            conn: &mut $conn_ty,
+            filter: AuditFilter,
+            before: Option<u64>,
+            limit: u32,
+        ) -> Result<Vec<AuditEntry>, StoreError> {
+            let (column, key) = match filter {
+                AuditFilter::Recipient(id) => ("recipient", id),
+                AuditFilter::Provider(id) => ("actor_hcp", id),
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE {column} = $1 AND seq < $2 \
+                 ORDER BY seq DESC LIMIT $3"
+            )))
+            .bind(key)
+            .bind(before.map_or(i64::MAX, to_i64))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter().map(|row| $decode(row)).collect()
+        }
+
+        fn $decode(row: &<$db as sqlx::Database>::Row) -> Result<AuditEntry, StoreError> {
+            let seq: i64 = row.try_get("seq")?;
+            let kind: String = row.try_get("actor_kind")?;
+            let outcome: String = row.try_get("outcome")?;
+            let bad = |what: &str| StoreError::Corrupt(format!("audit entry {seq}: {what}"));
+            let Json(domains): Json<Vec<String>> = row.try_get("domains")?;
+            let Json(record_ids): Json<Vec<Uuid>> = row.try_get("record_ids")?;
+            let at: OffsetDateTime = row.try_get("at")?;
+            let entry = NewAuditEntry {
+                at,
+                actor: Actor {
+                    kind: ActorKind::parse(&kind).ok_or_else(|| bad("unknown actor kind"))?,
+                    account: row.try_get("actor_account")?,
+                    role: row.try_get("actor_role")?,
+                    hcp: row.try_get("actor_hcp")?,
+                    location: row.try_get("actor_location")?,
+                },
+                sdm: row.try_get("sdm")?,
+                recipient: row.try_get("recipient")?,
+                action: row.try_get("action")?,
+                domains,
+                record_ids,
+                reason: row.try_get("reason")?,
+                outcome: Outcome::parse(&outcome).ok_or_else(|| bad("unknown outcome"))?,
+                denial_reason: row.try_get("denial_reason")?,
+                consent_id: row.try_get("consent_id")?,
+                episode_id: row.try_get("episode_id")?,
+                client_addr: row.try_get("client_addr")?,
+                request_id: row.try_get("request_id")?,
+            };
+            Ok(AuditEntry {
+                seq: u64::try_from(seq).map_err(|_| bad("negative sequence number"))?,
+                entry,
+            })
+        }
+    };
+}
+
+define_rows!(
+    restore_sqlite,
+    read_entries_sqlite,
+    read_by_sqlite,
+    decode_sqlite,
+    read_nodes_sqlite,
+    SqliteConnection,
+    sqlx::Sqlite
+);
+define_rows!(
+    restore_postgres,
+    read_entries_postgres,
+    read_by_postgres,
+    decode_postgres,
+    read_nodes_postgres,
+    PgConnection,
+    sqlx::Postgres
+);
+
+impl Db {
+    /// Entries from `from_seq` on, in order, at most `limit`.
+    pub async fn audit_entries(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_entries_checked(from_seq, limit)
+            .await?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// As [`Db::audit_entries`], each entry with its sequence number and decoded on its own:
+    /// an entry whose stored fields no longer decode is an `Err` at its place (for `audit
+    /// verify`, which names it).
+    pub async fn audit_entries_checked(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Result<AuditEntry, StoreError>)>, StoreError> {
+        match self.pool() {
+            Pool::Sqlite(pool) => {
+                read_entries_sqlite(&mut *pool.acquire().await?, from_seq, limit).await
+            }
+            Pool::Postgres(pool) => {
+                read_entries_postgres(&mut *pool.acquire().await?, from_seq, limit).await
+            }
+        }
+    }
+
+    /// Entries about a recipient or by a provider's users, newest first, before `before`.
+    pub async fn audit_entries_by(
+        &self,
+        filter: AuditFilter,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        match self.pool() {
+            Pool::Sqlite(pool) => {
+                read_by_sqlite(&mut *pool.acquire().await?, filter, before, limit).await
+            }
+            Pool::Postgres(pool) => {
+                read_by_postgres(&mut *pool.acquire().await?, filter, before, limit).await
+            }
+        }
+    }
+
+    /// The stored tree nodes with the given in-order indices (those that exist).
+    pub async fn audit_nodes(&self, indices: &[u64]) -> Result<BTreeMap<u64, Hash>, StoreError> {
+        match self.pool() {
+            Pool::Sqlite(pool) => read_nodes_sqlite(&mut *pool.acquire().await?, indices).await,
+            Pool::Postgres(pool) => read_nodes_postgres(&mut *pool.acquire().await?, indices).await,
+        }
+    }
+
+    /// Number of entries stored (one more than the highest sequence number).
+    pub async fn audit_size(&self) -> Result<u64, StoreError> {
+        let size: i64 = crate::on_pool!(self, pool => {
+            sqlx::query_scalar(AUDIT_SIZE)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    /// Number of entry rows (differs from [`Db::audit_size`] when rows are missing).
+    pub async fn audit_row_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = crate::on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_entry").fetch_one(pool).await?
+        });
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The highest stored leaf position + 1, judged from the tree nodes (survives the deletion of
+    /// entry rows).
+    pub async fn audit_leaf_count(&self) -> Result<u64, StoreError> {
+        // Leaves have even in-order indices; the last one is 2 * (count - 1).
+        let max_leaf: Option<i64> = crate::on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(idx) FROM audit_node WHERE idx % 2 = 0")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(max_leaf.map_or(0, |i| u64::try_from(i / 2 + 1).unwrap_or(0)))
+    }
+
+    /// The hashes of an inclusion or consistency proof described by `plan`.
+    pub async fn audit_proof(&self, plan: &ProofPlan) -> Result<Vec<Hash>, StoreError> {
+        let needed: Vec<u64> = plan.needed().into_iter().collect();
+        let nodes = self.audit_nodes(&needed).await?;
+        plan.assemble(&nodes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}

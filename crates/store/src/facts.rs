@@ -1,0 +1,754 @@
+//! Everything the access decision needs about a recipient, read in one go on every decision:
+//! the registration with its SDMs, consents, care episodes, restrictions with their unlocks,
+//! and the current records a read may release.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use ehrshare_core::domain::Domain;
+
+use crate::consent::ConsentRow;
+use crate::db::{Db, placeholders};
+use crate::episode::EpisodeRow;
+use crate::error::StoreError;
+use crate::packed::{self, Col};
+use crate::recipient::{RECIPIENT_COLUMNS, RecipientRow, SdmRow, recipient_row};
+use crate::restriction::{RestrictionRow, UnlockRow};
+use crate::timestamp::Ts;
+
+/// Everything the access decision needs about a recipient ([`Db::recipient_facts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientFacts {
+    pub registration: RecipientRow,
+    pub sdms: Vec<SdmRow>,
+    pub consents: Vec<ConsentRow>,
+    pub episodes: Vec<EpisodeRow>,
+    pub restrictions: Vec<RestrictionRow>,
+    /// The current records in the domains asked for, by domain and oldest first in each.
+    pub records: Vec<ListedRecord>,
+}
+
+/// A current record as a summary or a domain's page lists it: what those answers show and
+/// what the decision's obligations filter on, no more. A summary lists tens of records, and
+/// each column read costs (docs/PERFORMANCE.md, sixth session); the full row is
+/// [`RecordRow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRecord {
+    pub id: Uuid,
+    /// The recipient the records were read for (not read back: the query's own key).
+    pub recipient_id: Uuid,
+    /// Read as core's domain: the answers group and filter by it, and parsing the code once
+    /// here spares them three look-ups a record. A record of a domain this build does not
+    /// know (written by a later version) is not listed at all ([`listed_domain`]).
+    pub domain: Domain,
+    pub resource_type: String,
+    pub source_hcp: Uuid,
+    pub version: i64,
+    /// Canonical JSON text.
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The columns of a [`ListedRecord`] (table `record`, alias `d`), in the order
+/// [`listed_record`] reads them by position. On SQLite every one of them is in the index
+/// `record_recipient_domain` (migration 0012), so a summary never reads the table: a column
+/// added here must be added there, or the plan test fails.
+const LISTED_COLUMNS: [&str; 8] = [
+    "d.record_id",
+    "d.domain",
+    "d.resource_type",
+    "d.source_hcp",
+    "d.version",
+    "d.body",
+    "d.created_at",
+    "d.updated_at",
+];
+
+/// The domain of a listed record's stored code, or `None` for a code this build does not
+/// know: such a record is left out of the list, neither shown nor counted, as the answers
+/// left it out when they parsed the code themselves.
+fn listed_domain(code: &str) -> Option<Domain> {
+    Domain::parse(code)
+}
+
+/// A [`ListedRecord`] from a row of [`LISTED_COLUMNS`] read in place; `None` for a domain
+/// this build does not know ([`listed_domain`]).
+fn listed_record(
+    recipient: Uuid,
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Option<ListedRecord>> {
+    let Some(domain) = listed_domain(row.get_ref(1)?.as_str()?) else {
+        return Ok(None);
+    };
+    let created_at: Ts = row.get(6)?;
+    let updated_at: Ts = row.get(7)?;
+    Ok(Some(ListedRecord {
+        id: row.get(0)?,
+        recipient_id: recipient,
+        domain,
+        resource_type: row.get(2)?,
+        source_hcp: row.get(3)?,
+        version: row.get(4)?,
+        body: row.get(5)?,
+        created_at: created_at.0,
+        updated_at: updated_at.0,
+    }))
+}
+
+/// The facts' statement for `records` record domains on `b`.
+fn facts_sql(b: crate::Backend, records: usize) -> std::sync::Arc<str> {
+    shape("facts", b, records, build_facts_sql)
+}
+
+/// A hot statement's text, built once per shape (`kind`, backend, number of domains) and kept:
+/// every summary runs these, and building them (long texts, a placeholder per domain) cost a
+/// visible part of a read.
+fn shape(
+    kind: &'static str,
+    b: crate::Backend,
+    n: usize,
+    build: fn(crate::Backend, usize) -> String,
+) -> std::sync::Arc<str> {
+    type Shapes =
+        std::collections::HashMap<(&'static str, crate::Backend, usize), std::sync::Arc<str>>;
+    static SHAPES: std::sync::LazyLock<std::sync::Mutex<Shapes>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(sql) = SHAPES
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&(kind, b, n)).cloned())
+    {
+        return sql;
+    }
+    let sql: std::sync::Arc<str> = build(b, n).into();
+    if let Ok(mut m) = SHAPES.lock() {
+        m.insert((kind, b, n), sql.clone());
+    }
+    sql
+}
+
+/// The facts' lists in their documented order, sorted here rather than by the database: on
+/// SQLite an `ORDER BY` inside an aggregate builds a temporary b-tree per list per read,
+/// which cost more than these few rows' sort (docs/PERFORMANCE.md, sixth session). Instants
+/// compare as instants and ids by their bytes, as both backends order them.
+fn facts_order(
+    sdms: &mut [SdmRow],
+    consents: &mut [ConsentRow],
+    episodes: &mut [EpisodeRow],
+    restrictions: &mut [RestrictionRow],
+) {
+    sdms.sort_by_key(|s| (s.created_at, s.sdm_id));
+    // Newest first.
+    consents.sort_by_key(|c| std::cmp::Reverse((c.given_at, c.id)));
+    episodes.sort_by_key(|e| std::cmp::Reverse((e.start_at, e.id)));
+    restrictions.sort_by_key(|r| (r.created_at, r.id));
+    for r in restrictions.iter_mut() {
+        r.unlocks.sort_by_key(|u| (u.until, u.id));
+    }
+}
+
+/// Which of a recipient's current records are read with the facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// Those in `n` domains, bound as the parameters `$2` to `$(n + 1)`.
+    In(usize),
+    /// All of them: asked for every domain of core's closed list, which every record's
+    /// domain is one of (derived at deposit). No domain condition, so SQLite makes one seek
+    /// into `record_recipient_domain` and walks it, where a list of every domain made it
+    /// build a temporary table of the codes and seek once per domain (docs/PERFORMANCE.md,
+    /// seventh session).
+    Every,
+}
+
+impl Wanted {
+    /// What `codes` (domain codes) asks for.
+    fn of(codes: &[String]) -> Wanted {
+        let every = codes.len() == Domain::ALL.len()
+            && Domain::ALL
+                .iter()
+                .all(|d| codes.iter().any(|c| c == d.code()));
+        if every {
+            Wanted::Every
+        } else {
+            Wanted::In(codes.len())
+        }
+    }
+
+    /// The domain codes to bind after the recipient.
+    fn bound(self, codes: &[String]) -> &[String] {
+        match self {
+            Wanted::In(_) => codes,
+            Wanted::Every => &[],
+        }
+    }
+
+    /// The number [`shape`] keeps a statement's text under: the domains, or `usize::MAX`
+    /// for every domain (no list has that many).
+    fn key(self) -> usize {
+        match self {
+            Wanted::In(n) => n,
+            Wanted::Every => usize::MAX,
+        }
+    }
+
+    fn from_key(n: usize) -> Wanted {
+        if n == usize::MAX {
+            Wanted::Every
+        } else {
+            Wanted::In(n)
+        }
+    }
+}
+
+/// Which records a summary shows, and in what order: a recipient's current records
+/// ([`Wanted`]), by domain and oldest first in each (the order of the index
+/// `record_recipient_domain`, so that the database does not sort). The recipient is
+/// `recipient` (a parameter or a column); the domain codes are the parameters from `$2` (from
+/// core's closed list, still bound).
+fn records_from(recipient: &str, wanted: Wanted) -> (String, &'static str) {
+    let domains = match wanted {
+        Wanted::In(n) => format!(" AND d.domain IN ({})", placeholders(2, n)),
+        Wanted::Every => String::new(),
+    };
+    (
+        format!(
+            "FROM record d WHERE d.recipient_id = {recipient} AND d.status = 'current'{domains}"
+        ),
+        "d.domain, d.created_at, d.record_id",
+    )
+}
+
+/// A summary's records as rows, for reads in place: `$1` the recipient, then the domains.
+fn records_sql(wanted: Wanted) -> std::sync::Arc<str> {
+    shape("records", crate::Backend::Sqlite, wanted.key(), |_, n| {
+        let (from, order) = records_from("$1", Wanted::from_key(n));
+        format!(
+            "SELECT {} {from} ORDER BY {order}",
+            LISTED_COLUMNS.join(", ")
+        )
+    })
+}
+
+fn build_facts_sql(b: crate::Backend, records: usize) -> String {
+    let sdms = packed::list(
+        b,
+        &[
+            Col::Uuid("s.recipient_id"),
+            Col::Uuid("s.sdm_id"),
+            Col::Plain("s.name_en"),
+            Col::Plain("s.name_zh"),
+            Col::Plain("s.doc_type"),
+            Col::Plain("s.doc_issuer"),
+            Col::Plain("s.doc_number"),
+            Col::Plain("s.category"),
+            Col::Bool("s.no_higher_available"),
+            Col::Plain("s.relationship_proof"),
+            Col::Plain("s.phone"),
+            Col::Plain("s.created_at"),
+        ],
+        "FROM recipient_sdm s WHERE s.recipient_id = r.recipient_id",
+        None,
+    );
+    let consents = packed::list(
+        b,
+        &[
+            Col::Uuid("c.consent_id"),
+            Col::Uuid("c.recipient_id"),
+            Col::Uuid("c.hcp_id"),
+            Col::Plain("c.kind"),
+            Col::Plain("c.method"),
+            Col::Plain("c.method_ref"),
+            Col::Plain("c.given_at"),
+            Col::Plain("c.revoked_at"),
+            Col::Uuid("c.sdm_id"),
+            Col::Uuid("c.account_id"),
+            Col::Plain("c.created_at"),
+        ],
+        "FROM consent c WHERE c.recipient_id = r.recipient_id",
+        None,
+    );
+    let episodes = packed::list(
+        b,
+        &[
+            Col::Uuid("e.episode_id"),
+            Col::Uuid("e.recipient_id"),
+            Col::Uuid("e.hcp_id"),
+            Col::Uuid("e.location_id"),
+            Col::Plain("e.kind"),
+            Col::Plain("e.start_at"),
+            Col::Plain("e.end_at"),
+            Col::Uuid("e.opened_by"),
+            Col::Uuid("e.closed_by"),
+            Col::Plain("e.created_at"),
+        ],
+        "FROM care_episode e WHERE e.recipient_id = r.recipient_id",
+        None,
+    );
+    let unlocks = packed::list(
+        b,
+        &[
+            Col::Uuid("u.unlock_id"),
+            Col::Uuid("u.hcp_id"),
+            Col::Uuid("u.episode_id"),
+            Col::Plain("u.until_at"),
+        ],
+        "FROM restriction_unlock u WHERE u.restriction_id = x.restriction_id",
+        None,
+    );
+    let restrictions = packed::list(
+        b,
+        &[
+            Col::Uuid("x.restriction_id"),
+            Col::Uuid("x.recipient_id"),
+            Col::Plain("x.domain"),
+            Col::Uuid("x.record_id"),
+            Col::Plain("x.created_at"),
+            Col::List(&unlocks),
+        ],
+        "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
+        None,
+    );
+    // `records` is a [`Wanted::key`], 0 for none.
+    let records = if records == 0 {
+        "'[]'".to_owned()
+    } else {
+        records_list(b, "r.recipient_id", Wanted::from_key(records))
+    };
+    format!(
+        "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
+             {episodes} AS episodes, {restrictions} AS restrictions, {records} AS records \
+             FROM recipient r WHERE r.recipient_id = $1"
+    )
+}
+
+/// The packed list of [`records_from`].
+fn records_list(backend: crate::Backend, recipient: &str, wanted: Wanted) -> String {
+    let (from, order) = records_from(recipient, wanted);
+    let cols: Vec<Col<'_>> = LISTED_COLUMNS
+        .iter()
+        .map(|c| match *c {
+            "d.record_id" | "d.source_hcp" => Col::Uuid(c),
+            _ => Col::Plain(c),
+        })
+        .collect();
+    packed::list(backend, &cols, &from, Some(order))
+}
+
+/// The packed [`records_list`] of `recipient`'s records.
+fn decode_records(recipient: Uuid, text: &str) -> Result<Vec<ListedRecord>, StoreError> {
+    type Packed = (String, String, String, String, i64, String, String, String);
+    packed::decode::<Packed>("records", text)?
+        .into_iter()
+        .map(|p| {
+            let Some(domain) = listed_domain(&p.1) else {
+                return Ok(None);
+            };
+            Ok(Some(ListedRecord {
+                id: packed::uuid(&p.0)?,
+                recipient_id: recipient,
+                domain,
+                resource_type: p.2,
+                source_hcp: packed::uuid(&p.3)?,
+                version: p.4,
+                body: p.5,
+                created_at: packed::ts(&p.6)?,
+                updated_at: packed::ts(&p.7)?,
+            }))
+        })
+        .filter_map(Result::transpose)
+        .collect()
+}
+
+impl Db {
+    /// Everything the access decision needs about a recipient, in one statement (see
+    /// [`packed`] for why): the registration with its SDMs, every consent (newest first),
+    /// every care episode (newest first) and the restrictions in force with their unlocks;
+    /// with the current records in `records_in` (domain codes), for a read that will release
+    /// them only under a permit (see `core::access::need_to_know`). `None` if there is no such
+    /// recipient.
+    pub async fn recipient_facts(
+        &self,
+        recipient: Uuid,
+        records_in: &[String],
+    ) -> Result<Option<RecipientFacts>, StoreError> {
+        // In place (SQLite), the records are read as rows by a second statement: without a
+        // hand-over per row there is nothing to save by packing them, and packing costs
+        // escaping each body into JSON and back.
+        let in_place = self.in_place().and_then(|in_place| {
+            in_place.read(|conn| {
+                // One snapshot for both statements, as the pool's one statement has: the
+                // records are those of the facts the decision is made on.
+                let snapshot = conn.unchecked_transaction()?;
+                let mut statement =
+                    snapshot.prepare_cached(&facts_sql(crate::Backend::Sqlite, 0))?;
+                let mut rows = statement.query([("$1", &recipient)].as_slice())?;
+                let Some(row) = rows.next()? else {
+                    return Ok(None);
+                };
+                let names = crate::in_place::column_names(row);
+                let row = crate::in_place::Named::new(row, &names);
+                let registration = recipient_row!(&row, get);
+                let lists = [
+                    row.get("sdms")?,
+                    row.get("consents")?,
+                    row.get("episodes")?,
+                    row.get("restrictions")?,
+                ];
+                let mut records = Vec::new();
+                if !records_in.is_empty() {
+                    let wanted = Wanted::of(records_in);
+                    let mut statement = snapshot.prepare_cached(&records_sql(wanted))?;
+                    let values: Vec<&dyn rusqlite::ToSql> = std::iter::once(&recipient as _)
+                        .chain(wanted.bound(records_in).iter().map(|d| d as _))
+                        .collect();
+                    let names = crate::in_place::numbered(values.len());
+                    let params: Vec<(&str, &dyn rusqlite::ToSql)> =
+                        names.iter().map(String::as_str).zip(values).collect();
+                    let mut rows = statement.query(params.as_slice())?;
+                    while let Some(row) = rows.next()? {
+                        records.extend(listed_record(recipient, row)?);
+                    }
+                }
+                Ok(Some((registration, lists, records)))
+            })
+        });
+        let (registration, lists, records): (RecipientRow, [String; 4], Vec<ListedRecord>) =
+            if let Some(found) = in_place {
+                match found? {
+                    Some(found) => found,
+                    None => return Ok(None),
+                }
+            } else {
+                // No domains is `Wanted::In(0)`, key 0: the facts without records.
+                let wanted = Wanted::of(records_in);
+                let sql = facts_sql(self.backend(), wanted.key());
+                crate::on_pool!(self, pool => {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
+                    for d in wanted.bound(records_in) {
+                        q = q.bind(d);
+                    }
+                    let Some(row) = q.fetch_optional(pool).await? else {
+                        return Ok(None);
+                    };
+                    let records: String = row.try_get("records")?;
+                    (
+                        recipient_row!(&row),
+                        [
+                            row.try_get("sdms")?,
+                            row.try_get("consents")?,
+                            row.try_get("episodes")?,
+                            row.try_get("restrictions")?,
+                        ],
+                        decode_records(recipient, &records)?,
+                    )
+                })
+            };
+        let [sdms, consents, episodes, restrictions] = lists;
+        type Sdm = (
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+            bool,
+            Option<String>,
+            String,
+            String,
+        );
+        type Consent = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        type Episode = (
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+        );
+        type Unlock = (String, String, String, String);
+        type Restriction = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            Vec<Unlock>,
+        );
+        let mut sdms: Vec<SdmRow> = packed::decode::<Sdm>("sdms", &sdms)?
+            .into_iter()
+            .map(|p| {
+                Ok(SdmRow {
+                    recipient_id: packed::uuid(&p.0)?,
+                    sdm_id: packed::uuid(&p.1)?,
+                    name_en: p.2,
+                    name_zh: p.3,
+                    doc_type: p.4,
+                    doc_issuer: p.5,
+                    doc_number: p.6,
+                    category: p.7,
+                    no_higher_available: p.8,
+                    relationship_proof: p.9,
+                    phone: p.10,
+                    created_at: packed::ts(&p.11)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let mut consents: Vec<ConsentRow> = packed::decode::<Consent>("consents", &consents)?
+            .into_iter()
+            .map(|p| {
+                Ok(ConsentRow {
+                    id: packed::uuid(&p.0)?,
+                    recipient_id: packed::uuid(&p.1)?,
+                    hcp_id: packed::uuid(&p.2)?,
+                    kind: p.3,
+                    method: p.4,
+                    method_ref: p.5,
+                    given_at: packed::ts(&p.6)?,
+                    revoked_at: packed::opt_ts(p.7.as_deref())?,
+                    sdm_id: packed::opt_uuid(p.8.as_deref())?,
+                    account_id: packed::opt_uuid(p.9.as_deref())?,
+                    created_at: packed::ts(&p.10)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let mut episodes: Vec<EpisodeRow> = packed::decode::<Episode>("episodes", &episodes)?
+            .into_iter()
+            .map(|p| {
+                Ok(EpisodeRow {
+                    id: packed::uuid(&p.0)?,
+                    recipient_id: packed::uuid(&p.1)?,
+                    hcp_id: packed::uuid(&p.2)?,
+                    location_id: packed::opt_uuid(p.3.as_deref())?,
+                    kind: p.4,
+                    start_at: packed::ts(&p.5)?,
+                    end_at: packed::opt_ts(p.6.as_deref())?,
+                    opened_by: packed::uuid(&p.7)?,
+                    closed_by: packed::opt_uuid(p.8.as_deref())?,
+                    created_at: packed::ts(&p.9)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let mut restrictions: Vec<RestrictionRow> =
+            packed::decode::<Restriction>("restrictions", &restrictions)?
+                .into_iter()
+                .map(|p| {
+                    Ok(RestrictionRow {
+                        id: packed::uuid(&p.0)?,
+                        recipient_id: packed::uuid(&p.1)?,
+                        domain: p.2,
+                        record_id: packed::opt_uuid(p.3.as_deref())?,
+                        created_at: packed::ts(&p.4)?,
+                        unlocks: p
+                            .5
+                            .into_iter()
+                            .map(|u| {
+                                Ok(UnlockRow {
+                                    id: packed::uuid(&u.0)?,
+                                    hcp_id: packed::uuid(&u.1)?,
+                                    episode_id: packed::uuid(&u.2)?,
+                                    until: packed::ts(&u.3)?,
+                                })
+                            })
+                            .collect::<Result<_, StoreError>>()?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+        facts_order(&mut sdms, &mut consents, &mut episodes, &mut restrictions);
+        Ok(Some(RecipientFacts {
+            registration,
+            sdms,
+            consents,
+            episodes,
+            restrictions,
+            records,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{Db, DbOptions};
+
+    fn at(minute: i64) -> OffsetDateTime {
+        datetime!(2026-01-15 09:00:00 UTC) + time::Duration::minutes(minute)
+    }
+
+    fn consent(id: u128, given: i64) -> ConsentRow {
+        ConsentRow {
+            id: Uuid::from_u128(id),
+            recipient_id: Uuid::nil(),
+            hcp_id: Uuid::nil(),
+            kind: "indefinite".into(),
+            method: "app".into(),
+            method_ref: None,
+            given_at: at(given),
+            revoked_at: None,
+            sdm_id: None,
+            account_id: None,
+            created_at: at(0),
+        }
+    }
+
+    fn episode(id: u128, start: i64) -> EpisodeRow {
+        EpisodeRow {
+            id: Uuid::from_u128(id),
+            recipient_id: Uuid::nil(),
+            hcp_id: Uuid::nil(),
+            location_id: None,
+            kind: "attendance".into(),
+            start_at: at(start),
+            end_at: None,
+            opened_by: Uuid::nil(),
+            closed_by: None,
+            created_at: at(0),
+        }
+    }
+
+    fn sdm(id: u128, created: i64) -> SdmRow {
+        SdmRow {
+            recipient_id: Uuid::nil(),
+            sdm_id: Uuid::from_u128(id),
+            name_en: "S".into(),
+            name_zh: None,
+            doc_type: "hkid".into(),
+            doc_issuer: "HK".into(),
+            doc_number: "A1".into(),
+            category: "parent".into(),
+            no_higher_available: false,
+            relationship_proof: None,
+            phone: "+85290000000".into(),
+            created_at: at(created),
+        }
+    }
+
+    fn restriction(id: u128, created: i64, unlocks: &[(u128, i64)]) -> RestrictionRow {
+        RestrictionRow {
+            id: Uuid::from_u128(id),
+            recipient_id: Uuid::nil(),
+            domain: None,
+            record_id: None,
+            created_at: at(created),
+            unlocks: unlocks
+                .iter()
+                .map(|(id, until)| UnlockRow {
+                    id: Uuid::from_u128(*id),
+                    hcp_id: Uuid::nil(),
+                    episode_id: Uuid::nil(),
+                    until: at(*until),
+                })
+                .collect(),
+        }
+    }
+
+    /// The facts' documented orders: consents and episodes newest first, the rest oldest
+    /// first; equal times by id (as the databases ordered them before the sort moved here).
+    #[test]
+    fn the_facts_lists_come_in_their_documented_order() {
+        let mut consents = vec![consent(1, 5), consent(2, 9), consent(4, 5), consent(3, 1)];
+        let mut episodes = vec![episode(1, 3), episode(3, 3), episode(2, 7)];
+        let mut sdms = vec![sdm(2, 4), sdm(1, 4), sdm(3, 2)];
+        let mut restrictions = vec![
+            restriction(2, 6, &[(5, 9), (4, 2), (3, 9)]),
+            restriction(1, 8, &[]),
+            restriction(3, 6, &[]),
+        ];
+        facts_order(&mut sdms, &mut consents, &mut episodes, &mut restrictions);
+        let ids = |v: Vec<Uuid>| v.into_iter().map(|u| u.as_u128()).collect::<Vec<_>>();
+        assert_eq!(ids(consents.iter().map(|c| c.id).collect()), [2, 4, 1, 3]);
+        assert_eq!(ids(episodes.iter().map(|e| e.id).collect()), [2, 3, 1]);
+        assert_eq!(ids(sdms.iter().map(|s| s.sdm_id).collect()), [3, 1, 2]);
+        assert_eq!(ids(restrictions.iter().map(|r| r.id).collect()), [2, 3, 1]);
+        assert_eq!(
+            ids(restrictions[0].unlocks.iter().map(|u| u.id).collect()),
+            [4, 3, 5]
+        );
+    }
+
+    /// Only a list of every domain reads without a domain condition: one short, or one
+    /// repeated in place of another, is read as the list it is.
+    #[test]
+    fn only_every_domain_drops_the_domain_condition() {
+        let mut codes: Vec<String> = Domain::ALL
+            .iter()
+            .rev()
+            .map(|d| d.code().to_owned())
+            .collect();
+        assert_eq!(Wanted::of(&codes), Wanted::Every);
+        assert!(Wanted::Every.bound(&codes).is_empty());
+        let last = codes.pop().unwrap();
+        assert_eq!(Wanted::of(&codes), Wanted::In(Domain::ALL.len() - 1));
+        codes.push(codes[0].clone());
+        assert_eq!(Wanted::of(&codes), Wanted::In(Domain::ALL.len()));
+        assert_eq!(Wanted::In(2).bound(&codes).len(), codes.len());
+        codes.pop();
+        codes.push(last);
+        assert_eq!(Wanted::of(&codes), Wanted::Every);
+        for w in [Wanted::In(0), Wanted::In(7), Wanted::Every] {
+            assert_eq!(Wanted::from_key(w.key()), w);
+        }
+    }
+
+    /// A summary's records come in the index's order and from the index alone: SQLite
+    /// neither sorts them nor reads the table, for some domains or every one (migration
+    /// 0012, docs/adr/0006).
+    #[tokio::test]
+    async fn a_summary_reads_its_records_in_index_order_without_a_sort() {
+        let db = Db::connect("sqlite::memory:", DbOptions::default())
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let crate::Pool::Sqlite(pool) = db.pool() else {
+            unreachable!()
+        };
+        for (wanted, n) in [(Wanted::In(1), 1), (Wanted::In(5), 5), (Wanted::Every, 0)] {
+            let sql = super::records_sql(wanted);
+            // Every domain: no list of codes to make a temporary table of.
+            assert_eq!(sql.contains(" IN ("), n > 0, "{sql}");
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN QUERY PLAN {sql}"
+            )))
+            .bind(uuid::Uuid::nil());
+            for d in 0..n {
+                q = q.bind(format!("domain-{d}"));
+            }
+            let plan: Vec<String> = q
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.3)
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("USING COVERING INDEX record_recipient_domain")),
+                "{plan:?}"
+            );
+            assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Health records (SPEC 2): each deposit's current content and its versions, and the
+//! idempotency keys of deposits.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::{Conn, Db};
+use crate::error::StoreError;
+use crate::timestamp::Ts;
+
+/// A record as stored (its latest version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    pub id: Uuid,
+    pub recipient_id: Uuid,
+    pub domain: String,
+    pub resource_type: String,
+    pub source_hcp: Uuid,
+    /// The resource's key at its source: `Type/id` (a FHIR id is unique only within its
+    /// type; migration 0014). Unique with `source_hcp`.
+    pub source_id: String,
+    pub version: i64,
+    pub status: String,
+    /// Canonical JSON text.
+    pub body: String,
+    pub deposited_by: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A client's idempotency key for a deposit, and what its first use answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepositKeyRow {
+    pub source_hcp: Uuid,
+    pub key: String,
+    /// SHA-256 (hex) of the recipient and the request's content.
+    pub request_hash: String,
+    pub record_id: Uuid,
+    /// Whether the first answer created the record.
+    pub created: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// Stores a new record (and its first version) unless the provider already deposited one with
+/// this source id: returns whether it was new.
+pub async fn insert_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn.reborrow(), db => {
+        sqlx::query(
+            "INSERT INTO record (record_id, recipient_id, domain, resource_type, source_hcp, \
+             source_id, version, status, body, deposited_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (source_hcp, source_id) DO NOTHING",
+        )
+        .bind(r.id)
+        .bind(r.recipient_id)
+        .bind(&r.domain)
+        .bind(&r.resource_type)
+        .bind(r.source_hcp)
+        .bind(&r.source_id)
+        .bind(r.version)
+        .bind(&r.status)
+        .bind(&r.body)
+        .bind(r.deposited_by)
+        .bind(Ts(r.created_at))
+        .bind(Ts(r.updated_at))
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    if n == 0 {
+        return Ok(false);
+    }
+    insert_version(conn, r).await?;
+    Ok(true)
+}
+
+/// Keeps an idempotency key with the write it belongs to; false if the key is taken.
+pub async fn insert_deposit_key(mut conn: Conn<'_>, k: &DepositKeyRow) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn.reborrow(), db => {
+        sqlx::query(
+            "INSERT INTO deposit_key (source_hcp, idem_key, request_hash, record_id, created, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (source_hcp, idem_key) DO NOTHING",
+        )
+        .bind(k.source_hcp)
+        .bind(&k.key)
+        .bind(&k.request_hash)
+        .bind(k.record_id)
+        .bind(k.created)
+        .bind(Ts(k.created_at))
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
+/// Replaces a record's content with a new version (amendment, entered-in-error).
+pub async fn update_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn.reborrow(), db => {
+        sqlx::query(
+            "UPDATE record SET version = $2, status = $3, body = $4, updated_at = $5 \
+             WHERE record_id = $1 AND version = $6",
+        )
+        .bind(r.id)
+        .bind(r.version)
+        .bind(&r.status)
+        .bind(&r.body)
+        .bind(Ts(r.updated_at))
+        .bind(r.version - 1)
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    if n == 0 {
+        return Ok(false);
+    }
+    insert_version(conn, r).await?;
+    Ok(true)
+}
+
+async fn insert_version(conn: Conn<'_>, r: &RecordRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO record_version (record_id, version, recipient_id, status, body, \
+             account_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.id)
+        .bind(r.version)
+        .bind(r.recipient_id)
+        .bind(&r.status)
+        .bind(&r.body)
+        .bind(r.deposited_by)
+        .bind(Ts(r.updated_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
+/// A [`RecordRow`] from a row with [`RECORD_COLUMNS`] (either backend).
+macro_rules! record_row {
+    ($row:expr) => {{
+        let row = $row;
+        let created_at: Ts = row.try_get("created_at")?;
+        let updated_at: Ts = row.try_get("updated_at")?;
+        RecordRow {
+            id: row.try_get("record_id")?,
+            recipient_id: row.try_get("recipient_id")?,
+            domain: row.try_get("domain")?,
+            resource_type: row.try_get("resource_type")?,
+            source_hcp: row.try_get("source_hcp")?,
+            source_id: row.try_get("source_id")?,
+            version: row.try_get("version")?,
+            status: row.try_get("status")?,
+            body: row.try_get("body")?,
+            deposited_by: row.try_get("deposited_by")?,
+            created_at: created_at.0,
+            updated_at: updated_at.0,
+        }
+    }};
+}
+
+const RECORD_COLUMNS: &str = "record_id, recipient_id, domain, resource_type, source_hcp, \
+    source_id, version, status, body, deposited_by, created_at, updated_at";
+
+impl Db {
+    /// One record.
+    pub async fn record(&self, id: Uuid) -> Result<Option<RecordRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RECORD_COLUMNS} FROM record WHERE record_id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(record_row!(&row)),
+                None => None,
+            })
+        })
+    }
+
+    /// The record a provider deposited with a source id.
+    /// A provider's idempotency key, if it was used.
+    pub async fn deposit_key(
+        &self,
+        hcp: Uuid,
+        key: &str,
+    ) -> Result<Option<DepositKeyRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT source_hcp, idem_key, request_hash, record_id, created, created_at \
+                 FROM deposit_key WHERE source_hcp = $1 AND idem_key = $2",
+            )
+            .bind(hcp)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => {
+                    let created_at: Ts = row.try_get("created_at")?;
+                    Some(DepositKeyRow {
+                        source_hcp: row.try_get("source_hcp")?,
+                        key: row.try_get("idem_key")?,
+                        request_hash: row.try_get("request_hash")?,
+                        record_id: row.try_get("record_id")?,
+                        created: row.try_get("created")?,
+                        created_at: created_at.0,
+                    })
+                }
+                None => None,
+            })
+        })
+    }
+
+    pub async fn record_by_source(
+        &self,
+        hcp: Uuid,
+        source_id: &str,
+    ) -> Result<Option<RecordRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = $1 AND source_id = $2"
+            )))
+            .bind(hcp)
+            .bind(source_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(record_row!(&row)),
+                None => None,
+            })
+        })
+    }
+}
