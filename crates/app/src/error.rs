@@ -103,3 +103,16 @@ impl From<StoreError> for AppError {
         }
     }
 }
+
+/// A 422 naming one field.
+pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> AppError {
+    AppError::Invalid {
+        code,
+        message: message.to_owned(),
+        fields: vec![FieldError {
+            field: field.to_owned(),
+            code,
+            message: message.to_owned(),
+        }],
+    }
+}

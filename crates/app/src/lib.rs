@@ -8,14 +8,24 @@
 //!   responses in one place.
 //! - The clock (and later the notifier and signer) are injected, so tests run on a fixed clock.
 
+pub mod access;
 pub mod access_log;
 pub mod account;
 pub mod alert;
+pub mod attempt;
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod caller;
+pub mod card;
+pub mod checkpoint;
 pub mod clock;
+pub mod consent;
+pub mod counter;
+pub mod delivery;
 pub mod demo_reader;
+pub mod deposit;
+pub mod episode;
 pub mod error;
 pub mod health;
 pub mod limits;
@@ -31,67 +41,21 @@ pub mod record;
 pub mod restriction;
 pub mod seal;
 pub mod secret;
-pub mod sharing;
+pub mod settings;
 pub mod signer;
 pub mod text;
+pub mod verify;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ehrshare_core::clock::Clock;
-use ehrshare_core::consent::Regime;
 use ehrshare_store::{AuditLog, AuditOptions, Db};
 
-use crate::audit::{CheckpointFile, Checkpoints};
+use crate::checkpoint::{CheckpointFile, Checkpoints};
 use crate::signer::Signer;
 
 pub use error::AppError;
-
-/// The settings use cases need (a subset of the server's configuration).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Which sharing-consent rules are in force.
-    pub regime: Regime,
-    /// How long a health check waits for the database before reporting it unavailable.
-    pub health_timeout: Duration,
-    /// Notification delivery.
-    pub outbox: outbox::OutboxSettings,
-    /// Login, sessions, passwords, tokens.
-    pub auth: auth::AuthSettings,
-    /// The role -> domains matrix (need-to-know).
-    pub access_profiles: ehrshare_core::profile::AccessProfiles,
-    /// How far around a care episode access is allowed.
-    pub care_window: ehrshare_core::episode::CareWindow,
-    /// The alert rules' thresholds.
-    pub alert_policy: ehrshare_core::alert::AlertPolicy,
-    /// The Chinese medicine terminology (preferred terms and synonyms).
-    pub terminology: std::sync::Arc<ehrshare_core::terminology::Terminology>,
-    /// The external OpenID Connect provider (none: logins through it are not offered).
-    #[cfg(feature = "oidc")]
-    pub oidc: Option<oidc::OidcSettings>,
-    /// Start although the database is behind (or off) its last signed audit checkpoint, a
-    /// restored backup: the rollback is signed into the checkpoint file (`serve
-    /// --accept-rollback`, issue 22). Off, such a start is refused.
-    pub accept_rollback: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            regime: Regime::default(),
-            health_timeout: Duration::from_secs(2),
-            outbox: outbox::OutboxSettings::default(),
-            auth: auth::AuthSettings::default(),
-            access_profiles: ehrshare_core::profile::spec_default(),
-            terminology: std::sync::Arc::new(ehrshare_core::terminology::Terminology::shipped()),
-            alert_policy: ehrshare_core::alert::AlertPolicy::default(),
-            care_window: ehrshare_core::episode::CareWindow::default(),
-            #[cfg(feature = "oidc")]
-            oidc: None,
-            accept_rollback: false,
-        }
-    }
-}
+pub use settings::Settings;
 
 /// What the application is wired with besides its database and settings.
 #[derive(Debug)]
@@ -101,7 +65,7 @@ pub struct Services {
     /// Signer and file for audit checkpoints (none: no checkpoints, as in benchmarks).
     pub checkpoints: Option<(Box<dyn Signer>, CheckpointFile)>,
     /// Notification delivery, per channel.
-    pub adapters: outbox::Adapters,
+    pub adapters: delivery::Adapters,
     /// The key sealing security-token seeds at rest.
     pub seal: seal::SealKey,
 }
@@ -117,13 +81,13 @@ struct Inner {
     db: Db,
     audit: AuditLog,
     checkpoints: Option<Checkpoints>,
-    adapters: outbox::Adapters,
+    adapters: delivery::Adapters,
     clock: Arc<dyn Clock>,
     settings: Settings,
     /// See `auth`: verified against when a login names no account.
     stand_in_hash: tokio::sync::OnceCell<String>,
     seal: seal::SealKey,
-    alert_scan: tokio::sync::Mutex<alert::ScanState>,
+    alert_scan: tokio::sync::Mutex<ehrshare_core::alert::ScanState>,
 }
 
 impl App {
@@ -140,7 +104,7 @@ impl App {
         let checkpoints = match checkpoints {
             None => None,
             Some((signer, file)) => Some(
-                audit::open_checkpoints(
+                checkpoint::open_checkpoints(
                     &db,
                     audit.head(),
                     signer,
@@ -161,7 +125,7 @@ impl App {
                 settings,
                 stand_in_hash: tokio::sync::OnceCell::new(),
                 seal,
-                alert_scan: tokio::sync::Mutex::new(alert::ScanState::default()),
+                alert_scan: tokio::sync::Mutex::new(ehrshare_core::alert::ScanState::default()),
             }),
         })
     }
@@ -189,7 +153,7 @@ impl App {
         &self.inner.seal
     }
 
-    pub(crate) fn adapters(&self) -> &outbox::Adapters {
+    pub(crate) fn adapters(&self) -> &delivery::Adapters {
         &self.inner.adapters
     }
 

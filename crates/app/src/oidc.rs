@@ -30,33 +30,9 @@ use uuid::Uuid;
 
 use crate::auth::{LoggedIn, Session, Stage, Subject, account_actor, uri_escape};
 use crate::caller::Caller;
-use crate::outbound::Outbound;
 use crate::secret::{new_token, token_hash};
+use crate::settings::OidcSettings;
 use crate::{App, AppError};
-
-/// The external identity provider.
-#[derive(Clone)]
-pub struct OidcSettings {
-    /// The issuer URL; its discovery document is `{issuer}/.well-known/openid-configuration`.
-    pub issuer: String,
-    pub client_id: String,
-    pub client_secret: String,
-    /// Our callback, registered with the provider: `{public_base_url}/auth/oidc/callback`.
-    pub redirect_uri: String,
-    /// The ID-token claim that carries a patient's HKID.
-    pub hkid_claim: String,
-    /// The client for the provider's endpoints.
-    pub client: Outbound,
-}
-
-impl std::fmt::Debug for OidcSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcSettings")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What a login through the provider is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! are not listed, not counted, not hinted at: the decision hides them, and an unlock request
 //! looks the same whether or not anything is restricted. A request's code takes five wrong
 //! tries; across requests, wrong codes are limited per recipient and per provider as access
-//! keys are (`sharing::Typed`), so asking for fresh codes does not widen the guessing.
+//! keys are (`attempt::Typed`), so asking for fresh codes does not widen the guessing.
 
 use std::collections::BTreeMap;
 
@@ -18,12 +18,12 @@ use ehrshare_store::{Conn, change};
 use time::Duration;
 use uuid::Uuid;
 
+use crate::attempt::Typed;
 use crate::auth::Session;
 use crate::caller::Caller;
 use crate::error::FieldError;
 use crate::recipient::recipient_notice;
 use crate::secret::{new_code, token_hash};
-use crate::sharing::Typed;
 use crate::{App, AppError};
 
 /// How long an unlock lasts.
@@ -296,8 +296,8 @@ impl App {
     /// (a stated reason is not enough here). A refusal is audited as `entry`, denied.
     async fn unlock_episode(
         &self,
-        asker: &crate::sharing::Asker,
-        facts: &crate::sharing::Facts,
+        asker: &crate::access::Asker,
+        facts: &crate::access::Facts,
         mut entry: ehrshare_core::audit::NewAuditEntry,
     ) -> Result<Uuid, AppError> {
         let ask = Ask {

@@ -263,6 +263,15 @@ impl AlertWindow {
     }
 }
 
+/// The scanner's memory: its window and position.
+#[derive(Debug, Default)]
+pub struct ScanState {
+    /// The recent entries the rules look back on.
+    pub window: AlertWindow,
+    /// The next sequence number to scan, once known.
+    pub next: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ehrshare_app::audit::{CheckpointFile, verify};
+use ehrshare_app::checkpoint::CheckpointFile;
 use ehrshare_app::signer::{public_key_path, read_public_key};
+use ehrshare_app::verify::verify;
 use ehrshare_core::audit::checkpoint::{hex, unhex};
 use ehrshare_store::{Db, DbOptions};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ehrshare_app::clock::SystemClock;
-use ehrshare_app::outbox::{Adapters, LogAdapter};
+use ehrshare_app::delivery::{Adapters, LogAdapter};
 use ehrshare_app::{App, Services, Settings};
 use ehrshare_core::audit::{Actor, ActorKind, NewAuditEntry, Outcome};
 use ehrshare_core::clock::Clock;
@@ -864,7 +864,7 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
     let hcp = crate::demo::bench_provider(&app).await?;
     let recipients =
         crate::demo::bench_population(&app, hcp, concurrency, 0, bench_resource).await?;
-    ehrshare_app::record::warm_validation();
+    ehrshare_app::deposit::warm_validation();
     let cookie = format!("__Host-ehrshare-session={}", login.token);
     let csrf = login.csrf_token.clone();
     let duration = Duration::from_secs(args.seconds.max(1));

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use ehrshare_app::audit::{CheckpointFile, CheckpointPolicy, spawn_checkpointer};
+use ehrshare_app::audit::spawn_checkpointer;
+use ehrshare_app::checkpoint::{CheckpointFile, CheckpointPolicy};
 use ehrshare_app::clock::SystemClock;
-use ehrshare_app::outbox::{
-    Adapter, Adapters, LogAdapter, OutboxSettings, SmtpAdapter, WebhookAdapter, spawn_outbox_worker,
-};
+use ehrshare_app::delivery::{Adapter, Adapters, LogAdapter, SmtpAdapter, WebhookAdapter};
+use ehrshare_app::outbox::spawn_outbox_worker;
+use ehrshare_app::settings::OutboxSettings;
 use ehrshare_app::signer::Ed25519Signer;
 use ehrshare_app::{App, Services, Settings};
 use ehrshare_store::{Db, DbOptions};
@@ -53,7 +54,7 @@ pub fn app_settings(config: &Config) -> Settings {
             retry_base: std::time::Duration::from_secs(config.outbox_retry_base_secs),
             ..OutboxSettings::default()
         },
-        auth: ehrshare_app::auth::AuthSettings {
+        auth: ehrshare_app::settings::AuthSettings {
             session: ehrshare_core::login::SessionPolicy {
                 idle: time::Duration::minutes(i64::from(config.session_idle_minutes)),
                 absolute: time::Duration::hours(i64::from(config.session_absolute_hours)),
@@ -65,7 +66,7 @@ pub fn app_settings(config: &Config) -> Settings {
             },
             // Checked when the configuration was loaded.
             registration_numbers: config.registration_patterns().unwrap_or_default(),
-            ..ehrshare_app::auth::AuthSettings::default()
+            ..ehrshare_app::settings::AuthSettings::default()
         },
         care_window: ehrshare_core::episode::CareWindow {
             before: time::Duration::days(i64::from(config.care_window_before_days)),
@@ -83,7 +84,7 @@ pub fn app_settings(config: &Config) -> Settings {
 
 /// The OpenID Connect provider, when configured (checked when the configuration was loaded).
 #[cfg(feature = "oidc")]
-fn oidc_settings(config: &Config) -> Option<ehrshare_app::oidc::OidcSettings> {
+fn oidc_settings(config: &Config) -> Option<ehrshare_app::settings::OidcSettings> {
     let (Some(issuer), Some(client_id), Some(secret)) = (
         &config.oidc_issuer,
         &config.oidc_client_id,
@@ -93,7 +94,7 @@ fn oidc_settings(config: &Config) -> Option<ehrshare_app::oidc::OidcSettings> {
     };
     let client =
         ehrshare_app::outbound::Outbound::new(std::time::Duration::from_secs(10), &[]).ok()?;
-    Some(ehrshare_app::oidc::OidcSettings {
+    Some(ehrshare_app::settings::OidcSettings {
         issuer: issuer.clone(),
         client_id: client_id.clone(),
         client_secret: secret.expose().to_owned(),
@@ -306,7 +307,7 @@ pub struct ServeArgs {
 pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     let app = start_app_with(&config, args.accept_rollback).await?;
-    std::thread::spawn(ehrshare_app::record::warm_validation);
+    std::thread::spawn(ehrshare_app::deposit::warm_validation);
     let backend = app.backend();
     if args.demo {
         let report = crate::demo::load(&app).await?;

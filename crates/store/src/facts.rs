@@ -2,11 +2,10 @@
 //! the registration with its SDMs, consents, care episodes, restrictions with their unlocks,
 //! and the current records a read may release.
 
+use ehrshare_core::domain::Domain;
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-use ehrshare_core::domain::Domain;
 
 use crate::consent::ConsentRow;
 use crate::db::{Db, placeholders};

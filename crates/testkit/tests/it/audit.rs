@@ -171,7 +171,7 @@ async fn an_entry_is_stored_alike_by_either_write_path() {
         }
     }
     t.app.write_checkpoint().await.unwrap();
-    let report = ehrshare_app::audit::verify(
+    let report = ehrshare_app::verify::verify(
         &db,
         &t.checkpoint_file(),
         &TestApp::public_key(),
@@ -498,7 +498,8 @@ async fn there_is_no_way_to_update_or_delete_an_entry() {
 
 #[tokio::test]
 async fn the_checkpointer_signs_the_final_head_when_stopped() {
-    use ehrshare_app::audit::{CheckpointPolicy, spawn_checkpointer};
+    use ehrshare_app::audit::spawn_checkpointer;
+    use ehrshare_app::checkpoint::CheckpointPolicy;
     let t = TestApp::spawn().await;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let policy = CheckpointPolicy {

@@ -148,7 +148,7 @@ async fn a_full_disk_answers_503_and_heals_without_a_restart() {
     }
     let db = t.db.connect().await;
     t.app.write_checkpoint().await.unwrap();
-    let report = ehrshare_app::audit::verify(
+    let report = ehrshare_app::verify::verify(
         &db,
         &t.checkpoint_file(),
         &TestApp::public_key(),
@@ -166,7 +166,7 @@ async fn a_full_disk_answers_503_and_heals_without_a_restart() {
 /// whole (it used to be appended onto the fragment, and verify then failed forever).
 #[tokio::test]
 async fn a_checkpoint_torn_by_a_full_disk_leaves_no_half_line() {
-    use ehrshare_app::audit::{CheckpointFile, CheckpointLine};
+    use ehrshare_app::checkpoint::{CheckpointFile, CheckpointLine};
     let Some(disk) = Tmpfs::mount("1m") else {
         eprintln!("cannot mount a tmpfs (needs root, as .ci/run has): not run");
         return;

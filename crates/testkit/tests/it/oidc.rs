@@ -5,8 +5,8 @@ use axum::body::Body;
 use axum::http::Request;
 use ehrshare_app::Settings;
 use ehrshare_app::account::Scope;
-use ehrshare_app::oidc::OidcSettings;
 use ehrshare_app::outbound::Outbound;
+use ehrshare_app::settings::OidcSettings;
 use ehrshare_core::audit::Outcome;
 use ehrshare_testkit::{
     Agent, IDP_CLIENT_ID, IDP_CLIENT_SECRET, SignedBy, TestApp, TestIdp, TestResponse,

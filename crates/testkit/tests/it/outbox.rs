@@ -10,9 +10,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use ehrshare_app::Settings;
-use ehrshare_app::outbox::{
-    Adapters, LogAdapter, Notice, OutboxSettings, SmtpAdapter, WebhookAdapter,
-};
+use ehrshare_app::delivery::{Adapters, LogAdapter, SmtpAdapter, WebhookAdapter};
+use ehrshare_app::outbox::Notice;
+use ehrshare_app::settings::OutboxSettings;
 use ehrshare_core::clock::Clock;
 use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;

@@ -366,7 +366,7 @@ async fn consent_then_care_then_only_the_roles_domains() {
     assert_eq!(notices, 1);
     // The audit log still verifies (with a checkpoint signed now).
     w.t.app.write_checkpoint().await.unwrap();
-    let report = ehrshare_app::audit::verify(
+    let report = ehrshare_app::verify::verify(
         &db,
         &w.t.checkpoint_file(),
         &TestApp::public_key(),
@@ -922,7 +922,7 @@ async fn ten_wrong_unlock_codes_lock_unlocking_tell_the_recipient_and_raise_an_a
 #[tokio::test]
 async fn a_one_year_consent_holds_to_the_second_and_a_revocation_takes_effect_at_once() {
     let settings = Settings {
-        auth: ehrshare_app::auth::AuthSettings {
+        auth: ehrshare_app::settings::AuthSettings {
             password_max_age: time::Duration::ZERO,
             ..Default::default()
         },

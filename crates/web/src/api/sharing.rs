@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ehrshare_app::App;
+use ehrshare_app::consent::ConsentInput;
 use ehrshare_app::record::Record;
-use ehrshare_app::sharing::ConsentInput;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -101,7 +101,7 @@ pub struct ConsentView {
     pub given_at: OffsetDateTime,
 }
 
-fn consent_view(c: ehrshare_app::sharing::ConsentRecord) -> ConsentView {
+fn consent_view(c: ehrshare_app::consent::ConsentRecord) -> ConsentView {
     ConsentView {
         id: c.id,
         recipient: c.recipient_id,

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Form};
-use ehrshare_app::sharing::ConsentInput;
+use ehrshare_app::consent::ConsentInput;
 use ehrshare_app::{App, AppError};
 use ehrshare_core::domain::Domain;
 use serde::Deserialize;

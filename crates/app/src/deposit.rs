@@ -1,0 +1,363 @@
+//! Depositing records (SPEC 2, 3.8): validated against FHIR R4 and our rules, filed in a
+//! domain, decided by the access decision, and committed with the decision's audit entry.
+
+use ehrshare_core::access::{Action, Ask, Decision};
+use ehrshare_core::audit::Outcome;
+use ehrshare_store::record::RecordRow;
+use ehrshare_store::{Conn, change};
+use uuid::Uuid;
+
+use crate::access::deny_error;
+use crate::auth::Session;
+use crate::caller::Caller;
+use crate::error::FieldError;
+use crate::{App, AppError};
+
+/// What a deposit did.
+#[derive(Debug, Clone)]
+pub struct Deposited {
+    pub record: RecordRow,
+    /// False when the same resource had been deposited before (nothing changed).
+    pub created: bool,
+}
+
+/// Every reference to a patient in a deposited `resource` that does not name `recipient`,
+/// and for a `Patient` resource, its identity document if it is not the recipient's (issue 23,
+/// item 2; the accepted forms are in `ehrshare_fhir::subject`).
+/// Compiles the R4 validators of the shared types now (about 50 ms each), so that no
+/// deposit waits for one; the server calls it at start, off the async runtime.
+pub fn warm_validation() {
+    ehrshare_fhir::r4::Definitions::shipped().warm(&ehrshare_fhir::resource::SHARED_TYPES);
+}
+
+/// A resource's problems as the `invalid-resource` answer, each with its path.
+fn invalid_resource(problems: Vec<ehrshare_fhir::resource::Problem>) -> AppError {
+    AppError::Invalid {
+        code: "invalid-resource",
+        message: "the resource is not valid FHIR R4 for this system".to_owned(),
+        fields: problems
+            .into_iter()
+            .map(|p| FieldError {
+                field: p.path,
+                code: "invalid-resource",
+                message: p.message,
+            })
+            .collect(),
+    }
+}
+
+fn subject_problems(
+    resource: &serde_json::Value,
+    resource_type: &str,
+    recipient: &ehrshare_store::recipient::RecipientRow,
+) -> Vec<FieldError> {
+    use ehrshare_fhir::subject::{Target, document_system, patient_references};
+    let system = document_system(&recipient.doc_type, &recipient.doc_issuer);
+    let our_number = |value: &str| {
+        ehrshare_core::identity::DocumentType::parse(&recipient.doc_type)
+            .and_then(|kind| {
+                ehrshare_core::identity::Document::parse(kind, &recipient.doc_issuer, value).ok()
+            })
+            .is_some_and(|d| d.number == recipient.doc_number)
+    };
+    let mut problems: Vec<FieldError> = patient_references(resource)
+        .into_iter()
+        .filter(|r| match &r.target {
+            Target::Id(id) => *id != recipient.id.to_string(),
+            Target::Identifier { system: s, value } => *s != system || !our_number(value),
+            Target::Other(_) => true,
+        })
+        .take(ehrshare_fhir::r4::MAX_PROBLEMS)
+        .map(|r| FieldError {
+            field: r.path,
+            code: "subject-mismatch",
+            message: "refers to someone other than the recipient: use the recipient's id or identity document".to_owned(),
+        })
+        .collect();
+    if resource_type == "Patient" {
+        let identifiers = resource
+            .get("identifier")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let ours = identifiers.iter().any(|i| {
+            i.get("system").and_then(serde_json::Value::as_str) == Some(system.as_str())
+                && i.get("value")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(our_number)
+        });
+        if !ours {
+            problems.push(FieldError {
+                field: "Patient.identifier".to_owned(),
+                code: "subject-mismatch",
+                message: format!("a Patient carries the recipient's identity document ({system})"),
+            });
+        }
+    }
+    problems
+}
+
+impl App {
+    /// Deposits a FHIR resource into a recipient's record. The same resource (provider and
+    /// source id) twice is one record; changed content under the same source id is a new
+    /// version (an amendment).
+    pub async fn deposit(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        resource: &serde_json::Value,
+    ) -> Result<Deposited, AppError> {
+        self.deposit_keyed(session, caller, recipient, resource, None)
+            .await
+    }
+
+    /// Reads a deposit's JSON text as it was written (`ehrshare_fhir::json`): a key twice in
+    /// one object is refused with its path, numbers keep their text.
+    pub fn read_resource(text: &[u8]) -> Result<serde_json::Value, AppError> {
+        ehrshare_fhir::json::parse(text).map_err(invalid_resource)
+    }
+
+    /// [`App::deposit`], with a create that has no `id` given one by the server, and a
+    /// client's idempotency key (issue 23, item 5): the same key with the same content
+    /// answers as the first time and creates nothing; with other content it is a conflict.
+    pub async fn deposit_keyed(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        resource: &serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Deposited, AppError> {
+        let now = self.clock().now();
+        if let Some(key) = idempotency_key
+            && (!(1..=crate::limits::IDEMPOTENCY_KEY).contains(&key.len())
+                || !key.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(AppError::Malformed {
+                code: "invalid-idempotency-key",
+                message: format!(
+                    "Idempotency-Key: 1 to {} visible ASCII characters",
+                    crate::limits::IDEMPOTENCY_KEY
+                ),
+                fields: vec![FieldError {
+                    field: "Idempotency-Key".to_owned(),
+                    code: "invalid-value",
+                    message: "1 to 200 visible ASCII characters".to_owned(),
+                }],
+            });
+        }
+        // What a retry under the same key must repeat: the recipient and the content as sent.
+        let request_hash = idempotency_key.map(|_| {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(recipient.as_bytes());
+            h.update(
+                serde_json::to_string(resource)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            h.finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        });
+        // A create without an id gets one (FHIR: the server assigns ids); a retry under the
+        // same idempotency key is answered below before this id is used.
+        let assigned = resource.get("id").is_none() && resource.is_object();
+        let mut owned;
+        let resource = if assigned {
+            owned = resource.clone();
+            owned["id"] = serde_json::Value::String(Uuid::now_v7().to_string());
+            &owned
+        } else {
+            resource
+        };
+        let asker = self.asker(session).await?;
+        // Off the async workers: a type seen for the first time compiles its validator
+        // (about 50 ms, ADR 0011), and a large resource takes its time.
+        let checked = {
+            let (resource, terms) = (resource.clone(), self.settings().terminology.clone());
+            tokio::task::spawn_blocking(move || ehrshare_fhir::resource::check(&resource, &terms))
+                .await
+                .map_err(|e| AppError::Internal(Box::new(e)))?
+                .map_err(invalid_resource)?
+        };
+        asker.require_scope(ehrshare_core::oauth::Access::Write, &checked.resource_type)?;
+        let facts = self.facts(recipient, &[]).await?;
+        let domains = [checked.domain];
+        let ask = Ask {
+            action: Action::Deposit,
+            domains: &domains,
+            record: None,
+            reason: None,
+        };
+        let decision = self.decide_for(&asker, &facts, &ask);
+        let mut entry = self.decision_entry(caller, "record.deposit", recipient, &decision, None);
+        if let Decision::Deny { reason } = decision {
+            self.record(entry).await?;
+            return Err(deny_error(reason));
+        }
+        let mismatched = subject_problems(
+            resource,
+            &checked.resource_type,
+            &facts.registration.recipient,
+        );
+        if !mismatched.is_empty() {
+            // About someone else, or about no one we know: refused, nothing stored, audited.
+            entry.outcome = Outcome::Failed;
+            entry.reason = Some("subject-mismatch".to_owned());
+            self.record(entry).await?;
+            return Err(AppError::Invalid {
+                code: "subject-mismatch",
+                message: "the resource is not about the recipient it is deposited for".to_owned(),
+                fields: mismatched,
+            });
+        }
+        let hcp = asker.requester.hcp;
+        if let Some(key) = idempotency_key
+            && let Some(first) = self.db().deposit_key(hcp, key).await?
+        {
+            if Some(&first.request_hash) != request_hash.as_ref() {
+                entry.outcome = Outcome::Failed;
+                entry.reason = Some("idempotency-key-reused".to_owned());
+                self.record(entry).await?;
+                return Err(AppError::Conflict {
+                    code: "idempotency-key-reused",
+                    message: "this Idempotency-Key came with other content before".to_owned(),
+                });
+            }
+            let record = self.db().record(first.record_id).await?.ok_or_else(|| {
+                AppError::Internal("the record of an idempotency key is gone".into())
+            })?;
+            entry.record_ids = vec![record.id];
+            entry.reason = Some("retried: idempotency key".to_owned());
+            self.record(entry).await?;
+            return Ok(Deposited {
+                record,
+                created: first.created,
+            });
+        }
+        // A FHIR id is unique only within its resource type: the key is both (issue 23).
+        let source_key = format!("{}/{}", checked.resource_type, checked.source_id);
+        let existing = self.db().record_by_source(hcp, &source_key).await?;
+        if let Some(r) = &existing {
+            if r.recipient_id != recipient {
+                entry.outcome = Outcome::Denied;
+                entry.denial_reason = Some("source-id-of-another-recipient".to_owned());
+                self.record(entry).await?;
+                return Err(AppError::Conflict {
+                    code: "source-id-taken",
+                    message: "this provider used that resource id for another recipient".to_owned(),
+                });
+            }
+            if r.body == checked.canonical {
+                entry.record_ids = vec![r.id];
+                entry.reason = Some("unchanged: already deposited".to_owned());
+                match idempotency_key.zip(request_hash) {
+                    // The key is kept with this answer too, so that other content under it
+                    // later is the conflict it would have been.
+                    Some((key, request_hash)) => {
+                        let k = ehrshare_store::record::DepositKeyRow {
+                            source_hcp: hcp,
+                            key: key.to_owned(),
+                            request_hash,
+                            record_id: r.id,
+                            created: false,
+                            created_at: now,
+                        };
+                        let write = change(move |conn: Conn<'_>| {
+                            Box::pin(async move {
+                                ehrshare_store::record::insert_deposit_key(conn, &k).await?;
+                                Ok(())
+                            })
+                        });
+                        self.record_with(entry, write).await?;
+                    }
+                    None => {
+                        self.record(entry).await?;
+                    }
+                }
+                return Ok(Deposited {
+                    record: r.clone(),
+                    created: false,
+                });
+            }
+        }
+        let record = match existing {
+            Some(r) => RecordRow {
+                version: r.version + 1,
+                body: checked.canonical,
+                domain: checked.domain.code().to_owned(),
+                updated_at: now,
+                deposited_by: asker.account,
+                ..r
+            },
+            None => RecordRow {
+                id: Uuid::now_v7(),
+                recipient_id: recipient,
+                domain: checked.domain.code().to_owned(),
+                resource_type: checked.resource_type,
+                source_hcp: hcp,
+                source_id: source_key,
+                version: 1,
+                status: "current".to_owned(),
+                body: checked.canonical,
+                deposited_by: asker.account,
+                created_at: now,
+                updated_at: now,
+            },
+        };
+        entry.record_ids = vec![record.id];
+        if record.version > 1 {
+            entry.reason = Some(format!("amended: version {}", record.version));
+        }
+        let stored = record.clone();
+        let keyed = idempotency_key
+            .zip(request_hash)
+            .map(
+                |(key, request_hash)| ehrshare_store::record::DepositKeyRow {
+                    source_hcp: hcp,
+                    key: key.to_owned(),
+                    request_hash,
+                    record_id: record.id,
+                    created: true,
+                    created_at: now,
+                },
+            );
+        let write = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                let mut done = if stored.version == 1 {
+                    ehrshare_store::record::insert_record(conn.reborrow(), &stored).await?
+                } else {
+                    ehrshare_store::record::update_record(conn.reborrow(), &stored).await?
+                };
+                if done && let Some(k) = &keyed {
+                    // Two first tries with one key: the second finds it taken and is
+                    // rolled back whole; its retry gets the first answer.
+                    done = ehrshare_store::record::insert_deposit_key(conn, k).await?;
+                }
+                if done {
+                    Ok(())
+                } else {
+                    Err(ehrshare_store::StoreError::Corrupt(
+                        "record-changed-meanwhile".to_owned(),
+                    ))
+                }
+            })
+        });
+        match self.record_with(entry, write).await {
+            Ok(_) => Ok(Deposited {
+                record,
+                created: true,
+            }),
+            Err(AppError::Internal(e)) if e.to_string().contains("record-changed-meanwhile") => {
+                Err(AppError::Conflict {
+                    code: "changed-meanwhile",
+                    message: "the same resource was deposited meanwhile; send it again".to_owned(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
