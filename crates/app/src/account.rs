@@ -28,7 +28,7 @@ use ehrshare_store::alert::AlertRow;
 use ehrshare_store::{Conn, StoreError, change};
 use uuid::Uuid;
 
-use crate::auth::{Session, stale, stale_conflict};
+use crate::auth::{Session, stale};
 use crate::caller::Caller;
 use crate::error::FieldError;
 use crate::outbox::Notice;
@@ -830,8 +830,7 @@ impl App {
             })
         });
         self.record_and_notify(entry, Some(update), grant.notices)
-            .await
-            .map_err(stale_conflict)?;
+            .await?;
         Ok(updated)
     }
 
@@ -969,9 +968,7 @@ impl App {
                 Ok(())
             })
         });
-        self.record_and_notify(entry, Some(update), notices)
-            .await
-            .map_err(stale_conflict)?;
+        self.record_and_notify(entry, Some(update), notices).await?;
         Ok(updated)
     }
 }

@@ -697,9 +697,7 @@ impl App {
                 ehrshare_store::account::set_session_stage(conn, &token, stage_code).await
             })
         });
-        self.record_with(entry, update)
-            .await
-            .map_err(stale_conflict)?;
+        self.record_with(entry, update).await?;
         if stage == Stage::Ready {
             self.complete_hcp_set_up(&account).await?;
         }
@@ -758,9 +756,7 @@ impl App {
                 }
             })
         });
-        self.record_with(entry, update)
-            .await
-            .map_err(stale_conflict)?;
+        self.record_with(entry, update).await?;
         let b32 = data_encoding::BASE32_NOPAD.encode(&secret);
         let issuer = &self.settings().auth.totp_issuer;
         let label = format!("{issuer}:{}", account.user_name);
@@ -843,9 +839,7 @@ impl App {
                 ehrshare_store::account::set_session_stage(conn, &token, stage_code).await
             })
         });
-        self.record_with(entry, update)
-            .await
-            .map_err(stale_conflict)?;
+        self.record_with(entry, update).await?;
         if stage == Stage::Ready {
             self.complete_hcp_set_up(&account).await?;
         }
@@ -887,22 +881,9 @@ fn anonymous_actor(account: Option<&AccountRow>) -> Actor {
     }
 }
 
-/// The error a change returns when the account moved under it.
+/// The error a change returns when the account moved under it (409 `changed-meanwhile`).
 pub(crate) fn stale() -> ehrshare_store::StoreError {
-    ehrshare_store::StoreError::Corrupt("stale-account-version".to_owned())
-}
-
-/// Turns a lost optimistic-concurrency race into 409.
-pub(crate) fn stale_conflict(e: AppError) -> AppError {
-    match e {
-        AppError::Internal(ref cause) if cause.to_string().contains("stale-account-version") => {
-            AppError::Conflict {
-                code: "changed-meanwhile",
-                message: "the account changed meanwhile; reload and try again".to_owned(),
-            }
-        }
-        other => other,
-    }
+    ehrshare_store::StoreError::Stale(ehrshare_store::Stale::Account)
 }
 
 /// 403 for a session that must first change its password or enrol a token.

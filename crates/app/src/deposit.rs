@@ -340,24 +340,16 @@ impl App {
                 if done {
                     Ok(())
                 } else {
-                    Err(ehrshare_store::StoreError::Corrupt(
-                        "record-changed-meanwhile".to_owned(),
+                    Err(ehrshare_store::StoreError::Stale(
+                        ehrshare_store::Stale::Record,
                     ))
                 }
             })
         });
-        match self.record_with(entry, write).await {
-            Ok(_) => Ok(Deposited {
-                record,
-                created: true,
-            }),
-            Err(AppError::Internal(e)) if e.to_string().contains("record-changed-meanwhile") => {
-                Err(AppError::Conflict {
-                    code: "changed-meanwhile",
-                    message: "the same resource was deposited meanwhile; send it again".to_owned(),
-                })
-            }
-            Err(e) => Err(e),
-        }
+        self.record_with(entry, write).await?;
+        Ok(Deposited {
+            record,
+            created: true,
+        })
     }
 }

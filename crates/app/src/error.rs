@@ -4,7 +4,7 @@
 //! branch on it, so a code once shipped keeps its meaning. `web` turns an [`AppError`] into a
 //! response (problem+json, OperationOutcome or an HTML page) in exactly one place.
 
-use ehrshare_store::StoreError;
+use ehrshare_store::{Stale, StoreError};
 
 /// One invalid field of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,18 @@ impl From<StoreError> for AppError {
             StoreError::Conflict { ref constraint, .. } => AppError::Conflict {
                 code: "conflict",
                 message: format!("conflicts with an existing record ({constraint})"),
+            },
+            StoreError::Stale(Stale::Account) => AppError::Conflict {
+                code: "changed-meanwhile",
+                message: "the account changed meanwhile; reload and try again".to_owned(),
+            },
+            StoreError::Stale(Stale::Record) => AppError::Conflict {
+                code: "changed-meanwhile",
+                message: "the same resource was deposited meanwhile; send it again".to_owned(),
+            },
+            StoreError::Stale(Stale::CodeUsed) => AppError::Conflict {
+                code: "code-used",
+                message: "the code was used meanwhile".to_owned(),
             },
             other => AppError::Internal(Box::new(other)),
         }

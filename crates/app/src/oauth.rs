@@ -412,7 +412,9 @@ impl App {
                     && !ehrshare_store::oauth::use_code(conn.reborrow(), &h, now).await?
                 {
                     used_in.store(false, std::sync::atomic::Ordering::SeqCst);
-                    return Err(ehrshare_store::StoreError::Corrupt("code used".to_owned()));
+                    return Err(ehrshare_store::StoreError::Stale(
+                        ehrshare_store::Stale::CodeUsed,
+                    ));
                 }
                 ehrshare_store::oauth::insert_token(conn, &stored).await
             })

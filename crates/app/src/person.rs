@@ -342,7 +342,9 @@ impl App {
             Box::pin(async move {
                 if !ehrshare_store::person::use_challenge(conn.reborrow(), id, now).await? {
                     used_in.store(false, std::sync::atomic::Ordering::SeqCst);
-                    return Err(ehrshare_store::StoreError::Corrupt("code used".to_owned()));
+                    return Err(ehrshare_store::StoreError::Stale(
+                        ehrshare_store::Stale::CodeUsed,
+                    ));
                 }
                 ehrshare_store::account::insert_session(conn, &session).await
             })

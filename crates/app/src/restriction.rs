@@ -407,7 +407,9 @@ impl App {
                     ehrshare_store::account::clear_failures(conn, &clear).await
                 } else {
                     used_in.store(false, std::sync::atomic::Ordering::SeqCst);
-                    Err(ehrshare_store::StoreError::Corrupt("code used".to_owned()))
+                    Err(ehrshare_store::StoreError::Stale(
+                        ehrshare_store::Stale::CodeUsed,
+                    ))
                 }
             })
         });

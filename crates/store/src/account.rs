@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::db::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::retry::{RetryPolicy, with_retry};
 use crate::timestamp::Ts;
 
 /// An account as stored.
@@ -579,18 +580,21 @@ impl Db {
         at: OffsetDateTime,
         reason: &str,
     ) -> Result<(), StoreError> {
-        crate::on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE session SET ended_at = $2, end_reason = $3 \
-                 WHERE token_hash = $1 AND ended_at IS NULL",
-            )
-            .bind(token_hash)
-            .bind(Ts(at))
-            .bind(reason)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        with_retry(RetryPolicy::default(), || async {
+            crate::on_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE session SET ended_at = $2, end_reason = $3 \
+                     WHERE token_hash = $1 AND ended_at IS NULL",
+                )
+                .bind(token_hash)
+                .bind(Ts(at))
+                .bind(reason)
+                .execute(pool)
+                .await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// A session by the hash of its token, with its account (for an account's session) in the
@@ -663,13 +667,16 @@ impl Db {
         token_hash: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        crate::on_pool!(self, pool => {
-            sqlx::query("UPDATE session SET last_seen_at = $2 WHERE token_hash = $1 AND ended_at IS NULL")
-                .bind(token_hash)
-                .bind(Ts(at))
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
+        with_retry(RetryPolicy::default(), || async {
+            crate::on_pool!(self, pool => {
+                sqlx::query("UPDATE session SET last_seen_at = $2 WHERE token_hash = $1 AND ended_at IS NULL")
+                    .bind(token_hash)
+                    .bind(Ts(at))
+                    .execute(pool)
+                    .await?;
+            });
+            Ok(())
+        })
+        .await
     }
 }

@@ -21,6 +21,7 @@ use sqlx::{PgConnection, SqliteConnection};
 
 use crate::error::StoreError;
 use crate::in_place::{InPlace, WAL_AUTOCHECKPOINT_FRAMES};
+use crate::retry::{RetryPolicy, with_retry};
 
 /// Runs the same code against whichever pool a [`Db`] holds. The body is compiled once per
 /// backend, so it may use backend-specific row and argument types through inference.
@@ -237,15 +238,18 @@ impl Db {
 
     /// Sets a value of `ehrshare_meta` unless it is set already; whether it was set now.
     pub async fn set_meta_once(&self, key: &str, value: &str) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => {
-            sqlx::query("INSERT INTO ehrshare_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-                .bind(key)
-                .bind(value)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(done == 1)
+        with_retry(RetryPolicy::default(), || async {
+            let done = on_pool!(self, pool => {
+                sqlx::query("INSERT INTO ehrshare_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .bind(value)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
+            Ok(done == 1)
+        })
+        .await
     }
 
     /// Closes the pool: waits for connections in use to be returned, then closes them all.

@@ -1,26 +1,32 @@
-//! Storage errors, classified so that callers can answer correctly: an unavailable database is
-//! a 503 with Retry-After, a unique-key violation is a 409, anything else is an internal error.
+//! Storage errors, typed by what callers do about them: an unavailable database (or contention
+//! that outlasted the retry) is a 503 with Retry-After, a unique-key violation or a lost race
+//! is a 409, anything else is an internal error. No caller recognises an error by its text.
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached (connection refused, pool closed or timed out, I/O).
+    /// The database cannot be reached (connection refused, pool closed or timed out, I/O);
+    /// carries sqlx's error.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
-    /// A unique or primary-key constraint refused the write.
+    /// A unique or primary-key constraint refused the write; carries the constraint's name
+    /// (or `unique key` when the database gives none) and sqlx's error.
     #[error("conflict on {constraint}")]
     Conflict {
         constraint: String,
         #[source]
         source: sqlx::Error,
     },
-    /// Contention (SQLITE_BUSY, serialization failure, deadlock) outlasted the bounded retry.
-    #[error("database busy after {attempts} attempts: {source}")]
-    Busy {
-        attempts: u32,
-        #[source]
-        source: sqlx::Error,
-    },
+    /// Contention: SQLITE_BUSY / SQLITE_LOCKED past the busy timeout, a serialization failure
+    /// (40001) or a deadlock (40P01); carries sqlx's error. The unit of work may be run again:
+    /// [`crate::with_retry`] does, a bounded number of times, and then passes this on.
+    #[error("database busy: {0}")]
+    Busy(#[source] sqlx::Error),
+    /// A write lost a race with another (optimistic concurrency): what it was based on changed,
+    /// or what it was to use once was used, before it could commit. Nothing of the unit of
+    /// work was kept.
+    #[error("{0} meanwhile")]
+    Stale(Stale),
     /// The database URL is malformed or names an unsupported backend.
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
@@ -57,7 +63,34 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// What a lost race ([`StoreError::Stale`]) was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Stale {
+    /// The account row changed since it was read (its version moved).
+    #[error("the account changed")]
+    Account,
+    /// The same resource was deposited by another request.
+    #[error("the record changed")]
+    Record,
+    /// A one-time code (authorization code, login or unlock code) was used by another request.
+    #[error("the code was used")]
+    CodeUsed,
+}
+
 impl StoreError {
+    /// Whether the unit of work failed on contention and may simply be run again
+    /// ([`crate::with_retry`]).
+    pub fn is_contention(&self) -> bool {
+        match self {
+            StoreError::Busy(_) => true,
+            StoreError::Read(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.extended_code & 0xff, 5 | 6)
+            }
+            StoreError::Shared(inner) => inner.is_contention(),
+            _ => false,
+        }
+    }
+
     /// Whether the database cannot serve this now (as opposed to refusing a statement): the
     /// caller answers 503 with Retry-After and may try again.
     pub fn is_unavailable(&self) -> bool {
@@ -71,7 +104,7 @@ impl StoreError {
     pub fn unavailable_cause(&self) -> Option<&'static str> {
         match self {
             StoreError::Unavailable(e) | StoreError::Other(e) => sqlx_cause(e),
-            StoreError::Busy { .. } => Some("busy"),
+            StoreError::Busy(_) => Some("busy"),
             StoreError::AuditClosed => Some("closed"),
             StoreError::Read(rusqlite::Error::SqliteFailure(e, _)) => sqlite_cause(e.extended_code),
             StoreError::Shared(inner) => inner.unavailable_cause(),
@@ -130,9 +163,10 @@ fn postgres_cause(state: &str) -> Option<&'static str> {
     })
 }
 
-/// Whether an error means "try again": SQLite busy/locked, PostgreSQL serialization failure or
-/// deadlock.
-pub(crate) fn is_transient(err: &sqlx::Error) -> bool {
+/// Whether sqlx's error is contention ([`StoreError::Busy`]): SQLite busy or locked,
+/// PostgreSQL's serialization failure or deadlock. A lock or statement timeout (55P03, 57014)
+/// is not: it is unavailability that retrying at once does not cure.
+fn is_contention(err: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = err else {
         return false;
     };
@@ -144,7 +178,6 @@ pub(crate) fn is_transient(err: &sqlx::Error) -> bool {
             .map(|n| matches!(n & 0xff, 5 | 6))
             .unwrap_or(false)
     } else {
-        // PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected.
         matches!(code.as_ref(), "40001" | "40P01")
     }
 }
@@ -160,11 +193,10 @@ impl From<sqlx::Error> for StoreError {
                 source: err,
             };
         }
+        if is_contention(&err) {
+            return StoreError::Busy(err);
+        }
         match sqlx_cause(&err) {
-            Some("busy") => StoreError::Busy {
-                attempts: 1,
-                source: err,
-            },
             Some(_) => StoreError::Unavailable(err),
             None => StoreError::Other(err),
         }

@@ -33,7 +33,7 @@ pub mod timestamp;
 
 pub use audit::{AuditLog, AuditOptions};
 pub use db::{Backend, Change, ChangeFuture, Conn, Db, DbOptions, Pool, change, put_meta};
-pub use error::StoreError;
+pub use error::{Stale, StoreError};
 pub use migrate::{MigrationReport, migrations_for};
 pub use retry::{RetryPolicy, with_retry};
 pub use timestamp::Ts;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::db::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::retry::{RetryPolicy, with_retry};
 use crate::timestamp::Ts;
 
 /// A clinic system registered by a provider.
@@ -208,22 +209,25 @@ pub async fn revoke_token(
 impl Db {
     /// Stores an OpenID Connect login under way (not audited: nothing was accessed yet).
     pub async fn insert_oidc_login(&self, l: &OidcLoginRow) -> Result<(), StoreError> {
-        crate::on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO oidc_login (state_hash, nonce, verifier, purpose, account_id, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&l.state_hash)
-            .bind(&l.nonce)
-            .bind(&l.verifier)
-            .bind(&l.purpose)
-            .bind(l.account_id)
-            .bind(Ts(l.created_at))
-            .bind(Ts(l.expires_at))
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        with_retry(RetryPolicy::default(), || async {
+            crate::on_pool!(self, pool => {
+                sqlx::query(
+                    "INSERT INTO oidc_login (state_hash, nonce, verifier, purpose, account_id, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&l.state_hash)
+                .bind(&l.nonce)
+                .bind(&l.verifier)
+                .bind(&l.purpose)
+                .bind(l.account_id)
+                .bind(Ts(l.created_at))
+                .bind(Ts(l.expires_at))
+                .execute(pool)
+                .await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// Uses an OpenID Connect login's state, if nobody has: returns whether this call used it.
@@ -232,15 +236,18 @@ impl Db {
         state_hash: &str,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let n = crate::on_pool!(self, pool => {
-            sqlx::query("UPDATE oidc_login SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL")
-                .bind(state_hash)
-                .bind(Ts(at))
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(n == 1)
+        with_retry(RetryPolicy::default(), || async {
+            let n = crate::on_pool!(self, pool => {
+                sqlx::query("UPDATE oidc_login SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL")
+                    .bind(state_hash)
+                    .bind(Ts(at))
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
+            Ok(n == 1)
+        })
+        .await
     }
 
     /// A client by id.

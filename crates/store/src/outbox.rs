@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::db::Conn;
 use crate::db::Db;
 use crate::error::StoreError;
+use crate::retry::{RetryPolicy, with_retry};
 use crate::timestamp::Ts;
 
 /// A message to send.
@@ -122,31 +123,37 @@ impl Db {
                ORDER BY next_attempt_at LIMIT $3) \
              RETURNING {COLUMNS}"
         );
-        crate::on_pool!(self, pool => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(Ts(now))
-                .bind(Ts(lease_until))
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(decode).collect()
+        with_retry(RetryPolicy::default(), || async {
+            crate::on_pool!(self, pool => {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(Ts(now))
+                    .bind(Ts(lease_until))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(decode).collect()
+            })
         })
+        .await
     }
 
     /// Records a delivery; the parameters are erased.
     pub async fn outbox_delivered(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
-        crate::on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox_message SET status = 'delivered', finished_at = $2, \
-                 lease_until = NULL, last_error = NULL, params = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(Ts(at))
-            .bind(Json(serde_json::json!({})))
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        with_retry(RetryPolicy::default(), || async {
+            crate::on_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE outbox_message SET status = 'delivered', finished_at = $2, \
+                     lease_until = NULL, last_error = NULL, params = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(Ts(at))
+                .bind(Json(serde_json::json!({})))
+                .execute(pool)
+                .await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// Records a failed attempt to be retried at `next_attempt_at`.
@@ -156,18 +163,21 @@ impl Db {
         next_attempt_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
-        crate::on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox_message SET next_attempt_at = $2, lease_until = NULL, \
-                 last_error = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(Ts(next_attempt_at))
-            .bind(error)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        with_retry(RetryPolicy::default(), || async {
+            crate::on_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE outbox_message SET next_attempt_at = $2, lease_until = NULL, \
+                     last_error = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(Ts(next_attempt_at))
+                .bind(error)
+                .execute(pool)
+                .await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// Records that a message will not be delivered; the parameters are erased.
@@ -177,19 +187,22 @@ impl Db {
         at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
-        crate::on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox_message SET status = 'failed', finished_at = $2, \
-                 lease_until = NULL, last_error = $3, params = $4 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(Ts(at))
-            .bind(error)
-            .bind(Json(serde_json::json!({})))
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        with_retry(RetryPolicy::default(), || async {
+            crate::on_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE outbox_message SET status = 'failed', finished_at = $2, \
+                     lease_until = NULL, last_error = $3, params = $4 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(Ts(at))
+                .bind(error)
+                .bind(Json(serde_json::json!({})))
+                .execute(pool)
+                .await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// One message.

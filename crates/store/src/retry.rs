@@ -1,12 +1,15 @@
-//! Bounded retry of transient contention (SQLITE_BUSY, serialization failures, deadlocks).
+//! Bounded retry of a unit of work that failed on contention (SQLITE_BUSY past the busy
+//! timeout, a PostgreSQL serialization failure or deadlock: [`StoreError::is_contention`]).
 //!
-//! Only whole units of work are retried: pass a closure that runs the complete transaction, so
-//! that a retry never repeats half of one.
+//! Only whole units of work are retried: pass a closure that runs the complete transaction (or
+//! the one statement), so that a retry never repeats half of one. Where they are: the audit
+//! writer's batch (`audit`, up to the first change it runs: a change is run once) and the
+//! statements outside it that write (`outbox`, `account`'s session and failure rows).
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::error::{StoreError, is_transient};
+use crate::error::StoreError;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy)]
@@ -26,31 +29,25 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Runs `op` until it succeeds, fails with a non-transient error, or the attempts run out.
+/// Runs `op` until it succeeds, fails otherwise than on contention, or the attempts run out
+/// (then its last error, a contention: 503 with Retry-After for the caller).
 pub async fn with_retry<T, F, Fut>(policy: RetryPolicy, mut op: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, sqlx::Error>>,
+    Fut: Future<Output = Result<T, StoreError>>,
 {
     let attempts = policy.attempts.max(1);
     let mut delay = policy.first_delay;
     let mut attempt = 1;
     loop {
         match op().await {
-            Ok(value) => return Ok(value),
-            Err(err) if is_transient(&err) => {
-                if attempt >= attempts {
-                    return Err(StoreError::Busy {
-                        attempts,
-                        source: err,
-                    });
-                }
-                tracing::debug!(attempt, error = %err, "transient database error; retrying");
+            Err(err) if err.is_contention() && attempt < attempts => {
+                tracing::debug!(attempt, error = %err, "contention; running the unit of work again");
                 tokio::time::sleep(delay).await;
                 delay = delay.saturating_mul(2);
                 attempt += 1;
             }
-            Err(err) => return Err(err.into()),
+            result => return result,
         }
     }
 }
@@ -97,7 +94,8 @@ mod tests {
             let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
             let result = sqlx::query("INSERT INTO t (x) VALUES (1)")
                 .execute(pool)
-                .await;
+                .await
+                .map_err(StoreError::from);
             if n == 2 {
                 // Let go of the lock after the second failure: the third attempt succeeds.
                 if let Some(mut h) = holder.lock().await.take() {
@@ -132,13 +130,11 @@ mod tests {
             sqlx::query("INSERT INTO t (x) VALUES (1)")
                 .execute(pool)
                 .await
+                .map_err(StoreError::from)
         })
         .await
         .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Busy { attempts: 3, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
         assert_eq!(attempts.load(Ordering::SeqCst), 3);
     }
 
@@ -154,6 +150,7 @@ mod tests {
             sqlx::query("SELECT * FROM no_such_table")
                 .execute(pool)
                 .await
+                .map_err(StoreError::from)
         })
         .await
         .unwrap_err();

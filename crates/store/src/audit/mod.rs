@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::{Change, Db, Pool};
 use crate::error::StoreError;
+use crate::retry::{RetryPolicy, with_retry};
 use plan::{Job, Slot};
 
 pub use head::{Appended, TreeHead};
@@ -219,22 +220,55 @@ impl Writer {
         }
     }
 
-    async fn batch(&mut self, mut jobs: Vec<Job>) {
+    /// Commits a batch. Each attempt is a whole unit of work, run again on contention
+    /// ([`with_retry`], ADR 0012): the batch in place has no change; through the pool it is
+    /// run again only while none of its changes has run (a change runs once, and one that meets
+    /// contention fails alone).
+    async fn batch(&mut self, jobs: Vec<Job>) {
         let snapshot = self.frontier.clone();
+        // What an attempt works on: the tree (reset to the snapshot at each attempt) and the
+        // jobs, which a change's attempt may consume.
+        let state = tokio::sync::Mutex::new((snapshot.clone(), jobs));
+        let (state_ref, snapshot_ref) = (&state, &snapshot);
         // On a SQLite file, the common batch runs in place, on this thread (ADR 0005); any
         // other batch, or any batch once the database is closed, through the pool.
+        let mut outcome = None;
         if let Some(in_place) = self.db.in_place() {
-            let frontier = &mut self.frontier;
-            match in_place.write(|conn| in_place_batch::batch(conn, frontier, &jobs)) {
-                Some(Ok(Some(slots))) => {
+            let attempt = with_retry(RetryPolicy::default(), move || async move {
+                let mut guard = state_ref.lock().await;
+                let (frontier, jobs) = &mut *guard;
+                *frontier = snapshot_ref.clone();
+                let jobs: &[Job] = jobs;
+                in_place
+                    .write(|conn| in_place_batch::batch(conn, frontier, jobs))
+                    .transpose()
+            })
+            .await;
+            outcome = match attempt {
+                Ok(Some(Some(slots))) => {
                     self.stats.in_place.fetch_add(1, Ordering::Relaxed);
-                    return self.finish(jobs, snapshot, Ok(slots));
+                    Some(Ok(slots))
                 }
-                Some(Err(err)) => return self.finish(jobs, snapshot, Err(err)),
-                Some(Ok(None)) | None => self.frontier = snapshot.clone(),
-            }
+                Err(err) => Some(Err(err)),
+                // Not a batch for this path, or the database is closed: through the pool.
+                Ok(Some(None)) | Ok(None) => None,
+            };
         }
-        let result = pool_batch::batch(&self.db, &mut self.frontier, &mut jobs).await;
+        let result = match outcome {
+            Some(result) => result,
+            None => {
+                let db = &self.db;
+                with_retry(RetryPolicy::default(), move || async move {
+                    let mut guard = state_ref.lock().await;
+                    let (frontier, jobs) = &mut *guard;
+                    *frontier = snapshot_ref.clone();
+                    pool_batch::batch(db, frontier, jobs).await
+                })
+                .await
+            }
+        };
+        let (frontier, jobs) = state.into_inner();
+        self.frontier = frontier;
         self.finish(jobs, snapshot, result);
     }
 

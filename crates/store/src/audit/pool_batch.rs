@@ -15,12 +15,26 @@ const PG_AUDIT_LOCK: i64 = 0x6568_7261_7564_6974; // "ehraudit"
 
 /// Commits `jobs` in one transaction on a connection of the pool; what became of each. A
 /// batch that failed may have failed at its COMMIT: its connection is never reused, whatever
-/// state it reports (issue 22).
+/// state it reports (issue 22). Contention is passed on as such (the writer runs the batch
+/// again) only while no change has run: after, as unavailability.
 pub(super) async fn batch(
     db: &Db,
     frontier: &mut Frontier,
     jobs: &mut [Job],
 ) -> Result<Vec<Slot>, StoreError> {
+    let changes = jobs.iter().filter(|j| j.change.is_some()).count();
+    let result = run(db, frontier, jobs).await;
+    match result {
+        Err(StoreError::Busy(e))
+            if jobs.iter().filter(|j| j.change.is_some()).count() < changes =>
+        {
+            Err(StoreError::Unavailable(e))
+        }
+        other => other,
+    }
+}
+
+async fn run(db: &Db, frontier: &mut Frontier, jobs: &mut [Job]) -> Result<Vec<Slot>, StoreError> {
     match db.pool() {
         Pool::Sqlite(pool) => {
             let mut conn = pool.acquire().await?;
@@ -104,7 +118,7 @@ macro_rules! define_batch {
             let effects = plan
                 .reads
                 .iter()
-                .filter_map(|&i| jobs[i].read.take())
+                .filter_map(|&i| jobs[i].read.as_ref())
                 .collect();
             apply_read_effects(Conn::$wrap(&mut *tx), effects).await?;
             $insert(&mut tx, &plan.rows, &plan.nodes).await?;

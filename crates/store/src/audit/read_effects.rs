@@ -91,14 +91,14 @@ pub async fn unrevoked_consents(
 /// claimed before (once per key in the batch) or it must always be sent.
 pub(super) async fn apply_read_effects(
     mut conn: Conn<'_>,
-    effects: Vec<ReadEffects>,
+    effects: Vec<&ReadEffects>,
 ) -> Result<(), StoreError> {
     let mut claims = Vec::new();
     for e in effects {
         if let Some(a) = &e.alert {
             insert_alert(conn.reborrow(), a).await?;
         }
-        claims.extend(e.notice);
+        claims.extend(e.notice.as_ref());
     }
     let mut keys: Vec<(Uuid, Uuid, String)> = claims
         .iter()
@@ -122,7 +122,7 @@ pub(super) async fn apply_read_effects(
     for c in claims {
         // The first claim of a fresh key takes the notice; the key is then spent.
         if fresh.remove(&(c.recipient, c.hcp, c.day.clone())) || c.always {
-            messages.extend(c.messages);
+            messages.extend(c.messages.iter().cloned());
         }
     }
     if !messages.is_empty() {

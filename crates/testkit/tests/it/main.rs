@@ -16,5 +16,6 @@ mod pages;
 mod patients;
 mod providers;
 mod recipients;
+mod retry;
 mod security;
 mod sharing;
