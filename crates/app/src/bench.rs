@@ -61,8 +61,7 @@ impl App {
                 // About this recipient, by its id: what a deposit must say (issue 23).
                 for element in ["subject", "patient"] {
                     if let Some(reference) = body.get_mut(element) {
-                        *reference =
-                            serde_json::json!({"reference": format!("Patient/{recipient}")});
+                        *reference = ehrshare_fhir::build::patient_reference(recipient);
                     }
                 }
                 let source_id = format!("{resource_type}/fixture-{k}");

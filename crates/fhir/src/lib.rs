@@ -5,6 +5,7 @@
 //! cost minutes of build time and lack R4).
 
 pub mod audit_event;
+pub mod build;
 pub mod datatypes;
 pub mod headline;
 pub mod json;

@@ -301,7 +301,7 @@ pub struct SummaryBenchArgs {
 /// [`Stalls::GAP`] is time the thread was not running. On a shared virtual machine these
 /// are the neighbours' and the host's, and they bound what a latency percentile can show:
 /// a request that meets a stall of 8 ms waits 8 ms more, whatever the server does
-/// (docs/PERFORMANCE.md, seventh session).
+/// (ADR 0013).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Stalls {
     /// The share of the probe's time lost in stalls.
@@ -582,46 +582,6 @@ impl BenchWorld {
     }
 }
 
-/// A record body of the domain `i` picks (the summary returns them as stored).
-fn bench_resource(i: usize) -> (String, String, serde_json::Value) {
-    let id = format!("bench-{i}");
-    match i % 5 {
-        0 => (
-            "diagnosis".into(),
-            "Condition".into(),
-            serde_json::json!({"resourceType": "Condition", "id": id,
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Essential hypertension"}]},
-            "subject": {"reference": "Patient/bench"}, "recordedDate": "2025-01-01"}),
-        ),
-        1 => (
-            "medication".into(),
-            "MedicationRequest".into(),
-            serde_json::json!({"resourceType": "MedicationRequest", "id": id,
-            "status": "active", "intent": "order", "medicationCodeableConcept": {"text": "Amlodipine 5 mg tablet"},
-            "subject": {"reference": "Patient/bench"}, "dosageInstruction": [{"text": "one tablet every morning"}]}),
-        ),
-        2 => (
-            "laboratory".into(),
-            "Observation".into(),
-            serde_json::json!({"resourceType": "Observation", "id": id,
-            "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
-            "subject": {"reference": "Patient/bench"}, "valueQuantity": {"value": 5.4, "unit": "mmol/L"}}),
-        ),
-        3 => (
-            "allergy".into(),
-            "AllergyIntolerance".into(),
-            serde_json::json!({"resourceType": "AllergyIntolerance", "id": id,
-            "code": {"text": "Penicillin"}, "patient": {"reference": "Patient/bench"}}),
-        ),
-        _ => (
-            "encounter".into(),
-            "Encounter".into(),
-            serde_json::json!({"resourceType": "Encounter", "id": id,
-            "status": "finished", "class": {"code": "AMB"}, "subject": {"reference": "Patient/bench"}}),
-        ),
-    }
-}
-
 /// Runs `bench summary`: concurrent authorised eHR-summary reads through the whole HTTP
 /// stack in process (session, decision, audit entry durable before the reply, records from
 /// the store), beside a trivial route of the same router.
@@ -646,9 +606,14 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         &world.login,
     );
     let hcp = crate::demo::bench_provider(&app).await?;
-    let recipients =
-        crate::demo::bench_population(&app, hcp, args.recipients, args.records, bench_resource)
-            .await?;
+    let recipients = crate::demo::bench_population(
+        &app,
+        hcp,
+        args.recipients,
+        args.records,
+        ehrshare_fhir::build::bench_record,
+    )
+    .await?;
     let cookie = format!("__Host-ehrshare-session={}", login.token);
 
     let duration = Duration::from_secs(args.seconds.max(1));
@@ -816,36 +781,6 @@ pub struct DepositBenchArgs {
     pub connections: u32,
 }
 
-/// A new resource to deposit: one of five shared types in turn, about `recipient`, with
-/// decimals, codes and text as a clinic system sends them.
-fn deposit_resource(recipient: uuid::Uuid, worker: usize, n: usize) -> String {
-    let id = format!("bench-{worker}-{n}");
-    let subject = format!("Patient/{recipient}");
-    let v = match n % 5 {
-        0 => serde_json::json!({"resourceType": "Condition", "id": id,
-            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Essential hypertension"}]},
-            "subject": {"reference": subject}, "recordedDate": "2025-01-01"}),
-        1 => serde_json::json!({"resourceType": "MedicationRequest", "id": id,
-            "status": "active", "intent": "order", "medicationCodeableConcept": {"text": "Amlodipine 5 mg tablet"},
-            "subject": {"reference": subject}, "authoredOn": "2025-01-01",
-            "dosageInstruction": [{"text": "one tablet every morning", "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}]}),
-        2 => serde_json::json!({"resourceType": "Observation", "id": id,
-            "status": "final", "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
-            "subject": {"reference": subject}, "effectiveDateTime": "2025-01-01T08:30:00+08:00",
-            "valueQuantity": {"value": 5.4, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
-            "referenceRange": [{"low": {"value": 3.9}, "high": {"value": 6.1}}]}),
-        3 => serde_json::json!({"resourceType": "AllergyIntolerance", "id": id,
-            "criticality": "high", "code": {"text": "Penicillin"}, "patient": {"reference": subject},
-            "reaction": [{"manifestation": [{"text": "rash"}]}]}),
-        _ => serde_json::json!({"resourceType": "Encounter", "id": id,
-            "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-            "subject": {"reference": subject}, "period": {"start": "2025-01-01T08:00:00+08:00"}}),
-    };
-    v.to_string()
-}
-
 /// Runs `bench deposit`: validated deposits through the whole HTTP stack in process
 /// (session, CSRF, R4 validation, decision, record and audit entry committed together),
 /// beside the trivial route; then the validation alone (parse, R4 definitions, our rules) on
@@ -862,8 +797,14 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
         &world.login,
     );
     let hcp = crate::demo::bench_provider(&app).await?;
-    let recipients =
-        crate::demo::bench_population(&app, hcp, concurrency, 0, bench_resource).await?;
+    let recipients = crate::demo::bench_population(
+        &app,
+        hcp,
+        concurrency,
+        0,
+        ehrshare_fhir::build::bench_record,
+    )
+    .await?;
     ehrshare_app::deposit::warm_validation();
     let cookie = format!("__Host-ehrshare-session={}", login.token);
     let csrf = login.csrf_token.clone();
@@ -893,7 +834,9 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
                             .header("cookie", &cookie)
                             .header("x-csrf-token", &csrf)
                             .header("content-type", "application/fhir+json")
-                            .body(axum::body::Body::from(deposit_resource(recipient, w, n)))?
+                            .body(axum::body::Body::from(
+                                ehrshare_fhir::build::deposit_example(recipient, w, n),
+                            ))?
                         } else {
                             axum::http::Request::get("/static/site.css")
                                 .header("cookie", &cookie)
@@ -948,7 +891,7 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
     // The validation alone, on the same resources, on one thread.
     let terms = ehrshare_core::terminology::Terminology::shipped();
     let texts: Vec<String> = (0..1000)
-        .map(|n| deposit_resource(recipients[0], 0, n))
+        .map(|n| ehrshare_fhir::build::deposit_example(recipients[0], 0, n))
         .collect();
     let started = Instant::now();
     let mut rounds = 0u32;

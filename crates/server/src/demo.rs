@@ -566,51 +566,10 @@ pub async fn load(app: &App) -> anyhow::Result<DemoReport> {
     // Shared records: the first twenty adults are under the demo hospital's care, with its
     // consent and ten records each, so that a demo doctor has something to read.
     let hospital = bench_provider(app).await?;
-    bench_population(app, hospital, 20, 10, demo_resource).await?;
+    bench_population(app, hospital, 20, 10, ehrshare_fhir::build::demo_record).await?;
     bar.finish_and_clear();
     app.mark_meta("demo_loaded").await?;
     Ok(report)
-}
-
-/// A demo record: a rotation of diagnoses, medication, laboratory results, allergies and
-/// encounters, as a clinic system would deposit them.
-fn demo_resource(i: usize) -> (String, String, serde_json::Value) {
-    let id = format!("demo-{i}");
-    match i % 5 {
-        0 => (
-            "diagnosis".into(),
-            "Condition".into(),
-            serde_json::json!({"resourceType": "Condition", "id": id,
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Essential hypertension"}], "text": "高血壓 Hypertension"},
-            "subject": {"reference": "Patient/demo"}, "recordedDate": "2025-06-01"}),
-        ),
-        1 => (
-            "medication".into(),
-            "MedicationRequest".into(),
-            serde_json::json!({"resourceType": "MedicationRequest", "id": id,
-            "status": "active", "intent": "order", "medicationCodeableConcept": {"text": "Amlodipine 5 mg tablet"},
-            "subject": {"reference": "Patient/demo"}, "dosageInstruction": [{"text": "one tablet every morning 每朝一粒"}]}),
-        ),
-        2 => (
-            "laboratory".into(),
-            "Observation".into(),
-            serde_json::json!({"resourceType": "Observation", "id": id,
-            "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "Hemoglobin A1c"}]},
-            "subject": {"reference": "Patient/demo"}, "valueQuantity": {"value": 6.1, "unit": "%"}, "effectiveDateTime": "2025-06-01"}),
-        ),
-        3 => (
-            "allergy".into(),
-            "AllergyIntolerance".into(),
-            serde_json::json!({"resourceType": "AllergyIntolerance", "id": id,
-            "code": {"text": "Penicillin 盤尼西林"}, "patient": {"reference": "Patient/demo"}}),
-        ),
-        _ => (
-            "encounter".into(),
-            "Encounter".into(),
-            serde_json::json!({"resourceType": "Encounter", "id": id,
-            "status": "finished", "class": {"code": "AMB"}, "subject": {"reference": "Patient/demo"}}),
-        ),
-    }
 }
 
 /// The demo provider benchmarks read as: the public hospital (`sth.`), found by name.

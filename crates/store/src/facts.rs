@@ -30,8 +30,7 @@ pub struct RecipientFacts {
 
 /// A current record as a summary or a domain's page lists it: what those answers show and
 /// what the decision's obligations filter on, no more. A summary lists tens of records, and
-/// each column read costs (docs/PERFORMANCE.md, sixth session); the full row is
-/// [`RecordRow`].
+/// each column read costs (ADR 0013); the full row is [`RecordRow`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedRecord {
     pub id: Uuid,
@@ -130,8 +129,8 @@ fn shape(
 
 /// The facts' lists in their documented order, sorted here rather than by the database: on
 /// SQLite an `ORDER BY` inside an aggregate builds a temporary b-tree per list per read,
-/// which cost more than these few rows' sort (docs/PERFORMANCE.md, sixth session). Instants
-/// compare as instants and ids by their bytes, as both backends order them.
+/// which cost more than these few rows' sort (ADR 0013). Instants compare as instants and
+/// ids by their bytes, as both backends order them.
 fn facts_order(
     sdms: &mut [SdmRow],
     consents: &mut [ConsentRow],
@@ -156,8 +155,7 @@ enum Wanted {
     /// All of them: asked for every domain of core's closed list, which every record's
     /// domain is one of (derived at deposit). No domain condition, so SQLite makes one seek
     /// into `record_recipient_domain` and walks it, where a list of every domain made it
-    /// build a temporary table of the codes and seek once per domain (docs/PERFORMANCE.md,
-    /// seventh session).
+    /// build a temporary table of the codes and seek once per domain (ADR 0013).
     Every,
 }
 

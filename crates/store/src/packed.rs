@@ -4,7 +4,7 @@
 //! every row back through a channel, waking a thread each time. An eHR summary read the
 //! recipient, the SDMs, consents, episodes, restrictions and their unlocks, then 50 records:
 //! six statements and some sixty hand-overs. Packed, the facts are one statement and one row,
-//! the records another (docs/PERFORMANCE.md has the figures). The same SQL shape serves
+//! the records another (ADR 0013 has the figures). The same SQL shape serves
 //! PostgreSQL (`json_agg`), so both backends decode through this one module. (SQLite's hot
 //! reads now run in place, `crate::in_place`, with no hand-over to save: there the facts' small
 //! lists stay packed and the records are read as rows.)

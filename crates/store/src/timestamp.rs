@@ -69,7 +69,7 @@ impl Ts {
     /// any RFC 3339 text (as sqlx wrote before, or PostgreSQL's in a packed list).
     ///
     /// The fixed-width form is read by hand: a summary reads two timestamps a record, and
-    /// `time`'s general RFC 3339 parser was a visible part of its cost (docs/PERFORMANCE.md).
+    /// `time`'s general RFC 3339 parser was a visible part of its cost (ADR 0013).
     pub fn parse(text: &str) -> Result<Ts, time::error::Parse> {
         match Ts::parse_fixed(text.as_bytes()) {
             Some(ts) => Ok(ts),

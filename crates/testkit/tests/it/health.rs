@@ -167,7 +167,7 @@ async fn postgres_connections_can_require_tls() {
 }
 
 /// SQLite runs as configured: WAL, the memory map, and the compile-time options of
-/// `.cargo/config.toml` (docs/PERFORMANCE.md measured what they are worth).
+/// `.cargo/config.toml` (ADR 0013 has what they were measured to be worth).
 #[tokio::test]
 async fn sqlite_runs_with_the_settings_its_figures_were_measured_with() {
     let db = ehrshare_testkit::TestDb::empty().await;

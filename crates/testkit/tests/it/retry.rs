@@ -2,6 +2,7 @@
 //! deadlock (40P01) or a serialization failure (40001) are run again by `store::with_retry`.
 //! Each test provokes the contention for real, and would fail without the retry.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ehrshare_store::outbox::NewMessage;
@@ -11,6 +12,7 @@ use ehrshare_store::{
 };
 use ehrshare_testkit::TestDb;
 use ehrshare_testkit::audit::sample_entry;
+
 use sqlx::Connection;
 
 /// A migrated database, opened again with a busy timeout far shorter than the lock the tests
@@ -175,10 +177,10 @@ async fn a_serialization_failure_is_run_again() {
         .await
         .unwrap();
     let other = sqlx::PgConnection::connect(test_db.url()).await.unwrap();
-    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let attempts = AtomicU32::new(0);
     let other = tokio::sync::Mutex::new(other);
     let result = with_retry(RetryPolicy::default(), || async {
-        let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = attempts.fetch_add(1, Ordering::SeqCst);
         let mut tx = pool.begin().await?;
         sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .execute(&mut *tx)
@@ -207,5 +209,102 @@ async fn a_serialization_failure_is_run_again() {
         11,
         "the second attempt read the other's value"
     );
-    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+}
+
+/// Two handles on one SQLite file that give up on a lock at once, and a connection that holds
+/// the write lock until told to let go.
+async fn contended() -> (tempfile::TempDir, Db, sqlx::SqliteConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let options = DbOptions {
+        sqlite_busy_timeout: Duration::ZERO,
+        ..DbOptions::default()
+    };
+    let db = Db::connect(&url, options).await.unwrap();
+    ehrshare_store::on_pool!(&db, p => {
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(p).await.unwrap();
+    });
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    (dir, db, holder)
+}
+
+#[tokio::test]
+async fn with_retry_runs_a_unit_of_work_again_until_the_lock_is_released() {
+    let (_dir, db, holder) = contended().await;
+    let holder = tokio::sync::Mutex::new(Some(holder));
+    let attempts = AtomicU32::new(0);
+    let Pool::Sqlite(pool) = db.pool() else {
+        unreachable!()
+    };
+    with_retry(RetryPolicy::default(), || async {
+        let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let result = sqlx::query("INSERT INTO t (x) VALUES (1)")
+            .execute(pool)
+            .await
+            .map_err(StoreError::from);
+        if n == 2 {
+            // Let go of the lock after the second failure: the third attempt succeeds.
+            if let Some(mut h) = holder.lock().await.take() {
+                sqlx::raw_sql("COMMIT").execute(&mut h).await.unwrap();
+            }
+        }
+        result
+    })
+    .await
+    .unwrap();
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn with_retry_gives_up_after_the_bounded_attempts() {
+    let (_dir, db, _holder) = contended().await;
+    let Pool::Sqlite(pool) = db.pool() else {
+        unreachable!()
+    };
+    let attempts = AtomicU32::new(0);
+    let policy = RetryPolicy {
+        attempts: 3,
+        first_delay: Duration::from_millis(1),
+    };
+    let err = with_retry(policy, || async {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        sqlx::query("INSERT INTO t (x) VALUES (1)")
+            .execute(pool)
+            .await
+            .map_err(StoreError::from)
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn with_retry_does_not_run_again_on_other_errors() {
+    let (_dir, db, _holder) = contended().await;
+    let Pool::Sqlite(pool) = db.pool() else {
+        unreachable!()
+    };
+    let attempts = AtomicU32::new(0);
+    let err = with_retry(RetryPolicy::default(), || async {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        sqlx::query("SELECT * FROM no_such_table")
+            .execute(pool)
+            .await
+            .map_err(StoreError::from)
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
 }

@@ -260,7 +260,7 @@ pub struct RecordView {
 /// The summary and a domain's page as JSON, written straight from the store's rows in the
 /// shape serde gives their documented types ([`SummaryView`], [`RecordPage`]; a test holds
 /// them equal): these answers carry tens of records, and serde's derived path cost more than
-/// reading them (docs/PERFORMANCE.md, sixth session).
+/// reading them (ADR 0013).
 ///
 /// The resource is written as stored, without parsing it again. The store's `body` column is
 /// written by the deposit path only, and only as serde_json's canonical serialisation of a
@@ -307,8 +307,8 @@ mod listed_json {
 
     /// An instant as `time`'s RFC 3339 format writes it (what `time::serde::rfc3339` gives),
     /// by hand for the common case, a UTC instant of a four-digit year: `time`'s general
-    /// formatter was a visible part of writing a summary (docs/PERFORMANCE.md, seventh
-    /// session). Anything else goes to `time`. A test holds the two equal.
+    /// formatter was a visible part of writing a summary (ADR 0013). Anything else goes to
+    /// `time`. A test holds the two equal.
     pub(super) fn instant(out: &mut Vec<u8>, t: &time::OffsetDateTime) -> Result<(), HttpError> {
         let year = t.year();
         if !t.offset().is_utc() || !(0..=9999).contains(&year) {

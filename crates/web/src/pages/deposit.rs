@@ -19,7 +19,7 @@ use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use ehrshare_app::{App, AppError};
 use ehrshare_core::terminology::TermKind;
-use serde_json::json;
+use ehrshare_fhir::build;
 use uuid::Uuid;
 
 use super::hcp::{PortalUser, form_again, problems, see_other};
@@ -176,9 +176,10 @@ pub async fn deposit_prescription(
             (true, true) => continue,
             (true, false) => row.problem = Some(locale.t("cm-problem-herb")),
             (false, _) => match grams(&row.grams) {
-                Some(g) => items.push(json!({"url": "item", "extension": [
-                    {"url": "herb", "valueCodeableConcept": {"text": row.herb}},
-                    {"url": "grams", "valueDecimal": g}]})),
+                Some(grams) => items.push(build::Herb {
+                    name: row.herb.clone(),
+                    grams,
+                }),
                 None => row.problem = Some(locale.t("cm-problem-grams")),
             },
         }
@@ -198,24 +199,14 @@ pub async fn deposit_prescription(
             Html(crate::render::render_template(&page)?),
         ));
     }
-    let mut parts = vec![
-        json!({"url": "form", "valueCode": page.form_kind}),
-        json!({"url": "doses", "valueInteger": doses}),
-    ];
-    parts.extend(items);
-    let mut resource = json!({
-        "resourceType": "MedicationRequest",
-        "id": page.source_id,
-        "status": "active",
-        "intent": "order",
-        // The record's own words do not depend on the page's language.
-        "medicationCodeableConcept": {"text": "中藥處方 Chinese medicine prescription"},
-        "subject": {"reference": format!("Patient/{id}")},
-        "extension": [{"url": ehrshare_fhir::resource::CM_PRESCRIPTION, "extension": parts}],
-    });
-    if !page.instructions.is_empty() {
-        resource["dosageInstruction"] = json!([{"text": page.instructions}]);
-    }
+    let resource = build::cm_prescription(
+        &page.source_id,
+        id,
+        &page.form_kind,
+        doses.unwrap_or(1),
+        &items,
+        &page.instructions,
+    );
     match app
         .deposit(&user.session, &user.caller, id, &resource)
         .await
@@ -288,56 +279,27 @@ impl Kind {
         recipient: Uuid,
         v: &HashMap<&str, String>,
     ) -> serde_json::Value {
-        let subject = json!({"reference": format!("Patient/{recipient}")});
-        let text = |k: &str| v.get(k).cloned().unwrap_or_default();
-        let term = |kind: TermKind, name: &str| json!({"system": kind.system(), "code": name, "display": name});
+        let text = |k: &str| v.get(k).map(String::as_str).unwrap_or_default();
         match self {
             Kind::Allergy => {
-                let mut r = json!({"resourceType": "AllergyIntolerance", "id": source_id,
-                    "code": {"text": text("substance")}, "patient": subject});
-                if !text("reaction").is_empty() {
-                    r["reaction"] = json!([{"description": text("reaction"),
-                        "manifestation": [{"text": text("reaction")}]}]);
-                }
-                r
+                build::allergy(source_id, recipient, text("substance"), text("reaction"))
             }
             Kind::Diagnosis => {
-                let mut r = json!({"resourceType": "Condition", "id": source_id,
-                    "code": {"text": text("condition")}, "subject": subject});
-                if !text("note").is_empty() {
-                    r["note"] = json!([{"text": text("note")}]);
-                }
-                r
+                build::condition(source_id, recipient, text("condition"), text("note"))
             }
             Kind::Medication => {
-                let mut r = json!({"resourceType": "MedicationStatement", "id": source_id,
-                    "status": "active", "medicationCodeableConcept": {"text": text("medicine")},
-                    "subject": subject});
-                if !text("dosage").is_empty() {
-                    r["dosage"] = json!([{"text": text("dosage")}]);
-                }
-                r
+                build::medication_statement(source_id, recipient, text("medicine"), text("dosage"))
             }
-            Kind::CmDiagnosis => json!({"resourceType": "Condition", "id": source_id,
-                "code": {"coding": [term(TermKind::Disease, &text("disease")),
-                                    term(TermKind::Syndrome, &text("syndrome"))]},
-                "subject": subject}),
+            Kind::CmDiagnosis => {
+                build::cm_diagnosis(source_id, recipient, text("disease"), text("syndrome"))
+            }
             Kind::CmTreatment => {
-                let points: Vec<serde_json::Value> = text("acupoints")
+                let points: Vec<&str> = text("acupoints")
                     .split([',', '，', '、', ';'])
                     .map(str::trim)
                     .filter(|p| !p.is_empty())
-                    .map(|p| json!({"coding": [term(TermKind::Acupoint, p)]}))
                     .collect();
-                let mut r = json!({"resourceType": "Procedure", "id": source_id,
-                    "status": "completed",
-                    "code": {"coding": [{"system": ehrshare_fhir::resource::CM_SYSTEMS[5],
-                        "code": text("treatment"), "display": text("treatment")}]},
-                    "subject": subject});
-                if !points.is_empty() {
-                    r["bodySite"] = json!(points);
-                }
-                r
+                build::cm_treatment(source_id, recipient, text("treatment"), &points)
             }
         }
     }
