@@ -128,3 +128,30 @@ pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> AppErro
         }],
     }
 }
+
+/// One field's problem.
+pub(crate) fn field_error(
+    field: &str,
+    code: &'static str,
+    message: impl Into<String>,
+) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        code,
+        message: message.into(),
+    }
+}
+
+/// A 422 naming several fields: its code is the field's own when one field is wrong,
+/// `invalid-input` when several are.
+pub(crate) fn invalid_fields(message: &str, fields: Vec<FieldError>) -> AppError {
+    AppError::Invalid {
+        code: if fields.len() == 1 {
+            fields[0].code
+        } else {
+            "invalid-input"
+        },
+        message: message.to_owned(),
+        fields,
+    }
+}

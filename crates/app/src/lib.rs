@@ -25,15 +25,19 @@ pub mod counter;
 pub mod delivery;
 pub mod demo_reader;
 pub mod deposit;
+pub mod duty;
+pub mod enrolment;
 pub mod episode;
 pub mod error;
 pub mod health;
 pub mod limits;
+pub mod login;
 pub mod oauth;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 pub mod outbound;
 pub mod outbox;
+pub mod password;
 pub mod person;
 pub mod provider;
 pub mod recipient;
@@ -44,6 +48,7 @@ pub mod secret;
 pub mod settings;
 pub mod signer;
 pub mod text;
+pub mod user_admin;
 pub mod verify;
 
 use std::sync::Arc;

@@ -28,8 +28,9 @@ use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::auth::{LoggedIn, Session, Stage, Subject, account_actor, uri_escape};
+use crate::auth::{Session, Stage, Subject, account_actor, uri_escape};
 use crate::caller::Caller;
+use crate::login::LoggedIn;
 use crate::secret::{new_token, token_hash};
 use crate::settings::OidcSettings;
 use crate::{App, AppError};

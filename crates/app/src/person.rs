@@ -25,9 +25,11 @@ use time::Date;
 use time::macros::format_description;
 use uuid::Uuid;
 
-use crate::auth::{LoggedIn, Stage, Subject, login_failed, password_problems, throttle_keys};
+use crate::auth::{Stage, Subject};
 use crate::caller::Caller;
+use crate::login::{LoggedIn, login_failed, throttle_keys};
 use crate::outbox::Notice;
+use crate::password::password_problems;
 use crate::secret::{hash_secret, new_code, new_token, token_hash, verify_secret};
 use crate::{App, AppError};
 
@@ -158,7 +160,7 @@ impl App {
             password,
             &self.settings().auth.password,
             &d.number,
-            |p| crate::auth::COMMON_PASSWORDS.contains(p),
+            |p| crate::password::COMMON_PASSWORDS.contains(p),
         )
         .map_err(password_problems)?;
         let existing = self

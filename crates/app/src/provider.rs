@@ -6,15 +6,16 @@ use ehrshare_core::contact::{Email, Phone};
 use ehrshare_core::provider::{
     District, Event, HcpType, Lifecycle, Sector, Stage, Status, TransitionError,
 };
-pub use ehrshare_store::provider::{DirectoryFilter, DocumentRow, HcpRow, LocationRow, StaffRow};
 use ehrshare_store::{Conn, change};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::error::FieldError;
+use crate::error::{FieldError, invalid_fields};
 use crate::{App, AppError};
+
+pub use ehrshare_store::provider::{DirectoryFilter, DocumentRow, HcpRow, LocationRow, StaffRow};
 
 /// A person named on the application.
 #[derive(Debug, Clone, Default)]
@@ -264,19 +265,6 @@ fn staff_member(
     })
 }
 
-fn invalid(fields: Vec<FieldError>) -> AppError {
-    let code = if fields.len() == 1 {
-        fields[0].code
-    } else {
-        "invalid-input"
-    };
-    AppError::Invalid {
-        code,
-        message: "the application has invalid fields".into(),
-        fields,
-    }
-}
-
 /// The lifecycle of a stored provider.
 fn lifecycle(h: &HcpRow) -> Result<Lifecycle, AppError> {
     let at = h.stage_at;
@@ -395,10 +383,10 @@ impl App {
         let (Some(name_en), Some(name_zh), Some(hcp_type), Some(sector)) =
             (name_en, name_zh, hcp_type, sector)
         else {
-            return Err(invalid(f));
+            return Err(invalid_fields("the application has invalid fields", f));
         };
         if !f.is_empty() {
-            return Err(invalid(f));
+            return Err(invalid_fields("the application has invalid fields", f));
         }
         let (stage, stage_at) = if input.submit {
             ("submitted", now)
@@ -542,7 +530,7 @@ impl App {
         }
         let mut f = Vec::new();
         let Some(row) = location(&mut f, "", &input, id, now)? else {
-            return Err(invalid(f));
+            return Err(invalid_fields("the application has invalid fields", f));
         };
         let mut entry = caller.entry(self, "hcp.add-location", Outcome::Allowed);
         entry.record_ids = vec![id, row.id];

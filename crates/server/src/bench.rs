@@ -516,7 +516,7 @@ struct BenchWorld {
     app: App,
     backend: &'static str,
     router: axum::Router,
-    login: ehrshare_app::auth::LoggedIn,
+    login: ehrshare_app::login::LoggedIn,
 }
 
 impl BenchWorld {
@@ -558,7 +558,7 @@ impl BenchWorld {
         let login = app
             .log_in(
                 &caller,
-                ehrshare_app::auth::LoginInput {
+                ehrshare_app::login::LoginInput {
                     user_name: "sth.doctor".into(),
                     password: crate::demo::DEMO_PASSWORD.into(),
                     totp: Some(code),

@@ -14,8 +14,9 @@
 
 use anyhow::Context;
 use ehrshare_app::App;
-use ehrshare_app::account::{NewAccount, Scope};
+use ehrshare_app::account::NewAccount;
 use ehrshare_app::caller::Caller;
+use ehrshare_app::duty::Scope;
 use ehrshare_app::provider::{ApplicationInput, LocationInput, PersonInput, StaffInput};
 use ehrshare_app::recipient::{DocumentInput, RegistrationInput, SdmInput};
 use ehrshare_core::account::OfficeRole;

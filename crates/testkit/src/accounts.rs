@@ -4,7 +4,8 @@
 use axum::body::Body;
 use axum::http::Request;
 use axum::http::request::Builder;
-use ehrshare_app::account::{NewAccount, Scope};
+use ehrshare_app::account::NewAccount;
+use ehrshare_app::duty::Scope;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

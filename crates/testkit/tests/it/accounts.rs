@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use ehrshare_app::account::Scope;
+use ehrshare_app::duty::Scope;
 use ehrshare_core::audit::Outcome;
 use ehrshare_testkit::accounts::test_document_json;
 use ehrshare_testkit::{Agent, SignedBy, TEST_PASSWORD, TestApp, TestResponse, session_cookie};

@@ -239,7 +239,7 @@ async fn free_text_over_its_limit_is_422_naming_the_field() {
     let (hcp, ua) = t.active_provider("Limit Clinic", "limit").await;
     let doctor = t
         .agent(
-            ehrshare_app::account::Scope::Hcp(hcp.parse().unwrap()),
+            ehrshare_app::duty::Scope::Hcp(hcp.parse().unwrap()),
             "dr.limit",
             "doctor",
             false,

@@ -7,7 +7,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use ehrshare_app::account::Scope;
+use ehrshare_app::duty::Scope;
 use ehrshare_testkit::{Agent, SignedBy, TestApp};
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use ehrshare_app::account::Scope;
+use ehrshare_app::duty::Scope;
 use ehrshare_core::audit::Outcome;
 use ehrshare_testkit::{Agent, SignedBy, TestApp, TestResponse};
 use serde_json::{Value, json};

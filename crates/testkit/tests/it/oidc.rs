@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::Request;
 use ehrshare_app::Settings;
-use ehrshare_app::account::Scope;
+use ehrshare_app::duty::Scope;
 use ehrshare_app::outbound::Outbound;
 use ehrshare_app::settings::OidcSettings;
 use ehrshare_core::audit::Outcome;

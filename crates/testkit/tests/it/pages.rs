@@ -160,7 +160,7 @@ fn form(path: &str, cookie: Option<&str>, body: &str) -> Request<Body> {
 async fn a_provider_user_logs_in_with_password_and_token_and_logs_out_for_good() {
     let t = TestApp::spawn().await;
     let (hcp, _) = t.active_provider("Clinic W", "w").await;
-    let scope = ehrshare_app::account::Scope::Hcp(hcp.parse().unwrap());
+    let scope = ehrshare_app::duty::Scope::Hcp(hcp.parse().unwrap());
     let seed = b"test-totp-seed-12345";
     t.agent(scope, "dr.web", "doctor", false).await;
 
@@ -376,7 +376,7 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test]
 async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_summary_read() {
-    use ehrshare_app::account::Scope;
+    use ehrshare_app::duty::Scope;
     let t = TestApp::spawn().await;
     let (hcp, _) = t.active_provider("Clinic P", "p").await;
     let scope = Scope::Hcp(hcp.parse().unwrap());
@@ -642,7 +642,7 @@ async fn at_the_counter_a_patient_is_found_consent_and_episode_recorded_and_the_
 
 /// A clinic with a Chinese medicine practitioner, and a patient under its care with consent.
 async fn cm_clinic() -> (TestApp, ehrshare_testkit::Agent, String) {
-    use ehrshare_app::account::Scope;
+    use ehrshare_app::duty::Scope;
     let t = TestApp::spawn().await;
     let (hcp, _) = t.active_provider("Clinic C", "c").await;
     let scope = Scope::Hcp(hcp.parse().unwrap());
@@ -746,7 +746,7 @@ async fn a_cm_prescription_form_keeps_what_was_typed_and_deposits_once() {
 
 #[tokio::test]
 async fn a_user_administrator_opens_suspends_and_terminates_an_account_in_the_portal() {
-    use ehrshare_app::account::Scope;
+    use ehrshare_app::duty::Scope;
     let t = TestApp::spawn().await;
     let (hcp, ua) = t.active_provider("Clinic U", "u").await;
     let doctor = t
@@ -881,7 +881,7 @@ async fn cm_diagnosis_and_treatment_forms_store_preferred_terms_and_say_what_is_
 
 #[tokio::test]
 async fn registration_staff_register_a_patient_at_the_counter() {
-    use ehrshare_app::account::Scope;
+    use ehrshare_app::duty::Scope;
     let t = TestApp::spawn().await;
     let (hcp, ua) = t.active_provider("Clinic R", "r").await;
     let clerk = t
@@ -975,7 +975,7 @@ fn hidden_fields_of(html: &str, action: &str) -> String {
 
 #[tokio::test]
 async fn consent_by_smart_id_card_with_the_demo_reader_is_checked_like_any_reading() {
-    use ehrshare_app::account::Scope;
+    use ehrshare_app::duty::Scope;
     let t = TestApp::spawn().await;
     let (hcp, _) = t.active_provider("Clinic P", "p").await;
     let scope = Scope::Hcp(hcp.parse().unwrap());
@@ -1135,7 +1135,7 @@ async fn consent_by_smart_id_card_with_the_demo_reader_is_checked_like_any_readi
 
 #[tokio::test]
 async fn no_portal_page_changes_anything_on_get() {
-    use ehrshare_app::account::Scope;
+    use ehrshare_app::duty::Scope;
     let t = TestApp::spawn().await;
     let (hcp, admin) = t.active_provider("Clinic P", "p").await;
     let scope = Scope::Hcp(hcp.parse().unwrap());

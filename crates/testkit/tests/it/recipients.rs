@@ -243,12 +243,12 @@ async fn the_office_api_needs_a_registration_officers_session() {
         (
             "office.privacy",
             "privacy-officer",
-            ehrshare_app::account::Scope::Office,
+            ehrshare_app::duty::Scope::Office,
         ),
         (
             "office.sysadmin",
             "system-administrator",
-            ehrshare_app::account::Scope::Office,
+            ehrshare_app::duty::Scope::Office,
         ),
     ] {
         let agent = t.agent(scope, user, role, false).await;
@@ -279,7 +279,7 @@ async fn the_office_api_needs_a_registration_officers_session() {
     let (hcp, _) = t.active_provider("Any Clinic", "any").await;
     let doctor = t
         .agent(
-            ehrshare_app::account::Scope::Hcp(hcp.parse().unwrap()),
+            ehrshare_app::duty::Scope::Hcp(hcp.parse().unwrap()),
             "dr.any",
             "doctor",
             false,

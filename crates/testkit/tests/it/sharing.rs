@@ -2,7 +2,7 @@
 
 use axum::http::Request;
 use ehrshare_app::Settings;
-use ehrshare_app::account::Scope;
+use ehrshare_app::duty::Scope;
 use ehrshare_core::audit::Outcome;
 use ehrshare_testkit::{Agent, SignedBy, TestApp, TestResponse, session_cookie};
 use ehrshare_web::WebSettings;

@@ -18,8 +18,9 @@ use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Form};
-use ehrshare_app::auth::{LoginInput, Session, Stage, Subject};
+use ehrshare_app::auth::{Session, Stage, Subject};
 use ehrshare_app::caller::Caller;
+use ehrshare_app::login::LoginInput;
 use ehrshare_app::{App, AppError};
 use serde::Deserialize;
 
