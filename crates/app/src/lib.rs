@@ -6,7 +6,8 @@
 //!   durable, and only then acts.
 //! - Nothing here knows HTTP. Errors are [`AppError`] with stable codes; `web` maps them to
 //!   responses in one place.
-//! - The clock (and later the notifier and signer) are injected, so tests run on a fixed clock.
+//! - The clock, the notification adapters and the checkpoint signer are injected (`Services`),
+//!   so tests run on a fixed clock and read what was sent.
 
 pub mod access;
 pub mod access_log;

@@ -1,4 +1,5 @@
-//! `OperationOutcome` (FHIR R4): how the FHIR API reports errors.
+//! `OperationOutcome` (FHIR R4): how an error under `/fhir` is reported (`web::error`; no FHIR
+//! route exists yet, so today that is the 404).
 
 use serde::{Deserialize, Serialize};
 

@@ -52,7 +52,7 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
-    /// An error of a read on the calling thread (`reader`).
+    /// An error on an in-place connection ([`crate::in_place`]); carries rusqlite's error.
     #[error("database error: {0}")]
     Read(#[source] rusqlite::Error),
 }

@@ -1,5 +1,6 @@
-//! ehrshare-web: the HTTP surface. JSON API under `/api/v1` (with its OpenAPI document), FHIR R4
-//! under `/fhir`, portals (`/`, `/hcp`, `/me`, `/office`).
+//! ehrshare-web: the HTTP surface. The JSON API under `/api/v1` (with its OpenAPI document; each
+//! handler's file mirrors its URL), OAuth under `/oauth`, the provider portal under `/hcp`, the
+//! public pages (`/`, `/pics`, `/privacy`), `/healthz` and `/readyz`.
 //!
 //! Invariants:
 //! - Only this crate knows HTTP. Handlers parse, call one `app` use case, and shape the answer;
@@ -97,12 +98,12 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route(
             "/hcp/patients/register",
-            get(pages::patients::register_form).post(pages::patients::register),
+            get(pages::patients::register::register_form).post(pages::patients::register::register),
         )
-        .route("/hcp/patients/{id}", get(pages::patients::show))
+        .route("/hcp/patients/{id}", get(pages::patients::show::show))
         .route(
             "/hcp/patients/{id}/consent",
-            axum::routing::post(pages::patients::give_consent),
+            axum::routing::post(pages::patients::show::give_consent),
         )
         .route("/hcp/patients/{id}/card", get(pages::card::show))
         .route(
@@ -115,24 +116,27 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route(
             "/hcp/patients/{id}/episode",
-            axum::routing::post(pages::patients::open_episode),
+            axum::routing::post(pages::patients::show::open_episode),
         )
-        .route("/hcp/patients/{id}/record", get(pages::patients::record))
+        .route(
+            "/hcp/patients/{id}/record",
+            get(pages::patients::record::record),
+        )
         .route(
             "/hcp/patients/{id}/records/{record}",
-            get(pages::patients::record_detail),
+            get(pages::patients::record::record_detail),
         )
         .route(
             "/hcp/patients/{id}/episodes/{episode}/close",
-            axum::routing::post(pages::patients::close_episode),
+            axum::routing::post(pages::patients::show::close_episode),
         )
         .route(
             "/hcp/patients/{id}/unlock",
-            axum::routing::post(pages::patients::request_unlock),
+            axum::routing::post(pages::patients::unlock::request_unlock),
         )
         .route(
             "/hcp/patients/{id}/unlock/confirm",
-            axum::routing::post(pages::patients::confirm_unlock),
+            axum::routing::post(pages::patients::unlock::confirm_unlock),
         )
         .route("/hcp/access-log", get(pages::activity::access_log))
         .route("/hcp/alerts", get(pages::activity::alerts))
@@ -160,206 +164,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             "/hcp/token/confirm",
             axum::routing::post(pages::hcp::confirm_token),
         )
-        .route("/healthz", get(api::health::healthz))
-        .route("/readyz", get(api::health::readyz))
-        .route("/api/v1/openapi.json", get(api::openapi_json))
-        .route(
-            "/api/v1/recipients",
-            axum::routing::post(api::recipients::register),
-        )
-        .route("/api/v1/recipients/{id}", get(api::recipients::show))
-        .route(
-            "/api/v1/providers",
-            axum::routing::post(api::providers::apply),
-        )
-        .route("/api/v1/providers/{id}", get(api::providers::show))
-        .route(
-            "/api/v1/providers/{id}/events",
-            axum::routing::post(api::providers::event),
-        )
-        .route(
-            "/api/v1/providers/{id}/locations",
-            axum::routing::post(api::providers::add_location),
-        )
-        .route(
-            "/api/v1/providers/{id}/documents",
-            get(api::providers::documents).post(api::providers::upload_document),
-        )
-        .route(
-            "/api/v1/providers/{id}/documents/{doc}",
-            get(api::providers::document),
-        )
-        .route("/api/v1/directory", get(api::providers::directory))
-        .route(
-            "/api/v1/recipients/{id}/events",
-            axum::routing::post(api::recipients::event),
-        )
-        .route(
-            "/api/v1/recipients/{id}/access-key",
-            axum::routing::post(api::recipients::regenerate_access_key),
-        )
-        .route(
-            "/api/v1/session",
-            get(api::session::show)
-                .post(api::session::log_in)
-                .delete(api::session::log_out),
-        )
-        .route(
-            "/api/v1/session/password",
-            axum::routing::post(api::session::change_password),
-        )
-        .route(
-            "/api/v1/session/token",
-            axum::routing::post(api::session::begin_enrolment),
-        )
-        .route(
-            "/api/v1/session/token/confirm",
-            axum::routing::post(api::session::confirm_enrolment),
-        )
-        .route(
-            "/api/v1/providers/{id}/accounts",
-            get(api::accounts::list).post(api::accounts::create),
-        )
-        .route(
-            "/api/v1/providers/{id}/accounts/{account}",
-            get(api::accounts::show),
-        )
-        .route(
-            "/api/v1/providers/{id}/accounts/{account}/role",
-            axum::routing::put(api::accounts::change_role),
-        )
-        .route(
-            "/api/v1/providers/{id}/accounts/{account}/actions",
-            axum::routing::post(api::accounts::act),
-        )
-        .route(
-            "/api/v1/providers/{id}/clients",
-            axum::routing::post(api::accounts::register_client),
-        )
-        .route(
-            "/api/v1/providers/{id}/clients/{client}/revoke",
-            axum::routing::post(api::accounts::revoke_client),
-        )
-        .route(
-            "/api/v1/office/accounts",
-            get(api::accounts::office_list).post(api::accounts::office_create),
-        )
-        .route(
-            "/api/v1/office/accounts/{account}/actions",
-            axum::routing::post(api::accounts::office_act),
-        )
-        .route("/api/v1/me", get(api::me::show))
-        .route(
-            "/api/v1/me/recipients/{id}/consents",
-            axum::routing::post(api::sharing::give_consent_in_app),
-        )
-        .route(
-            "/api/v1/me/recipients/{id}/consents/{hcp}",
-            axum::routing::delete(api::sharing::revoke_consent),
-        )
-        .route(
-            "/api/v1/recipients/find",
-            axum::routing::post(api::sharing::find),
-        )
-        .route(
-            "/api/v1/recipients/{id}/consents",
-            axum::routing::post(api::sharing::give_consent),
-        )
-        .route(
-            "/api/v1/recipients/{id}/episodes",
-            axum::routing::post(api::sharing::open_episode),
-        )
-        .route(
-            "/api/v1/recipients/{id}/episodes/{episode}/close",
-            axum::routing::post(api::sharing::close_episode),
-        )
-        .route(
-            "/api/v1/recipients/{id}/records",
-            get(api::sharing::domain_records).post(api::sharing::deposit),
-        )
-        .route(
-            "/api/v1/recipients/{id}/summary",
-            get(api::sharing::summary),
-        )
-        .route("/api/v1/records/{id}", get(api::sharing::record))
-        .route(
-            "/api/v1/records/{id}/entered-in-error",
-            axum::routing::post(api::sharing::entered_in_error),
-        )
-        .route("/api/v1/terminology/cm", get(api::sharing::terminology))
-        .route(
-            "/api/v1/providers/{id}/card-readers",
-            axum::routing::post(api::sharing::register_reader),
-        )
-        .route(
-            "/api/v1/office/recipients/{id}/consents",
-            axum::routing::post(api::sharing::consent_by_phone),
-        )
-        .route(
-            "/api/v1/consents/card",
-            axum::routing::post(api::sharing::consent_by_card),
-        )
-        .route(
-            "/api/v1/me/recipients/{id}/access-log",
-            get(api::access_log::recipient_log),
-        )
-        .route(
-            "/api/v1/me/recipients/{id}/access-log/{seq}/proof",
-            get(api::access_log::entry_proof),
-        )
-        .route(
-            "/api/v1/providers/{id}/access-log",
-            get(api::access_log::provider_log),
-        )
-        .route(
-            "/api/v1/office/access-log",
-            get(api::access_log::office_log),
-        )
-        .route(
-            "/api/v1/providers/{id}/alerts",
-            get(api::access_log::provider_alerts),
-        )
-        .route("/api/v1/office/alerts", get(api::access_log::office_alerts))
-        .route(
-            "/api/v1/alerts/{id}/review",
-            axum::routing::post(api::access_log::review),
-        )
-        .route(
-            "/api/v1/me/recipients/{id}/restrictions",
-            axum::routing::post(api::sharing::restrict),
-        )
-        .route(
-            "/api/v1/me/recipients/{id}/restrictions/{restriction}",
-            axum::routing::delete(api::sharing::lift_restriction),
-        )
-        .route(
-            "/api/v1/recipients/{id}/unlock",
-            axum::routing::post(api::sharing::request_unlock),
-        )
-        .route(
-            "/api/v1/recipients/{id}/unlock/confirm",
-            axum::routing::post(api::sharing::confirm_unlock),
-        )
-        .route(
-            "/api/v1/recipients/{id}/unlock/card",
-            axum::routing::post(api::sharing::unlock_by_card),
-        )
-        .route(
-            "/api/v1/access-profiles",
-            get(api::session::access_profiles),
-        )
-        .route(
-            "/api/v1/me/activate",
-            axum::routing::post(api::me::activate),
-        )
-        .route(
-            "/api/v1/me/login",
-            axum::routing::post(api::me::begin_login),
-        )
-        .route(
-            "/api/v1/me/login/verify",
-            axum::routing::post(api::me::finish_login),
-        )
+        .merge(api::routes().0)
         .route(
             "/oauth/authorize",
             get(oauth::authorize_page).post(oauth::authorize),

@@ -1,5 +1,5 @@
 //! Request ids: every request gets a fresh UUIDv7, echoed in the `x-request-id` response header,
-//! recorded in logs (the trace span) and, later, in audit entries.
+//! recorded in logs (the trace span) and in the audit entry of the request's decision.
 //!
 //! An `x-request-id` sent by the client is replaced, not trusted: the id names this server's
 //! handling of the request and must be unique and unforgeable in the audit log.

@@ -2670,7 +2670,7 @@ const REFUSED_EXAMPLES: [&str; 7] = [
 /// deposit route, patient references rewritten to the recipient; Patient examples carry the
 /// recipient's identifier. Each accepted one reads back equal to what was deposited, except
 /// the server-managed `meta`; each is written to `EHRSHARE_FHIR_READBACK` (if set), where
-/// `scripts/fhir-validate` checks it with the external validators (ADR 0011), with the list
+/// `scripts/fhir-externals check` checks it with the external validators (ADR 0011), with the list
 /// of refusals, which that script holds against the validators' verdicts on the originals.
 #[tokio::test]
 async fn the_official_examples_are_accepted_and_read_back_as_deposited() {

@@ -2,17 +2,26 @@
 
 pub mod access_log;
 pub mod accounts;
+pub mod consents;
 pub mod health;
 pub mod json;
+mod listed_json;
 pub mod me;
+pub mod office;
 pub mod providers;
 pub mod recipients;
+pub mod records;
 pub mod session;
-pub mod sharing;
+pub mod terminology;
 
-use axum::Json;
+use std::sync::OnceLock;
+
 use axum::response::IntoResponse;
+use axum::{Json, Router};
+use ehrshare_app::App;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{FieldErrorBody, ProblemBody};
 
@@ -25,71 +34,6 @@ use crate::error::{FieldErrorBody, ProblemBody};
             application/problem+json (RFC 9457) with a stable `code`; the `type` is \
             `urn:ehrshare:problem:<code>`.",
         license(name = "Apache-2.0")
-    ),
-    paths(
-        health::healthz,
-        health::readyz,
-        openapi_json,
-        recipients::register,
-        recipients::show,
-        recipients::regenerate_access_key,
-        recipients::event,
-        providers::apply,
-        providers::show,
-        providers::event,
-        providers::add_location,
-        providers::directory,
-        providers::upload_document,
-        providers::documents,
-        providers::document,
-        session::log_in,
-        session::show,
-        session::log_out,
-        session::change_password,
-        session::begin_enrolment,
-        session::confirm_enrolment,
-        session::access_profiles,
-        accounts::list,
-        accounts::create,
-        accounts::show,
-        accounts::change_role,
-        accounts::act,
-        accounts::office_list,
-        accounts::office_create,
-        accounts::office_act,
-        accounts::register_client,
-        accounts::revoke_client,
-        me::activate,
-        me::begin_login,
-        me::finish_login,
-        me::show,
-        sharing::find,
-        sharing::give_consent,
-        sharing::give_consent_in_app,
-        sharing::revoke_consent,
-        sharing::open_episode,
-        sharing::close_episode,
-        sharing::deposit,
-        sharing::summary,
-        sharing::record,
-        sharing::restrict,
-        sharing::lift_restriction,
-        sharing::request_unlock,
-        sharing::confirm_unlock,
-        sharing::unlock_by_card,
-        sharing::terminology,
-        sharing::register_reader,
-        sharing::consent_by_card,
-        sharing::entered_in_error,
-        sharing::consent_by_phone,
-        sharing::domain_records,
-        access_log::recipient_log,
-        access_log::provider_log,
-        access_log::office_log,
-        access_log::provider_alerts,
-        access_log::office_alerts,
-        access_log::review,
-        access_log::entry_proof
     ),
     components(schemas(
         health::HealthBody,
@@ -134,29 +78,29 @@ use crate::error::{FieldErrorBody, ProblemBody};
         me::VerifyBody,
         me::MeView,
         me::RepresentedView,
-        sharing::FindBody,
-        sharing::FoundView,
-        sharing::ConsentBody,
-        sharing::ConsentView,
-        sharing::AppConsentBody,
-        sharing::CardUnlockBody,
-        sharing::EpisodeBody,
-        sharing::EpisodeView,
-        sharing::RecordView,
-        sharing::DomainView,
-        sharing::SummaryView,
-        sharing::RestrictBody,
-        sharing::RestrictionView,
-        sharing::UnlockBody,
-        sharing::UnlockView,
-        sharing::UnlockCodeBody,
-        sharing::TermView,
-        sharing::ReaderBody,
-        sharing::ReaderView,
-        sharing::CardBody,
-        sharing::ErrorBody,
-        sharing::PhoneConsentBody,
-        sharing::RecordPage,
+        recipients::find::FindBody,
+        recipients::find::FoundView,
+        recipients::consents::ConsentBody,
+        recipients::consents::ConsentView,
+        me::consents::AppConsentBody,
+        recipients::unlock::CardUnlockBody,
+        recipients::episodes::EpisodeBody,
+        recipients::episodes::EpisodeView,
+        records::RecordView,
+        recipients::summary::DomainView,
+        recipients::summary::SummaryView,
+        me::restrictions::RestrictBody,
+        me::restrictions::RestrictionView,
+        recipients::unlock::UnlockBody,
+        recipients::unlock::UnlockView,
+        recipients::unlock::UnlockCodeBody,
+        terminology::TermView,
+        providers::card_readers::ReaderBody,
+        providers::card_readers::ReaderView,
+        consents::CardBody,
+        records::ErrorBody,
+        office::PhoneConsentBody,
+        recipients::records::RecordPage,
         access_log::LogLineView,
         access_log::AlertView,
         access_log::ReviewBody,
@@ -199,7 +143,75 @@ impl utoipa::Modify for SessionScheme {
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
 pub async fn openapi_json() -> impl IntoResponse {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    Json(doc)
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(|| routes().1).clone())
+}
+
+/// The JSON API's routes and the OpenAPI document they make. Each route is written once: its
+/// method and path come from its handler's `#[utoipa::path]`, which also documents it.
+pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi_json))
+        .routes(routes!(recipients::register))
+        .routes(routes!(recipients::show))
+        .routes(routes!(providers::apply))
+        .routes(routes!(providers::show))
+        .routes(routes!(providers::event))
+        .routes(routes!(providers::add_location))
+        .routes(routes!(providers::documents, providers::upload_document))
+        .routes(routes!(providers::document))
+        .routes(routes!(providers::directory))
+        .routes(routes!(recipients::event))
+        .routes(routes!(recipients::regenerate_access_key))
+        .routes(routes!(session::show, session::log_in, session::log_out))
+        .routes(routes!(session::change_password))
+        .routes(routes!(session::begin_enrolment))
+        .routes(routes!(session::confirm_enrolment))
+        .routes(routes!(accounts::list, accounts::create))
+        .routes(routes!(accounts::show))
+        .routes(routes!(accounts::change_role))
+        .routes(routes!(accounts::act))
+        .routes(routes!(accounts::register_client))
+        .routes(routes!(accounts::revoke_client))
+        .routes(routes!(accounts::office_list, accounts::office_create))
+        .routes(routes!(accounts::office_act))
+        .routes(routes!(me::show))
+        .routes(routes!(me::consents::give_consent_in_app))
+        .routes(routes!(me::consents::revoke_consent))
+        .routes(routes!(recipients::find::find))
+        .routes(routes!(recipients::consents::give_consent))
+        .routes(routes!(recipients::episodes::open_episode))
+        .routes(routes!(recipients::episodes::close_episode))
+        .routes(routes!(
+            recipients::records::domain_records,
+            recipients::records::deposit
+        ))
+        .routes(routes!(recipients::summary::summary))
+        .routes(routes!(records::record))
+        .routes(routes!(records::entered_in_error))
+        .routes(routes!(terminology::terminology))
+        .routes(routes!(providers::card_readers::register_reader))
+        .routes(routes!(office::consent_by_phone))
+        .routes(routes!(consents::consent_by_card))
+        .routes(routes!(access_log::recipient_log))
+        .routes(routes!(access_log::entry_proof))
+        .routes(routes!(access_log::provider_log))
+        .routes(routes!(access_log::office_log))
+        .routes(routes!(access_log::provider_alerts))
+        .routes(routes!(access_log::office_alerts))
+        .routes(routes!(access_log::review))
+        .routes(routes!(me::restrictions::restrict))
+        .routes(routes!(me::restrictions::lift_restriction))
+        .routes(routes!(recipients::unlock::request_unlock))
+        .routes(routes!(recipients::unlock::confirm_unlock))
+        .routes(routes!(recipients::unlock::unlock_by_card))
+        .routes(routes!(session::access_profiles))
+        .routes(routes!(me::activate))
+        .routes(routes!(me::begin_login))
+        .routes(routes!(me::finish_login))
+        .split_for_parts();
+    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    (router, document)
 }

@@ -189,7 +189,7 @@ pub async fn give_consent(
     Path(id): Path<Uuid>,
     Form(form): Form<CardConsentForm>,
 ) -> Result<Response, HttpError> {
-    let assertion = crate::api::sharing::card_assertion(
+    let assertion = crate::api::consents::card_assertion(
         form.reader,
         &form.hkid,
         form.card_serial,

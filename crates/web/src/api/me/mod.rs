@@ -1,6 +1,9 @@
 //! `/api/v1/me`: the patient portal's login (document + password + one-time code) and who the
 //! logged-in person may act for. Logging out is `DELETE /api/v1/session`, as for staff.
 
+pub mod consents;
+pub mod restrictions;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

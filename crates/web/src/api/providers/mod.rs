@@ -1,6 +1,8 @@
 //! `/api/v1/providers` (office: applications, lifecycle, locations) and `/api/v1/directory`
 //! (public: active providers and their service locations, bilingual).
 
+pub mod card_readers;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -1,5 +1,12 @@
 //! `/api/v1/recipients`: registering healthcare recipients (office, until accounts exist).
 
+pub mod consents;
+pub mod episodes;
+pub mod find;
+pub mod records;
+pub mod summary;
+pub mod unlock;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

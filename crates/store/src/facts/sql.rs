@@ -1,0 +1,242 @@
+//! The text of the decision's facts statement and of a summary's records statement, built once
+//! per shape and kept (ADR 0013): the covering index walked in its order (ADR 0006), the domains
+//! bound as parameters, the lists packed (ADR 0004 for why, `crate::packed`).
+
+use ehrshare_core::domain::Domain;
+
+use crate::db::placeholders;
+use crate::packed::{self, Col};
+use crate::recipient::RECIPIENT_COLUMNS;
+
+/// The columns of a [`super::ListedRecord`] (table `record`, alias `d`), in the order
+/// [`super::listed_record`] reads them by position. On SQLite every one of them is in the index
+/// `record_recipient_domain` (migration 0012), so a summary never reads the table: a column
+/// added here must be added there, or the plan test fails.
+pub(super) const LISTED_COLUMNS: [&str; 8] = [
+    "d.record_id",
+    "d.domain",
+    "d.resource_type",
+    "d.source_hcp",
+    "d.version",
+    "d.body",
+    "d.created_at",
+    "d.updated_at",
+];
+
+/// The facts' statement for `records` record domains on `b`.
+pub(super) fn facts_sql(b: crate::Backend, records: usize) -> std::sync::Arc<str> {
+    shape("facts", b, records, build_facts_sql)
+}
+
+/// A hot statement's text, built once per shape (`kind`, backend, number of domains) and kept:
+/// every summary runs these, and building them (long texts, a placeholder per domain) cost a
+/// visible part of a read.
+pub(super) fn shape(
+    kind: &'static str,
+    b: crate::Backend,
+    n: usize,
+    build: fn(crate::Backend, usize) -> String,
+) -> std::sync::Arc<str> {
+    type Shapes =
+        std::collections::HashMap<(&'static str, crate::Backend, usize), std::sync::Arc<str>>;
+    static SHAPES: std::sync::LazyLock<std::sync::Mutex<Shapes>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(sql) = SHAPES
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&(kind, b, n)).cloned())
+    {
+        return sql;
+    }
+    let sql: std::sync::Arc<str> = build(b, n).into();
+    if let Ok(mut m) = SHAPES.lock() {
+        m.insert((kind, b, n), sql.clone());
+    }
+    sql
+}
+
+/// Which of a recipient's current records are read with the facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wanted {
+    /// Those in `n` domains, bound as the parameters `$2` to `$(n + 1)`.
+    In(usize),
+    /// All of them: asked for every domain of core's closed list, which every record's
+    /// domain is one of (derived at deposit). No domain condition, so SQLite makes one seek
+    /// into `record_recipient_domain` and walks it, where a list of every domain made it
+    /// build a temporary table of the codes and seek once per domain (ADR 0013).
+    Every,
+}
+
+impl Wanted {
+    /// What `codes` (domain codes) asks for.
+    pub(super) fn of(codes: &[String]) -> Wanted {
+        let every = codes.len() == Domain::ALL.len()
+            && Domain::ALL
+                .iter()
+                .all(|d| codes.iter().any(|c| c == d.code()));
+        if every {
+            Wanted::Every
+        } else {
+            Wanted::In(codes.len())
+        }
+    }
+
+    /// The domain codes to bind after the recipient.
+    pub(super) fn bound(self, codes: &[String]) -> &[String] {
+        match self {
+            Wanted::In(_) => codes,
+            Wanted::Every => &[],
+        }
+    }
+
+    /// The number [`shape`] keeps a statement's text under: the domains, or `usize::MAX`
+    /// for every domain (no list has that many).
+    pub(super) fn key(self) -> usize {
+        match self {
+            Wanted::In(n) => n,
+            Wanted::Every => usize::MAX,
+        }
+    }
+
+    pub(super) fn from_key(n: usize) -> Wanted {
+        if n == usize::MAX {
+            Wanted::Every
+        } else {
+            Wanted::In(n)
+        }
+    }
+}
+
+/// Which records a summary shows, and in what order: a recipient's current records
+/// ([`Wanted`]), by domain and oldest first in each (the order of the index
+/// `record_recipient_domain`, so that the database does not sort). The recipient is
+/// `recipient` (a parameter or a column); the domain codes are the parameters from `$2` (from
+/// core's closed list, still bound).
+pub(super) fn records_from(recipient: &str, wanted: Wanted) -> (String, &'static str) {
+    let domains = match wanted {
+        Wanted::In(n) => format!(" AND d.domain IN ({})", placeholders(2, n)),
+        Wanted::Every => String::new(),
+    };
+    (
+        format!(
+            "FROM record d WHERE d.recipient_id = {recipient} AND d.status = 'current'{domains}"
+        ),
+        "d.domain, d.created_at, d.record_id",
+    )
+}
+
+/// A summary's records as rows, for reads in place: `$1` the recipient, then the domains.
+pub(super) fn records_sql(wanted: Wanted) -> std::sync::Arc<str> {
+    shape("records", crate::Backend::Sqlite, wanted.key(), |_, n| {
+        let (from, order) = records_from("$1", Wanted::from_key(n));
+        format!(
+            "SELECT {} {from} ORDER BY {order}",
+            LISTED_COLUMNS.join(", ")
+        )
+    })
+}
+
+pub(super) fn build_facts_sql(b: crate::Backend, records: usize) -> String {
+    let sdms = packed::list(
+        b,
+        &[
+            Col::Uuid("s.recipient_id"),
+            Col::Uuid("s.sdm_id"),
+            Col::Plain("s.name_en"),
+            Col::Plain("s.name_zh"),
+            Col::Plain("s.doc_type"),
+            Col::Plain("s.doc_issuer"),
+            Col::Plain("s.doc_number"),
+            Col::Plain("s.category"),
+            Col::Bool("s.no_higher_available"),
+            Col::Plain("s.relationship_proof"),
+            Col::Plain("s.phone"),
+            Col::Plain("s.created_at"),
+        ],
+        "FROM recipient_sdm s WHERE s.recipient_id = r.recipient_id",
+        None,
+    );
+    let consents = packed::list(
+        b,
+        &[
+            Col::Uuid("c.consent_id"),
+            Col::Uuid("c.recipient_id"),
+            Col::Uuid("c.hcp_id"),
+            Col::Plain("c.kind"),
+            Col::Plain("c.method"),
+            Col::Plain("c.method_ref"),
+            Col::Plain("c.given_at"),
+            Col::Plain("c.revoked_at"),
+            Col::Uuid("c.sdm_id"),
+            Col::Uuid("c.account_id"),
+            Col::Plain("c.created_at"),
+        ],
+        "FROM consent c WHERE c.recipient_id = r.recipient_id",
+        None,
+    );
+    let episodes = packed::list(
+        b,
+        &[
+            Col::Uuid("e.episode_id"),
+            Col::Uuid("e.recipient_id"),
+            Col::Uuid("e.hcp_id"),
+            Col::Uuid("e.location_id"),
+            Col::Plain("e.kind"),
+            Col::Plain("e.start_at"),
+            Col::Plain("e.end_at"),
+            Col::Uuid("e.opened_by"),
+            Col::Uuid("e.closed_by"),
+            Col::Plain("e.created_at"),
+        ],
+        "FROM care_episode e WHERE e.recipient_id = r.recipient_id",
+        None,
+    );
+    let unlocks = packed::list(
+        b,
+        &[
+            Col::Uuid("u.unlock_id"),
+            Col::Uuid("u.hcp_id"),
+            Col::Uuid("u.episode_id"),
+            Col::Plain("u.until_at"),
+        ],
+        "FROM restriction_unlock u WHERE u.restriction_id = x.restriction_id",
+        None,
+    );
+    let restrictions = packed::list(
+        b,
+        &[
+            Col::Uuid("x.restriction_id"),
+            Col::Uuid("x.recipient_id"),
+            Col::Plain("x.domain"),
+            Col::Uuid("x.record_id"),
+            Col::Plain("x.created_at"),
+            Col::List(&unlocks),
+        ],
+        "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
+        None,
+    );
+    // `records` is a [`Wanted::key`], 0 for none.
+    let records = if records == 0 {
+        "'[]'".to_owned()
+    } else {
+        records_list(b, "r.recipient_id", Wanted::from_key(records))
+    };
+    format!(
+        "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
+             {episodes} AS episodes, {restrictions} AS restrictions, {records} AS records \
+             FROM recipient r WHERE r.recipient_id = $1"
+    )
+}
+
+/// The packed list of [`records_from`].
+pub(super) fn records_list(backend: crate::Backend, recipient: &str, wanted: Wanted) -> String {
+    let (from, order) = records_from(recipient, wanted);
+    let cols: Vec<Col<'_>> = LISTED_COLUMNS
+        .iter()
+        .map(|c| match *c {
+            "d.record_id" | "d.source_hcp" => Col::Uuid(c),
+            _ => Col::Plain(c),
+        })
+        .collect();
+    packed::list(backend, &cols, &from, Some(order))
+}
