@@ -222,7 +222,7 @@ impl App {
                 ehrshare_store::alert::review_alert(conn, alert, &note, reviewer, now).await
             })
         });
-        self.record_with(entry, review).await?;
+        self.audit_with(entry, review).await?;
         Ok(())
     }
 }

@@ -369,7 +369,7 @@ impl App {
                 }
             })
         });
-        match self.record_and_notify(entry, Some(insert), notices).await {
+        match self.audit_and_notify(entry, Some(insert), notices).await {
             Ok(_) => Ok(row),
             Err(AppError::Conflict { .. }) => Err(AppError::Conflict {
                 code: "user-name-taken",

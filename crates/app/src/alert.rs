@@ -165,7 +165,7 @@ impl App {
                 ehrshare_store::put_meta(conn, CURSOR, &to.to_string()).await
             })
         });
-        self.record_with(entry, write).await?;
+        self.audit_with(entry, write).await?;
         Ok(())
     }
 }

@@ -139,7 +139,7 @@ impl App {
             });
             let mut entry = caller.entry(self, Typed::AccessKey.action(), Outcome::Allowed);
             entry.recipient = Some(reg.recipient.id);
-            self.record_with(entry, update).await?;
+            self.audit_with(entry, update).await?;
             return Ok(());
         }
         let mut failed = self.attempt_failed(attempt, &reg.recipient, caller).await?;
@@ -160,7 +160,7 @@ impl App {
         ));
         let update =
             change(move |conn: Conn<'_>| Box::pin(async move { failed.write(conn).await }));
-        self.record_and_notify(entry, Some(update), notices).await?;
+        self.audit_and_notify(entry, Some(update), notices).await?;
         Err(error)
     }
 

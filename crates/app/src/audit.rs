@@ -35,7 +35,7 @@ impl From<AuditFailure> for AppError {
 impl App {
     /// Makes `entry` durable; only then may the caller proceed (and, for a read, let data
     /// leave). An invalid entry is a programming error: internal, and nothing is written.
-    pub async fn record(&self, entry: NewAuditEntry) -> Result<Appended, AppError> {
+    pub async fn audit(&self, entry: NewAuditEntry) -> Result<Appended, AppError> {
         let entry = entry
             .validated()
             .map_err(|e| AppError::Internal(Box::new(e)))?;
@@ -44,7 +44,7 @@ impl App {
 
     /// Runs `change` and records `entry` in one transaction. Either both are committed or
     /// neither; the change's own error (a conflict, say) is returned as such.
-    pub async fn record_with(
+    pub async fn audit_with(
         &self,
         entry: NewAuditEntry,
         change: Change,
@@ -60,7 +60,7 @@ impl App {
 
     /// Records a permitted read's entry with what it obliges ([`ReadEffects`]). `None` if
     /// the consent it rests on was revoked before the entry could commit (nothing was kept).
-    pub(crate) async fn record_read(
+    pub(crate) async fn audit_read(
         &self,
         entry: NewAuditEntry,
         effects: ReadEffects,

@@ -268,7 +268,7 @@ impl App {
                 ehrshare_store::account::end_session(conn, &hash, now, "logout").await
             })
         });
-        self.record_with(entry, end).await?;
+        self.audit_with(entry, end).await?;
         Ok(())
     }
 }

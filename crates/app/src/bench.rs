@@ -95,7 +95,7 @@ impl App {
                     Ok(())
                 })
             });
-            self.record_with(entry, write).await?;
+            self.audit_with(entry, write).await?;
         }
         Ok(ids)
     }

@@ -58,7 +58,7 @@ impl App {
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::card_reader::insert_reader(conn, &stored).await })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         Ok(row)
     }
 
@@ -138,7 +138,7 @@ impl App {
                 }
             })
         });
-        match self.record_with(entry, claim).await {
+        match self.audit_with(entry, claim).await {
             Ok(_) => Ok(()),
             Err(_) if !claimed.load(std::sync::atomic::Ordering::SeqCst) => {
                 self.refuse_card(
@@ -167,7 +167,7 @@ impl App {
         entry.denial_reason = Some(reason.to_owned());
         entry.recipient = recipient;
         entry.record_ids = vec![assertion.reader];
-        self.record(entry).await?;
+        self.audit(entry).await?;
         Err(AppError::Forbidden {
             code: "card-assertion-refused",
             message: "the card reader's assertion could not be accepted".to_owned(),

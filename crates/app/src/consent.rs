@@ -39,7 +39,7 @@ pub(crate) fn consent_params(
     at: OffsetDateTime,
     change: &'static str,
 ) -> BTreeMap<String, String> {
-    let hk = at.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    let hk = ehrshare_core::clock::in_hong_kong(at);
     BTreeMap::from([
         (
             "provider".to_owned(),
@@ -157,7 +157,7 @@ impl App {
             entry.denial_reason = Some("card-not-this-patient".to_owned());
             entry.recipient = Some(meant);
             entry.record_ids = vec![assertion.reader];
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(AppError::Forbidden {
                 code: "card-not-this-patient",
                 message: "the card read is not this patient's".to_owned(),
@@ -249,7 +249,7 @@ impl App {
                 ehrshare_store::consent::insert_consent(conn, &stored).await
             })
         });
-        self.record_and_notify(entry, Some(insert), vec![notice])
+        self.audit_and_notify(entry, Some(insert), vec![notice])
             .await?;
         Ok(row)
     }
@@ -308,7 +308,7 @@ impl App {
             let mut entry = caller.entry(self, "consent.give", Outcome::Denied);
             entry.recipient = Some(recipient);
             entry.denial_reason = Some(reason.code().to_owned());
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(crate::access::deny_error(reason));
         }
         self.store_consent(
@@ -356,7 +356,7 @@ impl App {
                     .map(|_| ())
             })
         });
-        self.record_and_notify(entry, Some(revoke), vec![notice])
+        self.audit_and_notify(entry, Some(revoke), vec![notice])
             .await?;
         Ok(())
     }

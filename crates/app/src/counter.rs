@@ -146,7 +146,7 @@ impl App {
             entry.outcome = Outcome::Denied;
             entry.denial_reason = Some("not-found".to_owned());
         }
-        self.record(entry).await?;
+        self.audit(entry).await?;
         let id = found.ok_or(AppError::NotFound)?;
         let r = self.load_recipient(id).await?.recipient;
         Ok(Found {

@@ -70,7 +70,7 @@ impl App {
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::card_reader::insert_reader(conn, &row).await })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         if !self.inner.db.set_meta_once(&meta_key(hcp), &value).await? {
             return Err(AppError::Internal(
                 "this provider already has a demo card reader".into(),

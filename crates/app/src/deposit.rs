@@ -195,7 +195,7 @@ impl App {
         let decision = self.decide_for(&asker, &facts, &ask);
         let mut entry = self.decision_entry(caller, "record.deposit", recipient, &decision, None);
         if let Decision::Deny { reason } = decision {
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(deny_error(reason));
         }
         let mismatched = subject_problems(
@@ -207,7 +207,7 @@ impl App {
             // About someone else, or about no one we know: refused, nothing stored, audited.
             entry.outcome = Outcome::Failed;
             entry.reason = Some("subject-mismatch".to_owned());
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(AppError::Invalid {
                 code: "subject-mismatch",
                 message: "the resource is not about the recipient it is deposited for".to_owned(),
@@ -221,7 +221,7 @@ impl App {
             if Some(&first.request_hash) != request_hash.as_ref() {
                 entry.outcome = Outcome::Failed;
                 entry.reason = Some("idempotency-key-reused".to_owned());
-                self.record(entry).await?;
+                self.audit(entry).await?;
                 return Err(AppError::Conflict {
                     code: "idempotency-key-reused",
                     message: "this Idempotency-Key came with other content before".to_owned(),
@@ -232,7 +232,7 @@ impl App {
             })?;
             entry.record_ids = vec![record.id];
             entry.reason = Some("retried: idempotency key".to_owned());
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Ok(Deposited {
                 record,
                 created: first.created,
@@ -245,7 +245,7 @@ impl App {
             if r.recipient_id != recipient {
                 entry.outcome = Outcome::Denied;
                 entry.denial_reason = Some("source-id-of-another-recipient".to_owned());
-                self.record(entry).await?;
+                self.audit(entry).await?;
                 return Err(AppError::Conflict {
                     code: "source-id-taken",
                     message: "this provider used that resource id for another recipient".to_owned(),
@@ -272,10 +272,10 @@ impl App {
                                 Ok(())
                             })
                         });
-                        self.record_with(entry, write).await?;
+                        self.audit_with(entry, write).await?;
                     }
                     None => {
-                        self.record(entry).await?;
+                        self.audit(entry).await?;
                     }
                 }
                 return Ok(Deposited {
@@ -346,7 +346,7 @@ impl App {
                 }
             })
         });
-        self.record_with(entry, write).await?;
+        self.audit_with(entry, write).await?;
         Ok(Deposited {
             record,
             created: true,

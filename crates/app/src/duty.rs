@@ -116,7 +116,7 @@ impl App {
             let mut entry = caller.entry(self, action, Outcome::Denied);
             entry.record_ids = holder.into_iter().collect();
             entry.denial_reason = Some(e.code().to_owned());
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(duty_error(e));
         }
         Ok(has_active_admin)

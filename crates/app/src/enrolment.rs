@@ -48,7 +48,7 @@ impl App {
                 }
             })
         });
-        self.record_with(entry, update).await?;
+        self.audit_with(entry, update).await?;
         let b32 = data_encoding::BASE32_NOPAD.encode(&secret);
         let issuer = &self.settings().auth.totp_issuer;
         let label = format!("{issuer}:{}", account.user_name);
@@ -88,7 +88,7 @@ impl App {
                 let mut entry = caller.entry(self, "account.enrol-token", Outcome::Denied);
                 entry.record_ids = vec![account.id];
                 entry.denial_reason = Some("wrong-token".to_owned());
-                self.record(entry).await?;
+                self.audit(entry).await?;
                 return Err(AppError::Invalid {
                     code: "wrong-token",
                     message: "the code does not match the new token".to_owned(),
@@ -131,7 +131,7 @@ impl App {
                 ehrshare_store::account::set_session_stage(conn, &token, stage_code).await
             })
         });
-        self.record_with(entry, update).await?;
+        self.audit_with(entry, update).await?;
         if stage == Stage::Ready {
             self.complete_hcp_set_up(&account).await?;
         }

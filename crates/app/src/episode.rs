@@ -43,7 +43,7 @@ impl App {
         let mut entry = caller.entry(self, action, Outcome::Denied);
         entry.recipient = Some(reg.recipient.id);
         entry.denial_reason = Some(error.code().to_owned());
-        self.record(entry).await?;
+        self.audit(entry).await?;
         Err(error)
     }
 
@@ -98,7 +98,7 @@ impl App {
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::episode::insert_episode(conn, &stored).await })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         Ok(row)
     }
 
@@ -138,7 +138,7 @@ impl App {
                     .map(|_| ())
             })
         });
-        self.record_with(entry, close).await?;
+        self.audit_with(entry, close).await?;
         Ok(())
     }
 }

@@ -110,7 +110,7 @@ impl App {
                 Gate::Wait { until } => {
                     let mut entry = caller.entry(self, action, Outcome::Denied);
                     entry.denial_reason = Some("throttled".to_owned());
-                    self.record(entry).await?;
+                    self.audit(entry).await?;
                     // Rounded up: a client that waits exactly this long is let through.
                     let wait = until - now;
                     let secs =
@@ -181,7 +181,7 @@ impl App {
                 Ok(())
             })
         });
-        self.record_with(entry, update).await?;
+        self.audit_with(entry, update).await?;
         Ok(())
     }
 
@@ -301,7 +301,7 @@ impl App {
                 ehrshare_store::account::touch_login(conn, id, now).await
             })
         });
-        match self.record_with(entry, update).await {
+        match self.audit_with(entry, update).await {
             Ok(_) => {}
             Err(_) if !claimed.load(std::sync::atomic::Ordering::SeqCst) => {
                 let mut anonymous = caller.clone();

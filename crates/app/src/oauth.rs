@@ -218,7 +218,7 @@ impl App {
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::oauth::insert_client(conn, &stored).await })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         Ok(RegisteredClient { client, secret })
     }
 
@@ -246,7 +246,7 @@ impl App {
         let revoke = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::oauth::revoke_client(conn, &id, now).await })
         });
-        self.record_with(entry, revoke).await?;
+        self.audit_with(entry, revoke).await?;
         Ok(())
     }
 
@@ -272,7 +272,7 @@ impl App {
                     .map(|_| ())
             })
         });
-        self.record_with(entry, revoke).await?;
+        self.audit_with(entry, revoke).await?;
         Ok(())
     }
 
@@ -305,7 +305,7 @@ impl App {
                 "client {}",
                 request.client_id.chars().take(64).collect::<String>()
             ));
-            self.record(entry).await?;
+            self.audit(entry).await?;
         }
         result
     }
@@ -419,7 +419,7 @@ impl App {
                 ehrshare_store::oauth::insert_token(conn, &stored).await
             })
         });
-        if let Err(e) = self.record_with(entry, insert).await {
+        if let Err(e) = self.audit_with(entry, insert).await {
             if !used.load(std::sync::atomic::Ordering::SeqCst) {
                 // A concurrent exchange of the same code won: a replay all the same.
                 if let Some((h, account)) = &replay {
@@ -505,7 +505,7 @@ impl App {
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::oauth::insert_code(conn, &row).await })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         let mut params = vec![("code", code.as_str())];
         if let Some(s) = request.state.as_deref() {
             params.push(("state", s));
@@ -577,7 +577,7 @@ impl App {
         let revoke = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::oauth::revoke_token(conn, &hash, now).await })
         });
-        self.record_with(entry, revoke).await?;
+        self.audit_with(entry, revoke).await?;
         Ok(())
     }
 

@@ -81,7 +81,7 @@ impl App {
     /// Runs `change` (if any), records `entry`, and enqueues `notices`, all in one transaction.
     /// A notice whose template does not exist or lacks a parameter is a programming error:
     /// nothing is written.
-    pub async fn record_and_notify(
+    pub async fn audit_and_notify(
         &self,
         entry: NewAuditEntry,
         action: Option<Change>,
@@ -96,7 +96,7 @@ impl App {
                 ehrshare_store::outbox::enqueue(conn, &messages).await
             })
         });
-        self.record_with(entry, combined).await
+        self.audit_with(entry, combined).await
     }
 
     /// The outbox rows for `notices`, checked against their templates (a missing template or

@@ -65,7 +65,7 @@ impl App {
             let mut entry = caller.entry(self, "account.change-password", Outcome::Denied);
             entry.record_ids = vec![account.id];
             entry.denial_reason = Some("wrong-password".to_owned());
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(AppError::Invalid {
                 code: "wrong-password",
                 message: "the current password is not right".to_owned(),
@@ -115,7 +115,7 @@ impl App {
                 ehrshare_store::account::set_session_stage(conn, &token, stage_code).await
             })
         });
-        self.record_with(entry, update).await?;
+        self.audit_with(entry, update).await?;
         if stage == Stage::Ready {
             self.complete_hcp_set_up(&account).await?;
         }

@@ -190,7 +190,7 @@ impl App {
                 ehrshare_store::person::upsert(conn, &row).await
             })
         });
-        self.record_with(entry, upsert).await?;
+        self.audit_with(entry, upsert).await?;
         Ok(id)
     }
 
@@ -275,7 +275,7 @@ impl App {
                 async move { ehrshare_store::person::insert_challenge(conn, &challenge).await },
             )
         });
-        self.record_and_notify(entry, Some(insert), vec![notice])
+        self.audit_and_notify(entry, Some(insert), vec![notice])
             .await?;
         Ok(id)
     }
@@ -319,7 +319,7 @@ impl App {
                     async move { ehrshare_store::person::count_challenge_attempt(conn, id).await },
                 )
             });
-            self.record_with(entry, count).await?;
+            self.audit_with(entry, count).await?;
             return Err(login_failed());
         };
         let token = new_token()?;
@@ -351,7 +351,7 @@ impl App {
                 ehrshare_store::account::insert_session(conn, &session).await
             })
         });
-        if let Err(e) = self.record_with(entry, open).await {
+        if let Err(e) = self.audit_with(entry, open).await {
             return Err(if used.load(std::sync::atomic::Ordering::SeqCst) {
                 e
             } else {
@@ -402,7 +402,7 @@ impl App {
         let upsert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::person::upsert(conn, &stored).await })
         });
-        self.record_with(entry, upsert).await?;
+        self.audit_with(entry, upsert).await?;
         Ok(row)
     }
 

@@ -413,7 +413,7 @@ impl App {
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::provider::insert(conn, &h, &ls, &st).await })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         Ok(Provider {
             status: lifecycle(&hcp)?.status_at(now),
             hcp,
@@ -501,7 +501,7 @@ impl App {
                 ehrshare_store::provider::set_stage(conn, id, stage, at, reason.as_deref()).await
             })
         });
-        self.record_with(entry, update).await?;
+        self.audit_with(entry, update).await?;
         let hcp = HcpRow {
             stage: stage.to_owned(),
             stage_at: at,
@@ -538,7 +538,7 @@ impl App {
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::provider::insert_location(conn, &l).await })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         Ok(row)
     }
 
@@ -604,7 +604,7 @@ impl App {
                 ehrshare_store::provider::insert_document(conn, &stored, &content).await
             })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         Ok(row)
     }
 
@@ -630,7 +630,7 @@ impl App {
             .ok_or(AppError::NotFound)?;
         let mut entry = caller.entry(self, "hcp.read-document", Outcome::Allowed);
         entry.record_ids = vec![hcp_id, id];
-        self.record(entry).await?;
+        self.audit(entry).await?;
         Ok(found)
     }
 

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use ehrshare_core::audit::Outcome;
+use ehrshare_core::clock::hong_kong_date;
 use ehrshare_core::contact::{Email, Phone};
 use ehrshare_core::identity::{Document, DocumentError, DocumentType, HkidError};
 use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;
 use ehrshare_core::recipient::{
     Capacity, RecipientEvent, RecipientStatus, SdmCategory, SdmClaim, check_registration,
-    hong_kong_date,
 };
 use ehrshare_store::recipient::{RecipientRow, SdmRow};
 use ehrshare_store::{Conn, StoreError, change};
@@ -247,7 +247,7 @@ impl App {
         if !sdm_may_act_now(reg, s, self.clock().now())? {
             entry.outcome = Outcome::Denied;
             entry.denial_reason = Some("sdm-authority-ended".to_owned());
-            self.record(entry.clone()).await?;
+            self.audit(entry.clone()).await?;
             return Err(AppError::Forbidden {
                 code: "sdm-authority-ended",
                 message:
@@ -499,7 +499,7 @@ impl App {
                     })
             })
         });
-        match self.record_and_notify(entry, Some(insert), notices).await {
+        match self.audit_and_notify(entry, Some(insert), notices).await {
             Ok(_) => {}
             Err(AppError::Conflict { .. }) => {
                 return Err(AppError::Conflict {
@@ -542,7 +542,7 @@ impl App {
                 ehrshare_store::recipient::replace_access_key(conn, recipient_id, &hash, now).await
             })
         });
-        self.record_and_notify(entry, Some(replace), vec![notice])
+        self.audit_and_notify(entry, Some(replace), vec![notice])
             .await?;
         Ok(())
     }
@@ -633,7 +633,7 @@ impl App {
                 Ok(())
             })
         });
-        self.record_and_notify(entry, Some(update), notices).await?;
+        self.audit_and_notify(entry, Some(update), notices).await?;
         reg.recipient.status = status;
         reg.recipient.activated_at = activated_at;
         Ok(reg)
@@ -650,7 +650,7 @@ impl App {
         let mut entry = caller.entry(self, "recipient.read", Outcome::Allowed);
         entry.recipient = Some(id);
         entry.domains = vec!["demographics".to_owned()];
-        self.record(entry).await?;
+        self.audit(entry).await?;
         Ok(reg)
     }
 

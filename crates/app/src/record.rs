@@ -127,7 +127,7 @@ impl App {
         let decision = self.decide_for(&asker, &facts, &ask);
         let entry = self.decision_entry(caller, "record.summary", recipient, &decision, reason);
         let Decision::Permit { basis, obligations } = &decision else {
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(deny_error(
                 decision
                     .denial()
@@ -225,7 +225,7 @@ impl App {
         );
         entry.record_ids = vec![id];
         if let Decision::Deny { reason } = decision {
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(deny_error(reason));
         }
         let updated = RecordRow {
@@ -247,7 +247,7 @@ impl App {
                 }
             })
         });
-        self.record_with(entry, write).await?;
+        self.audit_with(entry, write).await?;
         Ok(updated)
     }
 
@@ -265,7 +265,7 @@ impl App {
             let mut entry = caller.entry(self, "record.read", Outcome::Denied);
             entry.record_ids = vec![id];
             entry.denial_reason = Some("not-found".to_owned());
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(AppError::NotFound);
         };
         let facts = self.facts(record.recipient_id, &[]).await?;
@@ -295,11 +295,11 @@ impl App {
         );
         entry.record_ids = vec![id];
         let Decision::Permit { basis, obligations } = &decision else {
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(AppError::NotFound);
         };
         if record.status != "current" {
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(AppError::NotFound);
         }
         self.record_access(entry, &asker, &facts, basis, obligations)
@@ -329,7 +329,7 @@ impl App {
     ) -> Result<(), AppError> {
         let now = self.clock().now();
         let r = &facts.registration.recipient;
-        let hk = now.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+        let hk = ehrshare_core::clock::in_hong_kong(now);
         let day = format!(
             "{:04}-{:02}-{:02}",
             hk.year(),
@@ -384,10 +384,10 @@ impl App {
             d.record_ids = Vec::new();
             d
         };
-        match self.record_read(entry, effects).await? {
+        match self.audit_read(entry, effects).await? {
             Some(_) => Ok(()),
             None => {
-                self.record(denial).await?;
+                self.audit(denial).await?;
                 Err(deny_error(DenyReason::ConsentRequired))
             }
         }

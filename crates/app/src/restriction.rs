@@ -109,7 +109,7 @@ impl App {
                 async move { ehrshare_store::restriction::insert_restriction(conn, &stored).await },
             )
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         Ok(row)
     }
 
@@ -142,7 +142,7 @@ impl App {
                     .map(|_| ())
             })
         });
-        self.record_with(entry, lift).await?;
+        self.audit_with(entry, lift).await?;
         Ok(())
     }
 
@@ -197,7 +197,7 @@ impl App {
                 ehrshare_store::restriction::insert_unlock_challenge(conn, &challenge).await
             })
         });
-        self.record_and_notify(entry, Some(insert), vec![notice])
+        self.audit_and_notify(entry, Some(insert), vec![notice])
             .await?;
         Ok(id)
     }
@@ -288,7 +288,7 @@ impl App {
                 .await
             })
         });
-        self.record_with(entry, unlock).await?;
+        self.audit_with(entry, unlock).await?;
         Ok(())
     }
 
@@ -323,7 +323,7 @@ impl App {
             .unwrap_or(ehrshare_core::access::DenyReason::NoCareRelationship);
         entry.outcome = Outcome::Denied;
         entry.denial_reason = Some(denial.code().to_owned());
-        self.record(entry).await?;
+        self.audit(entry).await?;
         Err(AppError::Forbidden {
             code: denial.code(),
             message: "unlocking needs consent and a care episode at this provider".to_owned(),
@@ -388,7 +388,7 @@ impl App {
                     failed.write(conn).await
                 })
             });
-            self.record_and_notify(entry, Some(count), notices).await?;
+            self.audit_and_notify(entry, Some(count), notices).await?;
             return Err(error);
         }
         let clear = attempt.clear_on_success();
@@ -413,7 +413,7 @@ impl App {
                 }
             })
         });
-        match self.record_with(entry, unlock).await {
+        match self.audit_with(entry, unlock).await {
             Ok(_) => Ok(()),
             Err(_) if !used.load(std::sync::atomic::Ordering::SeqCst) => Err(wrong_code()),
             Err(e) => Err(e),

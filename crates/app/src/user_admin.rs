@@ -145,7 +145,7 @@ impl App {
                 ehrshare_store::alert::insert_alert(conn, &alert).await
             })
         });
-        self.record_and_notify(entry, Some(update), grant.notices)
+        self.audit_and_notify(entry, Some(update), grant.notices)
             .await?;
         Ok(updated)
     }
@@ -202,7 +202,7 @@ impl App {
                         async move { ehrshare_store::account::clear_failures(conn, &key).await },
                     )
                 });
-                self.record_with(entry, clear).await?;
+                self.audit_with(entry, clear).await?;
                 return Ok(a);
             }
             AdminAction::Suspend => AccountRow {
@@ -284,7 +284,7 @@ impl App {
                 Ok(())
             })
         });
-        self.record_and_notify(entry, Some(update), notices).await?;
+        self.audit_and_notify(entry, Some(update), notices).await?;
         Ok(updated)
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 /// The thresholds.
@@ -147,7 +147,7 @@ pub struct AlertWindow {
 }
 
 fn is_night(at: OffsetDateTime, policy: &AlertPolicy) -> bool {
-    let hk = at.to_offset(UtcOffset::from_hms(8, 0, 0).unwrap_or(UtcOffset::UTC));
+    let hk = crate::clock::in_hong_kong(at);
     let h = hk.hour();
     if policy.night_from > policy.night_to {
         h >= policy.night_from || h < policy.night_to

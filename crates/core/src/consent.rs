@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use time::{Date, Month, OffsetDateTime, UtcOffset};
+use time::{Date, Month, OffsetDateTime};
 use uuid::Uuid;
 
 /// The kind of a sharing consent.
@@ -164,8 +164,7 @@ impl CardAssertion {
 }
 
 fn add_a_year_in_hong_kong(at: OffsetDateTime) -> OffsetDateTime {
-    let hk = UtcOffset::from_hms(8, 0, 0).unwrap_or(UtcOffset::UTC);
-    let local = at.to_offset(hk);
+    let local = crate::clock::in_hong_kong(at);
     let (y, m, d) = (local.year() + 1, local.month(), local.day());
     let last = last_day(y, m);
     let date = Date::from_calendar_date(y, m, d.min(last)).unwrap_or(local.date());

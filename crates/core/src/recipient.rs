@@ -5,21 +5,10 @@
 //! be late): a child's SDM stops being able to act on the child's 16th birthday, in Hong Kong
 //! time, the calendar that birthdays are kept in.
 
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime};
 
 /// The age from which a person able to consent registers and decides personally.
 pub const AGE_OF_CONSENT: u8 = 16;
-
-/// Hong Kong's offset from UTC (no daylight saving since 1979).
-pub const HONG_KONG: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
-    Ok(o) => o,
-    Err(_) => UtcOffset::UTC,
-};
-
-/// The calendar date in Hong Kong at `now`.
-pub fn hong_kong_date(now: OffsetDateTime) -> Date {
-    now.to_offset(HONG_KONG).date()
-}
 
 /// Age in whole years on `on` of someone born on `born` (a 29 February birthday counts from
 /// 1 March in other years); `None` if `on` is before `born`.
@@ -198,7 +187,7 @@ pub fn sdm_may_act(category: SdmCategory, born: Date, now: OffsetDateTime) -> bo
     if !category.for_children() {
         return true;
     }
-    age_on(born, hong_kong_date(now)).is_some_and(|age| age < AGE_OF_CONSENT)
+    age_on(born, crate::clock::hong_kong_date(now)).is_some_and(|age| age < AGE_OF_CONSENT)
 }
 
 #[cfg(test)]

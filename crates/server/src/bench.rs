@@ -221,9 +221,7 @@ pub async fn audit(args: &AuditBenchArgs) -> anyhow::Result<()> {
             while started.elapsed() < duration {
                 let entry = sample(clock.as_ref(), n);
                 let sent = Instant::now();
-                app.record(entry)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                app.audit(entry).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 waits.push(sent.elapsed());
                 n += concurrency as u64;
             }

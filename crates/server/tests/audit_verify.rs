@@ -16,7 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_ehrshare");
 async fn log_of(n: u64) -> TestApp {
     let t = TestApp::spawn().await;
     for i in 0..n {
-        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+        t.app.audit(sample_entry(t.clock.now(), i)).await.unwrap();
     }
     t.app.write_checkpoint().await.unwrap().unwrap();
     t
@@ -85,7 +85,7 @@ async fn passes_on_an_intact_log() {
     );
     // More entries and a second checkpoint that extends the first.
     for i in 20..45 {
-        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+        t.app.audit(sample_entry(t.clock.now(), i)).await.unwrap();
     }
     t.app.write_checkpoint().await.unwrap().unwrap();
     let v = verify(&t);
@@ -96,7 +96,7 @@ async fn passes_on_an_intact_log() {
         v.stdout
     );
     // Entries after the last checkpoint are verified too.
-    t.app.record(sample_entry(t.clock.now(), 45)).await.unwrap();
+    t.app.audit(sample_entry(t.clock.now(), 45)).await.unwrap();
     assert!(
         verify(&t)
             .stdout
@@ -159,7 +159,7 @@ async fn passes_the_remains_of_a_failed_checkpoint_write_and_says_so() {
         v.stdout
     );
     for i in 20..25 {
-        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+        t.app.audit(sample_entry(t.clock.now(), i)).await.unwrap();
     }
     t.app.write_checkpoint().await.unwrap().unwrap();
     let v = verify(&t);
@@ -242,7 +242,7 @@ async fn names_a_restored_older_copy_of_the_database() {
     let t = log_of(20).await;
     let backup: TestDb = t.db.snapshot().await;
     for i in 20..30 {
-        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+        t.app.audit(sample_entry(t.clock.now(), i)).await.unwrap();
     }
     t.app.write_checkpoint().await.unwrap().unwrap();
     assert!(verify(&t).ok, "the live database is intact");
@@ -343,7 +343,7 @@ async fn serve_refuses_a_restored_older_copy_unless_the_rollback_is_accepted() {
     let t = log_of(20).await;
     let backup: TestDb = t.db.snapshot().await;
     for i in 20..30 {
-        t.app.record(sample_entry(t.clock.now(), i)).await.unwrap();
+        t.app.audit(sample_entry(t.clock.now(), i)).await.unwrap();
     }
     t.app.write_checkpoint().await.unwrap().unwrap();
     let before = std::fs::read(t.checkpoint_file().path()).unwrap();

@@ -336,7 +336,7 @@ impl FromRequestParts<App> for Office {
                 ehrshare_core::audit::Outcome::Denied,
             );
             entry.denial_reason = Some("office-role-required".to_owned());
-            app.record(entry).await.map_err(HttpError)?;
+            app.audit(entry).await.map_err(HttpError)?;
             return Err(HttpError(AppError::Forbidden {
                 code: "office-role-required",
                 message: "only the eHR Office's registration officers may do this".to_owned(),

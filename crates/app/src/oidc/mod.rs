@@ -190,7 +190,7 @@ impl App {
         if let Err(reason) = &result {
             let mut entry = caller.entry(self, "oidc.login", Outcome::Denied);
             entry.denial_reason = Some(reason.clone());
-            self.record(entry).await?;
+            self.audit(entry).await?;
             return Err(oidc_failed());
         }
         result.map_err(|_| oidc_failed())
@@ -292,7 +292,7 @@ impl App {
                         .await
                     })
                 });
-                self.record_with(entry, insert).await.map_err(internal)?;
+                self.audit_with(entry, insert).await.map_err(internal)?;
                 Ok(Finished::Linked)
             }
             Purpose::AccountLogin => {
@@ -451,7 +451,7 @@ impl App {
                     .await
             })
         });
-        self.record_with(entry, insert)
+        self.audit_with(entry, insert)
             .await
             .map_err(|e| e.code().to_owned())?;
         Ok(person)
@@ -483,7 +483,7 @@ impl App {
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::account::insert_session(conn, &row).await })
         });
-        self.record_with(entry, insert).await?;
+        self.audit_with(entry, insert).await?;
         Ok((token, csrf))
     }
 }

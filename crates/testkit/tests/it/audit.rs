@@ -31,7 +31,7 @@ async fn sixty_four_concurrent_callers_share_a_few_transactions() {
         let e = entry(&t, n);
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            app.record(e).await.unwrap()
+            app.audit(e).await.unwrap()
         }));
     }
     let mut seqs = BTreeSet::new();
@@ -81,7 +81,7 @@ async fn stored_entries_read_back_exactly_as_written() {
     let t = TestApp::spawn().await;
     let written: Vec<NewAuditEntry> = (0..10).map(|n| entry(&t, n).validated().unwrap()).collect();
     for e in &written {
-        t.app.record(e.clone()).await.unwrap();
+        t.app.audit(e.clone()).await.unwrap();
     }
     let stored = all_entries(&t).await;
     for (i, e) in stored.iter().enumerate() {
@@ -105,9 +105,9 @@ async fn an_entry_is_stored_alike_by_either_write_path() {
     e.sdm = Some(uuid::Uuid::from_u128(0x8000));
     e.episode_id = Some(uuid::Uuid::from_u128(0x9000));
     e.reason = Some("覆診 \"quoted\" reason".to_owned());
-    t.app.record(e.clone()).await.unwrap();
+    t.app.audit(e.clone()).await.unwrap();
     t.app
-        .record_with(e.clone(), insert_meta("second path"))
+        .audit_with(e.clone(), insert_meta("second path"))
         .await
         .unwrap();
     let stats = t.app.audit_log().stats();
@@ -239,13 +239,13 @@ async fn meta_exists(t: &TestApp, key: &str) -> bool {
 #[tokio::test]
 async fn when_the_audit_cannot_be_written_the_operation_fails_and_changes_nothing() {
     let t = TestApp::spawn().await;
-    t.app.record(entry(&t, 0)).await.unwrap();
+    t.app.audit(entry(&t, 0)).await.unwrap();
     let head = t.app.audit_head();
     break_audit_table(&t).await;
 
     let err = t
         .app
-        .record_with(entry(&t, 1), insert_meta("change-under-broken-audit"))
+        .audit_with(entry(&t, 1), insert_meta("change-under-broken-audit"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "internal", "{err:?}");
@@ -254,14 +254,14 @@ async fn when_the_audit_cannot_be_written_the_operation_fails_and_changes_nothin
         "the change was rolled back"
     );
     assert!(
-        t.app.record(entry(&t, 2)).await.is_err(),
+        t.app.audit(entry(&t, 2)).await.is_err(),
         "a plain append fails too"
     );
     assert_eq!(t.app.audit_head(), head, "the tree did not move");
 
     // Once the table works again, the log continues without a gap.
     repair_audit_table(&t).await;
-    let appended = t.app.record(entry(&t, 3)).await.unwrap();
+    let appended = t.app.audit(entry(&t, 3)).await.unwrap();
     assert_eq!(appended.seq, 1);
     let seqs: Vec<u64> = all_entries(&t).await.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![0, 1]);
@@ -271,7 +271,7 @@ async fn when_the_audit_cannot_be_written_the_operation_fails_and_changes_nothin
 async fn when_the_database_is_gone_the_audit_fails_closed_as_unavailable() {
     let t = TestApp::spawn().await;
     t.app.close().await;
-    let err = t.app.record(entry(&t, 0)).await.unwrap_err();
+    let err = t.app.audit(entry(&t, 0)).await.unwrap_err();
     assert_eq!(err.code(), "store-unavailable", "{err:?}");
 }
 
@@ -280,14 +280,14 @@ async fn a_change_commits_with_its_entry_and_a_failing_change_is_undone_alone() 
     let t = TestApp::spawn().await;
     let ok = t
         .app
-        .record_with(entry(&t, 0), insert_meta("first"))
+        .audit_with(entry(&t, 0), insert_meta("first"))
         .await
         .unwrap();
     assert!(meta_exists(&t, "first").await);
     // `instance_id` exists already: this change fails with a conflict...
     let (dup, other) = tokio::join!(
-        t.app.record_with(entry(&t, 1), insert_meta("instance_id")),
-        t.app.record_with(entry(&t, 2), insert_meta("second")),
+        t.app.audit_with(entry(&t, 1), insert_meta("instance_id")),
+        t.app.audit_with(entry(&t, 2), insert_meta("second")),
     );
     assert_eq!(dup.unwrap_err().code(), "conflict");
     // ...and the change beside it in the same batch is unaffected.
@@ -310,7 +310,7 @@ async fn a_second_writer_on_the_same_database_keeps_the_log_gap_free() {
         .unwrap();
     for n in 0..6 {
         if n % 2 == 0 {
-            t.app.record(entry(&t, n)).await.unwrap();
+            t.app.audit(entry(&t, n)).await.unwrap();
         } else {
             other
                 .append(entry(&t, n).validated().unwrap())
@@ -331,7 +331,7 @@ async fn a_second_writer_on_the_same_database_keeps_the_log_gap_free() {
             .collect::<Vec<_>>(),
     );
     assert_eq!(other.head().root, root);
-    t.app.record(entry(&t, 6)).await.unwrap();
+    t.app.audit(entry(&t, 6)).await.unwrap();
     let stored = all_entries(&t).await;
     let root = oracle_root(
         &stored
@@ -406,7 +406,7 @@ fn oracle_verify(leaf: &[u8], index: u64, size: u64, proof: &[Hash], root: &Hash
 async fn inclusion_and_consistency_proofs_verify_independently() {
     let t = TestApp::spawn().await;
     for n in 0..37 {
-        t.app.record(entry(&t, n)).await.unwrap();
+        t.app.audit(entry(&t, n)).await.unwrap();
     }
     let stored = all_entries(&t).await;
     let bytes: Vec<Vec<u8>> = stored.iter().map(|e| e.canonical_bytes()).collect();
@@ -480,7 +480,7 @@ async fn inclusion_and_consistency_proofs_verify_independently() {
 #[tokio::test]
 async fn there_is_no_way_to_update_or_delete_an_entry() {
     let t = TestApp::spawn().await;
-    t.app.record(entry(&t, 0)).await.unwrap();
+    t.app.audit(entry(&t, 0)).await.unwrap();
     let db = t.db.connect().await;
     for sql in [
         "UPDATE audit_entry SET action = 'x.y' WHERE seq = 0",
@@ -508,7 +508,7 @@ async fn the_checkpointer_signs_the_final_head_when_stopped() {
     };
     let task = spawn_checkpointer(t.app.clone(), policy, stopped);
     for n in 0..5 {
-        t.app.record(entry(&t, n)).await.unwrap();
+        t.app.audit(entry(&t, n)).await.unwrap();
     }
     stop.send(()).unwrap();
     task.await.unwrap();
@@ -553,7 +553,7 @@ async fn the_alert_scanner_stops_between_pages_and_resumes_where_it_stopped() {
             ehrshare_core::audit::Outcome::Allowed,
         );
         e.recipient = Some(uuid::Uuid::from_u128(1_000_000 + i));
-        writes.spawn(async move { app.record(e).await.unwrap() });
+        writes.spawn(async move { app.audit(e).await.unwrap() });
     }
     while let Some(w) = writes.join_next().await {
         w.unwrap();

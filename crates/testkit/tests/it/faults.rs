@@ -79,7 +79,7 @@ async fn a_full_disk_answers_503_and_heals_without_a_restart() {
             Outcome::Allowed,
         );
         e.reason = Some(format!("{i:0>400}"));
-        if let Err(err) = t.app.record(e).await {
+        if let Err(err) = t.app.audit(e).await {
             failure = Some(err);
             break;
         }
@@ -174,7 +174,7 @@ async fn a_checkpoint_torn_by_a_full_disk_leaves_no_half_line() {
     // A real signed line to write, from an application's own checkpoint.
     let t = TestApp::spawn().await;
     t.app
-        .record(NewAuditEntry::new(
+        .audit(NewAuditEntry::new(
             ehrshare_core::clock::Clock::now(&t.clock),
             Actor::system(),
             "test.entry",

@@ -49,7 +49,7 @@ async fn a_message_is_stored_with_its_action_and_delivered_through_the_log() {
     let t = TestApp::spawn().await;
     let entry = sample_entry(t.clock.now(), 3);
     t.app
-        .record_and_notify(
+        .audit_and_notify(
             entry,
             None,
             vec![access_key_notice(
@@ -91,7 +91,7 @@ async fn no_message_without_its_action() {
     bad.params.clear();
     let err = t
         .app
-        .record_and_notify(sample_entry(t.clock.now(), 0), None, vec![bad])
+        .audit_and_notify(sample_entry(t.clock.now(), 0), None, vec![bad])
         .await
         .unwrap_err();
     assert_eq!(err.code(), "internal");
@@ -107,7 +107,7 @@ async fn no_message_without_its_action() {
     let notice = access_key_notice(Channel::Email, "a@example.org", Locale::En);
     assert!(
         t.app
-            .record_and_notify(sample_entry(t.clock.now(), 1), Some(failing), vec![notice])
+            .audit_and_notify(sample_entry(t.clock.now(), 1), Some(failing), vec![notice])
             .await
             .is_err()
     );
@@ -186,7 +186,7 @@ async fn the_smtp_adapter_delivers_to_an_smtp_server() {
     };
     let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
     t.app
-        .record_and_notify(
+        .audit_and_notify(
             sample_entry(t.clock.now(), 0),
             None,
             vec![access_key_notice(
@@ -261,7 +261,7 @@ async fn the_webhook_adapter_retries_a_500_and_succeeds_on_the_next_200() {
     )
     .await;
     t.app
-        .record_and_notify(
+        .audit_and_notify(
             sample_entry(t.clock.now(), 0),
             None,
             vec![access_key_notice(Channel::Sms, "+85291234567", Locale::En)],
@@ -318,7 +318,7 @@ async fn a_message_that_always_fails_ends_failed_and_nothing_else_is_affected() 
     )
     .await;
     t.app
-        .record_and_notify(
+        .audit_and_notify(
             sample_entry(t.clock.now(), 0),
             None,
             vec![
@@ -434,7 +434,7 @@ async fn the_webhook_adapter_speaks_https_and_verifies_the_certificate() {
     };
     let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
     t.app
-        .record_and_notify(
+        .audit_and_notify(
             sample_entry(t.clock.now(), 0),
             None,
             vec![access_key_notice(Channel::Sms, "+85291234567", Locale::En)],
@@ -453,7 +453,7 @@ async fn the_webhook_adapter_speaks_https_and_verifies_the_certificate() {
     };
     let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
     t.app
-        .record_and_notify(
+        .audit_and_notify(
             sample_entry(t.clock.now(), 0),
             None,
             vec![access_key_notice(Channel::Sms, "+85291234567", Locale::En)],

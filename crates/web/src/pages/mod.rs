@@ -20,7 +20,7 @@ pub const ALL_LOCALES: [Locale; 2] = Locale::ALL;
 
 /// Hong Kong time, to the minute (what the users read their day in).
 pub(crate) fn hk_time(at: time::OffsetDateTime) -> String {
-    let t = at.to_offset(ehrshare_core::recipient::HONG_KONG);
+    let t = ehrshare_core::clock::in_hong_kong(at);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}",
         t.year(),
