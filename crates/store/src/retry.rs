@@ -3,8 +3,10 @@
 //!
 //! Only whole units of work are retried: pass a closure that runs the complete transaction (or
 //! the one statement), so that a retry never repeats half of one. Where they are: the audit
-//! writer's batch (`audit`, up to the first change it runs: a change is run once) and the
-//! statements outside it that write (`outbox`, `account`'s session and failure rows).
+//! writer's batch through the pool (`audit`, while none of its changes has run: a change is
+//! run once; a batch in place hands contention to the pool path), and the statements outside
+//! it that write: the outbox worker's, a session's touch and end, an OpenID Connect login's
+//! state, `Db::set_meta_once`.
 
 use std::future::Future;
 use std::time::Duration;

@@ -220,53 +220,40 @@ impl Writer {
         }
     }
 
-    /// Commits a batch. Each attempt is a whole unit of work, run again on contention
-    /// ([`with_retry`], ADR 0012): the batch in place has no change; through the pool it is
-    /// run again only while none of its changes has run (a change runs once, and one that meets
-    /// contention fails alone).
+    /// Commits a batch. On a SQLite file the common batch runs in place, on this thread
+    /// (ADR 0005), once: contention past the busy timeout is not waited out again here, on a
+    /// thread that serves requests, but handed to the pool path. Through the pool each
+    /// attempt is a whole unit of work, run again on contention ([`with_retry`], ADR 0012)
+    /// while none of its changes has run (a change runs once, and one that meets contention
+    /// fails alone).
     async fn batch(&mut self, jobs: Vec<Job>) {
         let snapshot = self.frontier.clone();
-        // What an attempt works on: the tree (reset to the snapshot at each attempt) and the
-        // jobs, which a change's attempt may consume.
-        let state = tokio::sync::Mutex::new((snapshot.clone(), jobs));
-        let (state_ref, snapshot_ref) = (&state, &snapshot);
-        // On a SQLite file, the common batch runs in place, on this thread (ADR 0005); any
-        // other batch, or any batch once the database is closed, through the pool.
-        let mut outcome = None;
         if let Some(in_place) = self.db.in_place() {
-            let attempt = with_retry(RetryPolicy::default(), move || async move {
-                let mut guard = state_ref.lock().await;
-                let (frontier, jobs) = &mut *guard;
-                *frontier = snapshot_ref.clone();
-                let jobs: &[Job] = jobs;
-                in_place
-                    .write(|conn| in_place_batch::batch(conn, frontier, jobs))
-                    .transpose()
-            })
-            .await;
-            outcome = match attempt {
-                Ok(Some(Some(slots))) => {
+            let frontier = &mut self.frontier;
+            match in_place.write(|conn| in_place_batch::batch(conn, frontier, &jobs)) {
+                Some(Ok(Some(slots))) => {
                     self.stats.in_place.fetch_add(1, Ordering::Relaxed);
-                    Some(Ok(slots))
+                    return self.finish(jobs, snapshot, Ok(slots));
                 }
-                Err(err) => Some(Err(err)),
-                // Not a batch for this path, or the database is closed: through the pool.
-                Ok(Some(None)) | Ok(None) => None,
-            };
-        }
-        let result = match outcome {
-            Some(result) => result,
-            None => {
-                let db = &self.db;
-                with_retry(RetryPolicy::default(), move || async move {
-                    let mut guard = state_ref.lock().await;
-                    let (frontier, jobs) = &mut *guard;
-                    *frontier = snapshot_ref.clone();
-                    pool_batch::batch(db, frontier, jobs).await
-                })
-                .await
+                Some(Err(err)) if !err.is_contention() => {
+                    return self.finish(jobs, snapshot, Err(err));
+                }
+                // Not a batch for this path, contention, or the database is closed: through
+                // the pool.
+                Some(Err(_)) | Some(Ok(None)) | None => {}
             }
-        };
+        }
+        // What an attempt works on: the tree (reset to the snapshot at each attempt) and the
+        // jobs, whose changes an attempt may consume.
+        let state = tokio::sync::Mutex::new((snapshot.clone(), jobs));
+        let (db, state_ref, snapshot_ref) = (&self.db, &state, &snapshot);
+        let result = with_retry(RetryPolicy::default(), move || async move {
+            let mut guard = state_ref.lock().await;
+            let (frontier, jobs) = &mut *guard;
+            *frontier = snapshot_ref.clone();
+            pool_batch::batch(db, frontier, jobs).await
+        })
+        .await;
         let (frontier, jobs) = state.into_inner();
         self.frontier = frontier;
         self.finish(jobs, snapshot, result);
