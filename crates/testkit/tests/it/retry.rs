@@ -37,7 +37,8 @@ async fn the_audit_writer_waits_out_a_held_sqlite_write_lock() {
         .await
         .unwrap();
     let now = time::OffsetDateTime::now_utc();
-    // Both paths of the writer: an entry alone (in place) and one with a change (the pool).
+    // Both entries to the writer: an entry alone (tried in place, then handed to the pool path)
+    // and one with a change (the pool path).
     for with_change in [false, true] {
         let mut holder = sqlx::SqliteConnection::connect(test_db.url())
             .await
