@@ -2,6 +2,9 @@
 //! ([`Facts`]), the deployment's policy, the call to `core::access::decide` and its audit
 //! entry, and how a refusal answers ([`deny_error`]). Every read or write of a patient's record
 //! passes here; no other module decides.
+//!
+//! Security-sensitive: every decision is made by `core::access::decide` on facts loaded here,
+//! never by code elsewhere, and a refusal is audited with its reason.
 
 use ehrshare_core::access::{
     Ask, Decision, Policy, RecipientFacts, Requester, Restricted, Restriction as CoreRestriction,

@@ -241,6 +241,8 @@ impl App {
                 if ehrshare_store::record::update_record(conn, &stored).await? {
                     Ok(())
                 } else {
+                    // A lost race answers 500 today, as before issue 24 (behaviour kept); a
+                    // 409 `changed-meanwhile` here is for a later issue.
                     Err(ehrshare_store::StoreError::Corrupt(
                         "record-changed-meanwhile".to_owned(),
                     ))
