@@ -10,11 +10,14 @@ use ehrshare_core::access::{
     Ask, Decision, Policy, RecipientFacts, Requester, Restricted, Restriction as CoreRestriction,
     Unlock, decide,
 };
+use ehrshare_core::account::AccountStatus;
 use ehrshare_core::audit::{NewAuditEntry, Outcome};
 use ehrshare_core::consent::{Consent, ConsentKind};
 use ehrshare_core::domain::Domain;
 use ehrshare_core::episode::Episode;
 use ehrshare_core::profession::Role;
+use ehrshare_core::provider::Sector;
+use ehrshare_core::recipient::RecipientStatus;
 use ehrshare_store::consent::ConsentRow;
 use uuid::Uuid;
 
@@ -161,11 +164,13 @@ impl App {
         };
         Ok(Asker {
             requester: Requester {
-                account_active: account.as_ref().is_none_or(|a| a.status == "active"),
+                account_active: account
+                    .as_ref()
+                    .is_none_or(|a| a.status == AccountStatus::Active),
                 role,
                 hcp,
                 hcp_active: status.is_active(),
-                hcp_deemed_consent: provider.sector == "public",
+                hcp_deemed_consent: provider.sector == Sector::Public,
             },
             hcp_names: (provider.name_en, provider.name_zh),
             account: account.map(|a| a.id),
@@ -257,7 +262,7 @@ impl App {
 
     /// Asks the one access decision, on the facts loaded for this request, now.
     pub(crate) fn decide_for(&self, asker: &Asker, facts: &Facts, ask: &Ask<'_>) -> Decision {
-        let registered = facts.registration.recipient.status == "active";
+        let registered = facts.registration.recipient.status == RecipientStatus::Active;
         decide(
             &asker.requester,
             &RecipientFacts {

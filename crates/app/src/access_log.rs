@@ -4,6 +4,7 @@
 //! did; the office's privacy officers see all. Alerts raised by the rules are reviewed here
 //! too (open -> reviewed, with a note).
 
+use ehrshare_core::alert::AlertStatus;
 use std::collections::HashMap;
 
 use ehrshare_core::account::{OfficeRole, Realm};
@@ -123,7 +124,7 @@ impl App {
     ) -> Result<Vec<LogLine>, AppError> {
         let ok = session
             .account()
-            .is_some_and(|a| a.realm == Realm::Hcp.code() && a.hcp_id == Some(hcp) && a.user_admin);
+            .is_some_and(|a| a.realm == Realm::Hcp && a.hcp_id == Some(hcp) && a.user_admin);
         if !ok {
             return Err(AppError::NotFound);
         }
@@ -167,7 +168,7 @@ impl App {
         match hcp {
             Some(h) => {
                 let ok = session.account().is_some_and(|a| {
-                    (a.realm == Realm::Hcp.code() && a.hcp_id == Some(h) && a.user_admin)
+                    (a.realm == Realm::Hcp && a.hcp_id == Some(h) && a.user_admin)
                         || is_privacy_officer(session)
                 });
                 if !ok {
@@ -193,7 +194,7 @@ impl App {
         let a = self.db().alert(alert).await?.ok_or(AppError::NotFound)?;
         let may = is_privacy_officer(session)
             || session.account().is_some_and(|acc| {
-                acc.realm == Realm::Hcp.code() && acc.user_admin && acc.hcp_id == a.hcp_id
+                acc.realm == Realm::Hcp && acc.user_admin && acc.hcp_id == a.hcp_id
             });
         if !may {
             return Err(AppError::NotFound);
@@ -206,7 +207,7 @@ impl App {
                 fields: Vec::new(),
             });
         }
-        if a.status != "open" {
+        if a.status != AlertStatus::Open {
             return Err(AppError::Conflict {
                 code: "already-reviewed",
                 message: "the alert was reviewed already".to_owned(),
@@ -229,6 +230,6 @@ impl App {
 
 fn is_privacy_officer(session: &Session) -> bool {
     matches!(&session.subject, Subject::Account(a)
-        if a.realm == Realm::Office.code()
+        if a.realm == Realm::Office
             && OfficeRole::parse(&a.role) == Some(OfficeRole::PrivacyOfficer))
 }

@@ -99,9 +99,7 @@ impl App {
         self.check_registration_number(&row).await?;
         // The office opening a provider's administrator where one existed but none is active
         // is a replacement, alerted as such.
-        let by_office = session
-            .account()
-            .is_some_and(|a| a.realm == Realm::Office.code());
+        let by_office = session.account().is_some_and(|a| a.realm == Realm::Office);
         let replacement = match scope {
             Scope::Hcp(h) if by_office && !had_active_admin => self
                 .db()
@@ -200,7 +198,7 @@ impl App {
             password_hash: hash_secret(ehrshare_core::password::normalise(password)).await?,
             must_change_password: false,
             totp_secret: Some(self.seal().seal(row.id, totp_seed)?),
-            status: AccountStatus::Active.code().to_owned(),
+            status: AccountStatus::Active,
             ..row
         };
         let caller = Caller {
@@ -313,7 +311,7 @@ impl App {
         Ok((
             AccountRow {
                 id: Uuid::now_v7(),
-                realm: realm.code().to_owned(),
+                realm,
                 hcp_id,
                 user_name,
                 name_en,
@@ -324,7 +322,7 @@ impl App {
                 mobile,
                 email,
                 language,
-                status: AccountStatus::Pending.code().to_owned(),
+                status: AccountStatus::Pending,
                 password_hash: String::new(),
                 password_set_at: now,
                 must_change_password: true,
@@ -404,7 +402,7 @@ impl App {
         let a = self.db().account(id).await?.ok_or(AppError::NotFound)?;
         let inside = match scope {
             Scope::Hcp(h) => a.hcp_id == Some(h),
-            Scope::Office => a.realm == Realm::Office.code(),
+            Scope::Office => a.realm == Realm::Office,
         };
         if inside {
             Ok(a)

@@ -7,6 +7,7 @@
 //! after a restart the first hour may miss a threshold that straddles it. It stops between
 //! pages at shutdown, its position written, and resumes there at the next start.
 
+use ehrshare_core::alert::AlertStatus;
 use std::collections::HashMap;
 
 use ehrshare_core::alert::{Flag, Seen, relation};
@@ -114,7 +115,7 @@ impl App {
                                 e.seq
                             ),
                         }),
-                        status: "open".to_owned(),
+                        status: AlertStatus::Open,
                         note: None,
                         created_at: self.clock().now(),
                     });

@@ -2,6 +2,7 @@
 //! recipient and per provider with the same progressive delay and lock as logins; at the lock
 //! the recipient is told and an alert is raised.
 
+use ehrshare_core::alert::AlertStatus;
 use std::collections::BTreeMap;
 
 use ehrshare_core::audit::Outcome;
@@ -222,7 +223,7 @@ impl App {
                 "repeated wrong {}s",
                 typed.name().replace('-', " ")
             )),
-            status: "open".to_owned(),
+            status: AlertStatus::Open,
             note: None,
             created_at: self.clock().now(),
         });

@@ -14,9 +14,10 @@
 //!   own transaction, so two requests racing with one code cannot both succeed.
 //! - Every attempt, success or failure, and every logout and account change is audited.
 
-use ehrshare_core::account::{AccountStatus, Realm};
+use ehrshare_core::account::Realm;
 use ehrshare_core::audit::{Actor, ActorKind, Outcome};
 use ehrshare_core::oauth::Scope;
+use ehrshare_core::recipient::PersonStatus;
 use ehrshare_store::account::AccountRow;
 use ehrshare_store::person::PersonRow;
 use ehrshare_store::{Conn, change};
@@ -134,7 +135,7 @@ impl Session {
 /// The actor for an account.
 pub fn account_actor(a: &AccountRow) -> Actor {
     Actor {
-        kind: if a.realm == Realm::Office.code() {
+        kind: if a.realm == Realm::Office {
             ActorKind::Office
         } else {
             ActorKind::HcpUser
@@ -224,7 +225,7 @@ impl App {
         let subject = match (row.account_id, row.person_id) {
             (Some(_), _) => {
                 let a = account.ok_or(AppError::Unauthenticated)?;
-                let status = AccountStatus::parse(&a.status).unwrap_or(AccountStatus::Terminated);
+                let status = a.status;
                 if !status.may_log_in() {
                     return Err(AppError::Unauthenticated);
                 }
@@ -236,7 +237,7 @@ impl App {
                     .person(id)
                     .await?
                     .ok_or(AppError::Unauthenticated)?;
-                if p.status != "active" {
+                if p.status != PersonStatus::Active {
                     return Err(AppError::Unauthenticated);
                 }
                 Subject::Person(p)

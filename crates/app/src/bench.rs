@@ -1,6 +1,7 @@
 //! The benchmarks' population, written straight to the store (`ehrshare bench`).
 
 use ehrshare_core::audit::Outcome;
+use ehrshare_core::record::RecordStatus;
 use ehrshare_store::record::RecordRow;
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
@@ -73,7 +74,7 @@ impl App {
                     source_hcp: hcp,
                     source_id,
                     version: 1,
-                    status: "current".to_owned(),
+                    status: RecordStatus::Current,
                     body: body.to_string(),
                     deposited_by: None,
                     created_at: now,

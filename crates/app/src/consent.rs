@@ -1,6 +1,8 @@
 //! Sharing consents (SPEC 3.4): given at a provider (access key, signed form, smart ID card),
 //! in the app, by phone through the office; revoked.
 
+use ehrshare_core::account::Realm;
+use ehrshare_core::recipient::RecipientStatus;
 use std::collections::BTreeMap;
 
 use ehrshare_core::audit::Outcome;
@@ -287,7 +289,7 @@ impl App {
     ) -> Result<ConsentRow, AppError> {
         let now = self.clock().now();
         let officer = session.account().filter(|a| {
-            a.realm == "office"
+            a.realm == Realm::Office
                 && ehrshare_core::account::OfficeRole::parse(&a.role).is_some_and(|r| r.registers())
         });
         let Some(officer) = officer else {
@@ -303,7 +305,7 @@ impl App {
         }
         let kind = self.consent_kind(kind)?;
         let reg = self.load_recipient(recipient).await?;
-        if reg.recipient.status != "active" {
+        if reg.recipient.status != RecipientStatus::Active {
             let reason = ehrshare_core::access::DenyReason::RecipientNotRegistered;
             let mut entry = caller.entry(self, "consent.give", Outcome::Denied);
             entry.recipient = Some(recipient);

@@ -154,7 +154,7 @@ impl App {
             name_en: r.name_en,
             name_zh: r.name_zh,
             date_of_birth: r.date_of_birth,
-            status: r.status,
+            status: r.status.code().to_owned(),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use ehrshare_core::access::{Action, Ask, Decision};
 use ehrshare_core::audit::Outcome;
+use ehrshare_core::record::RecordStatus;
 use ehrshare_store::record::RecordRow;
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
@@ -301,7 +302,7 @@ impl App {
                 source_hcp: hcp,
                 source_id: source_key,
                 version: 1,
-                status: "current".to_owned(),
+                status: RecordStatus::Current,
                 body: checked.canonical,
                 deposited_by: asker.account,
                 created_at: now,

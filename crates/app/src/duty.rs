@@ -1,6 +1,7 @@
 //! Separation of duties and role checks in user administration (ADR 0009): who may grant
 //! which role to whom, registration numbers, and the notice a grant sends.
 
+use ehrshare_core::alert::AlertStatus;
 use std::collections::BTreeMap;
 
 use ehrshare_core::account::{
@@ -36,7 +37,7 @@ pub(crate) fn document_key(d: &(String, String, String)) -> String {
 pub(crate) fn manager(session: &Session) -> Option<Manager<'_>> {
     let a = session.account()?;
     Some(Manager {
-        realm: Realm::parse(&a.realm)?,
+        realm: a.realm,
         hcp: a.hcp_id,
         user_admin: a.user_admin,
         role: &a.role,
@@ -92,16 +93,17 @@ impl App {
             Scope::Hcp(_) => Realm::Hcp,
             Scope::Office => Realm::Office,
         };
-        let has_active_admin = match scope {
-            Scope::Hcp(h) => self.db().accounts_of(Some(h)).await?.iter().any(|a| {
-                a.user_admin && a.status == AccountStatus::Active.code() && Some(a.id) != holder
-            }),
-            Scope::Office => true,
-        };
+        let has_active_admin =
+            match scope {
+                Scope::Hcp(h) => self.db().accounts_of(Some(h)).await?.iter().any(|a| {
+                    a.user_admin && a.status == AccountStatus::Active && Some(a.id) != holder
+                }),
+                Scope::Office => true,
+            };
         let verdict = check_duties(
             Administrator {
                 account: me.id,
-                realm: Realm::parse(&me.realm).unwrap_or(Realm::Hcp),
+                realm: me.realm,
                 document: my_document.as_deref(),
             },
             Holder {
@@ -178,7 +180,7 @@ impl App {
         if let Scope::Hcp(h) = scope {
             for a in self.db().accounts_of(Some(h)).await? {
                 if a.user_admin
-                    && a.status == AccountStatus::Active.code()
+                    && a.status == AccountStatus::Active
                     && a.id != row.id
                     && Some(a.id) != me.as_ref().map(|m| m.0)
                 {
@@ -211,7 +213,7 @@ impl App {
                 "account {} ({}): {granted}, by {by}",
                 row.user_name, row.id
             )),
-            status: "open".to_owned(),
+            status: AlertStatus::Open,
             note: None,
             created_at: self.clock().now(),
         };

@@ -1,6 +1,6 @@
 //! Enrolling a security token (TOTP) at first login, and completing a provider's set-up.
 
-use ehrshare_core::account::{AccountEvent, AccountStatus};
+use ehrshare_core::account::AccountEvent;
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::provider::Event;
 use ehrshare_store::account::AccountRow;
@@ -100,13 +100,8 @@ impl App {
                 });
             }
         };
-        let status = AccountStatus::parse(&account.status)
-            .ok_or_else(|| AppError::Internal("stored account status unknown".into()))?;
-        let next_status = status
-            .after(AccountEvent::Enrol, true)
-            .unwrap_or(status)
-            .code()
-            .to_owned();
+        let status = account.status;
+        let next_status = status.after(AccountEvent::Enrol, true).unwrap_or(status);
         let stage = if account.must_change_password {
             Stage::MustChangePassword
         } else {

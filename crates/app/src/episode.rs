@@ -2,6 +2,7 @@
 
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::episode::EpisodeKind;
+use ehrshare_core::recipient::RecipientStatus;
 use ehrshare_store::episode::EpisodeRow;
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
@@ -31,7 +32,7 @@ impl App {
         } else {
             ehrshare_core::access::may_record_care(
                 &asker.requester,
-                reg.recipient.status == "active",
+                reg.recipient.status == RecipientStatus::Active,
                 &self.settings().access_profiles,
             )
             .err()

@@ -348,8 +348,7 @@ impl App {
         a: &AccountRow,
         now: OffsetDateTime,
     ) -> Result<Option<&'static str>, AppError> {
-        let status = AccountStatus::parse(&a.status)
-            .ok_or_else(|| AppError::Internal("stored account status unknown".into()))?;
+        let status = a.status;
         if !status.may_log_in() {
             return Ok(Some(match status {
                 AccountStatus::Suspended => "account-suspended",

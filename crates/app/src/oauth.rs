@@ -140,7 +140,7 @@ impl App {
         // Only the provider's own user administrators: the office does not hold clinic systems.
         let is_admin = session
             .account()
-            .is_some_and(|a| a.realm == Realm::Hcp.code() && a.hcp_id == Some(hcp) && a.user_admin);
+            .is_some_and(|a| a.realm == Realm::Hcp && a.hcp_id == Some(hcp) && a.user_admin);
         if !is_admin {
             return Err(AppError::NotFound);
         }
@@ -232,7 +232,7 @@ impl App {
     ) -> Result<(), AppError> {
         let is_admin = session
             .account()
-            .is_some_and(|a| a.realm == Realm::Hcp.code() && a.hcp_id == Some(hcp) && a.user_admin);
+            .is_some_and(|a| a.realm == Realm::Hcp && a.hcp_id == Some(hcp) && a.user_admin);
         let client = self
             .db()
             .oauth_client(client_id)
@@ -374,7 +374,7 @@ impl App {
                     .account(stored.account_id)
                     .await?
                     .filter(|a| {
-                        a.status == AccountStatus::Active.code() && a.hcp_id == Some(client.hcp_id)
+                        a.status == AccountStatus::Active && a.hcp_id == Some(client.hcp_id)
                     })
                     .ok_or_else(|| oauth_error("invalid_grant", "the account cannot act now"))?;
                 (parse_scopes(&stored.scopes), Some(account), Some(hash))
@@ -536,7 +536,7 @@ impl App {
                 self.db()
                     .account(id)
                     .await?
-                    .filter(|a| a.status == AccountStatus::Active.code())
+                    .filter(|a| a.status == AccountStatus::Active)
                     .ok_or(AppError::Unauthenticated)?,
             ),
         };

@@ -11,6 +11,7 @@
 //! or a locked one; codes are six digits, live five minutes, allow five tries and are used
 //! once; every attempt is audited.
 
+use ehrshare_core::recipient::PersonStatus;
 use std::collections::BTreeMap;
 
 use ehrshare_core::audit::{Actor, ActorKind, Outcome};
@@ -178,7 +179,7 @@ impl App {
             otp_channel: channel.code().to_owned(),
             otp_address: address,
             language,
-            status: "active".to_owned(),
+            status: PersonStatus::Active,
             created_at: existing.map_or(now, |p| p.created_at),
         };
         let mut entry = caller.entry(self, "person.activate", Outcome::Allowed);
@@ -226,7 +227,7 @@ impl App {
             Some(_) if locked => Some("locked"),
             Some(p) if p.password_hash.is_none() => Some("no-password"),
             Some(_) if !ok => Some("wrong-password"),
-            Some(p) if p.status != "active" => Some("person-suspended"),
+            Some(p) if p.status != PersonStatus::Active => Some("person-suspended"),
             Some(_) => None,
         };
         let (Some(p), None) = (person.clone(), refusal) else {
@@ -387,7 +388,7 @@ impl App {
             otp_channel: Channel::Sms.code().to_owned(),
             otp_address: r.phone.clone(),
             language: r.language.clone(),
-            status: "active".to_owned(),
+            status: PersonStatus::Active,
             created_at: now,
         };
         let caller = Caller {

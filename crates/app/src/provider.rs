@@ -3,6 +3,7 @@
 
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::contact::{Email, Phone};
+use ehrshare_core::profession::Role;
 use ehrshare_core::provider::{
     District, Event, HcpType, Lifecycle, Sector, Stage, Status, TransitionError,
 };
@@ -372,7 +373,7 @@ impl App {
             && !input
                 .staff
                 .iter()
-                .any(|m| m.role.trim() == "user-administrator")
+                .any(|m| Role::parse(m.role.trim()) == Some(Role::UserAdministrator))
         {
             f.push(FieldError {
                 field: "/staff".into(),
@@ -399,7 +400,7 @@ impl App {
             name_zh,
             br_number: br,
             hcp_type: hcp_type.code().to_owned(),
-            sector: sector.code().to_owned(),
+            sector,
             authorised_person: authorised,
             contact_person: contact,
             stage: stage.to_owned(),

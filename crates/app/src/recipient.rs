@@ -421,11 +421,10 @@ impl App {
         let recipient = RecipientRow {
             id,
             status: if active {
-                "active"
+                RecipientStatus::Active
             } else {
-                "pending-verification"
-            }
-            .to_owned(),
+                RecipientStatus::PendingVerification
+            },
             channel: input.channel.clone(),
             name_en,
             name_zh,
@@ -530,7 +529,7 @@ impl App {
         entry.recipient = Some(recipient_id);
         entry.sdm = acting_sdm;
         let sdm = self.acting_sdm(&reg, acting_sdm, &mut entry).await?;
-        if reg.recipient.status != "active" {
+        if reg.recipient.status != RecipientStatus::Active {
             return Err(AppError::Conflict {
                 code: "recipient-not-active",
                 message: "only an active registration has an access key".to_owned(),
@@ -583,8 +582,7 @@ impl App {
                 }],
             });
         }
-        let current = RecipientStatus::parse(&reg.recipient.status)
-            .ok_or_else(|| AppError::Internal("stored recipient status unknown".into()))?;
+        let current = reg.recipient.status;
         let next = current.after(event).ok_or_else(|| AppError::Conflict {
             code: "invalid-transition",
             message: format!(
@@ -615,14 +613,12 @@ impl App {
                 locale,
             });
         }
-        let status = next.code().to_owned();
-        let stored_status = status.clone();
         let update = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 ehrshare_store::recipient::set_status(
                     conn.reborrow(),
                     recipient_id,
-                    &stored_status,
+                    next,
                     activated_at,
                 )
                 .await?;
@@ -634,7 +630,7 @@ impl App {
             })
         });
         self.audit_and_notify(entry, Some(update), notices).await?;
-        reg.recipient.status = status;
+        reg.recipient.status = next;
         reg.recipient.activated_at = activated_at;
         Ok(reg)
     }

@@ -12,6 +12,8 @@
 //!   in the decision's transaction), every time for restricted-control access; a recipient who
 //!   refused access notices gets none.
 
+use ehrshare_core::alert::AlertStatus;
+use ehrshare_core::record::RecordStatus;
 use std::collections::BTreeMap;
 
 use ehrshare_core::access::{
@@ -190,7 +192,7 @@ impl App {
             .db()
             .record(id)
             .await?
-            .filter(|r| r.source_hcp == asker.requester.hcp && r.status == "current")
+            .filter(|r| r.source_hcp == asker.requester.hcp && r.status == RecordStatus::Current)
             .ok_or(AppError::NotFound)?;
         asker.require_scope(ehrshare_core::oauth::Access::Write, &record.resource_type)?;
         let reason = reason.trim();
@@ -230,7 +232,7 @@ impl App {
         }
         let updated = RecordRow {
             version: record.version + 1,
-            status: "entered-in-error".to_owned(),
+            status: RecordStatus::EnteredInError,
             updated_at: now,
             deposited_by: asker.account,
             ..record
@@ -300,7 +302,7 @@ impl App {
             self.audit(entry).await?;
             return Err(AppError::NotFound);
         };
-        if record.status != "current" {
+        if record.status != RecordStatus::Current {
             self.audit(entry).await?;
             return Err(AppError::NotFound);
         }
@@ -361,7 +363,7 @@ impl App {
             account_id: asker.account,
             recipient_id: Some(r.id),
             detail: entry.reason.clone(),
-            status: "open".to_owned(),
+            status: AlertStatus::Open,
             note: None,
             created_at: now,
         });

@@ -85,7 +85,7 @@ impl App {
         input: RoleChange,
     ) -> Result<AccountRow, AppError> {
         let a = self.account_in(session, scope, id).await?;
-        if a.status == AccountStatus::Terminated.code() {
+        if a.status == AccountStatus::Terminated {
             return Err(AppError::Conflict {
                 code: "account-terminated",
                 message: "a terminated account cannot change".to_owned(),
@@ -180,8 +180,7 @@ impl App {
             },
         )
         .await?;
-        let status = AccountStatus::parse(&a.status)
-            .ok_or_else(|| AppError::Internal("stored account status unknown".into()))?;
+        let status = a.status;
         let mut entry = caller.entry(self, action.audit_action(), Outcome::Allowed);
         entry.record_ids = vec![id];
         entry.reason = reason.filter(|r| !r.trim().is_empty());
@@ -206,15 +205,15 @@ impl App {
                 return Ok(a);
             }
             AdminAction::Suspend => AccountRow {
-                status: transition(AccountEvent::Suspend)?.code().to_owned(),
+                status: transition(AccountEvent::Suspend)?,
                 ..a.clone()
             },
             AdminAction::Reinstate => AccountRow {
-                status: transition(AccountEvent::Reinstate)?.code().to_owned(),
+                status: transition(AccountEvent::Reinstate)?,
                 ..a.clone()
             },
             AdminAction::Terminate => AccountRow {
-                status: transition(AccountEvent::Terminate)?.code().to_owned(),
+                status: transition(AccountEvent::Terminate)?,
                 ..a.clone()
             },
             AdminAction::Reset => {

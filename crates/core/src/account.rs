@@ -6,66 +6,28 @@
 
 use crate::profession::Role;
 
-/// Where an account belongs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Realm {
-    /// A healthcare provider's user.
-    Hcp,
-    /// eHR Office staff.
-    Office,
-}
-
-impl Realm {
-    /// The stable code stored.
-    pub fn code(self) -> &'static str {
-        match self {
-            Realm::Hcp => "hcp",
-            Realm::Office => "office",
-        }
-    }
-
-    /// Parses a stored code.
-    pub fn parse(code: &str) -> Option<Realm> {
-        match code {
-            "hcp" => Some(Realm::Hcp),
-            "office" => Some(Realm::Office),
-            _ => None,
-        }
+crate::coded_enum! {
+    /// Where an account belongs.
+    pub enum Realm {
+        /// A healthcare provider's user.
+        Hcp = "hcp";
+        /// eHR Office staff.
+        Office = "office";
     }
 }
 
-/// The roles of eHR Office staff. Duties are separated: registration officers register
-/// recipients and providers, privacy officers review access, system administrators manage the
-/// office's own accounts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OfficeRole {
-    RegistrationOfficer,
-    PrivacyOfficer,
-    SystemAdministrator,
+crate::coded_enum! {
+    /// The roles of eHR Office staff. Duties are separated: registration officers register
+    /// recipients and providers, privacy officers review access, system administrators manage the
+    /// office's own accounts.
+    pub enum OfficeRole {
+        RegistrationOfficer = "registration-officer";
+        PrivacyOfficer = "privacy-officer";
+        SystemAdministrator = "system-administrator";
+    }
 }
 
 impl OfficeRole {
-    /// Every office role.
-    pub const ALL: [OfficeRole; 3] = [
-        OfficeRole::RegistrationOfficer,
-        OfficeRole::PrivacyOfficer,
-        OfficeRole::SystemAdministrator,
-    ];
-
-    /// The stable code stored and shown.
-    pub fn code(self) -> &'static str {
-        match self {
-            OfficeRole::RegistrationOfficer => "registration-officer",
-            OfficeRole::PrivacyOfficer => "privacy-officer",
-            OfficeRole::SystemAdministrator => "system-administrator",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<OfficeRole> {
-        OfficeRole::ALL.into_iter().find(|r| r.code() == code)
-    }
-
     /// Whether the role registers recipients and providers.
     pub fn registers(self) -> bool {
         self == OfficeRole::RegistrationOfficer
@@ -78,15 +40,16 @@ pub fn parse_hcp_role(code: &str, enabled: impl Fn(Role) -> bool) -> Option<Role
     Role::parse(code).filter(|r| enabled(*r))
 }
 
-/// An account's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AccountStatus {
-    /// Created; its holder has not yet changed the initial password and enrolled a token.
-    Pending,
-    Active,
-    Suspended,
-    /// Closed for good (the person left).
-    Terminated,
+crate::coded_enum! {
+    /// An account's status.
+    pub enum AccountStatus {
+        /// Created; its holder has not yet changed the initial password and enrolled a token.
+        Pending = "pending";
+        Active = "active";
+        Suspended = "suspended";
+        /// Closed for good (the person left).
+        Terminated = "terminated";
+    }
 }
 
 /// A change of an account's status.
@@ -112,27 +75,6 @@ impl AccountEvent {
 }
 
 impl AccountStatus {
-    /// The stable code stored and shown.
-    pub fn code(self) -> &'static str {
-        match self {
-            AccountStatus::Pending => "pending",
-            AccountStatus::Active => "active",
-            AccountStatus::Suspended => "suspended",
-            AccountStatus::Terminated => "terminated",
-        }
-    }
-
-    /// Parses a stored code.
-    pub fn parse(code: &str) -> Option<AccountStatus> {
-        match code {
-            "pending" => Some(AccountStatus::Pending),
-            "active" => Some(AccountStatus::Active),
-            "suspended" => Some(AccountStatus::Suspended),
-            "terminated" => Some(AccountStatus::Terminated),
-            _ => None,
-        }
-    }
-
     /// Whether the holder may log in (a pending account logs in only to finish enrolment).
     pub fn may_log_in(self) -> bool {
         matches!(self, AccountStatus::Pending | AccountStatus::Active)

@@ -11,6 +11,14 @@ use std::collections::{HashMap, VecDeque};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+crate::coded_enum! {
+    /// Where an alert stands: raised, or reviewed by a privacy officer (with a note).
+    pub enum AlertStatus {
+        Open = "open";
+        Reviewed = "reviewed";
+    }
+}
+
 /// The thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertPolicy {

@@ -7,71 +7,25 @@ use std::str::FromStr;
 use time::{Date, Month, OffsetDateTime};
 use uuid::Uuid;
 
-/// The kind of a sharing consent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConsentKind {
-    /// Ends 12 months after it was given (or last renewed).
-    OneYear,
-    Indefinite,
-    /// Under the 2025 regime new consents have no type and do not expire.
-    Untyped,
-}
-
-impl ConsentKind {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            ConsentKind::OneYear => "one-year",
-            ConsentKind::Indefinite => "indefinite",
-            ConsentKind::Untyped => "untyped",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<ConsentKind> {
-        match code {
-            "one-year" => Some(ConsentKind::OneYear),
-            "indefinite" => Some(ConsentKind::Indefinite),
-            "untyped" => Some(ConsentKind::Untyped),
-            _ => None,
-        }
+crate::coded_enum! {
+    /// The kind of a sharing consent.
+    pub enum ConsentKind {
+        /// Ends 12 months after it was given (or last renewed).
+        OneYear = "one-year";
+        Indefinite = "indefinite";
+        /// Under the 2025 regime new consents have no type and do not expire.
+        Untyped = "untyped";
     }
 }
 
-/// How a consent was given (recorded with it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    SmartIdCard,
-    AccessKey,
-    App,
-    Form,
-    Phone,
-}
-
-impl Method {
-    /// Every method.
-    pub const ALL: [Method; 5] = [
-        Method::SmartIdCard,
-        Method::AccessKey,
-        Method::App,
-        Method::Form,
-        Method::Phone,
-    ];
-
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Method::SmartIdCard => "smart-id-card",
-            Method::AccessKey => "access-key",
-            Method::App => "app",
-            Method::Form => "form",
-            Method::Phone => "phone",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<Method> {
-        Method::ALL.into_iter().find(|m| m.code() == code)
+crate::coded_enum! {
+    /// How a consent was given (recorded with it).
+    pub enum Method {
+        SmartIdCard = "smart-id-card";
+        AccessKey = "access-key";
+        App = "app";
+        Form = "form";
+        Phone = "phone";
     }
 }
 

@@ -3,112 +3,25 @@
 //! The codes are stable (they are stored with records and named in the access profiles); the
 //! FHIR resource types each domain holds are fixed here, the one place that maps between them.
 
-/// A domain of the record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Domain {
-    Demographics,
-    Allergy,
-    Diagnosis,
-    Procedure,
-    Medication,
-    Encounter,
-    ClinicalNote,
-    Immunisation,
-    Laboratory,
-    Radiology,
-    OtherInvestigation,
-    Referral,
-    CmDiagnosis,
-    CmPrescription,
-    CmTreatment,
-}
-
-impl Domain {
-    /// Every domain, in the order of SPEC 2.
-    pub const ALL: [Domain; 15] = [
-        Domain::Demographics,
-        Domain::Allergy,
-        Domain::Diagnosis,
-        Domain::Procedure,
-        Domain::Medication,
-        Domain::Encounter,
-        Domain::ClinicalNote,
-        Domain::Immunisation,
-        Domain::Laboratory,
-        Domain::Radiology,
-        Domain::OtherInvestigation,
-        Domain::Referral,
-        Domain::CmDiagnosis,
-        Domain::CmPrescription,
-        Domain::CmTreatment,
-    ];
-
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Domain::Demographics => "demographics",
-            Domain::Allergy => "allergy",
-            Domain::Diagnosis => "diagnosis",
-            Domain::Procedure => "procedure",
-            Domain::Medication => "medication",
-            Domain::Encounter => "encounter",
-            Domain::ClinicalNote => "clinical-note",
-            Domain::Immunisation => "immunisation",
-            Domain::Laboratory => "laboratory",
-            Domain::Radiology => "radiology",
-            Domain::OtherInvestigation => "other-investigation",
-            Domain::Referral => "referral",
-            Domain::CmDiagnosis => "cm-diagnosis",
-            Domain::CmPrescription => "cm-prescription",
-            Domain::CmTreatment => "cm-treatment",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<Domain> {
-        Domain::ALL.into_iter().find(|d| d.code() == code)
-    }
-
-    /// The English name.
-    pub fn name_en(self) -> &'static str {
-        match self {
-            Domain::Demographics => "Personal identification and demographics",
-            Domain::Allergy => "Allergies and adverse drug reactions",
-            Domain::Diagnosis => "Diagnoses and problems",
-            Domain::Procedure => "Procedures",
-            Domain::Medication => "Prescribing and dispensing",
-            Domain::Encounter => "Encounters and appointments",
-            Domain::ClinicalNote => "Clinical notes and summaries",
-            Domain::Immunisation => "Birth and immunisation records",
-            Domain::Laboratory => "Laboratory reports",
-            Domain::Radiology => "Radiology reports and images",
-            Domain::OtherInvestigation => "Other investigation reports",
-            Domain::Referral => "Healthcare referrals",
-            Domain::CmDiagnosis => "Chinese medicine diagnosis",
-            Domain::CmPrescription => "Chinese medicine prescription",
-            Domain::CmTreatment => "Chinese medicine treatment",
-        }
-    }
-
-    /// The Chinese name.
-    pub fn name_zh(self) -> &'static str {
-        match self {
-            Domain::Demographics => "個人識別及人口資料",
-            Domain::Allergy => "過敏及藥物不良反應",
-            Domain::Diagnosis => "診斷及健康問題",
-            Domain::Procedure => "程序",
-            Domain::Medication => "處方及配藥",
-            Domain::Encounter => "就診及預約",
-            Domain::ClinicalNote => "臨床紀錄及摘要",
-            Domain::Immunisation => "出生及免疫接種紀錄",
-            Domain::Laboratory => "化驗報告",
-            Domain::Radiology => "放射報告及影像",
-            Domain::OtherInvestigation => "其他檢查報告",
-            Domain::Referral => "轉介",
-            Domain::CmDiagnosis => "中醫診斷",
-            Domain::CmPrescription => "中醫處方",
-            Domain::CmTreatment => "中醫治療",
-        }
+crate::coded_enum! {
+    /// A domain of the record.
+    #[derive(PartialOrd, Ord)]
+    pub enum Domain {
+        Demographics = "demographics", "Personal identification and demographics", "個人識別及人口資料";
+        Allergy = "allergy", "Allergies and adverse drug reactions", "過敏及藥物不良反應";
+        Diagnosis = "diagnosis", "Diagnoses and problems", "診斷及健康問題";
+        Procedure = "procedure", "Procedures", "程序";
+        Medication = "medication", "Prescribing and dispensing", "處方及配藥";
+        Encounter = "encounter", "Encounters and appointments", "就診及預約";
+        ClinicalNote = "clinical-note", "Clinical notes and summaries", "臨床紀錄及摘要";
+        Immunisation = "immunisation", "Birth and immunisation records", "出生及免疫接種紀錄";
+        Laboratory = "laboratory", "Laboratory reports", "化驗報告";
+        Radiology = "radiology", "Radiology reports and images", "放射報告及影像";
+        OtherInvestigation = "other-investigation", "Other investigation reports", "其他檢查報告";
+        Referral = "referral", "Healthcare referrals", "轉介";
+        CmDiagnosis = "cm-diagnosis", "Chinese medicine diagnosis", "中醫診斷";
+        CmPrescription = "cm-prescription", "Chinese medicine prescription", "中醫處方";
+        CmTreatment = "cm-treatment", "Chinese medicine treatment", "中醫治療";
     }
 }
 

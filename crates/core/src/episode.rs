@@ -6,37 +6,13 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-/// The kinds of episode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EpisodeKind {
-    Attendance,
-    Admission,
-    Appointment,
-    Referral,
-}
-
-impl EpisodeKind {
-    /// Every kind.
-    pub const ALL: [EpisodeKind; 4] = [
-        EpisodeKind::Attendance,
-        EpisodeKind::Admission,
-        EpisodeKind::Appointment,
-        EpisodeKind::Referral,
-    ];
-
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            EpisodeKind::Attendance => "attendance",
-            EpisodeKind::Admission => "admission",
-            EpisodeKind::Appointment => "appointment",
-            EpisodeKind::Referral => "referral",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<EpisodeKind> {
-        EpisodeKind::ALL.into_iter().find(|k| k.code() == code)
+crate::coded_enum! {
+    /// The kinds of episode.
+    pub enum EpisodeKind {
+        Attendance = "attendance";
+        Admission = "admission";
+        Appointment = "appointment";
+        Referral = "referral";
     }
 }
 

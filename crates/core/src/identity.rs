@@ -134,48 +134,20 @@ impl fmt::Display for Hkid {
     }
 }
 
-/// The kinds of identity document a recipient may register with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DocumentType {
-    /// Hong Kong identity card.
-    Hkid,
-    /// Hong Kong birth certificate (its number has the HKID form).
-    HkBirthCertificate,
-    Passport,
-    /// Macao resident identity card.
-    MacaoId,
-    /// Mainland travel permit for Hong Kong and Macao residents / exit-entry permit.
-    MainlandTravelPermit,
-    /// Any other document the office accepts.
-    Other,
-}
-
-impl DocumentType {
-    /// Every type.
-    pub const ALL: [DocumentType; 6] = [
-        DocumentType::Hkid,
-        DocumentType::HkBirthCertificate,
-        DocumentType::Passport,
-        DocumentType::MacaoId,
-        DocumentType::MainlandTravelPermit,
-        DocumentType::Other,
-    ];
-
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            DocumentType::Hkid => "hkid",
-            DocumentType::HkBirthCertificate => "hk-birth-certificate",
-            DocumentType::Passport => "passport",
-            DocumentType::MacaoId => "macao-id",
-            DocumentType::MainlandTravelPermit => "mainland-travel-permit",
-            DocumentType::Other => "other",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<DocumentType> {
-        DocumentType::ALL.into_iter().find(|d| d.code() == code)
+crate::coded_enum! {
+    /// The kinds of identity document a recipient may register with.
+    pub enum DocumentType {
+        /// Hong Kong identity card.
+        Hkid = "hkid";
+        /// Hong Kong birth certificate (its number has the HKID form).
+        HkBirthCertificate = "hk-birth-certificate";
+        Passport = "passport";
+        /// Macao resident identity card.
+        MacaoId = "macao-id";
+        /// Mainland travel permit for Hong Kong and Macao residents / exit-entry permit.
+        MainlandTravelPermit = "mainland-travel-permit";
+        /// Any other document the office accepts.
+        Other = "other";
     }
 }
 

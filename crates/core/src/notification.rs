@@ -1,31 +1,12 @@
 //! How a recipient is reached (SPEC 3.2: the notification channel).
 
-/// A notification channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    Sms,
-    Email,
-    Post,
-    App,
-}
-
-impl Channel {
-    /// Every channel.
-    pub const ALL: [Channel; 4] = [Channel::Sms, Channel::Email, Channel::Post, Channel::App];
-
-    /// The stable code stored and configured.
-    pub fn code(self) -> &'static str {
-        match self {
-            Channel::Sms => "sms",
-            Channel::Email => "email",
-            Channel::Post => "post",
-            Channel::App => "app",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<Channel> {
-        Channel::ALL.into_iter().find(|c| c.code() == code)
+crate::coded_enum! {
+    /// A notification channel.
+    pub enum Channel {
+        Sms = "sms";
+        Email = "email";
+        Post = "post";
+        App = "app";
     }
 }
 

@@ -1,116 +1,31 @@
 //! The roles of provider staff (SPEC 3.6): the 13 professional groups of the Ordinance, and the
 //! non-professional roles.
 
-/// A role a provider's user holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    Doctor,
-    Dentist,
-    DentalHygienist,
-    ChineseMedicinePractitioner,
-    Nurse,
-    Midwife,
-    Pharmacist,
-    Physiotherapist,
-    OccupationalTherapist,
-    Optometrist,
-    Radiographer,
-    MedicalLaboratoryTechnologist,
-    Chiropractor,
-    /// Registers patients, captures consent, opens care episodes; sees demographics only.
-    RegistrationStaff,
-    /// Manages the provider's accounts; sees no clinical data.
-    UserAdministrator,
+crate::coded_enum! {
+    /// A role a provider's user holds.
+    #[derive(PartialOrd, Ord)]
+    pub enum Role {
+        Doctor = "doctor", "Doctor", "醫生";
+        Dentist = "dentist", "Dentist", "牙醫";
+        DentalHygienist = "dental-hygienist", "Dental hygienist", "牙齒衞生員";
+        ChineseMedicinePractitioner = "chinese-medicine-practitioner", "Chinese medicine practitioner", "中醫";
+        Nurse = "nurse", "Nurse", "護士";
+        Midwife = "midwife", "Midwife", "助產士";
+        Pharmacist = "pharmacist", "Pharmacist", "藥劑師";
+        Physiotherapist = "physiotherapist", "Physiotherapist", "物理治療師";
+        OccupationalTherapist = "occupational-therapist", "Occupational therapist", "職業治療師";
+        Optometrist = "optometrist", "Optometrist", "視光師";
+        Radiographer = "radiographer", "Radiographer", "放射技師";
+        MedicalLaboratoryTechnologist = "medical-laboratory-technologist", "Medical laboratory technologist", "醫務化驗師";
+        Chiropractor = "chiropractor", "Chiropractor", "脊醫";
+        /// Registers patients, captures consent, opens care episodes; sees demographics only.
+        RegistrationStaff = "registration-staff", "Patient registration staff", "病人登記職員";
+        /// Manages the provider's accounts; sees no clinical data.
+        UserAdministrator = "user-administrator", "User administrator", "帳戶管理人員";
+    }
 }
 
 impl Role {
-    /// Every role.
-    pub const ALL: [Role; 15] = [
-        Role::Doctor,
-        Role::Dentist,
-        Role::DentalHygienist,
-        Role::ChineseMedicinePractitioner,
-        Role::Nurse,
-        Role::Midwife,
-        Role::Pharmacist,
-        Role::Physiotherapist,
-        Role::OccupationalTherapist,
-        Role::Optometrist,
-        Role::Radiographer,
-        Role::MedicalLaboratoryTechnologist,
-        Role::Chiropractor,
-        Role::RegistrationStaff,
-        Role::UserAdministrator,
-    ];
-
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Doctor => "doctor",
-            Role::Dentist => "dentist",
-            Role::DentalHygienist => "dental-hygienist",
-            Role::ChineseMedicinePractitioner => "chinese-medicine-practitioner",
-            Role::Nurse => "nurse",
-            Role::Midwife => "midwife",
-            Role::Pharmacist => "pharmacist",
-            Role::Physiotherapist => "physiotherapist",
-            Role::OccupationalTherapist => "occupational-therapist",
-            Role::Optometrist => "optometrist",
-            Role::Radiographer => "radiographer",
-            Role::MedicalLaboratoryTechnologist => "medical-laboratory-technologist",
-            Role::Chiropractor => "chiropractor",
-            Role::RegistrationStaff => "registration-staff",
-            Role::UserAdministrator => "user-administrator",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.code() == code)
-    }
-
-    /// The English name.
-    pub fn name_en(self) -> &'static str {
-        match self {
-            Role::Doctor => "Doctor",
-            Role::Dentist => "Dentist",
-            Role::DentalHygienist => "Dental hygienist",
-            Role::ChineseMedicinePractitioner => "Chinese medicine practitioner",
-            Role::Nurse => "Nurse",
-            Role::Midwife => "Midwife",
-            Role::Pharmacist => "Pharmacist",
-            Role::Physiotherapist => "Physiotherapist",
-            Role::OccupationalTherapist => "Occupational therapist",
-            Role::Optometrist => "Optometrist",
-            Role::Radiographer => "Radiographer",
-            Role::MedicalLaboratoryTechnologist => "Medical laboratory technologist",
-            Role::Chiropractor => "Chiropractor",
-            Role::RegistrationStaff => "Patient registration staff",
-            Role::UserAdministrator => "User administrator",
-        }
-    }
-
-    /// The Chinese name.
-    pub fn name_zh(self) -> &'static str {
-        match self {
-            Role::Doctor => "醫生",
-            Role::Dentist => "牙醫",
-            Role::DentalHygienist => "牙齒衞生員",
-            Role::ChineseMedicinePractitioner => "中醫",
-            Role::Nurse => "護士",
-            Role::Midwife => "助產士",
-            Role::Pharmacist => "藥劑師",
-            Role::Physiotherapist => "物理治療師",
-            Role::OccupationalTherapist => "職業治療師",
-            Role::Optometrist => "視光師",
-            Role::Radiographer => "放射技師",
-            Role::MedicalLaboratoryTechnologist => "醫務化驗師",
-            Role::Chiropractor => "脊醫",
-            Role::RegistrationStaff => "病人登記職員",
-            Role::UserAdministrator => "帳戶管理人員",
-        }
-    }
-
     /// Whether the role is one of the 13 professional groups (and so carries a professional
     /// registration number).
     pub fn is_professional(self) -> bool {

@@ -30,21 +30,22 @@ pub enum Capacity {
     Unable,
 }
 
-/// The categories of SDM (SPEC 3.3), each in its priority order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SdmCategory {
-    // For a child under 16, in priority order.
-    Parent,
-    ChildGuardian,
-    ChildCourtAppointed,
-    ChildFamilyOrCoResident,
-    ChildCareProvider,
-    // For a person 16 or over unable to consent, in priority order.
-    Guardian,
-    SocialWelfareOrMhoGuardian,
-    CourtAppointed,
-    FamilyOrCoResident,
-    CareProvider,
+crate::coded_enum! {
+    /// The categories of SDM (SPEC 3.3), each in its priority order.
+    pub enum SdmCategory {
+        // For a child under 16, in priority order.
+        Parent = "parent";
+        ChildGuardian = "child-guardian";
+        ChildCourtAppointed = "child-court-appointed";
+        ChildFamilyOrCoResident = "child-family-or-co-resident";
+        ChildCareProvider = "child-care-provider";
+        // For a person 16 or over unable to consent, in priority order.
+        Guardian = "guardian";
+        SocialWelfareOrMhoGuardian = "social-welfare-or-mho-guardian";
+        CourtAppointed = "court-appointed";
+        FamilyOrCoResident = "family-or-co-resident";
+        CareProvider = "care-provider";
+    }
 }
 
 const FOR_CHILDREN: [SdmCategory; 5] = [
@@ -64,32 +65,6 @@ const FOR_ADULTS: [SdmCategory; 5] = [
 ];
 
 impl SdmCategory {
-    /// Every category.
-    pub fn all() -> impl Iterator<Item = SdmCategory> {
-        FOR_CHILDREN.into_iter().chain(FOR_ADULTS)
-    }
-
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            SdmCategory::Parent => "parent",
-            SdmCategory::ChildGuardian => "child-guardian",
-            SdmCategory::ChildCourtAppointed => "child-court-appointed",
-            SdmCategory::ChildFamilyOrCoResident => "child-family-or-co-resident",
-            SdmCategory::ChildCareProvider => "child-care-provider",
-            SdmCategory::Guardian => "guardian",
-            SdmCategory::SocialWelfareOrMhoGuardian => "social-welfare-or-mho-guardian",
-            SdmCategory::CourtAppointed => "court-appointed",
-            SdmCategory::FamilyOrCoResident => "family-or-co-resident",
-            SdmCategory::CareProvider => "care-provider",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<SdmCategory> {
-        SdmCategory::all().find(|c| c.code() == code)
-    }
-
     /// Whether this category acts for children under 16 (otherwise for adults unable to consent).
     pub fn for_children(self) -> bool {
         FOR_CHILDREN.contains(&self)
@@ -286,7 +261,7 @@ mod tests {
 
     #[test]
     fn categories_round_trip_and_rank_within_their_list() {
-        for c in SdmCategory::all() {
+        for c in SdmCategory::ALL {
             assert_eq!(SdmCategory::parse(c.code()), Some(c));
         }
         assert_eq!(SdmCategory::Parent.rank(), 0);
@@ -297,16 +272,25 @@ mod tests {
     }
 }
 
-/// A registration's status (SPEC 3.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecipientStatus {
-    /// Registered online or by mail / fax: identity not yet verified.
-    PendingVerification,
-    Active,
-    /// Suspended by the office.
-    Suspended,
-    /// Withdrawn at the recipient's (or SDM's) request: records kept, nothing shared.
-    Withdrawn,
+crate::coded_enum! {
+    /// A registration's status (SPEC 3.2).
+    pub enum RecipientStatus {
+        /// Registered online or by mail / fax: identity not yet verified.
+        PendingVerification = "pending-verification";
+        Active = "active";
+        /// Suspended by the office.
+        Suspended = "suspended";
+        /// Withdrawn at the recipient's (or SDM's) request: records kept, nothing shared.
+        Withdrawn = "withdrawn";
+    }
+}
+
+crate::coded_enum! {
+    /// Whether a person's portal login (a recipient's own, or an SDM's) may be used.
+    pub enum PersonStatus {
+        Active = "active";
+        Suspended = "suspended";
+    }
 }
 
 /// What can happen to a registration.
@@ -320,29 +304,6 @@ pub enum RecipientEvent {
 }
 
 impl RecipientStatus {
-    /// Every status.
-    pub const ALL: [RecipientStatus; 4] = [
-        RecipientStatus::PendingVerification,
-        RecipientStatus::Active,
-        RecipientStatus::Suspended,
-        RecipientStatus::Withdrawn,
-    ];
-
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            RecipientStatus::PendingVerification => "pending-verification",
-            RecipientStatus::Active => "active",
-            RecipientStatus::Suspended => "suspended",
-            RecipientStatus::Withdrawn => "withdrawn",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(code: &str) -> Option<RecipientStatus> {
-        RecipientStatus::ALL.into_iter().find(|s| s.code() == code)
-    }
-
     /// The status after `event`, or `None` if the event does not apply.
     pub fn after(self, event: RecipientEvent) -> Option<RecipientStatus> {
         use RecipientEvent as E;

@@ -4,26 +4,17 @@
 
 use std::collections::HashMap;
 
-/// What a term names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TermKind {
-    Herb,
-    Disease,
-    Syndrome,
-    Acupoint,
+crate::coded_enum! {
+    /// What a term names.
+    pub enum TermKind {
+        Herb = "herb";
+        Disease = "disease";
+        Syndrome = "syndrome";
+        Acupoint = "acupoint";
+    }
 }
 
 impl TermKind {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            TermKind::Herb => "herb",
-            TermKind::Disease => "disease",
-            TermKind::Syndrome => "syndrome",
-            TermKind::Acupoint => "acupoint",
-        }
-    }
-
     /// The code system of the kind's codes.
     pub fn system(self) -> &'static str {
         match self {
@@ -32,17 +23,6 @@ impl TermKind {
             TermKind::Syndrome => "https://ehrshare.example/fhir/CodeSystem/cm-syndrome",
             TermKind::Acupoint => "https://ehrshare.example/fhir/CodeSystem/cm-acupoint",
         }
-    }
-
-    fn parse(code: &str) -> Option<TermKind> {
-        [
-            TermKind::Herb,
-            TermKind::Disease,
-            TermKind::Syndrome,
-            TermKind::Acupoint,
-        ]
-        .into_iter()
-        .find(|k| k.code() == code)
     }
 }
 

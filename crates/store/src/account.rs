@@ -1,6 +1,7 @@
 //! Accounts, their password history, login failure counts and sessions: rows in, rows out.
 //! The rules (statuses, throttling, lifetimes) live in `ehrshare-core::account` and `::login`.
 
+use ehrshare_core::account::{AccountStatus, Realm};
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,8 +16,7 @@ use crate::timestamp::Ts;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRow {
     pub id: Uuid,
-    /// `hcp` or `office`.
-    pub realm: String,
+    pub realm: Realm,
     pub hcp_id: Option<Uuid>,
     pub user_name: String,
     pub name_en: String,
@@ -27,7 +27,7 @@ pub struct AccountRow {
     pub mobile: String,
     pub email: Option<String>,
     pub language: String,
-    pub status: String,
+    pub status: AccountStatus,
     pub password_hash: String,
     pub password_set_at: OffsetDateTime,
     pub must_change_password: bool,
@@ -61,11 +61,17 @@ macro_rules! account_row {
         let last_login_at: Option<Ts> = row.$get("last_login_at")?;
         let created_at: Ts = row.$get("created_at")?;
         let doc_type: Option<String> = row.$get("doc_type")?;
+        let realm: String = row.$get("realm")?;
+        let status: String = row.$get("status")?;
         let doc_issuer: Option<String> = row.$get("doc_issuer")?;
         let doc_number: Option<String> = row.$get("doc_number")?;
         AccountRow {
             id: row.$get("account_id")?,
-            realm: row.$get("realm")?,
+            realm: $crate::code::decode(
+                "account.realm",
+                &realm,
+                ehrshare_core::account::Realm::parse,
+            )?,
             hcp_id: row.$get("hcp_id")?,
             user_name: row.$get("user_name")?,
             name_en: row.$get("name_en")?,
@@ -76,7 +82,11 @@ macro_rules! account_row {
             mobile: row.$get("mobile")?,
             email: row.$get("email")?,
             language: row.$get("language")?,
-            status: row.$get("status")?,
+            status: $crate::code::decode(
+                "account.status",
+                &status,
+                ehrshare_core::account::AccountStatus::parse,
+            )?,
             password_hash: row.$get("password_hash")?,
             password_set_at: password_set_at.0,
             must_change_password: row.$get("must_change_password")?,
@@ -104,7 +114,7 @@ pub async fn insert(conn: Conn<'_>, a: &AccountRow) -> Result<(), StoreError> {
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
         )))
         .bind(a.id)
-        .bind(&a.realm)
+        .bind(a.realm.code())
         .bind(a.hcp_id)
         .bind(&a.user_name)
         .bind(&a.name_en)
@@ -115,7 +125,7 @@ pub async fn insert(conn: Conn<'_>, a: &AccountRow) -> Result<(), StoreError> {
         .bind(&a.mobile)
         .bind(&a.email)
         .bind(&a.language)
-        .bind(&a.status)
+        .bind(a.status.code())
         .bind(&a.password_hash)
         .bind(Ts(a.password_set_at))
         .bind(a.must_change_password)
@@ -164,7 +174,7 @@ pub async fn update(conn: Conn<'_>, a: &AccountRow) -> Result<bool, StoreError> 
         .bind(&a.mobile)
         .bind(&a.email)
         .bind(&a.language)
-        .bind(&a.status)
+        .bind(a.status.code())
         .bind(&a.password_hash)
         .bind(Ts(a.password_set_at))
         .bind(a.must_change_password)

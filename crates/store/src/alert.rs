@@ -1,5 +1,6 @@
 //! Alerts raised on unusual access, and their review.
 
+use ehrshare_core::alert::AlertStatus;
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,7 +18,7 @@ pub struct AlertRow {
     pub account_id: Option<Uuid>,
     pub recipient_id: Option<Uuid>,
     pub detail: Option<String>,
-    pub status: String,
+    pub status: AlertStatus,
     pub note: Option<String>,
     pub created_at: OffsetDateTime,
 }
@@ -58,7 +59,7 @@ pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError
         .bind(a.account_id)
         .bind(a.recipient_id)
         .bind(&a.detail)
-        .bind(&a.status)
+        .bind(a.status.code())
         .bind(Ts(a.created_at))
         .execute(&mut *db)
         .await?;
@@ -106,7 +107,11 @@ impl Db {
                     account_id: row.try_get("account_id")?,
                     recipient_id: row.try_get("recipient_id")?,
                     detail: row.try_get("detail")?,
-                    status: row.try_get("status")?,
+                    status: crate::code::decode(
+                        "alert.status",
+                        row.try_get("status")?,
+                        AlertStatus::parse,
+                    )?,
                     note: row.try_get("note")?,
                     created_at: row.try_get::<Ts, _>("created_at")?.0,
                 });

@@ -13,6 +13,7 @@ pub mod alert;
 pub mod audit;
 pub mod bench;
 pub mod card_reader;
+mod code;
 pub mod consent;
 mod db;
 pub mod episode;

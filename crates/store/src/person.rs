@@ -1,6 +1,7 @@
 //! People who log in to the patient portal (recipients and SDMs), their one-time login codes
 //! and their external identities: rows in, rows out.
 
+use ehrshare_core::recipient::PersonStatus;
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -23,7 +24,7 @@ pub struct PersonRow {
     pub otp_channel: String,
     pub otp_address: String,
     pub language: String,
-    pub status: String,
+    pub status: PersonStatus,
     pub created_at: OffsetDateTime,
 }
 
@@ -45,7 +46,11 @@ macro_rules! person_row {
             otp_channel: row.try_get("otp_channel")?,
             otp_address: row.try_get("otp_address")?,
             language: row.try_get("language")?,
-            status: row.try_get("status")?,
+            status: crate::code::decode(
+                "person.status",
+                row.try_get("status")?,
+                PersonStatus::parse,
+            )?,
             created_at: row.try_get::<Ts, _>("created_at")?.0,
         }
     }};
@@ -71,7 +76,7 @@ pub async fn upsert(conn: Conn<'_>, p: &PersonRow) -> Result<(), StoreError> {
         .bind(&p.otp_channel)
         .bind(&p.otp_address)
         .bind(&p.language)
-        .bind(&p.status)
+        .bind(p.status.code())
         .bind(Ts(p.created_at))
         .execute(&mut *c)
         .await?;

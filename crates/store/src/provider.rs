@@ -1,6 +1,7 @@
 //! Healthcare providers and their service locations: rows in, rows out. The lifecycle rules
 //! (including which providers are active now) live in `ehrshare-core::provider`.
 
+use ehrshare_core::provider::Sector;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::types::Json;
@@ -20,7 +21,7 @@ pub struct HcpRow {
     pub name_zh: String,
     pub br_number: String,
     pub hcp_type: String,
-    pub sector: String,
+    pub sector: Sector,
     pub authorised_person: Value,
     pub contact_person: Value,
     pub stage: String,
@@ -114,7 +115,7 @@ async fn insert_hcp(conn: Conn<'_>, h: &HcpRow) -> Result<(), StoreError> {
         .bind(&h.name_zh)
         .bind(&h.br_number)
         .bind(&h.hcp_type)
-        .bind(&h.sector)
+        .bind(h.sector.code())
         .bind(Json(&h.authorised_person))
         .bind(Json(&h.contact_person))
         .bind(&h.stage)
@@ -253,13 +254,14 @@ macro_rules! hcp_from_row {
         let $json(contact_person): $json<Value> = row.$get("contact_person")?;
         let stage_at: Ts = row.$get("stage_at")?;
         let created_at: Ts = row.$get("created_at")?;
+        let sector: String = row.$get("sector")?;
         HcpRow {
             id: row.$get("hcp_id")?,
             name_en: row.$get("name_en")?,
             name_zh: row.$get("name_zh")?,
             br_number: row.$get("br_number")?,
             hcp_type: row.$get("hcp_type")?,
-            sector: row.$get("sector")?,
+            sector: crate::code::decode("hcp.sector", &sector, Sector::parse)?,
             authorised_person,
             contact_person,
             stage: row.$get("stage")?,

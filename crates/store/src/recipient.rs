@@ -1,5 +1,6 @@
 //! Recipients' registrations: rows in, rows out. Rules live in `ehrshare-core`.
 
+use ehrshare_core::recipient::RecipientStatus;
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -13,7 +14,7 @@ use crate::timestamp::Ts;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientRow {
     pub id: Uuid,
-    pub status: String,
+    pub status: RecipientStatus,
     pub channel: String,
     pub name_en: String,
     pub name_zh: Option<String>,
@@ -69,7 +70,7 @@ pub async fn insert(
              $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(r.id)
-        .bind(&r.status)
+        .bind(r.status.code())
         .bind(&r.channel)
         .bind(&r.name_en)
         .bind(&r.name_zh)
@@ -152,13 +153,13 @@ pub async fn replace_access_key(
 pub async fn set_status(
     conn: Conn<'_>,
     recipient: Uuid,
-    status: &str,
+    status: RecipientStatus,
     activated_at: Option<OffsetDateTime>,
 ) -> Result<(), StoreError> {
     crate::on_conn!(conn, c => {
         sqlx::query("UPDATE recipient SET status = $2, activated_at = $3 WHERE recipient_id = $1")
             .bind(recipient)
-            .bind(status)
+            .bind(status.code())
             .bind(activated_at.map(Ts))
             .execute(&mut *c)
             .await?;
@@ -181,9 +182,14 @@ macro_rules! recipient_row {
         let row = $row;
         let created_at: $crate::timestamp::Ts = row.$get("created_at")?;
         let activated_at: Option<$crate::timestamp::Ts> = row.$get("activated_at")?;
+        let status: String = row.$get("status")?;
         RecipientRow {
             id: row.$get("recipient_id")?,
-            status: row.$get("status")?,
+            status: $crate::code::decode(
+                "recipient.status",
+                &status,
+                ehrshare_core::recipient::RecipientStatus::parse,
+            )?,
             channel: row.$get("channel")?,
             name_en: row.$get("name_en")?,
             name_zh: row.$get("name_zh")?,

@@ -1,6 +1,7 @@
 //! Health records (SPEC 2): each deposit's current content and its versions, and the
 //! idempotency keys of deposits.
 
+use ehrshare_core::record::RecordStatus;
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,7 +22,7 @@ pub struct RecordRow {
     /// type; migration 0014). Unique with `source_hcp`.
     pub source_id: String,
     pub version: i64,
-    pub status: String,
+    pub status: RecordStatus,
     /// Canonical JSON text.
     pub body: String,
     pub deposited_by: Option<Uuid>,
@@ -59,7 +60,7 @@ pub async fn insert_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, St
         .bind(r.source_hcp)
         .bind(&r.source_id)
         .bind(r.version)
-        .bind(&r.status)
+        .bind(r.status.code())
         .bind(&r.body)
         .bind(r.deposited_by)
         .bind(Ts(r.created_at))
@@ -105,7 +106,7 @@ pub async fn update_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, St
         )
         .bind(r.id)
         .bind(r.version)
-        .bind(&r.status)
+        .bind(r.status.code())
         .bind(&r.body)
         .bind(Ts(r.updated_at))
         .bind(r.version - 1)
@@ -129,7 +130,7 @@ async fn insert_version(conn: Conn<'_>, r: &RecordRow) -> Result<(), StoreError>
         .bind(r.id)
         .bind(r.version)
         .bind(r.recipient_id)
-        .bind(&r.status)
+        .bind(r.status.code())
         .bind(&r.body)
         .bind(r.deposited_by)
         .bind(Ts(r.updated_at))
@@ -153,7 +154,11 @@ macro_rules! record_row {
             source_hcp: row.try_get("source_hcp")?,
             source_id: row.try_get("source_id")?,
             version: row.try_get("version")?,
-            status: row.try_get("status")?,
+            status: crate::code::decode(
+                "record.status",
+                row.try_get("status")?,
+                RecordStatus::parse,
+            )?,
             body: row.try_get("body")?,
             deposited_by: row.try_get("deposited_by")?,
             created_at: created_at.0,

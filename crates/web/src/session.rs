@@ -321,7 +321,7 @@ impl FromRequestParts<App> for Office {
         let l = LoggedIn::from_request_parts(parts, app).await?;
         let registers = match &l.session.subject {
             Subject::Account(a) => {
-                a.realm == "office"
+                a.realm == ehrshare_core::account::Realm::Office
                     && ehrshare_core::account::OfficeRole::parse(&a.role)
                         .is_some_and(|r| r.registers())
             }

@@ -21,6 +21,7 @@ mod id_token;
 use ehrshare_core::audit::{Actor, ActorKind, Outcome};
 use ehrshare_core::identity::{Document, DocumentType};
 use ehrshare_core::oauth::pkce_challenge;
+use ehrshare_core::recipient::PersonStatus;
 use ehrshare_store::account::SessionRow;
 use ehrshare_store::oauth::OidcLoginRow;
 use ehrshare_store::person::PersonRow;
@@ -303,9 +304,7 @@ impl App {
                     .await
                     .map_err(|e| AppError::from(e).code().to_owned())?
                     .ok_or("identity-not-linked")?;
-                let status = ehrshare_core::account::AccountStatus::parse(&a.status)
-                    .ok_or("account-status-unknown")?;
-                if !status.may_log_in() || a.totp_secret.is_none() {
+                if !a.status.may_log_in() || a.totp_secret.is_none() {
                     return Err("account-cannot-log-in".to_owned());
                 }
                 let stage = if a.must_change_password {
@@ -348,7 +347,7 @@ impl App {
                             .await?
                     }
                 };
-                if person.status != "active" {
+                if person.status != PersonStatus::Active {
                     return Err("person-suspended".to_owned());
                 }
                 let mut entry = caller.entry(self, "person.login", Outcome::Allowed);
@@ -431,7 +430,7 @@ impl App {
                     otp_channel: "sms".to_owned(),
                     otp_address: address,
                     language,
-                    status: "active".to_owned(),
+                    status: PersonStatus::Active,
                     created_at: now,
                 }
             }

@@ -9,53 +9,23 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Who acted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ActorKind {
-    /// A user of a healthcare provider (professional, registration staff, user administrator).
-    HcpUser,
-    /// A clinic system acting through the API on its provider's behalf.
-    ClinicSystem,
-    /// The healthcare recipient themself.
-    Recipient,
-    /// A substitute decision maker acting for a recipient.
-    Sdm,
-    /// eHR Office staff.
-    Office,
-    /// The system itself (scheduled work, start-up, command line).
-    System,
-    /// Someone not logged in (the public directory, a failed login).
-    Anonymous,
-}
-
-impl ActorKind {
-    /// Every kind, for exhaustive tests and parsing.
-    pub const ALL: [ActorKind; 7] = [
-        ActorKind::HcpUser,
-        ActorKind::ClinicSystem,
-        ActorKind::Recipient,
-        ActorKind::Sdm,
-        ActorKind::Office,
-        ActorKind::System,
-        ActorKind::Anonymous,
-    ];
-
-    /// The stable code stored and shown.
-    pub fn code(self) -> &'static str {
-        match self {
-            ActorKind::HcpUser => "hcp-user",
-            ActorKind::ClinicSystem => "clinic-system",
-            ActorKind::Recipient => "recipient",
-            ActorKind::Sdm => "sdm",
-            ActorKind::Office => "office",
-            ActorKind::System => "system",
-            ActorKind::Anonymous => "anonymous",
-        }
-    }
-
-    /// Parses a stored code.
-    pub fn parse(code: &str) -> Option<ActorKind> {
-        ActorKind::ALL.into_iter().find(|k| k.code() == code)
+crate::coded_enum! {
+    /// Who acted.
+    pub enum ActorKind {
+        /// A user of a healthcare provider (professional, registration staff, user administrator).
+        HcpUser = "hcp-user";
+        /// A clinic system acting through the API on its provider's behalf.
+        ClinicSystem = "clinic-system";
+        /// The healthcare recipient themself.
+        Recipient = "recipient";
+        /// A substitute decision maker acting for a recipient.
+        Sdm = "sdm";
+        /// eHR Office staff.
+        Office = "office";
+        /// The system itself (scheduled work, start-up, command line).
+        System = "system";
+        /// Someone not logged in (the public directory, a failed login).
+        Anonymous = "anonymous";
     }
 }
 
@@ -86,32 +56,15 @@ impl Actor {
     }
 }
 
-/// What came of the action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Allowed and done.
-    Allowed,
-    /// Refused by a rule; `denial_reason` says which.
-    Denied,
-    /// Allowed, but failed for another reason (invalid input, conflict).
-    Failed,
-}
-
-impl Outcome {
-    /// The stable code stored and shown.
-    pub fn code(self) -> &'static str {
-        match self {
-            Outcome::Allowed => "allowed",
-            Outcome::Denied => "denied",
-            Outcome::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored code.
-    pub fn parse(code: &str) -> Option<Outcome> {
-        [Outcome::Allowed, Outcome::Denied, Outcome::Failed]
-            .into_iter()
-            .find(|o| o.code() == code)
+crate::coded_enum! {
+    /// What came of the action.
+    pub enum Outcome {
+        /// Allowed and done.
+        Allowed = "allowed";
+        /// Refused by a rule; `denial_reason` says which.
+        Denied = "denied";
+        /// Allowed, but failed for another reason (invalid input, conflict).
+        Failed = "failed";
     }
 }
 

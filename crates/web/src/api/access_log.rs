@@ -158,7 +158,7 @@ fn alert(a: ehrshare_app::access_log::Alert) -> AlertView {
         account: a.account_id,
         recipient: a.recipient_id,
         detail: a.detail,
-        status: a.status,
+        status: a.status.code().to_owned(),
         note: a.note,
         created_at: a.created_at,
     }

@@ -71,7 +71,7 @@ impl From<AccountRow> for AccountView {
     fn from(a: AccountRow) -> Self {
         AccountView {
             id: a.id,
-            realm: a.realm,
+            realm: a.realm.code().to_owned(),
             hcp_id: a.hcp_id,
             user_name: a.user_name,
             name_en: a.name_en,
@@ -82,7 +82,7 @@ impl From<AccountRow> for AccountView {
             mobile: a.mobile,
             email: a.email,
             language: a.language,
-            status: a.status,
+            status: a.status.code().to_owned(),
             token_enrolled: a.totp_secret.is_some(),
             document_recorded: a.document.is_some(),
             last_login_at: a.last_login_at,

@@ -159,7 +159,7 @@ async fn alerts_page(
                     a.rule.clone()
                 },
                 detail: a.detail.unwrap_or_default(),
-                open: a.status == "open",
+                open: a.status == ehrshare_core::alert::AlertStatus::Open,
                 note: a.note.unwrap_or_default(),
             }
         })

@@ -123,8 +123,8 @@ async fn page(
                 _ => a.name_en.clone(),
             },
             role: in_words(locale, &a.role),
-            status: locale.t(&format!("account-status-{}", a.status)),
-            status_code: a.status.clone(),
+            status: locale.t(&format!("account-status-{}", a.status.code())),
+            status_code: a.status.code().to_owned(),
             last_login: a
                 .last_login_at
                 .map(|t| t.date().to_string())

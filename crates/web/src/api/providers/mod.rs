@@ -253,7 +253,7 @@ impl From<Provider> for ProviderView {
             name_zh: p.hcp.name_zh,
             br_number: p.hcp.br_number,
             hcp_type: p.hcp.hcp_type,
-            sector: p.hcp.sector,
+            sector: p.hcp.sector.code().to_owned(),
             status: p.status.code().to_owned(),
             stage_reason: p.hcp.stage_reason,
             authorised_person: p.hcp.authorised_person,
@@ -452,7 +452,7 @@ pub async fn directory(
                 name_en: p.hcp.name_en,
                 name_zh: p.hcp.name_zh,
                 hcp_type: p.hcp.hcp_type,
-                sector: p.hcp.sector,
+                sector: p.hcp.sector.code().to_owned(),
                 locations: p.locations.into_iter().map(location_view).collect(),
                 professionals: p.staff.into_iter().map(professional).collect(),
             })

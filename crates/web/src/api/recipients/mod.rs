@@ -179,7 +179,7 @@ impl From<Registration> for RecipientView {
         let r = reg.recipient;
         RecipientView {
             id: r.id,
-            status: r.status,
+            status: r.status.code().to_owned(),
             channel: r.channel,
             name_en: r.name_en,
             name_zh: r.name_zh,

@@ -9,6 +9,7 @@ use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use ehrshare_app::consent::ConsentInput;
 use ehrshare_app::{App, AppError};
+use ehrshare_core::consent::Method;
 use ehrshare_core::domain::Domain;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -161,16 +162,17 @@ pub async fn give_consent(
     Path(id): Path<Uuid>,
     Form(form): Form<ConsentForm>,
 ) -> Result<Response, HttpError> {
-    let input = if form.method == "form" {
+    // The page offers two methods; anything but the paper form is taken as the access key.
+    let input = if Method::parse(&form.method) == Some(Method::Form) {
         ConsentInput {
-            method: "form".to_owned(),
+            method: Method::Form.code().to_owned(),
             access_key: None,
             form_ref: Some(form.form_ref.trim().to_owned()),
             kind: form.kind.filter(|k| !k.is_empty()),
         }
     } else {
         ConsentInput {
-            method: "access-key".to_owned(),
+            method: Method::AccessKey.code().to_owned(),
             access_key: Some(form.access_key.trim().to_owned()),
             form_ref: None,
             kind: form.kind.filter(|k| !k.is_empty()),
