@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::auth::Session;
 use crate::caller::Caller;
 use crate::duty::Scope;
-use crate::error::{field_error as field, invalid_fields};
+use crate::error::{FieldError, invalid_fields};
 use crate::outbox::Notice;
 use crate::secret::{hash_secret, new_initial_password};
 use crate::{App, AppError};
@@ -50,7 +50,7 @@ pub struct NewAccount {
     pub language: Option<String>,
     /// The holder's identity document, if the administrator records it (for the alert on
     /// reading one's own or a colleague's record; the rule cannot see accounts without one).
-    pub document: Option<crate::recipient::DocumentInput>,
+    pub document: Option<ehrshare_core::registration::DocumentInput>,
 }
 
 impl App {
@@ -241,14 +241,18 @@ impl App {
         let user_name = match ehrshare_core::account::user_name(&input.user_name) {
             Ok(n) => n,
             Err(e) => {
-                fields.push(field("/user_name", "invalid-user-name", e.to_string()));
+                fields.push(FieldError::new(
+                    "/user_name",
+                    "invalid-user-name",
+                    e.to_string(),
+                ));
                 String::new()
             }
         };
         let name_en =
-            crate::limits::person_name(&mut fields, "/name_en", &input.name_en, 100, true)
+            ehrshare_core::field::person_name(&mut fields, "/name_en", &input.name_en, 100, true)
                 .unwrap_or_default();
-        let name_zh = crate::limits::person_name(
+        let name_zh = ehrshare_core::field::person_name(
             &mut fields,
             "/name_zh",
             input.name_zh.as_deref().unwrap_or(""),
@@ -258,7 +262,7 @@ impl App {
         let mobile = match Phone::parse(&input.mobile) {
             Ok(p) => p.as_str().to_owned(),
             Err(e) => {
-                fields.push(field("/mobile", "invalid-phone", e.to_string()));
+                fields.push(FieldError::new("/mobile", "invalid-phone", e.to_string()));
                 String::new()
             }
         };
@@ -272,14 +276,18 @@ impl App {
             Some(e) => match Email::parse(e) {
                 Ok(e) => Some(e.as_str().to_owned()),
                 Err(err) => {
-                    fields.push(field("/email", "invalid-email", err.to_string()));
+                    fields.push(FieldError::new("/email", "invalid-email", err.to_string()));
                     None
                 }
             },
         };
         let language = input.language.unwrap_or_else(|| "zh-HK".to_owned());
         if !matches!(language.as_str(), "en" | "zh-HK") {
-            fields.push(field("/language", "invalid-language", "en or zh-HK"));
+            fields.push(FieldError::new(
+                "/language",
+                "invalid-language",
+                "en or zh-HK",
+            ));
         }
         let (role, prof_reg_no, user_admin) = self.check_role(
             scope,
@@ -288,11 +296,7 @@ impl App {
             input.user_admin,
             &mut fields,
         );
-        let document = match input
-            .document
-            .as_ref()
-            .map(|d| crate::recipient::check_document("/document", d))
-        {
+        let document = match input.document.as_ref().map(|d| d.parse("/document")) {
             None => None,
             Some(Ok(d)) => Some((d.kind.code().to_owned(), d.issuer, d.number)),
             Some(Err(e)) => {

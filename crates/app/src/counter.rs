@@ -4,6 +4,7 @@
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::consent::Consent;
 use ehrshare_core::profession::Role;
+use ehrshare_core::registration::{DocumentInput, RegistrationChannel, RegistrationInput};
 use ehrshare_store::consent::ConsentRow;
 use ehrshare_store::episode::EpisodeRow;
 use uuid::Uuid;
@@ -44,14 +45,12 @@ impl App {
         number: &str,
     ) -> Result<Found, AppError> {
         self.counter_user(session).await?;
-        let doc = crate::recipient::check_document(
-            "/document",
-            &crate::recipient::DocumentInput {
-                kind: kind.to_owned(),
-                issuer: issuer.map(str::to_owned),
-                number: number.to_owned(),
-            },
-        )
+        let doc = DocumentInput {
+            kind: kind.to_owned(),
+            issuer: issuer.map(str::to_owned),
+            number: number.to_owned(),
+        }
+        .parse("/document")
         .map_err(|e| AppError::Invalid {
             code: e.code,
             message: e.message.clone(),
@@ -113,11 +112,11 @@ impl App {
         &self,
         session: &Session,
         caller: &Caller,
-        input: crate::recipient::RegistrationInput,
+        input: RegistrationInput,
     ) -> Result<crate::recipient::Registration, AppError> {
         self.counter_user(session).await?;
-        let input = crate::recipient::RegistrationInput {
-            channel: "hcp".to_owned(),
+        let input = RegistrationInput {
+            channel: RegistrationChannel::Hcp.code().to_owned(),
             ..input
         };
         self.register_recipient(caller, input).await

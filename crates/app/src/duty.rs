@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::account::AccountRow;
 use crate::auth::Session;
 use crate::caller::Caller;
-use crate::error::{FieldError, field_error as field, invalid_fields};
+use crate::error::{FieldError, invalid_fields};
 use crate::outbox::Notice;
 use crate::{App, AppError};
 
@@ -50,7 +50,7 @@ pub(crate) fn duty_error(e: DutyError) -> AppError {
     match e {
         DutyError::DocumentRequired => invalid_fields(
             "the account has invalid fields",
-            vec![field(
+            vec![FieldError::new(
                 "/document",
                 e.code(),
                 "the holder's identity document is required",
@@ -242,7 +242,7 @@ impl App {
         match scope {
             Scope::Office => {
                 if OfficeRole::parse(role).is_none() {
-                    fields.push(field(
+                    fields.push(FieldError::new(
                         "/role",
                         "invalid-role",
                         "registration-officer, privacy-officer or system-administrator",
@@ -252,7 +252,7 @@ impl App {
             }
             Scope::Hcp(_) => {
                 let Some(r) = Role::parse(role).filter(|r| r.enabled_by_default()) else {
-                    fields.push(field(
+                    fields.push(FieldError::new(
                         "/role",
                         "invalid-role",
                         "one of the professions, registration-staff or user-administrator",
@@ -264,7 +264,7 @@ impl App {
                     match patterns.check(r, prof_reg_no.unwrap_or("")) {
                         Ok(n) => Some(n),
                         Err(_) => {
-                            fields.push(field(
+                            fields.push(FieldError::new(
                                 "/prof_reg_no",
                                 "invalid-registration-number",
                                 format!(
@@ -278,7 +278,7 @@ impl App {
                     }
                 } else {
                     if prof_reg_no.is_some_and(|n| !n.trim().is_empty()) {
-                        fields.push(field(
+                        fields.push(FieldError::new(
                             "/prof_reg_no",
                             "unexpected-registration-number",
                             "only professionals carry a registration number",

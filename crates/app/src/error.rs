@@ -6,16 +6,7 @@
 
 use ehrshare_store::{Stale, StoreError};
 
-/// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field's path in the request (JSON pointer style for JSON bodies, `name` for forms).
-    pub field: String,
-    /// A stable code for what is wrong with it.
-    pub code: &'static str,
-    /// A human-readable explanation (English; portals translate by code).
-    pub message: String,
-}
+pub use ehrshare_core::field::FieldError;
 
 /// Why a use case did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -121,24 +112,7 @@ pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> AppErro
     AppError::Invalid {
         code,
         message: message.to_owned(),
-        fields: vec![FieldError {
-            field: field.to_owned(),
-            code,
-            message: message.to_owned(),
-        }],
-    }
-}
-
-/// One field's problem.
-pub(crate) fn field_error(
-    field: &str,
-    code: &'static str,
-    message: impl Into<String>,
-) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        code,
-        message: message.into(),
+        fields: vec![FieldError::new(field, code, message)],
     }
 }
 

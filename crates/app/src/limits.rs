@@ -5,86 +5,17 @@
 //! refuse its entry (that was a 500).
 
 use crate::AppError;
-use crate::error::FieldError;
+use ehrshare_core::field::too_long;
 
 /// A reason stated for an access, an event or an action (`?reason=`, `reason` members).
 pub const REASON: usize = 500;
-/// A recipient's postal address.
-pub const ADDRESS: usize = 300;
-/// The reference of a substitute decision maker's proof of relationship (a certificate
-/// number, a court order's reference).
-pub const RELATIONSHIP_PROOF: usize = 200;
+/// A recipient's postal address, and the reference of an SDM's proof of relationship: checked
+/// where a registration is parsed, in core.
+pub use ehrshare_core::registration::{ADDRESS, RELATIONSHIP_PROOF};
 /// A search text (`?q=`).
 pub const SEARCH: usize = 100;
 /// A deposit's `Idempotency-Key` header (visible ASCII).
 pub const IDEMPOTENCY_KEY: usize = 200;
-
-/// A person's name at `field` (`core::name::person_name`: NFC, no invisible or bidirectional
-/// characters, one script), or its problem pushed onto `fields`; `None` when empty and not
-/// `required`.
-pub(crate) fn person_name(
-    fields: &mut Vec<FieldError>,
-    field: &str,
-    value: &str,
-    max: usize,
-    required: bool,
-) -> Option<String> {
-    checked(
-        fields,
-        field,
-        value,
-        required,
-        ehrshare_core::name::person_name(value, max),
-    )
-}
-
-/// Another name shown to people (a provider's, a location's): as [`person_name`], scripts
-/// may mix.
-pub(crate) fn display_text(
-    fields: &mut Vec<FieldError>,
-    field: &str,
-    value: &str,
-    max: usize,
-    required: bool,
-) -> Option<String> {
-    checked(
-        fields,
-        field,
-        value,
-        required,
-        ehrshare_core::name::display_text(value, max),
-    )
-}
-
-fn checked(
-    fields: &mut Vec<FieldError>,
-    field: &str,
-    value: &str,
-    required: bool,
-    result: Result<String, ehrshare_core::name::NameError>,
-) -> Option<String> {
-    match result {
-        Ok(v) => Some(v),
-        Err(ehrshare_core::name::NameError::Empty) if !required && value.trim().is_empty() => None,
-        Err(e) => {
-            fields.push(FieldError {
-                field: field.to_owned(),
-                code: e.code(),
-                message: e.to_string(),
-            });
-            None
-        }
-    }
-}
-
-/// The problem of `value` at `field` if it is longer than `max` characters.
-pub(crate) fn too_long(field: &str, value: &str, max: usize) -> Option<FieldError> {
-    (value.chars().count() > max).then(|| FieldError {
-        field: field.to_owned(),
-        code: "too-long",
-        message: format!("at most {max} characters"),
-    })
-}
 
 /// Refuses (422 `too-long`) a `value` at `field` longer than `max` characters.
 pub(crate) fn check(field: &str, value: Option<&str>, max: usize) -> Result<(), AppError> {

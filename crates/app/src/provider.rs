@@ -130,7 +130,7 @@ fn phone(f: &mut Vec<FieldError>, field: &str, value: &str) -> Option<String> {
 }
 
 fn person(f: &mut Vec<FieldError>, field: &str, p: &PersonInput) -> serde_json::Value {
-    let name = crate::limits::person_name(f, &format!("{field}/name"), &p.name, 100, true);
+    let name = ehrshare_core::field::person_name(f, &format!("{field}/name"), &p.name, 100, true);
     let position = optional(f, &format!("{field}/position"), p.position.as_deref(), 100);
     let phone = phone(f, &format!("{field}/phone"), &p.phone);
     let email = p
@@ -159,9 +159,9 @@ fn location(
     now: OffsetDateTime,
 ) -> Result<Option<LocationRow>, AppError> {
     let name_en =
-        crate::limits::display_text(f, &format!("{field}/name_en"), &l.name_en, 200, true);
+        ehrshare_core::field::display_text(f, &format!("{field}/name_en"), &l.name_en, 200, true);
     let name_zh =
-        crate::limits::display_text(f, &format!("{field}/name_zh"), &l.name_zh, 200, true);
+        ehrshare_core::field::display_text(f, &format!("{field}/name_zh"), &l.name_zh, 200, true);
     let room_floor = optional(
         f,
         &format!("{field}/room_floor"),
@@ -209,8 +209,9 @@ fn staff_member(
     now: OffsetDateTime,
 ) -> Option<StaffRow> {
     use ehrshare_core::profession::{Role, registration_number};
-    let name_en = crate::limits::person_name(f, &format!("{field}/name_en"), &s.name_en, 100, true);
-    let name_zh = crate::limits::person_name(
+    let name_en =
+        ehrshare_core::field::person_name(f, &format!("{field}/name_en"), &s.name_en, 100, true);
+    let name_zh = ehrshare_core::field::person_name(
         f,
         &format!("{field}/name_zh"),
         s.name_zh.as_deref().unwrap_or(""),
@@ -318,8 +319,10 @@ impl App {
         let now = self.clock().now();
         let id = Uuid::now_v7();
         let mut f = Vec::new();
-        let name_en = crate::limits::display_text(&mut f, "/name_en", &input.name_en, 200, true);
-        let name_zh = crate::limits::display_text(&mut f, "/name_zh", &input.name_zh, 200, true);
+        let name_en =
+            ehrshare_core::field::display_text(&mut f, "/name_en", &input.name_en, 200, true);
+        let name_zh =
+            ehrshare_core::field::display_text(&mut f, "/name_zh", &input.name_zh, 200, true);
         let br = input
             .br_number
             .trim()

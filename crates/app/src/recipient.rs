@@ -6,147 +6,26 @@ use std::collections::BTreeMap;
 
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::clock::hong_kong_date;
-use ehrshare_core::contact::{Email, Phone};
-use ehrshare_core::identity::{Document, DocumentError, DocumentType, HkidError};
 use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;
-use ehrshare_core::recipient::{
-    Capacity, RecipientEvent, RecipientStatus, SdmCategory, SdmClaim, check_registration,
+use ehrshare_core::recipient::{RecipientEvent, RecipientStatus, SdmCategory};
+use ehrshare_core::registration::{
+    NewRecipient, Refused, RegistrationInput, date_text, parse_date,
 };
 use ehrshare_store::recipient::{RecipientRow, SdmRow};
 use ehrshare_store::{Conn, StoreError, change};
-use time::Date;
-use time::macros::format_description;
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::error::FieldError;
+use crate::error::{FieldError, invalid_fields};
 use crate::outbox::Notice;
 use crate::{App, AppError};
-
-/// An identity document as entered.
-#[derive(Debug, Clone, Default)]
-pub struct DocumentInput {
-    /// `hkid`, `passport`, ... (see `core::identity::DocumentType`).
-    pub kind: String,
-    /// Issuing place; defaults to HK for HKIDs and birth certificates.
-    pub issuer: Option<String>,
-    pub number: String,
-}
-
-/// A substitute decision maker as entered.
-#[derive(Debug, Clone, Default)]
-pub struct SdmInput {
-    pub name_en: String,
-    pub name_zh: Option<String>,
-    pub document: DocumentInput,
-    /// `parent`, `guardian`, ... (see `core::recipient::SdmCategory`).
-    pub category: String,
-    pub no_higher_available: bool,
-    /// Reference of the proof of relationship seen (birth certificate number, court order).
-    pub relationship_proof: Option<String>,
-    pub phone: String,
-}
-
-/// A registration as entered (SPEC 3.2).
-#[derive(Debug, Clone, Default)]
-pub struct RegistrationInput {
-    /// `in-person`, `online`, `mail-fax` or `hcp`.
-    pub channel: String,
-    pub name_en: String,
-    pub name_zh: Option<String>,
-    /// `YYYY-MM-DD`.
-    pub date_of_birth: String,
-    /// `female`, `male` or `unknown`.
-    pub sex: String,
-    /// `able` (default) or `unable`: whether a person of 16 or over can consent.
-    pub capacity: Option<String>,
-    pub document: DocumentInput,
-    pub phone: String,
-    pub phone2: Option<String>,
-    pub email: Option<String>,
-    pub address: Option<String>,
-    /// `en` or `zh-HK`.
-    pub language: String,
-    /// `sms`, `email`, `post` or `app`.
-    pub notify_channel: String,
-    pub refuses_access_notices: bool,
-    pub sdm: Option<SdmInput>,
-}
 
 /// A registration as shown (never the access key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub recipient: RecipientRow,
     pub sdms: Vec<SdmRow>,
-}
-
-struct Fields(Vec<FieldError>);
-
-impl Fields {
-    fn push(&mut self, field: &str, code: &'static str, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.to_owned(),
-            code,
-            message: message.into(),
-        });
-    }
-
-    fn name(&mut self, field: &str, value: &str, required: bool) -> Option<String> {
-        crate::limits::person_name(&mut self.0, field, value, 100, required)
-    }
-
-    fn phone(&mut self, field: &str, value: &str) -> Option<String> {
-        match Phone::parse(value) {
-            Ok(p) => Some(p.as_str().to_owned()),
-            Err(e) => {
-                self.push(field, "invalid-phone", e.to_string());
-                None
-            }
-        }
-    }
-
-    fn document(&mut self, field: &str, d: &DocumentInput) -> Option<Document> {
-        check_document(field, d).map_err(|e| self.0.push(e)).ok()
-    }
-}
-
-/// Validates a document as entered; a problem names `field` + `/type`, `/issuer` or `/number`.
-/// Shared by registrations and accounts.
-pub(crate) fn check_document(field: &str, d: &DocumentInput) -> Result<Document, FieldError> {
-    let problem = |part: &str, code: &'static str, message: String| FieldError {
-        field: format!("{field}/{part}"),
-        code,
-        message,
-    };
-    let Some(kind) = DocumentType::parse(d.kind.trim()) else {
-        return Err(problem(
-            "type",
-            "invalid-document-type",
-            "unknown document type".to_owned(),
-        ));
-    };
-    let default_issuer = match kind {
-        DocumentType::Hkid | DocumentType::HkBirthCertificate => "HK",
-        DocumentType::MacaoId => "MO",
-        DocumentType::MainlandTravelPermit => "CN",
-        DocumentType::Passport | DocumentType::Other => "",
-    };
-    let issuer = d.issuer.as_deref().unwrap_or(default_issuer);
-    Document::parse(kind, issuer, &d.number).map_err(|e| match e {
-        DocumentError::Hkid(HkidError::CheckDigit) => problem(
-            "number",
-            "invalid-hkid",
-            "the check digit does not match".to_owned(),
-        ),
-        DocumentError::Hkid(HkidError::Format) => {
-            problem("number", "invalid-hkid", HkidError::Format.to_string())
-        }
-        e @ (DocumentError::Issuer | DocumentError::WrongIssuer(_)) => {
-            problem("issuer", "invalid-issuer", e.to_string())
-        }
-        e => problem("number", "invalid-document-number", e.to_string()),
-    })
 }
 
 /// Whether an SDM of `reg` may still act at `now` (`core::recipient::sdm_may_act` on the
@@ -175,10 +54,6 @@ pub(crate) fn messaged_sdm(
         }
     }
     Ok(None)
-}
-
-fn parse_date(s: &str) -> Option<Date> {
-    Date::parse(s.trim(), format_description!("[year]-[month]-[day]")).ok()
 }
 
 /// A fresh access key for `r`: its hash to store, and the notice that carries the clear key
@@ -269,154 +144,23 @@ impl App {
         input: RegistrationInput,
     ) -> Result<Registration, AppError> {
         let now = self.clock().now();
-        let mut f = Fields(Vec::new());
-        let active = match input.channel.as_str() {
-            "in-person" | "hcp" => true,
-            "online" | "mail-fax" => false,
-            _ => {
-                f.push(
-                    "/channel",
-                    "invalid-channel",
-                    "in-person, online, mail-fax or hcp",
-                );
-                false
+        let new = match NewRecipient::parse(&input, hong_kong_date(now)) {
+            Ok(new) => new,
+            Err(Refused::Fields(fields)) => {
+                return Err(invalid_fields(
+                    "the registration has invalid fields",
+                    fields,
+                ));
+            }
+            Err(Refused::Rule(e)) => {
+                return Err(AppError::Invalid {
+                    code: e.code(),
+                    message: e.to_string(),
+                    fields: Vec::new(),
+                });
             }
         };
-        let name_en = f.name("/name_en", &input.name_en, true);
-        let name_zh = input
-            .name_zh
-            .as_deref()
-            .and_then(|n| f.name("/name_zh", n, false));
-        let born = parse_date(&input.date_of_birth);
-        if born.is_none() {
-            f.push(
-                "/date_of_birth",
-                "invalid-date",
-                "a date such as 1980-01-31",
-            );
-        }
-        if !matches!(input.sex.as_str(), "female" | "male" | "unknown") {
-            f.push("/sex", "invalid-sex", "female, male or unknown");
-        }
-        let capacity = match input.capacity.as_deref().unwrap_or("able") {
-            "able" => Capacity::Able,
-            "unable" => Capacity::Unable,
-            _ => {
-                f.push("/capacity", "invalid-capacity", "able or unable");
-                Capacity::Able
-            }
-        };
-        let document = f.document("/document", &input.document);
-        let phone = f.phone("/phone", &input.phone);
-        let phone2 = input
-            .phone2
-            .as_deref()
-            .filter(|p| !p.trim().is_empty())
-            .and_then(|p| f.phone("/phone2", p));
-        let email = match input
-            .email
-            .as_deref()
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            None => None,
-            Some(e) => match Email::parse(e) {
-                Ok(e) => Some(e.as_str().to_owned()),
-                Err(err) => {
-                    f.push("/email", "invalid-email", err.to_string());
-                    None
-                }
-            },
-        };
-        let address = input
-            .address
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned);
-        if let Some(p) = address
-            .as_deref()
-            .and_then(|a| crate::limits::too_long("/address", a, crate::limits::ADDRESS))
-        {
-            f.0.push(p);
-        }
-        if let Some(p) = input.sdm.as_ref().and_then(|s| {
-            s.relationship_proof.as_deref().and_then(|r| {
-                crate::limits::too_long(
-                    "/sdm/relationship_proof",
-                    r.trim(),
-                    crate::limits::RELATIONSHIP_PROOF,
-                )
-            })
-        }) {
-            f.0.push(p);
-        }
-        let language = Locale::parse(&input.language);
-        if language.is_none() || !matches!(input.language.as_str(), "en" | "zh-HK") {
-            f.push("/language", "invalid-language", "en or zh-HK");
-        }
-        let notify = Channel::parse(&input.notify_channel);
-        match notify {
-            None => f.push(
-                "/notify_channel",
-                "invalid-channel",
-                "sms, email, post or app",
-            ),
-            Some(Channel::Email) if email.is_none() => {
-                f.push("/email", "required", "required for notifications by e-mail")
-            }
-            Some(Channel::Post) if address.is_none() => {
-                f.push("/address", "required", "required for notifications by post")
-            }
-            Some(_) => {}
-        }
-        let sdm = input.sdm.as_ref().map(|s| {
-            let category = SdmCategory::parse(s.category.trim());
-            if category.is_none() {
-                f.push("/sdm/category", "invalid-sdm-category", "unknown category");
-            }
-            (
-                f.name("/sdm/name_en", &s.name_en, true),
-                s.name_zh
-                    .as_deref()
-                    .and_then(|n| f.name("/sdm/name_zh", n, false)),
-                f.document("/sdm/document", &s.document),
-                category,
-                f.phone("/sdm/phone", &s.phone),
-            )
-        });
-        if !f.0.is_empty() {
-            let code = if f.0.len() == 1 {
-                f.0[0].code
-            } else {
-                "invalid-input"
-            };
-            return Err(AppError::Invalid {
-                code,
-                message: "the registration has invalid fields".to_owned(),
-                fields: f.0,
-            });
-        }
-        // Every value is present here: the field checks above returned otherwise.
-        let (Some(name_en), Some(born), Some(document), Some(phone), Some(language), Some(notify)) =
-            (name_en, born, document, phone, language, notify)
-        else {
-            return Err(AppError::Internal(
-                "registration fields lost after validation".into(),
-            ));
-        };
-        let claim = sdm.as_ref().and_then(|s| s.3).map(|category| SdmClaim {
-            category,
-            no_higher_available: input.sdm.as_ref().is_some_and(|s| s.no_higher_available),
-        });
-        check_registration(born, capacity, claim, hong_kong_date(now)).map_err(|e| {
-            AppError::Invalid {
-                code: e.code(),
-                message: e.to_string(),
-                fields: Vec::new(),
-            }
-        })?;
-
+        let active = new.channel.verifies_identity();
         let id = Uuid::now_v7();
         let recipient = RecipientRow {
             id,
@@ -425,53 +169,39 @@ impl App {
             } else {
                 RecipientStatus::PendingVerification
             },
-            channel: input.channel.clone(),
-            name_en,
-            name_zh,
-            date_of_birth: input.date_of_birth.trim().to_owned(),
-            sex: input.sex.clone(),
-            capacity: match capacity {
-                Capacity::Able => "able",
-                Capacity::Unable => "unable",
-            }
-            .to_owned(),
-            doc_type: document.kind.code().to_owned(),
-            doc_issuer: document.issuer.clone(),
-            doc_number: document.number.clone(),
-            phone,
-            phone2,
-            email,
-            address,
-            language: language.tag().to_owned(),
-            notify_channel: notify.code().to_owned(),
-            refuses_access_notices: input.refuses_access_notices,
+            channel: new.channel.code().to_owned(),
+            name_en: new.name_en,
+            name_zh: new.name_zh,
+            date_of_birth: date_text(new.date_of_birth),
+            sex: new.sex.code().to_owned(),
+            capacity: new.capacity.code().to_owned(),
+            doc_type: new.document.kind.code().to_owned(),
+            doc_issuer: new.document.issuer,
+            doc_number: new.document.number,
+            phone: new.phone.as_str().to_owned(),
+            phone2: new.phone2.map(|p| p.as_str().to_owned()),
+            email: new.email.map(|e| e.as_str().to_owned()),
+            address: new.address,
+            language: new.language.tag().to_owned(),
+            notify_channel: new.notify_channel.code().to_owned(),
+            refuses_access_notices: new.refuses_access_notices,
             created_at: now,
             activated_at: active.then_some(now),
         };
-        let sdm_row = match (sdm, input.sdm.as_ref(), claim) {
-            (
-                Some((Some(name_en), name_zh, Some(doc), Some(_), Some(phone))),
-                Some(s),
-                Some(claim),
-            ) => Some(SdmRow {
-                recipient_id: id,
-                sdm_id: Uuid::now_v7(),
-                name_en,
-                name_zh,
-                doc_type: doc.kind.code().to_owned(),
-                doc_issuer: doc.issuer,
-                doc_number: doc.number,
-                category: claim.category.code().to_owned(),
-                no_higher_available: claim.no_higher_available,
-                relationship_proof: s
-                    .relationship_proof
-                    .clone()
-                    .filter(|p| !p.trim().is_empty()),
-                phone,
-                created_at: now,
-            }),
-            _ => None,
-        };
+        let sdm_row = new.sdm.map(|s| SdmRow {
+            recipient_id: id,
+            sdm_id: Uuid::now_v7(),
+            name_en: s.name_en,
+            name_zh: s.name_zh,
+            doc_type: s.document.kind.code().to_owned(),
+            doc_issuer: s.document.issuer,
+            doc_number: s.document.number,
+            category: s.claim.category.code().to_owned(),
+            no_higher_available: s.claim.no_higher_available,
+            relationship_proof: s.relationship_proof,
+            phone: s.phone.as_str().to_owned(),
+            created_at: now,
+        });
 
         // Activation: a fresh access key, hashed; the clear key only travels in the outbox.
         let (key_hash, notices) = if active {
@@ -575,11 +305,7 @@ impl App {
             return Err(AppError::Invalid {
                 code: "reason-required",
                 message: "a suspension needs a reason".to_owned(),
-                fields: vec![FieldError {
-                    field: "/reason".into(),
-                    code: "required",
-                    message: "required".into(),
-                }],
+                fields: vec![FieldError::new("/reason", "required", "required")],
             });
         }
         let current = reg.recipient.status;

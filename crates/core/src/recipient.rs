@@ -23,11 +23,12 @@ pub fn age_on(born: Date, on: Date) -> Option<u8> {
     u8::try_from(years.max(0)).ok().or(Some(u8::MAX))
 }
 
-/// Whether the person can give consent themself (declared at registration, for 16+).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capacity {
-    Able,
-    Unable,
+crate::coded_enum! {
+    /// Whether the person can give consent themself (declared at registration, for 16+).
+    pub enum Capacity {
+        Able = "able";
+        Unable = "unable";
+    }
 }
 
 crate::coded_enum! {

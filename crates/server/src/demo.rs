@@ -18,12 +18,12 @@ use ehrshare_app::account::NewAccount;
 use ehrshare_app::caller::Caller;
 use ehrshare_app::duty::Scope;
 use ehrshare_app::provider::{ApplicationInput, LocationInput, PersonInput, StaffInput};
-use ehrshare_app::recipient::{DocumentInput, RegistrationInput, SdmInput};
 use ehrshare_core::account::OfficeRole;
 use ehrshare_core::audit::Actor;
 use ehrshare_core::identity::Hkid;
 use ehrshare_core::profession::Role;
 use ehrshare_core::provider::Event;
+use ehrshare_core::registration::{DocumentInput, RegistrationInput, SdmInput};
 use indicatif::{ProgressBar, ProgressStyle};
 
 const SURNAMES: [(&str, &str); 12] = [

@@ -349,12 +349,12 @@ pub fn page_post(agent: &Agent, path: &str, fields: &str) -> Request<Body> {
 
 /// A passport of its own for the holder of test account `user` (the separation of duties
 /// needs every administered account's identity document).
-pub fn test_document(user: &str) -> ehrshare_app::recipient::DocumentInput {
+pub fn test_document(user: &str) -> ehrshare_core::registration::DocumentInput {
     // FNV-1a: stable across runs, distinct for distinct user names in practice.
     let hash = user.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    ehrshare_app::recipient::DocumentInput {
+    ehrshare_core::registration::DocumentInput {
         kind: "passport".to_owned(),
         issuer: Some("GB".to_owned()),
         number: format!("T{hash:016X}"),

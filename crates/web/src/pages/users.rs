@@ -214,7 +214,7 @@ pub async fn create(
         mobile: form.mobile.trim().to_owned(),
         email: None,
         language: blank(&form.language),
-        document: Some(ehrshare_app::recipient::DocumentInput {
+        document: Some(ehrshare_core::registration::DocumentInput {
             kind: form.kind.trim().to_owned(),
             issuer: blank(&form.issuer),
             number: form.number.trim().to_owned(),

@@ -91,14 +91,14 @@ pub async fn register(
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, HttpError> {
     let blank = |s: &str| Some(s.trim().to_owned()).filter(|v| !v.is_empty());
-    let input = ehrshare_app::recipient::RegistrationInput {
+    let input = ehrshare_core::registration::RegistrationInput {
         channel: "hcp".to_owned(),
         name_en: form.name_en.trim().to_owned(),
         name_zh: blank(&form.name_zh),
         date_of_birth: form.date_of_birth.trim().to_owned(),
         sex: form.sex.trim().to_owned(),
         capacity: None,
-        document: ehrshare_app::recipient::DocumentInput {
+        document: ehrshare_core::registration::DocumentInput {
             kind: form.kind.trim().to_owned(),
             issuer: blank(&form.issuer),
             number: form.number.trim().to_owned(),
