@@ -18,9 +18,9 @@ use crate::{App, AppError};
 
 pub use ehrshare_store::provider::{DirectoryFilter, DocumentRow, HcpRow, LocationRow, StaffRow};
 
-/// A person named on the application.
+/// How to reach a person named on the application: its authorised person or its contact person.
 #[derive(Debug, Clone, Default)]
-pub struct PersonInput {
+pub struct ContactInput {
     pub name: String,
     pub position: Option<String>,
     pub phone: String,
@@ -63,8 +63,8 @@ pub struct ApplicationInput {
     pub br_number: String,
     pub hcp_type: String,
     pub sector: String,
-    pub authorised_person: PersonInput,
-    pub contact_person: PersonInput,
+    pub authorised_person: ContactInput,
+    pub contact_person: ContactInput,
     pub locations: Vec<LocationInput>,
     /// User administrators and staff; a submitted application names at least one user
     /// administrator (the bridge between the office and the provider's users).
@@ -129,7 +129,7 @@ fn phone(f: &mut Vec<FieldError>, field: &str, value: &str) -> Option<String> {
     }
 }
 
-fn person(f: &mut Vec<FieldError>, field: &str, p: &PersonInput) -> serde_json::Value {
+fn contact(f: &mut Vec<FieldError>, field: &str, p: &ContactInput) -> serde_json::Value {
     let name = ehrshare_core::field::person_name(f, &format!("{field}/name"), &p.name, 100, true);
     let position = optional(f, &format!("{field}/position"), p.position.as_deref(), 100);
     let phone = phone(f, &format!("{field}/phone"), &p.phone);
@@ -351,8 +351,8 @@ impl App {
                 message: "public or private".into(),
             });
         }
-        let authorised = person(&mut f, "/authorised_person", &input.authorised_person);
-        let contact = person(&mut f, "/contact_person", &input.contact_person);
+        let authorised = contact(&mut f, "/authorised_person", &input.authorised_person);
+        let contact = contact(&mut f, "/contact_person", &input.contact_person);
         if input.locations.is_empty() {
             f.push(FieldError {
                 field: "/locations".into(),

@@ -17,7 +17,7 @@ use ehrshare_app::App;
 use ehrshare_app::account::NewAccount;
 use ehrshare_app::caller::Caller;
 use ehrshare_app::duty::Scope;
-use ehrshare_app::provider::{ApplicationInput, LocationInput, PersonInput, StaffInput};
+use ehrshare_app::provider::{ApplicationInput, ContactInput, LocationInput, StaffInput};
 use ehrshare_core::account::OfficeRole;
 use ehrshare_core::audit::Actor;
 use ehrshare_core::identity::Hkid;
@@ -204,8 +204,8 @@ fn caller() -> Caller {
     }
 }
 
-fn person(name: &str, phone: &str) -> PersonInput {
-    PersonInput {
+fn contact(name: &str, phone: &str) -> ContactInput {
+    ContactInput {
         name: name.to_owned(),
         position: Some("Director".to_owned()),
         phone: phone.to_owned(),
@@ -245,8 +245,8 @@ fn providers() -> Vec<ApplicationInput> {
             br_number: "HA0001".into(),
             hcp_type: "hospital".into(),
             sector: "public".into(),
-            authorised_person: person("LEUNG Kwok Wing", "9100 0001"),
-            contact_person: person("CHOW Mei Ling", "2632 0001"),
+            authorised_person: contact("LEUNG Kwok Wing", "9100 0001"),
+            contact_person: contact("CHOW Mei Ling", "2632 0001"),
             locations: vec![location(
                 "Shatin Union Hospital",
                 "沙田聯合醫院",
@@ -306,8 +306,8 @@ fn providers() -> Vec<ApplicationInput> {
             br_number: "61234567".into(),
             hcp_type: "clinic".into(),
             sector: "private".into(),
-            authorised_person: person("CHAN Chi Keung", "9100 0002"),
-            contact_person: person("LAM Hoi Yan", "2511 0002"),
+            authorised_person: contact("CHAN Chi Keung", "9100 0002"),
+            contact_person: contact("LAM Hoi Yan", "2511 0002"),
             locations: vec![location(
                 "Harbour View Family Clinic",
                 "海景家庭診所",
@@ -353,8 +353,8 @@ fn providers() -> Vec<ApplicationInput> {
             br_number: "62345678".into(),
             hcp_type: "cm-clinic".into(),
             sector: "private".into(),
-            authorised_person: person("HO Suk Fan", "9100 0003"),
-            contact_person: person("NG Ho Yin", "2388 0003"),
+            authorised_person: contact("HO Suk Fan", "9100 0003"),
+            contact_person: contact("NG Ho Yin", "2388 0003"),
             locations: vec![
                 location(
                     "Tung Shing Chinese Medicine Clinic (Mong Kok)",

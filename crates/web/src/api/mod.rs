@@ -46,7 +46,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
         recipients::SdmView,
         recipients::RegenerateBody,
         recipients::RecipientEventBody,
-        providers::PersonBody,
+        providers::ContactBody,
         providers::StaffBody,
         providers::StaffView,
         providers::ProfessionalView,

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ehrshare_app::App;
 use ehrshare_app::provider::{
-    ApplicationInput, DirectoryFilter, LocationInput, LocationRow, PersonInput, Provider,
+    ApplicationInput, ContactInput, DirectoryFilter, LocationInput, LocationRow, Provider,
     StaffInput, StaffRow,
 };
 use ehrshare_core::provider::{District, Event};
@@ -23,10 +23,10 @@ use crate::api::json::ApiJson;
 use crate::error::HttpError;
 use crate::session::Office;
 
-/// A person named on the application.
+/// How to reach a person named on the application (its authorised person, its contact person).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PersonBody {
+pub struct ContactBody {
     #[schema(max_length = 100)]
     pub name: String,
     #[serde(default)]
@@ -97,8 +97,8 @@ pub struct ApplicationBody {
     pub hcp_type: String,
     /// `public` or `private`.
     pub sector: String,
-    pub authorised_person: PersonBody,
-    pub contact_person: PersonBody,
+    pub authorised_person: ContactBody,
+    pub contact_person: ContactBody,
     pub locations: Vec<LocationBody>,
     /// User administrators and staff (a submitted application names a user administrator).
     #[serde(default)]
@@ -288,8 +288,8 @@ fn professional(s: StaffRow) -> ProfessionalView {
     }
 }
 
-fn person(p: PersonBody) -> PersonInput {
-    PersonInput {
+fn contact(p: ContactBody) -> ContactInput {
+    ContactInput {
         name: p.name,
         position: p.position,
         phone: p.phone,
@@ -327,8 +327,8 @@ pub async fn apply(
         br_number: b.br_number,
         hcp_type: b.hcp_type,
         sector: b.sector,
-        authorised_person: person(b.authorised_person),
-        contact_person: person(b.contact_person),
+        authorised_person: contact(b.authorised_person),
+        contact_person: contact(b.contact_person),
         locations: b.locations.into_iter().map(location).collect(),
         staff: b
             .staff
