@@ -4,10 +4,10 @@
 //! did; the office's privacy officers see all. Alerts raised by the rules are reviewed here
 //! too (open -> reviewed, with a note).
 
-use ehrshare_core::alert::AlertStatus;
 use std::collections::HashMap;
 
 use ehrshare_core::account::{OfficeRole, Realm};
+use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::{AuditEntry, Outcome};
 pub use ehrshare_store::alert::AlertRow as Alert;
 use ehrshare_store::alert::AlertRow;

@@ -7,9 +7,9 @@
 //! after a restart the first hour may miss a threshold that straddles it. It stops between
 //! pages at shutdown, its position written, and resumes there at the next start.
 
-use ehrshare_core::alert::AlertStatus;
 use std::collections::HashMap;
 
+use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::alert::{Flag, Seen, relation};
 use ehrshare_core::audit::Outcome;
 use ehrshare_store::alert::AlertRow;

@@ -2,9 +2,9 @@
 //! recipient and per provider with the same progressive delay and lock as logins; at the lock
 //! the recipient is told and an alert is raised.
 
-use ehrshare_core::alert::AlertStatus;
 use std::collections::BTreeMap;
 
+use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::Outcome;
 use ehrshare_store::alert::AlertRow;
 use ehrshare_store::recipient::RecipientRow;

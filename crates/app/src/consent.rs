@@ -1,13 +1,13 @@
 //! Sharing consents (SPEC 3.4): given at a provider (access key, signed form, smart ID card),
 //! in the app, by phone through the office; revoked.
 
-use ehrshare_core::account::Realm;
-use ehrshare_core::recipient::RecipientStatus;
 use std::collections::BTreeMap;
 
+use ehrshare_core::account::Realm;
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::consent::{ConsentKind, Method, Regime};
 use ehrshare_core::identity::{Document, DocumentType};
+use ehrshare_core::recipient::RecipientStatus;
 use ehrshare_store::consent::ConsentRow;
 use ehrshare_store::{Conn, change};
 use time::OffsetDateTime;

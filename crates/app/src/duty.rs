@@ -1,13 +1,13 @@
 //! Separation of duties and role checks in user administration (ADR 0009): who may grant
 //! which role to whom, registration numbers, and the notice a grant sends.
 
-use ehrshare_core::alert::AlertStatus;
 use std::collections::BTreeMap;
 
 use ehrshare_core::account::{
     AccountStatus, AdminAct, Administrator, DutyError, Holder, Manager, OfficeRole, Realm,
     check_duties, may_manage_accounts_of, may_manage_office_accounts, registration_number_free,
 };
+use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;

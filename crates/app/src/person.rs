@@ -11,13 +11,13 @@
 //! or a locked one; codes are six digits, live five minutes, allow five tries and are used
 //! once; every attempt is audited.
 
-use ehrshare_core::recipient::PersonStatus;
 use std::collections::BTreeMap;
 
 use ehrshare_core::audit::{Actor, ActorKind, Outcome};
 use ehrshare_core::identity::{Document, DocumentType};
 use ehrshare_core::locale::Locale;
 use ehrshare_core::notification::Channel;
+use ehrshare_core::recipient::PersonStatus;
 use ehrshare_core::recipient::SdmCategory;
 use ehrshare_store::account::SessionRow;
 use ehrshare_store::person::{ChallengeRow, PersonRow};
