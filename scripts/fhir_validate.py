@@ -117,6 +117,17 @@ class SchemaChecker:
         with open(schema_path, encoding="utf-8") as f:
             self.defs = json.load(f)["definitions"]
         self.cache = {}
+        # Erratum of the published R4 schema: its FHIRVersion enums stop at 4.0.0, although R4's
+        # own version, 4.0.1, is in the FHIRVersion value set it was generated from (so the
+        # official R4 example CapabilityStatements fail it too). 4.0.1 is added, nothing else.
+        for d, path in (("CapabilityStatement", ("fhirVersion",)), ("StructureDefinition", ("fhirVersion",)),
+                        ("ImplementationGuide", ("fhirVersion", "items")),
+                        ("ImplementationGuide_Resource", ("fhirVersion", "items"))):
+            node = self.defs[d]["properties"]
+            for key in path:
+                node = node[key]
+            if "4.0.1" not in node["enum"]:
+                node["enum"].append("4.0.1")
         resource_list = self.defs["ResourceList"]["oneOf"]
         branch = {s["$ref"].rsplit("/", 1)[1]: i for i, s in enumerate(resource_list)}
         plain_one_of = jsonschema.Draft6Validator.VALIDATORS["oneOf"]

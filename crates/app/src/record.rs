@@ -12,15 +12,15 @@
 //!   in the decision's transaction), every time for restricted-control access; a recipient who
 //!   refused access notices gets none.
 
-use ehrshare_core::alert::AlertStatus;
-use ehrshare_core::record::RecordStatus;
 use std::collections::BTreeMap;
 
 use ehrshare_core::access::{
     Action, Ask, Basis, Decision, DenyReason, Obligations, RecordRef, Restricted, need_to_know,
 };
+use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::{NewAuditEntry, Outcome};
 use ehrshare_core::domain::Domain;
+use ehrshare_core::record::RecordStatus;
 use ehrshare_store::alert::AlertRow;
 use ehrshare_store::audit::{NoticeClaim, ReadEffects};
 use ehrshare_store::record::RecordRow;
@@ -45,6 +45,27 @@ pub struct Summary {
     pub domains: BTreeMap<Domain, Vec<ListedRecord>>,
     /// How many records may be shown in all (more than listed when a page was asked for).
     pub total: usize,
+}
+
+/// Which record a read is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordTarget<'a> {
+    pub id: Uuid,
+    /// The FHIR type the caller named: a record of another type is not there.
+    pub resource_type: Option<&'a str>,
+    /// A version (FHIR's vread); the latest when `None`.
+    pub version: Option<i64>,
+}
+
+impl RecordTarget<'_> {
+    /// The latest version of record `id`, whatever its type.
+    pub fn latest(id: Uuid) -> RecordTarget<'static> {
+        RecordTarget {
+            id,
+            resource_type: None,
+            version: None,
+        }
+    }
 }
 
 /// Whether a record falls under a restriction the decision says to hide.
@@ -200,11 +221,7 @@ impl App {
             return Err(AppError::Invalid {
                 code: "reason-required",
                 message: "say why the record was entered in error".to_owned(),
-                fields: vec![FieldError {
-                    field: "/reason".to_owned(),
-                    code: "required",
-                    message: "required".to_owned(),
-                }],
+                fields: vec![FieldError::new("/reason", "required", "required")],
             });
         }
         let facts = self.facts(record.recipient_id, &[]).await?;
@@ -263,9 +280,38 @@ impl App {
         id: Uuid,
         reason: Option<&str>,
     ) -> Result<RecordRow, AppError> {
+        self.read_one(session, caller, RecordTarget::latest(id), reason)
+            .await
+    }
+
+    /// One record (or one version of it) as FHIR names it: `resource_type/id`, optionally
+    /// `_history/version`. A record of another type is the same 404 as a missing one; any
+    /// refusal is audited with its reason and answered 404.
+    pub async fn read_record_as(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        target: RecordTarget<'_>,
+    ) -> Result<RecordRow, AppError> {
+        self.read_one(session, caller, target, None).await
+    }
+
+    async fn read_one(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        target: RecordTarget<'_>,
+        reason: Option<&str>,
+    ) -> Result<RecordRow, AppError> {
         crate::limits::check("reason", reason, crate::limits::REASON)?;
+        let id = target.id;
         let asker = self.asker(session).await?;
-        let Some(record) = self.db().record(id).await? else {
+        let found = self
+            .db()
+            .record(id)
+            .await?
+            .filter(|r| target.resource_type.is_none_or(|t| r.resource_type == t));
+        let Some(record) = found else {
             let mut entry = caller.entry(self, "record.read", Outcome::Denied);
             entry.record_ids = vec![id];
             entry.denial_reason = Some("not-found".to_owned());
@@ -306,6 +352,20 @@ impl App {
             self.audit(entry).await?;
             return Err(AppError::NotFound);
         }
+        // An earlier version is loaded before the permit is committed, so that no entry says
+        // a version was read that does not exist.
+        let record = match target.version {
+            Some(v) if v != record.version => match self.db().record_version(id, v).await? {
+                Some(version) => version,
+                None => {
+                    entry.outcome = Outcome::Denied;
+                    entry.denial_reason = Some("not-found".to_owned());
+                    self.audit(entry).await?;
+                    return Err(AppError::NotFound);
+                }
+            },
+            _ => record,
+        };
         self.record_access(entry, &asker, &facts, basis, obligations)
             .await
             .map_err(|e| match e {

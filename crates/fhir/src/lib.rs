@@ -6,6 +6,7 @@
 
 pub mod audit_event;
 pub mod build;
+pub mod capability;
 pub mod datatypes;
 pub mod headline;
 pub mod json;
@@ -13,6 +14,7 @@ pub mod operation_outcome;
 pub mod problem;
 pub mod r4;
 pub mod resource;
+pub mod served;
 pub mod subject;
 
 /// The media type of FHIR JSON (R4).

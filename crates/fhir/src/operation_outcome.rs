@@ -1,5 +1,4 @@
-//! `OperationOutcome` (FHIR R4): how an error under `/fhir` is reported (`web::error`; no FHIR
-//! route exists yet, so today that is the 404).
+//! `OperationOutcome` (FHIR R4): how an error under `/fhir` is reported (`web::error`).
 
 use serde::{Deserialize, Serialize};
 

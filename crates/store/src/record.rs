@@ -187,7 +187,32 @@ impl Db {
         })
     }
 
-    /// The record a provider deposited with a source id.
+    /// One version of a record, as a [`RecordRow`]: the record's fixed columns with that
+    /// version's status, body, author and time (`updated_at`).
+    pub async fn record_version(
+        &self,
+        id: Uuid,
+        version: i64,
+    ) -> Result<Option<RecordRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT r.record_id, r.recipient_id, r.domain, r.resource_type, r.source_hcp, \
+                 r.source_id, v.version, v.status, v.body, v.account_id AS deposited_by, \
+                 r.created_at, v.created_at AS updated_at \
+                 FROM record r JOIN record_version v ON v.record_id = r.record_id \
+                 WHERE r.record_id = $1 AND v.version = $2",
+            )
+            .bind(id)
+            .bind(version)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(record_row!(&row)),
+                None => None,
+            })
+        })
+    }
+
     /// A provider's idempotency key, if it was used.
     pub async fn deposit_key(
         &self,
@@ -220,6 +245,7 @@ impl Db {
         })
     }
 
+    /// The record a provider deposited with a source id.
     pub async fn record_by_source(
         &self,
         hcp: Uuid,

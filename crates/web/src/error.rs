@@ -53,6 +53,11 @@ impl Problem {
         }
     }
 
+    /// 406: the caller accepts no representation this route serves.
+    pub fn not_acceptable(title: &str) -> Problem {
+        Problem::new(StatusCode::NOT_ACCEPTABLE, "not-acceptable", title)
+    }
+
     /// The problem for an error response that carries no [`Problem`] of its own.
     pub fn from_status(status: StatusCode) -> Problem {
         match status {
@@ -336,9 +341,9 @@ fn fhir_body(problem: &Problem, request_id: String) -> Response {
         StatusCode::CONFLICT => IssueType::Conflict,
         StatusCode::PAYLOAD_TOO_LARGE => IssueType::TooLong,
         StatusCode::TOO_MANY_REQUESTS => IssueType::Throttled,
-        StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            IssueType::NotSupported
-        }
+        StatusCode::METHOD_NOT_ALLOWED
+        | StatusCode::UNSUPPORTED_MEDIA_TYPE
+        | StatusCode::NOT_ACCEPTABLE => IssueType::NotSupported,
         StatusCode::SERVICE_UNAVAILABLE => IssueType::Transient,
         StatusCode::UNPROCESSABLE_ENTITY => IssueType::Invalid,
         s if s.is_server_error() => IssueType::Exception,

@@ -1,6 +1,7 @@
 //! ehrshare-web: the HTTP surface. The JSON API under `/api/v1` (with its OpenAPI document; each
-//! handler's file mirrors its URL), OAuth under `/oauth`, the provider portal under `/hcp`, the
-//! public pages (`/`, `/pics`, `/privacy`), `/healthz` and `/readyz`.
+//! handler's file mirrors its URL), the FHIR R4 API under `/fhir`, OAuth under `/oauth`, the
+//! provider portal under `/hcp`, the public pages (`/`, `/pics`, `/privacy`), `/healthz` and
+//! `/readyz`.
 //!
 //! Invariants:
 //! - Only this crate knows HTTP. Handlers parse, call one `app` use case, and shape the answer;
@@ -11,6 +12,7 @@
 
 pub mod api;
 pub mod error;
+pub mod fhir;
 pub mod i18n;
 pub mod oauth;
 #[cfg(feature = "oidc")]
@@ -72,6 +74,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         secure: settings.cookie_secure,
         origin: session::origin_of(&settings.public_base_url),
         body_limit: settings.body_limit,
+    };
+    let fhir_base = fhir::FhirBase {
+        url: format!("{}/fhir", settings.public_base_url.trim_end_matches('/')),
+        started: app.clock().now(),
     };
     Router::new()
         .route("/", get(pages::home::show))
@@ -165,6 +171,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             axum::routing::post(pages::hcp::confirm_token),
         )
         .merge(api::routes().0)
+        .merge(fhir::routes())
         .route(
             "/oauth/authorize",
             get(oauth::authorize_page).post(oauth::authorize),
@@ -181,6 +188,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             session::load,
         ))
         .layer(axum::Extension(cookies))
+        .layer(axum::Extension(fhir_base))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(RequestBodyLimitLayer::new(settings.body_limit))
         .layer(TimeoutLayer::with_status_code(

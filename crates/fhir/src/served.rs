@@ -1,0 +1,150 @@
+//! A record as served under `/fhir` (issue 25, item 3): the resource as its provider deposited
+//! it, with the server's identity put in. Its `id` is the server's record id, `meta.versionId`
+//! and `meta.lastUpdated` are the record's version and last change, and the provider's own id
+//! travels as an `identifier` in a system of that provider's, so that a clinic finds its
+//! resources by the id its own system gave them. Everything else is as deposited.
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+/// The prefix of the identifier system of a provider's own resource ids; the provider's id
+/// follows.
+pub const SOURCE_SYSTEM_PREFIX: &str = "https://ehrshare.example/fhir/NamingSystem/provider-id/";
+
+/// The identifier system in which provider `hcp` names its resources.
+pub fn source_system(hcp: Uuid) -> String {
+    format!("{SOURCE_SYSTEM_PREFIX}{hcp}")
+}
+
+/// What the server knows of a record beyond its body.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordMeta<'a> {
+    /// The server's record id: the resource's `id` as served.
+    pub id: Uuid,
+    pub version: i64,
+    pub updated_at: OffsetDateTime,
+    pub source_hcp: Uuid,
+    /// The provider's own key, `Type/id` (as stored).
+    pub source_id: &'a str,
+}
+
+/// Why a stored body cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServeError {
+    #[error("the stored body is not a JSON object: {0}")]
+    NotAnObject(String),
+}
+
+/// The resource of `body` (a stored record's canonical JSON) as served.
+pub fn record(body: &str, meta: RecordMeta<'_>) -> Result<Map<String, Value>, ServeError> {
+    let Value::Object(mut resource) =
+        serde_json::from_str(body).map_err(|e| ServeError::NotAnObject(e.to_string()))?
+    else {
+        return Err(ServeError::NotAnObject("not an object".to_owned()));
+    };
+    resource.insert("id".to_owned(), Value::String(meta.id.to_string()));
+    let mut m = match resource.remove("meta") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    m.insert(
+        "versionId".to_owned(),
+        Value::String(meta.version.to_string()),
+    );
+    m.insert(
+        "lastUpdated".to_owned(),
+        Value::String(instant(meta.updated_at)),
+    );
+    resource.insert("meta".to_owned(), Value::Object(m));
+    let own_id = meta
+        .source_id
+        .split_once('/')
+        .map_or(meta.source_id, |(_, id)| id);
+    let system = source_system(meta.source_hcp);
+    let identifiers = resource
+        .entry("identifier")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = identifiers {
+        let present = list.iter().any(|i| {
+            i.get("system").and_then(Value::as_str) == Some(&system)
+                && i.get("value").and_then(Value::as_str) == Some(own_id)
+        });
+        if !present {
+            let mut identifier = Map::new();
+            identifier.insert("system".to_owned(), Value::String(system));
+            identifier.insert("value".to_owned(), Value::String(own_id.to_owned()));
+            list.push(Value::Object(identifier));
+        }
+    }
+    Ok(resource)
+}
+
+/// A FHIR `instant`: RFC 3339 in UTC, to the microsecond as stored.
+pub fn instant(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// The `ETag` of a version: weak, as FHIR has it (`W/"3"`).
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn meta(source_id: &str) -> RecordMeta<'_> {
+        RecordMeta {
+            id: Uuid::from_u128(7),
+            version: 3,
+            updated_at: datetime!(2026-12-07 12:00:00.25 +08:00),
+            source_hcp: Uuid::from_u128(9),
+            source_id,
+        }
+    }
+
+    #[test]
+    fn the_server_s_identity_is_put_in_and_the_rest_kept() {
+        let body = json!({
+            "resourceType": "Condition",
+            "id": "c-1",
+            "meta": {"profile": ["http://example.org/p"], "versionId": "x"},
+            "identifier": [{"system": "urn:other", "value": "1"}],
+            "subject": {"reference": "Patient/r"}
+        })
+        .to_string();
+        let served = Value::Object(record(&body, meta("Condition/c-1")).unwrap());
+        assert_eq!(served["id"], "00000000-0000-0000-0000-000000000007");
+        assert_eq!(
+            served["meta"],
+            json!({"profile": ["http://example.org/p"], "versionId": "3",
+                   "lastUpdated": "2026-12-07T04:00:00.25Z"})
+        );
+        assert_eq!(
+            served["identifier"],
+            json!([{"system": "urn:other", "value": "1"},
+                   {"system": format!("{SOURCE_SYSTEM_PREFIX}00000000-0000-0000-0000-000000000009"),
+                    "value": "c-1"}])
+        );
+        assert_eq!(served["subject"], json!({"reference": "Patient/r"}));
+    }
+
+    #[test]
+    fn an_identifier_already_there_is_not_repeated() {
+        let system = source_system(Uuid::from_u128(9));
+        let body = json!({"resourceType": "Observation", "id": "o",
+                          "identifier": [{"system": system, "value": "o"}]})
+        .to_string();
+        let served = Value::Object(record(&body, meta("Observation/o")).unwrap());
+        assert_eq!(served["identifier"].as_array().unwrap().len(), 1);
+        assert!(record("[1]", meta("Observation/o")).is_err());
+        assert_eq!(etag(3), "W/\"3\"");
+    }
+}

@@ -1,0 +1,350 @@
+//! The FHIR R4 API under `/fhir` (issue 25): capability, read and vread, formats, and refusals
+//! that reveal nothing. Every FHIR body a test here receives is written to
+//! `EHRSHARE_FHIR_CAPTURE` (if set), where `.ci/run` checks it with the external validators
+//! (`scripts/fhir-externals responses`, ADR 0011).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::http::Request;
+use ehrshare_testkit::{Agent, SignedBy, TestResponse};
+use serde_json::{Value, json};
+
+use crate::world::*;
+
+const SUBJECT: &str = "https://ehrshare.example/fhir/NamingSystem/hkid";
+
+static CAPTURED: AtomicUsize = AtomicUsize::new(0);
+
+/// Keeps a FHIR body for the external validators.
+fn capture(path: &str, r: &TestResponse) {
+    let Ok(dir) = std::env::var("EHRSHARE_FHIR_CAPTURE") else {
+        return;
+    };
+    if !r
+        .header("content-type")
+        .starts_with("application/fhir+json")
+        || r.body.is_empty()
+    {
+        return;
+    }
+    let backend = if std::env::var("EHRSHARE_TEST_DATABASE_URL").is_ok() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let dir = std::path::Path::new(&dir).join(backend);
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = CAPTURED.fetch_add(1, Ordering::Relaxed);
+    let name: String = path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(80)
+        .collect();
+    std::fs::write(
+        dir.join(format!("{}-{n:04}{name}.json", std::process::id())),
+        &r.body,
+    )
+    .unwrap();
+}
+
+/// `GET path` as `agent` (or no one), with an `Accept` header if given.
+async fn fhir_get(
+    w: &World,
+    agent: Option<&Agent>,
+    path: &str,
+    accept: Option<&str>,
+) -> TestResponse {
+    let mut b = Request::get(path);
+    if let Some(a) = agent {
+        b = b.signed_by(a);
+    }
+    if let Some(a) = accept {
+        b = b.header("accept", a);
+    }
+    let r = w.t.send(b.body(axum::body::Body::empty()).unwrap()).await;
+    capture(path, &r);
+    r
+}
+
+fn subject() -> Value {
+    json!({"identifier": {"system": SUBJECT, "value": "A1234563"}})
+}
+
+/// A small valid resource of each served type, with the provider's own id `id`.
+fn resource_of(resource_type: &str, id: &str) -> Value {
+    let mut v = match resource_type {
+        "AllergyIntolerance" => json!({"code": {"text": "Penicillin"}, "patient": subject()}),
+        "Condition" => json!({"code": {"text": "Asthma"}, "subject": subject()}),
+        "Procedure" => {
+            json!({"status": "completed", "code": {"text": "Spirometry"}, "subject": subject()})
+        }
+        "MedicationRequest" => json!({"status": "active", "intent": "order",
+            "medicationCodeableConcept": {"text": "Salbutamol"}, "subject": subject()}),
+        "MedicationDispense" => json!({"status": "completed",
+            "medicationCodeableConcept": {"text": "Salbutamol"}, "subject": subject()}),
+        "MedicationStatement" => json!({"status": "active",
+            "medicationCodeableConcept": {"text": "Salbutamol"}, "subject": subject()}),
+        "Encounter" => json!({"status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": subject()}),
+        "Appointment" => json!({"status": "booked",
+            "participant": [{"actor": {"type": "Patient", "identifier": {"system": SUBJECT, "value": "A1234563"}},
+                             "status": "accepted"}]}),
+        "DocumentReference" => json!({"status": "current", "subject": subject(),
+            "content": [{"attachment": {"contentType": "text/plain", "data": "V2hlZXpl"}}]}),
+        "Immunization" => json!({"status": "completed", "vaccineCode": {"text": "Influenza"},
+            "patient": subject(), "occurrenceDateTime": "2026-10-01"}),
+        "Observation" => json!({"status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+            "subject": subject(), "valueQuantity": {"value": 5.4, "unit": "mmol/L"}}),
+        "DiagnosticReport" => json!({"status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
+            "code": {"text": "Blood glucose"}, "subject": subject()}),
+        "ImagingStudy" => json!({"status": "available", "subject": subject()}),
+        "ServiceRequest" => json!({"status": "active", "intent": "order",
+            "code": {"text": "Physiotherapy"}, "subject": subject()}),
+        other => panic!("no example of {other}"),
+    };
+    v["resourceType"] = json!(resource_type);
+    v["id"] = json!(id);
+    v
+}
+
+/// A world whose doctor may read: consent and a care episode at the doctor's provider.
+async fn under_care() -> World {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    w
+}
+
+/// Deposits `resource` as the doctor and answers the server's record id.
+async fn deposited(w: &World, resource: Value) -> String {
+    let r = w.deposit(resource).await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn metadata_lists_exactly_the_interactions_that_work() {
+    let w = under_care().await;
+    let r = fhir_get(&w, None, "/fhir/metadata", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), "application/fhir+json");
+    let cs = r.json();
+    assert_eq!(cs["resourceType"], "CapabilityStatement");
+    assert_eq!(cs["fhirVersion"], "4.0.1");
+    assert_eq!(cs["kind"], "instance");
+    let listed = cs["rest"][0]["resource"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 14, "every shared record type but Patient");
+    for entry in &listed {
+        let t = entry["type"].as_str().unwrap();
+        let codes: Vec<&str> = entry["interaction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["code"].as_str().unwrap())
+            .collect();
+        let id = deposited(&w, resource_of(t, &format!("{t}-1"))).await;
+        for code in &codes {
+            let path = match *code {
+                "read" => format!("/fhir/{t}/{id}"),
+                "vread" => format!("/fhir/{t}/{id}/_history/1"),
+                other => panic!("{t}: {other} is listed but this test does not know it"),
+            };
+            let r = fhir_get(&w, Some(&w.doctor), &path, None).await;
+            assert_eq!(r.status, 200, "{t} {code}: {}", r.text());
+            assert_eq!(r.json()["resourceType"], t);
+            assert_eq!(r.json()["id"], id.as_str());
+        }
+        // What is not listed is not served.
+        for (code, path) in [
+            ("history-instance", format!("/fhir/{t}/{id}/_history")),
+            ("search-type", format!("/fhir/{t}")),
+        ] {
+            assert!(!codes.contains(&code), "{t} {code}");
+            let r = fhir_get(&w, Some(&w.doctor), &path, None).await;
+            assert!(
+                r.status == 404 || r.status == 405,
+                "{t} {code}: {}",
+                r.status
+            );
+            assert_eq!(r.header("content-type"), "application/fhir+json");
+        }
+    }
+    // Patient is a recipient, not a record: not served yet.
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Patient/{}", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["resourceType"], "OperationOutcome");
+}
+
+#[tokio::test]
+async fn read_and_vread_serve_each_version_with_its_identity() {
+    let w = under_care().await;
+    let mut first = condition("c-1");
+    first["note"] = json!([{"text": "first"}]);
+    let id = deposited(&w, first).await;
+    let mut second = condition("c-1");
+    second["note"] = json!([{"text": "second"}]);
+    assert_eq!(
+        deposited(&w, second).await,
+        id,
+        "one source id is one record"
+    );
+
+    let r = fhir_get(&w, Some(&w.doctor), &format!("/fhir/Condition/{id}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), "application/fhir+json");
+    assert_eq!(r.header("etag"), "W/\"2\"");
+    assert!(r.header("last-modified").ends_with(" GMT"));
+    let v = r.json();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["meta"]["versionId"], "2");
+    assert!(v["meta"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(v["note"][0]["text"], "second");
+    let own: Vec<&Value> = v["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["value"] == "c-1")
+        .collect();
+    assert_eq!(
+        own.len(),
+        1,
+        "the provider's own id is kept as an identifier"
+    );
+    assert!(own[0]["system"].as_str().unwrap().ends_with(&w.hcp));
+
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition/{id}/_history/1"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("etag"), "W/\"1\"");
+    assert_eq!(r.json()["meta"]["versionId"], "1");
+    assert_eq!(r.json()["note"][0]["text"], "first");
+    for missing in [
+        format!("/fhir/Condition/{id}/_history/3"),
+        format!("/fhir/Condition/{id}/_history/0"),
+        format!("/fhir/Condition/{id}/_history/one"),
+        format!("/fhir/Observation/{id}"),
+        format!("/fhir/Condition/{}", id.to_uppercase()),
+        format!("/fhir/Condition/{}", id.replace('-', "")),
+        "/fhir/Condition/c-1".to_owned(),
+        format!("/fhir/Condition/{}", uuid::Uuid::now_v7()),
+    ] {
+        let r = fhir_get(&w, Some(&w.doctor), &missing, None).await;
+        assert_eq!(r.status, 404, "{missing}: {}", r.text());
+        assert_eq!(r.json()["resourceType"], "OperationOutcome", "{missing}");
+        assert_eq!(r.json()["issue"][0]["code"], "not-found", "{missing}");
+    }
+}
+
+#[tokio::test]
+async fn json_is_served_and_other_formats_are_refused_with_406() {
+    let w = under_care().await;
+    let id = deposited(&w, condition("c-2")).await;
+    let path = format!("/fhir/Condition/{id}");
+    for accept in [
+        "application/fhir+json",
+        "application/fhir+json; fhirVersion=4.0",
+        "application/json",
+        "text/html, */*;q=0.1",
+    ] {
+        let r = fhir_get(&w, Some(&w.doctor), &path, Some(accept)).await;
+        assert_eq!(r.status, 200, "{accept}");
+        assert_eq!(
+            r.header("content-type"),
+            "application/fhir+json",
+            "{accept}"
+        );
+    }
+    for accept in ["application/fhir+xml", "application/xml, text/xml"] {
+        let r = fhir_get(&w, Some(&w.doctor), &path, Some(accept)).await;
+        assert_eq!(r.status, 406, "{accept}");
+        assert_eq!(r.json()["issue"][0]["code"], "not-supported");
+    }
+    for (format, status) in [
+        ("json", 200),
+        ("application/fhir+json", 200),
+        ("xml", 406),
+        ("ttl", 406),
+    ] {
+        let r = fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!("{path}?_format={}", format.replace('+', "%2B")),
+            Some("application/fhir+xml"),
+        )
+        .await;
+        assert_eq!(r.status, status, "_format={format} wins over Accept");
+    }
+}
+
+#[tokio::test]
+async fn a_record_the_decision_refuses_is_the_same_404_as_none_and_is_audited() {
+    let w = under_care().await;
+    let id = deposited(&w, condition("c-3")).await;
+    let unknown = uuid::Uuid::now_v7();
+    // Another provider's doctor has no consent and no care episode.
+    let refused = fhir_get(
+        &w,
+        Some(&w.other_doctor),
+        &format!("/fhir/Condition/{id}"),
+        None,
+    )
+    .await;
+    let missing = fhir_get(
+        &w,
+        Some(&w.other_doctor),
+        &format!("/fhir/Condition/{unknown}"),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 404);
+    assert_eq!(missing.status, 404);
+    let strip = |mut v: Value| {
+        v["issue"][0]["diagnostics"] = Value::Null;
+        v
+    };
+    assert_eq!(
+        strip(refused.json()),
+        strip(missing.json()),
+        "nothing tells them apart"
+    );
+    // Registration staff see demographics only.
+    let r = fhir_get(&w, Some(&w.clerk), &format!("/fhir/Condition/{id}"), None).await;
+    assert_eq!(r.status, 404);
+    // No login: 401, as an OperationOutcome.
+    let r = fhir_get(&w, None, &format!("/fhir/Condition/{id}"), None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["issue"][0]["code"], "login");
+
+    let db = w.t.db.connect().await;
+    let entries = db.audit_entries(0, 100_000).await.unwrap();
+    let reads: Vec<_> = entries
+        .iter()
+        .map(|e| &e.entry)
+        .filter(|e| e.action == "record.read" && e.record_ids.contains(&id.parse().unwrap()))
+        .map(|e| (e.actor.account, e.outcome))
+        .collect();
+    use ehrshare_core::audit::Outcome;
+    assert!(
+        reads.contains(&(w.other_doctor.account, Outcome::Denied)),
+        "{reads:?}"
+    );
+    assert!(
+        reads.contains(&(w.clerk.account, Outcome::Denied)),
+        "{reads:?}"
+    );
+}

@@ -1,0 +1,88 @@
+//! `GET /fhir/{type}/{id}` (read) and `GET /fhir/{type}/{id}/_history/{version}` (vread): one
+//! record through the access decision, audited before it leaves. A type not served, an id that
+//! is no record id, a record of another type, a version that does not exist and a record the
+//! caller may not see are one and the same 404.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use ehrshare_app::record::{Record, RecordTarget};
+use ehrshare_app::{App, AppError};
+use ehrshare_fhir::capability::TypeInteraction;
+use ehrshare_fhir::served::RecordMeta;
+use uuid::Uuid;
+
+use super::format::{FhirJson, fhir_json, with_version};
+use crate::error::HttpError;
+use crate::session::LoggedIn;
+
+/// `read`.
+pub async fn read(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    _: FhirJson,
+    Path((resource_type, id)): Path<(String, String)>,
+) -> Result<Response, HttpError> {
+    let target = target(&resource_type, &id, None, TypeInteraction::Read)?;
+    let record = app.read_record_as(&session, &caller, target).await?;
+    served(&record)
+}
+
+/// `vread`.
+pub async fn vread(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    _: FhirJson,
+    Path((resource_type, id, version)): Path<(String, String, String)>,
+) -> Result<Response, HttpError> {
+    let version = version
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or(AppError::NotFound)?;
+    let target = target(&resource_type, &id, Some(version), TypeInteraction::Vread)?;
+    let record = app.read_record_as(&session, &caller, target).await?;
+    served(&record)
+}
+
+fn target<'a>(
+    resource_type: &'a str,
+    id: &str,
+    version: Option<i64>,
+    interaction: TypeInteraction,
+) -> Result<RecordTarget<'a>, AppError> {
+    if !super::served::serves(resource_type, interaction) {
+        return Err(AppError::NotFound);
+    }
+    // FHIR ids are case-sensitive: only the canonical spelling of a record id names it.
+    let id = Uuid::parse_str(id)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == id)
+        .ok_or(AppError::NotFound)?;
+    Ok(RecordTarget {
+        id,
+        resource_type: Some(resource_type),
+        version,
+    })
+}
+
+/// A record as FHIR serves it, with its version's `ETag` and `Last-Modified`.
+pub(crate) fn served(record: &Record) -> Result<Response, HttpError> {
+    let resource = ehrshare_fhir::served::record(
+        &record.body,
+        RecordMeta {
+            id: record.id,
+            version: record.version,
+            updated_at: record.updated_at,
+            source_hcp: record.source_hcp,
+            source_id: &record.source_id,
+        },
+    )
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let body = serde_json::Value::Object(resource).to_string();
+    Ok(with_version(
+        fhir_json(StatusCode::OK, body),
+        record.version,
+        record.updated_at,
+    ))
+}

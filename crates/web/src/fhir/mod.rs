@@ -1,0 +1,29 @@
+//! `/fhir`: the FHIR R4 API (SPEC 5, issue 25). Files mirror URLs: [`metadata`] (the
+//! CapabilityStatement) and [`instance`] (`/{type}/{id}` and `/{type}/{id}/_history/{vid}`).
+//!
+//! What is served is the table [`SERVED`] ([`served`]): the handlers refuse any type or
+//! interaction that is not in it, and the CapabilityStatement is built from it, so the
+//! statement cannot claim what does not work (a test walks it against the server). Responses are `application/fhir+json`
+//! ([`format`]); errors are OperationOutcomes (`crate::error`).
+
+pub mod format;
+pub mod instance;
+pub mod metadata;
+pub mod served;
+
+use axum::Router;
+use axum::routing::get;
+use ehrshare_app::App;
+
+pub use served::{FhirBase, SERVED, serves};
+
+/// The `/fhir` routes.
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/fhir/metadata", get(metadata::show))
+        .route("/fhir/{resource_type}/{id}", get(instance::read))
+        .route(
+            "/fhir/{resource_type}/{id}/_history/{version}",
+            get(instance::vread),
+        )
+}
