@@ -21,6 +21,7 @@ use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::{NewAuditEntry, Outcome};
 use ehrshare_core::domain::Domain;
 use ehrshare_core::record::RecordStatus;
+use ehrshare_core::search::DateParam;
 use ehrshare_store::alert::AlertRow;
 use ehrshare_store::audit::{NoticeClaim, ReadEffects};
 use ehrshare_store::record::RecordRow;
@@ -47,6 +48,28 @@ pub struct Summary {
     pub total: usize,
 }
 
+/// A FHIR search of one resource type in one recipient's record (issue 25, item 4). Every
+/// condition must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSearch {
+    pub recipient: Uuid,
+    pub resource_type: String,
+    /// `_id`: only these records.
+    pub ids: Option<Vec<Uuid>>,
+    /// `_lastUpdated`.
+    pub last_updated: Vec<DateParam>,
+    /// The page: how many matches to skip, and at most how many to answer.
+    pub offset: usize,
+    pub count: usize,
+}
+
+/// What a search found: a page of records, and how many match in all.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub records: Vec<ListedRecord>,
+    pub total: usize,
+}
+
 /// Which record a read is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordTarget<'a> {
@@ -55,6 +78,15 @@ pub struct RecordTarget<'a> {
     pub resource_type: Option<&'a str>,
     /// A version (FHIR's vread); the latest when `None`.
     pub version: Option<i64>,
+}
+
+/// What of a record a read answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// The version the target names (the latest when it names none).
+    One,
+    /// Every version, newest first (FHIR's instance history).
+    History,
 }
 
 impl RecordTarget<'_> {
@@ -196,6 +228,85 @@ impl App {
         })
     }
 
+    /// Searches one resource type in a recipient's record, as the caller may see it: the
+    /// role's domains that hold the type, restricted items neither listed nor counted. A
+    /// search the decision refuses, or of a recipient who does not exist, finds nothing (the
+    /// audit keeps the reason): a search never tells a patient one may not see from one who
+    /// is not there. The page's record ids are in the audit entry, durable before they leave.
+    pub async fn search_records(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        search: &RecordSearch,
+    ) -> Result<Found, AppError> {
+        let nothing = Found {
+            records: Vec::new(),
+            total: 0,
+        };
+        let asker = self.asker(session).await?;
+        let domains = ehrshare_core::domain::domains_holding(&search.resource_type);
+        let ask = Ask {
+            action: Action::Read,
+            domains,
+            record: None,
+            reason: None,
+        };
+        let prefetch: Vec<String> =
+            need_to_know(asker.requester.role, &ask, self.policy().profiles)
+                .iter()
+                .map(|d| d.code().to_owned())
+                .collect();
+        let mut facts = match self.facts(search.recipient, &prefetch).await {
+            Ok(facts) => facts,
+            Err(AppError::NotFound) => {
+                let mut entry = caller.entry(self, "record.search", Outcome::Denied);
+                entry.denial_reason = Some("not-found".to_owned());
+                self.audit(entry).await?;
+                return Ok(nothing);
+            }
+            Err(e) => return Err(e),
+        };
+        let decision = if domains.is_empty()
+            || asker.system_only
+            || !asker.scope_allows(ehrshare_core::oauth::Access::Read, &search.resource_type)
+        {
+            Decision::Deny {
+                reason: DenyReason::RoleNotPermitted,
+            }
+        } else {
+            self.decide_for(&asker, &facts, &ask)
+        };
+        let mut entry =
+            self.decision_entry(caller, "record.search", search.recipient, &decision, None);
+        let Decision::Permit { basis, obligations } = &decision else {
+            self.audit(entry).await?;
+            return Ok(nothing);
+        };
+        let matching: Vec<ListedRecord> = std::mem::take(&mut facts.records)
+            .into_iter()
+            .filter(|r| obligations.domains.contains(&r.domain) && !hidden(obligations, r))
+            .filter(|r| r.resource_type == search.resource_type)
+            .filter(|r| search.ids.as_ref().is_none_or(|ids| ids.contains(&r.id)))
+            .filter(|r| search.last_updated.iter().all(|d| d.matches(r.updated_at)))
+            .collect();
+        let total = matching.len();
+        let records: Vec<ListedRecord> = matching
+            .into_iter()
+            .skip(search.offset)
+            .take(search.count)
+            .collect();
+        entry.record_ids = records.iter().map(|r| r.id).collect();
+        match self
+            .record_access(entry, &asker, &facts, basis, obligations)
+            .await
+        {
+            Ok(()) => Ok(Found { records, total }),
+            // The consent was revoked meanwhile: audited as refused, and nothing found.
+            Err(AppError::Forbidden { .. }) => Ok(nothing),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The depositing provider withdraws a record deposited in error: it stays, with its
     /// versions, but is no longer shown. Only a user of the provider that deposited it, with
     /// the right to deposit in its domain now; anyone else gets 404.
@@ -280,8 +391,23 @@ impl App {
         id: Uuid,
         reason: Option<&str>,
     ) -> Result<RecordRow, AppError> {
-        self.read_one(session, caller, RecordTarget::latest(id), reason)
+        self.read_one(session, caller, RecordTarget::latest(id), Want::One, reason)
             .await
+            .map(|(record, _)| record)
+    }
+
+    /// Every version of one record, newest first, through the same decision and audit as a
+    /// read of it (FHIR's instance `_history`).
+    pub async fn record_history(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        target: RecordTarget<'_>,
+    ) -> Result<Vec<RecordRow>, AppError> {
+        let (_, versions) = self
+            .read_one(session, caller, target, Want::History, None)
+            .await?;
+        Ok(versions)
     }
 
     /// One record (or one version of it) as FHIR names it: `resource_type/id`, optionally
@@ -293,7 +419,9 @@ impl App {
         caller: &Caller,
         target: RecordTarget<'_>,
     ) -> Result<RecordRow, AppError> {
-        self.read_one(session, caller, target, None).await
+        self.read_one(session, caller, target, Want::One, None)
+            .await
+            .map(|(record, _)| record)
     }
 
     async fn read_one(
@@ -301,8 +429,9 @@ impl App {
         session: &Session,
         caller: &Caller,
         target: RecordTarget<'_>,
+        want: Want,
         reason: Option<&str>,
-    ) -> Result<RecordRow, AppError> {
+    ) -> Result<(RecordRow, Vec<RecordRow>), AppError> {
         crate::limits::check("reason", reason, crate::limits::REASON)?;
         let id = target.id;
         let asker = self.asker(session).await?;
@@ -366,13 +495,17 @@ impl App {
             },
             _ => record,
         };
+        let history = match want {
+            Want::One => Vec::new(),
+            Want::History => self.db().record_versions(id).await?,
+        };
         self.record_access(entry, &asker, &facts, basis, obligations)
             .await
             .map_err(|e| match e {
                 AppError::Forbidden { .. } => AppError::NotFound,
                 other => other,
             })?;
-        Ok(record)
+        Ok((record, history))
     }
 
     /// Makes a permitted access's entry durable with what it obliges: the alert for access

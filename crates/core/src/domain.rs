@@ -135,9 +135,75 @@ pub fn domain_of(resource_type: &str, evidence: Evidence<'_>) -> Result<Domain, 
     })
 }
 
+/// Every domain a resource of `resource_type` can be filed in ([`domain_of`] over all
+/// evidence): where a search of that type must look. Empty for a type not shared.
+pub fn domains_holding(resource_type: &str) -> &'static [Domain] {
+    const INVESTIGATIONS: &[Domain] = &[
+        Domain::Laboratory,
+        Domain::Radiology,
+        Domain::OtherInvestigation,
+    ];
+    match resource_type {
+        "Patient" => &[Domain::Demographics],
+        "AllergyIntolerance" => &[Domain::Allergy],
+        "Condition" => &[Domain::Diagnosis, Domain::CmDiagnosis],
+        "Procedure" => &[Domain::Procedure, Domain::CmTreatment],
+        "MedicationRequest" => &[Domain::Medication, Domain::CmPrescription],
+        "MedicationDispense" | "MedicationStatement" => &[Domain::Medication],
+        "Encounter" | "Appointment" => &[Domain::Encounter],
+        "DocumentReference" => &[Domain::ClinicalNote],
+        "Immunization" => &[Domain::Immunisation],
+        "Observation" | "DiagnosticReport" => INVESTIGATIONS,
+        "ImagingStudy" => &[Domain::Radiology],
+        "ServiceRequest" => &[Domain::Referral],
+        _ => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_type_is_only_ever_filed_in_the_domains_said_to_hold_it() {
+        let categories: [&[&str]; 3] = [&[], &["LAB"], &["RAD"]];
+        let classes: [&[&str]; 4] = [&[], &["CHEM"], &["RAD.CT"], &["EKG.MEAS"]];
+        for t in [
+            "Patient",
+            "AllergyIntolerance",
+            "Condition",
+            "Procedure",
+            "MedicationRequest",
+            "MedicationDispense",
+            "MedicationStatement",
+            "Encounter",
+            "Appointment",
+            "DocumentReference",
+            "Immunization",
+            "Observation",
+            "DiagnosticReport",
+            "ImagingStudy",
+            "ServiceRequest",
+        ] {
+            let mut seen = std::collections::BTreeSet::new();
+            for c in categories {
+                for k in classes {
+                    for cm in [false, true] {
+                        let evidence = Evidence {
+                            categories: c,
+                            code_classes: k,
+                            cm,
+                        };
+                        seen.insert(domain_of(t, evidence).unwrap());
+                    }
+                }
+            }
+            let said: std::collections::BTreeSet<Domain> =
+                domains_holding(t).iter().copied().collect();
+            assert_eq!(seen, said, "{t}");
+        }
+        assert!(domains_holding("Group").is_empty());
+    }
 
     #[test]
     fn codes_round_trip_and_names_exist() {

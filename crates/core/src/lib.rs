@@ -28,5 +28,6 @@ pub mod provider;
 pub mod recipient;
 pub mod record;
 pub mod registration;
+pub mod search;
 pub mod terminology;
 pub mod totp;

@@ -6,6 +6,7 @@
 
 pub mod audit_event;
 pub mod build;
+pub mod bundle;
 pub mod capability;
 pub mod datatypes;
 pub mod headline;

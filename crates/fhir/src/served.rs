@@ -20,14 +20,14 @@ pub fn source_system(hcp: Uuid) -> String {
 
 /// What the server knows of a record beyond its body.
 #[derive(Debug, Clone, Copy)]
-pub struct RecordMeta<'a> {
+pub struct RecordMeta {
     /// The server's record id: the resource's `id` as served.
     pub id: Uuid,
     pub version: i64,
     pub updated_at: OffsetDateTime,
+    /// The provider that deposited it: its own id (the body's `id` as deposited) is kept in
+    /// this provider's identifier system.
     pub source_hcp: Uuid,
-    /// The provider's own key, `Type/id` (as stored).
-    pub source_id: &'a str,
 }
 
 /// Why a stored body cannot be served.
@@ -38,13 +38,13 @@ pub enum ServeError {
 }
 
 /// The resource of `body` (a stored record's canonical JSON) as served.
-pub fn record(body: &str, meta: RecordMeta<'_>) -> Result<Map<String, Value>, ServeError> {
+pub fn record(body: &str, meta: RecordMeta) -> Result<Map<String, Value>, ServeError> {
     let Value::Object(mut resource) =
         serde_json::from_str(body).map_err(|e| ServeError::NotAnObject(e.to_string()))?
     else {
         return Err(ServeError::NotAnObject("not an object".to_owned()));
     };
-    resource.insert("id".to_owned(), Value::String(meta.id.to_string()));
+    let own_id = resource.insert("id".to_owned(), Value::String(meta.id.to_string()));
     let mut m = match resource.remove("meta") {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
@@ -58,10 +58,10 @@ pub fn record(body: &str, meta: RecordMeta<'_>) -> Result<Map<String, Value>, Se
         Value::String(instant(meta.updated_at)),
     );
     resource.insert("meta".to_owned(), Value::Object(m));
-    let own_id = meta
-        .source_id
-        .split_once('/')
-        .map_or(meta.source_id, |(_, id)| id);
+    let Some(Value::String(own_id)) = own_id else {
+        return Ok(resource);
+    };
+    let own_id = own_id.as_str();
     let system = source_system(meta.source_hcp);
     let identifiers = resource
         .entry("identifier")
@@ -100,13 +100,12 @@ mod tests {
 
     use super::*;
 
-    fn meta(source_id: &str) -> RecordMeta<'_> {
+    fn meta() -> RecordMeta {
         RecordMeta {
             id: Uuid::from_u128(7),
             version: 3,
             updated_at: datetime!(2026-12-07 12:00:00.25 +08:00),
             source_hcp: Uuid::from_u128(9),
-            source_id,
         }
     }
 
@@ -120,7 +119,7 @@ mod tests {
             "subject": {"reference": "Patient/r"}
         })
         .to_string();
-        let served = Value::Object(record(&body, meta("Condition/c-1")).unwrap());
+        let served = Value::Object(record(&body, meta()).unwrap());
         assert_eq!(served["id"], "00000000-0000-0000-0000-000000000007");
         assert_eq!(
             served["meta"],
@@ -142,9 +141,9 @@ mod tests {
         let body = json!({"resourceType": "Observation", "id": "o",
                           "identifier": [{"system": system, "value": "o"}]})
         .to_string();
-        let served = Value::Object(record(&body, meta("Observation/o")).unwrap());
+        let served = Value::Object(record(&body, meta()).unwrap());
         assert_eq!(served["identifier"].as_array().unwrap().len(), 1);
-        assert!(record("[1]", meta("Observation/o")).is_err());
+        assert!(record("[1]", meta()).is_err());
         assert_eq!(etag(3), "W/\"3\"");
     }
 }

@@ -213,6 +213,27 @@ impl Db {
         })
     }
 
+    /// Every version of a record, newest first (as [`Db::record_version`]).
+    pub async fn record_versions(&self, id: Uuid) -> Result<Vec<RecordRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT r.record_id, r.recipient_id, r.domain, r.resource_type, r.source_hcp, \
+                 r.source_id, v.version, v.status, v.body, v.account_id AS deposited_by, \
+                 r.created_at, v.created_at AS updated_at \
+                 FROM record r JOIN record_version v ON v.record_id = r.record_id \
+                 WHERE r.record_id = $1 ORDER BY v.version DESC",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(record_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
     /// A provider's idempotency key, if it was used.
     pub async fn deposit_key(
         &self,

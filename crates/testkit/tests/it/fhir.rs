@@ -138,6 +138,7 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
     assert_eq!(cs["kind"], "instance");
     let listed = cs["rest"][0]["resource"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 14, "every shared record type but Patient");
+    let patient = format!("Patient/{}", w.recipient);
     for entry in &listed {
         let t = entry["type"].as_str().unwrap();
         let codes: Vec<&str> = entry["interaction"]
@@ -146,31 +147,79 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
             .iter()
             .map(|i| i["code"].as_str().unwrap())
             .collect();
+        let params: Vec<&str> = entry["searchParam"]
+            .as_array()
+            .map(|a| a.iter().map(|p| p["name"].as_str().unwrap()).collect())
+            .unwrap_or_default();
         let id = deposited(&w, resource_of(t, &format!("{t}-1"))).await;
         for code in &codes {
-            let path = match *code {
-                "read" => format!("/fhir/{t}/{id}"),
-                "vread" => format!("/fhir/{t}/{id}/_history/1"),
+            let (path, bundle) = match *code {
+                "read" => (format!("/fhir/{t}/{id}"), None),
+                "vread" => (format!("/fhir/{t}/{id}/_history/1"), None),
+                "history-instance" => (format!("/fhir/{t}/{id}/_history"), Some("history")),
+                "search-type" => (format!("/fhir/{t}?patient={patient}"), Some("searchset")),
                 other => panic!("{t}: {other} is listed but this test does not know it"),
             };
             let r = fhir_get(&w, Some(&w.doctor), &path, None).await;
             assert_eq!(r.status, 200, "{t} {code}: {}", r.text());
-            assert_eq!(r.json()["resourceType"], t);
-            assert_eq!(r.json()["id"], id.as_str());
+            let v = r.json();
+            match bundle {
+                None => {
+                    assert_eq!(v["resourceType"], t);
+                    assert_eq!(v["id"], id.as_str());
+                }
+                Some(kind) => {
+                    assert_eq!(v["resourceType"], "Bundle");
+                    assert_eq!(v["type"], kind);
+                    assert_eq!(v["total"], 1, "{t} {code}");
+                    assert_eq!(v["entry"][0]["resource"]["id"], id.as_str());
+                }
+            }
+        }
+        // Every search parameter listed works: each finds the one record.
+        for p in &params {
+            let value = match *p {
+                "patient" | "subject" => patient.clone(),
+                "_id" => id.clone(),
+                "_lastUpdated" => "ge2000-01-01".to_owned(),
+                other => panic!("{t}: {other} is listed but this test does not know it"),
+            };
+            let r = fhir_get(
+                &w,
+                Some(&w.doctor),
+                &format!("/fhir/{t}?patient={patient}&{p}={value}"),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{t} {p}: {}", r.text());
+            assert_eq!(r.json()["total"], 1, "{t} {p}");
         }
         // What is not listed is not served.
-        for (code, path) in [
-            ("history-instance", format!("/fhir/{t}/{id}/_history")),
-            ("search-type", format!("/fhir/{t}")),
-        ] {
+        for (code, method) in [("update", "PUT"), ("delete", "DELETE")] {
             assert!(!codes.contains(&code), "{t} {code}");
-            let r = fhir_get(&w, Some(&w.doctor), &path, None).await;
-            assert!(
-                r.status == 404 || r.status == 405,
-                "{t} {code}: {}",
-                r.status
-            );
+            let r =
+                w.t.send(
+                    Request::builder()
+                        .method(method)
+                        .uri(format!("/fhir/{t}/{id}"))
+                        .signed_by(&w.doctor)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(r.status, 405, "{t} {code}");
             assert_eq!(r.header("content-type"), "application/fhir+json");
+        }
+        if !params.contains(&"subject") {
+            let r = fhir_get(
+                &w,
+                Some(&w.doctor),
+                &format!("/fhir/{t}?subject={patient}"),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 400, "{t} has no subject parameter");
+            assert_eq!(r.json()["issue"][0]["expression"][0], "subject");
         }
     }
     // Patient is a recipient, not a record: not served yet.
@@ -183,6 +232,8 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
     .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    let r = fhir_get(&w, Some(&w.doctor), "/fhir/Patient?identifier=x", None).await;
+    assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
@@ -347,4 +398,265 @@ async fn a_record_the_decision_refuses_is_the_same_404_as_none_and_is_audited() 
         reads.contains(&(w.clerk.account, Outcome::Denied)),
         "{reads:?}"
     );
+}
+
+/// The records a search answers, following `next` links to the end: (ids, totals seen).
+async fn every_page(w: &World, agent: &Agent, first: &str) -> (Vec<String>, Vec<u64>, usize) {
+    let (mut ids, mut totals, mut pages) = (Vec::new(), Vec::new(), 0);
+    let mut next = Some(first.to_owned());
+    while let Some(path) = next.take() {
+        let r = fhir_get(w, Some(agent), &path, None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let b = r.json();
+        pages += 1;
+        totals.push(b["total"].as_u64().unwrap());
+        for e in b["entry"].as_array().cloned().unwrap_or_default() {
+            ids.push(e["resource"]["id"].as_str().unwrap().to_owned());
+        }
+        next = b["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| {
+                let url = l["url"].as_str().unwrap();
+                url[url.find("/fhir/").unwrap()..].to_owned()
+            });
+        assert!(pages < 50, "the links go round");
+    }
+    (ids, totals, pages)
+}
+
+#[tokio::test]
+async fn a_search_pages_through_every_match_once_and_filters_by_id_and_update_time() {
+    let w = under_care().await;
+    let mut deposited_ids = Vec::new();
+    for i in 0..25 {
+        deposited_ids.push(deposited(&w, condition(&format!("c-{i}"))).await);
+    }
+    deposited(&w, medication("m-1")).await;
+    let first = format!("/fhir/Condition?patient={}&_count=10", w.recipient);
+    let (ids, totals, pages) = every_page(&w, &w.doctor, &first).await;
+    assert_eq!(pages, 3);
+    assert!(totals.iter().all(|t| *t == 25), "{totals:?}");
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 25, "each once");
+    let mut expected = deposited_ids.clone();
+    expected.sort();
+    assert_eq!(sorted, expected, "only Conditions");
+
+    // POST _search says the same.
+    let r =
+        w.t.send(
+            Request::post("/fhir/Condition/_search")
+                .signed_by(&w.doctor)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(format!(
+                    "subject=Patient/{}&_count=5",
+                    w.recipient
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["total"], 25);
+    assert_eq!(r.json()["entry"].as_array().unwrap().len(), 5);
+    capture("/fhir/Condition/_search", &r);
+
+    let two = format!("{},{}", deposited_ids[3], deposited_ids[7]);
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition?patient={}&_id={two}", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 2);
+    for (updated, total) in [("ge2000", 25), ("lt2000-01-01", 0), ("gt2999", 0)] {
+        let r = fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!(
+                "/fhir/Condition?patient={}&_lastUpdated={updated}",
+                w.recipient
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(r.json()["total"], total, "{updated}");
+    }
+    for (query, field, code) in [
+        ("patient=x&code=J45", "code", "unknown-search-parameter"),
+        ("patient=x&_sort=date", "_sort", "unknown-search-parameter"),
+        ("patient=x&_count=ten", "_count", "invalid-search-value"),
+        (
+            "patient=x&_lastUpdated=yesterday",
+            "_lastUpdated",
+            "invalid-search-value",
+        ),
+        ("_count=10", "patient", "patient-required"),
+        ("patient=a,b", "patient", "one-patient"),
+    ] {
+        let r = fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!("/fhir/Condition?{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{query}: {}", r.text());
+        assert_eq!(r.json()["issue"][0]["expression"][0], field, "{query}");
+        assert_eq!(
+            r.json()["issue"][0]["details"]["coding"][0]["code"],
+            code,
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_search_reveals_or_counts_a_patient_or_record_the_decision_would_deny() {
+    let w = under_care().await;
+    let kept = deposited(&w, condition("c-open")).await;
+    let hidden = deposited(&w, condition("c-hidden")).await;
+    let patient = w.patient().await;
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
+            json!({"record": hidden}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The doctor under care: the restricted record is neither listed nor counted, on any page
+    // size, by id or not.
+    for count in [0, 1, 10] {
+        let r = fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!("/fhir/Condition?patient={}&_count={count}", w.recipient),
+            None,
+        )
+        .await;
+        assert_eq!(r.json()["total"], 1, "_count={count}");
+    }
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition?patient={}&_id={hidden}", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 0);
+    let (ids, _, _) = every_page(
+        &w,
+        &w.doctor,
+        &format!("/fhir/Condition?patient={}&_count=1", w.recipient),
+    )
+    .await;
+    assert_eq!(ids.as_slice(), std::slice::from_ref(&kept));
+
+    // Those the decision refuses find what a search of no one finds.
+    let nobody = uuid::Uuid::now_v7();
+    let shape = |r: &TestResponse| {
+        let mut v = r.json();
+        for l in v["link"].as_array_mut().unwrap() {
+            l["url"] = Value::Null;
+        }
+        v
+    };
+    let empty = shape(
+        &fhir_get(
+            &w,
+            Some(&w.other_doctor),
+            &format!("/fhir/Condition?patient={nobody}"),
+            None,
+        )
+        .await,
+    );
+    assert_eq!(empty["total"], 0);
+    for (who, agent) in [
+        ("another provider's doctor", &w.other_doctor),
+        ("registration staff", &w.clerk),
+    ] {
+        for count in ["", "&_count=0", "&_count=100"] {
+            let r = fhir_get(
+                &w,
+                Some(agent),
+                &format!("/fhir/Condition?patient={}{count}", w.recipient),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{who}");
+            let mut got = shape(&r);
+            let mut want = empty.clone();
+            if !count.is_empty() {
+                got["link"] = Value::Null;
+                want["link"] = Value::Null;
+            }
+            assert_eq!(got, want, "{who}{count}");
+        }
+        let r = fhir_get(
+            &w,
+            Some(agent),
+            &format!("/fhir/Condition?patient={}&_id={kept}", w.recipient),
+            None,
+        )
+        .await;
+        assert_eq!(r.json()["total"], 0, "{who}");
+    }
+    // The refusals are audited with their reasons.
+    let db = w.t.db.connect().await;
+    let entries = db.audit_entries(0, 100_000).await.unwrap();
+    let refused: Vec<_> = entries
+        .iter()
+        .map(|e| &e.entry)
+        .filter(|e| e.action == "record.search" && e.actor.account == w.other_doctor.account)
+        .map(|e| e.denial_reason.clone())
+        .collect();
+    assert!(
+        refused.contains(&Some("not-found".to_owned())),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.as_deref() == Some("consent-required")),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_history_lists_every_version_newest_first() {
+    let w = under_care().await;
+    let id = deposited(&w, condition("c-h")).await;
+    let mut second = condition("c-h");
+    second["note"] = json!([{"text": "amended"}]);
+    deposited(&w, second).await;
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition/{id}/_history"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["type"], "history");
+    assert_eq!(b["total"], 2);
+    assert_eq!(b["entry"][0]["resource"]["meta"]["versionId"], "2");
+    assert_eq!(b["entry"][0]["request"]["method"], "PUT");
+    assert_eq!(b["entry"][1]["resource"]["meta"]["versionId"], "1");
+    assert_eq!(b["entry"][1]["request"]["method"], "POST");
+    assert_eq!(b["entry"][1]["response"]["etag"], "W/\"1\"");
+    let r = fhir_get(
+        &w,
+        Some(&w.other_doctor),
+        &format!("/fhir/Condition/{id}/_history"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
 }

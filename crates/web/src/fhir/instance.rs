@@ -1,18 +1,21 @@
-//! `GET /fhir/{type}/{id}` (read) and `GET /fhir/{type}/{id}/_history/{version}` (vread): one
-//! record through the access decision, audited before it leaves. A type not served, an id that
+//! `GET /fhir/{type}/{id}` (read), `.../_history/{version}` (vread) and `.../_history`
+//! (history-instance): one record through the access decision, audited before it leaves. A type not served, an id that
 //! is no record id, a record of another type, a version that does not exist and a record the
 //! caller may not see are one and the same 404.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ehrshare_app::record::{Record, RecordTarget};
 use ehrshare_app::{App, AppError};
+use ehrshare_fhir::bundle::{Link, Version};
 use ehrshare_fhir::capability::TypeInteraction;
 use ehrshare_fhir::served::RecordMeta;
 use uuid::Uuid;
 
 use super::format::{FhirJson, fhir_json, with_version};
+use super::served::FhirBase;
 use crate::error::HttpError;
 use crate::session::LoggedIn;
 
@@ -45,6 +48,38 @@ pub async fn vread(
     served(&record)
 }
 
+/// `history-instance`: every version, newest first.
+pub async fn history(
+    State(app): State<App>,
+    Extension(base): Extension<FhirBase>,
+    LoggedIn { session, caller }: LoggedIn,
+    _: FhirJson,
+    Path((resource_type, id)): Path<(String, String)>,
+) -> Result<Response, HttpError> {
+    let target = target(&resource_type, &id, None, TypeInteraction::HistoryInstance)?;
+    let versions = app.record_history(&session, &caller, target).await?;
+    let mut entries = Vec::with_capacity(versions.len());
+    for v in &versions {
+        let resource = resource(v)?;
+        entries.push(Version {
+            full_url: format!("{}/{}/{}", base.url, v.resource_type, v.id),
+            relative_url: format!("{}/{}", v.resource_type, v.id),
+            resource,
+            created: v.version == 1,
+            etag: ehrshare_fhir::served::etag(v.version),
+            last_modified: ehrshare_fhir::served::instant(v.updated_at),
+        });
+    }
+    let link = [Link {
+        relation: "self",
+        url: format!("{}/{resource_type}/{id}/_history", base.url),
+    }];
+    Ok(fhir_json(
+        StatusCode::OK,
+        ehrshare_fhir::bundle::history(&link, entries).to_string(),
+    ))
+}
+
 fn target<'a>(
     resource_type: &'a str,
     id: &str,
@@ -68,21 +103,23 @@ fn target<'a>(
 
 /// A record as FHIR serves it, with its version's `ETag` and `Last-Modified`.
 pub(crate) fn served(record: &Record) -> Result<Response, HttpError> {
-    let resource = ehrshare_fhir::served::record(
+    let body = serde_json::Value::Object(resource(record)?).to_string();
+    Ok(with_version(
+        fhir_json(StatusCode::OK, body),
+        record.version,
+        record.updated_at,
+    ))
+}
+
+fn resource(record: &Record) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
+    ehrshare_fhir::served::record(
         &record.body,
         RecordMeta {
             id: record.id,
             version: record.version,
             updated_at: record.updated_at,
             source_hcp: record.source_hcp,
-            source_id: &record.source_id,
         },
     )
-    .map_err(|e| AppError::Internal(e.into()))?;
-    let body = serde_json::Value::Object(resource).to_string();
-    Ok(with_version(
-        fhir_json(StatusCode::OK, body),
-        record.version,
-        record.updated_at,
-    ))
+    .map_err(|e| AppError::Internal(e.into()))
 }

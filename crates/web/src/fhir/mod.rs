@@ -1,5 +1,6 @@
 //! `/fhir`: the FHIR R4 API (SPEC 5, issue 25). Files mirror URLs: [`metadata`] (the
-//! CapabilityStatement) and [`instance`] (`/{type}/{id}` and `/{type}/{id}/_history/{vid}`).
+//! CapabilityStatement), [`search`] (`/{type}` and `/{type}/_search`) and [`instance`]
+//! (`/{type}/{id}`, `/{type}/{id}/_history` and `/{type}/{id}/_history/{vid}`).
 //!
 //! What is served is the table [`SERVED`] ([`served`]): the handlers refuse any type or
 //! interaction that is not in it, and the CapabilityStatement is built from it, so the
@@ -9,6 +10,7 @@
 pub mod format;
 pub mod instance;
 pub mod metadata;
+pub mod search;
 pub mod served;
 
 use axum::Router;
@@ -21,7 +23,16 @@ pub use served::{FhirBase, SERVED, serves};
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/fhir/metadata", get(metadata::show))
+        .route("/fhir/{resource_type}", get(search::get))
+        .route(
+            "/fhir/{resource_type}/_search",
+            axum::routing::post(search::post),
+        )
         .route("/fhir/{resource_type}/{id}", get(instance::read))
+        .route(
+            "/fhir/{resource_type}/{id}/_history",
+            get(instance::history),
+        )
         .route(
             "/fhir/{resource_type}/{id}/_history/{version}",
             get(instance::vread),

@@ -1,7 +1,7 @@
 //! What `/fhir` serves: the table the handlers consult and the CapabilityStatement is made
 //! from, and where the API is.
 
-use ehrshare_fhir::capability::{TypeInteraction, TypeSupport};
+use ehrshare_fhir::capability::{SearchKind, SearchParam, TypeInteraction, TypeSupport};
 use time::OffsetDateTime;
 
 /// Where the FHIR API is, as clients reach it, and since when this process serves it.
@@ -12,37 +12,83 @@ pub struct FhirBase {
     pub started: OffsetDateTime,
 }
 
-const RECORD_INTERACTIONS: &[TypeInteraction] = &[TypeInteraction::Read, TypeInteraction::Vread];
+const RECORD_INTERACTIONS: &[TypeInteraction] = &[
+    TypeInteraction::Read,
+    TypeInteraction::Vread,
+    TypeInteraction::HistoryInstance,
+    TypeInteraction::SearchType,
+];
+
+/// The search parameters of a record type whose R4 definition has `patient` only.
+const BY_PATIENT: &[SearchParam] = &[
+    SearchParam {
+        name: "patient",
+        kind: SearchKind::Reference,
+    },
+    SearchParam {
+        name: "_id",
+        kind: SearchKind::Token,
+    },
+    SearchParam {
+        name: "_lastUpdated",
+        kind: SearchKind::Date,
+    },
+];
+
+/// ... and of one whose R4 definition has `subject` too.
+const BY_SUBJECT: &[SearchParam] = &[
+    SearchParam {
+        name: "patient",
+        kind: SearchKind::Reference,
+    },
+    SearchParam {
+        name: "subject",
+        kind: SearchKind::Reference,
+    },
+    SearchParam {
+        name: "_id",
+        kind: SearchKind::Token,
+    },
+    SearchParam {
+        name: "_lastUpdated",
+        kind: SearchKind::Date,
+    },
+];
 
 macro_rules! records {
-    ($($t:literal),+) => {
+    ($($t:literal: $params:ident),+) => {
         &[$(TypeSupport {
             resource_type: $t,
             interactions: RECORD_INTERACTIONS,
-            search_params: &[],
+            search_params: $params,
         }),+]
     };
 }
 
 /// Every resource type served and what may be done with it. The clinical types are records
 /// (each read through the access decision, audited); Patient, the recipient, comes with the
-/// recipient's own view.
+/// recipient's own view. A type's search parameters are those R4 defines for it.
 pub const SERVED: &[TypeSupport] = records!(
-    "AllergyIntolerance",
-    "Condition",
-    "Procedure",
-    "MedicationRequest",
-    "MedicationDispense",
-    "MedicationStatement",
-    "Encounter",
-    "Appointment",
-    "DocumentReference",
-    "Immunization",
-    "Observation",
-    "DiagnosticReport",
-    "ImagingStudy",
-    "ServiceRequest"
+    "AllergyIntolerance": BY_PATIENT,
+    "Condition": BY_SUBJECT,
+    "Procedure": BY_SUBJECT,
+    "MedicationRequest": BY_SUBJECT,
+    "MedicationDispense": BY_SUBJECT,
+    "MedicationStatement": BY_SUBJECT,
+    "Encounter": BY_SUBJECT,
+    "Appointment": BY_PATIENT,
+    "DocumentReference": BY_SUBJECT,
+    "Immunization": BY_PATIENT,
+    "Observation": BY_SUBJECT,
+    "DiagnosticReport": BY_SUBJECT,
+    "ImagingStudy": BY_SUBJECT,
+    "ServiceRequest": BY_SUBJECT
 );
+
+/// The support of `resource_type`, if it is served.
+pub fn support(resource_type: &str) -> Option<&'static TypeSupport> {
+    SERVED.iter().find(|t| t.resource_type == resource_type)
+}
 
 /// Whether `interaction` is served on `resource_type`.
 pub fn serves(resource_type: &str, interaction: TypeInteraction) -> bool {
@@ -67,5 +113,13 @@ mod tests {
         assert!(serves("Condition", TypeInteraction::Vread));
         assert!(!serves("Patient", TypeInteraction::Read));
         assert!(!serves("Condition", TypeInteraction::Delete));
+        let has = |t: &str, p: &str| {
+            support(t)
+                .unwrap()
+                .search_params
+                .iter()
+                .any(|s| s.name == p)
+        };
+        assert!(has("Observation", "subject") && !has("Immunization", "subject"));
     }
 }

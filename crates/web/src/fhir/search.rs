@@ -1,0 +1,253 @@
+//! `GET /fhir/{type}?...` and `POST /fhir/{type}/_search` (a form body): a search of one
+//! resource type in one patient's record, answered as a searchset Bundle.
+//!
+//! The parameters are the type's own (`served::SERVED`, as R4 defines them) and `_count`,
+//! `_offset` (the page) and `_format`; anything else is a 400 naming it rather than silently
+//! ignored, since a misspelt filter would otherwise widen the search. A search names one
+//! patient: the access decision is taken for that patient. The paging links repeat the
+//! search in full, so editing one is only a new search, decided again.
+
+use axum::Extension;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use ehrshare_app::error::FieldError;
+use ehrshare_app::record::{ListedRecord, RecordSearch};
+use ehrshare_app::{App, AppError};
+use ehrshare_core::search::DateParam;
+use ehrshare_fhir::bundle::{Link, searchset};
+use ehrshare_fhir::capability::TypeInteraction;
+use ehrshare_fhir::served::RecordMeta;
+use uuid::Uuid;
+
+use super::format::{FhirJson, fhir_json};
+use super::served::{FhirBase, serves, support};
+use crate::error::HttpError;
+use crate::session::LoggedIn;
+
+/// The page size when `_count` is not given, and the largest one answered.
+pub const DEFAULT_COUNT: usize = 20;
+pub const MAX_COUNT: usize = 100;
+
+/// `GET /fhir/{type}`.
+pub async fn get(
+    State(app): State<App>,
+    Extension(base): Extension<FhirBase>,
+    LoggedIn { session, caller }: LoggedIn,
+    _: FhirJson,
+    Path(resource_type): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let params = pairs(query.as_deref().unwrap_or_default())?;
+    search(&app, &base, &session, &caller, &resource_type, params).await
+}
+
+/// `POST /fhir/{type}/_search`: the parameters in an `application/x-www-form-urlencoded` body
+/// (and the URL).
+pub async fn post(
+    State(app): State<App>,
+    Extension(base): Extension<FhirBase>,
+    LoggedIn { session, caller }: LoggedIn,
+    _: FhirJson,
+    Path(resource_type): Path<String>,
+    RawQuery(query): RawQuery,
+    body: String,
+) -> Result<Response, HttpError> {
+    let mut params = pairs(query.as_deref().unwrap_or_default())?;
+    params.extend(pairs(&body)?);
+    search(&app, &base, &session, &caller, &resource_type, params).await
+}
+
+fn pairs(text: &str) -> Result<Vec<(String, String)>, AppError> {
+    serde_urlencoded::from_str(text).map_err(|_| AppError::Malformed {
+        code: "malformed-search",
+        message: "the search parameters are not form-encoded".to_owned(),
+        fields: Vec::new(),
+    })
+}
+
+fn bad(field: &str, code: &'static str, message: &str) -> AppError {
+    AppError::Malformed {
+        code,
+        message: format!("{field}: {message}"),
+        fields: vec![FieldError::new(field, code, message)],
+    }
+}
+
+/// The record id a patient reference names: `Patient/{id}`, `{id}`, or this server's URL of it.
+fn patient_id(base: &FhirBase, value: &str) -> Option<Uuid> {
+    let id = value
+        .strip_prefix(&format!("{}/", base.url))
+        .unwrap_or(value);
+    let id = id.strip_prefix("Patient/").unwrap_or(id);
+    Uuid::parse_str(id)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == id)
+}
+
+fn number(field: &str, value: &str) -> Result<usize, AppError> {
+    value
+        .parse::<usize>()
+        .map_err(|_| bad(field, "invalid-search-value", "a whole number is expected"))
+}
+
+async fn search(
+    app: &App,
+    base: &FhirBase,
+    session: &ehrshare_app::auth::Session,
+    caller: &ehrshare_app::caller::Caller,
+    resource_type: &str,
+    params: Vec<(String, String)>,
+) -> Result<Response, HttpError> {
+    let Some(support) =
+        support(resource_type).filter(|_| serves(resource_type, TypeInteraction::SearchType))
+    else {
+        return Err(AppError::NotFound.into());
+    };
+    let mut patient: Option<String> = None;
+    let mut ids: Option<Vec<Uuid>> = None;
+    let mut last_updated = Vec::new();
+    let mut count = DEFAULT_COUNT;
+    let mut offset = 0;
+    for (name, value) in &params {
+        let name = name.as_str();
+        let known = support.search_params.iter().any(|p| p.name == name);
+        match name {
+            "patient" | "subject" if known => {
+                if value.contains(',') || patient.as_ref().is_some_and(|p| p != value) {
+                    return Err(bad(name, "one-patient", "a search names one patient").into());
+                }
+                patient = Some(value.clone());
+            }
+            "_id" => {
+                let wanted = value.split(',').map(|id| {
+                    Uuid::parse_str(id)
+                        .ok()
+                        .filter(|u| u.hyphenated().to_string() == id)
+                });
+                // An id that is no record id matches nothing; the others still may.
+                let wanted: Vec<Uuid> = wanted.flatten().collect();
+                ids = Some(match ids {
+                    None => wanted,
+                    Some(before) => before
+                        .into_iter()
+                        .filter(|id| wanted.contains(id))
+                        .collect(),
+                });
+            }
+            "_lastUpdated" => last_updated.push(
+                DateParam::parse(value)
+                    .map_err(|e| bad(name, "invalid-search-value", &e.to_string()))?,
+            ),
+            "_count" => count = number(name, value)?.min(MAX_COUNT),
+            "_offset" => offset = number(name, value)?,
+            "_format" => {}
+            other => {
+                return Err(bad(
+                    other,
+                    "unknown-search-parameter",
+                    "not a search parameter of this type here (see /fhir/metadata)",
+                )
+                .into());
+            }
+        }
+    }
+    let Some(patient) = patient else {
+        return Err(bad(
+            "patient",
+            "patient-required",
+            "a search of records names the patient (patient or subject)",
+        )
+        .into());
+    };
+    let found = match patient_id(base, &patient) {
+        Some(recipient) => {
+            app.search_records(
+                session,
+                caller,
+                &RecordSearch {
+                    recipient,
+                    resource_type: resource_type.to_owned(),
+                    ids: ids.clone(),
+                    last_updated,
+                    offset,
+                    count,
+                },
+            )
+            .await?
+        }
+        // A reference that names no one of ours finds no one.
+        None => ehrshare_app::record::Found {
+            records: Vec::new(),
+            total: 0,
+        },
+    };
+    let page_url = |offset: usize| {
+        let mut kept: Vec<(&str, &str)> = params
+            .iter()
+            .filter(|(k, _)| k != "_offset" && k != "_count")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let count_text = count.to_string();
+        let offset_text = offset.to_string();
+        kept.push(("_count", &count_text));
+        kept.push(("_offset", &offset_text));
+        format!(
+            "{}/{resource_type}?{}",
+            base.url,
+            serde_urlencoded::to_string(&kept).unwrap_or_default()
+        )
+    };
+    let mut links = vec![
+        Link {
+            relation: "self",
+            url: page_url(offset),
+        },
+        Link {
+            relation: "first",
+            url: page_url(0),
+        },
+    ];
+    if count > 0 && offset > 0 {
+        links.push(Link {
+            relation: "previous",
+            url: page_url(offset.saturating_sub(count)),
+        });
+    }
+    if count > 0 && offset + count < found.total {
+        links.push(Link {
+            relation: "next",
+            url: page_url(offset + count),
+        });
+    }
+    if count > 0 && found.total > 0 {
+        links.push(Link {
+            relation: "last",
+            url: page_url((found.total - 1) / count * count),
+        });
+    }
+    let mut matches = Vec::with_capacity(found.records.len());
+    for r in &found.records {
+        matches.push((
+            format!("{}/{}/{}", base.url, r.resource_type, r.id),
+            served(r)?,
+        ));
+    }
+    Ok(fhir_json(
+        StatusCode::OK,
+        searchset(found.total, &links, matches).to_string(),
+    ))
+}
+
+fn served(r: &ListedRecord) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
+    ehrshare_fhir::served::record(
+        &r.body,
+        RecordMeta {
+            id: r.id,
+            version: r.version,
+            updated_at: r.updated_at,
+            source_hcp: r.source_hcp,
+        },
+    )
+    .map_err(|e| AppError::Internal(e.into()))
+}
