@@ -21,7 +21,7 @@ pub struct Found {
     pub name_en: String,
     pub name_zh: Option<String>,
     pub date_of_birth: String,
-    pub status: String,
+    pub status: ehrshare_core::recipient::RecipientStatus,
 }
 
 /// A recipient's care at the asking provider ([`App::care_here`]).
@@ -153,7 +153,7 @@ impl App {
             name_en: r.name_en,
             name_zh: r.name_zh,
             date_of_birth: r.date_of_birth,
-            status: r.status.code().to_owned(),
+            status: r.status,
         })
     }
 }

@@ -81,6 +81,48 @@ pub fn record(body: &str, meta: RecordMeta) -> Result<Map<String, Value>, ServeE
     Ok(resource)
 }
 
+/// A registered recipient as the FHIR `Patient` a provider's user may see: the demographics of
+/// the counter's look-up (names, date of birth, whether the registration is active), and the
+/// identity document it was found by.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientFacts<'a> {
+    pub id: Uuid,
+    pub name_en: &'a str,
+    pub name_zh: Option<&'a str>,
+    /// `YYYY-MM-DD`.
+    pub birth_date: &'a str,
+    pub active: bool,
+    /// The document's system and number, when the caller named it.
+    pub identifier: Option<(&'a str, &'a str)>,
+}
+
+/// The `Patient` of `p`.
+pub fn patient(p: PatientFacts<'_>) -> Map<String, Value> {
+    let mut names = vec![serde_json::json!({"use": "official", "text": p.name_en})];
+    if let Some(zh) = p.name_zh {
+        names.push(serde_json::json!({"text": zh}));
+    }
+    let mut m = Map::new();
+    m.insert(
+        "resourceType".to_owned(),
+        Value::String("Patient".to_owned()),
+    );
+    m.insert("id".to_owned(), Value::String(p.id.to_string()));
+    if let Some((system, value)) = p.identifier {
+        m.insert(
+            "identifier".to_owned(),
+            serde_json::json!([{"system": system, "value": value}]),
+        );
+    }
+    m.insert("active".to_owned(), Value::Bool(p.active));
+    m.insert("name".to_owned(), Value::Array(names));
+    m.insert(
+        "birthDate".to_owned(),
+        Value::String(p.birth_date.to_owned()),
+    );
+    m
+}
+
 /// A FHIR `instant`: RFC 3339 in UTC, to the microsecond as stored.
 pub fn instant(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC)

@@ -33,6 +33,21 @@ pub fn document_system(kind: &str, issuer: &str) -> String {
     }
 }
 
+/// The document type (a `core::identity` code) and issuing place (`None`: the type's own)
+/// of one of our document systems ([`document_system`] read back).
+pub fn document_of_system(system: &str) -> Option<(&str, Option<&str>)> {
+    let rest = system.strip_prefix(DOCUMENT_SYSTEM_PREFIX)?;
+    match rest {
+        "hkid" | "hk-birth-certificate" | "macao-id" | "mainland-travel-permit" => {
+            Some((rest, None))
+        }
+        _ => {
+            let (kind, issuer) = rest.rsplit_once('-')?;
+            (!kind.is_empty() && !issuer.is_empty()).then_some((kind, Some(issuer)))
+        }
+    }
+}
+
 /// Elements whose reference names the patient even without a `type`.
 const PATIENT_ELEMENTS: [&str; 3] = ["subject", "patient", "beneficiary"];
 
@@ -201,6 +216,27 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn document_systems_read_back() {
+        for (kind, issuer) in [
+            ("hkid", "HK"),
+            ("macao-id", "MO"),
+            ("passport", "GB"),
+            ("other", "US"),
+        ] {
+            let system = document_system(kind, issuer);
+            let (k, i) = document_of_system(&system).unwrap();
+            assert_eq!(k, kind);
+            assert!(i.is_none_or(|i| i == issuer));
+        }
+        assert_eq!(document_of_system("urn:oid:1.2.3"), None);
+        assert_eq!(document_of_system(DOCUMENT_SYSTEM_PREFIX), None);
+        assert_eq!(
+            document_of_system(&format!("{DOCUMENT_SYSTEM_PREFIX}passport-")),
+            None
+        );
+    }
 
     #[test]
     fn a_contained_patient_a_display_alone_or_another_kind_is_no_recipient() {

@@ -1,6 +1,7 @@
 //! `/fhir`: the FHIR R4 API (SPEC 5, issue 25). Files mirror URLs: [`metadata`] (the
-//! CapabilityStatement), [`search`] (`/{type}` and `/{type}/_search`) and [`instance`]
-//! (`/{type}/{id}`, `/{type}/{id}/_history` and `/{type}/{id}/_history/{vid}`).
+//! CapabilityStatement), [`search`] (`/{type}` and `/{type}/_search`), [`instance`]
+//! (`/{type}/{id}`, `/{type}/{id}/_history` and `/{type}/{id}/_history/{vid}`) and
+//! [`patient`] (what of those a Patient answers).
 //!
 //! What is served is the table [`SERVED`] ([`served`]): the handlers refuse any type or
 //! interaction that is not in it, and the CapabilityStatement is built from it, so the
@@ -10,6 +11,7 @@
 pub mod format;
 pub mod instance;
 pub mod metadata;
+pub mod patient;
 pub mod search;
 pub mod served;
 

@@ -104,6 +104,9 @@ async fn search(
     else {
         return Err(AppError::NotFound.into());
     };
+    if resource_type == "Patient" {
+        return super::patient::search(app, base, session, caller, &params).await;
+    }
     let mut patient: Option<String> = None;
     let mut ids: Option<Vec<Uuid>> = None;
     let mut last_updated = Vec::new();

@@ -57,7 +57,7 @@ const BY_SUBJECT: &[SearchParam] = &[
 
 macro_rules! records {
     ($($t:literal: $params:ident),+) => {
-        &[$(TypeSupport {
+        &[PATIENT, $(TypeSupport {
             resource_type: $t,
             interactions: RECORD_INTERACTIONS,
             search_params: $params,
@@ -65,9 +65,19 @@ macro_rules! records {
     };
 }
 
-/// Every resource type served and what may be done with it. The clinical types are records
-/// (each read through the access decision, audited); Patient, the recipient, comes with the
-/// recipient's own view. A type's search parameters are those R4 defines for it.
+/// A registered recipient, as the counter finds them: by identity document, then by id.
+const PATIENT: TypeSupport = TypeSupport {
+    resource_type: "Patient",
+    interactions: &[TypeInteraction::Read, TypeInteraction::SearchType],
+    search_params: &[SearchParam {
+        name: "identifier",
+        kind: SearchKind::Token,
+    }],
+};
+
+/// Every resource type served and what may be done with it: Patient (a recipient), and the
+/// clinical types, which are records (each read through the access decision, audited). A
+/// type's search parameters are those R4 defines for it.
 pub const SERVED: &[TypeSupport] = records!(
     "AllergyIntolerance": BY_PATIENT,
     "Condition": BY_SUBJECT,
@@ -102,7 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_served_type_is_a_shared_record_type() {
+    fn every_served_type_is_a_shared_type() {
         for t in SERVED {
             assert!(
                 ehrshare_fhir::resource::SHARED_TYPES.contains(&t.resource_type),
@@ -111,7 +121,8 @@ mod tests {
             );
         }
         assert!(serves("Condition", TypeInteraction::Vread));
-        assert!(!serves("Patient", TypeInteraction::Read));
+        assert!(serves("Patient", TypeInteraction::Read));
+        assert!(!serves("Patient", TypeInteraction::Vread));
         assert!(!serves("Condition", TypeInteraction::Delete));
         let has = |t: &str, p: &str| {
             support(t)

@@ -53,6 +53,6 @@ pub async fn find(
         name_en: f.name_en,
         name_zh: f.name_zh,
         date_of_birth: f.date_of_birth,
-        status: f.status,
+        status: f.status.code().to_owned(),
     }))
 }
