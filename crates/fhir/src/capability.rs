@@ -153,12 +153,14 @@ pub fn capability_statement(server: &Server<'_>) -> Value {
                 "service": [{
                     "coding": [{
                         "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                        "code": "OAuth"
+                        "code": "SMART-on-FHIR"
                     }]
                 }],
                 "description": format!(
-                    "Bearer tokens from the OAuth 2 server: authorize {}, token {}, revoke {}, introspect {}.",
-                    server.oauth.authorize, server.oauth.token, server.oauth.revoke, server.oauth.introspect
+                    "Bearer tokens from the OAuth 2 server (SMART App Launch; discovery at \
+                     {}/.well-known/smart-configuration): authorize {}, token {}, revoke {}, introspect {}.",
+                    server.base_url, server.oauth.authorize, server.oauth.token, server.oauth.revoke,
+                    server.oauth.introspect
                 )
             },
             "resource": resources

@@ -743,3 +743,171 @@ async fn a_patient_is_found_as_the_counter_finds_them_by_document_only() {
         "{finds:?}"
     );
 }
+
+const REDIRECT: &str = "https://cms.example/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// The doctor's app, registered by the provider's user administrator, gets a user token with
+/// `scope` through the authorization code flow with PKCE, as SMART's discovery says.
+async fn doctors_token(w: &World, scope: &str) -> String {
+    let smart = fhir_get(w, None, "/fhir/.well-known/smart-configuration", None)
+        .await
+        .json();
+    let path = |url: &Value| {
+        let url = url.as_str().unwrap();
+        url[url.find("/oauth/").unwrap()..].to_owned()
+    };
+    let r = w
+        .post(
+            &w.ua,
+            &format!("/api/v1/providers/{}/clients", w.hcp),
+            json!({"name": "Clinic app", "redirect_uris": [REDIRECT], "scopes": "user/*.read system/*.write"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (id, secret) = (
+        r.json()["client_id"].as_str().unwrap().to_owned(),
+        r.json()["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", &id),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("state", "s"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ])
+    .unwrap();
+    let r =
+        w.t.send(
+            Request::post(path(&smart["authorization_endpoint"]))
+                .header("cookie", &w.doctor.cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(format!(
+                    "{query}&csrf_token={}",
+                    w.doctor.csrf
+                )))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let location = r.header("location").to_owned();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+        ("client_id", &id),
+        ("client_secret", &secret),
+    ])
+    .unwrap();
+    let r =
+        w.t.send(
+            Request::post(path(&smart["token_endpoint"]))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn bearer(w: &World, token: &str, path: &str) -> TestResponse {
+    let r =
+        w.t.send(
+            Request::get(path)
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    capture(path, &r);
+    r
+}
+
+#[tokio::test]
+async fn smart_discovery_says_what_the_oauth_server_does_and_a_scope_only_narrows() {
+    let w = under_care().await;
+    let at_base = fhir_get(&w, None, "/fhir/.well-known/smart-configuration", None).await;
+    let at_root = fhir_get(&w, None, "/.well-known/smart-configuration", None).await;
+    assert_eq!(at_base.status, 200);
+    assert_eq!(at_base.json(), at_root.json());
+    let smart = at_base.json();
+    assert_eq!(smart["code_challenge_methods_supported"], json!(["S256"]));
+    for scope in smart["scopes_supported"].as_array().unwrap() {
+        assert!(
+            ehrshare_core::oauth::Scope::parse(scope.as_str().unwrap()).is_some(),
+            "{scope}"
+        );
+    }
+    let condition = deposited(&w, condition("c-s")).await;
+    let medication = deposited(&w, medication("m-s")).await;
+
+    // A token for Conditions reads Conditions, and nothing else, whatever the doctor may see.
+    let token = doctors_token(&w, "user/Condition.read").await;
+    let r = bearer(&w, &token, &format!("/fhir/Condition/{condition}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = bearer(&w, &token, &format!("/fhir/MedicationRequest/{medication}")).await;
+    assert_eq!(r.status, 404);
+    let r = bearer(
+        &w,
+        &token,
+        &format!("/fhir/MedicationRequest?patient={}", w.recipient),
+    )
+    .await;
+    assert_eq!(r.json()["total"], 0);
+    let r = bearer(
+        &w,
+        &token,
+        &format!("/fhir/Condition?patient={}", w.recipient),
+    )
+    .await;
+    assert_eq!(r.json()["total"], 1);
+
+    // A clinic system alone (client credentials) never reads.
+    let r = w
+        .post(
+            &w.ua,
+            &format!("/api/v1/providers/{}/clients", w.hcp),
+            json!({"name": "Clinic system", "redirect_uris": [REDIRECT], "scopes": "system/*.write"}),
+        )
+        .await;
+    let (id, secret) = (
+        r.json()["client_id"].as_str().unwrap().to_owned(),
+        r.json()["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let basic = data_encoding::BASE64.encode(format!("{id}:{secret}").as_bytes());
+    let r =
+        w.t.send(
+            Request::post("/oauth/token")
+                .header("authorization", format!("Basic {basic}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(
+                    "grant_type=client_credentials&scope=system%2F*.write",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let system = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = bearer(&w, &system, &format!("/fhir/Condition/{condition}")).await;
+    assert_eq!(r.status, 404);
+    let r = bearer(
+        &w,
+        &system,
+        &format!("/fhir/Condition?patient={}", w.recipient),
+    )
+    .await;
+    assert_eq!(r.json()["total"], 0);
+}

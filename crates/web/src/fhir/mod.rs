@@ -1,7 +1,8 @@
 //! `/fhir`: the FHIR R4 API (SPEC 5, issue 25). Files mirror URLs: [`metadata`] (the
 //! CapabilityStatement), [`search`] (`/{type}` and `/{type}/_search`), [`instance`]
 //! (`/{type}/{id}`, `/{type}/{id}/_history` and `/{type}/{id}/_history/{vid}`) and
-//! [`patient`] (what of those a Patient answers).
+//! [`patient`] (what of those a Patient answers); [`smart_configuration`] is SMART's
+//! discovery document.
 //!
 //! What is served is the table [`SERVED`] ([`served`]): the handlers refuse any type or
 //! interaction that is not in it, and the CapabilityStatement is built from it, so the
@@ -14,6 +15,7 @@ pub mod metadata;
 pub mod patient;
 pub mod search;
 pub mod served;
+pub mod smart_configuration;
 
 use axum::Router;
 use axum::routing::get;
@@ -25,6 +27,14 @@ pub use served::{FhirBase, SERVED, serves};
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/fhir/metadata", get(metadata::show))
+        .route(
+            "/fhir/.well-known/smart-configuration",
+            get(smart_configuration::show),
+        )
+        .route(
+            "/.well-known/smart-configuration",
+            get(smart_configuration::show),
+        )
         .route("/fhir/{resource_type}", get(search::get))
         .route(
             "/fhir/{resource_type}/_search",
