@@ -14,6 +14,15 @@ use crate::caller::Caller;
 use crate::error::FieldError;
 use crate::{App, AppError};
 
+/// How a deposit is made beyond its resource.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DepositOptions<'a> {
+    /// A client's idempotency key (`Idempotency-Key`).
+    pub idempotency_key: Option<&'a str>,
+    /// The version the client last saw (`If-Match`).
+    pub expected_version: Option<i64>,
+}
+
 /// What a deposit did.
 #[derive(Debug, Clone)]
 pub struct Deposited {
@@ -113,6 +122,129 @@ impl App {
             .await
     }
 
+    /// Deposits through FHIR, where no URL names the recipient: into the record of the one
+    /// recipient the resource's patient references name, by id or by identity document (the
+    /// forms `ehrshare_fhir::subject` accepts). The resource's `id` is the provider's own, as
+    /// in any deposit (a create without one gets one). A resource that names no registered
+    /// recipient is refused (422 `subject-unknown`) and audited.
+    pub async fn deposit_by_subject(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        resource: &serde_json::Value,
+        options: DepositOptions<'_>,
+    ) -> Result<Deposited, AppError> {
+        let recipient = match self.subject_of(resource).await {
+            Ok(recipient) => recipient,
+            Err(e) => {
+                let mut entry = caller.entry(self, "record.deposit", Outcome::Failed);
+                entry.reason = Some(e.code().to_owned());
+                self.audit(entry).await?;
+                return Err(e);
+            }
+        };
+        self.deposit_with(session, caller, recipient, resource, options)
+            .await
+    }
+
+    /// The one registered recipient `resource`'s patient references name.
+    async fn subject_of(&self, resource: &serde_json::Value) -> Result<Uuid, AppError> {
+        use ehrshare_fhir::subject::{Target, document_of_system, patient_references};
+        let unknown = |path: &str, code: &'static str, message: &str| AppError::Invalid {
+            code,
+            message: message.to_owned(),
+            fields: vec![FieldError::new(path, code, message)],
+        };
+        let references = patient_references(resource);
+        let mut found: Option<Uuid> = None;
+        for r in &references {
+            let id = match &r.target {
+                Target::Id(id) => match Uuid::parse_str(id) {
+                    Ok(id) if self.db().recipient(id).await?.is_some() => Some(id),
+                    _ => None,
+                },
+                Target::Identifier { system, value } => match document_of_system(system) {
+                    Some((kind, issuer)) => {
+                        let doc = ehrshare_core::registration::DocumentInput {
+                            kind: kind.to_owned(),
+                            issuer: issuer.map(str::to_owned),
+                            number: value.clone(),
+                        }
+                        .parse(&r.path)
+                        .map_err(|e| AppError::Invalid {
+                            code: "subject-unknown",
+                            message: e.message.clone(),
+                            fields: vec![e],
+                        })?;
+                        self.db()
+                            .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
+                            .await?
+                    }
+                    None => None,
+                },
+                Target::Other(_) => None,
+            };
+            match (id, found) {
+                (None, _) => {
+                    return Err(unknown(
+                        &r.path,
+                        "subject-unknown",
+                        "names no registered recipient: use Patient/<id> or the identity document",
+                    ));
+                }
+                (Some(id), Some(before)) if id != before => {
+                    return Err(unknown(
+                        &r.path,
+                        "subject-mismatch",
+                        "names another recipient than the rest of the resource",
+                    ));
+                }
+                (Some(id), _) => found = Some(id),
+            }
+        }
+        found.ok_or_else(|| {
+            unknown(
+                "subject",
+                "subject-required",
+                "a record names the patient it is about",
+            )
+        })
+    }
+
+    /// A record the caller's provider deposited (and may so update or withdraw), by its id
+    /// here: `None` for any other, as for one that does not exist.
+    pub async fn own_record(
+        &self,
+        session: &Session,
+        id: Uuid,
+    ) -> Result<Option<RecordRow>, AppError> {
+        let asker = self.asker(session).await?;
+        Ok(self
+            .db()
+            .record(id)
+            .await?
+            .filter(|r| r.source_hcp == asker.requester.hcp))
+    }
+
+    /// A record the caller's provider deposited, by the provider's own id for it (`Type/id`).
+    pub async fn own_record_by_source(
+        &self,
+        session: &Session,
+        source_id: &str,
+    ) -> Result<Option<RecordRow>, AppError> {
+        let asker = self.asker(session).await?;
+        Ok(self
+            .db()
+            .record_by_source(asker.requester.hcp, source_id)
+            .await?)
+    }
+
+    /// The identifier system in which the caller's provider names its own resources.
+    pub async fn own_source_system(&self, session: &Session) -> Result<String, AppError> {
+        let asker = self.asker(session).await?;
+        Ok(ehrshare_fhir::served::source_system(asker.requester.hcp))
+    }
+
     /// Reads a deposit's JSON text as it was written (`ehrshare_fhir::json`): a key twice in
     /// one object is refused with its path, numbers keep their text.
     pub fn read_resource(text: &[u8]) -> Result<serde_json::Value, AppError> {
@@ -130,6 +262,34 @@ impl App {
         resource: &serde_json::Value,
         idempotency_key: Option<&str>,
     ) -> Result<Deposited, AppError> {
+        self.deposit_with(
+            session,
+            caller,
+            recipient,
+            resource,
+            DepositOptions {
+                idempotency_key,
+                expected_version: None,
+            },
+        )
+        .await
+    }
+
+    /// [`App::deposit_keyed`], with a precondition: `expected_version` is the version the
+    /// client last saw (FHIR's `If-Match`); another one, or no record yet, is 412
+    /// `version-conflict` and changes nothing.
+    pub async fn deposit_with(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        resource: &serde_json::Value,
+        options: DepositOptions<'_>,
+    ) -> Result<Deposited, AppError> {
+        let DepositOptions {
+            idempotency_key,
+            expected_version,
+        } = options;
         let now = self.clock().now();
         if let Some(key) = idempotency_key
             && (!(1..=crate::limits::IDEMPOTENCY_KEY).contains(&key.len())
@@ -242,6 +402,20 @@ impl App {
         // A FHIR id is unique only within its resource type: the key is both (issue 23).
         let source_key = format!("{}/{}", checked.resource_type, checked.source_id);
         let existing = self.db().record_by_source(hcp, &source_key).await?;
+        if let Some(expected) = expected_version
+            && existing.as_ref().map(|r| r.version) != Some(expected)
+        {
+            entry.outcome = Outcome::Failed;
+            entry.reason = Some("version-conflict".to_owned());
+            self.audit(entry).await?;
+            return Err(AppError::PreconditionFailed {
+                code: "version-conflict",
+                message: match &existing {
+                    Some(r) => format!("the record is at version {}", r.version),
+                    None => "there is no such record yet".to_owned(),
+                },
+            });
+        }
         if let Some(r) = &existing {
             if r.recipient_id != recipient {
                 entry.outcome = Outcome::Denied;

@@ -53,6 +53,13 @@ pub enum AppError {
     /// Conflicts with what exists (a duplicate, a state that forbids the change): 409.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A precondition the client set (`If-Match`) does not hold: nothing changed (412).
+    #[error("{message}")]
+    PreconditionFailed { code: &'static str, message: String },
+    /// What was asked for was there and was withdrawn (a record entered in error), told only
+    /// to a caller who could see it (410).
+    #[error("gone")]
+    Gone,
     /// The database cannot be reached: 503 with Retry-After.
     #[error("the store is unavailable")]
     Unavailable(#[source] StoreError),
@@ -69,9 +76,11 @@ impl AppError {
             | AppError::Invalid { code, .. }
             | AppError::Forbidden { code, .. }
             | AppError::Conflict { code, .. }
+            | AppError::PreconditionFailed { code, .. }
             | AppError::AuthFailed { code, .. }
             | AppError::Throttled { code, .. } => code,
             AppError::NotFound => "not-found",
+            AppError::Gone => "gone",
             AppError::UnsupportedMedia { .. } => "unsupported-media-type",
             AppError::Unauthenticated => "unauthenticated",
             AppError::Unavailable(_) => "store-unavailable",

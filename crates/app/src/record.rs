@@ -78,6 +78,9 @@ pub struct RecordTarget<'a> {
     pub resource_type: Option<&'a str>,
     /// A version (FHIR's vread); the latest when `None`.
     pub version: Option<i64>,
+    /// Whether a record entered in error answers [`AppError::Gone`] (FHIR's 410) to a caller
+    /// who may see it, rather than the 404 of the JSON API.
+    pub tell_withdrawn: bool,
 }
 
 /// What of a record a read answers.
@@ -96,6 +99,7 @@ impl RecordTarget<'_> {
             id,
             resource_type: None,
             version: None,
+            tell_withdrawn: false,
         }
     }
 }
@@ -477,9 +481,14 @@ impl App {
             self.audit(entry).await?;
             return Err(AppError::NotFound);
         };
-        if record.status != RecordStatus::Current {
+        // A withdrawn record's history is still told (every version stays); nothing else of it.
+        if record.status != RecordStatus::Current && want != Want::History {
             self.audit(entry).await?;
-            return Err(AppError::NotFound);
+            return Err(if target.tell_withdrawn {
+                AppError::Gone
+            } else {
+                AppError::NotFound
+            });
         }
         // An earlier version is loaded before the permit is committed, so that no entry says
         // a version was read that does not exist.

@@ -35,6 +35,17 @@ pub fn searchset(total: usize, link: &[Link], matches: Vec<(String, Map<String, 
     b
 }
 
+/// The interaction that made a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MadeBy {
+    /// `POST`, `201`.
+    Create,
+    /// `PUT`, `200`.
+    Update,
+    /// `DELETE`, `204`: the version that withdrew the resource (entered in error).
+    Delete,
+}
+
 /// One version in a history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Version {
@@ -42,10 +53,9 @@ pub struct Version {
     pub full_url: String,
     /// `Type/id`, as the request named it.
     pub relative_url: String,
-    /// The version as served.
+    /// The version as served (left out of a deletion's entry).
     pub resource: Map<String, Value>,
-    /// Whether this version created the resource (`POST`, `201`) or changed it (`PUT`, `200`).
-    pub created: bool,
+    pub made_by: MadeBy,
     pub etag: String,
     /// `meta.lastUpdated` of the version.
     pub last_modified: String,
@@ -57,25 +67,26 @@ pub fn history(link: &[Link], versions: Vec<Version>) -> Value {
     let entry: Vec<Value> = versions
         .into_iter()
         .map(|v| {
-            let (method, url, status) = if v.created {
-                (
-                    "POST",
-                    v.relative_url
-                        .split('/')
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    "201 Created",
-                )
-            } else {
-                ("PUT", v.relative_url.clone(), "200 OK")
+            let of_type = v
+                .relative_url
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let (method, url, status) = match v.made_by {
+                MadeBy::Create => ("POST", of_type, "201 Created"),
+                MadeBy::Update => ("PUT", v.relative_url.clone(), "200 OK"),
+                MadeBy::Delete => ("DELETE", v.relative_url.clone(), "204 No Content"),
             };
-            json!({
+            let mut e = json!({
                 "fullUrl": v.full_url,
-                "resource": v.resource,
                 "request": {"method": method, "url": url},
                 "response": {"status": status, "etag": v.etag, "lastModified": v.last_modified}
-            })
+            });
+            if v.made_by != MadeBy::Delete {
+                e["resource"] = Value::Object(v.resource);
+            }
+            e
         })
         .collect();
     let mut b =
@@ -107,16 +118,26 @@ mod tests {
 
     #[test]
     fn a_history_says_which_request_made_each_version() {
-        let v = |created: bool, n: &str| Version {
+        let v = |made_by: MadeBy, n: &str| Version {
             full_url: "https://x/fhir/Condition/1".into(),
             relative_url: "Condition/1".into(),
             resource: Map::new(),
-            created,
+            made_by,
             etag: format!("W/\"{n}\""),
             last_modified: "2026-12-07T00:00:00Z".into(),
         };
-        let b = history(&[], vec![v(false, "2"), v(true, "1")]);
-        assert_eq!(b["total"], 2);
+        let b = history(
+            &[],
+            vec![
+                v(MadeBy::Delete, "3"),
+                v(MadeBy::Update, "2"),
+                v(MadeBy::Create, "1"),
+            ],
+        );
+        assert_eq!(b["total"], 3);
+        assert_eq!(b["entry"][0]["request"]["method"], "DELETE");
+        assert!(b["entry"][0].get("resource").is_none());
+        let b = history(&[], vec![v(MadeBy::Update, "2"), v(MadeBy::Create, "1")]);
         assert_eq!(
             b["entry"][0]["request"],
             json!({"method": "PUT", "url": "Condition/1"})

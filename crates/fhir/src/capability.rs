@@ -116,6 +116,11 @@ pub fn capability_statement(server: &Server<'_>) -> Value {
                 "updateCreate".to_owned(),
                 json!(t.interactions.contains(&TypeInteraction::Update)),
             );
+            // One condition only: `identifier` in the provider's own id system (`web::fhir::write`).
+            r.insert(
+                "conditionalCreate".to_owned(),
+                json!(t.interactions.contains(&TypeInteraction::Create)),
+            );
             if !t.search_params.is_empty() {
                 r.insert(
                     "searchParam".to_owned(),

@@ -36,6 +36,7 @@ pub enum IssueType {
     Timeout,
     Transient,
     Exception,
+    Informational,
 }
 
 /// One issue of an OperationOutcome.
@@ -86,6 +87,23 @@ impl OperationOutcome {
                     text: Some(text.to_owned()),
                 }),
                 diagnostics,
+                expression: Vec::new(),
+            }],
+        }
+    }
+
+    /// An outcome that reports success (`information`), for `Prefer: return=OperationOutcome`.
+    pub fn information(text: &str) -> Self {
+        OperationOutcome {
+            id: None,
+            issue: vec![Issue {
+                severity: Severity::Information,
+                code: IssueType::Informational,
+                details: Some(CodeableConcept {
+                    coding: Vec::new(),
+                    text: Some(text.to_owned()),
+                }),
+                diagnostics: None,
                 expression: Vec::new(),
             }],
         }

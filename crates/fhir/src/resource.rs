@@ -201,6 +201,14 @@ fn grams_ok(text: &str) -> bool {
     }
 }
 
+/// The element that names a resource's type.
+pub const TYPE_ELEMENT: &str = "resourceType";
+
+/// The type a resource says it is (its `resourceType`), if it says one.
+pub fn type_of(resource: &Value) -> Option<&str> {
+    resource.get(TYPE_ELEMENT).and_then(Value::as_str)
+}
+
 /// The resource types ehrshare shares (SPEC 2).
 pub const SHARED_TYPES: [&str; 15] = [
     "Patient",

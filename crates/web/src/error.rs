@@ -127,6 +127,14 @@ impl Problem {
                 p
             }
             AppError::NotFound => Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found"),
+            AppError::Gone => Problem::new(
+                StatusCode::GONE,
+                "gone",
+                "The record was entered in error and withdrawn",
+            ),
+            AppError::PreconditionFailed { code, message } => {
+                Problem::new(StatusCode::PRECONDITION_FAILED, code, message.clone())
+            }
             AppError::UnsupportedMedia { message } => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -335,10 +343,10 @@ fn api_body(problem: &Problem, request_id: String) -> Response {
 
 fn fhir_body(problem: &Problem, request_id: String) -> Response {
     let issue_type = match problem.status {
-        StatusCode::NOT_FOUND => IssueType::NotFound,
+        StatusCode::NOT_FOUND | StatusCode::GONE => IssueType::NotFound,
         StatusCode::FORBIDDEN => IssueType::Forbidden,
         StatusCode::UNAUTHORIZED => IssueType::Login,
-        StatusCode::CONFLICT => IssueType::Conflict,
+        StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED => IssueType::Conflict,
         StatusCode::PAYLOAD_TOO_LARGE => IssueType::TooLong,
         StatusCode::TOO_MANY_REQUESTS => IssueType::Throttled,
         StatusCode::METHOD_NOT_ALLOWED

@@ -47,6 +47,30 @@ fn capture(path: &str, r: &TestResponse) {
     .unwrap();
 }
 
+/// `method path` with a JSON body (none for `null`) as `agent`, with extra headers.
+async fn fhir_send(
+    w: &World,
+    agent: &Agent,
+    method: &str,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> TestResponse {
+    let mut b = Request::builder().method(method).uri(path).signed_by(agent);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let body = if body.is_null() {
+        axum::body::Body::empty()
+    } else {
+        b = b.header("content-type", "application/fhir+json");
+        axum::body::Body::from(body.to_string())
+    };
+    let r = w.t.send(b.body(body).unwrap()).await;
+    capture(path, &r);
+    r
+}
+
 /// `GET path` as `agent` (or no one), with an `Accept` header if given.
 async fn fhir_get(
     w: &World,
@@ -158,6 +182,7 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
         };
         for code in &codes {
             let (path, bundle) = match *code {
+                "create" | "update" | "delete" => continue,
                 "read" => (format!("/fhir/{t}/{id}"), None),
                 "vread" => (format!("/fhir/{t}/{id}/_history/1"), None),
                 "history-instance" => (format!("/fhir/{t}/{id}/_history"), Some("history")),
@@ -202,21 +227,88 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
             assert_eq!(r.status, 200, "{t} {p}: {}", r.text());
             assert_eq!(r.json()["total"], 1, "{t} {p}");
         }
+        // The writes listed work: create, update, delete (then the read is 410).
+        for code in codes
+            .iter()
+            .filter(|c| ["create", "update", "delete"].contains(c))
+        {
+            let created = match *code {
+                "create" => {
+                    let r = fhir_send(
+                        &w,
+                        &w.doctor,
+                        "POST",
+                        &format!("/fhir/{t}"),
+                        &resource_of(t, "ignored"),
+                        &[],
+                    )
+                    .await;
+                    assert_eq!(r.status, 201, "{t} create: {}", r.text());
+                    assert!(r.header("location").contains(&format!("/fhir/{t}/")), "{t}");
+                    r.json()["id"].as_str().unwrap().to_owned()
+                }
+                "update" => {
+                    let mut changed = resource_of(t, &id);
+                    changed["text"] = json!({"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">changed</div>"});
+                    let r = fhir_send(
+                        &w,
+                        &w.doctor,
+                        "PUT",
+                        &format!("/fhir/{t}/{id}"),
+                        &changed,
+                        &[("if-match", "W/\"1\"")],
+                    )
+                    .await;
+                    assert_eq!(r.status, 200, "{t} update: {}", r.text());
+                    assert_eq!(r.json()["meta"]["versionId"], "2", "{t}");
+                    continue;
+                }
+                _ => {
+                    let doomed = deposited(&w, resource_of(t, &format!("{t}-doomed"))).await;
+                    let r = fhir_send(
+                        &w,
+                        &w.doctor,
+                        "DELETE",
+                        &format!("/fhir/{t}/{doomed}"),
+                        &Value::Null,
+                        &[],
+                    )
+                    .await;
+                    assert_eq!(r.status, 204, "{t} delete: {}", r.text());
+                    let r =
+                        fhir_get(&w, Some(&w.doctor), &format!("/fhir/{t}/{doomed}"), None).await;
+                    assert_eq!(r.status, 410, "{t} read after delete");
+                    continue;
+                }
+            };
+            let r = fhir_get(&w, Some(&w.doctor), &format!("/fhir/{t}/{created}"), None).await;
+            assert_eq!(r.status, 200, "{t} read after create");
+        }
         // What is not listed is not served.
-        for (code, method) in [("update", "PUT"), ("delete", "DELETE")] {
-            assert!(!codes.contains(&code), "{t} {code}");
-            let r =
-                w.t.send(
-                    Request::builder()
-                        .method(method)
-                        .uri(format!("/fhir/{t}/{id}"))
-                        .signed_by(&w.doctor)
-                        .body(axum::body::Body::empty())
-                        .unwrap(),
+        let r = fhir_send(
+            &w,
+            &w.doctor,
+            "PATCH",
+            &format!("/fhir/{t}/{id}"),
+            &Value::Null,
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 405, "{t} patch");
+        assert_eq!(r.header("content-type"), "application/fhir+json");
+        if t == "Patient" {
+            for method in ["PUT", "DELETE"] {
+                let r = fhir_send(
+                    &w,
+                    &w.doctor,
+                    method,
+                    &format!("/fhir/Patient/{id}"),
+                    &json!({"resourceType": "Patient", "id": id}),
+                    &[],
                 )
                 .await;
-            assert_eq!(r.status, 405, "{t} {code}");
-            assert_eq!(r.header("content-type"), "application/fhir+json");
+                assert_eq!(r.status, 404, "Patient {method}");
+            }
         }
         if t != "Patient" && !params.contains(&"subject") {
             let r = fhir_get(
@@ -910,4 +1002,320 @@ async fn smart_discovery_says_what_the_oauth_server_does_and_a_scope_only_narrow
     )
     .await;
     assert_eq!(r.json()["total"], 0);
+}
+
+#[tokio::test]
+async fn writes_keep_the_providers_id_check_their_preconditions_and_delete_as_entered_in_error() {
+    let w = under_care().await;
+    let system = format!(
+        "https://ehrshare.example/fhir/NamingSystem/provider-id/{}",
+        w.hcp
+    );
+    let own = |v: &Value| -> Vec<String> {
+        v["identifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["system"] == system.as_str())
+            .map(|i| i["value"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // create: the server assigns the id; the body's id is ignored.
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "POST",
+        "/fhir/Condition",
+        &condition("theirs"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let created = r.json();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(
+        r.header("location")
+            .ends_with(&format!("/fhir/Condition/{id}/_history/1"))
+    );
+    assert_eq!(r.header("etag"), "W/\"1\"");
+    assert_ne!(own(&created), ["theirs"]);
+
+    // conditional create by the provider's own id: once.
+    let condition_header = format!(
+        "identifier={}",
+        ehrshare_app::auth::uri_escape(&format!("{system}|cond-7"))
+    );
+    let first = fhir_send(
+        &w,
+        &w.doctor,
+        "POST",
+        "/fhir/Condition",
+        &condition("x"),
+        &[("if-none-exist", &condition_header)],
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    let again = fhir_send(
+        &w,
+        &w.doctor,
+        "POST",
+        "/fhir/Condition",
+        &condition("x"),
+        &[("if-none-exist", &condition_header)],
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["id"], first.json()["id"]);
+    assert_eq!(own(&again.json()), ["cond-7"]);
+    for bad in [
+        "code=J45",
+        "identifier=urn:other|cond-7",
+        "identifier=a&identifier=b",
+    ] {
+        let r = fhir_send(
+            &w,
+            &w.doctor,
+            "POST",
+            "/fhir/Condition",
+            &condition("x"),
+            &[("if-none-exist", bad)],
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+
+    // update-as-create by the provider's own id, then update by either id.
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "PUT",
+        "/fhir/Condition/mine-1",
+        &condition("mine-1"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mine = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(own(&r.json()), ["mine-1"]);
+    let mut amended = condition("mine-1");
+    amended["note"] = json!([{"text": "amended"}]);
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "PUT",
+        "/fhir/Condition/mine-1",
+        &amended,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["id"].as_str().unwrap()),
+        (200, mine.as_str())
+    );
+    assert_eq!(r.json()["meta"]["versionId"], "2");
+
+    // If-Match: a stale version is 412 and changes nothing.
+    let mut third = condition(&mine);
+    third["note"] = json!([{"text": "third"}]);
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "PUT",
+        &format!("/fhir/Condition/{mine}"),
+        &third,
+        &[("if-match", "W/\"1\"")],
+    )
+    .await;
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    let now = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition/{mine}"),
+        None,
+    )
+    .await;
+    assert_eq!(now.json()["meta"]["versionId"], "2");
+    assert_eq!(now.json()["note"][0]["text"], "amended");
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "PUT",
+        &format!("/fhir/Condition/{mine}"),
+        &third,
+        &[("if-match", "W/\"2\"")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["meta"]["versionId"], "3");
+    assert_eq!(own(&r.json()), ["mine-1"], "the provider's own id stays");
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "PUT",
+        "/fhir/Condition/never",
+        &condition("never"),
+        &[("if-match", "W/\"1\"")],
+    )
+    .await;
+    assert_eq!(r.status, 412, "no record to match");
+
+    // Return preferences.
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "POST",
+        "/fhir/Condition",
+        &condition("p"),
+        &[("prefer", "return=minimal")],
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert!(r.body.is_empty() && !r.header("location").is_empty());
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "POST",
+        "/fhir/Condition",
+        &condition("p"),
+        &[("prefer", "return=OperationOutcome")],
+    )
+    .await;
+    assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    assert_eq!(r.json()["issue"][0]["severity"], "information");
+
+    // What is refused, and how.
+    let mut about_someone = condition("x");
+    about_someone["subject"] = json!({"identifier": {"system": SUBJECT, "value": "B123456(6)"}});
+    for (method, path, body, status, expression) in [
+        (
+            "POST",
+            "/fhir/Observation".to_owned(),
+            condition("x"),
+            400,
+            "resourceType",
+        ),
+        (
+            "PUT",
+            "/fhir/Condition/other".to_owned(),
+            condition("x"),
+            400,
+            "id",
+        ),
+        (
+            "POST",
+            "/fhir/Condition".to_owned(),
+            json!({"resourceType": "Condition", "subject": subject(), "code": 5}),
+            422,
+            "Condition.code",
+        ),
+        (
+            "POST",
+            "/fhir/Condition".to_owned(),
+            about_someone,
+            422,
+            "Condition.subject",
+        ),
+        (
+            "PUT",
+            format!("/fhir/Condition/{mine}"),
+            condition(&mine),
+            412,
+            "",
+        ),
+    ] {
+        let headers: &[(&str, &str)] = if status == 412 {
+            &[("if-match", "W/\"9\"")]
+        } else {
+            &[]
+        };
+        let r = fhir_send(&w, &w.doctor, method, &path, &body, headers).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        assert_eq!(r.json()["resourceType"], "OperationOutcome");
+        if !expression.is_empty() {
+            assert_eq!(
+                r.json()["issue"][0]["expression"][0],
+                expression,
+                "{method} {path}"
+            );
+        }
+    }
+    // Another provider cannot change or withdraw this one's record.
+    let r = fhir_send(
+        &w,
+        &w.other_doctor,
+        "DELETE",
+        &format!("/fhir/Condition/{mine}"),
+        &Value::Null,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = fhir_send(
+        &w,
+        &w.other_doctor,
+        "PUT",
+        &format!("/fhir/Condition/{mine}"),
+        &condition(&mine),
+        &[],
+    )
+    .await;
+    assert!(r.status == 403 || r.status == 404, "{}", r.status);
+    assert_eq!(
+        fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!("/fhir/Condition/{mine}"),
+            None
+        )
+        .await
+        .json()["meta"]["versionId"],
+        "3"
+    );
+
+    // delete: entered in error. The versions stay; reads answer 410 to whoever could see it.
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "DELETE",
+        &format!("/fhir/Condition/{mine}"),
+        &Value::Null,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    for path in [
+        format!("/fhir/Condition/{mine}"),
+        format!("/fhir/Condition/{mine}/_history/2"),
+    ] {
+        let r = fhir_get(&w, Some(&w.doctor), &path, None).await;
+        assert_eq!(r.status, 410, "{path}");
+        assert_eq!(r.json()["issue"][0]["code"], "not-found");
+    }
+    let r = fhir_get(
+        &w,
+        Some(&w.other_doctor),
+        &format!("/fhir/Condition/{mine}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "who could not see it learns nothing");
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition/{mine}/_history"),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 4);
+    assert_eq!(r.json()["entry"][0]["request"]["method"], "DELETE");
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition?patient={}&_id={mine}", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 0, "a withdrawn record is not found");
 }

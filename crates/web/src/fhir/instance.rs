@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ehrshare_app::record::{Record, RecordTarget};
 use ehrshare_app::{App, AppError};
-use ehrshare_fhir::bundle::{Link, Version};
+use ehrshare_core::record::RecordStatus;
+use ehrshare_fhir::bundle::{Link, MadeBy, Version};
 use ehrshare_fhir::capability::TypeInteraction;
 use ehrshare_fhir::served::RecordMeta;
 use uuid::Uuid;
@@ -68,7 +69,13 @@ pub async fn history(
             full_url: format!("{}/{}/{}", base.url, v.resource_type, v.id),
             relative_url: format!("{}/{}", v.resource_type, v.id),
             resource,
-            created: v.version == 1,
+            made_by: if v.status == RecordStatus::EnteredInError {
+                MadeBy::Delete
+            } else if v.version == 1 {
+                MadeBy::Create
+            } else {
+                MadeBy::Update
+            },
             etag: ehrshare_fhir::served::etag(v.version),
             last_modified: ehrshare_fhir::served::instant(v.updated_at),
         });
@@ -101,6 +108,7 @@ fn target<'a>(
         id,
         resource_type: Some(resource_type),
         version,
+        tell_withdrawn: true,
     })
 }
 

@@ -1,8 +1,8 @@
 //! `/fhir`: the FHIR R4 API (SPEC 5, issue 25). Files mirror URLs: [`metadata`] (the
 //! CapabilityStatement), [`search`] (`/{type}` and `/{type}/_search`), [`instance`]
 //! (`/{type}/{id}`, `/{type}/{id}/_history` and `/{type}/{id}/_history/{vid}`) and
-//! [`patient`] (what of those a Patient answers); [`smart_configuration`] is SMART's
-//! discovery document.
+//! [`patient`] (what of those a Patient answers); [`write`] (`POST /{type}`, `PUT` and
+//! `DELETE /{type}/{id}`); [`smart_configuration`] is SMART's discovery document.
 //!
 //! What is served is the table [`SERVED`] ([`served`]): the handlers refuse any type or
 //! interaction that is not in it, and the CapabilityStatement is built from it, so the
@@ -16,6 +16,7 @@ pub mod patient;
 pub mod search;
 pub mod served;
 pub mod smart_configuration;
+pub mod write;
 
 use axum::Router;
 use axum::routing::get;
@@ -35,12 +36,18 @@ pub fn routes() -> Router<App> {
             "/.well-known/smart-configuration",
             get(smart_configuration::show),
         )
-        .route("/fhir/{resource_type}", get(search::get))
+        .route(
+            "/fhir/{resource_type}",
+            get(search::get).post(write::create),
+        )
         .route(
             "/fhir/{resource_type}/_search",
             axum::routing::post(search::post),
         )
-        .route("/fhir/{resource_type}/{id}", get(instance::read))
+        .route(
+            "/fhir/{resource_type}/{id}",
+            get(instance::read).put(write::update).delete(write::delete),
+        )
         .route(
             "/fhir/{resource_type}/{id}/_history",
             get(instance::history),

@@ -17,6 +17,9 @@ const RECORD_INTERACTIONS: &[TypeInteraction] = &[
     TypeInteraction::Vread,
     TypeInteraction::HistoryInstance,
     TypeInteraction::SearchType,
+    TypeInteraction::Create,
+    TypeInteraction::Update,
+    TypeInteraction::Delete,
 ];
 
 /// The search parameters of a record type whose R4 definition has `patient` only.
@@ -123,7 +126,8 @@ mod tests {
         assert!(serves("Condition", TypeInteraction::Vread));
         assert!(serves("Patient", TypeInteraction::Read));
         assert!(!serves("Patient", TypeInteraction::Vread));
-        assert!(!serves("Condition", TypeInteraction::Delete));
+        assert!(serves("Condition", TypeInteraction::Delete));
+        assert!(!serves("Patient", TypeInteraction::Delete));
         let has = |t: &str, p: &str| {
             support(t)
                 .unwrap()
