@@ -105,7 +105,8 @@ impl From<StoreError> for AppError {
             },
             StoreError::Stale(Stale::Record) => AppError::Conflict {
                 code: "changed-meanwhile",
-                message: "the same resource was deposited meanwhile; send it again".to_owned(),
+                message: "the record changed meanwhile; read it and send the change again"
+                    .to_owned(),
             },
             StoreError::Stale(Stale::CodeUsed) => AppError::Conflict {
                 code: "code-used",

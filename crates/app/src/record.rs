@@ -58,6 +58,10 @@ pub struct RecordSearch {
     pub ids: Option<Vec<Uuid>>,
     /// `_lastUpdated`.
     pub last_updated: Vec<DateParam>,
+    /// `code`: each parameter a list of tokens, any of which matches.
+    pub codes: Vec<Vec<ehrshare_fhir::search::Token>>,
+    /// `date`.
+    pub dates: Vec<DateParam>,
     /// The page: how many matches to skip, and at most how many to answer.
     pub offset: usize,
     pub count: usize,
@@ -292,6 +296,21 @@ impl App {
             .filter(|r| r.resource_type == search.resource_type)
             .filter(|r| search.ids.as_ref().is_none_or(|ids| ids.contains(&r.id)))
             .filter(|r| search.last_updated.iter().all(|d| d.matches(r.updated_at)))
+            .filter(|r| {
+                if search.codes.is_empty() && search.dates.is_empty() {
+                    return true;
+                }
+                let Ok(body) = serde_json::from_str::<serde_json::Value>(&r.body) else {
+                    return false;
+                };
+                let t = &search.resource_type;
+                search
+                    .codes
+                    .iter()
+                    .all(|any| ehrshare_fhir::search::code_matches(t, &body, any))
+                    && (search.dates.is_empty()
+                        || ehrshare_fhir::search::date_matches(t, &body, &search.dates))
+            })
             .collect();
         let total = matching.len();
         let records: Vec<ListedRecord> = matching
@@ -375,10 +394,10 @@ impl App {
                 if ehrshare_store::record::update_record(conn, &stored).await? {
                     Ok(())
                 } else {
-                    // A lost race answers 500 today, as before issue 24 (behaviour kept); a
-                    // 409 `changed-meanwhile` here is for a later issue.
-                    Err(ehrshare_store::StoreError::Corrupt(
-                        "record-changed-meanwhile".to_owned(),
+                    // Another change won the race: nothing is written, 409
+                    // `changed-meanwhile`.
+                    Err(ehrshare_store::StoreError::Stale(
+                        ehrshare_store::Stale::Record,
                     ))
                 }
             })

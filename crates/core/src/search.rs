@@ -61,14 +61,24 @@ impl DateParam {
 
     /// Whether the instant `at` satisfies the parameter.
     pub fn matches(&self, at: OffsetDateTime) -> bool {
-        let inside = self.low <= at && at < self.high;
+        self.matches_range(at, at + Duration::MICROSECOND)
+    }
+
+    /// Whether a target that covers `[low, high)` satisfies the parameter, as R4 compares
+    /// ranges: `eq` when the search range contains the target's, `gt` when the target
+    /// reaches past it, `ge` either, `sa` when the target starts after it (and the mirror
+    /// images); `ne` when `eq` does not hold.
+    pub fn matches_range(&self, low: OffsetDateTime, high: OffsetDateTime) -> bool {
+        let contains = self.low <= low && high <= self.high;
         match self.prefix {
-            Prefix::Eq => inside,
-            Prefix::Ne => !inside,
-            Prefix::Gt | Prefix::Sa => at >= self.high,
-            Prefix::Lt | Prefix::Eb => at < self.low,
-            Prefix::Ge => at >= self.low,
-            Prefix::Le => at < self.high,
+            Prefix::Eq => contains,
+            Prefix::Ne => !contains,
+            Prefix::Gt => high > self.high,
+            Prefix::Lt => low < self.low,
+            Prefix::Ge => high > self.high || contains,
+            Prefix::Le => low < self.low || contains,
+            Prefix::Sa => low >= self.high,
+            Prefix::Eb => high <= self.low,
         }
     }
 }
@@ -79,8 +89,9 @@ fn number<T: std::str::FromStr>(s: &str, digits: usize) -> Option<T> {
         .flatten()
 }
 
-/// The range `[low, high)` a FHIR date, dateTime or instant of any precision covers.
-fn range(value: &str) -> Option<(OffsetDateTime, OffsetDateTime)> {
+/// The range `[low, high)` a FHIR date, dateTime or instant of any precision covers (a time
+/// without a zone is Hong Kong's).
+pub fn range(value: &str) -> Option<(OffsetDateTime, OffsetDateTime)> {
     let at = |date: Date, time: Time, offset: UtcOffset| {
         PrimitiveDateTime::new(date, time).assume_offset(offset)
     };
@@ -236,6 +247,32 @@ mod tests {
         check("lt2026-12-07", [true, false, false]);
         check("eb2026-12-07", [true, false, false]);
         check("le2026-12-07", [true, true, false]);
+    }
+
+    #[test]
+    fn a_target_range_is_compared_as_r4_says() {
+        let day = p("2026-12-07");
+        let (low, high) = (day.low, day.high);
+        let hour = Duration::hours(1);
+        let within = (low + hour, low + 2 * hour);
+        let across_the_end = (high - hour, high + hour);
+        let after = (high + hour, high + 2 * hour);
+        let cases = [
+            ("eq2026-12-07", [true, false, false]),
+            ("ne2026-12-07", [false, true, true]),
+            ("gt2026-12-07", [false, true, true]),
+            ("ge2026-12-07", [true, true, true]),
+            ("sa2026-12-07", [false, false, true]),
+            ("lt2026-12-07", [false, false, false]),
+            ("le2026-12-07", [true, false, false]),
+            ("eb2026-12-08", [true, false, false]),
+        ];
+        for (text, expected) in cases {
+            let d = p(text);
+            let got = [within, across_the_end, after].map(|(l, h)| d.matches_range(l, h));
+            assert_eq!(got, expected, "{text}");
+        }
+        assert_eq!(range("2026-12-07"), Some((low, high)));
     }
 
     #[test]

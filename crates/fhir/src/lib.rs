@@ -15,6 +15,7 @@ pub mod operation_outcome;
 pub mod problem;
 pub mod r4;
 pub mod resource;
+pub mod search;
 pub mod served;
 pub mod subject;
 

@@ -748,6 +748,33 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
             open.report()
         );
     }
+    // FHIR read by id (issue 25): the records of the population, found through the summary
+    // before the clock starts.
+    let mut records = Vec::new();
+    for id in ids.iter().take(100) {
+        let request = axum::http::Request::get(format!("/api/v1/recipients/{id}/summary"))
+            .header("cookie", &cookie)
+            .body(axum::body::Body::empty())?;
+        let response = router.clone().oneshot(request).await?;
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+        let summary: serde_json::Value = serde_json::from_slice(&body)?;
+        for domain in summary["domains"].as_array().into_iter().flatten() {
+            for r in domain["records"].as_array().into_iter().flatten() {
+                if let (Some(t), Some(id)) = (r["resource_type"].as_str(), r["id"].as_str()) {
+                    records.push(format!("/fhir/{t}/{id}"));
+                }
+            }
+        }
+    }
+    anyhow::ensure!(!records.is_empty(), "the population has no record to read");
+    let records = Arc::new(records);
+    let fhir_paths: Arc<dyn Fn(usize) -> String + Send + Sync> =
+        Arc::new(move |n| records[n % records.len()].clone());
+    let fhir = run(fhir_paths, Load::Closed).await?;
+    println!(
+        "FHIR read by id, closed loop ({concurrency} readers): {}",
+        fhir.report()
+    );
     let trivial: Arc<dyn Fn(usize) -> String + Send + Sync> =
         Arc::new(|_| "/static/site.css".to_owned());
     let trivial_run = run(trivial, Load::Closed).await?;
@@ -758,6 +785,10 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
     println!(
         "summary / trivial: {:.0} %",
         100.0 * closed.rate / trivial_run.rate
+    );
+    println!(
+        "FHIR read / trivial: {:.0} %",
+        100.0 * fhir.rate / trivial_run.rate
     );
     world.finish().await
 }

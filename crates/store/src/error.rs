@@ -69,7 +69,8 @@ pub enum Stale {
     /// The account row changed since it was read (its version moved).
     #[error("the account changed")]
     Account,
-    /// The same resource was deposited by another request.
+    /// The record was changed by another request (a deposit of the same resource, an
+    /// amendment, its withdrawal).
     #[error("the record changed")]
     Record,
     /// A one-time code (authorization code, login or unlock code) was used by another request.

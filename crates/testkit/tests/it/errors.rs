@@ -69,7 +69,8 @@ async fn oversized_body_is_413_and_reaches_no_handler() {
 #[tokio::test]
 async fn fhir_errors_are_operation_outcomes() {
     let t = TestApp::spawn().await;
-    let r = t.get("/fhir/Patient/does-not-exist").await;
+    // No route: a 404 before any login is asked for.
+    let r = t.get("/fhir/Patient/does-not-exist/_history/1/more").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.header("content-type"), "application/fhir+json");
     let body = r.json();

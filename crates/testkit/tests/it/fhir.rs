@@ -94,40 +94,54 @@ fn subject() -> Value {
     json!({"identifier": {"system": SUBJECT, "value": "A1234563"}})
 }
 
+/// The coding every example with a `code` element carries, and the date of every example's
+/// `date` element.
+const TEST_CODE: &str = "https://ehrshare.example/fhir/CodeSystem/test|T-1";
+const TEST_DATE: &str = "2026-10-01";
+
 /// A small valid resource of each served type, with the provider's own id `id`.
 fn resource_of(resource_type: &str, id: &str) -> Value {
+    let code = |text: &str| json!({"coding": [{"system": "https://ehrshare.example/fhir/CodeSystem/test", "code": "T-1"}], "text": text});
     let mut v = match resource_type {
-        "AllergyIntolerance" => json!({"code": {"text": "Penicillin"}, "patient": subject()}),
-        "Condition" => json!({"code": {"text": "Asthma"}, "subject": subject()}),
+        "AllergyIntolerance" => {
+            json!({"code": code("Penicillin"), "patient": subject(), "recordedDate": TEST_DATE})
+        }
+        "Condition" => json!({"code": code("Asthma"), "subject": subject()}),
         "Procedure" => {
-            json!({"status": "completed", "code": {"text": "Spirometry"}, "subject": subject()})
+            json!({"status": "completed", "code": code("Spirometry"), "subject": subject(),
+            "performedDateTime": TEST_DATE})
         }
         "MedicationRequest" => json!({"status": "active", "intent": "order",
-            "medicationCodeableConcept": {"text": "Salbutamol"}, "subject": subject()}),
+            "medicationCodeableConcept": code("Salbutamol"), "subject": subject()}),
         "MedicationDispense" => json!({"status": "completed",
-            "medicationCodeableConcept": {"text": "Salbutamol"}, "subject": subject()}),
+            "medicationCodeableConcept": code("Salbutamol"), "subject": subject()}),
         "MedicationStatement" => json!({"status": "active",
-            "medicationCodeableConcept": {"text": "Salbutamol"}, "subject": subject()}),
+            "medicationCodeableConcept": code("Salbutamol"), "subject": subject()}),
         "Encounter" => json!({"status": "finished",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-            "subject": subject()}),
-        "Appointment" => json!({"status": "booked",
+            "subject": subject(), "period": {"start": TEST_DATE, "end": TEST_DATE}}),
+        "Appointment" => {
+            json!({"status": "booked", "start": "2026-10-01T09:00:00+08:00", "end": "2026-10-01T09:30:00+08:00",
             "participant": [{"actor": {"type": "Patient", "identifier": {"system": SUBJECT, "value": "A1234563"}},
-                             "status": "accepted"}]}),
-        "DocumentReference" => json!({"status": "current", "subject": subject(),
-            "content": [{"attachment": {"contentType": "text/plain", "data": "V2hlZXpl"}}]}),
+                             "status": "accepted"}]})
+        }
+        "DocumentReference" => {
+            json!({"status": "current", "subject": subject(), "date": "2026-10-01T09:00:00+08:00",
+            "content": [{"attachment": {"contentType": "text/plain", "data": "V2hlZXpl"}}]})
+        }
         "Immunization" => json!({"status": "completed", "vaccineCode": {"text": "Influenza"},
-            "patient": subject(), "occurrenceDateTime": "2026-10-01"}),
+            "patient": subject(), "occurrenceDateTime": TEST_DATE}),
         "Observation" => json!({"status": "final",
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
-            "subject": subject(), "valueQuantity": {"value": 5.4, "unit": "mmol/L"}}),
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"},
+                                {"system": "https://ehrshare.example/fhir/CodeSystem/test", "code": "T-1"}]},
+            "subject": subject(), "effectiveDateTime": TEST_DATE, "valueQuantity": {"value": 5.4, "unit": "mmol/L"}}),
         "DiagnosticReport" => json!({"status": "final",
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
-            "code": {"text": "Blood glucose"}, "subject": subject()}),
+            "code": code("Blood glucose"), "subject": subject(), "effectiveDateTime": TEST_DATE}),
         "ImagingStudy" => json!({"status": "available", "subject": subject()}),
         "ServiceRequest" => json!({"status": "active", "intent": "order",
-            "code": {"text": "Physiotherapy"}, "subject": subject()}),
+            "code": code("Physiotherapy"), "subject": subject()}),
         other => panic!("no example of {other}"),
     };
     v["resourceType"] = json!(resource_type);
@@ -215,6 +229,8 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
                 "patient" | "subject" => patient.clone(),
                 "_id" => id.clone(),
                 "_lastUpdated" => "ge2000-01-01".to_owned(),
+                "code" => TEST_CODE.replace('|', "%7C"),
+                "date" => TEST_DATE.to_owned(),
                 other => panic!("{t}: {other} is listed but this test does not know it"),
             };
             let r = fhir_get(
@@ -585,7 +601,7 @@ async fn a_search_pages_through_every_match_once_and_filters_by_id_and_update_ti
         assert_eq!(r.json()["total"], total, "{updated}");
     }
     for (query, field, code) in [
-        ("patient=x&code=J45", "code", "unknown-search-parameter"),
+        ("patient=x&clinical-status=active", "clinical-status", "unknown-search-parameter"),
         ("patient=x&_sort=date", "_sort", "unknown-search-parameter"),
         ("patient=x&_count=ten", "_count", "invalid-search-value"),
         (
@@ -1318,4 +1334,80 @@ async fn writes_keep_the_providers_id_check_their_preconditions_and_delete_as_en
     )
     .await;
     assert_eq!(r.json()["total"], 0, "a withdrawn record is not found");
+}
+
+#[tokio::test]
+async fn a_patients_observations_are_found_by_code_and_date_as_r4_defines_them() {
+    let w = under_care().await;
+    let glucose = |id: &str, loinc: &str, when: &str| {
+        json!({"resourceType": "Observation", "id": id, "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+               "subject": subject(), "effectiveDateTime": when,
+               "valueQuantity": {"value": 5.4, "unit": "mmol/L"}})
+    };
+    let march = deposited(&w, glucose("g-1", "2345-7", "2026-03-04T10:00:00+08:00")).await;
+    let april = deposited(&w, glucose("g-2", "2345-7", "2026-04-01")).await;
+    let hba1c = deposited(&w, glucose("h-1", "4548-4", "2026-03-20")).await;
+    let found = |query: &'static str| {
+        let path = format!("/fhir/Observation?patient={}&{query}", w.recipient);
+        let w = &w;
+        async move {
+            let r = fhir_get(w, Some(&w.doctor), &path, None).await;
+            assert_eq!(r.status, 200, "{query}: {}", r.text());
+            let mut ids: Vec<String> = r.json()["entry"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        found("code=http://loinc.org%7C2345-7").await,
+        sorted(vec![march.clone(), april.clone()])
+    );
+    assert_eq!(found("code=4548-4").await, vec![hba1c.clone()]);
+    assert_eq!(
+        found("code=http://snomed.info/sct%7C2345-7").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        found("code=2345-7,4548-4").await.len(),
+        3,
+        "a comma is any of them"
+    );
+    assert_eq!(found("code=2345-7&date=2026-03").await, vec![march.clone()]);
+    assert_eq!(
+        found("date=ge2026-03-10&date=lt2026-05").await,
+        sorted(vec![april.clone(), hba1c.clone()])
+    );
+    assert_eq!(
+        found("date=2026-03-04").await,
+        vec![march.clone()],
+        "a date in Hong Kong"
+    );
+    assert_eq!(found("date=sa2026-03-31").await, vec![april]);
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Observation?patient={}&date=ap2026", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition?patient={}&date=2026", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "Condition has no date parameter in R4");
 }

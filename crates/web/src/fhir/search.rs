@@ -17,6 +17,7 @@ use ehrshare_app::{App, AppError};
 use ehrshare_core::search::DateParam;
 use ehrshare_fhir::bundle::{Link, searchset};
 use ehrshare_fhir::capability::TypeInteraction;
+use ehrshare_fhir::search::Token;
 use ehrshare_fhir::served::RecordMeta;
 use uuid::Uuid;
 
@@ -110,6 +111,8 @@ async fn search(
     let mut patient: Option<String> = None;
     let mut ids: Option<Vec<Uuid>> = None;
     let mut last_updated = Vec::new();
+    let mut codes = Vec::new();
+    let mut dates = Vec::new();
     let mut count = DEFAULT_COUNT;
     let mut offset = 0;
     for (name, value) in &params {
@@ -138,6 +141,22 @@ async fn search(
                         .collect(),
                 });
             }
+            "code" if known => {
+                let tokens: Vec<Token> = value.split(',').filter_map(Token::parse).collect();
+                if tokens.is_empty() {
+                    return Err(bad(
+                        name,
+                        "invalid-search-value",
+                        "system|code, code, |code or system|",
+                    )
+                    .into());
+                }
+                codes.push(tokens);
+            }
+            "date" if known => dates.push(
+                DateParam::parse(value)
+                    .map_err(|e| bad(name, "invalid-search-value", &e.to_string()))?,
+            ),
             "_lastUpdated" => last_updated.push(
                 DateParam::parse(value)
                     .map_err(|e| bad(name, "invalid-search-value", &e.to_string()))?,
@@ -173,6 +192,8 @@ async fn search(
                     resource_type: resource_type.to_owned(),
                     ids: ids.clone(),
                     last_updated,
+                    codes,
+                    dates,
                     offset,
                     count,
                 },

@@ -22,48 +22,18 @@ const RECORD_INTERACTIONS: &[TypeInteraction] = &[
     TypeInteraction::Delete,
 ];
 
-/// The search parameters of a record type whose R4 definition has `patient` only.
-const BY_PATIENT: &[SearchParam] = &[
-    SearchParam {
-        name: "patient",
-        kind: SearchKind::Reference,
-    },
-    SearchParam {
-        name: "_id",
-        kind: SearchKind::Token,
-    },
-    SearchParam {
-        name: "_lastUpdated",
-        kind: SearchKind::Date,
-    },
-];
-
-/// ... and of one whose R4 definition has `subject` too.
-const BY_SUBJECT: &[SearchParam] = &[
-    SearchParam {
-        name: "patient",
-        kind: SearchKind::Reference,
-    },
-    SearchParam {
-        name: "subject",
-        kind: SearchKind::Reference,
-    },
-    SearchParam {
-        name: "_id",
-        kind: SearchKind::Token,
-    },
-    SearchParam {
-        name: "_lastUpdated",
-        kind: SearchKind::Date,
-    },
-];
+macro_rules! params {
+    ($($name:literal: $kind:ident),+) => {
+        &[$(SearchParam { name: $name, kind: SearchKind::$kind }),+]
+    };
+}
 
 macro_rules! records {
-    ($($t:literal: $params:ident),+) => {
+    ($($t:literal: [$($name:literal: $kind:ident),+]),+) => {
         &[PATIENT, $(TypeSupport {
             resource_type: $t,
             interactions: RECORD_INTERACTIONS,
-            search_params: $params,
+            search_params: params!($($name: $kind),+ , "_id": Token, "_lastUpdated": Date),
         }),+]
     };
 }
@@ -82,20 +52,20 @@ const PATIENT: TypeSupport = TypeSupport {
 /// clinical types, which are records (each read through the access decision, audited). A
 /// type's search parameters are those R4 defines for it.
 pub const SERVED: &[TypeSupport] = records!(
-    "AllergyIntolerance": BY_PATIENT,
-    "Condition": BY_SUBJECT,
-    "Procedure": BY_SUBJECT,
-    "MedicationRequest": BY_SUBJECT,
-    "MedicationDispense": BY_SUBJECT,
-    "MedicationStatement": BY_SUBJECT,
-    "Encounter": BY_SUBJECT,
-    "Appointment": BY_PATIENT,
-    "DocumentReference": BY_SUBJECT,
-    "Immunization": BY_PATIENT,
-    "Observation": BY_SUBJECT,
-    "DiagnosticReport": BY_SUBJECT,
-    "ImagingStudy": BY_SUBJECT,
-    "ServiceRequest": BY_SUBJECT
+    "AllergyIntolerance": ["patient": Reference, "code": Token, "date": Date],
+    "Condition": ["patient": Reference, "subject": Reference, "code": Token],
+    "Procedure": ["patient": Reference, "subject": Reference, "code": Token, "date": Date],
+    "MedicationRequest": ["patient": Reference, "subject": Reference, "code": Token],
+    "MedicationDispense": ["patient": Reference, "subject": Reference, "code": Token],
+    "MedicationStatement": ["patient": Reference, "subject": Reference, "code": Token],
+    "Encounter": ["patient": Reference, "subject": Reference, "date": Date],
+    "Appointment": ["patient": Reference, "date": Date],
+    "DocumentReference": ["patient": Reference, "subject": Reference, "date": Date],
+    "Immunization": ["patient": Reference, "date": Date],
+    "Observation": ["patient": Reference, "subject": Reference, "code": Token, "date": Date],
+    "DiagnosticReport": ["patient": Reference, "subject": Reference, "code": Token, "date": Date],
+    "ImagingStudy": ["patient": Reference, "subject": Reference],
+    "ServiceRequest": ["patient": Reference, "subject": Reference, "code": Token]
 );
 
 /// The support of `resource_type`, if it is served.
@@ -136,5 +106,19 @@ mod tests {
                 .any(|s| s.name == p)
         };
         assert!(has("Observation", "subject") && !has("Immunization", "subject"));
+        // `code` and `date` exactly where the FHIR crate knows what they read.
+        for t in SERVED.iter().filter(|t| t.resource_type != "Patient") {
+            let r = t.resource_type;
+            assert_eq!(
+                has(r, "code"),
+                !ehrshare_fhir::search::code_elements(r).is_empty(),
+                "{r}"
+            );
+            assert_eq!(
+                has(r, "date"),
+                !ehrshare_fhir::search::date_elements(r).is_empty(),
+                "{r}"
+            );
+        }
     }
 }
