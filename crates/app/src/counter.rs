@@ -123,12 +123,14 @@ impl App {
     }
 
     /// Who may look recipients up: a professional or registration staff of a provider (not a
-    /// user administrator, not a clinic system alone).
+    /// user administrator, not a clinic system alone), with a token (if any) that reads
+    /// Patients.
     async fn counter_user(&self, session: &Session) -> Result<Asker, AppError> {
         let asker = self.asker(session).await?;
         if asker.system_only || asker.requester.role == Role::UserAdministrator {
             return Err(AppError::NotFound);
         }
+        asker.require_scope(ehrshare_core::oauth::Access::Read, "Patient")?;
         Ok(asker)
     }
 

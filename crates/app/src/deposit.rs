@@ -127,6 +127,12 @@ impl App {
     /// forms `ehrshare_fhir::subject` accepts). The resource's `id` is the provider's own, as
     /// in any deposit (a create without one gets one). A resource that names no registered
     /// recipient is refused (422 `subject-unknown`) and audited.
+    ///
+    /// Security-sensitive: finding a recipient by identity document is the counter's look-up,
+    /// so it is open only to whom a deposit is (a provider's professional, registration staff
+    /// or clinic system with a write scope for the type; no user administrator, patient or
+    /// office account), checked before anything is looked up, and every look-up by document
+    /// is audited as `recipient.find`, found or not, as the counter's is.
     pub async fn deposit_by_subject(
         &self,
         session: &Session,
@@ -134,7 +140,14 @@ impl App {
         resource: &serde_json::Value,
         options: DepositOptions<'_>,
     ) -> Result<Deposited, AppError> {
-        let recipient = match self.subject_of(resource).await {
+        let asker = self.asker(session).await?;
+        if asker.requester.role == ehrshare_core::profession::Role::UserAdministrator {
+            return Err(AppError::NotFound);
+        }
+        if let Some(t) = ehrshare_fhir::resource::type_of(resource) {
+            asker.require_scope(ehrshare_core::oauth::Access::Write, t)?;
+        }
+        let recipient = match self.subject_of(caller, resource).await {
             Ok(recipient) => recipient,
             Err(e) => {
                 let mut entry = caller.entry(self, "record.deposit", Outcome::Failed);
@@ -148,7 +161,11 @@ impl App {
     }
 
     /// The one registered recipient `resource`'s patient references name.
-    async fn subject_of(&self, resource: &serde_json::Value) -> Result<Uuid, AppError> {
+    async fn subject_of(
+        &self,
+        caller: &Caller,
+        resource: &serde_json::Value,
+    ) -> Result<Uuid, AppError> {
         use ehrshare_fhir::subject::{Target, document_of_system, patient_references};
         let unknown = |path: &str, code: &'static str, message: &str| AppError::Invalid {
             code,
@@ -176,9 +193,19 @@ impl App {
                             message: e.message.clone(),
                             fields: vec![e],
                         })?;
-                        self.db()
+                        let found = self
+                            .db()
                             .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
-                            .await?
+                            .await?;
+                        let mut entry = caller.entry(self, "recipient.find", Outcome::Allowed);
+                        entry.recipient = found;
+                        entry.reason = Some("subject of a FHIR write".to_owned());
+                        if found.is_none() {
+                            entry.outcome = Outcome::Denied;
+                            entry.denial_reason = Some("not-found".to_owned());
+                        }
+                        self.audit(entry).await?;
+                        found
                     }
                     None => None,
                 },
@@ -359,19 +386,38 @@ impl App {
             self.audit(entry).await?;
             return Err(deny_error(reason));
         }
-        let mismatched = subject_problems(
+        let mut mismatched = subject_problems(
             resource,
             &checked.resource_type,
             &facts.registration.recipient,
         );
+        mismatched.extend(
+            ehrshare_fhir::served::foreign_source_identifiers(resource, asker.requester.hcp)
+                .into_iter()
+                .map(|path| {
+                    FieldError::new(
+                        &path,
+                        "identifier-system-reserved",
+                        "this system names another provider's own ids",
+                    )
+                }),
+        );
         if !mismatched.is_empty() {
-            // About someone else, or about no one we know: refused, nothing stored, audited.
+            // About someone else, about no one we know, or passed off as another provider's:
+            // refused, nothing stored, audited. The code is the first problem's (the subject's
+            // when there is one).
+            let code = mismatched[0].code;
             entry.outcome = Outcome::Failed;
-            entry.reason = Some("subject-mismatch".to_owned());
+            entry.reason = Some(code.to_owned());
             self.audit(entry).await?;
             return Err(AppError::Invalid {
-                code: "subject-mismatch",
-                message: "the resource is not about the recipient it is deposited for".to_owned(),
+                code,
+                message: if code == "subject-mismatch" {
+                    "the resource is not about the recipient it is deposited for"
+                } else {
+                    "the resource claims another provider's identifier system"
+                }
+                .to_owned(),
                 fields: mismatched,
             });
         }
@@ -417,6 +463,17 @@ impl App {
             });
         }
         if let Some(r) = &existing {
+            if r.status == RecordStatus::EnteredInError {
+                entry.outcome = Outcome::Failed;
+                entry.reason = Some("record-withdrawn".to_owned());
+                self.audit(entry).await?;
+                return Err(AppError::Conflict {
+                    code: "record-withdrawn",
+                    message:
+                        "this record was entered in error; deposit the resource under a new id"
+                            .to_owned(),
+                });
+            }
             if r.recipient_id != recipient {
                 entry.outcome = Outcome::Denied;
                 entry.denial_reason = Some("source-id-of-another-recipient".to_owned());

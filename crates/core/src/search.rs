@@ -61,7 +61,7 @@ impl DateParam {
 
     /// Whether the instant `at` satisfies the parameter.
     pub fn matches(&self, at: OffsetDateTime) -> bool {
-        self.matches_range(at, at + Duration::MICROSECOND)
+        self.matches_range(at, at.saturating_add(Duration::MICROSECOND))
     }
 
     /// Whether a target that covers `[low, high)` satisfies the parameter, as R4 compares
@@ -134,7 +134,7 @@ pub fn range(value: &str) -> Option<(OffsetDateTime, OffsetDateTime)> {
         (Some(Some(month)), Some(Some(day)), None) => {
             let date = Date::from_calendar_date(year, month, day).ok()?;
             let low = at(date, Time::MIDNIGHT, HONG_KONG);
-            Some((low, low + Duration::days(1)))
+            Some((low, low.checked_add(Duration::days(1))?))
         }
         (Some(Some(month)), Some(Some(day)), Some(t)) => {
             let date = Date::from_calendar_date(year, month, day).ok()?;
@@ -160,7 +160,7 @@ pub fn range(value: &str) -> Option<(OffsetDateTime, OffsetDateTime)> {
                             Time::from_hms_nano(hour, minute, number(whole, 2)?, nanos).ok()?,
                             offset,
                         );
-                        return Some((low, low + step));
+                        return Some((low, low.checked_add(step)?));
                     }
                 },
             };
@@ -168,7 +168,7 @@ pub fn range(value: &str) -> Option<(OffsetDateTime, OffsetDateTime)> {
                 return None;
             }
             let low = at(date, Time::from_hms(hour, minute, second).ok()?, offset);
-            Some((low, low + precision))
+            Some((low, low.checked_add(precision)?))
         }
         _ => None,
     }
@@ -277,6 +277,15 @@ mod tests {
 
     #[test]
     fn what_is_no_date_is_refused() {
+        // The last day the calendar holds has no end to its range: refused, not a panic.
+        for end in [
+            "9999-12-31",
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59.9Z",
+            "9999",
+        ] {
+            assert!(DateParam::parse(end).is_err(), "{end}");
+        }
         for bad in [
             "",
             "ge",

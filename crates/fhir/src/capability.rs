@@ -107,9 +107,15 @@ pub fn capability_statement(server: &Server<'_>) -> Value {
                 ),
             );
             let versioned = t.interactions.contains(&TypeInteraction::Vread);
+            let updated = t.interactions.contains(&TypeInteraction::Update);
+            // `versioned-update`: an update's `If-Match` is honoured (412 when stale).
             r.insert(
                 "versioning".to_owned(),
-                json!(if versioned { "versioned" } else { "no-version" }),
+                json!(match (versioned, updated) {
+                    (true, true) => "versioned-update",
+                    (true, false) => "versioned",
+                    _ => "no-version",
+                }),
             );
             r.insert("readHistory".to_owned(), json!(versioned));
             r.insert(
@@ -152,9 +158,21 @@ pub fn capability_statement(server: &Server<'_>) -> Value {
             "mode": "server",
             "documentation": "Every read and write passes the access decision (the patient's sharing consent, \
                 a care episode, the role's domains) and leaves an audit entry before data moves. \
-                A record the caller may not see answers 404, like one that does not exist.",
+                A record the caller may not see answers 404, like one that does not exist; a search \
+                the decision refuses finds nothing; a refused write answers 403 with its reason. \
+                A search names one patient; parameters not listed for a type are refused (400). \
+                Conditional create takes one condition: identifier={your provider's id system}|{id}.",
             "security": {
                 "cors": false,
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "authorize", "valueUri": server.oauth.authorize},
+                        {"url": "token", "valueUri": server.oauth.token},
+                        {"url": "revoke", "valueUri": server.oauth.revoke},
+                        {"url": "introspect", "valueUri": server.oauth.introspect}
+                    ]
+                }],
                 "service": [{
                     "coding": [{
                         "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",

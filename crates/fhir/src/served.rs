@@ -18,6 +18,27 @@ pub fn source_system(hcp: Uuid) -> String {
     format!("{SOURCE_SYSTEM_PREFIX}{hcp}")
 }
 
+/// The paths of identifiers in `resource` that claim another provider's id system (only the
+/// server puts a provider's own id there, and a depositor may name only its own): a
+/// provider could otherwise pass its record off as another's.
+pub fn foreign_source_identifiers(resource: &Value, hcp: Uuid) -> Vec<String> {
+    let own = source_system(hcp);
+    let resource_type = crate::resource::type_of(resource).unwrap_or("Resource");
+    resource
+        .get("identifier")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, i)| {
+            i.get("system")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.starts_with(SOURCE_SYSTEM_PREFIX) && s != own)
+        })
+        .map(|(n, _)| format!("{resource_type}.identifier[{n}].system"))
+        .collect()
+}
+
 /// What the server knows of a record beyond its body.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordMeta {
@@ -175,6 +196,19 @@ mod tests {
                     "value": "c-1"}])
         );
         assert_eq!(served["subject"], json!({"reference": "Patient/r"}));
+    }
+
+    #[test]
+    fn only_ones_own_provider_id_system_may_be_deposited() {
+        let mine = Uuid::from_u128(9);
+        let body = serde_json::json!({"resourceType": "Condition", "identifier": [
+            {"system": source_system(mine), "value": "a"},
+            {"system": "urn:other", "value": "b"},
+            {"system": source_system(Uuid::from_u128(8)), "value": "c"}]});
+        assert_eq!(
+            foreign_source_identifiers(&body, mine),
+            ["Condition.identifier[2].system"]
+        );
     }
 
     #[test]

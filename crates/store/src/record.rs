@@ -97,12 +97,14 @@ pub async fn insert_deposit_key(mut conn: Conn<'_>, k: &DepositKeyRow) -> Result
     Ok(n == 1)
 }
 
-/// Replaces a record's content with a new version (amendment, entered-in-error).
+/// Replaces a record's content with a new version (amendment, entered-in-error); an
+/// amendment may file it in another domain (an investigation recoded from imaging to the
+/// laboratory), which every later decision reads.
 pub async fn update_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, StoreError> {
     let n = crate::on_conn!(conn.reborrow(), db => {
         sqlx::query(
-            "UPDATE record SET version = $2, status = $3, body = $4, updated_at = $5 \
-             WHERE record_id = $1 AND version = $6",
+            "UPDATE record SET version = $2, status = $3, body = $4, updated_at = $5, \
+             domain = $7 WHERE record_id = $1 AND version = $6",
         )
         .bind(r.id)
         .bind(r.version)
@@ -110,6 +112,7 @@ pub async fn update_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, St
         .bind(&r.body)
         .bind(Ts(r.updated_at))
         .bind(r.version - 1)
+        .bind(&r.domain)
         .execute(&mut *db)
         .await?
         .rows_affected()

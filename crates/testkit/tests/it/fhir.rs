@@ -174,6 +174,11 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
     assert_eq!(cs["resourceType"], "CapabilityStatement");
     assert_eq!(cs["fhirVersion"], "4.0.1");
     assert_eq!(cs["kind"], "instance");
+    let oauth = &cs["rest"][0]["security"]["extension"][0];
+    assert_eq!(
+        oauth["url"],
+        "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+    );
     let listed = cs["rest"][0]["resource"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 15, "Patient and every shared record type");
     let patient = format!("Patient/{}", w.recipient);
@@ -578,6 +583,23 @@ async fn a_search_pages_through_every_match_once_and_filters_by_id_and_update_ti
     assert_eq!(r.json()["entry"].as_array().unwrap().len(), 5);
     capture("/fhir/Condition/_search", &r);
 
+    // The far end of the pages is empty, not an overflow.
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!(
+            "/fhir/Condition?patient={}&_offset={}",
+            w.recipient,
+            usize::MAX
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["total"].as_u64(), r.json().get("entry")),
+        (Some(25), None)
+    );
     let two = format!("{},{}", deposited_ids[3], deposited_ids[7]);
     let r = fhir_get(
         &w,
@@ -601,9 +623,14 @@ async fn a_search_pages_through_every_match_once_and_filters_by_id_and_update_ti
         assert_eq!(r.json()["total"], total, "{updated}");
     }
     for (query, field, code) in [
-        ("patient=x&clinical-status=active", "clinical-status", "unknown-search-parameter"),
+        (
+            "patient=x&clinical-status=active",
+            "clinical-status",
+            "unknown-search-parameter",
+        ),
         ("patient=x&_sort=date", "_sort", "unknown-search-parameter"),
         ("patient=x&_count=ten", "_count", "invalid-search-value"),
+        ("patient=x&_offset=-1", "_offset", "invalid-search-value"),
         (
             "patient=x&_lastUpdated=yesterday",
             "_lastUpdated",
@@ -1082,8 +1109,12 @@ async fn writes_keep_the_providers_id_check_their_preconditions_and_delete_as_en
     )
     .await;
     assert_eq!(again.status, 200, "{}", again.text());
-    assert_eq!(again.json()["id"], first.json()["id"]);
-    assert_eq!(own(&again.json()), ["cond-7"]);
+    assert_eq!(own(&first.json()), ["cond-7"]);
+    assert!(
+        again.body.is_empty(),
+        "what exists leaves only through a read"
+    );
+    assert_eq!(again.header("location"), first.header("location"));
     for bad in [
         "code=J45",
         "identifier=urn:other|cond-7",
@@ -1410,4 +1441,192 @@ async fn a_patients_observations_are_found_by_code_and_date_as_r4_defines_them()
     )
     .await;
     assert_eq!(r.status, 400, "Condition has no date parameter in R4");
+}
+
+#[tokio::test]
+async fn what_an_attacker_tries_on_fhir_writes_and_searches_is_refused() {
+    let w = under_care().await;
+    // A user administrator may not deposit, so may not probe identity documents through a
+    // create either: refused before anything is looked up.
+    let r = fhir_send(&w, &w.ua, "POST", "/fhir/Condition", &condition("x"), &[]).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // A professional's look-ups by document through a write are audited as the counter's.
+    let mut nobody = condition("y");
+    nobody["subject"] = json!({"identifier": {"system": SUBJECT, "value": "B123456(6)"}});
+    let r = fhir_send(&w, &w.doctor, "POST", "/fhir/Condition", &nobody, &[]).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json()["issue"][0]["details"]["coding"][0]["code"],
+        "subject-unknown"
+    );
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "POST",
+        "/fhir/Condition",
+        &condition("z"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let db = w.t.db.connect().await;
+    let finds: Vec<_> = db
+        .audit_entries(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.entry)
+        .filter(|e| e.action == "recipient.find")
+        .map(|e| {
+            (
+                e.actor.account,
+                e.recipient.map(|r| r.to_string()),
+                e.denial_reason,
+            )
+        })
+        .collect();
+    assert!(
+        finds.contains(&(w.doctor.account, None, Some("not-found".to_owned()))),
+        "{finds:?}"
+    );
+    assert!(
+        finds.contains(&(w.doctor.account, Some(w.recipient.clone()), None)),
+        "{finds:?}"
+    );
+    assert!(!finds.iter().any(|f| f.0 == w.ua.account), "{finds:?}");
+
+    // Another provider's id system cannot be claimed.
+    let mut spoofed = condition("s-1");
+    spoofed["identifier"] = json!([{"system": format!("https://ehrshare.example/fhir/NamingSystem/provider-id/{}", uuid::Uuid::now_v7()), "value": "x"}]);
+    let r = fhir_send(&w, &w.doctor, "POST", "/fhir/Condition", &spoofed, &[]).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(
+        r.json()["issue"][0]["expression"][0],
+        "Condition.identifier[0].system"
+    );
+
+    // A withdrawn record is not written to again; deleting it again succeeds.
+    let id = deposited(&w, condition("w-1")).await;
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "DELETE",
+        &format!("/fhir/Condition/{id}"),
+        &Value::Null,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "DELETE",
+        &format!("/fhir/Condition/{id}"),
+        &Value::Null,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 204, "a retried delete");
+    let r = fhir_send(
+        &w,
+        &w.doctor,
+        "PUT",
+        &format!("/fhir/Condition/{id}"),
+        &condition(&id),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(
+        r.json()["issue"][0]["details"]["coding"][0]["code"],
+        "record-withdrawn"
+    );
+
+    // Dates at the calendar's end, and offsets past any page, are the caller's mistakes or
+    // empty pages, never a 500.
+    for query in [
+        "_lastUpdated=9999-12-31",
+        "_lastUpdated=9999-12-31T23:59:59.9Z",
+        "_lastUpdated=9999",
+    ] {
+        let r = fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!("/fhir/Condition?patient={}&{query}", w.recipient),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{query}");
+    }
+    // `_format` with its `+` unescaped, as people type it.
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!(
+            "/fhir/Condition/{}?_format=application/fhir+json",
+            deposited(&w, condition("f-1")).await
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn an_amendment_that_moves_a_record_to_another_domain_is_decided_in_its_new_domain() {
+    let w = under_care().await;
+    let lab = json!({"resourceType": "Observation", "id": "o-1", "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+        "code": {"text": "Chest"}, "subject": subject()});
+    let id = deposited(&w, lab.clone()).await;
+    let patient = w.patient().await;
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
+            json!({"domain": "radiology"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let path = format!("/fhir/Observation/{id}");
+    let read = || fhir_get(&w, Some(&w.doctor), &path, None);
+    assert_eq!(
+        read().await.status,
+        200,
+        "a laboratory result is not restricted"
+    );
+    let mut imaging = lab;
+    imaging["category"] = json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "imaging"}]}]);
+    assert_eq!(deposited(&w, imaging).await, id);
+    assert_eq!(
+        read().await.status,
+        404,
+        "now radiology, which the patient restricted"
+    );
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Observation?patient={}", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 0);
+}
+
+#[tokio::test]
+async fn a_token_that_does_not_read_patients_finds_no_patient() {
+    let w = world().await;
+    let token = doctors_token(&w, "user/Condition.read").await;
+    let r = bearer(
+        &w,
+        &token,
+        &format!("/fhir/Patient?identifier={SUBJECT}%7CA123456(3)"),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = bearer(&w, &token, &format!("/fhir/Patient/{}", w.recipient)).await;
+    assert_eq!(r.status, 403);
+    let token = doctors_token(&w, "user/*.read").await;
+    let r = bearer(&w, &token, &format!("/fhir/Patient/{}", w.recipient)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }

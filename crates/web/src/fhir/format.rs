@@ -42,7 +42,9 @@ impl<S: Send + Sync> FromRequestParts<S> for FhirJson {
                 .map(|(_, v)| v)
         });
         let ok = match format {
-            Some(f) => takes_json(&f),
+            // `_format=application/fhir+json` written without escaping its `+` reaches us
+            // form-decoded, with a space.
+            Some(f) => takes_json(&f.replace(' ', "+")),
             None => match parts.headers.get(ACCEPT).map(HeaderValue::to_str) {
                 None => true,
                 Some(Ok(accept)) => accept.trim().is_empty() || accept.split(',').any(takes_json),

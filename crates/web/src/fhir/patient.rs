@@ -73,7 +73,7 @@ pub async fn search(
             "identifier" => {
                 return Err(bad(name, "one-identifier", "a search names one identifier").into());
             }
-            "_format" => {}
+            "_format" | "_pretty" => {}
             other => {
                 return Err(bad(
                     other,

@@ -163,7 +163,8 @@ async fn search(
             ),
             "_count" => count = number(name, value)?.min(MAX_COUNT),
             "_offset" => offset = number(name, value)?,
-            "_format" => {}
+            // How the answer is written, not what it holds.
+            "_format" | "_pretty" => {}
             other => {
                 return Err(bad(
                     other,
@@ -238,10 +239,10 @@ async fn search(
             url: page_url(offset.saturating_sub(count)),
         });
     }
-    if count > 0 && offset + count < found.total {
+    if count > 0 && offset.saturating_add(count) < found.total {
         links.push(Link {
             relation: "next",
-            url: page_url(offset + count),
+            url: page_url(offset.saturating_add(count)),
         });
     }
     if count > 0 && found.total > 0 {

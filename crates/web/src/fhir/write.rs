@@ -18,8 +18,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ehrshare_app::deposit::DepositOptions;
 use ehrshare_app::error::FieldError;
-use ehrshare_app::record::{Record, RecordTarget};
+use ehrshare_app::record::Record;
 use ehrshare_app::{App, AppError};
+use ehrshare_core::record::RecordStatus;
 use ehrshare_fhir::capability::TypeInteraction;
 use ehrshare_fhir::operation_outcome::OperationOutcome;
 use serde_json::Value;
@@ -137,20 +138,22 @@ pub async fn create(
     if let Some(own_id) = &own_id {
         let source = format!("{resource_type}/{own_id}");
         if let Some(existing) = app.own_record_by_source(&session, &source).await? {
-            // It exists: nothing is created. Its content leaves only through a read.
-            let record = app
-                .read_record_as(
-                    &session,
-                    &caller,
-                    RecordTarget {
-                        id: existing.id,
-                        resource_type: Some(&resource_type),
-                        version: None,
-                        tell_withdrawn: true,
-                    },
-                )
-                .await?;
-            return written(&base, &headers, StatusCode::OK, &record);
+            // It exists: nothing is created, and R4 answers 200 with where it is. Its content
+            // would leave only through a read (a clinic system, which never reads, retries
+            // here), so the answer has none, whatever `Prefer` asked.
+            let mut response = with_version(
+                StatusCode::OK.into_response(),
+                existing.version,
+                existing.updated_at,
+            );
+            let location = format!(
+                "{}/{}/{}/_history/{}",
+                base.url, existing.resource_type, existing.id, existing.version
+            );
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(LOCATION, v);
+            }
+            return Ok(response);
         }
     }
     if let Some(obj) = resource.as_object_mut() {
@@ -302,12 +305,16 @@ pub async fn delete(
         .await?
         .filter(|r| r.resource_type == resource_type)
         .ok_or(AppError::NotFound)?;
-    app.mark_entered_in_error(
-        &session,
-        &caller,
-        own.id,
-        "withdrawn through the FHIR API (DELETE)",
-    )
-    .await?;
+    // Deleting what is deleted changes nothing and succeeds (R4), so a retry after a lost
+    // answer is no error.
+    if own.status == RecordStatus::Current {
+        app.mark_entered_in_error(
+            &session,
+            &caller,
+            own.id,
+            "withdrawn through the FHIR API (DELETE)",
+        )
+        .await?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
