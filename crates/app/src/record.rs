@@ -62,6 +62,9 @@ pub struct RecordSearch {
     pub codes: Vec<Vec<ehrshare_fhir::search::Token>>,
     /// `date`.
     pub dates: Vec<DateParam>,
+    /// `category`, `status`, `identifier`: each a parameter and its tokens, any of which
+    /// matches.
+    pub tokens: Vec<(String, Vec<ehrshare_fhir::search::Token>)>,
     /// The page: how many matches to skip, and at most how many to answer.
     pub offset: usize,
     pub count: usize,
@@ -297,7 +300,7 @@ impl App {
             .filter(|r| search.ids.as_ref().is_none_or(|ids| ids.contains(&r.id)))
             .filter(|r| search.last_updated.iter().all(|d| d.matches(r.updated_at)))
             .filter(|r| {
-                if search.codes.is_empty() && search.dates.is_empty() {
+                if search.codes.is_empty() && search.dates.is_empty() && search.tokens.is_empty() {
                     return true;
                 }
                 let Ok(body) = serde_json::from_str::<serde_json::Value>(&r.body) else {
@@ -310,6 +313,17 @@ impl App {
                     .all(|any| ehrshare_fhir::search::code_matches(t, &body, any))
                     && (search.dates.is_empty()
                         || ehrshare_fhir::search::date_matches(t, &body, &search.dates))
+                    && search.tokens.iter().all(|(param, any)| {
+                        let system = ehrshare_fhir::served::source_system(r.source_hcp);
+                        let own = body.get("id").and_then(serde_json::Value::as_str);
+                        ehrshare_fhir::search::token_matches(
+                            t,
+                            &body,
+                            param,
+                            any,
+                            own.map(|id| (system.as_str(), id)),
+                        )
+                    })
             })
             .collect();
         let total = matching.len();

@@ -1,11 +1,102 @@
-//! What R4's `code` and `date` search parameters read of each shared type (the expressions of
-//! R4's SearchParameter definitions `clinical-code`, `clinical-date` and each type's own), and
-//! how a token matches a CodeableConcept and a date parameter a date element. A type whose R4
-//! definition has no such parameter has none here, so the server refuses it by name.
+//! What R4's token and date search parameters read of each shared type (the expressions of
+//! R4's SearchParameter definitions: `clinical-code`, `clinical-date`, `clinical-identifier`
+//! and each type's own `category` and `status`), and how a token matches a CodeableConcept, a
+//! code or an Identifier and a date parameter a date element. A type whose R4 definition has
+//! no such parameter has none here, so the server refuses it by name.
 
 use ehrshare_core::search::{DateParam, range};
 use serde_json::Value;
 use time::OffsetDateTime;
+
+/// What a token parameter reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A CodeableConcept, or a list of them: any coding.
+    Concept,
+    /// A `code`: its value (a token's system, if given, must be empty or absent).
+    Code,
+    /// A list of Identifiers.
+    Identifier,
+}
+
+/// The element a token parameter (`category`, `status`, `identifier`; `code` is
+/// [`code_elements`]) reads of a resource type, and its shape; `None`: R4 defines no such
+/// parameter on the type.
+pub fn token_element(resource_type: &str, param: &str) -> Option<(&'static str, Shape)> {
+    let with_status = !matches!(resource_type, "Condition" | "AllergyIntolerance");
+    match param {
+        "identifier" if crate::resource::SHARED_TYPES.contains(&resource_type) => {
+            Some(("identifier", Shape::Identifier))
+        }
+        "status" if with_status && crate::resource::SHARED_TYPES.contains(&resource_type) => {
+            Some(("status", Shape::Code))
+        }
+        "category" => match resource_type {
+            "AllergyIntolerance" => Some(("category", Shape::Code)),
+            "Condition"
+            | "Observation"
+            | "DiagnosticReport"
+            | "ServiceRequest"
+            | "MedicationRequest"
+            | "MedicationStatement"
+            | "DocumentReference"
+            | "Procedure" => Some(("category", Shape::Concept)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether any of `tokens` matches the element `param` reads of `resource` (see
+/// [`token_element`]). `served_identifier` is the identifier the server adds when it serves
+/// the record (the provider's own id in the provider's system), which the stored body lacks.
+pub fn token_matches(
+    resource_type: &str,
+    resource: &Value,
+    param: &str,
+    tokens: &[Token],
+    served_identifier: Option<(&str, &str)>,
+) -> bool {
+    let Some((element, shape)) = token_element(resource_type, param) else {
+        return false;
+    };
+    let value = resource.get(element);
+    let values = || -> Vec<&Value> {
+        match value {
+            Some(Value::Array(list)) => list.iter().collect(),
+            Some(v) => vec![v],
+            None => Vec::new(),
+        }
+    };
+    match shape {
+        Shape::Concept => values().iter().any(|c| {
+            c.get("coding")
+                .and_then(Value::as_array)
+                .is_some_and(|codings| {
+                    codings
+                        .iter()
+                        .any(|k| tokens.iter().any(|t| t.matches_coding(k)))
+                })
+        }),
+        Shape::Code => values().iter().filter_map(|v| v.as_str()).any(|code| {
+            tokens.iter().any(|t| {
+                t.system.as_deref().is_none_or(str::is_empty)
+                    && t.code.as_deref().is_none_or(|c| c == code)
+            })
+        }),
+        Shape::Identifier => {
+            let stored = values().into_iter().any(|i| {
+                let id = serde_json::json!({"system": i.get("system"), "code": i.get("value")});
+                tokens.iter().any(|t| t.matches_coding(&id))
+            });
+            let served = served_identifier.is_some_and(|(system, value)| {
+                let id = serde_json::json!({"system": system, "code": value});
+                tokens.iter().any(|t| t.matches_coding(&id))
+            });
+            stored || served
+        }
+    }
+}
 
 /// The elements `code` reads of a resource type (none: the type has no `code` parameter).
 pub fn code_elements(resource_type: &str) -> &'static [&'static str] {
@@ -149,6 +240,70 @@ mod tests {
             &obs,
             &[Token::parse("2345-7").unwrap()]
         ));
+    }
+
+    #[test]
+    fn category_status_and_identifier_read_what_r4_says() {
+        let obs = json!({"status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+            "identifier": [{"system": "urn:lab", "value": "L-1"}]});
+        let t = |s: &str| vec![Token::parse(s).unwrap()];
+        assert!(token_matches(
+            "Observation",
+            &obs,
+            "category",
+            &t("laboratory"),
+            None
+        ));
+        assert!(!token_matches(
+            "Observation",
+            &obs,
+            "category",
+            &t("imaging"),
+            None
+        ));
+        assert!(token_matches(
+            "Observation",
+            &obs,
+            "status",
+            &t("final"),
+            None
+        ));
+        assert!(token_matches(
+            "Observation",
+            &obs,
+            "identifier",
+            &t("urn:lab|L-1"),
+            None
+        ));
+        assert!(!token_matches(
+            "Observation",
+            &obs,
+            "identifier",
+            &t("urn:lab|L-2"),
+            None
+        ));
+        assert!(token_matches(
+            "Observation",
+            &obs,
+            "identifier",
+            &t("urn:mine|o-1"),
+            Some(("urn:mine", "o-1"))
+        ));
+        let allergy = json!({"category": ["food"]});
+        assert!(token_matches(
+            "AllergyIntolerance",
+            &allergy,
+            "category",
+            &t("food"),
+            None
+        ));
+        assert_eq!(
+            token_element("Condition", "status"),
+            None,
+            "Condition has clinical-status"
+        );
+        assert_eq!(token_element("Encounter", "category"), None);
     }
 
     #[test]

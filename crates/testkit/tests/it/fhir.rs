@@ -101,21 +101,26 @@ const TEST_DATE: &str = "2026-10-01";
 
 /// A small valid resource of each served type, with the provider's own id `id`.
 fn resource_of(resource_type: &str, id: &str) -> Value {
+    let category = || json!({"coding": [{"system": "https://ehrshare.example/fhir/CodeSystem/test-category", "code": "C-1"}]});
     let code = |text: &str| json!({"coding": [{"system": "https://ehrshare.example/fhir/CodeSystem/test", "code": "T-1"}], "text": text});
     let mut v = match resource_type {
         "AllergyIntolerance" => {
-            json!({"code": code("Penicillin"), "patient": subject(), "recordedDate": TEST_DATE})
+            json!({"category": ["medication"], "code": code("Penicillin"), "patient": subject(), "recordedDate": TEST_DATE})
         }
-        "Condition" => json!({"code": code("Asthma"), "subject": subject()}),
+        "Condition" => {
+            json!({"category": [category()], "code": code("Asthma"), "subject": subject()})
+        }
         "Procedure" => {
-            json!({"status": "completed", "code": code("Spirometry"), "subject": subject(),
+            json!({"status": "completed", "category": category(), "code": code("Spirometry"), "subject": subject(),
             "performedDateTime": TEST_DATE})
         }
-        "MedicationRequest" => json!({"status": "active", "intent": "order",
-            "medicationCodeableConcept": code("Salbutamol"), "subject": subject()}),
+        "MedicationRequest" => {
+            json!({"status": "active", "intent": "order", "category": [category()],
+            "medicationCodeableConcept": code("Salbutamol"), "subject": subject()})
+        }
         "MedicationDispense" => json!({"status": "completed",
             "medicationCodeableConcept": code("Salbutamol"), "subject": subject()}),
-        "MedicationStatement" => json!({"status": "active",
+        "MedicationStatement" => json!({"status": "active", "category": category(),
             "medicationCodeableConcept": code("Salbutamol"), "subject": subject()}),
         "Encounter" => json!({"status": "finished",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
@@ -126,7 +131,7 @@ fn resource_of(resource_type: &str, id: &str) -> Value {
                              "status": "accepted"}]})
         }
         "DocumentReference" => {
-            json!({"status": "current", "subject": subject(), "date": "2026-10-01T09:00:00+08:00",
+            json!({"status": "current", "category": [category()], "subject": subject(), "date": "2026-10-01T09:00:00+08:00",
             "content": [{"attachment": {"contentType": "text/plain", "data": "V2hlZXpl"}}]})
         }
         "Immunization" => json!({"status": "completed", "vaccineCode": {"text": "Influenza"},
@@ -140,7 +145,7 @@ fn resource_of(resource_type: &str, id: &str) -> Value {
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
             "code": code("Blood glucose"), "subject": subject(), "effectiveDateTime": TEST_DATE}),
         "ImagingStudy" => json!({"status": "available", "subject": subject()}),
-        "ServiceRequest" => json!({"status": "active", "intent": "order",
+        "ServiceRequest" => json!({"status": "active", "intent": "order", "category": [category()],
             "code": code("Physiotherapy"), "subject": subject()}),
         other => panic!("no example of {other}"),
     };
@@ -194,10 +199,15 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
             .as_array()
             .map(|a| a.iter().map(|p| p["name"].as_str().unwrap()).collect())
             .unwrap_or_default();
+        let example = if t == "Patient" {
+            Value::Null
+        } else {
+            resource_of(t, &format!("{t}-1"))
+        };
         let id = if t == "Patient" {
             w.recipient.clone()
         } else {
-            deposited(&w, resource_of(t, &format!("{t}-1"))).await
+            deposited(&w, example.clone()).await
         };
         for code in &codes {
             let (path, bundle) = match *code {
@@ -236,6 +246,22 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
                 "_lastUpdated" => "ge2000-01-01".to_owned(),
                 "code" => TEST_CODE.replace('|', "%7C"),
                 "date" => TEST_DATE.to_owned(),
+                "status" => example["status"].as_str().unwrap().to_owned(),
+                "category" => {
+                    let c = match &example["category"] {
+                        Value::Array(list) => list[0].clone(),
+                        one => one.clone(),
+                    };
+                    c["coding"][0]["code"]
+                        .as_str()
+                        .or(c.as_str())
+                        .unwrap()
+                        .to_owned()
+                }
+                "identifier" => format!(
+                    "https://ehrshare.example/fhir/NamingSystem/provider-id/{}%7C{t}-1",
+                    w.hcp
+                ),
                 other => panic!("{t}: {other} is listed but this test does not know it"),
             };
             let r = fhir_get(
@@ -1629,4 +1655,72 @@ async fn a_token_that_does_not_read_patients_finds_no_patient() {
     let token = doctors_token(&w, "user/*.read").await;
     let r = bearer(&w, &token, &format!("/fhir/Patient/{}", w.recipient)).await;
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn records_are_found_by_status_category_and_either_identifier() {
+    let w = under_care().await;
+    let mut lab = resource_of("Observation", "lab-1");
+    lab["identifier"] = json!([{"system": "urn:lab", "value": "L-77"}]);
+    let lab = deposited(&w, lab).await;
+    let mut amended = resource_of("Observation", "lab-2");
+    amended["status"] = json!("amended");
+    amended["category"] = json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}]);
+    let amended = deposited(&w, amended).await;
+    let found = |query: String| {
+        let w = &w;
+        async move {
+            let path = format!("/fhir/Observation?patient={}&{query}", w.recipient);
+            let r = fhir_get(w, Some(&w.doctor), &path, None).await;
+            assert_eq!(r.status, 200, "{query}: {}", r.text());
+            let mut ids: Vec<String> = r.json()["entry"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(found("status=amended".into()).await, vec![amended.clone()]);
+    assert_eq!(found("status=final,amended".into()).await.len(), 2);
+    assert_eq!(
+        found("category=vital-signs".into()).await,
+        vec![amended.clone()]
+    );
+    assert_eq!(
+        found(
+            "category=http://terminology.hl7.org/CodeSystem/observation-category%7Claboratory"
+                .into()
+        )
+        .await,
+        vec![lab.clone()]
+    );
+    assert_eq!(
+        found("identifier=urn:lab%7CL-77".into()).await,
+        vec![lab.clone()]
+    );
+    let own = format!(
+        "identifier=https://ehrshare.example/fhir/NamingSystem/provider-id/{}%7Clab-2",
+        w.hcp
+    );
+    assert_eq!(
+        found(own).await,
+        vec![amended],
+        "the provider's own id, which the server adds"
+    );
+    assert_eq!(
+        found("identifier=urn:lab%7CL-78".into()).await,
+        Vec::<String>::new()
+    );
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition?patient={}&status=active", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "Condition's status is clinical-status in R4");
 }

@@ -113,6 +113,7 @@ async fn search(
     let mut last_updated = Vec::new();
     let mut codes = Vec::new();
     let mut dates = Vec::new();
+    let mut tokens = Vec::new();
     let mut count = DEFAULT_COUNT;
     let mut offset = 0;
     for (name, value) in &params {
@@ -152,6 +153,18 @@ async fn search(
                     .into());
                 }
                 codes.push(tokens);
+            }
+            "category" | "status" | "identifier" if known => {
+                let any: Vec<Token> = value.split(',').filter_map(Token::parse).collect();
+                if any.is_empty() {
+                    return Err(bad(
+                        name,
+                        "invalid-search-value",
+                        "system|code, code, |code or system|",
+                    )
+                    .into());
+                }
+                tokens.push((name.to_owned(), any));
             }
             "date" if known => dates.push(
                 DateParam::parse(value)
@@ -195,6 +208,7 @@ async fn search(
                     last_updated,
                     codes,
                     dates,
+                    tokens,
                     offset,
                     count,
                 },

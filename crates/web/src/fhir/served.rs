@@ -52,20 +52,32 @@ const PATIENT: TypeSupport = TypeSupport {
 /// clinical types, which are records (each read through the access decision, audited). A
 /// type's search parameters are those R4 defines for it.
 pub const SERVED: &[TypeSupport] = records!(
-    "AllergyIntolerance": ["patient": Reference, "code": Token, "date": Date],
-    "Condition": ["patient": Reference, "subject": Reference, "code": Token],
-    "Procedure": ["patient": Reference, "subject": Reference, "code": Token, "date": Date],
-    "MedicationRequest": ["patient": Reference, "subject": Reference, "code": Token],
-    "MedicationDispense": ["patient": Reference, "subject": Reference, "code": Token],
-    "MedicationStatement": ["patient": Reference, "subject": Reference, "code": Token],
-    "Encounter": ["patient": Reference, "subject": Reference, "date": Date],
-    "Appointment": ["patient": Reference, "date": Date],
-    "DocumentReference": ["patient": Reference, "subject": Reference, "date": Date],
-    "Immunization": ["patient": Reference, "date": Date],
-    "Observation": ["patient": Reference, "subject": Reference, "code": Token, "date": Date],
-    "DiagnosticReport": ["patient": Reference, "subject": Reference, "code": Token, "date": Date],
-    "ImagingStudy": ["patient": Reference, "subject": Reference],
-    "ServiceRequest": ["patient": Reference, "subject": Reference, "code": Token]
+    "AllergyIntolerance": ["patient": Reference, "code": Token, "date": Date,
+        "category": Token, "identifier": Token],
+    "Condition": ["patient": Reference, "subject": Reference, "code": Token,
+        "category": Token, "identifier": Token],
+    "Procedure": ["patient": Reference, "subject": Reference, "code": Token, "date": Date,
+        "category": Token, "status": Token, "identifier": Token],
+    "MedicationRequest": ["patient": Reference, "subject": Reference, "code": Token,
+        "category": Token, "status": Token, "identifier": Token],
+    "MedicationDispense": ["patient": Reference, "subject": Reference, "code": Token,
+        "status": Token, "identifier": Token],
+    "MedicationStatement": ["patient": Reference, "subject": Reference, "code": Token,
+        "category": Token, "status": Token, "identifier": Token],
+    "Encounter": ["patient": Reference, "subject": Reference, "date": Date,
+        "status": Token, "identifier": Token],
+    "Appointment": ["patient": Reference, "date": Date, "status": Token, "identifier": Token],
+    "DocumentReference": ["patient": Reference, "subject": Reference, "date": Date,
+        "category": Token, "status": Token, "identifier": Token],
+    "Immunization": ["patient": Reference, "date": Date, "status": Token, "identifier": Token],
+    "Observation": ["patient": Reference, "subject": Reference, "code": Token, "date": Date,
+        "category": Token, "status": Token, "identifier": Token],
+    "DiagnosticReport": ["patient": Reference, "subject": Reference, "code": Token, "date": Date,
+        "category": Token, "status": Token, "identifier": Token],
+    "ImagingStudy": ["patient": Reference, "subject": Reference, "status": Token,
+        "identifier": Token],
+    "ServiceRequest": ["patient": Reference, "subject": Reference, "code": Token,
+        "category": Token, "status": Token, "identifier": Token]
 );
 
 /// The support of `resource_type`, if it is served.
@@ -119,6 +131,10 @@ mod tests {
                 !ehrshare_fhir::search::date_elements(r).is_empty(),
                 "{r}"
             );
+            for p in ["category", "status", "identifier"] {
+                let known = ehrshare_fhir::search::token_element(r, p).is_some();
+                assert_eq!(has(r, p), known, "{r} {p}");
+            }
         }
     }
 }
