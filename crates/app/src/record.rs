@@ -65,9 +65,19 @@ pub struct RecordSearch {
     /// `category`, `status`, `identifier`: each a parameter and its tokens, any of which
     /// matches.
     pub tokens: Vec<(String, Vec<ehrshare_fhir::search::Token>)>,
+    /// `_sort`: the order of the matches before the page is cut (the store's when `None`).
+    pub sort: Option<SortBy>,
     /// The page: how many matches to skip, and at most how many to answer.
     pub offset: usize,
     pub count: usize,
+}
+
+/// The orders a search may ask for (`_sort`): by the last change, or by the type's `date`
+/// (resources without one last), each either way; ties by record id, so that pages are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    LastUpdated { descending: bool },
+    Date { descending: bool },
 }
 
 /// What a search found: a page of records, and how many match in all.
@@ -326,6 +336,37 @@ impl App {
                     })
             })
             .collect();
+        let mut matching = matching;
+        match search.sort {
+            None => {}
+            Some(SortBy::LastUpdated { descending }) => {
+                matching.sort_by(|a, b| (a.updated_at, a.id).cmp(&(b.updated_at, b.id)));
+                if descending {
+                    matching.reverse();
+                }
+            }
+            Some(SortBy::Date { descending }) => {
+                let t = &search.resource_type;
+                let mut keyed: Vec<(Option<time::OffsetDateTime>, ListedRecord)> = matching
+                    .into_iter()
+                    .map(|r| {
+                        let start = serde_json::from_str::<serde_json::Value>(&r.body)
+                            .ok()
+                            .and_then(|b| ehrshare_fhir::search::date_start(t, &b));
+                        (start, r)
+                    })
+                    .collect();
+                // Those without a date last, whichever way.
+                keyed.sort_by(|(a, ra), (b, rb)| match (a, b) {
+                    (Some(a), Some(b)) if descending => (b, rb.id).cmp(&(a, ra.id)),
+                    (Some(a), Some(b)) => (a, ra.id).cmp(&(b, rb.id)),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => ra.id.cmp(&rb.id),
+                });
+                matching = keyed.into_iter().map(|(_, r)| r).collect();
+            }
+        }
         let total = matching.len();
         let records: Vec<ListedRecord> = matching
             .into_iter()

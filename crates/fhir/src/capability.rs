@@ -160,7 +160,8 @@ pub fn capability_statement(server: &Server<'_>) -> Value {
                 a care episode, the role's domains) and leaves an audit entry before data moves. \
                 A record the caller may not see answers 404, like one that does not exist; a search \
                 the decision refuses finds nothing; a refused write answers 403 with its reason. \
-                A search names one patient; parameters not listed for a type are refused (400). \
+                A search names one patient; parameters not listed for a type are refused (400); \
+                _sort takes _lastUpdated, and date where a type has it, either way. \
                 Conditional create takes one condition: identifier={your provider's id system}|{id}.",
             "security": {
                 "cors": false,

@@ -204,6 +204,15 @@ fn date_ranges(resource_type: &str, resource: &Value) -> Vec<(OffsetDateTime, Of
     out
 }
 
+/// When a resource's `date` elements start (the earliest), for `_sort=date`; `None` when it
+/// has none.
+pub fn date_start(resource_type: &str, resource: &Value) -> Option<OffsetDateTime> {
+    date_ranges(resource_type, resource)
+        .into_iter()
+        .map(|(low, _)| low)
+        .min()
+}
+
 /// Whether `resource` satisfies every date parameter (a resource without the date satisfies
 /// none).
 pub fn date_matches(resource_type: &str, resource: &Value, params: &[DateParam]) -> bool {

@@ -654,7 +654,7 @@ async fn a_search_pages_through_every_match_once_and_filters_by_id_and_update_ti
             "clinical-status",
             "unknown-search-parameter",
         ),
-        ("patient=x&_sort=date", "_sort", "unknown-search-parameter"),
+        ("patient=x&_sort=date", "_sort", "unsupported-sort"),
         ("patient=x&_count=ten", "_count", "invalid-search-value"),
         ("patient=x&_offset=-1", "_offset", "invalid-search-value"),
         (
@@ -1723,4 +1723,57 @@ async fn records_are_found_by_status_category_and_either_identifier() {
     )
     .await;
     assert_eq!(r.status, 400, "Condition's status is clinical-status in R4");
+}
+
+#[tokio::test]
+async fn a_search_is_sorted_by_date_or_last_change_either_way() {
+    let w = under_care().await;
+    let obs = |id: &str, when: Option<&str>| {
+        let mut v = resource_of("Observation", id);
+        match when {
+            Some(when) => v["effectiveDateTime"] = json!(when),
+            None => {
+                v.as_object_mut().unwrap().remove("effectiveDateTime");
+            }
+        }
+        v
+    };
+    let march = deposited(&w, obs("s-1", Some("2026-03-01"))).await;
+    let none = deposited(&w, obs("s-2", None)).await;
+    let january = deposited(&w, obs("s-3", Some("2026-01-15"))).await;
+    let order = |sort: &'static str| {
+        let w = &w;
+        async move {
+            let path = format!("/fhir/Observation?patient={}&_sort={sort}", w.recipient);
+            let r = fhir_get(w, Some(&w.doctor), &path, None).await;
+            assert_eq!(r.status, 200, "{sort}: {}", r.text());
+            r.json()["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        order("date").await,
+        [january.clone(), march.clone(), none.clone()]
+    );
+    assert_eq!(
+        order("-date").await,
+        [march.clone(), january.clone(), none.clone()]
+    );
+    assert_eq!(
+        order("_lastUpdated").await,
+        [march.clone(), none.clone(), january.clone()]
+    );
+    assert_eq!(order("-_lastUpdated").await, [january, none, march]);
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Observation?patient={}&_sort=code", w.recipient),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400);
 }

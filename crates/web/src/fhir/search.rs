@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ehrshare_app::error::FieldError;
-use ehrshare_app::record::{ListedRecord, RecordSearch};
+use ehrshare_app::record::{ListedRecord, RecordSearch, SortBy};
 use ehrshare_app::{App, AppError};
 use ehrshare_core::search::DateParam;
 use ehrshare_fhir::bundle::{Link, searchset};
@@ -114,6 +114,7 @@ async fn search(
     let mut codes = Vec::new();
     let mut dates = Vec::new();
     let mut tokens = Vec::new();
+    let mut sort = None;
     let mut count = DEFAULT_COUNT;
     let mut offset = 0;
     for (name, value) in &params {
@@ -174,6 +175,24 @@ async fn search(
                 DateParam::parse(value)
                     .map_err(|e| bad(name, "invalid-search-value", &e.to_string()))?,
             ),
+            "_sort" if sort.is_none() => {
+                let descending = value.starts_with('-');
+                sort = Some(match value.trim_start_matches('-') {
+                    "_lastUpdated" => SortBy::LastUpdated { descending },
+                    "date" if support.search_params.iter().any(|p| p.name == "date") => {
+                        SortBy::Date { descending }
+                    }
+                    _ => {
+                        return Err(bad(
+                            name,
+                            "unsupported-sort",
+                            "one of _lastUpdated, -_lastUpdated, and date, -date where the type has date",
+                        )
+                        .into());
+                    }
+                });
+            }
+            "_sort" => return Err(bad(name, "one-sort", "a search is sorted one way").into()),
             "_count" => count = number(name, value)?.min(MAX_COUNT),
             "_offset" => offset = number(name, value)?,
             // How the answer is written, not what it holds.
@@ -209,6 +228,7 @@ async fn search(
                     codes,
                     dates,
                     tokens,
+                    sort,
                     offset,
                     count,
                 },
