@@ -340,7 +340,7 @@ impl App {
         match search.sort {
             None => {}
             Some(SortBy::LastUpdated { descending }) => {
-                matching.sort_by(|a, b| (a.updated_at, a.id).cmp(&(b.updated_at, b.id)));
+                matching.sort_by_key(|r| (r.updated_at, r.id));
                 if descending {
                     matching.reverse();
                 }
