@@ -45,6 +45,7 @@ pub mod recipient;
 pub mod record;
 pub mod restriction;
 pub mod seal;
+pub mod search;
 pub mod secret;
 pub mod settings;
 pub mod signer;

@@ -12,7 +12,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ehrshare_app::error::FieldError;
-use ehrshare_app::record::{ListedRecord, RecordSearch, SortBy};
+use ehrshare_app::record::ListedRecord;
+use ehrshare_app::search::{Found, RecordSearch, SortBy};
 use ehrshare_app::{App, AppError};
 use ehrshare_core::search::DateParam;
 use ehrshare_fhir::bundle::{Link, searchset};
@@ -236,7 +237,7 @@ async fn search(
             .await?
         }
         // A reference that names no one of ours finds no one.
-        None => ehrshare_app::record::Found {
+        None => Found {
             records: Vec::new(),
             total: 0,
         },
