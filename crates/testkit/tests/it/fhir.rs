@@ -591,6 +591,18 @@ async fn a_search_pages_through_every_match_once_and_filters_by_id_and_update_ti
     expected.sort();
     assert_eq!(sorted, expected, "only Conditions");
 
+    // Two names of one patient are one patient.
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!(
+            "/fhir/Condition?patient={0}&subject=Patient/{0}&_count=1",
+            w.recipient
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 25);
     // POST _search says the same.
     let r =
         w.t.send(
@@ -664,6 +676,7 @@ async fn a_search_pages_through_every_match_once_and_filters_by_id_and_update_ti
         ),
         ("_count=10", "patient", "patient-required"),
         ("patient=a,b", "patient", "one-patient"),
+        ("patient=a&subject=b", "subject", "one-patient"),
     ] {
         let r = fhir_get(
             &w,
@@ -825,6 +838,15 @@ async fn an_instance_history_lists_every_version_newest_first() {
     )
     .await;
     assert_eq!(r.status, 404);
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition/{id}/_history?_since=2026-01-01"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "what would narrow the history is refused");
+    assert_eq!(r.json()["issue"][0]["expression"][0], "_since");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! caller may not see are one and the same 404.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ehrshare_app::record::{Record, RecordTarget};
@@ -59,7 +59,27 @@ pub async fn history(
     LoggedIn { session, caller }: LoggedIn,
     _: FhirJson,
     Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
+    // Every version is answered; a parameter that would narrow the history (`_since`,
+    // `_count`, `_at`) is refused by name rather than ignored.
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(k, _)| k != "_format" && k != "_pretty")
+    {
+        return Err(AppError::Malformed {
+            code: "unknown-parameter",
+            message: format!("{name}: the history is answered whole"),
+            fields: vec![ehrshare_app::error::FieldError::new(
+                name,
+                "unknown-parameter",
+                "the history is answered whole",
+            )],
+        }
+        .into());
+    }
     let target = target(&resource_type, &id, None, TypeInteraction::HistoryInstance)?;
     let versions = app.record_history(&session, &caller, target).await?;
     let mut entries = Vec::with_capacity(versions.len());

@@ -123,7 +123,14 @@ async fn search(
         let known = support.search_params.iter().any(|p| p.name == name);
         match name {
             "patient" | "subject" if known => {
-                if value.contains(',') || patient.as_ref().is_some_and(|p| p != value) {
+                // `patient=X&subject=Patient/X` name one patient; two names of two do not.
+                let same = |p: &String| {
+                    p == value
+                        || patient_id(base, p)
+                            .zip(patient_id(base, value))
+                            .is_some_and(|(a, b)| a == b)
+                };
+                if value.contains(',') || patient.as_ref().is_some_and(|p| !same(p)) {
                     return Err(bad(name, "one-patient", "a search names one patient").into());
                 }
                 patient = Some(value.clone());
