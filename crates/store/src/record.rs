@@ -145,25 +145,25 @@ async fn insert_version(conn: Conn<'_>, r: &RecordRow) -> Result<(), StoreError>
 
 /// A [`RecordRow`] from a row with [`RECORD_COLUMNS`] (either backend).
 macro_rules! record_row {
-    ($row:expr) => {{
+    ($row:expr) => {
+        record_row!($row, try_get)
+    };
+    ($row:expr, $get:ident) => {{
         let row = $row;
-        let created_at: Ts = row.try_get("created_at")?;
-        let updated_at: Ts = row.try_get("updated_at")?;
+        let created_at: Ts = row.$get("created_at")?;
+        let updated_at: Ts = row.$get("updated_at")?;
+        let status: String = row.$get("status")?;
         RecordRow {
-            id: row.try_get("record_id")?,
-            recipient_id: row.try_get("recipient_id")?,
-            domain: row.try_get("domain")?,
-            resource_type: row.try_get("resource_type")?,
-            source_hcp: row.try_get("source_hcp")?,
-            source_id: row.try_get("source_id")?,
-            version: row.try_get("version")?,
-            status: crate::code::decode(
-                "record.status",
-                row.try_get("status")?,
-                RecordStatus::parse,
-            )?,
-            body: row.try_get("body")?,
-            deposited_by: row.try_get("deposited_by")?,
+            id: row.$get("record_id")?,
+            recipient_id: row.$get("recipient_id")?,
+            domain: row.$get("domain")?,
+            resource_type: row.$get("resource_type")?,
+            source_hcp: row.$get("source_hcp")?,
+            source_id: row.$get("source_id")?,
+            version: row.$get("version")?,
+            status: crate::code::decode("record.status", &status, RecordStatus::parse)?,
+            body: row.$get("body")?,
+            deposited_by: row.$get("deposited_by")?,
             created_at: created_at.0,
             updated_at: updated_at.0,
         }
@@ -174,12 +174,20 @@ const RECORD_COLUMNS: &str = "record_id, recipient_id, domain, resource_type, so
     source_id, version, status, body, deposited_by, created_at, updated_at";
 
 impl Db {
-    /// One record.
+    /// One record. Every read by id (a FHIR read) starts here: on SQLite it is read in place
+    /// (ADR 0004).
     pub async fn record(&self, id: Uuid) -> Result<Option<RecordRow>, StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("SELECT {RECORD_COLUMNS} FROM record WHERE record_id = $1")
+        });
+        let sql: &str = &SQL;
+        if let Some(in_place) = self.in_place()
+            && let Some(found) = in_place.optional_row(sql, &id, |row| Ok(record_row!(row, get)))
+        {
+            return found;
+        }
         crate::on_pool!(self, pool => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {RECORD_COLUMNS} FROM record WHERE record_id = $1"
-            )))
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(pool)
             .await?;
