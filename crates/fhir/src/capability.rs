@@ -66,6 +66,8 @@ pub struct TypeSupport {
     pub resource_type: &'static str,
     pub interactions: &'static [TypeInteraction],
     pub search_params: &'static [SearchParam],
+    /// Operations on an instance: their name (without `$`) and their definition's canonical.
+    pub operations: &'static [(&'static str, &'static str)],
 }
 
 /// The OAuth 2 endpoints that issue and manage the bearer tokens `/fhir` takes.
@@ -127,6 +129,17 @@ pub fn capability_statement(server: &Server<'_>) -> Value {
                 "conditionalCreate".to_owned(),
                 json!(t.interactions.contains(&TypeInteraction::Create)),
             );
+            if !t.operations.is_empty() {
+                r.insert(
+                    "operation".to_owned(),
+                    Value::Array(
+                        t.operations
+                            .iter()
+                            .map(|(name, definition)| json!({"name": name, "definition": definition}))
+                            .collect(),
+                    ),
+                );
+            }
             if !t.search_params.is_empty() {
                 r.insert(
                     "searchParam".to_owned(),
@@ -204,6 +217,7 @@ mod tests {
             resource_type: "Condition",
             interactions: &[TypeInteraction::Read, TypeInteraction::Vread],
             search_params: &[],
+            operations: &[],
         }];
         let s = capability_statement(&Server {
             base_url: "https://ehr.example/fhir",

@@ -369,6 +369,22 @@ async fn metadata_lists_exactly_the_interactions_that_work() {
             assert_eq!(r.json()["issue"][0]["expression"][0], "subject");
         }
     }
+    // The operations listed work: a Patient's $everything holds what the doctor deposited.
+    let patient_entry = listed.iter().find(|e| e["type"] == "Patient").unwrap();
+    for op in patient_entry["operation"].as_array().unwrap() {
+        assert_eq!(op["name"], "everything");
+        let r = fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!("/fhir/Patient/{}/$everything", w.recipient),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let b = r.json();
+        assert_eq!(b["type"], "searchset");
+        assert!(b["total"].as_u64().unwrap() >= 14, "{}", b["total"]);
+    }
     // A Patient has no versions here.
     let r = fhir_get(
         &w,
@@ -1797,5 +1813,65 @@ async fn a_search_is_sorted_by_date_or_last_change_either_way() {
         None,
     )
     .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn everything_is_the_summary_restricted_items_absent_and_uncounted() {
+    let w = under_care().await;
+    let kept = deposited(&w, condition("e-1")).await;
+    let hidden = deposited(&w, condition("e-2")).await;
+    let note = deposited(&w, note("e-3")).await;
+    let patient = w.patient().await;
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
+            json!({"record": hidden}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let path = format!("/fhir/Patient/{}/$everything", w.recipient);
+    let r = fhir_get(&w, Some(&w.doctor), &path, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut ids: Vec<String> = r.json()["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut want = vec![kept, note];
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(r.json()["total"], 2);
+    // Registration staff: demographics only, so nothing here.
+    let r = fhir_get(&w, Some(&w.clerk), &path, None).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["total"].as_u64()),
+        (200, Some(0))
+    );
+    // Another provider's doctor: the 404 of a patient who is not there.
+    let refused = fhir_get(&w, Some(&w.other_doctor), &path, None).await;
+    let nobody = fhir_get(
+        &w,
+        Some(&w.other_doctor),
+        &format!("/fhir/Patient/{}/$everything", uuid::Uuid::now_v7()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (refused.status, nobody.status),
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::http::StatusCode::NOT_FOUND
+        )
+    );
+    let strip = |mut v: Value| {
+        v["issue"][0]["diagnostics"] = Value::Null;
+        v
+    };
+    assert_eq!(strip(refused.json()), strip(nobody.json()));
+    let r = fhir_get(&w, Some(&w.doctor), &format!("{path}?_count=1"), None).await;
     assert_eq!(r.status, 400);
 }

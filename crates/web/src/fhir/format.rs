@@ -61,6 +61,22 @@ impl<S: Send + Sync> FromRequestParts<S> for FhirJson {
     }
 }
 
+/// A listed record (of a search, `$everything`) as FHIR serves it.
+pub fn listed(
+    r: &ehrshare_app::record::ListedRecord,
+) -> Result<serde_json::Map<String, serde_json::Value>, ehrshare_app::AppError> {
+    ehrshare_fhir::served::record(
+        &r.body,
+        ehrshare_fhir::served::RecordMeta {
+            id: r.id,
+            version: r.version,
+            updated_at: r.updated_at,
+            source_hcp: r.source_hcp,
+        },
+    )
+    .map_err(|e| ehrshare_app::AppError::Internal(e.into()))
+}
+
 /// An answer with a FHIR JSON body.
 pub fn fhir_json(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();

@@ -52,6 +52,7 @@ pub fn routes() -> Router<App> {
             "/fhir/{resource_type}/{id}/_history",
             get(instance::history),
         )
+        .route("/fhir/Patient/{id}/$everything", get(patient::everything))
         .route(
             "/fhir/{resource_type}/{id}/_history/{version}",
             get(instance::vread),

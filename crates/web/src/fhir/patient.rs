@@ -34,6 +34,57 @@ fn resource(
     })
 }
 
+/// `GET /fhir/Patient/{id}/$everything`: the patient's record as the caller may see it, the
+/// eHR summary as a searchset Bundle: the role's domains only, restricted items neither
+/// there nor counted, one audit entry (`App::summary`). A refusal is the 404 of a record the
+/// caller may not see (the JSON API's summary says why; a FHIR client learns nothing).
+pub async fn everything(
+    axum::extract::State(app): axum::extract::State<App>,
+    axum::Extension(base): axum::Extension<FhirBase>,
+    crate::session::LoggedIn { session, caller }: crate::session::LoggedIn,
+    _: super::format::FhirJson,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, HttpError> {
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(k, _)| k != "_format" && k != "_pretty")
+    {
+        return Err(bad(
+            name,
+            "unknown-parameter",
+            "$everything takes no parameter here",
+        )
+        .into());
+    }
+    let recipient = Uuid::parse_str(&id)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == id)
+        .ok_or(AppError::NotFound)?;
+    let summary = match app.summary(&session, &caller, recipient, &[], None).await {
+        Ok(summary) => summary,
+        Err(AppError::Forbidden { .. }) => return Err(AppError::NotFound.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut matches = Vec::with_capacity(summary.total);
+    for r in summary.domains.values().flatten() {
+        matches.push((
+            format!("{}/{}/{}", base.url, r.resource_type, r.id),
+            super::format::listed(r)?,
+        ));
+    }
+    let link = [Link {
+        relation: "self",
+        url: format!("{}/Patient/{id}/$everything", base.url),
+    }];
+    Ok(fhir_json(
+        StatusCode::OK,
+        searchset(matches.len(), &link, matches).to_string(),
+    ))
+}
+
 /// `read`.
 pub async fn read(
     app: &App,

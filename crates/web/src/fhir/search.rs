@@ -12,17 +12,15 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ehrshare_app::error::FieldError;
-use ehrshare_app::record::ListedRecord;
 use ehrshare_app::search::{Found, RecordSearch, SortBy};
 use ehrshare_app::{App, AppError};
 use ehrshare_core::search::DateParam;
 use ehrshare_fhir::bundle::{Link, searchset};
 use ehrshare_fhir::capability::TypeInteraction;
 use ehrshare_fhir::search::Token;
-use ehrshare_fhir::served::RecordMeta;
 use uuid::Uuid;
 
-use super::format::{FhirJson, fhir_json};
+use super::format::{FhirJson, fhir_json, listed};
 use super::served::{FhirBase, serves, support};
 use crate::error::HttpError;
 use crate::session::LoggedIn;
@@ -297,24 +295,11 @@ async fn search(
     for r in &found.records {
         matches.push((
             format!("{}/{}/{}", base.url, r.resource_type, r.id),
-            served(r)?,
+            listed(r)?,
         ));
     }
     Ok(fhir_json(
         StatusCode::OK,
         searchset(found.total, &links, matches).to_string(),
     ))
-}
-
-fn served(r: &ListedRecord) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
-    ehrshare_fhir::served::record(
-        &r.body,
-        RecordMeta {
-            id: r.id,
-            version: r.version,
-            updated_at: r.updated_at,
-            source_hcp: r.source_hcp,
-        },
-    )
-    .map_err(|e| AppError::Internal(e.into()))
 }

@@ -34,6 +34,7 @@ macro_rules! records {
             resource_type: $t,
             interactions: RECORD_INTERACTIONS,
             search_params: params!($($name: $kind),+ , "_id": Token, "_lastUpdated": Date),
+            operations: &[],
         }),+]
     };
 }
@@ -46,6 +47,10 @@ const PATIENT: TypeSupport = TypeSupport {
         name: "identifier",
         kind: SearchKind::Token,
     }],
+    operations: &[(
+        "everything",
+        "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    )],
 };
 
 /// Every resource type served and what may be done with it: Patient (a recipient), and the
