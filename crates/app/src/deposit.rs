@@ -141,12 +141,27 @@ impl App {
         options: DepositOptions<'_>,
     ) -> Result<Deposited, AppError> {
         let asker = self.asker(session).await?;
-        if asker.requester.role == ehrshare_core::profession::Role::UserAdministrator {
+        let resource_type = ehrshare_fhir::resource::type_of(resource).unwrap_or_default();
+        // A role that could deposit none of the type's domains (a user administrator) is
+        // refused before any look-up: the role's domains are core's (`need_to_know`).
+        let domains = ehrshare_core::domain::domains_holding(resource_type);
+        let ask = Ask {
+            action: Action::Deposit,
+            domains,
+            record: None,
+            reason: None,
+        };
+        if domains.is_empty()
+            || ehrshare_core::access::need_to_know(
+                asker.requester.role,
+                &ask,
+                self.policy().profiles,
+            )
+            .is_empty()
+        {
             return Err(AppError::NotFound);
         }
-        if let Some(t) = ehrshare_fhir::resource::type_of(resource) {
-            asker.require_scope(ehrshare_core::oauth::Access::Write, t)?;
-        }
+        asker.require_scope(ehrshare_core::oauth::Access::Write, resource_type)?;
         let recipient = match self.subject_of(caller, resource).await {
             Ok(recipient) => recipient,
             Err(e) => {

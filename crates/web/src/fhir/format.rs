@@ -61,6 +61,45 @@ impl<S: Send + Sync> FromRequestParts<S> for FhirJson {
     }
 }
 
+/// The server id a FHIR id names: only the canonical (lower-case, hyphenated) spelling of a
+/// UUID, since FHIR ids are case-sensitive and one record has one id.
+pub fn server_id(text: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(text)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == text)
+}
+
+/// A 400 naming the parameter or header at fault.
+pub fn bad_parameter(field: &str, code: &'static str, message: &str) -> ehrshare_app::AppError {
+    ehrshare_app::AppError::Malformed {
+        code,
+        message: format!("{field}: {message}"),
+        fields: vec![ehrshare_app::error::FieldError::new(field, code, message)],
+    }
+}
+
+/// The parameters of a query or a form body, or a 400.
+pub fn parameters(text: &str) -> Result<Vec<(String, String)>, ehrshare_app::AppError> {
+    serde_urlencoded::from_str(text).map_err(|_| ehrshare_app::AppError::Malformed {
+        code: "malformed-search",
+        message: "the parameters are not form-encoded".to_owned(),
+        fields: Vec::new(),
+    })
+}
+
+/// Refuses, by name, every parameter but how the answer is written (`_format`, `_pretty`):
+/// for interactions answered whole, where an ignored parameter would mislead.
+pub fn only_format(query: Option<&str>, why: &str) -> Result<(), ehrshare_app::AppError> {
+    let params = parameters(query.unwrap_or_default())?;
+    match params
+        .iter()
+        .find(|(k, _)| k != "_format" && k != "_pretty")
+    {
+        Some((name, _)) => Err(bad_parameter(name, "unknown-parameter", why)),
+        None => Ok(()),
+    }
+}
+
 /// A listed record (of a search, `$everything`) as FHIR serves it.
 pub fn listed(
     r: &ehrshare_app::record::ListedRecord,

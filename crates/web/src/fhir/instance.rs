@@ -13,9 +13,8 @@ use ehrshare_core::record::RecordStatus;
 use ehrshare_fhir::bundle::{Link, MadeBy, Version};
 use ehrshare_fhir::capability::TypeInteraction;
 use ehrshare_fhir::served::RecordMeta;
-use uuid::Uuid;
 
-use super::format::{FhirJson, fhir_json, with_version};
+use super::format::{FhirJson, fhir_json, only_format, server_id, with_version};
 use super::served::FhirBase;
 use crate::error::HttpError;
 use crate::session::LoggedIn;
@@ -63,23 +62,7 @@ pub async fn history(
 ) -> Result<Response, HttpError> {
     // Every version is answered; a parameter that would narrow the history (`_since`,
     // `_count`, `_at`) is refused by name rather than ignored.
-    let params: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
-    if let Some((name, _)) = params
-        .iter()
-        .find(|(k, _)| k != "_format" && k != "_pretty")
-    {
-        return Err(AppError::Malformed {
-            code: "unknown-parameter",
-            message: format!("{name}: the history is answered whole"),
-            fields: vec![ehrshare_app::error::FieldError::new(
-                name,
-                "unknown-parameter",
-                "the history is answered whole",
-            )],
-        }
-        .into());
-    }
+    only_format(query.as_deref(), "the history is answered whole")?;
     let target = target(&resource_type, &id, None, TypeInteraction::HistoryInstance)?;
     let versions = app.record_history(&session, &caller, target).await?;
     let mut entries = Vec::with_capacity(versions.len());
@@ -120,10 +103,7 @@ fn target<'a>(
         return Err(AppError::NotFound);
     }
     // FHIR ids are case-sensitive: only the canonical spelling of a record id names it.
-    let id = Uuid::parse_str(id)
-        .ok()
-        .filter(|u| u.hyphenated().to_string() == id)
-        .ok_or(AppError::NotFound)?;
+    let id = server_id(id).ok_or(AppError::NotFound)?;
     Ok(RecordTarget {
         id,
         resource_type: Some(resource_type),

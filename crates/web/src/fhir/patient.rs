@@ -9,14 +9,12 @@ use axum::response::Response;
 use ehrshare_app::auth::Session;
 use ehrshare_app::caller::Caller;
 use ehrshare_app::counter::Found;
-use ehrshare_app::error::FieldError;
 use ehrshare_app::{App, AppError};
 use ehrshare_core::recipient::RecipientStatus;
 use ehrshare_fhir::bundle::{Link, searchset};
 use ehrshare_fhir::served::{PatientFacts, patient};
-use uuid::Uuid;
 
-use super::format::fhir_json;
+use super::format::{bad_parameter, fhir_json, server_id};
 use super::served::FhirBase;
 use crate::error::HttpError;
 
@@ -46,23 +44,8 @@ pub async fn everything(
     axum::extract::Path(id): axum::extract::Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Result<Response, HttpError> {
-    let params: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
-    if let Some((name, _)) = params
-        .iter()
-        .find(|(k, _)| k != "_format" && k != "_pretty")
-    {
-        return Err(bad(
-            name,
-            "unknown-parameter",
-            "$everything takes no parameter here",
-        )
-        .into());
-    }
-    let recipient = Uuid::parse_str(&id)
-        .ok()
-        .filter(|u| u.hyphenated().to_string() == id)
-        .ok_or(AppError::NotFound)?;
+    super::format::only_format(query.as_deref(), "$everything takes no parameter here")?;
+    let recipient = server_id(&id).ok_or(AppError::NotFound)?;
     let summary = match app.summary(&session, &caller, recipient, &[], None).await {
         Ok(summary) => summary,
         Err(AppError::Forbidden { .. }) => return Err(AppError::NotFound.into()),
@@ -92,21 +75,10 @@ pub async fn read(
     caller: &Caller,
     id: &str,
 ) -> Result<Response, HttpError> {
-    let id = Uuid::parse_str(id)
-        .ok()
-        .filter(|u| u.hyphenated().to_string() == id)
-        .ok_or(AppError::NotFound)?;
+    let id = server_id(id).ok_or(AppError::NotFound)?;
     let found = app.recipient_at_counter(session, caller, id).await?;
     let body = serde_json::Value::Object(resource(&found, None)).to_string();
     Ok(fhir_json(StatusCode::OK, body))
-}
-
-fn bad(field: &str, code: &'static str, message: &str) -> AppError {
-    AppError::Malformed {
-        code,
-        message: format!("{field}: {message}"),
-        fields: vec![FieldError::new(field, code, message)],
-    }
 }
 
 /// `search-type`, by `identifier` only.
@@ -122,11 +94,13 @@ pub async fn search(
         match name.as_str() {
             "identifier" if identifier.is_none() => identifier = Some(value.as_str()),
             "identifier" => {
-                return Err(bad(name, "one-identifier", "a search names one identifier").into());
+                return Err(
+                    bad_parameter(name, "one-identifier", "a search names one identifier").into(),
+                );
             }
             "_format" | "_pretty" => {}
             other => {
-                return Err(bad(
+                return Err(bad_parameter(
                     other,
                     "unknown-search-parameter",
                     "a Patient is found by identifier (an identity document) only",
@@ -136,7 +110,7 @@ pub async fn search(
         }
     }
     let Some(identifier) = identifier else {
-        return Err(bad(
+        return Err(bad_parameter(
             "identifier",
             "identifier-required",
             "a Patient is found by identifier",
@@ -147,14 +121,14 @@ pub async fn search(
         .split_once('|')
         .filter(|(s, n)| !s.is_empty() && !n.is_empty())
         .ok_or_else(|| {
-            bad(
+            bad_parameter(
                 "identifier",
                 "invalid-search-value",
                 "system|value, the system one of our identity documents",
             )
         })?;
     let (kind, issuer) = ehrshare_fhir::subject::document_of_system(system).ok_or_else(|| {
-        bad(
+        bad_parameter(
             "identifier",
             "invalid-search-value",
             "the system is not one of our identity documents",
@@ -167,7 +141,7 @@ pub async fn search(
         Ok(found) => Some(found),
         Err(AppError::NotFound) => None,
         Err(AppError::Invalid { code, message, .. }) => {
-            return Err(bad("identifier", code, &message).into());
+            return Err(bad_parameter("identifier", code, &message).into());
         }
         Err(e) => return Err(e.into()),
     };

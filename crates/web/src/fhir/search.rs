@@ -11,7 +11,6 @@ use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use ehrshare_app::error::FieldError;
 use ehrshare_app::search::{Found, RecordSearch, SortBy};
 use ehrshare_app::{App, AppError};
 use ehrshare_core::search::DateParam;
@@ -20,7 +19,7 @@ use ehrshare_fhir::capability::TypeInteraction;
 use ehrshare_fhir::search::Token;
 use uuid::Uuid;
 
-use super::format::{FhirJson, fhir_json, listed};
+use super::format::{FhirJson, bad_parameter, fhir_json, listed, parameters, server_id};
 use super::served::{FhirBase, serves, support};
 use crate::error::HttpError;
 use crate::session::LoggedIn;
@@ -38,7 +37,7 @@ pub async fn get(
     Path(resource_type): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let params = pairs(query.as_deref().unwrap_or_default())?;
+    let params = parameters(query.as_deref().unwrap_or_default())?;
     search(&app, &base, &session, &caller, &resource_type, params).await
 }
 
@@ -53,25 +52,9 @@ pub async fn post(
     RawQuery(query): RawQuery,
     body: String,
 ) -> Result<Response, HttpError> {
-    let mut params = pairs(query.as_deref().unwrap_or_default())?;
-    params.extend(pairs(&body)?);
+    let mut params = parameters(query.as_deref().unwrap_or_default())?;
+    params.extend(parameters(&body)?);
     search(&app, &base, &session, &caller, &resource_type, params).await
-}
-
-fn pairs(text: &str) -> Result<Vec<(String, String)>, AppError> {
-    serde_urlencoded::from_str(text).map_err(|_| AppError::Malformed {
-        code: "malformed-search",
-        message: "the search parameters are not form-encoded".to_owned(),
-        fields: Vec::new(),
-    })
-}
-
-fn bad(field: &str, code: &'static str, message: &str) -> AppError {
-    AppError::Malformed {
-        code,
-        message: format!("{field}: {message}"),
-        fields: vec![FieldError::new(field, code, message)],
-    }
 }
 
 /// The record id a patient reference names: `Patient/{id}`, `{id}`, or this server's URL of it.
@@ -80,15 +63,13 @@ fn patient_id(base: &FhirBase, value: &str) -> Option<Uuid> {
         .strip_prefix(&format!("{}/", base.url))
         .unwrap_or(value);
     let id = id.strip_prefix("Patient/").unwrap_or(id);
-    Uuid::parse_str(id)
-        .ok()
-        .filter(|u| u.hyphenated().to_string() == id)
+    server_id(id)
 }
 
 fn number(field: &str, value: &str) -> Result<usize, AppError> {
     value
         .parse::<usize>()
-        .map_err(|_| bad(field, "invalid-search-value", "a whole number is expected"))
+        .map_err(|_| bad_parameter(field, "invalid-search-value", "a whole number is expected"))
 }
 
 async fn search(
@@ -129,16 +110,14 @@ async fn search(
                             .is_some_and(|(a, b)| a == b)
                 };
                 if value.contains(',') || patient.as_ref().is_some_and(|p| !same(p)) {
-                    return Err(bad(name, "one-patient", "a search names one patient").into());
+                    return Err(
+                        bad_parameter(name, "one-patient", "a search names one patient").into(),
+                    );
                 }
                 patient = Some(value.clone());
             }
             "_id" => {
-                let wanted = value.split(',').map(|id| {
-                    Uuid::parse_str(id)
-                        .ok()
-                        .filter(|u| u.hyphenated().to_string() == id)
-                });
+                let wanted = value.split(',').map(server_id);
                 // An id that is no record id matches nothing; the others still may.
                 let wanted: Vec<Uuid> = wanted.flatten().collect();
                 ids = Some(match ids {
@@ -152,7 +131,7 @@ async fn search(
             "code" if known => {
                 let tokens: Vec<Token> = value.split(',').filter_map(Token::parse).collect();
                 if tokens.is_empty() {
-                    return Err(bad(
+                    return Err(bad_parameter(
                         name,
                         "invalid-search-value",
                         "system|code, code, |code or system|",
@@ -164,7 +143,7 @@ async fn search(
             "category" | "status" | "identifier" if known => {
                 let any: Vec<Token> = value.split(',').filter_map(Token::parse).collect();
                 if any.is_empty() {
-                    return Err(bad(
+                    return Err(bad_parameter(
                         name,
                         "invalid-search-value",
                         "system|code, code, |code or system|",
@@ -175,11 +154,11 @@ async fn search(
             }
             "date" if known => dates.push(
                 DateParam::parse(value)
-                    .map_err(|e| bad(name, "invalid-search-value", &e.to_string()))?,
+                    .map_err(|e| bad_parameter(name, "invalid-search-value", &e.to_string()))?,
             ),
             "_lastUpdated" => last_updated.push(
                 DateParam::parse(value)
-                    .map_err(|e| bad(name, "invalid-search-value", &e.to_string()))?,
+                    .map_err(|e| bad_parameter(name, "invalid-search-value", &e.to_string()))?,
             ),
             "_sort" if sort.is_none() => {
                 let descending = value.starts_with('-');
@@ -189,7 +168,7 @@ async fn search(
                         SortBy::Date { descending }
                     }
                     _ => {
-                        return Err(bad(
+                        return Err(bad_parameter(
                             name,
                             "unsupported-sort",
                             "one of _lastUpdated, -_lastUpdated, and date, -date where the type has date",
@@ -198,13 +177,15 @@ async fn search(
                     }
                 });
             }
-            "_sort" => return Err(bad(name, "one-sort", "a search is sorted one way").into()),
+            "_sort" => {
+                return Err(bad_parameter(name, "one-sort", "a search is sorted one way").into());
+            }
             "_count" => count = number(name, value)?.min(MAX_COUNT),
             "_offset" => offset = number(name, value)?,
             // How the answer is written, not what it holds.
             "_format" | "_pretty" => {}
             other => {
-                return Err(bad(
+                return Err(bad_parameter(
                     other,
                     "unknown-search-parameter",
                     "not a search parameter of this type here (see /fhir/metadata)",
@@ -214,7 +195,7 @@ async fn search(
         }
     }
     let Some(patient) = patient else {
-        return Err(bad(
+        return Err(bad_parameter(
             "patient",
             "patient-required",
             "a search of records names the patient (patient or subject)",

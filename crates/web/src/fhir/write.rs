@@ -17,35 +17,25 @@ use axum::http::header::{ETAG, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ehrshare_app::deposit::DepositOptions;
-use ehrshare_app::error::FieldError;
 use ehrshare_app::record::Record;
 use ehrshare_app::{App, AppError};
 use ehrshare_core::record::RecordStatus;
 use ehrshare_fhir::capability::TypeInteraction;
 use ehrshare_fhir::operation_outcome::OperationOutcome;
 use serde_json::Value;
-use uuid::Uuid;
 
-use super::format::{FhirJson, fhir_json, with_version};
+use super::format::{FhirJson, bad_parameter, fhir_json, server_id, with_version};
 use super::instance::served;
 use super::served::{FhirBase, serves};
 use crate::api::json::ApiJson;
 use crate::error::HttpError;
 use crate::session::LoggedIn;
 
-fn bad(field: &str, code: &'static str, message: &str) -> AppError {
-    AppError::Malformed {
-        code,
-        message: format!("{field}: {message}"),
-        fields: vec![FieldError::new(field, code, message)],
-    }
-}
-
 /// The body as a resource of `resource_type`.
 fn resource_of(resource_type: &str, text: &str) -> Result<Value, AppError> {
     let resource = App::read_resource(text.as_bytes())?;
     if ehrshare_fhir::resource::type_of(&resource) != Some(resource_type) {
-        return Err(bad(
+        return Err(bad_parameter(
             ehrshare_fhir::resource::TYPE_ELEMENT,
             "resource-type-mismatch",
             &format!("the body is not a {resource_type}"),
@@ -175,7 +165,7 @@ async fn own_id_of(
     condition: &HeaderValue,
 ) -> Result<String, AppError> {
     let unsupported = || {
-        bad(
+        bad_parameter(
             "If-None-Exist",
             "unsupported-condition",
             "the one condition supported is identifier=<your provider's id system>|<your id>",
@@ -214,7 +204,7 @@ fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
         .filter(|n| *n >= 1)
         .map(Some)
         .ok_or_else(|| {
-            bad(
+            bad_parameter(
                 "If-Match",
                 "invalid-etag",
                 "a version's ETag, such as W/\"3\"",
@@ -237,7 +227,7 @@ pub async fn update(
     }
     let mut resource = resource_of(&resource_type, text.get())?;
     if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
-        return Err(bad(
+        return Err(bad_parameter(
             "id",
             "id-mismatch",
             "the resource's id is the id in the URL",
@@ -245,15 +235,13 @@ pub async fn update(
         .into());
     }
     if !valid_id(&id) {
-        return Err(bad("id", "invalid-id", "1 to 64 of A-Z, a-z, 0-9, - and .").into());
+        return Err(bad_parameter("id", "invalid-id", "1 to 64 of A-Z, a-z, 0-9, - and .").into());
     }
     let options = DepositOptions {
         idempotency_key: None,
         expected_version: expected_version(&headers)?,
     };
-    let record_id = Uuid::parse_str(&id)
-        .ok()
-        .filter(|u| u.hyphenated().to_string() == id);
+    let record_id = server_id(&id);
     let own = match record_id {
         Some(u) => app
             .own_record(&session, u)
@@ -296,10 +284,7 @@ pub async fn delete(
     if !serves(&resource_type, TypeInteraction::Delete) {
         return Err(AppError::NotFound.into());
     }
-    let record_id = Uuid::parse_str(&id)
-        .ok()
-        .filter(|u| u.hyphenated().to_string() == id)
-        .ok_or(AppError::NotFound)?;
+    let record_id = server_id(&id).ok_or(AppError::NotFound)?;
     let own = app
         .own_record(&session, record_id)
         .await?
