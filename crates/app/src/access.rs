@@ -63,12 +63,9 @@ impl Asker {
         } else {
             ehrshare_core::oauth::Context::User
         };
-        let wanted = ehrshare_core::oauth::Scope {
-            context,
-            resource: resource_type.to_owned(),
-            access,
-        };
-        scopes.iter().any(|s| s.covers(&wanted))
+        scopes
+            .iter()
+            .any(|s| s.allows(context, access, resource_type))
     }
 
     /// 403 `scope-not-granted` unless the token's scopes allow it.

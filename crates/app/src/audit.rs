@@ -58,6 +58,23 @@ impl App {
             .map_err(AppError::from)
     }
 
+    /// Runs `change` and records `entries` in one transaction: all or none (a FHIR
+    /// transaction's deposits, ADR 0014).
+    pub async fn audit_all_with(
+        &self,
+        entries: Vec<NewAuditEntry>,
+        change: Change,
+    ) -> Result<Appended, AppError> {
+        let entries = entries
+            .into_iter()
+            .map(|e| e.validated().map_err(|e| AppError::Internal(Box::new(e))))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.audit_log()
+            .append_all_with(entries, change)
+            .await
+            .map_err(AppError::from)
+    }
+
     /// Records a permitted read's entry with what it obliges ([`ReadEffects`]). `None` if
     /// the consent it rests on was revoked before the entry could commit (nothing was kept).
     pub(crate) async fn audit_read(

@@ -130,7 +130,7 @@ impl App {
         if asker.system_only || asker.requester.role == Role::UserAdministrator {
             return Err(AppError::NotFound);
         }
-        asker.require_scope(ehrshare_core::oauth::Access::Read, "Patient")?;
+        asker.require_scope(ehrshare_core::oauth::Access::Search, "Patient")?;
         Ok(asker)
     }
 

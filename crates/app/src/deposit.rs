@@ -21,6 +21,9 @@ pub struct DepositOptions<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The version the client last saw (`If-Match`).
     pub expected_version: Option<i64>,
+    /// The id a new record takes (a FHIR transaction names it before it commits); by
+    /// default a new one.
+    pub record_id: Option<Uuid>,
 }
 
 /// What a deposit did.
@@ -140,6 +143,33 @@ impl App {
         resource: &serde_json::Value,
         options: DepositOptions<'_>,
     ) -> Result<Deposited, AppError> {
+        let staged = self
+            .stage_by_subject(session, caller, resource, options)
+            .await?;
+        Ok(self.commit(vec![staged]).await?.remove(0))
+    }
+
+    /// [`App::deposit_by_subject`] but its commit ([`App::stage_deposit`]).
+    pub(crate) async fn stage_by_subject(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        resource: &serde_json::Value,
+        options: DepositOptions<'_>,
+    ) -> Result<Staged, AppError> {
+        let recipient = self.subject_for_write(session, caller, resource).await?;
+        self.stage_deposit(session, caller, recipient, resource, options)
+            .await
+    }
+
+    /// The recipient a FHIR write is about, found as [`App::deposit_by_subject`] says (the
+    /// caller checked first, every look-up by document audited, a failure audited).
+    pub(crate) async fn subject_for_write(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        resource: &serde_json::Value,
+    ) -> Result<Uuid, AppError> {
         let asker = self.asker(session).await?;
         let resource_type = ehrshare_fhir::resource::type_of(resource).unwrap_or_default();
         // A role that could deposit none of the type's domains (a user administrator) is
@@ -162,17 +192,15 @@ impl App {
             return Err(AppError::NotFound);
         }
         asker.require_scope(ehrshare_core::oauth::Access::Write, resource_type)?;
-        let recipient = match self.subject_of(caller, resource).await {
-            Ok(recipient) => recipient,
+        match self.subject_of(caller, resource).await {
+            Ok(recipient) => Ok(recipient),
             Err(e) => {
                 let mut entry = caller.entry(self, "record.deposit", Outcome::Failed);
                 entry.reason = Some(e.code().to_owned());
                 self.audit(entry).await?;
-                return Err(e);
+                Err(e)
             }
-        };
-        self.deposit_with(session, caller, recipient, resource, options)
-            .await
+        }
     }
 
     /// The one registered recipient `resource`'s patient references name.
@@ -187,7 +215,13 @@ impl App {
             message: message.to_owned(),
             fields: vec![FieldError::new(path, code, message)],
         };
-        let references = patient_references(resource);
+        // A Patient names the recipient by its identity documents (the demographics a
+        // provider deposits); any other resource by its patient references.
+        let references = if ehrshare_fhir::resource::type_of(resource) == Some("Patient") {
+            ehrshare_fhir::subject::patient_documents(resource)
+        } else {
+            patient_references(resource)
+        };
         let mut found: Option<Uuid> = None;
         for r in &references {
             let id = match &r.target {
@@ -246,7 +280,11 @@ impl App {
         }
         found.ok_or_else(|| {
             unknown(
-                "subject",
+                if ehrshare_fhir::resource::type_of(resource) == Some("Patient") {
+                    "Patient.identifier"
+                } else {
+                    "subject"
+                },
                 "subject-required",
                 "a record names the patient it is about",
             )
@@ -311,7 +349,7 @@ impl App {
             resource,
             DepositOptions {
                 idempotency_key,
-                expected_version: None,
+                ..DepositOptions::default()
             },
         )
         .await
@@ -328,9 +366,28 @@ impl App {
         resource: &serde_json::Value,
         options: DepositOptions<'_>,
     ) -> Result<Deposited, AppError> {
+        let staged = self
+            .stage_deposit(session, caller, recipient, resource, options)
+            .await?;
+        Ok(self.commit(vec![staged]).await?.remove(0))
+    }
+
+    /// Everything of a deposit but its commit: validated, decided, checked against what is
+    /// stored. A refusal is audited here and returned; what is accepted is returned
+    /// [`Staged`], for [`App::commit`] to write with its audit entry (alone, or with the
+    /// rest of a FHIR transaction).
+    pub(crate) async fn stage_deposit(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        resource: &serde_json::Value,
+        options: DepositOptions<'_>,
+    ) -> Result<Staged, AppError> {
         let DepositOptions {
             idempotency_key,
             expected_version,
+            record_id,
         } = options;
         let now = self.clock().now();
         if let Some(key) = idempotency_key
@@ -454,10 +511,13 @@ impl App {
             })?;
             entry.record_ids = vec![record.id];
             entry.reason = Some("retried: idempotency key".to_owned());
-            self.audit(entry).await?;
-            return Ok(Deposited {
-                record,
-                created: first.created,
+            return Ok(Staged {
+                entry,
+                writes: Vec::new(),
+                answer: Deposited {
+                    record,
+                    created: first.created,
+                },
             });
         }
         // A FHIR id is unique only within its resource type: the key is both (issue 23).
@@ -501,36 +561,45 @@ impl App {
             if r.body == checked.canonical {
                 entry.record_ids = vec![r.id];
                 entry.reason = Some("unchanged: already deposited".to_owned());
-                match idempotency_key.zip(request_hash) {
-                    // The key is kept with this answer too, so that other content under it
-                    // later is the conflict it would have been.
-                    Some((key, request_hash)) => {
-                        let k = ehrshare_store::record::DepositKeyRow {
-                            source_hcp: hcp,
-                            key: key.to_owned(),
-                            request_hash,
-                            record_id: r.id,
-                            created: false,
-                            created_at: now,
-                        };
-                        let write = change(move |conn: Conn<'_>| {
-                            Box::pin(async move {
-                                ehrshare_store::record::insert_deposit_key(conn, &k).await?;
-                                Ok(())
-                            })
-                        });
-                        self.audit_with(entry, write).await?;
-                    }
-                    None => {
-                        self.audit(entry).await?;
-                    }
-                }
-                return Ok(Deposited {
-                    record: r.clone(),
-                    created: false,
+                // The key is kept with this answer too, so that other content under it later
+                // is the conflict it would have been.
+                let writes = idempotency_key
+                    .zip(request_hash)
+                    .map(|(key, request_hash)| {
+                        Write::Key(
+                            ehrshare_store::record::DepositKeyRow {
+                                source_hcp: hcp,
+                                key: key.to_owned(),
+                                request_hash,
+                                record_id: r.id,
+                                created: false,
+                                created_at: now,
+                            },
+                            false,
+                        )
+                    })
+                    .into_iter()
+                    .collect();
+                return Ok(Staged {
+                    entry,
+                    writes,
+                    answer: Deposited {
+                        record: r.clone(),
+                        created: false,
+                    },
                 });
             }
         }
+        // Which write this is, now that it is known: a token's scope may allow one and not
+        // the other (SMART v2's `c` and `u`); the same content again is neither.
+        asker.require_scope(
+            if existing.is_some() {
+                ehrshare_core::oauth::Access::Update
+            } else {
+                ehrshare_core::oauth::Access::Create
+            },
+            &checked.resource_type,
+        )?;
         let record = match existing {
             Some(r) => RecordRow {
                 version: r.version + 1,
@@ -541,7 +610,7 @@ impl App {
                 ..r
             },
             None => RecordRow {
-                id: Uuid::now_v7(),
+                id: record_id.unwrap_or_else(Uuid::now_v7),
                 recipient_id: recipient,
                 domain: checked.domain.code().to_owned(),
                 resource_type: checked.resource_type,
@@ -559,11 +628,12 @@ impl App {
         if record.version > 1 {
             entry.reason = Some(format!("amended: version {}", record.version));
         }
-        let stored = record.clone();
-        let keyed = idempotency_key
-            .zip(request_hash)
-            .map(
-                |(key, request_hash)| ehrshare_store::record::DepositKeyRow {
+        let mut writes = vec![Write::Record(record.clone())];
+        if let Some((key, request_hash)) = idempotency_key.zip(request_hash) {
+            // Two first tries with one key: the second finds it taken and is rolled back
+            // whole; its retry gets the first answer.
+            writes.push(Write::Key(
+                ehrshare_store::record::DepositKeyRow {
                     source_hcp: hcp,
                     key: key.to_owned(),
                     request_hash,
@@ -571,32 +641,78 @@ impl App {
                     created: true,
                     created_at: now,
                 },
-            );
-        let write = change(move |mut conn: Conn<'_>| {
-            Box::pin(async move {
-                let mut done = if stored.version == 1 {
-                    ehrshare_store::record::insert_record(conn.reborrow(), &stored).await?
-                } else {
-                    ehrshare_store::record::update_record(conn.reborrow(), &stored).await?
-                };
-                if done && let Some(k) = &keyed {
-                    // Two first tries with one key: the second finds it taken and is
-                    // rolled back whole; its retry gets the first answer.
-                    done = ehrshare_store::record::insert_deposit_key(conn, k).await?;
-                }
-                if done {
-                    Ok(())
-                } else {
-                    Err(ehrshare_store::StoreError::Stale(
-                        ehrshare_store::Stale::Record,
-                    ))
-                }
-            })
-        });
-        self.audit_with(entry, write).await?;
-        Ok(Deposited {
-            record,
-            created: true,
+                true,
+            ));
+        }
+        Ok(Staged {
+            entry,
+            writes,
+            answer: Deposited {
+                record,
+                created: true,
+            },
         })
     }
+
+    /// Commits staged writes with their audit entries, all or none: a record changed since
+    /// it was staged (a lost race) is 409 `changed-meanwhile` and nothing is kept.
+    pub(crate) async fn commit(&self, staged: Vec<Staged>) -> Result<Vec<Deposited>, AppError> {
+        let mut entries = Vec::with_capacity(staged.len());
+        let mut writes = Vec::new();
+        let mut answers = Vec::with_capacity(staged.len());
+        for s in staged {
+            entries.push(s.entry);
+            writes.extend(s.writes);
+            answers.push(s.answer);
+        }
+        if writes.is_empty() && entries.len() == 1 {
+            self.audit(entries.remove(0)).await?;
+            return Ok(answers);
+        }
+        let write = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                for w in &writes {
+                    let done = match w {
+                        Write::Record(r) if r.version == 1 => {
+                            ehrshare_store::record::insert_record(conn.reborrow(), r).await?
+                        }
+                        Write::Record(r) => {
+                            ehrshare_store::record::update_record(conn.reborrow(), r).await?
+                        }
+                        Write::Key(k, required) => {
+                            ehrshare_store::record::insert_deposit_key(conn.reborrow(), k).await?
+                                || !required
+                        }
+                    };
+                    if !done {
+                        return Err(ehrshare_store::StoreError::Stale(
+                            ehrshare_store::Stale::Record,
+                        ));
+                    }
+                }
+                Ok(())
+            })
+        });
+        self.audit_all_with(entries, write).await?;
+        Ok(answers)
+    }
+}
+
+/// A write decided and checked but not committed ([`App::stage_deposit`]): its audit entry,
+/// what it stores, and what it answers once committed.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    pub(crate) entry: ehrshare_core::audit::NewAuditEntry,
+    pub(crate) writes: Vec<Write>,
+    pub(crate) answer: Deposited,
+}
+
+/// One row a staged write stores.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// A record's first version (inserted) or its next (the stored version must be the one
+    /// before, or the commit fails as stale).
+    Record(RecordRow),
+    /// An idempotency key; `true` when it must be new (else the commit fails as stale).
+    Key(ehrshare_store::record::DepositKeyRow, bool),
 }

@@ -34,13 +34,16 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     /// Space-separated scopes it may be granted.
     pub scopes: String,
+    /// Its public keys (a JWK Set) when it authenticates by signed assertion (SMART Backend
+    /// Services); it then has no secret.
+    pub jwks: Option<serde_json::Value>,
 }
 
-/// A registered client and its secret (shown once).
+/// A registered client and its secret (shown once; none for a client with keys).
 #[derive(Debug, Clone)]
 pub struct RegisteredClient {
     pub client: ClientRow,
-    pub secret: String,
+    pub secret: Option<String>,
 }
 
 /// An issued access token.
@@ -61,6 +64,11 @@ pub struct TokenRequest {
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
+    /// `client_assertion_type` and `client_assertion` (SMART Backend Services).
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
+    /// This server's token endpoint, the audience an assertion names.
+    pub token_endpoint: String,
 }
 
 /// An authorization request (query of `/oauth/authorize`).
@@ -180,6 +188,24 @@ impl App {
                 message: "system/ or user/ scopes such as system/*.read or user/*.read".into(),
             });
         }
+        let jwks = match &input.jwks {
+            None => None,
+            Some(set) => match crate::client_assertion::registered_jwks(set) {
+                Ok(text) => Some(text),
+                Err(AppError::Invalid { fields: f, .. }) => {
+                    fields.extend(f);
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if jwks.is_some() && !input.redirect_uris.is_empty() {
+            fields.push(FieldError {
+                field: "/redirect_uris".into(),
+                code: "invalid-redirect-uri",
+                message: "a client with keys is a backend service: it has no redirect URIs".into(),
+            });
+        }
         if !fields.is_empty() {
             return Err(AppError::Invalid {
                 code: if fields.len() == 1 {
@@ -198,6 +224,7 @@ impl App {
             }
         }
         let scopes = unique;
+        // A client with keys gets no secret: its hash is of a value nobody is ever given.
         let secret = new_token()?;
         let client = ClientRow {
             client_id: format!(
@@ -209,9 +236,11 @@ impl App {
             secret_hash: token_hash(&secret),
             redirect_uris: input.redirect_uris,
             scopes: scopes_text(&scopes),
+            jwks,
             created_at: self.clock().now(),
             revoked_at: None,
         };
+        let secret = client.jwks.is_none().then_some(secret);
         let mut entry = caller.entry(self, "oauth.register-client", Outcome::Allowed);
         entry.reason = Some(format!("{} ({})", client.client_id, client.scopes));
         let stored = client.clone();
@@ -250,7 +279,6 @@ impl App {
         Ok(())
     }
 
-    /// Authenticates a client by id and secret (constant-time on the hashes).
     /// RFC 6749 section 10.5: an authorization code presented again kills every token issued
     /// from it. Audited.
     async fn revoke_code_tokens(
@@ -276,18 +304,60 @@ impl App {
         Ok(())
     }
 
+    /// Authenticates a client by id and secret (constant-time on the hashes). A client with
+    /// keys never authenticates by secret.
     async fn authenticate_client(&self, id: &str, secret: &str) -> Result<ClientRow, AppError> {
         let client = self.db().oauth_client(id).await?;
         let presented = token_hash(secret);
         match client {
             Some(c)
                 if c.revoked_at.is_none()
+                    && c.jwks.is_none()
                     && bool::from(presented.as_bytes().ct_eq(c.secret_hash.as_bytes())) =>
             {
                 Ok(c)
             }
             _ => Err(invalid_client()),
         }
+    }
+
+    /// Authenticates a token request: by signed assertion (a client with keys) or by secret.
+    /// An assertion's `jti` is returned, to be used once with the token it earns.
+    async fn authenticate_request(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(ClientRow, Option<crate::client_assertion::Verified>), AppError> {
+        let Some(assertion) = request.client_assertion.as_deref() else {
+            let client = self
+                .authenticate_client(&request.client_id, &request.client_secret)
+                .await?;
+            return Ok((client, None));
+        };
+        if request.client_assertion_type.as_deref() != Some(crate::client_assertion::JWT_BEARER)
+            || !request.client_secret.is_empty()
+        {
+            return Err(invalid_client());
+        }
+        let claimed =
+            crate::client_assertion::claimed_issuer(assertion).ok_or_else(invalid_client)?;
+        if !request.client_id.is_empty() && request.client_id != claimed {
+            return Err(invalid_client());
+        }
+        let client = self
+            .db()
+            .oauth_client(&claimed)
+            .await?
+            .filter(|c| c.revoked_at.is_none())
+            .ok_or_else(invalid_client)?;
+        let jwks = client.jwks.as_deref().ok_or_else(invalid_client)?;
+        let verified = crate::client_assertion::verify(
+            assertion,
+            &client.client_id,
+            jwks,
+            &request.token_endpoint,
+            self.clock().now(),
+        )?;
+        Ok((client, Some(verified)))
     }
 
     /// The token endpoint: client credentials or authorization code. Every issue and every
@@ -316,9 +386,7 @@ impl App {
         request: &TokenRequest,
     ) -> Result<IssuedToken, AppError> {
         let now = self.clock().now();
-        let client = self
-            .authenticate_client(&request.client_id, &request.client_secret)
-            .await?;
+        let (client, assertion) = self.authenticate_request(request).await?;
         let allowed = parse_scopes(&client.scopes);
         let (scopes, account, code_hash) = match request.grant_type.as_str() {
             "client_credentials" => {
@@ -335,6 +403,13 @@ impl App {
                 };
                 let scopes = grant(asked, &allowed, Context::System).map_err(scope_error)?;
                 (scopes, None, None)
+            }
+            "authorization_code" if assertion.is_some() => {
+                // A backend service has no user and no redirect: client credentials only.
+                return Err(oauth_error(
+                    "unauthorized_client",
+                    "a client with keys uses the client_credentials grant",
+                ));
             }
             "authorization_code" => {
                 let code = request.code.as_deref().unwrap_or("");
@@ -406,8 +481,23 @@ impl App {
         let stored = row.clone();
         let used = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let used_in = used.clone();
+        let client_id = client.client_id.clone();
         let insert = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
+                if let Some(a) = &assertion
+                    && !ehrshare_store::oauth::use_assertion(
+                        conn.reborrow(),
+                        &client_id,
+                        &a.jti,
+                        a.expires_at,
+                        now,
+                    )
+                    .await?
+                {
+                    return Err(ehrshare_store::StoreError::Stale(
+                        ehrshare_store::Stale::AssertionUsed,
+                    ));
+                }
                 if let Some(h) = code_hash
                     && !ehrshare_store::oauth::use_code(conn.reborrow(), &h, now).await?
                 {
@@ -420,6 +510,16 @@ impl App {
             })
         });
         if let Err(e) = self.audit_with(entry, insert).await {
+            if let AppError::Conflict {
+                code: "assertion-used",
+                ..
+            } = e
+            {
+                return Err(AppError::AuthFailed {
+                    code: "invalid_client",
+                    message: "client assertion refused: its jti was used before".to_owned(),
+                });
+            }
             if !used.load(std::sync::atomic::Ordering::SeqCst) {
                 // A concurrent exchange of the same code won: a replay all the same.
                 if let Some((h, account)) = &replay {

@@ -24,7 +24,6 @@ use ehrshare_core::record::RecordStatus;
 use ehrshare_store::alert::AlertRow;
 use ehrshare_store::audit::{NoticeClaim, ReadEffects};
 use ehrshare_store::record::RecordRow;
-use ehrshare_store::{Conn, change};
 use uuid::Uuid;
 
 use crate::access::{Asker, Facts, deny_error};
@@ -219,6 +218,18 @@ impl App {
         id: Uuid,
         reason: &str,
     ) -> Result<RecordRow, AppError> {
+        let staged = self.stage_withdrawal(session, caller, id, reason).await?;
+        Ok(self.commit(vec![staged]).await?.remove(0).record)
+    }
+
+    /// [`App::mark_entered_in_error`] but its commit (as [`App::stage_deposit`]).
+    pub(crate) async fn stage_withdrawal(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<crate::deposit::Staged, AppError> {
         crate::limits::check("/reason", Some(reason.trim()), crate::limits::REASON)?;
         let now = self.clock().now();
         let asker = self.asker(session).await?;
@@ -228,7 +239,7 @@ impl App {
             .await?
             .filter(|r| r.source_hcp == asker.requester.hcp && r.status == RecordStatus::Current)
             .ok_or(AppError::NotFound)?;
-        asker.require_scope(ehrshare_core::oauth::Access::Write, &record.resource_type)?;
+        asker.require_scope(ehrshare_core::oauth::Access::Delete, &record.resource_type)?;
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(AppError::Invalid {
@@ -267,22 +278,14 @@ impl App {
             deposited_by: asker.account,
             ..record
         };
-        let stored = updated.clone();
-        let write = change(move |conn: Conn<'_>| {
-            Box::pin(async move {
-                if ehrshare_store::record::update_record(conn, &stored).await? {
-                    Ok(())
-                } else {
-                    // Another change won the race: nothing is written, 409
-                    // `changed-meanwhile`.
-                    Err(ehrshare_store::StoreError::Stale(
-                        ehrshare_store::Stale::Record,
-                    ))
-                }
-            })
-        });
-        self.audit_with(entry, write).await?;
-        Ok(updated)
+        Ok(crate::deposit::Staged {
+            entry,
+            writes: vec![crate::deposit::Write::Record(updated.clone())],
+            answer: crate::deposit::Deposited {
+                record: updated,
+                created: true,
+            },
+        })
     }
 
     /// One record by id. Any refusal is audited with its reason and answered 404.

@@ -93,7 +93,7 @@ impl App {
         };
         let decision = if domains.is_empty()
             || asker.system_only
-            || !asker.scope_allows(ehrshare_core::oauth::Access::Read, &search.resource_type)
+            || !asker.scope_allows(ehrshare_core::oauth::Access::Search, &search.resource_type)
         {
             Decision::Deny {
                 reason: DenyReason::RoleNotPermitted,

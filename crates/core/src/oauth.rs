@@ -1,30 +1,70 @@
-//! OAuth 2 rules for clinic systems (SPEC 4.2, 5): SMART-on-FHIR style scopes and PKCE
-//! (RFC 7636, S256 only: `plain` gives no protection against a stolen code).
+//! OAuth 2 rules for clinic systems (SPEC 4.2, 5): SMART on FHIR scopes (v2, and v1's
+//! spelling) and PKCE (RFC 7636, S256 only: `plain` gives no protection against a stolen
+//! code).
 
 use sha2::{Digest, Sha256};
 
 /// Whose data a scope reaches: the system's own provider (`system/`), or what the logged-in
-/// professional may see (`user/`). `patient/` scopes (a patient's own app) are not offered.
+/// professional may see (`user/`). `patient/` scopes (an app launched for one patient) are
+/// not offered yet (ADR 0015).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Context {
     System,
     User,
 }
 
-/// Read or write.
+/// What an interaction needs of a scope (SMART v2's `c`, `r`, `u`, `d`, `s`). `Write` is any
+/// of create, update and delete: what a caller must hold to attempt a write at all, before
+/// it is known which one it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Access {
+    Create,
     Read,
+    Update,
+    Delete,
+    Search,
     Write,
 }
 
-/// One scope, such as `user/*.read` or `system/Observation.write`.
+impl Access {
+    /// The permissions of which any one allows it.
+    fn any_of(self) -> u8 {
+        match self {
+            Access::Create => CREATE,
+            Access::Read => READ,
+            Access::Update => UPDATE,
+            Access::Delete => DELETE,
+            Access::Search => SEARCH,
+            Access::Write => CREATE | UPDATE | DELETE,
+        }
+    }
+}
+
+const CREATE: u8 = 1;
+const READ: u8 = 2;
+const UPDATE: u8 = 4;
+const DELETE: u8 = 8;
+const SEARCH: u8 = 16;
+/// SMART v2's letters, in the one order they may be written.
+const LETTERS: [(char, u8); 5] = [
+    ('c', CREATE),
+    ('r', READ),
+    ('u', UPDATE),
+    ('d', DELETE),
+    ('s', SEARCH),
+];
+
+/// One scope: SMART v2 (`user/Observation.rs`, `system/*.c`) or v1 (`user/*.read`, which is
+/// `rs`; `system/*.write`, which is `cud`), kept in the spelling it was asked in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope {
     pub context: Context,
     /// A FHIR resource type, or `*`.
     pub resource: String,
-    pub access: Access,
+    /// Bits of `c r u d s`.
+    permissions: u8,
+    /// Written as v1 (`.read`, `.write`).
+    v1: bool,
 }
 
 impl Scope {
@@ -37,10 +77,10 @@ impl Scope {
             _ => return None,
         };
         let (resource, access) = rest.rsplit_once('.')?;
-        let access = match access {
-            "read" => Access::Read,
-            "write" => Access::Write,
-            _ => return None,
+        let (permissions, v1) = match access {
+            "read" => (READ | SEARCH, true),
+            "write" => (CREATE | UPDATE | DELETE, true),
+            letters => (permissions_of(letters)?, false),
         };
         let ok = resource == "*"
             || (!resource.is_empty()
@@ -50,29 +90,55 @@ impl Scope {
         ok.then(|| Scope {
             context,
             resource: resource.to_owned(),
-            access,
+            permissions,
+            v1,
         })
     }
 
-    /// The scope as text.
+    /// The scope as text, in the spelling it was asked in.
     pub fn text(&self) -> String {
         let c = match self.context {
             Context::System => "system",
             Context::User => "user",
         };
-        let a = match self.access {
-            Access::Read => "read",
-            Access::Write => "write",
+        let p = match (self.v1, self.permissions) {
+            (true, p) if p == READ | SEARCH => "read".to_owned(),
+            (true, _) => "write".to_owned(),
+            (false, p) => LETTERS
+                .iter()
+                .filter(|(_, bit)| p & bit != 0)
+                .map(|(l, _)| *l)
+                .collect(),
         };
-        format!("{c}/{}.{a}", self.resource)
+        format!("{c}/{}.{p}", self.resource)
     }
 
-    /// Whether holding `self` grants `other` (`*` covers every resource type).
+    /// Whether holding `self` grants `other` (`*` covers every resource type; the
+    /// permissions asked must all be held).
     pub fn covers(&self, other: &Scope) -> bool {
         self.context == other.context
-            && self.access == other.access
             && (self.resource == "*" || self.resource == other.resource)
+            && other.permissions & !self.permissions == 0
     }
+
+    /// Whether `self` allows `access` to `resource_type` in `context`.
+    pub fn allows(&self, context: Context, access: Access, resource_type: &str) -> bool {
+        self.context == context
+            && (self.resource == "*" || self.resource == resource_type)
+            && self.permissions & access.any_of() != 0
+    }
+}
+
+/// `cruds` or any part of it, in that order, each letter once.
+fn permissions_of(letters: &str) -> Option<u8> {
+    let mut bits = 0u8;
+    let mut next = 0;
+    for ch in letters.chars() {
+        let at = LETTERS[next..].iter().position(|(l, _)| *l == ch)? + next;
+        bits |= LETTERS[at].1;
+        next = at + 1;
+    }
+    (bits != 0).then_some(bits)
 }
 
 /// Why a scope request is refused.
@@ -154,6 +220,42 @@ mod tests {
         ));
         assert!(!pkce_verifier_ok("short"));
         assert!(!pkce_verifier_ok(&"a b".repeat(20)));
+    }
+
+    #[test]
+    fn smart_v2_scopes_parse_in_order_and_grant_no_more_than_they_say() {
+        let rs = Scope::parse("user/Observation.rs").unwrap();
+        assert!(rs.allows(Context::User, Access::Read, "Observation"));
+        assert!(rs.allows(Context::User, Access::Search, "Observation"));
+        assert!(!rs.allows(Context::User, Access::Write, "Observation"));
+        assert!(!rs.allows(Context::User, Access::Read, "Condition"));
+        assert!(!rs.allows(Context::System, Access::Read, "Observation"));
+        let c = Scope::parse("system/*.c").unwrap();
+        assert!(c.allows(Context::System, Access::Create, "Condition"));
+        assert!(c.allows(Context::System, Access::Write, "Condition"));
+        assert!(!c.allows(Context::System, Access::Update, "Condition"));
+        assert!(!c.allows(Context::System, Access::Delete, "Condition"));
+        assert_eq!(
+            Scope::parse("system/*.cruds").unwrap().text(),
+            "system/*.cruds"
+        );
+        assert_eq!(c.text(), "system/*.c");
+        for bad in [
+            "user/*.sr",
+            "user/*.rr",
+            "user/*.",
+            "user/*.x",
+            "user/*.crudsx",
+        ] {
+            assert_eq!(Scope::parse(bad), None, "{bad}");
+        }
+        // v1 is v2's rs and cud.
+        let read = Scope::parse("user/*.read").unwrap();
+        assert!(read.covers(&rs) && !rs.covers(&read));
+        let write = Scope::parse("system/*.write").unwrap();
+        assert!(write.covers(&c) && !c.covers(&write));
+        assert!(!write.covers(&Scope::parse("system/*.cs").unwrap()));
+        assert_eq!(read.text(), "user/*.read");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Bundles `/fhir` answers with (issue 25, item 6): a `searchset` (with `total`, the
-//! paging `link`s and each entry's `search.mode`) and a `history` (each version with the
-//! `request` that made it and its `response`).
+//! paging `link`s and each entry's `search.mode`), a `history` (each version with the
+//! `request` that made it and its `response`), and the answer to a batch or a transaction
+//! (each entry's `response`).
 
 use serde_json::{Map, Value, json};
 
@@ -91,6 +92,61 @@ pub fn history(link: &[Link], versions: Vec<Version>) -> Value {
         .collect();
     let mut b =
         json!({"resourceType": "Bundle", "type": "history", "total": total, "link": links(link)});
+    if !entry.is_empty() {
+        b["entry"] = Value::Array(entry);
+    }
+    b
+}
+
+/// The answer to one entry of a batch or a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryResponse {
+    /// `201 Created`, `200 OK`, `204 No Content`, or an error's status.
+    pub status: String,
+    pub location: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The resource as it is now, when the client asked for it (`Prefer`).
+    pub resource: Option<(String, Map<String, Value>)>,
+    /// An OperationOutcome: the error of a batch entry, or what was asked for.
+    pub outcome: Option<Value>,
+}
+
+/// A `batch-response` (`transaction` false) or `transaction-response`: one entry per entry
+/// of the request, in its order.
+pub fn response(transaction: bool, entries: Vec<EntryResponse>) -> Value {
+    let entry: Vec<Value> = entries
+        .into_iter()
+        .map(|e| {
+            let mut response = Map::new();
+            response.insert("status".into(), Value::String(e.status));
+            for (key, value) in [
+                ("location", e.location),
+                ("etag", e.etag),
+                ("lastModified", e.last_modified),
+            ] {
+                if let Some(v) = value {
+                    response.insert(key.into(), Value::String(v));
+                }
+            }
+            if let Some(outcome) = e.outcome {
+                response.insert("outcome".into(), outcome);
+            }
+            let mut entry = Map::new();
+            if let Some((full_url, resource)) = e.resource {
+                entry.insert("fullUrl".into(), Value::String(full_url));
+                entry.insert("resource".into(), Value::Object(resource));
+            }
+            entry.insert("response".into(), Value::Object(response));
+            Value::Object(entry)
+        })
+        .collect();
+    let kind = if transaction {
+        "transaction-response"
+    } else {
+        "batch-response"
+    };
+    let mut b = json!({"resourceType": "Bundle", "type": kind});
     if !entry.is_empty() {
         b["entry"] = Value::Array(entry);
     }

@@ -200,7 +200,13 @@ pub fn capability_statement(server: &Server<'_>) -> Value {
                     server.oauth.introspect
                 )
             },
-            "resource": resources
+            "resource": resources,
+            "interaction": [
+                {"code": "transaction", "documentation": "POST, PUT and DELETE entries, all or none, \
+                    their audit entries in the same database transaction; urn:uuid fullUrls resolve, \
+                    a Patient entry's to the registered person its identity document names."},
+                {"code": "batch", "documentation": "POST, PUT and DELETE entries, each on its own."}
+            ]
         }]
     })
 }

@@ -151,6 +151,14 @@ pub fn instant(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
+/// The server id a FHIR id names: only the canonical (lower-case, hyphenated) spelling of a
+/// UUID, since FHIR ids are case-sensitive and one record has one id.
+pub fn server_id(text: &str) -> Option<Uuid> {
+    Uuid::parse_str(text)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == text)
+}
+
 /// The `ETag` of a version: weak, as FHIR has it (`W/"3"`).
 pub fn etag(version: i64) -> String {
     format!("W/\"{version}\"")

@@ -82,6 +82,31 @@ pub fn patient_references(resource: &Value) -> Vec<PatientReference> {
     out
 }
 
+/// The identity documents a `Patient` resource carries in our document systems, as the
+/// references by which it names the recipient (`Patient.identifier[1]`); its other
+/// identifiers (a clinic's chart number) name no one here.
+pub fn patient_documents(resource: &Value) -> Vec<PatientReference> {
+    let Some(identifiers) = resource.get("identifier").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    identifiers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, identifier)| {
+            let system = identifier.get("system").and_then(Value::as_str)?;
+            document_of_system(system)?;
+            let value = identifier.get("value").and_then(Value::as_str)?;
+            Some(PatientReference {
+                path: format!("Patient.identifier[{i}]"),
+                target: Target::Identifier {
+                    system: system.to_owned(),
+                    value: value.to_owned(),
+                },
+            })
+        })
+        .collect()
+}
+
 /// `path` is one buffer, grown and cut back as the walk goes, so that the work stays linear
 /// in the resource's size whatever its depth.
 fn walk(value: &Value, path: &mut String, element: &str, out: &mut Vec<PatientReference>) {

@@ -76,6 +76,9 @@ pub enum Stale {
     /// A one-time code (authorization code, login or unlock code) was used by another request.
     #[error("the code was used")]
     CodeUsed,
+    /// A client assertion's `jti` was used before (a replay).
+    #[error("the assertion was used")]
+    AssertionUsed,
 }
 
 impl StoreError {

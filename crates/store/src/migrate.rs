@@ -46,6 +46,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (13, "token_code_and_registration_number", "0013_token_code_and_registration_number.sql"),
     (14, "record_source_type", "0014_record_source_type.sql"),
     (15, "deposit_key", "0015_deposit_key.sql"),
+    (16, "client_keys", "0016_client_keys.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -64,6 +65,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (13, "token_code_and_registration_number", "0013_token_code_and_registration_number.sql"),
     (14, "record_source_type", "0014_record_source_type.sql"),
     (15, "deposit_key", "0015_deposit_key.sql"),
+    (16, "client_keys", "0016_client_keys.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

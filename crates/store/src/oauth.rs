@@ -22,6 +22,9 @@ pub struct ClientRow {
     pub redirect_uris: Vec<String>,
     /// The most it may be granted, space-separated.
     pub scopes: String,
+    /// Its public keys (a JWK Set's JSON) when it authenticates by signed assertion (SMART
+    /// Backend Services); `None` when it authenticates by its secret.
+    pub jwks: Option<String>,
     pub created_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
 }
@@ -75,7 +78,7 @@ pub async fn insert_client(conn: Conn<'_>, c: &ClientRow) -> Result<(), StoreErr
     crate::on_conn!(conn, db => {
         sqlx::query(
             "INSERT INTO oauth_client (client_id, hcp_id, name, secret_hash, redirect_uris, scopes, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             created_at, jwks) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&c.client_id)
         .bind(c.hcp_id)
@@ -84,6 +87,7 @@ pub async fn insert_client(conn: Conn<'_>, c: &ClientRow) -> Result<(), StoreErr
         .bind(&uris)
         .bind(&c.scopes)
         .bind(Ts(c.created_at))
+        .bind(&c.jwks)
         .execute(&mut *db)
         .await?;
     });
@@ -109,6 +113,36 @@ pub async fn revoke_client(
             .await?;
     });
     Ok(())
+}
+
+/// Uses a client assertion's `jti`, if the client has not used it before (the ones that have
+/// expired are forgotten first: an expired assertion is refused anyway). Returns whether this
+/// call used it.
+pub async fn use_assertion(
+    mut conn: Conn<'_>,
+    client_id: &str,
+    jti: &str,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let n = crate::on_conn!(conn.reborrow(), db => {
+        sqlx::query("DELETE FROM oauth_assertion WHERE client_id = $1 AND expires_at < $2")
+            .bind(client_id)
+            .bind(Ts(now))
+            .execute(&mut *db)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oauth_assertion (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(Ts(expires_at))
+        .execute(&mut *db)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
 }
 
 /// Stores an authorization code.
@@ -255,7 +289,7 @@ impl Db {
         crate::on_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT client_id, hcp_id, name, secret_hash, redirect_uris, scopes, created_at, \
-                 revoked_at FROM oauth_client WHERE client_id = $1",
+                 revoked_at, jwks FROM oauth_client WHERE client_id = $1",
             )
             .bind(client_id)
             .fetch_optional(pool)
@@ -270,6 +304,7 @@ impl Db {
                 redirect_uris: serde_json::from_str(&uris)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 scopes: row.try_get("scopes")?,
+                jwks: row.try_get("jwks")?,
                 created_at: row.try_get::<Ts, _>("created_at")?.0,
                 revoked_at: row.try_get::<Option<Ts>, _>("revoked_at")?.map(|t| t.0),
             }))

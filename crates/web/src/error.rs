@@ -342,6 +342,18 @@ fn api_body(problem: &Problem, request_id: String) -> Response {
 }
 
 fn fhir_body(problem: &Problem, request_id: String) -> Response {
+    let outcome = fhir_outcome(problem, Some(format!("request id {request_id}")));
+    let mut response = Json(outcome).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(ehrshare_fhir::FHIR_JSON),
+    );
+    response
+}
+
+/// A problem as FHIR says it: an OperationOutcome whose issue type follows the status, with
+/// the problem's code and the paths at fault.
+pub fn fhir_outcome(problem: &Problem, diagnostics: Option<String>) -> OperationOutcome {
     let issue_type = match problem.status {
         StatusCode::NOT_FOUND | StatusCode::GONE => IssueType::NotFound,
         StatusCode::FORBIDDEN => IssueType::Forbidden,
@@ -357,19 +369,8 @@ fn fhir_body(problem: &Problem, request_id: String) -> Response {
         s if s.is_server_error() => IssueType::Exception,
         _ => IssueType::Structure,
     };
-    let outcome = OperationOutcome::error(
-        issue_type,
-        problem.code,
-        &problem.title,
-        Some(format!("request id {request_id}")),
-    )
-    .with_expressions(problem.fields.iter().map(|f| f.field.clone()).collect());
-    let mut response = Json(outcome).into_response();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(ehrshare_fhir::FHIR_JSON),
-    );
-    response
+    OperationOutcome::error(issue_type, problem.code, &problem.title, diagnostics)
+        .with_expressions(problem.fields.iter().map(|f| f.field.clone()).collect())
 }
 
 fn page_body(problem: &Problem, locale: Locale, request_id: &str) -> Response {

@@ -96,11 +96,16 @@ pub struct TokenForm {
     pub redirect_uri: Option<String>,
     #[serde(default)]
     pub code_verifier: Option<String>,
+    #[serde(default)]
+    pub client_assertion_type: Option<String>,
+    #[serde(default)]
+    pub client_assertion: Option<String>,
 }
 
 /// `POST /oauth/token`.
 pub async fn token(
     State(app): State<App>,
+    Extension(base): Extension<crate::fhir::FhirBase>,
     Anonymous(caller): Anonymous,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
@@ -115,6 +120,9 @@ pub async fn token(
         code: form.code,
         redirect_uri: form.redirect_uri,
         code_verifier: form.code_verifier,
+        client_assertion_type: form.client_assertion_type,
+        client_assertion: form.client_assertion,
+        token_endpoint: format!("{}/oauth/token", base.url.trim_end_matches("/fhir")),
     };
     match app.token(&caller, request).await {
         Ok(t) => {

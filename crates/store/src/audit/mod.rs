@@ -93,7 +93,7 @@ impl AuditLog {
 
     /// Appends an entry and waits until it is committed.
     pub async fn append(&self, entry: NewAuditEntry) -> Result<Appended, StoreError> {
-        self.submit(entry, None, None).await
+        self.submit(entry, Vec::new(), None, None).await
     }
 
     /// Runs `change` and appends `entry` in one transaction; waits until both are committed.
@@ -103,7 +103,22 @@ impl AuditLog {
         entry: NewAuditEntry,
         change: Change,
     ) -> Result<Appended, StoreError> {
-        self.submit(entry, Some(change), None).await
+        self.submit(entry, Vec::new(), Some(change), None).await
+    }
+
+    /// Runs `change` and appends `entries` (at least one) in one transaction, on consecutive
+    /// sequence numbers; waits until all are committed. If the change fails, its error is
+    /// returned and nothing is kept. Answers the first entry's position.
+    pub async fn append_all_with(
+        &self,
+        mut entries: Vec<NewAuditEntry>,
+        change: Change,
+    ) -> Result<Appended, StoreError> {
+        if entries.is_empty() {
+            return Err(StoreError::Corrupt("an append of no entries".to_owned()));
+        }
+        let first = entries.remove(0);
+        self.submit(first, entries, Some(change), None).await
     }
 
     /// Appends the entry of a permitted read with what it obliges ([`ReadEffects`]); waits
@@ -113,12 +128,13 @@ impl AuditLog {
         entry: NewAuditEntry,
         effects: ReadEffects,
     ) -> Result<Appended, StoreError> {
-        self.submit(entry, None, Some(effects)).await
+        self.submit(entry, Vec::new(), None, Some(effects)).await
     }
 
     async fn submit(
         &self,
         entry: NewAuditEntry,
+        more: Vec<NewAuditEntry>,
         change: Option<Change>,
         read: Option<ReadEffects>,
     ) -> Result<Appended, StoreError> {
@@ -126,6 +142,7 @@ impl AuditLog {
         self.jobs
             .send(Job {
                 entry,
+                more,
                 change,
                 read,
                 reply,
@@ -274,10 +291,12 @@ impl Writer {
                     size: self.frontier.size(),
                     root: self.frontier.root(),
                 };
-                let committed = slots
+                let committed: usize = slots
                     .iter()
-                    .filter(|s| matches!(s, Slot::Assigned(_)))
-                    .count();
+                    .zip(&jobs)
+                    .filter(|(s, _)| matches!(s, Slot::Assigned(_)))
+                    .map(|(_, job)| 1 + job.more.len())
+                    .sum();
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .entries

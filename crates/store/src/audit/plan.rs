@@ -15,6 +15,9 @@ use crate::error::StoreError;
 /// One caller's append, waiting for the writer.
 pub(super) struct Job {
     pub(super) entry: NewAuditEntry,
+    /// Entries committed with `entry` and its change, in order, on the next sequence
+    /// numbers (a FHIR transaction's deposits: all or none).
+    pub(super) more: Vec<NewAuditEntry>,
     pub(super) change: Option<Change>,
     pub(super) read: Option<ReadEffects>,
     pub(super) reply: oneshot::Sender<Result<Appended, StoreError>>,
@@ -70,12 +73,15 @@ impl Plan {
         self.slots.push(Slot::ChangeFailed(err));
     }
 
-    /// The next job, `jobs[i]`, is kept: its entry takes the next sequence number and leaf.
+    /// The next job, `jobs[i]`, is kept: its entries take the next sequence numbers and
+    /// leaves.
     pub(super) fn keep(&mut self, frontier: &mut Frontier, i: usize, job: &Job) {
         let seq = frontier.size();
-        let entry = job.entry.clone().at_seq(seq);
-        self.nodes.extend(frontier.push(entry.leaf_hash()));
-        self.rows.push(entry);
+        for entry in std::iter::once(&job.entry).chain(&job.more) {
+            let entry = entry.clone().at_seq(frontier.size());
+            self.nodes.extend(frontier.push(entry.leaf_hash()));
+            self.rows.push(entry);
+        }
         self.slots.push(Slot::Assigned(seq));
         if job.read.is_some() {
             self.reads.push(i);

@@ -303,15 +303,23 @@ pub struct ClientBody {
     /// Exact redirect URIs for the authorization-code flow (https, or http on the loopback).
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// The most it may be granted, space-separated (`system/*.read user/*.read`, ...).
+    /// The most it may be granted, space-separated: SMART v2 (`system/*.c`, `user/*.rs`) or
+    /// v1 (`system/*.write`, `user/*.read`).
     pub scopes: String,
+    /// A backend service's public keys, a JWK Set (RS384 or ES384, each with its `kid`): it
+    /// then authenticates by signed assertion (SMART Backend Services) and has no secret.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
 }
 
-/// A registered clinic system, with its secret (shown this once only).
+/// A registered clinic system, with its secret (shown this once only; none for a client
+/// with keys).
 #[derive(Debug, Clone, serde::Serialize, ToSchema)]
 pub struct ClientView {
     pub client_id: String,
-    pub client_secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub scopes: String,
@@ -327,7 +335,7 @@ pub struct ClientView {
     responses(
         (status = 201, description = "Registered; the secret is shown once", body = ClientView),
         (status = 404, description = "Not a provider whose accounts the caller manages", body = crate::error::ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid-redirect-uri`, `invalid-scope`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid-redirect-uri`, `invalid-scope`, `invalid-jwks`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn register_client(
@@ -345,6 +353,7 @@ pub async fn register_client(
                 name: body.name,
                 redirect_uris: body.redirect_uris,
                 scopes: body.scopes,
+                jwks: body.jwks,
             },
         )
         .await?;

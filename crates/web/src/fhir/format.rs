@@ -61,13 +61,7 @@ impl<S: Send + Sync> FromRequestParts<S> for FhirJson {
     }
 }
 
-/// The server id a FHIR id names: only the canonical (lower-case, hyphenated) spelling of a
-/// UUID, since FHIR ids are case-sensitive and one record has one id.
-pub fn server_id(text: &str) -> Option<uuid::Uuid> {
-    uuid::Uuid::parse_str(text)
-        .ok()
-        .filter(|u| u.hyphenated().to_string() == text)
-}
+pub use ehrshare_fhir::served::server_id;
 
 /// A 400 naming the parameter or header at fault.
 pub fn bad_parameter(field: &str, code: &'static str, message: &str) -> ehrshare_app::AppError {

@@ -122,7 +122,10 @@ pub(crate) fn served(record: &Record) -> Result<Response, HttpError> {
     ))
 }
 
-fn resource(record: &Record) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
+/// A record's version as FHIR serves it.
+pub(super) fn resource(
+    record: &Record,
+) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
     ehrshare_fhir::served::record(
         &record.body,
         RecordMeta {

@@ -2,13 +2,14 @@
 //! CapabilityStatement), [`search`] (`/{type}` and `/{type}/_search`), [`instance`]
 //! (`/{type}/{id}`, `/{type}/{id}/_history` and `/{type}/{id}/_history/{vid}`) and
 //! [`patient`] (what of those a Patient answers); [`write`] (`POST /{type}`, `PUT` and
-//! `DELETE /{type}/{id}`); [`smart_configuration`] is SMART's discovery document.
+//! `DELETE /{type}/{id}`); [`bundle`] (`POST /`: batch and transaction); [`smart_configuration`] is SMART's discovery document.
 //!
 //! What is served is the table [`SERVED`] ([`served`]): the handlers refuse any type or
 //! interaction that is not in it, and the CapabilityStatement is built from it, so the
 //! statement cannot claim what does not work (a test walks it against the server). Responses are `application/fhir+json`
 //! ([`format`]); errors are OperationOutcomes (`crate::error`).
 
+pub mod bundle;
 pub mod format;
 pub mod instance;
 pub mod metadata;
@@ -27,6 +28,7 @@ pub use served::{FhirBase, SERVED, serves};
 /// The `/fhir` routes.
 pub fn routes() -> Router<App> {
     Router::new()
+        .route("/fhir", axum::routing::post(bundle::post))
         .route("/fhir/metadata", get(metadata::show))
         .route(
             "/fhir/.well-known/smart-configuration",

@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 
 use crate::world::*;
 
+mod backend_services;
+mod bundle;
+
 const SUBJECT: &str = "https://ehrshare.example/fhir/NamingSystem/hkid";
 
 static CAPTURED: AtomicUsize = AtomicUsize::new(0);

@@ -1,0 +1,536 @@
+//! Writes as FHIR asks for them (SPEC 5, ADR 0014): `create` (and conditional create by the
+//! provider's own id), `update` (update-as-create by the provider's own id), `delete` as
+//! "entered in error", and `batch` and `transaction` Bundles of them.
+//!
+//! Each write is a deposit (`deposit`) or a withdrawal (`record`): staged (validated, decided,
+//! checked, a refusal audited), then committed with its audit entry. A batch commits each
+//! entry alone. A transaction stages every entry first and commits them all in one database
+//! transaction with all their audit entries, or none: any entry refused, or any record
+//! changed by someone else meanwhile, and nothing is stored.
+//!
+//! In a transaction, an entry's `fullUrl` of the form `urn:uuid:...` may be referred to by
+//! the others: a created record's becomes `{type}/{its server id}`; a `Patient` entry's names
+//! the registered person its identity document names (the subject rule of
+//! `deposit_by_subject`), and becomes `Patient/{recipient id}`, while the Patient resource
+//! itself is deposited as that person's demographics.
+
+use std::collections::{HashMap, HashSet};
+
+use ehrshare_core::record::RecordStatus;
+use ehrshare_fhir::served::server_id;
+use ehrshare_store::record::RecordRow;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::Session;
+use crate::caller::Caller;
+use crate::deposit::{DepositOptions, Staged};
+use crate::error::FieldError;
+use crate::{App, AppError};
+
+/// The reason a FHIR `DELETE` records.
+const DELETE_REASON: &str = "withdrawn through the FHIR API (DELETE)";
+
+/// Most entries in one Bundle: a clinic's day, and bounded work for one request.
+pub const MAX_ENTRIES: usize = 1000;
+
+/// One write, as FHIR's request names it.
+#[derive(Debug, Clone)]
+pub enum WriteRequest {
+    /// `POST {type}`: a new record; the resource's `id` is ignored, unless `own_id` (from
+    /// `If-None-Exist: identifier={provider system}|{id}`) names the provider's own id,
+    /// which then answers the record held under it instead of creating one.
+    Create {
+        resource: Value,
+        own_id: Option<String>,
+    },
+    /// `PUT {type}/{id}`: `id` is a record's server id (only its provider may update it) or
+    /// the provider's own id (update-as-create). `expected_version` is `If-Match`.
+    Update {
+        id: String,
+        resource: Value,
+        expected_version: Option<i64>,
+    },
+    /// `DELETE {type}/{id}`.
+    Delete { resource_type: String, id: String },
+}
+
+impl WriteRequest {
+    fn resource_type(&self) -> &str {
+        match self {
+            WriteRequest::Create { resource, .. } | WriteRequest::Update { resource, .. } => {
+                ehrshare_fhir::resource::type_of(resource).unwrap_or_default()
+            }
+            WriteRequest::Delete { resource_type, .. } => resource_type,
+        }
+    }
+
+    fn resource_mut(&mut self) -> Option<&mut Value> {
+        match self {
+            WriteRequest::Create { resource, .. } | WriteRequest::Update { resource, .. } => {
+                Some(resource)
+            }
+            WriteRequest::Delete { .. } => None,
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub enum Written {
+    /// A record stored: `created` when it is a new record (201), else a new version or, when
+    /// the content was the same, the current one (200).
+    Stored { record: RecordRow, created: bool },
+    /// `If-None-Exist` found the record held under the provider's own id: nothing done.
+    Exists(RecordRow),
+    /// The record is entered in error (now, or already before: a repeated delete is no
+    /// error).
+    Deleted,
+}
+
+/// One entry of a Bundle: its `fullUrl` and its request.
+#[derive(Debug, Clone)]
+pub struct BundleEntry {
+    pub full_url: Option<String>,
+    pub request: WriteRequest,
+}
+
+/// A transaction refused: the entry at fault (its index in the Bundle) and why.
+#[derive(Debug)]
+pub struct EntryRefused {
+    pub index: usize,
+    pub error: AppError,
+}
+
+/// What staging a write found.
+enum Stage {
+    Staged(Box<Staged>, Kind),
+    Done(Box<Written>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Deposit,
+    Delete,
+}
+
+fn written(staged: crate::deposit::Deposited, kind: Kind) -> Written {
+    match kind {
+        Kind::Delete => Written::Deleted,
+        Kind::Deposit => Written::Stored {
+            created: staged.created && staged.record.version == 1,
+            record: staged.record,
+        },
+    }
+}
+
+impl App {
+    /// One write, committed with its audit entry.
+    pub async fn fhir_write(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        request: WriteRequest,
+    ) -> Result<Written, AppError> {
+        match self
+            .stage_write(session, caller, request, DepositOptions::default(), None)
+            .await?
+        {
+            Stage::Done(w) => Ok(*w),
+            Stage::Staged(staged, kind) => {
+                let d = self.commit(vec![*staged]).await?.remove(0);
+                Ok(written(d, kind))
+            }
+        }
+    }
+
+    /// A batch: each entry on its own, as if sent alone; one answer per entry, in order.
+    /// Entries may not refer to each other (R4).
+    pub async fn fhir_batch(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        entries: Vec<BundleEntry>,
+    ) -> Vec<Result<Written, AppError>> {
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            out.push(self.fhir_write(session, caller, entry.request).await);
+        }
+        out
+    }
+
+    /// A transaction: every entry or none (module docs). Answers one [`Written`] per entry,
+    /// in order, or the first entry refused.
+    pub async fn fhir_transaction(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        mut entries: Vec<BundleEntry>,
+    ) -> Result<Vec<Written>, EntryRefused> {
+        let refused = |index: usize, error: AppError| EntryRefused { index, error };
+        distinct_targets(&entries)?;
+        // Each `urn:uuid` fullUrl's server reference, and the record id a created entry
+        // takes so that the others can name it before it exists.
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        let mut record_ids: Vec<Option<Uuid>> = vec![None; entries.len()];
+        // The recipient each Patient entry names, found once.
+        let mut subjects: Vec<Option<Uuid>> = vec![None; entries.len()];
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(url) = entry
+                .full_url
+                .as_deref()
+                .filter(|u| u.starts_with("urn:uuid:"))
+            else {
+                continue;
+            };
+            let resource_type = entry.request.resource_type().to_owned();
+            let target = match &entry.request {
+                WriteRequest::Create { resource, .. } | WriteRequest::Update { resource, .. }
+                    if resource_type == "Patient" =>
+                {
+                    let recipient = self
+                        .subject_for_write(session, caller, resource)
+                        .await
+                        .map_err(|e| refused(i, e))?;
+                    subjects[i] = Some(recipient);
+                    format!("Patient/{recipient}")
+                }
+                WriteRequest::Create { own_id, .. } => {
+                    let existing = match own_id {
+                        Some(own_id) => self
+                            .own_record_by_source(session, &format!("{resource_type}/{own_id}"))
+                            .await
+                            .map_err(|e| refused(i, e))?,
+                        None => None,
+                    };
+                    let id = match existing {
+                        // `If-None-Exist` will find it: the others refer to it.
+                        Some(record) => record.id,
+                        None => *record_ids[i].insert(Uuid::now_v7()),
+                    };
+                    format!("{resource_type}/{id}")
+                }
+                WriteRequest::Update { id, .. } => {
+                    // The record it updates (by its server id or the provider's own), or
+                    // the one it creates.
+                    let mut existing = match server_id(id) {
+                        Some(u) => self
+                            .own_record(session, u)
+                            .await
+                            .map_err(|e| refused(i, e))?
+                            .filter(|r| r.resource_type == resource_type),
+                        None => None,
+                    };
+                    if existing.is_none() {
+                        existing = self
+                            .own_record_by_source(session, &format!("{resource_type}/{id}"))
+                            .await
+                            .map_err(|e| refused(i, e))?;
+                    }
+                    let id = match existing {
+                        Some(record) => record.id,
+                        None => *record_ids[i].insert(Uuid::now_v7()),
+                    };
+                    format!("{resource_type}/{id}")
+                }
+                // A delete's fullUrl names nothing another entry may refer to.
+                WriteRequest::Delete { .. } => continue,
+            };
+            resolved.insert(url.to_owned(), target);
+        }
+        for entry in &mut entries {
+            if let Some(resource) = entry.request.resource_mut() {
+                rewrite_references(resource, &resolved);
+            }
+        }
+        let mut staged = Vec::with_capacity(entries.len());
+        let mut answers: Vec<Option<Written>> = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            let options = DepositOptions {
+                record_id: record_ids[i],
+                ..DepositOptions::default()
+            };
+            match self
+                .stage_write(session, caller, entry.request, options, subjects[i])
+                .await
+                .map_err(|e| refused(i, e))?
+            {
+                Stage::Done(w) => answers.push(Some(*w)),
+                Stage::Staged(s, kind) => {
+                    staged.push((i, *s, kind));
+                    answers.push(None);
+                }
+            }
+        }
+        let places: Vec<(usize, Kind)> = staged.iter().map(|(i, _, k)| (*i, *k)).collect();
+        if !staged.is_empty() {
+            let committed = self
+                .commit(staged.into_iter().map(|(_, s, _)| s).collect())
+                .await
+                // Nothing of it is kept: the error is the whole transaction's, shown on the
+                // first entry.
+                .map_err(|e| refused(0, e))?;
+            for ((i, kind), d) in places.into_iter().zip(committed) {
+                answers[i] = Some(written(d, kind));
+            }
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// A write up to its commit; `subject`, the recipient a Patient entry was found to name.
+    async fn stage_write(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        request: WriteRequest,
+        options: DepositOptions<'_>,
+        subject: Option<Uuid>,
+    ) -> Result<Stage, AppError> {
+        let by_subject = async |resource: &Value, options| match subject {
+            Some(recipient) => {
+                self.stage_deposit(session, caller, recipient, resource, options)
+                    .await
+            }
+            None => {
+                self.stage_by_subject(session, caller, resource, options)
+                    .await
+            }
+        };
+        match request {
+            WriteRequest::Create {
+                mut resource,
+                own_id,
+            } => {
+                let resource_type = ehrshare_fhir::resource::type_of(&resource)
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Some(own_id) = &own_id {
+                    let source = format!("{resource_type}/{own_id}");
+                    if let Some(existing) = self.own_record_by_source(session, &source).await? {
+                        return Ok(Stage::Done(Box::new(Written::Exists(existing))));
+                    }
+                }
+                // A Patient keeps its id: it is the provider's own id for the demographics
+                // it deposits, not a new Patient (module docs).
+                if let Some(obj) = resource.as_object_mut()
+                    && resource_type != "Patient"
+                {
+                    match own_id {
+                        Some(id) => obj.insert("id".to_owned(), Value::String(id)),
+                        None => obj.remove("id"),
+                    };
+                }
+                let staged = by_subject(&resource, options).await?;
+                Ok(Stage::Staged(Box::new(staged), Kind::Deposit))
+            }
+            WriteRequest::Update {
+                id,
+                mut resource,
+                expected_version,
+            } => {
+                if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+                    return Err(malformed(
+                        "id",
+                        "id-mismatch",
+                        "the resource's id is the id in the URL",
+                    ));
+                }
+                if !valid_id(&id) {
+                    return Err(malformed(
+                        "id",
+                        "invalid-id",
+                        "1 to 64 of A-Z, a-z, 0-9, - and .",
+                    ));
+                }
+                let options = DepositOptions {
+                    expected_version,
+                    ..options
+                };
+                let resource_type = ehrshare_fhir::resource::type_of(&resource)
+                    .unwrap_or_default()
+                    .to_owned();
+                let own = match server_id(&id) {
+                    Some(u) => self
+                        .own_record(session, u)
+                        .await?
+                        .filter(|r| r.resource_type == resource_type),
+                    None => None,
+                };
+                let staged = match own {
+                    // This record: the provider's own id goes back in, and the record's
+                    // recipient.
+                    Some(record) => {
+                        let own_id = record
+                            .source_id
+                            .split_once('/')
+                            .map_or(record.source_id.as_str(), |(_, id)| id);
+                        resource["id"] = Value::String(own_id.to_owned());
+                        self.stage_deposit(session, caller, record.recipient_id, &resource, options)
+                            .await?
+                    }
+                    // The provider's own id: update-as-create.
+                    None => by_subject(&resource, options).await?,
+                };
+                Ok(Stage::Staged(Box::new(staged), Kind::Deposit))
+            }
+            WriteRequest::Delete { resource_type, id } => {
+                let record_id = server_id(&id).ok_or(AppError::NotFound)?;
+                let own = self
+                    .own_record(session, record_id)
+                    .await?
+                    .filter(|r| r.resource_type == resource_type)
+                    .ok_or(AppError::NotFound)?;
+                // Deleting what is deleted changes nothing and succeeds (R4), so a retry
+                // after a lost answer is no error.
+                if own.status != RecordStatus::Current {
+                    return Ok(Stage::Done(Box::new(Written::Deleted)));
+                }
+                let staged = self
+                    .stage_withdrawal(session, caller, own.id, DELETE_REASON)
+                    .await?;
+                Ok(Stage::Staged(Box::new(staged), Kind::Delete))
+            }
+        }
+    }
+}
+
+/// A transaction may touch a record once, and name each `fullUrl` once (R4: otherwise it
+/// "SHALL fail").
+fn distinct_targets(entries: &[BundleEntry]) -> Result<(), EntryRefused> {
+    let mut urls = HashSet::new();
+    let mut targets = HashSet::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if let Some(url) = &entry.full_url
+            && !urls.insert(url.as_str())
+        {
+            return Err(EntryRefused {
+                index,
+                error: malformed(
+                    "fullUrl",
+                    "duplicate-full-url",
+                    "another entry has this fullUrl",
+                ),
+            });
+        }
+        let target = match &entry.request {
+            WriteRequest::Create {
+                own_id: Some(id), ..
+            } => Some(id.clone()),
+            WriteRequest::Create { resource, .. }
+                if ehrshare_fhir::resource::type_of(resource) == Some("Patient") =>
+            {
+                resource
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }
+            WriteRequest::Create { .. } => None,
+            WriteRequest::Update { id, .. } | WriteRequest::Delete { id, .. } => Some(id.clone()),
+        };
+        if let Some(id) = target
+            && !targets.insert(format!("{}/{id}", entry.request.resource_type()))
+        {
+            return Err(EntryRefused {
+                index,
+                error: malformed(
+                    "request.url",
+                    "duplicate-target",
+                    "another entry of this transaction writes the same resource",
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Replaces every `reference` that is a key of `resolved` with its value.
+fn rewrite_references(value: &mut Value, resolved: &HashMap<String, String>) {
+    if resolved.is_empty() {
+        return;
+    }
+    match value {
+        Value::Object(obj) => {
+            for (key, child) in obj.iter_mut() {
+                if key == "reference"
+                    && let Value::String(text) = child
+                {
+                    if let Some(target) = resolved.get(text.as_str()) {
+                        *text = target.clone();
+                    }
+                } else {
+                    rewrite_references(child, resolved);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rewrite_references(item, resolved);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A FHIR id: 1 to 64 of `A-Z a-z 0-9 - .`.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+fn malformed(field: &str, code: &'static str, message: &str) -> AppError {
+    AppError::Malformed {
+        code,
+        message: format!("{field}: {message}"),
+        fields: vec![FieldError::new(field, code, message)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn references_to_full_urls_are_rewritten_everywhere_and_nothing_else() {
+        let mut resource = json!({
+            "subject": {"reference": "urn:uuid:p"},
+            "encounter": {"reference": "urn:uuid:e"},
+            "performer": [{"reference": "Practitioner/1"}, {"reference": "urn:uuid:x"}],
+            "note": [{"text": "urn:uuid:p"}]
+        });
+        resource[ehrshare_fhir::resource::TYPE_ELEMENT] = json!("Observation");
+        let resolved: HashMap<String, String> = [
+            ("urn:uuid:p".to_owned(), "Patient/r".to_owned()),
+            ("urn:uuid:e".to_owned(), "Encounter/9".to_owned()),
+        ]
+        .into();
+        rewrite_references(&mut resource, &resolved);
+        assert_eq!(resource["subject"]["reference"], "Patient/r");
+        assert_eq!(resource["encounter"]["reference"], "Encounter/9");
+        assert_eq!(resource["performer"][0]["reference"], "Practitioner/1");
+        assert_eq!(resource["performer"][1]["reference"], "urn:uuid:x");
+        assert_eq!(resource["note"][0]["text"], "urn:uuid:p");
+    }
+
+    #[test]
+    fn a_transaction_touches_a_resource_once() {
+        let put = |id: &str| BundleEntry {
+            full_url: None,
+            request: WriteRequest::Update {
+                id: id.to_owned(),
+                resource: {
+                    let mut r = json!({"id": id});
+                    r[ehrshare_fhir::resource::TYPE_ELEMENT] = json!("Condition");
+                    r
+                },
+                expected_version: None,
+            },
+        };
+        assert!(distinct_targets(&[put("a"), put("b")]).is_ok());
+        let e = distinct_targets(&[put("a"), put("b"), put("a")]).unwrap_err();
+        assert_eq!(e.index, 2);
+        assert_eq!(e.error.code(), "duplicate-target");
+    }
+}
