@@ -153,6 +153,12 @@ impl TestApp {
         Ed25519Signer::from_seed(TEST_SIGNING_SEED).public_key()
     }
 
+    /// The whole HTTP application, to serve on a real socket (for clients that are programs
+    /// of their own).
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     /// Sends a request.
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self.router.clone().oneshot(request).await.unwrap();

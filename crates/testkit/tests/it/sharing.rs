@@ -2081,12 +2081,14 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "UPDATE record SET source_id = 'old-1' WHERE source_id = 'Condition/old-1'",
             "DELETE FROM schema_migrations WHERE version >= 14",
             "DROP TABLE deposit_key",
+            "DROP TABLE oauth_assertion",
+            "ALTER TABLE oauth_client DROP COLUMN jwks",
         ] {
             sqlx::query(sql).execute(p).await.unwrap();
         }
     });
     let report = db.migrate().await.unwrap();
-    assert_eq!(report.applied, vec![14, 15]);
+    assert_eq!(report.applied, vec![14, 15, 16]);
     let again = w.deposit(condition("old-1")).await;
     assert_eq!(again.status, 200, "the same record: {}", again.text());
     assert_eq!(again.json()["id"], id);

@@ -25,7 +25,12 @@ pub(crate) struct World {
 }
 
 pub(crate) async fn world_with(settings: Settings) -> World {
-    let t = TestApp::with_settings(settings, WebSettings::default()).await;
+    world_with_web(settings, WebSettings::default()).await
+}
+
+/// A world whose web settings are `web` (a real listener's public URL, say).
+pub(crate) async fn world_with_web(settings: Settings, web: WebSettings) -> World {
+    let t = TestApp::with_settings(settings, web).await;
     let (hcp, ua) = t.active_provider("Clinic A", "a").await;
     let (other, other_ua) = t.active_provider("Clinic B", "b").await;
     let scope = Scope::Hcp(hcp.parse().unwrap());

@@ -13,6 +13,7 @@ use crate::world::*;
 
 mod backend_services;
 mod bundle;
+mod clients;
 
 const SUBJECT: &str = "https://ehrshare.example/fhir/NamingSystem/hkid";
 
@@ -953,6 +954,11 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 /// The doctor's app, registered by the provider's user administrator, gets a user token with
 /// `scope` through the authorization code flow with PKCE, as SMART's discovery says.
 async fn doctors_token(w: &World, scope: &str) -> String {
+    doctors_token_from(w, "user/*.read system/*.write", scope).await
+}
+
+/// [`doctors_token`], from a client registered with the scopes `registered`.
+async fn doctors_token_from(w: &World, registered: &str, scope: &str) -> String {
     let smart = fhir_get(w, None, "/fhir/.well-known/smart-configuration", None)
         .await
         .json();
@@ -964,7 +970,7 @@ async fn doctors_token(w: &World, scope: &str) -> String {
         .post(
             &w.ua,
             &format!("/api/v1/providers/{}/clients", w.hcp),
-            json!({"name": "Clinic app", "redirect_uris": [REDIRECT], "scopes": "user/*.read system/*.write"}),
+            json!({"name": "Clinic app", "redirect_uris": [REDIRECT], "scopes": registered}),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
