@@ -24,11 +24,12 @@ impl std::fmt::Debug for Outbound {
     }
 }
 
-/// A response: status and body.
+/// A response: status and body, and `Retry-After` in seconds when it says so.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+    pub retry_after: Option<u64>,
 }
 
 impl Outbound {
@@ -74,7 +75,19 @@ impl Outbound {
         url: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Response, String> {
-        tokio::time::timeout(self.timeout, self.send_inner(method, url, body))
+        self.send_with(method, url, &[("accept", "application/json")], body)
+            .await
+    }
+
+    /// [`Outbound::send`] with the request's headers (`Accept` among them).
+    pub async fn send_with(
+        &self,
+        method: hyper::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Response, String> {
+        tokio::time::timeout(self.timeout, self.send_inner(method, url, headers, body))
             .await
             .map_err(|_| "timed out".to_owned())?
     }
@@ -83,6 +96,7 @@ impl Outbound {
         &self,
         method: hyper::Method,
         url: &str,
+        headers: &[(&str, &str)],
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Response, String> {
         let uri = Outbound::check_url(url)?;
@@ -119,8 +133,10 @@ impl Outbound {
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(path)
-            .header(hyper::header::HOST, authority)
-            .header(hyper::header::ACCEPT, "application/json");
+            .header(hyper::header::HOST, authority);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         let bytes = match body {
             Some((content_type, bytes)) => {
                 request = request.header(hyper::header::CONTENT_TYPE, content_type);
@@ -136,12 +152,21 @@ impl Outbound {
             .await
             .map_err(|e| format!("send: {e}"))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let body = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE)
             .collect()
             .await
             .map_err(|e| format!("response body: {e}"))?
             .to_bytes()
             .to_vec();
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            body,
+            retry_after,
+        })
     }
 }

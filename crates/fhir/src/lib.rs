@@ -9,6 +9,7 @@ pub mod build;
 pub mod bundle;
 pub mod capability;
 pub mod datatypes;
+pub mod export;
 pub mod headline;
 pub mod json;
 pub mod operation_outcome;

@@ -78,6 +78,9 @@ pub enum Command {
     /// Performance workloads on a scratch database (never the configured one).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The connection component a clinic runs beside its own system: deposits what it exports
+    /// (a watched folder, or standard input) through a durable local queue.
+    Connect(crate::connect::ConnectArgs),
 }
 
 /// Options of `demo`.
@@ -207,6 +210,7 @@ pub fn main() -> ExitCode {
                 .await
                 .map(|()| true),
             Command::Migrate => crate::serve::migrate(config).await.map(|()| true),
+            Command::Connect(args) => crate::connect::run(&args).await.map(|()| true),
             Command::PrintConfig => Ok(true),
             Command::Audit(AuditCommand::Verify(args)) => {
                 crate::audit_cmd::verify_command(&config, &args).await

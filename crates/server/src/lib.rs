@@ -1,5 +1,6 @@
 //! ehrshare, the binary: configuration, telemetry, wiring, and the subcommands
-//! `serve`, `migrate`, `print-config` and `audit verify`.
+//! `serve`, `migrate`, `print-config`, `audit verify`, `bench` and `connect` (the clinic's
+//! connection component).
 //!
 //! Invariant: this crate only wires. Rules live in `ehrshare-core`, use cases in `ehrshare-app`,
 //! HTTP in `ehrshare-web`.
@@ -8,6 +9,7 @@ pub mod audit_cmd;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod demo;
 pub mod listener;
 pub mod serve;
