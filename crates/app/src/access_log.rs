@@ -11,7 +11,7 @@ use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::{AuditEntry, Outcome};
 pub use ehrshare_store::alert::AlertRow as Alert;
 use ehrshare_store::alert::AlertRow;
-pub use ehrshare_store::audit::AuditFilter;
+pub use ehrshare_store::audit::{AuditFilter, AuditSearch};
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
 
@@ -132,16 +132,70 @@ impl App {
             .db()
             .audit_entries_by(AuditFilter::Provider(hcp), before, PAGE)
             .await?;
-        // A read refused for a restriction is shown to the provider as the read of a missing
-        // record: the restriction is the recipient's, and nothing may hint at it (SPEC 3.7).
-        // The recipient and the office see it as it is.
-        for e in &mut entries {
-            if e.entry.denial_reason.as_deref() == Some("restricted") {
-                e.entry.denial_reason = Some("not-found".to_owned());
-                e.entry.recipient = None;
-            }
-        }
+        entries.iter_mut().for_each(as_a_provider_sees_it);
         self.lines(entries).await
+    }
+
+    /// The provider whose log the caller may search as FHIR `AuditEvent`s, with `access`:
+    /// a user administrator, logged in or through an app token that grants it.
+    fn audit_reader(session: &Session, access: ehrshare_core::oauth::Access) -> Option<Uuid> {
+        let admin_of = |a: &ehrshare_store::account::AccountRow| {
+            (a.realm == Realm::Hcp && a.user_admin)
+                .then_some(a.hcp_id)
+                .flatten()
+        };
+        match &session.subject {
+            Subject::Account(a) => admin_of(a),
+            Subject::Client(g) => g
+                .account
+                .as_ref()
+                .and_then(admin_of)
+                .filter(|hcp| *hcp == g.hcp_id)
+                .filter(|_| {
+                    g.scopes.iter().any(|s| {
+                        s.allows(ehrshare_core::oauth::Context::User, access, "AuditEvent")
+                    })
+                }),
+            _ => None,
+        }
+    }
+
+    /// FHIR's `AuditEvent` search: the caller's provider's users' entries (its user
+    /// administrators only), `search.hcp` set to the caller's provider whatever was asked.
+    /// How many match, and the page. A search by patient leaves out what a provider is never
+    /// shown about one (a read refused for a restriction).
+    pub async fn provider_audit_search(
+        &self,
+        session: &Session,
+        mut search: AuditSearch,
+    ) -> Result<(u64, Vec<AuditEntry>), AppError> {
+        let hcp = Self::audit_reader(session, ehrshare_core::oauth::Access::Search)
+            .ok_or(AppError::NotFound)?;
+        search.hcp = hcp;
+        search.without_restricted = search.recipient.is_some();
+        let (total, mut entries) = self.db().audit_search(&search).await?;
+        entries.iter_mut().for_each(as_a_provider_sees_it);
+        Ok((total, entries))
+    }
+
+    /// One entry of the caller's provider's users, as [`App::provider_audit_search`] shows
+    /// it; any other is 404.
+    pub async fn provider_audit_entry(
+        &self,
+        session: &Session,
+        seq: u64,
+    ) -> Result<AuditEntry, AppError> {
+        let hcp = Self::audit_reader(session, ehrshare_core::oauth::Access::Read)
+            .ok_or(AppError::NotFound)?;
+        let mut entry = self
+            .db()
+            .audit_entries(seq, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.seq == seq && e.entry.actor.hcp == Some(hcp))
+            .ok_or(AppError::NotFound)?;
+        as_a_provider_sees_it(&mut entry);
+        Ok(entry)
     }
 
     /// Any recipient's or provider's log, for the office's privacy officers.
@@ -225,6 +279,16 @@ impl App {
         });
         self.audit_with(entry, review).await?;
         Ok(())
+    }
+}
+
+/// A read refused for a restriction is shown to the provider as the read of a missing record:
+/// the restriction is the recipient's, and nothing may hint at it (SPEC 3.7). The recipient
+/// and the office see it as it is.
+fn as_a_provider_sees_it(e: &mut AuditEntry) {
+    if e.entry.denial_reason.as_deref() == Some("restricted") {
+        e.entry.denial_reason = Some("not-found".to_owned());
+        e.entry.recipient = None;
     }
 }
 

@@ -363,3 +363,85 @@ impl App {
         Ok(())
     }
 }
+
+/// A consent as FHIR shows it: the row, when it ends, and whether it is in force now.
+#[derive(Debug, Clone)]
+pub struct ConsentState {
+    pub row: ConsentRecord,
+    pub ends_at: Option<OffsetDateTime>,
+    pub in_force: bool,
+}
+
+impl App {
+    fn consent_state(&self, row: ConsentRecord) -> ConsentState {
+        let kind = ConsentKind::parse(&row.kind);
+        let core = kind.map(|kind| ehrshare_core::consent::Consent {
+            id: row.id,
+            hcp: row.hcp_id,
+            kind,
+            given_at: row.given_at,
+            revoked_at: row.revoked_at,
+        });
+        ConsentState {
+            ends_at: core.and_then(|c| c.expires_at()),
+            in_force: core.is_some_and(|c| {
+                c.state_at(self.clock().now()) == ehrshare_core::consent::ConsentState::InForce
+            }),
+            row,
+        }
+    }
+
+    /// Who may see the caller's provider's consents: its staff (not a clinic system alone),
+    /// with a token's scope for it.
+    async fn consent_reader(
+        &self,
+        session: &Session,
+        access: ehrshare_core::oauth::Access,
+    ) -> Result<Uuid, AppError> {
+        let asker = self.asker(session).await?;
+        if asker.system_only || !asker.scope_allows(access, "Consent") {
+            return Err(AppError::NotFound);
+        }
+        Ok(asker.requester.hcp)
+    }
+
+    /// The sharing consents a recipient gave the caller's provider (FHIR `Consent`,
+    /// read-only), newest first; none for anyone else's. The look-up is audited.
+    pub async fn provider_consents(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+    ) -> Result<Vec<ConsentState>, AppError> {
+        let hcp = self
+            .consent_reader(session, ehrshare_core::oauth::Access::Search)
+            .await?;
+        let rows = self.db().consents_with(recipient, hcp).await?;
+        let mut entry = caller.entry(self, "consent.read", Outcome::Allowed);
+        entry.recipient = self.db().recipient(recipient).await?.map(|r| r.0.id);
+        self.audit(entry).await?;
+        Ok(rows.into_iter().map(|r| self.consent_state(r)).collect())
+    }
+
+    /// One consent given to the caller's provider; any other is 404.
+    pub async fn provider_consent(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<ConsentState, AppError> {
+        let hcp = self
+            .consent_reader(session, ehrshare_core::oauth::Access::Read)
+            .await?;
+        let row = self
+            .db()
+            .consent(id)
+            .await?
+            .filter(|c| c.hcp_id == hcp)
+            .ok_or(AppError::NotFound)?;
+        let mut entry = caller.entry(self, "consent.read", Outcome::Allowed);
+        entry.recipient = Some(row.recipient_id);
+        self.audit(entry).await?;
+        Ok(self.consent_state(row))
+    }
+}

@@ -8,6 +8,7 @@ pub mod audit_event;
 pub mod build;
 pub mod bundle;
 pub mod capability;
+pub mod consent;
 pub mod datatypes;
 pub mod export;
 pub mod headline;

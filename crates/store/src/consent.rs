@@ -69,3 +69,62 @@ pub async fn revoke_consents(
     });
     Ok(n)
 }
+
+impl crate::db::Db {
+    /// The consents a recipient gave a provider, newest first (revoked and expired ones
+    /// included: FHIR shows them `inactive`).
+    pub async fn consents_with(
+        &self,
+        recipient: Uuid,
+        hcp: Uuid,
+    ) -> Result<Vec<ConsentRow>, StoreError> {
+        self.consents_where("recipient_id = $1 AND hcp_id = $2", recipient, Some(hcp))
+            .await
+    }
+
+    /// One consent by its id.
+    pub async fn consent(&self, id: Uuid) -> Result<Option<ConsentRow>, StoreError> {
+        Ok(self
+            .consents_where("consent_id = $1", id, None)
+            .await?
+            .pop())
+    }
+
+    async fn consents_where(
+        &self,
+        filter: &'static str,
+        first: Uuid,
+        second: Option<Uuid>,
+    ) -> Result<Vec<ConsentRow>, StoreError> {
+        use sqlx::Row;
+        crate::on_pool!(self, pool => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT consent_id, recipient_id, hcp_id, kind, method, method_ref, given_at, \
+                 revoked_at, sdm_id, account_id, created_at FROM consent \
+                 WHERE {filter} ORDER BY given_at DESC, consent_id"
+            )))
+            .bind(first);
+            if let Some(second) = second {
+                q = q.bind(second);
+            }
+            let rows = q.fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ConsentRow {
+                        id: r.try_get("consent_id")?,
+                        recipient_id: r.try_get("recipient_id")?,
+                        hcp_id: r.try_get("hcp_id")?,
+                        kind: r.try_get("kind")?,
+                        method: r.try_get("method")?,
+                        method_ref: r.try_get("method_ref")?,
+                        given_at: r.try_get::<Ts, _>("given_at")?.0,
+                        revoked_at: r.try_get::<Option<Ts>, _>("revoked_at")?.map(|t| t.0),
+                        sdm_id: r.try_get("sdm_id")?,
+                        account_id: r.try_get("account_id")?,
+                        created_at: r.try_get::<Ts, _>("created_at")?.0,
+                    })
+                })
+                .collect()
+        })
+    }
+}

@@ -132,9 +132,50 @@ pub enum AuditFilter {
     Provider(Uuid),
 }
 
+/// A search of one provider's users' entries (FHIR's `AuditEvent` search): about a recipient,
+/// by an account, recorded in `[from, to)`, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSearch {
+    pub hcp: Uuid,
+    pub recipient: Option<Uuid>,
+    pub account: Option<Uuid>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    /// Leaves out the entries a provider is shown as reads of nothing (a read refused for a
+    /// restriction, SPEC 3.7): a search by patient must not count them.
+    pub without_restricted: bool,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// `WHERE ...` of an [`AuditSearch`], on either backend.
+fn push_search_filter<DB>(q: &mut QueryBuilder<DB>, s: &AuditSearch)
+where
+    DB: sqlx::Database,
+    for<'t> Uuid: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> crate::timestamp::Ts: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    q.push(" WHERE actor_hcp = ").push_bind(s.hcp);
+    if let Some(r) = s.recipient {
+        q.push(" AND recipient = ").push_bind(r);
+    }
+    if let Some(a) = s.account {
+        q.push(" AND actor_account = ").push_bind(a);
+    }
+    if let Some(from) = s.from {
+        q.push(" AND at >= ").push_bind(crate::timestamp::Ts(from));
+    }
+    if let Some(to) = s.to {
+        q.push(" AND at < ").push_bind(crate::timestamp::Ts(to));
+    }
+    if s.without_restricted {
+        q.push(" AND (denial_reason IS NULL OR denial_reason <> 'restricted')");
+    }
+}
+
 /// Generates the per-backend readers. Written once; compiled per connection type.
 macro_rules! define_rows {
-    ($restore:ident, $read_entries:ident, $read_by:ident, $decode:ident, $read_nodes:ident, $conn_ty:ty, $db:ty) => {
+    ($restore:ident, $read_entries:ident, $read_by:ident, $search:ident, $decode:ident, $read_nodes:ident, $conn_ty:ty, $db:ty) => {
         pub(super) async fn $restore(conn: &mut $conn_ty) -> Result<Frontier, StoreError> {
             let size: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *conn).await?;
             let size = u64::try_from(size).unwrap_or(0);
@@ -220,6 +261,28 @@ macro_rules! define_rows {
             rows.iter().map(|row| $decode(row)).collect()
         }
 
+        async fn $search(
+            conn: &mut $conn_ty,
+            s: &AuditSearch,
+        ) -> Result<(u64, Vec<AuditEntry>), StoreError> {
+            let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM audit_entry");
+            push_search_filter(&mut count, s);
+            let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
+            let mut page =
+                QueryBuilder::<$db>::new(format!("SELECT {ENTRY_COLUMNS} FROM audit_entry"));
+            push_search_filter(&mut page, s);
+            page.push(" ORDER BY seq DESC LIMIT ")
+                .push_bind(i64::from(s.limit))
+                .push(" OFFSET ")
+                .push_bind(to_i64(s.offset));
+            let rows = page.build().fetch_all(&mut *conn).await?;
+            let entries = rows
+                .iter()
+                .map(|row| $decode(row))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((u64::try_from(total).unwrap_or(0), entries))
+        }
+
         fn $decode(row: &<$db as sqlx::Database>::Row) -> Result<AuditEntry, StoreError> {
             let seq: i64 = row.try_get("seq")?;
             let kind: String = row.try_get("actor_kind")?;
@@ -262,6 +325,7 @@ define_rows!(
     restore_sqlite,
     read_entries_sqlite,
     read_by_sqlite,
+    search_sqlite,
     decode_sqlite,
     read_nodes_sqlite,
     SqliteConnection,
@@ -271,6 +335,7 @@ define_rows!(
     restore_postgres,
     read_entries_postgres,
     read_by_postgres,
+    search_postgres,
     decode_postgres,
     read_nodes_postgres,
     PgConnection,
@@ -323,6 +388,17 @@ impl Db {
             Pool::Postgres(pool) => {
                 read_by_postgres(&mut *pool.acquire().await?, filter, before, limit).await
             }
+        }
+    }
+
+    /// One provider's users' entries matching `s`: how many in all, and the page asked for.
+    pub async fn audit_search(
+        &self,
+        s: &AuditSearch,
+    ) -> Result<(u64, Vec<AuditEntry>), StoreError> {
+        match self.pool() {
+            Pool::Sqlite(pool) => search_sqlite(&mut *pool.acquire().await?, s).await,
+            Pool::Postgres(pool) => search_postgres(&mut *pool.acquire().await?, s).await,
         }
     }
 

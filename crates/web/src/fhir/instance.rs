@@ -26,8 +26,11 @@ pub async fn read(
     _: FhirJson,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Result<Response, HttpError> {
-    if resource_type == "Patient" {
-        return super::patient::read(&app, &session, &caller, &id).await;
+    match resource_type.as_str() {
+        "Patient" => return super::patient::read(&app, &session, &caller, &id).await,
+        "AuditEvent" => return super::audit_event::read(&app, &session, &id).await,
+        "Consent" => return super::consent::read(&app, &session, &caller, &id).await,
+        _ => {}
     }
     let target = target(&resource_type, &id, None, TypeInteraction::Read)?;
     let record = app.read_record_as(&session, &caller, target).await?;
@@ -99,7 +102,9 @@ fn target<'a>(
     version: Option<i64>,
     interaction: TypeInteraction,
 ) -> Result<RecordTarget<'a>, AppError> {
-    if resource_type == "Patient" || !super::served::serves(resource_type, interaction) {
+    if matches!(resource_type, "Patient" | "AuditEvent" | "Consent")
+        || !super::served::serves(resource_type, interaction)
+    {
         return Err(AppError::NotFound);
     }
     // FHIR ids are case-sensitive: only the canonical spelling of a record id names it.

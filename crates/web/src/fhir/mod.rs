@@ -9,7 +9,9 @@
 //! statement cannot claim what does not work (a test walks it against the server). Responses are `application/fhir+json`
 //! ([`format`]); errors are OperationOutcomes (`crate::error`).
 
+pub mod audit_event;
 pub mod bundle;
+pub mod consent;
 pub mod format;
 pub mod instance;
 pub mod metadata;

@@ -58,7 +58,7 @@ pub async fn post(
 }
 
 /// The record id a patient reference names: `Patient/{id}`, `{id}`, or this server's URL of it.
-fn patient_id(base: &FhirBase, value: &str) -> Option<Uuid> {
+pub(super) fn patient_id(base: &FhirBase, value: &str) -> Option<Uuid> {
     let id = value
         .strip_prefix(&format!("{}/", base.url))
         .unwrap_or(value);
@@ -85,8 +85,11 @@ async fn search(
     else {
         return Err(AppError::NotFound.into());
     };
-    if resource_type == "Patient" {
-        return super::patient::search(app, base, session, caller, &params).await;
+    match resource_type {
+        "Patient" => return super::patient::search(app, base, session, caller, &params).await,
+        "AuditEvent" => return super::audit_event::search(app, base, session, &params).await,
+        "Consent" => return super::consent::search(app, base, session, caller, &params).await,
+        _ => {}
     }
     let mut patient: Option<String> = None;
     let mut ids: Option<Vec<Uuid>> = None;
@@ -228,6 +231,30 @@ async fn search(
             total: 0,
         },
     };
+    let links = page_links(base, resource_type, &params, count, offset, found.total);
+    let mut matches = Vec::with_capacity(found.records.len());
+    for r in &found.records {
+        matches.push((
+            format!("{}/{}/{}", base.url, r.resource_type, r.id),
+            listed(r)?,
+        ));
+    }
+    Ok(fhir_json(
+        StatusCode::OK,
+        searchset(found.total, &links, matches).to_string(),
+    ))
+}
+
+/// A searchset's `self`, `first`, `previous`, `next` and `last` links: each repeats the whole
+/// search with its page, so editing one is only a new search, decided again.
+pub(super) fn page_links(
+    base: &FhirBase,
+    resource_type: &str,
+    params: &[(String, String)],
+    count: usize,
+    offset: usize,
+    total: usize,
+) -> Vec<Link> {
     let page_url = |offset: usize| {
         let mut kept: Vec<(&str, &str)> = params
             .iter()
@@ -260,27 +287,17 @@ async fn search(
             url: page_url(offset.saturating_sub(count)),
         });
     }
-    if count > 0 && offset.saturating_add(count) < found.total {
+    if count > 0 && offset.saturating_add(count) < total {
         links.push(Link {
             relation: "next",
             url: page_url(offset.saturating_add(count)),
         });
     }
-    if count > 0 && found.total > 0 {
+    if count > 0 && total > 0 {
         links.push(Link {
             relation: "last",
-            url: page_url((found.total - 1) / count * count),
+            url: page_url((total - 1) / count * count),
         });
     }
-    let mut matches = Vec::with_capacity(found.records.len());
-    for r in &found.records {
-        matches.push((
-            format!("{}/{}/{}", base.url, r.resource_type, r.id),
-            listed(r)?,
-        ));
-    }
-    Ok(fhir_json(
-        StatusCode::OK,
-        searchset(found.total, &links, matches).to_string(),
-    ))
+    links
 }

@@ -30,7 +30,7 @@ macro_rules! params {
 
 macro_rules! records {
     ($($t:literal: [$($name:literal: $kind:ident),+]),+) => {
-        &[PATIENT, $(TypeSupport {
+        &[PATIENT, AUDIT_EVENT, CONSENT, $(TypeSupport {
             resource_type: $t,
             interactions: RECORD_INTERACTIONS,
             search_params: params!($($name: $kind),+ , "_id": Token, "_lastUpdated": Date),
@@ -53,8 +53,24 @@ const PATIENT: TypeSupport = TypeSupport {
     )],
 };
 
-/// Every resource type served and what may be done with it: Patient (a recipient), and the
-/// clinical types, which are records (each read through the access decision, audited). A
+/// The caller's provider's users' audit entries, for its user administrators.
+const AUDIT_EVENT: TypeSupport = TypeSupport {
+    resource_type: "AuditEvent",
+    interactions: &[TypeInteraction::Read, TypeInteraction::SearchType],
+    search_params: params!("patient": Reference, "date": Date, "agent": Reference),
+    operations: &[],
+};
+
+/// A patient's sharing consents with the caller's provider, read-only.
+const CONSENT: TypeSupport = TypeSupport {
+    resource_type: "Consent",
+    interactions: &[TypeInteraction::Read, TypeInteraction::SearchType],
+    search_params: params!("patient": Reference),
+    operations: &[],
+};
+
+/// Every resource type served and what may be done with it: Patient (a recipient), ehrshare's
+/// own objects (AuditEvent, Consent), and the clinical types, which are records (each read through the access decision, audited). A
 /// type's search parameters are those R4 defines for it.
 pub const SERVED: &[TypeSupport] = records!(
     "AllergyIntolerance": ["patient": Reference, "code": Token, "date": Date,
@@ -85,6 +101,9 @@ pub const SERVED: &[TypeSupport] = records!(
         "category": Token, "status": Token, "identifier": Token]
 );
 
+/// The types that are ehrshare's own objects, not deposited records.
+pub const OWN_OBJECTS: [&str; 2] = ["AuditEvent", "Consent"];
+
 /// The support of `resource_type`, if it is served.
 pub fn support(resource_type: &str) -> Option<&'static TypeSupport> {
     SERVED.iter().find(|t| t.resource_type == resource_type)
@@ -103,7 +122,10 @@ mod tests {
 
     #[test]
     fn every_served_type_is_a_shared_type() {
-        for t in SERVED {
+        for t in SERVED
+            .iter()
+            .filter(|t| !OWN_OBJECTS.contains(&t.resource_type))
+        {
             assert!(
                 ehrshare_fhir::resource::SHARED_TYPES.contains(&t.resource_type),
                 "{}",
@@ -124,7 +146,10 @@ mod tests {
         };
         assert!(has("Observation", "subject") && !has("Immunization", "subject"));
         // `code` and `date` exactly where the FHIR crate knows what they read.
-        for t in SERVED.iter().filter(|t| t.resource_type != "Patient") {
+        for t in SERVED
+            .iter()
+            .filter(|t| t.resource_type != "Patient" && !OWN_OBJECTS.contains(&t.resource_type))
+        {
             let r = t.resource_type;
             assert_eq!(
                 has(r, "code"),
