@@ -16,7 +16,9 @@ use crate::caller::Caller;
 use crate::error::{FieldError, invalid_fields};
 use crate::{App, AppError};
 
-pub use ehrshare_store::provider::{DirectoryFilter, DocumentRow, HcpRow, LocationRow, StaffRow};
+pub use ehrshare_store::provider::{
+    DirectoryFilter, DocumentRow, HcpRow, LocationRow, Owned, StaffRow,
+};
 
 /// How to reach a person named on the application: its authorised person or its contact person.
 #[derive(Debug, Clone, Default)]
@@ -683,6 +685,53 @@ impl App {
             .take(per_page)
             .collect();
         Ok((items, total))
+    }
+}
+
+/// Whether a caller may see the public directory's `resource_type` through FHIR with
+/// `access`: anyone logged in, but a token only as far as its scopes say (a scope narrows).
+pub fn directory_scope_allows(
+    session: &crate::auth::Session,
+    access: ehrshare_core::oauth::Access,
+    resource_type: &str,
+) -> bool {
+    match &session.subject {
+        crate::auth::Subject::Client(g) => {
+            let context = if g.account.is_some() {
+                ehrshare_core::oauth::Context::User
+            } else {
+                ehrshare_core::oauth::Context::System
+            };
+            g.scopes
+                .iter()
+                .any(|s| s.allows(context, access, resource_type))
+        }
+        _ => true,
+    }
+}
+
+impl App {
+    /// A provider of the public directory (active now) with its locations and the
+    /// professionals who agreed to be listed; any other is 404.
+    pub async fn listed_provider(&self, id: Uuid) -> Result<Provider, AppError> {
+        let p = self.provider(id).await?;
+        if !p.status.is_active() {
+            return Err(AppError::NotFound);
+        }
+        Ok(Provider {
+            staff: p.staff.into_iter().filter(|s| s.listed).collect(),
+            ..p
+        })
+    }
+
+    /// The listed provider a location or a member of staff belongs to.
+    pub async fn listed_owner(&self, owned: Owned, id: Uuid) -> Result<Provider, AppError> {
+        let hcp = self
+            .db()
+            .owner_of(owned, id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        self.listed_provider(hcp).await
     }
 }
 

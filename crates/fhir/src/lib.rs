@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod capability;
 pub mod consent;
 pub mod datatypes;
+pub mod directory;
 pub mod export;
 pub mod headline;
 pub mod json;

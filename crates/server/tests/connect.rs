@@ -31,7 +31,7 @@ fn visit(n: usize) -> String {
 async fn records(t: &TestApp) -> (i64, i64) {
     let db = t.db.connect().await;
     ehrshare_store::on_pool!(&db, p => {
-        sqlx::query_as::<_, (i64, i64)>("SELECT count(*), max(version) FROM record")
+        sqlx::query_as::<_, (i64, i64)>("SELECT COUNT(*), COALESCE(MAX(CAST(version AS BIGINT)), 0) FROM record")
             .fetch_one(p)
             .await
             .unwrap()

@@ -224,6 +224,13 @@ pub struct DirectoryFilter {
     pub profession: Option<String>,
 }
 
+/// What belongs to a provider ([`Db::owner_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owned {
+    Location,
+    Staff,
+}
+
 /// `%` and `_` (and the escape character) taken literally in a LIKE pattern.
 fn like_contains(text: &str) -> String {
     let mut out = String::from("%");
@@ -381,6 +388,18 @@ impl Db {
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// The provider a service location (`hcp_location`) or a member of staff (`hcp_staff`)
+    /// belongs to, by its id.
+    pub async fn owner_of(&self, table: Owned, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+        let sql = match table {
+            Owned::Location => "SELECT hcp_id FROM hcp_location WHERE location_id = $1",
+            Owned::Staff => "SELECT hcp_id FROM hcp_staff WHERE staff_id = $1",
+        };
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(sql).bind(id).fetch_optional(pool).await?)
         })
     }
 

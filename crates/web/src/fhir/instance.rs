@@ -30,6 +30,9 @@ pub async fn read(
         "Patient" => return super::patient::read(&app, &session, &caller, &id).await,
         "AuditEvent" => return super::audit_event::read(&app, &session, &id).await,
         "Consent" => return super::consent::read(&app, &session, &caller, &id).await,
+        t if super::directory::TYPES.contains(&t) => {
+            return super::directory::read(&app, &session, t, &id).await;
+        }
         _ => {}
     }
     let target = target(&resource_type, &id, None, TypeInteraction::Read)?;
@@ -102,7 +105,8 @@ fn target<'a>(
     version: Option<i64>,
     interaction: TypeInteraction,
 ) -> Result<RecordTarget<'a>, AppError> {
-    if matches!(resource_type, "Patient" | "AuditEvent" | "Consent")
+    if resource_type == "Patient"
+        || super::served::OWN_OBJECTS.contains(&resource_type)
         || !super::served::serves(resource_type, interaction)
     {
         return Err(AppError::NotFound);

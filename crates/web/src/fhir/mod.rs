@@ -12,6 +12,7 @@
 pub mod audit_event;
 pub mod bundle;
 pub mod consent;
+pub mod directory;
 pub mod format;
 pub mod instance;
 pub mod metadata;

@@ -89,6 +89,9 @@ async fn search(
         "Patient" => return super::patient::search(app, base, session, caller, &params).await,
         "AuditEvent" => return super::audit_event::search(app, base, session, &params).await,
         "Consent" => return super::consent::search(app, base, session, caller, &params).await,
+        t if super::directory::TYPES.contains(&t) => {
+            return super::directory::search(app, base, session, t, &params).await;
+        }
         _ => {}
     }
     let mut patient: Option<String> = None;

@@ -30,7 +30,7 @@ macro_rules! params {
 
 macro_rules! records {
     ($($t:literal: [$($name:literal: $kind:ident),+]),+) => {
-        &[PATIENT, AUDIT_EVENT, CONSENT, $(TypeSupport {
+        &[PATIENT, AUDIT_EVENT, CONSENT, ORGANIZATION, LOCATION, PRACTITIONER_ROLE, $(TypeSupport {
             resource_type: $t,
             interactions: RECORD_INTERACTIONS,
             search_params: params!($($name: $kind),+ , "_id": Token, "_lastUpdated": Date),
@@ -69,8 +69,28 @@ const CONSENT: TypeSupport = TypeSupport {
     operations: &[],
 };
 
+/// The public directory: providers active now, their locations, their listed professionals.
+const ORGANIZATION: TypeSupport = TypeSupport {
+    resource_type: "Organization",
+    interactions: &[TypeInteraction::Read, TypeInteraction::SearchType],
+    search_params: params!("name": String, "type": Token),
+    operations: &[],
+};
+const LOCATION: TypeSupport = TypeSupport {
+    resource_type: "Location",
+    interactions: &[TypeInteraction::Read, TypeInteraction::SearchType],
+    search_params: params!("organization": Reference),
+    operations: &[],
+};
+const PRACTITIONER_ROLE: TypeSupport = TypeSupport {
+    resource_type: "PractitionerRole",
+    interactions: &[TypeInteraction::Read, TypeInteraction::SearchType],
+    search_params: params!("organization": Reference, "role": Token),
+    operations: &[],
+};
+
 /// Every resource type served and what may be done with it: Patient (a recipient), ehrshare's
-/// own objects (AuditEvent, Consent), and the clinical types, which are records (each read through the access decision, audited). A
+/// own objects (AuditEvent, Consent, and the directory's), and the clinical types, which are records (each read through the access decision, audited). A
 /// type's search parameters are those R4 defines for it.
 pub const SERVED: &[TypeSupport] = records!(
     "AllergyIntolerance": ["patient": Reference, "code": Token, "date": Date,
@@ -102,7 +122,13 @@ pub const SERVED: &[TypeSupport] = records!(
 );
 
 /// The types that are ehrshare's own objects, not deposited records.
-pub const OWN_OBJECTS: [&str; 2] = ["AuditEvent", "Consent"];
+pub const OWN_OBJECTS: [&str; 5] = [
+    "AuditEvent",
+    "Consent",
+    "Organization",
+    "Location",
+    "PractitionerRole",
+];
 
 /// The support of `resource_type`, if it is served.
 pub fn support(resource_type: &str) -> Option<&'static TypeSupport> {

@@ -211,3 +211,198 @@ async fn consents_are_the_callers_providers_own_and_read_only() {
     assert_eq!(r.json()["total"], 1);
     assert_eq!(r.json()["entry"][0]["resource"]["status"], "inactive");
 }
+
+#[tokio::test]
+async fn the_directory_is_organizations_locations_and_listed_practitioner_roles() {
+    let w = under_care().await;
+    let cs = fhir_get(&w, None, "/fhir/metadata", None).await.json();
+    assert_eq!(
+        listed(&cs, "Organization"),
+        (
+            vec!["read".into(), "search-type".into()],
+            vec!["name".into(), "type".into()]
+        )
+    );
+    assert_eq!(listed(&cs, "Location").1, ["organization"]);
+    assert_eq!(listed(&cs, "PractitionerRole").1, ["organization", "role"]);
+
+    // A third provider, with a doctor who agreed to be listed and one who did not.
+    let office = w.t.office().await;
+    let r = w
+        .post(
+            &office,
+            "/api/v1/providers",
+            json!({"name_en": "Harbour Medical Centre", "name_zh": "海港醫療中心", "br_number": "23456789",
+                "hcp_type": "clinic", "sector": "private",
+                "authorised_person": {"name": "HO Ka Ming", "position": "Director", "phone": "9876 5432"},
+                "contact_person": {"name": "HO Ka Ming", "phone": "2345 6789"},
+                "locations": [{"name_en": "Harbour Medical Centre", "name_zh": "海港醫療中心",
+                               "street": "8 Harbour Road", "district": "wan-chai", "phone": "2511 2345"}],
+                "staff": [{"name_en": "HO Ka Ming", "role": "user-administrator", "mobile": "9876 5432"},
+                          {"name_en": "CHEUNG Wing Yan", "role": "doctor", "prof_reg_no": "M12345",
+                           "mobile": "9123 0001", "listed": true},
+                          {"name_en": "LAU Chi Keung", "role": "doctor", "prof_reg_no": "M54321",
+                           "mobile": "9123 0002", "listed": false}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let harbour = r.json()["id"].as_str().unwrap().to_owned();
+    let r = w
+        .post(
+            &office,
+            &format!("/api/v1/providers/{harbour}/events"),
+            json!({"event": "accept"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    w.t.set_up_provider(&harbour, "ua.h").await;
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/PractitionerRole?organization={harbour}"),
+        None,
+    )
+    .await;
+    let roles = r.json();
+    assert_eq!(roles["total"], 1, "the listed doctor only: {roles}");
+    let listed_doctor = &roles["entry"][0]["resource"];
+    assert_eq!(listed_doctor["practitioner"]["display"], "CHEUNG Wing Yan");
+    assert_eq!(listed_doctor["identifier"][0]["value"], "M12345");
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/PractitionerRole?organization={harbour}&role=nurse"),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["total"], 0);
+
+    let r = fhir_get(&w, Some(&w.doctor), "/fhir/Organization?name=clinic", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["total"],
+        2,
+        "both clinics, by any part of the name"
+    );
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        "/fhir/Organization?name=Clinic%20A&_count=1",
+        None,
+    )
+    .await;
+    let found = r.json();
+    assert_eq!(found["total"], 1);
+    let org = &found["entry"][0]["resource"];
+    assert_eq!(org["id"], w.hcp.as_str());
+    assert_eq!(org["name"], "Clinic A");
+    let kind = org["type"][0]["coding"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Organization?type={kind}"),
+        None,
+    )
+    .await;
+    assert!(r.json()["total"].as_u64().unwrap() >= 1);
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Organization/{}", w.hcp),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["resourceType"], "Organization");
+    assert!(
+        r.json().get("identifier").is_none(),
+        "no business registration"
+    );
+
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Location?organization=Organization/{}", w.hcp),
+        None,
+    )
+    .await;
+    let places = r.json();
+    assert!(places["total"].as_u64().unwrap() >= 1, "{places}");
+    let place = places["entry"][0]["resource"].clone();
+    assert_eq!(
+        place["managingOrganization"]["reference"],
+        format!("Organization/{}", w.hcp)
+    );
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Location/{}", place["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["id"], place["id"]);
+
+    for e in roles["entry"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(
+            e["resource"]["organization"]["reference"],
+            format!("Organization/{harbour}")
+        );
+        assert!(e["resource"].get("telecom").is_none(), "no mobile numbers");
+        let id = e["resource"]["id"].as_str().unwrap();
+        let code = e["resource"]["code"][0]["coding"][0]["code"]
+            .as_str()
+            .unwrap();
+        let r = fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!("/fhir/PractitionerRole/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let r = fhir_get(
+            &w,
+            Some(&w.doctor),
+            &format!("/fhir/PractitionerRole?organization={harbour}&role={code}"),
+            None,
+        )
+        .await;
+        assert!(r.json()["total"].as_u64().unwrap() >= 1);
+    }
+
+    // What is not in the directory, and what is asked wrongly.
+    let nobody = uuid::Uuid::now_v7();
+    for path in [
+        format!("/fhir/Organization/{nobody}"),
+        format!("/fhir/Location/{nobody}"),
+        format!("/fhir/PractitionerRole/{}", w.hcp),
+    ] {
+        assert_eq!(
+            fhir_get(&w, Some(&w.doctor), &path, None).await.status,
+            404,
+            "{path}"
+        );
+    }
+    for path in [
+        "/fhir/Organization?address=Kowloon",
+        "/fhir/Organization?_count=2&_offset=1",
+        "/fhir/Location",
+    ] {
+        assert_eq!(
+            fhir_get(&w, Some(&w.doctor), path, None).await.status,
+            400,
+            "{path}"
+        );
+    }
+    // A token for Conditions does not reach the directory: a scope only narrows.
+    let token = doctors_token(&w, "user/Condition.read").await;
+    let r = bearer(&w, &token, "/fhir/Organization?name=clinic").await;
+    assert_eq!(r.status, 404);
+    let token = doctors_token(&w, "user/Organization.rs").await;
+    let r = bearer(&w, &token, "/fhir/Organization?name=clinic").await;
+    assert_eq!(r.json()["total"], 2);
+}
