@@ -244,6 +244,25 @@ pub fn deposit_example(recipient: Uuid, worker: usize, n: usize) -> String {
     v.to_string()
 }
 
+/// A transaction of `size` new resources (those of [`deposit_example`]) for `ehrshare bench
+/// deposit`, each a `PUT` by the clinic's own id as `ehrshare connect` sends them; as text.
+pub fn bench_transaction(recipient: Uuid, worker: usize, n: usize, size: usize) -> String {
+    let entry: Vec<Value> = (0..size)
+        .map(|i| {
+            let text = deposit_example(recipient, worker, n * size + i);
+            let resource: Value = serde_json::from_str(&text).unwrap_or_default();
+            let url = format!(
+                "{}/{}",
+                resource["resourceType"].as_str().unwrap_or_default(),
+                resource["id"].as_str().unwrap_or_default()
+            );
+            json!({"fullUrl": format!("urn:uuid:{}", Uuid::now_v7()), "resource": resource,
+                   "request": {"method": "PUT", "url": url}})
+        })
+        .collect();
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": entry}).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -810,6 +810,9 @@ pub struct DepositBenchArgs {
     pub connections: u32,
 }
 
+/// The entries of the transaction `bench deposit` times (issue 25: under 20 ms at p50).
+const TRANSACTION_ENTRIES: usize = 50;
+
 /// Runs `bench deposit`: validated deposits through the whole HTTP stack in process
 /// (session, CSRF, R4 validation, decision, record and audit entry committed together),
 /// beside the trivial route; then the validation alone (parse, R4 definitions, our rules) on
@@ -838,8 +841,15 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
     let cookie = format!("__Host-ehrshare-session={}", login.token);
     let csrf = login.csrf_token.clone();
     let duration = Duration::from_secs(args.seconds.max(1));
-    // Closed loop: `deposit` true POSTs new resources, false GETs the trivial route.
-    let run = |deposit: bool, workers: usize| {
+    // Closed loop: each worker sends `kind` again and again.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        Deposit,
+        /// Its ids in a space of its own (the number), so that every entry is a new record.
+        Transaction(usize),
+        Trivial,
+    }
+    let run = |kind: Kind, workers: usize| {
         let (router, cookie, csrf, recipients) = (
             router.clone(),
             cookie.clone(),
@@ -856,8 +866,8 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
                     let mut waits = Vec::new();
                     let mut n = 0;
                     while started.elapsed() < duration {
-                        let request = if deposit {
-                            axum::http::Request::post(format!(
+                        let request = match kind {
+                            Kind::Deposit => axum::http::Request::post(format!(
                                 "/api/v1/recipients/{recipient}/records"
                             ))
                             .header("cookie", &cookie)
@@ -865,11 +875,23 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
                             .header("content-type", "application/fhir+json")
                             .body(axum::body::Body::from(
                                 ehrshare_fhir::build::deposit_example(recipient, w, n),
-                            ))?
-                        } else {
-                            axum::http::Request::get("/static/site.css")
+                            ))?,
+                            Kind::Transaction(space) => axum::http::Request::post("/fhir")
                                 .header("cookie", &cookie)
-                                .body(axum::body::Body::empty())?
+                                .header("x-csrf-token", &csrf)
+                                .header("content-type", "application/fhir+json")
+                                .header("prefer", "return=minimal")
+                                .body(axum::body::Body::from(
+                                    ehrshare_fhir::build::bench_transaction(
+                                        recipient,
+                                        space + w,
+                                        n,
+                                        TRANSACTION_ENTRIES,
+                                    ),
+                                ))?,
+                            Kind::Trivial => axum::http::Request::get("/static/site.css")
+                                .header("cookie", &cookie)
+                                .body(axum::body::Body::empty())?,
                         };
                         let from = Instant::now();
                         let response = router.clone().oneshot(request).await?;
@@ -880,6 +902,15 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
                             "answered {status}: {}",
                             String::from_utf8_lossy(&body)
                         );
+                        if matches!(kind, Kind::Transaction(_)) {
+                            let created = String::from_utf8_lossy(&body)
+                                .matches("201 Created")
+                                .count();
+                            anyhow::ensure!(
+                                created == TRANSACTION_ENTRIES,
+                                "a transaction created {created} of {TRANSACTION_ENTRIES}"
+                            );
+                        }
                         waits.push(from.elapsed());
                         n += 1;
                         tokio::task::yield_now().await;
@@ -900,19 +931,33 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
         "bench deposit: backend {backend}, {concurrency} concurrent depositors, {} s",
         duration.as_secs()
     );
-    let (rate, waits) = run(true, concurrency).await?;
+    let (rate, waits) = run(Kind::Deposit, concurrency).await?;
     println!(
         "validated deposits, closed loop: {rate:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
-        percentile(&waits, 0.50).as_secs_f64() * 1e3,
-        percentile(&waits, 0.99).as_secs_f64() * 1e3
+        percentile(&waits, 50.0).as_secs_f64() * 1e3,
+        percentile(&waits, 99.0).as_secs_f64() * 1e3
     );
-    let (one_rate, one) = run(true, 1).await?;
+    let (one_rate, one) = run(Kind::Deposit, 1).await?;
     let mean = one.iter().sum::<Duration>() / u32::try_from(one.len().max(1))?;
     println!(
         "one depositor: {one_rate:.0}/s, mean {:.3} ms a deposit",
         mean.as_secs_f64() * 1e3
     );
-    let (trivial, _) = run(false, concurrency).await?;
+    let (tx_rate, tx) = run(Kind::Transaction(1_000), 1).await?;
+    println!(
+        "FHIR transaction of {TRANSACTION_ENTRIES} new resources, one client: p50 {:.2} ms, p99 {:.2} ms ({tx_rate:.1}/s, {:.0} resources/s)",
+        percentile(&tx, 50.0).as_secs_f64() * 1e3,
+        percentile(&tx, 99.0).as_secs_f64() * 1e3,
+        tx_rate * TRANSACTION_ENTRIES as f64
+    );
+    let (txs_rate, txs) = run(Kind::Transaction(2_000), concurrency).await?;
+    println!(
+        "FHIR transactions, {concurrency} clients: p50 {:.2} ms, p99 {:.2} ms ({txs_rate:.1}/s, {:.0} resources/s)",
+        percentile(&txs, 50.0).as_secs_f64() * 1e3,
+        percentile(&txs, 99.0).as_secs_f64() * 1e3,
+        txs_rate * TRANSACTION_ENTRIES as f64
+    );
+    let (trivial, _) = run(Kind::Trivial, concurrency).await?;
     println!(
         "ceiling: trivial route (a static stylesheet, same router and middleware): {trivial:.0}/s; deposits / trivial: {:.1} %",
         100.0 * rate / trivial
