@@ -144,7 +144,7 @@ impl App {
         options: DepositOptions<'_>,
     ) -> Result<Deposited, AppError> {
         let staged = self
-            .stage_by_subject(session, caller, resource, options)
+            .stage_by_subject(session, caller, resource, options, &mut Staging::default())
             .await?;
         Ok(self.commit(vec![staged]).await?.remove(0))
     }
@@ -156,9 +156,12 @@ impl App {
         caller: &Caller,
         resource: &serde_json::Value,
         options: DepositOptions<'_>,
+        staging: &mut Staging,
     ) -> Result<Staged, AppError> {
-        let recipient = self.subject_for_write(session, caller, resource).await?;
-        self.stage_deposit(session, caller, recipient, resource, options)
+        let recipient = self
+            .subject_for_write(session, caller, resource, staging)
+            .await?;
+        self.stage_deposit(session, caller, recipient, resource, options, staging)
             .await
     }
 
@@ -169,8 +172,9 @@ impl App {
         session: &Session,
         caller: &Caller,
         resource: &serde_json::Value,
+        staging: &mut Staging,
     ) -> Result<Uuid, AppError> {
-        let asker = self.asker(session).await?;
+        let asker = self.staged_asker(session, staging).await?;
         let resource_type = ehrshare_fhir::resource::type_of(resource).unwrap_or_default();
         // A role that could deposit none of the type's domains (a user administrator) is
         // refused before any look-up: the role's domains are core's (`need_to_know`).
@@ -192,7 +196,7 @@ impl App {
             return Err(AppError::NotFound);
         }
         asker.require_scope(ehrshare_core::oauth::Access::Write, resource_type)?;
-        match self.subject_of(caller, resource).await {
+        match self.subject_of(caller, resource, staging).await {
             Ok(recipient) => Ok(recipient),
             Err(e) => {
                 let mut entry = caller.entry(self, "record.deposit", Outcome::Failed);
@@ -208,6 +212,7 @@ impl App {
         &self,
         caller: &Caller,
         resource: &serde_json::Value,
+        staging: &mut Staging,
     ) -> Result<Uuid, AppError> {
         use ehrshare_fhir::subject::{Target, document_of_system, patient_references};
         let unknown = |path: &str, code: &'static str, message: &str| AppError::Invalid {
@@ -226,7 +231,11 @@ impl App {
         for r in &references {
             let id = match &r.target {
                 Target::Id(id) => match Uuid::parse_str(id) {
-                    Ok(id) if self.db().recipient(id).await?.is_some() => Some(id),
+                    Ok(id) if staging.registered.contains(&id) => Some(id),
+                    Ok(id) if self.db().recipient(id).await?.is_some() => {
+                        staging.registered.insert(id);
+                        Some(id)
+                    }
                     _ => None,
                 },
                 Target::Identifier { system, value } => match document_of_system(system) {
@@ -367,7 +376,14 @@ impl App {
         options: DepositOptions<'_>,
     ) -> Result<Deposited, AppError> {
         let staged = self
-            .stage_deposit(session, caller, recipient, resource, options)
+            .stage_deposit(
+                session,
+                caller,
+                recipient,
+                resource,
+                options,
+                &mut Staging::default(),
+            )
             .await?;
         Ok(self.commit(vec![staged]).await?.remove(0))
     }
@@ -383,6 +399,7 @@ impl App {
         recipient: Uuid,
         resource: &serde_json::Value,
         options: DepositOptions<'_>,
+        staging: &mut Staging,
     ) -> Result<Staged, AppError> {
         let DepositOptions {
             idempotency_key,
@@ -433,7 +450,7 @@ impl App {
         } else {
             resource
         };
-        let asker = self.asker(session).await?;
+        let asker = self.staged_asker(session, staging).await?;
         // Off the async workers: a type seen for the first time compiles its validator
         // (about 50 ms, ADR 0011), and a large resource takes its time.
         let checked = {
@@ -444,7 +461,7 @@ impl App {
                 .map_err(invalid_resource)?
         };
         asker.require_scope(ehrshare_core::oauth::Access::Write, &checked.resource_type)?;
-        let facts = self.facts(recipient, &[]).await?;
+        let facts = self.staged_facts(recipient, staging).await?;
         let domains = [checked.domain];
         let ask = Ask {
             action: Action::Deposit,
@@ -695,6 +712,46 @@ impl App {
         });
         self.audit_all_with(entries, write).await?;
         Ok(answers)
+    }
+}
+
+/// What the writes of one request share while they are staged: who asks, each recipient's
+/// facts, and the recipients known to exist, each read once (a transaction of 50 entries about
+/// one patient reads them once, not 50 times). Every entry is still decided on its own.
+#[derive(Debug, Default)]
+pub(crate) struct Staging {
+    asker: Option<crate::access::Asker>,
+    facts: std::collections::HashMap<Uuid, crate::access::Facts>,
+    registered: std::collections::HashSet<Uuid>,
+}
+
+impl App {
+    /// [`App::asker`], once per [`Staging`].
+    pub(crate) async fn staged_asker(
+        &self,
+        session: &Session,
+        staging: &mut Staging,
+    ) -> Result<crate::access::Asker, AppError> {
+        if let Some(a) = &staging.asker {
+            return Ok(a.clone());
+        }
+        let a = self.asker(session).await?;
+        staging.asker = Some(a.clone());
+        Ok(a)
+    }
+
+    /// [`App::facts`] (no records), once per recipient per [`Staging`].
+    async fn staged_facts(
+        &self,
+        recipient: Uuid,
+        staging: &mut Staging,
+    ) -> Result<crate::access::Facts, AppError> {
+        if let Some(f) = staging.facts.get(&recipient) {
+            return Ok(f.clone());
+        }
+        let f = self.facts(recipient, &[]).await?;
+        staging.facts.insert(recipient, f.clone());
+        Ok(f)
     }
 }
 

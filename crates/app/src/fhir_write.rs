@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::auth::Session;
 use crate::caller::Caller;
-use crate::deposit::{DepositOptions, Staged};
+use crate::deposit::{DepositOptions, Staged, Staging};
 use crate::error::FieldError;
 use crate::{App, AppError};
 
@@ -132,8 +132,27 @@ impl App {
         caller: &Caller,
         request: WriteRequest,
     ) -> Result<Written, AppError> {
+        self.write_staged(session, caller, request, &mut Staging::default())
+            .await
+    }
+
+    /// [`App::fhir_write`], sharing `staging` with the other writes of the request.
+    async fn write_staged(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        request: WriteRequest,
+        staging: &mut Staging,
+    ) -> Result<Written, AppError> {
         match self
-            .stage_write(session, caller, request, DepositOptions::default(), None)
+            .stage_write(
+                session,
+                caller,
+                request,
+                DepositOptions::default(),
+                None,
+                staging,
+            )
             .await?
         {
             Stage::Done(w) => Ok(*w),
@@ -153,8 +172,12 @@ impl App {
         entries: Vec<BundleEntry>,
     ) -> Vec<Result<Written, AppError>> {
         let mut out = Vec::with_capacity(entries.len());
+        let mut staging = Staging::default();
         for entry in entries {
-            out.push(self.fhir_write(session, caller, entry.request).await);
+            out.push(
+                self.write_staged(session, caller, entry.request, &mut staging)
+                    .await,
+            );
         }
         out
     }
@@ -169,6 +192,7 @@ impl App {
     ) -> Result<Vec<Written>, EntryRefused> {
         let refused = |index: usize, error: AppError| EntryRefused { index, error };
         distinct_targets(&entries)?;
+        let mut staging = Staging::default();
         // Each `urn:uuid` fullUrl's server reference, and the record id a created entry
         // takes so that the others can name it before it exists.
         let mut resolved: HashMap<String, String> = HashMap::new();
@@ -189,7 +213,7 @@ impl App {
                     if resource_type == "Patient" =>
                 {
                     let recipient = self
-                        .subject_for_write(session, caller, resource)
+                        .subject_for_write(session, caller, resource, &mut staging)
                         .await
                         .map_err(|e| refused(i, e))?;
                     subjects[i] = Some(recipient);
@@ -198,7 +222,11 @@ impl App {
                 WriteRequest::Create { own_id, .. } => {
                     let existing = match own_id {
                         Some(own_id) => self
-                            .own_record_by_source(session, &format!("{resource_type}/{own_id}"))
+                            .own_staged(
+                                session,
+                                Own::Source(&format!("{resource_type}/{own_id}")),
+                                &mut staging,
+                            )
                             .await
                             .map_err(|e| refused(i, e))?,
                         None => None,
@@ -215,7 +243,7 @@ impl App {
                     // the one it creates.
                     let mut existing = match server_id(id) {
                         Some(u) => self
-                            .own_record(session, u)
+                            .own_staged(session, Own::Id(u), &mut staging)
                             .await
                             .map_err(|e| refused(i, e))?
                             .filter(|r| r.resource_type == resource_type),
@@ -223,7 +251,11 @@ impl App {
                     };
                     if existing.is_none() {
                         existing = self
-                            .own_record_by_source(session, &format!("{resource_type}/{id}"))
+                            .own_staged(
+                                session,
+                                Own::Source(&format!("{resource_type}/{id}")),
+                                &mut staging,
+                            )
                             .await
                             .map_err(|e| refused(i, e))?;
                     }
@@ -251,7 +283,14 @@ impl App {
                 ..DepositOptions::default()
             };
             match self
-                .stage_write(session, caller, entry.request, options, subjects[i])
+                .stage_write(
+                    session,
+                    caller,
+                    entry.request,
+                    options,
+                    subjects[i],
+                    &mut staging,
+                )
                 .await
                 .map_err(|e| refused(i, e))?
             {
@@ -285,14 +324,15 @@ impl App {
         request: WriteRequest,
         options: DepositOptions<'_>,
         subject: Option<Uuid>,
+        staging: &mut Staging,
     ) -> Result<Stage, AppError> {
-        let by_subject = async |resource: &Value, options| match subject {
+        let by_subject = async |resource: &Value, options, staging: &mut Staging| match subject {
             Some(recipient) => {
-                self.stage_deposit(session, caller, recipient, resource, options)
+                self.stage_deposit(session, caller, recipient, resource, options, staging)
                     .await
             }
             None => {
-                self.stage_by_subject(session, caller, resource, options)
+                self.stage_by_subject(session, caller, resource, options, staging)
                     .await
             }
         };
@@ -306,7 +346,10 @@ impl App {
                     .to_owned();
                 if let Some(own_id) = &own_id {
                     let source = format!("{resource_type}/{own_id}");
-                    if let Some(existing) = self.own_record_by_source(session, &source).await? {
+                    if let Some(existing) = self
+                        .own_staged(session, Own::Source(&source), staging)
+                        .await?
+                    {
                         return Ok(Stage::Done(Box::new(Written::Exists(existing))));
                     }
                 }
@@ -320,7 +363,7 @@ impl App {
                         None => obj.remove("id"),
                     };
                 }
-                let staged = by_subject(&resource, options).await?;
+                let staged = by_subject(&resource, options, staging).await?;
                 Ok(Stage::Staged(Box::new(staged), Kind::Deposit))
             }
             WriteRequest::Update {
@@ -351,7 +394,7 @@ impl App {
                     .to_owned();
                 let own = match server_id(&id) {
                     Some(u) => self
-                        .own_record(session, u)
+                        .own_staged(session, Own::Id(u), staging)
                         .await?
                         .filter(|r| r.resource_type == resource_type),
                     None => None,
@@ -365,18 +408,25 @@ impl App {
                             .split_once('/')
                             .map_or(record.source_id.as_str(), |(_, id)| id);
                         resource["id"] = Value::String(own_id.to_owned());
-                        self.stage_deposit(session, caller, record.recipient_id, &resource, options)
-                            .await?
+                        self.stage_deposit(
+                            session,
+                            caller,
+                            record.recipient_id,
+                            &resource,
+                            options,
+                            staging,
+                        )
+                        .await?
                     }
                     // The provider's own id: update-as-create.
-                    None => by_subject(&resource, options).await?,
+                    None => by_subject(&resource, options, staging).await?,
                 };
                 Ok(Stage::Staged(Box::new(staged), Kind::Deposit))
             }
             WriteRequest::Delete { resource_type, id } => {
                 let record_id = server_id(&id).ok_or(AppError::NotFound)?;
                 let own = self
-                    .own_record(session, record_id)
+                    .own_staged(session, Own::Id(record_id), staging)
                     .await?
                     .filter(|r| r.resource_type == resource_type)
                     .ok_or(AppError::NotFound)?;
@@ -386,11 +436,34 @@ impl App {
                     return Ok(Stage::Done(Box::new(Written::Deleted)));
                 }
                 let staged = self
-                    .stage_withdrawal(session, caller, own.id, DELETE_REASON)
+                    .stage_withdrawal(session, caller, own.id, DELETE_REASON, staging)
                     .await?;
                 Ok(Stage::Staged(Box::new(staged), Kind::Delete))
             }
         }
+    }
+}
+
+/// How a record of the caller's provider is named: by its server id, or by the provider's
+/// own (`Type/id`).
+enum Own<'a> {
+    Id(Uuid),
+    Source(&'a str),
+}
+
+impl App {
+    /// [`App::own_record`] and [`App::own_record_by_source`], with the staging's asker.
+    async fn own_staged(
+        &self,
+        session: &Session,
+        own: Own<'_>,
+        staging: &mut Staging,
+    ) -> Result<Option<RecordRow>, AppError> {
+        let hcp = self.staged_asker(session, staging).await?.requester.hcp;
+        Ok(match own {
+            Own::Id(id) => self.db().record(id).await?.filter(|r| r.source_hcp == hcp),
+            Own::Source(source) => self.db().record_by_source(hcp, source).await?,
+        })
     }
 }
 

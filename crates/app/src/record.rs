@@ -218,7 +218,15 @@ impl App {
         id: Uuid,
         reason: &str,
     ) -> Result<RecordRow, AppError> {
-        let staged = self.stage_withdrawal(session, caller, id, reason).await?;
+        let staged = self
+            .stage_withdrawal(
+                session,
+                caller,
+                id,
+                reason,
+                &mut crate::deposit::Staging::default(),
+            )
+            .await?;
         Ok(self.commit(vec![staged]).await?.remove(0).record)
     }
 
@@ -229,10 +237,11 @@ impl App {
         caller: &Caller,
         id: Uuid,
         reason: &str,
+        staging: &mut crate::deposit::Staging,
     ) -> Result<crate::deposit::Staged, AppError> {
         crate::limits::check("/reason", Some(reason.trim()), crate::limits::REASON)?;
         let now = self.clock().now();
-        let asker = self.asker(session).await?;
+        let asker = self.staged_asker(session, staging).await?;
         let record = self
             .db()
             .record(id)
