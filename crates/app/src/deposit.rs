@@ -539,7 +539,7 @@ impl App {
         }
         // A FHIR id is unique only within its resource type: the key is both (issue 23).
         let source_key = format!("{}/{}", checked.resource_type, checked.source_id);
-        let existing = self.db().record_by_source(hcp, &source_key).await?;
+        let existing = self.staged_by_source(hcp, &source_key, staging).await?;
         if let Some(expected) = expected_version
             && existing.as_ref().map(|r| r.version) != Some(expected)
         {
@@ -686,9 +686,30 @@ impl App {
             self.audit(entries.remove(0)).await?;
             return Ok(answers);
         }
+        // New records first, all in one statement (a transaction's many); then amendments and
+        // idempotency keys (a key refers to its record), in order.
+        let (new, rest): (Vec<Write>, Vec<Write>) = writes
+            .into_iter()
+            .partition(|w| matches!(w, Write::Record(r) if r.version == 1));
+        let new: Vec<RecordRow> = new
+            .into_iter()
+            .filter_map(|w| match w {
+                Write::Record(r) => Some(r),
+                Write::Key(..) => None,
+            })
+            .collect();
         let write = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                for w in &writes {
+                let stale = || ehrshare_store::StoreError::Stale(ehrshare_store::Stale::Record);
+                let inserted = match new.as_slice() {
+                    [] => true,
+                    [one] => ehrshare_store::record::insert_record(conn.reborrow(), one).await?,
+                    many => ehrshare_store::record::insert_records(conn.reborrow(), many).await?,
+                };
+                if !inserted {
+                    return Err(stale());
+                }
+                for w in &rest {
                     let done = match w {
                         Write::Record(r) if r.version == 1 => {
                             ehrshare_store::record::insert_record(conn.reborrow(), r).await?
@@ -702,9 +723,7 @@ impl App {
                         }
                     };
                     if !done {
-                        return Err(ehrshare_store::StoreError::Stale(
-                            ehrshare_store::Stale::Record,
-                        ));
+                        return Err(stale());
                     }
                 }
                 Ok(())
@@ -723,6 +742,19 @@ pub(crate) struct Staging {
     asker: Option<crate::access::Asker>,
     facts: std::collections::HashMap<Uuid, crate::access::Facts>,
     registered: std::collections::HashSet<Uuid>,
+    /// The caller's provider's records by their own id, read once: only for a transaction,
+    /// whose entries each touch a different record (a batch's may touch one twice).
+    by_source: Option<std::collections::HashMap<String, Option<RecordRow>>>,
+}
+
+impl Staging {
+    /// For a transaction: its records are read once too.
+    pub(crate) fn for_transaction() -> Staging {
+        Staging {
+            by_source: Some(std::collections::HashMap::new()),
+            ..Staging::default()
+        }
+    }
 }
 
 impl App {
@@ -738,6 +770,23 @@ impl App {
         let a = self.asker(session).await?;
         staging.asker = Some(a.clone());
         Ok(a)
+    }
+
+    /// The caller's provider's record under its own id `source` (`Type/id`).
+    pub(crate) async fn staged_by_source(
+        &self,
+        hcp: Uuid,
+        source: &str,
+        staging: &mut Staging,
+    ) -> Result<Option<RecordRow>, AppError> {
+        if let Some(found) = staging.by_source.as_ref().and_then(|m| m.get(source)) {
+            return Ok(found.clone());
+        }
+        let found = self.db().record_by_source(hcp, source).await?;
+        if let Some(m) = staging.by_source.as_mut() {
+            m.insert(source.to_owned(), found.clone());
+        }
+        Ok(found)
     }
 
     /// [`App::facts`] (no records), once per recipient per [`Staging`].

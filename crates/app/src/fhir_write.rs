@@ -192,7 +192,7 @@ impl App {
     ) -> Result<Vec<Written>, EntryRefused> {
         let refused = |index: usize, error: AppError| EntryRefused { index, error };
         distinct_targets(&entries)?;
-        let mut staging = Staging::default();
+        let mut staging = Staging::for_transaction();
         // Each `urn:uuid` fullUrl's server reference, and the record id a created entry
         // takes so that the others can name it before it exists.
         let mut resolved: HashMap<String, String> = HashMap::new();
@@ -462,7 +462,7 @@ impl App {
         let hcp = self.staged_asker(session, staging).await?.requester.hcp;
         Ok(match own {
             Own::Id(id) => self.db().record(id).await?.filter(|r| r.source_hcp == hcp),
-            Own::Source(source) => self.db().record_by_source(hcp, source).await?,
+            Own::Source(source) => self.staged_by_source(hcp, source, staging).await?,
         })
     }
 }

@@ -76,6 +76,57 @@ pub async fn insert_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, St
     Ok(true)
 }
 
+/// Stores new records (each with its first version) in two statements whatever their number
+/// (a FHIR transaction's): true if every one was new, false if any source id was taken (the
+/// caller's unit of work then fails as stale and nothing is kept).
+pub async fn insert_records(mut conn: Conn<'_>, rows: &[RecordRow]) -> Result<bool, StoreError> {
+    // Twelve values a row: well under either backend's bound-parameter limit.
+    for chunk in rows.chunks(500) {
+        let n = crate::on_conn!(conn.reborrow(), db => {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO record (record_id, recipient_id, domain, resource_type, source_hcp, \
+                 source_id, version, status, body, deposited_by, created_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(r.recipient_id)
+                    .push_bind(r.domain.as_str())
+                    .push_bind(r.resource_type.as_str())
+                    .push_bind(r.source_hcp)
+                    .push_bind(r.source_id.as_str())
+                    .push_bind(r.version)
+                    .push_bind(r.status.code())
+                    .push_bind(r.body.as_str())
+                    .push_bind(r.deposited_by)
+                    .push_bind(Ts(r.created_at))
+                    .push_bind(Ts(r.updated_at));
+            });
+            q.push(" ON CONFLICT (source_hcp, source_id) DO NOTHING");
+            q.build().execute(&mut *db).await?.rows_affected()
+        });
+        if n != chunk.len() as u64 {
+            return Ok(false);
+        }
+        crate::on_conn!(conn.reborrow(), db => {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO record_version (record_id, version, recipient_id, status, body, \
+                 account_id, created_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(r.version)
+                    .push_bind(r.recipient_id)
+                    .push_bind(r.status.code())
+                    .push_bind(r.body.as_str())
+                    .push_bind(r.deposited_by)
+                    .push_bind(Ts(r.updated_at));
+            });
+            q.build().execute(&mut *db).await?;
+        });
+    }
+    Ok(true)
+}
+
 /// Keeps an idempotency key with the write it belongs to; false if the key is taken.
 pub async fn insert_deposit_key(mut conn: Conn<'_>, k: &DepositKeyRow) -> Result<bool, StoreError> {
     let n = crate::on_conn!(conn.reborrow(), db => {

@@ -123,7 +123,16 @@ fn target<'a>(
 
 /// A record as FHIR serves it, with its version's `ETag` and `Last-Modified`.
 pub(crate) fn served(record: &Record) -> Result<Response, HttpError> {
-    let body = serde_json::Value::Object(resource(record)?).to_string();
+    let body = ehrshare_fhir::served::record_text(
+        &record.body,
+        RecordMeta {
+            id: record.id,
+            version: record.version,
+            updated_at: record.updated_at,
+            source_hcp: record.source_hcp,
+        },
+    )
+    .map_err(|e| AppError::Internal(e.into()))?;
     Ok(with_version(
         fhir_json(StatusCode::OK, body),
         record.version,
