@@ -49,6 +49,8 @@ pub struct Asker {
     pub system_only: bool,
     /// The scopes of an OAuth token (none for a browser session, which has its role alone).
     pub scopes: Option<Vec<ehrshare_core::oauth::Scope>>,
+    /// The one patient a token launched for a patient reaches (`launch/patient`).
+    pub launch_patient: Option<Uuid>,
 }
 
 impl Asker {
@@ -63,9 +65,17 @@ impl Asker {
         } else {
             ehrshare_core::oauth::Context::User
         };
-        scopes
-            .iter()
-            .any(|s| s.allows(context, access, resource_type))
+        // A `patient/` scope counts only in a token launched for a patient, whom
+        // `decide_for` then holds it to.
+        scopes.iter().any(|s| {
+            s.allows(context, access, resource_type)
+                || (self.launch_patient.is_some()
+                    && s.allows(
+                        ehrshare_core::oauth::Context::Patient,
+                        access,
+                        resource_type,
+                    ))
+        })
     }
 
     /// 403 `scope-not-granted` unless the token's scopes allow it.
@@ -108,6 +118,9 @@ pub(crate) fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError 
                 "the recipient's registration is not active"
             }
             ehrshare_core::access::DenyReason::Restricted => "restricted",
+            ehrshare_core::access::DenyReason::OutsideLaunch => {
+                "this token was launched for another patient"
+            }
         }
         .to_owned(),
     }
@@ -138,11 +151,12 @@ impl App {
     /// clinic system acts for), with the state of the account and of its provider now.
     /// Office staff and patients are not requesters of records here: 404.
     pub(crate) async fn asker(&self, session: &Session) -> Result<Asker, AppError> {
-        let (account, hcp, system_only, scopes) = match &session.subject {
+        let (account, hcp, system_only, scopes, launch_patient) = match &session.subject {
             Subject::Account(a) => (
                 Some(a.clone()),
                 a.hcp_id.ok_or(AppError::NotFound)?,
                 false,
+                None,
                 None,
             ),
             Subject::Client(g) => (
@@ -150,6 +164,7 @@ impl App {
                 g.hcp_id,
                 g.account.is_none(),
                 Some(g.scopes.clone()),
+                g.patient,
             ),
             Subject::Person(_) => return Err(AppError::NotFound),
         };
@@ -173,6 +188,7 @@ impl App {
             account: account.map(|a| a.id),
             system_only,
             scopes,
+            launch_patient,
         })
     }
 
@@ -259,6 +275,15 @@ impl App {
 
     /// Asks the one access decision, on the facts loaded for this request, now.
     pub(crate) fn decide_for(&self, asker: &Asker, facts: &Facts, ask: &Ask<'_>) -> Decision {
+        // A token launched for one patient reaches no other, whatever else would allow it.
+        if asker
+            .launch_patient
+            .is_some_and(|p| p != facts.registration.recipient.id)
+        {
+            return Decision::Deny {
+                reason: ehrshare_core::access::DenyReason::OutsideLaunch,
+            };
+        }
         let registered = facts.registration.recipient.status == RecipientStatus::Active;
         decide(
             &asker.requester,

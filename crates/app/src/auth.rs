@@ -79,6 +79,8 @@ pub struct ClientGrant {
     pub account: Option<AccountRow>,
     pub scopes: Vec<Scope>,
     pub expires_at: OffsetDateTime,
+    /// The one patient the token reaches (`launch/patient`).
+    pub patient: Option<Uuid>,
 }
 
 /// A live, checked session or token.

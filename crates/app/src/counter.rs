@@ -44,7 +44,7 @@ impl App {
         issuer: Option<&str>,
         number: &str,
     ) -> Result<Found, AppError> {
-        self.counter_user(session).await?;
+        let asker = self.counter_user(session).await?;
         let doc = DocumentInput {
             kind: kind.to_owned(),
             issuer: issuer.map(str::to_owned),
@@ -59,7 +59,8 @@ impl App {
         let found = self
             .db()
             .recipient_by_document(doc.kind.code(), &doc.issuer, &doc.number)
-            .await?;
+            .await?
+            .filter(|id| asker.launch_patient.is_none_or(|p| p == *id));
         self.found(caller, "recipient.find", found).await
     }
 
@@ -71,8 +72,14 @@ impl App {
         caller: &Caller,
         id: Uuid,
     ) -> Result<Found, AppError> {
-        self.counter_user(session).await?;
-        let found = self.db().recipient(id).await?.map(|(r, _)| r.id);
+        let asker = self.counter_user(session).await?;
+        // A token launched for one patient finds no other: as if they were not there.
+        let found = self
+            .db()
+            .recipient(id)
+            .await?
+            .map(|(r, _)| r.id)
+            .filter(|id| asker.launch_patient.is_none_or(|p| p == *id));
         self.found(caller, "recipient.show", found).await
     }
 

@@ -52,6 +52,8 @@ pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: i64,
     pub scope: String,
+    /// The patient it was launched for (SMART's launch context `patient`).
+    pub patient: Option<Uuid>,
 }
 
 /// A token request (form fields of `POST /oauth/token`).
@@ -81,6 +83,9 @@ pub struct AuthorizeRequest {
     pub state: Option<String>,
     pub code_challenge: String,
     pub code_challenge_method: String,
+    /// With `launch/patient`: the HKID of the patient the professional chose (the counter's
+    /// look-up, audited).
+    pub patient_hkid: Option<String>,
 }
 
 fn oauth_error(code: &'static str, message: impl Into<String>) -> AppError {
@@ -388,7 +393,7 @@ impl App {
         let now = self.clock().now();
         let (client, assertion) = self.authenticate_request(request).await?;
         let allowed = parse_scopes(&client.scopes);
-        let (scopes, account, code_hash) = match request.grant_type.as_str() {
+        let (scopes, account, code_hash, patient) = match request.grant_type.as_str() {
             "client_credentials" => {
                 // Without a scope parameter: every system scope the client may have.
                 let own: String = allowed
@@ -401,8 +406,9 @@ impl App {
                     Some(s) if !s.is_empty() => s,
                     _ => own.as_str(),
                 };
-                let scopes = grant(asked, &allowed, Context::System).map_err(scope_error)?;
-                (scopes, None, None)
+                let (scopes, _) =
+                    grant(asked, &allowed, &[Context::System]).map_err(scope_error)?;
+                (scopes, None, None, None)
             }
             "authorization_code" if assertion.is_some() => {
                 // A backend service has no user and no redirect: client credentials only.
@@ -452,7 +458,12 @@ impl App {
                         a.status == AccountStatus::Active && a.hcp_id == Some(client.hcp_id)
                     })
                     .ok_or_else(|| oauth_error("invalid_grant", "the account cannot act now"))?;
-                (parse_scopes(&stored.scopes), Some(account), Some(hash))
+                (
+                    parse_scopes(&stored.scopes),
+                    Some(account),
+                    Some(hash),
+                    stored.patient_id,
+                )
             }
             _ => {
                 return Err(oauth_error(
@@ -473,6 +484,7 @@ impl App {
             expires_at: now + ttl,
             revoked_at: None,
             code_hash: code_hash.clone(),
+            patient_id: patient,
         };
         let replay = code_hash.clone().zip(account.as_ref().map(|a| a.id));
         let mut entry = caller.entry(self, "oauth.token", Outcome::Allowed);
@@ -536,7 +548,12 @@ impl App {
         Ok(IssuedToken {
             access_token: token,
             expires_in: ttl.whole_seconds(),
-            scope: row.scopes,
+            scope: if row.patient_id.is_some() {
+                format!("{} {}", ehrshare_core::oauth::LAUNCH_PATIENT, row.scopes)
+            } else {
+                row.scopes
+            },
+            patient: row.patient_id,
         })
     }
 
@@ -585,8 +602,29 @@ impl App {
             return Ok(back("invalid_request"));
         }
         let allowed = parse_scopes(&client.scopes);
-        let Ok(scopes) = grant(&request.scope, &allowed, Context::User) else {
+        let Ok((scopes, launch)) =
+            grant(&request.scope, &allowed, &[Context::User, Context::Patient])
+        else {
             return Ok(back("invalid_scope"));
+        };
+        // `launch/patient`: the professional names the patient, as at the counter (the
+        // look-up audited); the token will reach that patient only.
+        let patient = if launch {
+            let number = request.patient_hkid.as_deref().unwrap_or("").trim();
+            if number.is_empty() {
+                return Err(crate::error::invalid(
+                    "patient_hkid",
+                    "patient-required",
+                    "this app is launched for one patient: give the patient's HKID",
+                ));
+            }
+            Some(
+                self.find_recipient(session, caller, "hkid", None, number)
+                    .await?
+                    .id,
+            )
+        } else {
+            None
         };
         let code = new_token()?;
         let row = CodeRow {
@@ -596,6 +634,7 @@ impl App {
             redirect_uri: request.redirect_uri.clone(),
             scopes: scopes_text(&scopes),
             code_challenge: request.code_challenge.clone(),
+            patient_id: patient,
             created_at: now,
             expires_at: now + self.settings().auth.authorization_code_ttl,
             used_at: None,
@@ -650,6 +689,7 @@ impl App {
                 account,
                 scopes: parse_scopes(&row.scopes),
                 expires_at: row.expires_at,
+                patient: row.patient_id,
             }),
         })
     }

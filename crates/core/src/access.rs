@@ -111,6 +111,8 @@ pub enum DenyReason {
     ConsentExpired,
     NoCareRelationship,
     Restricted,
+    /// A token launched for one patient (SMART `launch/patient`) asked about another.
+    OutsideLaunch,
 }
 
 impl DenyReason {
@@ -125,6 +127,7 @@ impl DenyReason {
             DenyReason::ConsentExpired => "consent-expired",
             DenyReason::NoCareRelationship => "no-care-relationship",
             DenyReason::Restricted => "restricted",
+            DenyReason::OutsideLaunch => "outside-launch",
         }
     }
 }

@@ -4,14 +4,19 @@
 
 use sha2::{Digest, Sha256};
 
-/// Whose data a scope reaches: the system's own provider (`system/`), or what the logged-in
-/// professional may see (`user/`). `patient/` scopes (an app launched for one patient) are
-/// not offered yet (ADR 0015).
+/// Whose data a scope reaches: the system's own provider (`system/`), what the logged-in
+/// professional may see (`user/`), or, of that, the one patient the app was launched for
+/// (`patient/`, with `launch/patient`; ADR 0015).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Context {
     System,
     User,
+    Patient,
 }
+
+/// The scope that asks for a patient to be chosen at authorization (SMART's standalone
+/// launch): the token then reaches that patient only.
+pub const LAUNCH_PATIENT: &str = "launch/patient";
 
 /// What an interaction needs of a scope (SMART v2's `c`, `r`, `u`, `d`, `s`). `Write` is any
 /// of create, update and delete: what a caller must hold to attempt a write at all, before
@@ -74,6 +79,7 @@ impl Scope {
         let context = match context {
             "system" => Context::System,
             "user" => Context::User,
+            "patient" => Context::Patient,
             _ => return None,
         };
         let (resource, access) = rest.rsplit_once('.')?;
@@ -100,6 +106,7 @@ impl Scope {
         let c = match self.context {
             Context::System => "system",
             Context::User => "user",
+            Context::Patient => "patient",
         };
         let p = match (self.v1, self.permissions) {
             (true, p) if p == READ | SEARCH => "read".to_owned(),
@@ -114,9 +121,11 @@ impl Scope {
     }
 
     /// Whether holding `self` grants `other` (`*` covers every resource type; the
-    /// permissions asked must all be held).
+    /// permissions asked must all be held; what a professional may see covers what they may
+    /// see of one patient).
     pub fn covers(&self, other: &Scope) -> bool {
-        self.context == other.context
+        (self.context == other.context
+            || (self.context == Context::User && other.context == Context::Patient))
             && (self.resource == "*" || self.resource == other.resource)
             && other.permissions & !self.permissions == 0
     }
@@ -152,19 +161,28 @@ pub enum ScopeError {
     WrongContext(String),
     #[error("no scope asked for")]
     Empty,
+    #[error("patient/ scopes need launch/patient")]
+    NoLaunch,
 }
 
-/// Grants the scopes asked for (space-separated), each of which must be of `context` and
-/// covered by one of the client's `allowed` scopes. Nothing is granted silently less or more.
+/// Grants the scopes asked for (space-separated), each of which must be of one of `contexts`
+/// and covered by one of the client's `allowed` scopes; `launch/patient` is taken where
+/// `contexts` has `Patient`, and `patient/` scopes need it. Nothing is granted silently less
+/// or more. Answers the scopes and whether a patient is to be chosen.
 pub fn grant(
     requested: &str,
     allowed: &[Scope],
-    context: Context,
-) -> Result<Vec<Scope>, ScopeError> {
+    contexts: &[Context],
+) -> Result<(Vec<Scope>, bool), ScopeError> {
     let mut granted = Vec::new();
+    let mut launch = false;
     for text in requested.split_ascii_whitespace() {
+        if text == LAUNCH_PATIENT && contexts.contains(&Context::Patient) {
+            launch = true;
+            continue;
+        }
         let s = Scope::parse(text).ok_or_else(|| ScopeError::Unknown(text.to_owned()))?;
-        if s.context != context {
+        if !contexts.contains(&s.context) {
             return Err(ScopeError::WrongContext(text.to_owned()));
         }
         if !allowed.iter().any(|a| a.covers(&s)) {
@@ -177,7 +195,10 @@ pub fn grant(
     if granted.is_empty() {
         return Err(ScopeError::Empty);
     }
-    Ok(granted)
+    if !launch && granted.iter().any(|s| s.context == Context::Patient) {
+        return Err(ScopeError::NoLaunch);
+    }
+    Ok((granted, launch))
 }
 
 /// The S256 challenge of a verifier: BASE64URL(SHA-256(verifier)), unpadded.
@@ -259,6 +280,36 @@ mod tests {
     }
 
     #[test]
+    fn patient_scopes_need_a_launch_and_a_users_scope_covers_them() {
+        let allowed = vec![Scope::parse("user/*.rs").unwrap()];
+        let both = [Context::User, Context::Patient];
+        let (granted, launch) =
+            grant("launch/patient patient/Observation.rs", &allowed, &both).unwrap();
+        assert!(launch);
+        assert_eq!(granted[0].text(), "patient/Observation.rs");
+        assert_eq!(
+            grant("patient/*.rs", &allowed, &both),
+            Err(ScopeError::NoLaunch)
+        );
+        assert_eq!(
+            grant("launch/patient patient/*.c", &allowed, &both),
+            Err(ScopeError::NotAllowed("patient/*.c".into()))
+        );
+        // A client credentials grant has no launch.
+        assert_eq!(
+            grant(
+                "launch/patient system/*.c",
+                &[Scope::parse("system/*.c").unwrap()],
+                &[Context::System]
+            ),
+            Err(ScopeError::Unknown("launch/patient".into()))
+        );
+        let p = Scope::parse("patient/*.rs").unwrap();
+        assert!(p.allows(Context::Patient, Access::Read, "Condition"));
+        assert!(!p.allows(Context::User, Access::Read, "Condition"));
+    }
+
+    #[test]
     fn scopes_parse_and_cover() {
         let all = Scope::parse("user/*.read").unwrap();
         let obs = Scope::parse("user/Observation.read").unwrap();
@@ -266,7 +317,7 @@ mod tests {
         assert_eq!(obs.text(), "user/Observation.read");
         for bad in [
             "user/*.delete",
-            "patient/*.read",
+            "group/*.read",
             "user/observation.read",
             "openid",
             "user/.read",
@@ -282,26 +333,27 @@ mod tests {
             grant(
                 "system/Patient.read system/*.read",
                 &allowed,
-                Context::System
+                &[Context::System]
             )
             .unwrap()
+            .0
             .len(),
             2
         );
         assert_eq!(
-            grant("system/*.write", &allowed, Context::System),
+            grant("system/*.write", &allowed, &[Context::System]),
             Err(ScopeError::NotAllowed("system/*.write".into()))
         );
         assert_eq!(
-            grant("user/*.read", &allowed, Context::System),
+            grant("user/*.read", &allowed, &[Context::System]),
             Err(ScopeError::WrongContext("user/*.read".into()))
         );
         assert_eq!(
-            grant("  ", &allowed, Context::System),
+            grant("  ", &allowed, &[Context::System]),
             Err(ScopeError::Empty)
         );
         assert_eq!(
-            grant("hcp/other", &allowed, Context::System),
+            grant("hcp/other", &allowed, &[Context::System]),
             Err(ScopeError::Unknown("hcp/other".into()))
         );
     }

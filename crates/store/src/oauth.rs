@@ -38,6 +38,8 @@ pub struct CodeRow {
     pub redirect_uri: String,
     pub scopes: String,
     pub code_challenge: String,
+    /// The patient chosen at authorization (`launch/patient`).
+    pub patient_id: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
@@ -56,6 +58,8 @@ pub struct TokenRow {
     pub revoked_at: Option<OffsetDateTime>,
     /// The authorization code it was issued from (its hash); none for client credentials.
     pub code_hash: Option<String>,
+    /// The one patient it reaches (`launch/patient`).
+    pub patient_id: Option<Uuid>,
 }
 
 /// An OpenID Connect login under way.
@@ -150,7 +154,8 @@ pub async fn insert_code(conn: Conn<'_>, c: &CodeRow) -> Result<(), StoreError> 
     crate::on_conn!(conn, db => {
         sqlx::query(
             "INSERT INTO oauth_code (code_hash, client_id, account_id, redirect_uri, scopes, \
-             code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             code_challenge, created_at, expires_at, patient_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -160,6 +165,7 @@ pub async fn insert_code(conn: Conn<'_>, c: &CodeRow) -> Result<(), StoreError> 
         .bind(&c.code_challenge)
         .bind(Ts(c.created_at))
         .bind(Ts(c.expires_at))
+        .bind(c.patient_id)
         .execute(&mut *db)
         .await?;
     });
@@ -188,7 +194,7 @@ pub async fn insert_token(conn: Conn<'_>, t: &TokenRow) -> Result<(), StoreError
     crate::on_conn!(conn, db => {
         sqlx::query(
             "INSERT INTO oauth_token (token_hash, client_id, hcp_id, account_id, scopes, issued_at, \
-             expires_at, code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             expires_at, code_hash, patient_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&t.token_hash)
         .bind(&t.client_id)
@@ -198,6 +204,7 @@ pub async fn insert_token(conn: Conn<'_>, t: &TokenRow) -> Result<(), StoreError
         .bind(Ts(t.issued_at))
         .bind(Ts(t.expires_at))
         .bind(&t.code_hash)
+        .bind(t.patient_id)
         .execute(&mut *db)
         .await?;
     });
@@ -316,7 +323,7 @@ impl Db {
         crate::on_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT code_hash, client_id, account_id, redirect_uri, scopes, code_challenge, \
-                 created_at, expires_at, used_at FROM oauth_code WHERE code_hash = $1",
+                 created_at, expires_at, used_at, patient_id FROM oauth_code WHERE code_hash = $1",
             )
             .bind(code_hash)
             .fetch_optional(pool)
@@ -329,6 +336,7 @@ impl Db {
                 redirect_uri: row.try_get("redirect_uri")?,
                 scopes: row.try_get("scopes")?,
                 code_challenge: row.try_get("code_challenge")?,
+                patient_id: row.try_get("patient_id")?,
                 created_at: row.try_get::<Ts, _>("created_at")?.0,
                 expires_at: row.try_get::<Ts, _>("expires_at")?.0,
                 used_at: row.try_get::<Option<Ts>, _>("used_at")?.map(|t| t.0),
@@ -341,7 +349,7 @@ impl Db {
         crate::on_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT token_hash, client_id, hcp_id, account_id, scopes, issued_at, expires_at, \
-                 revoked_at, code_hash FROM oauth_token WHERE token_hash = $1",
+                 revoked_at, code_hash, patient_id FROM oauth_token WHERE token_hash = $1",
             )
             .bind(token_hash)
             .fetch_optional(pool)
@@ -357,6 +365,7 @@ impl Db {
                 expires_at: row.try_get::<Ts, _>("expires_at")?.0,
                 revoked_at: row.try_get::<Option<Ts>, _>("revoked_at")?.map(|t| t.0),
                 code_hash: row.try_get("code_hash")?,
+                patient_id: row.try_get("patient_id")?,
             }))
         })
     }

@@ -126,13 +126,17 @@ pub async fn token(
     };
     match app.token(&caller, request).await {
         Ok(t) => {
-            let mut r = Json(json!({
+            let mut body = json!({
                 "access_token": t.access_token,
                 "token_type": "Bearer",
                 "expires_in": t.expires_in,
                 "scope": t.scope,
-            }))
-            .into_response();
+            });
+            // SMART's launch context: the patient the token was launched for.
+            if let Some(p) = t.patient {
+                body["patient"] = json!(p.to_string());
+            }
+            let mut r = Json(body).into_response();
             r.headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
@@ -207,6 +211,9 @@ pub struct AuthorizeForm {
     pub code_challenge: String,
     #[serde(default)]
     pub code_challenge_method: String,
+    /// With `launch/patient`: the patient's HKID, typed by the professional.
+    #[serde(default)]
+    pub patient_hkid: Option<String>,
 }
 
 impl From<AuthorizeForm> for AuthorizeRequest {
@@ -219,6 +226,7 @@ impl From<AuthorizeForm> for AuthorizeRequest {
             state: f.state,
             code_challenge: f.code_challenge,
             code_challenge_method: f.code_challenge_method,
+            patient_hkid: f.patient_hkid,
         }
     }
 }
@@ -237,6 +245,8 @@ struct AuthorizePage {
     state: String,
     code_challenge: String,
     code_challenge_method: String,
+    /// The app asks to be launched for one patient: the page asks which.
+    launch_patient: bool,
 }
 
 /// `GET /oauth/authorize`: asks the logged-in professional to allow the clinic system.
@@ -249,7 +259,12 @@ pub async fn authorize_page(
         .account()
         .map(|a| a.user_name.clone())
         .ok_or(HttpError(AppError::NotFound))?;
+    let launch_patient = q
+        .scope
+        .split_ascii_whitespace()
+        .any(|s| s == ehrshare_core::oauth::LAUNCH_PATIENT);
     let page = AuthorizePage {
+        launch_patient,
         locale,
         all_locales: crate::pages::ALL_LOCALES,
         csrf_token: session.csrf_token.clone().unwrap_or_default(),

@@ -12,3 +12,8 @@ CREATE TABLE oauth_assertion (
 ) STRICT;
 
 CREATE INDEX oauth_assertion_expiry ON oauth_assertion (expires_at);
+
+-- A professional's app launched for one patient (SMART `launch/patient`): the patient chosen
+-- at authorization, carried by the code to the token, which reaches that patient only.
+ALTER TABLE oauth_code ADD COLUMN patient_id BLOB;
+ALTER TABLE oauth_token ADD COLUMN patient_id BLOB;

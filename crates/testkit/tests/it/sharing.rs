@@ -2083,6 +2083,8 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "DROP TABLE deposit_key",
             "DROP TABLE oauth_assertion",
             "ALTER TABLE oauth_client DROP COLUMN jwks",
+            "ALTER TABLE oauth_code DROP COLUMN patient_id",
+            "ALTER TABLE oauth_token DROP COLUMN patient_id",
         ] {
             sqlx::query(sql).execute(p).await.unwrap();
         }

@@ -35,6 +35,8 @@ authorize-client = Clinic system
 authorize-scopes = Access asked for
 authorize-account = Your account
 authorize-allow = Allow
+authorize-patient = The patient's HKID
+authorize-patient-hint = The app is opened for this one patient: it reaches no other patient's records.
 
 hcp-login-title = Healthcare provider login
 hcp-login-heading = Log in

@@ -35,6 +35,8 @@ authorize-client = 診所系統
 authorize-scopes = 要求的存取範圍
 authorize-account = 你的帳戶
 authorize-allow = 允許
+authorize-patient = 病人的香港身份證號碼
+authorize-patient-hint = 此應用程式只為這位病人開啟：它不能存取其他病人的紀錄。
 
 hcp-login-title = 醫療服務提供者登入
 hcp-login-heading = 登入

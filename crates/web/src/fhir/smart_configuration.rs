@@ -15,7 +15,9 @@ use super::served::FhirBase;
 /// The scopes a client may ask for: a professional's app reads and writes what its user may
 /// (`user/`), a clinic system deposits for its provider (`system/`). A scope narrows what the
 /// access decision allows, never widens it.
-pub const SCOPES_SUPPORTED: [&str; 8] = [
+pub const SCOPES_SUPPORTED: [&str; 10] = [
+    "launch/patient",
+    "patient/*.rs",
     "user/*.rs",
     "user/*.cud",
     "user/*.cruds",
@@ -42,8 +44,10 @@ pub async fn show(Extension(base): Extension<FhirBase>) -> Json<Value> {
         "scopes_supported": SCOPES_SUPPORTED,
         "capabilities": [
             "launch-standalone",
+            "context-standalone-patient",
             "client-confidential-symmetric",
             "client-confidential-asymmetric",
+            "permission-patient",
             "permission-user",
             "permission-v1",
             "permission-v2"

@@ -14,6 +14,7 @@ use crate::world::*;
 mod backend_services;
 mod bundle;
 mod clients;
+mod launch;
 mod own_objects;
 
 const SUBJECT: &str = "https://ehrshare.example/fhir/NamingSystem/hkid";
@@ -972,6 +973,19 @@ async fn doctors_token(w: &World, scope: &str) -> String {
 
 /// [`doctors_token`], from a client registered with the scopes `registered`.
 async fn doctors_token_from(w: &World, registered: &str, scope: &str) -> String {
+    let r = authorized(w, registered, scope, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The token endpoint's answer for the doctor's app, registered with `registered`, after the
+/// doctor allowed `scope` with the `extra` fields of the authorization form.
+async fn authorized(
+    w: &World,
+    registered: &str,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> TestResponse {
     let smart = fhir_get(w, None, "/fhir/.well-known/smart-configuration", None)
         .await
         .json();
@@ -991,16 +1005,17 @@ async fn doctors_token_from(w: &World, registered: &str, scope: &str) -> String 
         r.json()["client_id"].as_str().unwrap().to_owned(),
         r.json()["client_secret"].as_str().unwrap().to_owned(),
     );
-    let query = serde_urlencoded::to_string([
+    let mut form = vec![
         ("response_type", "code"),
-        ("client_id", &id),
+        ("client_id", id.as_str()),
         ("redirect_uri", REDIRECT),
         ("scope", scope),
         ("state", "s"),
         ("code_challenge", CHALLENGE),
         ("code_challenge_method", "S256"),
-    ])
-    .unwrap();
+    ];
+    form.extend_from_slice(extra);
+    let query = serde_urlencoded::to_string(&form).unwrap();
     let r =
         w.t.send(
             Request::post(path(&smart["authorization_endpoint"]))
@@ -1013,7 +1028,10 @@ async fn doctors_token_from(w: &World, registered: &str, scope: &str) -> String 
                 .unwrap(),
         )
         .await;
-    assert_eq!(r.status, 303, "{}", r.text());
+    // Refused before any code (a page), or back to the app with an error.
+    if r.status != 303 || !r.header("location").contains("code=") {
+        return r;
+    }
     let location = r.header("location").to_owned();
     let code = location
         .split("code=")
@@ -1032,16 +1050,13 @@ async fn doctors_token_from(w: &World, registered: &str, scope: &str) -> String 
         ("client_secret", &secret),
     ])
     .unwrap();
-    let r =
-        w.t.send(
-            Request::post(path(&smart["token_endpoint"]))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(axum::body::Body::from(body))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["access_token"].as_str().unwrap().to_owned()
+    w.t.send(
+        Request::post(path(&smart["token_endpoint"]))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(body))
+            .unwrap(),
+    )
+    .await
 }
 
 async fn bearer(w: &World, token: &str, path: &str) -> TestResponse {
