@@ -397,12 +397,12 @@ impl App {
         &self,
         session: &Session,
         access: ehrshare_core::oauth::Access,
-    ) -> Result<Uuid, AppError> {
+    ) -> Result<crate::access::Asker, AppError> {
         let asker = self.asker(session).await?;
         if asker.system_only || !asker.scope_allows(access, "Consent") {
             return Err(AppError::NotFound);
         }
-        Ok(asker.requester.hcp)
+        Ok(asker)
     }
 
     /// The sharing consents a recipient gave the caller's provider (FHIR `Consent`,
@@ -413,10 +413,17 @@ impl App {
         caller: &Caller,
         recipient: Uuid,
     ) -> Result<Vec<ConsentState>, AppError> {
-        let hcp = self
+        let asker = self
             .consent_reader(session, ehrshare_core::oauth::Access::Search)
             .await?;
-        let rows = self.db().consents_with(recipient, hcp).await?;
+        // A token launched for one patient sees no one else's.
+        let rows = if asker.launch_patient.is_none_or(|p| p == recipient) {
+            self.db()
+                .consents_with(recipient, asker.requester.hcp)
+                .await?
+        } else {
+            Vec::new()
+        };
         let mut entry = caller.entry(self, "consent.read", Outcome::Allowed);
         entry.recipient = self.db().recipient(recipient).await?.map(|r| r.0.id);
         self.audit(entry).await?;
@@ -430,14 +437,15 @@ impl App {
         caller: &Caller,
         id: Uuid,
     ) -> Result<ConsentState, AppError> {
-        let hcp = self
+        let asker = self
             .consent_reader(session, ehrshare_core::oauth::Access::Read)
             .await?;
         let row = self
             .db()
             .consent(id)
             .await?
-            .filter(|c| c.hcp_id == hcp)
+            .filter(|c| c.hcp_id == asker.requester.hcp)
+            .filter(|c| asker.launch_patient.is_none_or(|p| p == c.recipient_id))
             .ok_or(AppError::NotFound)?;
         let mut entry = caller.entry(self, "consent.read", Outcome::Allowed);
         entry.recipient = Some(row.recipient_id);

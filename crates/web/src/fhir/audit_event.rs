@@ -11,7 +11,7 @@ use ehrshare_fhir::bundle::searchset;
 use time::OffsetDateTime;
 
 use super::format::{bad_parameter, fhir_json, server_id};
-use super::search::{DEFAULT_COUNT, MAX_COUNT, page_links, patient_id};
+use super::page::{DEFAULT_COUNT, MAX_COUNT, page_links, patient_id};
 use super::served::FhirBase;
 use crate::error::HttpError;
 use axum::http::StatusCode;

@@ -11,7 +11,7 @@ use ehrshare_fhir::bundle::{Link, searchset};
 use ehrshare_fhir::consent::{ConsentFacts, consent};
 
 use super::format::{bad_parameter, fhir_json, server_id};
-use super::search::patient_id;
+use super::page::patient_id;
 use super::served::FhirBase;
 use crate::error::HttpError;
 

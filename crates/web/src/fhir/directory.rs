@@ -18,7 +18,7 @@ use ehrshare_fhir::search::Token;
 use serde_json::{Map, Value};
 
 use super::format::{bad_parameter, fhir_json, server_id};
-use super::search::{DEFAULT_COUNT, MAX_COUNT, page_links};
+use super::page::{DEFAULT_COUNT, MAX_COUNT, page_links};
 use super::served::FhirBase;
 use crate::error::HttpError;
 

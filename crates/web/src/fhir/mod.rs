@@ -1,8 +1,11 @@
 //! `/fhir`: the FHIR R4 API (SPEC 5, issue 25). Files mirror URLs: [`metadata`] (the
-//! CapabilityStatement), [`search`] (`/{type}` and `/{type}/_search`), [`instance`]
+//! CapabilityStatement), [`search`] (`/{type}` and `/{type}/_search`; [`page`] is what every
+//! search shares), [`instance`]
 //! (`/{type}/{id}`, `/{type}/{id}/_history` and `/{type}/{id}/_history/{vid}`) and
 //! [`patient`] (what of those a Patient answers); [`write`] (`POST /{type}`, `PUT` and
-//! `DELETE /{type}/{id}`); [`bundle`] (`POST /`: batch and transaction); [`smart_configuration`] is SMART's discovery document.
+//! `DELETE /{type}/{id}`); [`bundle`] (`POST /`: batch and transaction); [`audit_event`],
+//! [`consent`] and [`directory`] answer ehrshare's own objects; [`smart_configuration`] is
+//! SMART's discovery document.
 //!
 //! What is served is the table [`SERVED`] ([`served`]): the handlers refuse any type or
 //! interaction that is not in it, and the CapabilityStatement is built from it, so the
@@ -16,6 +19,7 @@ pub mod directory;
 pub mod format;
 pub mod instance;
 pub mod metadata;
+pub mod page;
 pub mod patient;
 pub mod search;
 pub mod served;

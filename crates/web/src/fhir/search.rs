@@ -14,19 +14,16 @@ use axum::response::Response;
 use ehrshare_app::search::{Found, RecordSearch, SortBy};
 use ehrshare_app::{App, AppError};
 use ehrshare_core::search::DateParam;
-use ehrshare_fhir::bundle::{Link, searchset};
+use ehrshare_fhir::bundle::searchset;
 use ehrshare_fhir::capability::TypeInteraction;
 use ehrshare_fhir::search::Token;
 use uuid::Uuid;
 
 use super::format::{FhirJson, bad_parameter, fhir_json, listed, parameters, server_id};
+use super::page::{DEFAULT_COUNT, MAX_COUNT, page_links, patient_id};
 use super::served::{FhirBase, serves, support};
 use crate::error::HttpError;
 use crate::session::LoggedIn;
-
-/// The page size when `_count` is not given, and the largest one answered.
-pub const DEFAULT_COUNT: usize = 20;
-pub const MAX_COUNT: usize = 100;
 
 /// `GET /fhir/{type}`.
 pub async fn get(
@@ -55,15 +52,6 @@ pub async fn post(
     let mut params = parameters(query.as_deref().unwrap_or_default())?;
     params.extend(parameters(&body)?);
     search(&app, &base, &session, &caller, &resource_type, params).await
-}
-
-/// The record id a patient reference names: `Patient/{id}`, `{id}`, or this server's URL of it.
-pub(super) fn patient_id(base: &FhirBase, value: &str) -> Option<Uuid> {
-    let id = value
-        .strip_prefix(&format!("{}/", base.url))
-        .unwrap_or(value);
-    let id = id.strip_prefix("Patient/").unwrap_or(id);
-    server_id(id)
 }
 
 fn number(field: &str, value: &str) -> Result<usize, AppError> {
@@ -246,61 +234,4 @@ async fn search(
         StatusCode::OK,
         searchset(found.total, &links, matches).to_string(),
     ))
-}
-
-/// A searchset's `self`, `first`, `previous`, `next` and `last` links: each repeats the whole
-/// search with its page, so editing one is only a new search, decided again.
-pub(super) fn page_links(
-    base: &FhirBase,
-    resource_type: &str,
-    params: &[(String, String)],
-    count: usize,
-    offset: usize,
-    total: usize,
-) -> Vec<Link> {
-    let page_url = |offset: usize| {
-        let mut kept: Vec<(&str, &str)> = params
-            .iter()
-            .filter(|(k, _)| k != "_offset" && k != "_count")
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let count_text = count.to_string();
-        let offset_text = offset.to_string();
-        kept.push(("_count", &count_text));
-        kept.push(("_offset", &offset_text));
-        format!(
-            "{}/{resource_type}?{}",
-            base.url,
-            serde_urlencoded::to_string(&kept).unwrap_or_default()
-        )
-    };
-    let mut links = vec![
-        Link {
-            relation: "self",
-            url: page_url(offset),
-        },
-        Link {
-            relation: "first",
-            url: page_url(0),
-        },
-    ];
-    if count > 0 && offset > 0 {
-        links.push(Link {
-            relation: "previous",
-            url: page_url(offset.saturating_sub(count)),
-        });
-    }
-    if count > 0 && offset.saturating_add(count) < total {
-        links.push(Link {
-            relation: "next",
-            url: page_url(offset.saturating_add(count)),
-        });
-    }
-    if count > 0 && total > 0 {
-        links.push(Link {
-            relation: "last",
-            url: page_url((total - 1) / count * count),
-        });
-    }
-    links
 }
