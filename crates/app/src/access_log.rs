@@ -146,6 +146,8 @@ impl App {
         };
         match &session.subject {
             Subject::Account(a) => admin_of(a),
+            // A token launched for one patient is not a window on the provider's log.
+            Subject::Client(g) if g.patient.is_some() => None,
             Subject::Client(g) => g
                 .account
                 .as_ref()

@@ -30,7 +30,7 @@ const MAX_LIFETIME_SECS: i64 = 300;
 const MAX_KEYS: usize = 10;
 
 /// The members of a JWK that belong to a private key: never registered.
-const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 fn jwks_error(field: &str, message: &str) -> AppError {
     AppError::Invalid {
@@ -79,11 +79,28 @@ pub fn registered_jwks(jwks: &Value) -> Result<String, AppError> {
             .map_err(|_| jwks_error(&at("kty"), "not a JWK this server reads"))?;
         DecodingKey::from_jwk(&jwk)
             .map_err(|_| jwks_error(&at("kty"), "not a usable public key"))?;
-        if let Some(n) = key.get("n").and_then(Value::as_str) {
-            let bits = n.trim_end_matches('=').len() * 6;
-            if bits < 2040 {
-                return Err(jwks_error(&at("n"), "an RSA key of 2048 bits or more"));
+        match key.get("kty").and_then(Value::as_str) {
+            Some("RSA") => {
+                // The modulus's significant bits, leading zero bytes not counted.
+                let n = key
+                    .get("n")
+                    .and_then(Value::as_str)
+                    .and_then(|n| {
+                        data_encoding::BASE64URL_NOPAD
+                            .decode(n.trim_end_matches('=').as_bytes())
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                let n: Vec<u8> = n.into_iter().skip_while(|b| *b == 0).collect();
+                let bits = n
+                    .first()
+                    .map_or(0, |b| (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize));
+                if bits < 2048 {
+                    return Err(jwks_error(&at("n"), "an RSA key of 2048 bits or more"));
+                }
             }
+            Some("EC") => {}
+            _ => return Err(jwks_error(&at("kty"), "RSA or EC")),
         }
         if key.get("kty").and_then(Value::as_str) == Some("EC")
             && key.get("crv").and_then(Value::as_str) != Some("P-384")
@@ -109,6 +126,12 @@ struct Claims {
 pub struct Verified {
     pub jti: String,
     pub expires_at: OffsetDateTime,
+}
+
+/// The refusal of an assertion that names no client with keys: the same words as one whose
+/// signature fails, so that nobody learns which client ids have keys.
+pub(crate) fn unverified() -> AppError {
+    refused("the signature does not verify with a registered key")
 }
 
 fn refused(message: &str) -> AppError {
@@ -154,13 +177,15 @@ pub fn verify(
         serde_json::from_str(jwks).map_err(|_| refused("the client's keys are unreadable"))?;
     let jwk = set
         .find(&kid)
-        .ok_or_else(|| refused("no registered key has this kid"))?;
+        .ok_or_else(|| refused("the signature does not verify with a registered key"))?;
     if jwk
         .common
         .key_algorithm
         .is_none_or(|a| a.to_string() != format!("{alg:?}"))
     {
-        return Err(refused("the key is registered for another algorithm"));
+        return Err(refused(
+            "the signature does not verify with a registered key",
+        ));
     }
     let key = DecodingKey::from_jwk(jwk).map_err(|_| refused("the registered key is unusable"))?;
     let mut validation = Validation::new(alg);
@@ -175,7 +200,7 @@ pub fn verify(
     let data = jsonwebtoken::decode::<Claims>(assertion, &key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         refused(match e.kind() {
-            ErrorKind::InvalidSignature => "the signature does not verify with the registered key",
+            ErrorKind::InvalidSignature => "the signature does not verify with a registered key",
             ErrorKind::InvalidAudience => "aud is not this server's token endpoint",
             ErrorKind::InvalidIssuer | ErrorKind::InvalidSubject => {
                 "iss and sub are the client's id"

@@ -406,16 +406,21 @@ impl App {
     }
 
     /// The sharing consents a recipient gave the caller's provider (FHIR `Consent`,
-    /// read-only), newest first; none for anyone else's. The look-up is audited.
+    /// read-only), newest first; none for anyone else's (`None`: a reference to no one). The
+    /// look-up is audited.
     pub async fn provider_consents(
         &self,
         session: &Session,
         caller: &Caller,
-        recipient: Uuid,
+        recipient: Option<Uuid>,
     ) -> Result<Vec<ConsentState>, AppError> {
         let asker = self
             .consent_reader(session, ehrshare_core::oauth::Access::Search)
             .await?;
+        // A reference that names no one of ours finds no one, once the caller may ask.
+        let Some(recipient) = recipient else {
+            return Ok(Vec::new());
+        };
         // A token launched for one patient sees no one else's.
         let rows = if asker.launch_patient.is_none_or(|p| p == recipient) {
             self.db()

@@ -44,7 +44,9 @@ impl App {
         issuer: Option<&str>,
         number: &str,
     ) -> Result<Found, AppError> {
-        let asker = self.counter_user(session).await?;
+        let asker = self
+            .counter_user(session, ehrshare_core::oauth::Access::Search)
+            .await?;
         let doc = DocumentInput {
             kind: kind.to_owned(),
             issuer: issuer.map(str::to_owned),
@@ -72,7 +74,9 @@ impl App {
         caller: &Caller,
         id: Uuid,
     ) -> Result<Found, AppError> {
-        let asker = self.counter_user(session).await?;
+        let asker = self
+            .counter_user(session, ehrshare_core::oauth::Access::Read)
+            .await?;
         // A token launched for one patient finds no other: as if they were not there.
         let found = self
             .db()
@@ -91,7 +95,11 @@ impl App {
         session: &Session,
         recipient: Uuid,
     ) -> Result<CareHere, AppError> {
-        let hcp = self.counter_user(session).await?.requester.hcp;
+        let hcp = self
+            .counter_user(session, ehrshare_core::oauth::Access::Read)
+            .await?
+            .requester
+            .hcp;
         let now = self.clock().now();
         let f = self
             .db()
@@ -121,7 +129,8 @@ impl App {
         caller: &Caller,
         input: RegistrationInput,
     ) -> Result<crate::recipient::Registration, AppError> {
-        self.counter_user(session).await?;
+        self.counter_user(session, ehrshare_core::oauth::Access::Search)
+            .await?;
         let input = RegistrationInput {
             channel: RegistrationChannel::Hcp.code().to_owned(),
             ..input
@@ -132,12 +141,17 @@ impl App {
     /// Who may look recipients up: a professional or registration staff of a provider (not a
     /// user administrator, not a clinic system alone), with a token (if any) that reads
     /// Patients.
-    async fn counter_user(&self, session: &Session) -> Result<Asker, AppError> {
+    async fn counter_user(
+        &self,
+        session: &Session,
+        access: ehrshare_core::oauth::Access,
+    ) -> Result<Asker, AppError> {
         let asker = self.asker(session).await?;
         if asker.system_only || asker.requester.role == Role::UserAdministrator {
             return Err(AppError::NotFound);
         }
-        asker.require_scope(ehrshare_core::oauth::Access::Search, "Patient")?;
+        // A look-up by document is a search; a patient by id, a read (SMART v2's `s`, `r`).
+        asker.require_scope(access, "Patient")?;
         Ok(asker)
     }
 

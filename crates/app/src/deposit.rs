@@ -196,7 +196,23 @@ impl App {
             return Err(AppError::NotFound);
         }
         asker.require_scope(ehrshare_core::oauth::Access::Write, resource_type)?;
-        match self.subject_of(caller, resource, staging).await {
+        let found = self.subject_of(caller, resource, staging).await.and_then(|r| {
+            // A token launched for one patient knows no one else: another registered person
+            // is answered as one who is not registered (no oracle of who is).
+            match asker.launch_patient {
+                Some(p) if p != r => Err(AppError::Invalid {
+                    code: "subject-unknown",
+                    message: "names no registered recipient: use Patient/<id> or the identity document".to_owned(),
+                    fields: vec![FieldError::new(
+                        "subject",
+                        "subject-unknown",
+                        "names no registered recipient",
+                    )],
+                }),
+                _ => Ok(r),
+            }
+        });
+        match found {
             Ok(recipient) => Ok(recipient),
             Err(e) => {
                 let mut entry = caller.entry(self, "record.deposit", Outcome::Failed);
@@ -576,6 +592,14 @@ impl App {
                 });
             }
             if r.body == checked.canonical {
+                // The same content again is a create or an update retried: one of the two.
+                if !asker.scope_allows(ehrshare_core::oauth::Access::Create, &checked.resource_type)
+                {
+                    asker.require_scope(
+                        ehrshare_core::oauth::Access::Update,
+                        &checked.resource_type,
+                    )?;
+                }
                 entry.record_ids = vec![r.id];
                 entry.reason = Some("unchanged: already deposited".to_owned());
                 // The key is kept with this answer too, so that other content under it later

@@ -29,6 +29,11 @@ impl App {
                 code: "professional-required",
                 message: "a person at the provider records this, not a system alone".to_owned(),
             })
+        } else if asker.launch_patient.is_some_and(|p| p != reg.recipient.id) {
+            // A token launched for one patient changes nothing of anyone else's (ADR 0015).
+            Some(crate::access::deny_error(
+                ehrshare_core::access::DenyReason::OutsideLaunch,
+            ))
         } else {
             ehrshare_core::access::may_record_care(
                 &asker.requester,

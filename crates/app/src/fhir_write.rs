@@ -350,6 +350,8 @@ impl App {
                         .own_staged(session, Own::Source(&source), staging)
                         .await?
                     {
+                        self.answer_exists(session, caller, &existing, staging)
+                            .await?;
                         return Ok(Stage::Done(Box::new(Written::Exists(existing))));
                     }
                 }
@@ -431,8 +433,13 @@ impl App {
                     .filter(|r| r.resource_type == resource_type)
                     .ok_or(AppError::NotFound)?;
                 // Deleting what is deleted changes nothing and succeeds (R4), so a retry
-                // after a lost answer is no error.
+                // after a lost answer is no error; for whom a delete would be.
                 if own.status != RecordStatus::Current {
+                    let asker = self.staged_asker(session, staging).await?;
+                    if asker.launch_patient.is_some_and(|p| p != own.recipient_id) {
+                        return Err(AppError::NotFound);
+                    }
+                    asker.require_scope(ehrshare_core::oauth::Access::Delete, &resource_type)?;
                     return Ok(Stage::Done(Box::new(Written::Deleted)));
                 }
                 let staged = self
@@ -452,6 +459,46 @@ enum Own<'a> {
 }
 
 impl App {
+    /// `If-None-Exist` found the provider's record: saying so says where it is, so it is
+    /// decided as a deposit into it would be (the write scope, the access decision, a launch's
+    /// patient), and audited.
+    async fn answer_exists(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        existing: &RecordRow,
+        staging: &mut Staging,
+    ) -> Result<(), AppError> {
+        use ehrshare_core::access::{Action, Ask, Decision};
+        let asker = self.staged_asker(session, staging).await?;
+        asker.require_scope(ehrshare_core::oauth::Access::Write, &existing.resource_type)?;
+        let domain = ehrshare_core::domain::Domain::parse(&existing.domain)
+            .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
+        let facts = self.facts(existing.recipient_id, &[]).await?;
+        let domains = [domain];
+        let ask = Ask {
+            action: Action::Deposit,
+            domains: &domains,
+            record: None,
+            reason: None,
+        };
+        let decision = self.decide_for(&asker, &facts, &ask);
+        let mut entry = self.decision_entry(
+            caller,
+            "record.deposit",
+            existing.recipient_id,
+            &decision,
+            None,
+        );
+        entry.record_ids = vec![existing.id];
+        entry.reason = Some("exists: If-None-Exist".to_owned());
+        self.audit(entry).await?;
+        match decision {
+            Decision::Deny { reason } => Err(crate::access::deny_error(reason)),
+            Decision::Permit { .. } => Ok(()),
+        }
+    }
+
     /// [`App::own_record`] and [`App::own_record_by_source`], with the staging's asker.
     async fn own_staged(
         &self,

@@ -343,18 +343,21 @@ impl App {
         {
             return Err(invalid_client());
         }
-        let claimed =
-            crate::client_assertion::claimed_issuer(assertion).ok_or_else(invalid_client)?;
+        let claimed = crate::client_assertion::claimed_issuer(assertion)
+            .ok_or_else(crate::client_assertion::unverified)?;
         if !request.client_id.is_empty() && request.client_id != claimed {
-            return Err(invalid_client());
+            return Err(crate::client_assertion::unverified());
         }
         let client = self
             .db()
             .oauth_client(&claimed)
             .await?
             .filter(|c| c.revoked_at.is_none())
-            .ok_or_else(invalid_client)?;
-        let jwks = client.jwks.as_deref().ok_or_else(invalid_client)?;
+            .ok_or_else(crate::client_assertion::unverified)?;
+        let jwks = client
+            .jwks
+            .as_deref()
+            .ok_or_else(crate::client_assertion::unverified)?;
         let verified = crate::client_assertion::verify(
             assertion,
             &client.client_id,

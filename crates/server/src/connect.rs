@@ -251,7 +251,9 @@ fn take_folder(queue: &mut Queue, folder: &Path) -> anyhow::Result<()> {
                 queue.say(&format!("QUEUED {name}: {n} transaction(s)"));
             }
             Err(reason) => {
-                let to = queue.refused.join(&name);
+                // Never over an earlier refused export of the same name.
+                let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+                let to = queue.refused.join(format!("{stamp}-{name}"));
                 std::fs::rename(&file, &to)?;
                 queue.say(&format!(
                     "REFUSED {name} before sending: {reason}; moved to {}",
@@ -304,6 +306,12 @@ impl Client {
                     .as_str()
                     .ok_or("SMART discovery names no token endpoint")?
                     .to_owned();
+                // Signed assertions go to the server named on the command line only.
+                if !e.starts_with(&format!("{}/", self.server)) {
+                    return Err(format!(
+                        "SMART discovery names a token endpoint elsewhere ({e}): not sent there"
+                    ));
+                }
                 self.token_endpoint = Some(e.clone());
                 e
             }

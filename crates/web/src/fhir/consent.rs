@@ -78,10 +78,9 @@ pub async fn search(
             "a search of consents names the patient",
         )
     })?;
-    let found = match patient_id(base, &patient) {
-        Some(recipient) => app.provider_consents(session, caller, recipient).await?,
-        None => Vec::new(),
-    };
+    let found = app
+        .provider_consents(session, caller, patient_id(base, &patient))
+        .await?;
     let query = serde_urlencoded::to_string(params).unwrap_or_default();
     let links = [Link {
         relation: "self",

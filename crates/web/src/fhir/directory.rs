@@ -157,7 +157,10 @@ pub async fn search(
             )
             .into());
         }
-        let (page, total) = app.directory(&filter, offset / count + 1, count).await?;
+        let page_number = (offset / count)
+            .checked_add(1)
+            .ok_or_else(|| bad_parameter("_offset", "invalid-search-value", "too large"))?;
+        let (page, total) = app.directory(&filter, page_number, count).await?;
         let matches = page
             .iter()
             .map(|p| (format!("{}/Organization/{}", base.url, p.hcp.id), org(p)))

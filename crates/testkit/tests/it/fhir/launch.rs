@@ -133,4 +133,47 @@ async fn a_token_launched_for_one_patient_reaches_that_patient_only() {
     )
     .await;
     assert_eq!(r.status, 200, "the doctor may: {}", r.text());
+    // Nor does it change anything of theirs, nor learn where their records are, nor read
+    // their consents or the provider's log.
+    let r =
+        w.t.send(
+            Request::post(format!("/api/v1/recipients/{other}/episodes"))
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(r#"{"kind": "attendance"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "outside-launch");
+    let condition_header = format!(
+        "identifier={}",
+        ehrshare_app::auth::uri_escape(&format!(
+            "https://ehrshare.example/fhir/NamingSystem/provider-id/{}|dx-theirs",
+            w.hcp
+        ))
+    );
+    let r =
+        w.t.send(
+            Request::post("/fhir/Condition")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", condition_header)
+                .body(axum::body::Body::from(condition("x").to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.header("location").is_empty());
+    let r = bearer(&w, &token, "/fhir/AuditEvent").await;
+    assert_eq!(r.status, 404);
+    let r = bearer(&w, &token, &format!("/fhir/Consent?patient={other}")).await;
+    assert_eq!(r.json()["total"], 0, "{}", r.text());
+    let r = bearer(
+        &w,
+        &token,
+        &format!("/fhir/Consent?patient={}", w.recipient),
+    )
+    .await;
+    assert_eq!(r.json()["total"], 1, "{}", r.text());
 }
