@@ -270,9 +270,34 @@ impl App {
             };
             resolved.insert(url.to_owned(), target);
         }
-        for entry in &mut entries {
+        for (i, entry) in entries.iter_mut().enumerate() {
             if let Some(resource) = entry.request.resource_mut() {
                 rewrite_references(resource, &resolved);
+                // R4: a `urn:uuid` no entry defines fails the transaction, unless it is a
+                // registered recipient's id (issue 23's accepted form of the subject).
+                let mut left = Vec::new();
+                unresolved(resource, "", &mut left);
+                for (path, id) in left {
+                    let known = match Uuid::parse_str(&id) {
+                        Ok(id) => self
+                            .db()
+                            .recipient(id)
+                            .await
+                            .map_err(|e| refused(i, e.into()))?
+                            .is_some(),
+                        Err(_) => false,
+                    };
+                    if !known {
+                        return Err(refused(
+                            i,
+                            malformed(
+                                &format!("resource{path}"),
+                                "unresolved-reference",
+                                "a urn:uuid that no entry of the transaction has as its fullUrl",
+                            ),
+                        ));
+                    }
+                }
             }
         }
         let mut staged = Vec::with_capacity(entries.len());
@@ -585,6 +610,32 @@ fn rewrite_references(value: &mut Value, resolved: &HashMap<String, String>) {
         Value::Array(items) => {
             for item in items {
                 rewrite_references(item, resolved);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every `reference` of `value` that is still a `urn:uuid`, with its path (`.subject`), and
+/// the uuid.
+fn unresolved(value: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(obj) => {
+            for (key, child) in obj {
+                let here = format!("{path}.{key}");
+                match child {
+                    Value::String(text) if key == "reference" => {
+                        if let Some(id) = text.strip_prefix("urn:uuid:") {
+                            out.push((here, id.to_owned()));
+                        }
+                    }
+                    _ => unresolved(child, &here, out),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                unresolved(item, &format!("{path}[{i}]"), out);
             }
         }
         _ => {}

@@ -400,6 +400,16 @@ async fn a_bundle_that_is_not_what_it_should_be_is_refused_whole_naming_why() {
             r.text()
         );
     }
+    // A urn:uuid no entry defines: the transaction fails, naming the reference.
+    let mut entries = visit(1, "POST");
+    entries[2]["resource"]["encounter"] =
+        json!({"reference": "urn:uuid:0b4f5a1e-7c1d-4c33-9a57-1d2f3e4a5b6c"});
+    let r = post_bundle(&w, &w.doctor, &bundle("transaction", entries), None).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.json()["issue"][0]["expression"][0],
+        "Bundle.entry[2].resource.encounter.reference"
+    );
     assert_eq!(w.record_count().await, 0);
     // No one logged in: 401, as for any FHIR write.
     let r =
