@@ -722,8 +722,23 @@ impl App {
                 Write::Key(..) => None,
             })
             .collect();
+        // The consents the writes rest on are checked again inside the commit: one revoked
+        // since the facts were read (a long transaction's staging takes a while) stops the
+        // whole write, as it stops a read (`record_access`).
+        let mut consents: Vec<Uuid> = entries.iter().filter_map(|e| e.consent_id).collect();
+        consents.sort_unstable();
+        consents.dedup();
+        let refusal = entries.first().cloned();
         let write = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
+                if !consents.is_empty() {
+                    let live =
+                        ehrshare_store::audit::unrevoked_consents(conn.reborrow(), &consents)
+                            .await?;
+                    if consents.iter().any(|c| !live.contains(c)) {
+                        return Err(ehrshare_store::StoreError::ConsentRevoked);
+                    }
+                }
                 let stale = || ehrshare_store::StoreError::Stale(ehrshare_store::Stale::Record);
                 let inserted = match new.as_slice() {
                     [] => true,
@@ -753,8 +768,26 @@ impl App {
                 Ok(())
             })
         });
-        self.audit_all_with(entries, write).await?;
-        Ok(answers)
+        match self.audit_all_with(entries, write).await {
+            Ok(_) => Ok(answers),
+            Err(AppError::Conflict {
+                code: "consent-revoked",
+                ..
+            }) => {
+                // Nothing was kept; the refusal is.
+                if let Some(mut entry) = refusal {
+                    entry.outcome = Outcome::Denied;
+                    entry.denial_reason = Some("consent-required".to_owned());
+                    entry.reason = Some("the consent was revoked meanwhile".to_owned());
+                    entry.consent_id = None;
+                    self.audit(entry).await?;
+                }
+                Err(deny_error(
+                    ehrshare_core::access::DenyReason::ConsentRequired,
+                ))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

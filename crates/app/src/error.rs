@@ -112,6 +112,10 @@ impl From<StoreError> for AppError {
                 code: "code-used",
                 message: "the code was used meanwhile".to_owned(),
             },
+            StoreError::ConsentRevoked => AppError::Conflict {
+                code: "consent-revoked",
+                message: "the recipient's sharing consent was revoked meanwhile".to_owned(),
+            },
             StoreError::Stale(Stale::AssertionUsed) => AppError::Conflict {
                 code: "assertion-used",
                 message: "the client assertion was used before".to_owned(),
