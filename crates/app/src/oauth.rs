@@ -697,31 +697,63 @@ impl App {
         })
     }
 
-    /// Revokes a token (RFC 7009): the client must authenticate; an unknown token or another
-    /// client's is answered the same way (success) and changes nothing.
+    /// Revokes a token (RFC 7009): the client must authenticate (by its secret, or by a
+    /// signed assertion, used once, for a client with keys); an unknown token or another
+    /// client's is answered the same way (success) and changes nothing. `auth` is read as at
+    /// the token endpoint (its grant type ignored).
     pub async fn revoke_token(
         &self,
         caller: &Caller,
-        client_id: &str,
-        client_secret: &str,
+        auth: &TokenRequest,
         token: &str,
     ) -> Result<(), AppError> {
         let now = self.clock().now();
-        let client = self.authenticate_client(client_id, client_secret).await?;
+        let (client, assertion) = self.authenticate_request(auth).await?;
         let hash = token_hash(token);
-        let Some(row) = self.db().oauth_token(&hash).await? else {
-            return Ok(());
-        };
-        if row.client_id != client.client_id {
+        let row = self
+            .db()
+            .oauth_token(&hash)
+            .await?
+            .filter(|row| row.client_id == client.client_id);
+        if row.is_none() && assertion.is_none() {
             return Ok(());
         }
         let mut entry = caller.entry(self, "oauth.revoke", Outcome::Allowed);
-        entry.actor = client_actor(&client, row.account_id);
-        let revoke = change(move |conn: Conn<'_>| {
-            Box::pin(async move { ehrshare_store::oauth::revoke_token(conn, &hash, now).await })
+        entry.actor = client_actor(&client, row.as_ref().and_then(|r| r.account_id));
+        if row.is_none() {
+            entry.reason = Some("no such token of this client".to_owned());
+        }
+        let client_id = client.client_id.clone();
+        let revoke = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                if let Some(a) = &assertion
+                    && !ehrshare_store::oauth::use_assertion(
+                        conn.reborrow(),
+                        &client_id,
+                        &a.jti,
+                        a.expires_at,
+                        now,
+                    )
+                    .await?
+                {
+                    return Err(ehrshare_store::StoreError::Stale(
+                        ehrshare_store::Stale::AssertionUsed,
+                    ));
+                }
+                if row.is_some() {
+                    ehrshare_store::oauth::revoke_token(conn, &hash, now).await?;
+                }
+                Ok(())
+            })
         });
-        self.audit_with(entry, revoke).await?;
-        Ok(())
+        match self.audit_with(entry, revoke).await {
+            Ok(_) => Ok(()),
+            Err(AppError::Conflict {
+                code: "assertion-used",
+                ..
+            }) => Err(crate::client_assertion::unverified()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Introspects a token for the client that holds it (RFC 7662): `None` when inactive.

@@ -154,17 +154,32 @@ pub struct TokenOnlyForm {
     pub client_id: Option<String>,
     #[serde(default)]
     pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_assertion_type: Option<String>,
+    #[serde(default)]
+    pub client_assertion: Option<String>,
 }
 
 /// `POST /oauth/revoke` (RFC 7009).
 pub async fn revoke(
     State(app): State<App>,
+    Extension(base): Extension<crate::fhir::FhirBase>,
     Anonymous(caller): Anonymous,
     headers: HeaderMap,
     Form(form): Form<TokenOnlyForm>,
 ) -> Response {
-    let (id, secret) = client_credentials(&headers, &form.client_id, &form.client_secret);
-    match app.revoke_token(&caller, &id, &secret, &form.token).await {
+    let (client_id, client_secret) =
+        client_credentials(&headers, &form.client_id, &form.client_secret);
+    // A client with keys signs an assertion for the token endpoint, as for a token.
+    let auth = TokenRequest {
+        client_id,
+        client_secret,
+        client_assertion_type: form.client_assertion_type,
+        client_assertion: form.client_assertion,
+        token_endpoint: format!("{}/oauth/token", base.url.trim_end_matches("/fhir")),
+        ..TokenRequest::default()
+    };
+    match app.revoke_token(&caller, &auth, &form.token).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => oauth_error(e),
     }

@@ -268,6 +268,50 @@ async fn a_backend_service_signs_for_its_token_and_every_forgery_is_refused() {
     assert_eq!(r.json()["error"], "invalid_scope");
     // Every refusal is on the record.
     assert_eq!(w.audit_count().await - before, refused.len() as u64 + 2);
+    // It revokes its own token with a fresh assertion (used once, as for a token).
+    let revoke = |assertion: String, token: String| {
+        serde_urlencoded::to_string([
+            ("token", token.as_str()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ])
+        .unwrap()
+    };
+    let signed = assertion(Algorithm::ES384, KEY_A, "a", &claims("j-20"));
+    let body = revoke(signed.clone(), token.clone());
+    let r =
+        w.t.send(
+            Request::post("/oauth/revoke")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r =
+        w.t.send(
+            Request::post("/fhir/Condition")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/fhir+json")
+                .body(axum::body::Body::from(
+                    resource_of("Condition", "dx-after").to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 401, "a revoked token: {}", r.text());
+    let r =
+        w.t.send(
+            Request::post("/oauth/revoke")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 401, "the same assertion again: {}", r.text());
     // Its id and no secret is no way in.
     let basic = data_encoding::BASE64.encode(format!("{id}:").as_bytes());
     let r =
