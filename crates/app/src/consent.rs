@@ -399,7 +399,11 @@ impl App {
         access: ehrshare_core::oauth::Access,
     ) -> Result<crate::access::Asker, AppError> {
         let asker = self.asker(session).await?;
-        if asker.system_only || !asker.scope_allows(access, "Consent") {
+        // As at the counter: staff who care for patients, not a user administrator.
+        if asker.system_only
+            || asker.requester.role == ehrshare_core::profession::Role::UserAdministrator
+            || !asker.scope_allows(access, "Consent")
+        {
             return Err(AppError::NotFound);
         }
         Ok(asker)

@@ -494,28 +494,12 @@ impl App {
         existing: &RecordRow,
         staging: &mut Staging,
     ) -> Result<(), AppError> {
-        use ehrshare_core::access::{Action, Ask, Decision};
+        use ehrshare_core::access::Decision;
         let asker = self.staged_asker(session, staging).await?;
         asker.require_scope(ehrshare_core::oauth::Access::Write, &existing.resource_type)?;
-        let domain = ehrshare_core::domain::Domain::parse(&existing.domain)
-            .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
-        let facts = self.facts(existing.recipient_id, &[]).await?;
-        let domains = [domain];
-        let ask = Ask {
-            action: Action::Deposit,
-            domains: &domains,
-            record: None,
-            reason: None,
-        };
-        let decision = self.decide_for(&asker, &facts, &ask);
-        let mut entry = self.decision_entry(
-            caller,
-            "record.deposit",
-            existing.recipient_id,
-            &decision,
-            None,
-        );
-        entry.record_ids = vec![existing.id];
+        let (decision, mut entry) = self
+            .decide_write_into(&asker, caller, "record.deposit", existing, None)
+            .await?;
         entry.reason = Some("exists: If-None-Exist".to_owned());
         self.audit(entry).await?;
         match decision {

@@ -499,20 +499,7 @@ impl App {
         let client_id = client.client_id.clone();
         let insert = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                if let Some(a) = &assertion
-                    && !ehrshare_store::oauth::use_assertion(
-                        conn.reborrow(),
-                        &client_id,
-                        &a.jti,
-                        a.expires_at,
-                        now,
-                    )
-                    .await?
-                {
-                    return Err(ehrshare_store::StoreError::Stale(
-                        ehrshare_store::Stale::AssertionUsed,
-                    ));
-                }
+                use_once(conn.reborrow(), &client_id, assertion.as_ref(), now).await?;
                 if let Some(h) = code_hash
                     && !ehrshare_store::oauth::use_code(conn.reborrow(), &h, now).await?
                 {
@@ -726,20 +713,7 @@ impl App {
         let client_id = client.client_id.clone();
         let revoke = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
-                if let Some(a) = &assertion
-                    && !ehrshare_store::oauth::use_assertion(
-                        conn.reborrow(),
-                        &client_id,
-                        &a.jti,
-                        a.expires_at,
-                        now,
-                    )
-                    .await?
-                {
-                    return Err(ehrshare_store::StoreError::Stale(
-                        ehrshare_store::Stale::AssertionUsed,
-                    ));
-                }
+                use_once(conn.reborrow(), &client_id, assertion.as_ref(), now).await?;
                 if row.is_some() {
                     ehrshare_store::oauth::revoke_token(conn, &hash, now).await?;
                 }
@@ -775,6 +749,33 @@ impl App {
             Ok(_) | Err(AppError::Unauthenticated) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Records a client assertion's `jti` inside the unit of work it authenticates, so that it
+/// serves once: used before, the unit fails as stale (`assertion-used`) and keeps nothing.
+async fn use_once(
+    conn: Conn<'_>,
+    client_id: &str,
+    assertion: Option<&crate::client_assertion::Verified>,
+    now: OffsetDateTime,
+) -> Result<(), ehrshare_store::StoreError> {
+    match assertion {
+        Some(a)
+            if !ehrshare_store::oauth::use_assertion(
+                conn,
+                client_id,
+                &a.jti,
+                a.expires_at,
+                now,
+            )
+            .await? =>
+        {
+            Err(ehrshare_store::StoreError::Stale(
+                ehrshare_store::Stale::AssertionUsed,
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

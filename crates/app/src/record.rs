@@ -230,6 +230,33 @@ impl App {
         Ok(self.commit(vec![staged]).await?.remove(0).record)
     }
 
+    /// The decision on a write into `record` (a withdrawal, or the answer that it exists):
+    /// as a deposit in its domain, for its recipient; and the decision's audit entry naming
+    /// the record, for the caller to commit.
+    pub(crate) async fn decide_write_into(
+        &self,
+        asker: &Asker,
+        caller: &Caller,
+        action: &'static str,
+        record: &RecordRow,
+        reason: Option<&str>,
+    ) -> Result<(Decision, NewAuditEntry), AppError> {
+        let facts = self.facts(record.recipient_id, &[]).await?;
+        let domain = Domain::parse(&record.domain)
+            .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
+        let domains = [domain];
+        let ask = Ask {
+            action: Action::Deposit,
+            domains: &domains,
+            record: None,
+            reason: None,
+        };
+        let decision = self.decide_for(asker, &facts, &ask);
+        let mut entry = self.decision_entry(caller, action, record.recipient_id, &decision, reason);
+        entry.record_ids = vec![record.id];
+        Ok((decision, entry))
+    }
+
     /// [`App::mark_entered_in_error`] but its commit (as [`App::stage_deposit`]).
     pub(crate) async fn stage_withdrawal(
         &self,
@@ -257,25 +284,15 @@ impl App {
                 fields: vec![FieldError::new("/reason", "required", "required")],
             });
         }
-        let facts = self.facts(record.recipient_id, &[]).await?;
-        let domain = Domain::parse(&record.domain)
-            .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
-        let domains = [domain];
-        let ask = Ask {
-            action: Action::Deposit,
-            domains: &domains,
-            record: None,
-            reason: None,
-        };
-        let decision = self.decide_for(&asker, &facts, &ask);
-        let mut entry = self.decision_entry(
-            caller,
-            "record.entered-in-error",
-            record.recipient_id,
-            &decision,
-            Some(reason),
-        );
-        entry.record_ids = vec![id];
+        let (decision, entry) = self
+            .decide_write_into(
+                &asker,
+                caller,
+                "record.entered-in-error",
+                &record,
+                Some(reason),
+            )
+            .await?;
         if let Decision::Deny { reason } = decision {
             self.audit(entry).await?;
             return Err(deny_error(reason));

@@ -167,6 +167,9 @@ async fn consents_are_the_callers_providers_own_and_read_only() {
     let r = fhir_get(&w, Some(&w.clerk), &format!("/fhir/Consent/{id}"), None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["id"], id.as_str());
+    // Not a user administrator's (as at the counter).
+    let r = fhir_get(&w, Some(&w.ua), &path, None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
     // Another provider sees none of it.
     let r = fhir_get(&w, Some(&w.other_doctor), &path, None).await;
     assert_eq!(r.json()["total"], 0);
