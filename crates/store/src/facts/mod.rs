@@ -146,10 +146,12 @@ impl Db {
         let in_place = self.in_place().and_then(|in_place| {
             in_place.read(|conn| {
                 // One snapshot for both statements, as the pool's one statement has: the
-                // records are those of the facts the decision is made on.
-                let snapshot = conn.unchecked_transaction()?;
-                let mut statement =
-                    snapshot.prepare_cached(&facts_sql(crate::Backend::Sqlite, 0))?;
+                // records are those of the facts the decision is made on. The facts alone
+                // are one statement, its own snapshot: no transaction to begin and end.
+                let _snapshot = (!records_in.is_empty())
+                    .then(|| conn.unchecked_transaction())
+                    .transpose()?;
+                let mut statement = conn.prepare_cached(&facts_sql(crate::Backend::Sqlite, 0))?;
                 let mut rows = statement.query([("$1", &recipient)].as_slice())?;
                 let Some(row) = rows.next()? else {
                     return Ok(None);
@@ -166,7 +168,7 @@ impl Db {
                 let mut records = Vec::new();
                 if !records_in.is_empty() {
                     let wanted = Wanted::of(records_in);
-                    let mut statement = snapshot.prepare_cached(&records_sql(wanted))?;
+                    let mut statement = conn.prepare_cached(&records_sql(wanted))?;
                     let values: Vec<&dyn rusqlite::ToSql> = std::iter::once(&recipient as _)
                         .chain(wanted.bound(records_in).iter().map(|d| d as _))
                         .collect();
