@@ -11,7 +11,10 @@
 //! in an open loop at an offered rate (`--rate`, each reader on a fixed schedule, latency
 //! counted from when a request was due, so that a slow answer also delays the measurement of
 //! the requests queued behind it: the latency a client sees at that load), beside the same
-//! router's trivial route.
+//! router's trivial route. With `--http` the same readers go over TCP instead: the real
+//! listener on a loopback port, each reader a keep-alive HTTP/1.1 connection of its own
+//! (hyper's client), so that the figures include what a client's requests cost the server
+//! on the way in and out (sockets, HTTP parsing), on the same two cores as the readers.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -292,6 +295,70 @@ pub struct SummaryBenchArgs {
     /// spinning thread a core, which bound what a latency percentile can show (0: not at all).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub stall_probe: f64,
+    /// Over TCP: the server's listener on a loopback port, each reader on a keep-alive
+    /// HTTP/1.1 connection of its own (in the same process, on the same cores).
+    #[arg(long)]
+    pub http: bool,
+}
+
+/// Where a bench reader sends its requests.
+#[derive(Clone)]
+enum Target {
+    /// Through the router in process.
+    InProcess(axum::Router),
+    /// To the listener at this address, over TCP.
+    Tcp(std::net::SocketAddr),
+}
+
+/// One bench reader's way to the server: the router, or a connection of its own.
+enum Client {
+    InProcess(axum::Router),
+    Tcp(hyper::client::conn::http1::SendRequest<axum::body::Body>),
+}
+
+impl Client {
+    async fn connect(target: &Target) -> anyhow::Result<Client> {
+        match target {
+            Target::InProcess(router) => Ok(Client::InProcess(router.clone())),
+            Target::Tcp(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "a bench connection ended with an error");
+                    }
+                });
+                Ok(Client::Tcp(sender))
+            }
+        }
+    }
+
+    /// Sends `request` and reads the whole answer; its status.
+    async fn send(
+        &mut self,
+        request: axum::http::Request<axum::body::Body>,
+    ) -> anyhow::Result<axum::http::StatusCode> {
+        use tower::ServiceExt;
+        let (status, body) = match self {
+            Client::InProcess(router) => {
+                let response = router.clone().oneshot(request).await?;
+                (response.status(), response.into_body())
+            }
+            Client::Tcp(sender) => {
+                sender.ready().await?;
+                let response = sender.send_request(request).await?;
+                (
+                    response.status(),
+                    axum::body::Body::new(response.into_body()),
+                )
+            }
+        };
+        axum::body::to_bytes(body, usize::MAX).await?;
+        Ok(status)
+    }
 }
 
 /// The time an otherwise idle machine takes from threads that want to run: one thread per
@@ -616,8 +683,35 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
 
     let duration = Duration::from_secs(args.seconds.max(1));
     let concurrency = args.concurrency.max(1);
+    // Over TCP: the server's own listener, with connections enough for every reader.
+    let (target, host, listening) = if args.http {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let limits = crate::listener::ConnLimits {
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: concurrency + 16,
+            drain_timeout: Duration::from_secs(5),
+        };
+        let server = tokio::spawn(crate::listener::serve(
+            listener,
+            router.clone(),
+            limits,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        (Target::Tcp(addr), addr.to_string(), Some((stop, server)))
+    } else {
+        (
+            Target::InProcess(router.clone()),
+            "localhost".to_owned(),
+            None,
+        )
+    };
     let run = |path_of: Arc<dyn Fn(usize) -> String + Send + Sync>, load: Load| {
-        let router = router.clone();
+        let target = target.clone();
+        let host = host.clone();
         let cookie = cookie.clone();
         let app = app.clone();
         async move {
@@ -634,13 +728,18 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
                 .stats()
                 .batch_time_max
                 .store(0, Ordering::Relaxed);
+            // Connected before the clock starts.
+            let mut clients = Vec::with_capacity(concurrency);
+            for _ in 0..concurrency {
+                clients.push(Client::connect(&target).await?);
+            }
             let before = counts();
             let cpu_before = process_cpu();
             let started = std::time::Instant::now();
             let mut tasks = Vec::with_capacity(concurrency);
             let mut schedules = Vec::with_capacity(concurrency);
-            for t in 0..concurrency {
-                let (router, cookie, path_of) = (router.clone(), cookie.clone(), path_of.clone());
+            for (t, mut client) in clients.into_iter().enumerate() {
+                let (cookie, path_of, host) = (cookie.clone(), path_of.clone(), host.clone());
                 let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
                 schedules.push(due_tx);
                 tasks.push(tokio::spawn(async move {
@@ -657,11 +756,10 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
                             },
                         };
                         let request = axum::http::Request::get(path_of(n))
+                            .header("host", &host)
                             .header("cookie", &cookie)
                             .body(axum::body::Body::empty())?;
-                        let response = router.clone().oneshot(request).await?;
-                        let status = response.status();
-                        let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+                        let status = client.send(request).await?;
                         anyhow::ensure!(status.is_success(), "answered {status}");
                         waits.push(from.elapsed());
                         n += concurrency;
@@ -715,7 +813,13 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         Some(tokio::task::spawn_blocking(move || Stalls::of_machine(probe)).await?)
     };
     println!(
-        "bench summary: backend {backend}, {concurrency} concurrent readers, {} s, {} recipients with {} records each",
+        "bench summary: backend {backend}, {concurrency} concurrent readers {}, {} s, {} recipients with {} records each",
+        match &target {
+            Target::InProcess(_) => "in process (through the router)".to_owned(),
+            Target::Tcp(addr) => format!(
+                "over TCP (the listener on {addr}, a keep-alive connection a reader; CPU counts both ends)"
+            ),
+        },
         duration.as_secs(),
         recipients.len(),
         args.records
@@ -790,6 +894,10 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         "FHIR read / trivial: {:.0} %",
         100.0 * fhir.rate / trivial_run.rate
     );
+    if let Some((stop, server)) = listening {
+        let _ = stop.send(());
+        server.await?;
+    }
     world.finish().await
 }
 

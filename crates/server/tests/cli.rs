@@ -702,6 +702,46 @@ fn bench_deposit_reports_deposits_and_the_share_of_validation() {
     assert!(line("validation alone").contains("% of a deposit's mean time"));
 }
 
+/// `bench summary --http`: the same readers over TCP, through the server's own listener on a
+/// loopback port, every answer a 2xx (the run fails otherwise).
+#[test]
+fn bench_summary_reads_over_tcp_through_the_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = ehrshare(dir.path());
+    cmd.args(["bench", "summary", "--seconds", "1", "--concurrency", "3"])
+        .args(["--recipients", "2", "--records", "3", "--rate", "20"])
+        .args(["--stall-probe", "0", "--http"]);
+    if let Ok(server) = std::env::var("EHRSHARE_TEST_DATABASE_URL") {
+        cmd.args(["--postgres", &server]);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("3 concurrent readers over TCP (the listener on 127.0.0.1:"),
+        "{stdout}"
+    );
+    for prefix in [
+        "eHR summary, closed loop",
+        "eHR summary, open loop (20 req/s offered over 3 readers",
+        "FHIR read by id, closed loop",
+        "ceiling: trivial route",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout}"));
+        let (before, _) = line.split_once(" req/s;").expect(line);
+        let rate: f64 = before.rsplit(' ').next().unwrap().parse().expect(line);
+        assert!(rate > 0.0, "{line}");
+    }
+    assert!(stdout.contains("FHIR read / trivial: "), "{stdout}");
+}
+
 #[test]
 fn bench_summary_reports_a_closed_and_an_open_loop() {
     let dir = tempfile::tempdir().unwrap();
