@@ -209,16 +209,7 @@ impl App {
             sdms: f.sdms,
         };
         let consents = f.consents.iter().filter_map(core_consent).collect();
-        let episodes = f
-            .episodes
-            .into_iter()
-            .map(|e| Episode {
-                id: e.id,
-                hcp: e.hcp_id,
-                start: e.start_at,
-                end: e.end_at,
-            })
-            .collect();
+        let episodes = f.episodes.into_iter().map(|e| core_episode(&e)).collect();
         let restrictions = f
             .restrictions
             .into_iter()
@@ -327,5 +318,17 @@ impl App {
             }
         }
         entry
+    }
+}
+
+/// A stored episode as the decision sees it.
+pub(crate) fn core_episode(e: &ehrshare_store::episode::EpisodeRow) -> Episode {
+    Episode {
+        id: e.id,
+        hcp: e.hcp_id,
+        start: e.start_at,
+        end: e.end_at,
+        planned_end: e.planned_end_at,
+        last_activity: e.last_activity_at,
     }
 }

@@ -55,6 +55,8 @@ impl App {
                 opened_by: Uuid::nil(),
                 closed_by: None,
                 created_at: now,
+                planned_end_at: None,
+                last_activity_at: None,
             };
             let mut rows = Vec::with_capacity(records);
             for _ in 0..records {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use ehrshare_core::account::Realm;
 use ehrshare_core::audit::Outcome;
-use ehrshare_core::consent::{ConsentKind, Method, Regime};
+use ehrshare_core::consent::{ConsentKind, Method};
 use ehrshare_core::identity::{Document, DocumentType};
 use ehrshare_core::recipient::RecipientStatus;
 use ehrshare_store::consent::ConsentRow;
@@ -29,7 +29,7 @@ pub struct ConsentInput {
     pub access_key: Option<String>,
     /// The signed form's reference (method `form`).
     pub form_ref: Option<String>,
-    /// `one-year` or `indefinite` (2016 regime); ignored under 2025 (untyped).
+    /// `one-year` or `indefinite` (2016 regime); refused under 2025 (consents are untyped).
     pub kind: Option<String>,
 }
 
@@ -63,20 +63,23 @@ pub(crate) fn consent_params(
 }
 
 impl App {
-    /// The consent kind a new consent gets under the regime in force.
+    /// The consent kind a new consent gets under the regime in force (`core`'s rule); a type
+    /// asked for under 2025 is refused by name, not ignored.
     fn consent_kind(&self, asked: Option<&str>) -> Result<ConsentKind, AppError> {
-        match self.settings().regime {
-            Regime::Y2025 => Ok(ConsentKind::Untyped),
-            Regime::Y2016 => match asked.map(str::trim) {
-                Some("one-year") => Ok(ConsentKind::OneYear),
-                Some("indefinite") | None => Ok(ConsentKind::Indefinite),
-                Some(_) => Err(invalid(
+        use ehrshare_core::consent::KindRefused;
+        self.settings()
+            .regime
+            .new_consent_kind(asked)
+            .map_err(|refused| match refused {
+                KindRefused::Unknown => {
+                    invalid("/kind", "invalid-consent-kind", "one-year or indefinite")
+                }
+                KindRefused::NotUnderThisRegime => invalid(
                     "/kind",
-                    "invalid-consent-kind",
-                    "one-year or indefinite",
-                )),
-            },
-        }
+                    "consent-kind-not-applicable",
+                    "under the 2025 rules a sharing consent has no type: it holds until revoked",
+                ),
+            })
     }
 
     /// A provider's user records the recipient's sharing consent with their provider: by the

@@ -112,7 +112,10 @@ impl App {
         let open_episodes = f
             .episodes
             .into_iter()
-            .filter(|e| e.hcp_id == hcp && e.end_at.is_none_or(|end| end > now))
+            .filter(|e| {
+                e.hcp_id == hcp
+                    && crate::access::core_episode(e).is_open(now, self.settings().care_window.idle)
+            })
             .collect();
         Ok(CareHere {
             consent,
@@ -141,7 +144,7 @@ impl App {
     /// Who may look recipients up: a professional or registration staff of a provider (not a
     /// user administrator, not a clinic system alone), with a token (if any) that reads
     /// Patients.
-    async fn counter_user(
+    pub(crate) async fn counter_user(
         &self,
         session: &Session,
         access: ehrshare_core::oauth::Access,

@@ -670,6 +670,9 @@ impl App {
             entry.reason = Some(format!("amended: version {}", record.version));
         }
         let mut writes = vec![Write::Record(record.clone())];
+        if let Some(episode) = entry.episode_id {
+            writes.push(Write::Activity(episode, now));
+        }
         if let Some((key, request_hash)) = idempotency_key.zip(request_hash) {
             // Two first tries with one key: the second finds it taken and is rolled back
             // whole; its retry gets the first answer.
@@ -712,14 +715,30 @@ impl App {
         }
         // New records first, all in one statement (a transaction's many); then amendments and
         // idempotency keys (a key refers to its record), in order.
-        let (new, rest): (Vec<Write>, Vec<Write>) = writes
+        // An episode's activity once, at its latest: a transaction's fifty entries in one
+        // episode are one statement, not fifty.
+        let mut active: std::collections::BTreeMap<Uuid, time::OffsetDateTime> =
+            std::collections::BTreeMap::new();
+        let writes: Vec<Write> = writes
+            .into_iter()
+            .filter(|w| match w {
+                Write::Activity(episode, at) => {
+                    let latest = active.entry(*episode).or_insert(*at);
+                    *latest = (*latest).max(*at);
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        let (new, mut rest): (Vec<Write>, Vec<Write>) = writes
             .into_iter()
             .partition(|w| matches!(w, Write::Record(r) if r.version == 1));
+        rest.extend(active.into_iter().map(|(e, at)| Write::Activity(e, at)));
         let new: Vec<RecordRow> = new
             .into_iter()
             .filter_map(|w| match w {
                 Write::Record(r) => Some(r),
-                Write::Key(..) => None,
+                Write::Key(..) | Write::Activity(..) => None,
             })
             .collect();
         // The consents the writes rest on are checked again inside the commit: one revoked
@@ -759,6 +778,11 @@ impl App {
                         Write::Key(k, required) => {
                             ehrshare_store::record::insert_deposit_key(conn.reborrow(), k).await?
                                 || !required
+                        }
+                        Write::Activity(episode, at) => {
+                            ehrshare_store::episode::note_activity(conn.reborrow(), *episode, *at)
+                                .await?;
+                            true
                         }
                     };
                     if !done {
@@ -878,4 +902,7 @@ pub(crate) enum Write {
     Record(RecordRow),
     /// An idempotency key; `true` when it must be new (else the commit fails as stale).
     Key(ehrshare_store::record::DepositKeyRow, bool),
+    /// Activity in the care episode the deposit was permitted in: its end by itself moves
+    /// (`core::episode`). Reads never do this.
+    Activity(Uuid, time::OffsetDateTime),
 }

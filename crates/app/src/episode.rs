@@ -1,9 +1,9 @@
 //! Care episodes (SPEC 3.5): opened and closed by a provider's users.
 
 use ehrshare_core::audit::Outcome;
-use ehrshare_core::episode::EpisodeKind;
+use ehrshare_core::episode::{EpisodeKind, PlanRefused};
 use ehrshare_core::recipient::RecipientStatus;
-use ehrshare_store::episode::EpisodeRow;
+pub use ehrshare_store::episode::EpisodeRow;
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
 
@@ -13,6 +13,41 @@ use crate::caller::Caller;
 use crate::error::invalid;
 use crate::recipient::Registration;
 use crate::{App, AppError};
+
+/// At most this many open episodes are listed for review at once.
+const OPEN_EPISODES_SHOWN: i64 = 500;
+
+/// A care episode to open.
+#[derive(Debug, Clone, Default)]
+pub struct EpisodeInput {
+    /// `attendance`, `admission`, `appointment` or `referral`.
+    pub kind: String,
+    pub location: Option<Uuid>,
+    /// When it starts (none: now); ahead for an appointment booked ahead.
+    pub start: Option<time::OffsetDateTime>,
+    /// When it is planned to end, if known.
+    pub planned_end: Option<time::OffsetDateTime>,
+}
+
+/// How an open episode will end if nothing more is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndsBy {
+    /// At its planned end.
+    Plan,
+    /// After the configured period without a deposit or an attendance.
+    Inactivity,
+}
+
+/// An open episode in a provider's review.
+#[derive(Debug, Clone)]
+pub struct OpenEpisode {
+    pub episode: EpisodeRow,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    /// When it ends if nothing more happens.
+    pub ends_at: time::OffsetDateTime,
+    pub ends_by: EndsBy,
+}
 
 impl App {
     /// Refuses, audited, unless the requester may record the recipient's care at the counter
@@ -53,29 +88,54 @@ impl App {
         Err(error)
     }
 
-    /// Opens a care episode at the caller's provider.
+    /// Opens a care episode at the caller's provider: now, or planned ahead (an appointment
+    /// booked for next week opens the "before" window from its planned start), or recorded a
+    /// little late; with a planned end if one is known (`core::episode::plan`).
     pub async fn open_episode(
         &self,
         session: &Session,
         caller: &Caller,
         recipient: Uuid,
-        kind: &str,
-        location: Option<Uuid>,
+        input: EpisodeInput,
     ) -> Result<EpisodeRow, AppError> {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
-        let kind = EpisodeKind::parse(kind).ok_or_else(|| {
+        let kind = EpisodeKind::parse(&input.kind).ok_or_else(|| {
             invalid(
                 "/kind",
                 "invalid-episode-kind",
                 "attendance, admission, appointment or referral",
             )
         })?;
+        let start = ehrshare_core::episode::plan(now, input.start, input.planned_end).map_err(
+            |refused| match refused {
+                PlanRefused::StartTooFarAhead => invalid(
+                    "/start",
+                    "episode-start-too-far-ahead",
+                    "an episode may be planned at most 366 days ahead",
+                ),
+                PlanRefused::StartTooLongAgo => invalid(
+                    "/start",
+                    "episode-start-too-long-ago",
+                    "an episode may be recorded at most 30 days after its start",
+                ),
+                PlanRefused::EndNotAfterStart => invalid(
+                    "/planned_end",
+                    "episode-end-not-after-start",
+                    "the planned end must come after the start and after now",
+                ),
+                PlanRefused::EndTooFarAhead => invalid(
+                    "/planned_end",
+                    "episode-end-too-far-ahead",
+                    "the planned end may be at most 366 days after the start",
+                ),
+            },
+        )?;
         let reg = self.load_recipient(recipient).await?;
         self.check_care_recording(&asker, caller, "episode.open", &reg)
             .await?;
         let account = asker.account.ok_or(AppError::NotFound)?;
-        if let Some(l) = location {
+        if let Some(l) = input.location {
             let p = self.provider(asker.requester.hcp).await?;
             if !p.locations.iter().any(|x| x.id == l) {
                 return Err(invalid(
@@ -89,23 +149,130 @@ impl App {
             id: Uuid::now_v7(),
             recipient_id: recipient,
             hcp_id: asker.requester.hcp,
-            location_id: location,
+            location_id: input.location,
             kind: kind.code().to_owned(),
-            start_at: now,
+            start_at: start,
             end_at: None,
             opened_by: account,
             closed_by: None,
             created_at: now,
+            planned_end_at: input.planned_end,
+            last_activity_at: None,
         };
         let mut entry = caller.entry(self, "episode.open", Outcome::Allowed);
         entry.recipient = Some(recipient);
         entry.episode_id = Some(row.id);
+        if start != now {
+            entry.reason = Some(format!("starts {start}"));
+        }
         let stored = row.clone();
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::episode::insert_episode(conn, &stored).await })
         });
         self.audit_with(entry, insert).await?;
         Ok(row)
+    }
+
+    /// Records an attendance in an open episode of the caller's provider: activity, so the
+    /// episode's end by itself moves to 90 days (configurable) from now. An episode that has
+    /// ended (closed, or by itself) is 409 `episode-ended`: open a new one.
+    pub async fn record_attendance(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        episode: Uuid,
+    ) -> Result<EpisodeRow, AppError> {
+        let now = self.clock().now();
+        let asker = self.asker(session).await?;
+        let reg = self.load_recipient(recipient).await?;
+        self.check_care_recording(&asker, caller, "episode.attendance", &reg)
+            .await?;
+        let e = self.episode_here(&asker, recipient, episode).await?;
+        if !crate::access::core_episode(&e).is_open(now, self.settings().care_window.idle) {
+            return Err(AppError::Conflict {
+                code: "episode-ended",
+                message: "the episode has ended; open a new one".to_owned(),
+            });
+        }
+        let mut entry = caller.entry(self, "episode.attendance", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.episode_id = Some(episode);
+        let note = change(move |conn: Conn<'_>| {
+            Box::pin(
+                async move { ehrshare_store::episode::note_activity(conn, episode, now).await },
+            )
+        });
+        self.audit_with(entry, note).await?;
+        Ok(EpisodeRow {
+            last_activity_at: Some(now),
+            ..e
+        })
+    }
+
+    /// An episode of the asker's provider for `recipient` (404 for another provider's).
+    async fn episode_here(
+        &self,
+        asker: &Asker,
+        recipient: Uuid,
+        episode: Uuid,
+    ) -> Result<EpisodeRow, AppError> {
+        self.db()
+            .recipient_facts(recipient, &[])
+            .await?
+            .ok_or(AppError::NotFound)?
+            .episodes
+            .into_iter()
+            .find(|e| e.id == episode && e.hcp_id == asker.requester.hcp)
+            .ok_or(AppError::NotFound)
+    }
+
+    /// The caller's provider's episodes still open (not closed, not ended by themselves),
+    /// oldest start first, with the recipients' names and when each ends if nothing more
+    /// happens: for the provider's review of forgotten episodes. Audited; counter staff and
+    /// professionals only (not a user administrator, not a system alone).
+    pub async fn open_episodes(
+        &self,
+        session: &Session,
+        caller: &Caller,
+    ) -> Result<Vec<OpenEpisode>, AppError> {
+        let asker = self
+            .counter_user(session, ehrshare_core::oauth::Access::Search)
+            .await?;
+        let now = self.clock().now();
+        let idle = self.settings().care_window.idle;
+        let rows = self
+            .db()
+            .unclosed_episodes(asker.requester.hcp, now - idle, now, OPEN_EPISODES_SHOWN)
+            .await?;
+        let mut names = std::collections::HashMap::new();
+        let mut open = Vec::new();
+        for e in rows {
+            let core = crate::access::core_episode(&e);
+            if !core.is_open(now, idle) {
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(v) = names.entry(e.recipient_id) {
+                let r = self.load_recipient(e.recipient_id).await?.recipient;
+                v.insert((r.name_en, r.name_zh));
+            }
+            let (name_en, name_zh) = names[&e.recipient_id].clone();
+            open.push(OpenEpisode {
+                ends_at: core.ends_at(idle),
+                ends_by: if e.planned_end_at.is_some() {
+                    EndsBy::Plan
+                } else {
+                    EndsBy::Inactivity
+                },
+                name_en,
+                name_zh,
+                episode: e,
+            });
+        }
+        let mut entry = caller.entry(self, "episode.review", Outcome::Allowed);
+        entry.reason = Some(format!("{} open", open.len()));
+        self.audit(entry).await?;
+        Ok(open)
     }
 
     /// Closes an episode of the caller's provider (404 for another provider's).
@@ -119,15 +286,7 @@ impl App {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
         let account = asker.account.ok_or(AppError::NotFound)?;
-        let e = self
-            .db()
-            .recipient_facts(recipient, &[])
-            .await?
-            .ok_or(AppError::NotFound)?
-            .episodes
-            .into_iter()
-            .find(|e| e.id == episode && e.hcp_id == asker.requester.hcp)
-            .ok_or(AppError::NotFound)?;
+        let e = self.episode_here(&asker, recipient, episode).await?;
         if e.end_at.is_some() {
             return Err(AppError::Conflict {
                 code: "episode-closed",

@@ -126,7 +126,7 @@ impl From<StoreError> for AppError {
 }
 
 /// A 422 naming one field.
-pub(crate) fn invalid(field: &str, code: &'static str, message: &str) -> AppError {
+pub fn invalid(field: &str, code: &'static str, message: &str) -> AppError {
     AppError::Invalid {
         code,
         message: message.to_owned(),

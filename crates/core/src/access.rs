@@ -296,7 +296,8 @@ pub fn decide(
         .max_by_key(|e| e.start)
         .map(|e| e.id);
     let stated = ask.reason.is_some_and(|r| !r.trim().is_empty());
-    if episode.is_none() && !stated {
+    let care_needed = ask.action == Action::Read || policy.regime.care_needed_to_deposit();
+    if care_needed && episode.is_none() && !stated {
         return Decision::deny(DenyReason::NoCareRelationship);
     }
 
@@ -335,7 +336,7 @@ pub fn decide(
             domains,
             hidden,
             unlocked,
-            alert_no_episode: episode.is_none(),
+            alert_no_episode: care_needed && episode.is_none(),
         },
     }
 }
@@ -379,6 +380,8 @@ mod tests {
             hcp: HCP,
             start: NOW - Duration::days(1),
             end: None,
+            planned_end: None,
+            last_activity: None,
         }
     }
 
@@ -628,6 +631,41 @@ mod tests {
     }
 
     #[test]
+    fn under_2025_joining_alone_lets_a_provider_deposit_without_consent_or_episode() {
+        let deposit = Ask {
+            action: Action::Deposit,
+            domains: &[Domain::Diagnosis],
+            ..read()
+        };
+        let Decision::Permit { basis, obligations } =
+            decide_with(doctor(), &[], &[], &[], deposit, Regime::Y2025)
+        else {
+            panic!("a 2025 deposit needs neither consent nor episode");
+        };
+        assert_eq!((basis.consent, basis.episode), (None, None));
+        assert!(
+            !obligations.alert_no_episode,
+            "a lawful deposit raises no alert"
+        );
+        let c = [consent(ConsentKind::Indefinite, NOW - Duration::days(3))];
+        assert_eq!(
+            decide_with(doctor(), &c, &[], &[], deposit, Regime::Y2016).denial(),
+            Some(DenyReason::NoCareRelationship)
+        );
+        // Viewing still needs both under 2025.
+        let untyped = [consent(ConsentKind::Untyped, NOW - Duration::days(3))];
+        assert_eq!(
+            decide_with(doctor(), &untyped, &[], &[], read(), Regime::Y2025).denial(),
+            Some(DenyReason::NoCareRelationship)
+        );
+        assert!(
+            decide_with(doctor(), &untyped, &[episode()], &[], read(), Regime::Y2025)
+                .denial()
+                .is_none()
+        );
+    }
+
+    #[test]
     fn the_role_narrows_what_is_shown_and_a_stated_reason_raises_an_alert() {
         let c = [consent(ConsentKind::Indefinite, NOW - Duration::days(3))];
         let pharmacist = Requester {
@@ -786,11 +824,17 @@ mod tests {
                 && NOW >= c.expires_at().unwrap_or(NOW)
         });
         let w = CareWindow::default();
+        // The model's own reading of SPEC 3.5 and issue 26: the end recorded, else the
+        // planned end (or the activity after it), else 90 days after the last activity.
         let cared = episodes.iter().any(|e| {
-            e.hcp == who.hcp
-                && NOW >= e.start - w.before
-                && e.end.is_none_or(|end| NOW <= end + w.after)
+            let active = e.last_activity.map_or(e.start, |a| a.max(e.start));
+            let end = e
+                .end
+                .unwrap_or_else(|| e.planned_end.map_or(active + w.idle, |p| p.max(active)));
+            let last = if end < e.start { end } else { end + w.after };
+            e.hcp == who.hcp && NOW >= e.start - w.before && NOW <= last
         });
+        let needs_care = ask.action == Action::Read || regime == Regime::Y2016;
         let reason = ask.reason.is_some_and(|r| !r.trim().is_empty());
         let rules: [(bool, DenyReason); 8] = [
             (!who.account_active, DenyReason::AccountInactive),
@@ -805,7 +849,10 @@ mod tests {
                 DenyReason::ConsentExpired,
             ),
             (needs_consent && !in_force, DenyReason::ConsentRequired),
-            (!cared && !reason, DenyReason::NoCareRelationship),
+            (
+                needs_care && !cared && !reason,
+                DenyReason::NoCareRelationship,
+            ),
             (false, DenyReason::Restricted),
         ];
         rules.into_iter().find(|(cond, _)| *cond).map(|(_, r)| r)
@@ -837,14 +884,21 @@ mod tests {
     }
 
     fn arb_episode() -> impl Strategy<Value = Episode> {
-        (prop::bool::ANY, arb_time(), prop::option::of(0i64..60)).prop_map(|(mine, start, days)| {
-            Episode {
+        (
+            prop::bool::ANY,
+            arb_time(),
+            prop::option::of(0i64..60),
+            prop::option::of(1i64..60),
+            prop::option::of(0i64..120),
+        )
+            .prop_map(|(mine, start, days, planned, active)| Episode {
                 id: Uuid::from_u128(start.unix_timestamp() as u128 + 1),
                 hcp: if mine { HCP } else { OTHER },
                 start,
                 end: days.map(|d| start + Duration::days(d)),
-            }
-        })
+                planned_end: planned.map(|d| start + Duration::days(d)),
+                last_activity: active.map(|d| start + Duration::days(d)),
+            })
     }
 
     proptest! {
@@ -881,7 +935,8 @@ mod tests {
             prop_assert_eq!(decision.denial(), expected, "{:?}", decision);
             if let Decision::Permit { obligations, basis } = decision {
                 prop_assert!(obligations.domains.iter().all(|d| profiles.permits(who.role, *d)));
-                prop_assert_eq!(obligations.alert_no_episode, basis.episode.is_none());
+                let needs_care = action == Action::Read || regime == Regime::Y2016;
+                prop_assert_eq!(obligations.alert_no_episode, needs_care && basis.episode.is_none());
             }
         }
     }

@@ -18,6 +18,19 @@ pub fn in_hong_kong(at: OffsetDateTime) -> OffsetDateTime {
     at.to_offset(HONG_KONG)
 }
 
+/// A Hong Kong wall-clock time as a form's `datetime-local` field sends it
+/// (`YYYY-MM-DDTHH:MM`, seconds optional); `None` if it is not one.
+pub fn parse_hong_kong_local(text: &str) -> Option<OffsetDateTime> {
+    use time::macros::format_description;
+    let text = text.trim();
+    let minutes = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(text, minutes)
+        .or_else(|_| time::PrimitiveDateTime::parse(text, seconds))
+        .ok()
+        .map(|t| t.assume_offset(HONG_KONG))
+}
+
 /// The calendar date in Hong Kong at `now`.
 pub fn hong_kong_date(now: OffsetDateTime) -> Date {
     in_hong_kong(now).date()
@@ -27,4 +40,30 @@ pub fn hong_kong_date(now: OffsetDateTime) -> Date {
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current instant, in UTC.
     fn now(&self) -> OffsetDateTime;
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    #[test]
+    fn a_forms_local_time_is_hong_kongs() {
+        assert_eq!(
+            super::parse_hong_kong_local("2026-12-14T09:30"),
+            Some(datetime!(2026-12-14 01:30 UTC))
+        );
+        assert_eq!(
+            super::parse_hong_kong_local(" 2026-12-14T09:30:15 "),
+            Some(datetime!(2026-12-14 01:30:15 UTC))
+        );
+        for bad in [
+            "",
+            "2026-12-14",
+            "2026-13-01T00:00",
+            "14/12/2026 09:30",
+            "2026-12-14T24:00",
+        ] {
+            assert_eq!(super::parse_hong_kong_local(bad), None, "{bad}");
+        }
+    }
 }

@@ -153,6 +153,40 @@ impl Regime {
     pub fn consent_needed_to_deposit(self) -> bool {
         matches!(self, Regime::Y2016)
     }
+
+    /// Whether depositing a record needs a care episode that covers now. Under 2025 joining
+    /// alone lets every participating provider deposit: neither consent nor episode.
+    pub fn care_needed_to_deposit(self) -> bool {
+        matches!(self, Regime::Y2016)
+    }
+
+    /// Whether a new consent carries a type (one year or indefinite) that the giver chooses.
+    pub fn consents_are_typed(self) -> bool {
+        matches!(self, Regime::Y2016)
+    }
+
+    /// The kind a new consent gets when `asked` (a consent type's code, or none) is asked
+    /// for: under 2016 one year or indefinite (the default); under 2025 untyped, and a type
+    /// asked for is refused rather than ignored, so that nobody believes they chose one.
+    pub fn new_consent_kind(self, asked: Option<&str>) -> Result<ConsentKind, KindRefused> {
+        let asked = asked.map(str::trim).filter(|k| !k.is_empty());
+        match (self, asked) {
+            (Regime::Y2025, None) => Ok(ConsentKind::Untyped),
+            (Regime::Y2025, Some(_)) => Err(KindRefused::NotUnderThisRegime),
+            (Regime::Y2016, None | Some("indefinite")) => Ok(ConsentKind::Indefinite),
+            (Regime::Y2016, Some("one-year")) => Ok(ConsentKind::OneYear),
+            (Regime::Y2016, Some(_)) => Err(KindRefused::Unknown),
+        }
+    }
+}
+
+/// Why a consent type asked for is refused ([`Regime::new_consent_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindRefused {
+    /// Neither `one-year` nor `indefinite`.
+    Unknown,
+    /// Under the 2025 regime consents have no type.
+    NotUnderThisRegime,
 }
 
 impl fmt::Display for Regime {
@@ -292,6 +326,35 @@ mod tests {
         check(" 2025 ", Ok(Regime::Y2025));
         check("2020", Err(UnknownRegime("2020".into())));
         check("", Err(UnknownRegime(String::new())));
+    }
+
+    #[test]
+    fn a_new_consents_kind_is_chosen_under_2016_and_never_under_2025() {
+        let r = Regime::Y2016;
+        assert_eq!(r.new_consent_kind(None), Ok(ConsentKind::Indefinite));
+        assert_eq!(r.new_consent_kind(Some(" ")), Ok(ConsentKind::Indefinite));
+        assert_eq!(
+            r.new_consent_kind(Some("indefinite")),
+            Ok(ConsentKind::Indefinite)
+        );
+        assert_eq!(
+            r.new_consent_kind(Some("one-year")),
+            Ok(ConsentKind::OneYear)
+        );
+        assert_eq!(
+            r.new_consent_kind(Some("untyped")),
+            Err(KindRefused::Unknown)
+        );
+        let r = Regime::Y2025;
+        assert_eq!(r.new_consent_kind(None), Ok(ConsentKind::Untyped));
+        for asked in ["one-year", "indefinite", "untyped", "x"] {
+            assert_eq!(
+                r.new_consent_kind(Some(asked)),
+                Err(KindRefused::NotUnderThisRegime)
+            );
+        }
+        assert!(Regime::Y2016.consents_are_typed() && !Regime::Y2025.consents_are_typed());
+        assert!(Regime::Y2016.care_needed_to_deposit() && !Regime::Y2025.care_needed_to_deposit());
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub const KEYS: &[&str] = &[
     "access_profiles_file",
     "care_window_before_days",
     "care_window_after_days",
+    "care_episode_idle_days",
     "oidc_issuer",
     "oidc_client_id",
     "oidc_client_secret",
@@ -178,6 +179,9 @@ pub struct Config {
     pub care_window_before_days: u32,
     /// ... to this many days after its end.
     pub care_window_after_days: u32,
+    /// A care episode with no recorded or planned end ends this many days after its last
+    /// deposit or attendance (reads never count).
+    pub care_episode_idle_days: u32,
     /// The role -> domains matrix (TOML, as `config/access-profiles.toml`); default: the copy
     /// built into the binary.
     #[serde(default)]
@@ -280,6 +284,7 @@ impl Default for Config {
             access_profiles_file: None,
             care_window_before_days: 7,
             care_window_after_days: 30,
+            care_episode_idle_days: 90,
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,
@@ -470,6 +475,9 @@ impl Config {
         }
         if self.body_limit_bytes == 0 {
             return invalid("body_limit_bytes must be at least 1".to_owned());
+        }
+        if !(1..=3_650).contains(&self.care_episode_idle_days) {
+            return invalid("care_episode_idle_days must be 1 to 3650".to_owned());
         }
         if self.audit_checkpoint_every_entries == 0 || self.audit_checkpoint_every_secs == 0 {
             return invalid(

@@ -71,6 +71,7 @@ pub fn app_settings(config: &Config) -> Settings {
         care_window: ehrshare_core::episode::CareWindow {
             before: time::Duration::days(i64::from(config.care_window_before_days)),
             after: time::Duration::days(i64::from(config.care_window_after_days)),
+            idle: time::Duration::days(i64::from(config.care_episode_idle_days)),
         },
         // Checked when the configuration was loaded.
         access_profiles: config

@@ -47,6 +47,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (14, "record_source_type", "0014_record_source_type.sql"),
     (15, "deposit_key", "0015_deposit_key.sql"),
     (16, "client_keys", "0016_client_keys.sql"),
+    (17, "care_that_ends", "0017_care_that_ends.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -66,6 +67,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (14, "record_source_type", "0014_record_source_type.sql"),
     (15, "deposit_key", "0015_deposit_key.sql"),
     (16, "client_keys", "0016_client_keys.sql"),
+    (17, "care_that_ends", "0017_care_that_ends.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -253,6 +253,8 @@ impl Db {
             String,
             Option<String>,
             String,
+            Option<String>,
+            Option<String>,
         );
         type Unlock = (String, String, String, String);
         type Restriction = (
@@ -314,6 +316,8 @@ impl Db {
                     opened_by: packed::uuid(&p.7)?,
                     closed_by: packed::opt_uuid(p.8.as_deref())?,
                     created_at: packed::ts(&p.9)?,
+                    planned_end_at: packed::opt_ts(p.10.as_deref())?,
+                    last_activity_at: packed::opt_ts(p.11.as_deref())?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -395,6 +399,8 @@ mod tests {
             opened_by: Uuid::nil(),
             closed_by: None,
             created_at: at(0),
+            planned_end_at: None,
+            last_activity_at: None,
         }
     }
 

@@ -187,6 +187,8 @@ pub(super) fn build_facts_sql(b: crate::Backend, records: usize) -> String {
             Col::Uuid("e.opened_by"),
             Col::Uuid("e.closed_by"),
             Col::Plain("e.created_at"),
+            Col::Plain("e.planned_end_at"),
+            Col::Plain("e.last_activity_at"),
         ],
         "FROM care_episode e WHERE e.recipient_id = r.recipient_id",
         None,

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod episodes;
 mod errors;
 mod faults;
 mod fhir;

@@ -5,6 +5,7 @@
 use axum::http::Request;
 use ehrshare_app::Settings;
 use ehrshare_app::duty::Scope;
+use ehrshare_core::consent::Regime;
 use ehrshare_testkit::{Agent, SignedBy, TestApp, TestResponse, session_cookie};
 use ehrshare_web::WebSettings;
 use serde_json::{Value, json};
@@ -28,8 +29,48 @@ pub(crate) async fn world_with(settings: Settings) -> World {
     world_with_web(settings, WebSettings::default()).await
 }
 
-/// A world whose web settings are `web` (a real listener's public URL, say).
-pub(crate) async fn world_with_web(settings: Settings, web: WebSettings) -> World {
+tokio::task_local! {
+    /// The consent regime of the sharing test matrix ([`both_regimes`]): each test of the
+    /// matrix runs once under each, and the world it builds is under that regime.
+    pub(crate) static REGIME: Regime;
+}
+
+/// The regime the running test is under: the matrix's, else the default (2016).
+pub(crate) fn regime() -> Regime {
+    REGIME.try_with(|r| *r).unwrap_or_default()
+}
+
+/// Runs a sharing test under both consent regimes (issue 26: the sharing suite is a matrix,
+/// not one unit test): `both_regimes!(name)` after `async fn name()` makes the tests
+/// `name::regime_2016` and `name::regime_2025`. A test whose rule exists under one regime
+/// only is an ordinary `#[tokio::test]`, and says why.
+macro_rules! both_regimes {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn regime_2016() {
+                crate::world::REGIME
+                    .scope(ehrshare_core::consent::Regime::Y2016, super::$name())
+                    .await
+            }
+
+            #[tokio::test]
+            async fn regime_2025() {
+                crate::world::REGIME
+                    .scope(ehrshare_core::consent::Regime::Y2025, super::$name())
+                    .await
+            }
+        }
+    };
+}
+pub(crate) use both_regimes;
+
+/// A world whose web settings are `web` (a real listener's public URL, say). Under the test
+/// matrix's regime, if the test runs in it.
+pub(crate) async fn world_with_web(mut settings: Settings, web: WebSettings) -> World {
+    if let Ok(r) = REGIME.try_with(|r| *r) {
+        settings.regime = r;
+    }
     let t = TestApp::with_settings(settings, web).await;
     let (hcp, ua) = t.active_provider("Clinic A", "a").await;
     let (other, other_ua) = t.active_provider("Clinic B", "b").await;
@@ -71,6 +112,24 @@ pub(crate) async fn world_with_web(settings: Settings, web: WebSettings) -> Worl
     }
 }
 
+/// `body` with the consent kind `kind` under the 2016 rules; under 2025 (consents have no
+/// kind, and one given is refused) as it is.
+pub(crate) fn with_kind(mut body: Value, kind: &str) -> Value {
+    if regime().consents_are_typed() {
+        body["kind"] = Value::from(kind);
+    }
+    body
+}
+
+/// The kind a consent asked for as `kind` is stored with under the running regime.
+pub(crate) fn stored_kind(kind: &str) -> &str {
+    if regime().consents_are_typed() {
+        kind
+    } else {
+        "untyped"
+    }
+}
+
 pub(crate) async fn world() -> World {
     world_with(Settings::default()).await
 }
@@ -105,11 +164,18 @@ impl World {
         .await
     }
 
+    /// Sharing consent with Clinic A by the access key: of `kind` under 2016; under 2025,
+    /// where consents have no kind, without one.
     pub(crate) async fn consent(&self, kind: &str) -> TestResponse {
+        let body = if self.t.app.settings().regime.consents_are_typed() {
+            json!({"method": "access-key", "access_key": self.key, "kind": kind})
+        } else {
+            json!({"method": "access-key", "access_key": self.key})
+        };
         self.post(
             &self.clerk,
             &format!("/api/v1/recipients/{}/consents", self.recipient),
-            json!({"method": "access-key", "access_key": self.key, "kind": kind}),
+            body,
         )
         .await
     }

@@ -26,7 +26,8 @@ pub struct CardBody {
     pub nonce: String,
     /// Ed25519 over the assertion's message (`ehrshare-card-assertion-v1` lines), base64url.
     pub signature: String,
-    /// `one-year` or `indefinite` (default).
+    /// `one-year` or `indefinite` (default); under the 2025 rules consents have no kind and
+    /// one given is refused (422 `consent-kind-not-applicable`).
     #[serde(default)]
     pub kind: Option<String>,
 }

@@ -184,6 +184,8 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(recipients::consents::give_consent))
         .routes(routes!(recipients::episodes::open_episode))
         .routes(routes!(recipients::episodes::close_episode))
+        .routes(routes!(recipients::episodes::record_attendance))
+        .routes(routes!(recipients::episodes::open_episodes))
         .routes(routes!(
             recipients::records::domain_records,
             recipients::records::deposit

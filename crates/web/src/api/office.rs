@@ -18,7 +18,8 @@ use crate::session::LoggedIn;
 #[serde(deny_unknown_fields)]
 pub struct PhoneConsentBody {
     pub hcp: Uuid,
-    /// `one-year` or `indefinite` (default).
+    /// `one-year` or `indefinite` (default); under the 2025 rules consents have no kind and
+    /// one given is refused (422 `consent-kind-not-applicable`).
     #[serde(default)]
     pub kind: Option<String>,
     /// The call's reference in the office's telephone system.

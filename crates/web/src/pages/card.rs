@@ -26,6 +26,8 @@ use crate::i18n::{Locale, PortalLocale};
 #[template(path = "hcp_card.html")]
 struct CardPage {
     locale: Locale,
+    /// Whether a new consent has a kind to choose (the 2016 rules; not under 2025).
+    consent_typed: bool,
     all_locales: [Locale; 2],
     csrf_token: String,
     id: Uuid,
@@ -90,6 +92,7 @@ async fn card_page(
         .await?;
     let page = CardPage {
         locale,
+        consent_typed: app.settings().regime.consents_are_typed(),
         all_locales: super::ALL_LOCALES,
         csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
         id,

@@ -19,7 +19,8 @@ use crate::session::LoggedIn;
 #[serde(deny_unknown_fields)]
 pub struct AppConsentBody {
     pub hcp: Uuid,
-    /// `one-year` or `indefinite` (default).
+    /// `one-year` or `indefinite` (default); under the 2025 rules consents have no kind and
+    /// one given is refused (422 `consent-kind-not-applicable`).
     #[serde(default)]
     pub kind: Option<String>,
 }

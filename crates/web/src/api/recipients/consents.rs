@@ -25,7 +25,8 @@ pub struct ConsentBody {
     #[serde(default)]
     #[schema(max_length = 100)]
     pub form_ref: Option<String>,
-    /// `one-year` or `indefinite` (default); ignored under the 2025 rules.
+    /// `one-year` or `indefinite` (default); under the 2025 rules consents have no kind and
+    /// one given is refused (422 `consent-kind-not-applicable`).
     #[serde(default)]
     pub kind: Option<String>,
 }

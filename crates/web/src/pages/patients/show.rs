@@ -31,6 +31,8 @@ struct PatientPage {
     date_of_birth: String,
     /// The consent in force with the user's provider, in words.
     consent: Option<String>,
+    /// Whether a new consent has a kind to choose (the 2016 rules; not under 2025).
+    consent_typed: bool,
     /// Open care episodes here: (id, kind in words, since).
     episodes: Vec<(Uuid, String, String)>,
     /// The deposit forms of the domains the user's role may write: (address, title).
@@ -105,6 +107,7 @@ async fn patient(
         name_zh: found.name_zh,
         date_of_birth: found.date_of_birth,
         consent,
+        consent_typed: app.settings().regime.consents_are_typed(),
         episodes,
         done: done
             .filter(|d| DONE.contains(d))
@@ -191,11 +194,25 @@ pub async fn give_consent(
     }
 }
 
-/// The care episode form.
+/// The care episode form: the times as Hong Kong's wall clock (`datetime-local`), optional.
 #[derive(Debug, Deserialize)]
 pub struct EpisodeForm {
     #[serde(default)]
     kind: String,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    planned_end: String,
+}
+
+/// An optional `datetime-local` field: empty is none; anything else must be a time.
+fn local_time(field: &'static str, text: &str) -> Result<Option<time::OffsetDateTime>, AppError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    ehrshare_core::clock::parse_hong_kong_local(text)
+        .map(Some)
+        .ok_or_else(|| ehrshare_app::error::invalid(field, "invalid-time", "a date and a time"))
 }
 
 /// `POST /hcp/patients/{id}/episode`: opens a care episode at the user's provider.
@@ -206,10 +223,27 @@ pub async fn open_episode(
     Path(id): Path<Uuid>,
     Form(form): Form<EpisodeForm>,
 ) -> Result<Response, HttpError> {
-    match app
-        .open_episode(&user.session, &user.caller, id, form.kind.trim(), None)
-        .await
-    {
+    let opened = match (
+        local_time("/start", &form.start),
+        local_time("/planned_end", &form.planned_end),
+    ) {
+        (Ok(start), Ok(planned_end)) => {
+            app.open_episode(
+                &user.session,
+                &user.caller,
+                id,
+                ehrshare_app::episode::EpisodeInput {
+                    kind: form.kind.trim().to_owned(),
+                    location: None,
+                    start,
+                    planned_end,
+                },
+            )
+            .await
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match opened {
         Ok(_) => Ok(see_other(patient_page(id, Some("episode")))),
         Err(e @ (AppError::Invalid { .. } | AppError::Forbidden { .. })) => {
             let page = patient(&app, locale, &user, id, None, problems(locale, &e)).await?;
