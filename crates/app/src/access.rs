@@ -33,6 +33,8 @@ pub struct Facts {
     pub consents: Vec<Consent>,
     pub episodes: Vec<Episode>,
     pub restrictions: Vec<CoreRestriction>,
+    /// Emergency access granted to the recipient's record (SPEC 3.11).
+    pub emergency: Vec<ehrshare_core::access::EmergencyAccess>,
     /// The current records loaded with the facts (only those of the domains asked for), to be
     /// released only under a permit.
     pub records: Vec<ehrshare_store::facts::ListedRecord>,
@@ -176,6 +178,7 @@ impl App {
         };
         Ok(Asker {
             requester: Requester {
+                account: account.as_ref().map(|a| a.id),
                 account_active: account
                     .as_ref()
                     .is_none_or(|a| a.status == AccountStatus::Active),
@@ -234,11 +237,22 @@ impl App {
                 })
             })
             .collect();
+        let emergency = f
+            .emergency
+            .iter()
+            .map(|g| ehrshare_core::access::EmergencyAccess {
+                id: g.id,
+                hcp: g.hcp_id,
+                account: g.account_id,
+                until: g.until,
+            })
+            .collect();
         Ok(Facts {
             registration,
             consents,
             episodes,
             restrictions,
+            emergency,
             records: f.records,
         })
     }
@@ -283,6 +297,7 @@ impl App {
                 consents: &facts.consents,
                 episodes: &facts.episodes,
                 restrictions: &facts.restrictions,
+                emergency: &facts.emergency,
             },
             ask,
             &self.policy(),
@@ -310,6 +325,10 @@ impl App {
             Decision::Permit { basis, obligations } => {
                 entry.consent_id = basis.consent;
                 entry.episode_id = basis.episode;
+                // Every read on emergency access says so, whatever else was stated.
+                if basis.emergency.is_some() {
+                    entry.reason = Some(BREAK_GLASS.to_owned());
+                }
                 entry.domains = obligations
                     .domains
                     .iter()
@@ -320,6 +339,9 @@ impl App {
         entry
     }
 }
+
+/// The flag on every audit entry of a read on emergency access (SPEC 3.11).
+pub const BREAK_GLASS: &str = "break-glass";
 
 /// A stored episode as the decision sees it.
 pub(crate) fn core_episode(e: &ehrshare_store::episode::EpisodeRow) -> Episode {

@@ -670,7 +670,14 @@ impl App {
             entry.reason = Some(format!("amended: version {}", record.version));
         }
         let mut writes = vec![Write::Record(record.clone())];
-        if let Some(episode) = entry.episode_id {
+        // Activity only in the provider's episode that has started and not ended: never one
+        // in its follow-up window (which would revive it) nor one still ahead (ADR 0016).
+        if let Some(episode) = ehrshare_core::episode::active_episode(
+            &facts.episodes,
+            hcp,
+            now,
+            self.settings().care_window.idle,
+        ) {
             writes.push(Write::Activity(episode, now));
         }
         if let Some((key, request_hash)) = idempotency_key.zip(request_hash) {

@@ -1,7 +1,7 @@
 //! Care episodes (SPEC 3.5): opened and closed by a provider's users.
 
 use ehrshare_core::audit::Outcome;
-use ehrshare_core::episode::{EpisodeKind, PlanRefused};
+use ehrshare_core::episode::{Ending, EpisodeKind, PlanRefused};
 use ehrshare_core::recipient::RecipientStatus;
 pub use ehrshare_store::episode::EpisodeRow;
 use ehrshare_store::{Conn, change};
@@ -13,6 +13,14 @@ use crate::caller::Caller;
 use crate::error::invalid;
 use crate::recipient::Registration;
 use crate::{App, AppError};
+
+/// The episode has ended (closed, planned or by itself).
+fn ended() -> AppError {
+    AppError::Conflict {
+        code: "episode-ended",
+        message: "the episode has ended; open a new one".to_owned(),
+    }
+}
 
 /// At most this many open episodes are listed for review at once.
 const OPEN_EPISODES_SHOWN: i64 = 500;
@@ -162,9 +170,15 @@ impl App {
         let mut entry = caller.entry(self, "episode.open", Outcome::Allowed);
         entry.recipient = Some(recipient);
         entry.episode_id = Some(row.id);
+        // What widens the window is on the record: a start other than now, a planned end.
+        let mut said = Vec::new();
         if start != now {
-            entry.reason = Some(format!("starts {start}"));
+            said.push(format!("starts {start}"));
         }
+        if let Some(end) = input.planned_end {
+            said.push(format!("planned end {end}"));
+        }
+        entry.reason = (!said.is_empty()).then(|| said.join("; "));
         let stored = row.clone();
         let insert = change(move |conn: Conn<'_>| {
             Box::pin(async move { ehrshare_store::episode::insert_episode(conn, &stored).await })
@@ -185,15 +199,19 @@ impl App {
     ) -> Result<EpisodeRow, AppError> {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
+        // An attendance is an encounter written: a token needs that, or it could keep its own
+        // read access alive by attendances alone.
+        asker.require_scope(ehrshare_core::oauth::Access::Create, "Encounter")?;
         let reg = self.load_recipient(recipient).await?;
         self.check_care_recording(&asker, caller, "episode.attendance", &reg)
             .await?;
-        let e = self.episode_here(&asker, recipient, episode).await?;
-        if !crate::access::core_episode(&e).is_open(now, self.settings().care_window.idle) {
-            return Err(AppError::Conflict {
-                code: "episode-ended",
-                message: "the episode has ended; open a new one".to_owned(),
-            });
+        let e = self
+            .episode_audited(&asker, caller, "episode.attendance", recipient, episode)
+            .await?;
+        if !crate::access::core_episode(&e).takes_activity(now, self.settings().care_window.idle) {
+            return Err(self
+                .episode_refused(caller, "episode.attendance", recipient, episode, ended())
+                .await?);
         }
         let mut entry = caller.entry(self, "episode.attendance", Outcome::Allowed);
         entry.recipient = Some(recipient);
@@ -208,6 +226,40 @@ impl App {
             last_activity_at: Some(now),
             ..e
         })
+    }
+
+    /// [`App::episode_here`], its 404 audited as `action` refused.
+    async fn episode_audited(
+        &self,
+        asker: &Asker,
+        caller: &Caller,
+        action: &'static str,
+        recipient: Uuid,
+        episode: Uuid,
+    ) -> Result<EpisodeRow, AppError> {
+        match self.episode_here(asker, recipient, episode).await {
+            Err(AppError::NotFound) => Err(self
+                .episode_refused(caller, action, recipient, episode, AppError::NotFound)
+                .await?),
+            other => other,
+        }
+    }
+
+    /// Audits a refusal about an episode and answers the error to return.
+    async fn episode_refused(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        recipient: Uuid,
+        episode: Uuid,
+        error: AppError,
+    ) -> Result<AppError, AppError> {
+        let mut entry = caller.entry(self, action, Outcome::Denied);
+        entry.recipient = Some(recipient);
+        entry.episode_id = Some(episode);
+        entry.denial_reason = Some(error.code().to_owned());
+        self.audit(entry).await?;
+        Ok(error)
     }
 
     /// An episode of the asker's provider for `recipient` (404 for another provider's).
@@ -239,6 +291,20 @@ impl App {
         let asker = self
             .counter_user(session, ehrshare_core::oauth::Access::Search)
             .await?;
+        // A token launched for one patient lists no one else; an inactive account or provider
+        // lists no one.
+        if asker.launch_patient.is_some() {
+            return Err(AppError::NotFound);
+        }
+        if !asker.requester.account_active || !asker.requester.hcp_active {
+            return Err(crate::access::deny_error(
+                if asker.requester.account_active {
+                    ehrshare_core::access::DenyReason::ProviderInactive
+                } else {
+                    ehrshare_core::access::DenyReason::AccountInactive
+                },
+            ));
+        }
         let now = self.clock().now();
         let idle = self.settings().care_window.idle;
         let rows = self
@@ -254,24 +320,40 @@ impl App {
             }
             if let std::collections::hash_map::Entry::Vacant(v) = names.entry(e.recipient_id) {
                 let r = self.load_recipient(e.recipient_id).await?.recipient;
-                v.insert((r.name_en, r.name_zh));
+                v.insert((r.status == RecipientStatus::Active).then_some((r.name_en, r.name_zh)));
             }
-            let (name_en, name_zh) = names[&e.recipient_id].clone();
+            // A recipient who withdrew is not listed (their record is not shared any more).
+            let Some((name_en, name_zh)) = names[&e.recipient_id].clone() else {
+                continue;
+            };
+            let (ends_at, ending) = core.ending(idle);
             open.push(OpenEpisode {
-                ends_at: core.ends_at(idle),
-                ends_by: if e.planned_end_at.is_some() {
-                    EndsBy::Plan
-                } else {
-                    EndsBy::Inactivity
+                ends_at,
+                ends_by: match ending {
+                    Ending::Plan => EndsBy::Plan,
+                    Ending::Inactivity | Ending::Closed => EndsBy::Inactivity,
                 },
                 name_en,
                 name_zh,
                 episode: e,
             });
         }
-        let mut entry = caller.entry(self, "episode.review", Outcome::Allowed);
-        entry.reason = Some(format!("{} open", open.len()));
-        self.audit(entry).await?;
+        // One entry for each patient listed, so that each sees in their access log that their
+        // name was shown; one for the review itself when nobody is.
+        let mut entries: Vec<_> = open
+            .iter()
+            .map(|o| {
+                let mut entry = caller.entry(self, "episode.review", Outcome::Allowed);
+                entry.recipient = Some(o.episode.recipient_id);
+                entry.episode_id = Some(o.episode.id);
+                entry
+            })
+            .collect();
+        if entries.is_empty() {
+            entries.push(caller.entry(self, "episode.review", Outcome::Allowed));
+        }
+        let nothing = change(|_conn: Conn<'_>| Box::pin(async { Ok(()) }));
+        self.audit_all_with(entries, nothing).await?;
         Ok(open)
     }
 
@@ -286,12 +368,24 @@ impl App {
         let now = self.clock().now();
         let asker = self.asker(session).await?;
         let account = asker.account.ok_or(AppError::NotFound)?;
-        let e = self.episode_here(&asker, recipient, episode).await?;
+        let e = self
+            .episode_audited(&asker, caller, "episode.close", recipient, episode)
+            .await?;
         if e.end_at.is_some() {
-            return Err(AppError::Conflict {
+            let closed = AppError::Conflict {
                 code: "episode-closed",
                 message: "the episode is already closed".to_owned(),
-            });
+            };
+            return Err(self
+                .episode_refused(caller, "episode.close", recipient, episode, closed)
+                .await?);
+        }
+        // One that ended by itself stays ended: closing it now would restart its follow-up
+        // window.
+        if !crate::access::core_episode(&e).is_open(now, self.settings().care_window.idle) {
+            return Err(self
+                .episode_refused(caller, "episode.close", recipient, episode, ended())
+                .await?);
         }
         let mut entry = caller.entry(self, "episode.close", Outcome::Allowed);
         entry.recipient = Some(recipient);

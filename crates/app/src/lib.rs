@@ -28,6 +28,7 @@ pub mod delivery;
 pub mod demo_reader;
 pub mod deposit;
 pub mod duty;
+pub mod emergency;
 pub mod enrolment;
 pub mod episode;
 pub mod error;

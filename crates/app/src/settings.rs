@@ -32,6 +32,8 @@ pub struct Settings {
     /// The external OpenID Connect provider (none: logins through it are not offered).
     #[cfg(feature = "oidc")]
     pub oidc: Option<OidcSettings>,
+    /// Emergency access ("break-glass", SPEC 3.11): off unless the deployment allows it.
+    pub break_glass: BreakGlassSettings,
     /// Start although the database is behind (or off) its last signed audit checkpoint, a
     /// restored backup: the rollback is signed into the checkpoint file (`serve
     /// --accept-rollback`, issue 22). Off, such a start is refused.
@@ -49,9 +51,28 @@ impl Default for Settings {
             terminology: std::sync::Arc::new(ehrshare_core::terminology::Terminology::shipped()),
             alert_policy: ehrshare_core::alert::AlertPolicy::default(),
             care_window: ehrshare_core::episode::CareWindow::default(),
+            break_glass: BreakGlassSettings::default(),
             #[cfg(feature = "oidc")]
             oidc: None,
             accept_rollback: false,
+        }
+    }
+}
+
+/// Emergency access for the deployment (each provider also turns it on for itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakGlassSettings {
+    /// Whether providers may turn it on at all.
+    pub enabled: bool,
+    /// Grants to one user within seven days that raise a further alert.
+    pub repeat_per_week: u32,
+}
+
+impl Default for BreakGlassSettings {
+    fn default() -> Self {
+        BreakGlassSettings {
+            enabled: false,
+            repeat_per_week: 3,
         }
     }
 }

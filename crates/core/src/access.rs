@@ -32,6 +32,8 @@ pub enum Action {
 /// Who asks: the account (or the professional a clinic system acts for) and its provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Requester {
+    /// The account (none: a clinic system on its own).
+    pub account: Option<Uuid>,
     pub account_active: bool,
     pub role: Role,
     pub hcp: Uuid,
@@ -70,6 +72,29 @@ pub struct Unlock {
     pub until: OffsetDateTime,
 }
 
+/// Emergency access ("break-glass", SPEC 3.11) one professional of one provider was granted
+/// on a stated reason, until a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmergencyAccess {
+    pub id: Uuid,
+    pub hcp: Uuid,
+    pub account: Uuid,
+    pub until: OffsetDateTime,
+}
+
+/// How long emergency access lasts (SPEC 3.11).
+pub const EMERGENCY_ACCESS: time::Duration = time::Duration::hours(4);
+
+crate::coded_enum! {
+    /// The reasons a professional may state for emergency access (with free text).
+    pub enum EmergencyReason {
+        Unconscious = "unconscious";
+        LifeThreatening = "life-threatening";
+        UnableToCommunicate = "unable-to-communicate";
+        Other = "other";
+    }
+}
+
 /// Everything the decision needs about the recipient.
 #[derive(Debug, Clone, Copy)]
 pub struct RecipientFacts<'a> {
@@ -78,6 +103,8 @@ pub struct RecipientFacts<'a> {
     pub consents: &'a [Consent],
     pub episodes: &'a [Episode],
     pub restrictions: &'a [Restriction],
+    /// Emergency access granted (in force or not; the decision checks).
+    pub emergency: &'a [EmergencyAccess],
 }
 
 /// The request.
@@ -140,6 +167,8 @@ pub struct Basis {
     pub deemed_consent: bool,
     /// The episode that covers now (none: a reason was stated instead).
     pub episode: Option<Uuid>,
+    /// The emergency access the read rests on instead of a consent ("break-glass").
+    pub emergency: Option<Uuid>,
 }
 
 /// What the caller must do with a permit.
@@ -257,6 +286,107 @@ pub fn need_to_know(role: Role, ask: &Ask<'_>, profiles: &AccessProfiles) -> BTr
     asked(ask).intersection(&permitted).copied().collect()
 }
 
+/// The requester's own emergency access in force at `now`, if any.
+fn emergency_in_force(
+    grants: &[EmergencyAccess],
+    who: &Requester,
+    now: OffsetDateTime,
+) -> Option<Uuid> {
+    grants
+        .iter()
+        .find(|g| g.hcp == who.hcp && Some(g.account) == who.account && now < g.until)
+        .map(|g| g.id)
+}
+
+/// A read on emergency access instead of a consent (SPEC 3.11): the emergency domains of the
+/// access profile only (a record of another domain, or a summary that would show none, is
+/// refused for the missing consent, `refusal`); restricted items stay locked whatever unlock
+/// there is; no care episode is needed (the stated reason stands for it, and is alerted when
+/// the access is granted).
+#[allow(clippy::too_many_arguments)]
+fn emergency_read(
+    who: &Requester,
+    recipient: &RecipientFacts<'_>,
+    ask: &Ask<'_>,
+    policy: &Policy<'_>,
+    now: OffsetDateTime,
+    domains: BTreeSet<Domain>,
+    grant: Uuid,
+    refusal: DenyReason,
+) -> Decision {
+    let emergency = policy.profiles.emergency_domains();
+    let domains: BTreeSet<Domain> = domains.intersection(emergency).copied().collect();
+    if domains.is_empty() || (ask.record.is_some() && domains.len() != asked(ask).len()) {
+        return Decision::deny(refusal);
+    }
+    let mut hidden = BTreeSet::new();
+    for r in recipient.restrictions {
+        let touches = match (r.item, ask.record) {
+            (Restricted::Record(id), Some(rec)) => id == rec.id,
+            (Restricted::Domain(d), Some(rec)) => d == rec.domain,
+            (Restricted::Record(_), None) => true,
+            (Restricted::Domain(d), None) => domains.contains(&d),
+        };
+        if !touches {
+            continue;
+        }
+        if ask.record.is_some() {
+            return Decision::deny(DenyReason::Restricted);
+        }
+        hidden.insert(r.item);
+    }
+    let episode = recipient
+        .episodes
+        .iter()
+        .filter(|e| e.hcp == who.hcp && e.covers(now, policy.window))
+        .max_by_key(|e| e.start)
+        .map(|e| e.id);
+    Decision::Permit {
+        basis: Basis {
+            consent: None,
+            deemed_consent: false,
+            episode,
+            emergency: Some(grant),
+        },
+        obligations: Obligations {
+            domains,
+            hidden,
+            unlocked: Vec::new(),
+            alert_no_episode: false,
+        },
+    }
+}
+
+/// Why emergency access is refused ([`may_break_glass`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakGlassRefused {
+    /// The account, provider or registration does not stand ([`standing`]).
+    Standing(DenyReason),
+    /// Only a doctor may (SPEC 3.11).
+    NotADoctor,
+    /// A consent is in force, or the provider has deemed consent: the ordinary path applies.
+    NotNeeded,
+}
+
+/// Whether `who` may be granted emergency access to a recipient at `now`: an active doctor of
+/// an active provider, a registered recipient, and no other way in (no consent in force, no
+/// deemed consent). The deployment's and the provider's switches are the caller's to check.
+pub fn may_break_glass(
+    who: &Requester,
+    registered: bool,
+    consents: &[Consent],
+    now: OffsetDateTime,
+) -> Result<(), BreakGlassRefused> {
+    standing(who, registered).map_err(BreakGlassRefused::Standing)?;
+    if who.role != Role::Doctor || who.account.is_none() {
+        return Err(BreakGlassRefused::NotADoctor);
+    }
+    if who.hcp_deemed_consent || consent_in_force(consents, who.hcp, now).is_ok() {
+        return Err(BreakGlassRefused::NotNeeded);
+    }
+    Ok(())
+}
+
 /// Decides one request. Pure: everything it needs is in its arguments.
 pub fn decide(
     who: &Requester,
@@ -282,7 +412,14 @@ pub fn decide(
     let consent = if consent_needed {
         match consent_in_force(recipient.consents, who.hcp, now) {
             Ok(id) => Some(id),
-            Err(reason) => return Decision::deny(reason),
+            Err(reason) => {
+                return match emergency_in_force(recipient.emergency, who, now) {
+                    Some(grant) if ask.action == Action::Read => {
+                        emergency_read(who, recipient, ask, policy, now, domains, grant, reason)
+                    }
+                    _ => Decision::deny(reason),
+                };
+            }
         }
     } else {
         None
@@ -331,6 +468,7 @@ pub fn decide(
             consent,
             deemed_consent: who.hcp_deemed_consent,
             episode,
+            emergency: None,
         },
         obligations: Obligations {
             domains,
@@ -353,9 +491,11 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2026-06-01 10:00 UTC);
     const HCP: Uuid = Uuid::from_u128(0xA);
     const OTHER: Uuid = Uuid::from_u128(0xB);
+    const ACCOUNT: Uuid = Uuid::from_u128(0xAC);
 
     fn doctor() -> Requester {
         Requester {
+            account: Some(ACCOUNT),
             account_active: true,
             role: Role::Doctor,
             hcp: HCP,
@@ -410,6 +550,7 @@ mod tests {
                 consents,
                 episodes,
                 restrictions,
+                emergency: &[],
             },
             &ask,
             &Policy {
@@ -524,6 +665,7 @@ mod tests {
                 consents: &c,
                 episodes: &e,
                 restrictions: &[],
+                emergency: &[],
             },
             &read(),
             &Policy {
@@ -627,6 +769,151 @@ mod tests {
         assert_eq!(
             decide_with(doctor(), &[], &e, &[], read(), Regime::Y2025).denial(),
             Some(DenyReason::ConsentRequired)
+        );
+    }
+
+    #[test]
+    fn emergency_access_shows_the_emergency_domains_for_four_hours_to_its_doctor_only() {
+        let profiles = crate::profile::spec_default();
+        let grant = EmergencyAccess {
+            id: Uuid::from_u128(0xB6),
+            hcp: HCP,
+            account: ACCOUNT,
+            until: NOW + Duration::hours(4),
+        };
+        let restricted = [Restriction {
+            id: Uuid::from_u128(0x5),
+            item: Restricted::Domain(Domain::Medication),
+            unlocks: vec![Unlock {
+                hcp: HCP,
+                episode: episode().id,
+                until: NOW + Duration::hours(1),
+            }],
+        }];
+        let run = |who: Requester, ask: Ask<'_>, at: OffsetDateTime| {
+            decide(
+                &who,
+                &RecipientFacts {
+                    registered: true,
+                    consents: &[],
+                    episodes: &[episode()],
+                    restrictions: &restricted,
+                    emergency: &[grant],
+                },
+                &ask,
+                &Policy {
+                    regime: Regime::Y2016,
+                    window: CareWindow::default(),
+                    profiles: &profiles,
+                },
+                at,
+            )
+        };
+        let Decision::Permit { basis, obligations } = run(doctor(), read(), NOW) else {
+            panic!("emergency access permits a summary");
+        };
+        assert_eq!(basis.emergency, Some(grant.id));
+        assert_eq!(basis.consent, None);
+        assert_eq!(
+            obligations.domains,
+            BTreeSet::from([Domain::Allergy, Domain::Diagnosis, Domain::Medication])
+        );
+        // Restricted items stay locked, whatever unlock the episode has.
+        assert!(
+            obligations
+                .hidden
+                .contains(&Restricted::Domain(Domain::Medication))
+        );
+        assert!(obligations.unlocked.is_empty() && !obligations.alert_no_episode);
+        // To the second: at the end of the four hours, the consent is missing again.
+        assert_eq!(
+            run(doctor(), read(), grant.until).denial(),
+            Some(DenyReason::ConsentRequired)
+        );
+        assert!(
+            run(doctor(), read(), grant.until - Duration::seconds(1))
+                .denial()
+                .is_none()
+        );
+        // Another account of the provider, a deposit, a record outside the emergency domains.
+        let colleague = Requester {
+            account: Some(OTHER),
+            ..doctor()
+        };
+        assert_eq!(
+            run(colleague, read(), NOW).denial(),
+            Some(DenyReason::ConsentRequired)
+        );
+        let deposit = Ask {
+            action: Action::Deposit,
+            domains: &[Domain::Diagnosis],
+            ..read()
+        };
+        assert_eq!(
+            run(doctor(), deposit, NOW).denial(),
+            Some(DenyReason::ConsentRequired)
+        );
+        let note = Ask {
+            record: Some(RecordRef {
+                id: Uuid::from_u128(0x77),
+                domain: Domain::ClinicalNote,
+            }),
+            ..read()
+        };
+        assert_eq!(
+            run(doctor(), note, NOW).denial(),
+            Some(DenyReason::ConsentRequired)
+        );
+        let medication = Ask {
+            record: Some(RecordRef {
+                id: Uuid::from_u128(0x78),
+                domain: Domain::Medication,
+            }),
+            ..read()
+        };
+        assert_eq!(
+            run(doctor(), medication, NOW).denial(),
+            Some(DenyReason::Restricted)
+        );
+    }
+
+    #[test]
+    fn only_a_doctor_without_another_way_in_may_break_the_glass() {
+        let c = [consent(ConsentKind::Indefinite, NOW - Duration::days(3))];
+        assert_eq!(may_break_glass(&doctor(), true, &[], NOW), Ok(()));
+        assert_eq!(
+            may_break_glass(&doctor(), true, &c, NOW),
+            Err(BreakGlassRefused::NotNeeded)
+        );
+        let public = Requester {
+            hcp_deemed_consent: true,
+            ..doctor()
+        };
+        assert_eq!(
+            may_break_glass(&public, true, &[], NOW),
+            Err(BreakGlassRefused::NotNeeded)
+        );
+        let nurse = Requester {
+            role: Role::Nurse,
+            ..doctor()
+        };
+        assert_eq!(
+            may_break_glass(&nurse, true, &[], NOW),
+            Err(BreakGlassRefused::NotADoctor)
+        );
+        let system = Requester {
+            account: None,
+            ..doctor()
+        };
+        assert_eq!(
+            may_break_glass(&system, true, &[], NOW),
+            Err(BreakGlassRefused::NotADoctor)
+        );
+        assert_eq!(
+            may_break_glass(&doctor(), false, &[], NOW),
+            Err(BreakGlassRefused::Standing(
+                DenyReason::RecipientNotRegistered
+            ))
         );
     }
 
@@ -825,12 +1112,14 @@ mod tests {
         });
         let w = CareWindow::default();
         // The model's own reading of SPEC 3.5 and issue 26: the end recorded, else the
-        // planned end (or the activity after it), else 90 days after the last activity.
+        // earlier of the planned end (or the activity after it) and 90 days after the last
+        // activity.
         let cared = episodes.iter().any(|e| {
             let active = e.last_activity.map_or(e.start, |a| a.max(e.start));
-            let end = e
-                .end
-                .unwrap_or_else(|| e.planned_end.map_or(active + w.idle, |p| p.max(active)));
+            let end = e.end.unwrap_or_else(|| {
+                e.planned_end
+                    .map_or(active + w.idle, |p| p.max(active).min(active + w.idle))
+            });
             let last = if end < e.start { end } else { end + w.after };
             e.hcp == who.hcp && NOW >= e.start - w.before && NOW <= last
         });
@@ -917,7 +1206,7 @@ mod tests {
             y2025 in prop::bool::ANY,
         ) {
             let profiles = crate::profile::spec_default();
-            let who = Requester { account_active: active, role: Role::ALL[role], hcp: HCP, hcp_active, hcp_deemed_consent: deemed };
+            let who = Requester { account: Some(ACCOUNT), account_active: active, role: Role::ALL[role], hcp: HCP, hcp_active, hcp_deemed_consent: deemed };
             let domains: Vec<Domain> = domains.into_iter().map(|i| Domain::ALL[i]).collect();
             let action = if deposit { Action::Deposit } else { Action::Read };
             // A deposit always names its domain.
@@ -926,7 +1215,7 @@ mod tests {
             let regime = if y2025 { Regime::Y2025 } else { Regime::Y2016 };
             let decision = decide(
                 &who,
-                &RecipientFacts { registered, consents: &consents, episodes: &episodes, restrictions: &[] },
+                &RecipientFacts { registered, consents: &consents, episodes: &episodes, restrictions: &[], emergency: &[] },
                 &ask,
                 &Policy { regime, window: CareWindow::default(), profiles: &profiles },
                 NOW,

@@ -61,15 +61,31 @@ pub struct Episode {
 }
 
 impl Episode {
-    /// When the episode ends (or ended): closed, else planned (or the activity after the
-    /// planned end), else `idle` after the later of its start and its last activity.
-    pub fn ends_at(&self, idle: Duration) -> OffsetDateTime {
+    /// When the episode ends (or ended), and what ends it: the close; else the earlier of
+    /// its planned end (pushed back by activity after it) and `idle` after its last activity
+    /// (or start). A plan can shorten an episode, never keep an idle one running.
+    pub fn ending(&self, idle: Duration) -> (OffsetDateTime, Ending) {
         let active = self.last_activity.map_or(self.start, |a| a.max(self.start));
+        let idle_end = active + idle;
         match (self.end, self.planned_end) {
-            (Some(end), _) => end,
-            (None, Some(planned)) => planned.max(active),
-            (None, None) => active + idle,
+            (Some(end), _) => (end, Ending::Closed),
+            (None, Some(planned)) if planned.max(active) < idle_end => {
+                (planned.max(active), Ending::Plan)
+            }
+            (None, _) => (idle_end, Ending::Inactivity),
         }
+    }
+
+    /// When the episode ends (or ended) ([`Episode::ending`]).
+    pub fn ends_at(&self, idle: Duration) -> OffsetDateTime {
+        self.ending(idle).0
+    }
+
+    /// Whether activity (a deposit, an attendance) is recorded in it at `now`: it has started
+    /// and has not ended. An episode in its follow-up window, or one still ahead, takes none:
+    /// activity there would revive an ended episode or run one that has not begun.
+    pub fn takes_activity(&self, now: OffsetDateTime, idle: Duration) -> bool {
+        self.start <= now && self.is_open(now, idle)
     }
 
     /// Whether the episode is still running at `now`: not ended (closed, planned or idle).
@@ -88,6 +104,29 @@ impl Episode {
         };
         now >= self.start - window.before && now <= last
     }
+}
+
+/// What ends an episode ([`Episode::ending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Closed,
+    Plan,
+    Inactivity,
+}
+
+/// The episode of `hcp` that takes activity at `now` ([`Episode::takes_activity`]), the
+/// latest started if several.
+pub fn active_episode(
+    episodes: &[Episode],
+    hcp: Uuid,
+    now: OffsetDateTime,
+    idle: Duration,
+) -> Option<Uuid> {
+    episodes
+        .iter()
+        .filter(|e| e.hcp == hcp && e.takes_activity(now, idle))
+        .max_by_key(|e| e.start)
+        .map(|e| e.id)
 }
 
 /// Why a planned episode's times are refused.
@@ -214,6 +253,16 @@ mod tests {
             ..planned
         };
         assert_eq!(stayed.ends_at(w.idle), start + Duration::days(5));
+        // A plan far ahead does not keep an idle episode running: inactivity ends it first.
+        let far = Episode {
+            planned_end: Some(start + Duration::days(300)),
+            ..episode(start)
+        };
+        assert_eq!(
+            far.ending(w.idle),
+            (start + Duration::days(90), Ending::Inactivity)
+        );
+        assert_eq!(planned.ending(w.idle).1, Ending::Plan);
         let closed = Episode {
             end: Some(start + Duration::days(1)),
             ..stayed
@@ -227,6 +276,39 @@ mod tests {
         assert!(cancelled.covers(start - Duration::days(3), w));
         assert!(!cancelled.covers(start - Duration::days(2) + Duration::seconds(1), w));
         assert!(!cancelled.covers(start, w));
+    }
+
+    #[test]
+    fn only_a_started_running_episode_takes_activity() {
+        let w = CareWindow::default();
+        let start = datetime!(2026-03-10 09:00 UTC);
+        let hcp = Uuid::from_u128(7);
+        let ended = Episode {
+            id: Uuid::from_u128(1),
+            hcp,
+            ..episode(start)
+        };
+        let ahead = Episode {
+            id: Uuid::from_u128(2),
+            hcp,
+            ..episode(start + Duration::days(100))
+        };
+        // Day 95: the first ended on day 90 (still in its follow-up window), the second is
+        // ahead: neither takes the deposit.
+        let day95 = start + Duration::days(95);
+        assert!(ended.covers(day95, w) && !ended.takes_activity(day95, w.idle));
+        assert!(ahead.covers(day95, w) && !ahead.takes_activity(day95, w.idle));
+        assert_eq!(active_episode(&[ended, ahead], hcp, day95, w.idle), None);
+        let day50 = start + Duration::days(50);
+        assert_eq!(
+            active_episode(&[ended, ahead], hcp, day50, w.idle),
+            Some(ended.id)
+        );
+        assert_eq!(
+            active_episode(&[ended], Uuid::from_u128(8), day50, w.idle),
+            None,
+            "another provider's"
+        );
     }
 
     #[test]

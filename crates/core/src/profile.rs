@@ -12,7 +12,12 @@ use crate::profession::Role;
 pub struct AccessProfiles {
     version: String,
     domains: BTreeMap<Role, BTreeSet<Domain>>,
+    /// The domains emergency access shows (SPEC 3.11).
+    emergency: BTreeSet<Domain>,
 }
+
+/// The emergency domains by default (SPEC 3.11).
+pub const EMERGENCY_DOMAINS: [Domain; 3] = [Domain::Allergy, Domain::Medication, Domain::Diagnosis];
 
 /// Why a matrix was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,7 +67,27 @@ impl AccessProfiles {
         Ok(AccessProfiles {
             version: version.trim().to_owned(),
             domains,
+            emergency: EMERGENCY_DOMAINS.into_iter().collect(),
         })
+    }
+
+    /// These profiles with `codes` as the emergency domains (`"*"` is not allowed: emergency
+    /// access is the narrow view).
+    pub fn with_emergency(mut self, codes: &[String]) -> Result<AccessProfiles, ProfileError> {
+        let mut set = BTreeSet::new();
+        for c in codes {
+            set.insert(Domain::parse(c).ok_or_else(|| ProfileError::UnknownDomain {
+                role: "emergency".to_owned(),
+                domain: c.clone(),
+            })?);
+        }
+        self.emergency = set;
+        Ok(self)
+    }
+
+    /// The domains emergency access shows.
+    pub fn emergency_domains(&self) -> &BTreeSet<Domain> {
+        &self.emergency
     }
 
     /// The version named in the file.
@@ -167,6 +192,7 @@ pub fn spec_default() -> AccessProfiles {
         Err(_) => AccessProfiles {
             version: "empty".to_owned(),
             domains: BTreeMap::new(),
+            emergency: BTreeSet::new(),
         },
     }
 }

@@ -26,11 +26,18 @@ pub fn parse_access_profiles(text: &str) -> Result<ehrshare_core::profile::Acces
     struct File {
         version: String,
         roles: std::collections::BTreeMap<String, Vec<String>>,
+        /// The emergency domains (SPEC 3.11); default allergy, medication, diagnosis.
+        #[serde(default)]
+        emergency: Option<Vec<String>>,
     }
     let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
     let entries: Vec<(String, Vec<String>)> = file.roles.into_iter().collect();
-    ehrshare_core::profile::AccessProfiles::from_entries(&file.version, &entries)
-        .map_err(|e| e.to_string())
+    let profiles = ehrshare_core::profile::AccessProfiles::from_entries(&file.version, &entries)
+        .map_err(|e| e.to_string())?;
+    match file.emergency {
+        Some(codes) => profiles.with_emergency(&codes).map_err(|e| e.to_string()),
+        None => Ok(profiles),
+    }
 }
 
 /// The environment variable prefix.
@@ -75,6 +82,8 @@ pub const KEYS: &[&str] = &[
     "care_window_before_days",
     "care_window_after_days",
     "care_episode_idle_days",
+    "break_glass_enabled",
+    "break_glass_repeat_per_week",
     "oidc_issuer",
     "oidc_client_id",
     "oidc_client_secret",
@@ -182,6 +191,10 @@ pub struct Config {
     /// A care episode with no recorded or planned end ends this many days after its last
     /// deposit or attendance (reads never count).
     pub care_episode_idle_days: u32,
+    /// Whether providers may turn emergency access ("break-glass", SPEC 3.11) on.
+    pub break_glass_enabled: bool,
+    /// Emergency grants to one user within seven days that raise a further alert.
+    pub break_glass_repeat_per_week: u32,
     /// The role -> domains matrix (TOML, as `config/access-profiles.toml`); default: the copy
     /// built into the binary.
     #[serde(default)]
@@ -285,6 +298,8 @@ impl Default for Config {
             care_window_before_days: 7,
             care_window_after_days: 30,
             care_episode_idle_days: 90,
+            break_glass_enabled: false,
+            break_glass_repeat_per_week: 3,
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,
@@ -475,6 +490,9 @@ impl Config {
         }
         if self.body_limit_bytes == 0 {
             return invalid("body_limit_bytes must be at least 1".to_owned());
+        }
+        if self.break_glass_repeat_per_week == 0 {
+            return invalid("break_glass_repeat_per_week must be at least 1".to_owned());
         }
         if !(1..=3_650).contains(&self.care_episode_idle_days) {
             return invalid("care_episode_idle_days must be 1 to 3650".to_owned());
@@ -682,11 +700,16 @@ mod access_profile_tests {
         let a: Vec<_> = shipped.entries().map(|(r, d)| (r, d.clone())).collect();
         let b: Vec<_> = spec.entries().map(|(r, d)| (r, d.clone())).collect();
         assert_eq!(a, b);
-        assert_eq!(shipped.version(), "2026-11-25.1");
+        assert_eq!(shipped.emergency_domains(), spec.emergency_domains());
+        assert_eq!(shipped.version(), "2026-12-07.1");
     }
 
     #[test]
     fn mistakes_in_the_matrix_name_themselves() {
+        let emergency =
+            SHIPPED_ACCESS_PROFILES.replace("\"medication\", \"diagnosis\"]\n", "\"meds\"]\n");
+        let e = parse_access_profiles(&emergency).unwrap_err();
+        assert!(e.contains("meds") && e.contains("emergency"), "{e}");
         let typo = SHIPPED_ACCESS_PROFILES.replace("\"laboratory\"]", "\"labratory\"]");
         let e = parse_access_profiles(&typo).unwrap_err();
         assert!(e.contains("labratory"), "{e}");

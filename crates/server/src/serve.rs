@@ -73,6 +73,10 @@ pub fn app_settings(config: &Config) -> Settings {
             after: time::Duration::days(i64::from(config.care_window_after_days)),
             idle: time::Duration::days(i64::from(config.care_episode_idle_days)),
         },
+        break_glass: ehrshare_app::settings::BreakGlassSettings {
+            enabled: config.break_glass_enabled,
+            repeat_per_week: config.break_glass_repeat_per_week,
+        },
         // Checked when the configuration was loaded.
         access_profiles: config
             .access_profiles()

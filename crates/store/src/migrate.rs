@@ -48,6 +48,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (15, "deposit_key", "0015_deposit_key.sql"),
     (16, "client_keys", "0016_client_keys.sql"),
     (17, "care_that_ends", "0017_care_that_ends.sql"),
+    (18, "break_glass", "0018_break_glass.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -68,6 +69,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (15, "deposit_key", "0015_deposit_key.sql"),
     (16, "client_keys", "0016_client_keys.sql"),
     (17, "care_that_ends", "0017_care_that_ends.sql"),
+    (18, "break_glass", "0018_break_glass.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

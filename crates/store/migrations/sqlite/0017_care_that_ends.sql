@@ -7,3 +7,13 @@ ALTER TABLE care_episode ADD COLUMN last_activity_at TEXT;
 
 -- A provider's episodes, for its review of those still open.
 CREATE INDEX care_episode_hcp ON care_episode (hcp_id, start_at);
+
+-- An unclosed episode's last activity so far: its provider's latest deposit for the recipient
+-- since the episode began (a deposit's record version time), so that an episode in use does
+-- not end the day this migration runs.
+UPDATE care_episode SET last_activity_at = (
+    SELECT max(d.updated_at) FROM record d
+    WHERE d.recipient_id = care_episode.recipient_id
+      AND d.source_hcp = care_episode.hcp_id
+      AND d.updated_at >= care_episode.start_at
+) WHERE end_at IS NULL;

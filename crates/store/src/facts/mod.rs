@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::consent::ConsentRow;
 use crate::db::Db;
+use crate::emergency::EmergencyRow;
 use crate::episode::EpisodeRow;
 use crate::error::StoreError;
 use crate::packed::{self};
@@ -27,6 +28,8 @@ pub struct RecipientFacts {
     pub consents: Vec<ConsentRow>,
     pub episodes: Vec<EpisodeRow>,
     pub restrictions: Vec<RestrictionRow>,
+    /// Emergency access granted (SPEC 3.11), in force or not.
+    pub emergency: Vec<EmergencyRow>,
     /// The current records in the domains asked for, by domain and oldest first in each.
     pub records: Vec<ListedRecord>,
 }
@@ -164,6 +167,7 @@ impl Db {
                     row.get("consents")?,
                     row.get("episodes")?,
                     row.get("restrictions")?,
+                    row.get("emergency")?,
                 ];
                 let mut records = Vec::new();
                 if !records_in.is_empty() {
@@ -183,7 +187,7 @@ impl Db {
                 Ok(Some((registration, lists, records)))
             })
         });
-        let (registration, lists, records): (RecipientRow, [String; 4], Vec<ListedRecord>) =
+        let (registration, lists, records): (RecipientRow, [String; 5], Vec<ListedRecord>) =
             if let Some(found) = in_place {
                 match found? {
                     Some(found) => found,
@@ -209,12 +213,13 @@ impl Db {
                             row.try_get("consents")?,
                             row.try_get("episodes")?,
                             row.try_get("restrictions")?,
+                            row.try_get("emergency")?,
                         ],
                         decode_records(recipient, &records)?,
                     )
                 })
             };
-        let [sdms, consents, episodes, restrictions] = lists;
+        let [sdms, consents, episodes, restrictions, emergency] = lists;
         type Sdm = (
             String,
             String,
@@ -347,12 +352,25 @@ impl Db {
                 })
                 .collect::<Result<_, StoreError>>()?;
         facts_order(&mut sdms, &mut consents, &mut episodes, &mut restrictions);
+        type Emergency = (String, String, String, String);
+        let emergency: Vec<EmergencyRow> = packed::decode::<Emergency>("emergency", &emergency)?
+            .into_iter()
+            .map(|e| {
+                Ok(EmergencyRow {
+                    id: packed::uuid(&e.0)?,
+                    hcp_id: packed::uuid(&e.1)?,
+                    account_id: packed::uuid(&e.2)?,
+                    until: packed::ts(&e.3)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
         Ok(Some(RecipientFacts {
             registration,
             sdms,
             consents,
             episodes,
             restrictions,
+            emergency,
             records,
         }))
     }

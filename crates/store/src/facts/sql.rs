@@ -217,6 +217,19 @@ pub(super) fn build_facts_sql(b: crate::Backend, records: usize) -> String {
         "FROM restriction x WHERE x.recipient_id = r.recipient_id AND x.lifted_at IS NULL",
         None,
     );
+    // Emergency access: every grant (rare; the decision, on the application's clock, finds
+    // any in force).
+    let emergency = packed::list(
+        b,
+        &[
+            Col::Uuid("g.grant_id"),
+            Col::Uuid("g.hcp_id"),
+            Col::Uuid("g.account_id"),
+            Col::Plain("g.until_at"),
+        ],
+        "FROM emergency_access g WHERE g.recipient_id = r.recipient_id",
+        None,
+    );
     // `records` is a [`Wanted::key`], 0 for none.
     let records = if records == 0 {
         "'[]'".to_owned()
@@ -225,7 +238,8 @@ pub(super) fn build_facts_sql(b: crate::Backend, records: usize) -> String {
     };
     format!(
         "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
-             {episodes} AS episodes, {restrictions} AS restrictions, {records} AS records \
+             {episodes} AS episodes, {restrictions} AS restrictions, \
+             {emergency} AS emergency, {records} AS records \
              FROM recipient r WHERE r.recipient_id = $1"
     )
 }

@@ -323,3 +323,49 @@ async fn the_portal_books_an_episode_ahead_in_hong_kong_time() {
 }
 
 both_regimes!(the_portal_books_an_episode_ahead_in_hong_kong_time);
+
+async fn a_deposit_in_the_follow_up_window_does_not_revive_an_ended_episode() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    let opened = w.now();
+    let r = w.open(json!({"kind": "attendance"})).await;
+    let episode = r.json()["id"].as_str().unwrap().to_owned();
+    // Day 100: ended by itself on day 90, still in its follow-up window. A deposit there is
+    // allowed (the window covers it) but is no activity in the episode.
+    let doctor = w.doctor_at(opened + Duration::days(100)).await;
+    let r = w
+        .post(
+            &doctor,
+            &format!("/api/v1/recipients/{}/records", w.recipient),
+            condition("dx-100"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Closing it now would restart the follow-up window: refused, audited.
+    let r = w
+        .post(
+            &doctor,
+            &format!(
+                "/api/v1/recipients/{}/episodes/{episode}/close",
+                w.recipient
+            ),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["code"], "episode-ended");
+    let e = w.last_entry().await;
+    assert_eq!(e.entry.action, "episode.close");
+    assert_eq!(e.entry.denial_reason.as_deref(), Some("episode-ended"));
+    // Day 120 is the window's last; day 120 and a second is outside it.
+    let doctor = w.doctor_at(opened + Duration::days(120)).await;
+    assert_eq!(w.summary(&doctor).await.status, 200);
+    w.t.clock
+        .set(opened + Duration::days(120) + Duration::seconds(1));
+    assert_eq!(
+        w.summary(&doctor).await.json()["code"],
+        "no-care-relationship"
+    );
+}
+
+both_regimes!(a_deposit_in_the_follow_up_window_does_not_revive_an_ended_episode);

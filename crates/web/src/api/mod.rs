@@ -86,6 +86,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
         recipients::unlock::CardUnlockBody,
         recipients::episodes::EpisodeBody,
         recipients::episodes::EpisodeView,
+        recipients::episodes::OpenEpisodeView,
         records::RecordView,
         recipients::summary::DomainView,
         recipients::summary::SummaryView,
@@ -97,6 +98,9 @@ use crate::error::{FieldErrorBody, ProblemBody};
         terminology::TermView,
         providers::card_readers::ReaderBody,
         providers::card_readers::ReaderView,
+        providers::break_glass::BreakGlassSwitch,
+        recipients::break_glass::BreakGlassBody,
+        recipients::break_glass::BreakGlassView,
         consents::CardBody,
         records::ErrorBody,
         office::PhoneConsentBody,
@@ -195,6 +199,8 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(records::entered_in_error))
         .routes(routes!(terminology::terminology))
         .routes(routes!(providers::card_readers::register_reader))
+        .routes(routes!(providers::break_glass::set_break_glass))
+        .routes(routes!(recipients::break_glass::break_glass))
         .routes(routes!(office::consent_by_phone))
         .routes(routes!(consents::consent_by_card))
         .routes(routes!(access_log::recipient_log))

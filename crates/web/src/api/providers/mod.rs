@@ -1,6 +1,7 @@
 //! `/api/v1/providers` (office: applications, lifecycle, locations) and `/api/v1/directory`
 //! (public: active providers and their service locations, bilingual).
 
+pub mod break_glass;
 pub mod card_readers;
 
 use axum::Json;

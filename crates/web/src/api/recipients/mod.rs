@@ -1,5 +1,6 @@
 //! `/api/v1/recipients`: registering healthcare recipients (office, until accounts exist).
 
+pub mod break_glass;
 pub mod consents;
 pub mod episodes;
 pub mod find;

@@ -1,0 +1,242 @@
+//! Emergency access, "break-glass" (SPEC 3.11): a doctor opens a registered recipient's
+//! record without a sharing consent, on a stated reason, for four hours, the emergency domains
+//! only. Off unless the deployment allows it and the provider's user administrator turned it
+//! on. Each grant notifies the recipient at once on every channel they have, opens an alert
+//! for the provider's privacy review and the office, and a user's repeated use raises a
+//! further alert. The reads themselves are decided by `core::access::decide` on the grant,
+//! each audited with the flag [`crate::access::BREAK_GLASS`].
+
+use ehrshare_core::access::{BreakGlassRefused, EMERGENCY_ACCESS, EmergencyReason};
+use ehrshare_core::alert::AlertStatus;
+use ehrshare_core::audit::Outcome;
+use ehrshare_core::notification::Channel;
+use ehrshare_core::recipient::RecipientStatus;
+use ehrshare_store::alert::AlertRow;
+use ehrshare_store::emergency::NewEmergencyAccess;
+use ehrshare_store::{Conn, change};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::Session;
+use crate::caller::Caller;
+use crate::error::invalid;
+use crate::recipient::recipient_notice;
+use crate::{App, AppError};
+
+/// The longest free text of a reason.
+const DETAILS_MAX: usize = 500;
+
+/// A grant as answered.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    pub id: Uuid,
+    pub until: OffsetDateTime,
+    /// The domains it shows (codes).
+    pub domains: Vec<String>,
+}
+
+impl App {
+    /// The provider's user administrator turns emergency access on or off for the provider
+    /// (403 `break-glass-disabled` to turn it on where the deployment does not allow it).
+    /// Audited.
+    pub async fn set_break_glass(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        hcp: Uuid,
+        enabled: bool,
+    ) -> Result<(), AppError> {
+        let now = self.clock().now();
+        let admin = session
+            .account()
+            .filter(|a| a.hcp_id == Some(hcp) && a.user_admin)
+            .ok_or(AppError::NotFound)?;
+        if enabled && !self.settings().break_glass.enabled {
+            return Err(disabled());
+        }
+        let by = admin.id;
+        let mut entry = caller.entry(self, "break-glass.configure", Outcome::Allowed);
+        entry.reason = Some(if enabled { "on" } else { "off" }.to_owned());
+        let set = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::emergency::set_break_glass(conn, hcp, enabled, by, now).await
+            })
+        });
+        self.audit_with(entry, set).await?;
+        Ok(())
+    }
+
+    /// A doctor breaks the glass for a recipient: `reason` one of
+    /// [`EmergencyReason`]'s codes, `details` free text. Refusals are audited.
+    pub async fn break_glass(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        reason: &str,
+        details: &str,
+    ) -> Result<Granted, AppError> {
+        let now = self.clock().now();
+        // The request's own shape first: nothing decided, nothing stored.
+        let reason = EmergencyReason::parse(reason.trim()).ok_or_else(|| {
+            invalid(
+                "/reason",
+                "invalid-emergency-reason",
+                "unconscious, life-threatening, unable-to-communicate or other",
+            )
+        })?;
+        let details = details.trim();
+        if details.is_empty() || details.chars().count() > DETAILS_MAX {
+            return Err(invalid(
+                "/details",
+                "required",
+                "what makes this an emergency, in up to 500 characters",
+            ));
+        }
+        let asker = self.asker(session).await?;
+        let facts = self.facts(recipient, &[]).await?;
+        let mut entry = caller.entry(self, "break-glass", Outcome::Denied);
+        entry.recipient = Some(recipient);
+        entry.reason = Some(format!("{}: {details}", reason.code()));
+        let hcp = asker.requester.hcp;
+        let switched_on =
+            self.settings().break_glass.enabled && self.db().break_glass_enabled(hcp).await?;
+        let refusal = if !switched_on {
+            Some(disabled())
+        } else if asker.system_only
+            || asker.scopes.is_some()
+            || asker.launch_patient.is_some_and(|p| p != recipient)
+        {
+            // A person at a browser, never an app's token: the reason is theirs to state.
+            Some(crate::access::deny_error(
+                ehrshare_core::access::DenyReason::RoleNotPermitted,
+            ))
+        } else {
+            let registered = facts.registration.recipient.status == RecipientStatus::Active;
+            ehrshare_core::access::may_break_glass(
+                &asker.requester,
+                registered,
+                &facts.consents,
+                now,
+            )
+            .err()
+            .map(|refused| match refused {
+                BreakGlassRefused::Standing(reason) => crate::access::deny_error(reason),
+                BreakGlassRefused::NotADoctor => {
+                    crate::access::deny_error(ehrshare_core::access::DenyReason::RoleNotPermitted)
+                }
+                BreakGlassRefused::NotNeeded => AppError::Conflict {
+                    code: "break-glass-not-needed",
+                    message: "a sharing consent or deemed consent already allows access".to_owned(),
+                },
+            })
+        };
+        if let Some(error) = refusal {
+            entry.denial_reason = Some(error.code().to_owned());
+            self.audit(entry).await?;
+            return Err(error);
+        }
+        let account = asker.account.ok_or(AppError::NotFound)?;
+        let until = now + EMERGENCY_ACCESS;
+        let grant = NewEmergencyAccess {
+            id: Uuid::now_v7(),
+            recipient_id: recipient,
+            hcp_id: hcp,
+            account_id: account,
+            reason: reason.code().to_owned(),
+            details: details.to_owned(),
+            started_at: now,
+            until,
+        };
+        let earlier = self
+            .db()
+            .emergency_grants_since(account, now - time::Duration::days(7))
+            .await?;
+        let alert = |rule: &str| AlertRow {
+            id: Uuid::now_v7(),
+            rule: rule.to_owned(),
+            hcp_id: Some(hcp),
+            account_id: Some(account),
+            recipient_id: Some(recipient),
+            detail: Some(format!("{}: {details}", reason.code())),
+            status: AlertStatus::Open,
+            note: None,
+            created_at: now,
+        };
+        let mut alerts = vec![alert("break-glass")];
+        let limit = i64::from(self.settings().break_glass.repeat_per_week.max(1));
+        if earlier + 1 >= limit {
+            alerts.push(alert("break-glass-repeated"));
+        }
+        entry.outcome = Outcome::Allowed;
+        let domains: Vec<String> = self
+            .settings()
+            .access_profiles
+            .emergency_domains()
+            .iter()
+            .map(|d| d.code().to_owned())
+            .collect();
+        entry.domains = domains.clone();
+        // At once on every channel the recipient has (SPEC 3.11), not only their chosen one.
+        let r = &facts.registration.recipient;
+        let hk = ehrshare_core::clock::in_hong_kong(now);
+        let params = std::collections::BTreeMap::from([
+            (
+                "provider".to_owned(),
+                format!("{} {}", asker.hcp_names.1, asker.hcp_names.0),
+            ),
+            (
+                "time".to_owned(),
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}",
+                    hk.year(),
+                    u8::from(hk.month()),
+                    hk.day(),
+                    hk.hour(),
+                    hk.minute()
+                ),
+            ),
+            ("reason".to_owned(), details.to_owned()),
+        ]);
+        let first = recipient_notice(r, None, "emergency-access", params);
+        let mut notices = vec![first.clone()];
+        for (channel, address) in [
+            (Channel::Sms, Some(r.phone.clone())),
+            (Channel::Email, r.email.clone()),
+        ] {
+            if let Some(address) = address.filter(|a| !a.trim().is_empty())
+                && first.channel != channel
+            {
+                let mut n = first.clone();
+                n.channel = channel;
+                n.address = address;
+                notices.push(n);
+            }
+        }
+        let stored = grant.clone();
+        let store = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::emergency::insert_emergency_access(conn.reborrow(), &stored)
+                    .await?;
+                for a in &alerts {
+                    ehrshare_store::alert::insert_alert(conn.reborrow(), a).await?;
+                }
+                Ok(())
+            })
+        });
+        self.audit_and_notify(entry, Some(store), notices).await?;
+        Ok(Granted {
+            id: grant.id,
+            until,
+            domains,
+        })
+    }
+}
+
+/// Emergency access is not switched on (for the deployment or the provider).
+fn disabled() -> AppError {
+    AppError::Forbidden {
+        code: "break-glass-disabled",
+        message: "emergency access is not turned on for this provider".to_owned(),
+    }
+}

@@ -1,0 +1,276 @@
+//! Emergency access, "break-glass" (issue 26, item 5; SPEC 3.11), through HTTP under both
+//! consent regimes: off unless the deployment allows it and the provider turns it on; a doctor
+//! only, on a stated reason; the emergency domains for four hours to the second; the patient
+//! told at once; an alert open; every read flagged; repeated use alerted again.
+
+use ehrshare_app::Settings;
+use ehrshare_app::settings::BreakGlassSettings;
+use ehrshare_core::audit::Outcome;
+use ehrshare_core::clock::Clock;
+use ehrshare_testkit::Agent;
+use serde_json::{Value, json};
+use time::Duration;
+use time::format_description::well_known::Rfc3339;
+
+use crate::world::{SEED, World, both_regimes, condition, medication, note, with_kind, world_with};
+
+fn settings(enabled: bool) -> Settings {
+    Settings {
+        break_glass: BreakGlassSettings {
+            enabled,
+            repeat_per_week: 2,
+        },
+        auth: ehrshare_app::settings::AuthSettings {
+            password_max_age: Duration::ZERO,
+            ..Default::default()
+        },
+        ..Settings::default()
+    }
+}
+
+impl World {
+    async fn break_glass(&self, agent: &Agent, body: Value) -> ehrshare_testkit::TestResponse {
+        self.post(
+            agent,
+            &format!("/api/v1/recipients/{}/break-glass", self.recipient),
+            body,
+        )
+        .await
+    }
+
+    async fn switch(&self, enabled: bool) -> ehrshare_testkit::TestResponse {
+        self.t
+            .send_json(
+                Some(&self.ua),
+                axum::http::Request::put(format!("/api/v1/providers/{}/break-glass", self.hcp)),
+                &json!({ "enabled": enabled }),
+            )
+            .await
+    }
+
+    /// Clinic B, with the patient's consent and an episode, deposits a diagnosis, a
+    /// medication and a clinical note: a record for Clinic A's doctor to find.
+    async fn records_at_clinic_b(&self) {
+        let office = self.t.office().await;
+        let b = self.other_doctor_hcp().await;
+        let r = self
+            .post(
+                &office,
+                &format!("/api/v1/office/recipients/{}/consents", self.recipient),
+                with_kind(json!({"hcp": b, "call_ref": "CALL-B"}), "indefinite"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = self
+            .post(
+                &self.other_doctor,
+                &format!("/api/v1/recipients/{}/episodes", self.recipient),
+                json!({"kind": "attendance"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        for resource in [condition("dx-b"), medication("rx-b"), note("note-b")] {
+            let r = self
+                .post(
+                    &self.other_doctor,
+                    &format!("/api/v1/recipients/{}/records", self.recipient),
+                    resource,
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+    }
+}
+
+async fn the_feature_is_off_unless_the_deployment_and_the_provider_turn_it_on() {
+    let reason = json!({"reason": "unconscious", "details": "brought in by ambulance"});
+    // Off for the deployment: refused, audited; the provider cannot turn it on.
+    let w = world_with(settings(false)).await;
+    let r = w.break_glass(&w.doctor, reason.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "break-glass-disabled");
+    let e = w.last_entry().await;
+    assert_eq!(
+        (e.entry.action.as_str(), e.entry.outcome),
+        ("break-glass", Outcome::Denied)
+    );
+    assert_eq!(w.switch(true).await.json()["code"], "break-glass-disabled");
+
+    // On for the deployment, not yet for the provider: refused too.
+    let w = world_with(settings(true)).await;
+    let r = w.break_glass(&w.doctor, reason.clone()).await;
+    assert_eq!(r.json()["code"], "break-glass-disabled", "{}", r.text());
+    // Only the provider's user administrator turns it on.
+    let r =
+        w.t.send_json(
+            Some(&w.doctor),
+            axum::http::Request::put(format!("/api/v1/providers/{}/break-glass", w.hcp)),
+            &json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = w.switch(true).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(w.last_entry().await.entry.action, "break-glass.configure");
+
+    // A reason is required, from the list, with words; nothing is decided or stored without.
+    let before = w.audit_count().await;
+    for (body, field) in [
+        (json!({"details": "brought in by ambulance"}), "/reason"),
+        (json!({"reason": "curious", "details": "x"}), "/reason"),
+        (json!({"reason": "other"}), "/details"),
+        (
+            json!({"reason": "other", "details": "x".repeat(501)}),
+            "/details",
+        ),
+    ] {
+        let r = w.break_glass(&w.doctor, body).await;
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert_eq!(r.json()["errors"][0]["field"], field);
+    }
+    assert_eq!(w.audit_count().await, before);
+    // A doctor only.
+    let r = w.break_glass(&w.pharmacist, reason.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "role-not-permitted");
+    assert_eq!(
+        w.last_entry().await.entry.denial_reason.as_deref(),
+        Some("role-not-permitted")
+    );
+    // Not where a consent already lets the doctor in.
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    let r = w.break_glass(&w.doctor, reason).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["code"], "break-glass-not-needed");
+    // Turned off again: refused again.
+    assert_eq!(w.switch(false).await.status, 200);
+}
+
+both_regimes!(the_feature_is_off_unless_the_deployment_and_the_provider_turn_it_on);
+
+async fn a_doctor_sees_the_emergency_domains_for_four_hours_and_everyone_is_told() {
+    let w = world_with(settings(true)).await;
+    assert_eq!(w.switch(true).await.status, 200);
+    w.records_at_clinic_b().await;
+    // No consent with Clinic A: nothing.
+    assert_eq!(
+        w.summary(&w.doctor).await.json()["code"],
+        "consent-required"
+    );
+
+    let granted_at = w.t.clock.now();
+    let r = w
+        .break_glass(
+            &w.doctor,
+            json!({"reason": "unconscious", "details": "collapsed in the waiting room"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let until = time::OffsetDateTime::parse(r.json()["until"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert_eq!(
+        until,
+        granted_at + Duration::hours(4),
+        "four hours to the second"
+    );
+    let e = w.last_entry().await;
+    assert_eq!(e.entry.action, "break-glass");
+    assert_eq!(e.entry.outcome, Outcome::Allowed);
+    assert_eq!(
+        e.entry.reason.as_deref(),
+        Some("unconscious: collapsed in the waiting room")
+    );
+
+    // The patient is told at once, in their language, with the reason.
+    let notice = w.t.last_message("+85291234567", "emergency-access").await;
+    assert!(
+        notice["reason"].as_str().unwrap().contains("collapsed"),
+        "{notice}"
+    );
+    // The alert is open for the provider's privacy review (and the office's).
+    let alerts = w
+        .get(&w.ua, &format!("/api/v1/providers/{}/alerts", w.hcp))
+        .await
+        .json();
+    let alert = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "break-glass")
+        .unwrap_or_else(|| panic!("{alerts}"))
+        .clone();
+    assert_eq!(alert["status"], "open");
+
+    // The emergency domains only, every read flagged.
+    let r = w.summary(&w.doctor).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut shown: Vec<String> = r.json()["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap().to_owned())
+        .collect();
+    shown.sort();
+    assert_eq!(shown, ["allergy", "diagnosis", "medication"]);
+    assert!(!r.text().contains("V2hlZXpl"), "no clinical note");
+    let e = w.last_entry().await;
+    assert_eq!(e.entry.reason.as_deref(), Some("break-glass"));
+    assert_eq!(e.entry.consent_id, None);
+    // Not for anyone else at the provider, and never a deposit (under 2016, where a deposit
+    // needs a consent; under 2025 joining alone allows it, emergency or not).
+    assert_eq!(
+        w.summary(&w.pharmacist).await.json()["code"],
+        "consent-required"
+    );
+    if crate::world::regime().consent_needed_to_deposit() {
+        let r = w.deposit(condition("dx-a")).await;
+        assert_eq!(r.json()["code"], "consent-required", "{}", r.text());
+    }
+
+    // To the second: a second before the end still reads; at the end, nothing.
+    w.t.clock.set(until - Duration::seconds(31));
+    let doctor = w.t.login_agent("dr.a", SEED, None).await;
+    assert_eq!(w.t.clock.now(), until - Duration::seconds(1));
+    assert_eq!(w.summary(&doctor).await.status, 200);
+    w.t.clock.set(until);
+    let r = w.summary(&doctor).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "consent-required");
+
+    // Again the same week: a second grant raises the further alert.
+    let r = w
+        .break_glass(
+            &doctor,
+            json!({"reason": "life-threatening", "details": "arrest"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let alerts =
+        w.t.db
+            .connect()
+            .await
+            .alerts(w.hcp.parse().unwrap())
+            .await
+            .unwrap();
+    assert!(
+        alerts.iter().any(|a| a.rule == "break-glass-repeated"),
+        "{alerts:?}"
+    );
+    // The patient's own log shows each flagged read.
+    let patient = w.patient().await;
+    let log = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/access-log", w.recipient),
+        )
+        .await
+        .json();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["action"] == "record.summary" && l["reason"] == "break-glass"),
+        "{log}"
+    );
+}
+
+both_regimes!(a_doctor_sees_the_emergency_domains_for_four_hours_and_everyone_is_told);
