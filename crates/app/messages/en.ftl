@@ -16,7 +16,12 @@ consent-changed-body = Your sharing consent with { $provider } changed on { $tim
 }. If this was not you, call the eHR Office.
 
 emergency-access-subject = Your eHealth record was opened in an emergency
-emergency-access-body = { $provider } opened the emergency part of your eHealth record (allergies, medication, diagnoses) without your sharing consent on { $time }, for four hours. Reason given: { $reason }. The access is reviewed; if you have concerns, call the eHR Office.
+emergency-access-body = { $provider } opened the emergency part of your eHealth record without your sharing consent on { $time }, for four hours. Reason given: { $reason ->
+    [unconscious] the patient was unconscious
+    [life-threatening] a life-threatening condition
+    [unable-to-communicate] the patient could not communicate
+   *[other] another emergency
+}. The access is reviewed; if you have concerns, call the eHR Office.
 
 access-notice-subject = Your eHealth record was viewed
 access-notice-body = { $provider } viewed your eHealth record on { $time }. The patient portal shows every access to your record.

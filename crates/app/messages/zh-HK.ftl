@@ -15,7 +15,12 @@ consent-changed-body = 你給予 { $provider } 的互通同意已於 { $time } �
 }。如非你本人所為，請致電醫健通辦事處。
 
 emergency-access-subject = 你的醫健通紀錄曾在緊急情況下被開啟
-emergency-access-body = { $provider } 已於 { $time } 在未有你的互通同意下，開啟你的醫健通紀錄中的緊急資料（過敏、藥物、診斷），為期四小時。所述原因：{ $reason }。這次查閱會被覆核；如有疑問，請致電電子健康紀錄統籌處。
+emergency-access-body = { $provider } 已於 { $time } 在未有你的互通同意下，開啟你的醫健通紀錄中的緊急資料，為期四小時。所述原因：{ $reason ->
+    [unconscious] 病人失去知覺
+    [life-threatening] 危及生命的情況
+    [unable-to-communicate] 病人無法溝通
+   *[other] 其他緊急情況
+}。這次查閱會被覆核；如有疑問，請致電電子健康紀錄統籌處。
 
 access-notice-subject = 你的醫健通紀錄曾被查閱
 access-notice-body = { $provider } 已於 { $time } 查閱你的醫健通紀錄。病人入口網站列出每次查閱紀錄。

@@ -297,7 +297,13 @@ impl App {
                 consents: &facts.consents,
                 episodes: &facts.episodes,
                 restrictions: &facts.restrictions,
-                emergency: &facts.emergency,
+                // A grant is a person's, at a browser: never an app's or a clinic system's
+                // token, even one acting for that doctor (ADR 0017).
+                emergency: if asker.scopes.is_none() && !asker.system_only {
+                    &facts.emergency
+                } else {
+                    &[]
+                },
             },
             ask,
             &self.policy(),
@@ -325,9 +331,10 @@ impl App {
             Decision::Permit { basis, obligations } => {
                 entry.consent_id = basis.consent;
                 entry.episode_id = basis.episode;
-                // Every read on emergency access says so, whatever else was stated.
-                if basis.emergency.is_some() {
-                    entry.reason = Some(BREAK_GLASS.to_owned());
+                // Every read on emergency access says so, with the grant, whatever else was
+                // stated.
+                if let Some(grant) = basis.emergency {
+                    entry.reason = Some(format!("{BREAK_GLASS} {grant}"));
                 }
                 entry.domains = obligations
                     .domains

@@ -30,6 +30,8 @@ pub struct LogLine {
     pub actor_user_name: Option<String>,
     pub hcp_name_en: Option<String>,
     pub hcp_name_zh: Option<String>,
+    /// The disclosure a `disclosure.record` entry recorded, in the recipient's own log.
+    pub disclosure: Option<ehrshare_store::disclosure::DisclosureRow>,
 }
 
 /// At most this many lines per page.
@@ -70,6 +72,7 @@ impl App {
                 actor_name_zh: actor.and_then(|a| a.1),
                 hcp_name_en: hcp.as_ref().map(|h| h.0.clone()),
                 hcp_name_zh: hcp.map(|h| h.1),
+                disclosure: None,
             });
         }
         Ok(out)
@@ -88,7 +91,39 @@ impl App {
             .db()
             .audit_entries_by(AuditFilter::Recipient(recipient), before, PAGE)
             .await?;
-        self.lines(entries).await
+        // A recorded disclosure shows once it is no longer withheld (SPEC 3.11), with what
+        // was disclosed to whom; until then its entry is not the recipient's to see.
+        let disclosures = if entries
+            .iter()
+            .any(|e| e.entry.action == ehrshare_core::disclosure::DISCLOSURE_ACTION)
+        {
+            self.db().disclosures(recipient).await?
+        } else {
+            Vec::new()
+        };
+        let now = self.clock().now();
+        let shown = |e: &AuditEntry| {
+            if e.entry.action != ehrshare_core::disclosure::DISCLOSURE_ACTION {
+                return Some(None);
+            }
+            let d = disclosures
+                .iter()
+                .find(|d| e.entry.record_ids.first() == Some(&d.id))?;
+            ehrshare_core::disclosure::visible(d.withhold_until, now).then(|| Some(d.clone()))
+        };
+        let mut kept = Vec::with_capacity(entries.len());
+        let mut details = Vec::with_capacity(entries.len());
+        for e in entries {
+            if let Some(d) = shown(&e) {
+                details.push(d);
+                kept.push(e);
+            }
+        }
+        let mut lines = self.lines(kept).await?;
+        for (line, d) in lines.iter_mut().zip(details) {
+            line.disclosure = d;
+        }
+        Ok(lines)
     }
 
     /// An entry about a recipient with its RFC 6962 inclusion proof in the current tree, for
@@ -111,6 +146,17 @@ impl App {
         let (entry, proof, head) = self.audit_inclusion_proof(seq).await?;
         if entry.entry.recipient != Some(recipient) {
             return Err(AppError::NotFound);
+        }
+        // A withheld disclosure's entry is not the recipient's yet, proof included.
+        if entry.entry.action == ehrshare_core::disclosure::DISCLOSURE_ACTION {
+            let now = self.clock().now();
+            let visible = self.db().disclosures(recipient).await?.iter().any(|d| {
+                entry.entry.record_ids.first() == Some(&d.id)
+                    && ehrshare_core::disclosure::visible(d.withhold_until, now)
+            });
+            if !visible {
+                return Err(AppError::NotFound);
+            }
         }
         Ok((entry, proof, head))
     }
@@ -294,7 +340,7 @@ fn as_a_provider_sees_it(e: &mut AuditEntry) {
     }
 }
 
-fn is_privacy_officer(session: &Session) -> bool {
+pub(crate) fn is_privacy_officer(session: &Session) -> bool {
     matches!(&session.subject, Subject::Account(a)
         if a.realm == Realm::Office
             && OfficeRole::parse(&a.role) == Some(OfficeRole::PrivacyOfficer))

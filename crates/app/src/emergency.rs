@@ -85,25 +85,44 @@ impl App {
                 "unconscious, life-threatening, unable-to-communicate or other",
             )
         })?;
-        let details = details.trim();
-        if details.is_empty() || details.chars().count() > DETAILS_MAX {
-            return Err(invalid(
-                "/details",
-                "required",
-                "what makes this an emergency, in up to 500 characters",
-            ));
-        }
+        // Shown to people (the alert's reviewers): no control or bidirectional characters.
+        let mut problems = Vec::new();
+        let details = ehrshare_core::field::display_text(
+            &mut problems,
+            "/details",
+            details,
+            DETAILS_MAX,
+            true,
+        )
+        .ok_or_else(|| crate::error::invalid_fields("the emergency's details", problems))?;
         let asker = self.asker(session).await?;
-        let facts = self.facts(recipient, &[]).await?;
+        // The audit entry names the reason's code only: free text in a permanent log about a
+        // patient is not for anyone at any provider to write (ADR 0017). The words stay with
+        // the grant and its alert.
         let mut entry = caller.entry(self, "break-glass", Outcome::Denied);
         entry.recipient = Some(recipient);
-        entry.reason = Some(format!("{}: {details}", reason.code()));
+        entry.reason = Some(reason.code().to_owned());
         let hcp = asker.requester.hcp;
         let switched_on =
             self.settings().break_glass.enabled && self.db().break_glass_enabled(hcp).await?;
-        let refusal = if !switched_on {
-            Some(disabled())
-        } else if asker.system_only
+        if !switched_on {
+            // Before the recipient is looked up: a provider without the feature learns
+            // nothing of who is registered.
+            entry.denial_reason = Some(disabled().code().to_owned());
+            self.audit(entry).await?;
+            return Err(disabled());
+        }
+        let facts = match self.facts(recipient, &[]).await {
+            Err(AppError::NotFound) => {
+                entry.recipient = None;
+                entry.record_ids = vec![recipient];
+                entry.denial_reason = Some("not-found".to_owned());
+                self.audit(entry).await?;
+                return Err(AppError::NotFound);
+            }
+            other => other?,
+        };
+        let refusal = if asker.system_only
             || asker.scopes.is_some()
             || asker.launch_patient.is_some_and(|p| p != recipient)
         {
@@ -144,7 +163,7 @@ impl App {
             hcp_id: hcp,
             account_id: account,
             reason: reason.code().to_owned(),
-            details: details.to_owned(),
+            details: details.clone(),
             started_at: now,
             until,
         };
@@ -169,6 +188,7 @@ impl App {
             alerts.push(alert("break-glass-repeated"));
         }
         entry.outcome = Outcome::Allowed;
+        entry.record_ids = vec![grant.id];
         let domains: Vec<String> = self
             .settings()
             .access_profiles
@@ -196,7 +216,9 @@ impl App {
                     hk.minute()
                 ),
             ),
-            ("reason".to_owned(), details.to_owned()),
+            // The code, put into words by each language's message: the doctor's free text
+            // is not sent to the patient under the office's name.
+            ("reason".to_owned(), reason.code().to_owned()),
         ]);
         let first = recipient_notice(r, None, "emergency-access", params);
         let mut notices = vec![first.clone()];

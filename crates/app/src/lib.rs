@@ -27,6 +27,7 @@ pub mod counter;
 pub mod delivery;
 pub mod demo_reader;
 pub mod deposit;
+pub mod disclosure;
 pub mod duty;
 pub mod emergency;
 pub mod enrolment;

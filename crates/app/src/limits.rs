@@ -12,6 +12,10 @@ pub const REASON: usize = 500;
 /// A recipient's postal address, and the reference of an SDM's proof of relationship: checked
 /// where a registration is parsed, in core.
 pub use ehrshare_core::registration::{ADDRESS, RELATIONSHIP_PROOF};
+/// Who asked for a disclosure (SPEC 3.11).
+pub const REQUESTING_BODY: usize = 200;
+/// What a disclosure gave (SPEC 3.11).
+pub const DATA_DISCLOSED: usize = 1_000;
 /// A search text (`?q=`).
 pub const SEARCH: usize = 100;
 /// A deposit's `Idempotency-Key` header (visible ASCII).

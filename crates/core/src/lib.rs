@@ -12,6 +12,7 @@ pub mod clock;
 pub mod coded;
 pub mod consent;
 pub mod contact;
+pub mod disclosure;
 pub mod domain;
 pub mod episode;
 pub mod field;

@@ -78,6 +78,14 @@ pub async fn set_break_glass(
                 .bind(hcp)
                 .execute(&mut *db)
                 .await?;
+            // Turned off, grants in force end now.
+            sqlx::query(
+                "UPDATE emergency_access SET until_at = $2 WHERE hcp_id = $1 AND until_at > $2",
+            )
+            .bind(hcp)
+            .bind(Ts(at))
+            .execute(&mut *db)
+            .await?;
         }
     });
     Ok(())

@@ -16,6 +16,7 @@ pub mod card_reader;
 mod code;
 pub mod consent;
 mod db;
+pub mod disclosure;
 pub mod emergency;
 pub mod episode;
 mod error;

@@ -49,6 +49,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (16, "client_keys", "0016_client_keys.sql"),
     (17, "care_that_ends", "0017_care_that_ends.sql"),
     (18, "break_glass", "0018_break_glass.sql"),
+    (19, "disclosures", "0019_disclosures.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -70,6 +71,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (16, "client_keys", "0016_client_keys.sql"),
     (17, "care_that_ends", "0017_care_that_ends.sql"),
     (18, "break_glass", "0018_break_glass.sql"),
+    (19, "disclosures", "0019_disclosures.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

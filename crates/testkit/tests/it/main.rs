@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod disclosures;
 mod emergency;
 mod episodes;
 mod errors;

@@ -43,6 +43,38 @@ pub struct LogLineView {
     pub domains: Vec<String>,
     /// The purpose stated, if any.
     pub reason: Option<String>,
+    /// What a recorded disclosure gave to whom (the recipient's log, once not withheld).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<DisclosureView>,
+}
+
+/// A disclosure outside care (SPEC 3.11).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DisclosureView {
+    pub id: Uuid,
+    /// `court-order`, `police`, `coroner` or `research`.
+    pub legal_basis: String,
+    pub requesting_body: String,
+    pub data_disclosed: String,
+    /// `YYYY-MM-DD` (Hong Kong's date).
+    pub disclosed_on: String,
+    /// Until when the recipient is not told (none: told at once).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub withhold_until: Option<OffsetDateTime>,
+}
+
+impl From<ehrshare_app::disclosure::DisclosureRow> for DisclosureView {
+    fn from(d: ehrshare_app::disclosure::DisclosureRow) -> Self {
+        DisclosureView {
+            id: d.id,
+            legal_basis: d.legal_basis,
+            requesting_body: d.requesting_body,
+            data_disclosed: d.data_disclosed,
+            disclosed_on: d.disclosed_on,
+            withhold_until: d.withhold_until,
+        }
+    }
 }
 
 fn line(l: LogLine) -> LogLineView {
@@ -65,6 +97,7 @@ fn line(l: LogLine) -> LogLineView {
         recipient: e.recipient,
         domains: e.domains,
         reason: e.reason,
+        disclosure: l.disclosure.map(DisclosureView::from),
     }
 }
 

@@ -104,6 +104,8 @@ use crate::error::{FieldErrorBody, ProblemBody};
         consents::CardBody,
         records::ErrorBody,
         office::PhoneConsentBody,
+        office::DisclosureBody,
+        access_log::DisclosureView,
         recipients::records::RecordPage,
         access_log::LogLineView,
         access_log::AlertView,
@@ -202,6 +204,7 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(providers::break_glass::set_break_glass))
         .routes(routes!(recipients::break_glass::break_glass))
         .routes(routes!(office::consent_by_phone))
+        .routes(routes!(office::record_disclosure, office::disclosures))
         .routes(routes!(consents::consent_by_card))
         .routes(routes!(access_log::recipient_log))
         .routes(routes!(access_log::entry_proof))
