@@ -74,7 +74,7 @@ async fn issue_access_key(
 }
 
 /// A notice to a recipient through their notification channel, or to the SDM who acts for them
-/// (by SMS), in the recipient's language.
+/// through the SDM's own (SMS, or e-mail where they chose it), in the recipient's language.
 pub(crate) fn recipient_notice(
     r: &RecipientRow,
     sdm: Option<&SdmRow>,
@@ -83,7 +83,10 @@ pub(crate) fn recipient_notice(
 ) -> Notice {
     let locale = Locale::parse(&r.language).unwrap_or_default();
     let (channel, address) = match sdm {
-        Some(s) => (Channel::Sms, s.phone.clone()),
+        Some(s) => match (Channel::parse(&s.notify_channel), &s.email) {
+            (Some(Channel::Email), Some(email)) => (Channel::Email, email.clone()),
+            _ => (Channel::Sms, s.phone.clone()),
+        },
         None => {
             let channel = Channel::parse(&r.notify_channel).unwrap_or(Channel::Sms);
             let address = match channel {
@@ -201,6 +204,8 @@ impl App {
             relationship_proof: s.relationship_proof,
             phone: s.phone.as_str().to_owned(),
             created_at: now,
+            email: s.email.map(|e| e.as_str().to_owned()),
+            notify_channel: s.notify_channel.code().to_owned(),
         });
 
         // Activation: a fresh access key, hashed; the clear key only travels in the outbox.

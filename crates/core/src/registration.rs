@@ -116,6 +116,10 @@ pub struct SdmInput {
     /// Reference of the proof of relationship seen (birth certificate number, court order).
     pub relationship_proof: Option<String>,
     pub phone: String,
+    pub email: Option<String>,
+    /// How notices to the SDM reach them: `sms` (default) or `email` (issue 26: the SDM's own
+    /// channel, not the recipient's).
+    pub notify_channel: Option<String>,
 }
 
 /// A registration as entered.
@@ -173,6 +177,9 @@ pub struct NewSdm {
     pub claim: SdmClaim,
     pub relationship_proof: Option<String>,
     pub phone: Phone,
+    pub email: Option<Email>,
+    /// SMS or e-mail.
+    pub notify_channel: Channel,
 }
 
 /// Why a registration as entered cannot be stored.
@@ -331,18 +338,43 @@ impl NewRecipient {
             let name_zh = f.optional_name("/sdm/name_zh", s.name_zh.as_deref());
             let document = f.document("/sdm/document", &s.document);
             let phone = f.phone("/sdm/phone", &s.phone);
-            match (category, name_en, document, phone) {
-                (Some(category), Some(name_en), Some(document), Some(phone)) => Some(NewSdm {
-                    name_en,
-                    name_zh,
-                    document,
-                    claim: SdmClaim {
-                        category,
-                        no_higher_available: s.no_higher_available,
-                    },
-                    relationship_proof: proof.map(str::to_owned),
-                    phone,
-                }),
+            let email = present(s.email.as_deref()).and_then(|e| {
+                Email::parse(e)
+                    .map_err(|err| f.push("/sdm/email", "invalid-email", err.to_string()))
+                    .ok()
+            });
+            let channel = match present(s.notify_channel.as_deref()) {
+                None | Some("sms") => Some(Channel::Sms),
+                Some("email") if email.is_some() => Some(Channel::Email),
+                Some("email") => {
+                    f.push(
+                        "/sdm/email",
+                        "required",
+                        "required for notifications by e-mail",
+                    );
+                    None
+                }
+                Some(_) => {
+                    f.push("/sdm/notify_channel", "invalid-channel", "sms or email");
+                    None
+                }
+            };
+            match (category, name_en, document, phone, channel) {
+                (Some(category), Some(name_en), Some(document), Some(phone), Some(channel)) => {
+                    Some(NewSdm {
+                        name_en,
+                        name_zh,
+                        document,
+                        claim: SdmClaim {
+                            category,
+                            no_higher_available: s.no_higher_available,
+                        },
+                        relationship_proof: proof.map(str::to_owned),
+                        phone,
+                        email,
+                        notify_channel: channel,
+                    })
+                }
                 _ => None,
             }
         });
@@ -530,9 +562,39 @@ mod tests {
                 no_higher_available: declared,
                 relationship_proof: Some(" BC-1 ".to_owned()),
                 phone: "61234567".to_owned(),
+                email: None,
+                notify_channel: None,
             }),
             ..adult()
         }
+    }
+
+    #[test]
+    fn an_sdm_is_told_by_sms_or_by_their_own_email() {
+        let r = NewRecipient::parse(&child_with("parent", false), TODAY).expect("valid");
+        assert_eq!(r.sdm.expect("the SDM").notify_channel, Channel::Sms);
+        let mut input = child_with("parent", false);
+        let sdm = input.sdm.as_mut().unwrap();
+        sdm.notify_channel = Some("email".to_owned());
+        let Err(Refused::Fields(fields)) = NewRecipient::parse(&input, TODAY) else {
+            panic!("e-mail without an address");
+        };
+        assert_eq!(fields[0].field, "/sdm/email");
+        let sdm = input.sdm.as_mut().unwrap();
+        sdm.email = Some("parent@example.org".to_owned());
+        let r = NewRecipient::parse(&input, TODAY).expect("valid");
+        let sdm = r.sdm.expect("the SDM");
+        assert_eq!(sdm.notify_channel, Channel::Email);
+        assert_eq!(
+            sdm.email.map(|e| e.as_str().to_owned()).as_deref(),
+            Some("parent@example.org")
+        );
+        let mut input = child_with("parent", false);
+        input.sdm.as_mut().unwrap().notify_channel = Some("post".to_owned());
+        let Err(Refused::Fields(fields)) = NewRecipient::parse(&input, TODAY) else {
+            panic!("post is not an SDM's channel here");
+        };
+        assert_eq!(fields[0].field, "/sdm/notify_channel");
     }
 
     #[test]

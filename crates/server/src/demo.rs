@@ -464,6 +464,8 @@ fn sdm(parent: &RegistrationInput, category: &str) -> SdmInput {
         no_higher_available: false,
         relationship_proof: Some("birth certificate / court order seen".into()),
         phone: parent.phone.clone(),
+        email: None,
+        notify_channel: None,
     }
 }
 

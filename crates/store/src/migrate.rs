@@ -50,6 +50,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (17, "care_that_ends", "0017_care_that_ends.sql"),
     (18, "break_glass", "0018_break_glass.sql"),
     (19, "disclosures", "0019_disclosures.sql"),
+    (20, "sdm_channel", "0020_sdm_channel.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -72,6 +73,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (17, "care_that_ends", "0017_care_that_ends.sql"),
     (18, "break_glass", "0018_break_glass.sql"),
     (19, "disclosures", "0019_disclosures.sql"),
+    (20, "sdm_channel", "0020_sdm_channel.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

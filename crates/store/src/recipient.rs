@@ -51,6 +51,9 @@ pub struct SdmRow {
     pub relationship_proof: Option<String>,
     pub phone: String,
     pub created_at: OffsetDateTime,
+    pub email: Option<String>,
+    /// `sms` or `email`: how notices to the SDM reach them.
+    pub notify_channel: String,
 }
 
 /// Inserts a registration, its SDM and its access-key hash inside the caller's transaction.
@@ -95,7 +98,8 @@ pub async fn insert(
             sqlx::query(
                 "INSERT INTO recipient_sdm (recipient_id, sdm_id, name_en, name_zh, doc_type, \
                  doc_issuer, doc_number, category, no_higher_available, relationship_proof, \
-                 phone, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 phone, created_at, email, notify_channel) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(s.recipient_id)
             .bind(s.sdm_id)
@@ -109,6 +113,8 @@ pub async fn insert(
             .bind(&s.relationship_proof)
             .bind(&s.phone)
             .bind(Ts(s.created_at))
+            .bind(&s.email)
+            .bind(&s.notify_channel)
             .execute(&mut *c)
             .await?;
         }
@@ -232,8 +238,8 @@ impl Db {
             let recipient = recipient_row!(&row);
             let rows = sqlx::query(
                 "SELECT recipient_id, sdm_id, name_en, name_zh, doc_type, doc_issuer, doc_number, \
-                 category, no_higher_available, relationship_proof, phone, created_at \
-                 FROM recipient_sdm WHERE recipient_id = $1 ORDER BY created_at, sdm_id",
+                 category, no_higher_available, relationship_proof, phone, created_at, email, \
+                 notify_channel FROM recipient_sdm WHERE recipient_id = $1 ORDER BY created_at, sdm_id",
             )
             .bind(id)
             .fetch_all(pool)
@@ -253,6 +259,8 @@ impl Db {
                     relationship_proof: row.try_get("relationship_proof")?,
                     phone: row.try_get("phone")?,
                     created_at: row.try_get::<Ts, _>("created_at")?.0,
+                    email: row.try_get("email")?,
+                    notify_channel: row.try_get("notify_channel")?,
                 });
             }
             Ok(Some((recipient, sdms)))

@@ -233,6 +233,8 @@ impl Db {
             Option<String>,
             String,
             String,
+            Option<String>,
+            String,
         );
         type Consent = (
             String,
@@ -286,6 +288,8 @@ impl Db {
                     relationship_proof: p.9,
                     phone: p.10,
                     created_at: packed::ts(&p.11)?,
+                    email: p.12,
+                    notify_channel: p.13,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -436,6 +440,8 @@ mod tests {
             relationship_proof: None,
             phone: "+85290000000".into(),
             created_at: at(created),
+            email: None,
+            notify_channel: "sms".into(),
         }
     }
 

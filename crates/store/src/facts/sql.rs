@@ -152,6 +152,8 @@ pub(super) fn build_facts_sql(b: crate::Backend, records: usize) -> String {
             Col::Plain("s.relationship_proof"),
             Col::Plain("s.phone"),
             Col::Plain("s.created_at"),
+            Col::Plain("s.email"),
+            Col::Plain("s.notify_channel"),
         ],
         "FROM recipient_sdm s WHERE s.recipient_id = r.recipient_id",
         None,

@@ -470,3 +470,57 @@ async fn the_webhook_adapter_speaks_https_and_verifies_the_certificate() {
     );
     assert_eq!(bodies.lock().unwrap().len(), 1);
 }
+
+/// Issue 26, item 3: a notice to an SDM goes by the SDM's own channel: here the access key of
+/// a child registered by a parent whose channel is e-mail reaches the parent's address through
+/// a real SMTP exchange, not the child's SMS.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notice_to_an_sdm_goes_to_their_email_when_that_is_their_channel() {
+    let (port, received) = smtp_listener().await;
+    let smtp = SmtpAdapter::new(
+        "127.0.0.1",
+        port,
+        "eHR Office <noreply@ehr.example>",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let log = Arc::new(LogAdapter::new(
+        std::env::temp_dir().join(format!("ehrshare-{}.log", Uuid::new_v4())),
+    ));
+    let adapters = Adapters {
+        email: Arc::new(smtp),
+        sms: log.clone(),
+        other: log,
+    };
+    let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
+    let office = t.office().await;
+    let r = t
+        .send_json(
+            Some(&office),
+            axum::http::Request::post("/api/v1/recipients"),
+            &serde_json::json!({"channel": "in-person", "name_en": "CHAN Siu Ming",
+                "date_of_birth": "2020-05-01", "sex": "male",
+                "document": {"type": "hkid", "number": "A123456(3)"},
+                "phone": "6123 0000", "language": "en", "notify_channel": "sms",
+                "sdm": {"name_en": "CHAN Tai Man", "document": {"type": "passport", "issuer": "GB", "number": "123456789"},
+                        "category": "parent", "relationship_proof": "birth certificate",
+                        "phone": "6123 4567", "email": "parent@example.org", "notify_channel": "email"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let report = t.app.deliver_due().await.unwrap();
+    assert!(report.delivered >= 1, "{report:?}");
+    let (_, to, data) = tokio::time::timeout(Duration::from_secs(10), received)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(to.contains("<parent@example.org>"), "{to}");
+    assert!(data.contains("Subject: Your eHealth access key"), "{data}");
+    // Nothing of it went to the child's or the parent's phone.
+    let to_phones = messages(&t)
+        .await
+        .into_iter()
+        .filter(|m| m.message.template == "access-key" && m.message.channel == "sms")
+        .count();
+    assert_eq!(to_phones, 0);
+}

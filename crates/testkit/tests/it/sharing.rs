@@ -2261,6 +2261,8 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "ALTER TABLE oauth_client DROP COLUMN jwks",
             "ALTER TABLE oauth_code DROP COLUMN patient_id",
             "ALTER TABLE oauth_token DROP COLUMN patient_id",
+            "ALTER TABLE recipient_sdm DROP COLUMN email",
+            "ALTER TABLE recipient_sdm DROP COLUMN notify_channel",
             "DROP TABLE disclosure",
             "DROP TABLE emergency_access",
             "DROP TABLE break_glass_provider",
@@ -2272,7 +2274,7 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
         }
     });
     let report = db.migrate().await.unwrap();
-    assert_eq!(report.applied, vec![14, 15, 16, 17, 18, 19]);
+    assert_eq!(report.applied, vec![14, 15, 16, 17, 18, 19, 20]);
     let again = w.deposit(condition("old-1")).await;
     assert_eq!(again.status, 200, "the same record: {}", again.text());
     assert_eq!(again.json()["id"], id);

@@ -57,6 +57,11 @@ pub struct SdmBody {
     #[schema(max_length = 200)]
     pub relationship_proof: Option<String>,
     pub phone: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// How notices to the SDM reach them: `sms` (default) or `email`.
+    #[serde(default)]
+    pub notify_channel: Option<String>,
 }
 
 /// A registration request.
@@ -167,6 +172,8 @@ impl From<RegistrationBody> for RegistrationInput {
                 no_higher_available: s.no_higher_available,
                 relationship_proof: s.relationship_proof,
                 phone: s.phone,
+                email: s.email,
+                notify_channel: s.notify_channel,
             }),
         }
     }
