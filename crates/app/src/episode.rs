@@ -296,15 +296,9 @@ impl App {
         if asker.launch_patient.is_some() {
             return Err(AppError::NotFound);
         }
-        if !asker.requester.account_active || !asker.requester.hcp_active {
-            return Err(crate::access::deny_error(
-                if asker.requester.account_active {
-                    ehrshare_core::access::DenyReason::ProviderInactive
-                } else {
-                    ehrshare_core::access::DenyReason::AccountInactive
-                },
-            ));
-        }
+        // The decision's own standing rule (each listed recipient's is checked below).
+        ehrshare_core::access::standing(&asker.requester, true)
+            .map_err(crate::access::deny_error)?;
         let now = self.clock().now();
         let idle = self.settings().care_window.idle;
         let rows = self

@@ -286,6 +286,31 @@ pub fn need_to_know(role: Role, ask: &Ask<'_>, profiles: &AccessProfiles) -> BTr
     asked(ask).intersection(&permitted).copied().collect()
 }
 
+/// Whether a restricted item concerns the request: the record asked for, or (for a list)
+/// any record or a domain among those shown.
+fn touches(item: Restricted, ask: &Ask<'_>, domains: &BTreeSet<Domain>) -> bool {
+    match (item, ask.record) {
+        (Restricted::Record(id), Some(rec)) => id == rec.id,
+        (Restricted::Domain(d), Some(rec)) => d == rec.domain,
+        (Restricted::Record(_), None) => true,
+        (Restricted::Domain(d), None) => domains.contains(&d),
+    }
+}
+
+/// The provider's episode that covers `now` (the latest started if several).
+fn covering_episode(
+    episodes: &[Episode],
+    hcp: Uuid,
+    now: OffsetDateTime,
+    window: CareWindow,
+) -> Option<Uuid> {
+    episodes
+        .iter()
+        .filter(|e| e.hcp == hcp && e.covers(now, window))
+        .max_by_key(|e| e.start)
+        .map(|e| e.id)
+}
+
 /// The requester's own emergency access in force at `now`, if any.
 fn emergency_in_force(
     grants: &[EmergencyAccess],
@@ -321,13 +346,7 @@ fn emergency_read(
     }
     let mut hidden = BTreeSet::new();
     for r in recipient.restrictions {
-        let touches = match (r.item, ask.record) {
-            (Restricted::Record(id), Some(rec)) => id == rec.id,
-            (Restricted::Domain(d), Some(rec)) => d == rec.domain,
-            (Restricted::Record(_), None) => true,
-            (Restricted::Domain(d), None) => domains.contains(&d),
-        };
-        if !touches {
+        if !touches(r.item, ask, &domains) {
             continue;
         }
         if ask.record.is_some() {
@@ -335,12 +354,7 @@ fn emergency_read(
         }
         hidden.insert(r.item);
     }
-    let episode = recipient
-        .episodes
-        .iter()
-        .filter(|e| e.hcp == who.hcp && e.covers(now, policy.window))
-        .max_by_key(|e| e.start)
-        .map(|e| e.id);
+    let episode = covering_episode(recipient.episodes, who.hcp, now, policy.window);
     Decision::Permit {
         basis: Basis {
             consent: None,
@@ -426,12 +440,7 @@ pub fn decide(
     };
 
     // Care relationship.
-    let episode = recipient
-        .episodes
-        .iter()
-        .filter(|e| e.hcp == who.hcp && e.covers(now, policy.window))
-        .max_by_key(|e| e.start)
-        .map(|e| e.id);
+    let episode = covering_episode(recipient.episodes, who.hcp, now, policy.window);
     let stated = ask.reason.is_some_and(|r| !r.trim().is_empty());
     let care_needed = ask.action == Action::Read || policy.regime.care_needed_to_deposit();
     if care_needed && episode.is_none() && !stated {
@@ -444,13 +453,7 @@ pub fn decide(
     let mut unlocked = Vec::new();
     if ask.action == Action::Read {
         for r in recipient.restrictions {
-            let touches = match (r.item, ask.record) {
-                (Restricted::Record(id), Some(rec)) => id == rec.id,
-                (Restricted::Domain(d), Some(rec)) => d == rec.domain,
-                (Restricted::Record(_), None) => true,
-                (Restricted::Domain(d), None) => domains.contains(&d),
-            };
-            if !touches {
+            if !touches(r.item, ask, &domains) {
                 continue;
             }
             if unlock_in_force(r, who.hcp, episode, now) {
