@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::Outcome;
+use ehrshare_core::notification::Carries;
 use ehrshare_store::alert::AlertRow;
 use ehrshare_store::recipient::RecipientRow;
 use ehrshare_store::{Conn, change};
@@ -207,6 +208,7 @@ impl App {
                 recipient,
                 None,
                 typed.locked_code(),
+                Carries::News,
                 BTreeMap::from([(
                     "provider".to_owned(),
                     format!("{} {}", hcp.name_zh, hcp.name_en),

@@ -7,6 +7,7 @@ use ehrshare_core::account::Realm;
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::consent::{ConsentKind, Method};
 use ehrshare_core::identity::{Document, DocumentType};
+use ehrshare_core::notification::Carries;
 use ehrshare_core::recipient::RecipientStatus;
 use ehrshare_store::consent::ConsentRow;
 use ehrshare_store::{Conn, change};
@@ -231,6 +232,7 @@ impl App {
             &reg.recipient,
             acting,
             "consent-changed",
+            Carries::News,
             consent_params(
                 &provider.hcp,
                 now,
@@ -352,6 +354,7 @@ impl App {
             &reg.recipient,
             acting,
             "consent-changed",
+            Carries::News,
             consent_params(&provider.hcp, now, "revoked"),
         );
         let revoke = change(move |conn: Conn<'_>| {

@@ -44,13 +44,12 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     fn deliver<'a>(&'a self, message: &'a Outgoing) -> DeliveryFuture<'a>;
 }
 
-/// Which adapter serves which channel.
+/// Which adapter serves which channel. Letters and the portal's inbox need none: letters wait
+/// in the office's print queue, inbox notices are written with their action.
 #[derive(Debug, Clone)]
 pub struct Adapters {
     pub email: Arc<dyn Adapter>,
     pub sms: Arc<dyn Adapter>,
-    /// Post and app notifications (printed and pushed by systems outside ehrshare).
-    pub other: Arc<dyn Adapter>,
 }
 
 impl Adapters {
@@ -58,16 +57,15 @@ impl Adapters {
     pub fn all(adapter: Arc<dyn Adapter>) -> Adapters {
         Adapters {
             email: Arc::clone(&adapter),
-            sms: Arc::clone(&adapter),
-            other: adapter,
+            sms: adapter,
         }
     }
 
-    pub(crate) fn for_channel(&self, channel: Channel) -> &Arc<dyn Adapter> {
+    pub(crate) fn for_channel(&self, channel: Channel) -> Option<&Arc<dyn Adapter>> {
         match channel {
-            Channel::Email => &self.email,
-            Channel::Sms => &self.sms,
-            Channel::Post | Channel::App => &self.other,
+            Channel::Email => Some(&self.email),
+            Channel::Sms => Some(&self.sms),
+            Channel::Post | Channel::App => None,
         }
     }
 }

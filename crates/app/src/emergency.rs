@@ -9,7 +9,7 @@
 use ehrshare_core::access::{BreakGlassRefused, EMERGENCY_ACCESS, EmergencyReason};
 use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::Outcome;
-use ehrshare_core::notification::Channel;
+use ehrshare_core::notification::{Carries, Channel, every_channel};
 use ehrshare_core::recipient::RecipientStatus;
 use ehrshare_store::alert::AlertRow;
 use ehrshare_store::emergency::NewEmergencyAccess;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::Session;
 use crate::caller::Caller;
 use crate::error::invalid;
-use crate::recipient::recipient_notice;
+use crate::recipient::{address_of, messaged_sdm, recipient_notice};
 use crate::{App, AppError};
 
 /// The longest free text of a reason.
@@ -220,20 +220,26 @@ impl App {
             // is not sent to the patient under the office's name.
             ("reason".to_owned(), reason.code().to_owned()),
         ]);
-        let first = recipient_notice(r, None, "emergency-access", params);
-        let mut notices = vec![first.clone()];
-        for (channel, address) in [
-            (Channel::Sms, Some(r.phone.clone())),
-            (Channel::Email, r.email.clone()),
-        ] {
-            if let Some(address) = address.filter(|a| !a.trim().is_empty())
-                && first.channel != channel
-            {
+        let first = recipient_notice(r, None, "emergency-access", Carries::News, params);
+        let chosen = Channel::parse(&r.notify_channel).unwrap_or(Channel::Sms);
+        let mut notices: Vec<_> = every_channel(chosen, r.email.is_some())
+            .into_iter()
+            .map(|channel| {
                 let mut n = first.clone();
                 n.channel = channel;
-                n.address = address;
-                notices.push(n);
-            }
+                n.address = address_of(r, channel);
+                n
+            })
+            .collect();
+        // And the SDM who acts for the recipient now, by the SDM's own channel.
+        if let Some(s) = messaged_sdm(&facts.registration, now)? {
+            notices.push(recipient_notice(
+                r,
+                Some(s),
+                "emergency-access",
+                Carries::News,
+                first.params.clone(),
+            ));
         }
         let stored = grant.clone();
         let store = change(move |mut conn: Conn<'_>| {

@@ -35,6 +35,7 @@ pub mod episode;
 pub mod error;
 pub mod fhir_write;
 pub mod health;
+pub mod inbox;
 pub mod limits;
 pub mod login;
 pub mod oauth;

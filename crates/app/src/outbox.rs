@@ -185,7 +185,10 @@ impl App {
             subject,
             body,
         };
-        let adapter = self.adapters().for_channel(channel);
+        let adapter = self
+            .adapters()
+            .for_channel(channel)
+            .ok_or("permanent: not a channel the worker delivers")?;
         tokio::time::timeout(settings.delivery_timeout, adapter.deliver(&outgoing))
             .await
             .map_err(|_| "timed out".to_owned())?

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::clock::hong_kong_date;
 use ehrshare_core::locale::Locale;
-use ehrshare_core::notification::Channel;
+use ehrshare_core::notification::{Carries, Channel, channel_for};
 use ehrshare_core::recipient::{RecipientEvent, RecipientStatus, SdmCategory};
 use ehrshare_core::registration::{
     NewRecipient, Refused, RegistrationInput, date_text, parse_date,
@@ -68,33 +68,35 @@ async fn issue_access_key(
         r,
         sdm,
         "access-key",
+        Carries::AccessKey,
         BTreeMap::from([("key".to_owned(), key)]),
     );
     Ok((hash, notice))
 }
 
 /// A notice to a recipient through their notification channel, or to the SDM who acts for them
-/// through the SDM's own (SMS, or e-mail where they chose it), in the recipient's language.
+/// through the SDM's own (SMS, or e-mail where they chose it), in the recipient's language;
+/// what it `carries` bounds the channel (`core::notification::channel_for`).
 pub(crate) fn recipient_notice(
     r: &RecipientRow,
     sdm: Option<&SdmRow>,
     template: &str,
+    carries: Carries,
     params: BTreeMap<String, String>,
 ) -> Notice {
     let locale = Locale::parse(&r.language).unwrap_or_default();
     let (channel, address) = match sdm {
-        Some(s) => match (Channel::parse(&s.notify_channel), &s.email) {
-            (Some(Channel::Email), Some(email)) => (Channel::Email, email.clone()),
-            _ => (Channel::Sms, s.phone.clone()),
-        },
+        Some(s) => {
+            let chosen = Channel::parse(&s.notify_channel).unwrap_or(Channel::Sms);
+            match channel_for(chosen, carries, s.email.is_some()) {
+                Channel::Email => (Channel::Email, s.email.clone().unwrap_or_default()),
+                _ => (Channel::Sms, s.phone.clone()),
+            }
+        }
         None => {
-            let channel = Channel::parse(&r.notify_channel).unwrap_or(Channel::Sms);
-            let address = match channel {
-                Channel::Email => r.email.clone().unwrap_or_default(),
-                Channel::Post => r.address.clone().unwrap_or_default(),
-                Channel::Sms | Channel::App => r.phone.clone(),
-            };
-            (channel, address)
+            let chosen = Channel::parse(&r.notify_channel).unwrap_or(Channel::Sms);
+            let channel = channel_for(chosen, carries, r.email.is_some());
+            (channel, address_of(r, channel))
         }
     };
     Notice {
@@ -104,6 +106,17 @@ pub(crate) fn recipient_notice(
         template: template.to_owned(),
         params,
         locale,
+    }
+}
+
+/// Where a notice to `r` by `channel` goes: the portal's inbox needs no address (it is kept by
+/// the recipient's id).
+pub(crate) fn address_of(r: &RecipientRow, channel: Channel) -> String {
+    match channel {
+        Channel::Email => r.email.clone().unwrap_or_default(),
+        Channel::Post => r.address.clone().unwrap_or_default(),
+        Channel::Sms => r.phone.clone(),
+        Channel::App => String::new(),
     }
 }
 
@@ -326,7 +339,6 @@ impl App {
         } else {
             reg.recipient.activated_at
         };
-        let locale = Locale::parse(&reg.recipient.language).unwrap_or_default();
         let (key_hash, mut notices) = if event == RecipientEvent::Verify {
             let (hash, notice) =
                 issue_access_key(&reg.recipient, sdm.or(messaged_sdm(&reg, now)?)).await?;
@@ -335,14 +347,13 @@ impl App {
             (None, Vec::new())
         };
         if event != RecipientEvent::Verify {
-            notices.push(Notice {
-                recipient: Some(recipient_id),
-                address: sdm.map_or_else(|| reg.recipient.phone.clone(), |s| s.phone.clone()),
-                channel: Channel::Sms,
-                template: "registration-changed".to_owned(),
-                params: BTreeMap::from([("status".to_owned(), next.code().to_owned())]),
-                locale,
-            });
+            notices.push(recipient_notice(
+                &reg.recipient,
+                sdm.or(messaged_sdm(&reg, now)?),
+                "registration-changed",
+                Carries::News,
+                BTreeMap::from([("status".to_owned(), next.code().to_owned())]),
+            ));
         }
         let update = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {

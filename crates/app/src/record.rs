@@ -477,11 +477,22 @@ impl App {
             ),
             ("time".to_owned(), time_text),
         ]);
-        let wants_notices = !r.refuses_access_notices;
         let restricted_used = !obligations.unlocked.is_empty();
-        // Built only for a recipient who wants notices (the template is rendered to check it).
+        let wants_notices = ehrshare_core::notification::access_notice_due(
+            r.refuses_access_notices,
+            restricted_used,
+        );
+        // Built only when one is due (the template is rendered to check it); to the SDM who
+        // acts for the recipient now, if any, by the SDM's own channel.
         let notice = if wants_notices {
-            self.messages(vec![recipient_notice(r, None, "access-notice", params)])?
+            let sdm = crate::recipient::messaged_sdm(&facts.registration, now)?;
+            self.messages(vec![recipient_notice(
+                r,
+                sdm,
+                "access-notice",
+                ehrshare_core::notification::Carries::News,
+                params,
+            )])?
         } else {
             Vec::new()
         };

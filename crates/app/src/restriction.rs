@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use ehrshare_core::access::{Action, Ask, Decision};
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::domain::Domain;
+use ehrshare_core::notification::Carries;
 use ehrshare_store::restriction::RestrictionRow;
 use ehrshare_store::restriction::UnlockChallengeRow;
 use ehrshare_store::{Conn, change};
@@ -186,6 +187,7 @@ impl App {
             &reg.recipient,
             crate::recipient::messaged_sdm(reg, now)?,
             "one-time-password",
+            Carries::OneTimeCode,
             BTreeMap::from([
                 ("code".to_owned(), code),
                 ("minutes".to_owned(), CODE_FOR.whole_minutes().to_string()),

@@ -134,11 +134,7 @@ pub fn adapters(config: &Config) -> anyhow::Result<Adapters> {
         }
         _ => Arc::clone(&log),
     };
-    Ok(Adapters {
-        email,
-        sms,
-        other: log,
-    })
+    Ok(Adapters { email, sms })
 }
 
 /// The HTTP settings a configuration implies.

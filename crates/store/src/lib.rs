@@ -22,6 +22,7 @@ pub mod episode;
 mod error;
 pub mod facts;
 mod in_place;
+pub mod inbox;
 mod migrate;
 pub mod oauth;
 pub mod outbox;

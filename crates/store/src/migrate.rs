@@ -51,6 +51,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (18, "break_glass", "0018_break_glass.sql"),
     (19, "disclosures", "0019_disclosures.sql"),
     (20, "sdm_channel", "0020_sdm_channel.sql"),
+    (21, "inbox", "0021_inbox.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -74,6 +75,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (18, "break_glass", "0018_break_glass.sql"),
     (19, "disclosures", "0019_disclosures.sql"),
     (20, "sdm_channel", "0020_sdm_channel.sql"),
+    (21, "inbox", "0021_inbox.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -44,10 +44,26 @@ pub struct StoredMessage {
     pub finished_at: Option<OffsetDateTime>,
 }
 
-/// Inserts messages inside the caller's transaction.
-pub async fn enqueue(conn: Conn<'_>, messages: &[NewMessage]) -> Result<(), StoreError> {
+/// Inserts messages inside the caller's transaction. An `app` message is delivered there and
+/// then: it goes to the recipient's inbox (`inbox`), not to the queue.
+pub async fn enqueue(mut conn: Conn<'_>, messages: &[NewMessage]) -> Result<(), StoreError> {
+    for m in messages.iter().filter(|m| m.channel == "app") {
+        let recipient_id = m
+            .recipient
+            .ok_or_else(|| StoreError::Corrupt("an inbox message needs its recipient".into()))?;
+        let message = crate::inbox::InboxMessage {
+            id: m.id,
+            recipient_id,
+            created_at: m.created_at,
+            template: m.template.clone(),
+            params: m.params.clone(),
+            locale: m.locale.clone(),
+            read_at: None,
+        };
+        crate::inbox::insert(conn.reborrow(), &message).await?;
+    }
     crate::on_conn!(conn, c => {
-        for m in messages {
+        for m in messages.iter().filter(|m| m.channel != "app") {
             sqlx::query(
                 "INSERT INTO outbox_message (id, created_at, recipient, address, channel, \
                  template, params, locale, status, attempts, next_attempt_at) \
@@ -105,7 +121,8 @@ where
 }
 
 impl Db {
-    /// Claims up to `limit` pending messages due at `now`, leasing them until `lease_until`
+    /// Claims up to `limit` pending SMS and e-mail messages due at `now` (letters wait in the
+    /// print queue for the office), leasing them until `lease_until`
     /// and counting the attempt. A message whose lease expired (its worker died) is due again.
     pub async fn outbox_claim_due(
         &self,
@@ -119,7 +136,7 @@ impl Db {
             "UPDATE outbox_message SET lease_until = $2, attempts = attempts + 1 \
              WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $1) \
              AND id IN (SELECT id FROM outbox_message WHERE status = 'pending' \
-               AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+               AND channel IN ('sms', 'email') AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
                ORDER BY next_attempt_at LIMIT $3) \
              RETURNING {COLUMNS}"
         );
@@ -247,4 +264,42 @@ impl Db {
             rows.iter().map(decode).collect()
         })
     }
+
+    /// The office's print queue: letters (`post` messages) not yet printed, oldest first,
+    /// `limit` of them created after `after` (an id; ids are UUIDv7, in creation order).
+    pub async fn print_queue(
+        &self,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox_message WHERE channel = 'post' AND status = 'pending' \
+             AND id > $1 ORDER BY id LIMIT $2"
+        );
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after.unwrap_or(Uuid::nil()))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(decode).collect()
+        })
+    }
+}
+
+/// Records that the office printed a letter, inside the caller's (audited) transaction; its
+/// parameters are erased, as for a message delivered by the worker.
+pub async fn mark_printed(conn: Conn<'_>, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "UPDATE outbox_message SET status = 'delivered', finished_at = $2, attempts = attempts + 1, \
+             params = $3 WHERE id = $1 AND channel = 'post' AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(Ts(at))
+        .bind(Json(serde_json::json!({})))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
 }

@@ -299,3 +299,52 @@ async fn turning_the_feature_off_ends_the_grants_in_force() {
 }
 
 both_regimes!(turning_the_feature_off_ends_the_grants_in_force);
+
+#[tokio::test]
+async fn a_childs_emergency_access_reaches_every_channel_and_the_parent_by_theirs() {
+    let w = world_with(settings(true)).await;
+    assert_eq!(w.switch(true).await.status, 200);
+    let office = w.t.office().await;
+    let r = w
+        .post(
+            &office,
+            "/api/v1/recipients",
+            json!({"channel": "in-person", "name_en": "WONG Siu Ming",
+                "date_of_birth": "2020-05-01", "sex": "male",
+                "document": {"type": "hkid", "number": "C123456(9)"},
+                "phone": "6100 0000", "email": "child@example.org", "language": "en",
+                "notify_channel": "app",
+                "sdm": {"name_en": "WONG Tai Man", "document": {"type": "passport", "issuer": "GB", "number": "123456789"},
+                        "category": "parent", "relationship_proof": "birth certificate",
+                        "phone": "6100 0001", "email": "parent@example.org", "notify_channel": "email"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let child = r.json()["id"].as_str().unwrap().to_owned();
+    let r = w
+        .post(
+            &w.doctor,
+            &format!("/api/v1/recipients/{child}/break-glass"),
+            json!({"reason": "unconscious", "details": "found at school"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The parent, by the parent's own channel; the child by SMS and e-mail ...
+    for address in ["parent@example.org", "+85261000000", "child@example.org"] {
+        let notice = w.t.last_message(address, "emergency-access").await;
+        assert_eq!(notice["reason"], "unconscious", "{address}: {notice}");
+    }
+    // ... and in the portal's inbox, the child's chosen channel.
+    let db = w.t.db.connect().await;
+    let inbox = db.inbox(child.parse().unwrap(), None, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0].template, "emergency-access");
+    assert!(
+        db.outbox_to("+85261000001")
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.message.template != "emergency-access"),
+        "not to the parent's phone: they chose e-mail"
+    );
+}

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod channels;
 mod disclosures;
 mod emergency;
 mod episodes;

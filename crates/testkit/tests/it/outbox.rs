@@ -181,8 +181,7 @@ async fn the_smtp_adapter_delivers_to_an_smtp_server() {
     ));
     let adapters = Adapters {
         email: Arc::new(smtp),
-        sms: log.clone(),
-        other: log,
+        sms: log,
     };
     let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
     t.app
@@ -244,9 +243,8 @@ async fn gateway(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<serde_json::Value
 fn sms_adapters(url: &str, dir: &std::path::Path) -> Adapters {
     let log = Arc::new(LogAdapter::new(TestApp::message_log_in(dir)));
     Adapters {
-        email: log.clone(),
+        email: log,
         sms: Arc::new(WebhookAdapter::new(url, Duration::from_secs(10)).unwrap()),
-        other: log,
     }
 }
 
@@ -430,7 +428,6 @@ async fn the_webhook_adapter_speaks_https_and_verifies_the_certificate() {
     let adapters = Adapters {
         email: log.clone(),
         sms: Arc::new(trusting),
-        other: log.clone(),
     };
     let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
     t.app
@@ -447,9 +444,8 @@ async fn the_webhook_adapter_speaks_https_and_verifies_the_certificate() {
     // Not trusting it (public roots only): refused, to be retried; nothing was sent.
     let strict = WebhookAdapter::new(&url, Duration::from_secs(10)).unwrap();
     let adapters = Adapters {
-        email: log.clone(),
+        email: log,
         sms: Arc::new(strict),
-        other: log,
     };
     let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
     t.app
@@ -489,8 +485,7 @@ async fn a_notice_to_an_sdm_goes_to_their_email_when_that_is_their_channel() {
     ));
     let adapters = Adapters {
         email: Arc::new(smtp),
-        sms: log.clone(),
-        other: log,
+        sms: log,
     };
     let t = TestApp::start(Settings::default(), WebSettings::default(), Some(adapters)).await;
     let office = t.office().await;

@@ -1,11 +1,12 @@
 //! `/api/v1/office/recipients/{id}/...`: the eHR Office records a consent given by phone, and
-//! its privacy officers keep the disclosure ledger (SPEC 3.11).
+//! its privacy officers keep the disclosure ledger (SPEC 3.11), and its registration officers
+//! print the letters of the print queue (notices by post).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use ehrshare_app::App;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -111,4 +112,74 @@ pub async fn disclosures(
 ) -> Result<Json<Vec<crate::api::access_log::DisclosureView>>, HttpError> {
     let list = app.office_disclosures(&session, id).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// A letter waiting to be printed and posted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LetterView {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub recipient: Option<Uuid>,
+    /// The postal address, as the recipient gave it.
+    pub address: String,
+    pub kind: String,
+    /// `en` or `zh-HK`.
+    pub language: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Paging of the print queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintQueueQuery {
+    /// After this letter.
+    #[serde(default)]
+    pub after: Option<Uuid>,
+}
+
+/// `GET /api/v1/office/print-queue`: letters to print, oldest first (registration officers;
+/// audited, naming the letters).
+#[utoipa::path(get, path = "/api/v1/office/print-queue", tag = "sharing",
+    params(("after" = Option<Uuid>, Query, description = "After this letter")),
+    responses((status = 200, description = "Oldest first, 50 a page", body = [LetterView]),
+              (status = 404, description = "Not a registration officer", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn print_queue(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Query(q): Query<PrintQueueQuery>,
+) -> Result<Json<Vec<LetterView>>, HttpError> {
+    let letters = app.print_queue(&session, &caller, q.after).await?;
+    Ok(Json(
+        letters
+            .into_iter()
+            .map(|l| LetterView {
+                id: l.id,
+                at: l.at,
+                recipient: l.recipient,
+                address: l.address.unwrap_or_default(),
+                kind: l.kind,
+                language: l.locale.tag().to_owned(),
+                subject: l.subject,
+                body: l.body,
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /api/v1/office/print-queue/{letter}/printed`: the letter was printed and posted.
+#[utoipa::path(post, path = "/api/v1/office/print-queue/{letter}/printed", tag = "sharing",
+    params(("letter" = Uuid, Path, description = "The letter")),
+    responses((status = 204, description = "Out of the queue, its contents erased"),
+              (status = 404, description = "Not a registration officer, or no such letter", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 409, description = "`already-printed`", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn mark_printed(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(letter): Path<Uuid>,
+) -> Result<StatusCode, HttpError> {
+    app.mark_printed(&session, &caller, letter).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

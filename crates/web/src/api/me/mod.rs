@@ -2,6 +2,7 @@
 //! logged-in person may act for. Logging out is `DELETE /api/v1/session`, as for staff.
 
 pub mod consents;
+pub mod inbox;
 pub mod restrictions;
 
 use axum::Json;

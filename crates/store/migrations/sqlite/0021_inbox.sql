@@ -1,0 +1,20 @@
+-- The patient portal's inbox (issue 26, item 3): a notice by the "app" channel is delivered
+-- by being written here, in the transaction of the action that caused it; the portal reads
+-- it and marks it read. Notices by post stay in outbox_message as the office's print queue.
+CREATE TABLE inbox_message (
+    id           BLOB PRIMARY KEY NOT NULL,
+    recipient_id BLOB NOT NULL,
+    created_at   TEXT NOT NULL,
+    template     TEXT NOT NULL,
+    params       TEXT NOT NULL,        -- JSON object
+    locale       TEXT NOT NULL,        -- en | zh-HK
+    read_at      TEXT
+) STRICT;
+
+CREATE INDEX inbox_message_recipient ON inbox_message (recipient_id, id);
+
+-- App notices queued before the inbox existed are moved into it.
+INSERT INTO inbox_message (id, recipient_id, created_at, template, params, locale)
+    SELECT id, recipient, created_at, template, params, locale FROM outbox_message
+    WHERE channel = 'app' AND recipient IS NOT NULL AND status = 'pending';
+DELETE FROM outbox_message WHERE channel = 'app' AND status = 'pending';
