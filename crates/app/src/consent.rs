@@ -66,7 +66,7 @@ pub(crate) fn consent_params(
 impl App {
     /// The consent kind a new consent gets under the regime in force (`core`'s rule); a type
     /// asked for under 2025 is refused by name, not ignored.
-    fn consent_kind(&self, asked: Option<&str>) -> Result<ConsentKind, AppError> {
+    pub(crate) fn consent_kind(&self, asked: Option<&str>) -> Result<ConsentKind, AppError> {
         use ehrshare_core::consent::KindRefused;
         self.settings()
             .regime
@@ -243,6 +243,10 @@ impl App {
                 },
             ),
         );
+        // A consent given by scan is confirmed by a signed receipt, kept with it (ADR 0018).
+        let receipt = (method == Method::QrScan)
+            .then(|| self.receipt_for(&row))
+            .transpose()?;
         let stored = row.clone();
         let insert = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
@@ -253,7 +257,11 @@ impl App {
                     stored.given_at,
                 )
                 .await?;
-                ehrshare_store::consent::insert_consent(conn, &stored).await
+                ehrshare_store::consent::insert_consent(conn.reborrow(), &stored).await?;
+                if let Some(r) = &receipt {
+                    ehrshare_store::consent::insert_receipt(conn, r).await?;
+                }
+                Ok(())
             })
         });
         self.audit_and_notify(entry, Some(insert), vec![notice])

@@ -46,6 +46,7 @@ pub mod outbox;
 pub mod password;
 pub mod person;
 pub mod provider;
+pub mod qr_consent;
 pub mod recipient;
 pub mod record;
 pub mod restriction;
@@ -80,6 +81,9 @@ pub struct Services {
     pub adapters: delivery::Adapters,
     /// The key sealing security-token seeds at rest.
     pub seal: seal::SealKey,
+    /// The receipt key: signs consent receipts and the location tokens of QR codes (ADR 0018);
+    /// never the audit key.
+    pub receipt_key: Box<dyn Signer>,
 }
 
 /// The application: shared, cheap to clone, one per process.
@@ -99,6 +103,7 @@ struct Inner {
     /// See `auth`: verified against when a login names no account.
     stand_in_hash: tokio::sync::OnceCell<String>,
     seal: seal::SealKey,
+    receipt_key: Box<dyn Signer>,
     alert_scan: tokio::sync::Mutex<ehrshare_core::alert::ScanState>,
 }
 
@@ -111,6 +116,7 @@ impl App {
             checkpoints,
             adapters,
             seal,
+            receipt_key,
         } = services;
         let audit = AuditLog::open(db.clone(), AuditOptions::default()).await?;
         let checkpoints = match checkpoints {
@@ -137,6 +143,7 @@ impl App {
                 settings,
                 stand_in_hash: tokio::sync::OnceCell::new(),
                 seal,
+                receipt_key,
                 alert_scan: tokio::sync::Mutex::new(ehrshare_core::alert::ScanState::default()),
             }),
         })
@@ -163,6 +170,10 @@ impl App {
 
     pub(crate) fn seal(&self) -> &seal::SealKey {
         &self.inner.seal
+    }
+
+    pub(crate) fn receipt_key(&self) -> &dyn Signer {
+        self.inner.receipt_key.as_ref()
     }
 
     pub(crate) fn adapters(&self) -> &delivery::Adapters {

@@ -1,4 +1,5 @@
-//! Signing of audit checkpoints (Ed25519).
+//! Ed25519 signing: audit checkpoints with the audit key; consent receipts and QR location
+//! tokens with the receipt key (ADR 0018), a different key in a different file.
 //!
 //! The key is a 32-byte seed kept in a file in the data folder (created with mode 0600 on first
 //! start) or named by configuration. Only its public half ever leaves the process: it is written
@@ -79,7 +80,7 @@ impl Ed25519Signer {
             source,
         })?;
         if created {
-            tracing::info!(path = %path.display(), key_id = key_id(&signer.public_key()), "created the audit signing key");
+            tracing::info!(path = %path.display(), key_id = key_id(&signer.public_key()), "created a signing key");
         }
         Ok(signer)
     }

@@ -26,6 +26,8 @@ crate::coded_enum! {
         App = "app";
         Form = "form";
         Phone = "phone";
+        /// Scanning a service location's QR code in the patient portal.
+        QrScan = "qr-scan";
     }
 }
 

@@ -26,6 +26,7 @@ pub mod password;
 pub mod profession;
 pub mod profile;
 pub mod provider;
+pub mod qr_consent;
 pub mod recipient;
 pub mod record;
 pub mod registration;

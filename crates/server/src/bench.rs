@@ -204,6 +204,9 @@ pub async fn audit(args: &AuditBenchArgs) -> anyhow::Result<()> {
             scratch_log.path().join("messages.log"),
         ))),
         seal: ehrshare_app::seal::SealKey::new(ehrshare_app::secret::random_bytes::<32>()?)?,
+        receipt_key: Box::new(ehrshare_app::signer::Ed25519Signer::from_seed(
+            ehrshare_app::secret::random_bytes::<32>()?,
+        )),
     };
     let app = App::start(db.clone(), Settings::default(), services).await?;
     let duration = Duration::from_secs(args.seconds.max(1));
@@ -600,6 +603,9 @@ impl BenchWorld {
             checkpoints: None,
             adapters: Adapters::all(Arc::new(LogAdapter::new(log.path().join("messages.log")))),
             seal: ehrshare_app::seal::SealKey::new(ehrshare_app::secret::random_bytes::<32>()?)?,
+            receipt_key: Box::new(ehrshare_app::signer::Ed25519Signer::from_seed(
+                ehrshare_app::secret::random_bytes::<32>()?,
+            )),
         };
         let app = App::start(db, Settings::default(), services).await?;
         crate::demo::load(&app).await?;

@@ -61,6 +61,7 @@ pub const KEYS: &[&str] = &[
     "audit_key_file",
     "audit_checkpoint_file",
     "totp_key_file",
+    "receipt_key_file",
     "audit_checkpoint_every_entries",
     "audit_checkpoint_every_secs",
     "notify_email",
@@ -144,6 +145,12 @@ pub struct Config {
     /// `secrets/totp-key` in the data directory.
     #[serde(default)]
     pub totp_key_file: Option<PathBuf>,
+    /// The receipt key (Ed25519 seed, 64 hex digits; created if absent, mode 0600, its public
+    /// half beside it as `.pub`): signs consent receipts and QR location tokens (ADR 0018);
+    /// every server of a deployment needs the same file; default: `secrets/receipt-key` in the
+    /// data directory. Never the audit key.
+    #[serde(default)]
+    pub receipt_key_file: Option<PathBuf>,
     /// Sign a checkpoint after this many new audit entries.
     pub audit_checkpoint_every_entries: u64,
     /// ... or after this many seconds, if any entry was added (and always at shutdown).
@@ -277,6 +284,7 @@ impl Default for Config {
             audit_key_file: None,
             audit_checkpoint_file: None,
             totp_key_file: None,
+            receipt_key_file: None,
             audit_checkpoint_every_entries: 10_000,
             audit_checkpoint_every_secs: 60,
             notify_email: EmailAdapterKind::Log,
@@ -631,6 +639,13 @@ impl Config {
         self.totp_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("secrets").join("totp-key"))
+    }
+
+    /// The receipt key's file.
+    pub fn effective_receipt_key_file(&self) -> PathBuf {
+        self.receipt_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secrets").join("receipt-key"))
     }
 
     pub fn message_log_file(&self) -> PathBuf {

@@ -9,7 +9,7 @@ use ehrshare_app::clock::SystemClock;
 use ehrshare_app::delivery::{Adapter, Adapters, LogAdapter, SmtpAdapter, WebhookAdapter};
 use ehrshare_app::outbox::spawn_outbox_worker;
 use ehrshare_app::settings::OutboxSettings;
-use ehrshare_app::signer::Ed25519Signer;
+use ehrshare_app::signer::{Ed25519Signer, Signer as _};
 use ehrshare_app::{App, Services, Settings};
 use ehrshare_store::{Db, DbOptions};
 use ehrshare_web::WebSettings;
@@ -182,11 +182,16 @@ pub async fn start_app_with(config: &Config, accept_rollback: bool) -> anyhow::R
     let signer = Ed25519Signer::load_or_create(&key_file)?;
     let checkpoints = CheckpointFile::new(config.effective_audit_checkpoint_file());
     let seal = ehrshare_app::seal::SealKey::load_or_create(&config.effective_totp_key_file())?;
+    let receipt_key = Ed25519Signer::load_or_create(&config.effective_receipt_key_file())?;
+    if receipt_key.public_key() == signer.public_key() {
+        anyhow::bail!("the receipt key must not be the audit key (receipt_key_file)");
+    }
     let services = Services {
         clock: Arc::new(SystemClock),
         checkpoints: Some((Box::new(signer), checkpoints)),
         adapters: adapters(config)?,
         seal,
+        receipt_key: Box::new(receipt_key),
     };
     let settings = Settings {
         accept_rollback,

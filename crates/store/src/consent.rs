@@ -48,6 +48,38 @@ pub async fn insert_consent(conn: Conn<'_>, c: &ConsentRow) -> Result<(), StoreE
     Ok(())
 }
 
+/// The signed receipt of a consent given by QR scan (ADR 0018), as returned and kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRow {
+    pub consent_id: Uuid,
+    pub recipient_id: Uuid,
+    /// The canonical bytes signed (`core::qr_consent::receipt_bytes`).
+    pub body: String,
+    /// Ed25519, base64url without padding.
+    pub signature: String,
+    pub key_id: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Keeps a receipt (in the consent's transaction).
+pub async fn insert_receipt(conn: Conn<'_>, r: &ReceiptRow) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query(
+            "INSERT INTO consent_receipt (consent_id, recipient_id, body, signature, key_id, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(r.consent_id)
+        .bind(r.recipient_id)
+        .bind(&r.body)
+        .bind(&r.signature)
+        .bind(&r.key_id)
+        .bind(Ts(r.created_at))
+        .execute(&mut *db)
+        .await?;
+    });
+    Ok(())
+}
+
 /// Revokes every consent of a recipient with a provider that is not revoked yet.
 pub async fn revoke_consents(
     conn: Conn<'_>,
@@ -125,6 +157,30 @@ impl crate::db::Db {
                     })
                 })
                 .collect()
+        })
+    }
+
+    /// The receipt of a consent, if it has one.
+    pub async fn consent_receipt(&self, consent: Uuid) -> Result<Option<ReceiptRow>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT consent_id, recipient_id, body, signature, key_id, created_at \
+                 FROM consent_receipt WHERE consent_id = $1",
+            )
+            .bind(consent)
+            .fetch_optional(pool)
+            .await?;
+            let Some(r) = row else { return Ok(None) };
+            use sqlx::Row;
+            let created: Ts = r.try_get("created_at")?;
+            Ok(Some(ReceiptRow {
+                consent_id: r.try_get("consent_id")?,
+                recipient_id: r.try_get("recipient_id")?,
+                body: r.try_get("body")?,
+                signature: r.try_get("signature")?,
+                key_id: r.try_get("key_id")?,
+                created_at: created.0,
+            }))
         })
     }
 }

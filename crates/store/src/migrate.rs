@@ -52,6 +52,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (19, "disclosures", "0019_disclosures.sql"),
     (20, "sdm_channel", "0020_sdm_channel.sql"),
     (21, "inbox", "0021_inbox.sql"),
+    (22, "qr_consent", "0022_qr_consent.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -76,6 +77,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (19, "disclosures", "0019_disclosures.sql"),
     (20, "sdm_channel", "0020_sdm_channel.sql"),
     (21, "inbox", "0021_inbox.sql"),
+    (22, "qr_consent", "0022_qr_consent.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -46,6 +46,22 @@ pub struct LocationRow {
     pub created_at: OffsetDateTime,
 }
 
+/// Replaces a location's QR nonce: every code printed before is revoked.
+pub async fn replace_qr_token(
+    conn: Conn<'_>,
+    location: Uuid,
+    token: &str,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, db => {
+        sqlx::query("UPDATE hcp_location SET qr_token = $2 WHERE location_id = $1")
+            .bind(location)
+            .bind(token)
+            .execute(&mut *db)
+            .await?;
+    });
+    Ok(())
+}
+
 /// A member of staff named on the application, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaffRow {

@@ -17,6 +17,8 @@ use crate::{FixedClock, TestDb};
 
 /// The seed of the test checkpoint-signing key.
 pub const TEST_SIGNING_SEED: [u8; 32] = [42; 32];
+/// The receipt key of test apps (not the audit key).
+pub const TEST_RECEIPT_SEED: [u8; 32] = [43; 32];
 
 /// A running application over a fresh database, with a fixed clock.
 #[derive(Debug)]
@@ -119,6 +121,7 @@ impl TestApp {
             checkpoints: Some((signer, checkpoints)),
             adapters,
             seal: ehrshare_app::seal::SealKey::new([9; 32]).unwrap(),
+            receipt_key: Box::new(Ed25519Signer::from_seed(TEST_RECEIPT_SEED)),
         };
         let app = App::start(pool, settings, services).await.unwrap();
         let router = ehrshare_web::router(app.clone(), &web);

@@ -144,6 +144,14 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             "/hcp/patients/{id}/unlock/confirm",
             axum::routing::post(pages::patients::unlock::confirm_unlock),
         )
+        .route("/hcp/locations", get(pages::locations::list))
+        .route("/hcp/locations/{id}/qr.svg", get(pages::locations::qr_svg))
+        .route("/hcp/locations/{id}/qr.png", get(pages::locations::qr_png))
+        .route("/hcp/locations/{id}/poster", get(pages::locations::poster))
+        .route(
+            "/hcp/locations/{id}/qr",
+            axum::routing::post(pages::locations::replace),
+        )
         .route("/hcp/access-log", get(pages::activity::access_log))
         .route("/hcp/alerts", get(pages::activity::alerts))
         .route(

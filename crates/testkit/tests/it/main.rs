@@ -20,6 +20,7 @@ mod outbox;
 mod pages;
 mod patients;
 mod providers;
+mod qr_consent;
 mod recipients;
 mod retry;
 mod security;

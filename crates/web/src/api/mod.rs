@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod consents;
 pub mod health;
 pub mod json;
+pub mod keys;
 mod listed_json;
 pub mod me;
 pub mod office;
@@ -111,6 +112,16 @@ use crate::error::{FieldErrorBody, ProblemBody};
         access_log::AlertView,
         access_log::ReviewBody,
         access_log::ProofView,
+        me::inbox::NoticeView,
+        office::LetterView,
+        me::scan::ScanBody,
+        me::scan::ScannedView,
+        me::scan::ScanConsentBody,
+        me::scan::ReceiptView,
+        me::scan::ScanConsentView,
+        keys::JwkView,
+        keys::JwksView,
+        providers::QrView,
     )),
     modifiers(&SessionScheme)
 )]
@@ -209,6 +220,11 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(office::mark_printed))
         .routes(routes!(me::inbox::inbox))
         .routes(routes!(me::inbox::mark_read))
+        .routes(routes!(me::scan::scan))
+        .routes(routes!(me::scan::consent_by_scan))
+        .routes(routes!(me::scan::receipt))
+        .routes(routes!(keys::consent_receipt_keys))
+        .routes(routes!(providers::replace_qr))
         .routes(routes!(consents::consent_by_card))
         .routes(routes!(access_log::recipient_log))
         .routes(routes!(access_log::entry_proof))

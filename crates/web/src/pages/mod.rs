@@ -7,6 +7,7 @@ pub mod error;
 pub mod hcp;
 pub mod home;
 pub mod info;
+pub mod locations;
 pub mod patients;
 pub mod users;
 

@@ -4,6 +4,7 @@
 pub mod consents;
 pub mod inbox;
 pub mod restrictions;
+pub mod scan;
 
 use axum::Json;
 use axum::extract::State;

@@ -140,7 +140,8 @@ pub struct LocationView {
     pub district_en: String,
     pub district_zh: String,
     pub phone: String,
-    /// What the location's QR code encodes (used to give consent by app).
+    /// What the location's QR code encodes: a signed location token (ADR 0018), posted in the
+    /// patient portal to give the provider sharing consent.
     pub qr_payload: String,
 }
 
@@ -223,11 +224,11 @@ pub struct DirectoryQuery {
     pub per_page: Option<usize>,
 }
 
-fn location_view(l: LocationRow) -> LocationView {
+pub(crate) fn location_view(app: &App, l: LocationRow) -> LocationView {
     let district = District::parse(&l.district);
     LocationView {
         id: l.id,
-        qr_payload: format!("ehrshare:location:{}", l.qr_token),
+        qr_payload: app.location_token(&l),
         district_en: district
             .map(District::name_en)
             .unwrap_or_default()
@@ -246,8 +247,8 @@ fn location_view(l: LocationRow) -> LocationView {
     }
 }
 
-impl From<Provider> for ProviderView {
-    fn from(p: Provider) -> Self {
+impl ProviderView {
+    fn new(app: &App, p: Provider) -> Self {
         ProviderView {
             id: p.hcp.id,
             name_en: p.hcp.name_en,
@@ -259,7 +260,11 @@ impl From<Provider> for ProviderView {
             stage_reason: p.hcp.stage_reason,
             authorised_person: p.hcp.authorised_person,
             contact_person: p.hcp.contact_person,
-            locations: p.locations.into_iter().map(location_view).collect(),
+            locations: p
+                .locations
+                .into_iter()
+                .map(|l| location_view(app, l))
+                .collect(),
             staff: p
                 .staff
                 .into_iter()
@@ -347,7 +352,7 @@ pub async fn apply(
         submit: b.submit,
     };
     let provider = app.apply_hcp(&caller, input).await?;
-    Ok((StatusCode::CREATED, Json(ProviderView::from(provider))))
+    Ok((StatusCode::CREATED, Json(ProviderView::new(&app, provider))))
 }
 
 /// `GET /api/v1/providers/{id}` (office).
@@ -360,7 +365,7 @@ pub async fn show(
     Office(_c): Office,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ProviderView>, HttpError> {
-    Ok(Json(app.provider(id).await?.into()))
+    Ok(Json(ProviderView::new(&app, app.provider(id).await?)))
 }
 
 /// `POST /api/v1/providers/{id}/events`: a lifecycle event (office).
@@ -409,7 +414,8 @@ pub async fn event(
         "cancel" => Event::Cancel { effective, reason },
         _ => return Err(invalid("invalid-event", "/event", "unknown event")),
     };
-    Ok(Json(app.hcp_event(&caller, id, event).await?.into()))
+    let provider = app.hcp_event(&caller, id, event).await?;
+    Ok(Json(ProviderView::new(&app, provider)))
 }
 
 /// `POST /api/v1/providers/{id}/locations`: an additional service location (office).
@@ -423,7 +429,7 @@ pub async fn add_location(
     ApiJson(b): ApiJson<LocationBody>,
 ) -> Result<impl IntoResponse, HttpError> {
     let row = app.add_location(&caller, id, location(b)).await?;
-    Ok((StatusCode::CREATED, Json(location_view(row))))
+    Ok((StatusCode::CREATED, Json(location_view(&app, row))))
 }
 
 /// `GET /api/v1/directory`: active providers (public; no login).
@@ -454,7 +460,11 @@ pub async fn directory(
                 name_zh: p.hcp.name_zh,
                 hcp_type: p.hcp.hcp_type,
                 sector: p.hcp.sector.code().to_owned(),
-                locations: p.locations.into_iter().map(location_view).collect(),
+                locations: p
+                    .locations
+                    .into_iter()
+                    .map(|l| location_view(&app, l))
+                    .collect(),
                 professionals: p.staff.into_iter().map(professional).collect(),
             })
             .collect(),
@@ -574,4 +584,29 @@ pub async fn document(
         ],
         content,
     ))
+}
+
+/// A location's QR code, replaced.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QrView {
+    /// What the new code encodes.
+    pub qr_payload: String,
+}
+
+/// `POST /api/v1/providers/{id}/locations/{location}/qr`: the provider's user administrator
+/// replaces a location's QR code; every code printed before is refused from now on.
+#[utoipa::path(post, path = "/api/v1/providers/{id}/locations/{location}/qr", tag = "providers",
+    params(("id" = Uuid, Path, description = "Provider id"), ("location" = Uuid, Path, description = "Location id")),
+    security(("session" = [])),
+    responses((status = 200, description = "Replaced", body = QrView),
+        (status = 404, description = "Not this provider's user administrator, or no such location", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn replace_qr(
+    State(app): State<App>,
+    crate::session::LoggedIn { session, caller }: crate::session::LoggedIn,
+    Path((id, location)): Path<(Uuid, Uuid)>,
+) -> Result<Json<QrView>, HttpError> {
+    let qr_payload = app
+        .replace_location_qr(&session, &caller, id, location)
+        .await?;
+    Ok(Json(QrView { qr_payload }))
 }
