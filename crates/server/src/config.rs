@@ -665,6 +665,7 @@ impl Config {
         shown.public_base_url = Some(self.effective_public_base_url());
         shown.audit_key_file = Some(self.effective_audit_key_file());
         shown.audit_checkpoint_file = Some(self.effective_audit_checkpoint_file());
+        shown.receipt_key_file = Some(self.effective_receipt_key_file());
         toml::to_string(&shown).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 }
