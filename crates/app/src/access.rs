@@ -123,6 +123,9 @@ pub(crate) fn deny_error(reason: ehrshare_core::access::DenyReason) -> AppError 
             ehrshare_core::access::DenyReason::OutsideLaunch => {
                 "this token was launched for another patient"
             }
+            ehrshare_core::access::DenyReason::SdmAuthorityEnded => {
+                "the substitute decision maker's authority ended when the recipient turned 16"
+            }
         }
         .to_owned(),
     }

@@ -227,7 +227,11 @@ impl App {
         entry.sdm = sdm;
         entry.consent_id = Some(row.id);
         entry.reason = Some(format!("{} by {}", kind.code(), method.code()));
-        let acting = sdm.and_then(|id| reg.sdms.iter().find(|s| s.sdm_id == id));
+        // To the SDM who gave it, else to one who acts for the recipient now, by their channel.
+        let acting = match sdm.and_then(|id| reg.sdms.iter().find(|s| s.sdm_id == id)) {
+            Some(s) => Some(s),
+            None => crate::recipient::messaged_sdm(reg, now)?,
+        };
         let notice = recipient_notice(
             &reg.recipient,
             acting,

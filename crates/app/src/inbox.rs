@@ -88,14 +88,28 @@ impl App {
     ) -> Result<Vec<Rendered>, AppError> {
         self.acting_for(session, recipient).await?;
         let rows = self.db().inbox(recipient, before, PAGE).await?;
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(|m| {
-                let mut r = rendered(m.id, m.created_at, &m.template, &m.locale, &m.params)?;
+                // A notice this build cannot render (a template since removed) is listed by
+                // its kind rather than failing the whole inbox.
+                let mut r = rendered(m.id, m.created_at, &m.template, &m.locale, &m.params)
+                    .unwrap_or_else(|_| Rendered {
+                        id: m.id,
+                        at: m.created_at,
+                        kind: m.template.clone(),
+                        locale: Locale::parse(&m.locale).unwrap_or_default(),
+                        subject: m.template.clone(),
+                        body: String::new(),
+                        read_at: None,
+                        address: None,
+                        recipient: None,
+                    });
                 r.read_at = m.read_at;
                 r.recipient = Some(m.recipient_id);
-                Ok(r)
+                r
             })
-            .collect()
+            .collect())
     }
 
     /// Marks a message of the inbox read (the first reading is kept); another recipient's
@@ -116,30 +130,50 @@ impl App {
     }
 
     /// The print queue, for the office's registration officers (anyone else: 404): letters
-    /// not yet printed, oldest first, `PAGE` after `after`. Audited, naming the letters
-    /// listed: they hold people's addresses and, for an access key, the key.
+    /// not yet printed, oldest first, `PAGE` after `after`, as (id, when, template, language)
+    /// only: a letter's address and words are opened one at a time ([`App::letter`]).
     pub async fn print_queue(
         &self,
         session: &Session,
-        caller: &Caller,
         after: Option<Uuid>,
-    ) -> Result<Vec<Rendered>, AppError> {
+    ) -> Result<Vec<(Uuid, OffsetDateTime, String, Locale)>, AppError> {
         is_registration_officer(session).ok_or(AppError::NotFound)?;
         let rows = self.db().print_queue(after, PAGE).await?;
-        let letters = rows
+        Ok(rows
             .into_iter()
             .map(|s| {
                 let m = s.message;
-                let mut r = rendered(m.id, m.created_at, &m.template, &m.locale, &m.params)?;
-                r.address = Some(m.address);
-                r.recipient = m.recipient;
-                Ok(r)
+                let locale = Locale::parse(&m.locale).unwrap_or_default();
+                (m.id, m.created_at, m.template, locale)
             })
-            .collect::<Result<Vec<_>, AppError>>()?;
-        let mut entry = caller.entry(self, "print-queue.read", Outcome::Allowed);
-        entry.record_ids = letters.iter().map(|l| l.id).collect();
+            .collect())
+    }
+
+    /// One letter of the print queue, to print: its address and words (for an access key,
+    /// the key). Audited with the recipient, whose access log shows that the office opened
+    /// it; a letter not in the queue is 404.
+    pub async fn letter(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        letter: Uuid,
+    ) -> Result<Rendered, AppError> {
+        is_registration_officer(session).ok_or(AppError::NotFound)?;
+        let m = self
+            .db()
+            .outbox_message(letter)
+            .await?
+            .filter(|s| s.message.channel == "post" && s.status == "pending")
+            .ok_or(AppError::NotFound)?
+            .message;
+        let mut r = rendered(m.id, m.created_at, &m.template, &m.locale, &m.params)?;
+        r.address = Some(m.address);
+        r.recipient = m.recipient;
+        let mut entry = caller.entry(self, "print-queue.open", Outcome::Allowed);
+        entry.recipient = m.recipient;
+        entry.record_ids = vec![letter];
         self.audit(entry).await?;
-        Ok(letters)
+        Ok(r)
     }
 
     /// A registration officer records that a letter was printed: it leaves the queue and its

@@ -351,7 +351,7 @@ impl App {
                 &reg.recipient,
                 sdm.or(messaged_sdm(&reg, now)?),
                 "registration-changed",
-                Carries::News,
+                Carries::RegistrationChange,
                 BTreeMap::from([("status".to_owned(), next.code().to_owned())]),
             ));
         }

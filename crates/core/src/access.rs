@@ -140,6 +140,8 @@ pub enum DenyReason {
     Restricted,
     /// A token launched for one patient (SMART `launch/patient`) asked about another.
     OutsideLaunch,
+    /// A substitute decision maker whose authority has ended (the child turned 16).
+    SdmAuthorityEnded,
 }
 
 impl DenyReason {
@@ -155,6 +157,7 @@ impl DenyReason {
             DenyReason::NoCareRelationship => "no-care-relationship",
             DenyReason::Restricted => "restricted",
             DenyReason::OutsideLaunch => "outside-launch",
+            DenyReason::SdmAuthorityEnded => "sdm-authority-ended",
         }
     }
 }
@@ -169,6 +172,8 @@ pub struct Basis {
     pub episode: Option<Uuid>,
     /// The emergency access the read rests on instead of a consent ("break-glass").
     pub emergency: Option<Uuid>,
+    /// The recipient reads their own record, or an SDM reads it for them (basis `self`).
+    pub own: bool,
 }
 
 /// What the caller must do with a permit.
@@ -361,6 +366,7 @@ fn emergency_read(
             deemed_consent: false,
             episode,
             emergency: Some(grant),
+            own: false,
         },
         obligations: Obligations {
             domains,
@@ -472,12 +478,55 @@ pub fn decide(
             deemed_consent: who.hcp_deemed_consent,
             episode,
             emergency: None,
+            own: false,
         },
         obligations: Obligations {
             domains,
             hidden,
             unlocked,
             alert_no_episode: care_needed && episode.is_none(),
+        },
+    }
+}
+
+/// Who reads a record as its owner: the recipient, or an SDM for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The recipient themself.
+    Recipient,
+    /// A substitute decision maker named on the registration; `may_act` is
+    /// `recipient::sdm_may_act` now.
+    Sdm { may_act: bool },
+}
+
+/// Decides a read of one's own record (basis `self`; issue 27): the recipient, or an SDM
+/// whose authority has not ended, reads every domain of an active registration, restricted
+/// items included (restricted control is the recipient's, against providers). Never a
+/// deposit: records come from providers.
+pub fn decide_own(owner: Owner, registered: bool, ask: &Ask<'_>) -> Decision {
+    if let Owner::Sdm { may_act: false } = owner {
+        return Decision::deny(DenyReason::SdmAuthorityEnded);
+    }
+    if !registered {
+        return Decision::deny(DenyReason::RecipientNotRegistered);
+    }
+    if ask.action != Action::Read {
+        return Decision::deny(DenyReason::RoleNotPermitted);
+    }
+    let domains = asked(ask);
+    Decision::Permit {
+        basis: Basis {
+            consent: None,
+            deemed_consent: false,
+            episode: None,
+            emergency: None,
+            own: true,
+        },
+        obligations: Obligations {
+            domains,
+            hidden: BTreeSet::new(),
+            unlocked: Vec::new(),
+            alert_no_episode: false,
         },
     }
 }
@@ -1231,5 +1280,53 @@ mod tests {
                 prop_assert_eq!(obligations.alert_no_episode, needs_care && basis.episode.is_none());
             }
         }
+    }
+
+    #[test]
+    fn one_reads_every_domain_of_ones_own_record_restricted_items_included() {
+        let d = decide_own(Owner::Recipient, true, &read());
+        let Decision::Permit { basis, obligations } = d else {
+            panic!("{d:?}")
+        };
+        assert!(basis.own);
+        assert_eq!(basis.consent, None);
+        assert_eq!(obligations.domains.len(), Domain::ALL.len());
+        assert!(obligations.hidden.is_empty());
+        assert!(!obligations.alert_no_episode);
+        let one = Ask {
+            action: Action::Read,
+            domains: &[],
+            record: Some(RecordRef {
+                id: Uuid::from_u128(7),
+                domain: Domain::ClinicalNote,
+            }),
+            reason: None,
+        };
+        assert!(matches!(
+            decide_own(Owner::Sdm { may_act: true }, true, &one),
+            Decision::Permit { .. }
+        ));
+    }
+
+    #[test]
+    fn an_ended_sdm_an_inactive_registration_and_deposits_are_refused() {
+        assert_eq!(
+            decide_own(Owner::Sdm { may_act: false }, true, &read()).denial(),
+            Some(DenyReason::SdmAuthorityEnded)
+        );
+        assert_eq!(
+            decide_own(Owner::Recipient, false, &read()).denial(),
+            Some(DenyReason::RecipientNotRegistered)
+        );
+        let deposit = Ask {
+            action: Action::Deposit,
+            domains: &[Domain::Diagnosis],
+            record: None,
+            reason: None,
+        };
+        assert_eq!(
+            decide_own(Owner::Recipient, true, &deposit).denial(),
+            Some(DenyReason::RoleNotPermitted)
+        );
     }
 }

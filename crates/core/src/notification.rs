@@ -24,6 +24,9 @@ pub enum Carries {
     /// A one-time code, good for minutes: only a channel that arrives at once (e-mail where
     /// chosen, else SMS).
     OneTimeCode,
+    /// A change of the registration itself (suspended, withdrawn, ...): it can shut the
+    /// portal, so not to its inbox (SMS instead); a letter is fine.
+    RegistrationChange,
 }
 
 /// The channel a notice to someone who chose `chosen` takes; `has_email` says whether an
@@ -35,8 +38,8 @@ pub fn channel_for(chosen: Channel, carries: Carries, has_email: bool) -> Channe
     };
     match (carries, chosen) {
         (Carries::News, c) => c,
-        (Carries::AccessKey, Channel::App) => Channel::Sms,
-        (Carries::AccessKey, c) => c,
+        (Carries::AccessKey | Carries::RegistrationChange, Channel::App) => Channel::Sms,
+        (Carries::AccessKey | Carries::RegistrationChange, c) => c,
         (Carries::OneTimeCode, Channel::Email) => Channel::Email,
         (Carries::OneTimeCode, _) => Channel::Sms,
     }
@@ -95,6 +98,18 @@ mod tests {
         );
         assert_eq!(
             channel_for(Channel::Email, Carries::AccessKey, true),
+            Channel::Email
+        );
+    }
+
+    #[test]
+    fn a_registration_change_never_waits_in_an_inbox_it_may_shut() {
+        assert_eq!(
+            channel_for(Channel::App, Carries::RegistrationChange, true),
+            Channel::Sms
+        );
+        assert_eq!(
+            channel_for(Channel::Email, Carries::RegistrationChange, true),
             Channel::Email
         );
     }

@@ -13,7 +13,12 @@ CREATE TABLE inbox_message (
 
 CREATE INDEX inbox_message_recipient ON inbox_message (recipient_id, id);
 
--- App notices queued before the inbox existed are moved into it.
+-- App notices queued before the inbox existed: those carrying a secret or a change of the
+-- registration go by SMS instead (their address is the phone number: core::notification::
+-- channel_for); the others move into the inbox.
+UPDATE outbox_message SET channel = 'sms'
+    WHERE channel = 'app' AND status = 'pending'
+    AND template IN ('access-key', 'one-time-password', 'login-code', 'registration-changed');
 INSERT INTO inbox_message (id, recipient_id, created_at, template, params, locale)
     SELECT id, recipient, created_at, template, params, locale FROM outbox_message
     WHERE channel = 'app' AND recipient IS NOT NULL AND status = 'pending';

@@ -178,26 +178,33 @@ async fn letters_wait_in_the_print_queue_for_a_registration_officer() {
     let officer = w.t.office().await;
     let r = w.get(&officer, "/api/v1/office/print-queue").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // Listed without address or words: only the letter opened to print shows them.
+    assert!(!r.text().contains("Nathan Road"), "{}", r.text());
     let letters: Vec<Value> = r
         .json()
         .as_array()
         .unwrap()
         .iter()
-        .filter(|l| l["recipient"] == id.as_str())
+        .filter(|l| l["kind"] == "access-key")
         .cloned()
         .collect();
     assert_eq!(letters.len(), 1, "{letters:?}");
-    let letter = &letters[0];
-    assert_eq!(letter["kind"], "access-key");
+    let letter_id = letters[0]["id"].as_str().unwrap().to_owned();
+    let r = w
+        .get(&officer, &format!("/api/v1/office/print-queue/{letter_id}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let letter = r.json();
+    assert_eq!(letter["recipient"], id.as_str());
     assert_eq!(letter["address"], address);
     assert!(
         letter["body"].as_str().unwrap().contains("授權號碼"),
         "{letter}"
     );
-    let letter_id = letter["id"].as_str().unwrap().to_owned();
+    // Opening it is in the recipient's own log.
     let entry = w.last_entry().await.entry;
-    assert_eq!(entry.action, "print-queue.read");
-    assert!(entry.record_ids.contains(&letter_id.parse().unwrap()));
+    assert_eq!(entry.action, "print-queue.open");
+    assert_eq!(entry.recipient, Some(id.parse().unwrap()));
 
     // Not for the office's other roles, nor for providers.
     let privacy =
@@ -206,6 +213,12 @@ async fn letters_wait_in_the_print_queue_for_a_registration_officer() {
     let printed = format!("/api/v1/office/print-queue/{letter_id}/printed");
     for agent in [&privacy, &w.ua, &w.doctor] {
         assert_eq!(w.get(agent, "/api/v1/office/print-queue").await.status, 404);
+        assert_eq!(
+            w.get(agent, &format!("/api/v1/office/print-queue/{letter_id}"))
+                .await
+                .status,
+            404
+        );
         assert_eq!(w.post(agent, &printed, Value::Null).await.status, 404);
     }
     // A message that is not a letter is not in the queue.
@@ -230,6 +243,10 @@ async fn letters_wait_in_the_print_queue_for_a_registration_officer() {
     assert_eq!(r.json()["code"], "already-printed");
     let r = w.get(&officer, "/api/v1/office/print-queue").await;
     assert!(!r.text().contains(&letter_id));
+    let r = w
+        .get(&officer, &format!("/api/v1/office/print-queue/{letter_id}"))
+        .await;
+    assert_eq!(r.status, 404, "out of the queue");
     // The key is not kept once the letter is out.
     let stored = db
         .outbox_message(letter_id.parse().unwrap())
@@ -271,6 +288,33 @@ async fn a_registration_change_goes_by_the_recipients_channel() {
             .iter()
             .all(|m| m.message.template != "registration-changed"),
         "not by SMS"
+    );
+
+    // Chosen the portal's inbox: a suspension could shut the portal, so it goes by SMS.
+    let app_user = register(
+        &w,
+        "C123456(9)",
+        "6000 5555",
+        json!({"notify_channel": "app"}),
+    )
+    .await;
+    let r = w
+        .post(
+            &office,
+            &format!("/api/v1/recipients/{app_user}/events"),
+            json!({"event": "suspend", "reason": "document under review"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let params =
+        w.t.last_message("+85260005555", "registration-changed")
+            .await;
+    assert_eq!(params["status"], "suspended");
+    assert!(
+        db.inbox(app_user.parse().unwrap(), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -347,4 +347,20 @@ async fn a_childs_emergency_access_reaches_every_channel_and_the_parent_by_their
             .all(|m| m.message.template != "emergency-access"),
         "not to the parent's phone: they chose e-mail"
     );
+    // A consent recorded for the child is told to the parent who acts for them, by e-mail.
+    let r = w
+        .post(
+            &office,
+            &format!("/api/v1/office/recipients/{child}/consents"),
+            with_kind(json!({"hcp": w.hcp, "call_ref": "CALL-C"}), "indefinite"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let notice =
+        w.t.last_message("parent@example.org", "consent-changed")
+            .await;
+    assert!(
+        notice["provider"].as_str().unwrap().contains("Clinic A"),
+        "{notice}"
+    );
 }

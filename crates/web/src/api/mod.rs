@@ -114,6 +114,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
         access_log::ProofView,
         me::inbox::NoticeView,
         office::LetterView,
+        office::QueuedLetterView,
         me::scan::ScanBody,
         me::scan::ScannedView,
         me::scan::ScanConsentBody,
@@ -217,6 +218,7 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(office::consent_by_phone))
         .routes(routes!(office::record_disclosure, office::disclosures))
         .routes(routes!(office::print_queue))
+        .routes(routes!(office::letter))
         .routes(routes!(office::mark_printed))
         .routes(routes!(me::inbox::inbox))
         .routes(routes!(me::inbox::mark_read))

@@ -114,6 +114,18 @@ pub async fn disclosures(
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
+/// A letter in the print queue, as listed (open it to print it).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueuedLetterView {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub kind: String,
+    /// `en` or `zh-HK`.
+    pub language: String,
+}
+
 /// A letter waiting to be printed and posted.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LetterView {
@@ -140,33 +152,53 @@ pub struct PrintQueueQuery {
     pub after: Option<Uuid>,
 }
 
-/// `GET /api/v1/office/print-queue`: letters to print, oldest first (registration officers;
-/// audited, naming the letters).
+/// `GET /api/v1/office/print-queue`: letters to print, oldest first (registration
+/// officers), without their addresses or words.
 #[utoipa::path(get, path = "/api/v1/office/print-queue", tag = "sharing",
     params(("after" = Option<Uuid>, Query, description = "After this letter")),
-    responses((status = 200, description = "Oldest first, 50 a page", body = [LetterView]),
+    responses((status = 200, description = "Oldest first, 50 a page", body = [QueuedLetterView]),
               (status = 404, description = "Not a registration officer", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn print_queue(
     State(app): State<App>,
-    LoggedIn { session, caller }: LoggedIn,
+    LoggedIn { session, .. }: LoggedIn,
     Query(q): Query<PrintQueueQuery>,
-) -> Result<Json<Vec<LetterView>>, HttpError> {
-    let letters = app.print_queue(&session, &caller, q.after).await?;
+) -> Result<Json<Vec<QueuedLetterView>>, HttpError> {
+    let letters = app.print_queue(&session, q.after).await?;
     Ok(Json(
         letters
             .into_iter()
-            .map(|l| LetterView {
-                id: l.id,
-                at: l.at,
-                recipient: l.recipient,
-                address: l.address.unwrap_or_default(),
-                kind: l.kind,
-                language: l.locale.tag().to_owned(),
-                subject: l.subject,
-                body: l.body,
+            .map(|(id, at, kind, locale)| QueuedLetterView {
+                id,
+                at,
+                kind,
+                language: locale.tag().to_owned(),
             })
             .collect(),
     ))
+}
+
+/// `GET /api/v1/office/print-queue/{letter}`: one letter to print, with its address and words
+/// (audited with the recipient, whose access log shows it).
+#[utoipa::path(get, path = "/api/v1/office/print-queue/{letter}", tag = "sharing",
+    params(("letter" = Uuid, Path, description = "The letter")),
+    responses((status = 200, description = "The letter", body = LetterView),
+              (status = 404, description = "Not a registration officer, or not in the queue", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn letter(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(letter): Path<Uuid>,
+) -> Result<Json<LetterView>, HttpError> {
+    let l = app.letter(&session, &caller, letter).await?;
+    Ok(Json(LetterView {
+        id: l.id,
+        at: l.at,
+        recipient: l.recipient,
+        address: l.address.unwrap_or_default(),
+        kind: l.kind,
+        language: l.locale.tag().to_owned(),
+        subject: l.subject,
+        body: l.body,
+    }))
 }
 
 /// `POST /api/v1/office/print-queue/{letter}/printed`: the letter was printed and posted.
