@@ -43,6 +43,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod outbound;
 pub mod outbox;
+pub mod own_record;
 pub mod password;
 pub mod person;
 pub mod provider;

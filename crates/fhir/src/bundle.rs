@@ -36,6 +36,20 @@ pub fn searchset(total: usize, link: &[Link], matches: Vec<(String, Map<String, 
     b
 }
 
+/// A recipient's record to keep (issue 27: the download of one's own record): a
+/// `collection` Bundle made at `timestamp`, each entry a resource as served with its URL.
+pub fn collection(timestamp: &str, entries: Vec<(String, Map<String, Value>)>) -> Value {
+    let entry: Vec<Value> = entries
+        .into_iter()
+        .map(|(full_url, resource)| json!({"fullUrl": full_url, "resource": resource}))
+        .collect();
+    let mut b = json!({"resourceType": "Bundle", "type": "collection", "timestamp": timestamp});
+    if !entry.is_empty() {
+        b["entry"] = Value::Array(entry);
+    }
+    b
+}
+
 /// The interaction that made a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MadeBy {

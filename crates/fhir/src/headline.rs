@@ -116,11 +116,68 @@ pub fn headline(resource: &Value) -> String {
     }
 }
 
+/// The elements that date what a resource records, in order of preference, whatever its
+/// type: when it happened or was observed, else when it was recorded or ordered.
+const CLINICAL_DATES: [&str; 17] = [
+    "effectiveDateTime",
+    "effectiveInstant",
+    "effectivePeriod",
+    "onsetDateTime",
+    "onsetPeriod",
+    "occurrenceDateTime",
+    "performedDateTime",
+    "performedPeriod",
+    "whenHandedOver",
+    "period",
+    "start",
+    "recordedDate",
+    "authoredOn",
+    "dateAsserted",
+    "issued",
+    "date",
+    "created",
+];
+
+/// The resource's own clinical date as written (a period's start), not when it was
+/// deposited: what a patient reading their record dates it by. `None` when it has none.
+pub fn clinical_date(resource: &Value) -> Option<String> {
+    CLINICAL_DATES.iter().find_map(|f| {
+        let v = resource.get(*f)?;
+        v.as_str()
+            .or_else(|| v.get("start").and_then(Value::as_str))
+            .map(str::to_owned)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_clinical_date_is_the_resources_own() {
+        let check = |v: Value, expected: Option<&str>| {
+            assert_eq!(clinical_date(&v).as_deref(), expected, "{v}");
+        };
+        check(
+            json!({"resourceType": "Observation", "effectiveDateTime": "2025-06-01T08:30:00+08:00", "issued": "2025-06-02T00:00:00Z"}),
+            Some("2025-06-01T08:30:00+08:00"),
+        );
+        check(
+            json!({"resourceType": "Condition", "onsetDateTime": "2020-01", "recordedDate": "2025-01-01"}),
+            Some("2020-01"),
+        );
+        check(
+            json!({"resourceType": "Encounter", "period": {"start": "2025-03-04T09:00:00+08:00"}}),
+            Some("2025-03-04T09:00:00+08:00"),
+        );
+        check(
+            json!({"resourceType": "MedicationRequest", "authoredOn": "2025-01-01"}),
+            Some("2025-01-01"),
+        );
+        check(json!({"resourceType": "Condition"}), None);
+    }
 
     #[test]
     fn concepts_by_preference() {

@@ -3,69 +3,10 @@
 //! own channel, registration changes by channel, and access notices that cannot be turned off
 //! where a restricted item was unlocked.
 
-use axum::http::Request;
 use ehrshare_app::duty::Scope;
-use ehrshare_testkit::{Agent, session_cookie};
 use serde_json::{Value, json};
 
-use crate::world::{World, condition, world};
-
-/// The office registers an adult in person; returns the id and the access key, which goes by
-/// SMS (or by post) whatever the channel: never to the inbox it unlocks.
-async fn register(w: &World, hkid: &str, phone: &str, extra: Value) -> String {
-    let office = w.t.office().await;
-    let mut body = json!({"channel": "in-person", "name_en": "HO Wing Sze", "name_zh": "何詠詩",
-        "date_of_birth": "1990-01-01", "sex": "female",
-        "document": {"type": "hkid", "number": hkid},
-        "phone": phone, "language": "zh-HK"});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let r = w.post(&office, "/api/v1/recipients", body).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_owned()
-}
-
-/// The recipient with `hkid` sets up their portal login with `key` and logs in (the code by
-/// SMS to `sms`, an E.164 number).
-async fn log_in(w: &World, hkid: &str, key: &str, sms: &str) -> Agent {
-    let doc = json!({"number": hkid});
-    let r =
-        w.t.send_json(
-            None,
-            Request::post("/api/v1/me/activate"),
-            &json!({"document": doc, "access_key": key, "password": "Patient-2026"}),
-        )
-        .await;
-    assert_eq!(r.status, 204, "{}", r.text());
-    let r =
-        w.t.send_json(
-            None,
-            Request::post("/api/v1/me/login"),
-            &json!({"document": doc, "password": "Patient-2026"}),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    let challenge = r.json()["challenge"].as_str().unwrap().to_owned();
-    let code = w.t.last_message(sms, "login-code").await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r =
-        w.t.send_json(
-            None,
-            Request::post("/api/v1/me/login/verify"),
-            &json!({"challenge": challenge, "code": code}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    Agent {
-        cookie: session_cookie(&r),
-        csrf: r.json()["csrf_token"].as_str().unwrap().to_owned(),
-        user_name: hkid.to_owned(),
-        account: None,
-    }
-}
+use crate::world::{World, condition, log_in, register, world};
 
 async fn consent_by_key(w: &World, recipient: &str, key: &str) {
     let body = if w.t.app.settings().regime.consents_are_typed() {

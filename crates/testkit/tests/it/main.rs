@@ -17,6 +17,7 @@ mod migrations;
 mod oauth;
 mod oidc;
 mod outbox;
+mod own_record;
 mod pages;
 mod patients;
 mod providers;

@@ -123,6 +123,12 @@ use crate::error::{FieldErrorBody, ProblemBody};
         keys::JwkView,
         keys::JwksView,
         providers::QrView,
+        me::record::OwnRecordView,
+        me::record::OwnDomainView,
+        me::record::OwnSummaryView,
+        me::record::ClinicianView,
+        me::record::OwnVersionView,
+        me::record::OwnRecordDetailView,
     )),
     modifiers(&SessionScheme)
 )]
@@ -225,6 +231,9 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::scan::scan))
         .routes(routes!(me::scan::consent_by_scan))
         .routes(routes!(me::scan::receipt))
+        .routes(routes!(me::record::record))
+        .routes(routes!(me::record::record_detail))
+        .routes(routes!(me::record::record_bundle))
         .routes(routes!(keys::consent_receipt_keys))
         .routes(routes!(providers::replace_qr))
         .routes(routes!(consents::consent_by_card))

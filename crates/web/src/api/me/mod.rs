@@ -3,6 +3,7 @@
 
 pub mod consents;
 pub mod inbox;
+pub mod record;
 pub mod restrictions;
 pub mod scan;
 

@@ -1,0 +1,252 @@
+//! A recipient's own record, read by the recipient or by an SDM for them (issue 27, item 2):
+//! every domain, the records of providers they never consented to included, with each
+//! record's provider, its own clinical date and its versions. Decided by
+//! `core::access::decide_own` (basis `self`) and audited like any read, with the reason
+//! `self` that the recipient's access log shows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ehrshare_core::access::{Action, Ask, Decision, Owner, RecordRef, decide_own};
+use ehrshare_core::audit::Outcome;
+use ehrshare_core::domain::Domain;
+use ehrshare_core::recipient::{RecipientStatus, SdmCategory};
+use ehrshare_store::facts::ListedRecord;
+use ehrshare_store::record::RecordRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::access::deny_error;
+use crate::auth::{Session, Subject};
+use crate::caller::Caller;
+use crate::{App, AppError};
+
+/// The reason every own read is audited with: the recipient's log shows it.
+pub const SELF: &str = "self";
+
+/// A record as its owner reads it.
+#[derive(Debug, Clone)]
+pub struct OwnRecord {
+    pub record: ListedRecord,
+    /// The depositing provider's names (English, Chinese).
+    pub provider: (String, String),
+    /// The resource's own date (`fhir::headline::clinical_date`), as written.
+    pub clinical_date: Option<String>,
+    /// What it is about, in one line.
+    pub headline: String,
+}
+
+/// One record with its history, as its owner reads it.
+#[derive(Debug, Clone)]
+pub struct OwnRecordDetail {
+    pub record: RecordRow,
+    pub provider: (String, String),
+    /// Who deposited it (the account's names and role), when a user did.
+    pub clinician: Option<(String, Option<String>, String)>,
+    pub clinical_date: Option<String>,
+    pub headline: String,
+    /// Every version, newest first.
+    pub versions: Vec<RecordRow>,
+}
+
+/// How the logged-in person is linked to `recipient`, if at all.
+struct Link {
+    owner: Owner,
+    sdm: Option<Uuid>,
+}
+
+impl App {
+    /// How the logged-in person stands to `recipient`: the recipient, or an SDM named on the
+    /// registration (whose authority may have ended). Anyone else, and any staff session:
+    /// 404, the same as a recipient that does not exist.
+    async fn own_link(&self, session: &Session, recipient: Uuid) -> Result<Link, AppError> {
+        let Subject::Person(person) = &session.subject else {
+            return Err(AppError::NotFound);
+        };
+        let (own, as_sdm) = self
+            .db()
+            .recipients_of_document(&person.doc_type, &person.doc_issuer, &person.doc_number)
+            .await?;
+        if own == Some(recipient) {
+            return Ok(Link {
+                owner: Owner::Recipient,
+                sdm: None,
+            });
+        }
+        let Some((_, sdm)) = as_sdm.into_iter().find(|(r, _)| *r == recipient) else {
+            return Err(AppError::NotFound);
+        };
+        let reg = self.load_recipient(recipient).await?;
+        let s = reg
+            .sdms
+            .iter()
+            .find(|s| s.sdm_id == sdm)
+            .ok_or(AppError::NotFound)?;
+        let born = time::Date::parse(
+            &reg.recipient.date_of_birth,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|e| AppError::Internal(Box::new(e)))?;
+        let may_act = SdmCategory::parse(&s.category)
+            .is_some_and(|c| ehrshare_core::recipient::sdm_may_act(c, born, self.clock().now()));
+        Ok(Link {
+            owner: Owner::Sdm { may_act },
+            sdm: Some(sdm),
+        })
+    }
+
+    /// Decides an own read and audits a refusal; on a permit, the entry to commit.
+    async fn own_decision(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        action: &'static str,
+        ask: &Ask<'_>,
+        registered: bool,
+    ) -> Result<ehrshare_core::audit::NewAuditEntry, AppError> {
+        let link = self.own_link(session, recipient).await?;
+        let decision = decide_own(link.owner, registered, ask);
+        let mut entry = self.decision_entry(caller, action, recipient, &decision, Some(SELF));
+        entry.sdm = link.sdm;
+        if let Decision::Deny { reason } = decision {
+            self.audit(entry).await?;
+            return Err(deny_error(reason));
+        }
+        Ok(entry)
+    }
+
+    /// The names of each provider in `ids`.
+    async fn provider_names(
+        &self,
+        ids: Vec<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<HashMap<Uuid, (String, String)>, AppError> {
+        let mut names = HashMap::new();
+        for id in ids {
+            if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(id) {
+                let (hcp, _) = self.provider_brief(id, now).await?;
+                slot.insert((hcp.name_en, hcp.name_zh));
+            }
+        }
+        Ok(names)
+    }
+
+    /// The recipient's whole record, by domain (every domain listed, even when empty), for
+    /// the recipient or an SDM with authority. Audited with every record shown.
+    pub async fn read_own_record(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+    ) -> Result<BTreeMap<Domain, Vec<OwnRecord>>, AppError> {
+        // Who asks first: a stranger learns nothing, not even whether the recipient exists.
+        self.own_link(session, recipient).await?;
+        let all: Vec<String> = Domain::ALL.iter().map(|d| d.code().to_owned()).collect();
+        let mut facts = self.facts(recipient, &all).await?;
+        let registered = facts.registration.recipient.status == RecipientStatus::Active;
+        let ask = Ask {
+            action: Action::Read,
+            domains: &[],
+            record: None,
+            reason: None,
+        };
+        let mut entry = self
+            .own_decision(
+                session,
+                caller,
+                recipient,
+                "record.summary",
+                &ask,
+                registered,
+            )
+            .await?;
+        let records = std::mem::take(&mut facts.records);
+        entry.record_ids = records.iter().map(|r| r.id).collect();
+        let names = self
+            .provider_names(
+                records.iter().map(|r| r.source_hcp).collect(),
+                self.clock().now(),
+            )
+            .await?;
+        self.audit(entry).await?;
+        let mut by_domain: BTreeMap<Domain, Vec<OwnRecord>> =
+            Domain::ALL.iter().map(|d| (*d, Vec::new())).collect();
+        for r in records {
+            let resource: serde_json::Value =
+                serde_json::from_str(&r.body).map_err(|e| AppError::Internal(Box::new(e)))?;
+            let provider = names.get(&r.source_hcp).cloned().unwrap_or_default();
+            by_domain.entry(r.domain).or_default().push(OwnRecord {
+                clinical_date: ehrshare_fhir::headline::clinical_date(&resource),
+                headline: ehrshare_fhir::headline::headline(&resource),
+                provider,
+                record: r,
+            });
+        }
+        Ok(by_domain)
+    }
+
+    /// One record of the recipient's with every version, for the recipient or an SDM with
+    /// authority. A record of anyone else is 404 (audited as not found).
+    pub async fn read_own_record_detail(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        id: Uuid,
+    ) -> Result<OwnRecordDetail, AppError> {
+        self.own_link(session, recipient).await?;
+        let found = self
+            .db()
+            .record(id)
+            .await?
+            .filter(|r| r.recipient_id == recipient);
+        let Some(record) = found else {
+            let mut entry = caller.entry(self, "record.read", Outcome::Denied);
+            entry.recipient = Some(recipient);
+            entry.record_ids = vec![id];
+            entry.denial_reason = Some("not-found".to_owned());
+            self.audit(entry).await?;
+            return Err(AppError::NotFound);
+        };
+        let domain = Domain::parse(&record.domain)
+            .ok_or_else(|| AppError::Internal("stored record domain unknown".into()))?;
+        let facts = self.facts(recipient, &[]).await?;
+        let registered = facts.registration.recipient.status == RecipientStatus::Active;
+        let ask = Ask {
+            action: Action::Read,
+            domains: &[],
+            record: Some(RecordRef { id, domain }),
+            reason: None,
+        };
+        let mut entry = self
+            .own_decision(session, caller, recipient, "record.read", &ask, registered)
+            .await?;
+        entry.record_ids = vec![id];
+        let versions = self.db().record_versions(id).await?;
+        let now = self.clock().now();
+        let provider = self
+            .provider_names(vec![record.source_hcp], now)
+            .await?
+            .remove(&record.source_hcp)
+            .unwrap_or_default();
+        let clinician = match record.deposited_by {
+            Some(account) => self
+                .db()
+                .account(account)
+                .await?
+                .map(|a| (a.name_en, a.name_zh, a.role)),
+            None => None,
+        };
+        self.audit(entry).await?;
+        let resource: serde_json::Value =
+            serde_json::from_str(&record.body).map_err(|e| AppError::Internal(Box::new(e)))?;
+        Ok(OwnRecordDetail {
+            clinical_date: ehrshare_fhir::headline::clinical_date(&resource),
+            headline: ehrshare_fhir::headline::headline(&resource),
+            provider,
+            clinician,
+            record,
+            versions,
+        })
+    }
+}

@@ -1,0 +1,259 @@
+//! One's own record through `/api/v1/me` (issue 27, item 2; basis `self`), under both consent
+//! regimes: every domain, the records of providers the patient never consented to (or
+//! consented to and revoked) and their own restricted items included, each with its
+//! provider, its own clinical date and its versions; the read in the patient's own log as
+//! `self`; the whole record as a FHIR Bundle. A parent reads a child's record until the
+//! child's sixteenth birthday (Hong Kong time), to the second, and is refused from then on.
+//! Nobody else, and no staff session, reads anything: 404.
+
+use ehrshare_core::clock::Clock;
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::world::{
+    both_regimes, condition, log_in, log_in_with, note, register, sign_in, with_kind, world,
+};
+
+fn dated_condition(id: &str, date: &str) -> Value {
+    let mut c = condition(id);
+    c["recordedDate"] = json!(date);
+    c
+}
+
+fn records_of(view: &Value, domain: &str) -> Vec<Value> {
+    view["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == domain)
+        .unwrap_or_else(|| panic!("no {domain}: {view}"))["records"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn a_patient_reads_every_domain_of_their_own_record_as_self() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let r = w.deposit(dated_condition("dx-own", "2025-12-01")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let dx = r.json()["id"].as_str().unwrap().to_owned();
+    // A second version of it.
+    let r = w.deposit(dated_condition("dx-own", "2025-12-02")).await;
+    assert_eq!(r.json()["version"], 2, "{}", r.text());
+    assert_eq!(w.deposit(note("note-own")).await.status, 201);
+
+    // Clinic B deposits under a consent the patient then revokes.
+    let office = w.t.office().await;
+    let b = w.other_doctor_hcp().await;
+    let r = w
+        .post(
+            &office,
+            &format!("/api/v1/office/recipients/{}/consents", w.recipient),
+            with_kind(json!({"hcp": b, "call_ref": "CALL-B"}), "indefinite"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = w
+        .post(
+            &w.other_doctor,
+            &format!("/api/v1/recipients/{}/episodes", w.recipient),
+            json!({"kind": "attendance"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = w
+        .post(
+            &w.other_doctor,
+            &format!("/api/v1/recipients/{}/records", w.recipient),
+            dated_condition("dx-b", "2024-03-04"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let patient = w.patient().await;
+    let r =
+        w.t.send_json(
+            Some(&patient),
+            axum::http::Request::delete(format!(
+                "/api/v1/me/recipients/{}/consents/{b}",
+                w.recipient
+            )),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    // And restricts the clinical notes, against providers.
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
+            json!({"domain": "clinical-note"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    let own = format!("/api/v1/me/recipients/{}/record", w.recipient);
+    let r = w.get(&patient, &own).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control"), "no-store");
+    let view = r.json();
+    assert_eq!(view["domains"].as_array().unwrap().len(), 15, "{view}");
+    let diagnoses = records_of(&view, "diagnosis");
+    assert_eq!(diagnoses.len(), 2, "{diagnoses:?}");
+    let mine = diagnoses.iter().find(|d| d["id"] == dx.as_str()).unwrap();
+    assert_eq!(mine["provider_en"], "Clinic A");
+    assert_eq!(
+        mine["clinical_date"], "2025-12-02",
+        "the resource's own date"
+    );
+    assert_eq!(mine["headline"], "Asthma");
+    assert_eq!(mine["version"], 2);
+    assert!(
+        diagnoses.iter().any(|d| d["provider_en"] == "Clinic B"),
+        "a provider no longer consented to: {diagnoses:?}"
+    );
+    assert_eq!(
+        records_of(&view, "clinical-note").len(),
+        1,
+        "own restricted items"
+    );
+    // In the patient's own log, as `self`.
+    let e = w.last_entry().await.entry;
+    assert_eq!(e.action, "record.summary");
+    assert_eq!(e.reason.as_deref(), Some("self"));
+    assert_eq!(e.record_ids.len(), 3);
+    let log = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/access-log", w.recipient),
+        )
+        .await
+        .json();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["action"] == "record.summary" && l["reason"] == "self"),
+        "{log}"
+    );
+
+    // One record with its versions, newest first.
+    let r = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/records/{dx}", w.recipient),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let detail = r.json();
+    assert_eq!(detail["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["versions"][0]["version"], 2);
+    assert_eq!(
+        detail["versions"][1]["resource"]["recordedDate"],
+        "2025-12-01"
+    );
+    assert_eq!(detail["clinician"]["role"], "doctor", "{detail}");
+
+    // The whole record to keep, as FHIR.
+    let r = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/record/bundle", w.recipient),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), "application/fhir+json");
+    let bundle = r.json();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "collection");
+    assert_eq!(bundle["entry"].as_array().unwrap().len(), 3);
+
+    // Nobody else: a professional's session, another patient, another recipient's record.
+    assert_eq!(w.get(&w.doctor, &own).await.status, 404);
+    let other = register(
+        &w,
+        "C123456(9)",
+        "6000 7777",
+        json!({"notify_channel": "sms"}),
+    )
+    .await;
+    let key = w.t.last_message("+85260007777", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stranger = log_in(&w, "C123456(9)", &key, "+85260007777").await;
+    let before = w.audit_count().await;
+    for path in [
+        own.clone(),
+        format!("/api/v1/me/recipients/{}/records/{dx}", w.recipient),
+        format!("/api/v1/me/recipients/{}/record/bundle", w.recipient),
+    ] {
+        let r = w.get(&stranger, &path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+    }
+    assert_eq!(
+        w.audit_count().await,
+        before,
+        "nothing read, nothing to log"
+    );
+    let r = w
+        .get(
+            &stranger,
+            &format!("/api/v1/me/recipients/{other}/records/{dx}"),
+        )
+        .await;
+    assert_eq!(r.status, 404, "not a record of theirs");
+    assert_eq!(
+        w.last_entry().await.entry.denial_reason.as_deref(),
+        Some("not-found")
+    );
+}
+
+both_regimes!(a_patient_reads_every_domain_of_their_own_record_as_self);
+
+#[tokio::test]
+async fn a_parent_reads_the_childs_record_until_the_sixteenth_birthday() {
+    let w = world().await;
+    let office = w.t.office().await;
+    let parent_doc = json!({"type": "passport", "issuer": "GB", "number": "123456789"});
+    let r = w
+        .post(
+            &office,
+            "/api/v1/recipients",
+            json!({"channel": "in-person", "name_en": "WONG Siu Ming",
+                "date_of_birth": "2010-01-20", "sex": "male",
+                "document": {"type": "hkid", "number": "D123456(1)"},
+                "phone": "6100 0000", "language": "en", "notify_channel": "sms",
+                "sdm": {"name_en": "WONG Tai Man", "document": parent_doc,
+                        "category": "parent", "relationship_proof": "birth certificate",
+                        "phone": "6100 0001", "notify_channel": "sms"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let child = r.json()["id"].as_str().unwrap().to_owned();
+    let key = w.t.last_message("+85261000001", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parent = log_in_with(&w, parent_doc.clone(), &key, "+85261000001").await;
+    let own = format!("/api/v1/me/recipients/{child}/record");
+    let r = w.get(&parent, &own).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let e = w.last_entry().await.entry;
+    assert_eq!(e.reason.as_deref(), Some("self"));
+    assert!(e.sdm.is_some(), "read by the SDM, named");
+
+    // The sixteenth birthday begins at midnight in Hong Kong: 2026-01-19 16:00 UTC.
+    let birthday = time::macros::datetime!(2026-01-19 16:00 UTC);
+    w.t.clock.set(birthday - Duration::seconds(1));
+    let parent = sign_in(&w, parent_doc.clone(), "+85261000001").await;
+    assert_eq!(w.t.clock.now(), birthday - Duration::seconds(1));
+    assert_eq!(w.get(&parent, &own).await.status, 200);
+    w.t.clock.set(birthday);
+    let r = w.get(&parent, &own).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "sdm-authority-ended");
+    let e = w.last_entry().await.entry;
+    assert_eq!(e.denial_reason.as_deref(), Some("sdm-authority-ended"));
+}

@@ -1,0 +1,224 @@
+//! `/api/v1/me/recipients/{id}/record...`: the recipient's own record, read by the recipient
+//! or an SDM with authority (issue 27, item 2; basis `self`, audited): every domain, each
+//! record with its provider, clinical date and versions, and the whole record as a FHIR
+//! `collection` Bundle to keep.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use ehrshare_app::own_record::OwnRecord;
+use ehrshare_app::{App, AppError};
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::HttpError;
+use crate::session::LoggedIn;
+
+/// A record as its owner reads it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OwnRecordView {
+    pub id: Uuid,
+    pub domain: String,
+    pub resource_type: String,
+    /// The provider that deposited it.
+    pub source_hcp: Uuid,
+    pub provider_en: String,
+    pub provider_zh: String,
+    /// The resource's own date as written (when it happened), not when it was deposited.
+    pub clinical_date: Option<String>,
+    /// What it is about, in one line.
+    pub headline: String,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub deposited_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    #[schema(value_type = Object)]
+    pub resource: Box<serde_json::value::RawValue>,
+}
+
+fn raw(body: String) -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string(body)
+        .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+}
+
+fn own_view(r: OwnRecord) -> OwnRecordView {
+    OwnRecordView {
+        id: r.record.id,
+        domain: r.record.domain.code().to_owned(),
+        resource_type: r.record.resource_type,
+        source_hcp: r.record.source_hcp,
+        provider_en: r.provider.0,
+        provider_zh: r.provider.1,
+        clinical_date: r.clinical_date,
+        headline: r.headline,
+        version: r.record.version,
+        deposited_at: r.record.created_at,
+        updated_at: r.record.updated_at,
+        resource: raw(r.record.body),
+    }
+}
+
+/// One domain of one's own record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OwnDomainView {
+    pub domain: String,
+    pub records: Vec<OwnRecordView>,
+}
+
+/// One's own record, every domain listed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OwnSummaryView {
+    pub recipient: Uuid,
+    pub domains: Vec<OwnDomainView>,
+}
+
+/// `GET /api/v1/me/recipients/{id}/record`: one's whole record, by domain.
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/record", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id (oneself, or one the SDM represents)")),
+    responses((status = 200, description = "Every domain, every record", body = OwnSummaryView),
+              (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "Not oneself nor represented; or a staff session", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn record(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    let domains = app.read_own_record(&session, &caller, id).await?;
+    let view = OwnSummaryView {
+        recipient: id,
+        domains: domains
+            .into_iter()
+            .map(|(d, records)| OwnDomainView {
+                domain: d.code().to_owned(),
+                records: records.into_iter().map(own_view).collect(),
+            })
+            .collect(),
+    };
+    Ok(([(CACHE_CONTROL, "no-store")], Json(view)).into_response())
+}
+
+/// Who deposited a record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClinicianView {
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    /// A profession code (`doctor`, `nurse`, ...).
+    pub role: String,
+}
+
+/// One version of a record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OwnVersionView {
+    pub version: i64,
+    /// `current` or `entered-in-error`.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    #[schema(value_type = Object)]
+    pub resource: Box<serde_json::value::RawValue>,
+}
+
+/// One record of one's own with its history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OwnRecordDetailView {
+    pub id: Uuid,
+    pub domain: String,
+    pub resource_type: String,
+    pub source_hcp: Uuid,
+    pub provider_en: String,
+    pub provider_zh: String,
+    pub clinician: Option<ClinicianView>,
+    pub clinical_date: Option<String>,
+    pub headline: String,
+    /// Every version, newest first.
+    pub versions: Vec<OwnVersionView>,
+}
+
+/// `GET /api/v1/me/recipients/{id}/records/{record}`: one record with every version.
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/records/{record}", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id"), ("record" = Uuid, Path, description = "Record id")),
+    responses((status = 200, description = "The record and its versions", body = OwnRecordDetailView),
+              (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "No such record of this recipient's", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn record_detail(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path((id, record)): Path<(Uuid, Uuid)>,
+) -> Result<Response, HttpError> {
+    let d = app
+        .read_own_record_detail(&session, &caller, id, record)
+        .await?;
+    let view = OwnRecordDetailView {
+        id: d.record.id,
+        domain: d.record.domain.clone(),
+        resource_type: d.record.resource_type.clone(),
+        source_hcp: d.record.source_hcp,
+        provider_en: d.provider.0,
+        provider_zh: d.provider.1,
+        clinician: d.clinician.map(|(name_en, name_zh, role)| ClinicianView {
+            name_en,
+            name_zh,
+            role,
+        }),
+        clinical_date: d.clinical_date,
+        headline: d.headline,
+        versions: d
+            .versions
+            .into_iter()
+            .map(|v| OwnVersionView {
+                version: v.version,
+                status: v.status.code().to_owned(),
+                updated_at: v.updated_at,
+                resource: raw(v.body),
+            })
+            .collect(),
+    };
+    Ok(([(CACHE_CONTROL, "no-store")], Json(view)).into_response())
+}
+
+/// `GET /api/v1/me/recipients/{id}/record/bundle`: one's whole record as a FHIR `collection`
+/// Bundle, to download and keep (audited as a read of every record in it).
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/record/bundle", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 200, description = "A FHIR R4 Bundle (collection)", content_type = "application/fhir+json"),
+              (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn record_bundle(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    let domains = app.read_own_record(&session, &caller, id).await?;
+    let mut entries = Vec::new();
+    for r in domains.into_values().flatten() {
+        let meta = ehrshare_fhir::served::RecordMeta {
+            id: r.record.id,
+            version: r.record.version,
+            updated_at: r.record.updated_at,
+            source_hcp: r.record.source_hcp,
+        };
+        let resource = ehrshare_fhir::served::record(&r.record.body, meta)
+            .map_err(|e| HttpError(AppError::Internal(Box::new(e))))?;
+        entries.push((format!("urn:uuid:{}", r.record.id), resource));
+    }
+    let now = ehrshare_fhir::served::instant(app.clock().now());
+    let bundle = ehrshare_fhir::bundle::collection(&now, entries);
+    Ok((
+        [
+            (CONTENT_TYPE, "application/fhir+json".to_owned()),
+            (CACHE_CONTROL, "no-store".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"ehealth-record-{id}.json\""),
+            ),
+        ],
+        bundle.to_string(),
+    )
+        .into_response())
+}
