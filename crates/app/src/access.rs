@@ -40,6 +40,19 @@ pub struct Facts {
     pub records: Vec<ehrshare_store::facts::ListedRecord>,
 }
 
+impl Facts {
+    /// The facts as the decision reads them.
+    pub(crate) fn recipient_facts(&self) -> RecipientFacts<'_> {
+        RecipientFacts {
+            registered: self.registration.recipient.status == RecipientStatus::Active,
+            consents: &self.consents,
+            episodes: &self.episodes,
+            restrictions: &self.restrictions,
+            emergency: &self.emergency,
+        }
+    }
+}
+
 /// Who is asking, for the decision, with the account (if any) behind it.
 #[derive(Debug, Clone)]
 pub struct Asker {
@@ -283,6 +296,12 @@ impl App {
 
     /// Asks the one access decision, on the facts loaded for this request, now.
     pub(crate) fn decide_for(&self, asker: &Asker, facts: &Facts, ask: &Ask<'_>) -> Decision {
+        let mut recipient = facts.recipient_facts();
+        // A grant is a person's, at a browser: never an app's or a clinic system's token,
+        // even one acting for that doctor (ADR 0017).
+        if asker.scopes.is_some() || asker.system_only {
+            recipient.emergency = &[];
+        }
         // A token launched for one patient reaches no other, whatever else would allow it.
         if asker
             .launch_patient
@@ -292,22 +311,9 @@ impl App {
                 reason: ehrshare_core::access::DenyReason::OutsideLaunch,
             };
         }
-        let registered = facts.registration.recipient.status == RecipientStatus::Active;
         decide(
             &asker.requester,
-            &RecipientFacts {
-                registered,
-                consents: &facts.consents,
-                episodes: &facts.episodes,
-                restrictions: &facts.restrictions,
-                // A grant is a person's, at a browser: never an app's or a clinic system's
-                // token, even one acting for that doctor (ADR 0017).
-                emergency: if asker.scopes.is_none() && !asker.system_only {
-                    &facts.emergency
-                } else {
-                    &[]
-                },
-            },
+            &recipient,
             ask,
             &self.policy(),
             self.clock().now(),

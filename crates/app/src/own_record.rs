@@ -54,6 +54,21 @@ struct Link {
     sdm: Option<Uuid>,
 }
 
+/// Who can see a recipient's record now (issue 27, item 3), with the providers' names.
+#[derive(Debug, Clone)]
+pub struct WhoCanSee {
+    pub exposure: ehrshare_core::access::Exposure,
+    /// Every active public provider: deemed consent (SPEC 3.4).
+    pub deemed: Vec<Uuid>,
+    /// The names (English, Chinese) of every provider named above.
+    pub names: HashMap<Uuid, (String, String)>,
+    /// How each consent in force was given (a `Method` code), by consent id.
+    pub methods: HashMap<Uuid, String>,
+    /// When each episode that covers now ends (or ended): its care window then closes
+    /// `care_window.after` later.
+    pub episode_ends: HashMap<Uuid, OffsetDateTime>,
+}
+
 impl App {
     /// How the logged-in person stands to `recipient`: the recipient, or an SDM named on the
     /// registration (whose authority may have ended). Anyone else, and any staff session:
@@ -247,6 +262,72 @@ impl App {
             clinician,
             record,
             versions,
+        })
+    }
+
+    /// Who can see the recipient's record now, as the decision would answer: consents in
+    /// force, episodes that cover now, unlocks and emergency access in force, and the public
+    /// providers under deemed consent. For the recipient or an SDM with authority (an ended
+    /// one: 403 `sdm-authority-ended`); anyone else 404.
+    pub async fn who_can_see(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+    ) -> Result<WhoCanSee, AppError> {
+        let link = self.own_link(session, recipient).await?;
+        if let Owner::Sdm { may_act: false } = link.owner {
+            return Err(deny_error(
+                ehrshare_core::access::DenyReason::SdmAuthorityEnded,
+            ));
+        }
+        let now = self.clock().now();
+        let facts = self.facts(recipient, &[]).await?;
+        let exposure =
+            ehrshare_core::access::exposure(&facts.recipient_facts(), now, self.policy().window);
+        let mut deemed = Vec::new();
+        let everyone = ehrshare_store::provider::DirectoryFilter {
+            name: None,
+            district: None,
+            hcp_type: None,
+            profession: None,
+        };
+        let mut names = HashMap::new();
+        for (hcp, _) in self.db().directory_candidates(&everyone).await? {
+            if hcp.sector == ehrshare_core::provider::Sector::Public
+                && crate::provider::lifecycle(&hcp)?.status_at(now).is_active()
+            {
+                deemed.push(hcp.id);
+                names.insert(hcp.id, (hcp.name_en, hcp.name_zh));
+            }
+        }
+        let named: Vec<Uuid> = exposure
+            .consents
+            .iter()
+            .map(|(c, _)| c.hcp)
+            .chain(exposure.episodes.iter().map(|e| e.hcp))
+            .chain(exposure.unlocks.iter().map(|(_, _, u)| u.hcp))
+            .chain(exposure.emergency.iter().map(|g| g.hcp))
+            .filter(|id| !names.contains_key(id))
+            .collect();
+        names.extend(self.provider_names(named, now).await?);
+        let mut methods = HashMap::new();
+        for (c, _) in &exposure.consents {
+            if let Some(row) = self.db().consent(c.id).await? {
+                methods.insert(c.id, row.method);
+            }
+        }
+        let idle = self.policy().window.idle;
+        let episode_ends = exposure
+            .episodes
+            .iter()
+            .map(|e| (e.id, e.ends_at(idle)))
+            .collect();
+        Ok(WhoCanSee {
+            exposure,
+            deemed,
+            names,
+            methods,
+            episode_ends,
         })
     }
 }

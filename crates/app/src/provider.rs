@@ -270,7 +270,7 @@ fn staff_member(
 }
 
 /// The lifecycle of a stored provider.
-fn lifecycle(h: &HcpRow) -> Result<Lifecycle, AppError> {
+pub(crate) fn lifecycle(h: &HcpRow) -> Result<Lifecycle, AppError> {
     let at = h.stage_at;
     let reason = h.stage_reason.clone().unwrap_or_default();
     let stage = match h.stage.as_str() {

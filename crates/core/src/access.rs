@@ -489,6 +489,63 @@ pub fn decide(
     }
 }
 
+/// Who can see a recipient's record now, as the decision would answer (issue 27, item 3:
+/// "who can see me now"), besides the public providers under deemed consent (every active
+/// public provider, listed by the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// Sharing consents in force, each with its end (none: until revoked).
+    pub consents: Vec<(Consent, Option<OffsetDateTime>)>,
+    /// Care episodes that cover now (a consented provider reads without a stated reason).
+    pub episodes: Vec<Episode>,
+    /// Restricted items unlocked now: the restriction, what it covers, the unlock.
+    pub unlocks: Vec<(Uuid, Restricted, Unlock)>,
+    /// Emergency access in force.
+    pub emergency: Vec<EmergencyAccess>,
+}
+
+/// [`Exposure`] at `now`: what [`decide`] would let providers see, listed for the recipient.
+pub fn exposure(
+    recipient: &RecipientFacts<'_>,
+    now: OffsetDateTime,
+    window: CareWindow,
+) -> Exposure {
+    let consents = recipient
+        .consents
+        .iter()
+        .filter(|c| c.state_at(now) == crate::consent::ConsentState::InForce)
+        .map(|c| (*c, c.expires_at()))
+        .collect();
+    let episodes = recipient
+        .episodes
+        .iter()
+        .filter(|e| e.covers(now, window))
+        .copied()
+        .collect();
+    let unlocks = recipient
+        .restrictions
+        .iter()
+        .flat_map(|r| {
+            r.unlocks
+                .iter()
+                .filter(move |u| now < u.until)
+                .map(move |u| (r.id, r.item, *u))
+        })
+        .collect();
+    let emergency = recipient
+        .emergency
+        .iter()
+        .filter(|g| now < g.until)
+        .copied()
+        .collect();
+    Exposure {
+        consents,
+        episodes,
+        unlocks,
+        emergency,
+    }
+}
+
 /// Who reads a record as its owner: the recipient, or an SDM for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
@@ -1328,5 +1385,70 @@ mod tests {
             decide_own(Owner::Recipient, true, &deposit).denial(),
             Some(DenyReason::RoleNotPermitted)
         );
+    }
+
+    #[test]
+    fn exposure_lists_what_the_decision_would_allow_now() {
+        let in_force = consent(ConsentKind::OneYear, NOW - Duration::days(10));
+        let expired = Consent {
+            id: Uuid::from_u128(0xC2),
+            hcp: OTHER,
+            ..consent(ConsentKind::OneYear, NOW - Duration::days(400))
+        };
+        let revoked = Consent {
+            id: Uuid::from_u128(0xC3),
+            hcp: OTHER,
+            revoked_at: Some(NOW - Duration::days(1)),
+            ..consent(ConsentKind::Indefinite, NOW - Duration::days(5))
+        };
+        let old = Episode {
+            id: Uuid::from_u128(0xE2),
+            start: NOW - Duration::days(400),
+            end: Some(NOW - Duration::days(300)),
+            ..episode()
+        };
+        let restriction = Restriction {
+            id: Uuid::from_u128(0xF1),
+            item: Restricted::Domain(Domain::ClinicalNote),
+            unlocks: vec![
+                Unlock {
+                    hcp: HCP,
+                    episode: episode().id,
+                    until: NOW + Duration::hours(1),
+                },
+                Unlock {
+                    hcp: HCP,
+                    episode: episode().id,
+                    until: NOW,
+                },
+            ],
+        };
+        let grants = [
+            EmergencyAccess {
+                id: Uuid::from_u128(0xD1),
+                hcp: OTHER,
+                account: ACCOUNT,
+                until: NOW + Duration::minutes(5),
+            },
+            EmergencyAccess {
+                id: Uuid::from_u128(0xD2),
+                hcp: OTHER,
+                account: ACCOUNT,
+                until: NOW,
+            },
+        ];
+        let facts = RecipientFacts {
+            registered: true,
+            consents: &[in_force, expired, revoked],
+            episodes: &[episode(), old],
+            restrictions: std::slice::from_ref(&restriction),
+            emergency: &grants,
+        };
+        let e = exposure(&facts, NOW, CareWindow::default());
+        assert_eq!(e.consents, vec![(in_force, in_force.expires_at())]);
+        assert_eq!(e.episodes, vec![episode()]);
+        assert_eq!(e.unlocks.len(), 1, "the end instant is over");
+        assert_eq!(e.emergency.len(), 1);
+        assert_eq!(e.emergency[0].id, Uuid::from_u128(0xD1));
     }
 }

@@ -257,3 +257,65 @@ async fn a_parent_reads_the_childs_record_until_the_sixteenth_birthday() {
     let e = w.last_entry().await.entry;
     assert_eq!(e.denial_reason.as_deref(), Some("sdm-authority-ended"));
 }
+
+async fn who_can_see_me_lists_what_the_decision_allows_and_a_revoke_is_the_next_answer() {
+    let w = world().await;
+    let (public, _) =
+        w.t.active_provider_in("Tuen Mun Hospital", "p", "public")
+            .await;
+    assert_eq!(w.consent("one-year").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let patient = w.patient().await;
+    let sharing = format!("/api/v1/me/recipients/{}/sharing", w.recipient);
+    let r = w.get(&patient, &sharing).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control"), "no-store");
+    let view = r.json();
+    let consents = view["consents"].as_array().unwrap();
+    assert_eq!(consents.len(), 1, "{view}");
+    assert_eq!(consents[0]["provider"]["hcp"], w.hcp.as_str());
+    assert_eq!(consents[0]["provider"]["name_en"], "Clinic A");
+    assert_eq!(consents[0]["method"], "access-key");
+    assert_eq!(consents[0]["kind"], crate::world::stored_kind("one-year"));
+    assert_eq!(
+        consents[0]["expires_at"].is_string(),
+        crate::world::regime().consents_are_typed(),
+        "a one-year consent ends; under 2025 none does: {view}"
+    );
+    assert_eq!(view["episodes"][0]["provider"]["hcp"], w.hcp.as_str());
+    assert!(view["episodes"][0]["ends_at"].is_string());
+    assert!(
+        view["deemed_consent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["hcp"] == public.as_str()),
+        "{view}"
+    );
+    assert!(view["unlocks"].as_array().unwrap().is_empty());
+
+    // One tap: revoked, and the provider's very next request is refused.
+    assert_eq!(w.summary(&w.doctor).await.status, 200);
+    let r =
+        w.t.send_json(
+            Some(&patient),
+            axum::http::Request::delete(format!(
+                "/api/v1/me/recipients/{}/consents/{}",
+                w.recipient, w.hcp
+            )),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = w.summary(&w.doctor).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "consent-required");
+    let view = w.get(&patient, &sharing).await.json();
+    assert!(view["consents"].as_array().unwrap().is_empty(), "{view}");
+
+    // Nobody else.
+    assert_eq!(w.get(&w.doctor, &sharing).await.status, 404);
+    assert_eq!(w.get(&w.ua, &sharing).await.status, 404);
+}
+
+both_regimes!(who_can_see_me_lists_what_the_decision_allows_and_a_revoke_is_the_next_answer);

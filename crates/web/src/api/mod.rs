@@ -129,6 +129,12 @@ use crate::error::{FieldErrorBody, ProblemBody};
         me::record::ClinicianView,
         me::record::OwnVersionView,
         me::record::OwnRecordDetailView,
+        me::record::SeenByView,
+        me::record::ConsentInForceView,
+        me::record::EpisodeNowView,
+        me::record::UnlockNowView,
+        me::record::EmergencyNowView,
+        me::record::WhoCanSeeView,
     )),
     modifiers(&SessionScheme)
 )]
@@ -234,6 +240,7 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::record::record))
         .routes(routes!(me::record::record_detail))
         .routes(routes!(me::record::record_bundle))
+        .routes(routes!(me::record::sharing))
         .routes(routes!(keys::consent_receipt_keys))
         .routes(routes!(providers::replace_qr))
         .routes(routes!(consents::consent_by_card))

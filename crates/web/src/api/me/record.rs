@@ -222,3 +222,157 @@ pub async fn record_bundle(
     )
         .into_response())
 }
+
+/// A provider named in "who can see me".
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeenByView {
+    pub hcp: Uuid,
+    pub name_en: String,
+    pub name_zh: String,
+}
+
+/// A sharing consent in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConsentInForceView {
+    pub id: Uuid,
+    pub provider: SeenByView,
+    /// `one-year`, `indefinite` or `untyped` (the 2025 rules).
+    pub kind: String,
+    /// How it was given: `access-key`, `form`, `smart-id-card`, `app`, `phone`, `qr-scan`.
+    pub method: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub given_at: OffsetDateTime,
+    /// When it ends by itself (none: when revoked).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A care episode that lets a consented provider read now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EpisodeNowView {
+    pub id: Uuid,
+    pub provider: SeenByView,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start: OffsetDateTime,
+    /// When it ends (closed, planned, or by itself after no activity).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ends_at: Option<OffsetDateTime>,
+}
+
+/// A restricted item unlocked for a provider now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnlockNowView {
+    pub restriction: Uuid,
+    /// The domain restricted, or none for one record.
+    pub domain: Option<String>,
+    pub record: Option<Uuid>,
+    pub provider: SeenByView,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub until: OffsetDateTime,
+}
+
+/// Emergency access in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EmergencyNowView {
+    pub id: Uuid,
+    pub provider: SeenByView,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub until: OffsetDateTime,
+}
+
+/// Who can see one's record now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WhoCanSeeView {
+    pub consents: Vec<ConsentInForceView>,
+    pub episodes: Vec<EpisodeNowView>,
+    /// Public providers, under deemed consent (SPEC 3.4).
+    pub deemed_consent: Vec<SeenByView>,
+    pub unlocks: Vec<UnlockNowView>,
+    pub emergency: Vec<EmergencyNowView>,
+}
+
+/// `GET /api/v1/me/recipients/{id}/sharing`: who can see one's record now, as the access
+/// decision would answer. Revoke a consent with `DELETE .../consents/{hcp}`.
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/sharing", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id (oneself, or one the SDM represents)")),
+    responses((status = 200, description = "Who can see the record now", body = WhoCanSeeView),
+              (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn sharing(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    use ehrshare_core::access::Restricted;
+    let w = app.who_can_see(&session, id).await?;
+    let by = |hcp: Uuid| {
+        let (name_en, name_zh) = w.names.get(&hcp).cloned().unwrap_or_default();
+        SeenByView {
+            hcp,
+            name_en,
+            name_zh,
+        }
+    };
+    let view = WhoCanSeeView {
+        consents: w
+            .exposure
+            .consents
+            .iter()
+            .map(|(c, expires_at)| ConsentInForceView {
+                id: c.id,
+                provider: by(c.hcp),
+                kind: c.kind.code().to_owned(),
+                method: w.methods.get(&c.id).cloned().unwrap_or_default(),
+                given_at: c.given_at,
+                expires_at: *expires_at,
+            })
+            .collect(),
+        episodes: w
+            .exposure
+            .episodes
+            .iter()
+            .map(|e| EpisodeNowView {
+                id: e.id,
+                provider: by(e.hcp),
+                start: e.start,
+                ends_at: w.episode_ends.get(&e.id).copied(),
+            })
+            .collect(),
+        deemed_consent: w.deemed.iter().map(|h| by(*h)).collect(),
+        unlocks: w
+            .exposure
+            .unlocks
+            .iter()
+            .map(|(restriction, item, u)| UnlockNowView {
+                restriction: *restriction,
+                domain: match item {
+                    Restricted::Domain(d) => Some(d.code().to_owned()),
+                    Restricted::Record(_) => None,
+                },
+                record: match item {
+                    Restricted::Record(r) => Some(*r),
+                    Restricted::Domain(_) => None,
+                },
+                provider: by(u.hcp),
+                until: u.until,
+            })
+            .collect(),
+        emergency: w
+            .exposure
+            .emergency
+            .iter()
+            .map(|g| EmergencyNowView {
+                id: g.id,
+                provider: by(g.hcp),
+                until: g.until,
+            })
+            .collect(),
+    };
+    Ok(([(CACHE_CONTROL, "no-store")], Json(view)).into_response())
+}
