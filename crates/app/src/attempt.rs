@@ -28,6 +28,11 @@ pub(crate) enum Typed {
 }
 
 impl Typed {
+    /// The attempt counter of a recipient's typed secret.
+    pub(crate) fn recipient_key(self, recipient: Uuid) -> String {
+        format!("{}-recipient:{recipient}", self.name())
+    }
+
     fn name(self) -> &'static str {
         match self {
             Typed::AccessKey => "access-key",
@@ -176,7 +181,7 @@ impl App {
         hcp: Uuid,
     ) -> Result<Attempt, AppError> {
         let keys = vec![
-            format!("{}-recipient:{recipient}", typed.name()),
+            typed.recipient_key(recipient),
             format!("{}-provider:{hcp}", typed.name()),
         ];
         let (records, locked) = self

@@ -274,12 +274,7 @@ impl App {
         session: &Session,
         recipient: Uuid,
     ) -> Result<WhoCanSee, AppError> {
-        let link = self.own_link(session, recipient).await?;
-        if let Owner::Sdm { may_act: false } = link.owner {
-            return Err(deny_error(
-                ehrshare_core::access::DenyReason::SdmAuthorityEnded,
-            ));
-        }
+        self.owner_with_authority(session, recipient).await?;
         let now = self.clock().now();
         let facts = self.facts(recipient, &[]).await?;
         let exposure =
@@ -330,4 +325,97 @@ impl App {
             episode_ends,
         })
     }
+
+    /// The recipient's access key as its owner sees it: when it was issued, and whether
+    /// wrong keys typed at providers have locked it (for the recipient or an SDM with
+    /// authority). The key itself is never shown: it went by the recipient's channel.
+    pub async fn own_access_key(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+    ) -> Result<AccessKeyState, AppError> {
+        self.owner_with_authority(session, recipient).await?;
+        let issued_at = self.db().access_key_issued_at(recipient).await?;
+        let key = crate::attempt::Typed::AccessKey.recipient_key(recipient);
+        let f = crate::login::failures(&self.db().login_failures(&key).await?);
+        let locked = matches!(
+            f.gate(self.policy_for(&key), self.clock().now()),
+            ehrshare_core::login::Gate::Locked { .. }
+        );
+        Ok(AccessKeyState { issued_at, locked })
+    }
+
+    /// The recipient (or an SDM with authority) has a new access key made: sent by their
+    /// channel (never shown here, never in a log), the old one dead at once, the lock lifted.
+    /// At most one a minute (429 `access-key-just-issued`), since each costs a message.
+    pub async fn regenerate_own_access_key(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+    ) -> Result<OffsetDateTime, AppError> {
+        let sdm = self.owner_with_authority(session, recipient).await?;
+        let now = self.clock().now();
+        if let Some(at) = self.db().access_key_issued_at(recipient).await?
+            && now - at < REGENERATE_EVERY
+        {
+            let wait = (at + REGENERATE_EVERY - now).whole_seconds().max(1);
+            return Err(AppError::Throttled {
+                code: "access-key-just-issued",
+                message: "a new access key was issued less than a minute ago".to_owned(),
+                retry_after_secs: u32::try_from(wait).unwrap_or(60),
+            });
+        }
+        let reg = self.load_recipient(recipient).await?;
+        if reg.recipient.status != RecipientStatus::Active {
+            return Err(AppError::NotFound);
+        }
+        let acting = sdm.and_then(|id| reg.sdms.iter().find(|s| s.sdm_id == id));
+        let (hash, notice) = crate::recipient::issue_access_key(&reg.recipient, acting).await?;
+        let mut entry = caller.entry(self, "access-key.regenerate", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.sdm = sdm;
+        let lock = crate::attempt::Typed::AccessKey.recipient_key(recipient);
+        let replace = ehrshare_store::change(move |mut conn: ehrshare_store::Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::recipient::replace_access_key(
+                    conn.reborrow(),
+                    recipient,
+                    &hash,
+                    now,
+                )
+                .await?;
+                ehrshare_store::account::clear_failures(conn, &lock).await
+            })
+        });
+        self.audit_and_notify(entry, Some(replace), vec![notice])
+            .await?;
+        Ok(now)
+    }
+
+    /// The SDM id if an SDM acts; an ended SDM is 403 `sdm-authority-ended`, a stranger 404.
+    async fn owner_with_authority(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+    ) -> Result<Option<Uuid>, AppError> {
+        let link = self.own_link(session, recipient).await?;
+        if let Owner::Sdm { may_act: false } = link.owner {
+            return Err(deny_error(
+                ehrshare_core::access::DenyReason::SdmAuthorityEnded,
+            ));
+        }
+        Ok(link.sdm)
+    }
+}
+
+/// The shortest time between two access keys asked for in the portal.
+pub const REGENERATE_EVERY: time::Duration = time::Duration::minutes(1);
+
+/// An access key's state, as its owner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessKeyState {
+    pub issued_at: Option<OffsetDateTime>,
+    /// Wrong keys typed at providers locked it (a new key lifts the lock).
+    pub locked: bool,
 }

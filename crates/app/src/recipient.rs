@@ -58,7 +58,7 @@ pub(crate) fn messaged_sdm(
 
 /// A fresh access key for `r`: its hash to store, and the notice that carries the clear key
 /// (to the SDM when one acts or registered the recipient, else by the recipient's channel).
-async fn issue_access_key(
+pub(crate) async fn issue_access_key(
     r: &RecipientRow,
     sdm: Option<&SdmRow>,
 ) -> Result<(String, Notice), AppError> {

@@ -267,6 +267,22 @@ impl Db {
         })
     }
 
+    /// When a recipient's access key was issued, if they have one.
+    pub async fn access_key_issued_at(
+        &self,
+        recipient: Uuid,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let at: Option<Ts> = sqlx::query_scalar(
+                "SELECT created_at FROM recipient_access_key WHERE recipient_id = $1",
+            )
+            .bind(recipient)
+            .fetch_optional(pool)
+            .await?;
+            Ok(at.map(|t| t.0))
+        })
+    }
+
     /// The stored hash of a recipient's access key.
     pub async fn access_key_hash(&self, recipient: Uuid) -> Result<Option<String>, StoreError> {
         crate::on_pool!(self, pool => {

@@ -319,3 +319,54 @@ async fn who_can_see_me_lists_what_the_decision_allows_and_a_revoke_is_the_next_
 }
 
 both_regimes!(who_can_see_me_lists_what_the_decision_allows_and_a_revoke_is_the_next_answer);
+
+#[tokio::test]
+async fn the_owner_sees_when_the_access_key_was_issued_and_has_a_new_one_sent() {
+    let w = world().await;
+    let patient = w.patient().await;
+    let path = format!("/api/v1/me/recipients/{}/access-key", w.recipient);
+    let r = w.get(&patient, &path).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let state = r.json();
+    assert!(state["issued_at"].is_string(), "{state}");
+    assert_eq!(state["locked"], false);
+    assert!(!r.text().contains(&w.key), "the key itself is never shown");
+
+    // Once a minute at most: each costs a message.
+    w.t.clock.advance(Duration::seconds(61));
+    let patient = crate::world::sign_in(&w, json!({"number": "A123456(3)"}), "+85291234567").await;
+    let r = w.post(&patient, &path, Value::Null).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(!r.text().contains(&w.key));
+    let r = w.post(&patient, &path, Value::Null).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["code"], "access-key-just-issued");
+    assert!(!r.header("retry-after").is_empty());
+
+    // The new key went by the recipient's channel; the old one no longer works.
+    let fresh = w.t.last_message("+85291234567", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, w.key);
+    let consent = |key: String| {
+        let body = with_kind(
+            json!({"method": "access-key", "access_key": key}),
+            "indefinite",
+        );
+        let path = format!("/api/v1/recipients/{}/consents", w.recipient);
+        let clerk = &w.clerk;
+        let w = &w;
+        async move { w.post(clerk, &path, body).await }
+    };
+    let r = consent(w.key.clone()).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "wrong-access-key");
+    assert_eq!(consent(fresh).await.status, 201);
+    let e = w.last_entry().await.entry;
+    assert_eq!(e.action, "consent.give");
+
+    // Nobody else: a professional, or anyone for another recipient.
+    assert_eq!(w.get(&w.doctor, &path).await.status, 404);
+    assert_eq!(w.post(&w.clerk, &path, Value::Null).await.status, 404);
+}

@@ -135,6 +135,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
         me::record::UnlockNowView,
         me::record::EmergencyNowView,
         me::record::WhoCanSeeView,
+        me::record::AccessKeyView,
     )),
     modifiers(&SessionScheme)
 )]
@@ -241,6 +242,10 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::record::record_detail))
         .routes(routes!(me::record::record_bundle))
         .routes(routes!(me::record::sharing))
+        .routes(routes!(
+            me::record::access_key,
+            me::record::regenerate_access_key
+        ))
         .routes(routes!(keys::consent_receipt_keys))
         .routes(routes!(providers::replace_qr))
         .routes(routes!(consents::consent_by_card))

@@ -376,3 +376,55 @@ pub async fn sharing(
     };
     Ok(([(CACHE_CONTROL, "no-store")], Json(view)).into_response())
 }
+
+/// One's access key (授權號碼), as its owner sees it: never the key itself.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccessKeyView {
+    /// When the current key was issued.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub issued_at: Option<OffsetDateTime>,
+    /// Wrong keys typed at providers have locked it; a new key lifts the lock.
+    pub locked: bool,
+}
+
+/// `GET /api/v1/me/recipients/{id}/access-key`: when the key was issued, whether it is locked.
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/access-key", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id (oneself, or one the SDM represents)")),
+    responses((status = 200, description = "The key's state", body = AccessKeyView),
+              (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn access_key(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    let s = app.own_access_key(&session, id).await?;
+    let view = AccessKeyView {
+        issued_at: s.issued_at,
+        locked: s.locked,
+    };
+    Ok(([(CACHE_CONTROL, "no-store")], Json(view)).into_response())
+}
+
+/// `POST /api/v1/me/recipients/{id}/access-key`: a new key, sent by the recipient's channel
+/// (or the acting SDM's); the old one stops working at once.
+#[utoipa::path(post, path = "/api/v1/me/recipients/{id}/access-key", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id (oneself, or one the SDM represents)")),
+    responses((status = 202, description = "Issued and sent", body = AccessKeyView),
+              (status = 429, description = "`access-key-just-issued`: one a minute", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn regenerate_access_key(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<(axum::http::StatusCode, Json<AccessKeyView>), HttpError> {
+    let at = app.regenerate_own_access_key(&session, &caller, id).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(AccessKeyView {
+            issued_at: Some(at),
+            locked: false,
+        }),
+    ))
+}
