@@ -57,6 +57,7 @@ pub mod secret;
 pub mod settings;
 pub mod signer;
 pub mod text;
+pub mod transparency;
 pub mod user_admin;
 pub mod verify;
 

@@ -38,6 +38,9 @@ pub struct Settings {
     /// restored backup: the rollback is signed into the checkpoint file (`serve
     /// --accept-rollback`, issue 22). Off, such a start is refused.
     pub accept_rollback: bool,
+    /// How often a new audit head is signed while entries are added (what a recipient is
+    /// told when no signed head covers an entry yet); the checkpointer's own period.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             #[cfg(feature = "oidc")]
             oidc: None,
             accept_rollback: false,
+            checkpoint_every: Duration::from_secs(60),
         }
     }
 }

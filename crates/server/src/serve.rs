@@ -68,6 +68,7 @@ pub fn app_settings(config: &Config) -> Settings {
             registration_numbers: config.registration_patterns().unwrap_or_default(),
             ..ehrshare_app::settings::AuthSettings::default()
         },
+        checkpoint_every: std::time::Duration::from_secs(config.audit_checkpoint_every_secs),
         care_window: ehrshare_core::episode::CareWindow {
             before: time::Duration::days(i64::from(config.care_window_before_days)),
             after: time::Duration::days(i64::from(config.care_window_after_days)),

@@ -149,5 +149,6 @@ async fn a_withheld_disclosure_appears_in_the_patients_log_exactly_when_the_peri
         .unwrap();
     assert_eq!(court["disclosure"]["legal_basis"], "court-order");
     assert_eq!(court["seq"], seq);
+    w.t.app.write_checkpoint().await.unwrap();
     assert_eq!(w.get(&patient, &proof).await.status, 200);
 }

@@ -26,4 +26,5 @@ mod recipients;
 mod retry;
 mod security;
 mod sharing;
+mod transparency;
 mod world;

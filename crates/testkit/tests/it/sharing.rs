@@ -1276,8 +1276,9 @@ async fn the_recipient_sees_who_looked_and_administrators_review_alerts() {
     );
 
     // The recipient proves the entry is in the log: recompute the root from the leaf and path
-    // (RFC 9162 2.1.3.2, written here independently of the server's code).
+    // (RFC 9162 2.1.3.2, written here independently of the server's code), in a signed head.
     let seq = read["seq"].as_u64().unwrap();
+    w.t.app.write_checkpoint().await.unwrap();
     let r = w
         .get(
             &patient,

@@ -254,33 +254,50 @@ pub async fn review(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// An entry's inclusion proof (RFC 6962 / 9162).
+/// An entry's inclusion proof (RFC 6962 / 9162) in a signed head.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProofView {
     pub seq: u64,
     /// The entry's canonical bytes, hex: the leaf is SHA-256(0x00 || these).
     pub canonical: String,
     pub leaf_hash: String,
+    /// The signed head's size.
     pub tree_size: u64,
-    /// The root the proof leads to (compare with a signed checkpoint).
+    /// The signed head's root, which the proof leads to.
     pub root: String,
     /// The audit path, leaf to root, hex.
     pub proof: Vec<String>,
+    /// The signed head (also at `/api/v1/audit/heads`, with the key that signs it).
+    pub head: crate::api::transparency::HeadView,
+}
+
+/// Which signed head to prove an entry in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// A published head's size (default: the latest).
+    #[serde(default)]
+    pub tree_size: Option<u64>,
 }
 
 /// `GET /api/v1/me/recipients/{id}/access-log/{seq}/proof`: prove an entry about the recipient
-/// is in the log.
+/// is in the log, in a signed head the server publishes (never the live root).
 #[utoipa::path(get, path = "/api/v1/me/recipients/{id}/access-log/{seq}/proof", tag = "me",
-    params(("id" = Uuid, Path, description = "Recipient id"), ("seq" = u64, Path, description = "Entry sequence number")),
+    params(("id" = Uuid, Path, description = "Recipient id"), ("seq" = u64, Path, description = "Entry sequence number"),
+           ("tree_size" = Option<u64>, Query, description = "A published head's size (default: the latest)")),
     responses((status = 200, description = "The proof", body = ProofView),
-              (status = 404, description = "Not an entry about this recipient", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+              (status = 404, description = "Not an entry about this recipient, or no such head", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 409, description = "`not-yet-checkpointed`: no signed head covers it yet; the message says by when one will", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn entry_proof(
     State(app): State<App>,
     LoggedIn { session, .. }: LoggedIn,
     Path((id, seq)): Path<(Uuid, u64)>,
+    Query(q): Query<ProofQuery>,
 ) -> Result<Json<ProofView>, HttpError> {
     use ehrshare_core::audit::checkpoint::hex;
-    let (entry, proof, head) = app.recipient_entry_proof(&session, id, seq).await?;
+    let (entry, proof, head) = app
+        .recipient_entry_proof_signed(&session, id, seq, q.tree_size)
+        .await?;
     Ok(Json(ProofView {
         seq,
         canonical: hex(&entry.canonical_bytes()),
@@ -288,5 +305,6 @@ pub async fn entry_proof(
         tree_size: head.size,
         root: hex(&head.root),
         proof: proof.iter().map(|h| hex(h)).collect(),
+        head: (&head).into(),
     }))
 }

@@ -14,6 +14,7 @@ pub mod recipients;
 pub mod records;
 pub mod session;
 pub mod terminology;
+pub mod transparency;
 
 use std::sync::OnceLock;
 
@@ -136,6 +137,9 @@ use crate::error::{FieldErrorBody, ProblemBody};
         me::record::EmergencyNowView,
         me::record::WhoCanSeeView,
         me::record::AccessKeyView,
+        transparency::HeadView,
+        transparency::HeadsView,
+        transparency::ConsistencyView,
     )),
     modifiers(&SessionScheme)
 )]
@@ -242,6 +246,8 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::record::record_detail))
         .routes(routes!(me::record::record_bundle))
         .routes(routes!(me::record::sharing))
+        .routes(routes!(transparency::heads))
+        .routes(routes!(transparency::consistency))
         .routes(routes!(
             me::record::access_key,
             me::record::regenerate_access_key
