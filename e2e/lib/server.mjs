@@ -87,6 +87,33 @@ export async function startDemoServer() {
       if (keys.length === 0) throw new Error(`no access key sent to ${phone}`);
       return keys[0];
     },
+    /**
+     * The newest patient-portal login code sent to a phone ending in `phone` not handed out
+     * before, waiting (up to 20 s) for the outbox worker to deliver it.
+     */
+    loginCode(phone) {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        let log = '';
+        try {
+          log = readFileSync(join(dataDir, 'outbox', 'messages.log'), 'utf8');
+        } catch { /* nothing delivered yet */ }
+        const codes = log
+          .split('\n')
+          .filter((line) => line.trim())
+          .map((line) => JSON.parse(line))
+          .filter((m) => m.to.endsWith(phone) && /login code|登入編碼/.test(m.subject))
+          .map((m) => /(\d{6})/.exec(m.body)?.[1])
+          .filter(Boolean);
+        const code = codes.at(-1);
+        if (code && usedCodes.get(`login:${phone}`) !== code) {
+          usedCodes.set(`login:${phone}`, code);
+          return code;
+        }
+        if (Date.now() > deadline) throw new Error(`no login code sent to ${phone}`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+      }
+    },
     /** Logs a demo account in through the JSON API; returns `post(path, body)`. */
     async apiSession(user, password) {
       const r = await fetch(`${url}/api/v1/session`, {

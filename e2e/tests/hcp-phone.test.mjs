@@ -3,33 +3,12 @@
 // it has a name a screen reader can say.
 
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { shot } from '../lib/browser.mjs';
+import { PHONE, fits as fitsOn } from '../lib/phone.mjs';
 import { withDemoServer } from '../lib/suite.mjs';
 import { findPatient, logIn } from '../lib/portal.mjs';
 
 const suite = withDemoServer();
-const PHONE = { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true };
-
-/** Asserts that the page at `path` fits the screen in both languages; screenshots it. */
-async function fits(page, path, name) {
-  for (const lang of ['en', 'zh-HK']) {
-    const sep = path.includes('?') ? '&' : '?';
-    const r = await page.goto(`${suite.server.url}${path}${sep}lang=${lang}`);
-    assert.equal(r.status(), 200, `${path}: ${r.status()}`);
-    const overflow = await page.evaluate(
-      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-    );
-    assert.ok(overflow <= 0, `${path} (${lang}): ${overflow}px wider than the screen`);
-    const unnamed = await page.evaluate(() =>
-      [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
-        .filter((el) => !(el.labels?.length || el.getAttribute('aria-label')
-          || el.getAttribute('aria-labelledby') || el.textContent.trim()))
-        .map((el) => el.outerHTML.slice(0, 80)));
-    assert.deepEqual(unnamed, [], `${path} (${lang}): controls without a name`);
-    await shot(page, `phone-${name}-${lang}`);
-  }
-}
+const fits = (page, path, name) => fitsOn(page, suite.server, path, name);
 
 test('the login page fits a phone screen in both languages', async () => {
   const context = await suite.browser.newContext(PHONE);

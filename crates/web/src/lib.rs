@@ -144,6 +144,22 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             "/hcp/patients/{id}/unlock/confirm",
             axum::routing::post(pages::patients::unlock::confirm_unlock),
         )
+        .route(pages::me::HOME, get(pages::me::home))
+        .route(
+            pages::me::LOGIN,
+            get(pages::me::login_page).post(pages::me::log_in),
+        )
+        .route(
+            "/me/login/code",
+            axum::routing::post(pages::me::verify_code),
+        )
+        .route("/me/logout", axum::routing::post(pages::me::log_out))
+        .route("/me/{id}/record", get(pages::me::record))
+        .route("/me/{id}/sharing", get(pages::me::sharing))
+        .route(
+            "/me/{id}/consents/{hcp}/revoke",
+            axum::routing::post(pages::me::revoke),
+        )
         .route("/hcp/locations", get(pages::locations::list))
         .route("/hcp/locations/{id}/qr.svg", get(pages::locations::qr_svg))
         .route("/hcp/locations/{id}/qr.png", get(pages::locations::qr_png))

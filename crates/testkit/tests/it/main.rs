@@ -19,6 +19,7 @@ mod oidc;
 mod outbox;
 mod own_record;
 mod pages;
+mod patient_portal;
 mod patients;
 mod providers;
 mod qr_consent;

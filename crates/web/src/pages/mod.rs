@@ -8,6 +8,7 @@ pub mod hcp;
 pub mod home;
 pub mod info;
 pub mod locations;
+pub mod me;
 pub mod patients;
 pub mod users;
 

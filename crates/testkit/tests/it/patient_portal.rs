@@ -1,0 +1,170 @@
+//! The patient portal's pages (`/me`, issue 27): log in with a document, a password and a
+//! one-time code; see whom one acts for; read one's record; see who can see it and revoke a
+//! consent, in force for the provider's next request. Staff sessions reach no `/me` page and
+//! patients' sessions no `/hcp` page.
+
+use axum::body::Body;
+use axum::http::Request;
+use ehrshare_testkit::{Agent, page_get, page_post, session_cookie};
+use serde_json::json;
+
+use crate::world::{condition, world};
+
+fn form(path: &str, fields: &str) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(fields.to_owned()))
+        .unwrap()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} in {html}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    assert_eq!(w.deposit(condition("dx-page")).await.status, 201);
+    // Set up the login (the activation is the app's; the pages log in).
+    let r = w
+        .t
+        .send_json(
+            None,
+            Request::post("/api/v1/me/activate"),
+            &json!({"document": {"number": "A123456(3)"}, "access_key": w.key, "password": "Patient-2026"}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    // Both languages.
+    let r = w.t.get("/me/login?lang=zh-HK").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("以身份證明文件登入"), "{}", r.text());
+    // A wrong password: one message whatever the reason; nothing sent.
+    let r =
+        w.t.send(form(
+            "/me/login?lang=en",
+            "doc_type=hkid&issuer=&number=A123456%283%29&password=wrong",
+        ))
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("is not right"), "{}", r.text());
+    assert!(r.text().contains("A123456(3)"), "the number is shown back");
+    assert!(!r.text().contains("wrong"), "never the password");
+
+    let r =
+        w.t.send(form(
+            "/me/login?lang=en",
+            "doc_type=hkid&issuer=&number=A123456%283%29&password=Patient-2026",
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let challenge = hidden(&r.text(), "challenge");
+    let code = w.t.last_message("+85291234567", "login-code").await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r =
+        w.t.send(form(
+            "/me/login/code",
+            &format!("challenge={challenge}&code=000000"),
+        ))
+        .await;
+    assert_eq!(r.status, 401, "a wrong code");
+    let r =
+        w.t.send(form(
+            "/me/login/code",
+            &format!("challenge={challenge}&code={code}"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), "/me");
+    let cookie = session_cookie(&r);
+    let home =
+        w.t.send(page_get(
+            &Agent {
+                cookie: cookie.clone(),
+                csrf: String::new(),
+                user_name: "patient".into(),
+                account: None,
+            },
+            "/me?lang=en",
+        ))
+        .await;
+    assert_eq!(home.status, 200, "{}", home.text());
+    let patient = Agent {
+        cookie,
+        csrf: hidden(&home.text(), "csrf_token"),
+        user_name: "patient".into(),
+        account: None,
+    };
+    assert!(home.text().contains(&format!("/me/{}/record", w.recipient)));
+
+    // The record, by domain, in the patient's language.
+    let r =
+        w.t.send(page_get(
+            &patient,
+            &format!("/me/{}/record?lang=zh-HK", w.recipient),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Asthma"));
+    assert!(
+        r.text().contains("Clinic A診所"),
+        "the provider, in Chinese"
+    );
+    assert_eq!(w.last_entry().await.entry.reason.as_deref(), Some("self"));
+
+    // Who can see it; a revoke needs its confirmation, then holds at once.
+    let sharing = format!("/me/{}/sharing?lang=en", w.recipient);
+    let r = w.t.send(page_get(&patient, &sharing)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Clinic A"));
+    let revoke = format!("/me/{}/consents/{}/revoke", w.recipient, w.hcp);
+    let r = w.t.send(page_post(&patient, &revoke, "")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        w.summary(&w.doctor).await.status,
+        200,
+        "not without confirming"
+    );
+    let r = w.t.send(page_post(&patient, &revoke, "confirm=yes")).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = w.summary(&w.doctor).await;
+    assert_eq!(r.json()["code"], "consent-required");
+    let r =
+        w.t.send(page_get(&patient, &format!("{sharing}&revoked=1")))
+            .await;
+    assert!(
+        r.text().contains("No provider has your sharing consent"),
+        "{}",
+        r.text()
+    );
+
+    // Another person's pages: 404; a staff session: to the patient login; a patient's
+    // session: no provider page.
+    let stranger = format!("/me/{}/record", uuid::Uuid::now_v7());
+    assert_eq!(w.t.send(page_get(&patient, &stranger)).await.status, 404);
+    let r = w.t.send(page_get(&w.doctor, "/me")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/me/login");
+    let r =
+        w.t.send(page_get(&w.doctor, &format!("/me/{}/record", w.recipient)))
+            .await;
+    assert_eq!(r.status, 303);
+    let r = w.t.send(page_get(&patient, "/hcp")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), "/hcp/login");
+    // Logged out: the pages are gone.
+    assert_eq!(
+        w.t.send(page_post(&patient, "/me/logout", "")).await.status,
+        303
+    );
+    assert_eq!(w.t.send(page_get(&patient, "/me")).await.status, 303);
+}

@@ -1,0 +1,436 @@
+//! The patient portal (`/me`, issue 27): the eHealth app's record, sharing and access-key
+//! functions as pages, bilingual and phone-first, on the same use cases as `/api/v1/me`.
+//!
+//! Security-sensitive:
+//! - Only a patient's (person's) session reaches these pages; a staff session is sent to the
+//!   patient login page, as nobody at all is, and a patient's session reaches no `/hcp` page.
+//! - Login is document + password, then a one-time code sent to the registered contact; a
+//!   refused step says one thing whatever the reason (the audit log has the reason).
+//! - Every form post carries the session's CSRF token (checked by the session middleware);
+//!   pages are `no-store` and cannot be framed (the security middleware's defaults).
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::response::{Html, Response};
+use axum::{Extension, Form};
+use ehrshare_app::auth::{Session, Subject};
+use ehrshare_app::caller::Caller;
+use ehrshare_app::person::{DocumentLogin, person_of};
+use ehrshare_app::{App, AppError};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::hcp::{form_again, see_other};
+use super::hk_time;
+use crate::error::HttpError;
+use crate::i18n::{Locale, PortalLocale};
+use crate::session::{Anonymous, CookieSettings, LoggedIn};
+
+/// The patient portal's start.
+pub const HOME: &str = "/me";
+/// Its login page.
+pub const LOGIN: &str = "/me/login";
+
+/// A logged-in patient (or SDM); anyone else is sent to the patient login page.
+#[derive(Debug)]
+pub struct PatientUser {
+    pub session: Session,
+    pub caller: Caller,
+}
+
+impl FromRequestParts<App> for PatientUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        match LoggedIn::from_request_parts(parts, app).await {
+            Ok(LoggedIn { session, caller }) if matches!(session.subject, Subject::Person(_)) => {
+                Ok(PatientUser { session, caller })
+            }
+            _ => Err(see_other(LOGIN)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "me_login.html")]
+struct LoginPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    doc_type: String,
+    issuer: String,
+    number: String,
+    problem: Option<&'static str>,
+}
+
+/// `GET /me/login`.
+pub async fn login_page(Extension(locale): Extension<Locale>) -> Result<Html<String>, HttpError> {
+    render_login(locale, "hkid", "", "", None)
+}
+
+fn render_login(
+    locale: Locale,
+    doc_type: &str,
+    issuer: &str,
+    number: &str,
+    problem: Option<&'static str>,
+) -> Result<Html<String>, HttpError> {
+    let page = LoginPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        doc_type: doc_type.to_owned(),
+        issuer: issuer.to_owned(),
+        number: number.to_owned(),
+        problem,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// The login form (its `Debug` shows no secret).
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    doc_type: String,
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    password: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginForm")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "me_code.html")]
+struct CodePage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    challenge: Uuid,
+    problem: Option<&'static str>,
+}
+
+fn render_code(
+    locale: Locale,
+    challenge: Uuid,
+    problem: Option<&'static str>,
+) -> Result<Html<String>, HttpError> {
+    let page = CodePage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        challenge,
+        problem,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// `POST /me/login`: document and password; the one-time code is sent, its form shown.
+pub async fn log_in(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    Anonymous(caller): Anonymous,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, HttpError> {
+    let doc = DocumentLogin {
+        kind: Some(form.doc_type.clone()).filter(|k| !k.is_empty()),
+        issuer: Some(form.issuer.trim().to_owned()).filter(|i| !i.is_empty()),
+        number: form.number.clone(),
+    };
+    let refused = |status: StatusCode, problem| -> Result<Response, HttpError> {
+        let page = render_login(
+            locale,
+            &form.doc_type,
+            &form.issuer,
+            &form.number,
+            Some(problem),
+        )?;
+        Ok(form_again(status, page))
+    };
+    match app.begin_person_login(&caller, doc, &form.password).await {
+        Ok(challenge) => Ok(form_again(
+            StatusCode::OK,
+            render_code(locale, challenge, None)?,
+        )),
+        Err(AppError::AuthFailed { .. } | AppError::Invalid { .. }) => {
+            refused(StatusCode::UNAUTHORIZED, "me-login-refused")
+        }
+        Err(AppError::Throttled { .. }) => {
+            refused(StatusCode::TOO_MANY_REQUESTS, "login-throttled")
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+/// The code form.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    challenge: Uuid,
+    #[serde(default)]
+    code: String,
+}
+
+impl std::fmt::Debug for CodeForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeForm")
+    }
+}
+
+/// `POST /me/login/code`: the one-time code; the session cookie is set.
+pub async fn verify_code(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    Extension(cookies): Extension<CookieSettings>,
+    Anonymous(caller): Anonymous,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, HttpError> {
+    match app
+        .finish_person_login(&caller, form.challenge, &form.code)
+        .await
+    {
+        Ok(done) => {
+            let mut response = see_other(HOME);
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, cookies.set(&done.token));
+            Ok(response)
+        }
+        Err(AppError::AuthFailed { .. } | AppError::Invalid { .. }) => Ok(form_again(
+            StatusCode::UNAUTHORIZED,
+            render_code(locale, form.challenge, Some("me-code-refused"))?,
+        )),
+        Err(AppError::Throttled { .. }) => Ok(form_again(
+            StatusCode::TOO_MANY_REQUESTS,
+            render_code(locale, form.challenge, Some("login-throttled"))?,
+        )),
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+/// `POST /me/logout`.
+pub async fn log_out(
+    State(app): State<App>,
+    Extension(cookies): Extension<CookieSettings>,
+    user: PatientUser,
+) -> Result<Response, HttpError> {
+    app.log_out(&user.session, &user.caller).await?;
+    let mut response = see_other(LOGIN);
+    response.headers_mut().insert(SET_COOKIE, cookies.clear());
+    Ok(response)
+}
+
+/// Someone the logged-in person may act for.
+struct PersonLine {
+    id: Uuid,
+    /// The message id that says who it is: oneself or a person one acts for.
+    relation: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "me_home.html")]
+struct HomePage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    people: Vec<PersonLine>,
+}
+
+/// `GET /me`: whom the person may act for, and where to go.
+pub async fn home(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+) -> Result<Html<String>, HttpError> {
+    let person = person_of(&user.session.subject).ok_or(HttpError(AppError::NotFound))?;
+    let r = app.represented(person).await?;
+    let mut people = Vec::new();
+    if let Some(own) = r.own {
+        people.push(PersonLine {
+            id: own,
+            relation: "me-self",
+        });
+    }
+    for (recipient, _) in r.as_sdm {
+        people.push(PersonLine {
+            id: recipient,
+            relation: "me-represented",
+        });
+    }
+    let page = HomePage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        people,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// A record as listed on the record page.
+struct RecordLine {
+    headline: String,
+    date: String,
+    provider: String,
+}
+
+/// A domain as listed.
+struct DomainLine {
+    name: String,
+    records: Vec<RecordLine>,
+}
+
+#[derive(Template)]
+#[template(path = "me_record.html")]
+struct RecordPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    recipient: Uuid,
+    domains: Vec<DomainLine>,
+}
+
+/// `GET /me/{recipient}/record`: the whole record, by domain (audited, basis `self`).
+pub async fn record(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+) -> Result<Html<String>, HttpError> {
+    let by_domain = app
+        .read_own_record(&user.session, &user.caller, recipient)
+        .await?;
+    let domains = by_domain
+        .into_iter()
+        .map(|(d, records)| DomainLine {
+            name: match locale {
+                Locale::ZhHk => d.name_zh().to_owned(),
+                Locale::En => d.name_en().to_owned(),
+            },
+            records: records
+                .into_iter()
+                .map(|r| RecordLine {
+                    headline: r.headline,
+                    date: r.clinical_date.unwrap_or_default(),
+                    provider: match locale {
+                        Locale::ZhHk => r.provider.1,
+                        Locale::En => r.provider.0,
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    let page = RecordPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        recipient,
+        domains,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// A consent in force as listed.
+struct ConsentLine {
+    hcp: Uuid,
+    provider: String,
+    given: String,
+    until: String,
+}
+
+#[derive(Template)]
+#[template(path = "me_sharing.html")]
+struct SharingPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    recipient: Uuid,
+    consents: Vec<ConsentLine>,
+    episodes: Vec<(String, String)>,
+    deemed: Vec<String>,
+    revoked: bool,
+}
+
+/// `?revoked=1` after a revocation.
+#[derive(Debug, Deserialize)]
+pub struct Revoked {
+    #[serde(default)]
+    revoked: Option<String>,
+}
+
+/// `GET /me/{recipient}/sharing`: who can see the record now, each consent with a revoke.
+pub async fn sharing(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    axum::extract::Query(q): axum::extract::Query<Revoked>,
+) -> Result<Html<String>, HttpError> {
+    let w = app.who_can_see(&user.session, recipient).await?;
+    let name = |hcp: &Uuid| {
+        let (en, zh) = w.names.get(hcp).cloned().unwrap_or_default();
+        match locale {
+            Locale::ZhHk => zh,
+            Locale::En => en,
+        }
+    };
+    let page = SharingPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        recipient,
+        consents: w
+            .exposure
+            .consents
+            .iter()
+            .map(|(c, until)| ConsentLine {
+                hcp: c.hcp,
+                provider: name(&c.hcp),
+                given: hk_time(c.given_at),
+                until: until
+                    .map(hk_time)
+                    .unwrap_or_else(|| locale.t("me-until-revoked")),
+            })
+            .collect(),
+        episodes: w
+            .exposure
+            .episodes
+            .iter()
+            .map(|e| {
+                let ends = w
+                    .episode_ends
+                    .get(&e.id)
+                    .map(|t| hk_time(*t))
+                    .unwrap_or_default();
+                (name(&e.hcp), ends)
+            })
+            .collect(),
+        deemed: w.deemed.iter().map(name).collect(),
+        revoked: q.revoked.is_some(),
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// The revocation's confirmation.
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `POST /me/{recipient}/consents/{hcp}/revoke`: revoke, with the confirmation ticked; in
+/// force for the provider's next request.
+pub async fn revoke(
+    State(app): State<App>,
+    user: PatientUser,
+    Path((recipient, hcp)): Path<(Uuid, Uuid)>,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, HttpError> {
+    if form.confirm.as_deref() != Some("yes") {
+        return Ok(see_other(format!("/me/{recipient}/sharing")));
+    }
+    app.revoke_consent(&user.session, &user.caller, recipient, hcp)
+        .await?;
+    Ok(see_other(format!("/me/{recipient}/sharing?revoked=1")))
+}

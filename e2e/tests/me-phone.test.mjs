@@ -1,0 +1,36 @@
+// The patient portal (/me) on a phone: a demo patient logs in with their identity card, a
+// password and the one-time code sent to their phone; every page fits a 375-pixel screen in
+// both languages and every control has a name a screen reader can say.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PHONE, fits as fitsOn } from '../lib/phone.mjs';
+import { withDemoServer } from '../lib/suite.mjs';
+import { PASSWORD } from '../lib/portal.mjs';
+
+const suite = withDemoServer();
+const fits = (page, path, name) => fitsOn(page, suite.server, path, name);
+
+test("a patient logs in and the patient portal's pages fit a phone screen", async () => {
+  const context = await suite.browser.newContext(PHONE);
+  const page = await context.newPage();
+  const url = suite.server.url;
+  await fits(page, '/me/login', 'me-login');
+  await page.goto(`${url}/me/login?lang=en`);
+  await page.getByLabel('Identity document', { exact: true }).selectOption('hkid');
+  await page.getByLabel('Document number').fill('A100000(7)');
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('One-time code').fill(suite.server.loginCode('91000000'));
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${url}/me`);
+  await fits(page, '/me', 'me-home');
+  const record = await page.locator('a[href$="/record"]').first().getAttribute('href');
+  assert.match(record, /^\/me\/[0-9a-f-]{36}\/record$/);
+  await fits(page, record, 'me-record');
+  await fits(page, record.replace(/record$/, 'sharing'), 'me-sharing');
+  // A staff page is not the patient's.
+  await page.goto(`${url}/hcp`);
+  assert.match(page.url(), /\/hcp\/login/);
+  await context.close();
+});
