@@ -156,6 +156,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         .route("/me/logout", axum::routing::post(pages::me::log_out))
         .route("/me/{id}/record", get(pages::me::record))
         .route("/me/{id}/sharing", get(pages::me::sharing))
+        .route("/me/{id}/access-log", get(pages::me::access_log))
         .route(
             "/me/{id}/consents/{hcp}/revoke",
             axum::routing::post(pages::me::revoke),

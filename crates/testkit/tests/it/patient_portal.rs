@@ -147,10 +147,30 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
         r.text()
     );
 
+    // Who looked: the doctor's reads, named, with the provider; the patient's own as such.
+    let r =
+        w.t.send(page_get(
+            &patient,
+            &format!("/me/{}/access-log?lang=en", w.recipient),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let html = r.text();
+    assert!(html.contains("Viewed the record summary"), "{html}");
+    assert!(html.contains("Clinic A"), "{html}");
+    assert!(html.contains("your own reading"), "{html}");
+    assert!(html.contains("/proof"), "{html}");
+
     // Another person's pages: 404; a staff session: to the patient login; a patient's
     // session: no provider page.
-    let stranger = format!("/me/{}/record", uuid::Uuid::now_v7());
-    assert_eq!(w.t.send(page_get(&patient, &stranger)).await.status, 404);
+    for page in ["record", "sharing", "access-log"] {
+        let stranger = format!("/me/{}/{page}", uuid::Uuid::now_v7());
+        assert_eq!(
+            w.t.send(page_get(&patient, &stranger)).await.status,
+            404,
+            "{page}"
+        );
+    }
     let r = w.t.send(page_get(&w.doctor, "/me")).await;
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), "/me/login");

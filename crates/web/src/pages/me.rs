@@ -434,3 +434,121 @@ pub async fn revoke(
         .await?;
     Ok(see_other(format!("/me/{recipient}/sharing?revoked=1")))
 }
+
+/// One access as the recipient's log page shows it.
+struct AccessLine {
+    seq: u64,
+    at: String,
+    who: String,
+    provider: String,
+    what: String,
+    domains: String,
+    reason: String,
+    denied: bool,
+}
+
+#[derive(Template)]
+#[template(path = "me_access_log.html")]
+struct AccessLogPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    recipient: Uuid,
+    lines: Vec<AccessLine>,
+    older: Option<String>,
+}
+
+/// `?before=` a sequence number.
+#[derive(Debug, Deserialize)]
+pub struct Before {
+    #[serde(default)]
+    before: Option<u64>,
+}
+
+/// `GET /me/{recipient}/access-log`: every access to the record, named, newest first, each
+/// with its inclusion proof to download.
+pub async fn access_log(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    axum::extract::Query(q): axum::extract::Query<Before>,
+) -> Result<Html<String>, HttpError> {
+    use ehrshare_core::domain::Domain;
+    use ehrshare_core::profession::Role;
+    let lines = app
+        .recipient_access_log(&user.session, recipient, q.before)
+        .await?;
+    let older = (lines.len() == ehrshare_app::access_log::PAGE as usize)
+        .then(|| {
+            lines
+                .last()
+                .map(|l| format!("/me/{recipient}/access-log?before={}", l.entry.seq))
+        })
+        .flatten();
+    let pick = |en: Option<String>, zh: Option<String>| match locale {
+        Locale::ZhHk => zh.or(en).unwrap_or_default(),
+        Locale::En => en.unwrap_or_default(),
+    };
+    let lines = lines
+        .into_iter()
+        .map(|l| {
+            let e = l.entry.entry;
+            let mut who = pick(l.actor_name_en, l.actor_name_zh);
+            if let Some(role) = e.actor.role.as_deref().and_then(Role::parse) {
+                let role = match locale {
+                    Locale::ZhHk => role.name_zh(),
+                    Locale::En => role.name_en(),
+                };
+                who = if who.is_empty() {
+                    role.to_owned()
+                } else {
+                    format!("{who} · {role}")
+                };
+            }
+            let id = format!("me-action-{}", e.action.replace('.', "-"));
+            let what = if locale.has(&id) {
+                locale.t(&id)
+            } else {
+                e.action.clone()
+            };
+            let domains = if e.domains.len() == Domain::ALL.len() {
+                locale.t("me-log-all-domains")
+            } else {
+                e.domains
+                    .iter()
+                    .filter_map(|d| Domain::parse(d))
+                    .map(|d| match locale {
+                        Locale::ZhHk => d.name_zh(),
+                        Locale::En => d.name_en(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let reason = match (&l.disclosure, e.reason) {
+                (Some(d), _) => format!("{}: {}", d.requesting_body, d.data_disclosed),
+                (None, Some(r)) if r == "self" => locale.t("me-log-self"),
+                (None, Some(r)) if r.starts_with("break-glass ") => locale.t("me-log-emergency"),
+                (None, Some(r)) => r,
+                (None, None) => String::new(),
+            };
+            AccessLine {
+                seq: l.entry.seq,
+                at: hk_time(e.at),
+                who,
+                provider: pick(l.hcp_name_en, l.hcp_name_zh),
+                what,
+                domains,
+                reason,
+                denied: e.outcome != ehrshare_core::audit::Outcome::Allowed,
+            }
+        })
+        .collect();
+    let page = AccessLogPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        recipient,
+        lines,
+        older,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
