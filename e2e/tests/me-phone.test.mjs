@@ -30,6 +30,7 @@ test("a patient logs in and the patient portal's pages fit a phone screen", asyn
   await fits(page, record, 'me-record');
   await fits(page, record.replace(/record$/, 'sharing'), 'me-sharing');
   await fits(page, record.replace(/record$/, 'access-log'), 'me-access-log');
+  await fits(page, record.replace(/record$/, 'scan'), 'me-scan');
   // A staff page is not the patient's.
   await page.goto(`${url}/hcp`);
   assert.match(page.url(), /\/hcp\/login/);

@@ -158,6 +158,15 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         .route("/me/{id}/sharing", get(pages::me::sharing))
         .route("/me/{id}/access-log", get(pages::me::access_log))
         .route(
+            "/me/{id}/scan",
+            get(pages::me::scan_form).post(pages::me::scan),
+        )
+        .route(
+            "/me/{id}/scan/confirm",
+            axum::routing::post(pages::me::confirm_scan),
+        )
+        .route("/static/scan.js", get(pages::scan_script))
+        .route(
             "/me/{id}/consents/{hcp}/revoke",
             axum::routing::post(pages::me::revoke),
         )

@@ -147,6 +147,65 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
         r.text()
     );
 
+    // Consent again by the clinic's QR code: read, shown, confirmed, with its receipt.
+    let payload = w.t.get("/api/v1/directory?q=Clinic%20A").await.json()["items"][0]["locations"]
+        [0]["qr_payload"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let scan = format!("/me/{}/scan", w.recipient);
+    let r =
+        w.t.send(page_get(&patient, &format!("{scan}?lang=en")))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("permissions-policy").contains("camera=(self)"));
+    let enc = |s: &str| serde_urlencoded::to_string([("payload", s)]).unwrap();
+    let r =
+        w.t.send(page_post(
+            &patient,
+            &format!("{scan}?lang=en"),
+            &enc("ehrshare:location:nonsense"),
+        ))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("not an eHealth clinic code"),
+        "{}",
+        r.text()
+    );
+    let r =
+        w.t.send(page_post(
+            &patient,
+            &format!("{scan}?lang=en"),
+            &enc(&payload),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("Clinic A") && r.text().contains("1 Test Street"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        w.summary(&w.doctor).await.status,
+        403,
+        "not before confirming"
+    );
+    let r =
+        w.t.send(page_post(
+            &patient,
+            &format!("{scan}/confirm?lang=en"),
+            &format!("{}&kind=indefinite", enc(&payload)),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(
+        r.text().contains("ehrshare.consent-receipt.1"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(w.summary(&w.doctor).await.status, 200, "in force at once");
+
     // Who looked: the doctor's reads, named, with the provider; the patient's own as such.
     let r =
         w.t.send(page_get(

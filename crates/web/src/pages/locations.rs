@@ -25,7 +25,7 @@ struct LocationLine {
     address: String,
 }
 
-fn address(locale: Locale, l: &LocationRow) -> String {
+pub(crate) fn address(locale: Locale, l: &LocationRow) -> String {
     let district = District::parse(&l.district).map(|d| match locale {
         Locale::ZhHk => d.name_zh(),
         Locale::En => d.name_en(),

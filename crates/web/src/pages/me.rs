@@ -552,3 +552,187 @@ pub async fn access_log(
     };
     Ok(Html(crate::render::render_template(&page)?))
 }
+
+#[derive(Template)]
+#[template(path = "me_scan.html")]
+struct ScanPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    recipient: Uuid,
+    payload: String,
+    problems: Vec<String>,
+}
+
+/// `GET /me/{recipient}/scan`: read a location's QR code (the camera where the browser
+/// allows it, or the code typed) to give that provider sharing consent.
+pub async fn scan_form(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    // Only for someone one may act for: the same answer as the record's.
+    app.own_access_key(&user.session, recipient).await?;
+    let html = render_scan(locale, &user, recipient, String::new(), Vec::new())?;
+    Ok(with_camera(form_again(StatusCode::OK, html)))
+}
+
+/// The scanning page may use the camera (every other page may not: the security
+/// middleware's default policy).
+fn with_camera(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::HeaderName::from_static("permissions-policy"),
+        axum::http::HeaderValue::from_static(
+            "camera=(self), microphone=(), geolocation=(), payment=()",
+        ),
+    );
+    response
+}
+
+fn render_scan(
+    locale: Locale,
+    user: &PatientUser,
+    recipient: Uuid,
+    payload: String,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    let page = ScanPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        recipient,
+        payload,
+        problems,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// What was scanned (or typed), and for the confirmation the consent's kind.
+#[derive(Debug, Deserialize)]
+pub struct ScanForm {
+    #[serde(default)]
+    payload: String,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "me_scan_confirm.html")]
+struct ScanConfirmPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    recipient: Uuid,
+    payload: String,
+    provider: String,
+    location: String,
+    address: String,
+    typed: bool,
+}
+
+/// `POST /me/{recipient}/scan`: the provider and address the code names, to confirm.
+pub async fn scan(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    Form(form): Form<ScanForm>,
+) -> Result<Response, HttpError> {
+    let payload = form.payload.trim().to_owned();
+    match app.scan_location(&user.session, recipient, &payload).await {
+        Ok(s) => {
+            let (provider, location) = match locale {
+                Locale::ZhHk => (s.provider.hcp.name_zh.clone(), s.location.name_zh.clone()),
+                Locale::En => (s.provider.hcp.name_en.clone(), s.location.name_en.clone()),
+            };
+            let page = ScanConfirmPage {
+                locale,
+                all_locales: super::ALL_LOCALES,
+                csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+                recipient,
+                payload,
+                provider,
+                location,
+                address: super::locations::address(locale, &s.location),
+                typed: app.settings().regime.consents_are_typed(),
+            };
+            Ok(form_again(
+                StatusCode::OK,
+                Html(crate::render::render_template(&page)?),
+            ))
+        }
+        Err(e @ AppError::Invalid { .. }) => {
+            let html = render_scan(
+                locale,
+                &user,
+                recipient,
+                payload,
+                super::hcp::problems(locale, &e),
+            )?;
+            Ok(with_camera(form_again(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                html,
+            )))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "me_scan_done.html")]
+struct ScanDonePage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    recipient: Uuid,
+    consent: Uuid,
+    receipt: String,
+    signature: String,
+    key_id: String,
+}
+
+/// `POST /me/{recipient}/scan/confirm`: the consent, in force at once, and its receipt.
+pub async fn confirm_scan(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    Form(form): Form<ScanForm>,
+) -> Result<Response, HttpError> {
+    let payload = form.payload.trim().to_owned();
+    let kind = form.kind.as_deref().filter(|k| !k.is_empty());
+    match app
+        .give_consent_by_scan(&user.session, &user.caller, recipient, &payload, kind)
+        .await
+    {
+        Ok((consent, receipt)) => {
+            let page = ScanDonePage {
+                locale,
+                all_locales: super::ALL_LOCALES,
+                recipient,
+                consent: consent.id,
+                receipt: receipt.body,
+                signature: receipt.signature,
+                key_id: receipt.key_id,
+            };
+            Ok(form_again(
+                StatusCode::CREATED,
+                Html(crate::render::render_template(&page)?),
+            ))
+        }
+        Err(e @ AppError::Invalid { .. }) => {
+            let html = render_scan(
+                locale,
+                &user,
+                recipient,
+                payload,
+                super::hcp::problems(locale, &e),
+            )?;
+            Ok(with_camera(form_again(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                html,
+            )))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}

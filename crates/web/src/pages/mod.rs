@@ -33,6 +33,17 @@ pub(crate) fn hk_time(at: time::OffsetDateTime) -> String {
     )
 }
 
+/// `GET /static/scan.js`: the patient portal's QR scanner (the page works without it).
+pub async fn scan_script() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/scan.js"),
+    )
+}
+
 /// `GET /static/site.css`: the one stylesheet, compiled in.
 pub async fn stylesheet() -> impl IntoResponse {
     (

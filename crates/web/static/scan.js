@@ -1,0 +1,37 @@
+// The patient portal's QR scanner: where the browser can read QR codes from the camera
+// (BarcodeDetector), a button starts the camera and the first code read fills the form and
+// sends it. Elsewhere the page works without this script: the code is typed or pasted.
+(() => {
+  const start = document.getElementById('camera-start');
+  const box = document.getElementById('camera');
+  const view = document.getElementById('camera-view');
+  const form = document.getElementById('scan-form');
+  const field = document.getElementById('payload');
+  if (!start || !('BarcodeDetector' in window) || !navigator.mediaDevices?.getUserMedia) return;
+  start.hidden = false;
+  start.addEventListener('click', async () => {
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+    } catch {
+      return;
+    }
+    const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+    box.hidden = false;
+    start.hidden = true;
+    view.srcObject = stream;
+    await view.play();
+    const look = async () => {
+      const codes = await detector.detect(view).catch(() => []);
+      const code = codes.find((c) => c.rawValue.startsWith('ehrshare:location:'));
+      if (code) {
+        stream.getTracks().forEach((t) => t.stop());
+        field.value = code.rawValue;
+        form.submit();
+        return;
+      }
+      requestAnimationFrame(look);
+    };
+    look();
+  });
+})();
