@@ -206,6 +206,27 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
     );
     assert_eq!(w.summary(&w.doctor).await.status, 200, "in force at once");
 
+    // The access key: when issued; a new one sent (and not twice a minute).
+    let key = format!("/me/{}/access-key", w.recipient);
+    let r =
+        w.t.send(page_get(&patient, &format!("{key}?lang=en")))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Usable"), "{}", r.text());
+    assert!(!r.text().contains(&w.key), "never the key itself");
+    w.t.clock.advance(time::Duration::seconds(61));
+    let r = w.t.send(page_post(&patient, &key, "")).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r =
+        w.t.send(page_post(&patient, &format!("{key}?lang=en"), ""))
+            .await;
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("less than a minute ago"), "{}", r.text());
+    assert_ne!(
+        w.t.last_message("+85291234567", "access-key").await["key"],
+        w.key.as_str()
+    );
+
     // Who looked: the doctor's reads, named, with the provider; the patient's own as such.
     let r =
         w.t.send(page_get(

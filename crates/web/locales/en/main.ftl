@@ -11,7 +11,9 @@ home-title = Welcome to ehrshare
 home-intro = ehrshare keeps one lifelong electronic health record for each person who joins, built from the records their healthcare providers deposit.
 home-consent = A healthcare professional at another provider sees your records only with your sharing consent, only while you are under that provider's care, and only the parts their role needs.
 home-audit = Every access to your record is logged, and you can see who looked.
-home-status = This service is being set up. Provider directory, patient and provider portals are coming.
+home-status = This service is being set up: the provider directory and online registration are coming.
+home-patients = Patients: My eHealth
+home-providers = Healthcare providers: log in
 
 footer-text = ehrshare is open-source software modelled on Hong Kong's Electronic Health Record Sharing System.
 
@@ -481,3 +483,14 @@ me-scan-receipt-download = Download the receipt (JSON)
 problem-location-token-malformed = That is not an eHealth clinic code.
 problem-location-token-invalid = That code was not issued by eHealth or was changed: do not use it, and tell the clinic.
 problem-location-token-revoked = That code has been withdrawn: ask the clinic for its current one.
+me-home-key = Access key
+me-key-title = My access key
+me-key-intro = Your access key lets a healthcare provider record your sharing consent at the counter. We never show it here: it is sent to you.
+me-key-issued = Issued
+me-key-state = State
+me-key-locked = Locked after wrong keys were entered: a new key unlocks it
+me-key-usable = Usable
+me-key-new-hint = A new key is sent to you at once, and the old one stops working.
+me-key-new = Send me a new access key
+me-key-sent = A new access key is on its way to you. The old one no longer works.
+me-key-wait = A new key was sent less than a minute ago. Wait a moment before asking again.

@@ -11,7 +11,9 @@ home-title = 歡迎使用 ehrshare
 home-intro = ehrshare 為每位登記人士建立一份終身的電子健康紀錄，內容來自其醫護機構存入的紀錄。
 home-consent = 其他醫護機構的醫護專業人員只有在取得你的互通同意、你正接受該機構的醫護服務期間，並只可按其角色所需，才能查閱你的紀錄。
 home-audit = 每次查閱你的紀錄都會被記錄，你可以查看誰曾查閱。
-home-status = 本服務正在設置中。醫護機構名錄、病人及醫護機構入口網站即將推出。
+home-status = 本服務正在設置中：醫護機構名錄及網上登記即將推出。
+home-patients = 市民：我的醫健通
+home-providers = 醫護提供者：登入
 
 footer-text = ehrshare 是以香港電子健康紀錄互通系統為藍本的開源軟件。
 
@@ -481,3 +483,14 @@ me-scan-receipt-download = 下載收據（JSON）
 problem-location-token-malformed = 這不是醫健通診所二維碼。
 problem-location-token-invalid = 這個二維碼不是由醫健通發出或已被更改：請勿使用，並通知診所。
 problem-location-token-revoked = 這個二維碼已停用：請向診所索取現行的二維碼。
+me-home-key = 授權號碼
+me-key-title = 我的授權號碼
+me-key-intro = 醫護提供者可憑你的授權號碼，在登記處記錄你的互通同意。我們不會在此顯示號碼：號碼會傳送給你。
+me-key-issued = 發出時間
+me-key-state = 狀態
+me-key-locked = 因多次輸入錯誤號碼而被鎖定：新的號碼會解除鎖定
+me-key-usable = 可以使用
+me-key-new-hint = 新的號碼會立即傳送給你，舊的號碼隨即失效。
+me-key-new = 傳送新的授權號碼給我
+me-key-sent = 新的授權號碼正傳送給你。舊的號碼已經失效。
+me-key-wait = 一分鐘內已發出新的號碼。請稍候再試。

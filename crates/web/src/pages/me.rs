@@ -736,3 +736,84 @@ pub async fn confirm_scan(
         Err(e) => Err(HttpError(e)),
     }
 }
+
+#[derive(Template)]
+#[template(path = "me_access_key.html")]
+struct AccessKeyPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    recipient: Uuid,
+    issued: String,
+    locked: bool,
+    sent: bool,
+    problems: Vec<String>,
+}
+
+/// `?sent=1` after a new key was sent.
+#[derive(Debug, Deserialize)]
+pub struct Sent {
+    #[serde(default)]
+    sent: Option<String>,
+}
+
+async fn access_key_page(
+    app: &App,
+    locale: Locale,
+    user: &PatientUser,
+    recipient: Uuid,
+    sent: bool,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    let state = app.own_access_key(&user.session, recipient).await?;
+    let page = AccessKeyPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        recipient,
+        issued: state.issued_at.map(hk_time).unwrap_or_default(),
+        locked: state.locked,
+        sent,
+        problems,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// `GET /me/{recipient}/access-key`: when the key was issued, whether it is locked.
+pub async fn access_key(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    axum::extract::Query(q): axum::extract::Query<Sent>,
+) -> Result<Html<String>, HttpError> {
+    access_key_page(&app, locale, &user, recipient, q.sent.is_some(), Vec::new()).await
+}
+
+/// `POST /me/{recipient}/access-key`: a new key, sent by the recipient's channel.
+pub async fn new_access_key(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    match app
+        .regenerate_own_access_key(&user.session, &user.caller, recipient)
+        .await
+    {
+        Ok(_) => Ok(see_other(format!("/me/{recipient}/access-key?sent=1"))),
+        Err(AppError::Throttled { .. }) => {
+            let html = access_key_page(
+                &app,
+                locale,
+                &user,
+                recipient,
+                false,
+                vec![locale.t("me-key-wait")],
+            )
+            .await?;
+            Ok(form_again(StatusCode::TOO_MANY_REQUESTS, html))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
