@@ -53,3 +53,6 @@ login-code-body = Your ehrshare login code is { $code }. It expires in { $minute
 
 account-granted-subject = An ehrshare account's role was granted
 account-granted-body = The ehrshare account { $user } now holds the role { $role }, granted by { $by }. If this is not expected, tell your provider's user administrator and the eHR Office.
+
+preferences-changed-subject = Your eHealth notification settings changed
+preferences-changed-body = Your eHealth notification settings were changed: notices now come to you this way, in this language. If you did not change them, call the eHR Office.

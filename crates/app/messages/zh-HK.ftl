@@ -52,3 +52,6 @@ login-code-body = 你的 ehrshare 登入編碼是 { $code }，於 { $minutes } �
 
 account-granted-subject = ehrshare 帳戶已獲授予角色
 account-granted-body = ehrshare 帳戶 { $user } 現已獲 { $by } 授予角色 { $role }。如非預期，請通知你的醫護提供者的帳戶管理人員及電子健康紀錄統籌處。
+
+preferences-changed-subject = 你的醫健通通知設定已更改
+preferences-changed-body = 你的醫健通通知設定已更改：通知現會以此方式及此語言傳送給你。如你沒有更改設定，請致電醫健通辦事處。

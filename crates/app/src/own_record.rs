@@ -419,3 +419,135 @@ pub struct AccessKeyState {
     /// Wrong keys typed at providers locked it (a new key lifts the lock).
     pub locked: bool,
 }
+
+/// A recipient's notification preferences (issue 27, item 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preferences {
+    /// A `Channel` code.
+    pub notify_channel: String,
+    /// `en` or `zh-HK`.
+    pub language: String,
+    /// Ordinary access notices turned off (never those of a restricted access).
+    pub refuses_access_notices: bool,
+    /// What is on file to reach them (shown, changed through the office for now).
+    pub phone: String,
+    pub email: Option<String>,
+    pub address: Option<String>,
+}
+
+impl App {
+    /// The recipient's notification preferences, for the recipient or an SDM with authority.
+    pub async fn own_preferences(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+    ) -> Result<Preferences, AppError> {
+        self.owner_with_authority(session, recipient).await?;
+        let r = self.load_recipient(recipient).await?.recipient;
+        Ok(Preferences {
+            notify_channel: r.notify_channel,
+            language: r.language,
+            refuses_access_notices: r.refuses_access_notices,
+            phone: r.phone,
+            email: r.email,
+            address: r.address,
+        })
+    }
+
+    /// Changes the channel, the language and whether ordinary access notices are sent:
+    /// a channel needs its address on file (422 naming `/notify_channel`); audited; the
+    /// recipient is told by the channel now chosen.
+    pub async fn set_own_preferences(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        notify_channel: &str,
+        language: &str,
+        refuses_access_notices: bool,
+    ) -> Result<Preferences, AppError> {
+        use ehrshare_core::notification::{Channel, Unreachable, reachable};
+        let sdm = self.owner_with_authority(session, recipient).await?;
+        let channel = Channel::parse(notify_channel.trim()).ok_or_else(|| {
+            crate::error::invalid(
+                "/notify_channel",
+                "invalid-channel",
+                "sms, email, post or app",
+            )
+        })?;
+        if !matches!(language, "en" | "zh-HK") {
+            return Err(crate::error::invalid(
+                "/language",
+                "invalid-language",
+                "en or zh-HK",
+            ));
+        }
+        let reg = self.load_recipient(recipient).await?;
+        let r = &reg.recipient;
+        if let Err(missing) = reachable(channel, r.email.is_some(), r.address.is_some()) {
+            return Err(crate::error::invalid(
+                "/notify_channel",
+                "channel-unreachable",
+                match missing {
+                    Unreachable::NoEmail => "no e-mail address is on file",
+                    Unreachable::NoAddress => "no postal address is on file",
+                },
+            ));
+        }
+        let mut entry = caller.entry(self, "recipient.preferences", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.sdm = sdm;
+        entry.reason = Some(format!(
+            "{} {language}{}",
+            channel.code(),
+            if refuses_access_notices {
+                " no-access-notices"
+            } else {
+                ""
+            }
+        ));
+        let mut changed = r.clone();
+        changed.notify_channel = channel.code().to_owned();
+        changed.language = language.to_owned();
+        changed.refuses_access_notices = refuses_access_notices;
+        let acting = sdm.and_then(|id| reg.sdms.iter().find(|s| s.sdm_id == id));
+        // Told by the channel now chosen and, if it changed, by the one before: a session
+        // someone else took cannot move the notices away unseen.
+        let tell = |who: &ehrshare_store::recipient::RecipientRow| {
+            crate::recipient::recipient_notice(
+                who,
+                acting,
+                "preferences-changed",
+                ehrshare_core::notification::Carries::News,
+                std::collections::BTreeMap::new(),
+            )
+        };
+        let mut notices = vec![tell(&changed)];
+        let before = tell(r);
+        if before.channel != notices[0].channel || before.address != notices[0].address {
+            notices.push(before);
+        }
+        let (code, lang) = (channel.code().to_owned(), language.to_owned());
+        let store = ehrshare_store::change(move |conn: ehrshare_store::Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::recipient::set_preferences(
+                    conn,
+                    recipient,
+                    &code,
+                    &lang,
+                    refuses_access_notices,
+                )
+                .await
+            })
+        });
+        self.audit_and_notify(entry, Some(store), notices).await?;
+        Ok(Preferences {
+            notify_channel: changed.notify_channel,
+            language: changed.language,
+            refuses_access_notices,
+            phone: changed.phone,
+            email: changed.email,
+            address: changed.address,
+        })
+    }
+}

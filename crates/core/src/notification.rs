@@ -45,6 +45,24 @@ pub fn channel_for(chosen: Channel, carries: Carries, has_email: bool) -> Channe
     }
 }
 
+/// What a chosen channel lacks on file, if anything: e-mail needs an address to mail to, post
+/// a postal address (SMS and the portal's inbox always reach: a phone number is required).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    NoEmail,
+    NoAddress,
+}
+
+/// Whether `channel` reaches someone with an e-mail address (`has_email`) and a postal
+/// address (`has_address`) on file: the rule at registration and at every later change.
+pub fn reachable(channel: Channel, has_email: bool, has_address: bool) -> Result<(), Unreachable> {
+    match channel {
+        Channel::Email if !has_email => Err(Unreachable::NoEmail),
+        Channel::Post if !has_address => Err(Unreachable::NoAddress),
+        _ => Ok(()),
+    }
+}
+
 /// Every channel an urgent notice (an emergency access, SPEC 3.11) goes by: the chosen one
 /// first, then SMS, e-mail where on file, and the portal's inbox; each once.
 pub fn every_channel(chosen: Channel, has_email: bool) -> Vec<Channel> {
@@ -144,6 +162,21 @@ mod tests {
             every_channel(Channel::Email, true),
             vec![Channel::Email, Channel::Sms, Channel::App]
         );
+    }
+
+    #[test]
+    fn a_channel_needs_its_address_on_file() {
+        assert_eq!(
+            reachable(Channel::Email, false, true),
+            Err(Unreachable::NoEmail)
+        );
+        assert_eq!(
+            reachable(Channel::Post, true, false),
+            Err(Unreachable::NoAddress)
+        );
+        assert_eq!(reachable(Channel::Sms, false, false), Ok(()));
+        assert_eq!(reachable(Channel::App, false, false), Ok(()));
+        assert_eq!(reachable(Channel::Email, true, false), Ok(()));
     }
 
     #[test]

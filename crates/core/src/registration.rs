@@ -317,14 +317,16 @@ impl NewRecipient {
             "invalid-channel",
             "sms, email, post or app",
         );
-        match notify {
-            Some(Channel::Email) if email.is_none() => {
-                f.push("/email", "required", "required for notifications by e-mail")
+        if let Some(c) = notify {
+            match crate::notification::reachable(c, email.is_some(), address.is_some()) {
+                Err(crate::notification::Unreachable::NoEmail) => {
+                    f.push("/email", "required", "required for notifications by e-mail")
+                }
+                Err(crate::notification::Unreachable::NoAddress) => {
+                    f.push("/address", "required", "required for notifications by post")
+                }
+                Ok(()) => {}
             }
-            Some(Channel::Post) if address.is_none() => {
-                f.push("/address", "required", "required for notifications by post")
-            }
-            _ => {}
         }
         let sdm = input.sdm.as_ref().map(|s| {
             let category = f.coded(

@@ -155,6 +155,29 @@ pub async fn replace_access_key(
     Ok(())
 }
 
+/// Records a recipient's notification preferences inside the caller's transaction.
+pub async fn set_preferences(
+    conn: Conn<'_>,
+    recipient: Uuid,
+    notify_channel: &str,
+    language: &str,
+    refuses_access_notices: bool,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "UPDATE recipient SET notify_channel = $2, language = $3, \
+             refuses_access_notices = $4 WHERE recipient_id = $1",
+        )
+        .bind(recipient)
+        .bind(notify_channel)
+        .bind(language)
+        .bind(refuses_access_notices)
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
 /// Records a registration's new status inside the caller's transaction.
 pub async fn set_status(
     conn: Conn<'_>,

@@ -167,6 +167,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         )
         .route("/static/scan.js", get(pages::scan_script))
         .route(
+            "/me/{id}/settings",
+            get(pages::me::settings).post(pages::me::save_settings),
+        )
+        .route(
             "/me/{id}/access-key",
             get(pages::me::access_key).post(pages::me::new_access_key),
         )

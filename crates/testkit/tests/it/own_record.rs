@@ -370,3 +370,101 @@ async fn the_owner_sees_when_the_access_key_was_issued_and_has_a_new_one_sent() 
     assert_eq!(w.get(&w.doctor, &path).await.status, 404);
     assert_eq!(w.post(&w.clerk, &path, Value::Null).await.status, 404);
 }
+
+#[tokio::test]
+async fn the_owner_chooses_how_notices_come_and_is_told_by_the_old_and_new_channel() {
+    let w = world().await;
+    let patient = w.patient().await;
+    let path = format!("/api/v1/me/recipients/{}/preferences", w.recipient);
+    let r = w.get(&patient, &path).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["notify_channel"], "sms");
+    assert_eq!(r.json()["language"], "zh-HK");
+
+    // Refused by name, nothing changed: a channel with nothing on file, unknown codes,
+    // unknown fields.
+    let before = w.audit_count().await;
+    for (body, field, code) in [
+        (
+            json!({"notify_channel": "email", "language": "en", "refuses_access_notices": false}),
+            "/notify_channel",
+            "channel-unreachable",
+        ),
+        (
+            json!({"notify_channel": "post", "language": "en", "refuses_access_notices": false}),
+            "/notify_channel",
+            "channel-unreachable",
+        ),
+        (
+            json!({"notify_channel": "fax", "language": "en", "refuses_access_notices": false}),
+            "/notify_channel",
+            "invalid-channel",
+        ),
+        (
+            json!({"notify_channel": "app", "language": "fr", "refuses_access_notices": false}),
+            "/language",
+            "invalid-language",
+        ),
+    ] {
+        let r =
+            w.t.send_json(Some(&patient), axum::http::Request::put(&path), &body)
+                .await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
+        assert_eq!(r.json()["code"], code);
+        assert_eq!(r.json()["errors"][0]["field"], field);
+    }
+    let r = w
+        .t
+        .send_json(
+            Some(&patient),
+            axum::http::Request::put(&path),
+            &json!({"notify_channel": "app", "language": "en", "refuses_access_notices": false, "phone": "1"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        w.audit_count().await,
+        before,
+        "nothing done, nothing logged"
+    );
+
+    // To the portal's inbox, in English, ordinary access notices off.
+    let r =
+        w.t.send_json(
+            Some(&patient),
+            axum::http::Request::put(&path),
+            &json!({"notify_channel": "app", "language": "en", "refuses_access_notices": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(w.last_entry().await.entry.action, "recipient.preferences");
+    // Told by the old channel (SMS, in the old language) and the new (the inbox, English).
+    let told =
+        w.t.last_message("+85291234567", "preferences-changed")
+            .await;
+    assert!(told.is_object());
+    let inbox = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/inbox", w.recipient),
+        )
+        .await
+        .json();
+    assert_eq!(inbox[0]["kind"], "preferences-changed");
+    assert_eq!(inbox[0]["language"], "en");
+    // And it holds: a consent's notice now lands in the inbox, not by SMS.
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    let inbox = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/inbox", w.recipient),
+        )
+        .await
+        .json();
+    assert_eq!(inbox[0]["kind"], "consent-changed", "{inbox}");
+    let r = w.get(&patient, &path).await;
+    assert_eq!(r.json()["refuses_access_notices"], true);
+
+    // Nobody else.
+    assert_eq!(w.get(&w.doctor, &path).await.status, 404);
+}

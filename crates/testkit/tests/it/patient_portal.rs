@@ -227,6 +227,35 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
         w.key.as_str()
     );
 
+    // Notification settings: a channel with nothing on file is refused by name.
+    let settings = format!("/me/{}/settings", w.recipient);
+    let r =
+        w.t.send(page_get(&patient, &format!("{settings}?lang=en")))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("always told"), "{}", r.text());
+    let r =
+        w.t.send(page_post(
+            &patient,
+            &format!("{settings}?lang=en"),
+            "channel=email&language=en",
+        ))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("needs an e-mail or postal address"),
+        "{}",
+        r.text()
+    );
+    let r =
+        w.t.send(page_post(
+            &patient,
+            &settings,
+            "channel=sms&language=en&refuses=yes",
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+
     // Who looked: the doctor's reads, named, with the provider; the patient's own as such.
     let r =
         w.t.send(page_get(

@@ -138,6 +138,8 @@ use crate::error::{FieldErrorBody, ProblemBody};
         me::record::WhoCanSeeView,
         me::record::AccessKeyView,
         transparency::HeadView,
+        me::record::PreferencesView,
+        me::record::PreferencesBody,
         transparency::HeadsView,
         transparency::ConsistencyView,
     )),
@@ -246,6 +248,10 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::record::record_detail))
         .routes(routes!(me::record::record_bundle))
         .routes(routes!(me::record::sharing))
+        .routes(routes!(
+            me::record::preferences,
+            me::record::set_preferences
+        ))
         .routes(routes!(transparency::heads))
         .routes(routes!(transparency::consistency))
         .routes(routes!(

@@ -817,3 +817,119 @@ pub async fn new_access_key(
         Err(e) => Err(HttpError(e)),
     }
 }
+
+#[derive(Template)]
+#[template(path = "me_settings.html")]
+struct SettingsPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    recipient: Uuid,
+    channel: String,
+    language: String,
+    refuses: bool,
+    phone: String,
+    email: String,
+    address: String,
+    saved: bool,
+    problems: Vec<String>,
+}
+
+/// `?saved=1` after a change.
+#[derive(Debug, Deserialize)]
+pub struct Saved {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+async fn settings_page(
+    app: &App,
+    locale: Locale,
+    user: &PatientUser,
+    recipient: Uuid,
+    saved: bool,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    let p = app.own_preferences(&user.session, recipient).await?;
+    let page = SettingsPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        recipient,
+        channel: p.notify_channel,
+        language: p.language,
+        refuses: p.refuses_access_notices,
+        phone: p.phone,
+        email: p.email.unwrap_or_default(),
+        address: p.address.unwrap_or_default(),
+        saved,
+        problems,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// `GET /me/{recipient}/settings`: how notices reach one.
+pub async fn settings(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    axum::extract::Query(q): axum::extract::Query<Saved>,
+) -> Result<Html<String>, HttpError> {
+    settings_page(
+        &app,
+        locale,
+        &user,
+        recipient,
+        q.saved.is_some(),
+        Vec::new(),
+    )
+    .await
+}
+
+/// The settings form.
+#[derive(Debug, Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    refuses: Option<String>,
+}
+
+/// `POST /me/{recipient}/settings`.
+pub async fn save_settings(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    Form(form): Form<SettingsForm>,
+) -> Result<Response, HttpError> {
+    match app
+        .set_own_preferences(
+            &user.session,
+            &user.caller,
+            recipient,
+            &form.channel,
+            &form.language,
+            form.refuses.as_deref() == Some("yes"),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(format!("/me/{recipient}/settings?saved=1"))),
+        Err(e @ AppError::Invalid { .. }) => {
+            let html = settings_page(
+                &app,
+                locale,
+                &user,
+                recipient,
+                false,
+                super::hcp::problems(locale, &e),
+            )
+            .await?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, html))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}

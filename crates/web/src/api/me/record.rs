@@ -428,3 +428,83 @@ pub async fn regenerate_access_key(
         }),
     ))
 }
+
+/// One's notification settings.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PreferencesView {
+    /// `sms`, `email`, `post` or `app` (the portal's inbox).
+    pub notify_channel: String,
+    /// `en` or `zh-HK`.
+    pub language: String,
+    /// Ordinary access notices turned off (restricted-access notices are always sent).
+    pub refuses_access_notices: bool,
+    pub phone: String,
+    pub email: Option<String>,
+    pub address: Option<String>,
+}
+
+impl From<ehrshare_app::own_record::Preferences> for PreferencesView {
+    fn from(p: ehrshare_app::own_record::Preferences) -> Self {
+        PreferencesView {
+            notify_channel: p.notify_channel,
+            language: p.language,
+            refuses_access_notices: p.refuses_access_notices,
+            phone: p.phone,
+            email: p.email,
+            address: p.address,
+        }
+    }
+}
+
+/// Changing one's notification settings.
+#[derive(Debug, Clone, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesBody {
+    pub notify_channel: String,
+    pub language: String,
+    pub refuses_access_notices: bool,
+}
+
+/// `GET /api/v1/me/recipients/{id}/preferences`: how notices reach one.
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/preferences", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id (oneself, or one the SDM represents)")),
+    responses((status = 200, description = "The settings", body = PreferencesView),
+              (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn preferences(
+    State(app): State<App>,
+    LoggedIn { session, .. }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    let p = app.own_preferences(&session, id).await?;
+    Ok((
+        [(CACHE_CONTROL, "no-store")],
+        Json(PreferencesView::from(p)),
+    )
+        .into_response())
+}
+
+/// `PUT /api/v1/me/recipients/{id}/preferences`: change the channel, the language and the
+/// ordinary access notices (audited; told by the old and the new channel).
+#[utoipa::path(put, path = "/api/v1/me/recipients/{id}/preferences", tag = "me", request_body = PreferencesBody,
+    params(("id" = Uuid, Path, description = "Recipient id (oneself, or one the SDM represents)")),
+    responses((status = 200, description = "Changed", body = PreferencesView),
+              (status = 422, description = "`invalid-channel`, `channel-unreachable` (no e-mail or postal address on file), `invalid-language`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn set_preferences(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+    crate::api::json::ApiJson(body): crate::api::json::ApiJson<PreferencesBody>,
+) -> Result<Json<PreferencesView>, HttpError> {
+    let p = app
+        .set_own_preferences(
+            &session,
+            &caller,
+            id,
+            &body.notify_channel,
+            &body.language,
+            body.refuses_access_notices,
+        )
+        .await?;
+    Ok(Json(p.into()))
+}
