@@ -166,6 +166,11 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             axum::routing::post(pages::me::confirm_scan),
         )
         .route("/static/scan.js", get(pages::scan_script))
+        .route("/me/{id}/inbox", get(pages::me::inbox))
+        .route(
+            "/me/{id}/inbox/{message}/read",
+            axum::routing::post(pages::me::mark_read),
+        )
         .route(
             "/me/{id}/settings",
             get(pages::me::settings).post(pages::me::save_settings),

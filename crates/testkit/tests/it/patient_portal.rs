@@ -251,10 +251,34 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
         w.t.send(page_post(
             &patient,
             &settings,
-            "channel=sms&language=en&refuses=yes",
+            "channel=app&language=en&refuses=yes",
         ))
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
+    // The change is told in the inbox, now the channel: read, and marked read.
+    let inbox = format!("/me/{}/inbox", w.recipient);
+    let r =
+        w.t.send(page_get(&patient, &format!("{inbox}?lang=en")))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text().contains("notification settings changed"),
+        "{}",
+        r.text()
+    );
+    let message = {
+        let html = r.text();
+        let at = html.find("/inbox/").unwrap() + 7;
+        html[at..at + 36].to_owned()
+    };
+    let r =
+        w.t.send(page_post(&patient, &format!("{inbox}/{message}/read"), ""))
+            .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r =
+        w.t.send(page_get(&patient, &format!("{inbox}?lang=en")))
+            .await;
+    assert!(!r.text().contains("Mark as read"), "{}", r.text());
 
     // Who looked: the doctor's reads, named, with the provider; the patient's own as such.
     let r =

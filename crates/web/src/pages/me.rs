@@ -933,3 +933,60 @@ pub async fn save_settings(
         Err(e) => Err(HttpError(e)),
     }
 }
+
+/// A notice as the inbox page shows it.
+struct NoticeLine {
+    id: Uuid,
+    at: String,
+    subject: String,
+    body: String,
+    unread: bool,
+}
+
+#[derive(Template)]
+#[template(path = "me_inbox.html")]
+struct InboxPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    recipient: Uuid,
+    notices: Vec<NoticeLine>,
+}
+
+/// `GET /me/{recipient}/inbox`: notices by the portal's inbox, newest first.
+pub async fn inbox(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+) -> Result<Html<String>, HttpError> {
+    let notices = app.inbox(&user.session, recipient, None).await?;
+    let page = InboxPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        recipient,
+        notices: notices
+            .into_iter()
+            .map(|n| NoticeLine {
+                id: n.id,
+                at: hk_time(n.at),
+                subject: n.subject,
+                body: n.body,
+                unread: n.read_at.is_none(),
+            })
+            .collect(),
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// `POST /me/{recipient}/inbox/{message}/read`.
+pub async fn mark_read(
+    State(app): State<App>,
+    user: PatientUser,
+    Path((recipient, message)): Path<(Uuid, Uuid)>,
+) -> Result<Response, HttpError> {
+    app.mark_inbox_read(&user.session, recipient, message)
+        .await?;
+    Ok(see_other(format!("/me/{recipient}/inbox")))
+}
