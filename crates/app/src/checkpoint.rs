@@ -155,6 +155,7 @@ pub(crate) async fn open_checkpoints(
                 signer,
                 file,
                 last_size: tokio::sync::Mutex::new(Some(0)),
+                published: Default::default(),
             });
         }
         Some(last) if agrees(db, last.size, &last.root, &head).await? => {
@@ -163,6 +164,7 @@ pub(crate) async fn open_checkpoints(
                 signer,
                 file,
                 last_size: tokio::sync::Mutex::new(Some(last.size)),
+                published: Default::default(),
             });
         }
         None if !accept_rollback => {
@@ -223,6 +225,7 @@ pub(crate) async fn open_checkpoints(
         signer,
         file,
         last_size: tokio::sync::Mutex::new(Some(head.size)),
+        published: Default::default(),
     })
 }
 
@@ -233,6 +236,8 @@ pub(crate) struct Checkpoints {
     pub(crate) signer: Box<dyn Signer>,
     pub(crate) file: CheckpointFile,
     pub(crate) last_size: tokio::sync::Mutex<Option<u64>>,
+    /// The heads published (`transparency`), read from the file as it grows.
+    pub(crate) published: tokio::sync::Mutex<crate::transparency::Published>,
 }
 
 /// The append-only file of signed tree heads, one JSON object per line.
@@ -271,6 +276,13 @@ impl From<&Checkpoint> for CheckpointLine {
             rollback_kept: c.rollback.map(|r| r.kept),
         }
     }
+}
+
+/// One line of the checkpoint file as a checkpoint, if it is one (its signature unchecked).
+pub(crate) fn parse_line(text: &str) -> Option<Checkpoint> {
+    serde_json::from_str::<CheckpointLine>(text.trim())
+        .ok()
+        .and_then(|l| l.parse())
 }
 
 impl CheckpointLine {

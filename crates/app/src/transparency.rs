@@ -1,7 +1,11 @@
-//! The audit log's transparency (issue 27, item 5): the signed tree heads the server
-//! publishes, the consistency proofs between them, and a recipient's inclusion proof against
-//! a signed head rather than the live root (RFC 9162). Anyone can fetch heads and
+//! The audit log's transparency (issue 27, item 5; ADR 0020): the signed tree heads the
+//! server publishes, the consistency proofs between them, and a recipient's inclusion proof
+//! against a signed head rather than the live root (RFC 9162). Anyone can fetch heads and
 //! consistency proofs; an entry's proof is its recipient's.
+//!
+//! The heads are read from the checkpoint file as it grows (only the bytes appended since
+//! the last read), each kept only if the audit key signed it, so a request never re-reads
+//! the file and a line someone appended by hand is never served.
 
 use ehrshare_core::audit::AuditEntry;
 use ehrshare_core::audit::checkpoint::Checkpoint;
@@ -15,19 +19,53 @@ use crate::{App, AppError};
 /// The most heads one answer lists.
 pub const HEADS_PAGE: usize = 100;
 
-/// The heads of `lines` that describe the log as it is: after an accepted rollback, the
-/// heads above its `kept` size described history the database no longer holds, and are
-/// left out; so is any head larger than the log now.
-fn current_heads(lines: Vec<Checkpoint>, instance: &str, size_now: u64) -> Vec<Checkpoint> {
-    let mut out: Vec<Checkpoint> = Vec::new();
-    for c in lines.into_iter().filter(|c| c.instance == instance) {
+/// The heads read so far: what describes the log (oldest first, sizes increasing), and how
+/// far into the file they were read.
+#[derive(Debug, Default)]
+pub struct Published {
+    offset: u64,
+    heads: Vec<Checkpoint>,
+}
+
+impl Published {
+    /// Takes a head read from the file (already checked: this instance, the audit key's).
+    /// After an accepted rollback, the heads above its `kept` size described history the
+    /// database no longer holds: they are dropped.
+    fn take(&mut self, c: Checkpoint) {
         if let Some(r) = c.rollback {
-            out.retain(|earlier| earlier.size <= r.kept);
+            self.heads.retain(|earlier| earlier.size <= r.kept);
         }
-        out.push(c);
+        // A head never shrinks the list's order: a rollback's head is the new last.
+        self.heads
+            .retain(|earlier| earlier.size < c.size || c.rollback.is_some());
+        self.heads.push(c);
     }
-    out.retain(|c| c.size <= size_now);
-    out
+}
+
+/// Reads the lines appended to `path` since `from`: whether the file was replaced (shorter
+/// than `from`: read from the start, and the caller starts over), the offset after the
+/// complete lines read, and those lines (a line still being written waits for the next read).
+fn read_from(path: &std::path::Path, from: u64) -> std::io::Result<(bool, u64, Vec<String>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((from > 0, 0, Vec::new())),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    let (reset, start) = if len < from { (true, 0) } else { (false, from) };
+    if len == start {
+        return Ok((reset, start, Vec::new()));
+    }
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(len - start).read_to_end(&mut bytes)?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let lines = String::from_utf8_lossy(&bytes[..complete])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    Ok((reset, start + complete as u64, lines))
 }
 
 impl App {
@@ -36,31 +74,73 @@ impl App {
         self.checkpoints().map(|c| c.signer.public_key())
     }
 
-    /// The signed heads that describe the log now, oldest first, `HEADS_PAGE` of them with
-    /// a size above `after`.
-    pub async fn published_heads(&self, after: Option<u64>) -> Result<Vec<Checkpoint>, AppError> {
+    /// Every published head that describes the log now (sizes increasing), brought up to
+    /// date with the file first.
+    async fn current_heads(&self) -> Result<Vec<Checkpoint>, AppError> {
         let Some(checkpoints) = self.checkpoints() else {
             return Ok(Vec::new());
         };
-        let file = checkpoints.file.clone();
-        let read = tokio::task::spawn_blocking(move || file.read_all())
+        let mut published = checkpoints.published.lock().await;
+        let path = checkpoints.file.path().to_owned();
+        let from = published.offset;
+        let (reset, offset, lines) = tokio::task::spawn_blocking(move || read_from(&path, from))
             .await
             .map_err(|e| AppError::Internal(Box::new(e)))?
             .map_err(|e| AppError::Internal(Box::new(e)))?;
-        let lines = read.lines.into_iter().filter_map(Result::ok).collect();
-        let heads = current_heads(lines, &checkpoints.instance, self.audit_head().size);
-        Ok(heads
+        if reset {
+            *published = Published::default();
+        }
+        let key = checkpoints.signer.public_key();
+        for line in &lines {
+            let Some(c) = crate::checkpoint::parse_line(line) else {
+                continue;
+            };
+            if c.instance == checkpoints.instance
+                && crate::signer::verify_signature(&key, &c.message(), &c.signature)
+            {
+                published.take(c);
+            }
+        }
+        published.offset = offset;
+        let size_now = self.audit_head().size;
+        Ok(published
+            .heads
+            .iter()
+            .filter(|c| c.size <= size_now)
+            .cloned()
+            .collect())
+    }
+
+    /// The signed heads that describe the log now, oldest first, `HEADS_PAGE` of them with
+    /// a size above `after`.
+    pub async fn published_heads(&self, after: Option<u64>) -> Result<Vec<Checkpoint>, AppError> {
+        Ok(self
+            .current_heads()
+            .await?
             .into_iter()
             .filter(|c| after.is_none_or(|a| c.size > a))
             .take(HEADS_PAGE)
             .collect())
     }
 
-    /// The consistency proof from the tree of `from` entries to the tree of `to` (both at
-    /// most the log's size now): 422 naming the field otherwise.
+    /// The consistency proof between two published heads (sizes `from` and `to`): any other
+    /// size is 422 naming the field (the live size between heads is not told).
     pub async fn consistency_between(&self, from: u64, to: u64) -> Result<Vec<Hash>, AppError> {
-        if to > self.audit_head().size {
-            return Err(invalid("/to", "beyond-the-log", "at most the log's size"));
+        let heads = self.current_heads().await?;
+        let published = |size: u64| heads.iter().any(|c| c.size == size);
+        if !published(from) {
+            return Err(invalid(
+                "/from",
+                "not-a-published-head",
+                "a published head's size",
+            ));
+        }
+        if !published(to) {
+            return Err(invalid(
+                "/to",
+                "not-a-published-head",
+                "a published head's size",
+            ));
         }
         let plan = ProofPlan::consistency(from, to)
             .map_err(|_| invalid("/from", "bad-tree-size", "from 1 to `to`"))?;
@@ -80,7 +160,7 @@ impl App {
     ) -> Result<(AuditEntry, Vec<Hash>, Checkpoint), AppError> {
         // Who may see the entry, and whether it is theirs to see yet.
         let (entry, _, _) = self.recipient_entry_proof(session, recipient, seq).await?;
-        let heads = self.published_heads(None).await?;
+        let heads = self.current_heads().await?;
         let head = match tree_size {
             Some(size) => heads
                 .into_iter()
@@ -129,25 +209,40 @@ mod tests {
     }
 
     #[test]
-    fn heads_of_abandoned_history_and_of_other_instances_are_not_published() {
-        let mut other = head(3, None);
-        other.instance = "j".to_owned();
-        let lines = vec![
+    fn heads_of_abandoned_history_are_dropped() {
+        let mut p = Published::default();
+        for c in [
             head(5, None),
             head(9, None),
-            other,
             head(7, Some(Rollback { from: 9, kept: 5 })),
             head(12, None),
-        ];
-        let sizes: Vec<u64> = current_heads(lines.clone(), "i", 20)
-            .iter()
-            .map(|c| c.size)
-            .collect();
+        ] {
+            p.take(c);
+        }
+        let sizes: Vec<u64> = p.heads.iter().map(|c| c.size).collect();
         assert_eq!(sizes, vec![5, 7, 12]);
-        let sizes: Vec<u64> = current_heads(lines, "i", 10)
-            .iter()
-            .map(|c| c.size)
-            .collect();
-        assert_eq!(sizes, vec![5, 7]);
+    }
+
+    #[test]
+    fn only_complete_lines_are_read_and_a_replaced_file_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heads");
+        std::fs::write(&path, "one\ntwo\nthr").unwrap();
+        assert_eq!(
+            read_from(&path, 0).unwrap(),
+            (false, 8, vec!["one".to_owned(), "two".to_owned()])
+        );
+        std::fs::write(&path, "one\ntwo\nthree\n").unwrap();
+        assert_eq!(
+            read_from(&path, 8).unwrap(),
+            (false, 14, vec!["three".to_owned()])
+        );
+        assert_eq!(read_from(&path, 14).unwrap(), (false, 14, Vec::new()));
+        std::fs::write(&path, "x\n").unwrap();
+        assert_eq!(
+            read_from(&path, 14).unwrap(),
+            (true, 2, vec!["x".to_owned()]),
+            "shorter: replaced"
+        );
     }
 }

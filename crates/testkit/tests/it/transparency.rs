@@ -218,6 +218,35 @@ async fn an_entrys_proof_verifies_against_a_published_signed_head_and_the_heads_
         .await;
     assert_eq!(r.status, 404, "not a published head");
 
+    // A line appended to the file by hand, not signed by the audit key, is never served.
+    {
+        use std::io::Write;
+        let mut forged = second.clone();
+        forged["size"] = Value::from(b + 1);
+        let line = serde_json::json!({"instance": forged["instance"], "size": b + 1,
+            "root": "00".repeat(32), "time": forged["time"], "key_id": forged["key_id"],
+            "signature": second["signature"]});
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(w.t.checkpoint_file().path())
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+    w.get(
+        &patient,
+        &format!("/api/v1/me/recipients/{}/record", w.recipient),
+    )
+    .await;
+    let heads = w.t.get("/api/v1/audit/heads").await.json();
+    assert!(
+        heads["heads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["size"].as_u64() != Some(b + 1)),
+        "{heads}"
+    );
+
     // Heads page by size; bad sizes are named.
     let after =
         w.t.get(&format!("/api/v1/audit/heads?after={a}"))
@@ -236,7 +265,7 @@ async fn an_entrys_proof_verifies_against_a_published_signed_head_and_the_heads_
     assert_eq!(r.status, 422, "{}", r.text());
     let r =
         w.t.get(&format!(
-            "/api/v1/audit/consistency?from=1&to={}",
+            "/api/v1/audit/consistency?from={a}&to={}",
             b + 1_000_000
         ))
         .await;
