@@ -87,24 +87,37 @@ impl App {
                 sdm: None,
             });
         }
-        let Some((_, sdm)) = as_sdm.into_iter().find(|(r, _)| *r == recipient) else {
+        let rows: Vec<Uuid> = as_sdm
+            .into_iter()
+            .filter(|(r, _)| *r == recipient)
+            .map(|(_, sdm)| sdm)
+            .collect();
+        if rows.is_empty() {
             return Err(AppError::NotFound);
-        };
+        }
         let reg = self.load_recipient(recipient).await?;
-        let s = reg
-            .sdms
-            .iter()
-            .find(|s| s.sdm_id == sdm)
-            .ok_or(AppError::NotFound)?;
         let born = time::Date::parse(
             &reg.recipient.date_of_birth,
             time::macros::format_description!("[year]-[month]-[day]"),
         )
         .map_err(|e| AppError::Internal(Box::new(e)))?;
-        let may_act = SdmCategory::parse(&s.category)
-            .is_some_and(|c| ehrshare_core::recipient::sdm_may_act(c, born, self.clock().now()));
+        let now = self.clock().now();
+        // Named more than once (a parent, later a guardian): a row with authority wins.
+        let mut ended = None;
+        for s in reg.sdms.iter().filter(|s| rows.contains(&s.sdm_id)) {
+            let may_act = SdmCategory::parse(&s.category)
+                .is_some_and(|c| ehrshare_core::recipient::sdm_may_act(c, born, now));
+            if may_act {
+                return Ok(Link {
+                    owner: Owner::Sdm { may_act },
+                    sdm: Some(s.sdm_id),
+                });
+            }
+            ended.get_or_insert(s.sdm_id);
+        }
+        let sdm = ended.ok_or(AppError::NotFound)?;
         Ok(Link {
-            owner: Owner::Sdm { may_act },
+            owner: Owner::Sdm { may_act: false },
             sdm: Some(sdm),
         })
     }
@@ -209,7 +222,10 @@ impl App {
         recipient: Uuid,
         id: Uuid,
     ) -> Result<OwnRecordDetail, AppError> {
-        self.own_link(session, recipient).await?;
+        // An SDM whose authority ended is refused before anything about the record is
+        // looked up: the answer cannot tell whether the id is one of the recipient's.
+        self.owner_with_authority(session, caller, recipient, "record.read")
+            .await?;
         let found = self
             .db()
             .record(id)
@@ -272,9 +288,11 @@ impl App {
     pub async fn who_can_see(
         &self,
         session: &Session,
+        caller: &Caller,
         recipient: Uuid,
     ) -> Result<WhoCanSee, AppError> {
-        self.owner_with_authority(session, recipient).await?;
+        self.owner_with_authority(session, caller, recipient, "sharing.read")
+            .await?;
         let now = self.clock().now();
         let facts = self.facts(recipient, &[]).await?;
         let exposure =
@@ -332,9 +350,11 @@ impl App {
     pub async fn own_access_key(
         &self,
         session: &Session,
+        caller: &Caller,
         recipient: Uuid,
     ) -> Result<AccessKeyState, AppError> {
-        self.owner_with_authority(session, recipient).await?;
+        self.owner_with_authority(session, caller, recipient, "access-key.read")
+            .await?;
         let issued_at = self.db().access_key_issued_at(recipient).await?;
         let key = crate::attempt::Typed::AccessKey.recipient_key(recipient);
         let f = crate::login::failures(&self.db().login_failures(&key).await?);
@@ -354,7 +374,9 @@ impl App {
         caller: &Caller,
         recipient: Uuid,
     ) -> Result<OffsetDateTime, AppError> {
-        let sdm = self.owner_with_authority(session, recipient).await?;
+        let sdm = self
+            .owner_with_authority(session, caller, recipient, "access-key.regenerate")
+            .await?;
         let now = self.clock().now();
         if let Some(at) = self.db().access_key_issued_at(recipient).await?
             && now - at < REGENERATE_EVERY
@@ -393,17 +415,24 @@ impl App {
         Ok(now)
     }
 
-    /// The SDM id if an SDM acts; an ended SDM is 403 `sdm-authority-ended`, a stranger 404.
+    /// The SDM id if an SDM acts; an ended SDM is 403 `sdm-authority-ended` (audited as a
+    /// refused `action`: the person the child became sees the attempt), a stranger 404.
     async fn owner_with_authority(
         &self,
         session: &Session,
+        caller: &Caller,
         recipient: Uuid,
+        action: &'static str,
     ) -> Result<Option<Uuid>, AppError> {
         let link = self.own_link(session, recipient).await?;
         if let Owner::Sdm { may_act: false } = link.owner {
-            return Err(deny_error(
-                ehrshare_core::access::DenyReason::SdmAuthorityEnded,
-            ));
+            let reason = ehrshare_core::access::DenyReason::SdmAuthorityEnded;
+            let mut entry = caller.entry(self, action, Outcome::Denied);
+            entry.recipient = Some(recipient);
+            entry.sdm = link.sdm;
+            entry.denial_reason = Some(reason.code().to_owned());
+            self.audit(entry).await?;
+            return Err(deny_error(reason));
         }
         Ok(link.sdm)
     }
@@ -440,9 +469,11 @@ impl App {
     pub async fn own_preferences(
         &self,
         session: &Session,
+        caller: &Caller,
         recipient: Uuid,
     ) -> Result<Preferences, AppError> {
-        self.owner_with_authority(session, recipient).await?;
+        self.owner_with_authority(session, caller, recipient, "recipient.preferences")
+            .await?;
         let r = self.load_recipient(recipient).await?.recipient;
         Ok(Preferences {
             notify_channel: r.notify_channel,
@@ -467,7 +498,9 @@ impl App {
         refuses_access_notices: bool,
     ) -> Result<Preferences, AppError> {
         use ehrshare_core::notification::{Channel, Unreachable, reachable};
-        let sdm = self.owner_with_authority(session, recipient).await?;
+        let sdm = self
+            .owner_with_authority(session, caller, recipient, "recipient.preferences")
+            .await?;
         let channel = Channel::parse(notify_channel.trim()).ok_or_else(|| {
             crate::error::invalid(
                 "/notify_channel",

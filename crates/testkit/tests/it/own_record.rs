@@ -256,6 +256,20 @@ async fn a_parent_reads_the_childs_record_until_the_sixteenth_birthday() {
     assert_eq!(r.json()["code"], "sdm-authority-ended");
     let e = w.last_entry().await.entry;
     assert_eq!(e.denial_reason.as_deref(), Some("sdm-authority-ended"));
+    // Everywhere, and audited: the young adult's log shows each attempt. A record id is
+    // refused the same whether it is theirs or not.
+    for path in [
+        format!("/api/v1/me/recipients/{child}/access-key"),
+        format!("/api/v1/me/recipients/{child}/preferences"),
+        format!("/api/v1/me/recipients/{child}/sharing"),
+        format!("/api/v1/me/recipients/{child}/records/{}", uuid::Uuid::now_v7()),
+    ] {
+        let before = w.audit_count().await;
+        let r = w.get(&parent, &path).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert_eq!(r.json()["code"], "sdm-authority-ended");
+        assert_eq!(w.audit_count().await, before + 1, "{path}");
+    }
 }
 
 async fn who_can_see_me_lists_what_the_decision_allows_and_a_revoke_is_the_next_answer() {

@@ -367,7 +367,9 @@ pub async fn sharing(
     Path(recipient): Path<Uuid>,
     axum::extract::Query(q): axum::extract::Query<Revoked>,
 ) -> Result<Html<String>, HttpError> {
-    let w = app.who_can_see(&user.session, recipient).await?;
+    let w = app
+        .who_can_see(&user.session, &user.caller, recipient)
+        .await?;
     let name = |hcp: &Uuid| {
         let (en, zh) = w.names.get(hcp).cloned().unwrap_or_default();
         match locale {
@@ -573,7 +575,8 @@ pub async fn scan_form(
     Path(recipient): Path<Uuid>,
 ) -> Result<Response, HttpError> {
     // Only for someone one may act for: the same answer as the record's.
-    app.own_access_key(&user.session, recipient).await?;
+    app.own_access_key(&user.session, &user.caller, recipient)
+        .await?;
     let html = render_scan(locale, &user, recipient, String::new(), Vec::new())?;
     Ok(with_camera(form_again(StatusCode::OK, html)))
 }
@@ -765,7 +768,9 @@ async fn access_key_page(
     sent: bool,
     problems: Vec<String>,
 ) -> Result<Html<String>, HttpError> {
-    let state = app.own_access_key(&user.session, recipient).await?;
+    let state = app
+        .own_access_key(&user.session, &user.caller, recipient)
+        .await?;
     let page = AccessKeyPage {
         locale,
         all_locales: super::ALL_LOCALES,
@@ -850,7 +855,9 @@ async fn settings_page(
     saved: bool,
     problems: Vec<String>,
 ) -> Result<Html<String>, HttpError> {
-    let p = app.own_preferences(&user.session, recipient).await?;
+    let p = app
+        .own_preferences(&user.session, &user.caller, recipient)
+        .await?;
     let page = SettingsPage {
         locale,
         all_locales: super::ALL_LOCALES,

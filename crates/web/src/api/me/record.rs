@@ -306,11 +306,11 @@ pub struct WhoCanSeeView {
               (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn sharing(
     State(app): State<App>,
-    LoggedIn { session, .. }: LoggedIn,
+    LoggedIn { session, caller }: LoggedIn,
     Path(id): Path<Uuid>,
 ) -> Result<Response, HttpError> {
     use ehrshare_core::access::Restricted;
-    let w = app.who_can_see(&session, id).await?;
+    let w = app.who_can_see(&session, &caller, id).await?;
     let by = |hcp: Uuid| {
         let (name_en, name_zh) = w.names.get(&hcp).cloned().unwrap_or_default();
         SeenByView {
@@ -396,10 +396,10 @@ pub struct AccessKeyView {
               (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn access_key(
     State(app): State<App>,
-    LoggedIn { session, .. }: LoggedIn,
+    LoggedIn { session, caller }: LoggedIn,
     Path(id): Path<Uuid>,
 ) -> Result<Response, HttpError> {
-    let s = app.own_access_key(&session, id).await?;
+    let s = app.own_access_key(&session, &caller, id).await?;
     let view = AccessKeyView {
         issued_at: s.issued_at,
         locked: s.locked,
@@ -472,10 +472,10 @@ pub struct PreferencesBody {
               (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn preferences(
     State(app): State<App>,
-    LoggedIn { session, .. }: LoggedIn,
+    LoggedIn { session, caller }: LoggedIn,
     Path(id): Path<Uuid>,
 ) -> Result<Response, HttpError> {
-    let p = app.own_preferences(&session, id).await?;
+    let p = app.own_preferences(&session, &caller, id).await?;
     Ok((
         [(CACHE_CONTROL, "no-store")],
         Json(PreferencesView::from(p)),
