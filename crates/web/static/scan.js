@@ -11,16 +11,21 @@
   start.hidden = false;
   start.addEventListener('click', async () => {
     let stream;
+    let detector;
     try {
+      detector = new window.BarcodeDetector({ formats: ['qr_code'] });
       stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+      view.srcObject = stream;
+      await view.play();
     } catch {
+      // No camera, refused, or no QR support after all: the camera goes off, typing stays.
+      stream?.getTracks().forEach((t) => t.stop());
+      start.hidden = true;
+      field.focus();
       return;
     }
-    const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
     box.hidden = false;
     start.hidden = true;
-    view.srcObject = stream;
-    await view.play();
     const look = async () => {
       const codes = await detector.detect(view).catch(() => []);
       const code = codes.find((c) => c.rawValue.startsWith('ehrshare:location:'));

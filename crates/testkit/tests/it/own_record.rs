@@ -262,7 +262,10 @@ async fn a_parent_reads_the_childs_record_until_the_sixteenth_birthday() {
         format!("/api/v1/me/recipients/{child}/access-key"),
         format!("/api/v1/me/recipients/{child}/preferences"),
         format!("/api/v1/me/recipients/{child}/sharing"),
-        format!("/api/v1/me/recipients/{child}/records/{}", uuid::Uuid::now_v7()),
+        format!(
+            "/api/v1/me/recipients/{child}/records/{}",
+            uuid::Uuid::now_v7()
+        ),
     ] {
         let before = w.audit_count().await;
         let r = w.get(&parent, &path).await;

@@ -126,6 +126,15 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
     let r = w.t.send(page_get(&patient, &sharing)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("Clinic A"));
+    assert!(
+        r.text().contains("by access key at the counter"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.text()
+            .contains("None of your restricted records is unlocked")
+    );
     let revoke = format!("/me/{}/consents/{}/revoke", w.recipient, w.hcp);
     let r = w.t.send(page_post(&patient, &revoke, "")).await;
     assert_eq!(r.status, 303);

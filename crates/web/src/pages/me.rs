@@ -335,6 +335,9 @@ pub async fn record(
 struct ConsentLine {
     hcp: Uuid,
     provider: String,
+    /// How long and how it was given, in words.
+    kind: String,
+    method: String,
     given: String,
     until: String,
 }
@@ -349,6 +352,10 @@ struct SharingPage {
     consents: Vec<ConsentLine>,
     episodes: Vec<(String, String)>,
     deemed: Vec<String>,
+    /// Restricted items unlocked now: (what, provider, until).
+    unlocks: Vec<(String, String, String)>,
+    /// Emergency access in force: (provider, until).
+    emergency: Vec<(String, String)>,
     revoked: bool,
 }
 
@@ -389,6 +396,12 @@ pub async fn sharing(
             .map(|(c, until)| ConsentLine {
                 hcp: c.hcp,
                 provider: name(&c.hcp),
+                kind: locale.t(&format!("me-kind-{}", c.kind.code())),
+                method: {
+                    let m = w.methods.get(&c.id).cloned().unwrap_or_default();
+                    let id = format!("me-method-{m}");
+                    if locale.has(&id) { locale.t(&id) } else { m }
+                },
                 given: hk_time(c.given_at),
                 until: until
                     .map(hk_time)
@@ -409,6 +422,29 @@ pub async fn sharing(
             })
             .collect(),
         deemed: w.deemed.iter().map(name).collect(),
+        unlocks: w
+            .exposure
+            .unlocks
+            .iter()
+            .map(|(_, item, u)| {
+                let what = match item {
+                    ehrshare_core::access::Restricted::Domain(d) => match locale {
+                        Locale::ZhHk => d.name_zh().to_owned(),
+                        Locale::En => d.name_en().to_owned(),
+                    },
+                    ehrshare_core::access::Restricted::Record(_) => {
+                        locale.t("me-sharing-one-record")
+                    }
+                };
+                (what, name(&u.hcp), hk_time(u.until))
+            })
+            .collect(),
+        emergency: w
+            .exposure
+            .emergency
+            .iter()
+            .map(|g| (name(&g.hcp), hk_time(g.until)))
+            .collect(),
         revoked: q.revoked.is_some(),
     };
     Ok(Html(crate::render::render_template(&page)?))
