@@ -247,6 +247,23 @@ pub fn caller_context(parts: &Parts, actor: Actor) -> Caller {
 #[derive(Debug, Clone)]
 pub struct Anonymous(pub Caller);
 
+/// The CSRF token of the session the request carries, if any: a login form shown to someone
+/// already logged in (staff logging in as a patient in the same browser) must carry it, or
+/// its post is refused as a cross-site one.
+#[derive(Debug, Clone, Default)]
+pub struct CurrentCsrf(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentCsrf {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(CurrentCsrf(match parts.extensions.get::<Loaded>() {
+            Some(Loaded::Session(s)) => s.csrf_token.clone(),
+            _ => None,
+        }))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Anonymous {
     type Rejection = HttpError;
 

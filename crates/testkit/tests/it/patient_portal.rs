@@ -57,6 +57,18 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
     assert!(r.text().contains("is not right"), "{}", r.text());
     assert!(r.text().contains("A123456(3)"), "the number is shown back");
     assert!(!r.text().contains("wrong"), "never the password");
+    // Someone logged in as staff in the same browser: the form carries that session's CSRF
+    // token, so logging in as a patient is not refused as a cross-site post.
+    let r = w.t.send(page_get(&w.doctor, "/me/login")).await;
+    assert!(r.text().contains(&w.doctor.csrf), "{}", r.text());
+    let r =
+        w.t.send(page_post(
+            &w.doctor,
+            "/me/login",
+            "doc_type=hkid&issuer=&number=A123456%283%29&password=Patient-2026",
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
 
     let r =
         w.t.send(form(

@@ -27,7 +27,7 @@ use super::hcp::{form_again, see_other};
 use super::hk_time;
 use crate::error::HttpError;
 use crate::i18n::{Locale, PortalLocale};
-use crate::session::{Anonymous, CookieSettings, LoggedIn};
+use crate::session::{Anonymous, CookieSettings, CurrentCsrf, LoggedIn};
 
 /// The patient portal's start.
 pub const HOME: &str = "/me";
@@ -59,6 +59,8 @@ impl FromRequestParts<App> for PatientUser {
 struct LoginPage {
     locale: Locale,
     all_locales: [Locale; 2],
+    /// The CSRF token of a session the browser already has (see `CurrentCsrf`).
+    csrf: Option<String>,
     doc_type: String,
     issuer: String,
     number: String,
@@ -66,12 +68,16 @@ struct LoginPage {
 }
 
 /// `GET /me/login`.
-pub async fn login_page(Extension(locale): Extension<Locale>) -> Result<Html<String>, HttpError> {
-    render_login(locale, "hkid", "", "", None)
+pub async fn login_page(
+    Extension(locale): Extension<Locale>,
+    CurrentCsrf(csrf): CurrentCsrf,
+) -> Result<Html<String>, HttpError> {
+    render_login(locale, csrf, "hkid", "", "", None)
 }
 
 fn render_login(
     locale: Locale,
+    csrf: Option<String>,
     doc_type: &str,
     issuer: &str,
     number: &str,
@@ -80,6 +86,7 @@ fn render_login(
     let page = LoginPage {
         locale,
         all_locales: super::ALL_LOCALES,
+        csrf,
         doc_type: doc_type.to_owned(),
         issuer: issuer.to_owned(),
         number: number.to_owned(),
@@ -112,18 +119,21 @@ impl std::fmt::Debug for LoginForm {
 struct CodePage {
     locale: Locale,
     all_locales: [Locale; 2],
+    csrf: Option<String>,
     challenge: Uuid,
     problem: Option<&'static str>,
 }
 
 fn render_code(
     locale: Locale,
+    csrf: Option<String>,
     challenge: Uuid,
     problem: Option<&'static str>,
 ) -> Result<Html<String>, HttpError> {
     let page = CodePage {
         locale,
         all_locales: super::ALL_LOCALES,
+        csrf,
         challenge,
         problem,
     };
@@ -135,6 +145,7 @@ pub async fn log_in(
     State(app): State<App>,
     Extension(locale): Extension<Locale>,
     Anonymous(caller): Anonymous,
+    CurrentCsrf(csrf): CurrentCsrf,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, HttpError> {
     let doc = DocumentLogin {
@@ -145,6 +156,7 @@ pub async fn log_in(
     let refused = |status: StatusCode, problem| -> Result<Response, HttpError> {
         let page = render_login(
             locale,
+            csrf.clone(),
             &form.doc_type,
             &form.issuer,
             &form.number,
@@ -155,7 +167,7 @@ pub async fn log_in(
     match app.begin_person_login(&caller, doc, &form.password).await {
         Ok(challenge) => Ok(form_again(
             StatusCode::OK,
-            render_code(locale, challenge, None)?,
+            render_code(locale, csrf.clone(), challenge, None)?,
         )),
         Err(AppError::AuthFailed { .. } | AppError::Invalid { .. }) => {
             refused(StatusCode::UNAUTHORIZED, "me-login-refused")
@@ -187,6 +199,7 @@ pub async fn verify_code(
     Extension(locale): Extension<Locale>,
     Extension(cookies): Extension<CookieSettings>,
     Anonymous(caller): Anonymous,
+    CurrentCsrf(csrf): CurrentCsrf,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, HttpError> {
     match app
@@ -202,11 +215,21 @@ pub async fn verify_code(
         }
         Err(AppError::AuthFailed { .. } | AppError::Invalid { .. }) => Ok(form_again(
             StatusCode::UNAUTHORIZED,
-            render_code(locale, form.challenge, Some("me-code-refused"))?,
+            render_code(
+                locale,
+                csrf.clone(),
+                form.challenge,
+                Some("me-code-refused"),
+            )?,
         )),
         Err(AppError::Throttled { .. }) => Ok(form_again(
             StatusCode::TOO_MANY_REQUESTS,
-            render_code(locale, form.challenge, Some("login-throttled"))?,
+            render_code(
+                locale,
+                csrf.clone(),
+                form.challenge,
+                Some("login-throttled"),
+            )?,
         )),
         Err(e) => Err(HttpError(e)),
     }
