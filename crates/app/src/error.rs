@@ -116,6 +116,11 @@ impl From<StoreError> for AppError {
                 code: "consent-revoked",
                 message: "the recipient's sharing consent was revoked meanwhile".to_owned(),
             },
+            StoreError::Stale(Stale::KeyJustIssued) => AppError::Throttled {
+                code: "access-key-just-issued",
+                message: "a new access key was issued less than a minute ago".to_owned(),
+                retry_after_secs: 60,
+            },
             StoreError::Stale(Stale::AssertionUsed) => AppError::Conflict {
                 code: "assertion-used",
                 message: "the client assertion was used before".to_owned(),

@@ -400,11 +400,13 @@ impl App {
         let lock = crate::attempt::Typed::AccessKey.recipient_key(recipient);
         let replace = ehrshare_store::change(move |mut conn: ehrshare_store::Conn<'_>| {
             Box::pin(async move {
-                ehrshare_store::recipient::replace_access_key(
+                // Checked again in the transaction: of two requests at once, one key is sent.
+                ehrshare_store::recipient::replace_access_key_unless_recent(
                     conn.reborrow(),
                     recipient,
                     &hash,
                     now,
+                    now - REGENERATE_EVERY,
                 )
                 .await?;
                 ehrshare_store::account::clear_failures(conn, &lock).await

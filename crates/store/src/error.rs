@@ -79,6 +79,9 @@ pub enum Stale {
     /// A client assertion's `jti` was used before (a replay).
     #[error("the assertion was used")]
     AssertionUsed,
+    /// Another request issued an access key within the minimum interval.
+    #[error("an access key was just issued")]
+    KeyJustIssued,
 }
 
 impl StoreError {

@@ -155,6 +155,37 @@ pub async fn replace_access_key(
     Ok(())
 }
 
+/// Replaces a recipient's access-key hash inside the caller's transaction, unless the current
+/// key was issued after `issued_before` (another request just issued one): then
+/// `Stale::KeyJustIssued`, and the whole unit of work is undone.
+pub async fn replace_access_key_unless_recent(
+    conn: Conn<'_>,
+    recipient: Uuid,
+    key_hash: &str,
+    at: OffsetDateTime,
+    issued_before: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let done = crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO recipient_access_key (recipient_id, key_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (recipient_id) DO UPDATE SET key_hash = excluded.key_hash, \
+             created_at = excluded.created_at WHERE recipient_access_key.created_at <= $4",
+        )
+        .bind(recipient)
+        .bind(key_hash)
+        .bind(Ts(at))
+        .bind(Ts(issued_before))
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    if done == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Stale(crate::error::Stale::KeyJustIssued))
+    }
+}
+
 /// Records a recipient's notification preferences inside the caller's transaction.
 pub async fn set_preferences(
     conn: Conn<'_>,

@@ -383,6 +383,38 @@ async fn the_owner_sees_when_the_access_key_was_issued_and_has_a_new_one_sent() 
     let e = w.last_entry().await.entry;
     assert_eq!(e.action, "consent.give");
 
+    // Two asks at once a minute later: one key is sent, the other refused.
+    w.t.clock.advance(Duration::seconds(61));
+    let patient = crate::world::sign_in(&w, json!({"number": "A123456(3)"}), "+85291234567").await;
+    let sent_before =
+        w.t.db
+            .connect()
+            .await
+            .outbox_to("+85291234567")
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.message.template == "access-key")
+            .count();
+    let (a, b) = tokio::join!(
+        w.post(&patient, &path, Value::Null),
+        w.post(&patient, &path, Value::Null)
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 429], "{} / {}", a.text(), b.text());
+    let sent_after =
+        w.t.db
+            .connect()
+            .await
+            .outbox_to("+85291234567")
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.message.template == "access-key")
+            .count();
+    assert_eq!(sent_after, sent_before + 1, "one key sent");
+
     // Nobody else: a professional, or anyone for another recipient.
     assert_eq!(w.get(&w.doctor, &path).await.status, 404);
     assert_eq!(w.post(&w.clerk, &path, Value::Null).await.status, 404);
