@@ -34,6 +34,7 @@ test("a patient logs in and the patient portal's pages fit a phone screen", asyn
   await fits(page, record.replace(/record$/, 'access-key'), 'me-access-key');
   await fits(page, record.replace(/record$/, 'settings'), 'me-settings');
   await fits(page, record.replace(/record$/, 'inbox'), 'me-inbox');
+  await fits(page, record.replace(/record$/, 'restrictions'), 'me-restrictions');
   // A staff page is not the patient's.
   await page.goto(`${url}/hcp`);
   assert.match(page.url(), /\/hcp\/login/);

@@ -586,3 +586,60 @@ impl App {
         })
     }
 }
+
+/// A restriction as its owner sees it, with its unlocks (issue 27, item 6).
+#[derive(Debug, Clone)]
+pub struct OwnRestriction {
+    pub id: Uuid,
+    pub item: ehrshare_core::access::Restricted,
+    /// What a restricted record is about, in one line (none for a domain).
+    pub headline: Option<String>,
+    /// Every unlock: the provider's names and until when.
+    pub unlocks: Vec<((String, String), OffsetDateTime)>,
+}
+
+impl App {
+    /// The recipient's restrictions and the unlocks each had, for the recipient or an SDM
+    /// with authority.
+    pub async fn own_restrictions(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+    ) -> Result<Vec<OwnRestriction>, AppError> {
+        self.owner_with_authority(session, caller, recipient, "restriction.read")
+            .await?;
+        let facts = self.facts(recipient, &[]).await?;
+        let hcps: Vec<Uuid> = facts
+            .restrictions
+            .iter()
+            .flat_map(|r| r.unlocks.iter().map(|u| u.hcp))
+            .collect();
+        let names = self.provider_names(hcps, self.clock().now()).await?;
+        let mut out = Vec::new();
+        for r in &facts.restrictions {
+            let headline = match r.item {
+                ehrshare_core::access::Restricted::Record(id) => {
+                    match self.db().record(id).await? {
+                        Some(row) => serde_json::from_str::<serde_json::Value>(&row.body)
+                            .ok()
+                            .map(|v| ehrshare_fhir::headline::headline(&v)),
+                        None => None,
+                    }
+                }
+                ehrshare_core::access::Restricted::Domain(_) => None,
+            };
+            out.push(OwnRestriction {
+                id: r.id,
+                item: r.item,
+                headline,
+                unlocks: r
+                    .unlocks
+                    .iter()
+                    .map(|u| (names.get(&u.hcp).cloned().unwrap_or_default(), u.until))
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -168,6 +168,14 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         .route("/static/scan.js", get(pages::scan_script))
         .route("/me/{id}/inbox", get(pages::me::inbox))
         .route(
+            "/me/{id}/restrictions",
+            get(pages::me::restrictions).post(pages::me::restrict),
+        )
+        .route(
+            "/me/{id}/restrictions/{restriction}/lift",
+            axum::routing::post(pages::me::lift),
+        )
+        .route(
             "/me/{id}/inbox/{message}/read",
             axum::routing::post(pages::me::mark_read),
         )

@@ -227,6 +227,27 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
     );
     assert_eq!(w.summary(&w.doctor).await.status, 200, "in force at once");
 
+    // Restricted control: a whole domain from the page, hidden from the doctor at once;
+    // lifted, shown again.
+    let restrictions = format!("/me/{}/restrictions", w.recipient);
+    let r =
+        w.t.send(page_post(&patient, &restrictions, "domain=diagnosis"))
+            .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(!w.summary(&w.doctor).await.text().contains("J45"));
+    let r =
+        w.t.send(page_get(&patient, &format!("{restrictions}?lang=en")))
+            .await;
+    assert!(r.text().contains("Never unlocked"), "{}", r.text());
+    let lift = {
+        let html = r.text();
+        let at = html.find("/lift").unwrap();
+        html[html[..at].rfind("action=\"").unwrap() + 8..at + 5].to_owned()
+    };
+    let r = w.t.send(page_post(&patient, &lift, "")).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(w.summary(&w.doctor).await.text().contains("J45"));
+
     // The access key: when issued; a new one sent (and not twice a minute).
     let key = format!("/me/{}/access-key", w.recipient);
     let r =

@@ -1056,3 +1056,148 @@ pub async fn mark_read(
         .await?;
     Ok(see_other(format!("/me/{recipient}/inbox")))
 }
+
+/// A restriction as the page lists it.
+struct RestrictionLine {
+    id: Uuid,
+    what: String,
+    unlocks: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "me_restrictions.html")]
+struct RestrictionsPage {
+    locale: Locale,
+    all_locales: [Locale; 2],
+    csrf_token: String,
+    recipient: Uuid,
+    restrictions: Vec<RestrictionLine>,
+    /// Domains not restricted yet: (code, name).
+    domains: Vec<(String, String)>,
+    problems: Vec<String>,
+}
+
+async fn restrictions_page(
+    app: &App,
+    locale: Locale,
+    user: &PatientUser,
+    recipient: Uuid,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    use ehrshare_core::access::Restricted;
+    use ehrshare_core::domain::Domain;
+    let rows = app
+        .own_restrictions(&user.session, &user.caller, recipient)
+        .await?;
+    let name = |d: Domain| match locale {
+        Locale::ZhHk => d.name_zh().to_owned(),
+        Locale::En => d.name_en().to_owned(),
+    };
+    let restricted: Vec<Domain> = rows
+        .iter()
+        .filter_map(|r| match r.item {
+            Restricted::Domain(d) => Some(d),
+            Restricted::Record(_) => None,
+        })
+        .collect();
+    let page = RestrictionsPage {
+        locale,
+        all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
+        recipient,
+        restrictions: rows
+            .into_iter()
+            .map(|r| RestrictionLine {
+                id: r.id,
+                what: match r.item {
+                    Restricted::Domain(d) => name(d),
+                    Restricted::Record(_) => r
+                        .headline
+                        .unwrap_or_else(|| locale.t("me-sharing-one-record")),
+                },
+                unlocks: r
+                    .unlocks
+                    .into_iter()
+                    .map(|((en, zh), until)| {
+                        (
+                            match locale {
+                                Locale::ZhHk => zh,
+                                Locale::En => en,
+                            },
+                            hk_time(until),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+        domains: Domain::ALL
+            .into_iter()
+            .filter(|d| !restricted.contains(d))
+            .map(|d| (d.code().to_owned(), name(d)))
+            .collect(),
+        problems,
+    };
+    Ok(Html(crate::render::render_template(&page)?))
+}
+
+/// `GET /me/{recipient}/restrictions`: what is restricted, and each unlock.
+pub async fn restrictions(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+) -> Result<Html<String>, HttpError> {
+    restrictions_page(&app, locale, &user, recipient, Vec::new()).await
+}
+
+/// What to restrict: a domain.
+#[derive(Debug, Deserialize)]
+pub struct RestrictForm {
+    #[serde(default)]
+    domain: String,
+}
+
+/// `POST /me/{recipient}/restrictions`: restrict a whole domain.
+pub async fn restrict(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    Form(form): Form<RestrictForm>,
+) -> Result<Response, HttpError> {
+    match app
+        .restrict(
+            &user.session,
+            &user.caller,
+            recipient,
+            Some(form.domain.trim()),
+            None,
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(format!("/me/{recipient}/restrictions"))),
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+            let html = restrictions_page(
+                &app,
+                locale,
+                &user,
+                recipient,
+                super::hcp::problems(locale, &e),
+            )
+            .await?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, html))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+/// `POST /me/{recipient}/restrictions/{restriction}/lift`.
+pub async fn lift(
+    State(app): State<App>,
+    user: PatientUser,
+    Path((recipient, restriction)): Path<(Uuid, Uuid)>,
+) -> Result<Response, HttpError> {
+    app.lift_restriction(&user.session, &user.caller, recipient, restriction)
+        .await?;
+    Ok(see_other(format!("/me/{recipient}/restrictions")))
+}
