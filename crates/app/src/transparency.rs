@@ -13,60 +13,12 @@ use ehrshare_core::audit::merkle::{Hash, ProofPlan};
 use uuid::Uuid;
 
 use crate::auth::Session;
+use crate::checkpoint::{Published, read_from};
 use crate::error::invalid;
 use crate::{App, AppError};
 
 /// The most heads one answer lists.
 pub const HEADS_PAGE: usize = 100;
-
-/// The heads read so far: what describes the log (oldest first, sizes increasing), and how
-/// far into the file they were read.
-#[derive(Debug, Default)]
-pub struct Published {
-    offset: u64,
-    heads: Vec<Checkpoint>,
-}
-
-impl Published {
-    /// Takes a head read from the file (already checked: this instance, the audit key's).
-    /// After an accepted rollback, the heads above its `kept` size described history the
-    /// database no longer holds: they are dropped.
-    fn take(&mut self, c: Checkpoint) {
-        if let Some(r) = c.rollback {
-            self.heads.retain(|earlier| earlier.size <= r.kept);
-        }
-        // A head never shrinks the list's order: a rollback's head is the new last.
-        self.heads
-            .retain(|earlier| earlier.size < c.size || c.rollback.is_some());
-        self.heads.push(c);
-    }
-}
-
-/// Reads the lines appended to `path` since `from`: whether the file was replaced (shorter
-/// than `from`: read from the start, and the caller starts over), the offset after the
-/// complete lines read, and those lines (a line still being written waits for the next read).
-fn read_from(path: &std::path::Path, from: u64) -> std::io::Result<(bool, u64, Vec<String>)> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((from > 0, 0, Vec::new())),
-        Err(e) => return Err(e),
-    };
-    let len = file.metadata()?.len();
-    let (reset, start) = if len < from { (true, 0) } else { (false, from) };
-    if len == start {
-        return Ok((reset, start, Vec::new()));
-    }
-    file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::new();
-    file.take(len - start).read_to_end(&mut bytes)?;
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let lines = String::from_utf8_lossy(&bytes[..complete])
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    Ok((reset, start + complete as u64, lines))
-}
 
 impl App {
     /// The audit key's public half (what signs the heads), if heads are signed.
@@ -187,62 +139,5 @@ impl App {
         let plan = ProofPlan::inclusion(head.size, seq).map_err(|_| AppError::NotFound)?;
         let proof = self.db().audit_proof(&plan).await?;
         Ok((entry, proof, head))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use ehrshare_core::audit::checkpoint::Rollback;
-
-    use super::*;
-
-    fn head(size: u64, rollback: Option<Rollback>) -> Checkpoint {
-        Checkpoint {
-            instance: "i".to_owned(),
-            size,
-            root: [0; 32],
-            time: String::new(),
-            key_id: String::new(),
-            signature: [0; 64],
-            rollback,
-        }
-    }
-
-    #[test]
-    fn heads_of_abandoned_history_are_dropped() {
-        let mut p = Published::default();
-        for c in [
-            head(5, None),
-            head(9, None),
-            head(7, Some(Rollback { from: 9, kept: 5 })),
-            head(12, None),
-        ] {
-            p.take(c);
-        }
-        let sizes: Vec<u64> = p.heads.iter().map(|c| c.size).collect();
-        assert_eq!(sizes, vec![5, 7, 12]);
-    }
-
-    #[test]
-    fn only_complete_lines_are_read_and_a_replaced_file_is_read_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("heads");
-        std::fs::write(&path, "one\ntwo\nthr").unwrap();
-        assert_eq!(
-            read_from(&path, 0).unwrap(),
-            (false, 8, vec!["one".to_owned(), "two".to_owned()])
-        );
-        std::fs::write(&path, "one\ntwo\nthree\n").unwrap();
-        assert_eq!(
-            read_from(&path, 8).unwrap(),
-            (false, 14, vec!["three".to_owned()])
-        );
-        assert_eq!(read_from(&path, 14).unwrap(), (false, 14, Vec::new()));
-        std::fs::write(&path, "x\n").unwrap();
-        assert_eq!(
-            read_from(&path, 14).unwrap(),
-            (true, 2, vec!["x".to_owned()]),
-            "shorter: replaced"
-        );
     }
 }
