@@ -29,6 +29,7 @@ test("a patient logs in and the patient portal's pages fit a phone screen", asyn
   assert.match(record, /^\/me\/[0-9a-f-]{36}\/record$/);
   await fits(page, record, 'me-record');
   await fits(page, record.replace(/record$/, 'sharing'), 'me-sharing');
+  await fits(page, `${record.replace(/record$/, 'sharing')}?q=clinic`, 'me-sharing-find');
   await fits(page, record.replace(/record$/, 'access-log'), 'me-access-log');
   await fits(page, record.replace(/record$/, 'scan'), 'me-scan');
   await fits(page, record.replace(/record$/, 'access-key'), 'me-access-key');

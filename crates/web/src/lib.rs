@@ -187,6 +187,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             "/me/{id}/access-key",
             get(pages::me::access_key).post(pages::me::new_access_key),
         )
+        .route("/me/{id}/consents", axum::routing::post(pages::me::give))
         .route(
             "/me/{id}/consents/{hcp}/revoke",
             axum::routing::post(pages::me::revoke),

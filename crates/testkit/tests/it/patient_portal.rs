@@ -336,6 +336,34 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
     assert!(html.contains("your own reading"), "{html}");
     assert!(html.contains("/proof"), "{html}");
 
+    // Consent again from the directory, on the sharing page: found by part of the name, given.
+    let r = w.t.send(page_post(&patient, &revoke, "confirm=yes")).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(w.summary(&w.doctor).await.status, 403);
+    let r =
+        w.t.send(page_get(&patient, &format!("{sharing}&q=clinic%20a")))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.text()
+            .contains(&format!("name=\"hcp\" value=\"{}\"", w.hcp)),
+        "{}",
+        r.text()
+    );
+    let r =
+        w.t.send(page_post(
+            &patient,
+            &format!("/me/{}/consents", w.recipient),
+            &format!("hcp={}&kind=indefinite", w.hcp),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        format!("/me/{}/sharing?given=1", w.recipient)
+    );
+    assert_eq!(w.summary(&w.doctor).await.status, 200);
+
     // Another person's pages: 404; a staff session: to the patient login; a patient's
     // session: no provider page.
     for page in ["record", "sharing", "access-log"] {

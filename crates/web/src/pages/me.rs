@@ -375,6 +375,13 @@ struct SharingPage {
     consents: Vec<ConsentLine>,
     episodes: Vec<(String, String)>,
     deemed: Vec<String>,
+    /// The name searched for, and the active providers found: (id, name, address).
+    q: String,
+    found: Vec<(Uuid, String, String)>,
+    /// Whether consents have a type under the rules in force (2016).
+    typed: bool,
+    given: bool,
+    problems: Vec<String>,
     /// Restricted items unlocked now: (what, provider, until).
     unlocks: Vec<(String, String, String)>,
     /// Emergency access in force: (provider, until).
@@ -387,6 +394,11 @@ struct SharingPage {
 pub struct Revoked {
     #[serde(default)]
     revoked: Option<String>,
+    #[serde(default)]
+    given: Option<String>,
+    /// A provider's name to find, to give it consent.
+    #[serde(default)]
+    q: Option<String>,
 }
 
 /// `GET /me/{recipient}/sharing`: who can see the record now, each consent with a revoke.
@@ -397,6 +409,22 @@ pub async fn sharing(
     Path(recipient): Path<Uuid>,
     axum::extract::Query(q): axum::extract::Query<Revoked>,
 ) -> Result<Html<String>, HttpError> {
+    sharing_page(&app, locale, &user, recipient, q, Vec::new()).await
+}
+
+async fn sharing_page(
+    app: &App,
+    locale: Locale,
+    user: &PatientUser,
+    recipient: Uuid,
+    q: Revoked,
+    problems: Vec<String>,
+) -> Result<Html<String>, HttpError> {
+    let wanted =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
     let w = app
         .who_can_see(&user.session, &user.caller, recipient)
         .await?;
@@ -469,7 +497,39 @@ pub async fn sharing(
             .map(|g| (name(&g.hcp), hk_time(g.until)))
             .collect(),
         revoked: q.revoked.is_some(),
+        given: q.given.is_some(),
+        typed: app.settings().regime.consents_are_typed(),
+        q: wanted.clone().unwrap_or_default(),
+        found: Vec::new(),
+        problems,
     };
+    let mut page = page;
+    if let Some(name) = wanted {
+        let filter = ehrshare_app::provider::DirectoryFilter {
+            name: Some(name),
+            district: None,
+            hcp_type: None,
+            profession: None,
+        };
+        let (found, _) = app.directory(&filter, 1, 20).await?;
+        let consented: Vec<Uuid> = w.exposure.consents.iter().map(|(c, _)| c.hcp).collect();
+        page.found = found
+            .into_iter()
+            .filter(|p| !consented.contains(&p.hcp.id))
+            .map(|p| {
+                let address = p
+                    .locations
+                    .first()
+                    .map(|l| super::locations::address(locale, l))
+                    .unwrap_or_default();
+                let name = match locale {
+                    Locale::ZhHk => p.hcp.name_zh.clone(),
+                    Locale::En => p.hcp.name_en.clone(),
+                };
+                (p.hcp.id, name, address)
+            })
+            .collect();
+    }
     Ok(Html(crate::render::render_template(&page)?))
 }
 
@@ -1200,4 +1260,48 @@ pub async fn lift(
     app.lift_restriction(&user.session, &user.caller, recipient, restriction)
         .await?;
     Ok(see_other(format!("/me/{recipient}/restrictions")))
+}
+
+/// Giving a provider consent from the directory.
+#[derive(Debug, Deserialize)]
+pub struct GiveForm {
+    hcp: Uuid,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// `POST /me/{recipient}/consents`: give the provider found sharing consent (one-year or
+/// until revoked under the 2016 rules; no choice under 2025's).
+pub async fn give(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path(recipient): Path<Uuid>,
+    Form(form): Form<GiveForm>,
+) -> Result<Response, HttpError> {
+    let kind = form.kind.as_deref().filter(|k| !k.is_empty());
+    match app
+        .give_consent_in_app(&user.session, &user.caller, recipient, form.hcp, kind)
+        .await
+    {
+        Ok(_) => Ok(see_other(format!("/me/{recipient}/sharing?given=1"))),
+        Err(e @ AppError::Invalid { .. }) => {
+            let q = Revoked {
+                revoked: None,
+                given: None,
+                q: None,
+            };
+            let html = sharing_page(
+                &app,
+                locale,
+                &user,
+                recipient,
+                q,
+                super::hcp::problems(locale, &e),
+            )
+            .await?;
+            Ok(form_again(StatusCode::UNPROCESSABLE_ENTITY, html))
+        }
+        Err(e) => Err(HttpError(e)),
+    }
 }
