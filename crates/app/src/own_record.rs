@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use ehrshare_core::access::{Action, Ask, Decision, Owner, RecordRef, decide_own};
 use ehrshare_core::audit::Outcome;
 use ehrshare_core::domain::Domain;
-use ehrshare_core::recipient::{RecipientStatus, SdmCategory};
+use ehrshare_core::recipient::RecipientStatus;
 use ehrshare_store::facts::ListedRecord;
 use ehrshare_store::record::RecordRow;
 use time::OffsetDateTime;
@@ -96,17 +96,11 @@ impl App {
             return Err(AppError::NotFound);
         }
         let reg = self.load_recipient(recipient).await?;
-        let born = time::Date::parse(
-            &reg.recipient.date_of_birth,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .map_err(|e| AppError::Internal(Box::new(e)))?;
         let now = self.clock().now();
         // Named more than once (a parent, later a guardian): a row with authority wins.
         let mut ended = None;
         for s in reg.sdms.iter().filter(|s| rows.contains(&s.sdm_id)) {
-            let may_act = SdmCategory::parse(&s.category)
-                .is_some_and(|c| ehrshare_core::recipient::sdm_may_act(c, born, now));
+            let may_act = crate::recipient::sdm_may_act_now(&reg, s, now)?;
             if may_act {
                 return Ok(Link {
                     owner: Owner::Sdm { may_act },
@@ -415,6 +409,21 @@ impl App {
         self.audit_and_notify(entry, Some(replace), vec![notice])
             .await?;
         Ok(now)
+    }
+
+    /// Whether the logged-in person may act for `recipient` now (the patient portal's pages
+    /// that only show a form ask it): 404 for a stranger, 403 `sdm-authority-ended` (audited
+    /// as `action`) for an SDM whose authority ended.
+    pub async fn check_owner(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        action: &'static str,
+    ) -> Result<(), AppError> {
+        self.owner_with_authority(session, caller, recipient, action)
+            .await
+            .map(|_| ())
     }
 
     /// The SDM id if an SDM acts; an ended SDM is 403 `sdm-authority-ended` (audited as a

@@ -694,7 +694,7 @@ pub async fn scan_form(
     Path(recipient): Path<Uuid>,
 ) -> Result<Response, HttpError> {
     // Only for someone one may act for: the same answer as the record's.
-    app.own_access_key(&user.session, &user.caller, recipient)
+    app.check_owner(&user.session, &user.caller, recipient, "consent.scan")
         .await?;
     let html = render_scan(locale, &user, recipient, String::new(), Vec::new())?;
     Ok(with_camera(form_again(StatusCode::OK, html)))
