@@ -56,3 +56,20 @@ account-granted-body = The ehrshare account { $user } now holds the role { $role
 
 preferences-changed-subject = Your eHealth notification settings changed
 preferences-changed-body = Your eHealth notification settings were changed: notices now come to you this way, in this language. If you did not change them, call the eHR Office.
+
+password-code-subject = Your eHealth password code
+password-code-body = Your code to set a new eHealth password is { $code }. It expires in { $minutes } minutes. If you did not ask for it, someone knows your access key or is logged in as you: call the eHR Office.
+password-changed-subject = Your eHealth password changed
+password-changed-body = The password of your eHealth login was changed and every other session ended. If you did not change it, call the eHR Office.
+contact-code-subject = Confirm your new eHealth contact
+contact-code-body = Your code to confirm this contact for eHealth is { $code }. It expires in { $minutes } minutes. If you did not ask for it, ignore this message.
+contact-changed-subject = Your eHealth contact details changed
+contact-changed-body = The { $kind } on your eHealth registration was changed. Notices and codes now go to the new one. If you did not change it, call the eHR Office.
+registration-received-subject = Your eHealth registration was received
+registration-received-body = Your eHealth registration (reference { $reference }) waits for your identity to be verified: bring your identity document to the eHR Office or a registration centre, or log in with iAM Smart. Your access key is sent when it is verified.
+report-concluded-subject = Your report of an access to your eHealth record
+report-concluded-body = The access you reported on { $date } was reviewed. The outcome: { $outcome }
+sdm-ending-subject = A substitute decision maker's authority ends soon
+sdm-ending-body = On { $date } the person you act for as substitute decision maker turns 16 and your authority ends. They will manage their own eHealth record from then on: they log in with their own identity document (ask the eHR Office for a new access key, sent to them).
+takeover-subject = You can manage your own eHealth record
+takeover-body = From { $date } you manage your own eHealth record; the substitute decision maker who acted for you can no longer act. Set up your login with your identity document and a new access key (ask for one at the eHR Office); your sharing consents stay as they were.

@@ -55,3 +55,20 @@ account-granted-body = ehrshare 帳戶 { $user } 現已獲 { $by } 授予角色 
 
 preferences-changed-subject = 你的醫健通通知設定已更改
 preferences-changed-body = 你的醫健通通知設定已更改：通知現會以此方式及此語言傳送給你。如你沒有更改設定，請致電醫健通辦事處。
+
+password-code-subject = 你的醫健通密碼編碼
+password-code-body = 你設定新醫健通密碼的編碼是 { $code }，於 { $minutes } 分鐘後失效。如你沒有要求，即表示有人知道你的授權號碼或正以你的身分登入：請致電醫健通辦事處。
+password-changed-subject = 你的醫健通密碼已更改
+password-changed-body = 你的醫健通登入密碼已更改，其他所有登入階段已結束。如你沒有更改密碼，請致電醫健通辦事處。
+contact-code-subject = 確認你的醫健通新聯絡資料
+contact-code-body = 你確認此醫健通聯絡資料的編碼是 { $code }，於 { $minutes } 分鐘後失效。如你沒有要求，請不用理會本訊息。
+contact-changed-subject = 你的醫健通聯絡資料已更改
+contact-changed-body = 你的醫健通登記上的{ $kind }已更改，通知及編碼現會傳送至新的聯絡資料。如你沒有更改，請致電醫健通辦事處。
+registration-received-subject = 已收到你的醫健通登記
+registration-received-body = 你的醫健通登記（參考編號 { $reference }）正等待核實身分：請帶同身分證明文件前往醫健通辦事處或登記中心，或以「智方便」登入。核實後，授權號碼會傳送給你。
+report-concluded-subject = 你舉報的醫健通紀錄查閱
+report-concluded-body = 你舉報於 { $date } 的查閱已完成審查。結果：{ $outcome }
+sdm-ending-subject = 代決人的權限即將終止
+sdm-ending-body = 你以代決人身分代為行事的人將於 { $date } 年滿 16 歲，你的權限屆時終止。其後他們會自行管理醫健通紀錄：以自己的身分證明文件登入（向醫健通辦事處申請新的授權號碼，會傳送給他們）。
+takeover-subject = 你可以自行管理醫健通紀錄
+takeover-body = 由 { $date } 起你自行管理醫健通紀錄，代你行事的代決人不能再代為行事。請以你的身分證明文件及新的授權號碼設定登入（可向醫健通辦事處申請）；你的互通同意維持不變。

@@ -274,24 +274,21 @@ impl App {
     }
 
     /// Whom a patient-portal session may act for, checked now: themself (if registered) or a
-    /// recipient they represent as SDM with authority. Returns the SDM id when acting as one.
+    /// recipient they represent as SDM. Returns the SDM id when acting as one. One rule for
+    /// every `/me` route (`App::owner_with_authority`): a stranger is 404, an SDM whose
+    /// authority ended is 403 `sdm-authority-ended`, audited.
     pub(crate) async fn acting_for(
         &self,
         session: &Session,
         recipient: Uuid,
     ) -> Result<Option<Uuid>, AppError> {
-        let Subject::Person(person) = &session.subject else {
-            return Err(AppError::NotFound);
+        let caller = Caller {
+            actor: session.actor(),
+            request_id: None,
+            client_addr: None,
         };
-        let r = self.represented(person).await?;
-        if r.own == Some(recipient) {
-            return Ok(None);
-        }
-        r.as_sdm
-            .iter()
-            .find(|(id, _)| *id == recipient)
-            .map(|(_, sdm)| Some(*sdm))
-            .ok_or(AppError::NotFound)
+        self.owner_with_authority(session, &caller, recipient, "recipient.act-for")
+            .await
     }
 
     /// Asks the one access decision, on the facts loaded for this request, now.

@@ -11,7 +11,7 @@ use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::{AuditEntry, Outcome};
 pub use ehrshare_store::alert::AlertRow as Alert;
 use ehrshare_store::alert::AlertRow;
-pub use ehrshare_store::audit::{AuditFilter, AuditSearch};
+pub use ehrshare_store::audit::{AuditFilter, AuditSearch, LogNarrowing};
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
 
@@ -36,6 +36,9 @@ pub struct LogLine {
 
 /// At most this many lines per page.
 pub const PAGE: u32 = 100;
+
+/// The longest report of a suspicious access, in characters.
+pub const REPORT_WORDS: usize = 1000;
 
 impl App {
     async fn lines(&self, entries: Vec<AuditEntry>) -> Result<Vec<LogLine>, AppError> {
@@ -79,17 +82,19 @@ impl App {
     }
 
     /// The access log of a recipient, for the recipient or an SDM with authority: newest
-    /// first, before sequence number `before`.
+    /// first, before sequence number `before`, narrowed to one provider's users and a period
+    /// when asked.
     pub async fn recipient_access_log(
         &self,
         session: &Session,
         recipient: Uuid,
+        narrow: LogNarrowing,
         before: Option<u64>,
     ) -> Result<Vec<LogLine>, AppError> {
         self.acting_for(session, recipient).await?;
         let entries = self
             .db()
-            .audit_entries_by(AuditFilter::Recipient(recipient), before, PAGE)
+            .audit_entries_by(AuditFilter::Recipient(recipient), &narrow, before, PAGE)
             .await?;
         // A recorded disclosure shows once it is no longer withheld (SPEC 3.11), with what
         // was disclosed to whom; until then its entry is not the recipient's to see.
@@ -144,21 +149,120 @@ impl App {
     > {
         self.acting_for(session, recipient).await?;
         let (entry, proof, head) = self.audit_inclusion_proof(seq).await?;
-        if entry.entry.recipient != Some(recipient) {
+        if !self.in_recipients_log(recipient, &entry).await? {
             return Err(AppError::NotFound);
         }
-        // A withheld disclosure's entry is not the recipient's yet, proof included.
-        if entry.entry.action == ehrshare_core::disclosure::DISCLOSURE_ACTION {
-            let now = self.clock().now();
-            let visible = self.db().disclosures(recipient).await?.iter().any(|d| {
-                entry.entry.record_ids.first() == Some(&d.id)
-                    && ehrshare_core::disclosure::visible(d.withhold_until, now)
-            });
-            if !visible {
-                return Err(AppError::NotFound);
-            }
-        }
         Ok((entry, proof, head))
+    }
+
+    /// Whether `entry` is in `recipient`'s own access log now: about them, and not a
+    /// disclosure still withheld (SPEC 3.11), whose entry is not theirs to see yet.
+    async fn in_recipients_log(
+        &self,
+        recipient: Uuid,
+        entry: &AuditEntry,
+    ) -> Result<bool, AppError> {
+        if entry.entry.recipient != Some(recipient) {
+            return Ok(false);
+        }
+        if entry.entry.action != ehrshare_core::disclosure::DISCLOSURE_ACTION {
+            return Ok(true);
+        }
+        let now = self.clock().now();
+        Ok(self.db().disclosures(recipient).await?.iter().any(|d| {
+            entry.entry.record_ids.first() == Some(&d.id)
+                && ehrshare_core::disclosure::visible(d.withhold_until, now)
+        }))
+    }
+
+    /// Reports an entry of the recipient's access log as suspicious (SPEC 3.9): a case beside
+    /// the alerts (rule `patient-report`), seen by the user administrators of the provider
+    /// whose user made the access and by the office's privacy officers; the reporter is told
+    /// the outcome when it is reviewed. One open report per entry.
+    pub async fn report_access(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+        seq: u64,
+        words: &str,
+    ) -> Result<AlertRow, AppError> {
+        let sdm = self
+            .owner_with_authority(session, caller, recipient, "access.report")
+            .await?;
+        let Subject::Person(person) = &session.subject else {
+            return Err(AppError::NotFound);
+        };
+        let words = words.trim();
+        if words.is_empty() || words.chars().count() > REPORT_WORDS {
+            return Err(crate::error::invalid(
+                "/words",
+                "report-words-required",
+                "say what looks wrong (up to 1000 characters)",
+            ));
+        }
+        let entry = self
+            .db()
+            .audit_entries(seq, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.seq == seq)
+            .ok_or(AppError::NotFound)?;
+        if !self.in_recipients_log(recipient, &entry).await? {
+            return Err(AppError::NotFound);
+        }
+        let seq_i = i64::try_from(seq).map_err(|e| AppError::Internal(Box::new(e)))?;
+        if self
+            .db()
+            .reports_of(recipient)
+            .await?
+            .iter()
+            .any(|r| r.audit_seq == Some(seq_i) && r.status == AlertStatus::Open)
+        {
+            return Err(AppError::Conflict {
+                code: "already-reported",
+                message: "this access is reported already and the report is open".to_owned(),
+            });
+        }
+        let now = self.clock().now();
+        let report = AlertRow {
+            id: Uuid::now_v7(),
+            rule: ehrshare_store::alert::PATIENT_REPORT.to_owned(),
+            hcp_id: entry.entry.actor.hcp,
+            account_id: entry.entry.actor.account,
+            recipient_id: Some(recipient),
+            audit_seq: Some(seq_i),
+            detail: Some(words.to_owned()),
+            status: AlertStatus::Open,
+            note: None,
+            reported_by: Some(person.id),
+            created_at: now,
+        };
+        // The audit entry names the report, not the reporter's words (a permanent log is no
+        // place for free text).
+        let mut audit = caller.entry(self, "access.report", Outcome::Allowed);
+        audit.recipient = Some(recipient);
+        audit.sdm = sdm;
+        audit.record_ids = vec![report.id];
+        let row = report.clone();
+        let insert = change(move |conn: Conn<'_>| {
+            Box::pin(async move { ehrshare_store::alert::insert_alert(conn, &row).await })
+        });
+        self.audit_with(audit, insert).await?;
+        Ok(report)
+    }
+
+    /// The recipient's reports of suspicious accesses, with their state and outcome, for the
+    /// recipient or an SDM with authority.
+    pub async fn own_reports(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        recipient: Uuid,
+    ) -> Result<Vec<AlertRow>, AppError> {
+        self.owner_with_authority(session, caller, recipient, "access.report")
+            .await?;
+        Ok(self.db().reports_of(recipient).await?)
     }
 
     /// What a provider's users did, for its user administrators.
@@ -176,7 +280,12 @@ impl App {
         }
         let mut entries = self
             .db()
-            .audit_entries_by(AuditFilter::Provider(hcp), before, PAGE)
+            .audit_entries_by(
+                AuditFilter::Provider(hcp),
+                &LogNarrowing::default(),
+                before,
+                PAGE,
+            )
             .await?;
         entries.iter_mut().for_each(as_a_provider_sees_it);
         self.lines(entries).await
@@ -256,7 +365,10 @@ impl App {
         if !is_privacy_officer(session) {
             return Err(AppError::NotFound);
         }
-        let entries = self.db().audit_entries_by(filter, before, PAGE).await?;
+        let entries = self
+            .db()
+            .audit_entries_by(filter, &LogNarrowing::default(), before, PAGE)
+            .await?;
         self.lines(entries).await
     }
 
@@ -316,6 +428,28 @@ impl App {
             });
         }
         let reviewer = session.account().map(|acc| acc.id);
+        // A recipient's report: the reporter is told the outcome, through their channel (or
+        // the SDM's who acts now), in the same transaction as the review.
+        let mut notices = Vec::new();
+        if a.rule == ehrshare_store::alert::PATIENT_REPORT
+            && let Some(r) = a.recipient_id
+        {
+            let reg = self.load_recipient(r).await?;
+            let sdm = crate::recipient::messaged_sdm(&reg, now)?;
+            notices.push(crate::recipient::recipient_notice(
+                &reg.recipient,
+                sdm,
+                "report-concluded",
+                ehrshare_core::notification::Carries::News,
+                std::collections::BTreeMap::from([
+                    (
+                        "date".to_owned(),
+                        ehrshare_core::clock::hong_kong_date(a.created_at).to_string(),
+                    ),
+                    ("outcome".to_owned(), note.clone()),
+                ]),
+            ));
+        }
         let mut entry = caller.entry(self, "alert.review", Outcome::Allowed);
         entry.recipient = a.recipient_id;
         entry.record_ids = vec![alert];
@@ -325,7 +459,7 @@ impl App {
                 ehrshare_store::alert::review_alert(conn, alert, &note, reviewer, now).await
             })
         });
-        self.audit_with(entry, review).await?;
+        self.audit_and_notify(entry, Some(review), notices).await?;
         Ok(())
     }
 }

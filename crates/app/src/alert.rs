@@ -117,6 +117,8 @@ impl App {
                         }),
                         status: AlertStatus::Open,
                         note: None,
+                        audit_seq: None,
+                        reported_by: None,
                         created_at: self.clock().now(),
                     });
                 }
@@ -183,6 +185,10 @@ pub fn spawn_alert_scanner(
             // `is_empty` peeks: the select below still sees the signal.
             if let Err(e) = app.scan_alerts_until(|| !stop.is_empty()).await {
                 tracing::error!(error = %e, "alert scan failed");
+            }
+            // The same pace suits the notices before a child's 16th birthday (days ahead).
+            if let Err(e) = app.notify_sdm_endings().await {
+                tracing::error!(error = %e, "SDM ending notices failed");
             }
             tokio::select! {
                 _ = &mut stop => break,

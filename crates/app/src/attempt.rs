@@ -232,6 +232,8 @@ impl App {
             )),
             status: AlertStatus::Open,
             note: None,
+            audit_seq: None,
+            reported_by: None,
             created_at: self.clock().now(),
         });
         Ok(AttemptFailure {

@@ -215,6 +215,8 @@ impl App {
             )),
             status: AlertStatus::Open,
             note: None,
+            audit_seq: None,
+            reported_by: None,
             created_at: self.clock().now(),
         };
         Ok(Grant { notices, alert })

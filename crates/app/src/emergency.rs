@@ -180,6 +180,8 @@ impl App {
             detail: Some(format!("{}: {details}", reason.code())),
             status: AlertStatus::Open,
             note: None,
+            audit_seq: None,
+            reported_by: None,
             created_at: now,
         };
         let mut alerts = vec![alert("break-glass")];

@@ -54,6 +54,7 @@ pub mod restriction;
 pub mod seal;
 pub mod search;
 pub mod secret;
+pub mod self_service;
 pub mod settings;
 pub mod signer;
 pub mod text;

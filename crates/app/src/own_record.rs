@@ -428,7 +428,7 @@ impl App {
 
     /// The SDM id if an SDM acts; an ended SDM is 403 `sdm-authority-ended` (audited as a
     /// refused `action`: the person the child became sees the attempt), a stranger 404.
-    async fn owner_with_authority(
+    pub(crate) async fn owner_with_authority(
         &self,
         session: &Session,
         caller: &Caller,

@@ -37,6 +37,26 @@ use crate::{App, AppError};
 /// Most wrong codes per challenge.
 const MAX_CODE_ATTEMPTS: i64 = 5;
 
+/// What a one-time code sent to a person is for: a code answers its own purpose only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeFor {
+    Login,
+    /// Setting a new password (forgotten, or changed in the portal).
+    Password,
+    /// Confirming a new mobile number or e-mail address (the code went to it).
+    Contact,
+}
+
+impl CodeFor {
+    fn code(self) -> &'static str {
+        match self {
+            CodeFor::Login => "login",
+            CodeFor::Password => "password",
+            CodeFor::Contact => "contact",
+        }
+    }
+}
+
 /// A document as typed at login.
 #[derive(Debug, Clone, Default)]
 pub struct DocumentLogin {
@@ -55,7 +75,7 @@ pub struct Represented {
     pub as_sdm: Vec<(Uuid, Uuid)>,
 }
 
-fn document(d: &DocumentLogin) -> Option<Document> {
+pub(crate) fn document(d: &DocumentLogin) -> Option<Document> {
     let kind = DocumentType::parse(d.kind.as_deref().unwrap_or("hkid"))?;
     let default_issuer = match kind {
         DocumentType::Hkid | DocumentType::HkBirthCertificate => "HK",
@@ -71,14 +91,14 @@ fn document(d: &DocumentLogin) -> Option<Document> {
     .ok()
 }
 
-fn doc_key(d: Option<&Document>, typed: &DocumentLogin) -> String {
+pub(crate) fn doc_key(d: Option<&Document>, typed: &DocumentLogin) -> String {
     match d {
         Some(d) => format!("{}:{}:{}", d.kind.code(), d.issuer, d.number),
         None => format!("raw:{}", typed.number.trim().to_uppercase()),
     }
 }
 
-fn person_actor(id: Option<Uuid>) -> Actor {
+pub(crate) fn person_actor(id: Option<Uuid>) -> Actor {
     Actor {
         kind: ActorKind::Recipient,
         account: id,
@@ -96,8 +116,128 @@ fn activation_failed() -> AppError {
 }
 
 impl App {
-    /// Sets up (or resets) a person's login with their document and an access key: their own
-    /// registration's, or one of a recipient they represent as SDM.
+    /// A fresh challenge for `person` and its code in clear (for the notice that carries it,
+    /// never stored).
+    pub(crate) fn challenge_for(
+        &self,
+        person: Uuid,
+        purpose: CodeFor,
+        payload: Option<String>,
+    ) -> Result<(ChallengeRow, String), AppError> {
+        let now = self.clock().now();
+        let code = new_code()?;
+        let row = ChallengeRow {
+            id: Uuid::now_v7(),
+            person_id: person,
+            code_hash: token_hash(&code),
+            attempts: 0,
+            created_at: now,
+            expires_at: now + self.settings().auth.login_code_ttl,
+            used_at: None,
+            purpose: purpose.code().to_owned(),
+            payload,
+        };
+        Ok((row, code))
+    }
+
+    /// The challenge `id` and its person, if `code` answers it for `purpose` now (unused,
+    /// unexpired, fewer than five wrong tries). Otherwise the try is counted and audited as a
+    /// refused `action`, and `refused` is the answer, whatever the reason. The caller still
+    /// marks the challenge used in its own transaction (`store::person::use_challenge`).
+    pub(crate) async fn answer_challenge(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        code: &str,
+        purpose: CodeFor,
+        action: &'static str,
+        refused: AppError,
+    ) -> Result<(ChallengeRow, PersonRow), AppError> {
+        let now = self.clock().now();
+        let ch = self
+            .db()
+            .challenge(id)
+            .await?
+            .filter(|c| c.purpose == purpose.code());
+        let good = ch.as_ref().is_some_and(|c| {
+            c.used_at.is_none() && now < c.expires_at && c.attempts < MAX_CODE_ATTEMPTS
+        });
+        let matches = ch.as_ref().is_some_and(|c| {
+            subtle::ConstantTimeEq::ct_eq(
+                token_hash(code.trim()).as_bytes(),
+                c.code_hash.as_bytes(),
+            )
+            .into()
+        });
+        let person = match &ch {
+            Some(c) => self.db().person(c.person_id).await?,
+            None => None,
+        };
+        match (ch, person, good, matches) {
+            (Some(c), Some(p), true, true) => Ok((c, p)),
+            (_, _, good, _) => {
+                let mut entry = caller.entry(self, action, Outcome::Denied);
+                entry.denial_reason = Some(
+                    if good {
+                        "wrong-code"
+                    } else {
+                        "code-expired-or-used"
+                    }
+                    .to_owned(),
+                );
+                let count = change(move |conn: Conn<'_>| {
+                    Box::pin(async move {
+                        ehrshare_store::person::count_challenge_attempt(conn, id).await
+                    })
+                });
+                self.audit_with(entry, count).await?;
+                Err(refused)
+            }
+        }
+    }
+
+    /// The registered contact (channel, address, language) of the registration whose access
+    /// key `access_key` is, among those `doc`'s holder may use: their own, or one of a
+    /// recipient they represent as SDM (then the SDM's phone).
+    pub(crate) async fn access_key_contact(
+        &self,
+        d: &Document,
+        access_key: &str,
+    ) -> Result<Option<(Channel, String, String)>, AppError> {
+        let (own, as_sdm) = self
+            .db()
+            .recipients_of_document(d.kind.code(), &d.issuer, &d.number)
+            .await?;
+        if let Some(id) = own
+            && let Some(hash) = self.db().access_key_hash(id).await?
+            && verify_secret(access_key.trim().to_owned(), hash).await
+        {
+            let r = self.load_recipient(id).await?.recipient;
+            return Ok(Some(match (Channel::parse(&r.notify_channel), &r.email) {
+                (Some(Channel::Email), Some(e)) => (Channel::Email, e.clone(), r.language),
+                _ => (Channel::Sms, r.phone, r.language),
+            }));
+        }
+        for (recipient, sdm) in as_sdm {
+            if let Some(hash) = self.db().access_key_hash(recipient).await?
+                && verify_secret(access_key.trim().to_owned(), hash).await
+            {
+                let reg = self.load_recipient(recipient).await?;
+                if let Some(s) = reg.sdms.iter().find(|s| s.sdm_id == sdm) {
+                    return Ok(Some((
+                        Channel::Sms,
+                        s.phone.clone(),
+                        reg.recipient.language,
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sets up a person's login with their document and an access key: their own
+    /// registration's, or one of a recipient they represent as SDM. A login that has a
+    /// password already is 409 `already-activated`.
     pub async fn activate_person(
         &self,
         caller: &Caller,
@@ -111,37 +251,10 @@ impl App {
         let (records, locked) = self
             .throttle_gate(&keys, caller, "person.activate", "login-throttled")
             .await?;
-        let mut contact: Option<(Channel, String, String)> = None;
-        if let (Some(d), false) = (&doc, locked) {
-            let (own, as_sdm) = self
-                .db()
-                .recipients_of_document(d.kind.code(), &d.issuer, &d.number)
-                .await?;
-            if let Some(id) = own
-                && let Some(hash) = self.db().access_key_hash(id).await?
-                && verify_secret(access_key.trim().to_owned(), hash).await
-            {
-                let reg = self.load_recipient(id).await?;
-                let r = reg.recipient;
-                contact = Some(match (Channel::parse(&r.notify_channel), &r.email) {
-                    (Some(Channel::Email), Some(e)) => (Channel::Email, e.clone(), r.language),
-                    _ => (Channel::Sms, r.phone, r.language),
-                });
-            }
-            for (recipient, sdm) in as_sdm {
-                if contact.is_some() {
-                    break;
-                }
-                if let Some(hash) = self.db().access_key_hash(recipient).await?
-                    && verify_secret(access_key.trim().to_owned(), hash).await
-                {
-                    let reg = self.load_recipient(recipient).await?;
-                    if let Some(s) = reg.sdms.iter().find(|s| s.sdm_id == sdm) {
-                        contact = Some((Channel::Sms, s.phone.clone(), reg.recipient.language));
-                    }
-                }
-            }
-        }
+        let contact = match (&doc, locked) {
+            (Some(d), false) => self.access_key_contact(d, access_key).await?,
+            _ => None,
+        };
         let (Some(d), Some((channel, address, language))) = (doc, contact) else {
             let mut anonymous = caller.clone();
             anonymous.actor = person_actor(None);
@@ -168,6 +281,21 @@ impl App {
             .db()
             .person_by_document(d.kind.code(), &d.issuer, &d.number)
             .await?;
+        // The key alone never replaces a password: the key is shown at providers' counters.
+        // A forgotten password takes the key and a code to the registered contact
+        // (`App::begin_password_reset`).
+        if let Some(p) = existing.as_ref().filter(|p| p.password_hash.is_some()) {
+            let mut entry = caller.entry(self, "person.activate", Outcome::Denied);
+            entry.actor = person_actor(Some(p.id));
+            entry.denial_reason = Some("already-activated".to_owned());
+            self.audit(entry).await?;
+            return Err(AppError::Conflict {
+                code: "already-activated",
+                message: "this login is set up already: log in, or set a new password with \
+                          the access key and a code sent to you"
+                    .to_owned(),
+            });
+        }
         let id = existing.as_ref().map_or_else(Uuid::now_v7, |p| p.id);
         let row = PersonRow {
             id,
@@ -203,7 +331,6 @@ impl App {
         typed: DocumentLogin,
         password: &str,
     ) -> Result<Uuid, AppError> {
-        let now = self.clock().now();
         let doc = document(&typed);
         let keys = throttle_keys("person", &doc_key(doc.as_ref(), &typed), caller);
         let (records, locked) = self
@@ -245,17 +372,8 @@ impl App {
             .await?;
             return Err(login_failed());
         };
-        let code = new_code()?;
+        let (challenge, code) = self.challenge_for(p.id, CodeFor::Login, None)?;
         let ttl = self.settings().auth.login_code_ttl;
-        let challenge = ChallengeRow {
-            id: Uuid::now_v7(),
-            person_id: p.id,
-            code_hash: token_hash(&code),
-            attempts: 0,
-            created_at: now,
-            expires_at: now + ttl,
-            used_at: None,
-        };
         let locale = Locale::parse(&p.language).unwrap_or_default();
         let notice = Notice {
             recipient: None,
@@ -289,40 +407,16 @@ impl App {
         code: &str,
     ) -> Result<LoggedIn, AppError> {
         let now = self.clock().now();
-        let ch = self.db().challenge(challenge).await?;
-        let good = ch.as_ref().is_some_and(|c| {
-            c.used_at.is_none() && now < c.expires_at && c.attempts < MAX_CODE_ATTEMPTS
-        });
-        let matches = ch.as_ref().is_some_and(|c| {
-            subtle::ConstantTimeEq::ct_eq(
-                token_hash(code.trim()).as_bytes(),
-                c.code_hash.as_bytes(),
+        let (c, p) = self
+            .answer_challenge(
+                caller,
+                challenge,
+                code,
+                CodeFor::Login,
+                "person.login",
+                login_failed(),
             )
-            .into()
-        });
-        let person = match &ch {
-            Some(c) => self.db().person(c.person_id).await?,
-            None => None,
-        };
-        let (Some(c), Some(p), true, true) = (ch, person, good, matches) else {
-            let mut entry = caller.entry(self, "person.login", Outcome::Denied);
-            entry.denial_reason = Some(
-                if good {
-                    "wrong-code"
-                } else {
-                    "code-expired-or-used"
-                }
-                .to_owned(),
-            );
-            let id = challenge;
-            let count = change(move |conn: Conn<'_>| {
-                Box::pin(
-                    async move { ehrshare_store::person::count_challenge_attempt(conn, id).await },
-                )
-            });
-            self.audit_with(entry, count).await?;
-            return Err(login_failed());
-        };
+            .await?;
         let token = new_token()?;
         let csrf_token = new_token()?;
         let session = SessionRow {

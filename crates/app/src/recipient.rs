@@ -150,6 +150,21 @@ impl App {
     }
 }
 
+/// How a registration's identity is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// As its channel says: on the spot in person and at a provider; later (by the office)
+    /// online and by mail or fax.
+    ByChannel,
+    /// Online by `person`, logged in through the identity provider `issuer` that asserted
+    /// their document: verified at once if the registration is theirs (the same document, no
+    /// SDM); otherwise it waits like any online registration.
+    ByIdentityProvider {
+        issuer: String,
+        person: Box<ehrshare_store::person::PersonRow>,
+    },
+}
+
 impl App {
     /// Registers a recipient. In person and at a provider, identity is verified on the spot: the
     /// registration is active at once and an access key goes out through the outbox (to the SDM
@@ -158,6 +173,20 @@ impl App {
         &self,
         caller: &Caller,
         input: RegistrationInput,
+    ) -> Result<Registration, AppError> {
+        self.register_checked(caller, input, Checked::ByChannel, Vec::new())
+            .await
+    }
+
+    /// [`App::register_recipient`] with how the identity was checked, and throttling records
+    /// to store with it. A registration verified on the spot replaces any registration of the
+    /// same document still waiting for verification (someone else may have typed it online).
+    pub(crate) async fn register_checked(
+        &self,
+        caller: &Caller,
+        input: RegistrationInput,
+        checked: Checked,
+        throttle: Vec<(String, ehrshare_store::account::FailureRow)>,
     ) -> Result<Registration, AppError> {
         let now = self.clock().now();
         let new = match NewRecipient::parse(&input, hong_kong_date(now)) {
@@ -176,7 +205,18 @@ impl App {
                 });
             }
         };
-        let active = new.channel.verifies_identity();
+        let by_provider = match &checked {
+            Checked::ByIdentityProvider { issuer, person }
+                if new.sdm.is_none()
+                    && person.doc_type == new.document.kind.code()
+                    && person.doc_issuer == new.document.issuer
+                    && person.doc_number == new.document.number =>
+            {
+                Some((issuer.clone(), person.id))
+            }
+            _ => None,
+        };
+        let active = new.channel.verifies_identity() || by_provider.is_some();
         let id = Uuid::now_v7();
         let recipient = RecipientRow {
             id,
@@ -232,9 +272,41 @@ impl App {
         let mut entry = caller.entry(self, "recipient.register", Outcome::Allowed);
         entry.recipient = Some(id);
         entry.sdm = sdm_row.as_ref().map(|s| s.sdm_id);
+        if let Some((issuer, _)) = &by_provider {
+            entry.reason = Some(format!("identity verified through {issuer}"));
+        }
+        // The verified person's one-time codes go to the contact they just registered.
+        let code_contact = by_provider.map(|(_, person)| {
+            let channel = match (new.notify_channel, &recipient.email) {
+                (Channel::Email, Some(e)) => (Channel::Email, e.clone()),
+                _ => (Channel::Sms, recipient.phone.clone()),
+            };
+            (person, channel)
+        });
         let (r, s) = (recipient.clone(), sdm_row.clone());
-        let insert = change(move |conn: Conn<'_>| {
+        let insert = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
+                for (k, f) in &throttle {
+                    ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+                }
+                if active {
+                    ehrshare_store::recipient::withdraw_pending_of_document(
+                        conn.reborrow(),
+                        &r.doc_type,
+                        &r.doc_issuer,
+                        &r.doc_number,
+                    )
+                    .await?;
+                }
+                if let Some((person, (channel, address))) = &code_contact {
+                    ehrshare_store::person::set_code_contact(
+                        conn.reborrow(),
+                        *person,
+                        channel.code(),
+                        address,
+                    )
+                    .await?;
+                }
                 ehrshare_store::recipient::insert(conn, &r, s.as_ref(), key_hash.as_deref())
                     .await
                     .map_err(|e| match e {
@@ -375,6 +447,88 @@ impl App {
         reg.recipient.status = next;
         reg.recipient.activated_at = activated_at;
         Ok(reg)
+    }
+
+    /// Tells the SDMs of children turning 16 within `core::recipient::SDM_ENDING_NOTICE_DAYS`
+    /// that their authority ends, and the children that they take over (SPEC 3.3), once per
+    /// SDM. The authority itself ends by the date of birth at each action, not by this pass
+    /// (which may run late); run by the background worker with the alert scan. Returns how
+    /// many SDMs were told.
+    pub async fn notify_sdm_endings(&self) -> Result<usize, AppError> {
+        use ehrshare_core::recipient::{SDM_ENDING_NOTICE_DAYS, sdm_ending_notice_due};
+        let now = self.clock().now();
+        let today = hong_kong_date(now);
+        // Born after (today - 16 years) and by (today + the notice days - 16 years), with a
+        // day's margin each side: `sdm_ending_notice_due` decides exactly.
+        let years = |d: time::Date| {
+            time::Date::from_calendar_date(d.year() - 16, d.month(), 1)
+                .map(|first| first + time::Duration::days(i64::from(d.day()) - 1))
+                .unwrap_or(d)
+        };
+        let after = years(today) - time::Duration::days(1);
+        let by =
+            years(today + time::Duration::days(SDM_ENDING_NOTICE_DAYS)) + time::Duration::days(1);
+        let categories: Vec<&str> = [
+            SdmCategory::Parent,
+            SdmCategory::ChildGuardian,
+            SdmCategory::ChildCourtAppointed,
+            SdmCategory::ChildFamilyOrCoResident,
+            SdmCategory::ChildCareProvider,
+        ]
+        .iter()
+        .map(|c| c.code())
+        .collect();
+        let candidates = self
+            .db()
+            .sdm_endings_untold(&categories, &date_text(after), &date_text(by))
+            .await?;
+        let mut told = 0;
+        for (recipient, sdm_id) in candidates {
+            let reg = self.load_recipient(recipient).await?;
+            let Some(born) = parse_date(&reg.recipient.date_of_birth) else {
+                continue;
+            };
+            let Some(birthday) = sdm_ending_notice_due(born, today) else {
+                continue;
+            };
+            let Some(sdm) = reg.sdms.iter().find(|s| s.sdm_id == sdm_id) else {
+                continue;
+            };
+            let params = BTreeMap::from([("date".to_owned(), date_text(birthday))]);
+            let notices = vec![
+                recipient_notice(
+                    &reg.recipient,
+                    Some(sdm),
+                    "sdm-ending",
+                    Carries::RegistrationChange,
+                    params.clone(),
+                ),
+                recipient_notice(
+                    &reg.recipient,
+                    None,
+                    "takeover",
+                    Carries::RegistrationChange,
+                    params,
+                ),
+            ];
+            let caller = Caller {
+                actor: ehrshare_core::audit::Actor::system(),
+                request_id: None,
+                client_addr: None,
+            };
+            let mut entry = caller.entry(self, "recipient.sdm-ending-notice", Outcome::Allowed);
+            entry.recipient = Some(recipient);
+            entry.sdm = Some(sdm_id);
+            let note = change(move |conn: Conn<'_>| {
+                Box::pin(async move {
+                    ehrshare_store::recipient::note_sdm_ending_notice(conn, recipient, sdm_id, now)
+                        .await
+                })
+            });
+            self.audit_and_notify(entry, Some(note), notices).await?;
+            told += 1;
+        }
+        Ok(told)
     }
 
     /// A registration with its SDMs, for `caller` to see: the reading is audited first, and

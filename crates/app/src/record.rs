@@ -505,6 +505,8 @@ impl App {
             detail: entry.reason.clone(),
             status: AlertStatus::Open,
             note: None,
+            audit_seq: None,
+            reported_by: None,
             created_at: now,
         });
         let effects = ReadEffects {

@@ -43,6 +43,20 @@ pub struct Settings {
     pub checkpoint_every: Duration,
 }
 
+impl Settings {
+    /// Whether logging in through an external identity provider (iAM Smart) is offered.
+    pub fn external_login(&self) -> bool {
+        #[cfg(feature = "oidc")]
+        {
+            self.oidc.is_some()
+        }
+        #[cfg(not(feature = "oidc"))]
+        {
+            false
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {

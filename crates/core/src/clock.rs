@@ -36,6 +36,19 @@ pub fn hong_kong_date(now: OffsetDateTime) -> Date {
     in_hong_kong(now).date()
 }
 
+/// The Hong Kong calendar days `[from, to]` (either open) as the instants `[start, end)`
+/// they span: a period asked for in days (an access log's filter) means Hong Kong's days.
+pub fn hong_kong_days(
+    from: Option<Date>,
+    to: Option<Date>,
+) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
+    let start = |d: Date| d.midnight().assume_offset(HONG_KONG);
+    (
+        from.map(start),
+        to.map(|d| d.next_day().map_or(start(d) + time::Duration::DAY, start)),
+    )
+}
+
 /// A source of the current UTC time. Implementations live outside `core`.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current instant, in UTC.
@@ -45,6 +58,19 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
+
+    #[test]
+    fn a_period_of_days_is_hong_kongs() {
+        use time::macros::date;
+        assert_eq!(
+            super::hong_kong_days(Some(date!(2026 - 12 - 01)), Some(date!(2026 - 12 - 07))),
+            (
+                Some(datetime!(2026-11-30 16:00 UTC)),
+                Some(datetime!(2026-12-07 16:00 UTC))
+            )
+        );
+        assert_eq!(super::hong_kong_days(None, None), (None, None));
+    }
 
     #[test]
     fn a_forms_local_time_is_hong_kongs() {

@@ -166,6 +166,79 @@ pub fn sdm_may_act(category: SdmCategory, born: Date, now: OffsetDateTime) -> bo
     age_on(born, crate::clock::hong_kong_date(now)).is_some_and(|age| age < AGE_OF_CONSENT)
 }
 
+/// How many days before a child's 16th birthday the SDM and the child are told that the SDM's
+/// authority ends (SPEC 3.3: "notified to take over").
+pub const SDM_ENDING_NOTICE_DAYS: i64 = 30;
+
+/// The day a person born on `born` turns 16 (a 29 February birthday counts from 1 March, as
+/// [`age_on`] does).
+pub fn sixteenth_birthday(born: Date) -> Date {
+    let year = born.year() + i32::from(AGE_OF_CONSENT);
+    Date::from_calendar_date(year, born.month(), born.day())
+        .unwrap_or_else(|_| Date::from_calendar_date(year, time::Month::March, 1).unwrap_or(born))
+}
+
+/// The 16th birthday of a child born on `born` if, on `today` (a Hong Kong date), it is
+/// near enough for the notices that the SDM's authority ends: within
+/// [`SDM_ENDING_NOTICE_DAYS`], not yet reached.
+pub fn sdm_ending_notice_due(born: Date, today: Date) -> Option<Date> {
+    let birthday = sixteenth_birthday(born);
+    let days = (birthday - today).whole_days();
+    (days > 0 && days <= SDM_ENDING_NOTICE_DAYS).then_some(birthday)
+}
+
+#[cfg(test)]
+mod ending_tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn the_notices_fall_due_thirty_days_before_the_sixteenth_birthday() {
+        let born = date!(2010 - 06 - 15);
+        assert_eq!(sixteenth_birthday(born), date!(2026 - 06 - 15));
+        assert_eq!(sdm_ending_notice_due(born, date!(2026 - 05 - 15)), None);
+        assert_eq!(
+            sdm_ending_notice_due(born, date!(2026 - 05 - 16)),
+            Some(date!(2026 - 06 - 15))
+        );
+        assert_eq!(
+            sdm_ending_notice_due(born, date!(2026 - 06 - 14)),
+            Some(date!(2026 - 06 - 15))
+        );
+        assert_eq!(
+            sdm_ending_notice_due(born, date!(2026 - 06 - 15)),
+            None,
+            "on the day it has ended"
+        );
+        assert_eq!(
+            sixteenth_birthday(date!(2012 - 02 - 29)),
+            date!(2028 - 02 - 29)
+        );
+    }
+
+    #[test]
+    fn a_leap_day_birthday_turns_sixteen_on_the_first_of_march() {
+        // Sixteen is a multiple of four, so only a skipped century leap year (2100) moves it,
+        // as `age_on` counts.
+        assert_eq!(
+            sixteenth_birthday(date!(2096 - 02 - 29)),
+            date!(2112 - 02 - 29)
+        );
+        assert_eq!(
+            sixteenth_birthday(date!(2084 - 02 - 29)),
+            date!(2100 - 03 - 01)
+        );
+        assert_eq!(
+            age_on(date!(2084 - 02 - 29), date!(2100 - 02 - 28)),
+            Some(15)
+        );
+        assert_eq!(
+            age_on(date!(2084 - 02 - 29), date!(2100 - 03 - 01)),
+            Some(16)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::{date, datetime};

@@ -17,11 +17,19 @@ pub struct AlertRow {
     pub hcp_id: Option<Uuid>,
     pub account_id: Option<Uuid>,
     pub recipient_id: Option<Uuid>,
+    /// The audit entry the alert is about, when it is about one.
+    pub audit_seq: Option<i64>,
     pub detail: Option<String>,
     pub status: AlertStatus,
     pub note: Option<String>,
+    /// The person (a recipient or an SDM) who reported the access: a case they are told the
+    /// outcome of (rule `patient-report`).
+    pub reported_by: Option<Uuid>,
     pub created_at: OffsetDateTime,
 }
+
+/// The rule of an alert a recipient raised by reporting a suspicious access (SPEC 3.9).
+pub const PATIENT_REPORT: &str = "patient-report";
 
 /// Marks an alert reviewed, with a note.
 pub async fn review_alert(
@@ -51,7 +59,7 @@ pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError
     crate::on_conn!(conn, db => {
         sqlx::query(
             "INSERT INTO alert (alert_id, rule, hcp_id, account_id, recipient_id, detail, status, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             created_at, audit_seq, reported_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(a.id)
         .bind(&a.rule)
@@ -61,6 +69,8 @@ pub async fn insert_alert(conn: Conn<'_>, a: &AlertRow) -> Result<(), StoreError
         .bind(&a.detail)
         .bind(a.status.code())
         .bind(Ts(a.created_at))
+        .bind(a.audit_seq)
+        .bind(a.reported_by)
         .execute(&mut *db)
         .await?;
     });
@@ -78,6 +88,15 @@ impl Db {
         self.alerts_where("status = 'open'", None).await
     }
 
+    /// The reports a recipient's log raised (rule `patient-report`), newest first.
+    pub async fn reports_of(&self, recipient: Uuid) -> Result<Vec<AlertRow>, StoreError> {
+        self.alerts_where(
+            "recipient_id = $1 AND rule = 'patient-report'",
+            Some(recipient),
+        )
+        .await
+    }
+
     /// One alert.
     pub async fn alert(&self, id: Uuid) -> Result<Option<AlertRow>, StoreError> {
         Ok(self.alerts_where("alert_id = $1", Some(id)).await?.pop())
@@ -90,7 +109,7 @@ impl Db {
     ) -> Result<Vec<AlertRow>, StoreError> {
         let sql = format!(
             "SELECT alert_id, rule, hcp_id, account_id, recipient_id, detail, status, note, \
-             created_at FROM alert WHERE {condition} ORDER BY created_at DESC, alert_id DESC LIMIT 500"
+             created_at, audit_seq, reported_by FROM alert WHERE {condition} ORDER BY created_at DESC, alert_id DESC LIMIT 500"
         );
         crate::on_pool!(self, pool => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -113,6 +132,8 @@ impl Db {
                         AlertStatus::parse,
                     )?,
                     note: row.try_get("note")?,
+                    audit_seq: row.try_get("audit_seq")?,
+                    reported_by: row.try_get("reported_by")?,
                     created_at: row.try_get::<Ts, _>("created_at")?.0,
                 });
             }

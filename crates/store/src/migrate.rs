@@ -53,6 +53,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (20, "sdm_channel", "0020_sdm_channel.sql"),
     (21, "inbox", "0021_inbox.sql"),
     (22, "qr_consent", "0022_qr_consent.sql"),
+    (23, "self_service", "0023_self_service.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -78,6 +79,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (20, "sdm_channel", "0020_sdm_channel.sql"),
     (21, "inbox", "0021_inbox.sql"),
     (22, "qr_consent", "0022_qr_consent.sql"),
+    (23, "self_service", "0023_self_service.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -57,7 +57,8 @@ macro_rules! person_row {
 }
 
 /// Inserts a person, or replaces the password and contact of the person with the same
-/// document (activating again with a new access key resets the password).
+/// document (a login made through the identity provider, without a password, is given one
+/// at activation).
 pub async fn upsert(conn: Conn<'_>, p: &PersonRow) -> Result<(), StoreError> {
     crate::on_conn!(conn, c => {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -84,7 +85,7 @@ pub async fn upsert(conn: Conn<'_>, p: &PersonRow) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A one-time login code sent to a person.
+/// A one-time code sent to a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChallengeRow {
     pub id: Uuid,
@@ -94,6 +95,11 @@ pub struct ChallengeRow {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
+    /// What the code is for (`login`, `password`, `contact`): a code answers its own purpose
+    /// only.
+    pub purpose: String,
+    /// What the code confirms, for a new contact (JSON).
+    pub payload: Option<String>,
 }
 
 /// Stores a challenge.
@@ -101,7 +107,7 @@ pub async fn insert_challenge(conn: Conn<'_>, ch: &ChallengeRow) -> Result<(), S
     crate::on_conn!(conn, c => {
         sqlx::query(
             "INSERT INTO login_challenge (challenge_id, person_id, code_hash, attempts, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+             created_at, expires_at, purpose, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(ch.id)
         .bind(ch.person_id)
@@ -109,6 +115,8 @@ pub async fn insert_challenge(conn: Conn<'_>, ch: &ChallengeRow) -> Result<(), S
         .bind(ch.attempts)
         .bind(Ts(ch.created_at))
         .bind(Ts(ch.expires_at))
+        .bind(&ch.purpose)
+        .bind(&ch.payload)
         .execute(&mut *c)
         .await?;
     });
@@ -143,6 +151,53 @@ pub async fn use_challenge(
         .rows_affected()
     });
     Ok(n == 1)
+}
+
+/// Sets a person's password (a reset: their sessions end, `keep` excepted, in the same
+/// transaction).
+pub async fn set_password(
+    mut conn: Conn<'_>,
+    person: Uuid,
+    hash: &str,
+    keep: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn.reborrow(), c => {
+        sqlx::query("UPDATE person SET password_hash = $2, password_set_at = $3 WHERE person_id = $1")
+            .bind(person)
+            .bind(hash)
+            .bind(Ts(at))
+            .execute(&mut *c)
+            .await?;
+        sqlx::query(
+            "UPDATE session SET ended_at = $2, end_reason = 'password-reset' \
+             WHERE person_id = $1 AND ended_at IS NULL AND token_hash <> $3",
+        )
+        .bind(person)
+        .bind(Ts(at))
+        .bind(keep.unwrap_or(""))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Sets where a person's one-time codes go.
+pub async fn set_code_contact(
+    conn: Conn<'_>,
+    person: Uuid,
+    channel: &str,
+    address: &str,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query("UPDATE person SET otp_channel = $2, otp_address = $3 WHERE person_id = $1")
+            .bind(person)
+            .bind(channel)
+            .bind(address)
+            .execute(&mut *c)
+            .await?;
+    });
+    Ok(())
 }
 
 /// Links an external identity to an account or a person.
@@ -214,8 +269,8 @@ impl Db {
     pub async fn challenge(&self, id: Uuid) -> Result<Option<ChallengeRow>, StoreError> {
         crate::on_pool!(self, pool => {
             let row = sqlx::query(
-                "SELECT challenge_id, person_id, code_hash, attempts, created_at, expires_at, used_at \
-                 FROM login_challenge WHERE challenge_id = $1",
+                "SELECT challenge_id, person_id, code_hash, attempts, created_at, expires_at, used_at, \
+                 purpose, payload FROM login_challenge WHERE challenge_id = $1",
             )
             .bind(id)
             .fetch_optional(pool)
@@ -230,6 +285,8 @@ impl Db {
                     created_at: row.try_get::<Ts, _>("created_at")?.0,
                     expires_at: row.try_get::<Ts, _>("expires_at")?.0,
                     used_at: row.try_get::<Option<Ts>, _>("used_at")?.map(|t| t.0),
+                    purpose: row.try_get("purpose")?,
+                    payload: row.try_get("payload")?,
                 }),
             })
         })
@@ -253,6 +310,19 @@ impl Db {
                 None => None,
                 Some(row) => Some((row.try_get("account_id")?, row.try_get("person_id")?)),
             })
+        })
+    }
+
+    /// The issuer of an external identity linked to a person (one that asserted their
+    /// document), if any.
+    pub async fn person_identity_issuer(&self, person: Uuid) -> Result<Option<String>, StoreError> {
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT issuer FROM oidc_link WHERE person_id = $1 ORDER BY issuer LIMIT 1",
+            )
+            .bind(person)
+            .fetch_optional(pool)
+            .await?)
         })
     }
 

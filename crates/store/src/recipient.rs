@@ -209,6 +209,69 @@ pub async fn set_preferences(
     Ok(())
 }
 
+/// Withdraws the registrations of a document still waiting for verification (one verified
+/// on the spot replaces them: a registration typed online by someone else cannot hold a
+/// person's document); returns their ids.
+pub async fn withdraw_pending_of_document(
+    conn: Conn<'_>,
+    doc_type: &str,
+    issuer: &str,
+    number: &str,
+) -> Result<Vec<Uuid>, StoreError> {
+    crate::on_conn!(conn, c => {
+        Ok(sqlx::query_scalar(
+            "UPDATE recipient SET status = 'withdrawn' WHERE doc_type = $1 AND doc_issuer = $2 \
+             AND doc_number = $3 AND status = 'pending-verification' RETURNING recipient_id",
+        )
+        .bind(doc_type)
+        .bind(issuer)
+        .bind(number)
+        .fetch_all(&mut *c)
+        .await?)
+    })
+}
+
+/// Records a recipient's new mobile number or e-mail address (confirmed by a code sent to it).
+pub async fn set_contact(
+    conn: Conn<'_>,
+    recipient: Uuid,
+    phone: Option<&str>,
+    email: Option<&str>,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "UPDATE recipient SET phone = COALESCE($2, phone), email = COALESCE($3, email) \
+             WHERE recipient_id = $1",
+        )
+        .bind(recipient)
+        .bind(phone)
+        .bind(email)
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Notes that the notices of an SDM's authority ending were sent (once per SDM).
+pub async fn note_sdm_ending_notice(
+    conn: Conn<'_>,
+    recipient: Uuid,
+    sdm: Uuid,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    crate::on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO sdm_ending_notice (recipient_id, sdm_id, sent_at) VALUES ($1, $2, $3)",
+        )
+        .bind(recipient)
+        .bind(sdm)
+        .bind(Ts(at))
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(())
+}
+
 /// Records a registration's new status inside the caller's transaction.
 pub async fn set_status(
     conn: Conn<'_>,
@@ -368,6 +431,37 @@ impl Db {
 }
 
 impl Db {
+    /// Active recipients with an SDM of `categories` not yet told that the SDM's authority
+    /// ends, born in `(born_after, born_by]` (`YYYY-MM-DD`): (recipient, SDM id).
+    pub async fn sdm_endings_untold(
+        &self,
+        categories: &[&str],
+        born_after: &str,
+        born_by: &str,
+    ) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        let sql = format!(
+            "SELECT s.recipient_id, s.sdm_id FROM recipient_sdm s \
+             JOIN recipient r ON r.recipient_id = s.recipient_id \
+             WHERE r.status = 'active' AND r.date_of_birth > $1 AND r.date_of_birth <= $2 \
+             AND s.category IN ({}) AND NOT EXISTS (SELECT 1 FROM sdm_ending_notice n \
+             WHERE n.recipient_id = s.recipient_id AND n.sdm_id = s.sdm_id) \
+             ORDER BY r.date_of_birth LIMIT 1000",
+            crate::db::placeholders(3, categories.len())
+        );
+        crate::on_pool!(self, pool => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(born_after).bind(born_by);
+            for c in categories {
+                q = q.bind(*c);
+            }
+            let rows = q.fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push((row.try_get("recipient_id")?, row.try_get("sdm_id")?));
+            }
+            Ok(out)
+        })
+    }
+
     /// The first `n` active recipients, oldest first.
     pub async fn active_recipients(&self, n: usize) -> Result<Vec<Uuid>, StoreError> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);

@@ -154,9 +154,41 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
             axum::routing::post(pages::me::verify_code),
         )
         .route("/me/logout", axum::routing::post(pages::me::log_out))
+        .route(
+            "/me/register",
+            get(pages::me::self_service::register_form).post(pages::me::self_service::register),
+        )
+        .route(
+            "/me/activate",
+            get(pages::me::self_service::activate_form).post(pages::me::self_service::activate),
+        )
+        .route(
+            "/me/forgot",
+            get(pages::me::self_service::forgot_form).post(pages::me::self_service::forgot),
+        )
+        .route(
+            "/me/password",
+            axum::routing::post(pages::me::self_service::set_password),
+        )
+        .route(
+            "/me/password/code",
+            axum::routing::post(pages::me::self_service::password_code),
+        )
+        .route(
+            "/me/{id}/contact",
+            axum::routing::post(pages::me::self_service::change_contact),
+        )
+        .route(
+            "/me/{id}/contact/verify",
+            axum::routing::post(pages::me::self_service::verify_contact),
+        )
         .route("/me/{id}/record", get(pages::me::record))
         .route("/me/{id}/sharing", get(pages::me::sharing))
         .route("/me/{id}/access-log", get(pages::me::access_log))
+        .route(
+            "/me/{id}/access-log/{seq}/report",
+            axum::routing::post(pages::me::report),
+        )
         .route(
             "/me/{id}/scan",
             get(pages::me::scan_form).post(pages::me::scan),

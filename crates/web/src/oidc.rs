@@ -119,9 +119,14 @@ pub async fn callback(
     }
     let clear = HeaderValue::from_static("ehrshare-oidc-state=; Path=/auth/oidc; Max-Age=0");
     match app.finish_oidc(&caller, &q.code, &q.state).await? {
-        Finished::Linked => Ok(with_cookie(redirect("/")?, clear)),
+        // Back to the portal the login was for: patients to `/me`, staff to `/hcp`.
+        Finished::Linked => Ok(with_cookie(redirect("/hcp")?, clear)),
         Finished::LoggedIn(done) => {
-            let r = with_cookie(redirect("/")?, cookies.set(&done.token));
+            let home = match done.subject {
+                ehrshare_app::auth::Subject::Person(_) => crate::pages::me::HOME,
+                _ => "/hcp",
+            };
+            let r = with_cookie(redirect(home)?, cookies.set(&done.token));
             Ok(with_cookie(r, clear))
         }
     }

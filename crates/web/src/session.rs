@@ -281,6 +281,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Anonymous {
     }
 }
 
+/// The patient portal's session the request carries, if any: for the public operations a
+/// logged-in person may also do (registering online), where anybody else counts as anonymous.
+#[derive(Debug, Clone, Default)]
+pub struct PersonSession(pub Option<Session>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PersonSession {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PersonSession(match parts.extensions.get::<Loaded>() {
+            Some(Loaded::Session(s))
+                if s.stage == Stage::Ready && matches!(s.subject, Subject::Person(_)) =>
+            {
+                Some((**s).clone())
+            }
+            _ => None,
+        }))
+    }
+}
+
 /// A logged-in caller at any stage (the password-change and enrolment endpoints).
 #[derive(Debug, Clone)]
 pub struct AnyStage {

@@ -376,8 +376,8 @@ impl App {
     }
 
     /// The person whose document the provider asserted: an existing login, or a new one (no
-    /// password: through the provider only) for a registered recipient or SDM; linked to the
-    /// external identity in the same transaction.
+    /// password: through the provider only), for a registered recipient or SDM or for someone
+    /// not registered yet; linked to the external identity in the same transaction.
     async fn person_for_document(
         &self,
         doc: &Document,
@@ -418,7 +418,13 @@ impl App {
                         .ok_or("sdm-gone")?;
                     (phone, r.recipient.language)
                 } else {
-                    return Err("not-registered".to_owned());
+                    // Not registered yet: the login exists so that the person can register
+                    // online with the document the provider asserted, verified at once
+                    // (`App::register_online`). It has no contact for codes until then.
+                    (
+                        String::new(),
+                        ehrshare_core::locale::Locale::default().tag().to_owned(),
+                    )
                 };
                 PersonRow {
                     id: Uuid::now_v7(),

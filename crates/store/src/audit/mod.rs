@@ -37,7 +37,7 @@ use plan::{Job, Slot};
 
 pub use head::{Appended, TreeHead};
 pub use read_effects::{NoticeClaim, ReadEffects, unrevoked_consents};
-pub use rows::{AuditFilter, AuditSearch};
+pub use rows::{AuditFilter, AuditSearch, LogNarrowing};
 pub(crate) use rows::{EntryTable, insert_entries_postgres, insert_entries_sqlite};
 pub use stats::{AuditStats, WriterFailure};
 

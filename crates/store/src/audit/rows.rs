@@ -132,6 +132,15 @@ pub enum AuditFilter {
     Provider(Uuid),
 }
 
+/// Narrows a log read: entries by one provider's users, recorded in `[from, to)` (the
+/// recipient's access log filtered by provider and period).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogNarrowing {
+    pub hcp: Option<Uuid>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+}
+
 /// A search of one provider's users' entries (FHIR's `AuditEvent` search): about a recipient,
 /// by an account, recorded in `[from, to)`, newest first.
 #[derive(Debug, Clone, Default)]
@@ -242,6 +251,7 @@ macro_rules! define_rows {
         async fn $read_by(
             conn: &mut $conn_ty,
             filter: AuditFilter,
+            narrow: &LogNarrowing,
             before: Option<u64>,
             limit: u32,
         ) -> Result<Vec<AuditEntry>, StoreError> {
@@ -249,15 +259,24 @@ macro_rules! define_rows {
                 AuditFilter::Recipient(id) => ("recipient", id),
                 AuditFilter::Provider(id) => ("actor_hcp", id),
             };
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE {column} = $1 AND seq < $2 \
-                 ORDER BY seq DESC LIMIT $3"
-            )))
-            .bind(key)
-            .bind(before.map_or(i64::MAX, to_i64))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await?;
+            let mut q = QueryBuilder::<$db>::new(format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE {column} = "
+            ));
+            q.push_bind(key)
+                .push(" AND seq < ")
+                .push_bind(before.map_or(i64::MAX, to_i64));
+            if let Some(h) = narrow.hcp {
+                q.push(" AND actor_hcp = ").push_bind(h);
+            }
+            if let Some(f) = narrow.from {
+                q.push(" AND at >= ").push_bind(crate::Ts(f));
+            }
+            if let Some(t) = narrow.to {
+                q.push(" AND at < ").push_bind(crate::Ts(t));
+            }
+            q.push(" ORDER BY seq DESC LIMIT ")
+                .push_bind(i64::from(limit));
+            let rows = q.build().fetch_all(&mut *conn).await?;
             rows.iter().map(|row| $decode(row)).collect()
         }
 
@@ -378,15 +397,16 @@ impl Db {
     pub async fn audit_entries_by(
         &self,
         filter: AuditFilter,
+        narrow: &LogNarrowing,
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         match self.pool() {
             Pool::Sqlite(pool) => {
-                read_by_sqlite(&mut *pool.acquire().await?, filter, before, limit).await
+                read_by_sqlite(&mut *pool.acquire().await?, filter, narrow, before, limit).await
             }
             Pool::Postgres(pool) => {
-                read_by_postgres(&mut *pool.acquire().await?, filter, before, limit).await
+                read_by_postgres(&mut *pool.acquire().await?, filter, narrow, before, limit).await
             }
         }
     }

@@ -138,11 +138,123 @@ async fn a_patient_logs_in_through_the_identity_provider() {
     assert_eq!(r.status, 303, "{}", r.text());
     assert!(!session_of(&r).is_empty());
 
-    // Someone the provider knows but who is not registered gets nothing.
+    assert_eq!(r.header("location"), "/me", "patients land on the portal");
+
+    // Someone the provider knows but who is not registered gets a login that acts for nobody,
+    // and registers online with the document the provider asserted: verified at once.
+    let stranger_hkid = "0123456789A"
+        .chars()
+        .map(|d| format!("B123456({d})"))
+        .find(|id| ehrshare_core::identity::Hkid::parse(id).is_ok())
+        .unwrap();
+    let other_hkid = "0123456789A"
+        .chars()
+        .map(|d| format!("C123456({d})"))
+        .find(|id| ehrshare_core::identity::Hkid::parse(id).is_ok())
+        .unwrap();
     let mut stranger = idp.claims("iam-smart-002", now(&t));
-    stranger["hkid"] = json!("B123456(5)");
+    stranger["hkid"] = json!(stranger_hkid);
     let r = round_trip(&t, &idp, start_patient(&t).await, stranger).await;
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 303, "{} {:?}", r.text(), denials(&t).await);
+    let cookie = session_of(&r);
+    let me = t
+        .send(
+            Request::get("/api/v1/me")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(me.json()["recipient"], Value::Null, "{}", me.text());
+    assert_eq!(me.json()["represents"], json!([]));
+    let agent = Agent {
+        cookie: cookie.clone(),
+        csrf: csrf_of(&t, &cookie).await,
+        user_name: "stranger".to_owned(),
+        account: None,
+    };
+    let body = |number: &str| {
+        json!({"name_en": "WONG Siu Ming", "date_of_birth": "1975-05-05", "sex": "male",
+               "document": {"type": "hkid", "number": number}, "phone": "9555 6666",
+               "language": "en", "notify_channel": "sms"})
+    };
+    // Someone else's document typed in this session waits for the office like any other.
+    let r = t
+        .send_json(
+            Some(&agent),
+            Request::post("/api/v1/me/registrations"),
+            &body(&other_hkid),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["status"], "pending-verification");
+    let r = t
+        .send_json(
+            Some(&agent),
+            Request::post("/api/v1/me/registrations"),
+            &body(&stranger_hkid),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["status"],
+        "active",
+        "verified through the provider"
+    );
+    let own = r.json()["id"].clone();
+    t.last_message("+85295556666", "access-key").await;
+    let me = t
+        .send(
+            Request::get("/api/v1/me")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(me.json()["recipient"], own, "{}", me.text());
+    // Their codes now go to the contact they registered: a new password by code.
+    let r = t
+        .send_json(
+            Some(&agent),
+            Request::post("/api/v1/me/password/code"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let challenge = r.json()["challenge"].clone();
+    let code = t.last_message("+85295556666", "password-code").await["code"].clone();
+    let r = t
+        .send_json(
+            Some(&agent),
+            Request::post("/api/v1/me/password"),
+            &json!({"challenge": challenge, "code": code, "password": "Iam-Smart-2026"}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = t
+        .send_json(
+            None,
+            Request::post("/api/v1/me/login"),
+            &json!({"document": {"number": stranger_hkid}, "password": "Iam-Smart-2026"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+}
+
+/// The CSRF token of a session, as `GET /api/v1/session` reports it.
+async fn csrf_of(t: &TestApp, cookie: &str) -> String {
+    let r = t
+        .send(
+            Request::get("/api/v1/session")
+                .header("cookie", cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    r.json()["csrf_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]

@@ -246,6 +246,20 @@ async fn a_parent_reads_the_childs_record_until_the_sixteenth_birthday() {
 
     // The sixteenth birthday begins at midnight in Hong Kong: 2026-01-19 16:00 UTC.
     let birthday = time::macros::datetime!(2026-01-19 16:00 UTC);
+    // Thirty days before, the parent and the child are told, once (the worker's pass).
+    w.t.clock.set(birthday - Duration::days(31));
+    assert_eq!(w.t.app.notify_sdm_endings().await.unwrap(), 0, "not yet");
+    w.t.clock.set(birthday - Duration::days(20));
+    assert_eq!(w.t.app.notify_sdm_endings().await.unwrap(), 1);
+    assert_eq!(
+        w.t.last_message("+85261000001", "sdm-ending").await["date"],
+        "2026-01-20"
+    );
+    assert_eq!(
+        w.t.last_message("+85261000000", "takeover").await["date"],
+        "2026-01-20"
+    );
+    assert_eq!(w.t.app.notify_sdm_endings().await.unwrap(), 0, "once");
     w.t.clock.set(birthday - Duration::seconds(1));
     let parent = sign_in(&w, parent_doc.clone(), "+85261000001").await;
     assert_eq!(w.t.clock.now(), birthday - Duration::seconds(1));
@@ -266,6 +280,10 @@ async fn a_parent_reads_the_childs_record_until_the_sixteenth_birthday() {
             "/api/v1/me/recipients/{child}/records/{}",
             uuid::Uuid::now_v7()
         ),
+        format!("/api/v1/me/recipients/{child}/access-log"),
+        format!("/api/v1/me/recipients/{child}/inbox"),
+        format!("/api/v1/me/recipients/{child}/reports"),
+        format!("/api/v1/me/recipients/{child}/record/bundle"),
     ] {
         let before = w.audit_count().await;
         let r = w.get(&parent, &path).await;
@@ -273,6 +291,43 @@ async fn a_parent_reads_the_childs_record_until_the_sixteenth_birthday() {
         assert_eq!(r.json()["code"], "sdm-authority-ended");
         assert_eq!(w.audit_count().await, before + 1, "{path}");
     }
+    // Changes too: a consent, a restriction, a new contact.
+    for (path, body) in [
+        (
+            format!("/api/v1/me/recipients/{child}/restrictions"),
+            json!({"domain": "allergy"}),
+        ),
+        (
+            format!("/api/v1/me/recipients/{child}/contact"),
+            json!({"kind": "phone", "value": "6100 0009"}),
+        ),
+    ] {
+        let r = w.post(&parent, &path, body).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert_eq!(r.json()["code"], "sdm-authority-ended");
+    }
+
+    // The young adult takes over: the office issues a new key, sent to them now (no SDM
+    // acts), and they set up their own login with their own document.
+    let office = w.t.office().await;
+    let r = w
+        .post(
+            &office,
+            &format!("/api/v1/recipients/{child}/access-key"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let key = w.t.last_message("+85261000000", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = log_in_with(&w, json!({"number": "D123456(1)"}), &key, "+85261000000").await;
+    let r = w.get(&me, &own).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = w.get(&me, "/api/v1/me").await;
+    assert_eq!(r.json()["recipient"], child.as_str());
+    assert_eq!(r.json()["represents"], json!([]));
 }
 
 async fn who_can_see_me_lists_what_the_decision_allows_and_a_revoke_is_the_next_answer() {

@@ -391,3 +391,174 @@ async fn a_patient_logs_in_reads_the_record_and_revokes_a_consent_in_pages() {
     );
     assert_eq!(w.t.send(page_get(&patient, "/me")).await.status, 303);
 }
+
+#[tokio::test]
+async fn a_patient_registers_activates_resets_the_password_and_changes_the_phone_in_pages() {
+    let w = world().await;
+    // Register, in both languages; a refusal keeps what was typed and says why.
+    let r = w.t.get("/me/register?lang=zh-HK").await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("登記醫健通"), "{}", r.text());
+    assert!(
+        !r.text().contains("/auth/oidc/start"),
+        "no iAM Smart button without an identity provider"
+    );
+    let number = "0123456789A"
+        .chars()
+        .map(|d| format!("K123456({d})"))
+        .find(|id| ehrshare_core::identity::Hkid::parse(id).is_ok())
+        .unwrap();
+    let encoded = number.replace('(', "%28").replace(')', "%29");
+    let fields = format!(
+        "who=self&name_en=CHEUNG+Mei&name_zh=%E5%BC%B5%E7%BE%8E&date_of_birth=2015-03-03&sex=female\
+         &kind=hkid&issuer=&number={encoded}&phone=9333+4444&email=&language=en&channel=sms"
+    );
+    let r = w.t.send(form("/me/register?lang=en", &fields)).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("registered by a parent"), "{}", r.text());
+    assert!(r.text().contains("CHEUNG Mei"), "kept");
+    let fields = fields.replace("2015-03-03", "1995-03-03");
+    let r = w.t.send(form("/me/register?lang=en", &fields)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(r.text().contains("waits for verification"), "{}", r.text());
+    let id =
+        w.t.last_message("+85293334444", "registration-received")
+            .await["reference"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let office = w.t.office().await;
+    let r = w
+        .post(
+            &office,
+            &format!("/api/v1/recipients/{id}/events"),
+            json!({"event": "verify"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let key = w.t.last_message("+85293334444", "access-key").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Activate in a page; a second time is refused with a pointer to the reset.
+    let r = w.t.get("/me/activate?lang=en").await;
+    assert_eq!(r.status, 200);
+    let activate =
+        format!("doc_type=hkid&issuer=&number={encoded}&access_key={key}&password=Cheung-Mei-2026");
+    let r = w.t.send(form("/me/activate", &activate)).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), "/me/login?done=activated");
+    let r = w.t.send(form("/me/activate?lang=en", &activate)).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("Forgot your password"), "{}", r.text());
+
+    // Forgot the password: the key, then the code and a new password.
+    let r =
+        w.t.send(form(
+            "/me/forgot?lang=en",
+            &format!("doc_type=hkid&issuer=&number={encoded}&access_key=99999999"),
+        ))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r =
+        w.t.send(form(
+            "/me/forgot?lang=en",
+            &format!("doc_type=hkid&issuer=&number={encoded}&access_key={key}"),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let challenge = hidden(&r.text(), "challenge");
+    let code = w.t.last_message("+85293334444", "password-code").await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r =
+        w.t.send(form(
+            "/me/password",
+            &format!("challenge={challenge}&code={code}&password=Cheung-New-2026"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), "/me/login?done=password");
+    let r = w.t.get("/me/login?done=password&lang=en").await;
+    assert!(r.text().contains("new password is set"), "{}", r.text());
+
+    // Log in with it; change the phone from the settings page, by a code sent to it.
+    let r =
+        w.t.send(form(
+            "/me/login",
+            &format!("doc_type=hkid&issuer=&number={encoded}&password=Cheung-New-2026"),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let challenge = hidden(&r.text(), "challenge");
+    let code = w.t.last_message("+85293334444", "login-code").await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r =
+        w.t.send(form(
+            "/me/login/code",
+            &format!("challenge={challenge}&code={code}"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let cookie = session_cookie(&r);
+    let settings =
+        w.t.send(page_get(
+            &Agent {
+                cookie: cookie.clone(),
+                csrf: String::new(),
+                user_name: "cheung".into(),
+                account: None,
+            },
+            &format!("/me/{id}/settings?lang=en"),
+        ))
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.text());
+    let me = Agent {
+        cookie,
+        csrf: hidden(&settings.text(), "csrf_token"),
+        user_name: "cheung".into(),
+        account: None,
+    };
+    let r =
+        w.t.send(page_post(
+            &me,
+            &format!("/me/{id}/contact"),
+            "kind=phone&value=123",
+        ))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r =
+        w.t.send(page_post(
+            &me,
+            &format!("/me/{id}/contact?lang=en"),
+            "kind=phone&value=6555+1212",
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let challenge = hidden(&r.text(), "challenge");
+    let code = w.t.last_message("+85265551212", "contact-code").await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r =
+        w.t.send(page_post(
+            &me,
+            &format!("/me/{id}/contact/verify"),
+            &format!("challenge={challenge}&code={code}"),
+        ))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r =
+        w.t.send(page_get(
+            &me,
+            &format!("/me/{id}/settings?contact=1&lang=en"),
+        ))
+        .await;
+    assert!(r.text().contains("+85265551212"), "{}", r.text());
+    assert!(r.text().contains("the old one was told"), "{}", r.text());
+    w.t.last_message("+85293334444", "contact-changed").await;
+}

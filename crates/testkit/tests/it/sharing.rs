@@ -2272,12 +2272,17 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "ALTER TABLE care_episode DROP COLUMN last_activity_at",
             "DROP TABLE inbox_message",
             "DROP TABLE consent_receipt",
+            "ALTER TABLE login_challenge DROP COLUMN purpose",
+            "ALTER TABLE login_challenge DROP COLUMN payload",
+            "DROP INDEX alert_recipient",
+            "ALTER TABLE alert DROP COLUMN reported_by",
+            "DROP TABLE sdm_ending_notice",
         ] {
             sqlx::query(sql).execute(p).await.unwrap();
         }
     });
     let report = db.migrate().await.unwrap();
-    assert_eq!(report.applied, vec![14, 15, 16, 17, 18, 19, 20, 21, 22]);
+    assert_eq!(report.applied, vec![14, 15, 16, 17, 18, 19, 20, 21, 22, 23]);
     let again = w.deposit(condition("old-1")).await;
     assert_eq!(again.status, 200, "the same record: {}", again.text());
     assert_eq!(again.json()["id"], id);

@@ -112,17 +112,67 @@ pub struct LogQuery {
     pub provider: Option<Uuid>,
 }
 
+/// Paging and filters of a recipient's own access log.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnLogQuery {
+    #[serde(default)]
+    pub before: Option<u64>,
+    /// Only the accesses by this provider's users.
+    #[serde(default)]
+    pub provider: Option<Uuid>,
+    /// From this Hong Kong day (`YYYY-MM-DD`), inclusive.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// To this Hong Kong day, inclusive.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+impl OwnLogQuery {
+    /// The filters as the store reads them; a date that is not one is 422 naming it.
+    pub fn narrowing(&self) -> Result<ehrshare_app::access_log::LogNarrowing, HttpError> {
+        let day = |field: &str, text: &Option<String>| match text.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(t) => ehrshare_core::registration::parse_date(t)
+                .map(Some)
+                .ok_or_else(|| {
+                    HttpError(ehrshare_app::error::invalid(
+                        field,
+                        "invalid-date",
+                        "a date as YYYY-MM-DD",
+                    ))
+                }),
+        };
+        let (from, to) =
+            ehrshare_core::clock::hong_kong_days(day("/from", &self.from)?, day("/to", &self.to)?);
+        Ok(ehrshare_app::access_log::LogNarrowing {
+            hcp: self.provider,
+            from,
+            to,
+        })
+    }
+}
+
 /// `GET /api/v1/me/recipients/{id}/access-log`: who looked at the record.
 #[utoipa::path(get, path = "/api/v1/me/recipients/{id}/access-log", tag = "me",
-    params(("id" = Uuid, Path, description = "Recipient id"), ("before" = Option<u64>, Query, description = "Older than this sequence number")),
-    responses((status = 200, description = "Newest first, 100 a page", body = [LogLineView])))]
+    params(("id" = Uuid, Path, description = "Recipient id"),
+           ("before" = Option<u64>, Query, description = "Older than this sequence number"),
+           ("provider" = Option<Uuid>, Query, description = "Only the accesses by this provider's users"),
+           ("from" = Option<String>, Query, description = "From this Hong Kong day (YYYY-MM-DD), inclusive"),
+           ("to" = Option<String>, Query, description = "To this Hong Kong day (YYYY-MM-DD), inclusive")),
+    responses((status = 200, description = "Newest first, 100 a page", body = [LogLineView]),
+              (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 422, description = "`invalid-date`", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn recipient_log(
     State(app): State<App>,
     LoggedIn { session, .. }: LoggedIn,
     Path(id): Path<Uuid>,
-    Query(q): Query<LogQuery>,
+    Query(q): Query<OwnLogQuery>,
 ) -> Result<Json<Vec<LogLineView>>, HttpError> {
-    let lines = app.recipient_access_log(&session, id, q.before).await?;
+    let lines = app
+        .recipient_access_log(&session, id, q.narrowing()?, q.before)
+        .await?;
     Ok(Json(lines.into_iter().map(line).collect()))
 }
 
@@ -178,6 +228,8 @@ pub struct AlertView {
     /// `open` or `reviewed`.
     pub status: String,
     pub note: Option<String>,
+    /// The audit entry it is about (a patient's report names the access reported).
+    pub entry: Option<i64>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -193,8 +245,85 @@ fn alert(a: ehrshare_app::access_log::Alert) -> AlertView {
         detail: a.detail,
         status: a.status.code().to_owned(),
         note: a.note,
+        entry: a.audit_seq,
         created_at: a.created_at,
     }
+}
+
+/// A report of a suspicious access as its reporter sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportView {
+    pub id: Uuid,
+    /// The access-log entry reported.
+    pub entry: Option<i64>,
+    /// What the reporter said.
+    pub words: Option<String>,
+    /// `open` (being looked into) or `reviewed` (concluded).
+    pub status: String,
+    /// The outcome, once reviewed.
+    pub outcome: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<ehrshare_app::access_log::Alert> for ReportView {
+    fn from(a: ehrshare_app::access_log::Alert) -> Self {
+        ReportView {
+            id: a.id,
+            entry: a.audit_seq,
+            words: a.detail,
+            status: a.status.code().to_owned(),
+            outcome: a.note,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// A report of a suspicious access.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    /// What looks wrong (up to 1000 characters).
+    #[schema(max_length = 1000)]
+    pub words: String,
+}
+
+/// `POST /api/v1/me/recipients/{id}/access-log/{seq}/report`: report an access as suspicious:
+/// a case for the provider's user administrators and the office's privacy officers, beside
+/// the alerts; the reporter is told the outcome.
+#[utoipa::path(post, path = "/api/v1/me/recipients/{id}/access-log/{seq}/report", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id"), ("seq" = u64, Path, description = "The entry's sequence number")),
+    request_body = ReportBody,
+    responses((status = 201, description = "Reported", body = ReportView),
+              (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "Not an entry of this recipient's log", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 409, description = "`already-reported`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 422, description = "`report-words-required`", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn report(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path((id, seq)): Path<(Uuid, u64)>,
+    ApiJson(body): ApiJson<ReportBody>,
+) -> Result<(StatusCode, Json<ReportView>), HttpError> {
+    let r = app
+        .report_access(&session, &caller, id, seq, &body.words)
+        .await?;
+    Ok((StatusCode::CREATED, Json(r.into())))
+}
+
+/// `GET /api/v1/me/recipients/{id}/reports`: the recipient's reports and their outcomes.
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/reports", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 200, description = "Newest first", body = [ReportView]),
+              (status = 404, description = "Not a recipient the person acts for", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn reports(
+    State(app): State<App>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<ReportView>>, HttpError> {
+    let list = app.own_reports(&session, &caller, id).await?;
+    Ok(Json(list.into_iter().map(ReportView::from).collect()))
 }
 
 /// `GET /api/v1/providers/{id}/alerts`: the provider's alerts (user administrators).

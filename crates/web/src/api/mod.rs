@@ -263,6 +263,8 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(consents::consent_by_card))
         .routes(routes!(access_log::recipient_log))
         .routes(routes!(access_log::entry_proof))
+        .routes(routes!(access_log::report))
+        .routes(routes!(access_log::reports))
         .routes(routes!(access_log::provider_log))
         .routes(routes!(access_log::office_log))
         .routes(routes!(access_log::provider_alerts))
@@ -277,6 +279,12 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::activate))
         .routes(routes!(me::begin_login))
         .routes(routes!(me::finish_login))
+        .routes(routes!(me::self_service::register))
+        .routes(routes!(me::self_service::begin_reset))
+        .routes(routes!(me::self_service::begin_change))
+        .routes(routes!(me::self_service::set_password))
+        .routes(routes!(me::self_service::begin_contact))
+        .routes(routes!(me::self_service::verify_contact))
         .split_for_parts();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     (router, document)

@@ -29,6 +29,8 @@ use crate::error::HttpError;
 use crate::i18n::{Locale, PortalLocale};
 use crate::session::{Anonymous, CookieSettings, CurrentCsrf, LoggedIn};
 
+pub mod self_service;
+
 /// The patient portal's start.
 pub const HOME: &str = "/me";
 /// Its login page.
@@ -65,23 +67,41 @@ struct LoginPage {
     issuer: String,
     number: String,
     problem: Option<&'static str>,
+    /// What was just done (`?done=`): a login set up, a password set.
+    done: Option<&'static str>,
+    /// Whether "Log in with iAM Smart" is offered (an identity provider is configured).
+    iam_smart: bool,
+}
+
+/// `?done=activated|password` after the self-service pages.
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: Option<String>,
 }
 
 /// `GET /me/login`.
 pub async fn login_page(
+    State(app): State<App>,
     Extension(locale): Extension<Locale>,
     CurrentCsrf(csrf): CurrentCsrf,
+    axum::extract::Query(q): axum::extract::Query<Done>,
 ) -> Result<Html<String>, HttpError> {
-    render_login(locale, csrf, "hkid", "", "", None)
+    let done = match q.done.as_deref() {
+        Some("activated") => Some("me-activated"),
+        Some("password") => Some("me-password-set"),
+        _ => None,
+    };
+    render_login(&app, locale, csrf, ("hkid", "", ""), None, done)
 }
 
 fn render_login(
+    app: &App,
     locale: Locale,
     csrf: Option<String>,
-    doc_type: &str,
-    issuer: &str,
-    number: &str,
+    (doc_type, issuer, number): (&str, &str, &str),
     problem: Option<&'static str>,
+    done: Option<&'static str>,
 ) -> Result<Html<String>, HttpError> {
     let page = LoginPage {
         locale,
@@ -91,6 +111,8 @@ fn render_login(
         issuer: issuer.to_owned(),
         number: number.to_owned(),
         problem,
+        done,
+        iam_smart: app.settings().external_login(),
     };
     Ok(Html(crate::render::render_template(&page)?))
 }
@@ -155,12 +177,12 @@ pub async fn log_in(
     };
     let refused = |status: StatusCode, problem| -> Result<Response, HttpError> {
         let page = render_login(
+            &app,
             locale,
             csrf.clone(),
-            &form.doc_type,
-            &form.issuer,
-            &form.number,
+            (&form.doc_type, &form.issuer, &form.number),
             Some(problem),
+            None,
         )?;
         Ok(form_again(status, page))
     };
@@ -295,15 +317,20 @@ pub async fn home(
 
 /// A record as listed on the record page.
 struct RecordLine {
+    id: Uuid,
     headline: String,
     date: String,
     provider: String,
+    /// Restricted by the recipient (itself, or its whole domain).
+    restricted: bool,
 }
 
 /// A domain as listed.
 struct DomainLine {
+    code: String,
     name: String,
     records: Vec<RecordLine>,
+    restricted: bool,
 }
 
 #[derive(Template)]
@@ -311,6 +338,7 @@ struct DomainLine {
 struct RecordPage {
     locale: Locale,
     all_locales: [Locale; 2],
+    csrf_token: String,
     recipient: Uuid,
     domains: Vec<DomainLine>,
 }
@@ -322,32 +350,48 @@ pub async fn record(
     user: PatientUser,
     Path(recipient): Path<Uuid>,
 ) -> Result<Html<String>, HttpError> {
+    use ehrshare_core::access::Restricted;
     let by_domain = app
         .read_own_record(&user.session, &user.caller, recipient)
         .await?;
+    // What is restricted already, to mark it and offer the rest (issue 27, item 6).
+    let restricted: Vec<Restricted> = app
+        .own_restrictions(&user.session, &user.caller, recipient)
+        .await?
+        .into_iter()
+        .map(|r| r.item)
+        .collect();
     let domains = by_domain
         .into_iter()
-        .map(|(d, records)| DomainLine {
-            name: match locale {
-                Locale::ZhHk => d.name_zh().to_owned(),
-                Locale::En => d.name_en().to_owned(),
-            },
-            records: records
-                .into_iter()
-                .map(|r| RecordLine {
-                    headline: r.headline,
-                    date: r.clinical_date.unwrap_or_default(),
-                    provider: match locale {
-                        Locale::ZhHk => r.provider.1,
-                        Locale::En => r.provider.0,
-                    },
-                })
-                .collect(),
+        .map(|(d, records)| {
+            let whole = restricted.contains(&Restricted::Domain(d));
+            DomainLine {
+                code: d.code().to_owned(),
+                name: match locale {
+                    Locale::ZhHk => d.name_zh().to_owned(),
+                    Locale::En => d.name_en().to_owned(),
+                },
+                records: records
+                    .into_iter()
+                    .map(|r| RecordLine {
+                        id: r.record.id,
+                        headline: r.headline,
+                        date: r.clinical_date.unwrap_or_default(),
+                        provider: match locale {
+                            Locale::ZhHk => r.provider.1,
+                            Locale::En => r.provider.0,
+                        },
+                        restricted: whole || restricted.contains(&Restricted::Record(r.record.id)),
+                    })
+                    .collect(),
+                restricted: whole,
+            }
         })
         .collect();
     let page = RecordPage {
         locale,
         all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
         recipient,
         domains,
     };
@@ -566,6 +610,17 @@ struct AccessLine {
     domains: String,
     reason: String,
     denied: bool,
+    /// Whether it can be reported as suspicious (not one's own doing).
+    reportable: bool,
+}
+
+/// A report of a suspicious access as its reporter sees it.
+struct ReportLine {
+    seq: String,
+    at: String,
+    words: String,
+    open: bool,
+    outcome: String,
 }
 
 #[derive(Template)]
@@ -573,47 +628,116 @@ struct AccessLine {
 struct AccessLogPage {
     locale: Locale,
     all_locales: [Locale; 2],
+    csrf_token: String,
     recipient: Uuid,
     lines: Vec<AccessLine>,
     older: Option<String>,
+    /// The providers to filter by: (id, name), and the filters as asked.
+    providers: Vec<(Uuid, String)>,
+    provider: Option<Uuid>,
+    from: String,
+    to: String,
+    reports: Vec<ReportLine>,
+    reported: bool,
+    problems: Vec<String>,
 }
 
-/// `?before=` a sequence number.
-#[derive(Debug, Deserialize)]
-pub struct Before {
+impl AccessLogPage {
+    fn is_chosen(&self, id: &Uuid) -> bool {
+        self.provider == Some(*id)
+    }
+}
+
+/// `?before=` a sequence number, the filters, and `?reported=1` after a report.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogFilter {
     #[serde(default)]
     before: Option<u64>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    reported: Option<String>,
 }
 
 /// `GET /me/{recipient}/access-log`: every access to the record, named, newest first, each
-/// with its inclusion proof to download.
+/// with its inclusion proof to download and a way to report it; filtered by provider and
+/// period.
 pub async fn access_log(
     State(app): State<App>,
     Extension(locale): Extension<Locale>,
     user: PatientUser,
     Path(recipient): Path<Uuid>,
-    axum::extract::Query(q): axum::extract::Query<Before>,
-) -> Result<Html<String>, HttpError> {
+    axum::extract::Query(q): axum::extract::Query<LogFilter>,
+) -> Result<Response, HttpError> {
+    access_log_page(&app, locale, &user, recipient, q, Vec::new()).await
+}
+
+async fn access_log_page(
+    app: &App,
+    locale: Locale,
+    user: &PatientUser,
+    recipient: Uuid,
+    q: LogFilter,
+    mut problems: Vec<String>,
+) -> Result<Response, HttpError> {
     use ehrshare_core::domain::Domain;
     use ehrshare_core::profession::Role;
+    let provider = q
+        .provider
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .and_then(|p| p.parse::<Uuid>().ok());
+    let query = crate::api::access_log::OwnLogQuery {
+        before: q.before,
+        provider,
+        from: q.from.clone(),
+        to: q.to.clone(),
+    };
+    let narrow = match query.narrowing() {
+        Ok(n) => n,
+        Err(HttpError(e)) => {
+            problems.extend(super::hcp::problems(locale, &e));
+            ehrshare_app::access_log::LogNarrowing::default()
+        }
+    };
     let lines = app
-        .recipient_access_log(&user.session, recipient, q.before)
+        .recipient_access_log(&user.session, recipient, narrow, q.before)
         .await?;
+    let filters = format!(
+        "provider={}&from={}&to={}",
+        provider.map(|p| p.to_string()).unwrap_or_default(),
+        ehrshare_app::auth::uri_escape(q.from.as_deref().unwrap_or_default()),
+        ehrshare_app::auth::uri_escape(q.to.as_deref().unwrap_or_default()),
+    );
     let older = (lines.len() == ehrshare_app::access_log::PAGE as usize)
         .then(|| {
-            lines
-                .last()
-                .map(|l| format!("/me/{recipient}/access-log?before={}", l.entry.seq))
+            lines.last().map(|l| {
+                format!(
+                    "/me/{recipient}/access-log?before={}&{filters}",
+                    l.entry.seq
+                )
+            })
         })
         .flatten();
     let pick = |en: Option<String>, zh: Option<String>| match locale {
         Locale::ZhHk => zh.or(en).unwrap_or_default(),
         Locale::En => en.unwrap_or_default(),
     };
+    let mut providers: Vec<(Uuid, String)> = Vec::new();
     let lines = lines
         .into_iter()
         .map(|l| {
             let e = l.entry.entry;
+            let provider_name = pick(l.hcp_name_en, l.hcp_name_zh);
+            if let Some(h) = e.actor.hcp
+                && !providers.iter().any(|(id, _)| *id == h)
+            {
+                providers.push((h, provider_name.clone()));
+            }
             let mut who = pick(l.actor_name_en, l.actor_name_zh);
             if let Some(role) = e.actor.role.as_deref().and_then(Role::parse) {
                 let role = match locale {
@@ -656,22 +780,84 @@ pub async fn access_log(
                 seq: l.entry.seq,
                 at: hk_time(e.at),
                 who,
-                provider: pick(l.hcp_name_en, l.hcp_name_zh),
+                provider: provider_name,
                 what,
                 domains,
                 reason,
                 denied: e.outcome != ehrshare_core::audit::Outcome::Allowed,
+                reportable: e.actor.kind != ehrshare_core::audit::ActorKind::Recipient,
             }
         })
         .collect();
+    if let Some(p) = provider
+        && !providers.iter().any(|(id, _)| *id == p)
+    {
+        providers.push((p, locale.t("me-log-this-provider")));
+    }
+    let reports = app
+        .own_reports(&user.session, &user.caller, recipient)
+        .await?
+        .into_iter()
+        .map(|r| ReportLine {
+            seq: r.audit_seq.map(|s| s.to_string()).unwrap_or_default(),
+            at: hk_time(r.created_at),
+            words: r.detail.unwrap_or_default(),
+            open: r.status == ehrshare_core::alert::AlertStatus::Open,
+            outcome: r.note.unwrap_or_default(),
+        })
+        .collect();
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let page = AccessLogPage {
         locale,
         all_locales: super::ALL_LOCALES,
+        csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
         recipient,
         lines,
         older,
+        providers,
+        provider,
+        from: q.from.unwrap_or_default(),
+        to: q.to.unwrap_or_default(),
+        reports,
+        reported: q.reported.is_some(),
+        problems,
     };
-    Ok(Html(crate::render::render_template(&page)?))
+    Ok(form_again(
+        status,
+        Html(crate::render::render_template(&page)?),
+    ))
+}
+
+/// A report of a suspicious access.
+#[derive(Debug, Deserialize)]
+pub struct ReportForm {
+    #[serde(default)]
+    words: String,
+}
+
+/// `POST /me/{recipient}/access-log/{seq}/report`: report an access as suspicious.
+pub async fn report(
+    State(app): State<App>,
+    Extension(locale): Extension<Locale>,
+    user: PatientUser,
+    Path((recipient, seq)): Path<(Uuid, u64)>,
+    Form(form): Form<ReportForm>,
+) -> Result<Response, HttpError> {
+    match app
+        .report_access(&user.session, &user.caller, recipient, seq, &form.words)
+        .await
+    {
+        Ok(_) => Ok(see_other(format!("/me/{recipient}/access-log?reported=1"))),
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+            let list = super::hcp::problems(locale, &e);
+            access_log_page(&app, locale, &user, recipient, LogFilter::default(), list).await
+        }
+        Err(e) => Err(HttpError(e)),
+    }
 }
 
 #[derive(Template)]
@@ -956,14 +1142,25 @@ struct SettingsPage {
     email: String,
     address: String,
     saved: bool,
+    contact_changed: bool,
     problems: Vec<String>,
 }
 
-/// `?saved=1` after a change.
+/// `?saved=1` after a change of preferences, `?contact=1` after a new contact.
 #[derive(Debug, Deserialize)]
 pub struct Saved {
     #[serde(default)]
     saved: Option<String>,
+    #[serde(default)]
+    contact: Option<String>,
+}
+
+/// What the settings page says was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SettingsNote {
+    None,
+    Saved,
+    ContactChanged,
 }
 
 async fn settings_page(
@@ -971,7 +1168,7 @@ async fn settings_page(
     locale: Locale,
     user: &PatientUser,
     recipient: Uuid,
-    saved: bool,
+    note: SettingsNote,
     problems: Vec<String>,
 ) -> Result<Html<String>, HttpError> {
     let p = app
@@ -988,7 +1185,8 @@ async fn settings_page(
         phone: p.phone,
         email: p.email.unwrap_or_default(),
         address: p.address.unwrap_or_default(),
-        saved,
+        saved: note == SettingsNote::Saved,
+        contact_changed: note == SettingsNote::ContactChanged,
         problems,
     };
     Ok(Html(crate::render::render_template(&page)?))
@@ -1002,15 +1200,14 @@ pub async fn settings(
     Path(recipient): Path<Uuid>,
     axum::extract::Query(q): axum::extract::Query<Saved>,
 ) -> Result<Html<String>, HttpError> {
-    settings_page(
-        &app,
-        locale,
-        &user,
-        recipient,
-        q.saved.is_some(),
-        Vec::new(),
-    )
-    .await
+    let note = if q.saved.is_some() {
+        SettingsNote::Saved
+    } else if q.contact.is_some() {
+        SettingsNote::ContactChanged
+    } else {
+        SettingsNote::None
+    };
+    settings_page(&app, locale, &user, recipient, note, Vec::new()).await
 }
 
 /// The settings form.
@@ -1050,7 +1247,7 @@ pub async fn save_settings(
                 locale,
                 &user,
                 recipient,
-                false,
+                SettingsNote::None,
                 super::hcp::problems(locale, &e),
             )
             .await?;
@@ -1210,14 +1407,19 @@ pub async fn restrictions(
     restrictions_page(&app, locale, &user, recipient, Vec::new()).await
 }
 
-/// What to restrict: a domain.
+/// What to restrict: a domain, or one record (from the record page); `back` names the page
+/// to return to (`record`).
 #[derive(Debug, Deserialize)]
 pub struct RestrictForm {
     #[serde(default)]
     domain: String,
+    #[serde(default)]
+    record: Option<Uuid>,
+    #[serde(default)]
+    back: Option<String>,
 }
 
-/// `POST /me/{recipient}/restrictions`: restrict a whole domain.
+/// `POST /me/{recipient}/restrictions`: restrict a whole domain or one record.
 pub async fn restrict(
     State(app): State<App>,
     Extension(locale): Extension<Locale>,
@@ -1230,11 +1432,14 @@ pub async fn restrict(
             &user.session,
             &user.caller,
             recipient,
-            Some(form.domain.trim()),
-            None,
+            form.record.is_none().then_some(form.domain.trim()),
+            form.record,
         )
         .await
     {
+        Ok(_) if form.back.as_deref() == Some("record") => {
+            Ok(see_other(format!("/me/{recipient}/record")))
+        }
         Ok(_) => Ok(see_other(format!("/me/{recipient}/restrictions"))),
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
             let html = restrictions_page(

@@ -6,6 +6,7 @@ pub mod inbox;
 pub mod record;
 pub mod restrictions;
 pub mod scan;
+pub mod self_service;
 
 use axum::Json;
 use axum::extract::State;

@@ -68,7 +68,9 @@ pub struct SdmBody {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationBody {
-    /// `in-person`, `online`, `mail-fax`, `hcp`.
+    /// `in-person`, `online`, `mail-fax`, `hcp` (for `POST /api/v1/me/registrations`,
+    /// `online` or left out).
+    #[serde(default)]
     pub channel: String,
     #[schema(max_length = 100)]
     pub name_en: String,
