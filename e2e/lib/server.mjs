@@ -88,10 +88,12 @@ export async function startDemoServer() {
       return keys[0];
     },
     /**
-     * The newest patient-portal login code sent to a phone ending in `phone` not handed out
-     * before, waiting (up to 20 s) for the outbox worker to deliver it.
+     * The newest patient-portal one-time code sent to a phone ending in `phone` not handed out
+     * before, waiting (up to 20 s) for the outbox worker to deliver it: a login code, or with
+     * `kind` `password-code` the code to set a new password.
      */
-    loginCode(phone) {
+    loginCode(phone, kind = 'login-code') {
+      const subjects = kind === 'password-code' ? /password code|密碼編碼/ : /login code|登入編碼/;
       const deadline = Date.now() + 20_000;
       for (;;) {
         let log = '';
@@ -102,15 +104,15 @@ export async function startDemoServer() {
           .split('\n')
           .filter((line) => line.trim())
           .map((line) => JSON.parse(line))
-          .filter((m) => m.to.endsWith(phone) && /login code|登入編碼/.test(m.subject))
+          .filter((m) => m.to.endsWith(phone) && subjects.test(m.subject))
           .map((m) => /(\d{6})/.exec(m.body)?.[1])
           .filter(Boolean);
         const code = codes.at(-1);
-        if (code && usedCodes.get(`login:${phone}`) !== code) {
-          usedCodes.set(`login:${phone}`, code);
+        if (code && usedCodes.get(`${kind}:${phone}`) !== code) {
+          usedCodes.set(`${kind}:${phone}`, code);
           return code;
         }
-        if (Date.now() > deadline) throw new Error(`no login code sent to ${phone}`);
+        if (Date.now() > deadline) throw new Error(`no ${kind} sent to ${phone}`);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
       }
     },

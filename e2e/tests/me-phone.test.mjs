@@ -16,6 +16,9 @@ test("a patient logs in and the patient portal's pages fit a phone screen", asyn
   const page = await context.newPage();
   const url = suite.server.url;
   await fits(page, '/me/login', 'me-login');
+  await fits(page, '/me/register', 'me-register');
+  await fits(page, '/me/activate', 'me-activate');
+  await fits(page, '/me/forgot', 'me-forgot');
   await page.goto(`${url}/me/login?lang=en`);
   await page.getByLabel('Identity document', { exact: true }).selectOption('hkid');
   await page.getByLabel('Document number').fill('A100000(7)');
@@ -36,6 +39,27 @@ test("a patient logs in and the patient portal's pages fit a phone screen", asyn
   await fits(page, record.replace(/record$/, 'settings'), 'me-settings');
   await fits(page, record.replace(/record$/, 'inbox'), 'me-inbox');
   await fits(page, record.replace(/record$/, 'restrictions'), 'me-restrictions');
+  // Report an access from the log: the report is listed with its state.
+  await page.goto(`${url}${record.replace(/record$/, 'access-log')}?lang=en`);
+  await page.getByText('Report this access as suspicious').first().click();
+  await page.getByLabel('What looks wrong?').first().fill('I do not know this clinic.');
+  await page.getByRole('button', { name: 'Send the report' }).first().click();
+  await page.getByText('Your report was sent').waitFor();
+  await page.getByText('Being looked into').waitFor();
+  // Restrict one record from the record page.
+  await page.goto(`${url}${record}?lang=en`);
+  const restrict = page.getByRole('button', { name: /^Restrict this record/ }).first();
+  if (await restrict.count()) {
+    await restrict.click();
+    await page.getByText('Restricted').first().waitFor();
+  }
+  // A new password from the settings, by a code sent to the phone.
+  await page.goto(`${url}${record.replace(/record$/, 'settings')}?lang=en`);
+  await page.getByRole('button', { name: 'Send me a code to set a new password' }).click();
+  await page.getByLabel('One-time code').fill(suite.server.loginCode('91000000', 'password-code'));
+  await page.getByLabel('New password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Set the password' }).click();
+  await page.waitForURL(/\/me\?done=password$/);
   // A staff page is not the patient's.
   await page.goto(`${url}/hcp`);
   assert.match(page.url(), /\/hcp\/login/);

@@ -73,3 +73,7 @@ sdm-ending-subject = A substitute decision maker's authority ends soon
 sdm-ending-body = On { $date } the person you act for as substitute decision maker turns 16 and your authority ends. They will manage their own eHealth record from then on: they log in with their own identity document (ask the eHR Office for a new access key, sent to them).
 takeover-subject = You can manage your own eHealth record
 takeover-body = From { $date } you manage your own eHealth record; the substitute decision maker who acted for you can no longer act. Set up your login with your identity document and a new access key (ask for one at the eHR Office); your sharing consents stay as they were.
+registration-attempt-subject = Someone tried to register your document for eHealth
+registration-attempt-body = Someone tried to register your identity document for eHealth online, but it is registered already; nothing was changed. If it was not you, call the eHR Office.
+contact-confirm-code-subject = Confirm a change of your eHealth contact
+contact-confirm-code-body = Someone asked to change the mobile number or e-mail address of your eHealth registration. If it was you, your code to confirm it from this phone is { $code } (it expires in { $minutes } minutes). If it was not you, do not give it to anyone and call the eHR Office.

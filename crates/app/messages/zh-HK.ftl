@@ -72,3 +72,7 @@ sdm-ending-subject = 代決人的權限即將終止
 sdm-ending-body = 你以代決人身分代為行事的人將於 { $date } 年滿 16 歲，你的權限屆時終止。其後他們會自行管理醫健通紀錄：以自己的身分證明文件登入（向醫健通辦事處申請新的授權號碼，會傳送給他們）。
 takeover-subject = 你可以自行管理醫健通紀錄
 takeover-body = 由 { $date } 起你自行管理醫健通紀錄，代你行事的代決人不能再代為行事。請以你的身分證明文件及新的授權號碼設定登入（可向醫健通辦事處申請）；你的互通同意維持不變。
+registration-attempt-subject = 有人嘗試以你的證件登記醫健通
+registration-attempt-body = 有人嘗試在網上以你的身分證明文件登記醫健通，但該證件已經登記，資料沒有任何改動。如並非你本人，請致電醫健通辦事處。
+contact-confirm-code-subject = 確認更改醫健通聯絡資料
+contact-confirm-code-body = 有人要求更改你醫健通登記的手提電話號碼或電郵地址。如是你本人，以此電話確認的編碼是 { $code }（於 { $minutes } 分鐘後失效）。如並非你本人，切勿把編碼告訴任何人，並請致電醫健通辦事處。

@@ -194,7 +194,12 @@ impl App {
             return Err(AppError::NotFound);
         };
         let words = words.trim();
-        if words.is_empty() || words.chars().count() > REPORT_WORDS {
+        if words.is_empty()
+            || words.chars().count() > REPORT_WORDS
+            || words
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(crate::error::invalid(
                 "/words",
                 "report-words-required",
@@ -228,7 +233,13 @@ impl App {
         let report = AlertRow {
             id: Uuid::now_v7(),
             rule: ehrshare_store::alert::PATIENT_REPORT.to_owned(),
-            hcp_id: entry.entry.actor.hcp,
+            // A read refused for a restriction is shown to the provider as the read of a
+            // missing record, naming nobody (SPEC 3.7): its report goes to the office alone.
+            hcp_id: entry
+                .entry
+                .actor
+                .hcp
+                .filter(|_| entry.entry.denial_reason.as_deref() != Some("restricted")),
             account_id: entry.entry.actor.account,
             recipient_id: Some(recipient),
             audit_seq: Some(seq_i),
@@ -428,12 +439,18 @@ impl App {
             });
         }
         let reviewer = session.account().map(|acc| acc.id);
+        let report = a.rule == ehrshare_store::alert::PATIENT_REPORT;
+        // Nobody concludes a report of their own access.
+        if report && reviewer.is_some() && reviewer == a.account_id {
+            return Err(AppError::Forbidden {
+                code: "reviewer-is-reported",
+                message: "a report of your own access is reviewed by someone else".to_owned(),
+            });
+        }
         // A recipient's report: the reporter is told the outcome, through their channel (or
         // the SDM's who acts now), in the same transaction as the review.
         let mut notices = Vec::new();
-        if a.rule == ehrshare_store::alert::PATIENT_REPORT
-            && let Some(r) = a.recipient_id
-        {
+        if report && let Some(r) = a.recipient_id {
             let reg = self.load_recipient(r).await?;
             let sdm = crate::recipient::messaged_sdm(&reg, now)?;
             notices.push(crate::recipient::recipient_notice(
@@ -453,7 +470,8 @@ impl App {
         let mut entry = caller.entry(self, "alert.review", Outcome::Allowed);
         entry.recipient = a.recipient_id;
         entry.record_ids = vec![alert];
-        entry.reason = Some(note.clone());
+        // A report's outcome is written to the reporter, not into the permanent log.
+        entry.reason = (!report).then(|| note.clone());
         let review = change(move |conn: Conn<'_>| {
             Box::pin(async move {
                 ehrshare_store::alert::review_alert(conn, alert, &note, reviewer, now).await

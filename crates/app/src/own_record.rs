@@ -153,6 +153,18 @@ impl App {
         Ok(names)
     }
 
+    /// The names and date of birth on a registration, for its owner's printed summary (the
+    /// read of the record that follows is audited; this shows them nothing more).
+    pub async fn own_identity(
+        &self,
+        session: &Session,
+        recipient: Uuid,
+    ) -> Result<(String, Option<String>, String), AppError> {
+        self.own_link(session, recipient).await?;
+        let r = self.load_recipient(recipient).await?.recipient;
+        Ok((r.name_en, r.name_zh, r.date_of_birth))
+    }
+
     /// The recipient's whole record, by domain (every domain listed, even when empty), for
     /// the recipient or an SDM with authority. Audited with every record shown.
     pub async fn read_own_record(

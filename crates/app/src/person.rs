@@ -208,6 +208,12 @@ impl App {
             .db()
             .recipients_of_document(d.kind.code(), &d.issuer, &d.number)
             .await?;
+        if own.is_none() && as_sdm.is_empty() {
+            // As long as for a registered document: the time says nothing.
+            let stand_in = self.stand_in_hash().await?.to_owned();
+            verify_secret(access_key.trim().to_owned(), stand_in).await;
+            return Ok(None);
+        }
         if let Some(id) = own
             && let Some(hash) = self.db().access_key_hash(id).await?
             && verify_secret(access_key.trim().to_owned(), hash).await
@@ -223,7 +229,10 @@ impl App {
                 && verify_secret(access_key.trim().to_owned(), hash).await
             {
                 let reg = self.load_recipient(recipient).await?;
-                if let Some(s) = reg.sdms.iter().find(|s| s.sdm_id == sdm) {
+                // A child's key in the hands of an SDM whose authority ended opens nothing.
+                if let Some(s) = reg.sdms.iter().find(|s| s.sdm_id == sdm)
+                    && crate::recipient::sdm_may_act_now(&reg, s, self.clock().now())?
+                {
                     return Ok(Some((
                         Channel::Sms,
                         s.phone.clone(),
@@ -528,6 +537,45 @@ impl App {
             }
         }
         Ok(Represented { own, as_sdm })
+    }
+}
+
+/// Someone a person may act for, as the portal's home lists them (issue 27, item 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActsFor {
+    pub recipient: Uuid,
+    /// Their own registration (else one they act for as SDM).
+    pub own: bool,
+    pub name_en: String,
+    pub name_zh: Option<String>,
+    /// The day a child's SDM's authority ends (the 16th birthday).
+    pub authority_ends: Option<Date>,
+}
+
+impl App {
+    /// Whom a person may act for now, named: themself first, then each person they act for.
+    pub async fn acts_for(&self, person: &PersonRow) -> Result<Vec<ActsFor>, AppError> {
+        let r = self.represented(person).await?;
+        let mut out = Vec::new();
+        let own = r.own.into_iter().map(|id| (id, None));
+        let sdm = r.as_sdm.into_iter().map(|(id, sdm)| (id, Some(sdm)));
+        for (id, sdm) in own.chain(sdm) {
+            let reg = self.load_recipient(id).await?;
+            let authority_ends = sdm
+                .and_then(|s| reg.sdms.iter().find(|x| x.sdm_id == s))
+                .and_then(|s| SdmCategory::parse(&s.category))
+                .filter(|c| c.for_children())
+                .and_then(|_| ehrshare_core::registration::parse_date(&reg.recipient.date_of_birth))
+                .map(ehrshare_core::recipient::sixteenth_birthday);
+            out.push(ActsFor {
+                recipient: id,
+                own: sdm.is_none(),
+                name_en: reg.recipient.name_en,
+                name_zh: reg.recipient.name_zh,
+                authority_ends,
+            });
+        }
+        Ok(out)
     }
 }
 

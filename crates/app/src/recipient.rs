@@ -157,10 +157,11 @@ pub(crate) enum Checked {
     /// online and by mail or fax.
     ByChannel,
     /// Online by `person`, logged in through the identity provider `issuer` that asserted
-    /// their document: verified at once if the registration is theirs (the same document, no
-    /// SDM); otherwise it waits like any online registration.
+    /// their document and `birth_date`: verified at once if the registration is theirs (the
+    /// same document and date of birth, no SDM); otherwise it waits like any online one.
     ByIdentityProvider {
         issuer: String,
+        birth_date: Option<String>,
         person: Box<ehrshare_store::person::PersonRow>,
     },
 }
@@ -206,11 +207,15 @@ impl App {
             }
         };
         let by_provider = match &checked {
-            Checked::ByIdentityProvider { issuer, person }
-                if new.sdm.is_none()
-                    && person.doc_type == new.document.kind.code()
-                    && person.doc_issuer == new.document.issuer
-                    && person.doc_number == new.document.number =>
+            Checked::ByIdentityProvider {
+                issuer,
+                birth_date,
+                person,
+            } if new.sdm.is_none()
+                && person.doc_type == new.document.kind.code()
+                && person.doc_issuer == new.document.issuer
+                && person.doc_number == new.document.number
+                && birth_date.as_deref() == Some(date_text(new.date_of_birth).as_str()) =>
             {
                 Some((issuer.clone(), person.id))
             }
@@ -269,12 +274,31 @@ impl App {
             (None, Vec::new())
         };
 
+        // The waiting registrations this one replaces, named in its audit entry (and only
+        // those: one typed meanwhile makes this insert a conflict, to try again).
+        let replaced = if active {
+            self.db()
+                .waiting_of_document(
+                    &recipient.doc_type,
+                    &recipient.doc_issuer,
+                    &recipient.doc_number,
+                )
+                .await?
+        } else {
+            Vec::new()
+        };
         let mut entry = caller.entry(self, "recipient.register", Outcome::Allowed);
         entry.recipient = Some(id);
         entry.sdm = sdm_row.as_ref().map(|s| s.sdm_id);
-        if let Some((issuer, _)) = &by_provider {
-            entry.reason = Some(format!("identity verified through {issuer}"));
-        }
+        entry.record_ids = replaced.clone();
+        entry.reason = match (&by_provider, replaced.is_empty()) {
+            (Some((issuer, _)), true) => Some(format!("identity verified through {issuer}")),
+            (Some((issuer, _)), false) => Some(format!(
+                "identity verified through {issuer}; replaces registrations waiting for verification"
+            )),
+            (None, false) => Some("replaces registrations waiting for verification".to_owned()),
+            (None, true) => None,
+        };
         // The verified person's one-time codes go to the contact they just registered.
         let code_contact = by_provider.map(|(_, person)| {
             let channel = match (new.notify_channel, &recipient.email) {
@@ -289,15 +313,7 @@ impl App {
                 for (k, f) in &throttle {
                     ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
                 }
-                if active {
-                    ehrshare_store::recipient::withdraw_pending_of_document(
-                        conn.reborrow(),
-                        &r.doc_type,
-                        &r.doc_issuer,
-                        &r.doc_number,
-                    )
-                    .await?;
-                }
+                ehrshare_store::recipient::withdraw_waiting(conn.reborrow(), &replaced).await?;
                 if let Some((person, (channel, address))) = &code_contact {
                     ehrshare_store::person::set_code_contact(
                         conn.reborrow(),
@@ -455,7 +471,7 @@ impl App {
     /// (which may run late); run by the background worker with the alert scan. Returns how
     /// many SDMs were told.
     pub async fn notify_sdm_endings(&self) -> Result<usize, AppError> {
-        use ehrshare_core::recipient::{SDM_ENDING_NOTICE_DAYS, sdm_ending_notice_due};
+        use ehrshare_core::recipient::SDM_ENDING_NOTICE_DAYS;
         let now = self.clock().now();
         let today = hong_kong_date(now);
         // Born after (today - 16 years) and by (today + the notice days - 16 years), with a
@@ -484,33 +500,53 @@ impl App {
             .await?;
         let mut told = 0;
         for (recipient, sdm_id) in candidates {
+            // One that fails (a second worker told them first) does not stop the others.
+            match self.tell_sdm_ending(recipient, sdm_id, today, now).await {
+                Ok(true) => told += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "an SDM ending notice failed"),
+            }
+        }
+        Ok(told)
+    }
+
+    async fn tell_sdm_ending(
+        &self,
+        recipient: Uuid,
+        sdm_id: Uuid,
+        today: time::Date,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, AppError> {
+        use ehrshare_core::recipient::sdm_ending_notice_due;
+        {
             let reg = self.load_recipient(recipient).await?;
             let Some(born) = parse_date(&reg.recipient.date_of_birth) else {
-                continue;
+                return Ok(false);
             };
             let Some(birthday) = sdm_ending_notice_due(born, today) else {
-                continue;
+                return Ok(false);
             };
             let Some(sdm) = reg.sdms.iter().find(|s| s.sdm_id == sdm_id) else {
-                continue;
+                return Ok(false);
             };
             let params = BTreeMap::from([("date".to_owned(), date_text(birthday))]);
-            let notices = vec![
-                recipient_notice(
-                    &reg.recipient,
-                    Some(sdm),
-                    "sdm-ending",
-                    Carries::RegistrationChange,
-                    params.clone(),
-                ),
-                recipient_notice(
+            let mut notices = vec![recipient_notice(
+                &reg.recipient,
+                Some(sdm),
+                "sdm-ending",
+                Carries::RegistrationChange,
+                params.clone(),
+            )];
+            // The child is told once, however many SDMs they have.
+            if !self.db().sdm_ending_told(recipient).await? {
+                notices.push(recipient_notice(
                     &reg.recipient,
                     None,
                     "takeover",
                     Carries::RegistrationChange,
                     params,
-                ),
-            ];
+                ));
+            }
             let caller = Caller {
                 actor: ehrshare_core::audit::Actor::system(),
                 request_id: None,
@@ -526,9 +562,8 @@ impl App {
                 })
             });
             self.audit_and_notify(entry, Some(note), notices).await?;
-            told += 1;
+            Ok(true)
         }
-        Ok(told)
     }
 
     /// A registration with its SDMs, for `caller` to see: the reading is audited first, and

@@ -56,7 +56,18 @@ fn contact_code_refused() -> AppError {
     )
 }
 
-/// A new contact waiting for its code.
+/// What an online registration answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Online {
+    /// Verified at once (through the identity provider): active, its access key sent.
+    Verified(Registration),
+    /// Received: it waits for verification, or the document was registered already; which,
+    /// the answer does not say (the notices do, to the right people).
+    Received,
+}
+
+/// A new contact waiting for its codes: one sent to it, one to the registration's mobile
+/// number on file (whose hash waits here).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct NewContact {
     recipient: Uuid,
@@ -64,6 +75,7 @@ struct NewContact {
     phone: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    confirm_hash: String,
 }
 
 fn logged_in_person(session: &Session) -> Result<&PersonRow, AppError> {
@@ -77,26 +89,33 @@ impl App {
     /// The identity provider that asserted the logged-in person's document, if one did.
     pub async fn verified_through(&self, session: &Session) -> Result<Option<String>, AppError> {
         let person = logged_in_person(session)?;
-        Ok(self.db().person_identity_issuer(person.id).await?)
+        Ok(self.db().person_identity(person.id).await?.map(|(i, _)| i))
     }
 
     /// Registers online (SPEC 3.2): anyone, or a person logged in to the portal. It waits for
-    /// the office's verification, unless `session` is a person whose document an identity
-    /// provider asserted and the registration is their own. The registrant is told either way.
+    /// the office's verification, unless `session` is a person whose document and date of
+    /// birth an identity provider asserted and the registration is their own.
+    ///
+    /// What it reveals: nothing about who is registered. A registration that waits and one
+    /// refused because the document is registered already get the same answer (`Received`);
+    /// the registrant is told the reference through the contact typed, the holder of a
+    /// registered document that someone tried to register again through the contact on file.
+    /// Each attempt counts against the client address (a lock is 429).
     pub async fn register_online(
         &self,
         caller: &Caller,
         session: Option<&Session>,
         mut input: RegistrationInput,
-    ) -> Result<Registration, AppError> {
+    ) -> Result<Online, AppError> {
         input.channel = "online".to_owned();
         let checked = match session {
             None => Checked::ByChannel,
             Some(s) => {
                 let person = logged_in_person(s)?;
-                match self.db().person_identity_issuer(person.id).await? {
-                    Some(issuer) => Checked::ByIdentityProvider {
+                match self.db().person_identity(person.id).await? {
+                    Some((issuer, birth_date)) => Checked::ByIdentityProvider {
                         issuer,
+                        birth_date,
                         person: Box::new(person.clone()),
                     },
                     None => Checked::ByChannel,
@@ -109,7 +128,7 @@ impl App {
             .iter()
             .map(|a| format!("addr:register:{a}"))
             .collect();
-        let (records, _) = self
+        let (records, locked) = self
             .throttle_gate(
                 &keys,
                 caller,
@@ -117,21 +136,72 @@ impl App {
                 "registration-throttled",
             )
             .await?;
-        let (rows, _) = self.after_failure(keys, records);
-        let reg = self.register_checked(caller, input, checked, rows).await?;
-        if reg.recipient.activated_at.is_none() {
-            let notice = crate::recipient::recipient_notice(
-                &reg.recipient,
-                reg.sdms.first(),
-                "registration-received",
-                ehrshare_core::notification::Carries::RegistrationChange,
-                BTreeMap::from([("reference".to_owned(), reg.recipient.id.to_string())]),
-            );
-            let mut entry = caller.entry(self, "recipient.register-notice", Outcome::Allowed);
-            entry.recipient = Some(reg.recipient.id);
-            self.audit_and_notify(entry, None, vec![notice]).await?;
+        if locked {
+            return Err(AppError::Throttled {
+                code: "registration-throttled",
+                message: "too many registrations from this address: try again later".to_owned(),
+                retry_after_secs: 900,
+            });
         }
-        Ok(reg)
+        let (rows, _) = self.after_failure(keys.clone(), records.clone());
+        let today = ehrshare_core::clock::hong_kong_date(self.clock().now());
+        let document = ehrshare_core::registration::NewRecipient::parse(&input, today)
+            .ok()
+            .map(|n| n.document);
+        match self.register_checked(caller, input, checked, rows).await {
+            Ok(reg) if reg.recipient.activated_at.is_some() => Ok(Online::Verified(reg)),
+            Ok(reg) => {
+                let notice = crate::recipient::recipient_notice(
+                    &reg.recipient,
+                    reg.sdms.first(),
+                    "registration-received",
+                    ehrshare_core::notification::Carries::RegistrationChange,
+                    BTreeMap::from([("reference".to_owned(), reg.recipient.id.to_string())]),
+                );
+                let mut entry = caller.entry(self, "recipient.register-notice", Outcome::Allowed);
+                entry.recipient = Some(reg.recipient.id);
+                self.audit_and_notify(entry, None, vec![notice]).await?;
+                Ok(Online::Received)
+            }
+            Err(AppError::Conflict {
+                code: "duplicate-document",
+                ..
+            }) => {
+                let mut anonymous = caller.clone();
+                anonymous.actor.kind = ActorKind::Anonymous;
+                self.record_failure(
+                    &anonymous,
+                    "recipient.register",
+                    keys,
+                    records,
+                    "duplicate-document",
+                    None,
+                )
+                .await?;
+                if let Some(d) = document
+                    && let Some(existing) = self
+                        .db()
+                        .recipient_by_document(d.kind.code(), &d.issuer, &d.number)
+                        .await?
+                {
+                    let reg = self.load_recipient(existing).await?;
+                    let now = self.clock().now();
+                    let notice = crate::recipient::recipient_notice(
+                        &reg.recipient,
+                        crate::recipient::messaged_sdm(&reg, now)?,
+                        "registration-attempt",
+                        ehrshare_core::notification::Carries::RegistrationChange,
+                        BTreeMap::new(),
+                    );
+                    let mut entry =
+                        caller.entry(self, "recipient.register-notice", Outcome::Allowed);
+                    entry.recipient = Some(existing);
+                    self.audit_and_notify(entry, None, vec![notice]).await?;
+                }
+                Ok(Online::Received)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A forgotten password, first step: the document and the access key the registration
@@ -197,8 +267,14 @@ impl App {
         let mut entry = caller.entry(self, "person.password-code", Outcome::Allowed);
         entry.actor = person_actor(Some(person.id));
         let id = challenge.id;
+        // Each request counts like a failed login (a new password clears it): the key is
+        // shown at counters, and each request texts the person.
+        let (rows, _) = self.after_failure(keys, records);
         let store = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
+                for (k, f) in &rows {
+                    ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+                }
                 if let Some(p) = &new_person {
                     ehrshare_store::person::upsert(conn.reborrow(), p).await?;
                 }
@@ -273,6 +349,9 @@ impl App {
         {
             return Err(reset_failed());
         }
+        if person.status != PersonStatus::Active {
+            return Err(reset_failed());
+        }
         let normalised = ehrshare_core::password::check(
             password,
             &self.settings().auth.password,
@@ -336,6 +415,24 @@ impl App {
             .owner_with_authority(session, caller, recipient, "recipient.contact-change")
             .await?;
         let person = logged_in_person(session)?;
+        let keys = vec![format!("contact:{}", person.id)];
+        let (records, locked) = self
+            .throttle_gate(
+                &keys,
+                caller,
+                "recipient.contact-code",
+                "contact-change-throttled",
+            )
+            .await?;
+        if locked {
+            return Err(AppError::Throttled {
+                code: "contact-change-throttled",
+                message: "too many changes of contact asked for: try again later".to_owned(),
+                retry_after_secs: 900,
+            });
+        }
+        let confirm = crate::secret::new_code()?;
+        let confirm_hash = crate::secret::token_hash(&confirm);
         let (channel, address, contact) = match kind {
             "phone" => {
                 let p = Phone::parse(value)
@@ -348,6 +445,7 @@ impl App {
                         recipient,
                         phone: Some(a),
                         email: None,
+                        confirm_hash,
                     },
                 )
             }
@@ -362,33 +460,52 @@ impl App {
                         recipient,
                         phone: None,
                         email: Some(a),
+                        confirm_hash,
                     },
                 )
             }
             _ => return Err(invalid("/kind", "invalid-kind", "phone or email")),
         };
         let reg = self.load_recipient(recipient).await?;
+        if contact.phone.as_deref() == Some(reg.recipient.phone.as_str())
+            || (contact.email.is_some() && contact.email == reg.recipient.email)
+        {
+            return Err(invalid(
+                "/value",
+                "same-contact",
+                "this is the contact on file already",
+            ));
+        }
         let payload =
             serde_json::to_string(&contact).map_err(|e| AppError::Internal(Box::new(e)))?;
         let (challenge, code) = self.challenge_for(person.id, CodeFor::Contact, Some(payload))?;
-        let notice = self.code_notice(
-            channel,
-            address,
-            &reg.recipient.language,
-            "contact-code",
-            code,
-        );
+        let language = &reg.recipient.language;
+        // A session someone else took cannot move the codes away: the mobile number on file
+        // confirms the change too.
+        let notices = vec![
+            self.code_notice(channel, address, language, "contact-code", code),
+            self.code_notice(
+                Channel::Sms,
+                reg.recipient.phone.clone(),
+                language,
+                "contact-confirm-code",
+                confirm,
+            ),
+        ];
         let mut entry = caller.entry(self, "recipient.contact-code", Outcome::Allowed);
         entry.recipient = Some(recipient);
         entry.sdm = sdm;
         let id = challenge.id;
-        let store = change(move |conn: Conn<'_>| {
-            Box::pin(
-                async move { ehrshare_store::person::insert_challenge(conn, &challenge).await },
-            )
+        let (rows, _) = self.after_failure(keys, records);
+        let store = change(move |mut conn: Conn<'_>| {
+            Box::pin(async move {
+                for (k, f) in &rows {
+                    ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+                }
+                ehrshare_store::person::insert_challenge(conn, &challenge).await
+            })
         });
-        self.audit_and_notify(entry, Some(store), vec![notice])
-            .await?;
+        self.audit_and_notify(entry, Some(store), notices).await?;
         Ok(id)
     }
 
@@ -402,6 +519,7 @@ impl App {
         recipient: Uuid,
         challenge: Uuid,
         code: &str,
+        current_code: &str,
     ) -> Result<(), AppError> {
         let now = self.clock().now();
         let sdm = self
@@ -423,7 +541,21 @@ impl App {
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok())
             .ok_or_else(contact_code_refused)?;
-        if person.id != me.id || contact.recipient != recipient {
+        let confirmed: bool = subtle::ConstantTimeEq::ct_eq(
+            crate::secret::token_hash(current_code.trim()).as_bytes(),
+            contact.confirm_hash.as_bytes(),
+        )
+        .into();
+        if person.id != me.id || contact.recipient != recipient || !confirmed {
+            let mut entry = caller.entry(self, "recipient.contact-change", Outcome::Denied);
+            entry.recipient = Some(recipient);
+            entry.denial_reason = Some("wrong-code".to_owned());
+            let count = change(move |conn: Conn<'_>| {
+                Box::pin(async move {
+                    ehrshare_store::person::count_challenge_attempt(conn, challenge).await
+                })
+            });
+            self.audit_with(entry, count).await?;
             return Err(contact_code_refused());
         }
         let reg = self.load_recipient(recipient).await?;
@@ -431,7 +563,15 @@ impl App {
         let locale = Locale::parse(&r.language).unwrap_or_default();
         let (kind, old) = match (&contact.phone, &contact.email) {
             (Some(_), _) => ("phone", Some((Channel::Sms, r.phone.clone()))),
-            _ => ("email", r.email.clone().map(|e| (Channel::Email, e))),
+            // No e-mail on file before: the phone is told.
+            _ => (
+                "email",
+                Some(
+                    r.email
+                        .clone()
+                        .map_or((Channel::Sms, r.phone.clone()), |e| (Channel::Email, e)),
+                ),
+            ),
         };
         let new = contact
             .phone

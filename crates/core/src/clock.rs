@@ -43,10 +43,8 @@ pub fn hong_kong_days(
     to: Option<Date>,
 ) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
     let start = |d: Date| d.midnight().assume_offset(HONG_KONG);
-    (
-        from.map(start),
-        to.map(|d| d.next_day().map_or(start(d) + time::Duration::DAY, start)),
-    )
+    // The last day the calendar has ends when it ends: no day after it to start.
+    (from.map(start), to.and_then(|d| d.next_day().map(start)))
 }
 
 /// A source of the current UTC time. Implementations live outside `core`.
@@ -70,6 +68,11 @@ mod tests {
             )
         );
         assert_eq!(super::hong_kong_days(None, None), (None, None));
+        assert_eq!(
+            super::hong_kong_days(None, Some(time::Date::MAX)),
+            (None, None),
+            "no overflow at the end of the calendar"
+        );
     }
 
     #[test]

@@ -208,17 +208,19 @@ pub async fn link_identity(
     account: Option<Uuid>,
     person: Option<Uuid>,
     at: OffsetDateTime,
+    birth_date: Option<&str>,
 ) -> Result<(), StoreError> {
     crate::on_conn!(conn, c => {
         sqlx::query(
-            "INSERT INTO oidc_link (issuer, subject, account_id, person_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO oidc_link (issuer, subject, account_id, person_id, created_at, \
+             birth_date) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(issuer)
         .bind(subject)
         .bind(account)
         .bind(person)
         .bind(Ts(at))
+        .bind(birth_date)
         .execute(&mut *c)
         .await?;
     });
@@ -314,15 +316,23 @@ impl Db {
     }
 
     /// The issuer of an external identity linked to a person (one that asserted their
-    /// document), if any.
-    pub async fn person_identity_issuer(&self, person: Uuid) -> Result<Option<String>, StoreError> {
+    /// document), if any, and the date of birth it asserted then.
+    pub async fn person_identity(
+        &self,
+        person: Uuid,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
         crate::on_pool!(self, pool => {
-            Ok(sqlx::query_scalar(
-                "SELECT issuer FROM oidc_link WHERE person_id = $1 ORDER BY issuer LIMIT 1",
+            let row = sqlx::query(
+                "SELECT issuer, birth_date FROM oidc_link WHERE person_id = $1 \
+                 ORDER BY issuer LIMIT 1",
             )
             .bind(person)
             .fetch_optional(pool)
-            .await?)
+            .await?;
+            Ok(match row {
+                None => None,
+                Some(r) => Some((r.try_get("issuer")?, r.try_get("birth_date")?)),
+            })
         })
     }
 

@@ -209,26 +209,22 @@ pub async fn set_preferences(
     Ok(())
 }
 
-/// Withdraws the registrations of a document still waiting for verification (one verified
-/// on the spot replaces them: a registration typed online by someone else cannot hold a
-/// person's document); returns their ids.
-pub async fn withdraw_pending_of_document(
-    conn: Conn<'_>,
-    doc_type: &str,
-    issuer: &str,
-    number: &str,
-) -> Result<Vec<Uuid>, StoreError> {
+/// Withdraws these registrations if they still wait for verification (one verified on the
+/// spot replaces them: a registration typed online by someone else cannot hold a person's
+/// document).
+pub async fn withdraw_waiting(conn: Conn<'_>, ids: &[Uuid]) -> Result<(), StoreError> {
     crate::on_conn!(conn, c => {
-        Ok(sqlx::query_scalar(
-            "UPDATE recipient SET status = 'withdrawn' WHERE doc_type = $1 AND doc_issuer = $2 \
-             AND doc_number = $3 AND status = 'pending-verification' RETURNING recipient_id",
-        )
-        .bind(doc_type)
-        .bind(issuer)
-        .bind(number)
-        .fetch_all(&mut *c)
-        .await?)
-    })
+        for id in ids {
+            sqlx::query(
+                "UPDATE recipient SET status = 'withdrawn' WHERE recipient_id = $1 \
+                 AND status = 'pending-verification'",
+            )
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        }
+    });
+    Ok(())
 }
 
 /// Records a recipient's new mobile number or e-mail address (confirmed by a code sent to it).
@@ -431,6 +427,40 @@ impl Db {
 }
 
 impl Db {
+    /// The registrations of a document waiting for verification.
+    pub async fn waiting_of_document(
+        &self,
+        doc_type: &str,
+        issuer: &str,
+        number: &str,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        crate::on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT recipient_id FROM recipient WHERE doc_type = $1 AND doc_issuer = $2 \
+                 AND doc_number = $3 AND status = 'pending-verification'",
+            )
+            .bind(doc_type)
+            .bind(issuer)
+            .bind(number)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Whether any SDM of a recipient was told already that their authority ends (the
+    /// recipient was then told to take over).
+    pub async fn sdm_ending_told(&self, recipient: Uuid) -> Result<bool, StoreError> {
+        crate::on_pool!(self, pool => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sdm_ending_notice WHERE recipient_id = $1",
+            )
+            .bind(recipient)
+            .fetch_one(pool)
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
     /// Active recipients with an SDM of `categories` not yet told that the SDM's authority
     /// ends, born in `(born_after, born_by]` (`YYYY-MM-DD`): (recipient, SDM id).
     pub async fn sdm_endings_untold(

@@ -289,6 +289,7 @@ impl App {
                             Some(account),
                             None,
                             now,
+                            None,
                         )
                         .await
                     })
@@ -343,7 +344,13 @@ impl App {
                             .ok_or("no-document-claim")?;
                         let doc = Document::parse(DocumentType::Hkid, "HK", hkid)
                             .map_err(|_| "invalid-document-claim")?;
-                        self.person_for_document(&doc, &o.issuer, subject, now)
+                        // OpenID Connect's standard claim: kept so that an online
+                        // registration is verified at once only for the same date (ADR 0021).
+                        let born = claims["birthdate"]
+                            .as_str()
+                            .and_then(ehrshare_core::registration::parse_date)
+                            .map(ehrshare_core::registration::date_text);
+                        self.person_for_document(&doc, &o.issuer, subject, now, born)
                             .await?
                     }
                 };
@@ -384,6 +391,7 @@ impl App {
         issuer: &str,
         subject: &str,
         now: OffsetDateTime,
+        birth_date: Option<String>,
     ) -> Result<PersonRow, String> {
         let store = |e: ehrshare_store::StoreError| AppError::from(e).code().to_owned();
         let existing = self
@@ -452,8 +460,16 @@ impl App {
         let insert = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 ehrshare_store::person::upsert(conn.reborrow(), &row).await?;
-                ehrshare_store::person::link_identity(conn, &issuer, &sub, None, Some(row.id), now)
-                    .await
+                ehrshare_store::person::link_identity(
+                    conn,
+                    &issuer,
+                    &sub,
+                    None,
+                    Some(row.id),
+                    now,
+                    birth_date.as_deref(),
+                )
+                .await
             })
         });
         self.audit_with(entry, insert)

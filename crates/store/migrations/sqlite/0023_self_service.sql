@@ -5,6 +5,10 @@
 ALTER TABLE login_challenge ADD COLUMN purpose TEXT NOT NULL DEFAULT 'login';
 ALTER TABLE login_challenge ADD COLUMN payload TEXT;
 
+-- The date of birth an identity provider asserted at a person's first login through it: an
+-- online registration is verified at once only when it gives the same date (ADR 0021).
+ALTER TABLE oidc_link ADD COLUMN birth_date TEXT;
+
 -- A recipient's report of a suspicious access is a case beside the alerts: the person who
 -- reported it is told the outcome.
 ALTER TABLE alert ADD COLUMN reported_by BLOB;

@@ -193,7 +193,9 @@ async fn every_json_body_refuses_an_unknown_member_by_name() {
             let url: String = path
                 .split('/')
                 .map(|part| {
-                    if part.starts_with('{') {
+                    if part == "{seq}" {
+                        "1".to_owned()
+                    } else if part.starts_with('{') {
                         uuid::Uuid::now_v7().to_string()
                     } else {
                         part.to_owned()

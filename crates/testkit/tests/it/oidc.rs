@@ -154,6 +154,7 @@ async fn a_patient_logs_in_through_the_identity_provider() {
         .unwrap();
     let mut stranger = idp.claims("iam-smart-002", now(&t));
     stranger["hkid"] = json!(stranger_hkid);
+    stranger["birthdate"] = json!("1975-05-05");
     let r = round_trip(&t, &idp, start_patient(&t).await, stranger).await;
     assert_eq!(r.status, 303, "{} {:?}", r.text(), denials(&t).await);
     let cookie = session_of(&r);
@@ -186,8 +187,8 @@ async fn a_patient_logs_in_through_the_identity_provider() {
             &body(&other_hkid),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json()["status"], "pending-verification");
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["status"], "received");
     let r = t
         .send_json(
             Some(&agent),

@@ -419,7 +419,7 @@ async fn a_patient_registers_activates_resets_the_password_and_changes_the_phone
     assert!(r.text().contains("CHEUNG Mei"), "kept");
     let fields = fields.replace("2015-03-03", "1995-03-03");
     let r = w.t.send(form("/me/register?lang=en", &fields)).await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.status, 202, "{}", r.text());
     assert!(r.text().contains("waits for verification"), "{}", r.text());
     let id =
         w.t.last_message("+85293334444", "registration-received")
@@ -544,11 +544,17 @@ async fn a_patient_registers_activates_resets_the_password_and_changes_the_phone
         .as_str()
         .unwrap()
         .to_owned();
+    let current =
+        w.t.last_message("+85293334444", "contact-confirm-code")
+            .await["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let r =
         w.t.send(page_post(
             &me,
             &format!("/me/{id}/contact/verify"),
-            &format!("challenge={challenge}&code={code}"),
+            &format!("challenge={challenge}&code={code}&current_code={current}"),
         ))
         .await;
     assert_eq!(r.status, 303, "{}", r.text());

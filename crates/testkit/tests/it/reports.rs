@@ -290,3 +290,78 @@ async fn a_record_or_a_domain_is_restricted_from_the_record_page() {
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
 }
+
+#[tokio::test]
+async fn a_report_of_a_read_refused_for_a_restriction_goes_to_the_office_alone() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    let r = w.deposit(crate::world::note("note-r")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let note = r.json()["id"].as_str().unwrap().to_owned();
+    let patient = w.patient().await;
+    let r = w
+        .post(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/restrictions", w.recipient),
+            json!({"domain": "clinical-note"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        w.get(&w.doctor, &format!("/api/v1/records/{note}"))
+            .await
+            .status,
+        404
+    );
+    let seq = w.last_entry().await.seq;
+    assert_eq!(
+        w.last_entry().await.entry.denial_reason.as_deref(),
+        Some("restricted")
+    );
+    let r = w
+        .post(
+            &patient,
+            &format!(
+                "/api/v1/me/recipients/{}/access-log/{seq}/report",
+                w.recipient
+            ),
+            json!({"words": "Why did they try to read my notes?"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The provider is shown that read as one of nothing: its report must not name the patient.
+    let alerts = w
+        .get(&w.ua, &format!("/api/v1/providers/{}/alerts", w.hcp))
+        .await;
+    assert!(
+        !entries(&alerts.json())
+            .iter()
+            .any(|a| a["rule"] == "patient-report"),
+        "{}",
+        alerts.text()
+    );
+    let po =
+        w.t.agent(Scope::Office, "office.privacy", "privacy-officer", false)
+            .await;
+    let open = w.get(&po, "/api/v1/office/alerts").await;
+    assert!(
+        entries(&open.json())
+            .iter()
+            .any(|a| a["rule"] == "patient-report" && a["entry"] == seq),
+        "{}",
+        open.text()
+    );
+    // Words with control characters are refused, nothing stored.
+    let r = w
+        .post(
+            &patient,
+            &format!(
+                "/api/v1/me/recipients/{}/access-log/{seq}/report",
+                w.recipient
+            ),
+            json!({"words": "bad\u{0}byte"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+}

@@ -59,13 +59,14 @@ async fn a_patient_registers_online_is_verified_activates_and_reads_the_record()
 
     // Registered online: it waits for verification, and says so to the registrant.
     let r = anonymous_post(&w, "/api/v1/me/registrations", online(&number, "9222 3333")).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json()["status"], "pending-verification");
-    let id = r.json()["id"].as_str().unwrap().to_owned();
-    let told =
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json(), json!({"status": "received"}), "no id, no status");
+    let id =
         w.t.last_message("+85292223333", "registration-received")
-            .await;
-    assert_eq!(told["reference"], id);
+            .await["reference"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     // No key yet: activation fails as for a wrong key.
     let r = anonymous_post(
         &w,
@@ -157,8 +158,13 @@ async fn an_online_registration_cannot_hold_another_persons_document() {
     let number = hkid("D123456");
     let before = count_recipients(&w).await;
     let r = anonymous_post(&w, "/api/v1/me/registrations", online(&number, "9444 5555")).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let pending = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.status, 202, "{}", r.text());
+    let pending =
+        w.t.last_message("+85294445555", "registration-received")
+            .await["reference"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     assert_eq!(count_recipients(&w).await, before, "pending is not active");
     // The real holder registers in person: that registration replaces the pending one.
     let office = w.t.office().await;
@@ -166,14 +172,39 @@ async fn an_online_registration_cannot_hold_another_persons_document() {
     body["channel"] = json!("in-person");
     let r = w.post(&office, "/api/v1/recipients", body).await;
     assert_eq!(r.status, 201, "{}", r.text());
+    let active = r.json()["id"].as_str().unwrap().to_owned();
     let r = w
         .get(&office, &format!("/api/v1/recipients/{pending}"))
         .await;
     assert_eq!(r.json()["status"], "withdrawn", "{}", r.text());
-    // A second online registration of an active document is a conflict.
+    let entries =
+        w.t.db
+            .connect()
+            .await
+            .audit_entries(0, 100_000)
+            .await
+            .unwrap();
+    let e = entries
+        .iter()
+        .rev()
+        .find(|e| {
+            e.entry.action == "recipient.register"
+                && e.entry.recipient.map(|r| r.to_string()) == Some(active.clone())
+        })
+        .unwrap();
+    let named: Vec<String> = e.entry.record_ids.iter().map(|i| i.to_string()).collect();
+    assert_eq!(
+        named,
+        vec![pending.clone()],
+        "the replaced registration is named"
+    );
+    // A second online registration of a registered document answers as any other: the
+    // registrant learns nothing, the holder on file is told.
     let r = anonymous_post(&w, "/api/v1/me/registrations", online(&number, "9444 5555")).await;
-    assert_eq!(r.status, 409, "{}", r.text());
-    assert_eq!(r.json()["code"], "duplicate-document");
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json(), json!({"status": "received"}));
+    w.t.last_message("+85296667777", "registration-attempt")
+        .await;
 }
 
 #[tokio::test]
@@ -186,11 +217,17 @@ async fn a_parent_registers_a_child_online_and_the_office_verifies_it() {
                          "category": "parent", "relationship_proof": "declared online by the parent",
                          "phone": "9888 1111"});
     let r = anonymous_post(&w, "/api/v1/me/registrations", body).await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id =
+        w.t.last_message("+85298881111", "registration-received")
+            .await["reference"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let office = w.t.office().await;
+    let r = w.get(&office, &format!("/api/v1/recipients/{id}")).await;
     assert_eq!(r.json()["status"], "pending-verification");
     assert_eq!(r.json()["sdms"][0]["category"], "parent");
-    let id = r.json()["id"].as_str().unwrap().to_owned();
-    let office = w.t.office().await;
     let r = w
         .post(
             &office,
@@ -327,18 +364,25 @@ async fn a_new_contact_is_confirmed_by_a_code_sent_to_it_and_the_old_one_is_told
         .await;
     assert_eq!(r.status, 422);
     let r = w
+        .post(&me, &path, json!({"kind": "phone", "value": "9123 4567"}))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "same-contact");
+    let r = w
         .post(&me, &path, json!({"kind": "phone", "value": "6777 8888"}))
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     let challenge = r.json()["challenge"].as_str().unwrap().to_owned();
     let sent = code(&w, "+85267778888", "contact-code").await;
+    // The number on file confirms it too: a session someone else took cannot move the codes.
+    let current = code(&w, "+85291234567", "contact-confirm-code").await;
 
     // A wrong code changes nothing.
     let r = w
         .post(
             &me,
             &format!("{path}/verify"),
-            json!({"challenge": challenge, "code": "000000"}),
+            json!({"challenge": challenge, "code": "000000", "current_code": current}),
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
@@ -358,16 +402,25 @@ async fn a_new_contact_is_confirmed_by_a_code_sent_to_it_and_the_old_one_is_told
                 "/api/v1/me/recipients/{}/contact/verify",
                 uuid::Uuid::now_v7()
             ),
-            json!({"challenge": challenge, "code": sent}),
+            json!({"challenge": challenge, "code": sent, "current_code": current}),
         )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
 
+    // The new contact's code alone is not enough.
     let r = w
         .post(
             &me,
             &format!("{path}/verify"),
-            json!({"challenge": challenge, "code": sent}),
+            json!({"challenge": challenge, "code": sent, "current_code": "000000"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = w
+        .post(
+            &me,
+            &format!("{path}/verify"),
+            json!({"challenge": challenge, "code": sent, "current_code": current}),
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
@@ -385,7 +438,7 @@ async fn a_new_contact_is_confirmed_by_a_code_sent_to_it_and_the_old_one_is_told
         .post(
             &me,
             &format!("{path}/verify"),
-            json!({"challenge": challenge, "code": sent}),
+            json!({"challenge": challenge, "code": sent, "current_code": current}),
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());

@@ -274,6 +274,9 @@ struct PersonLine {
     id: Uuid,
     /// The message id that says who it is: oneself or a person one acts for.
     relation: &'static str,
+    name: String,
+    /// For a child one acts for: the day the authority ends.
+    ends: String,
 }
 
 #[derive(Template)]
@@ -283,34 +286,39 @@ struct HomePage {
     all_locales: [Locale; 2],
     csrf_token: String,
     people: Vec<PersonLine>,
+    /// `?done=password` after a new password.
+    done: Option<&'static str>,
 }
 
-/// `GET /me`: whom the person may act for, and where to go.
+/// `GET /me`: whom the person may act for (to switch between them), and where to go.
 pub async fn home(
     State(app): State<App>,
     Extension(locale): Extension<Locale>,
     user: PatientUser,
+    axum::extract::Query(q): axum::extract::Query<Done>,
 ) -> Result<Html<String>, HttpError> {
     let person = person_of(&user.session.subject).ok_or(HttpError(AppError::NotFound))?;
-    let r = app.represented(person).await?;
-    let mut people = Vec::new();
-    if let Some(own) = r.own {
-        people.push(PersonLine {
-            id: own,
-            relation: "me-self",
-        });
-    }
-    for (recipient, _) in r.as_sdm {
-        people.push(PersonLine {
-            id: recipient,
-            relation: "me-represented",
-        });
-    }
+    let people = app
+        .acts_for(person)
+        .await?
+        .into_iter()
+        .map(|a| PersonLine {
+            id: a.recipient,
+            relation: if a.own { "me-self" } else { "me-represented" },
+            name: match (locale, a.name_zh) {
+                (Locale::ZhHk, Some(zh)) => format!("{zh} ({})", a.name_en),
+                (_, Some(zh)) => format!("{} ({zh})", a.name_en),
+                (_, None) => a.name_en,
+            },
+            ends: a.authority_ends.map(|d| d.to_string()).unwrap_or_default(),
+        })
+        .collect();
     let page = HomePage {
         locale,
         all_locales: super::ALL_LOCALES,
         csrf_token: user.session.csrf_token.clone().unwrap_or_default(),
         people,
+        done: (q.done.as_deref() == Some("password")).then_some("me-password-set"),
     };
     Ok(Html(crate::render::render_template(&page)?))
 }

@@ -82,11 +82,17 @@ pub struct ChallengeView {
 }
 
 /// The second step.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     pub challenge: Uuid,
     pub code: String,
+}
+
+impl std::fmt::Debug for VerifyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyBody")
+    }
 }
 
 /// Whom the logged-in person may act for.

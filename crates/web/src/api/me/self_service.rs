@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ehrshare_app::App;
+use ehrshare_app::self_service::Online;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -27,8 +28,8 @@ use crate::session::{Anonymous, LoggedIn, PersonSession};
     tag = "me",
     request_body = RegistrationBody,
     responses(
-        (status = 201, description = "Registered: `status` is `pending-verification`, or `active` when verified through iAM Smart", body = RecipientView),
-        (status = 409, description = "`duplicate-document`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 201, description = "Verified through iAM Smart: active, the access key sent", body = RecipientView),
+        (status = 202, description = "Received: it waits for verification (the reference goes to the contact given), or the document is registered already (its holder is told); the answer does not say which", body = ReceivedView),
         (status = 422, description = "Invalid fields, or the age and capacity rules (`sdm-required-for-child`, ...)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "`registration-throttled`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
     )
@@ -49,10 +50,27 @@ pub async fn register(
     if let Some(s) = &session {
         caller.actor = s.actor();
     }
-    let reg = app
+    match app
         .register_online(&caller, session.as_ref(), body.into())
-        .await?;
-    Ok((StatusCode::CREATED, Json(RecipientView::from(reg))))
+        .await?
+    {
+        Online::Verified(reg) => {
+            Ok((StatusCode::CREATED, Json(RecipientView::from(reg))).into_response())
+        }
+        Online::Received => Ok((
+            StatusCode::ACCEPTED,
+            Json(ReceivedView {
+                status: "received".to_owned(),
+            }),
+        )
+            .into_response()),
+    }
+}
+
+/// An online registration received (`status` is `received`).
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+pub struct ReceivedView {
+    pub status: String,
 }
 
 /// A forgotten password: the document and the access key.
@@ -169,7 +187,7 @@ pub struct ContactBody {
 }
 
 /// `POST /api/v1/me/recipients/{id}/contact`: a new mobile number or e-mail address, first
-/// step; a code goes to the new contact.
+/// step; a code goes to the new contact, and another to the mobile number on file.
 #[utoipa::path(
     post,
     path = "/api/v1/me/recipients/{id}/contact",
@@ -180,7 +198,7 @@ pub struct ContactBody {
         (status = 202, description = "A code was sent to the new contact", body = ChallengeView),
         (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "Not a recipient the person acts for", body = crate::error::ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid-phone`, `invalid-email`, `invalid-kind`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid-phone`, `invalid-email`, `invalid-kind`, `same-contact`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub async fn begin_contact(
@@ -195,12 +213,19 @@ pub async fn begin_contact(
     Ok((StatusCode::ACCEPTED, Json(ChallengeView { challenge })))
 }
 
-/// The code that was sent to the new contact.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// The codes: the one sent to the new contact, and the one sent to the mobile number on file.
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactCodeBody {
     pub challenge: Uuid,
     pub code: String,
+    pub current_code: String,
+}
+
+impl std::fmt::Debug for ContactCodeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ContactCodeBody")
+    }
 }
 
 /// `POST /api/v1/me/recipients/{id}/contact/verify`: the code; the registration takes the new
@@ -223,7 +248,14 @@ pub async fn verify_contact(
     Path(id): Path<Uuid>,
     ApiJson(body): ApiJson<ContactCodeBody>,
 ) -> Result<StatusCode, HttpError> {
-    app.finish_contact_change(&session, &caller, id, body.challenge, &body.code)
-        .await?;
+    app.finish_contact_change(
+        &session,
+        &caller,
+        id,
+        body.challenge,
+        &body.code,
+        &body.current_code,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

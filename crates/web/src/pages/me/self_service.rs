@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, Response};
 use axum::{Extension, Form};
 use ehrshare_app::person::DocumentLogin;
+use ehrshare_app::self_service::Online;
 use ehrshare_app::{App, AppError};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -133,8 +134,8 @@ pub async fn register_form(
 struct RegisteredPage {
     locale: Locale,
     all_locales: [Locale; 2],
-    reference: Uuid,
-    active: bool,
+    /// The registration, when it is active at once (otherwise its reference is sent).
+    reference: Option<Uuid>,
 }
 
 /// `POST /me/register`: registered online; the answer says whether it waits for verification.
@@ -202,15 +203,18 @@ pub async fn register(
         .register_online(&caller, session.0.as_ref(), input)
         .await
     {
-        Ok(reg) => {
+        Ok(done) => {
+            let (status, reference) = match done {
+                Online::Verified(reg) => (StatusCode::CREATED, Some(reg.recipient.id)),
+                Online::Received => (StatusCode::ACCEPTED, None),
+            };
             let page = RegisteredPage {
                 locale,
                 all_locales: crate::pages::ALL_LOCALES,
-                reference: reg.recipient.id,
-                active: reg.recipient.activated_at.is_some(),
+                reference,
             };
             Ok(form_again(
-                StatusCode::CREATED,
+                status,
                 Html(crate::render::render_template(&page)?),
             ))
         }
@@ -577,12 +581,21 @@ pub async fn change_contact(
     }
 }
 
-/// The code sent to the new contact.
-#[derive(Debug, Deserialize)]
+/// The codes sent to the new contact and to the mobile number on file (`Debug` shows
+/// neither).
+#[derive(Deserialize)]
 pub struct ContactCodeForm {
     challenge: Uuid,
     #[serde(default)]
     code: String,
+    #[serde(default)]
+    current_code: String,
+}
+
+impl std::fmt::Debug for ContactCodeForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ContactCodeForm")
+    }
 }
 
 /// `POST /me/{recipient}/contact/verify`: the registration takes the new contact.
@@ -600,6 +613,7 @@ pub async fn verify_contact(
             recipient,
             form.challenge,
             &form.code,
+            &form.current_code,
         )
         .await
     {
