@@ -60,7 +60,7 @@ fn contact_code_refused() -> AppError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Online {
     /// Verified at once (through the identity provider): active, its access key sent.
-    Verified(Registration),
+    Verified(Box<Registration>),
     /// Received: it waits for verification, or the document was registered already; which,
     /// the answer does not say (the notices do, to the right people).
     Received,
@@ -149,7 +149,7 @@ impl App {
             .ok()
             .map(|n| n.document);
         match self.register_checked(caller, input, checked, rows).await {
-            Ok(reg) if reg.recipient.activated_at.is_some() => Ok(Online::Verified(reg)),
+            Ok(reg) if reg.recipient.activated_at.is_some() => Ok(Online::Verified(Box::new(reg))),
             Ok(reg) => {
                 let notice = crate::recipient::recipient_notice(
                     &reg.recipient,

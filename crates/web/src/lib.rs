@@ -18,6 +18,7 @@ pub mod oauth;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 pub mod pages;
+pub mod pdf;
 pub mod qr;
 pub mod ratelimit;
 mod render;

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use time::Duration;
 
 use crate::world::{
-    both_regimes, condition, log_in, log_in_with, note, register, sign_in, with_kind, world,
+    both_regimes, condition, log_in, log_in_with, medication, note, register, sign_in, with_kind,
+    world,
 };
 
 fn dated_condition(id: &str, date: &str) -> Value {
@@ -571,4 +572,57 @@ async fn the_owner_chooses_how_notices_come_and_is_told_by_the_old_and_new_chann
 
     // Nobody else.
     assert_eq!(w.get(&w.doctor, &path).await.status, 404);
+}
+
+/// Issue 27, item 2: the PDF summary, read back by `pdftotext` (poppler, which `.ci/run` and
+/// `scripts/test` install): the patient's Chinese name and each record's headline are there
+/// as text; it is audited like any read of one's record.
+#[tokio::test]
+async fn the_pdf_summary_has_the_chinese_name_and_every_headline() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    assert_eq!(w.deposit(condition("dx-pdf")).await.status, 201);
+    assert_eq!(w.deposit(medication("rx-pdf")).await.status, 201);
+    let patient = w.patient().await;
+    let path = format!(
+        "/api/v1/me/recipients/{}/record/pdf?lang=zh-HK",
+        w.recipient
+    );
+    let r = w.get(&patient, &path).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), "application/pdf");
+    assert_eq!(r.header("cache-control"), "no-store");
+    let e = w.last_entry().await.entry;
+    assert_eq!(e.reason.as_deref(), Some("self"));
+    assert_eq!(e.record_ids.len(), 2, "every record in it is named");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("summary.pdf");
+    std::fs::write(&file, &r.body).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for wanted in [
+        "陳大文",
+        "CHAN Tai Man",
+        "醫健通紀錄摘要",
+        "Asthma",
+        "Salbutamol inhaler",
+    ] {
+        assert!(text.contains(wanted), "{wanted} in {text}");
+    }
+    // Nobody else's, and a staff session gets nothing.
+    let r = w.get(&w.doctor, &path).await;
+    assert_eq!(r.status, 404);
+    let other = format!("/api/v1/me/recipients/{}/record/pdf", uuid::Uuid::now_v7());
+    assert_eq!(w.get(&patient, &other).await.status, 404);
 }

@@ -631,3 +631,7 @@ me-contact-current-code = The code sent to the mobile number on file
 problem-same-contact = This is the contact on file already.
 problem-reviewer-is-reported = A report of your own access is reviewed by someone else.
 problem-contact-change-throttled = Too many changes of contact were asked for: try again later.
+me-pdf-title = eHealth record summary
+me-pdf-printed = Printed
+me-pdf-footer = Printed from My eHealth (ehrshare). Every record's full text, versions and source are in the portal and in the FHIR download.
+me-record-pdf = Download a PDF summary

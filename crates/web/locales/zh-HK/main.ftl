@@ -631,3 +631,7 @@ me-contact-current-code = 傳送至現有手提電話號碼的編碼
 problem-same-contact = 這已是登記的聯絡資料。
 problem-reviewer-is-reported = 舉報你本人查閱的個案須由其他人審查。
 problem-contact-change-throttled = 更改聯絡資料的要求過多：請稍後再試。
+me-pdf-title = 醫健通紀錄摘要
+me-pdf-printed = 列印時間
+me-pdf-footer = 由我的醫健通（ehrshare）列印。每項紀錄的全文、版本及來源，可在網站及 FHIR 下載中查閱。
+me-record-pdf = 下載 PDF 摘要

@@ -247,6 +247,7 @@ pub fn routes() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::record::record))
         .routes(routes!(me::record::record_detail))
         .routes(routes!(me::record::record_bundle))
+        .routes(routes!(me::record::record_pdf))
         .routes(routes!(me::record::sharing))
         .routes(routes!(
             me::record::preferences,

@@ -3,6 +3,7 @@
 //! record with its provider, clinical date and versions, and the whole record as a FHIR
 //! `collection` Bundle to keep.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -219,6 +220,81 @@ pub async fn record_bundle(
             ),
         ],
         bundle.to_string(),
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/me/recipients/{id}/record/pdf`: a printable summary of one's whole record:
+/// the names (Chinese and English), then each domain's records with their headline, date
+/// and provider, in the language asked for (audited as a read of every record in it).
+#[utoipa::path(get, path = "/api/v1/me/recipients/{id}/record/pdf", tag = "me",
+    params(("id" = Uuid, Path, description = "Recipient id")),
+    responses((status = 200, description = "A PDF summary", content_type = "application/pdf"),
+              (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 404, description = "Not oneself nor represented", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
+pub async fn record_pdf(
+    State(app): State<App>,
+    Extension(locale): Extension<crate::i18n::Locale>,
+    LoggedIn { session, caller }: LoggedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Response, HttpError> {
+    use crate::i18n::{Locale, PortalLocale};
+    use crate::pdf::Line;
+    let (name_en, name_zh, born) = app.own_identity(&session, id).await?;
+    let domains = app.read_own_record(&session, &caller, id).await?;
+    let now = ehrshare_core::clock::in_hong_kong(app.clock().now());
+    let mut lines = vec![
+        Line::title(locale.t("me-pdf-title")),
+        Line::heading(match &name_zh {
+            Some(zh) => format!("{zh} {name_en}"),
+            None => name_en.clone(),
+        }),
+        Line::body(format!("{}: {born}", locale.t("hcp-patient-dob"))),
+        Line::body(format!(
+            "{}: {:04}-{:02}-{:02} {:02}:{:02}",
+            locale.t("me-pdf-printed"),
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute()
+        )),
+    ];
+    for (domain, records) in domains {
+        if records.is_empty() {
+            continue;
+        }
+        lines.push(Line::heading(match locale {
+            Locale::ZhHk => domain.name_zh(),
+            Locale::En => domain.name_en(),
+        }));
+        for r in records {
+            let provider = match locale {
+                Locale::ZhHk => r.provider.1,
+                Locale::En => r.provider.0,
+            };
+            lines.push(Line::body(format!(
+                "{}{}  ({provider})",
+                r.clinical_date
+                    .map(|d| format!("{d}  "))
+                    .unwrap_or_default(),
+                r.headline
+            )));
+        }
+    }
+    lines.push(Line::body(""));
+    lines.push(Line::body(locale.t("me-pdf-footer")));
+    let pdf = crate::pdf::render(&lines);
+    Ok((
+        [
+            (CONTENT_TYPE, "application/pdf".to_owned()),
+            (CACHE_CONTROL, "no-store".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"ehealth-summary-{id}.pdf\""),
+            ),
+        ],
+        pdf,
     )
         .into_response())
 }

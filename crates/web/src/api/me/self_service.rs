@@ -55,7 +55,7 @@ pub async fn register(
         .await?
     {
         Online::Verified(reg) => {
-            Ok((StatusCode::CREATED, Json(RecipientView::from(reg))).into_response())
+            Ok((StatusCode::CREATED, Json(RecipientView::from(*reg))).into_response())
         }
         Online::Received => Ok((
             StatusCode::ACCEPTED,
