@@ -57,7 +57,7 @@ test("a patient logs in and the patient portal's pages fit a phone screen", asyn
   await page.goto(`${url}${record.replace(/record$/, 'settings')}?lang=en`);
   await page.getByRole('button', { name: 'Send me a code to set a new password' }).click();
   await page.getByLabel('One-time code').fill(suite.server.loginCode('91000000', 'password-code'));
-  await page.getByLabel('New password').fill(PASSWORD);
+  await page.getByLabel('New password', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Set the password' }).click();
   await page.waitForURL(/\/me\?done=password$/);
   // A staff page is not the patient's.
