@@ -568,3 +568,151 @@ async fn a_patient_registers_activates_resets_the_password_and_changes_the_phone
     assert!(r.text().contains("the old one was told"), "{}", r.text());
     w.t.last_message("+85293334444", "contact-changed").await;
 }
+
+/// Every page and API of `/me` refuses staff sessions, and the patient's session reaches no
+/// staff page or API; no `/me` page can be framed or cached, and none changes anything on a
+/// cross-site post (issue 27's acceptance).
+#[tokio::test]
+async fn every_me_route_refuses_staff_and_every_staff_route_refuses_patients() {
+    let w = world().await;
+    let patient = w.patient().await;
+    let r = w.recipient.clone();
+    let seq = 1;
+    // The API, from the OpenAPI document: every operation on a recipient under /api/v1/me.
+    let doc = w.t.get("/api/v1/openapi.json").await.json();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/api/v1/me/recipients/") {
+            continue;
+        }
+        let url = path
+            .replace("{id}", &r)
+            .replace("{seq}", &seq.to_string())
+            .replace("{record}", &uuid::Uuid::now_v7().to_string())
+            .replace("{message}", &uuid::Uuid::now_v7().to_string())
+            .replace("{consent}", &uuid::Uuid::now_v7().to_string())
+            .replace("{hcp}", &uuid::Uuid::now_v7().to_string())
+            .replace("{restriction}", &uuid::Uuid::now_v7().to_string());
+        for method in item.as_object().unwrap().keys() {
+            let before = w.audit_count().await;
+            let res =
+                w.t.send_json(
+                    Some(&w.doctor),
+                    Request::builder()
+                        .method(method.to_uppercase().as_str())
+                        .uri(&url),
+                    &json!({}),
+                )
+                .await;
+            assert!(
+                matches!(res.status.as_u16(), 404 | 400 | 422),
+                "{method} {url} with a staff session: {} {}",
+                res.status,
+                res.text()
+            );
+            assert_ne!(res.status, 200);
+            if res.status == 404 {
+                assert_eq!(
+                    w.audit_count().await,
+                    before,
+                    "{method} {url}: nothing logged"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked} operations");
+    // The patient's session on staff APIs: nothing.
+    for path in [
+        format!("/api/v1/recipients/{r}/summary"),
+        format!("/api/v1/recipients/{r}"),
+        format!("/api/v1/providers/{}/alerts", w.hcp),
+        "/api/v1/office/alerts".to_owned(),
+        "/api/v1/office/print-queue".to_owned(),
+    ] {
+        let res = w.get(&patient, &path).await;
+        assert!(
+            matches!(res.status.as_u16(), 401 | 403 | 404),
+            "{path}: {} {}",
+            res.status,
+            res.text()
+        );
+    }
+
+    // The pages.
+    let pages = [
+        "/me".to_owned(),
+        format!("/me/{r}/record"),
+        format!("/me/{r}/sharing"),
+        format!("/me/{r}/access-log"),
+        format!("/me/{r}/scan"),
+        format!("/me/{r}/access-key"),
+        format!("/me/{r}/settings"),
+        format!("/me/{r}/inbox"),
+        format!("/me/{r}/restrictions"),
+    ];
+    for page in &pages {
+        let res = w.t.send(page_get(&w.doctor, page)).await;
+        assert_eq!(res.status, 303, "{page} with a staff session");
+        assert_eq!(res.header("location"), "/me/login", "{page}");
+        let res = w.t.send(page_get(&patient, page)).await;
+        assert_eq!(res.status, 200, "{page}: {}", res.text());
+        assert_eq!(res.header("cache-control"), "no-store", "{page}");
+        assert!(
+            res.header("content-security-policy")
+                .contains("frame-ancestors 'none'"),
+            "{page}"
+        );
+        assert_eq!(res.header("x-frame-options"), "DENY", "{page}");
+    }
+    for page in ["/hcp", "/hcp/patients", "/hcp/access-log", "/hcp/alerts"] {
+        let res = w.t.send(page_get(&patient, page)).await;
+        assert_eq!(res.status, 303, "{page} with a patient's session");
+        assert!(res.header("location").starts_with("/hcp/login"), "{page}");
+    }
+    // A cross-site post changes nothing: without the session's token, and from another origin.
+    let posts = [
+        (format!("/me/{r}/settings"), "channel=email&language=en"),
+        (format!("/me/{r}/restrictions"), "domain=allergy"),
+        (format!("/me/{r}/access-key"), ""),
+        (format!("/me/{r}/contact"), "kind=phone&value=6123+0000"),
+        (
+            format!("/me/{r}/consents"),
+            "hcp=00000000-0000-0000-0000-000000000000",
+        ),
+        (format!("/me/{r}/access-log/1/report"), "words=x"),
+        ("/me/password/code".to_owned(), ""),
+        ("/me/logout".to_owned(), ""),
+    ];
+    let before = w.audit_count().await;
+    for (path, fields) in &posts {
+        let res =
+            w.t.send(
+                Request::post(path.as_str())
+                    .header("cookie", &patient.cookie)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(fields.to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(res.status, 403, "{path} without the token: {}", res.text());
+        let res =
+            w.t.send(
+                Request::post(path.as_str())
+                    .header("cookie", &patient.cookie)
+                    .header("origin", "https://evil.example")
+                    .header("sec-fetch-site", "cross-site")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(format!("csrf_token={}&{fields}", patient.csrf)))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(res.status, 403, "{path} from another site: {}", res.text());
+    }
+    assert_eq!(w.audit_count().await, before, "nothing happened");
+    assert_eq!(
+        w.get(&patient, "/api/v1/me").await.status,
+        200,
+        "still logged in"
+    );
+}
