@@ -510,6 +510,7 @@ impl App {
         Ok(told)
     }
 
+    /// One SDM's notice (and the child's, if not sent before); whether it was sent.
     async fn tell_sdm_ending(
         &self,
         recipient: Uuid,
@@ -518,52 +519,50 @@ impl App {
         now: time::OffsetDateTime,
     ) -> Result<bool, AppError> {
         use ehrshare_core::recipient::sdm_ending_notice_due;
-        {
-            let reg = self.load_recipient(recipient).await?;
-            let Some(born) = parse_date(&reg.recipient.date_of_birth) else {
-                return Ok(false);
-            };
-            let Some(birthday) = sdm_ending_notice_due(born, today) else {
-                return Ok(false);
-            };
-            let Some(sdm) = reg.sdms.iter().find(|s| s.sdm_id == sdm_id) else {
-                return Ok(false);
-            };
-            let params = BTreeMap::from([("date".to_owned(), date_text(birthday))]);
-            let mut notices = vec![recipient_notice(
+        let reg = self.load_recipient(recipient).await?;
+        let Some(born) = parse_date(&reg.recipient.date_of_birth) else {
+            return Ok(false);
+        };
+        let Some(birthday) = sdm_ending_notice_due(born, today) else {
+            return Ok(false);
+        };
+        let Some(sdm) = reg.sdms.iter().find(|s| s.sdm_id == sdm_id) else {
+            return Ok(false);
+        };
+        let params = BTreeMap::from([("date".to_owned(), date_text(birthday))]);
+        let mut notices = vec![recipient_notice(
+            &reg.recipient,
+            Some(sdm),
+            "sdm-ending",
+            Carries::RegistrationChange,
+            params.clone(),
+        )];
+        // The child is told once, however many SDMs they have.
+        if !self.db().sdm_ending_told(recipient).await? {
+            notices.push(recipient_notice(
                 &reg.recipient,
-                Some(sdm),
-                "sdm-ending",
+                None,
+                "takeover",
                 Carries::RegistrationChange,
-                params.clone(),
-            )];
-            // The child is told once, however many SDMs they have.
-            if !self.db().sdm_ending_told(recipient).await? {
-                notices.push(recipient_notice(
-                    &reg.recipient,
-                    None,
-                    "takeover",
-                    Carries::RegistrationChange,
-                    params,
-                ));
-            }
-            let caller = Caller {
-                actor: ehrshare_core::audit::Actor::system(),
-                request_id: None,
-                client_addr: None,
-            };
-            let mut entry = caller.entry(self, "recipient.sdm-ending-notice", Outcome::Allowed);
-            entry.recipient = Some(recipient);
-            entry.sdm = Some(sdm_id);
-            let note = change(move |conn: Conn<'_>| {
-                Box::pin(async move {
-                    ehrshare_store::recipient::note_sdm_ending_notice(conn, recipient, sdm_id, now)
-                        .await
-                })
-            });
-            self.audit_and_notify(entry, Some(note), notices).await?;
-            Ok(true)
+                params,
+            ));
         }
+        let caller = Caller {
+            actor: ehrshare_core::audit::Actor::system(),
+            request_id: None,
+            client_addr: None,
+        };
+        let mut entry = caller.entry(self, "recipient.sdm-ending-notice", Outcome::Allowed);
+        entry.recipient = Some(recipient);
+        entry.sdm = Some(sdm_id);
+        let note = change(move |conn: Conn<'_>| {
+            Box::pin(async move {
+                ehrshare_store::recipient::note_sdm_ending_notice(conn, recipient, sdm_id, now)
+                    .await
+            })
+        });
+        self.audit_and_notify(entry, Some(note), notices).await?;
+        Ok(true)
     }
 
     /// A registration with its SDMs, for `caller` to see: the reading is audited first, and

@@ -238,6 +238,18 @@ async fn a_parent_reads_the_childs_record_until_the_sixteenth_birthday() {
         .unwrap()
         .to_owned();
     let parent = log_in_with(&w, parent_doc.clone(), &key, "+85261000001").await;
+    // The portal's home names whom the parent acts for, and when that ends (item 7).
+    let home =
+        w.t.send(ehrshare_testkit::page_get(&parent, "/me?lang=en"))
+            .await;
+    assert_eq!(home.status, 200, "{}", home.text());
+    assert!(home.text().contains("WONG Siu Ming"), "{}", home.text());
+    assert!(
+        home.text().contains("ends on 2026-01-20"),
+        "{}",
+        home.text()
+    );
+    assert!(home.text().contains(&format!("/me/{child}/record")));
     let own = format!("/api/v1/me/recipients/{child}/record");
     let r = w.get(&parent, &own).await;
     assert_eq!(r.status, 200, "{}", r.text());
