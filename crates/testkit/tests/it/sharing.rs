@@ -2274,6 +2274,7 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "DROP TABLE consent_receipt",
             "ALTER TABLE login_challenge DROP COLUMN purpose",
             "ALTER TABLE login_challenge DROP COLUMN payload",
+            "ALTER TABLE oidc_link DROP COLUMN birth_date",
             "DROP INDEX alert_recipient",
             "ALTER TABLE alert DROP COLUMN reported_by",
             "DROP TABLE sdm_ending_notice",
