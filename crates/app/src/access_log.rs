@@ -11,6 +11,7 @@ use ehrshare_core::alert::AlertStatus;
 use ehrshare_core::audit::{AuditEntry, Outcome};
 pub use ehrshare_store::alert::AlertRow as Alert;
 use ehrshare_store::alert::AlertRow;
+pub use ehrshare_store::alert::PATIENT_REPORT;
 pub use ehrshare_store::audit::{AuditFilter, AuditSearch, LogNarrowing};
 use ehrshare_store::{Conn, change};
 use uuid::Uuid;
@@ -440,7 +441,15 @@ impl App {
         }
         let reviewer = session.account().map(|acc| acc.id);
         let report = a.rule == ehrshare_store::alert::PATIENT_REPORT;
-        // Nobody concludes a report of their own access.
+        // A patient's report is concluded by the office, which the provider answers to: its
+        // user administrators see it, but neither they nor the user reported close it.
+        if report && !is_privacy_officer(session) {
+            return Err(AppError::Forbidden {
+                code: "report-for-the-office",
+                message: "a patient's report is reviewed by the eHR Office's privacy officers"
+                    .to_owned(),
+            });
+        }
         if report && reviewer.is_some() && reviewer == a.account_id {
             return Err(AppError::Forbidden {
                 code: "reviewer-is-reported",

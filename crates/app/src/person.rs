@@ -141,9 +141,10 @@ impl App {
     }
 
     /// The challenge `id` and its person, if `code` answers it for `purpose` now (unused,
-    /// unexpired, fewer than five wrong tries). Otherwise the try is counted and audited as a
-    /// refused `action`, and `refused` is the answer, whatever the reason. The caller still
-    /// marks the challenge used in its own transaction (`store::person::use_challenge`).
+    /// unexpired, one of its five tries left: every answer spends one). Otherwise the refusal
+    /// is audited as a refused `action`, and `refused` is the answer, whatever the reason. The
+    /// caller still marks the challenge used in its own transaction
+    /// (`store::person::use_challenge`).
     pub(crate) async fn answer_challenge(
         &self,
         caller: &Caller,
@@ -159,9 +160,9 @@ impl App {
             .challenge(id)
             .await?
             .filter(|c| c.purpose == purpose.code());
-        let good = ch.as_ref().is_some_and(|c| {
-            c.used_at.is_none() && now < c.expires_at && c.attempts < MAX_CODE_ATTEMPTS
-        });
+        // Every answer spends a try first, in one statement (see `take_challenge_try`).
+        let fresh = ch.as_ref().is_some_and(|c| now < c.expires_at)
+            && self.db().take_challenge_try(id, MAX_CODE_ATTEMPTS).await?;
         let matches = ch.as_ref().is_some_and(|c| {
             subtle::ConstantTimeEq::ct_eq(
                 token_hash(code.trim()).as_bytes(),
@@ -173,24 +174,19 @@ impl App {
             Some(c) => self.db().person(c.person_id).await?,
             None => None,
         };
-        match (ch, person, good, matches) {
+        match (ch, person, fresh, matches) {
             (Some(c), Some(p), true, true) => Ok((c, p)),
-            (_, _, good, _) => {
+            (_, _, fresh, _) => {
                 let mut entry = caller.entry(self, action, Outcome::Denied);
                 entry.denial_reason = Some(
-                    if good {
+                    if fresh {
                         "wrong-code"
                     } else {
                         "code-expired-or-used"
                     }
                     .to_owned(),
                 );
-                let count = change(move |conn: Conn<'_>| {
-                    Box::pin(async move {
-                        ehrshare_store::person::count_challenge_attempt(conn, id).await
-                    })
-                });
-                self.audit_with(entry, count).await?;
+                self.audit(entry).await?;
                 Err(refused)
             }
         }

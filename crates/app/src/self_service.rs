@@ -66,6 +66,30 @@ pub enum Online {
     Received,
 }
 
+/// Where a registration's notices go, as typed: the SDM's phone for one an SDM registers,
+/// else the person's channel (e-mail or post when chosen and given, otherwise SMS).
+fn typed_contact(n: &ehrshare_core::registration::NewRecipient) -> (Channel, String) {
+    use ehrshare_core::notification::{Carries, channel_for};
+    if let Some(s) = &n.sdm {
+        return (Channel::Sms, s.phone.as_str().to_owned());
+    }
+    match channel_for(
+        n.notify_channel,
+        Carries::RegistrationChange,
+        n.email.is_some(),
+    ) {
+        Channel::Email => (
+            Channel::Email,
+            n.email
+                .as_ref()
+                .map(|e| e.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        Channel::Post => (Channel::Post, n.address.clone().unwrap_or_default()),
+        _ => (Channel::Sms, n.phone.as_str().to_owned()),
+    }
+}
+
 /// A new contact waiting for its codes: one sent to it, one to the registration's mobile
 /// number on file (whose hash waits here).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -145,22 +169,27 @@ impl App {
         }
         let (rows, _) = self.after_failure(keys.clone(), records.clone());
         let today = ehrshare_core::clock::hong_kong_date(self.clock().now());
-        let document = ehrshare_core::registration::NewRecipient::parse(&input, today)
-            .ok()
-            .map(|n| n.document);
+        let parsed = ehrshare_core::registration::NewRecipient::parse(&input, today).ok();
+        // The contact typed hears the same words whether the registration was stored or the
+        // document was registered already: no reference, nothing that tells them apart.
+        let received = parsed.as_ref().map(|n| {
+            let (channel, address) = typed_contact(n);
+            Notice {
+                recipient: None,
+                address,
+                channel,
+                template: "registration-received".to_owned(),
+                params: BTreeMap::new(),
+                locale: n.language,
+            }
+        });
         match self.register_checked(caller, input, checked, rows).await {
             Ok(reg) if reg.recipient.activated_at.is_some() => Ok(Online::Verified(Box::new(reg))),
             Ok(reg) => {
-                let notice = crate::recipient::recipient_notice(
-                    &reg.recipient,
-                    reg.sdms.first(),
-                    "registration-received",
-                    ehrshare_core::notification::Carries::RegistrationChange,
-                    BTreeMap::from([("reference".to_owned(), reg.recipient.id.to_string())]),
-                );
                 let mut entry = caller.entry(self, "recipient.register-notice", Outcome::Allowed);
                 entry.recipient = Some(reg.recipient.id);
-                self.audit_and_notify(entry, None, vec![notice]).await?;
+                self.audit_and_notify(entry, None, received.into_iter().collect())
+                    .await?;
                 Ok(Online::Received)
             }
             Err(AppError::Conflict {
@@ -178,26 +207,32 @@ impl App {
                     None,
                 )
                 .await?;
-                if let Some(d) = document
+                let mut notices: Vec<Notice> = received.into_iter().collect();
+                // The holder on file is told only when verified: a waiting registration's
+                // contact is whoever typed it.
+                let mut about = None;
+                if let Some(d) = parsed.as_ref().map(|n| &n.document)
                     && let Some(existing) = self
                         .db()
                         .recipient_by_document(d.kind.code(), &d.issuer, &d.number)
                         .await?
                 {
                     let reg = self.load_recipient(existing).await?;
-                    let now = self.clock().now();
-                    let notice = crate::recipient::recipient_notice(
-                        &reg.recipient,
-                        crate::recipient::messaged_sdm(&reg, now)?,
-                        "registration-attempt",
-                        ehrshare_core::notification::Carries::RegistrationChange,
-                        BTreeMap::new(),
-                    );
-                    let mut entry =
-                        caller.entry(self, "recipient.register-notice", Outcome::Allowed);
-                    entry.recipient = Some(existing);
-                    self.audit_and_notify(entry, None, vec![notice]).await?;
+                    if reg.recipient.status == ehrshare_core::recipient::RecipientStatus::Active {
+                        let now = self.clock().now();
+                        notices.push(crate::recipient::recipient_notice(
+                            &reg.recipient,
+                            crate::recipient::messaged_sdm(&reg, now)?,
+                            "registration-attempt",
+                            ehrshare_core::notification::Carries::RegistrationChange,
+                            BTreeMap::new(),
+                        ));
+                        about = Some(existing);
+                    }
                 }
+                let mut entry = caller.entry(self, "recipient.register-notice", Outcome::Allowed);
+                entry.recipient = about;
+                self.audit_and_notify(entry, None, notices).await?;
                 Ok(Online::Received)
             }
             Err(e) => Err(e),

@@ -315,6 +315,23 @@ impl Db {
         })
     }
 
+    /// Takes one try of a challenge, if it has one left and is unused: the check and the
+    /// count are one statement, so that guesses sent at once cannot all pass the limit.
+    pub async fn take_challenge_try(&self, id: Uuid, max: i64) -> Result<bool, StoreError> {
+        crate::on_pool!(self, pool => {
+            let n = sqlx::query(
+                "UPDATE login_challenge SET attempts = attempts + 1 WHERE challenge_id = $1 \
+                 AND used_at IS NULL AND attempts < $2",
+            )
+            .bind(id)
+            .bind(max)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
     /// The issuer of an external identity linked to a person (one that asserted their
     /// document), if any, and the date of birth it asserted then.
     pub async fn person_identity(

@@ -45,11 +45,13 @@ const FONT: Name<'static> = Name(b"F1");
 /// The first and last CIDs of the collection's Latin glyphs, proportional and half-width.
 const HALF_WIDTH_CIDS: [(u16, u16); 2] = [(1, 95), (13648, 13742)];
 
-/// A character as the encoding carries it (UCS-2), and whether it is set full width.
+/// A character as the encoding carries it (UCS-2), and whether it is set full width: only
+/// printable ASCII has the collection's half-width glyphs; everything else (CJK, and the few
+/// accented letters and symbols Big5 has) is set full width, so that nothing overlaps.
 fn code(c: char) -> (u16, bool) {
     let c = if c.is_control() { ' ' } else { c };
     match u16::try_from(u32::from(c)) {
-        Ok(u) if !(0xD800..0xE000).contains(&u) => (u, u >= 0x1100),
+        Ok(u) if !(0xD800..0xE000).contains(&u) => (u, !(0x20..0x7F).contains(&u)),
         _ => (u16::from(b'?'), false),
     }
 }
@@ -206,5 +208,6 @@ mod tests {
         assert_eq!(code('\u{7}'), (u16::from(b' '), false));
         assert_eq!(code('陳'), (0x9673, true));
         assert_eq!(code('A'), (0x41, false));
+        assert_eq!(code('é'), (0xE9, true), "set full width: no overlap");
     }
 }

@@ -111,15 +111,27 @@ async fn a_reported_access_is_a_case_for_the_provider_and_the_office_and_the_rep
         page.text()
     );
 
+    // The provider's administrators see it but do not close it: the office does.
+    let review = format!("/api/v1/alerts/{}/review", case["id"].as_str().unwrap());
+    let r = w
+        .post(&w.ua, &review, json!({"note": "Nothing to see."}))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["code"], "report-for-the-office");
+    assert!(page.text().contains("privacy officers review this report"));
     // Reviewed with an outcome: the reporter is told, and sees it.
     let r = w
         .post(
-            &w.ua,
-            &format!("/api/v1/alerts/{}/review", case["id"].as_str().unwrap()),
+            &po,
+            &review,
             json!({"note": "The doctor read it by mistake; retrained."}),
         )
         .await;
     assert!(r.status.is_success(), "{}", r.text());
+    assert!(
+        w.last_entry().await.entry.reason.is_none(),
+        "the outcome is not in the audit log"
+    );
     let told = w.t.last_message("+85291234567", "report-concluded").await;
     assert_eq!(told["outcome"], "The doctor read it by mistake; retrained.");
     let mine = w

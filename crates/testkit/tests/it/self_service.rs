@@ -31,6 +31,18 @@ async fn anonymous_post(w: &World, path: &str, body: Value) -> ehrshare_testkit:
     w.t.send_json(None, Request::post(path), &body).await
 }
 
+/// The registration of `number` waiting for verification (the registrant is not told its id:
+/// the office finds it by the document).
+pub(crate) async fn waiting_registration(w: &World, number: &str) -> String {
+    let doc = ehrshare_core::identity::Hkid::parse(number).unwrap();
+    let db = w.t.db.connect().await;
+    db.recipient_by_document("hkid", "HK", doc.as_str())
+        .await
+        .unwrap()
+        .expect("a registration")
+        .to_string()
+}
+
 async fn count_recipients(w: &World) -> usize {
     let db = w.t.db.connect().await;
     db.active_recipients(10_000).await.unwrap().len()
@@ -61,12 +73,9 @@ async fn a_patient_registers_online_is_verified_activates_and_reads_the_record()
     let r = anonymous_post(&w, "/api/v1/me/registrations", online(&number, "9222 3333")).await;
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.json(), json!({"status": "received"}), "no id, no status");
-    let id =
-        w.t.last_message("+85292223333", "registration-received")
-            .await["reference"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    w.t.last_message("+85292223333", "registration-received")
+        .await;
+    let id = waiting_registration(&w, &number).await;
     // No key yet: activation fails as for a wrong key.
     let r = anonymous_post(
         &w,
@@ -159,12 +168,9 @@ async fn an_online_registration_cannot_hold_another_persons_document() {
     let before = count_recipients(&w).await;
     let r = anonymous_post(&w, "/api/v1/me/registrations", online(&number, "9444 5555")).await;
     assert_eq!(r.status, 202, "{}", r.text());
-    let pending =
-        w.t.last_message("+85294445555", "registration-received")
-            .await["reference"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    w.t.last_message("+85294445555", "registration-received")
+        .await;
+    let pending = waiting_registration(&w, &number).await;
     assert_eq!(count_recipients(&w).await, before, "pending is not active");
     // The real holder registers in person: that registration replaces the pending one.
     let office = w.t.office().await;
@@ -218,12 +224,9 @@ async fn a_parent_registers_a_child_online_and_the_office_verifies_it() {
                          "phone": "9888 1111"});
     let r = anonymous_post(&w, "/api/v1/me/registrations", body).await;
     assert_eq!(r.status, 202, "{}", r.text());
-    let id =
-        w.t.last_message("+85298881111", "registration-received")
-            .await["reference"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    w.t.last_message("+85298881111", "registration-received")
+        .await;
+    let id = waiting_registration(&w, &child).await;
     let office = w.t.office().await;
     let r = w.get(&office, &format!("/api/v1/recipients/{id}")).await;
     assert_eq!(r.json()["status"], "pending-verification");
@@ -454,4 +457,74 @@ async fn a_new_contact_is_confirmed_by_a_code_sent_to_it_and_the_old_one_is_told
         )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
+}
+
+#[tokio::test]
+async fn guesses_sent_at_once_cannot_pass_the_five_tries_of_a_code() {
+    let w = world().await;
+    let _ = log_in(&w, "A123456(3)", &w.key, "+85291234567").await;
+    let r = anonymous_post(
+        &w,
+        "/api/v1/me/password/reset",
+        json!({"document": {"number": "A123456(3)"}, "access_key": w.key}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let challenge = r.json()["challenge"].as_str().unwrap().to_owned();
+    let right = code(&w, "+85291234567", "password-code").await;
+    // Eight wrong guesses at once: however they interleave, five tries is all there is.
+    let guesses = (0..8).map(|i| {
+        let body = json!({"challenge": challenge, "code": format!("{:06}", (right.parse::<u32>().unwrap() + 1 + i) % 1_000_000), "password": "Brand-New-2026"});
+        let t = &w.t;
+        async move {
+            t.send_json(None, Request::post("/api/v1/me/password"), &body)
+                .await
+        }
+    });
+    let mut set = Vec::new();
+    for g in guesses {
+        set.push(g);
+    }
+    let answers = futures_join(set).await;
+    assert!(answers.iter().all(|r| r.status == 401));
+    let stored =
+        w.t.db
+            .connect()
+            .await
+            .challenge(challenge.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(stored.attempts, 5, "no try counted past the limit");
+    let r = anonymous_post(
+        &w,
+        "/api/v1/me/password",
+        json!({"challenge": challenge, "code": right, "password": "Brand-New-2026"}),
+    )
+    .await;
+    assert_eq!(r.status, 401, "the tries are spent: {}", r.text());
+}
+
+/// Runs the futures concurrently on this task (the test's requests interleave at each await).
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|v| v.expect("done")).collect()
 }

@@ -124,6 +124,8 @@ struct AlertLine {
     detail: String,
     open: bool,
     note: String,
+    /// A patient's report: the office reviews it (ADR 0021).
+    report: bool,
 }
 
 #[derive(Template)]
@@ -161,6 +163,7 @@ async fn alerts_page(
                 detail: a.detail.unwrap_or_default(),
                 open: a.status == ehrshare_core::alert::AlertStatus::Open,
                 note: a.note.unwrap_or_default(),
+                report: a.rule == ehrshare_app::access_log::PATIENT_REPORT,
             }
         })
         .collect();
