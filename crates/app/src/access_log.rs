@@ -41,6 +41,9 @@ pub const PAGE: u32 = 100;
 /// The longest report of a suspicious access, in characters.
 pub const REPORT_WORDS: usize = 1000;
 
+/// The most reports a recipient may have open at once.
+pub const OPEN_REPORTS: usize = 10;
+
 impl App {
     async fn lines(&self, entries: Vec<AuditEntry>) -> Result<Vec<LogLine>, AppError> {
         let mut accounts: HashMap<Uuid, (String, Option<String>, String)> = HashMap::new();
@@ -218,13 +221,21 @@ impl App {
             return Err(AppError::NotFound);
         }
         let seq_i = i64::try_from(seq).map_err(|e| AppError::Internal(Box::new(e)))?;
-        if self
+        let open: Vec<AlertRow> = self
             .db()
             .reports_of(recipient)
             .await?
-            .iter()
-            .any(|r| r.audit_seq == Some(seq_i) && r.status == AlertStatus::Open)
-        {
+            .into_iter()
+            .filter(|r| r.status == AlertStatus::Open)
+            .collect();
+        // Enough to report everything one saw go wrong; not a way to flood the office.
+        if open.len() >= OPEN_REPORTS {
+            return Err(AppError::Conflict {
+                code: "too-many-open-reports",
+                message: "ten reports are open already: wait for their outcome".to_owned(),
+            });
+        }
+        if open.iter().any(|r| r.audit_seq == Some(seq_i)) {
             return Err(AppError::Conflict {
                 code: "already-reported",
                 message: "this access is reported already and the report is open".to_owned(),

@@ -377,3 +377,44 @@ async fn a_report_of_a_read_refused_for_a_restriction_goes_to_the_office_alone()
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
 }
+
+#[tokio::test]
+async fn ten_reports_may_be_open_at_once() {
+    let w = world().await;
+    assert_eq!(w.consent("indefinite").await.status, 201);
+    assert_eq!(w.episode().await.status, 201);
+    for _ in 0..11 {
+        assert_eq!(w.summary(&w.doctor).await.status, 200);
+    }
+    let patient = w.patient().await;
+    let log = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/access-log", w.recipient),
+        )
+        .await;
+    let reads: Vec<u64> = entries(&log.json())
+        .into_iter()
+        .filter(|l| l["action"] == "record.summary" && l["actor_user_name"] == "dr.a")
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(reads.len(), 11);
+    for (i, seq) in reads.iter().enumerate() {
+        let r = w
+            .post(
+                &patient,
+                &format!(
+                    "/api/v1/me/recipients/{}/access-log/{seq}/report",
+                    w.recipient
+                ),
+                json!({"words": "Who is this?"}),
+            )
+            .await;
+        if i < 10 {
+            assert_eq!(r.status, 201, "{}", r.text());
+        } else {
+            assert_eq!(r.status, 409, "{}", r.text());
+            assert_eq!(r.json()["code"], "too-many-open-reports");
+        }
+    }
+}

@@ -637,3 +637,4 @@ me-pdf-footer = Printed from My eHealth (ehrshare). Every record's full text, ve
 me-record-pdf = Download a PDF summary
 alerts-report-office = The eHR Office's privacy officers review this report and tell the patient the outcome.
 problem-report-for-the-office = A patient's report is reviewed by the eHR Office's privacy officers.
+problem-too-many-open-reports = Ten of your reports are open already: wait for their outcome.

@@ -637,3 +637,4 @@ me-pdf-footer = 由我的醫健通（ehrshare）列印。每項紀錄的全文�
 me-record-pdf = 下載 PDF 摘要
 alerts-report-office = 醫健通辦事處的私隱主任會審查此舉報，並把結果通知病人。
 problem-report-for-the-office = 病人的舉報由醫健通辦事處的私隱主任審查。
+problem-too-many-open-reports = 你已有十宗舉報正在跟進：請等候結果。

@@ -298,7 +298,7 @@ pub struct ReportBody {
     responses((status = 201, description = "Reported", body = ReportView),
               (status = 403, description = "`sdm-authority-ended`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
               (status = 404, description = "Not an entry of this recipient's log", body = crate::error::ProblemBody, content_type = "application/problem+json"),
-              (status = 409, description = "`already-reported`", body = crate::error::ProblemBody, content_type = "application/problem+json"),
+              (status = 409, description = "`already-reported`, `too-many-open-reports` (ten at once)", body = crate::error::ProblemBody, content_type = "application/problem+json"),
               (status = 422, description = "`report-words-required`", body = crate::error::ProblemBody, content_type = "application/problem+json")))]
 pub async fn report(
     State(app): State<App>,
