@@ -500,7 +500,7 @@ struct Run {
     /// The audit writer's transactions during the run, and how many of them it committed in
     /// place (docs/adr/0005).
     commits: u64,
-    in_place: u64,
+    common_path: u64,
     /// How many of those transactions took how long (`AuditStats::batch_time`), and the
     /// longest: every reader in a transaction waits for it.
     batch_times: [u64; AuditStats::BATCH_TIME_BOUNDS.len() + 1],
@@ -548,9 +548,9 @@ impl Run {
         }
         if self.commits > 0 {
             line += &format!(
-                "; audit: {} commits ({} in place), {:.1} requests each",
+                "; audit: {} commits ({} by the common path), {:.1} requests each",
                 self.commits,
-                self.in_place,
+                self.common_path,
                 self.waits.len() as f64 / self.commits as f64
             );
             let bounds = AuditStats::BATCH_TIME_BOUNDS;
@@ -726,7 +726,7 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
                 let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
                 (
                     load(&stats.batches),
-                    load(&stats.in_place),
+                    load(&stats.common_path),
                     stats.batch_time.each_ref().map(load),
                 )
             };
@@ -800,7 +800,7 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
                 rate: waits.len() as f64 / elapsed,
                 waits,
                 commits: after.0 - before.0,
-                in_place: after.1 - before.1,
+                common_path: after.1 - before.1,
                 batch_times: std::array::from_fn(|i| after.2[i] - before.2[i]),
                 batch_time_max: Duration::from_micros(
                     app.audit_log()

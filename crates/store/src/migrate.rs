@@ -54,6 +54,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (21, "inbox", "0021_inbox.sql"),
     (22, "qr_consent", "0022_qr_consent.sql"),
     (23, "self_service", "0023_self_service.sql"),
+    (24, "audit_batch", "0024_audit_batch.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -80,6 +81,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (21, "inbox", "0021_inbox.sql"),
     (22, "qr_consent", "0022_qr_consent.sql"),
     (23, "self_service", "0023_self_service.sql"),
+    (24, "audit_batch", "0024_audit_batch.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

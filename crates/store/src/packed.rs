@@ -7,7 +7,9 @@
 //! the records another (ADR 0013 has the figures). The same SQL shape serves
 //! PostgreSQL (`json_agg`), so both backends decode through this one module. (SQLite's hot
 //! reads now run in place, `crate::in_place`, with no hand-over to save: there the facts' small
-//! lists stay packed and the records are read as rows.)
+//! lists stay packed and the records are read as rows. On PostgreSQL too a summary's records
+//! now come as rows of the facts' own statement, `facts::sql::facts_and_records_sql`: packing
+//! 50 bodies into JSON cost the server and the reader more than the rows do.)
 //!
 //! Only the encoding differs by backend: SQLite keeps UUIDs as blobs (no JSON form; sent as
 //! hex), booleans as integers; PostgreSQL sends UUIDs hyphenated and timestamps in RFC 3339,

@@ -25,7 +25,7 @@ use rusqlite::{Connection, ToSql, TransactionBehavior, params};
 
 use super::plan::{Job, Plan, Slot};
 use super::read_effects::{claim_notice_days_sql, unrevoked_consents_sql};
-use super::rows::{AUDIT_SIZE, EntryTable, to_i64};
+use super::rows::{AUDIT_SIZE, EntryTable, json, to_i64, uuid_list};
 use crate::error::StoreError;
 use crate::timestamp::Ts;
 
@@ -138,43 +138,4 @@ fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Resu
         node.execute(params![to_i64(*idx), hash.as_slice()])?;
     }
     Ok(())
-}
-
-/// JSON text of a list column, as sqlx's `Json` writes it.
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Corrupt(format!("audit entry not encodable: {e}")))
-}
-
-/// The JSON text of a list of ids, as serde_json writes it (a test holds them equal),
-/// written by hand: a summary's entry lists its tens of records, and serde's general string
-/// path (escape checks on every byte) was a visible part of the writer's batch
-/// (ADR 0005).
-fn uuid_list(ids: &[uuid::Uuid]) -> String {
-    let mut out = String::with_capacity(2 + ids.len() * 39);
-    out.push('[');
-    let mut buf = uuid::Uuid::encode_buffer();
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('"');
-        out.push_str(id.hyphenated().encode_lower(&mut buf));
-        out.push('"');
-    }
-    out.push(']');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_list_of_ids_is_written_as_serde_json_writes_it() {
-        for n in [0_u128, 1, 3] {
-            let ids: Vec<uuid::Uuid> = (0..n)
-                .map(|i| uuid::Uuid::from_u128(u128::MAX / 7 * (i + 1)))
-                .collect();
-            assert_eq!(super::uuid_list(&ids), serde_json::to_string(&ids).unwrap());
-        }
-    }
 }

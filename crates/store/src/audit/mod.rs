@@ -12,11 +12,12 @@
 //!   lock and re-reads the log's size, so sequence numbers stay gap-free and unique.
 //!
 //! Inside: the writer (here) plans each batch once ([`plan`]) and has it committed by one of
-//! two drivers: [`in_place_batch`] for SQLite's common batch (ADR 0005), [`pool_batch`] for
-//! any other. [`read_effects`] is what a permitted read obliges; [`rows`] the tables.
+//! three drivers: [`in_place_batch`] for SQLite's common batch (ADR 0005), [`pg_batch`] for
+//! PostgreSQL's (one statement, ADR 0022), [`pool_batch`] for any other. [`read_effects`] is what a permitted read obliges; [`rows`] the tables.
 
 mod head;
 mod in_place_batch;
+mod pg_batch;
 mod plan;
 mod pool_batch;
 mod read_effects;
@@ -86,8 +87,9 @@ impl AuditLog {
             max_batch: options.max_batch.max(1),
             head: head_tx,
             stats: Arc::clone(&stats),
+            own: None,
         };
-        tokio::spawn(writer.run(rx));
+        writer.spawn(rx)?;
         Ok(AuditLog { jobs, head, stats })
     }
 
@@ -174,9 +176,39 @@ struct Writer {
     max_batch: usize,
     head: watch::Sender<TreeHead>,
     stats: Arc<AuditStats>,
+    /// PostgreSQL: the writer's own connection for its common batch ([`pg_batch`]), opened
+    /// when first needed and dropped after any error.
+    own: Option<sqlx::PgConnection>,
 }
 
 impl Writer {
+    /// Starts the writer. On PostgreSQL it runs on a thread and runtime of its own (ADR 0022):
+    /// on the request threads' runtime each of its round trips waited behind every ready
+    /// reader task before the writer saw the answer, and every reader waits for the writer.
+    /// On SQLite the common batch runs in place without yielding (ADR 0005), so the writer
+    /// stays a task.
+    fn spawn(self, rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
+        if self.db.in_place().is_some() || !matches!(self.db.pool(), Pool::Postgres(_)) {
+            tokio::spawn(self.run(rx));
+            return Ok(());
+        }
+        std::thread::Builder::new()
+            .name("audit-writer".to_owned())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(self.run(rx)),
+                    // Without its runtime the writer is gone: every append answers
+                    // `AuditClosed` (fail closed).
+                    Err(e) => tracing::error!(error = %e, "the audit writer could not start"),
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        Ok(())
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         // Ends when every AuditLog handle is dropped and the queue is drained. While the
         // writer cannot commit, it probes every PROBE_EVERY without waiting for work, so that
@@ -249,7 +281,7 @@ impl Writer {
             let frontier = &mut self.frontier;
             match in_place.write(|conn| in_place_batch::batch(conn, frontier, &jobs)) {
                 Some(Ok(Some(slots))) => {
-                    self.stats.in_place.fetch_add(1, Ordering::Relaxed);
+                    self.stats.common_path.fetch_add(1, Ordering::Relaxed);
                     return self.finish(jobs, snapshot, Ok(slots));
                 }
                 Some(Err(err)) if !err.is_contention() => {
@@ -258,6 +290,22 @@ impl Writer {
                 // Not a batch for this path, contention, or the database is closed: through
                 // the pool.
                 Some(Err(_)) | Some(Ok(None)) | None => {}
+            }
+        }
+        if let Pool::Postgres(pool) = self.db.pool()
+            && let Some(prepared) = pg_batch::prepare(&mut self.frontier, &jobs)
+        {
+            match pg_batch::commit(pool, &mut self.own, prepared).await {
+                Ok(Some(slots)) => {
+                    self.stats.common_path.fetch_add(1, Ordering::Relaxed);
+                    return self.finish(jobs, snapshot, Ok(slots));
+                }
+                Err(err) if !err.is_contention() => {
+                    return self.finish(jobs, snapshot, Err(err));
+                }
+                // Not for this path after all (nothing was written), or contention: through
+                // the general path, from the tree as it was.
+                Ok(None) | Err(_) => self.frontier = snapshot.clone(),
             }
         }
         // What an attempt works on: the tree (reset to the snapshot at each attempt) and the

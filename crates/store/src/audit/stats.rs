@@ -11,8 +11,9 @@ pub struct AuditStats {
     pub batches: AtomicU64,
     /// Entries committed.
     pub entries: AtomicU64,
-    /// Of the transactions, those the SQLite writer committed in place (ADR 0005).
-    pub in_place: AtomicU64,
+    /// Of the transactions, those committed by the common batch's short path: in place on
+    /// SQLite (ADR 0005), in one statement on PostgreSQL (ADR 0022).
+    pub common_path: AtomicU64,
     /// How long the writer took over each batch (committed or failed), from taking its
     /// jobs to answering them: a count for each bound of [`AuditStats::BATCH_TIME_BOUNDS`]
     /// (at most that many microseconds, above the bound before), and a last count for the

@@ -5,7 +5,7 @@
 mod sql;
 
 use ehrshare_core::domain::Domain;
-use sql::{Wanted, facts_sql, records_sql};
+use sql::{Wanted, facts_and_records_sql, facts_sql, records_sql};
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -83,6 +83,29 @@ fn listed_record(
         body: row.get(5)?,
         created_at: created_at.0,
         updated_at: updated_at.0,
+    }))
+}
+
+/// A [`ListedRecord`] from a record row of [`sql::facts_and_records_sql`]; `None` for a
+/// domain this build does not know ([`listed_domain`]).
+fn listed_record_row(
+    recipient: Uuid,
+    row: &sqlx::postgres::PgRow,
+) -> Result<Option<ListedRecord>, StoreError> {
+    let domain: &str = row.try_get("l_domain")?;
+    let Some(domain) = listed_domain(domain) else {
+        return Ok(None);
+    };
+    Ok(Some(ListedRecord {
+        id: row.try_get("l_record_id")?,
+        recipient_id: recipient,
+        domain,
+        resource_type: row.try_get("l_resource_type")?,
+        source_hcp: row.try_get("l_source_hcp")?,
+        version: row.try_get("l_version")?,
+        body: row.try_get("l_body")?,
+        created_at: row.try_get("l_created_at")?,
+        updated_at: row.try_get("l_updated_at")?,
     }))
 }
 
@@ -193,6 +216,40 @@ impl Db {
                     Some(found) => found,
                     None => return Ok(None),
                 }
+            } else if let crate::Pool::Postgres(pool) = self.pool()
+                && !records_in.is_empty()
+            {
+                let wanted = Wanted::of(records_in);
+                let mut q =
+                    sqlx::query(sqlx::AssertSqlSafe(facts_and_records_sql(wanted))).bind(recipient);
+                for d in wanted.bound(records_in) {
+                    q = q.bind(d);
+                }
+                let rows = q.fetch_all(pool).await?;
+                let Some((facts, records)) = rows.split_first() else {
+                    return Ok(None);
+                };
+                let part: i32 = facts.try_get("part")?;
+                if part != 0 {
+                    return Err(StoreError::Corrupt(
+                        "a recipient's records without the recipient".to_owned(),
+                    ));
+                }
+                (
+                    recipient_row!(facts),
+                    [
+                        facts.try_get("sdms")?,
+                        facts.try_get("consents")?,
+                        facts.try_get("episodes")?,
+                        facts.try_get("restrictions")?,
+                        facts.try_get("emergency")?,
+                    ],
+                    records
+                        .iter()
+                        .map(|row| listed_record_row(recipient, row))
+                        .filter_map(Result::transpose)
+                        .collect::<Result<_, StoreError>>()?,
+                )
             } else {
                 // No domains is `Wanted::In(0)`, key 0: the facts without records.
                 let wanted = Wanted::of(records_in);

@@ -242,9 +242,64 @@ pub(super) fn build_facts_sql(b: crate::Backend, records: usize) -> String {
         "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
              {episodes} AS episodes, {restrictions} AS restrictions, \
              {emergency} AS emergency, {records} AS records \
-             FROM recipient r WHERE r.recipient_id = $1"
+             {FACTS_FROM}"
     )
 }
+
+/// Where the facts' one row comes from: the registration, `$1` the recipient.
+const FACTS_FROM: &str = "FROM recipient r WHERE r.recipient_id = $1";
+
+/// PostgreSQL's facts with a summary's records as rows, in one statement (one snapshot): the
+/// facts' row first (`part` 0, the record columns null), then a row a record (`part` 1, the
+/// facts' columns null), in [`records_from`]'s order. Packing 50 records into one JSON text
+/// cost PostgreSQL about 0.4 ms of a read and the reader as much again to unescape (issue
+/// 28); as rows, a body goes out as the text it is stored as. `$1` the recipient, then the
+/// domains.
+pub(super) fn facts_and_records_sql(wanted: Wanted) -> std::sync::Arc<str> {
+    shape(
+        "facts-and-records",
+        crate::Backend::Postgres,
+        wanted.key(),
+        |b, n| {
+            let facts = build_facts_sql(b, 0);
+            let facts_list = facts
+                .strip_prefix("SELECT ")
+                .and_then(|f| f.strip_suffix(FACTS_FROM))
+                .unwrap_or_default();
+            // The facts' columns: the registration's, then the six lists (records empty).
+            let facts_columns = RECIPIENT_COLUMNS.split(',').count() + 6;
+            let nulls = vec!["NULL"; facts_columns].join(", ");
+            let listed_nulls = LISTED_ROW_COLUMNS
+                .iter()
+                .map(|(_, name, ty)| format!("NULL::{ty} AS {name}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let listed = LISTED_ROW_COLUMNS
+                .iter()
+                .map(|(column, _, _)| *column)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (from, _) = records_from("$1", Wanted::from_key(n));
+            format!(
+                "SELECT 0 AS part, {facts_list}, {listed_nulls} {FACTS_FROM} \
+                 UNION ALL SELECT 1, {nulls}, {listed} {from} \
+                 ORDER BY part, l_domain, l_created_at, l_record_id"
+            )
+        },
+    )
+}
+
+/// [`LISTED_COLUMNS`] as [`facts_and_records_sql`] names and types them.
+pub(super) const LISTED_ROW_COLUMNS: [(&str, &str, &str); 8] = [
+    ("d.record_id", "l_record_id", "uuid"),
+    ("d.domain", "l_domain", "text"),
+    ("d.resource_type", "l_resource_type", "text"),
+    ("d.source_hcp", "l_source_hcp", "uuid"),
+    ("d.version", "l_version", "bigint"),
+    ("d.body", "l_body", "text"),
+    ("d.created_at", "l_created_at", "timestamptz"),
+    ("d.updated_at", "l_updated_at", "timestamptz"),
+];
 
 /// The packed list of [`records_from`].
 pub(super) fn records_list(backend: crate::Backend, recipient: &str, wanted: Wanted) -> String {

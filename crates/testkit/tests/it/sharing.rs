@@ -2283,7 +2283,10 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
         }
     });
     let report = db.migrate().await.unwrap();
-    assert_eq!(report.applied, vec![14, 15, 16, 17, 18, 19, 20, 21, 22, 23]);
+    assert_eq!(
+        report.applied,
+        vec![14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]
+    );
     let again = w.deposit(condition("old-1")).await;
     assert_eq!(again.status, 200, "the same record: {}", again.text());
     assert_eq!(again.json()["id"], id);

@@ -1,0 +1,181 @@
+//! PostgreSQL's common batch in one round trip (ADR 0022): the function `ehrshare_audit_batch`
+//! (migration 0024) takes the writers' lock and does in one statement what [`super::pool_batch`]
+//! does in nine for a batch of entries with no change, no alert and no notice that must always
+//! be sent: the consents re-checked, the access-notice days claimed, entries and tree nodes
+//! inserted, committed with the statement.
+//!
+//! Why: every statement of the general path is a round trip whose answer waits for a core
+//! behind the very readers the batch commits for; under load a batch of reads took tens of
+//! milliseconds, and one writer at a time capped every audited read (PERFORMANCE.md, issue 28).
+//!
+//! The statement goes over the writer's own connection, not one of the pool's: the writer runs
+//! on a thread of its own (see `Writer::spawn`), and a pooled connection's socket is driven by
+//! the request threads' runtime, where its answer would wait behind the readers again.
+//!
+//! The function writes nothing and says why when the batch is not for it (the log grew in
+//! another process, a consent was revoked, a day's first access has a notice to queue); the
+//! writer then runs the batch on the general path, which handles each of those.
+
+use ehrshare_core::audit::merkle::Frontier;
+use sqlx::{Connection, PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::plan::{Job, Plan, Slot};
+use super::rows::{json, to_i64, uuid_list};
+use crate::error::StoreError;
+
+/// The one statement; its text never changes, so it is prepared once per connection.
+const CALL: &str = "SELECT ehrshare_audit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)";
+
+/// Whether the batch holds only what the function does.
+fn for_this_path(jobs: &[Job]) -> bool {
+    jobs.iter().all(|j| {
+        j.change.is_none()
+            && j.more.is_empty()
+            && j.read
+                .as_ref()
+                .is_none_or(|r| r.alert.is_none() && r.notice.as_ref().is_none_or(|n| !n.always))
+    })
+}
+
+/// A batch ready to be sent: the plan and the batch's consents and notice days.
+pub(super) struct Prepared {
+    expected: u64,
+    plan: Plan,
+    consents: Vec<Uuid>,
+    /// (recipient, provider, day, whether a read of the batch has a notice for it).
+    days: Vec<(Uuid, Uuid, String, bool)>,
+}
+
+/// Plans `jobs` on `frontier` (advancing it); `None` when the batch is not one for this path.
+/// Nothing is sent: the jobs (whose changes are not `Sync`) are not held across the statement.
+pub(super) fn prepare(frontier: &mut Frontier, jobs: &[Job]) -> Option<Prepared> {
+    if !for_this_path(jobs) {
+        return None;
+    }
+    let expected = frontier.size();
+    let mut plan = Plan::new(jobs.len());
+    let mut consents: Vec<Uuid> = Vec::new();
+    let mut days: Vec<(Uuid, Uuid, String, bool)> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if let Some(read) = &job.read {
+            consents.extend(read.consent);
+            if let Some(n) = &read.notice {
+                days.push((n.recipient, n.hcp, n.day.clone(), !n.messages.is_empty()));
+            }
+        }
+        plan.keep(frontier, i, job);
+    }
+    consents.sort_unstable();
+    consents.dedup();
+    // One claim a day, and it says whether any read of the batch has a notice for it.
+    days.sort();
+    days.dedup_by(|later, first| {
+        let same = (&later.0, &later.1, &later.2) == (&first.0, &first.1, &first.2);
+        if same {
+            first.3 |= later.3;
+        }
+        same
+    });
+    Some(Prepared {
+        expected,
+        plan,
+        consents,
+        days,
+    })
+}
+
+/// Commits a prepared batch in one statement and returns what became of each job; `None`
+/// when the function found it not for this path, with nothing written.
+pub(super) async fn commit(
+    pool: &PgPool,
+    own: &mut Option<PgConnection>,
+    prepared: Prepared,
+) -> Result<Option<Vec<Slot>>, StoreError> {
+    if pool.is_closed() {
+        *own = None;
+        return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
+    }
+    let conn = match own {
+        Some(conn) => conn,
+        None => own.insert(PgConnection::connect_with(&pool.connect_options()).await?),
+    };
+    let Prepared {
+        expected,
+        plan,
+        consents,
+        days,
+    } = prepared;
+    let rows = &plan.rows;
+    let column = |f: &dyn Fn(&ehrshare_core::audit::NewAuditEntry) -> Option<Uuid>| {
+        rows.iter().map(|r| f(&r.entry)).collect::<Vec<_>>()
+    };
+    let text = |f: &dyn Fn(&ehrshare_core::audit::NewAuditEntry) -> Option<String>| {
+        rows.iter().map(|r| f(&r.entry)).collect::<Vec<_>>()
+    };
+    let seqs: Vec<i64> = rows.iter().map(|r| to_i64(r.seq)).collect();
+    let ats: Vec<OffsetDateTime> = rows.iter().map(|r| r.entry.at).collect();
+    let domains = rows
+        .iter()
+        .map(|r| json(&r.entry.domains))
+        .collect::<Result<Vec<_>, _>>()?;
+    let record_ids: Vec<String> = rows
+        .iter()
+        .map(|r| uuid_list(&r.entry.record_ids))
+        .collect();
+    let outcome = |r: &ehrshare_core::audit::AuditEntry| r.entry.outcome.code().to_owned();
+    let answer: Result<String, sqlx::Error> = sqlx::query_scalar(CALL)
+        .bind(to_i64(expected))
+        .bind(&consents)
+        .bind(days.iter().map(|d| d.0).collect::<Vec<_>>())
+        .bind(days.iter().map(|d| d.1).collect::<Vec<_>>())
+        .bind(days.iter().map(|d| d.2.clone()).collect::<Vec<_>>())
+        .bind(days.iter().map(|d| d.3).collect::<Vec<_>>())
+        .bind(seqs)
+        .bind(ats)
+        .bind(text(&|e| Some(e.actor.kind.code().to_owned())))
+        .bind(column(&|e| e.actor.account))
+        .bind(text(&|e| e.actor.role.clone()))
+        .bind(column(&|e| e.actor.hcp))
+        .bind(column(&|e| e.actor.location))
+        .bind(column(&|e| e.sdm))
+        .bind(column(&|e| e.recipient))
+        .bind(text(&|e| Some(e.action.clone())))
+        .bind(domains)
+        .bind(record_ids)
+        .bind(text(&|e| e.reason.clone()))
+        .bind(rows.iter().map(outcome).collect::<Vec<_>>())
+        .bind(text(&|e| e.denial_reason.clone()))
+        .bind(column(&|e| e.consent_id))
+        .bind(column(&|e| e.episode_id))
+        .bind(text(&|e| e.client_addr.clone()))
+        .bind(column(&|e| e.request_id))
+        .bind(
+            plan.nodes
+                .iter()
+                .map(|(i, _)| to_i64(*i))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            plan.nodes
+                .iter()
+                .map(|(_, h)| h.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_one(&mut *conn)
+        .await;
+    // A statement that failed may have failed at its commit: its connection is never reused,
+    // whatever state it reports (as on the general path, issue 22). Should it have committed,
+    // the next batch finds the log grown ('stale') and the general path restores the tree.
+    let answer = answer.inspect_err(|_| *own = None)?;
+    match answer.as_str() {
+        "committed" => Ok(Some(plan.slots)),
+        // Not for this path after all; nothing was written.
+        "stale" | "revoked" | "notices" => Ok(None),
+        other => Err(StoreError::Corrupt(format!(
+            "ehrshare_audit_batch answered {other:?}"
+        ))),
+    }
+}
