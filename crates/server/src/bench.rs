@@ -497,8 +497,8 @@ struct Run {
     /// Each request's latency, sorted: from when it was sent (closed loop) or due (open loop,
     /// so that a late send counts against the server, not for it: no coordinated omission).
     waits: Vec<Duration>,
-    /// The audit writer's transactions during the run, and how many of them it committed in
-    /// place (docs/adr/0005).
+    /// The audit writer's transactions during the run, and how many of them it committed by
+    /// the common batch's short path (ADR 0005, ADR 0022).
     commits: u64,
     common_path: u64,
     /// How many of those transactions took how long (`AuditStats::batch_time`), and the

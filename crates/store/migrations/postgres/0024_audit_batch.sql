@@ -1,5 +1,5 @@
 -- The audit writer's common batch in one round trip (ADR 0022). Through sqlx a batch of read
--- entries was nine statements (begin, lock, size, consents, notice days, entries, nodes,
+-- entries was eight statements (begin, lock, size, consents, notice days, entries, nodes,
 -- commit), each a round trip that waited for a core behind the readers it was committing for;
 -- under load a batch took tens of milliseconds and the writer, one at a time, capped every
 -- audited read. This function does what that path does for a batch with no change, no alert

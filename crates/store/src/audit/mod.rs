@@ -87,9 +87,10 @@ impl AuditLog {
             max_batch: options.max_batch.max(1),
             head: head_tx,
             stats: Arc::clone(&stats),
-            own: None,
+            own: pg_batch::Own::default(),
+            own_thread: false,
         };
-        writer.spawn(rx)?;
+        writer.spawn(rx).await?;
         Ok(AuditLog { jobs, head, stats })
     }
 
@@ -178,7 +179,10 @@ struct Writer {
     stats: Arc<AuditStats>,
     /// PostgreSQL: the writer's own connection for its common batch ([`pg_batch`]), opened
     /// when first needed and dropped after any error.
-    own: Option<sqlx::PgConnection>,
+    own: pg_batch::Own,
+    /// Whether the writer runs on a thread of its own ([`Writer::spawn`]): it then never
+    /// drives a pooled connection, whose socket belongs to the request threads' runtime.
+    own_thread: bool,
 }
 
 impl Writer {
@@ -187,11 +191,13 @@ impl Writer {
     /// reader task before the writer saw the answer, and every reader waits for the writer.
     /// On SQLite the common batch runs in place without yielding (ADR 0005), so the writer
     /// stays a task.
-    fn spawn(self, rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
+    async fn spawn(mut self, rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
         if self.db.in_place().is_some() || !matches!(self.db.pool(), Pool::Postgres(_)) {
             tokio::spawn(self.run(rx));
             return Ok(());
         }
+        self.own_thread = true;
+        let (started, start) = oneshot::channel();
         std::thread::Builder::new()
             .name("audit-writer".to_owned())
             .spawn(move || {
@@ -199,14 +205,21 @@ impl Writer {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(self.run(rx)),
-                    // Without its runtime the writer is gone: every append answers
-                    // `AuditClosed` (fail closed).
-                    Err(e) => tracing::error!(error = %e, "the audit writer could not start"),
+                    Ok(runtime) => {
+                        let _ = started.send(Ok(()));
+                        runtime.block_on(self.run(rx));
+                    }
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                    }
                 }
             })
             .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
-        Ok(())
+        match start.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Unavailable(sqlx::Error::Io(e))),
+            Err(_) => Err(StoreError::AuditClosed),
+        }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
@@ -228,7 +241,8 @@ impl Writer {
             };
             let Some(first) = next else { break };
             // Let callers that are about to submit do so: a few more entries in this batch
-            // cost little, a batch of their own costs a whole commit.
+            // cost little, a batch of their own costs a whole commit. (On its own thread,
+            // PostgreSQL's writer has no caller on its runtime: there this does nothing.)
             tokio::task::yield_now().await;
             tokio::task::yield_now().await;
             let mut jobs = vec![first];
@@ -254,15 +268,32 @@ impl Writer {
             .map(|f| f.attempts)
             .unwrap_or(0)
             .to_string();
-        let result: Result<(), StoreError> = crate::on_pool!(&self.db, pool => {
-            sqlx::query(PROBE)
-                .bind("audit_writer_probe")
-                .bind(&value)
-                .execute(pool)
-                .await
-                .map(drop)
-                .map_err(StoreError::from)
-        });
+        let result: Result<(), StoreError> = match self.db.pool() {
+            // On its own thread the writer probes over its own connection, as it writes.
+            Pool::Postgres(pool) if self.own_thread => match self.own.get(pool).await {
+                Ok(conn) => {
+                    let done = sqlx::query(PROBE)
+                        .bind("audit_writer_probe")
+                        .bind(&value)
+                        .execute(&mut *conn)
+                        .await;
+                    if done.is_err() {
+                        self.own.forget();
+                    }
+                    done.map(drop).map_err(StoreError::from)
+                }
+                Err(e) => Err(e),
+            },
+            _ => crate::on_pool!(&self.db, pool => {
+                sqlx::query(PROBE)
+                    .bind("audit_writer_probe")
+                    .bind(&value)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+                    .map_err(StoreError::from)
+            }),
+        };
         match result {
             Ok(()) => self.stats.note_success(),
             Err(e) => self.stats.note_failure(&e),
@@ -310,16 +341,19 @@ impl Writer {
         }
         // What an attempt works on: the tree (reset to the snapshot at each attempt) and the
         // jobs, whose changes an attempt may consume.
-        let state = tokio::sync::Mutex::new((snapshot.clone(), jobs));
+        // On its own thread the writer uses its own connection here too (ADR 0022).
+        let own = self.own_thread.then(|| std::mem::take(&mut self.own));
+        let state = tokio::sync::Mutex::new((snapshot.clone(), jobs, own));
         let (db, state_ref, snapshot_ref) = (&self.db, &state, &snapshot);
         let result = with_retry(RetryPolicy::default(), move || async move {
             let mut guard = state_ref.lock().await;
-            let (frontier, jobs) = &mut *guard;
+            let (frontier, jobs, own) = &mut *guard;
             *frontier = snapshot_ref.clone();
-            pool_batch::batch(db, frontier, jobs).await
+            pool_batch::batch(db, own.as_mut(), frontier, jobs).await
         })
         .await;
-        let (frontier, jobs) = state.into_inner();
+        let (frontier, jobs, own) = state.into_inner();
+        self.own = own.unwrap_or_default();
         self.frontier = frontier;
         self.finish(jobs, snapshot, result);
     }

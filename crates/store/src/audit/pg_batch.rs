@@ -1,6 +1,6 @@
 //! PostgreSQL's common batch in one round trip (ADR 0022): the function `ehrshare_audit_batch`
 //! (migration 0024) takes the writers' lock and does in one statement what [`super::pool_batch`]
-//! does in nine for a batch of entries with no change, no alert and no notice that must always
+//! does in eight for a batch of entries with no change, no alert and no notice that must always
 //! be sent: the consents re-checked, the access-notice days claimed, entries and tree nodes
 //! inserted, committed with the statement.
 //!
@@ -91,17 +91,10 @@ pub(super) fn prepare(frontier: &mut Frontier, jobs: &[Job]) -> Option<Prepared>
 /// when the function found it not for this path, with nothing written.
 pub(super) async fn commit(
     pool: &PgPool,
-    own: &mut Option<PgConnection>,
+    own: &mut Own,
     prepared: Prepared,
 ) -> Result<Option<Vec<Slot>>, StoreError> {
-    if pool.is_closed() {
-        *own = None;
-        return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
-    }
-    let conn = match own {
-        Some(conn) => conn,
-        None => own.insert(PgConnection::connect_with(&pool.connect_options()).await?),
-    };
+    let conn = own.get(pool).await?;
     let Prepared {
         expected,
         plan,
@@ -166,10 +159,15 @@ pub(super) async fn commit(
         )
         .fetch_one(&mut *conn)
         .await;
-    // A statement that failed may have failed at its commit: its connection is never reused,
-    // whatever state it reports (as on the general path, issue 22). Should it have committed,
-    // the next batch finds the log grown ('stale') and the general path restores the tree.
-    let answer = answer.inspect_err(|_| *own = None)?;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            // The connection is never reused, whatever state it reports (issue 22): it may
+            // have been lost, or the statement may have failed at its commit. Which is it?
+            own.forget();
+            return settle(pool, own, plan, e).await;
+        }
+    };
     match answer.as_str() {
         "committed" => Ok(Some(plan.slots)),
         // Not for this path after all; nothing was written.
@@ -177,5 +175,108 @@ pub(super) async fn commit(
         other => Err(StoreError::Corrupt(format!(
             "ehrshare_audit_batch answered {other:?}"
         ))),
+    }
+}
+
+/// After the statement failed: whether the batch committed all the same (the answer was lost
+/// with the connection), asked on a new connection under the writers' lock, so that a
+/// statement still running on the server has finished first. The function writes all or
+/// nothing, so the batch committed exactly when its first entry's leaf is stored at its
+/// place. Committed: the batch's slots, acknowledged as they should be. Not committed: `None`,
+/// and the general path runs the batch. Not knowable (no connection): the statement's error,
+/// and every caller is refused (what was committed is then logged without an answer, never
+/// the other way round).
+async fn settle(
+    pool: &PgPool,
+    own: &mut Own,
+    plan: Plan,
+    failed: sqlx::Error,
+) -> Result<Option<Vec<Slot>>, StoreError> {
+    let Some(first) = plan.rows.first() else {
+        return Err(failed.into());
+    };
+    let leaf = first.entry.clone().at_seq(first.seq).leaf_hash();
+    let stored = async {
+        let conn = own.get(pool).await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(super::pool_batch::PG_AUDIT_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let stored: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT hash FROM audit_node WHERE idx = $1")
+                .bind(to_i64(first.seq.saturating_mul(2)))
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(stored)
+    }
+    .await;
+    match stored {
+        Ok(Some(hash)) if hash.as_slice() == leaf.as_slice() => {
+            tracing::warn!(error = %failed, "an audit batch's answer was lost; it had committed");
+            Ok(Some(plan.slots))
+        }
+        Ok(_) => {
+            tracing::warn!(error = %failed, "an audit batch failed uncommitted; the general path runs it");
+            Ok(None)
+        }
+        Err(e) => {
+            own.forget();
+            tracing::debug!(error = %e, "whether an audit batch committed is not known");
+            Err(failed.into())
+        }
+    }
+}
+
+/// The writer's own connection (ADR 0022): opened when none is open, within the pool's acquire
+/// timeout; checked with a ping when it has been idle (as the pool checks its connections
+/// before use), so that one lost while idle (a restarted server, a dropped link) is replaced
+/// instead of failing a batch; closed once the pool is closed (`Db::close` ends the writer's
+/// use of the database as it ends everyone's).
+#[derive(Debug, Default)]
+pub(super) struct Own {
+    conn: Option<PgConnection>,
+    used: Option<std::time::Instant>,
+}
+
+/// How long the writer's connection may sit idle before it is pinged on its next use.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Own {
+    /// The connection, open and (if it sat idle) answering.
+    pub(super) async fn get(&mut self, pool: &PgPool) -> Result<&mut PgConnection, StoreError> {
+        if pool.is_closed() {
+            if let Some(conn) = self.conn.take() {
+                let _ = conn.close().await;
+            }
+            return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
+        }
+        let idle = self.used.is_none_or(|at| at.elapsed() > IDLE_BEFORE_PING);
+        if idle
+            && let Some(conn) = self.conn.as_mut()
+            && conn.ping().await.is_err()
+        {
+            self.conn = None;
+        }
+        self.used = Some(std::time::Instant::now());
+        match &mut self.conn {
+            Some(conn) => Ok(conn),
+            empty => {
+                let timeout = pool.options().get_acquire_timeout();
+                let conn = tokio::time::timeout(
+                    timeout,
+                    PgConnection::connect_with(&pool.connect_options()),
+                )
+                .await
+                .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))??;
+                Ok(empty.insert(conn))
+            }
+        }
+    }
+
+    /// Forgets the connection after a failure: never reused (issue 22).
+    pub(super) fn forget(&mut self) {
+        self.conn = None;
     }
 }

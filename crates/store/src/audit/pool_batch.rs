@@ -11,19 +11,23 @@ use crate::db::{Conn, Db, Pool};
 use crate::error::StoreError;
 
 /// A PostgreSQL advisory lock id, fixed forever: serialises audit writers across processes.
-const PG_AUDIT_LOCK: i64 = 0x6568_7261_7564_6974; // "ehraudit"
+pub(super) const PG_AUDIT_LOCK: i64 = 0x6568_7261_7564_6974; // "ehraudit"
 
 /// Commits `jobs` in one transaction on a connection of the pool; what became of each. A
 /// batch that failed may have failed at its COMMIT: its connection is never reused, whatever
 /// state it reports (issue 22). Contention is passed on as such (the writer runs the batch
 /// again) only while no change has run: after, as unavailability.
+///
+/// `own`: the writer's own PostgreSQL connection, used instead of the pool's when the writer
+/// has one (ADR 0022: the writer's thread never drives a pooled connection).
 pub(super) async fn batch(
     db: &Db,
+    own: Option<&mut super::pg_batch::Own>,
     frontier: &mut Frontier,
     jobs: &mut [Job],
 ) -> Result<Vec<Slot>, StoreError> {
     let changes = jobs.iter().filter(|j| j.change.is_some()).count();
-    let result = run(db, frontier, jobs).await;
+    let result = run(db, own, frontier, jobs).await;
     match result {
         Err(StoreError::Busy(e))
             if jobs.iter().filter(|j| j.change.is_some()).count() < changes =>
@@ -34,7 +38,20 @@ pub(super) async fn batch(
     }
 }
 
-async fn run(db: &Db, frontier: &mut Frontier, jobs: &mut [Job]) -> Result<Vec<Slot>, StoreError> {
+async fn run(
+    db: &Db,
+    own: Option<&mut super::pg_batch::Own>,
+    frontier: &mut Frontier,
+    jobs: &mut [Job],
+) -> Result<Vec<Slot>, StoreError> {
+    if let (Pool::Postgres(pool), Some(own)) = (db.pool(), own) {
+        let conn = own.get(pool).await?;
+        let result = batch_postgres(conn, frontier, jobs).await;
+        if result.is_err() {
+            own.forget();
+        }
+        return result;
+    }
     match db.pool() {
         Pool::Sqlite(pool) => {
             let mut conn = pool.acquire().await?;

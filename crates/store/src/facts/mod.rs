@@ -545,6 +545,22 @@ mod tests {
         );
     }
 
+    /// PostgreSQL's facts-and-records statement reads the listed columns, by the names its
+    /// decoder asks for, and builds for every shape of domain list.
+    #[test]
+    fn the_rows_statement_reads_the_listed_columns() {
+        let columns: Vec<&str> = sql::LISTED_ROW_COLUMNS.iter().map(|c| c.0).collect();
+        assert_eq!(columns, sql::LISTED_COLUMNS);
+        for wanted in [Wanted::In(1), Wanted::In(3), Wanted::Every] {
+            let text = facts_and_records_sql(wanted);
+            for (column, name, _) in sql::LISTED_ROW_COLUMNS {
+                assert!(text.contains(&format!(" AS {name}")), "{name}: {text}");
+                assert!(text.contains(column), "{column}: {text}");
+            }
+            assert!(text.contains("UNION ALL"), "{text}");
+        }
+    }
+
     /// Only a list of every domain reads without a domain condition: one short, or one
     /// repeated in place of another, is read as the list it is.
     #[test]

@@ -137,6 +137,11 @@ pub(super) fn records_sql(wanted: Wanted) -> std::sync::Arc<str> {
 }
 
 pub(super) fn build_facts_sql(b: crate::Backend, records: usize) -> String {
+    format!("SELECT {} {FACTS_FROM}", facts_columns(b, records))
+}
+
+/// The facts' columns: the registration's, then the packed lists, the records' last.
+fn facts_columns(b: crate::Backend, records: usize) -> String {
     let sdms = packed::list(
         b,
         &[
@@ -239,10 +244,9 @@ pub(super) fn build_facts_sql(b: crate::Backend, records: usize) -> String {
         records_list(b, "r.recipient_id", Wanted::from_key(records))
     };
     format!(
-        "SELECT {RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
+        "{RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
              {episodes} AS episodes, {restrictions} AS restrictions, \
-             {emergency} AS emergency, {records} AS records \
-             {FACTS_FROM}"
+             {emergency} AS emergency, {records} AS records"
     )
 }
 
@@ -261,11 +265,7 @@ pub(super) fn facts_and_records_sql(wanted: Wanted) -> std::sync::Arc<str> {
         crate::Backend::Postgres,
         wanted.key(),
         |b, n| {
-            let facts = build_facts_sql(b, 0);
-            let facts_list = facts
-                .strip_prefix("SELECT ")
-                .and_then(|f| f.strip_suffix(FACTS_FROM))
-                .unwrap_or_default();
+            let facts_list = facts_columns(b, 0);
             // The facts' columns: the registration's, then the six lists (records empty).
             let facts_columns = RECIPIENT_COLUMNS.split(',').count() + 6;
             let nulls = vec!["NULL"; facts_columns].join(", ");

@@ -105,7 +105,7 @@ async fn healthz_follows_postgres_going_down_and_coming_back() {
                     "phone": "9123 4567", "language": "en", "notify_channel": "sms"}),
             )
             .await;
-        assert_eq!(r.status, 201, "after the outage: {}", r.text());
+        assert_eq!(r.status, 201, "after the outage, write {n}: {}", r.text());
     }
     let started = Instant::now();
     while t.get("/readyz").await.status != 200 {
