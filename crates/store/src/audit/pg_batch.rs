@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::plan::{Job, Plan, Slot};
-use super::rows::{json, to_i64, uuid_list};
+use super::rows::{PG_AUDIT_LOCK, json, to_i64, uuid_list};
 use crate::error::StoreError;
 
 /// The one statement; its text never changes, so it is prepared once per connection.
@@ -200,7 +200,7 @@ async fn settle(
         let conn = own.get(pool).await?;
         let mut tx = conn.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(super::pool_batch::PG_AUDIT_LOCK)
+            .bind(PG_AUDIT_LOCK)
             .execute(&mut *tx)
             .await?;
         let stored: Option<Vec<u8>> =

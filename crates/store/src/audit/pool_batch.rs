@@ -6,12 +6,11 @@ use sqlx::{Acquire, Connection, PgConnection, SqliteConnection};
 
 use super::plan::{Job, Plan, Slot, consents_before_change};
 use super::read_effects::{apply_read_effects, unrevoked_consents};
-use super::rows::{AUDIT_SIZE, insert_postgres, insert_sqlite, restore_postgres, restore_sqlite};
+use super::rows::{
+    AUDIT_SIZE, PG_AUDIT_LOCK, insert_postgres, insert_sqlite, restore_postgres, restore_sqlite,
+};
 use crate::db::{Conn, Db, Pool};
 use crate::error::StoreError;
-
-/// A PostgreSQL advisory lock id, fixed forever: serialises audit writers across processes.
-pub(super) const PG_AUDIT_LOCK: i64 = 0x6568_7261_7564_6974; // "ehraudit"
 
 /// Commits `jobs` in one transaction on a connection of the pool; what became of each. A
 /// batch that failed may have failed at its COMMIT: its connection is never reused, whatever

@@ -13,6 +13,10 @@ use uuid::Uuid;
 use crate::db::{Db, Pool};
 use crate::error::StoreError;
 
+/// A PostgreSQL advisory lock id, fixed forever: serialises audit writers across processes
+/// (`pool_batch`, and the function of `pg_batch`, migration 0024, which spells it in decimal).
+pub(super) const PG_AUDIT_LOCK: i64 = 0x6568_7261_7564_6974; // "ehraudit"
+
 /// The log's size: one more than the highest sequence number.
 pub(super) const AUDIT_SIZE: &str = "SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry";
 
