@@ -40,7 +40,7 @@ CREATE OR REPLACE FUNCTION ehrshare_audit_batch(
     node_hash        BYTEA[]
 ) RETURNS TEXT LANGUAGE plpgsql AS $$
 BEGIN
-    -- The lock of every audit writer, in every process (store::audit::pool_batch).
+    -- The lock of every audit writer, in every process (store::audit::rows::PG_AUDIT_LOCK).
     PERFORM pg_advisory_xact_lock(7307216158315538804);
     IF (SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entry) <> expected_size THEN
         RETURN 'stale';

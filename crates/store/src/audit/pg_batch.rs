@@ -195,7 +195,7 @@ async fn settle(
     let Some(first) = plan.rows.first() else {
         return Err(failed.into());
     };
-    let leaf = first.entry.clone().at_seq(first.seq).leaf_hash();
+    let leaf = first.leaf_hash();
     let stored = async {
         let conn = own.get(pool).await?;
         let mut tx = conn.begin().await?;
