@@ -37,12 +37,13 @@ impl App {
     /// was scanned stays scanned, its position written, and the rest waits for the next start.
     pub async fn scan_alerts_until(&self, stop: impl Fn() -> bool) -> Result<usize, AppError> {
         let mut state = self.inner.alert_scan.lock().await;
-        let stored: u64 = self
-            .db()
-            .meta(CURSOR)
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let mut at = self.db().meta(CURSOR).await?;
+        let stored: u64 = at.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+        if state.next.is_some_and(|n| n < stored) {
+            // Another process scanned further (it led for a while, ADR 0024): its position is
+            // the scan's, and this window is of entries long past.
+            *state = ehrshare_core::alert::ScanState::default();
+        }
         let mut next = state.next.unwrap_or(stored);
         let policy = self.settings().alert_policy;
         let mut raised = 0;
@@ -50,7 +51,8 @@ impl App {
         loop {
             if stop() {
                 if next > persisted {
-                    self.persist_scan(persisted, next, Vec::new()).await?;
+                    self.persist_scan(at.as_deref(), persisted, next, Vec::new())
+                        .await?;
                 }
                 break;
             }
@@ -129,9 +131,28 @@ impl App {
             // entries after a restart raises nothing twice; but a restart does not rescan more
             // than that many.
             if !alerts.is_empty() || new_next - persisted >= PERSIST_EVERY {
-                raised += alerts.len();
-                self.persist_scan(next, new_next, alerts).await?;
+                let count = alerts.len();
+                match self
+                    .persist_scan(at.as_deref(), next, new_next, alerts)
+                    .await
+                {
+                    Err(AppError::Conflict {
+                        code: "position-moved",
+                        ..
+                    }) => {
+                        // Another process scanned these entries meanwhile (a takeover while
+                        // this one still ran a round): its alerts stand, and these are dropped.
+                        tracing::info!(
+                            "alert scan: another process moved the position; starting again from it"
+                        );
+                        *state = ehrshare_core::alert::ScanState::default();
+                        return Ok(raised);
+                    }
+                    other => other?,
+                }
+                raised += count;
                 persisted = new_next;
+                at = Some(new_next.to_string());
             }
             next = new_next;
             state.next = Some(next);
@@ -145,9 +166,11 @@ impl App {
 
 impl App {
     /// Writes the scanner's new position `to` (having scanned from `from`) with the alerts it
-    /// raised, audited as one `alert.scan` entry.
+    /// raised, audited as one `alert.scan` entry, if the stored position is still `at` (as this
+    /// process last read or wrote it): otherwise 409 `position-moved` and nothing is written.
     async fn persist_scan(
         &self,
+        at: Option<&str>,
         from: u64,
         to: u64,
         alerts: Vec<AlertRow>,
@@ -160,12 +183,13 @@ impl App {
         let mut entry = caller.entry(self, "alert.scan", Outcome::Allowed);
         entry.record_ids = alerts.iter().map(|a| a.id).collect();
         entry.reason = Some(format!("entries {from} to {}", to.saturating_sub(1)));
+        let at = at.map(str::to_owned);
         let write = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 for a in &alerts {
                     ehrshare_store::alert::insert_alert(conn.reborrow(), a).await?;
                 }
-                ehrshare_store::put_meta(conn, CURSOR, &to.to_string()).await
+                ehrshare_store::move_meta(conn, CURSOR, at.as_deref(), &to.to_string()).await
             })
         });
         self.audit_with(entry, write).await?;
@@ -173,7 +197,7 @@ impl App {
     }
 }
 
-/// Runs the scanner every `interval` until `stop` resolves.
+/// Runs the scanner every `interval`, while this process leads, until `stop` resolves.
 pub fn spawn_alert_scanner(
     app: App,
     interval: std::time::Duration,
@@ -182,13 +206,21 @@ pub fn spawn_alert_scanner(
     tokio::spawn(async move {
         let mut stop = stop;
         loop {
+            // One process scans: the leader (ADR 0024); it stops between pages if it loses the
+            // lead, and its position moves only from where it read it.
             // `is_empty` peeks: the select below still sees the signal.
-            if let Err(e) = app.scan_alerts_until(|| !stop.is_empty()).await {
-                tracing::error!(error = %e, "alert scan failed");
-            }
-            // The same pace suits the notices before a child's 16th birthday (days ahead).
-            if let Err(e) = app.notify_sdm_endings().await {
-                tracing::error!(error = %e, "SDM ending notices failed");
+            if app.leads() {
+                if let Err(e) = app
+                    .scan_alerts_until(|| !stop.is_empty() || !app.leads())
+                    .await
+                {
+                    tracing::error!(error = %e, "alert scan failed");
+                }
+                // The same pace suits the notices before a child's 16th birthday (days
+                // ahead).
+                if let Err(e) = app.notify_sdm_endings().await {
+                    tracing::error!(error = %e, "SDM ending notices failed");
+                }
             }
             tokio::select! {
                 _ = &mut stop => break,

@@ -85,7 +85,7 @@ impl Attempt {
 /// What a failed attempt writes, in the transaction of its audit entry.
 pub(crate) struct AttemptFailure {
     typed: Typed,
-    rows: Vec<(String, ehrshare_store::account::FailureRow)>,
+    rows: Vec<(String, crate::login::OneMore)>,
     alert: Option<AlertRow>,
     notices: Vec<crate::outbox::Notice>,
     /// Locked before the attempt.
@@ -112,7 +112,7 @@ impl AttemptFailure {
     /// Writes the failure counts and the alert.
     pub(crate) async fn write(&self, mut conn: Conn<'_>) -> Result<(), ehrshare_store::StoreError> {
         for (k, f) in &self.rows {
-            ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+            f.write(conn.reborrow(), k).await?;
         }
         if let Some(a) = &self.alert {
             ehrshare_store::alert::insert_alert(conn, a).await?;

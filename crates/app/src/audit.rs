@@ -97,12 +97,22 @@ impl App {
         self.audit_log().head()
     }
 
+    /// The tree head, brought up to date with the database first if it does not reach
+    /// `size` entries: another process sharing the database may have appended them.
+    pub(crate) async fn audit_head_reaching(&self, size: u64) -> Result<TreeHead, AppError> {
+        let head = self.audit_head();
+        if head.size >= size {
+            return Ok(head);
+        }
+        Ok(self.audit_log().sync().await?)
+    }
+
     /// Entry `seq`, with its inclusion proof in the current tree.
     pub async fn audit_inclusion_proof(
         &self,
         seq: u64,
     ) -> Result<(AuditEntry, Vec<Hash>, TreeHead), AppError> {
-        let head = self.audit_head();
+        let head = self.audit_head_reaching(seq.saturating_add(1)).await?;
         let plan = ProofPlan::inclusion(head.size, seq).map_err(|_| AppError::NotFound)?;
         let entry = self
             .db()
@@ -120,7 +130,7 @@ impl App {
         &self,
         old_size: u64,
     ) -> Result<(Vec<Hash>, TreeHead), AppError> {
-        let head = self.audit_head();
+        let head = self.audit_head_reaching(old_size).await?;
         let plan = ProofPlan::consistency(old_size, head.size).map_err(|e| AppError::Invalid {
             code: "bad-tree-size",
             message: e.to_string(),
@@ -129,15 +139,19 @@ impl App {
         Ok((self.db().audit_proof(&plan).await?, head))
     }
 
-    /// Signs the current tree head and appends it to the checkpoint file, unless the last
-    /// checkpoint already covers it. Returns the checkpoint written, if any.
+    /// Signs the tree head as the database holds it now (other processes may append to it,
+    /// ADR 0024) and appends it to the checkpoint file, unless a checkpoint in the file already
+    /// covers it (this process's, or another's sharing the file). Returns the checkpoint
+    /// written, if any.
     pub async fn write_checkpoint(&self) -> Result<Option<Checkpoint>, AppError> {
         let Some(checkpoints) = self.checkpoints() else {
             return Ok(None);
         };
-        let head = self.audit_head();
+        let head = self.audit_log().sync().await?;
+        let in_file = self.current_heads().await?.last().map(|c| c.size);
         let mut last = checkpoints.last_size.lock().await;
-        if *last == Some(head.size) {
+        if *last == Some(head.size) || in_file == Some(head.size) {
+            *last = Some(head.size);
             return Ok(None);
         }
         if last.is_some_and(|l| head.size < l) {
@@ -175,7 +189,8 @@ impl App {
     }
 }
 
-/// Starts the task that signs tree heads by `policy` until `stop` resolves, then signs once more.
+/// Starts the task that signs tree heads by `policy`, while this process leads (ADR 0024),
+/// until `stop` resolves, then signs once more if it leads.
 pub fn spawn_checkpointer(
     app: App,
     policy: CheckpointPolicy,
@@ -197,13 +212,19 @@ pub fn spawn_checkpointer(
                     if size.saturating_sub(signed_at) < policy.every_entries { continue; }
                 }
             }
+            // One process signs: the leader (ADR 0024).
+            if !app.leads() {
+                continue;
+            }
             match app.write_checkpoint().await {
                 Ok(Some(c)) => signed_at = c.size,
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "cannot write an audit checkpoint"),
             }
         }
-        if let Err(e) = app.write_checkpoint().await {
+        if app.leads()
+            && let Err(e) = app.write_checkpoint().await
+        {
             tracing::error!(error = %e, "cannot write the final audit checkpoint");
         }
     })

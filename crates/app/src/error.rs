@@ -121,6 +121,10 @@ impl From<StoreError> for AppError {
                 message: "a new access key was issued less than a minute ago".to_owned(),
                 retry_after_secs: 60,
             },
+            StoreError::Stale(Stale::Position) => AppError::Conflict {
+                code: "position-moved",
+                message: "another server process moved on meanwhile".to_owned(),
+            },
             StoreError::Stale(Stale::AssertionUsed) => AppError::Conflict {
                 code: "assertion-used",
                 message: "the client assertion was used before".to_owned(),

@@ -23,6 +23,9 @@ pub struct Health {
     pub database_cause: Option<&'static str>,
     /// Why, and since when, the audit writer cannot commit (no writes, no reads can be served).
     pub audit: Option<WriterFailure>,
+    /// Whether this process runs the duties that must run once among the processes sharing
+    /// the database (ADR 0024).
+    pub leads: bool,
 }
 
 impl Health {
@@ -55,6 +58,7 @@ impl App {
             database_ok: database_cause.is_none(),
             database_cause,
             audit: self.audit_log().stats().failure(),
+            leads: self.leads(),
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod error;
 pub mod fhir_write;
 pub mod health;
 pub mod inbox;
+pub mod leader;
 pub mod limits;
 pub mod login;
 pub mod oauth;
@@ -56,6 +57,7 @@ pub mod search;
 pub mod secret;
 pub mod self_service;
 pub mod settings;
+pub mod shared_limit;
 pub mod signer;
 pub mod text;
 pub mod transparency;
@@ -108,6 +110,10 @@ struct Inner {
     seal: seal::SealKey,
     receipt_key: Box<dyn Signer>,
     alert_scan: tokio::sync::Mutex<ehrshare_core::alert::ScanState>,
+    /// Whether an election runs ([`leader::spawn_leader`]), and whether this process won it;
+    /// an App without one (tests, the command line's one-off commands) leads itself.
+    election_runs: std::sync::atomic::AtomicBool,
+    election_won: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -148,6 +154,8 @@ impl App {
                 seal,
                 receipt_key,
                 alert_scan: tokio::sync::Mutex::new(ehrshare_core::alert::ScanState::default()),
+                election_runs: std::sync::atomic::AtomicBool::new(false),
+                election_won: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -190,6 +198,11 @@ impl App {
     /// The database engine in use.
     pub fn backend(&self) -> ehrshare_store::Backend {
         self.inner.db.backend()
+    }
+
+    /// The database file, on SQLite.
+    pub fn database_file(&self) -> Option<std::path::PathBuf> {
+        self.inner.db.file()
     }
 
     /// A fact about this database (`ehrshare_meta`), such as whether the demo was loaded.

@@ -59,6 +59,29 @@ pub(crate) fn failure_row(f: &Failures) -> FailureRow {
     }
 }
 
+/// One more failure of a throttling key, counted from the key's record as it stands when the
+/// failure is written (in its audit entry's transaction, which the writers' lock serialises
+/// across server processes), not as the gate read it before the attempt: concurrent failures,
+/// in this process or another, each count (issue 28, item 6).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OneMore {
+    policy: ThrottlePolicy,
+    at: time::OffsetDateTime,
+}
+
+impl OneMore {
+    /// Counts it for `key`.
+    pub(crate) async fn write(
+        &self,
+        mut conn: Conn<'_>,
+        key: &str,
+    ) -> Result<(), ehrshare_store::StoreError> {
+        let now = failures(&ehrshare_store::account::failures_in(conn.reborrow(), key).await?);
+        let next = now.after_failure(&self.policy, self.at);
+        ehrshare_store::account::put_failures(conn, key, &failure_row(&next)).await
+    }
+}
+
 /// The answer to every refused login, whatever the reason.
 pub(crate) fn login_failed() -> AppError {
     AppError::AuthFailed {
@@ -136,23 +159,24 @@ impl App {
         }
     }
 
-    /// Every key's record after one more failure, and whether this failure locked a key that
-    /// was not locked before.
+    /// One more failure of every key, and whether it locks a key that was not locked as the
+    /// gate read it.
     pub(crate) fn after_failure(
         &self,
         keys: Vec<String>,
         records: Vec<Failures>,
-    ) -> (Vec<(String, FailureRow)>, bool) {
+    ) -> (Vec<(String, OneMore)>, bool) {
         let now = self.clock().now();
         let mut newly_locked = false;
         let rows = keys
             .into_iter()
             .zip(records)
             .map(|(k, f)| {
-                let next = f.after_failure(self.policy_for(&k), now);
+                let policy = *self.policy_for(&k);
+                let next = f.after_failure(&policy, now);
                 let locked = |x: &Failures| x.locked_until.is_some_and(|u| u > now);
                 newly_locked |= locked(&next) && !locked(&f);
-                (k, failure_row(&next))
+                (k, OneMore { policy, at: now })
             })
             .collect();
         (rows, newly_locked)
@@ -176,7 +200,7 @@ impl App {
         let update = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 for (k, f) in &rows {
-                    ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+                    f.write(conn.reborrow(), k).await?;
                 }
                 Ok(())
             })

@@ -134,12 +134,23 @@ impl App {
     pub async fn deliver_due(&self) -> Result<DeliveryReport, AppError> {
         let settings = self.settings().outbox;
         let now = self.clock().now();
-        let claimed = self
-            .db()
-            .outbox_claim_due(now, now + to_time(settings.lease), settings.batch)
-            .await?;
+        // No more than the lease can see delivered, each taking its longest: a message whose
+        // lease ran out while it waited its turn would be claimed again by another worker
+        // (another process, issue 28 item 6) and sent twice.
+        let fits = settings.lease.as_secs() / settings.delivery_timeout.as_secs().max(1);
+        let limit = settings
+            .batch
+            .min(i64::try_from(fits).unwrap_or(i64::MAX))
+            .max(1);
+        let lease_until = now + to_time(settings.lease);
+        let claimed = self.db().outbox_claim_due(now, lease_until, limit).await?;
         let mut report = DeliveryReport::default();
         for stored in claimed {
+            if self.clock().now() + to_time(settings.delivery_timeout) > lease_until {
+                // Out of lease (a slow gateway): the rest wait for their lease to run out
+                // and are claimed again, late rather than twice.
+                break;
+            }
             let outcome = self.deliver_one(&stored, settings).await;
             let id = stored.message.id;
             let now = self.clock().now();

@@ -187,7 +187,7 @@ impl App {
         caller: &Caller,
         input: RegistrationInput,
         checked: Checked,
-        throttle: Vec<(String, ehrshare_store::account::FailureRow)>,
+        throttle: Vec<(String, crate::login::OneMore)>,
     ) -> Result<Registration, AppError> {
         let now = self.clock().now();
         let new = match NewRecipient::parse(&input, hong_kong_date(now)) {
@@ -311,7 +311,7 @@ impl App {
         let insert = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 for (k, f) in &throttle {
-                    ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+                    f.write(conn.reborrow(), k).await?;
                 }
                 ehrshare_store::recipient::withdraw_waiting(conn.reborrow(), &replaced).await?;
                 if let Some((person, (channel, address))) = &code_contact {

@@ -308,7 +308,7 @@ impl App {
         let store = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 for (k, f) in &rows {
-                    ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+                    f.write(conn.reborrow(), k).await?;
                 }
                 if let Some(p) = &new_person {
                     ehrshare_store::person::upsert(conn.reborrow(), p).await?;
@@ -535,7 +535,7 @@ impl App {
         let store = change(move |mut conn: Conn<'_>| {
             Box::pin(async move {
                 for (k, f) in &rows {
-                    ehrshare_store::account::put_failures(conn.reborrow(), k, f).await?;
+                    f.write(conn.reborrow(), k).await?;
                 }
                 ehrshare_store::person::insert_challenge(conn, &challenge).await
             })

@@ -28,7 +28,7 @@ impl App {
 
     /// Every published head that describes the log now (sizes increasing), brought up to
     /// date with the file first.
-    async fn current_heads(&self) -> Result<Vec<Checkpoint>, AppError> {
+    pub(crate) async fn current_heads(&self) -> Result<Vec<Checkpoint>, AppError> {
         let Some(checkpoints) = self.checkpoints() else {
             return Ok(Vec::new());
         };
@@ -54,7 +54,9 @@ impl App {
             }
         }
         published.offset = offset;
-        let size_now = self.audit_head().size;
+        // A head another process signed may be ahead of this process's tree (ADR 0024).
+        let newest = published.heads.last().map_or(0, |c| c.size);
+        let size_now = self.audit_head_reaching(newest).await?.size;
         Ok(published
             .heads
             .iter()

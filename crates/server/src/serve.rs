@@ -314,12 +314,22 @@ pub struct ServeArgs {
 pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     let app = start_app_with(&config, args.accept_rollback).await?;
+    let _alone = match sole_server(&app) {
+        Ok(lock) => lock,
+        Err(e) => {
+            app.close().await;
+            return Err(e);
+        }
+    };
     std::thread::spawn(ehrshare_app::deposit::warm_validation);
     let backend = app.backend();
     if args.demo {
         let report = crate::demo::load(&app).await?;
         print_demo_report(&report);
     }
+    // The election first: the scanner and the checkpointer run only in the leader (ADR 0024).
+    let (stop_leading, leading_stopped) = tokio::sync::oneshot::channel();
+    let leader = ehrshare_app::leader::spawn_leader(app.clone(), leading_stopped).await;
     let (stop_outbox, outbox_stopped) = tokio::sync::oneshot::channel();
     let outbox_worker = spawn_outbox_worker(
         app.clone(),
@@ -390,8 +400,44 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     if let Err(err) = checkpointer.await {
         tracing::error!(error = %err, "the checkpoint task failed");
     }
+    // The lead is given up last, so that another process takes over only after the final
+    // checkpoint.
+    let _ = stop_leading.send(());
+    if let Err(err) = leader.await {
+        tracing::error!(error = %err, "the election task failed");
+    }
     app.close().await;
     Ok(())
+}
+
+/// On SQLite, the lock that makes this process the file's only server, held while it runs: the
+/// embedded database is one process's (its audit writer keeps the tree in memory, ADR 0005);
+/// several processes share PostgreSQL (ADR 0024). A second `serve` on the same file is refused
+/// with a message, not left to fail on its first write. Other commands (`demo code`,
+/// `audit verify`) may still open the file beside it. None on PostgreSQL.
+fn sole_server(app: &ehrshare_app::App) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(file) = app.database_file() else {
+        return Ok(None);
+    };
+    let mut path = file.into_os_string();
+    path.push(".serve-lock");
+    let path = std::path::PathBuf::from(path);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::Error::new(StartRefused(format!(
+            "another ehrshare process serves this SQLite database (it holds {}): one process serves a SQLite file; run several over PostgreSQL",
+            path.display()
+        )))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
 }
 
 /// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed now, when

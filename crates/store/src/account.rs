@@ -304,6 +304,27 @@ pub struct FailureRow {
     pub locked_until: Option<OffsetDateTime>,
 }
 
+/// A key's login failures as they stand in the caller's transaction: what one more failure
+/// counts from (issue 28, item 6: a count read before the attempt may be stale, another
+/// request or process having counted since).
+pub async fn failures_in(conn: Conn<'_>, key: &str) -> Result<FailureRow, StoreError> {
+    let row = crate::on_conn!(conn, c => {
+        sqlx::query("SELECT count, last_at, locked_until FROM login_failure WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *c)
+            .await?
+            .map(|row| -> Result<FailureRow, StoreError> {
+                Ok(FailureRow {
+                    count: row.try_get("count")?,
+                    last_at: Some(row.try_get::<Ts, _>("last_at")?.0),
+                    locked_until: row.try_get::<Option<Ts>, _>("locked_until")?.map(|t| t.0),
+                })
+            })
+            .transpose()?
+    });
+    Ok(row.unwrap_or_default())
+}
+
 /// Stores a key's failure record (in the transaction of the failed attempt's audit entry).
 pub async fn put_failures(conn: Conn<'_>, key: &str, f: &FailureRow) -> Result<(), StoreError> {
     let Some(last) = f.last_at else {

@@ -190,6 +190,16 @@ impl Db {
         }
     }
 
+    /// The database file, on SQLite (none in memory or on PostgreSQL).
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        match &self.pool {
+            Pool::Sqlite(pool) if self.in_place.is_some() => {
+                Some(pool.connect_options().get_filename().to_owned())
+            }
+            _ => None,
+        }
+    }
+
     /// The engine behind this handle.
     pub fn backend(&self) -> Backend {
         match self.pool {
@@ -315,8 +325,44 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
     list.join(", ")
 }
 
-/// Sets a value of `ehrshare_meta` inside the caller's transaction (the alert scanner's
-/// cursor moves with the alerts it wrote).
+/// Moves a position kept in `ehrshare_meta` from `expected` (`None`: not yet set) to `value`,
+/// in the caller's transaction; fails with [`Stale::Position`](crate::Stale::Position) if it
+/// is not at `expected` (another process moved it).
+pub async fn move_meta(
+    conn: Conn<'_>,
+    key: &str,
+    expected: Option<&str>,
+    value: &str,
+) -> Result<(), StoreError> {
+    let moved = crate::on_conn!(conn, db => {
+        match expected {
+            None => sqlx::query(
+                "INSERT INTO ehrshare_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *db)
+            .await?
+            .rows_affected(),
+            Some(expected) => sqlx::query(
+                "UPDATE ehrshare_meta SET value = $2 WHERE key = $1 AND value = $3",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(expected)
+            .execute(&mut *db)
+            .await?
+            .rows_affected(),
+        }
+    });
+    if moved == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Stale(crate::Stale::Position))
+    }
+}
+
+/// Sets a value of `ehrshare_meta` inside the caller's transaction.
 pub async fn put_meta(conn: Conn<'_>, key: &str, value: &str) -> Result<(), StoreError> {
     crate::on_conn!(conn, db => {
         sqlx::query(

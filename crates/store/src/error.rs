@@ -82,6 +82,9 @@ pub enum Stale {
     /// Another request issued an access key within the minimum interval.
     #[error("an access key was just issued")]
     KeyJustIssued,
+    /// A position kept in `ehrshare_meta` (the alert scanner's) was moved by another process.
+    #[error("the position moved")]
+    Position,
 }
 
 impl StoreError {

@@ -23,6 +23,7 @@ mod error;
 pub mod facts;
 mod in_place;
 pub mod inbox;
+pub mod leader;
 mod migrate;
 pub mod oauth;
 pub mod outbox;
@@ -33,10 +34,13 @@ pub mod recipient;
 pub mod record;
 pub mod restriction;
 mod retry;
+pub mod shared_limit;
 pub mod timestamp;
 
 pub use audit::{AuditLog, AuditOptions};
-pub use db::{Backend, Change, ChangeFuture, Conn, Db, DbOptions, Pool, change, put_meta};
+pub use db::{
+    Backend, Change, ChangeFuture, Conn, Db, DbOptions, Pool, change, move_meta, put_meta,
+};
 pub use error::{Stale, StoreError};
 pub use migrate::{MigrationReport, migrations_for};
 pub use retry::{RetryPolicy, with_retry};

@@ -55,6 +55,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (22, "qr_consent", "0022_qr_consent.sql"),
     (23, "self_service", "0023_self_service.sql"),
     (24, "audit_batch", "0024_audit_batch.sql"),
+    (25, "shared_limits", "0025_shared_limits.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -82,6 +83,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (22, "qr_consent", "0022_qr_consent.sql"),
     (23, "self_service", "0023_self_service.sql"),
     (24, "audit_batch", "0024_audit_batch.sql"),
+    (25, "shared_limits", "0025_shared_limits.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -273,7 +273,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         .with_state(app.clone())
         // Layers run outside-in in the reverse of the order they are added here.
         .layer(middleware::from_fn_with_state(
-            (app, cookies.clone()),
+            (app.clone(), cookies.clone()),
             session::load,
         ))
         .layer(axum::Extension(cookies))
@@ -286,7 +286,7 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         ))
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn_with_state(
-            ratelimit::RateLimiter::new(settings.rate_limit),
+            ratelimit::RateLimiter::for_app(settings.rate_limit, &app),
             ratelimit::limit,
         ))
         .layer(middleware::from_fn(error::render))

@@ -1,19 +1,31 @@
 //! A per-client-address request limit (token bucket), on by default, so that no one address can
-//! flood the public directory or hammer the API. It is a first line inside each process; the
-//! per-account attempt limits of logins and access keys live in the database (accounts issue).
+//! flood the public directory or hammer the API. The per-account attempt limits of logins and
+//! access keys live in the database (accounts issue).
+//!
+//! One process keeps its buckets in memory. Several processes over one PostgreSQL database
+//! share them (ADR 0024): the bucket of an address is kept in the database, refilled by its
+//! clock, and a process reserves a part of it (what it holds divided by the processes alive,
+//! at least one token) to admit on its own; when its reservation is spent it reserves again,
+//! and refuses when the bucket is empty. What the processes admit together never exceeds the
+//! bucket; a process may refuse while another still holds an unused part. The database is
+//! asked once per reservation: rarely while an address is far from its limit, per request
+//! near it. If it cannot be asked, the process's own bucket decides (a request is not refused
+//! for the limiter's outage).
 //!
 //! `/healthz`, `/readyz` and `/static/` are exempt (load balancers, stylesheets). Requests without a known
 //! peer address (in-process tests) are not limited.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ehrshare_app::App;
 
 /// Requests per minute per address, and the burst allowed on top of the steady rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +43,16 @@ impl Default for RateLimit {
     }
 }
 
+impl RateLimit {
+    fn per_second(self) -> f64 {
+        f64::from(self.per_minute.max(1)) / 60.0
+    }
+
+    fn capacity(self) -> f64 {
+        f64::from(self.burst.max(1))
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
@@ -42,24 +64,80 @@ struct Bucket {
 pub struct RateLimiter {
     limit: RateLimit,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    shared: Option<Shared>,
+}
+
+/// How often a process says it is alive and forgets unused reservations (ADR 0024).
+pub const ROUND_EVERY: Duration = Duration::from_millis(500);
+
+/// A process not heard from for this long no longer counts among those sharing a bucket.
+const ALIVE_WITHIN: Duration = Duration::from_secs(5);
+
+/// Reservations unused this long are dropped (the bucket has refilled meanwhile).
+const SHARE_IDLE: Duration = Duration::from_secs(60);
+
+/// The shared mode: this process's reservations of the database's buckets.
+#[derive(Debug)]
+struct Shared {
+    app: App,
+    /// This process, among those counted alive.
+    process: uuid::Uuid,
+    /// The processes alive, at the last heartbeat (at least 1).
+    processes: AtomicU32,
+    /// Whether the database answered the last time it was asked.
+    reachable: AtomicBool,
+    shares: Mutex<HashMap<IpAddr, Share>>,
+}
+
+/// The tokens this process reserved for an address, and spent of them.
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    reserved: f64,
+    spent: f64,
+    last: Instant,
 }
 
 /// Addresses remembered before idle ones are swept out.
 const SWEEP_ABOVE: usize = 100_000;
 
 impl RateLimiter {
-    /// A limiter with `limit`.
+    /// A limiter with `limit`, its buckets in this process's memory.
     pub fn new(limit: RateLimit) -> Arc<RateLimiter> {
         Arc::new(RateLimiter {
             limit,
             buckets: Mutex::new(HashMap::new()),
+            shared: None,
         })
     }
 
-    /// Takes one token for `ip` at `now`; `Err(wait)` when none is left.
+    /// A limiter with `limit` for `app`: shared with the other processes over the same
+    /// database when the app says it shares limits (PostgreSQL), with its rounds run on the
+    /// current runtime; in memory otherwise.
+    pub fn for_app(limit: RateLimit, app: &App) -> Arc<RateLimiter> {
+        let runtime = tokio::runtime::Handle::try_current();
+        let (true, Ok(runtime)) = (app.shares_limits(), runtime) else {
+            return RateLimiter::new(limit);
+        };
+        let limiter = Arc::new(RateLimiter {
+            limit,
+            buckets: Mutex::new(HashMap::new()),
+            shared: Some(Shared {
+                app: app.clone(),
+                process: uuid::Uuid::new_v4(),
+                processes: AtomicU32::new(1),
+                reachable: AtomicBool::new(true),
+                shares: Mutex::new(HashMap::new()),
+            }),
+        });
+        runtime.spawn(rounds(Arc::downgrade(&limiter)));
+        limiter
+    }
+
+    /// Takes one token for `ip` at `now` from this process's bucket; `Err(wait)` when none is
+    /// left.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let rate = f64::from(self.limit.per_minute.max(1)) / 60.0;
-        let capacity = f64::from(self.limit.burst.max(1));
+        let rate = self.limit.per_second();
+        let capacity = self.limit.capacity();
         let Ok(mut buckets) = self.buckets.lock() else {
             return Ok(());
         };
@@ -78,6 +156,102 @@ impl RateLimiter {
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        }
+    }
+
+    /// Takes one token for `ip`: from this process's reservation of the shared bucket, or a
+    /// new reservation when it is spent ([`RateLimiter::check`] when not shared, or when the
+    /// database does not answer); `Err(wait)` when none is left.
+    pub async fn admit(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let Some(shared) = &self.shared else {
+            return self.check(ip, now);
+        };
+        if !shared.reachable.load(Ordering::Acquire) {
+            return self.check(ip, now);
+        }
+        {
+            let Ok(mut shares) = shared.shares.lock() else {
+                return Ok(());
+            };
+            if let Some(share) = shares.get_mut(&ip)
+                && share.spent + 1.0 <= share.reserved
+            {
+                share.spent += 1.0;
+                share.last = now;
+                return Ok(());
+            }
+        }
+        let rate = self.limit.per_second();
+        let processes = shared.processes.load(Ordering::Acquire);
+        let answer = shared
+            .app
+            .reserve_tokens(&ip.to_string(), self.limit.capacity(), rate, processes)
+            .await;
+        let (granted, left) = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                if shared.reachable.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(error = %e, "rate limit: the shared buckets cannot be read; this process's own decide");
+                }
+                return self.check(ip, now);
+            }
+        };
+        let Ok(mut shares) = shared.shares.lock() else {
+            return Ok(());
+        };
+        let share = shares.entry(ip).or_insert(Share {
+            reserved: 0.0,
+            spent: 0.0,
+            last: now,
+        });
+        share.reserved += granted;
+        share.last = now;
+        if share.spent + 1.0 <= share.reserved {
+            share.spent += 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(((1.0 - left) / rate).max(0.001)))
+        }
+    }
+}
+
+/// The shared mode's rounds, every [`ROUND_EVERY`] while the limiter lives: the heartbeat that
+/// counts the processes, the database's tidying once a minute, unused reservations dropped.
+async fn rounds(limiter: Weak<RateLimiter>) {
+    let mut round: u64 = 0;
+    loop {
+        tokio::time::sleep(ROUND_EVERY).await;
+        let Some(limiter) = limiter.upgrade() else {
+            return;
+        };
+        let Some(shared) = &limiter.shared else {
+            return;
+        };
+        round += 1;
+        let result = async {
+            let processes = shared.app.heartbeat(shared.process, ALIVE_WITHIN).await?;
+            shared.processes.store(processes.max(1), Ordering::Release);
+            if round.is_multiple_of(120) {
+                shared.app.tidy_shared_limits().await?;
+            }
+            Ok::<(), ehrshare_app::AppError>(())
+        }
+        .await;
+        match result {
+            Err(e) => {
+                if shared.reachable.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(error = %e, "rate limit: the shared buckets cannot be read; this process's own decide");
+                }
+            }
+            Ok(()) => {
+                if !shared.reachable.swap(true, Ordering::AcqRel) {
+                    tracing::info!("rate limit: shared with the other processes again");
+                }
+            }
+        }
+        let now = Instant::now();
+        if let Ok(mut shares) = shared.shares.lock() {
+            shares.retain(|_, s| now.duration_since(s.last) < SHARE_IDLE);
         }
     }
 }
@@ -102,7 +276,7 @@ pub async fn limit(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if let (false, Some(ip)) = (exempt, peer)
-        && let Err(wait) = limiter.check(ip, Instant::now())
+        && let Err(wait) = limiter.admit(ip, Instant::now()).await
     {
         tracing::warn!(%ip, "rate limited");
         let mut problem = crate::error::Problem::from_status(StatusCode::TOO_MANY_REQUESTS);

@@ -64,6 +64,7 @@ impl Default for AuditOptions {
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     jobs: mpsc::Sender<Job>,
+    syncs: mpsc::Sender<SyncReply>,
     head: watch::Receiver<TreeHead>,
     stats: Arc<AuditStats>,
 }
@@ -76,6 +77,7 @@ impl AuditLog {
             Pool::Postgres(pool) => rows::restore_postgres(&mut *pool.acquire().await?).await?,
         };
         let (jobs, rx) = mpsc::channel(options.queue.max(1));
+        let (syncs, sync_rx) = mpsc::channel(64);
         let (head_tx, head) = watch::channel(TreeHead {
             size: frontier.size(),
             root: frontier.root(),
@@ -90,8 +92,13 @@ impl AuditLog {
             own: pg_batch::Own::default(),
             own_thread: false,
         };
-        writer.spawn(rx).await?;
-        Ok(AuditLog { jobs, head, stats })
+        writer.spawn(rx, sync_rx).await?;
+        Ok(AuditLog {
+            jobs,
+            syncs,
+            head,
+            stats,
+        })
     }
 
     /// Appends an entry and waits until it is committed.
@@ -155,7 +162,21 @@ impl AuditLog {
         answer.await.map_err(|_| StoreError::AuditClosed)?
     }
 
-    /// The last committed tree head.
+    /// The tree head as committed now, by whichever process: another server process over
+    /// the same PostgreSQL database may have appended since this one last did, and this
+    /// process's head follows only its own batches until then (issue 28, item 6). Read under
+    /// the writers' lock; the writer takes the tree as its own, and every subscriber sees it.
+    /// On SQLite one process writes, and this is [`AuditLog::head`].
+    pub async fn sync(&self) -> Result<TreeHead, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.syncs
+            .send(reply)
+            .await
+            .map_err(|_| StoreError::AuditClosed)?;
+        answer.await.map_err(|_| StoreError::AuditClosed)?
+    }
+
+    /// The last tree head this process committed or synced ([`AuditLog::sync`]).
     pub fn head(&self) -> TreeHead {
         *self.head.borrow()
     }
@@ -191,9 +212,13 @@ impl Writer {
     /// reader task before the writer saw the answer, and every reader waits for the writer.
     /// On SQLite the common batch runs in place without yielding (ADR 0005), so the writer
     /// stays a task.
-    async fn spawn(mut self, rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
+    async fn spawn(
+        mut self,
+        rx: mpsc::Receiver<Job>,
+        syncs: mpsc::Receiver<SyncReply>,
+    ) -> Result<(), StoreError> {
         if self.db.in_place().is_some() || !matches!(self.db.pool(), Pool::Postgres(_)) {
-            tokio::spawn(self.run(rx));
+            tokio::spawn(self.run(rx, syncs));
             return Ok(());
         }
         self.own_thread = true;
@@ -207,7 +232,7 @@ impl Writer {
                 {
                     Ok(runtime) => {
                         let _ = started.send(Ok(()));
-                        runtime.block_on(self.run(rx));
+                        runtime.block_on(self.run(rx, syncs));
                     }
                     Err(e) => {
                         let _ = started.send(Err(e));
@@ -222,22 +247,30 @@ impl Writer {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, mut syncs: mpsc::Receiver<SyncReply>) {
         // Ends when every AuditLog handle is dropped and the queue is drained. While the
         // writer cannot commit, it probes every PROBE_EVERY without waiting for work, so that
         // readiness recovers even when no request comes (a load balancer sends none to an
         // instance that is not ready).
+        let mut syncs_open = true;
         loop {
-            let next = if self.stats.is_failing() {
-                match tokio::time::timeout(PROBE_EVERY, rx.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        self.probe().await;
-                        continue;
+            let failing = self.stats.is_failing();
+            let next = tokio::select! {
+                reply = syncs.recv(), if syncs_open => {
+                    match reply {
+                        Some(reply) => {
+                            let head = self.sync().await;
+                            let _ = reply.send(head);
+                        }
+                        None => syncs_open = false,
                     }
+                    continue;
                 }
-            } else {
-                rx.recv().await
+                next = rx.recv() => next,
+                () = tokio::time::sleep(PROBE_EVERY), if failing => {
+                    self.probe().await;
+                    continue;
+                }
             };
             let Some(first) = next else { break };
             // Let callers that are about to submit do so: a few more entries in this batch
@@ -256,6 +289,32 @@ impl Writer {
             self.batch(jobs).await;
             self.stats.count_batch(started.elapsed());
         }
+    }
+
+    /// [`AuditLog::sync`]: on PostgreSQL, the tree as committed now becomes the writer's.
+    async fn sync(&mut self) -> Result<TreeHead, StoreError> {
+        if let Pool::Postgres(pool) = self.db.pool() {
+            let size = self.frontier.size();
+            let latest = if self.own_thread {
+                let conn = self.own.get(pool).await?;
+                let latest = rows::latest_postgres(conn, size).await;
+                if latest.is_err() {
+                    self.own.forget();
+                }
+                latest?
+            } else {
+                let mut conn = pool.acquire().await?;
+                rows::latest_postgres(&mut conn, size).await?
+            };
+            if let Some(frontier) = latest {
+                self.frontier = frontier;
+                self.head.send_replace(TreeHead {
+                    size: self.frontier.size(),
+                    root: self.frontier.root(),
+                });
+            }
+        }
+        Ok(*self.head.borrow())
     }
 
     /// One small write, as the writer would make it: does the database take commits again?
@@ -409,6 +468,9 @@ impl Writer {
         }
     }
 }
+
+/// Where the writer answers an [`AuditLog::sync`].
+type SyncReply = oneshot::Sender<Result<TreeHead, StoreError>>;
 
 /// How often a writer that cannot commit tries again on its own.
 const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);

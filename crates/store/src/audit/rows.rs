@@ -391,6 +391,29 @@ define_rows!(
     sqlx::Postgres
 );
 
+/// The tree as committed now, if it is not the one of `size` entries: read under the writers'
+/// lock, so that the size and the nodes are of one committed log (another process may be
+/// appending; issue 28, item 6).
+pub(super) async fn latest_postgres(
+    conn: &mut PgConnection,
+    size: u64,
+) -> Result<Option<Frontier>, StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(PG_AUDIT_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let now: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *tx).await?;
+    let frontier = if u64::try_from(now).ok() == Some(size) {
+        None
+    } else {
+        Some(restore_postgres(&mut tx).await?)
+    };
+    tx.commit().await?;
+    Ok(frontier)
+}
+
 impl Db {
     /// Entries from `from_seq` on, in order, at most `limit`.
     pub async fn audit_entries(

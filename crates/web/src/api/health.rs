@@ -35,6 +35,9 @@ pub struct HealthBody {
     /// Since when the audit writer cannot commit (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<String>,
+    /// Whether this process runs the alert scanner and signs audit checkpoints: one of the
+    /// processes sharing a database does (ADR 0024).
+    pub leader: bool,
 }
 
 fn respond(health: &Health, up: bool) -> Response {
@@ -55,6 +58,7 @@ fn respond(health: &Health, up: bool) -> Response {
             .audit
             .as_ref()
             .and_then(|f| f.since.format(&Rfc3339).ok()),
+        leader: health.leads,
     };
     let mut response = if up {
         Json(body).into_response()
