@@ -101,7 +101,9 @@ impl App {
     /// `size` entries: another process sharing the database may have appended them.
     pub(crate) async fn audit_head_reaching(&self, size: u64) -> Result<TreeHead, AppError> {
         let head = self.audit_head();
-        if head.size >= size {
+        // Asked without the writers' lock first: a size the database does not hold either
+        // (any number a caller sends) costs the writer nothing.
+        if head.size >= size || self.db().audit_size().await? < size {
             return Ok(head);
         }
         Ok(self.audit_log().sync().await?)
@@ -150,7 +152,7 @@ impl App {
         let head = self.audit_log().sync().await?;
         let in_file = self.current_heads().await?.last().map(|c| c.size);
         let mut last = checkpoints.last_size.lock().await;
-        if *last == Some(head.size) || in_file == Some(head.size) {
+        if *last == Some(head.size) || in_file.is_some_and(|f| f >= head.size) {
             *last = Some(head.size);
             return Ok(None);
         }
@@ -175,11 +177,28 @@ impl App {
         )?;
         let file = checkpoints.file.clone();
         let line = CheckpointLine::from(&checkpoint);
-        tokio::task::spawn_blocking(move || file.append(&line))
+        // Checked again under the file's lock: another process sharing the file may have
+        // signed as much or more since it was read (ADR 0024).
+        let (instance, key, size) = (
+            checkpoints.instance.clone(),
+            checkpoints.signer.public_key(),
+            head.size,
+        );
+        let covered = move |text: &str| {
+            crate::checkpoint::parse_line(text).is_some_and(|c| {
+                c.instance == instance
+                    && c.size >= size
+                    && crate::signer::verify_signature(&key, &c.message(), &c.signature)
+            })
+        };
+        let written = tokio::task::spawn_blocking(move || file.append_unless(&line, covered))
             .await
             .map_err(|e| AppError::Internal(Box::new(e)))?
             .map_err(|e| AppError::Internal(Box::new(e)))?;
         *last = Some(head.size);
+        if !written {
+            return Ok(None);
+        }
         tracing::info!(
             size = head.size,
             root = hex(&head.root),
@@ -218,7 +237,8 @@ pub fn spawn_checkpointer(
             }
             match app.write_checkpoint().await {
                 Ok(Some(c)) => signed_at = c.size,
-                Ok(None) => {}
+                // Covered already (by this process or another): counted from here.
+                Ok(None) => signed_at = app.audit_head().size,
                 Err(e) => tracing::error!(error = %e, "cannot write an audit checkpoint"),
             }
         }

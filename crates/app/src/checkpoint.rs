@@ -99,7 +99,7 @@ pub(crate) async fn agrees(
 /// start.
 pub(crate) async fn open_checkpoints(
     db: &Db,
-    head: TreeHead,
+    audit: &ehrshare_store::AuditLog,
     signer: Box<dyn Signer>,
     file: CheckpointFile,
     now: time::OffsetDateTime,
@@ -109,6 +109,10 @@ pub(crate) async fn open_checkpoints(
     let read = file
         .read_all()
         .map_err(|e| AppError::Internal(Box::new(e)))?;
+    // The head as committed now, read after the file: every head in it was signed of a log
+    // the database had committed, so a server sharing the file and the database that signed
+    // one meanwhile (ADR 0024) cannot make this one look behind.
+    let head = audit.sync().await?;
     let public_key = signer.public_key();
     // Only what this server's key signed counts: a forged line cannot force a refusal.
     let own: Vec<Checkpoint> = read
@@ -377,6 +381,18 @@ impl CheckpointFile {
     /// to otherwise, so it may be kept append-only or shipped by tailing; the folder is synced
     /// when the file is new.
     pub fn append(&self, line: &CheckpointLine) -> std::io::Result<()> {
+        self.append_unless(line, |_| false).map(drop)
+    }
+
+    /// [`CheckpointFile::append`], unless the file's last line, read under the same lock, is
+    /// one that `covered` says makes this one needless (another process sharing the file
+    /// signed as much or more, ADR 0024): then nothing is written and `false` answered, so
+    /// that the heads in a shared file only grow.
+    pub fn append_unless(
+        &self,
+        line: &CheckpointLine,
+        covered: impl Fn(&str) -> bool,
+    ) -> std::io::Result<bool> {
         use std::io::{Seek, SeekFrom};
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -393,6 +409,9 @@ impl CheckpointFile {
         // for a torn one.
         file.lock()?;
         let keep = drop_torn_tail(&mut file)?;
+        if last_line(&mut file, keep)?.is_some_and(|last| covered(&last)) {
+            return Ok(false);
+        }
         if let Err(e) = file
             .write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
@@ -408,7 +427,7 @@ impl CheckpointFile {
         {
             d.sync_all()?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Every line, parsed; an unreadable line is `Err(line number)` (from 1).
@@ -492,6 +511,23 @@ pub struct CheckpointRead {
 
 /// Cuts a last line without its newline (an append that failed halfway) off the file; returns
 /// the file's length after.
+/// The last whole line of the first `len` bytes of `file` (which end with a newline), if any.
+fn last_line(file: &mut std::fs::File, len: u64) -> std::io::Result<Option<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    // A checkpoint line is a few hundred bytes.
+    let start = len.saturating_sub(16 * 1024);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.take(len - start).read_to_end(&mut tail)?;
+    let text = String::from_utf8_lossy(&tail);
+    Ok(text
+        .trim_end_matches('\n')
+        .rsplit('\n')
+        .next()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty()))
+}
+
 fn drop_torn_tail(file: &mut std::fs::File) -> std::io::Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
     let len = file.metadata()?.len();

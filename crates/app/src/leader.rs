@@ -29,26 +29,54 @@ impl App {
     /// One round of the election, and what a change of standing obliges.
     async fn elect(&self, candidate: &mut Candidate) {
         let before = self.inner.election_won.load(Ordering::Acquire);
-        let now = match self.db().elect(candidate).await {
-            Ok(leads) => leads,
-            Err(e) => {
-                if before {
-                    tracing::warn!(error = %e, "the leader's check failed: no longer leading");
-                } else {
-                    tracing::debug!(error = %e, "election round failed");
-                }
-                false
+        if self.audit_log().stats().failure().is_some() {
+            // A process whose audit writer cannot commit can neither scan nor sign: it stands
+            // aside, so that one that can leads.
+            if candidate.leads() {
+                tracing::warn!("the audit log cannot commit here: giving up the lead");
             }
-        };
+            candidate.resign().await;
+            self.inner.election_won.store(false, Ordering::Release);
+            return;
+        }
+        let mut now = self.round(candidate, before).await;
         if now && !before {
-            self.take_up_duties().await;
-            tracing::info!("leading: the alert scanner and the checkpoint signer run here");
+            // Brought up to date within the lease, and the lock checked again after: a process
+            // that took longer may have lost it meanwhile.
+            if tokio::time::timeout(ehrshare_store::leader::LEASE / 2, self.take_up_duties())
+                .await
+                .is_err()
+            {
+                tracing::warn!("taking up the lead took too long: trying again");
+                candidate.resign().await;
+                now = false;
+            } else {
+                now = self.round(candidate, false).await;
+            }
+            if now {
+                tracing::info!("leading: the alert scanner and the checkpoint signer run here");
+            }
         } else if before && !now {
             tracing::warn!(
                 "no longer leading: another process runs the alert scanner and signs checkpoints"
             );
         }
         self.inner.election_won.store(now, Ordering::Release);
+    }
+
+    /// One round of the store's election; a failure counts as not leading.
+    async fn round(&self, candidate: &mut Candidate, leading: bool) -> bool {
+        match self.db().elect(candidate).await {
+            Ok(leads) => leads,
+            Err(e) => {
+                if leading {
+                    tracing::warn!(error = %e, "the leader's check failed: no longer leading");
+                } else {
+                    tracing::debug!(error = %e, "election round failed");
+                }
+                false
+            }
+        }
     }
 
     /// Brings this process up to date before it leads: the tree another process grew, and the

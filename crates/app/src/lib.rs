@@ -133,7 +133,7 @@ impl App {
             Some((signer, file)) => Some(
                 checkpoint::open_checkpoints(
                     &db,
-                    audit.head(),
+                    &audit,
                     signer,
                     file,
                     clock.now(),
@@ -198,11 +198,6 @@ impl App {
     /// The database engine in use.
     pub fn backend(&self) -> ehrshare_store::Backend {
         self.inner.db.backend()
-    }
-
-    /// The database file, on SQLite.
-    pub fn database_file(&self) -> Option<std::path::PathBuf> {
-        self.inner.db.file()
     }
 
     /// A fact about this database (`ehrshare_meta`), such as whether the demo was loaded.

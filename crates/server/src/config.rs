@@ -74,6 +74,7 @@ pub const KEYS: &[&str] = &[
     "outbox_retry_base_secs",
     "rate_limit_per_minute",
     "rate_limit_burst",
+    "trusted_proxies",
     "session_idle_minutes",
     "session_absolute_hours",
     "password_max_age_days",
@@ -177,6 +178,10 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Requests one client address may send at once before the per-minute rate applies.
     pub rate_limit_burst: u32,
+    /// Proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` names the
+    /// client: the load balancer in front of several processes (ADR 0024). Empty: the
+    /// connection's peer is the client.
+    pub trusted_proxies: String,
     /// A session ends after this many minutes without a request.
     pub session_idle_minutes: u32,
     /// A session ends this many hours after login, however active.
@@ -297,6 +302,7 @@ impl Default for Config {
             outbox_retry_base_secs: 10,
             rate_limit_per_minute: 600,
             rate_limit_burst: 100,
+            trusted_proxies: String::new(),
             session_idle_minutes: 15,
             session_absolute_hours: 12,
             password_max_age_days: 90,
@@ -558,6 +564,9 @@ impl Config {
             return invalid(
                 "rate_limit_per_minute and rate_limit_burst must be at least 1".to_owned(),
             );
+        }
+        if let Err(e) = ehrshare_web::client::TrustedProxies::parse(&self.trusted_proxies) {
+            return invalid(format!("trusted_proxies: {e}"));
         }
         if self.db_max_connections == 0 {
             return invalid("db_max_connections must be at least 1".to_owned());

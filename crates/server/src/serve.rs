@@ -149,6 +149,9 @@ pub fn web_settings(config: &Config) -> WebSettings {
             per_minute: config.rate_limit_per_minute,
             burst: config.rate_limit_burst,
         },
+        // Checked when the configuration was loaded.
+        trusted_proxies: ehrshare_web::client::TrustedProxies::parse(&config.trusted_proxies)
+            .unwrap_or_default(),
     }
 }
 
@@ -313,14 +316,9 @@ pub struct ServeArgs {
 /// `demo`, the demo population (with its accounts) is loaded first, once.
 pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
+    // Before the database is opened: a refused second server migrates and signs nothing.
+    let _alone = sole_server(&config)?;
     let app = start_app_with(&config, args.accept_rollback).await?;
-    let _alone = match sole_server(&app) {
-        Ok(lock) => lock,
-        Err(e) => {
-            app.close().await;
-            return Err(e);
-        }
-    };
     std::thread::spawn(ehrshare_app::deposit::warm_validation);
     let backend = app.backend();
     if args.demo {
@@ -415,10 +413,15 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
 /// several processes share PostgreSQL (ADR 0024). A second `serve` on the same file is refused
 /// with a message, not left to fail on its first write. Other commands (`demo code`,
 /// `audit verify`) may still open the file beside it. None on PostgreSQL.
-fn sole_server(app: &ehrshare_app::App) -> anyhow::Result<Option<std::fs::File>> {
-    let Some(file) = app.database_file() else {
+fn sole_server(config: &Config) -> anyhow::Result<Option<std::fs::File>> {
+    let url = config.effective_database_url();
+    let Some(file) = ehrshare_store::Db::sqlite_file(url.expose()) else {
         return Ok(None);
     };
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    }
     let mut path = file.into_os_string();
     path.push(".serve-lock");
     let path = std::path::PathBuf::from(path);

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use ehrshare_store::Backend;
 use ehrshare_testkit::TestDb;
 use support::{
-    DEMO_PASSWORD, Server, demo_code, ehrshare, health, log_in, patient, request, try_log_in,
+    DEMO_PASSWORD, Server, demo_code, ehrshare, health, log_in, patient, request, request_with,
+    try_log_in,
 };
 
 /// Checkpoints every second, so that a takeover shows within the test; three failed logins
@@ -100,24 +101,27 @@ async fn processes_over_one_database_behave_as_one_server() {
     let (again, _, _) = try_log_in(&both[1], "tsc.doctor", DEMO_PASSWORD, &code);
     assert_eq!(again, 401, "a security code replayed on the other process");
 
-    // Failed logins on both processes at once count together: three lock the account, and
-    // the right password and code are then refused.
-    let wrong: Vec<_> = (0..3)
+    // Failed logins on both processes at once count together: six released together, half to
+    // each, lock the account (three would), and the right password and code are then refused.
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(6));
+    let wrong: Vec<_> = (0..6)
         .map(|i| {
-            let addr = both[i % 2].clone();
+            let (addr, gate) = (both[i % 2].clone(), std::sync::Arc::clone(&gate));
             std::thread::spawn(move || {
+                gate.wait();
                 try_log_in(&addr, "hvc.doctor", "not the password", "000000").0
             })
         })
         .collect();
     for w in wrong {
-        assert_eq!(w.join().unwrap(), 401);
+        let status = w.join().unwrap();
+        assert!(status == 401 || status == 429, "a wrong password: {status}");
     }
     let code = demo_code(dir, &url, "hvc.doctor");
     let (status, body, _) = try_log_in(&both[1], "hvc.doctor", DEMO_PASSWORD, &code);
-    assert_ne!(
-        status, 201,
-        "three failures across two processes lock the account: {body}"
+    assert_eq!(
+        status, 401,
+        "failures across two processes lock the account: {body}"
     );
 
     // Reads through both at once: the audit log stays gap-free (it verifies), and the access
@@ -163,24 +167,32 @@ async fn processes_over_one_database_behave_as_one_server() {
     let before = checkpoint_sizes(dir);
     assert!(before.windows(2).all(|w| w[0] < w[1]), "{before:?}");
 
-    // The leader dies: the other takes over, and signs what is written after.
-    a.kill();
+    // The leader falls silent (stopped, its sockets open): the database ends its session
+    // after the lease, the other process takes over and signs what is written after.
+    let summary = format!("/api/v1/recipients/{recipient}/summary");
+    let read_on = |addr: &str| {
+        for _ in 0..5 {
+            let (status, _, body) = request(addr, "GET", &summary, Some(&session), None).unwrap();
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    let signal = |server: &Server, sig: &str| {
+        let pid = server.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal(&a, "-STOP");
     eventually(
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         "the other process takes over",
         || health(&both[1])["leader"].as_bool().unwrap(),
     );
-    for _ in 0..5 {
-        let (status, _, body) = request(
-            &both[1],
-            "GET",
-            &format!("/api/v1/recipients/{recipient}/summary"),
-            Some(&session),
-            None,
-        )
-        .unwrap();
-        assert_eq!(status, 200, "{body}");
-    }
+    read_on(&both[1]);
     let last_before = *before.last().unwrap();
     eventually(
         Duration::from_secs(10),
@@ -191,33 +203,53 @@ async fn processes_over_one_database_behave_as_one_server() {
                 .is_some_and(|s| *s >= last_before + 5)
         },
     );
-    let after = checkpoint_sizes(dir);
-    assert!(after.windows(2).all(|w| w[0] < w[1]), "{after:?}");
+    // Woken, the old leader finds it leads no more; whatever it was about to sign, the heads
+    // in the shared file still only grow.
+    signal(&a, "-CONT");
+    eventually(
+        Duration::from_secs(10),
+        "the old leader stands down",
+        || !health(&both[0])["leader"].as_bool().unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(health(&both[1])["leader"].as_bool().unwrap());
 
-    // A session ended on one process is ended on the other.
-    let a = Server::start(dir, &url, ENV, &[]);
+    // The leader is killed: the first takes over again.
+    b.kill();
+    eventually(
+        Duration::from_secs(20),
+        "the first process takes over",
+        || health(&both[0])["leader"].as_bool().unwrap(),
+    );
+    read_on(&both[0]);
+    let signed = *checkpoint_sizes(dir).last().unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "a checkpoint after the kill",
+        || {
+            checkpoint_sizes(dir)
+                .last()
+                .is_some_and(|s| *s >= signed + 5)
+        },
+    );
+    let heads = checkpoint_sizes(dir);
+    assert!(heads.windows(2).all(|w| w[0] < w[1]), "{heads:?}");
+
+    // A session ended on one process is ended on the other; the killed process came back as
+    // a follower.
+    let b = Server::start(dir, &url, ENV, &[]);
     let (status, _, _) =
-        request(&both[1], "DELETE", "/api/v1/session", Some(&session), None).unwrap();
+        request(&b.addr, "DELETE", "/api/v1/session", Some(&session), None).unwrap();
     assert!((200..300).contains(&status), "logout: {status}");
-    let (status, _, _) = request(
-        &a.addr,
-        "GET",
-        &format!("/api/v1/recipients/{recipient}/summary"),
-        Some(&session),
-        None,
-    )
-    .unwrap();
+    let (status, _, _) = request(&both[0], "GET", &summary, Some(&session), None).unwrap();
     assert_eq!(
         status, 401,
         "a session ended on one process is ended on the other"
     );
-
-    // The killed process came back as a follower.
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(!health(&a.addr)["leader"].as_bool().unwrap());
-    assert!(health(&both[1])["leader"].as_bool().unwrap());
-    assert!(a.terminate().success());
+    assert!(!health(&b.addr)["leader"].as_bool().unwrap());
+    assert!(health(&both[0])["leader"].as_bool().unwrap());
     assert!(b.terminate().success());
+    assert!(a.terminate().success());
     verify(dir, &url);
 }
 
@@ -265,4 +297,60 @@ async fn a_rate_limit_holds_across_processes() {
     );
     assert!(a.terminate().success());
     assert!(b.terminate().success());
+}
+
+/// Behind a load balancer the operator names as a trusted proxy, the client is the address it
+/// forwarded for: the rate limit counts each client apart, and a client's own
+/// `X-Forwarded-For` entries are not believed. Without it, the header is ignored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trusted_proxy_names_the_client() {
+    let db = TestDb::empty().await;
+    let data = tempfile::tempdir().unwrap();
+    let (dir, url) = (data.path(), db.url().to_owned());
+    let limits = [
+        ("EHRSHARE_RATE_LIMIT_PER_MINUTE", "1"),
+        ("EHRSHARE_RATE_LIMIT_BURST", "3"),
+    ];
+    let get = |addr: &str, xff: &str| {
+        request_with(
+            addr,
+            "GET",
+            "/api/v1/directory?q=x",
+            &[("X-Forwarded-For", xff)],
+            None,
+            None,
+        )
+        .unwrap()
+        .0
+    };
+    let mut env = limits.to_vec();
+    env.push(("EHRSHARE_TRUSTED_PROXIES", "127.0.0.1, ::1"));
+    let proxied = Server::start(dir, &url, &env, &[]);
+    for _ in 0..3 {
+        assert_eq!(get(&proxied.addr, "203.0.113.1"), 200);
+    }
+    assert_eq!(
+        get(&proxied.addr, "203.0.113.1"),
+        429,
+        "the client's burst is spent"
+    );
+    assert_eq!(
+        get(&proxied.addr, "203.0.113.2"),
+        200,
+        "another client is not"
+    );
+    // What the client wrote itself (left of what the proxy added) is not believed.
+    assert_eq!(get(&proxied.addr, "203.0.113.2, 203.0.113.1"), 429);
+    assert!(proxied.terminate().success());
+
+    let direct = Server::start(dir, &url, &limits, &[]);
+    let statuses: Vec<u16> = (1..=4)
+        .map(|i| get(&direct.addr, &format!("203.0.113.{i}")))
+        .collect();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429],
+        "no trusted proxy: the header is ignored"
+    );
+    assert!(direct.terminate().success());
 }

@@ -123,6 +123,20 @@ fn keep_if_outside_transaction<C: sqlx::Connection>(
 }
 
 impl Db {
+    /// The file a SQLite URL names (none in memory, on PostgreSQL, or for a URL that does
+    /// not parse).
+    pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+        if Backend::from_url(url) != Some(Backend::Sqlite)
+            || url.contains(":memory:")
+            || url.contains("mode=memory")
+        {
+            return None;
+        }
+        SqliteConnectOptions::from_str(url)
+            .ok()
+            .map(|o| o.get_filename().to_owned())
+    }
+
     /// Connects to `url` (`sqlite:PATH` or `postgres://...`). For SQLite the file and its folder
     /// are created if absent, and the pragmas ehrshare relies on are set on every connection:
     /// WAL, `synchronous=FULL` (a committed audit entry survives power loss), foreign keys on,
@@ -187,16 +201,6 @@ impl Db {
             None => Err(StoreError::InvalidUrl(
                 "expected a URL starting with sqlite: or postgres://".to_owned(),
             )),
-        }
-    }
-
-    /// The database file, on SQLite (none in memory or on PostgreSQL).
-    pub fn file(&self) -> Option<std::path::PathBuf> {
-        match &self.pool {
-            Pool::Sqlite(pool) if self.in_place.is_some() => {
-                Some(pool.connect_options().get_filename().to_owned())
-            }
-            _ => None,
         }
     }
 

@@ -62,12 +62,22 @@ impl Db {
         let round = async {
             if candidate.conn.is_none() {
                 let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
-                // The lease: a session silent this long is ended by the database. Older
-                // servers without the setting (before 14) keep the session until TCP gives up.
+                // The lease: a session silent this long is ended by the database, and the
+                // server probes a silent peer's socket. A server before 14 lacks the first:
+                // there a leader whose link is lost holds on until the keepalives give up.
                 let lease = format!("SET idle_session_timeout = '{}s'", LEASE.as_secs());
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(lease))
+                if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(lease))
                     .execute(&mut conn)
-                    .await;
+                    .await
+                {
+                    tracing::warn!(error = %e, "leader election: no idle_session_timeout (PostgreSQL 14 or later); a lost leader is noticed only by TCP keepalives");
+                }
+                let _ = sqlx::raw_sql(
+                    "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
+                     SET tcp_keepalives_count = 3",
+                )
+                .execute(&mut conn)
+                .await;
                 candidate.conn = Some(conn);
                 candidate.leads = false;
             }

@@ -11,6 +11,7 @@
 //! - Every response carries the request id and the security headers ([`security`]).
 
 pub mod api;
+pub mod client;
 pub mod error;
 pub mod fhir;
 pub mod i18n;
@@ -54,6 +55,8 @@ pub struct WebSettings {
     pub public_base_url: String,
     /// Requests per client address.
     pub rate_limit: ratelimit::RateLimit,
+    /// The proxies whose `X-Forwarded-For` names the client (ADR 0024).
+    pub trusted_proxies: client::TrustedProxies,
 }
 
 impl Default for WebSettings {
@@ -64,6 +67,7 @@ impl Default for WebSettings {
             cookie_secure: true,
             public_base_url: "http://127.0.0.1:8080".to_owned(),
             rate_limit: ratelimit::RateLimit::default(),
+            trusted_proxies: client::TrustedProxies::default(),
         }
     }
 }
@@ -288,6 +292,10 @@ pub fn router(app: App, settings: &WebSettings) -> Router {
         .layer(middleware::from_fn_with_state(
             ratelimit::RateLimiter::for_app(settings.rate_limit, &app),
             ratelimit::limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(settings.trusted_proxies.clone()),
+            client::resolve,
         ))
         .layer(middleware::from_fn(error::render))
         .layer(middleware::from_fn(i18n::negotiate))

@@ -16,12 +16,12 @@
 //! peer address (in-process tests) are not limited.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -95,6 +95,24 @@ struct Share {
     reserved: f64,
     spent: f64,
     last: Instant,
+    /// The bucket was empty: refused here, without asking, until then (a flood costs the
+    /// database one statement per wait, not one per request).
+    refused_until: Option<Instant>,
+}
+
+/// The longest a reservation may take before this process's own bucket decides.
+const RESERVE_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The address a bucket is kept for: an IPv6 client by its /64 (one subscriber's network,
+/// which it may roam within at will), an IPv4 one by its address.
+fn bucket_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }
 
 /// Addresses remembered before idle ones are swept out.
@@ -136,6 +154,7 @@ impl RateLimiter {
     /// Takes one token for `ip` at `now` from this process's bucket; `Err(wait)` when none is
     /// left.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let ip = bucket_of(ip);
         let rate = self.limit.per_second();
         let capacity = self.limit.capacity();
         let Ok(mut buckets) = self.buckets.lock() else {
@@ -169,48 +188,64 @@ impl RateLimiter {
         if !shared.reachable.load(Ordering::Acquire) {
             return self.check(ip, now);
         }
+        let key = bucket_of(ip);
         {
             let Ok(mut shares) = shared.shares.lock() else {
                 return Ok(());
             };
-            if let Some(share) = shares.get_mut(&ip)
-                && share.spent + 1.0 <= share.reserved
-            {
-                share.spent += 1.0;
+            if shares.len() > SWEEP_ABOVE {
+                shares.retain(|_, s| now.duration_since(s.last) < SHARE_IDLE);
+            }
+            if let Some(share) = shares.get_mut(&key) {
                 share.last = now;
-                return Ok(());
+                if let Some(until) = share.refused_until.filter(|u| *u > now) {
+                    return Err(until - now);
+                }
+                if share.spent + 1.0 <= share.reserved {
+                    share.spent += 1.0;
+                    return Ok(());
+                }
             }
         }
         let rate = self.limit.per_second();
         let processes = shared.processes.load(Ordering::Acquire);
-        let answer = shared
-            .app
-            .reserve_tokens(&ip.to_string(), self.limit.capacity(), rate, processes)
-            .await;
+        let answer = tokio::time::timeout(
+            RESERVE_TIMEOUT,
+            shared
+                .app
+                .reserve_tokens(&key.to_string(), self.limit.capacity(), rate, processes),
+        )
+        .await;
         let (granted, left) = match answer {
-            Ok(answer) => answer,
-            Err(e) => {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
                 if shared.reachable.swap(false, Ordering::AcqRel) {
                     tracing::warn!(error = %e, "rate limit: the shared buckets cannot be read; this process's own decide");
                 }
                 return self.check(ip, now);
             }
+            // Slow, not down: this request is decided here, the next asks again.
+            Err(_) => return self.check(ip, now),
         };
         let Ok(mut shares) = shared.shares.lock() else {
             return Ok(());
         };
-        let share = shares.entry(ip).or_insert(Share {
+        let share = shares.entry(key).or_insert(Share {
             reserved: 0.0,
             spent: 0.0,
             last: now,
+            refused_until: None,
         });
         share.reserved += granted;
         share.last = now;
         if share.spent + 1.0 <= share.reserved {
             share.spent += 1.0;
+            share.refused_until = None;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64(((1.0 - left) / rate).max(0.001)))
+            let wait = Duration::from_secs_f64(((1.0 - left) / rate).max(0.001));
+            share.refused_until = Some(now + wait);
+            Err(wait)
         }
     }
 }
@@ -273,8 +308,8 @@ pub async fn limit(
     let exempt = path == "/healthz" || path == "/readyz" || path.starts_with("/static/");
     let peer = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<crate::client::ClientAddr>()
+        .map(|c| c.0);
     if let (false, Some(ip)) = (exempt, peer)
         && let Err(wait) = limiter.admit(ip, Instant::now()).await
     {
@@ -316,6 +351,32 @@ mod tests {
             "one token a second"
         );
         assert!(limiter.check(a, t0 + Duration::from_millis(1002)).is_err());
+    }
+
+    #[test]
+    fn an_ipv6_network_shares_one_bucket() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_minute: 60,
+            burst: 2,
+        });
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let t0 = Instant::now();
+        assert!(limiter.check(ip("2001:db8::1"), t0).is_ok());
+        assert!(limiter.check(ip("2001:db8::ffff:1"), t0).is_ok());
+        assert!(
+            limiter.check(ip("2001:db8::2"), t0).is_err(),
+            "the same /64"
+        );
+        assert!(
+            limiter.check(ip("2001:db8:0:1::1"), t0).is_ok(),
+            "another /64"
+        );
+        assert!(limiter.check(ip("::ffff:203.0.113.1"), t0).is_ok());
+        assert!(
+            limiter.check(ip("203.0.113.1"), t0).is_ok(),
+            "IPv4-mapped is IPv4"
+        );
+        assert!(limiter.check(ip("203.0.113.1"), t0).is_err());
     }
 
     #[test]

@@ -11,10 +11,8 @@
 //!   session's CSRF token (`X-CSRF-Token` header, or a `csrf_token` form field): 403
 //!   `csrf-token-invalid` otherwise. Nothing runs before these checks.
 
-use std::net::SocketAddr;
-
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
@@ -238,8 +236,8 @@ pub fn caller_context(parts: &Parts, actor: Actor) -> Caller {
         request_id: parts.extensions.get::<RequestId>().map(|r| r.0),
         client_addr: parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .get::<crate::client::ClientAddr>()
+            .map(|c| c.0.to_string()),
     }
 }
 

@@ -128,11 +128,26 @@ pub fn request(
     session: Option<&Session>,
     body: Option<&str>,
 ) -> Option<(u16, String, String)> {
+    request_with(addr, method, path, &[], session, body)
+}
+
+/// [`request`] with more header lines.
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    session: Option<&Session>,
+    body: Option<&str>,
+) -> Option<(u16, String, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some(s) = session {
         head.push_str(&format!(
             "Cookie: {}\r\nX-CSRF-Token: {}\r\n",

@@ -10,6 +10,9 @@ CREATE UNLOGGED TABLE rate_bucket (
     granted DOUBLE PRECISION NOT NULL
 );
 
+-- what is forgotten, once a minute
+CREATE INDEX rate_bucket_at ON rate_bucket (at);
+
 CREATE UNLOGGED TABLE server_process (
     id UUID PRIMARY KEY,
     seen_at TIMESTAMPTZ NOT NULL

@@ -165,8 +165,8 @@ impl AuditLog {
     /// The tree head as committed now, by whichever process: another server process over
     /// the same PostgreSQL database may have appended since this one last did, and this
     /// process's head follows only its own batches until then (issue 28, item 6). Read under
-    /// the writers' lock; the writer takes the tree as its own, and every subscriber sees it.
-    /// On SQLite one process writes, and this is [`AuditLog::head`].
+    /// the writers' lock (on SQLite, in one read transaction: a one-off command may append
+    /// beside the server); the writer takes the tree as its own, and every subscriber sees it.
     pub async fn sync(&self) -> Result<TreeHead, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.syncs
@@ -293,8 +293,18 @@ impl Writer {
 
     /// [`AuditLog::sync`]: on PostgreSQL, the tree as committed now becomes the writer's.
     async fn sync(&mut self) -> Result<TreeHead, StoreError> {
+        let size = self.frontier.size();
+        if let Pool::Sqlite(pool) = self.db.pool() {
+            let mut conn = pool.acquire().await?;
+            if let Some(frontier) = rows::latest_sqlite(&mut conn, size).await? {
+                self.frontier = frontier;
+                self.head.send_replace(TreeHead {
+                    size: self.frontier.size(),
+                    root: self.frontier.root(),
+                });
+            }
+        }
         if let Pool::Postgres(pool) = self.db.pool() {
-            let size = self.frontier.size();
             let latest = if self.own_thread {
                 let conn = self.own.get(pool).await?;
                 let latest = rows::latest_postgres(conn, size).await;

@@ -414,6 +414,25 @@ pub(super) async fn latest_postgres(
     Ok(frontier)
 }
 
+/// [`latest_postgres`] on SQLite, where the writer is one process's but a one-off command
+/// (`ehrshare office create-admin`) may append beside a server: read in one transaction, a
+/// snapshot of one committed log.
+pub(super) async fn latest_sqlite(
+    conn: &mut SqliteConnection,
+    size: u64,
+) -> Result<Option<Frontier>, StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    let now: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *tx).await?;
+    let frontier = if u64::try_from(now).ok() == Some(size) {
+        None
+    } else {
+        Some(restore_sqlite(&mut tx).await?)
+    };
+    tx.commit().await?;
+    Ok(frontier)
+}
+
 impl Db {
     /// Entries from `from_seq` on, in order, at most `limit`.
     pub async fn audit_entries(
