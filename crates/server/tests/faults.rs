@@ -11,16 +11,14 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ehrshare_testkit::TestDb;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ehrshare");
+use support::{Server, Session, log_in, patient, request, verify};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -29,166 +27,11 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The binary with a clean environment and the test's data folder and database.
-fn ehrshare(data: &std::path::Path, url: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("EHRSHARE_DATA_DIR", data)
-        .env("EHRSHARE_DATABASE_URL", url)
-        .env("EHRSHARE_LOG_LEVEL", "warn")
-        .env("EHRSHARE_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("EHRSHARE_RATE_LIMIT_BURST", "1000000");
-    cmd
-}
-
-/// A server process and the address it listens on.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(data: &std::path::Path, url: &str, args: &[&str]) -> Server {
-        let mut child = ehrshare(data, url)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let addr = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(120))
-                .expect("the server prints its address");
-            if let Some(rest) = line.strip_prefix("ehrshare listening on http://") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        Server { child, addr }
-    }
-
-    /// SIGKILL: no drain, no final checkpoint.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM; the exit status and how long it took.
-    fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
-        let started = Instant::now();
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        (status, started.elapsed())
-    }
-}
-
-/// The session a request is sent with.
-#[derive(Clone)]
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-/// One HTTP/1.1 request; `None` if the connection failed (the server was killed).
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    session: Option<&Session>,
-    body: Option<&str>,
-) -> Option<(u16, String, String)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(s) = session {
-        head.push_str(&format!(
-            "Cookie: {}\r\nX-CSRF-Token: {}\r\n",
-            s.cookie, s.csrf
-        ));
-    }
-    let body = body.unwrap_or("");
-    if !body.is_empty() {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let (headers, body) = response.split_once("\r\n\r\n")?;
-    Some((status, headers.to_owned(), body.to_owned()))
-}
-
-/// Logs a demo account in (its current security code from `ehrshare demo code`).
-fn log_in(data: &std::path::Path, url: &str, addr: &str, user: &str) -> Session {
-    let out = ehrshare(data, url)
-        .args(["demo", "code", user])
-        .output()
-        .unwrap();
-    let code = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let body =
-        serde_json::json!({"user_name": user, "password": "Demo-2026-ehrshare", "totp": code});
-    let (status, headers, body) = request(
-        addr,
-        "POST",
-        "/api/v1/session",
-        None,
-        Some(&body.to_string()),
-    )
-    .unwrap();
-    assert_eq!(status, 201, "{body}");
-    let cookie = headers
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("set-cookie")
-                .then(|| value.trim().split(';').next().unwrap().to_owned())
-        })
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-    Session {
-        cookie,
-        csrf: json["csrf_token"].as_str().unwrap().to_owned(),
-    }
-}
-
-/// The first demo adult, under the demo hospital's care with its consent.
-fn patient(addr: &str, session: &Session) -> String {
-    let body = serde_json::json!({"document": {"number": "A100000(7)"}}).to_string();
-    let (status, _, body) = request(
-        addr,
-        "POST",
-        "/api/v1/recipients/find",
-        Some(session),
-        Some(&body),
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
-    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-    json["id"].as_str().unwrap().to_owned()
-}
+/// Rate limits out of the way of the load.
+const ENV: &[(&str, &str)] = &[
+    ("EHRSHARE_RATE_LIMIT_PER_MINUTE", "1000000"),
+    ("EHRSHARE_RATE_LIMIT_BURST", "1000000"),
+];
 
 /// A database and data folder for one test, and the demo loaded through a first start.
 async fn scratch() -> (TestDb, tempfile::TempDir) {
@@ -261,20 +104,6 @@ fn load(
     (a, u)
 }
 
-fn verify(data: &std::path::Path, url: &str) -> String {
-    let out = ehrshare(data, url)
-        .args(["audit", "verify"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 /// SIGKILL at a random moment under concurrent deposits and reads, round after round: every
 /// deposit that was acknowledged (201) is readable after the restart, the server comes back by
 /// itself each time (no refusal: the database extends its last signed checkpoint), and the
@@ -283,7 +112,7 @@ fn verify(data: &std::path::Path, url: &str) -> String {
 async fn kill_9_under_load_loses_nothing_acknowledged() {
     let rounds = env_number("EHRSHARE_KILL_ROUNDS", 10);
     let (db, data) = scratch().await;
-    let server = Server::start(data.path(), db.url(), &["--demo"]);
+    let server = Server::start(data.path(), db.url(), ENV, &["--demo"]);
     let session = log_in(data.path(), db.url(), &server.addr, "sth.doctor");
     let recipient = patient(&server.addr, &session);
     server.kill();
@@ -291,7 +120,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
     // A small pseudo-random sequence of kill moments, different every round.
     let mut seed = 0x9e37_79b9_u64;
     for round in 0..rounds {
-        let server = Server::start(data.path(), db.url(), &[]);
+        let server = Server::start(data.path(), db.url(), ENV, &[]);
         // What was acknowledged before the last kill is all there.
         for id in &acknowledged {
             let (status, _, body) = request(
@@ -324,7 +153,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
         assert!(unexpected.is_empty(), "round {round}: {unexpected:?}");
         acknowledged.extend(acks);
     }
-    let server = Server::start(data.path(), db.url(), &[]);
+    let server = Server::start(data.path(), db.url(), ENV, &[]);
     for id in &acknowledged {
         let (status, _, _) = request(
             &server.addr,
@@ -353,7 +182,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
 async fn sigterm_after_a_mixed_load_ends_promptly_with_a_final_checkpoint() {
     let secs = env_number("EHRSHARE_SOAK_SECS", 30);
     let (db, data) = scratch().await;
-    let server = Server::start(data.path(), db.url(), &["--demo"]);
+    let server = Server::start(data.path(), db.url(), ENV, &["--demo"]);
     let session = log_in(data.path(), db.url(), &server.addr, "sth.doctor");
     let recipient = patient(&server.addr, &session);
     let stop = Arc::new(AtomicBool::new(false));

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use ehrshare_store::Backend;
 use ehrshare_testkit::TestDb;
 use support::{
-    DEMO_PASSWORD, Server, demo_code, ehrshare, health, log_in, patient, request, request_with,
-    try_log_in,
+    DEMO_PASSWORD, Server, demo_code, health, log_in, patient, request, request_with, try_log_in,
+    verify,
 };
 
 /// Checkpoints every second, so that a takeover shows within the test; three failed logins
@@ -45,21 +45,6 @@ fn checkpoint_sizes(data: &std::path::Path) -> Vec<u64> {
         .collect()
 }
 
-/// `ehrshare audit verify` passes; its output.
-fn verify(data: &std::path::Path, url: &str) -> String {
-    let out = ehrshare(data, url, &[])
-        .args(["audit", "verify"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn processes_over_one_database_behave_as_one_server() {
     let db = TestDb::empty().await;
@@ -75,7 +60,7 @@ async fn processes_over_one_database_behave_as_one_server() {
             .expect("a second server on the same SQLite file is refused");
         assert_eq!(status.code(), Some(3));
         assert!(health(&a.addr)["leader"].as_bool().unwrap());
-        assert!(a.terminate().success());
+        assert!(a.terminate().0.success());
         return;
     }
     let b = Server::start(dir, &url, ENV, &[]);
@@ -248,8 +233,8 @@ async fn processes_over_one_database_behave_as_one_server() {
     );
     assert!(!health(&b.addr)["leader"].as_bool().unwrap());
     assert!(health(&both[0])["leader"].as_bool().unwrap());
-    assert!(b.terminate().success());
-    assert!(a.terminate().success());
+    assert!(b.terminate().0.success());
+    assert!(a.terminate().0.success());
     verify(dir, &url);
 }
 
@@ -295,8 +280,8 @@ async fn a_rate_limit_holds_across_processes() {
         (20..=21).contains(&admitted),
         "a burst of 20 across two processes: {admitted} admitted, {refused} refused"
     );
-    assert!(a.terminate().success());
-    assert!(b.terminate().success());
+    assert!(a.terminate().0.success());
+    assert!(b.terminate().0.success());
 }
 
 /// Behind a load balancer the operator names as a trusted proxy, the client is the address it
@@ -341,7 +326,7 @@ async fn a_trusted_proxy_names_the_client() {
     );
     // What the client wrote itself (left of what the proxy added) is not believed.
     assert_eq!(get(&proxied.addr, "203.0.113.2, 203.0.113.1"), 429);
-    assert!(proxied.terminate().success());
+    assert!(proxied.terminate().0.success());
 
     let direct = Server::start(dir, &url, &limits, &[]);
     let statuses: Vec<u16> = (1..=4)
@@ -352,5 +337,5 @@ async fn a_trusted_proxy_names_the_client() {
         [200, 200, 200, 429],
         "no trusted proxy: the header is ignored"
     );
-    assert!(direct.terminate().success());
+    assert!(direct.terminate().0.success());
 }

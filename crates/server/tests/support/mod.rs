@@ -88,8 +88,9 @@ impl Server {
         self.child.wait().unwrap();
     }
 
-    /// SIGTERM; the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    /// SIGTERM; the exit status and how long it took.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
+        let started = Instant::now();
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
@@ -98,7 +99,8 @@ impl Server {
                 .unwrap()
                 .success()
         );
-        self.child.wait().unwrap()
+        let status = self.child.wait().unwrap();
+        (status, started.elapsed())
     }
 }
 
@@ -252,4 +254,19 @@ pub fn health(addr: &str) -> serde_json::Value {
     let (status, _, body) = request(addr, "GET", "/healthz", None, None).unwrap();
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
+}
+
+/// `ehrshare audit verify` passes; its output.
+pub fn verify(data: &std::path::Path, url: &str) -> String {
+    let out = ehrshare(data, url, &[])
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
