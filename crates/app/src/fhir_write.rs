@@ -34,6 +34,9 @@ const DELETE_REASON: &str = "withdrawn through the FHIR API (DELETE)";
 /// Most entries in one Bundle: a clinic's day, and bounded work for one request.
 pub const MAX_ENTRIES: usize = 1000;
 
+/// The accepted writes of an import committed together ([`App::fhir_import`], ADR 0025).
+pub const IMPORT_COMMIT: usize = 500;
+
 /// One write, as FHIR's request names it.
 #[derive(Debug, Clone)]
 pub enum WriteRequest {
@@ -100,6 +103,19 @@ pub struct BundleEntry {
 pub struct EntryRefused {
     pub index: usize,
     pub error: AppError,
+}
+
+/// The record a write names by its type and id, if it names one (a create without an id
+/// makes a new one).
+fn target_of(request: &WriteRequest) -> Option<String> {
+    match request {
+        WriteRequest::Create { resource, own_id } => {
+            let own_id = own_id.as_deref().or_else(|| resource.get("id")?.as_str())?;
+            Some(format!("{}/{own_id}", request.resource_type()))
+        }
+        WriteRequest::Update { id, .. } => Some(format!("{}/{id}", request.resource_type())),
+        WriteRequest::Delete { resource_type, id } => Some(format!("{resource_type}/{id}")),
+    }
 }
 
 /// What staging a write found.
@@ -180,6 +196,104 @@ impl App {
             );
         }
         out
+    }
+
+    /// An import (`POST /fhir/$import`, ADR 0025): each write on its own, decided and audited
+    /// as in a batch, but the accepted ones committed together, [`IMPORT_COMMIT`] at a time,
+    /// each with its audit entry. A group whose commit fails (a record changed meanwhile) is
+    /// written again one write at a time, so that one line's conflict costs no other line.
+    /// Two writes to the same record are never in one group. One answer per request, in order;
+    /// a request that could not be read is answered with its own error.
+    pub async fn fhir_import(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        requests: Vec<Result<WriteRequest, AppError>>,
+    ) -> Vec<Result<Written, AppError>> {
+        let mut answers: Vec<Option<Result<Written, AppError>>> =
+            (0..requests.len()).map(|_| None).collect();
+        let mut staging = Staging::default();
+        let mut group: Vec<(usize, Staged, Kind, WriteRequest)> = Vec::new();
+        let mut targets: HashSet<String> = HashSet::new();
+        for (i, request) in requests.into_iter().enumerate() {
+            let request = match request {
+                Ok(request) => request,
+                Err(e) => {
+                    answers[i] = Some(Err(e));
+                    continue;
+                }
+            };
+            let target = target_of(&request);
+            if group.len() >= IMPORT_COMMIT || target.as_ref().is_some_and(|t| targets.contains(t))
+            {
+                self.commit_group(session, caller, std::mem::take(&mut group), &mut answers)
+                    .await;
+                targets.clear();
+                // What a group committed (an episode's activity, a new record) is read afresh.
+                staging = Staging::default();
+            }
+            targets.extend(target);
+            let staged = self
+                .stage_write(
+                    session,
+                    caller,
+                    request.clone(),
+                    DepositOptions::default(),
+                    None,
+                    &mut staging,
+                )
+                .await;
+            match staged {
+                Ok(Stage::Done(w)) => answers[i] = Some(Ok(*w)),
+                Ok(Stage::Staged(s, kind)) => group.push((i, *s, kind, request)),
+                Err(e) => answers[i] = Some(Err(e)),
+            }
+        }
+        self.commit_group(session, caller, group, &mut answers)
+            .await;
+        answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    Err(AppError::Internal("an import line left unanswered".into()))
+                })
+            })
+            .collect()
+    }
+
+    /// Commits an import's group, or, if that fails, each of its writes on its own.
+    async fn commit_group(
+        &self,
+        session: &Session,
+        caller: &Caller,
+        group: Vec<(usize, Staged, Kind, WriteRequest)>,
+        answers: &mut [Option<Result<Written, AppError>>],
+    ) {
+        if group.is_empty() {
+            return;
+        }
+        let mut places = Vec::with_capacity(group.len());
+        let mut staged = Vec::with_capacity(group.len());
+        for (i, s, kind, request) in group {
+            staged.push(s);
+            places.push((i, kind, request));
+        }
+        match self.commit(staged).await {
+            Ok(done) => {
+                for ((i, kind, _), d) in places.into_iter().zip(done) {
+                    answers[i] = Some(Ok(written(d, kind)));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "an import's group did not commit: one by one");
+                for (i, _, request) in places {
+                    answers[i] = Some(
+                        self.write_staged(session, caller, request, &mut Staging::default())
+                            .await,
+                    );
+                }
+            }
+        }
     }
 
     /// A transaction: every entry or none (module docs). Answers one [`Written`] per entry,

@@ -141,7 +141,7 @@ pub async fn post(
     }
 }
 
-fn reply(transaction: bool, answers: Vec<EntryResponse>) -> Response {
+pub(super) fn reply(transaction: bool, answers: Vec<EntryResponse>) -> Response {
     let body = ehrshare_fhir::bundle::response(transaction, answers);
     fhir_json(StatusCode::OK, body.to_string())
 }
@@ -164,7 +164,7 @@ fn only_elements(
 }
 
 /// One entry as a write.
-async fn entry_of(
+pub(super) async fn entry_of(
     app: &App,
     session: &ehrshare_app::auth::Session,
     base: &FhirBase,
@@ -316,7 +316,7 @@ async fn entry_of(
 
 /// An entry's error, its paths placed in the Bundle: a resource's own
 /// (`Condition.code`) under `Bundle.entry[i].resource`, a request's under the entry.
-fn at_entry(i: usize, error: AppError) -> AppError {
+pub(super) fn at_entry(i: usize, error: AppError) -> AppError {
     let place = |fields: Vec<ehrshare_app::error::FieldError>| {
         fields
             .into_iter()
@@ -363,7 +363,7 @@ fn at_entry(i: usize, error: AppError) -> AppError {
 }
 
 /// A write done, as its entry's response.
-fn answer(base: &FhirBase, want: Return, w: &Written) -> EntryResponse {
+pub(super) fn answer(base: &FhirBase, want: Return, w: &Written) -> EntryResponse {
     match w {
         Written::Stored { record, created } => EntryResponse {
             status: if *created { "201 Created" } else { "200 OK" }.to_owned(),
@@ -404,7 +404,7 @@ fn answer(base: &FhirBase, want: Return, w: &Written) -> EntryResponse {
 }
 
 /// A batch entry refused: its status and OperationOutcome.
-fn failed(error: &AppError) -> EntryResponse {
+pub(super) fn failed(error: &AppError) -> EntryResponse {
     match error {
         AppError::Internal(cause) => tracing::error!(error = %cause, "internal error in a batch"),
         AppError::Unavailable(cause) => tracing::warn!(error = %cause, "store unavailable"),

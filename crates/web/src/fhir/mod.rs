@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod consent;
 pub mod directory;
 pub mod format;
+pub mod import;
 pub mod instance;
 pub mod metadata;
 pub mod page;
@@ -36,6 +37,7 @@ pub use served::{FhirBase, SERVED, serves};
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/fhir", axum::routing::post(bundle::post))
+        .route("/fhir/$import", axum::routing::post(import::post))
         .route("/fhir/metadata", get(metadata::show))
         .route(
             "/fhir/.well-known/smart-configuration",

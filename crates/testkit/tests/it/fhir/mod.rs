@@ -14,6 +14,7 @@ use crate::world::*;
 mod backend_services;
 mod bundle;
 mod clients;
+mod import;
 mod launch;
 mod own_objects;
 
