@@ -263,6 +263,17 @@ pub fn bench_transaction(recipient: Uuid, worker: usize, n: usize, size: usize) 
     json!({"resourceType": "Bundle", "type": "transaction", "entry": entry}).to_string()
 }
 
+/// An import's body (`POST /fhir/$import`, NDJSON) of `size` new resources about `recipient`,
+/// as `bench deposit` times it.
+pub fn bench_ndjson(recipient: Uuid, worker: usize, n: usize, size: usize) -> String {
+    let mut out = String::new();
+    for i in 0..size {
+        out.push_str(&deposit_example(recipient, worker, n * size + i));
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -927,6 +927,9 @@ pub struct DepositBenchArgs {
 /// The entries of the transaction `bench deposit` times (issue 25: under 20 ms at p50).
 const TRANSACTION_ENTRIES: usize = 50;
 
+/// The lines of the import `bench deposit` times (issue 28, item 3; ADR 0025).
+const IMPORT_LINES: usize = 1000;
+
 /// Runs `bench deposit`: validated deposits through the whole HTTP stack in process
 /// (session, CSRF, R4 validation, decision, record and audit entry committed together),
 /// beside the trivial route; then the validation alone (parse, R4 definitions, our rules) on
@@ -961,6 +964,8 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
         Deposit,
         /// Its ids in a space of its own (the number), so that every entry is a new record.
         Transaction(usize),
+        /// `POST /fhir/$import` of new resources, in an id space of its own.
+        Import(usize),
         Trivial,
     }
     let run = |kind: Kind, workers: usize| {
@@ -1003,6 +1008,19 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
                                         TRANSACTION_ENTRIES,
                                     ),
                                 ))?,
+                            Kind::Import(space) => axum::http::Request::post("/fhir/$import")
+                                .header("cookie", &cookie)
+                                .header("x-csrf-token", &csrf)
+                                .header("content-type", "application/fhir+ndjson")
+                                .header("prefer", "return=minimal")
+                                .body(axum::body::Body::from(
+                                    ehrshare_fhir::build::bench_ndjson(
+                                        recipient,
+                                        space + w,
+                                        n,
+                                        IMPORT_LINES,
+                                    ),
+                                ))?,
                             Kind::Trivial => axum::http::Request::get("/static/site.css")
                                 .header("cookie", &cookie)
                                 .body(axum::body::Body::empty())?,
@@ -1016,13 +1034,18 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
                             "answered {status}: {}",
                             String::from_utf8_lossy(&body)
                         );
-                        if matches!(kind, Kind::Transaction(_)) {
+                        let expected = match kind {
+                            Kind::Transaction(_) => Some(TRANSACTION_ENTRIES),
+                            Kind::Import(_) => Some(IMPORT_LINES),
+                            Kind::Deposit | Kind::Trivial => None,
+                        };
+                        if let Some(expected) = expected {
                             let created = String::from_utf8_lossy(&body)
                                 .matches("201 Created")
                                 .count();
                             anyhow::ensure!(
-                                created == TRANSACTION_ENTRIES,
-                                "a transaction created {created} of {TRANSACTION_ENTRIES}"
+                                created == expected,
+                                "a transaction or an import created {created} of {expected}"
                             );
                         }
                         waits.push(from.elapsed());
@@ -1070,6 +1093,20 @@ pub async fn deposit(args: &DepositBenchArgs) -> anyhow::Result<()> {
         percentile(&txs, 50.0).as_secs_f64() * 1e3,
         percentile(&txs, 99.0).as_secs_f64() * 1e3,
         txs_rate * TRANSACTION_ENTRIES as f64
+    );
+    let (im_rate, im) = run(Kind::Import(3_000), 1).await?;
+    println!(
+        "FHIR import ($import, NDJSON) of {IMPORT_LINES} new resources, one client: p50 {:.1} ms, p99 {:.1} ms ({:.0} resources/s)",
+        percentile(&im, 50.0).as_secs_f64() * 1e3,
+        percentile(&im, 99.0).as_secs_f64() * 1e3,
+        im_rate * IMPORT_LINES as f64
+    );
+    let (ims_rate, ims) = run(Kind::Import(4_000), 2).await?;
+    println!(
+        "FHIR imports, 2 clients: p50 {:.1} ms, p99 {:.1} ms ({:.0} resources/s)",
+        percentile(&ims, 50.0).as_secs_f64() * 1e3,
+        percentile(&ims, 99.0).as_secs_f64() * 1e3,
+        ims_rate * IMPORT_LINES as f64
     );
     let (trivial, _) = run(Kind::Trivial, concurrency).await?;
     println!(

@@ -666,7 +666,7 @@ fn bench_summary_refuses_a_stall_probe_that_is_not_seconds() {
 /// open loop at the offered rate (its schedule, not the server, sets how many requests are
 /// sent), on a scratch database of the backend under test.
 /// `bench deposit` (issue 23): validated deposits through the HTTP stack beside the trivial
-/// route, and the validation's share of a deposit's time; on the suite's backend.
+/// route, the validation's share of a deposit's time, and imports; on the suite's backend.
 #[test]
 fn bench_deposit_reports_deposits_and_the_share_of_validation() {
     let dir = tempfile::tempdir().unwrap();
@@ -700,6 +700,9 @@ fn bench_deposit_reports_deposits_and_the_share_of_validation() {
     assert!(rate > 1.0, "{stdout}");
     assert!(line("ceiling: trivial route").contains("deposits / trivial: "));
     assert!(line("validation alone").contains("% of a deposit's mean time"));
+    // Every line of each import was created, or the run failed (issue 28, item 3).
+    assert!(line("FHIR import ($import, NDJSON) of 1000 new resources").contains("resources/s"));
+    assert!(line("FHIR imports, 2 clients").contains("resources/s"));
 }
 
 /// `bench summary --http`: the same readers over TCP, through the server's own listener on a
