@@ -105,17 +105,11 @@ pub struct EntryRefused {
     pub error: AppError,
 }
 
-/// The record a write names by its type and id, if it names one (a create without an id
-/// makes a new one).
-fn target_of(request: &WriteRequest) -> Option<String> {
-    match request {
-        WriteRequest::Create { resource, own_id } => {
-            let own_id = own_id.as_deref().or_else(|| resource.get("id")?.as_str())?;
-            Some(format!("{}/{own_id}", request.resource_type()))
-        }
-        WriteRequest::Update { id, .. } => Some(format!("{}/{id}", request.resource_type())),
-        WriteRequest::Delete { resource_type, id } => Some(format!("{resource_type}/{id}")),
-    }
+/// An import's writes staged and not yet committed, and the records they touch.
+#[derive(Default)]
+struct Group {
+    lines: Vec<(usize, Staged, Kind, WriteRequest)>,
+    records: HashSet<Uuid>,
 }
 
 /// What staging a write found.
@@ -200,10 +194,13 @@ impl App {
 
     /// An import (`POST /fhir/$import`, ADR 0025): each write on its own, decided and audited
     /// as in a batch, but the accepted ones committed together, [`IMPORT_COMMIT`] at a time,
-    /// each with its audit entry. A group whose commit fails (a record changed meanwhile) is
-    /// written again one write at a time, so that one line's conflict costs no other line.
-    /// Two writes to the same record are never in one group. One answer per request, in order;
-    /// a request that could not be read is answered with its own error.
+    /// each with its audit entry. A write that touches a record already in the group (by
+    /// whatever name) first has the group committed, and is then staged again, so that the
+    /// writes apply in line order. A group that loses a race (a record changed meanwhile, a
+    /// consent revoked) is written again one write at a time, so that one line's conflict
+    /// costs no other line; one that fails otherwise (the database unavailable) answers its
+    /// writes and every later one with that failure, nothing more being tried. One answer per
+    /// request, in order; a request that could not be read is answered with its own error.
     pub async fn fhir_import(
         &self,
         session: &Session,
@@ -213,9 +210,15 @@ impl App {
         let mut answers: Vec<Option<Result<Written, AppError>>> =
             (0..requests.len()).map(|_| None).collect();
         let mut staging = Staging::default();
-        let mut group: Vec<(usize, Staged, Kind, WriteRequest)> = Vec::new();
-        let mut targets: HashSet<String> = HashSet::new();
+        let mut group = Group::default();
+        let mut failed: Option<std::sync::Arc<ehrshare_store::StoreError>> = None;
         for (i, request) in requests.into_iter().enumerate() {
+            if let Some(cause) = &failed {
+                answers[i] = Some(Err(AppError::Unavailable(
+                    ehrshare_store::StoreError::Shared(std::sync::Arc::clone(cause)),
+                )));
+                continue;
+            }
             let request = match request {
                 Ok(request) => request,
                 Err(e) => {
@@ -223,17 +226,7 @@ impl App {
                     continue;
                 }
             };
-            let target = target_of(&request);
-            if group.len() >= IMPORT_COMMIT || target.as_ref().is_some_and(|t| targets.contains(t))
-            {
-                self.commit_group(session, caller, std::mem::take(&mut group), &mut answers)
-                    .await;
-                targets.clear();
-                // What a group committed (an episode's activity, a new record) is read afresh.
-                staging = Staging::default();
-            }
-            targets.extend(target);
-            let staged = self
+            let mut staged = self
                 .stage_write(
                     session,
                     caller,
@@ -243,14 +236,50 @@ impl App {
                     &mut staging,
                 )
                 .await;
+            let touches = |s: &Result<Stage, AppError>, group: &Group| match s {
+                Ok(Stage::Staged(s, _)) => group.records.contains(&s.answer.record.id),
+                _ => false,
+            };
+            let touched = touches(&staged, &group);
+            if group.lines.len() >= IMPORT_COMMIT || touched {
+                failed = self
+                    .commit_group(session, caller, std::mem::take(&mut group), &mut answers)
+                    .await;
+                // What the group committed (a new version, an episode's activity) is read
+                // afresh, and a write to one of its records staged again against it.
+                staging = Staging::default();
+                if touched && failed.is_none() {
+                    staged = self
+                        .stage_write(
+                            session,
+                            caller,
+                            request.clone(),
+                            DepositOptions::default(),
+                            None,
+                            &mut staging,
+                        )
+                        .await;
+                }
+                if let Some(cause) = &failed {
+                    answers[i] = Some(Err(AppError::Unavailable(
+                        ehrshare_store::StoreError::Shared(std::sync::Arc::clone(cause)),
+                    )));
+                    continue;
+                }
+            }
             match staged {
                 Ok(Stage::Done(w)) => answers[i] = Some(Ok(*w)),
-                Ok(Stage::Staged(s, kind)) => group.push((i, *s, kind, request)),
+                Ok(Stage::Staged(s, kind)) => {
+                    group.records.insert(s.answer.record.id);
+                    group.lines.push((i, *s, kind, request));
+                }
                 Err(e) => answers[i] = Some(Err(e)),
             }
         }
-        self.commit_group(session, caller, group, &mut answers)
-            .await;
+        if failed.is_none() {
+            self.commit_group(session, caller, group, &mut answers)
+                .await;
+        }
         answers
             .into_iter()
             .map(|a| {
@@ -261,20 +290,21 @@ impl App {
             .collect()
     }
 
-    /// Commits an import's group, or, if that fails, each of its writes on its own.
+    /// Commits an import's group; if it lost a race, each of its writes on its own. A failure
+    /// of another kind answers every write of the group and is returned, shared.
     async fn commit_group(
         &self,
         session: &Session,
         caller: &Caller,
-        group: Vec<(usize, Staged, Kind, WriteRequest)>,
+        group: Group,
         answers: &mut [Option<Result<Written, AppError>>],
-    ) {
-        if group.is_empty() {
-            return;
+    ) -> Option<std::sync::Arc<ehrshare_store::StoreError>> {
+        if group.lines.is_empty() {
+            return None;
         }
-        let mut places = Vec::with_capacity(group.len());
-        let mut staged = Vec::with_capacity(group.len());
-        for (i, s, kind, request) in group {
+        let mut places = Vec::with_capacity(group.lines.len());
+        let mut staged = Vec::with_capacity(group.lines.len());
+        for (i, s, kind, request) in group.lines {
             staged.push(s);
             places.push((i, kind, request));
         }
@@ -283,15 +313,29 @@ impl App {
                 for ((i, kind, _), d) in places.into_iter().zip(done) {
                     answers[i] = Some(Ok(written(d, kind)));
                 }
+                None
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "an import's group did not commit: one by one");
+            Err(AppError::Conflict { code, .. }) => {
+                tracing::debug!(code, "an import's group lost a race: one write at a time");
                 for (i, _, request) in places {
                     answers[i] = Some(
                         self.write_staged(session, caller, request, &mut Staging::default())
                             .await,
                     );
                 }
+                None
+            }
+            Err(e) => {
+                let cause = std::sync::Arc::new(match e {
+                    AppError::Unavailable(store) => store,
+                    other => ehrshare_store::StoreError::Corrupt(other.to_string()),
+                });
+                for (i, _, _) in places {
+                    answers[i] = Some(Err(AppError::Unavailable(
+                        ehrshare_store::StoreError::Shared(std::sync::Arc::clone(&cause)),
+                    )));
+                }
+                Some(cause)
             }
         }
     }

@@ -34,6 +34,12 @@ pub enum ExportError {
     TooMany,
 }
 
+/// The id a resource without one is given: derived from its type and content, so that the
+/// same resource sent twice is one record (`ehrshare connect`, `POST /fhir/$import`).
+pub fn derived_id(resource_type: &str, resource: &Value) -> String {
+    derived_uuid(&[resource_type.as_bytes(), resource.to_string().as_bytes()])
+}
+
 /// The first 16 bytes of SHA-256 over `parts`, as a UUID's text (version 8: custom).
 fn derived_uuid(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
@@ -97,8 +103,7 @@ pub fn transaction_of(export: &Value) -> Result<Value, ExportError> {
         let id = match resource.get("id").and_then(Value::as_str) {
             Some(id) => id.to_owned(),
             None => {
-                let text = Value::Object(resource.clone()).to_string();
-                let id = derived_uuid(&[resource_type.as_bytes(), text.as_bytes()]);
+                let id = derived_id(&resource_type, &Value::Object(resource.clone()));
                 resource.insert("id".to_owned(), Value::String(id.clone()));
                 id
             }

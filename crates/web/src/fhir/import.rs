@@ -1,11 +1,13 @@
 //! `POST /fhir/$import` (ADR 0025): a clinic's or a hospital's history as NDJSON, one resource
-//! a line, in requests of at most `MAX_ENTRIES` lines. Each line is the write a batch entry
-//! would be: `PUT {type}/{id}` by the provider's own id (update-as-create, so that sending a
-//! file again changes nothing), or `POST {type}` for a resource without an id; each is read
-//! (duplicate keys, bad UTF-8 and unknown elements refused with their paths), decided and
-//! audited on its own, and the accepted ones are committed together (`App::fhir_import`). A
-//! refused line costs no other line. The answer is a `batch-response` Bundle whose entry `i`
-//! answers line `i + 1`.
+//! a line, in requests of at most `MAX_ENTRIES` lines. Each line is the write the batch entry
+//! `PUT {type}/{id}` would be, by the provider's own id (update-as-create), a resource without
+//! an id given one derived from its content (as `ehrshare connect` does), so that sending a
+//! file again, or retrying after a timeout, stores nothing twice. Each line is read (duplicate
+//! keys, bad UTF-8 and unknown elements refused with their paths), decided and audited on its
+//! own, and the accepted ones are committed together (`App::fhir_import`). A refused line
+//! costs no other line. The answer is a `batch-response` Bundle whose entry `i` answers line
+//! `i + 1`, `200 OK` however many lines were refused; `Prefer: return=minimal` unless the
+//! client asks for more.
 //!
 //! This is not FHIR Bulk Data's `$import`, whose server fetches files from URLs the client
 //! names (a server-side fetch ADR 0015 refuses): the lines come in the request.
@@ -74,7 +76,12 @@ pub async fn post(
         };
         requests.push(request.map_err(|e| at_entry(i, e)));
     }
-    let want = preference(&headers);
+    // A thousand resources echoed back are rarely wanted: minimal unless asked.
+    let want = if headers.contains_key("prefer") {
+        preference(&headers)
+    } else {
+        super::write::Return::Minimal
+    };
     let answers = app
         .fhir_import(&session, &caller, requests)
         .await
@@ -125,9 +132,14 @@ fn entry_for(line: &[u8]) -> Result<Value, AppError> {
             "each line is a resource with its resourceType",
         ));
     };
+    let mut resource = resource;
     let request = match resource.get("id") {
         Some(Value::String(id)) => json!({"method": "PUT", "url": format!("{resource_type}/{id}")}),
-        None => json!({"method": "POST", "url": resource_type}),
+        None => {
+            let id = ehrshare_fhir::export::derived_id(&resource_type, &resource);
+            resource["id"] = Value::String(id.clone());
+            json!({"method": "PUT", "url": format!("{resource_type}/{id}")})
+        }
         Some(_) => {
             return Err(bad_parameter(
                 &format!("{resource_type}.id"),

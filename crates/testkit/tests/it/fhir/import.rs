@@ -1,6 +1,7 @@
 //! `POST /fhir/$import` (ADR 0025): NDJSON, a line a resource; each line read, decided and
-//! audited on its own, the accepted ones committed together; a refused line costs no other;
-//! the same file again changes nothing.
+//! audited on its own, the accepted ones committed together, in line order whatever name a
+//! line gives its record; a refused line costs no other; the same file again (lines without
+//! an id too) changes nothing.
 
 use serde_json::{Value, json};
 
@@ -182,4 +183,63 @@ async fn an_import_is_ndjson_of_at_most_a_thousand_lines_from_someone_logged_in(
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("too-many-lines"), "{}", r.text());
     assert_eq!(count(&w, "Condition").await, 0);
+}
+
+#[tokio::test]
+async fn lines_without_an_id_are_stored_once_however_often_sent() {
+    let w = under_care().await;
+    let mut no_id = resource_of("Condition", "unused");
+    no_id.as_object_mut().unwrap().remove("id");
+    let body = ndjson(&[line(&no_id)]);
+    assert_eq!(
+        statuses(&import(&w, Some(&w.doctor), body.clone(), "application/fhir+ndjson").await),
+        [201]
+    );
+    assert_eq!(
+        statuses(&import(&w, Some(&w.doctor), body, "application/fhir+ndjson").await),
+        [200]
+    );
+    assert_eq!(count(&w, "Condition").await, 1);
+}
+
+#[tokio::test]
+async fn two_names_for_one_record_in_one_request_apply_in_line_order() {
+    let w = under_care().await;
+    let first = resource_of("Condition", "al-1");
+    let r = import(
+        &w,
+        Some(&w.doctor),
+        ndjson(&[line(&first)]),
+        "application/fhir+ndjson",
+    )
+    .await;
+    assert_eq!(statuses(&r), [201]);
+    let location = r.json()["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server_id = location.split('/').nth_back(2).unwrap().to_owned();
+    // Line 1 changes it by its server id; line 2 sends the first content again by the
+    // provider's own id: the record ends as line 2 left it, at version 3.
+    let mut changed = resource_of("Condition", &server_id);
+    changed["code"]["text"] = json!("Asthma, severe");
+    let r = import(
+        &w,
+        Some(&w.doctor),
+        ndjson(&[line(&changed), line(&first)]),
+        "application/fhir+ndjson",
+    )
+    .await;
+    assert_eq!(statuses(&r), [200, 200], "{}", r.text());
+    assert_eq!(r.json()["entry"][0]["response"]["etag"], "W/\"2\"");
+    assert_eq!(r.json()["entry"][1]["response"]["etag"], "W/\"3\"");
+    let read = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition/{server_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["code"]["text"], "Asthma");
 }
