@@ -339,3 +339,48 @@ async fn a_trusted_proxy_names_the_client() {
     );
     assert!(direct.terminate().0.success());
 }
+
+/// A client's first requests, sent at once, are all admitted under a generous limit: the
+/// process reserves from the shared bucket once for them, rather than each request racing to
+/// reserve and the later ones finding the bucket emptied by the first. Each round is a new
+/// client (a trusted proxy names it), so a new bucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_first_requests_is_admitted_within_the_limit() {
+    let db = TestDb::empty().await;
+    let data = tempfile::tempdir().unwrap();
+    let env = &[
+        ("EHRSHARE_RATE_LIMIT_PER_MINUTE", "60000"),
+        ("EHRSHARE_RATE_LIMIT_BURST", "1000"),
+        ("EHRSHARE_TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let server = Server::start(data.path(), db.url(), env, &[]);
+    for round in 0..30 {
+        let gate = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let senders: Vec<_> = (0..16)
+            .map(|_| {
+                let (addr, gate) = (server.addr.clone(), std::sync::Arc::clone(&gate));
+                std::thread::spawn(move || {
+                    let client = format!("198.51.100.{round}");
+                    gate.wait();
+                    request_with(
+                        &addr,
+                        "GET",
+                        "/nothing-here",
+                        &[("X-Forwarded-For", &client)],
+                        None,
+                        None,
+                    )
+                    .unwrap()
+                    .0
+                })
+            })
+            .collect();
+        let statuses: Vec<u16> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        // Admitted: answered (404, no such page), not refused (429).
+        assert!(
+            statuses.iter().all(|s| *s == 404),
+            "round {round}: {statuses:?}"
+        );
+    }
+    assert!(server.terminate().0.success());
+}

@@ -87,7 +87,15 @@ struct Shared {
     /// Whether the database answered the last time it was asked.
     reachable: AtomicBool,
     shares: Mutex<HashMap<IpAddr, Share>>,
+    /// One reservation at a time per stripe of addresses: requests of one address that find
+    /// its reservation spent wait for the first of them to reserve, and then take from what
+    /// it reserved, instead of each asking (the later ones would find the bucket emptied by
+    /// the first and be refused).
+    turns: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// How many stripes of addresses reserve independently.
+const TURNS: usize = 64;
 
 /// The tokens this process reserved for an address, and spent of them.
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +153,7 @@ impl RateLimiter {
                 processes: AtomicU32::new(1),
                 reachable: AtomicBool::new(true),
                 shares: Mutex::new(HashMap::new()),
+                turns: (0..TURNS).map(|_| tokio::sync::Mutex::new(())).collect(),
             }),
         });
         runtime.spawn(rounds(Arc::downgrade(&limiter)));
@@ -189,23 +198,38 @@ impl RateLimiter {
             return self.check(ip, now);
         }
         let key = bucket_of(ip);
-        {
+        // From this process's reservation, if it has one left.
+        let local = |now: Instant| -> Option<Result<(), Duration>> {
             let Ok(mut shares) = shared.shares.lock() else {
-                return Ok(());
+                return Some(Ok(()));
             };
             if shares.len() > SWEEP_ABOVE {
                 shares.retain(|_, s| now.duration_since(s.last) < SHARE_IDLE);
             }
-            if let Some(share) = shares.get_mut(&key) {
-                share.last = now;
-                if let Some(until) = share.refused_until.filter(|u| *u > now) {
-                    return Err(until - now);
-                }
-                if share.spent + 1.0 <= share.reserved {
-                    share.spent += 1.0;
-                    return Ok(());
-                }
+            let share = shares.get_mut(&key)?;
+            share.last = now;
+            if let Some(until) = share.refused_until.filter(|u| *u > now) {
+                return Some(Err(until - now));
             }
+            if share.spent + 1.0 <= share.reserved {
+                share.spent += 1.0;
+                return Some(Ok(()));
+            }
+            None
+        };
+        if let Some(decided) = local(now) {
+            return decided;
+        }
+        let stripe = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            key.hash(&mut h);
+            usize::try_from(h.finish() % TURNS as u64).unwrap_or(0)
+        };
+        let _turn = shared.turns[stripe].lock().await;
+        // Another request of this address may have reserved while this one waited.
+        if let Some(decided) = local(Instant::now()) {
+            return decided;
         }
         let rate = self.limit.per_second();
         let processes = shared.processes.load(Ordering::Acquire);
