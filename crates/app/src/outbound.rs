@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 
-/// Most bytes read from a response.
+/// Most bytes read from a response, unless the client says otherwise.
 const MAX_RESPONSE: usize = 1024 * 1024;
 
 /// A client: its TLS configuration and timeout.
@@ -14,6 +14,7 @@ const MAX_RESPONSE: usize = 1024 * 1024;
 pub struct Outbound {
     tls: tokio_rustls::TlsConnector,
     timeout: Duration,
+    max_response: usize,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -53,7 +54,15 @@ impl Outbound {
         Ok(Outbound {
             tls: tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)),
             timeout,
+            max_response: MAX_RESPONSE,
         })
+    }
+
+    /// The same client, reading responses of at most `bytes` (1 MiB unless set).
+    #[must_use]
+    pub fn with_max_response(mut self, bytes: usize) -> Outbound {
+        self.max_response = bytes;
+        self
     }
 
     /// Checks that `url` is one this client can reach (`http(s)://host[:port]/...`).
@@ -106,6 +115,10 @@ impl Outbound {
         let stream = tokio::net::TcpStream::connect((host, port))
             .await
             .map_err(|e| format!("connect: {e}"))?;
+        // A request's last segment must not wait for the previous one's acknowledgement.
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("connect: {e}"))?;
         let mut sender = if https {
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
                 .map_err(|e| format!("server name: {e}"))?;
@@ -157,7 +170,7 @@ impl Outbound {
             .get(hyper::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE)
+        let body = http_body_util::Limited::new(response.into_body(), self.max_response)
             .collect()
             .await
             .map_err(|e| format!("response body: {e}"))?

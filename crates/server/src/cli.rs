@@ -81,6 +81,11 @@ pub enum Command {
     /// The connection component a clinic runs beside its own system: deposits what it exports
     /// (a watched folder, or standard input) through a durable local queue.
     Connect(crate::connect::ConnectArgs),
+    /// A clinic's or a hospital's history in bulk: NDJSON files (one FHIR resource a line)
+    /// deposited through the server's `$import`, each line decided and audited, each line's
+    /// answer written beside the file. Exit 0 when every line was stored, 1 when some were
+    /// refused, 2 when it did not finish.
+    Import(crate::import::ImportArgs),
 }
 
 /// Options of `demo`.
@@ -211,6 +216,7 @@ pub fn main() -> ExitCode {
                 .map(|()| true),
             Command::Migrate => crate::serve::migrate(config).await.map(|()| true),
             Command::Connect(args) => crate::connect::run(&args).await.map(|()| true),
+            Command::Import(args) => crate::import::run(&args).await,
             Command::PrintConfig => Ok(true),
             Command::Audit(AuditCommand::Verify(args)) => {
                 crate::audit_cmd::verify_command(&config, &args).await
@@ -238,6 +244,11 @@ pub fn main() -> ExitCode {
         Err(err) if err.downcast_ref::<crate::serve::StartRefused>().is_some() => {
             eprintln!("ehrshare: {err}");
             ExitCode::from(3)
+        }
+        // An import that stopped early: run it again with --resume.
+        Err(err) if err.downcast_ref::<crate::import::Unfinished>().is_some() => {
+            eprintln!("ehrshare: {err}");
+            ExitCode::from(2)
         }
         Err(err) => {
             eprintln!("ehrshare: {err:#}");

@@ -17,35 +17,21 @@
 //!   that doubles up to `--max-backoff-secs` and honours `Retry-After`.
 //!
 //! The log (`connect.log` in the queue folder) is for the clinic: one line per export sent,
-//! refused or waiting, in plain words. Neither the key nor a token is ever written anywhere.
+//! refused or waiting, in plain words. The token is `smart_client`'s.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use ehrshare_app::outbound::Outbound;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::smart_client::{SmartArgs, SmartClient, said};
 
 /// Options of `connect`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
-    /// The ehrshare server's address, such as `https://ehr.example.hk`.
-    #[arg(long, env = "EHRSHARE_CONNECT_SERVER")]
-    pub server: String,
-    /// The client id the provider's user administrator registered for this clinic system.
-    #[arg(long, env = "EHRSHARE_CONNECT_CLIENT_ID")]
-    pub client_id: String,
-    /// The clinic system's private key (PEM: EC P-384 for ES384, or RSA for RS384); its public
-    /// key is the one registered.
-    #[arg(long, env = "EHRSHARE_CONNECT_KEY")]
-    pub key: PathBuf,
-    /// The `kid` the public key was registered under.
-    #[arg(long, env = "EHRSHARE_CONNECT_KID")]
-    pub kid: String,
-    /// The scopes to ask for.
-    #[arg(long, default_value = "system/*.cu")]
-    pub scope: String,
+    #[command(flatten)]
+    pub smart: SmartArgs,
     /// The queue folder (pending exports, refused ones, and the log).
     #[arg(long, default_value = "ehrshare-connect")]
     pub queue: PathBuf,
@@ -265,183 +251,32 @@ fn take_folder(queue: &mut Queue, folder: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The clinic system's credentials and its current token.
-struct Client {
-    http: Outbound,
-    server: String,
-    client_id: String,
-    kid: String,
-    key: EncodingKey,
-    alg: Algorithm,
-    scope: String,
-    token_endpoint: Option<String>,
-    token: Option<(String, Instant)>,
-}
-
-impl Client {
-    async fn token(&mut self) -> Result<String, String> {
-        if let Some((t, until)) = &self.token
-            && Instant::now() < *until
-        {
-            return Ok(t.clone());
-        }
-        let endpoint = match &self.token_endpoint {
-            Some(e) => e.clone(),
-            None => {
-                let r = self
-                    .http
-                    .send_with(
-                        hyper::Method::GET,
-                        &format!("{}/fhir/.well-known/smart-configuration", self.server),
-                        &[("accept", "application/json")],
-                        None,
-                    )
-                    .await?;
-                if r.status != 200 {
-                    return Err(format!("SMART discovery answered {}", r.status));
-                }
-                let v: Value = serde_json::from_slice(&r.body)
-                    .map_err(|_| "SMART discovery is not JSON".to_owned())?;
-                let e = v["token_endpoint"]
-                    .as_str()
-                    .ok_or("SMART discovery names no token endpoint")?
-                    .to_owned();
-                // Signed assertions go to the server named on the command line only.
-                if !e.starts_with(&format!("{}/", self.server)) {
-                    return Err(format!(
-                        "SMART discovery names a token endpoint elsewhere ({e}): not sent there"
-                    ));
-                }
-                self.token_endpoint = Some(e.clone());
-                e
-            }
-        };
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = json!({"iss": self.client_id, "sub": self.client_id, "aud": endpoint,
-            "exp": now + 240, "jti": uuid::Uuid::now_v7().to_string()});
-        let mut header = Header::new(self.alg);
-        header.kid = Some(self.kid.clone());
-        let assertion = jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| format!("cannot sign: {e}"))?;
-        let form = serde_urlencoded::to_string([
-            ("grant_type", "client_credentials"),
-            ("scope", self.scope.as_str()),
-            (
-                "client_assertion_type",
-                ehrshare_app::client_assertion::JWT_BEARER,
-            ),
-            ("client_assertion", assertion.as_str()),
-        ])
-        .map_err(|e| e.to_string())?;
-        let r = self
-            .http
-            .send_with(
-                hyper::Method::POST,
-                &endpoint,
-                &[("accept", "application/json")],
-                Some(("application/x-www-form-urlencoded", form.into_bytes())),
-            )
-            .await?;
-        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        if r.status != 200 {
-            // Force a fresh discovery next time, in case the server moved.
-            self.token_endpoint = None;
-            return Err(format!(
-                "the token endpoint refused: {} {} ({})",
-                r.status,
-                v["error"].as_str().unwrap_or("?"),
-                v["error_description"].as_str().unwrap_or("")
-            ));
-        }
-        let token = v["access_token"]
-            .as_str()
-            .ok_or("no access_token in the answer")?
-            .to_owned();
-        let ttl = v["expires_in"]
-            .as_u64()
-            .unwrap_or(60)
-            .saturating_sub(30)
-            .max(5);
-        self.token = Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
-        Ok(token)
-    }
-
-    async fn send(&mut self, transaction: &[u8]) -> Sent {
-        let token = match self.token().await {
-            Ok(t) => t,
-            Err(e) => return Sent::Later(format!("no token yet ({e})"), None),
-        };
-        let bearer = format!("Bearer {token}");
-        let r = match self
-            .http
-            .send_with(
-                hyper::Method::POST,
-                &format!("{}/fhir", self.server),
-                &[
-                    ("authorization", bearer.as_str()),
-                    ("accept", "application/fhir+json"),
-                    ("prefer", "return=minimal"),
-                ],
-                Some(("application/fhir+json", transaction.to_vec())),
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return Sent::Later(format!("the server is unreachable ({e})"), None),
-        };
-        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        let outcome = || said(&body);
-        match r.status {
-            200 => Sent::Stored(body),
-            401 => {
-                self.token = None;
-                Sent::Later(
-                    "the token was refused; a new one will be asked".to_owned(),
-                    None,
-                )
-            }
-            409 if outcome().contains("changed-meanwhile") => {
-                Sent::Later(format!("409 {}", outcome()), r.retry_after)
-            }
-            400 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 => {
-                Sent::Refused(r.status, outcome())
-            }
-            s => Sent::Later(
-                format!("the server answered {s} {}", outcome()),
-                r.retry_after,
-            ),
-        }
-    }
-}
-
-/// An OperationOutcome in a line: each issue's code, text and where.
-fn said(outcome: &Value) -> String {
-    let Some(issues) = outcome["issue"].as_array() else {
-        return String::new();
+/// Sends one queued transaction.
+async fn send(client: &SmartClient, transaction: &[u8]) -> Sent {
+    let r = match client
+        .post("/fhir", "application/fhir+json", transaction.to_vec())
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Sent::Later(e.to_string(), None),
     };
-    issues
-        .iter()
-        .map(|i| {
-            let code = i["details"]["coding"][0]["code"]
-                .as_str()
-                .or(i["code"].as_str())
-                .unwrap_or("?");
-            let text = i["details"]["text"]
-                .as_str()
-                .or(i["diagnostics"].as_str())
-                .unwrap_or("");
-            let at: Vec<&str> = i["expression"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if at.is_empty() {
-                format!("{code}: {text}")
-            } else {
-                format!("{code}: {text} (at {})", at.join(", "))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    let outcome = || said(&body);
+    match r.status {
+        200 => Sent::Stored(body),
+        401 => Sent::Later(
+            "the token was refused; a new one will be asked".to_owned(),
+            None,
+        ),
+        409 if outcome().contains("changed-meanwhile") => {
+            Sent::Later(format!("409 {}", outcome()), r.retry_after)
+        }
+        400 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 => Sent::Refused(r.status, outcome()),
+        s => Sent::Later(
+            format!("the server answered {s} {}", outcome()),
+            r.retry_after,
+        ),
+    }
 }
 
 /// What each entry of a transaction became, in a line.
@@ -462,35 +297,11 @@ fn stored(transaction: &Value, answer: &Value) -> String {
         .join(", ")
 }
 
-fn signing_key(pem: &[u8]) -> anyhow::Result<(EncodingKey, Algorithm)> {
-    if let Ok(k) = EncodingKey::from_ec_pem(pem) {
-        return Ok((k, Algorithm::ES384));
-    }
-    if let Ok(k) = EncodingKey::from_rsa_pem(pem) {
-        return Ok((k, Algorithm::RS384));
-    }
-    anyhow::bail!("the key is neither an EC P-384 nor an RSA private key in PEM")
-}
-
 /// Runs the connection component until stopped (or, with `--once` or standard input, until
 /// the queue is empty).
 pub async fn run(args: &ConnectArgs) -> anyhow::Result<()> {
-    let server = args.server.trim_end_matches('/').to_owned();
-    Outbound::check_url(&server).map_err(|e| anyhow::anyhow!("--server: {e}"))?;
-    let pem = std::fs::read(&args.key).with_context(|| format!("{}", args.key.display()))?;
-    let (key, alg) = signing_key(&pem)?;
+    let client = SmartClient::new(&args.smart, Duration::from_secs(30))?;
     let mut queue = Queue::open(&args.queue)?;
-    let mut client = Client {
-        http: Outbound::new(Duration::from_secs(30), &[]).map_err(|e| anyhow::anyhow!(e))?,
-        server,
-        client_id: args.client_id.clone(),
-        kid: args.kid.clone(),
-        key,
-        alg,
-        scope: args.scope.clone(),
-        token_endpoint: None,
-        token: None,
-    };
     let once = args.once || args.watch.is_none();
     if args.watch.is_none() {
         let mut text = String::new();
@@ -522,7 +333,7 @@ pub async fn run(args: &ConnectArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         let bytes = std::fs::read(&next)?;
         let transaction: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        match client.send(&bytes).await {
+        match send(&client, &bytes).await {
             Sent::Stored(answer) => {
                 queue.done(&next)?;
                 queue.say(&format!("STORED {name}: {}", stored(&transaction, &answer)));

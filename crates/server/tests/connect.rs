@@ -4,22 +4,15 @@
 //! The export is the CM clinic's example (`examples/cm-clinic/`), as 50 visits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod clinic;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use axum::http::Request;
-use ehrshare_app::Settings;
-use ehrshare_app::duty::Scope;
 use ehrshare_testkit::TestApp;
-use ehrshare_web::WebSettings;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ehrshare");
-
-// A key made for this test only (`openssl ecparam -name secp384r1 -genkey`).
-const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDCbfQTJf/lvS8neMlEj\nSruN7OjSlu1zGPUxpBlunpUhqzpx0jMI5DTnj17aHweXx/ehZANiAATtPqGYvsdw\nB+udYpo3nS+G60gw/MB6XD6ITmNdwtQUuhH8cYNZLzcKHJTEQWXrU/i0FFw1YyWN\nwysl98fFay8GtwhKeFdxKB+LjXLqb2PKjVOqJSkTsVpIncnX4N/RIDw=\n-----END PRIVATE KEY-----";
 
 const EXAMPLE: &str = include_str!("../../../examples/cm-clinic/visit-20261201-0077.json");
 
@@ -63,97 +56,14 @@ fn connect(port: u16, client: &str, key: &Path, queue: &Path, watch: &Path) -> s
         .unwrap()
 }
 
-/// The child's exit status, or `None` if it did not finish `within` (it is then killed).
-fn wait_for(child: &mut std::process::Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let until = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_once() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let web = WebSettings {
-        public_base_url: format!("http://127.0.0.1:{port}"),
-        ..WebSettings::default()
-    };
-    let t = TestApp::with_settings(Settings::default(), web).await;
-    // The clinic signs its assertions with the real time; the server checks them by its clock.
-    t.clock.set(time::OffsetDateTime::now_utc());
-    let (hcp, ua) = t.active_provider("Tung Shing CM Clinic", "t").await;
-    let clerk = t
-        .agent(
-            Scope::Hcp(hcp.parse().unwrap()),
-            "clerk.t",
-            "registration-staff",
-            false,
-        )
-        .await;
-    let office = t.office().await;
-    let r = t
-        .send_json(
-            Some(&office),
-            Request::post("/api/v1/recipients"),
-            &json!({"channel": "in-person", "name_en": "CHAN Tai Man", "name_zh": "陳大文",
-                    "date_of_birth": "1980-03-02", "sex": "male",
-                    "document": {"type": "hkid", "number": "A123456(3)"},
-                    "phone": "9123 4567", "language": "zh-HK", "notify_channel": "sms"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let recipient = r.json()["id"].as_str().unwrap().to_owned();
-    let access_key = t.last_message("+85291234567", "access-key").await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = t
-        .send_json(
-            Some(&clerk),
-            Request::post(format!("/api/v1/recipients/{recipient}/consents")),
-            &json!({"method": "access-key", "access_key": access_key, "kind": "indefinite"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let r = t
-        .send_json(
-            Some(&clerk),
-            Request::post(format!("/api/v1/recipients/{recipient}/episodes")),
-            &json!({"kind": "attendance"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    // The clinic's user administrator registers its system's public key.
-    let signing = EncodingKey::from_ec_pem(KEY.as_bytes()).unwrap();
-    let mut jwk =
-        serde_json::to_value(Jwk::from_encoding_key(&signing, Algorithm::ES384).unwrap()).unwrap();
-    jwk["kid"] = json!("k1");
-    jwk["alg"] = json!("ES384");
-    let r = t
-        .send_json(
-            Some(&ua),
-            Request::post(format!("/api/v1/providers/{hcp}/clients")),
-            &json!({"name": "Clinic system", "scopes": "system/*.cu", "jwks": {"keys": [jwk]}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let client = r.json()["client_id"].as_str().unwrap().to_owned();
+    let (port, t) = clinic::server().await;
+    let (_, client) = clinic::clinic_with_system(&t).await;
 
     let dir = tempfile::tempdir().unwrap();
     let (key, queue, watch) = (
@@ -161,7 +71,7 @@ async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_on
         dir.path().join("queue"),
         dir.path().join("export"),
     );
-    std::fs::write(&key, KEY).unwrap();
+    std::fs::write(&key, clinic::KEY).unwrap();
     std::fs::create_dir_all(&watch).unwrap();
     for n in 0..50 {
         std::fs::write(watch.join(format!("visit-{n:03}.json")), visit(n)).unwrap();
@@ -191,9 +101,10 @@ async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_on
         .await
         .unwrap();
     let server = tokio::spawn(axum::serve(listener, t.router()).into_future());
-    let status = tokio::task::spawn_blocking(move || wait_for(&mut first, Duration::from_secs(40)))
-        .await
-        .unwrap();
+    let status =
+        tokio::task::spawn_blocking(move || clinic::wait_for(&mut first, Duration::from_secs(40)))
+            .await
+            .unwrap();
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(status.is_some_and(|s| s.success()), "{said}");
     assert_eq!(said.matches("STORED").count(), 50, "{said}");
@@ -207,9 +118,10 @@ async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_on
         std::fs::write(watch.join(format!("visit-{n:03}.json")), visit(n)).unwrap();
     }
     let mut again = connect(port, &client, &key, &queue, &watch);
-    let status = tokio::task::spawn_blocking(move || wait_for(&mut again, Duration::from_secs(20)))
-        .await
-        .unwrap();
+    let status =
+        tokio::task::spawn_blocking(move || clinic::wait_for(&mut again, Duration::from_secs(20)))
+            .await
+            .unwrap();
     assert!(
         status.is_some_and(|s| s.success()),
         "{}",
@@ -225,10 +137,11 @@ async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_on
     wrong["entry"][2]["resource"]["subject"] = json!({"identifier": {"system": "https://ehrshare.example/fhir/NamingSystem/hkid", "value": "Z9999990"}});
     std::fs::write(watch.join("visit-099.json"), wrong.to_string()).unwrap();
     let mut refused = connect(port, &client, &key, &queue, &watch);
-    let status =
-        tokio::task::spawn_blocking(move || wait_for(&mut refused, Duration::from_secs(20)))
-            .await
-            .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        clinic::wait_for(&mut refused, Duration::from_secs(20))
+    })
+    .await
+    .unwrap();
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(status.is_some_and(|s| s.success()), "{said}");
     assert!(said.contains("REFUSED"), "{said}");

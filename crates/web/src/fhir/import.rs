@@ -5,7 +5,7 @@
 //! file again, or retrying after a timeout, stores nothing twice. Each line is read (duplicate
 //! keys, bad UTF-8 and unknown elements refused with their paths), decided and audited on its
 //! own, and the accepted ones are committed together (`App::fhir_import`). A refused line
-//! costs no other line. The answer is a `batch-response` Bundle whose entry `i` answers line
+//! costs no other line, and its paths are the resource's own (`Observation.code`). The answer is a `batch-response` Bundle whose entry `i` answers line
 //! `i + 1`, `200 OK` however many lines were refused; `Prefer: return=minimal` unless the
 //! client asks for more.
 //!
@@ -22,7 +22,7 @@ use ehrshare_app::fhir_write::MAX_ENTRIES;
 use ehrshare_app::{App, AppError};
 use serde_json::{Value, json};
 
-use super::bundle::{answer, at_entry, entry_of, failed, reply};
+use super::bundle::{answer, entry_of, failed, reply};
 use super::format::{FhirJson, bad_parameter};
 use super::served::FhirBase;
 use super::write::preference;
@@ -74,7 +74,7 @@ pub async fn post(
                 .map(|e| e.request),
             Err(e) => Err(e),
         };
-        requests.push(request.map_err(|e| at_entry(i, e)));
+        requests.push(request);
     }
     // A thousand resources echoed back are rarely wanted: minimal unless asked.
     let want = if headers.contains_key("prefer") {
@@ -86,11 +86,11 @@ pub async fn post(
         .fhir_import(&session, &caller, requests)
         .await
         .into_iter()
-        .enumerate()
-        .map(|(i, result)| match result {
+        .map(|result| match result {
             Ok(w) => answer(&base, want, &w),
-            // Already placed when it was a line's own; a write's refusal is placed here.
-            Err(e) => failed(&at_entry(i, e)),
+            // A refusal's paths stay the resource's own (`Observation.code`): the entry
+            // already says which line.
+            Err(e) => failed(&e),
         })
         .collect();
     Ok(reply(false, answers))

@@ -104,7 +104,7 @@ async fn an_import_stores_each_good_line_and_refuses_each_bad_one_alone() {
     assert!(
         r.json()["entry"][3]
             .to_string()
-            .contains("Bundle.entry[3].resource.id")
+            .contains("\"Condition.id\"")
     );
     assert!(
         (400..500).contains(&got[4]),
