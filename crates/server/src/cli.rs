@@ -84,7 +84,7 @@ pub enum Command {
     /// A clinic's or a hospital's history in bulk: NDJSON files (one FHIR resource a line)
     /// deposited through the server's `$import`, each line decided and audited, each line's
     /// answer written beside the file. Exit 0 when every line was stored, 1 when some were
-    /// refused, 2 when it did not finish.
+    /// refused, 2 when it cannot run as given, 4 when it stopped early (then `--resume`).
     Import(crate::import::ImportArgs),
 }
 
@@ -245,10 +245,15 @@ pub fn main() -> ExitCode {
             eprintln!("ehrshare: {err}");
             ExitCode::from(3)
         }
+        // An import that cannot run as given (nothing sent), as a configuration error.
+        Err(err) if err.downcast_ref::<crate::import::Unusable>().is_some() => {
+            eprintln!("ehrshare: {err}");
+            ExitCode::from(2)
+        }
         // An import that stopped early: run it again with --resume.
         Err(err) if err.downcast_ref::<crate::import::Unfinished>().is_some() => {
             eprintln!("ehrshare: {err}");
-            ExitCode::from(2)
+            ExitCode::from(4)
         }
         Err(err) => {
             eprintln!("ehrshare: {err:#}");

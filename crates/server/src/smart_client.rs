@@ -37,6 +37,8 @@ pub struct SmartArgs {
 /// A client of one ehrshare server, shared by the requests a command keeps in flight.
 pub struct SmartClient {
     http: Outbound,
+    /// Discovery and the token endpoint: small answers, a shorter wait.
+    auth: Outbound,
     server: String,
     client_id: String,
     kid: String,
@@ -69,6 +71,7 @@ impl SmartClient {
             http: Outbound::new(timeout, &[])
                 .map_err(|e| anyhow::anyhow!(e))?
                 .with_max_response(16 * 1024 * 1024),
+            auth: Outbound::new(timeout.min(AUTH_TIMEOUT), &[]).map_err(|e| anyhow::anyhow!(e))?,
             server,
             client_id: args.client_id.clone(),
             kid: args.kid.clone(),
@@ -82,7 +85,7 @@ impl SmartClient {
 
     /// The token to send, asked for when there is none or it is about to expire. Requests in
     /// flight together wait for one answer rather than each asking.
-    async fn token(&self) -> Result<String, String> {
+    pub async fn token(&self) -> Result<String, Unsent> {
         let mut held = self.token.lock().await;
         if let Some((t, until)) = &*held
             && Instant::now() < *until
@@ -96,7 +99,7 @@ impl SmartClient {
         let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
         let assertion = jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| format!("cannot sign: {e}"))?;
+            .map_err(|e| Unsent::Refused(format!("cannot sign: {e}")))?;
         let form = serde_urlencoded::to_string([
             ("grant_type", "client_credentials"),
             ("scope", self.scope.as_str()),
@@ -106,68 +109,84 @@ impl SmartClient {
             ),
             ("client_assertion", assertion.as_str()),
         ])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Unsent::Refused(e.to_string()))?;
         let r = self
-            .http
+            .auth
             .send_with(
                 hyper::Method::POST,
                 &endpoint,
                 &[("accept", "application/json")],
                 Some(("application/x-www-form-urlencoded", form.into_bytes())),
             )
-            .await?;
+            .await
+            .map_err(Unsent::NoToken)?;
         let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
         if r.status != 200 {
             // Force a fresh discovery next time, in case the server moved.
             *self.token_endpoint.lock().await = None;
-            return Err(format!(
+            let said = format!(
                 "the token endpoint refused: {} {} ({})",
                 r.status,
-                v["error"].as_str().unwrap_or("?"),
-                v["error_description"].as_str().unwrap_or("")
-            ));
+                printable(v["error"].as_str().unwrap_or("?")),
+                printable(v["error_description"].as_str().unwrap_or(""))
+            );
+            return Err(if passing(r.status) {
+                Unsent::NoToken(said)
+            } else {
+                Unsent::Refused(said)
+            });
         }
         let token = v["access_token"]
             .as_str()
-            .ok_or("no access_token in the answer")?
+            .ok_or_else(|| Unsent::NoToken("no access_token in the answer".to_owned()))?
             .to_owned();
+        // A day at most: a server's word is not allowed to overflow the clock.
         let ttl = v["expires_in"]
             .as_u64()
             .unwrap_or(60)
+            .min(86_400)
             .saturating_sub(30)
             .max(5);
         *held = Some((token.clone(), Instant::now() + Duration::from_secs(ttl)));
         Ok(token)
     }
 
-    async fn token_endpoint(&self) -> Result<String, String> {
+    async fn token_endpoint(&self) -> Result<String, Unsent> {
         let mut known = self.token_endpoint.lock().await;
         if let Some(e) = &*known {
             return Ok(e.clone());
         }
         let r = self
-            .http
+            .auth
             .send_with(
                 hyper::Method::GET,
                 &format!("{}/fhir/.well-known/smart-configuration", self.server),
                 &[("accept", "application/json")],
                 None,
             )
-            .await?;
+            .await
+            .map_err(Unsent::NoToken)?;
         if r.status != 200 {
-            return Err(format!("SMART discovery answered {}", r.status));
+            let said = format!("SMART discovery answered {}", r.status);
+            return Err(if passing(r.status) {
+                Unsent::NoToken(said)
+            } else {
+                Unsent::Refused(format!("{said}: is --server the ehrshare server?"))
+            });
         }
+        // A proxy's page in place of the server's answer may pass.
         let v: Value = serde_json::from_slice(&r.body)
-            .map_err(|_| "SMART discovery is not JSON".to_owned())?;
+            .map_err(|_| Unsent::NoToken("SMART discovery is not JSON".to_owned()))?;
         let e = v["token_endpoint"]
             .as_str()
-            .ok_or("SMART discovery names no token endpoint")?
+            .ok_or_else(|| Unsent::Refused("SMART discovery names no token endpoint".to_owned()))?
             .to_owned();
         // Signed assertions go to the server named on the command line only.
         if !e.starts_with(&format!("{}/", self.server)) {
-            return Err(format!(
-                "SMART discovery names a token endpoint elsewhere ({e}): not sent there"
-            ));
+            return Err(Unsent::Refused(format!(
+                "SMART discovery names a token endpoint elsewhere ({}): not sent there",
+                printable(&e)
+            )));
         }
         *known = Some(e.clone());
         Ok(e)
@@ -182,7 +201,7 @@ impl SmartClient {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Response, Unsent> {
-        let token = self.token().await.map_err(Unsent::NoToken)?;
+        let token = self.token().await?;
         let bearer = format!("Bearer {token}");
         let r = self
             .http
@@ -199,7 +218,11 @@ impl SmartClient {
             .await
             .map_err(Unsent::Unreachable)?;
         if r.status == 401 {
-            *self.token.lock().await = None;
+            // Only this token: one another request has just been given stays.
+            let mut held = self.token.lock().await;
+            if held.as_ref().is_some_and(|(t, _)| *t == token) {
+                *held = None;
+            }
         }
         Ok(r)
     }
@@ -208,8 +231,11 @@ impl SmartClient {
 /// Why a request was not answered.
 #[derive(Debug)]
 pub enum Unsent {
-    /// The token endpoint did not give one.
+    /// The token endpoint did not give one now.
     NoToken(String),
+    /// The server refuses these credentials (a wrong client id, key, kid or scope, or no
+    /// SMART server at that address): asking again will not change it.
+    Refused(String),
     /// The server could not be reached, or did not answer in time.
     Unreachable(String),
 }
@@ -218,9 +244,25 @@ impl std::fmt::Display for Unsent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Unsent::NoToken(e) => write!(f, "no token yet ({e})"),
+            Unsent::Refused(e) => write!(f, "no token: {e}"),
             Unsent::Unreachable(e) => write!(f, "the server is unreachable ({e})"),
         }
     }
+}
+
+/// The longest wait for discovery and the token endpoint.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a refusal by status may pass: a timeout, a rate limit, the server's own trouble.
+pub fn passing(status: u16) -> bool {
+    matches!(status, 408 | 429) || status >= 500
+}
+
+/// A server's text with its control characters replaced, fit for a terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// An OperationOutcome in a line: each issue's code, text and where.
@@ -240,11 +282,11 @@ pub fn said(outcome: &Value) -> String {
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            if at.is_empty() {
+            printable(&if at.is_empty() {
                 format!("{code}: {text}")
             } else {
                 format!("{code}: {text} (at {})", at.join(", "))
-            }
+            })
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -17,13 +17,23 @@ use serde_json::json;
 // A key made for this test only (`openssl ecparam -name secp384r1 -genkey`).
 pub const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDCbfQTJf/lvS8neMlEj\nSruN7OjSlu1zGPUxpBlunpUhqzpx0jMI5DTnj17aHweXx/ehZANiAATtPqGYvsdw\nB+udYpo3nS+G60gw/MB6XD6ITmNdwtQUuhH8cYNZLzcKHJTEQWXrU/i0FFw1YyWN\nwysl98fFay8GtwhKeFdxKB+LjXLqb2PKjVOqJSkTsVpIncnX4N/RIDw=\n-----END PRIVATE KEY-----";
 
-/// A free port, and a test app whose public address is on it (not yet listening).
-pub async fn server() -> (u16, TestApp) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A free port of 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// A free port, and a test app whose public address is on it (not yet listening).
+pub async fn server() -> (u16, TestApp) {
+    let port = free_port();
+    (port, server_at(port).await)
+}
+
+/// A test app whose public address is on `port`.
+pub async fn server_at(port: u16) -> TestApp {
     let web = WebSettings {
         public_base_url: format!("http://127.0.0.1:{port}"),
         ..WebSettings::default()
@@ -31,7 +41,7 @@ pub async fn server() -> (u16, TestApp) {
     let t = TestApp::with_settings(Settings::default(), web).await;
     // The clinic signs its assertions with the real time; the server checks them by its clock.
     t.clock.set(time::OffsetDateTime::now_utc());
-    (port, t)
+    t
 }
 
 /// A CM clinic with a patient under its care (a sharing consent and an open episode), and the
