@@ -34,9 +34,10 @@ pub struct Deposited {
     pub created: bool,
 }
 
-/// Every reference to a patient in a deposited `resource` that does not name `recipient`,
-/// and for a `Patient` resource, its identity document if it is not the recipient's (issue 23,
-/// item 2; the accepted forms are in `ehrshare_fhir::subject`).
+/// The most nodes a resource may have to be checked on an async worker (about 20 KB of
+/// JSON, a few hundred microseconds at most); a larger one is checked on a blocking thread.
+const INLINE_CHECK_NODES: usize = 1_000;
+
 /// Compiles the R4 validators of the shared types now (about 50 ms each), so that no
 /// deposit waits for one; the server calls it at start, off the async runtime.
 pub fn warm_validation() {
@@ -467,9 +468,17 @@ impl App {
             resource
         };
         let asker = self.staged_asker(session, staging).await?;
-        // Off the async workers: a type seen for the first time compiles its validator
-        // (about 50 ms, ADR 0011), and a large resource takes its time.
-        let checked = {
+        // Off the async workers when it may take long: a type seen for the first time
+        // compiles its validator (about 50 ms, ADR 0011), and a large resource takes its
+        // time. A small one of a ready type (tens of microseconds) is checked in place: the
+        // hand-over to a blocking thread and back cost more than the check (ADR 0025).
+        let ready = ehrshare_fhir::resource::type_of(resource)
+            .is_some_and(ehrshare_fhir::r4::Definitions::ready_for)
+            && ehrshare_fhir::json::at_most_nodes(resource, INLINE_CHECK_NODES);
+        let checked = if ready {
+            ehrshare_fhir::resource::check(resource, &self.settings().terminology)
+                .map_err(invalid_resource)?
+        } else {
             let (resource, terms) = (resource.clone(), self.settings().terminology.clone());
             tokio::task::spawn_blocking(move || ehrshare_fhir::resource::check(&resource, &terms))
                 .await
@@ -831,8 +840,11 @@ pub(crate) struct Staging {
     facts: std::collections::HashMap<Uuid, crate::access::Facts>,
     registered: std::collections::HashSet<Uuid>,
     /// The caller's provider's records by their own id, read once: only for a transaction,
-    /// whose entries each touch a different record (a batch's may touch one twice).
+    /// whose entries each touch a different record (a batch's may touch one twice), and an
+    /// import's group, which is committed before a record is touched twice.
     by_source: Option<std::collections::HashMap<String, Option<RecordRow>>>,
+    /// Records by their server id, read ahead for an import's group (the same rule).
+    by_id: Option<std::collections::HashMap<Uuid, Option<RecordRow>>>,
 }
 
 impl Staging {
@@ -842,6 +854,59 @@ impl Staging {
             by_source: Some(std::collections::HashMap::new()),
             ..Staging::default()
         }
+    }
+
+    /// For an import's group: the records its writes may touch, read ahead in one go
+    /// (`sources` and `ids` not among `found` are known not to exist).
+    pub(crate) fn read_ahead(&mut self, sources: &[String], ids: &[Uuid], found: Vec<RecordRow>) {
+        let mut by_source: std::collections::HashMap<String, Option<RecordRow>> =
+            sources.iter().map(|s| (s.clone(), None)).collect();
+        let mut by_id: std::collections::HashMap<Uuid, Option<RecordRow>> =
+            ids.iter().map(|id| (*id, None)).collect();
+        for r in found {
+            if by_source.contains_key(&r.source_id) {
+                by_source.insert(r.source_id.clone(), Some(r.clone()));
+            }
+            if by_id.contains_key(&r.id) {
+                by_id.insert(r.id, Some(r));
+            }
+        }
+        self.by_source = Some(by_source);
+        self.by_id = Some(by_id);
+    }
+
+    /// A fresh staging with only the records read ahead.
+    pub(crate) fn records_only(&self) -> Staging {
+        Staging {
+            by_source: self.by_source.clone(),
+            by_id: self.by_id.clone(),
+            ..Staging::default()
+        }
+    }
+
+    /// `record` as a commit left it, where it was read ahead.
+    pub(crate) fn now_is(&mut self, record: &RecordRow) {
+        if let Some(m) = self.by_source.as_mut() {
+            m.insert(record.source_id.clone(), Some(record.clone()));
+        }
+        if let Some(m) = self.by_id.as_mut() {
+            m.insert(record.id, Some(record.clone()));
+        }
+    }
+
+    /// A record whose state after a commit is not known here: read again when asked for.
+    pub(crate) fn forget(&mut self, id: Uuid, source: &str) {
+        if let Some(m) = self.by_source.as_mut() {
+            m.remove(source);
+        }
+        if let Some(m) = self.by_id.as_mut() {
+            m.remove(&id);
+        }
+    }
+
+    /// A record by its server id, when it was read ahead.
+    pub(crate) fn read_by_id(&self, id: Uuid) -> Option<Option<RecordRow>> {
+        self.by_id.as_ref().and_then(|m| m.get(&id).cloned())
     }
 }
 

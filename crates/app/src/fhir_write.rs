@@ -110,6 +110,29 @@ pub struct EntryRefused {
 struct Group {
     lines: Vec<(usize, Staged, Kind, WriteRequest)>,
     records: HashSet<Uuid>,
+    /// The provider's own ids of its records (`Type/id`): a new record has no server id the
+    /// next line could name.
+    sources: HashSet<String>,
+}
+
+/// What an import's line may write into: the provider's own id (`Type/id`) and a server id.
+fn import_keys(request: &Result<WriteRequest, AppError>) -> (Option<String>, Option<Uuid>) {
+    use ehrshare_fhir::served::server_id;
+    match request {
+        Ok(WriteRequest::Update { id, resource, .. }) => {
+            let resource_type = ehrshare_fhir::resource::type_of(resource).unwrap_or_default();
+            (Some(format!("{resource_type}/{id}")), server_id(id))
+        }
+        Ok(WriteRequest::Create {
+            resource,
+            own_id: Some(own_id),
+        }) => {
+            let resource_type = ehrshare_fhir::resource::type_of(resource).unwrap_or_default();
+            (Some(format!("{resource_type}/{own_id}")), None)
+        }
+        Ok(WriteRequest::Delete { id, .. }) => (None, server_id(id)),
+        _ => (None, None),
+    }
 }
 
 /// What staging a write found.
@@ -209,7 +232,8 @@ impl App {
     ) -> Vec<Result<Written, AppError>> {
         let mut answers: Vec<Option<Result<Written, AppError>>> =
             (0..requests.len()).map(|_| None).collect();
-        let mut staging = Staging::default();
+        let keys: Vec<(Option<String>, Option<Uuid>)> = requests.iter().map(import_keys).collect();
+        let mut staging = self.import_staging(session, &keys).await;
         let mut group = Group::default();
         let mut failed: Option<std::sync::Arc<ehrshare_store::StoreError>> = None;
         for (i, request) in requests.into_iter().enumerate() {
@@ -237,17 +261,34 @@ impl App {
                 )
                 .await;
             let touches = |s: &Result<Stage, AppError>, group: &Group| match s {
-                Ok(Stage::Staged(s, _)) => group.records.contains(&s.answer.record.id),
+                Ok(Stage::Staged(s, _)) => {
+                    group.records.contains(&s.answer.record.id)
+                        || group.sources.contains(&s.answer.record.source_id)
+                }
                 _ => false,
             };
             let touched = touches(&staged, &group);
             if group.lines.len() >= IMPORT_COMMIT || touched {
+                let written: Vec<(usize, Uuid, String)> = group
+                    .lines
+                    .iter()
+                    .map(|(i, s, _, _)| (*i, s.answer.record.id, s.answer.record.source_id.clone()))
+                    .collect();
                 failed = self
                     .commit_group(session, caller, std::mem::take(&mut group), &mut answers)
                     .await;
-                // What the group committed (a new version, an episode's activity) is read
-                // afresh, and a write to one of its records staged again against it.
-                staging = Staging::default();
+                // What the group committed is read afresh (a new version, an episode's
+                // activity), and a write to one of its records staged again against it. The
+                // records read ahead stay, with what the group wrote in place of what it
+                // changed.
+                let mut next = staging.records_only();
+                for (at, id, source) in written {
+                    match &answers[at] {
+                        Some(Ok(Written::Stored { record, .. })) => next.now_is(record),
+                        _ => next.forget(id, &source),
+                    }
+                }
+                staging = next;
                 if touched && failed.is_none() {
                     staged = self
                         .stage_write(
@@ -271,6 +312,7 @@ impl App {
                 Ok(Stage::Done(w)) => answers[i] = Some(Ok(*w)),
                 Ok(Stage::Staged(s, kind)) => {
                     group.records.insert(s.answer.record.id);
+                    group.sources.insert(s.answer.record.source_id.clone());
                     group.lines.push((i, *s, kind, request));
                 }
                 Err(e) => answers[i] = Some(Err(e)),
@@ -288,6 +330,35 @@ impl App {
                 })
             })
             .collect()
+    }
+
+    /// A staging for an import's lines from `keys` on, with the records they may write into
+    /// read ahead in a few statements instead of one or two a line. If that read fails, the
+    /// lines read their records one by one (and meet the failure themselves).
+    async fn import_staging(
+        &self,
+        session: &Session,
+        keys: &[(Option<String>, Option<Uuid>)],
+    ) -> Staging {
+        let mut staging = Staging::default();
+        let Ok(asker) = self.staged_asker(session, &mut staging).await else {
+            return staging;
+        };
+        let mut sources: Vec<String> = keys.iter().filter_map(|(s, _)| s.clone()).collect();
+        let mut ids: Vec<Uuid> = keys.iter().filter_map(|(_, id)| *id).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        ids.sort_unstable();
+        ids.dedup();
+        match self
+            .db()
+            .records_for_writes(asker.requester.hcp, &sources, &ids)
+            .await
+        {
+            Ok(found) => staging.read_ahead(&sources, &ids, found),
+            Err(e) => tracing::debug!(error = %e, "an import's records not read ahead"),
+        }
+        staging
     }
 
     /// Commits an import's group; if it lost a race, each of its writes on its own. A failure
@@ -675,7 +746,11 @@ impl App {
     ) -> Result<Option<RecordRow>, AppError> {
         let hcp = self.staged_asker(session, staging).await?.requester.hcp;
         Ok(match own {
-            Own::Id(id) => self.db().record(id).await?.filter(|r| r.source_hcp == hcp),
+            Own::Id(id) => match staging.read_by_id(id) {
+                Some(read) => read,
+                None => self.db().record(id).await?,
+            }
+            .filter(|r| r.source_hcp == hcp),
             Own::Source(source) => self.staged_by_source(hcp, source, staging).await?,
         })
     }

@@ -150,6 +150,24 @@ impl<'de> Visitor<'de> for Duplicates<'_> {
     }
 }
 
+/// Whether `value` has at most `most` nodes (objects, arrays and scalars), counted only as far
+/// as needed: a bound on the work of walking it.
+pub fn at_most_nodes(value: &Value, most: usize) -> bool {
+    fn count(value: &Value, left: &mut usize) -> bool {
+        if *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        match value {
+            Value::Array(items) => items.iter().all(|v| count(v, left)),
+            Value::Object(map) => map.values().all(|v| count(v, left)),
+            _ => true,
+        }
+    }
+    let mut left = most;
+    count(value, &mut left)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +214,13 @@ mod tests {
     fn malformed_text_is_one_problem() {
         assert_eq!(parse(b"{\"a\": ").unwrap_err()[0].path, "$");
         assert_eq!(parse(b"[1, 2]").unwrap(), serde_json::json!([1, 2]));
+    }
+
+    #[test]
+    fn nodes_are_counted_only_as_far_as_the_bound() {
+        let v: Value = serde_json::json!({"a": [1, 2, {"b": null}], "c": "x"});
+        assert!(at_most_nodes(&v, 7));
+        assert!(!at_most_nodes(&v, 6));
+        assert!(!at_most_nodes(&v, 0));
     }
 }

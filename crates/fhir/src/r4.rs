@@ -97,13 +97,26 @@ fn integer_ok(def: &str, text: &str) -> bool {
     }
 }
 
+/// The shipped definitions, once read.
+static SHIPPED: OnceLock<Definitions> = OnceLock::new();
+
 impl Definitions {
     /// The shipped definitions, read on first use.
     pub fn shipped() -> &'static Definitions {
-        static ONCE: OnceLock<Definitions> = OnceLock::new();
-        ONCE.get_or_init(|| {
+        SHIPPED.get_or_init(|| {
             #[allow(clippy::expect_used)]
             Definitions::compile(SCHEMA, ELEMENTS).expect("the shipped R4 definitions compile")
+        })
+    }
+
+    /// Whether a resource of type `rt` is checked without first reading the definitions or
+    /// compiling its validator (tens of milliseconds): both done already.
+    pub fn ready_for(rt: &str) -> bool {
+        SHIPPED.get().is_some_and(|d| {
+            d.validators
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(rt)
         })
     }
 

@@ -80,18 +80,10 @@ pub async fn insert_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, St
 /// (a FHIR transaction's): true if every one was new, false if any source id was taken (the
 /// caller's unit of work then fails as stale and nothing is kept).
 pub async fn insert_records(mut conn: Conn<'_>, rows: &[RecordRow]) -> Result<bool, StoreError> {
-    // On PostgreSQL one statement a row: sqlx does not set `TCP_NODELAY`, and a statement
-    // larger than the socket's send buffer is written in parts whose last waits for the
-    // server's delayed ACK (a 50-row insert of 45 KB took 100 ms, 25-row ones 40 ms;
-    // PERFORMANCE.md, "FHIR transactions"). In process, SQLite takes the rows at once.
-    if matches!(conn, Conn::Postgres(_)) {
-        for r in rows {
-            if !insert_record(conn.reborrow(), r).await? {
-                return Ok(false);
-            }
-        }
-        return Ok(true);
-    }
+    // Many rows a statement on both backends. On PostgreSQL this needs sqlx 0.9.1 or later,
+    // which sets `TCP_NODELAY`: before it, a statement larger than a TCP segment ended with a
+    // part that waited for the server's delayed ACK (a 50-row insert of 45 KB took 100 ms;
+    // PERFORMANCE.md, "FHIR transactions"), so each row was a statement of its own.
     for chunk in rows.chunks(500) {
         let n = crate::on_conn!(conn.reborrow(), db => {
             let mut q = sqlx::QueryBuilder::new(
@@ -345,6 +337,27 @@ impl Db {
         hcp: Uuid,
         source_id: &str,
     ) -> Result<Option<RecordRow>, StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = $1 AND source_id = $2")
+        });
+        // A key look-up (the unique index), on the path of every deposit: in place.
+        if let Some(in_place) = self.in_place()
+            && let Some(found) = in_place.read(|conn| {
+                let mut statement = conn.prepare_cached(&SQL)?;
+                let mut rows = statement
+                    .query([("$1", &hcp as &dyn rusqlite::ToSql), ("$2", &source_id)].as_slice())?;
+                match rows.next()? {
+                    Some(row) => {
+                        let names = crate::in_place::column_names(row);
+                        let row = crate::in_place::Named::new(row, &names);
+                        Ok(Some(record_row!(row, get)))
+                    }
+                    None => Ok(None),
+                }
+            })
+        {
+            return found;
+        }
         crate::on_pool!(self, pool => {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = $1 AND source_id = $2"
@@ -358,5 +371,69 @@ impl Db {
                 None => None,
             })
         })
+    }
+
+    /// The caller's provider's records among `sources` (its own ids, `Type/id`), and the
+    /// records among `ids`: what a bulk import's lines may write into, read in a few
+    /// statements rather than two a line (ADR 0025).
+    pub async fn records_for_writes(
+        &self,
+        hcp: Uuid,
+        sources: &[String],
+        ids: &[Uuid],
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        // Within SQLite's bound parameters many times over.
+        const AT_ONCE: usize = 500;
+        let mut found = Vec::new();
+        // PostgreSQL: one array a list, so that the plan is an index probe a key (a list of
+        // hundreds of parameters was planned as a scan of the table: 35 ms a call).
+        if let crate::Pool::Postgres(pool) = self.pool() {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = $1 \
+                 AND source_id = ANY($2) UNION ALL \
+                 SELECT {RECORD_COLUMNS} FROM record WHERE record_id = ANY($3)"
+            )))
+            .bind(hcp)
+            .bind(sources)
+            .bind(ids)
+            .fetch_all(pool)
+            .await?;
+            for row in rows {
+                found.push(record_row!(&row));
+            }
+            return Ok(found);
+        }
+        for chunk in sources.chunks(AT_ONCE) {
+            crate::on_pool!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = "
+                ));
+                q.push_bind(hcp).push(" AND source_id IN (");
+                let mut list = q.separated(", ");
+                for source in chunk {
+                    list.push_bind(source.as_str());
+                }
+                q.push(")");
+                for row in q.build().fetch_all(pool).await? {
+                    found.push(record_row!(&row));
+                }
+            });
+        }
+        for chunk in ids.chunks(AT_ONCE) {
+            crate::on_pool!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {RECORD_COLUMNS} FROM record WHERE record_id IN ("
+                ));
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(pool).await? {
+                    found.push(record_row!(&row));
+                }
+            });
+        }
+        Ok(found)
     }
 }
