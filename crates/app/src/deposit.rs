@@ -837,7 +837,7 @@ impl App {
 #[derive(Debug, Default)]
 pub(crate) struct Staging {
     asker: Option<crate::access::Asker>,
-    facts: std::collections::HashMap<Uuid, crate::access::Facts>,
+    facts: std::collections::HashMap<Uuid, std::sync::Arc<crate::access::Facts>>,
     registered: std::collections::HashSet<Uuid>,
     /// The caller's provider's records by their own id, read once: only for a transaction,
     /// whose entries each touch a different record (a batch's may touch one twice), and an
@@ -947,12 +947,13 @@ impl App {
         &self,
         recipient: Uuid,
         staging: &mut Staging,
-    ) -> Result<crate::access::Facts, AppError> {
+    ) -> Result<std::sync::Arc<crate::access::Facts>, AppError> {
+        // Shared, not copied: an import stages hundreds of writes for one recipient.
         if let Some(f) = staging.facts.get(&recipient) {
-            return Ok(f.clone());
+            return Ok(std::sync::Arc::clone(f));
         }
-        let f = self.facts(recipient, &[]).await?;
-        staging.facts.insert(recipient, f.clone());
+        let f = std::sync::Arc::new(self.facts(recipient, &[]).await?);
+        staging.facts.insert(recipient, std::sync::Arc::clone(&f));
         Ok(f)
     }
 }

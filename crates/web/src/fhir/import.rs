@@ -114,17 +114,26 @@ fn entry_for(line: &[u8]) -> Result<Value, AppError> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err(bad_parameter("line", "empty-line", "one resource a line"));
     }
-    // UTF-8 first: ignoring a string's content, serde does not look at its bytes.
-    if std::str::from_utf8(line).is_err()
-        || serde_json::from_slice::<serde::de::IgnoredAny>(line).is_err()
-    {
-        return Err(bad_parameter(
+    let not_json = || {
+        bad_parameter(
             "line",
             "not-json",
             "not JSON text in UTF-8: one resource a line",
-        ));
+        )
+    };
+    // UTF-8 first: ignoring a string's content, serde does not look at its bytes.
+    if std::str::from_utf8(line).is_err() {
+        return Err(not_json());
     }
-    let resource = App::read_resource(line)?;
+    // Read once; only a line that fails is read again, to tell text that is not JSON from
+    // JSON that is not a resource (a key twice, say).
+    let resource = match App::read_resource(line) {
+        Ok(resource) => resource,
+        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_err() => {
+            return Err(not_json());
+        }
+        Err(e) => return Err(e),
+    };
     let Some(resource_type) = ehrshare_fhir::resource::type_of(&resource).map(str::to_owned) else {
         return Err(bad_parameter(
             ehrshare_fhir::resource::TYPE_ELEMENT,
