@@ -209,6 +209,20 @@ pub fn type_of(resource: &Value) -> Option<&str> {
     resource.get(TYPE_ELEMENT).and_then(Value::as_str)
 }
 
+/// A resource's type and id as its JSON text says them, without reading the rest into a
+/// value (an importer keeps the lines that name one resource in order); `None` when the text
+/// is not an object with both as strings.
+pub fn type_and_id(text: &[u8]) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(rename = "resourceType")]
+        resource_type: String,
+        id: String,
+    }
+    let named = serde_json::from_slice::<Named>(text).ok()?;
+    Some((named.resource_type, named.id))
+}
+
 /// The resource types ehrshare shares (SPEC 2).
 pub const SHARED_TYPES: [&str; 15] = [
     "Patient",

@@ -356,16 +356,10 @@ fn hex(fingerprint: u64) -> String {
 /// lines with one are kept in order. A line without an id is named by its content, which
 /// another line can only repeat.
 fn resource_of(text: &[u8]) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Named {
-        #[serde(rename = "resourceType")]
-        resource_type: String,
-        id: String,
-    }
-    let named = serde_json::from_slice::<Named>(text).ok()?;
+    let (resource_type, id) = ehrshare_fhir::resource::type_and_id(text)?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    named.resource_type.hash(&mut h);
-    named.id.hash(&mut h);
+    resource_type.hash(&mut h);
+    id.hash(&mut h);
     Some(h.finish())
 }
 
@@ -741,7 +735,7 @@ fn too_long_outcome(length: u64, limit: u64) -> Value {
 /// its entries are not one a line.
 fn sort_answers(body: &[u8], pending: Vec<Line>) -> Option<(Answered, Vec<Line>)> {
     let v = serde_json::from_slice::<Value>(body).ok()?;
-    if v["resourceType"] != "Bundle" || v["type"] != "batch-response" {
+    if ehrshare_fhir::resource::type_of(&v) != Some("Bundle") || v["type"] != "batch-response" {
         return None;
     }
     let entries = v["entry"].as_array()?;
@@ -1161,11 +1155,27 @@ mod tests {
             length: 0,
             resource: None,
         };
-        let body = json!({"resourceType": "Bundle", "type": "batch-response", "entry": [
-            {"response": {"status": "201 Created", "location": "Condition/x/_history/1"}},
-            {"response": {"status": "503 Service Unavailable"}},
-            {"response": {"status": "413 Payload Too Large", "outcome": too_long_outcome(2_000_000, 1024)}},
-        ]})
+        use ehrshare_fhir::bundle::{EntryResponse, response};
+        let entry = |status: &str, location: Option<&str>, outcome: Option<Value>| EntryResponse {
+            status: status.to_owned(),
+            location: location.map(str::to_owned),
+            etag: None,
+            last_modified: None,
+            resource: None,
+            outcome,
+        };
+        let body = response(
+            false,
+            vec![
+                entry("201 Created", Some("Condition/x/_history/1"), None),
+                entry("503 Service Unavailable", None, None),
+                entry(
+                    "413 Payload Too Large",
+                    None,
+                    Some(too_long_outcome(2_000_000, 1024)),
+                ),
+            ],
+        )
         .to_string();
         let (answered, again) =
             sort_answers(body.as_bytes(), vec![line(1), line(2), line(3)]).unwrap();

@@ -9,7 +9,6 @@ mod clinic;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ehrshare_testkit::TestApp;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ehrshare");
@@ -19,16 +18,6 @@ const EXAMPLE: &str = include_str!("../../../examples/cm-clinic/visit-20261201-0
 /// Visit `n`: the example with its visit's ids made the visit's own (the Patient stays).
 fn visit(n: usize) -> String {
     EXAMPLE.replace("20261201-0077", &format!("v{n:03}-0077"))
-}
-
-async fn records(t: &TestApp) -> (i64, i64) {
-    let db = t.db.connect().await;
-    ehrshare_store::on_pool!(&db, p => {
-        sqlx::query_as::<_, (i64, i64)>("SELECT COUNT(*), COALESCE(MAX(CAST(version AS BIGINT)), 0) FROM record")
-            .fetch_one(p)
-            .await
-            .unwrap()
-    })
 }
 
 fn connect(port: u16, client: &str, key: &Path, queue: &Path, watch: &Path) -> std::process::Child {
@@ -94,7 +83,7 @@ async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_on
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(records(&t).await.0, 0);
+    assert_eq!(clinic::records(&t).await.0, 0);
 
     // The server is back: everything arrives.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -111,7 +100,7 @@ async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_on
     assert_eq!(files(&queue.join("pending")), 0);
     assert_eq!(files(&queue.join("refused")), 0, "{said}");
     // 200 visit resources, and the patient's demographics once; each stored once.
-    assert_eq!(records(&t).await, (201, 1), "{said}");
+    assert_eq!(clinic::records(&t).await, (201, 1), "{said}");
 
     // The clinic's system exports the same visits again: nothing changes.
     for n in 0..50 {
@@ -127,7 +116,7 @@ async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_on
         "{}",
         std::fs::read_to_string(&log).unwrap()
     );
-    assert_eq!(records(&t).await, (201, 1));
+    assert_eq!(clinic::records(&t).await, (201, 1));
     let said = std::fs::read_to_string(&log).unwrap();
     assert_eq!(said.matches("STORED").count(), 100);
     assert!(said.contains("Condition/cmdx-v000-0077 200 OK"), "{said}");
@@ -147,6 +136,10 @@ async fn two_hundred_resources_queued_while_the_server_is_down_arrive_exactly_on
     assert!(said.contains("REFUSED"), "{said}");
     assert!(said.contains("subject"), "{said}");
     assert_eq!(files(&queue.join("refused")), 1);
-    assert_eq!(records(&t).await, (201, 1), "nothing of it was stored");
+    assert_eq!(
+        clinic::records(&t).await,
+        (201, 1),
+        "nothing of it was stored"
+    );
     server.abort();
 }

@@ -11,20 +11,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ehrshare_testkit::{TcpProxy, TestApp};
+use ehrshare_testkit::TcpProxy;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ehrshare");
-
-async fn records(t: &TestApp) -> (i64, i64) {
-    let db = t.db.connect().await;
-    ehrshare_store::on_pool!(&db, p => {
-        sqlx::query_as::<_, (i64, i64)>("SELECT COUNT(*), COALESCE(MAX(CAST(version AS BIGINT)), 0) FROM record")
-            .fetch_one(p)
-            .await
-            .unwrap()
-    })
-}
 
 fn import(
     port: u16,
@@ -84,11 +74,16 @@ fn lines_in(path: &Path) -> usize {
         .count()
 }
 
-async fn finish(mut child: std::process::Child, within: Duration) -> Option<i32> {
-    tokio::task::spawn_blocking(move || clinic::wait_for(&mut child, within))
-        .await
-        .unwrap()
-        .and_then(|s| s.code())
+/// Waits for an import to finish within `secs`: its exit code and what it said on standard
+/// error.
+async fn run(mut child: std::process::Child, stderr: &Path, secs: u64) -> (Option<i32>, String) {
+    let status = tokio::task::spawn_blocking(move || {
+        clinic::wait_for(&mut child, Duration::from_secs(secs))
+    })
+    .await
+    .unwrap()
+    .and_then(|s| s.code());
+    (status, std::fs::read_to_string(stderr).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,21 +162,21 @@ async fn five_thousand_lines_arrive_once_through_cut_connections_and_a_killed_im
     assert!(before < 5000, "killed before the end: {before} answered");
 
     // Without --resume or --restart, the earlier answers are not thrown away.
-    let status = finish(
+    let (status, said) = run(
         import(port, &client, &key, &file, &stderr, &[]),
-        Duration::from_secs(30),
+        &stderr,
+        30,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(status, Some(2), "{said}");
     assert!(said.contains("--resume"), "{said}");
 
-    let status = finish(
+    let (status, said) = run(
         import(port, &client, &key, &file, &stderr, &["--resume"]),
-        Duration::from_secs(120),
+        &stderr,
+        120,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     // Three lines refused: exit 1.
     assert_eq!(status, Some(1), "{said}");
     assert!(
@@ -240,16 +235,16 @@ async fn five_thousand_lines_arrive_once_through_cut_connections_and_a_killed_im
         by[&1]
     );
     // Every record once, at version 1, whatever the cut and the kill left half done.
-    assert_eq!(records(&t).await, (4997, 1), "{said}");
+    assert_eq!(clinic::records(&t).await, (4997, 1), "{said}");
 
     // Again with --resume: only the three refused lines are sent, and refused again.
     let (written, _) = outcomes(&outcome);
-    let status = finish(
+    let (status, said) = run(
         import(port, &client, &key, &file, &stderr, &["--resume"]),
-        Duration::from_secs(60),
+        &stderr,
+        60,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(status, Some(1), "{said}");
     assert!(
         said.contains("4997 stored by an earlier run, not sent"),
@@ -260,7 +255,7 @@ async fn five_thousand_lines_arrive_once_through_cut_connections_and_a_killed_im
         written + 3,
         "three lines answered again, nothing else sent"
     );
-    assert_eq!(records(&t).await, (4997, 1));
+    assert_eq!(clinic::records(&t).await, (4997, 1));
 
     // The three lines mended: stored, and the import now exits 0.
     let mended = text
@@ -271,22 +266,22 @@ async fn five_thousand_lines_arrive_once_through_cut_connections_and_a_killed_im
         .replace("{\"colour\":\"red\",", "{")
         .replace("{\"id\":\"twice\",", "{");
     std::fs::write(&file, mended).unwrap();
-    let status = finish(
+    let (status, said) = run(
         import(port, &client, &key, &file, &stderr, &["--resume"]),
-        Duration::from_secs(60),
+        &stderr,
+        60,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(status, Some(0), "{said}");
-    assert_eq!(records(&t).await, (5000, 1), "{said}");
+    assert_eq!(clinic::records(&t).await, (5000, 1), "{said}");
 
     // The outcome file is this server's and this client's: another's is not gone on from.
-    let status = finish(
+    let (status, said) = run(
         import(port, "another-client", &key, &file, &stderr, &["--resume"]),
-        Duration::from_secs(30),
+        &stderr,
+        30,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(status, Some(2), "{said}");
     assert!(said.contains("another server or client"), "{said}");
     server.abort();
@@ -308,7 +303,7 @@ async fn an_import_that_cannot_run_sends_nothing_and_one_without_a_server_stops_
     let stderr = dir.path().join("import.stderr");
 
     // No server: it gives up after its patience, exit 4, having sent nothing.
-    let status = finish(
+    let (status, said) = run(
         import(
             port,
             &client,
@@ -317,21 +312,21 @@ async fn an_import_that_cannot_run_sends_nothing_and_one_without_a_server_stops_
             &stderr,
             &["--give-up-after-secs", "2"],
         ),
-        Duration::from_secs(60),
+        &stderr,
+        60,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(status, Some(4), "{said}");
 
     // A .json file, or an outcome file, is refused before anything is sent: exit 2.
     let bundle = dir.path().join("visit.JSON");
     std::fs::write(&bundle, "{}").unwrap();
-    let status = finish(
+    let (status, said) = run(
         import(port, &client, &key, &bundle, &stderr, &[]),
-        Duration::from_secs(30),
+        &stderr,
+        30,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(status, Some(2), "{said}");
     assert!(said.contains("ehrshare connect"), "{said}");
 
@@ -340,24 +335,24 @@ async fn an_import_that_cannot_run_sends_nothing_and_one_without_a_server_stops_
         .unwrap();
     let server = tokio::spawn(axum::serve(listener, t.router()).into_future());
     // Credentials the server refuses: exit 2 at once, nothing sent.
-    let status = finish(
+    let (status, said) = run(
         import(port, "no-such-client", &key, &file, &stderr, &[]),
-        Duration::from_secs(30),
+        &stderr,
+        30,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(status, Some(2), "{said}");
     assert!(said.contains("no token"), "{said}");
-    assert_eq!(records(&t).await, (0, 0));
+    assert_eq!(clinic::records(&t).await, (0, 0));
 
     // The server is up: all thirty.
-    let status = finish(
+    let (status, said) = run(
         import(port, &client, &key, &file, &stderr, &["--resume"]),
-        Duration::from_secs(60),
+        &stderr,
+        60,
     )
     .await;
-    let said = std::fs::read_to_string(&stderr).unwrap();
     assert_eq!(status, Some(0), "{said}");
-    assert_eq!(records(&t).await, (30, 1), "{said}");
+    assert_eq!(clinic::records(&t).await, (30, 1), "{said}");
     server.abort();
 }

@@ -17,6 +17,17 @@ use serde_json::json;
 // A key made for this test only (`openssl ecparam -name secp384r1 -genkey`).
 pub const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDCbfQTJf/lvS8neMlEj\nSruN7OjSlu1zGPUxpBlunpUhqzpx0jMI5DTnj17aHweXx/ehZANiAATtPqGYvsdw\nB+udYpo3nS+G60gw/MB6XD6ITmNdwtQUuhH8cYNZLzcKHJTEQWXrU/i0FFw1YyWN\nwysl98fFay8GtwhKeFdxKB+LjXLqb2PKjVOqJSkTsVpIncnX4N/RIDw=\n-----END PRIVATE KEY-----";
 
+/// How many records there are, and the highest version of any.
+pub async fn records(t: &TestApp) -> (i64, i64) {
+    let db = t.db.connect().await;
+    ehrshare_store::on_pool!(&db, p => {
+        sqlx::query_as::<_, (i64, i64)>("SELECT COUNT(*), COALESCE(MAX(CAST(version AS BIGINT)), 0) FROM record")
+            .fetch_one(p)
+            .await
+            .unwrap()
+    })
+}
+
 /// A free port of 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
