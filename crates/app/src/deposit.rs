@@ -34,9 +34,11 @@ pub struct Deposited {
     pub created: bool,
 }
 
-/// The most nodes a resource may have to be checked on an async worker (about 20 KB of
-/// JSON, a few hundred microseconds at most); a larger one is checked on a blocking thread.
+/// The most nodes, and bytes of keys and strings, a resource may have to be checked on an
+/// async worker (a few hundred microseconds at most); a larger one is checked on a blocking
+/// thread.
 const INLINE_CHECK_NODES: usize = 1_000;
+const INLINE_CHECK_BYTES: usize = 32 * 1024;
 
 /// Compiles the R4 validators of the shared types now (about 50 ms each), so that no
 /// deposit waits for one; the server calls it at start, off the async runtime.
@@ -472,12 +474,24 @@ impl App {
         // compiles its validator (about 50 ms, ADR 0011), and a large resource takes its
         // time. A small one of a ready type (tens of microseconds) is checked in place: the
         // hand-over to a blocking thread and back cost more than the check (ADR 0025).
-        let ready = ehrshare_fhir::resource::type_of(resource)
-            .is_some_and(ehrshare_fhir::r4::Definitions::ready_for)
-            && ehrshare_fhir::json::at_most_nodes(resource, INLINE_CHECK_NODES);
+        let contained = resource
+            .get("contained")
+            .and_then(serde_json::Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let ready =
+            std::iter::once(resource).chain(contained).all(|r| {
+                ehrshare_fhir::resource::type_of(r)
+                    .is_some_and(ehrshare_fhir::r4::Definitions::ready_for)
+            }) && ehrshare_fhir::json::within(resource, INLINE_CHECK_NODES, INLINE_CHECK_BYTES);
         let checked = if ready {
-            ehrshare_fhir::resource::check(resource, &self.settings().terminology)
-                .map_err(invalid_resource)?
+            let terms = &self.settings().terminology;
+            // A panic stays this write's, as it would on a blocking thread.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ehrshare_fhir::resource::check(resource, terms)
+            }))
+            .map_err(|_| AppError::Internal("a resource's check failed".into()))?
+            .map_err(invalid_resource)?
         } else {
             let (resource, terms) = (resource.clone(), self.settings().terminology.clone());
             tokio::task::spawn_blocking(move || ehrshare_fhir::resource::check(&resource, &terms))
@@ -858,12 +872,19 @@ impl Staging {
 
     /// For an import's group: the records its writes may touch, read ahead in one go
     /// (`sources` and `ids` not among `found` are known not to exist).
-    pub(crate) fn read_ahead(&mut self, sources: &[String], ids: &[Uuid], found: Vec<RecordRow>) {
+    pub(crate) fn read_ahead(
+        &mut self,
+        hcp: Uuid,
+        sources: &[String],
+        ids: &[Uuid],
+        found: Vec<RecordRow>,
+    ) {
         let mut by_source: std::collections::HashMap<String, Option<RecordRow>> =
             sources.iter().map(|s| (s.clone(), None)).collect();
         let mut by_id: std::collections::HashMap<Uuid, Option<RecordRow>> =
             ids.iter().map(|id| (*id, None)).collect();
-        for r in found {
+        // Only the provider's own: another's record under the same own id is not this one.
+        for r in found.into_iter().filter(|r| r.source_hcp == hcp) {
             if by_source.contains_key(&r.source_id) {
                 by_source.insert(r.source_id.clone(), Some(r.clone()));
             }
@@ -875,11 +896,11 @@ impl Staging {
         self.by_id = Some(by_id);
     }
 
-    /// A fresh staging with only the records read ahead.
-    pub(crate) fn records_only(&self) -> Staging {
+    /// A fresh staging with the records read ahead, taken from this one.
+    pub(crate) fn take_records(&mut self) -> Staging {
         Staging {
-            by_source: self.by_source.clone(),
-            by_id: self.by_id.clone(),
+            by_source: self.by_source.take(),
+            by_id: self.by_id.take(),
             ..Staging::default()
         }
     }
@@ -932,8 +953,9 @@ impl App {
         source: &str,
         staging: &mut Staging,
     ) -> Result<Option<RecordRow>, AppError> {
+        // Never another provider's record, whatever a staging holds.
         if let Some(found) = staging.by_source.as_ref().and_then(|m| m.get(source)) {
-            return Ok(found.clone());
+            return Ok(found.clone().filter(|r| r.source_hcp == hcp));
         }
         let found = self.db().record_by_source(hcp, source).await?;
         if let Some(m) = staging.by_source.as_mut() {

@@ -281,7 +281,7 @@ impl App {
                 // activity), and a write to one of its records staged again against it. The
                 // records read ahead stay, with what the group wrote in place of what it
                 // changed.
-                let mut next = staging.records_only();
+                let mut next = staging.take_records();
                 for (at, id, source) in written {
                     match &answers[at] {
                         Some(Ok(Written::Stored { record, .. })) => next.now_is(record),
@@ -355,7 +355,7 @@ impl App {
             .records_for_writes(asker.requester.hcp, &sources, &ids)
             .await
         {
-            Ok(found) => staging.read_ahead(&sources, &ids, found),
+            Ok(found) => staging.read_ahead(asker.requester.hcp, &sources, &ids, found),
             Err(e) => tracing::debug!(error = %e, "an import's records not read ahead"),
         }
         staging
@@ -386,7 +386,10 @@ impl App {
                 }
                 None
             }
-            Err(AppError::Conflict { code, .. }) => {
+            // A record changed meanwhile, or a consent revoked (`App::commit` answers the
+            // latter as the refusal it is): each write on its own, so that only the lines it
+            // concerns are refused.
+            Err(AppError::Conflict { code, .. } | AppError::Forbidden { code, .. }) => {
                 tracing::debug!(code, "an import's group lost a race: one write at a time");
                 for (i, _, request) in places {
                     answers[i] = Some(

@@ -150,22 +150,32 @@ impl<'de> Visitor<'de> for Duplicates<'_> {
     }
 }
 
-/// Whether `value` has at most `most` nodes (objects, arrays and scalars), counted only as far
-/// as needed: a bound on the work of walking it.
-pub fn at_most_nodes(value: &Value, most: usize) -> bool {
-    fn count(value: &Value, left: &mut usize) -> bool {
-        if *left == 0 {
+/// Whether `value` has at most `nodes` nodes (objects, arrays and scalars) and `bytes` bytes
+/// of keys and strings, counted only as far as needed: a bound on the work of walking it.
+pub fn within(value: &Value, nodes: usize, bytes: usize) -> bool {
+    fn walk(value: &Value, nodes: &mut usize, bytes: &mut usize) -> bool {
+        if *nodes == 0 {
             return false;
         }
-        *left -= 1;
+        *nodes -= 1;
+        let spend = |bytes: &mut usize, n: usize| match bytes.checked_sub(n) {
+            Some(left) => {
+                *bytes = left;
+                true
+            }
+            None => false,
+        };
         match value {
-            Value::Array(items) => items.iter().all(|v| count(v, left)),
-            Value::Object(map) => map.values().all(|v| count(v, left)),
+            Value::String(s) => spend(bytes, s.len()),
+            Value::Array(items) => items.iter().all(|v| walk(v, nodes, bytes)),
+            Value::Object(map) => map
+                .iter()
+                .all(|(k, v)| spend(bytes, k.len()) && walk(v, nodes, bytes)),
             _ => true,
         }
     }
-    let mut left = most;
-    count(value, &mut left)
+    let (mut nodes, mut bytes) = (nodes, bytes);
+    walk(value, &mut nodes, &mut bytes)
 }
 
 #[cfg(test)]
@@ -217,10 +227,17 @@ mod tests {
     }
 
     #[test]
-    fn nodes_are_counted_only_as_far_as_the_bound() {
-        let v: Value = serde_json::json!({"a": [1, 2, {"b": null}], "c": "x"});
-        assert!(at_most_nodes(&v, 7));
-        assert!(!at_most_nodes(&v, 6));
-        assert!(!at_most_nodes(&v, 0));
+    fn nodes_and_bytes_are_counted_only_as_far_as_the_bound() {
+        let v: Value = serde_json::json!({"a": [1, 2, {"b": null}], "c": "xyz"});
+        // Seven nodes; keys a, b, c and the string xyz: six bytes.
+        assert!(within(&v, 7, 6));
+        assert!(!within(&v, 6, 100));
+        assert!(!within(&v, 100, 5));
+        assert!(!within(&v, 0, 100));
+        let long: Value = serde_json::json!({"div": "x".repeat(1 << 20)});
+        assert!(
+            !within(&long, 1000, 32 * 1024),
+            "a few nodes, a megabyte of text"
+        );
     }
 }

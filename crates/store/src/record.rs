@@ -83,7 +83,9 @@ pub async fn insert_records(mut conn: Conn<'_>, rows: &[RecordRow]) -> Result<bo
     // Many rows a statement on both backends. On PostgreSQL this needs sqlx 0.9.1 or later,
     // which sets `TCP_NODELAY`: before it, a statement larger than a TCP segment ended with a
     // part that waited for the server's delayed ACK (a 50-row insert of 45 KB took 100 ms;
-    // PERFORMANCE.md, "FHIR transactions"), so each row was a statement of its own.
+    // PERFORMANCE.md, "FHIR transactions"), so each row was a statement of its own. Each
+    // count of rows is a statement of its own shape: not kept prepared, so that they do not
+    // push the hot statements out of the connection's cache.
     for chunk in rows.chunks(500) {
         let n = crate::on_conn!(conn.reborrow(), db => {
             let mut q = sqlx::QueryBuilder::new(
@@ -105,7 +107,7 @@ pub async fn insert_records(mut conn: Conn<'_>, rows: &[RecordRow]) -> Result<bo
                     .push_bind(Ts(r.updated_at));
             });
             q.push(" ON CONFLICT (source_hcp, source_id) DO NOTHING");
-            q.build().execute(&mut *db).await?.rows_affected()
+            q.build().persistent(false).execute(&mut *db).await?.rows_affected()
         });
         if n != chunk.len() as u64 {
             return Ok(false);
@@ -124,7 +126,7 @@ pub async fn insert_records(mut conn: Conn<'_>, rows: &[RecordRow]) -> Result<bo
                     .push_bind(r.deposited_by)
                     .push_bind(Ts(r.updated_at));
             });
-            q.build().execute(&mut *db).await?;
+            q.build().persistent(false).execute(&mut *db).await?;
         });
     }
     Ok(true)
@@ -373,9 +375,9 @@ impl Db {
         })
     }
 
-    /// The caller's provider's records among `sources` (its own ids, `Type/id`), and the
-    /// records among `ids`: what a bulk import's lines may write into, read in a few
-    /// statements rather than two a line (ADR 0025).
+    /// Provider `hcp`'s records among `sources` (its own ids, `Type/id`) and among `ids`
+    /// (server ids): what a bulk import's lines may write into, read in a few statements
+    /// rather than two a line (ADR 0025). Never another provider's.
     pub async fn records_for_writes(
         &self,
         hcp: Uuid,
@@ -391,7 +393,8 @@ impl Db {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = $1 \
                  AND source_id = ANY($2) UNION ALL \
-                 SELECT {RECORD_COLUMNS} FROM record WHERE record_id = ANY($3)"
+                 SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = $1 \
+                 AND record_id = ANY($3)"
             )))
             .bind(hcp)
             .bind(sources)
@@ -422,8 +425,9 @@ impl Db {
         for chunk in ids.chunks(AT_ONCE) {
             crate::on_pool!(self, pool => {
                 let mut q = sqlx::QueryBuilder::new(format!(
-                    "SELECT {RECORD_COLUMNS} FROM record WHERE record_id IN ("
+                    "SELECT {RECORD_COLUMNS} FROM record WHERE source_hcp = "
                 ));
+                q.push_bind(hcp).push(" AND record_id IN (");
                 let mut list = q.separated(", ");
                 for id in chunk {
                     list.push_bind(*id);

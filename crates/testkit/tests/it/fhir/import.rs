@@ -243,3 +243,67 @@ async fn two_names_for_one_record_in_one_request_apply_in_line_order() {
     assert_eq!(read.status, 200, "{}", read.text());
     assert_eq!(read.json()["code"]["text"], "Asthma");
 }
+
+/// Provider B under the care of the world's recipient too, with its consent and an episode.
+async fn second_provider_under_care(w: &World) {
+    let other = w.other_doctor_hcp().await;
+    let clerk =
+        w.t.agent(
+            ehrshare_app::duty::Scope::Hcp(other),
+            "clerk.b",
+            "registration-staff",
+            false,
+        )
+        .await;
+    let consent = if w.t.app.settings().regime.consents_are_typed() {
+        json!({"method": "access-key", "access_key": w.key, "kind": "indefinite"})
+    } else {
+        json!({"method": "access-key", "access_key": w.key})
+    };
+    for (path, body) in [
+        (
+            format!("/api/v1/recipients/{}/consents", w.recipient),
+            consent,
+        ),
+        (
+            format!("/api/v1/recipients/{}/episodes", w.recipient),
+            json!({"kind": "attendance"}),
+        ),
+    ] {
+        let r = w.post(&clerk, &path, body).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn an_import_never_writes_into_another_providers_record() {
+    let w = under_care().await;
+    second_provider_under_care(&w).await;
+    // Provider A's record under its own id `theirs-1`.
+    let theirs = deposited(&w, resource_of("Condition", "theirs-1")).await;
+    // Provider B names it by its server id, then by A's own id, with other content: what B
+    // writes is B's own records, and A's stays as it was.
+    let mut changed = resource_of("Condition", "theirs-1");
+    changed["code"]["text"] = json!("Changed by another provider");
+    let mut by_server_id = resource_of("Condition", &theirs);
+    by_server_id["code"]["text"] = json!("Also changed");
+    let r = import(
+        &w,
+        Some(&w.other_doctor),
+        ndjson(&[line(&by_server_id), line(&changed)]),
+        "application/fhir+ndjson",
+    )
+    .await;
+    assert_eq!(statuses(&r), vec![201, 201], "{}", r.text());
+    let r = fhir_get(
+        &w,
+        Some(&w.doctor),
+        &format!("/fhir/Condition/{theirs}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["meta"]["versionId"], "1", "{}", r.text());
+    assert!(!r.text().contains("Changed by another provider"));
+    assert!(!r.text().contains("Also changed"));
+}
