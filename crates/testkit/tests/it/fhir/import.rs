@@ -255,11 +255,10 @@ async fn second_provider_under_care(w: &World) {
             false,
         )
         .await;
-    let consent = if w.t.app.settings().regime.consents_are_typed() {
-        json!({"method": "access-key", "access_key": w.key, "kind": "indefinite"})
-    } else {
-        json!({"method": "access-key", "access_key": w.key})
-    };
+    let consent = with_kind(
+        json!({"method": "access-key", "access_key": w.key}),
+        "indefinite",
+    );
     for (path, body) in [
         (
             format!("/api/v1/recipients/{}/consents", w.recipient),
