@@ -38,6 +38,8 @@ pub struct Facts {
     /// The current records loaded with the facts (only those of the domains asked for), to be
     /// released only under a permit.
     pub records: Vec<ehrshare_store::facts::ListedRecord>,
+    /// The recipient's record revision those records are at (ADR 0023).
+    pub record_rev: u64,
 }
 
 impl Facts {
@@ -270,6 +272,7 @@ impl App {
             restrictions,
             emergency,
             records: f.records,
+            record_rev: f.record_rev,
         })
     }
 

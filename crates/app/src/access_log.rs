@@ -33,6 +33,46 @@ pub struct LogLine {
     pub hcp_name_zh: Option<String>,
     /// The disclosure a `disclosure.record` entry recorded, in the recipient's own log.
     pub disclosure: Option<ehrshare_store::disclosure::DisclosureRow>,
+    /// The records the entry is about, each with the version that left where the entry
+    /// recorded one (entries written before versions were recorded name none; ADR 0023).
+    pub records: Vec<(Uuid, Option<u64>)>,
+    /// Whether the record history still gives back what this entry says left: false when it
+    /// does not (`audit verify` names such an entry), and then `records` is empty.
+    pub records_checked: bool,
+}
+
+/// The records an entry names, with their versions: a disclosure is rebuilt from the
+/// recipient's record history (`histories`, loaded once a recipient); an entry without one
+/// names the records of a `record.` action by id alone. `None` when the history no longer
+/// gives back what left.
+fn named_records(
+    e: &AuditEntry,
+    histories: &HashMap<Uuid, Vec<ehrshare_core::audit::VersionFact>>,
+) -> Option<Vec<(Uuid, Option<u64>)>> {
+    use ehrshare_core::audit::Disclosed;
+    match &e.entry.disclosed {
+        Some(Disclosed::Version { version, .. }) => Some(
+            e.entry
+                .record_ids
+                .iter()
+                .map(|id| (*id, Some(*version)))
+                .collect(),
+        ),
+        Some(Disclosed::Set(set)) => {
+            let history = e
+                .entry
+                .recipient
+                .and_then(|r| histories.get(&r))
+                .map_or(&[][..], Vec::as_slice);
+            ehrshare_core::audit::disclosed::reconstruct(history, set)
+                .ok()
+                .map(|list| list.into_iter().map(|(id, v)| (id, Some(v))).collect())
+        }
+        None if e.entry.action.starts_with("record.") => {
+            Some(e.entry.record_ids.iter().map(|id| (*id, None)).collect())
+        }
+        None => Some(Vec::new()),
+    }
 }
 
 /// At most this many lines per page.
@@ -46,6 +86,16 @@ pub const OPEN_REPORTS: usize = 10;
 
 impl App {
     async fn lines(&self, entries: Vec<AuditEntry>) -> Result<Vec<LogLine>, AppError> {
+        // The record history of each recipient whose entries on the page name a set.
+        let mut histories: HashMap<Uuid, Vec<ehrshare_core::audit::VersionFact>> = HashMap::new();
+        for e in &entries {
+            if let (Some(ehrshare_core::audit::Disclosed::Set(_)), Some(r)) =
+                (&e.entry.disclosed, e.entry.recipient)
+                && let std::collections::hash_map::Entry::Vacant(v) = histories.entry(r)
+            {
+                v.insert(self.db().record_history(r).await?);
+            }
+        }
         let mut accounts: HashMap<Uuid, (String, Option<String>, String)> = HashMap::new();
         let mut providers: HashMap<Uuid, (String, String)> = HashMap::new();
         let mut out = Vec::with_capacity(entries.len());
@@ -72,7 +122,10 @@ impl App {
                 }
                 None => None,
             };
+            let records = named_records(&e, &histories);
             out.push(LogLine {
+                records_checked: records.is_some(),
+                records: records.unwrap_or_default(),
                 entry: e,
                 actor_name_en: actor.as_ref().map(|a| a.0.clone()),
                 actor_user_name: actor.as_ref().map(|a| a.2.clone()),

@@ -195,7 +195,12 @@ impl App {
             )
             .await?;
         let records = std::mem::take(&mut facts.records);
-        entry.record_ids = records.iter().map(|r| r.id).collect();
+        entry.disclosed = Some(crate::record::disclosed_set(
+            facts.record_rev,
+            &Domain::ALL,
+            &crate::record::candidates(&records, &Domain::ALL),
+            &records,
+        ));
         let names = self
             .provider_names(
                 records.iter().map(|r| r.source_hcp).collect(),
@@ -260,6 +265,12 @@ impl App {
             .await?;
         entry.record_ids = vec![id];
         let versions = self.db().record_versions(id).await?;
+        entry.disclosed = Some(crate::record::disclosed_version(
+            versions
+                .first()
+                .map_or(record.version, |latest| latest.version),
+            true,
+        ));
         let now = self.clock().now();
         let provider = self
             .provider_names(vec![record.source_hcp], now)

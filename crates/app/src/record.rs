@@ -18,7 +18,7 @@ use ehrshare_core::access::{
     Action, Ask, Basis, Decision, DenyReason, Obligations, RecordRef, Restricted, need_to_know,
 };
 use ehrshare_core::alert::AlertStatus;
-use ehrshare_core::audit::{NewAuditEntry, Outcome};
+use ehrshare_core::audit::{Disclosed, NewAuditEntry, Outcome, SetRef};
 use ehrshare_core::domain::Domain;
 use ehrshare_core::record::RecordStatus;
 use ehrshare_store::alert::AlertRow;
@@ -77,6 +77,36 @@ impl RecordTarget<'_> {
             version: None,
             tell_withdrawn: false,
         }
+    }
+}
+
+/// The candidates of a read's disclosure (ADR 0023): of `all`, the records the facts were read
+/// with (every current record of the domains fetched), those in `scope`, which must be
+/// domains that were fetched whole.
+pub(crate) fn candidates(all: &[ListedRecord], scope: &[Domain]) -> Vec<(Uuid, u64)> {
+    all.iter()
+        .filter(|r| scope.contains(&r.domain))
+        .map(|r| (r.id, u64::try_from(r.version).unwrap_or(0)))
+        .collect()
+}
+
+/// What a read of `released` among `candidates` ([`candidates`]) at record revision `rev`
+/// discloses, by reference.
+pub(crate) fn disclosed_set(
+    rev: u64,
+    scope: &[Domain],
+    candidates: &[(Uuid, u64)],
+    released: &[ListedRecord],
+) -> Disclosed {
+    let released: Vec<Uuid> = released.iter().map(|r| r.id).collect();
+    Disclosed::Set(SetRef::new(rev, scope, candidates, &released))
+}
+
+/// The disclosure of one record at a version (`history`: and all before it).
+pub(crate) fn disclosed_version(version: i64, history: bool) -> Disclosed {
+    Disclosed::Version {
+        version: u64::try_from(version).unwrap_or(0),
+        history,
     }
 }
 
@@ -169,6 +199,15 @@ impl App {
                     .unwrap_or(ehrshare_core::access::DenyReason::RoleNotPermitted),
             ));
         };
+        // What left is named by reference: the permitted domains that were fetched are the
+        // scope.
+        let scope: Vec<Domain> = obligations
+            .domains
+            .iter()
+            .filter(|d| prefetch.iter().any(|p| p == d.code()))
+            .copied()
+            .collect();
+        let candidates = candidates(&facts.records, &scope);
         let visible: Vec<ListedRecord> = std::mem::take(&mut facts.records)
             .into_iter()
             .filter(|r| obligations.domains.contains(&r.domain))
@@ -180,7 +219,12 @@ impl App {
             None => visible,
         };
         let mut entry = entry;
-        entry.record_ids = visible.iter().map(|r| r.id).collect();
+        entry.disclosed = Some(disclosed_set(
+            facts.record_rev,
+            &scope,
+            &candidates,
+            &visible,
+        ));
         self.record_access(entry, &asker, &facts, basis, obligations)
             .await?;
         // Every domain the permit covers is listed, even when empty, a restricted one too (its
@@ -435,6 +479,15 @@ impl App {
             Want::One => Vec::new(),
             Want::History => self.db().record_versions(id).await?,
         };
+        entry.disclosed = Some(match want {
+            Want::One => disclosed_version(record.version, false),
+            Want::History => disclosed_version(
+                history
+                    .first()
+                    .map_or(record.version, |latest| latest.version),
+                true,
+            ),
+        });
         self.record_access(entry, &asker, &facts, basis, obligations)
             .await
             .map_err(|e| match e {
@@ -528,6 +581,7 @@ impl App {
             d.episode_id = None;
             d.domains = Vec::new();
             d.record_ids = Vec::new();
+            d.disclosed = None;
             d
         };
         match self.audit_read(entry, effects).await? {

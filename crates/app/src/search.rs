@@ -107,6 +107,15 @@ impl App {
             self.audit(entry).await?;
             return Ok(nothing);
         };
+        // What left is named by reference: the permitted domains that hold the type were
+        // fetched whole.
+        let scope: Vec<ehrshare_core::domain::Domain> = obligations
+            .domains
+            .iter()
+            .filter(|d| prefetch.iter().any(|p| p == d.code()))
+            .copied()
+            .collect();
+        let candidates = crate::record::candidates(&facts.records, &scope);
         let matching: Vec<ListedRecord> = std::mem::take(&mut facts.records)
             .into_iter()
             .filter(|r| obligations.domains.contains(&r.domain) && !hidden(obligations, r))
@@ -177,7 +186,12 @@ impl App {
             .skip(search.offset)
             .take(search.count)
             .collect();
-        entry.record_ids = records.iter().map(|r| r.id).collect();
+        entry.disclosed = Some(crate::record::disclosed_set(
+            facts.record_rev,
+            &scope,
+            &candidates,
+            &records,
+        ));
         match self
             .record_access(entry, &asker, &facts, basis, obligations)
             .await

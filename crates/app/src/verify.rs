@@ -171,6 +171,9 @@ pub async fn verify(
                 return Ok(report(frontier.size(), frontier.root(), next_head, finding));
             }
         }
+        if let Some(finding) = check_disclosures(db, &page).await? {
+            return Ok(report(frontier.size(), frontier.root(), next_head, finding));
+        }
         progress(frontier.size(), total);
         if page.len() < VERIFY_PAGE as usize {
             break 'pages;
@@ -201,6 +204,49 @@ pub async fn verify(
 
 /// Checks every checkpoint the recomputed tree has reached: its root is the root of that many
 /// entries, and it extends the checkpoint before it.
+/// Whether the record history still gives back what each read of `page` says left (ADR 0023):
+/// the first entry it does not is named. One history read per recipient of the page.
+async fn check_disclosures(
+    db: &Db,
+    page: &[(u64, Result<AuditEntry, ehrshare_store::StoreError>)],
+) -> Result<Option<Finding>, AppError> {
+    use ehrshare_core::audit::{Disclosed, VersionFact};
+    let mut histories: std::collections::HashMap<uuid::Uuid, Vec<VersionFact>> =
+        std::collections::HashMap::new();
+    for (seq, entry) in page {
+        let Ok(entry) = entry else { continue };
+        let e = &entry.entry;
+        let (Some(disclosed), Some(recipient)) = (&e.disclosed, e.recipient) else {
+            continue;
+        };
+        let history = match histories.entry(recipient) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(db.record_history(recipient).await?)
+            }
+        };
+        let cause = match disclosed {
+            Disclosed::Version { version, .. } => e
+                .record_ids
+                .first()
+                .filter(|id| {
+                    history
+                        .iter()
+                        .any(|v| v.record == **id && v.version == *version)
+                })
+                .is_none()
+                .then(|| format!("the recipient's record has no version {version}")),
+            Disclosed::Set(set) => ehrshare_core::audit::disclosed::reconstruct(history, set)
+                .err()
+                .map(|m| m.to_string()),
+        };
+        if let Some(cause) = cause {
+            return Ok(Some(Finding::Disclosure { seq: *seq, cause }));
+        }
+    }
+    Ok(None)
+}
+
 async fn check_heads(
     db: &Db,
     heads: &[Checkpoint],

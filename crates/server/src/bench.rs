@@ -582,6 +582,8 @@ struct BenchWorld {
     scratch: Scratch,
     _log: tempfile::TempDir,
     app: App,
+    /// The application's database, for what a benchmark measures of it (the audit's bytes).
+    db: Db,
     backend: &'static str,
     router: axum::Router,
     login: ehrshare_app::login::LoggedIn,
@@ -607,7 +609,7 @@ impl BenchWorld {
                 ehrshare_app::secret::random_bytes::<32>()?,
             )),
         };
-        let app = App::start(db, Settings::default(), services).await?;
+        let app = App::start(db.clone(), Settings::default(), services).await?;
         crate::demo::load(&app).await?;
         let web = ehrshare_web::WebSettings {
             rate_limit: ehrshare_web::ratelimit::RateLimit {
@@ -641,6 +643,7 @@ impl BenchWorld {
             scratch,
             _log: log,
             app,
+            db,
             backend,
             router,
             login,
@@ -845,11 +848,26 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
         let ids = ids.clone();
         Arc::new(move |n| format!("/api/v1/recipients/{}/summary", ids[n % ids.len()]))
     };
+    let size_before = world.db.audit_size().await?;
+    let bytes_before = world.db.audit_bytes().await?;
     let closed = run(summary_paths.clone(), Load::Closed).await?;
     println!(
         "eHR summary, closed loop ({concurrency} readers, each sending as soon as answered): {}",
         closed.report()
     );
+    // What the run's entries cost on disk (issue 28, item 5; ADR 0023): every entry it added
+    // is a summary's, of `args.records` records.
+    let added = world.db.audit_size().await?.saturating_sub(size_before);
+    let bytes_after = world.db.audit_bytes().await?;
+    if added > 0 {
+        let each = |after: u64, before: u64| after.saturating_sub(before) as f64 / added as f64;
+        let entries = each(bytes_after.0, bytes_before.0);
+        let nodes = each(bytes_after.1, bytes_before.1);
+        println!(
+            "audit on disk: {added} summary entries added, {:.0} bytes each (entries with their indexes {entries:.0}, tree nodes {nodes:.0})",
+            entries + nodes
+        );
+    }
     if args.rate > 0.0 {
         let open = run(summary_paths, Load::Open { rate: args.rate }).await?;
         println!(

@@ -56,6 +56,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (23, "self_service", "0023_self_service.sql"),
     (24, "audit_batch", "0024_audit_batch.sql"),
     (25, "shared_limits", "0025_shared_limits.sql"),
+    (26, "record_history", "0026_record_history.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -84,6 +85,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (23, "self_service", "0023_self_service.sql"),
     (24, "audit_batch", "0024_audit_batch.sql"),
     (25, "shared_limits", "0025_shared_limits.sql"),
+    (26, "record_history", "0026_record_history.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

@@ -72,8 +72,39 @@ pub async fn insert_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, St
     if n == 0 {
         return Ok(false);
     }
-    insert_version(conn, r).await?;
+    let rev = next_revisions(conn.reborrow(), &[r.recipient_id]).await?;
+    insert_version(conn, r, rev.get(&r.recipient_id).copied()).await?;
     Ok(true)
+}
+
+/// Raises the record revision of each of `recipients` by one (ADR 0023) and answers the new
+/// values. The revision row stays locked until commit, so one recipient's revisions follow the
+/// order their writes commit in, and a snapshot that saw revision `W` saw exactly the versions
+/// stamped `W` or less. In recipient order, one statement for many.
+async fn next_revisions(
+    mut conn: Conn<'_>,
+    recipients: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, i64>, StoreError> {
+    let mut sorted = recipients.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut revs = std::collections::HashMap::with_capacity(sorted.len());
+    for chunk in sorted.chunks(1000) {
+        crate::on_conn!(conn.reborrow(), db => {
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO record_rev (recipient_id, rev) ");
+            q.push_values(chunk, |mut b, id| {
+                b.push_bind(*id).push_bind(1_i64);
+            });
+            q.push(
+                " ON CONFLICT (recipient_id) DO UPDATE SET rev = record_rev.rev + 1 \
+                 RETURNING recipient_id, rev",
+            );
+            for row in q.build().persistent(chunk.len() == 1).fetch_all(&mut *db).await? {
+                revs.insert(row.try_get::<Uuid, _>(0)?, row.try_get::<i64, _>(1)?);
+            }
+        });
+    }
+    Ok(revs)
 }
 
 /// Stores new records (each with its first version) in two statements whatever their number
@@ -87,6 +118,7 @@ pub async fn insert_records(mut conn: Conn<'_>, rows: &[RecordRow]) -> Result<bo
     // count of rows is a statement of its own shape: not kept prepared, so that they do not
     // push the hot statements out of the connection's cache.
     for chunk in rows.chunks(500) {
+        let recipients: Vec<Uuid> = chunk.iter().map(|r| r.recipient_id).collect();
         let n = crate::on_conn!(conn.reborrow(), db => {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO record (record_id, recipient_id, domain, resource_type, source_hcp, \
@@ -112,10 +144,11 @@ pub async fn insert_records(mut conn: Conn<'_>, rows: &[RecordRow]) -> Result<bo
         if n != chunk.len() as u64 {
             return Ok(false);
         }
+        let revs = next_revisions(conn.reborrow(), &recipients).await?;
         crate::on_conn!(conn.reborrow(), db => {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO record_version (record_id, version, recipient_id, status, body, \
-                 account_id, created_at) ",
+                 account_id, created_at, rev, domain) ",
             );
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(r.id)
@@ -124,7 +157,9 @@ pub async fn insert_records(mut conn: Conn<'_>, rows: &[RecordRow]) -> Result<bo
                     .push_bind(r.status.code())
                     .push_bind(r.body.as_str())
                     .push_bind(r.deposited_by)
-                    .push_bind(Ts(r.updated_at));
+                    .push_bind(Ts(r.updated_at))
+                    .push_bind(revs.get(&r.recipient_id).copied())
+                    .push_bind(r.domain.as_str());
             });
             q.build().persistent(false).execute(&mut *db).await?;
         });
@@ -176,15 +211,16 @@ pub async fn update_record(mut conn: Conn<'_>, r: &RecordRow) -> Result<bool, St
     if n == 0 {
         return Ok(false);
     }
-    insert_version(conn, r).await?;
+    let rev = next_revisions(conn.reborrow(), &[r.recipient_id]).await?;
+    insert_version(conn, r, rev.get(&r.recipient_id).copied()).await?;
     Ok(true)
 }
 
-async fn insert_version(conn: Conn<'_>, r: &RecordRow) -> Result<(), StoreError> {
+async fn insert_version(conn: Conn<'_>, r: &RecordRow, rev: Option<i64>) -> Result<(), StoreError> {
     crate::on_conn!(conn, db => {
         sqlx::query(
             "INSERT INTO record_version (record_id, version, recipient_id, status, body, \
-             account_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             account_id, created_at, rev, domain) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(r.id)
         .bind(r.version)
@@ -193,6 +229,8 @@ async fn insert_version(conn: Conn<'_>, r: &RecordRow) -> Result<(), StoreError>
         .bind(&r.body)
         .bind(r.deposited_by)
         .bind(Ts(r.updated_at))
+        .bind(rev)
+        .bind(&r.domain)
         .execute(&mut *db)
         .await?;
     });
@@ -296,6 +334,40 @@ impl Db {
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(record_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every version of every record of `recipient`, without bodies: what a read's disclosure
+    /// is rebuilt from (ADR 0023). Through the recipient's index on `record` and each record's
+    /// versions by key.
+    pub async fn record_history(
+        &self,
+        recipient: Uuid,
+    ) -> Result<Vec<ehrshare_core::audit::VersionFact>, StoreError> {
+        crate::on_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT v.record_id, v.version, v.rev, v.status, v.domain \
+                 FROM record r JOIN record_version v ON v.record_id = r.record_id \
+                 WHERE r.recipient_id = $1",
+            )
+            .bind(recipient)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let status: String = row.try_get("status")?;
+                let version: i64 = row.try_get("version")?;
+                let rev: Option<i64> = row.try_get("rev")?;
+                out.push(ehrshare_core::audit::VersionFact {
+                    record: row.try_get("record_id")?,
+                    version: u64::try_from(version).unwrap_or(0),
+                    rev: rev.and_then(|r| u64::try_from(r).ok()).unwrap_or(0),
+                    current: crate::code::decode("record_version.status", &status, RecordStatus::parse)?
+                        == RecordStatus::Current,
+                    domain: row.try_get("domain")?,
+                });
             }
             Ok(out)
         })

@@ -126,6 +126,9 @@ pub enum Finding {
     UnreadableCheckpoint { line: usize },
     /// Entry `seq`'s stored fields no longer decode (`cause`): they were altered.
     Undecodable { seq: u64, cause: String },
+    /// Entry `seq` is intact, but the record history no longer gives back the records and
+    /// versions it says left (`cause`): the history was altered (ADR 0023).
+    Disclosure { seq: u64, cause: String },
 }
 
 impl Finding {
@@ -135,7 +138,8 @@ impl Finding {
             Finding::Edited { seq }
             | Finding::Reordered { seq, .. }
             | Finding::Missing { seq }
-            | Finding::Undecodable { seq, .. } => Some(*seq),
+            | Finding::Undecodable { seq, .. }
+            | Finding::Disclosure { seq, .. } => Some(*seq),
             Finding::TruncatedTail { entries, .. }
             | Finding::OlderThanCheckpoint { entries, .. } => Some(*entries),
             Finding::RootMismatch { .. }
@@ -193,6 +197,10 @@ impl fmt::Display for Finding {
             Finding::Undecodable { seq, cause } => write!(
                 f,
                 "entry {seq}: cannot be decoded (its stored fields were altered: {cause})"
+            ),
+            Finding::Disclosure { seq, cause } => write!(
+                f,
+                "entry {seq}: the record history no longer gives what it disclosed ({cause})"
             ),
         }
     }

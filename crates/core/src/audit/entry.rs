@@ -9,6 +9,8 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::disclosed::Disclosed;
+
 crate::coded_enum! {
     /// Who acted.
     pub enum ActorKind {
@@ -97,6 +99,9 @@ pub struct NewAuditEntry {
     pub client_addr: Option<String>,
     /// The request that did it.
     pub request_id: Option<Uuid>,
+    /// What content a read released (records and versions; ADR 0023). An entry with one is
+    /// encoded as version 2; without, as version 1, unchanged.
+    pub disclosed: Option<Disclosed>,
 }
 
 /// An entry as stored: with its position in the log.
@@ -120,12 +125,17 @@ pub enum EntryError {
     },
     #[error("a denied entry needs a denial reason, and only a denied entry may have one")]
     DenialReasonMismatch,
+    #[error("a disclosed version names exactly one record")]
+    DisclosedVersionOfOne,
 }
 
 /// Longest stated reason, in characters.
 pub const MAX_REASON_CHARS: usize = 2000;
 /// Most domains or record ids in one entry.
 pub const MAX_ITEMS: usize = 10_000;
+/// Longest subset of a disclosed set, in bytes (a bit a candidate record; the stored form
+/// counts it in two bytes).
+pub const MAX_SUBSET_BYTES: usize = 8192;
 /// Longest short text field (role, action, domain, code, address).
 pub const MAX_CODE_CHARS: usize = 200;
 
@@ -147,6 +157,7 @@ impl NewAuditEntry {
             episode_id: None,
             client_addr: None,
             request_id: None,
+            disclosed: None,
         }
     }
 
@@ -192,6 +203,18 @@ impl NewAuditEntry {
         if (self.outcome == Outcome::Denied) != self.denial_reason.is_some() {
             return Err(EntryError::DenialReasonMismatch);
         }
+        self.disclosed = match self.disclosed.take() {
+            Some(Disclosed::Version { .. }) if self.record_ids.len() != 1 => {
+                return Err(EntryError::DisclosedVersionOfOne);
+            }
+            Some(Disclosed::Set(set)) => {
+                // The form a decoding gives, so that the leaf written is the leaf verified.
+                let set = set.normalised();
+                check("subset", set.subset.len(), MAX_SUBSET_BYTES)?;
+                Some(Disclosed::Set(set))
+            }
+            other => other,
+        };
         Ok(self)
     }
 
@@ -209,8 +232,11 @@ pub fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
     utc.replace_nanosecond(nanos - nanos % 1000).unwrap_or(utc)
 }
 
-/// Version of the canonical encoding.
+/// Version of the canonical encoding of an entry without [`NewAuditEntry::disclosed`]: frozen.
 pub const ENCODING_VERSION: u8 = 1;
+/// Version of the canonical encoding of an entry with [`NewAuditEntry::disclosed`]: version
+/// 1's fields, then the disclosure (ADR 0023).
+pub const ENCODING_VERSION_DISCLOSED: u8 = 2;
 
 struct Writer(Vec<u8>);
 
@@ -244,7 +270,10 @@ impl AuditEntry {
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let e = &self.entry;
         let mut w = Writer(Vec::with_capacity(256));
-        w.0.push(ENCODING_VERSION);
+        w.0.push(match e.disclosed {
+            None => ENCODING_VERSION,
+            Some(_) => ENCODING_VERSION_DISCLOSED,
+        });
         w.0.extend_from_slice(&self.seq.to_be_bytes());
         let micros = (e.at.unix_timestamp_nanos() / 1000) as i64;
         w.0.extend_from_slice(&micros.to_be_bytes());
@@ -271,6 +300,9 @@ impl AuditEntry {
         w.opt_uuid(&e.episode_id);
         w.opt_str(&e.client_addr);
         w.opt_uuid(&e.request_id);
+        if let Some(d) = &e.disclosed {
+            d.write_canonical(&mut w.0);
+        }
         w.0
     }
 
@@ -353,6 +385,84 @@ mod tests {
                 "variant {i} did not change the bytes"
             );
         }
+    }
+
+    /// Version 1's bytes are frozen: every leaf already written is of them.
+    #[test]
+    fn version_1_bytes_are_frozen() {
+        let e = sample().validated().unwrap().at_seq(42);
+        let leaf: String = e.leaf_hash().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            leaf,
+            "826286f4ac7e2b39b6a613b03bf5c7d5cb58518c57a39800c7438917a1753e7f"
+        );
+    }
+
+    #[test]
+    fn a_disclosure_makes_version_2_and_every_part_of_it_counts() {
+        use crate::audit::disclosed::SetRef;
+        use crate::domain::Domain;
+        let v1 = sample().validated().unwrap().at_seq(42).canonical_bytes();
+        let mut e = sample();
+        let set = SetRef::new(
+            9,
+            &[Domain::Medication, Domain::Allergy],
+            &[(Uuid::from_u128(20), 2), (Uuid::from_u128(21), 1)],
+            &[Uuid::from_u128(21)],
+        );
+        e.disclosed = Some(Disclosed::Set(set.clone()));
+        let base = e.validated().unwrap().at_seq(42);
+        let bytes = base.canonical_bytes();
+        assert_eq!(bytes[0], ENCODING_VERSION_DISCLOSED);
+        assert_eq!(
+            bytes[1..v1.len()],
+            v1[1..],
+            "version 1's fields, then the disclosure"
+        );
+        type Change = Box<dyn Fn(&mut SetRef)>;
+        let variants: Vec<Change> = vec![
+            Box::new(|s| s.rev += 1),
+            Box::new(|s| s.scope.pop().map(drop).unwrap_or(())),
+            Box::new(|s| s.subset = vec![1]),
+            Box::new(|s| s.digest[15] ^= 1),
+        ];
+        for (i, change) in variants.iter().enumerate() {
+            let mut e = base.clone();
+            let Some(Disclosed::Set(s)) = &mut e.entry.disclosed else {
+                unreachable!()
+            };
+            change(s);
+            assert_ne!(e.canonical_bytes(), bytes, "variant {i}");
+        }
+        let mut one = sample();
+        one.record_ids = vec![Uuid::from_u128(20)];
+        one.disclosed = Some(Disclosed::Version {
+            version: 2,
+            history: false,
+        });
+        let one = one.validated().unwrap().at_seq(1);
+        let mut history = one.clone();
+        history.entry.disclosed = Some(Disclosed::Version {
+            version: 2,
+            history: true,
+        });
+        assert_ne!(one.canonical_bytes(), history.canonical_bytes());
+        // A version names one record.
+        let mut two = one.entry.clone();
+        two.record_ids.push(Uuid::from_u128(21));
+        assert_eq!(two.validated(), Err(EntryError::DisclosedVersionOfOne));
+        // Validation puts a set in its decoded form: scope in order, subset trimmed.
+        let mut messy = sample();
+        messy.disclosed = Some(Disclosed::Set(SetRef {
+            scope: vec![Domain::Medication, Domain::Allergy, Domain::Medication],
+            subset: vec![2, 0, 0],
+            ..set.clone()
+        }));
+        let Some(Disclosed::Set(tidy)) = messy.validated().unwrap().disclosed else {
+            unreachable!()
+        };
+        assert_eq!(tidy.scope, vec![Domain::Allergy, Domain::Medication]);
+        assert_eq!(tidy.subset, vec![2]);
     }
 
     #[test]

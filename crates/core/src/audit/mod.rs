@@ -2,8 +2,10 @@
 //! make the log tamper-evident (SPEC 3.9).
 
 pub mod checkpoint;
+pub mod disclosed;
 pub mod entry;
 pub mod merkle;
 
+pub use disclosed::{Disclosed, SetRef, VersionFact};
 pub use entry::{Actor, ActorKind, AuditEntry, EntryError, NewAuditEntry, Outcome};
 pub use merkle::{Frontier, Hash, ProofError, ProofPlan};

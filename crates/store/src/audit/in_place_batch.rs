@@ -41,7 +41,7 @@ static SQL: std::sync::LazyLock<Statements> = std::sync::LazyLock::new(|| Statem
     claim: claim_notice_days_sql(1),
     entry: format!(
         "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19)",
+         ?18, ?19, ?20)",
         EntryTable::Audit.insert_prefix()
     ),
 });
@@ -131,6 +131,9 @@ fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Resu
             e.episode_id,
             e.client_addr.as_deref(),
             e.request_id,
+            e.disclosed
+                .as_ref()
+                .map(ehrshare_core::audit::Disclosed::to_stored),
         ])?;
     }
     let mut node = conn.prepare_cached("INSERT INTO audit_node (idx, hash) VALUES (?1, ?2)")?;

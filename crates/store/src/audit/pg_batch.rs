@@ -27,7 +27,7 @@ use crate::error::StoreError;
 
 /// The one statement; its text never changes, so it is prepared once per connection.
 const CALL: &str = "SELECT ehrshare_audit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)";
+     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)";
 
 /// Whether the batch holds only what the function does.
 fn for_this_path(jobs: &[Job]) -> bool {
@@ -145,6 +145,11 @@ pub(super) async fn commit(
         .bind(column(&|e| e.episode_id))
         .bind(text(&|e| e.client_addr.clone()))
         .bind(column(&|e| e.request_id))
+        .bind(
+            rows.iter()
+                .map(|r| r.entry.disclosed.as_ref().map(|d| d.to_stored()))
+                .collect::<Vec<_>>(),
+        )
         .bind(
             plan.nodes
                 .iter()

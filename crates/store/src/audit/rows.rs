@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ehrshare_core::audit::merkle::{Frontier, Hash, ProofPlan};
-use ehrshare_core::audit::{Actor, ActorKind, AuditEntry, NewAuditEntry, Outcome};
+use ehrshare_core::audit::{Actor, ActorKind, AuditEntry, Disclosed, NewAuditEntry, Outcome};
 use sqlx::types::Json;
 use sqlx::{PgConnection, QueryBuilder, Row, SqliteConnection};
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (19 values each,
+/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (20 values each,
 /// under SQLite's 32766 bound values) per statement. A statement per batch length is not worth
 /// a place in the prepared-statement cache. (Tried for SQLite: one JSON parameter unpacked by
 /// `json_each`, a fixed statement; measured 20 % slower, the `->>` lookups re-parse each row.)
@@ -77,7 +77,8 @@ macro_rules! define_insert {
                         .push_bind(e.consent_id)
                         .push_bind(e.episode_id)
                         .push_bind(e.client_addr.as_deref())
-                        .push_bind(e.request_id);
+                        .push_bind(e.request_id)
+                        .push_bind(e.disclosed.as_ref().map(Disclosed::to_stored));
                 });
                 q.build().persistent(false).execute(&mut *conn).await?;
             }
@@ -126,12 +127,14 @@ impl EntryTable {
             EntryTable::Audit => {
                 "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
-                 outcome, denial_reason, consent_id, episode_id, client_addr, request_id) "
+                 outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
+                 disclosed) "
             }
             EntryTable::BenchRaw => {
                 "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
-                 outcome, denial_reason, consent_id, episode_id, client_addr, request_id) "
+                 outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
+                 disclosed) "
             }
         }
     }
@@ -153,7 +156,7 @@ define_insert!(
 /// The columns of an entry, in the order every reader selects them.
 const ENTRY_COLUMNS: &str = "seq, at, actor_kind, actor_account, actor_role, actor_hcp, \
     actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
-    denial_reason, consent_id, episode_id, client_addr, request_id";
+    denial_reason, consent_id, episode_id, client_addr, request_id, disclosed";
 
 /// Which entries to read: those about a recipient, or those by a provider's users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,6 +364,12 @@ macro_rules! define_rows {
                 episode_id: row.try_get("episode_id")?,
                 client_addr: row.try_get("client_addr")?,
                 request_id: row.try_get("request_id")?,
+                disclosed: match row.try_get::<Option<Vec<u8>>, _>("disclosed")? {
+                    Some(stored) => {
+                        Some(Disclosed::from_stored(&stored).map_err(|e| bad(&e.to_string()))?)
+                    }
+                    None => None,
+                },
             };
             Ok(AuditEntry {
                 seq: u64::try_from(seq).map_err(|_| bad("negative sequence number"))?,
@@ -510,6 +519,33 @@ impl Db {
                 .await?
         });
         Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    /// The audit log's bytes on disk, with their indexes: the entries', and the tree nodes'
+    /// (what a benchmark divides by the entries it added; ADR 0023). SQLite counts the pages
+    /// of each table and index (`dbstat`); PostgreSQL each relation with its indexes.
+    pub async fn audit_bytes(&self) -> Result<(u64, u64), StoreError> {
+        let (entries, nodes): (i64, i64) = match self.pool() {
+            Pool::Sqlite(pool) => sqlx::query_as(
+                "SELECT \
+                 COALESCE(SUM(CASE WHEN name = 'audit_node' THEN 0 ELSE pgsize END), 0), \
+                 COALESCE(SUM(CASE WHEN name = 'audit_node' THEN pgsize ELSE 0 END), 0) \
+                 FROM dbstat WHERE name IN \
+                 ('audit_entry', 'audit_entry_recipient', 'audit_entry_hcp', 'audit_node')",
+            )
+            .fetch_one(pool)
+            .await?,
+            Pool::Postgres(pool) => sqlx::query_as(
+                "SELECT pg_total_relation_size('audit_entry'), \
+                 pg_total_relation_size('audit_node')",
+            )
+            .fetch_one(pool)
+            .await?,
+        };
+        Ok((
+            u64::try_from(entries).unwrap_or(0),
+            u64::try_from(nodes).unwrap_or(0),
+        ))
     }
 
     /// Number of entry rows (differs from [`Db::audit_size`] when rows are missing).

@@ -32,6 +32,8 @@ pub struct RecipientFacts {
     pub emergency: Vec<EmergencyRow>,
     /// The current records in the domains asked for, by domain and oldest first in each.
     pub records: Vec<ListedRecord>,
+    /// The recipient's record revision these records are at (ADR 0023; 0 before any write).
+    pub record_rev: u64,
 }
 
 /// A current record as a summary or a domain's page lists it: what those answers show and
@@ -192,6 +194,7 @@ impl Db {
                     row.get("restrictions")?,
                     row.get("emergency")?,
                 ];
+                let rev: Option<i64> = row.get("record_rev")?;
                 let mut records = Vec::new();
                 if !records_in.is_empty() {
                     let wanted = Wanted::of(records_in);
@@ -207,75 +210,77 @@ impl Db {
                         records.extend(listed_record(recipient, row)?);
                     }
                 }
-                Ok(Some((registration, lists, records)))
+                Ok(Some((registration, lists, records, rev)))
             })
         });
-        let (registration, lists, records): (RecipientRow, [String; 5], Vec<ListedRecord>) =
-            if let Some(found) = in_place {
-                match found? {
-                    Some(found) => found,
-                    None => return Ok(None),
-                }
-            } else if let crate::Pool::Postgres(pool) = self.pool()
-                && !records_in.is_empty()
-            {
-                let wanted = Wanted::of(records_in);
-                let mut q =
-                    sqlx::query(sqlx::AssertSqlSafe(facts_and_records_sql(wanted))).bind(recipient);
+        type Read = (RecipientRow, [String; 5], Vec<ListedRecord>, Option<i64>);
+        let (registration, lists, records, rev): Read = if let Some(found) = in_place {
+            match found? {
+                Some(found) => found,
+                None => return Ok(None),
+            }
+        } else if let crate::Pool::Postgres(pool) = self.pool()
+            && !records_in.is_empty()
+        {
+            let wanted = Wanted::of(records_in);
+            let mut q =
+                sqlx::query(sqlx::AssertSqlSafe(facts_and_records_sql(wanted))).bind(recipient);
+            for d in wanted.bound(records_in) {
+                q = q.bind(d);
+            }
+            let rows = q.fetch_all(pool).await?;
+            let Some((facts, records)) = rows.split_first() else {
+                return Ok(None);
+            };
+            let part: i32 = facts.try_get("part")?;
+            if part != 0 {
+                return Err(StoreError::Corrupt(
+                    "a recipient's records without the recipient".to_owned(),
+                ));
+            }
+            (
+                recipient_row!(facts),
+                [
+                    facts.try_get("sdms")?,
+                    facts.try_get("consents")?,
+                    facts.try_get("episodes")?,
+                    facts.try_get("restrictions")?,
+                    facts.try_get("emergency")?,
+                ],
+                records
+                    .iter()
+                    .map(|row| listed_record_row(recipient, row))
+                    .filter_map(Result::transpose)
+                    .collect::<Result<_, StoreError>>()?,
+                facts.try_get("record_rev")?,
+            )
+        } else {
+            // No domains is `Wanted::In(0)`, key 0: the facts without records.
+            let wanted = Wanted::of(records_in);
+            let sql = facts_sql(self.backend(), wanted.key());
+            crate::on_pool!(self, pool => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
                 for d in wanted.bound(records_in) {
                     q = q.bind(d);
                 }
-                let rows = q.fetch_all(pool).await?;
-                let Some((facts, records)) = rows.split_first() else {
+                let Some(row) = q.fetch_optional(pool).await? else {
                     return Ok(None);
                 };
-                let part: i32 = facts.try_get("part")?;
-                if part != 0 {
-                    return Err(StoreError::Corrupt(
-                        "a recipient's records without the recipient".to_owned(),
-                    ));
-                }
+                let records: String = row.try_get("records")?;
                 (
-                    recipient_row!(facts),
+                    recipient_row!(&row),
                     [
-                        facts.try_get("sdms")?,
-                        facts.try_get("consents")?,
-                        facts.try_get("episodes")?,
-                        facts.try_get("restrictions")?,
-                        facts.try_get("emergency")?,
+                        row.try_get("sdms")?,
+                        row.try_get("consents")?,
+                        row.try_get("episodes")?,
+                        row.try_get("restrictions")?,
+                        row.try_get("emergency")?,
                     ],
-                    records
-                        .iter()
-                        .map(|row| listed_record_row(recipient, row))
-                        .filter_map(Result::transpose)
-                        .collect::<Result<_, StoreError>>()?,
+                    decode_records(recipient, &records)?,
+                    row.try_get("record_rev")?,
                 )
-            } else {
-                // No domains is `Wanted::In(0)`, key 0: the facts without records.
-                let wanted = Wanted::of(records_in);
-                let sql = facts_sql(self.backend(), wanted.key());
-                crate::on_pool!(self, pool => {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(recipient);
-                    for d in wanted.bound(records_in) {
-                        q = q.bind(d);
-                    }
-                    let Some(row) = q.fetch_optional(pool).await? else {
-                        return Ok(None);
-                    };
-                    let records: String = row.try_get("records")?;
-                    (
-                        recipient_row!(&row),
-                        [
-                            row.try_get("sdms")?,
-                            row.try_get("consents")?,
-                            row.try_get("episodes")?,
-                            row.try_get("restrictions")?,
-                            row.try_get("emergency")?,
-                        ],
-                        decode_records(recipient, &records)?,
-                    )
-                })
-            };
+            })
+        };
         let [sdms, consents, episodes, restrictions, emergency] = lists;
         type Sdm = (
             String,
@@ -433,6 +438,7 @@ impl Db {
             restrictions,
             emergency,
             records,
+            record_rev: rev.and_then(|r| u64::try_from(r).ok()).unwrap_or(0),
         }))
     }
 }

@@ -243,10 +243,12 @@ fn facts_columns(b: crate::Backend, records: usize) -> String {
     } else {
         records_list(b, "r.recipient_id", Wanted::from_key(records))
     };
+    // The recipient's record revision (ADR 0023), in the snapshot the records are read in.
     format!(
         "{RECIPIENT_COLUMNS}, {sdms} AS sdms, {consents} AS consents, \
              {episodes} AS episodes, {restrictions} AS restrictions, \
-             {emergency} AS emergency, {records} AS records"
+             {emergency} AS emergency, {records} AS records, \
+             (SELECT k.rev FROM record_rev k WHERE k.recipient_id = r.recipient_id) AS record_rev"
     )
 }
 
@@ -266,8 +268,9 @@ pub(super) fn facts_and_records_sql(wanted: Wanted) -> std::sync::Arc<str> {
         wanted.key(),
         |b, n| {
             let facts_list = facts_columns(b, 0);
-            // The facts' columns: the registration's, then the six lists (records empty).
-            let facts_columns = RECIPIENT_COLUMNS.split(',').count() + 6;
+            // The facts' columns: the registration's, then the six lists (records empty) and
+            // the revision.
+            let facts_columns = RECIPIENT_COLUMNS.split(',').count() + 7;
             let nulls = vec!["NULL"; facts_columns].join(", ");
             let listed_nulls = LISTED_ROW_COLUMNS
                 .iter()

@@ -106,6 +106,18 @@ async fn an_entry_is_stored_alike_by_either_write_path() {
     e.sdm = Some(uuid::Uuid::from_u128(0x8000));
     e.episode_id = Some(uuid::Uuid::from_u128(0x9000));
     e.reason = Some("覆診 \"quoted\" reason".to_owned());
+    // A read's disclosure (ADR 0023), with no recipient: `verify` has no history to hold it to.
+    e.recipient = None;
+    e.record_ids = Vec::new();
+    e.disclosed = Some(ehrshare_core::audit::Disclosed::Set(
+        ehrshare_core::audit::SetRef::new(
+            7,
+            &[ehrshare_core::domain::Domain::Allergy],
+            &[(uuid::Uuid::from_u128(1), 2), (uuid::Uuid::from_u128(2), 1)],
+            &[uuid::Uuid::from_u128(2)],
+        ),
+    ));
+    let e = e.validated().unwrap();
     t.app.audit(e.clone()).await.unwrap();
     t.app
         .audit_with(e.clone(), insert_meta("second path"))
@@ -140,6 +152,7 @@ async fn an_entry_is_stored_alike_by_either_write_path() {
             "episode_id",
             "client_addr",
             "request_id",
+            "disclosed",
         ];
         let select: Vec<String> = columns
             .iter()

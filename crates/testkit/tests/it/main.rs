@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod channels;
+mod disclosed;
 mod disclosures;
 mod emergency;
 mod episodes;

@@ -123,7 +123,8 @@ async fn a_patient_reads_every_domain_of_their_own_record_as_self() {
     let e = w.last_entry().await.entry;
     assert_eq!(e.action, "record.summary");
     assert_eq!(e.reason.as_deref(), Some("self"));
-    assert_eq!(e.record_ids.len(), 3);
+    assert_eq!(e.disclosed.as_ref().map(|d| d.count()), Some(3));
+    assert!(e.record_ids.is_empty(), "named by reference");
     let log = w
         .get(
             &patient,
@@ -607,7 +608,11 @@ async fn the_pdf_summary_has_the_chinese_name_and_every_headline() {
     assert_eq!(r.header("cache-control"), "no-store");
     let e = w.last_entry().await.entry;
     assert_eq!(e.reason.as_deref(), Some("self"));
-    assert_eq!(e.record_ids.len(), 2, "every record in it is named");
+    assert_eq!(
+        e.disclosed.as_ref().map(|d| d.count()),
+        Some(2),
+        "every record in it is named"
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("summary.pdf");
     std::fs::write(&file, &r.body).unwrap();

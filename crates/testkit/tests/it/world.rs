@@ -279,6 +279,33 @@ impl World {
         self.t.app.audit_head().size
     }
 
+    /// How many records the last entry says left.
+    pub(crate) async fn disclosed_count(&self) -> usize {
+        let e = self.last_entry().await.entry;
+        e.disclosed.map_or(0, |d| d.count())
+    }
+
+    /// The records and versions `e` says left, rebuilt from the record history (ADR 0023).
+    pub(crate) async fn disclosed(
+        &self,
+        e: &ehrshare_core::audit::AuditEntry,
+    ) -> Vec<(uuid::Uuid, u64)> {
+        use ehrshare_core::audit::Disclosed;
+        let db = self.t.db.connect().await;
+        match e.entry.disclosed.as_ref().expect("a read names what left") {
+            Disclosed::Version { version, .. } => e
+                .entry
+                .record_ids
+                .iter()
+                .map(|id| (*id, *version))
+                .collect(),
+            Disclosed::Set(set) => {
+                let history = db.record_history(e.entry.recipient.unwrap()).await.unwrap();
+                ehrshare_core::audit::disclosed::reconstruct(&history, set).unwrap()
+            }
+        }
+    }
+
     pub(crate) async fn last_entry(&self) -> ehrshare_core::audit::AuditEntry {
         let db = self.t.db.connect().await;
         let n = db.audit_size().await.unwrap();

@@ -46,6 +46,19 @@ pub struct LogLineView {
     /// What a recorded disclosure gave to whom (the recipient's log, once not withheld).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disclosure: Option<DisclosureView>,
+    /// The records the entry is about: for a read, exactly those that left, each at the
+    /// version that left (`null` in entries written before versions were recorded).
+    pub records: Vec<LoggedRecord>,
+    /// False when the record history no longer gives back what this entry says left (it was
+    /// altered; `ehrshare audit verify` names the entry): `records` is then empty.
+    pub records_checked: bool,
+}
+
+/// A record an access-log entry is about.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LoggedRecord {
+    pub id: Uuid,
+    pub version: Option<u64>,
 }
 
 /// A disclosure outside care (SPEC 3.11).
@@ -98,6 +111,12 @@ fn line(l: LogLine) -> LogLineView {
         domains: e.domains,
         reason: e.reason,
         disclosure: l.disclosure.map(DisclosureView::from),
+        records: l
+            .records
+            .into_iter()
+            .map(|(id, version)| LoggedRecord { id, version })
+            .collect(),
+        records_checked: l.records_checked,
     }
 }
 

@@ -110,6 +110,7 @@ use crate::error::{FieldErrorBody, ProblemBody};
         access_log::DisclosureView,
         recipients::records::RecordPage,
         access_log::LogLineView,
+        access_log::LoggedRecord,
         access_log::AlertView,
         access_log::ReviewBody,
         access_log::ProofView,

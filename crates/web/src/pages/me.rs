@@ -620,6 +620,12 @@ struct AccessLine {
     denied: bool,
     /// Whether it can be reported as suspicious (not one's own doing).
     reportable: bool,
+    /// "Records released: n", when the entry names records (ADR 0023).
+    records_line: String,
+    /// Each record named, as a link to it on the record page, with its version if known.
+    records: Vec<(Uuid, String)>,
+    /// The record history no longer gives back what left (`audit verify` names the entry).
+    records_unchecked: bool,
 }
 
 /// A report of a suspicious access as its reporter sees it.
@@ -784,7 +790,30 @@ async fn access_log_page(
                 (None, Some(r)) => r,
                 (None, None) => String::new(),
             };
+            let records_line = if l.records.is_empty() {
+                String::new()
+            } else {
+                locale.t_with("me-log-records", &[("count", l.records.len().to_string())])
+            };
+            let records = l
+                .records
+                .iter()
+                .map(|(id, version)| {
+                    let short = id.simple().to_string();
+                    let label = match version {
+                        Some(v) => locale.t_with(
+                            "me-log-record-version",
+                            &[("id", short[..8].to_owned()), ("version", v.to_string())],
+                        ),
+                        None => short[..8].to_owned(),
+                    };
+                    (*id, label)
+                })
+                .collect();
             AccessLine {
+                records_line,
+                records,
+                records_unchecked: !l.records_checked,
                 seq: l.entry.seq,
                 at: hk_time(e.at),
                 who,

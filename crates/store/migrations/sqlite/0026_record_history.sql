@@ -1,0 +1,26 @@
+-- What a read released, by reference to the record history (ADR 0023). A recipient's record
+-- revision rises by one with every transaction that writes their records and is stamped on the
+-- versions it writes; a read's audit entry names the revision its snapshot saw, and the
+-- history, append-only from here on, gives back the records and versions that left.
+CREATE TABLE record_rev (
+    recipient_id BLOB PRIMARY KEY NOT NULL,
+    rev          INTEGER NOT NULL
+) STRICT;
+
+-- Versions written before this migration have no revision (read as 0) and, but for each
+-- record's latest, no domain: no reference can name those.
+ALTER TABLE record_version ADD COLUMN rev INTEGER;
+ALTER TABLE record_version ADD COLUMN domain TEXT;
+UPDATE record_version SET domain = (
+    SELECT r.domain FROM record r
+    WHERE r.record_id = record_version.record_id AND r.version = record_version.version
+);
+
+CREATE TRIGGER record_version_no_update BEFORE UPDATE ON record_version
+BEGIN SELECT RAISE(ABORT, 'record versions are append-only'); END;
+CREATE TRIGGER record_version_no_delete BEFORE DELETE ON record_version
+BEGIN SELECT RAISE(ABORT, 'record versions are append-only'); END;
+
+-- The disclosure's stored form (core::audit::disclosed::Disclosed::to_stored); NULL for an
+-- entry that has none (canonical encoding version 1).
+ALTER TABLE audit_entry ADD COLUMN disclosed BLOB;
