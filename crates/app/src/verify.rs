@@ -137,8 +137,28 @@ pub async fn verify(
         let page = db.audit_entries_checked(from, VERIFY_PAGE).await?;
         let Some(&(last, _)) = page.last() else { break };
         from = last + 1;
+        // What vouches for each entry: its stored leaf (logs from before ADR 0023), else the
+        // tag in its row; and the stored subtrees of 32 and up that this page completes,
+        // found by building them ahead on a copy of the frontier.
         let leaf_indices: Vec<u64> = page.iter().map(|(seq, _)| 2 * seq).collect();
         let stored = db.audit_nodes(&leaf_indices).await?;
+        let tags = db.audit_leaf_tags(page[0].0, last + 1).await?;
+        let mut ahead = frontier.clone();
+        let mut completed = Vec::new();
+        for (seq, entry) in &page {
+            let Ok(entry) = entry else { break };
+            if *seq != ahead.size() {
+                break;
+            }
+            completed.extend(
+                ahead
+                    .push(entry.leaf_hash())
+                    .into_iter()
+                    .map(|(index, _)| index)
+                    .filter(|index| merkle::is_stored(*index)),
+            );
+        }
+        let subtrees = db.audit_nodes(&completed).await?;
         for (seq, entry) in &page {
             let expected = frontier.size();
             if *seq != expected {
@@ -156,8 +176,14 @@ pub async fn verify(
                 }
             };
             let leaf = entry.leaf_hash();
-            if stored.get(&(2 * entry.seq)) != Some(&leaf) {
-                let finding = match find_moved(db, entry, stored.get(&(2 * entry.seq))).await? {
+            let recorded = match (stored.get(&(2 * entry.seq)), tags.get(&entry.seq)) {
+                (Some(full), _) => Some(Recorded::Leaf(*full)),
+                (None, Some(tag)) => Some(Recorded::Tag(*tag)),
+                // Every entry has one or the other: a tag set to NULL is an edit.
+                (None, None) => None,
+            };
+            if !recorded.is_some_and(|r| r.matches(&leaf)) {
+                let finding = match find_moved(db, entry, recorded).await? {
                     Some(other) => Finding::Reordered {
                         seq: entry.seq,
                         other,
@@ -166,7 +192,16 @@ pub async fn verify(
                 };
                 return Ok(report(expected, frontier.root(), next_head, finding));
             }
-            frontier.push(leaf);
+            for (index, hash) in frontier.push(leaf) {
+                if merkle::is_stored(index) && subtrees.get(&index) != Some(&hash) {
+                    let from = merkle::start_of(index);
+                    let finding = Finding::Subtree {
+                        from,
+                        to: from + (1 << merkle::level_of(index)),
+                    };
+                    return Ok(report(frontier.size(), frontier.root(), next_head, finding));
+                }
+            }
             if let Some(finding) = check_heads(db, &heads, &mut next_head, &frontier).await? {
                 return Ok(report(frontier.size(), frontier.root(), next_head, finding));
             }
@@ -284,12 +319,30 @@ async fn extends(db: &Db, old: &Checkpoint, new: &Checkpoint) -> Result<bool, Ap
     Ok(merkle::verify_consistency(&old.root, old.size, &new.root, new.size, &proof).is_ok())
 }
 
+/// What the database recorded of an entry's leaf when it was written.
+#[derive(Debug, Clone, Copy)]
+enum Recorded {
+    /// The leaf itself, as a tree node (logs from before ADR 0023).
+    Leaf(Hash),
+    /// Its first four bytes, in the entry's row.
+    Tag(i32),
+}
+
+impl Recorded {
+    fn matches(self, leaf: &Hash) -> bool {
+        match self {
+            Recorded::Leaf(full) => full == *leaf,
+            Recorded::Tag(tag) => tag == merkle::leaf_tag(leaf),
+        }
+    }
+}
+
 /// When `entry` does not match its recorded leaf: the later entry whose content, put at this
 /// position, does (the two were swapped or moved), if any.
 async fn find_moved(
     db: &Db,
     entry: &AuditEntry,
-    recorded: Option<&Hash>,
+    recorded: Option<Recorded>,
 ) -> Result<Option<u64>, AppError> {
     let Some(recorded) = recorded else {
         return Ok(None);
@@ -307,7 +360,7 @@ async fn find_moved(
                 seq: entry.seq,
                 entry: other.entry.clone(),
             };
-            if &placed.leaf_hash() == recorded {
+            if recorded.matches(&placed.leaf_hash()) {
                 return Ok(Some(other.seq));
             }
         }

@@ -228,11 +228,19 @@ async fn names_swapped_entries() {
     );
 }
 
+/// The tree keeps its subtrees of 32 entries and up (ADR 0023): a tail cut within the last
+/// whole 32 is named by them; one cut after it, by the signed checkpoint.
 #[tokio::test(flavor = "multi_thread")]
 async fn names_a_truncated_tail() {
-    let t = log_of(20).await;
+    let t = log_of(40).await;
     let db = t.db.connect().await;
     allow_tampering(&db).await;
+    tamper(&db, "DELETE FROM audit_entry WHERE seq >= 35").await;
+    assert_fails(
+        &verify(&t),
+        "entry 35: database older than the last checkpoint",
+        35,
+    );
     tamper(&db, "DELETE FROM audit_entry WHERE seq >= 15").await;
     assert_fails(&verify(&t), "entry 15: truncated tail", 15);
 }
@@ -261,16 +269,10 @@ async fn names_entries_rewritten_together_with_their_tree() {
         "UPDATE audit_entry SET reason = 'rewritten' WHERE seq = 4",
     )
     .await;
-    // The attacker also recomputes the entry's leaf, so the entry matches its stored leaf; only
-    // the signed checkpoint, kept outside the database, shows the change.
-    let edited = db.audit_entries(4, 1).await.unwrap().remove(0);
-    ehrshare_store::on_pool!(&db, p => {
-        sqlx::query("UPDATE audit_node SET hash = $1 WHERE idx = 8")
-            .bind(edited.leaf_hash().as_slice())
-            .execute(p)
-            .await
-            .unwrap();
-    });
+    // The attacker also recomputes what the entry's row records of its leaf, so the entry
+    // matches it; below the first 32 entries no stored subtree covers it, and only the signed
+    // checkpoint, kept outside the database, shows the change.
+    retag(&db, 4).await;
     let v = verify(&t);
     assert!(!v.ok);
     assert!(
@@ -278,6 +280,43 @@ async fn names_entries_rewritten_together_with_their_tree() {
             .contains("checkpoint 2: the first 20 entries do not have the signed root"),
         "{}",
         v.stdout
+    );
+}
+
+/// Sets entry `seq`'s leaf tag to what its content now hashes to, as an attacker would.
+async fn retag(db: &ehrshare_store::Db, seq: u64) {
+    let edited = db.audit_entries(seq, 1).await.unwrap().remove(0);
+    let tag = ehrshare_core::audit::merkle::leaf_tag(&edited.leaf_hash());
+    ehrshare_store::on_pool!(db, p => {
+        sqlx::query("UPDATE audit_entry SET leaf_tag = $1 WHERE seq = $2")
+            .bind(tag)
+            .bind(i64::try_from(seq).unwrap())
+            .execute(p)
+            .await
+            .unwrap();
+    });
+}
+
+/// An entry rewritten together with what its row records of it, within the first 32: the
+/// stored subtree over them names the block, without a checkpoint to compare with.
+#[tokio::test(flavor = "multi_thread")]
+async fn names_the_block_of_an_entry_rewritten_with_its_leaf_tag() {
+    let t = TestApp::spawn().await;
+    for i in 0..40 {
+        t.app.audit(sample_entry(t.clock.now(), i)).await.unwrap();
+    }
+    let db = t.db.connect().await;
+    allow_tampering(&db).await;
+    tamper(
+        &db,
+        "UPDATE audit_entry SET reason = 'rewritten' WHERE seq = 4",
+    )
+    .await;
+    retag(&db, 4).await;
+    assert_fails(
+        &verify(&t),
+        "entries 0 to 31 do not match the tree's stored node over them",
+        0,
     );
 }
 

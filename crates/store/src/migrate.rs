@@ -56,7 +56,7 @@ static SQLITE: &[Migration] = migrations!("sqlite":
     (23, "self_service", "0023_self_service.sql"),
     (24, "audit_batch", "0024_audit_batch.sql"),
     (25, "shared_limits", "0025_shared_limits.sql"),
-    (26, "record_history", "0026_record_history.sql"),
+    (26, "audit_format_2", "0026_audit_format_2.sql"),
 );
 
 static POSTGRES: &[Migration] = migrations!("postgres":
@@ -85,7 +85,7 @@ static POSTGRES: &[Migration] = migrations!("postgres":
     (23, "self_service", "0023_self_service.sql"),
     (24, "audit_batch", "0024_audit_batch.sql"),
     (25, "shared_limits", "0025_shared_limits.sql"),
-    (26, "record_history", "0026_record_history.sql"),
+    (26, "audit_format_2", "0026_audit_format_2.sql"),
 );
 
 /// The migrations this build carries for `backend`, in order.

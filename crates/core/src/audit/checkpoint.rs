@@ -126,6 +126,9 @@ pub enum Finding {
     UnreadableCheckpoint { line: usize },
     /// Entry `seq`'s stored fields no longer decode (`cause`): they were altered.
     Undecodable { seq: u64, cause: String },
+    /// Entries `[from, to)` match what was recorded of each, but not the tree's stored subtree
+    /// over them: an entry there was changed together with its leaf tag, or the node was.
+    Subtree { from: u64, to: u64 },
     /// Entry `seq` is intact, but the record history no longer gives back the records and
     /// versions it says left (`cause`): the history was altered (ADR 0023).
     Disclosure { seq: u64, cause: String },
@@ -140,6 +143,7 @@ impl Finding {
             | Finding::Missing { seq }
             | Finding::Undecodable { seq, .. }
             | Finding::Disclosure { seq, .. } => Some(*seq),
+            Finding::Subtree { from, .. } => Some(*from),
             Finding::TruncatedTail { entries, .. }
             | Finding::OlderThanCheckpoint { entries, .. } => Some(*entries),
             Finding::RootMismatch { .. }
@@ -197,6 +201,11 @@ impl fmt::Display for Finding {
             Finding::Undecodable { seq, cause } => write!(
                 f,
                 "entry {seq}: cannot be decoded (its stored fields were altered: {cause})"
+            ),
+            Finding::Subtree { from, to } => write!(
+                f,
+                "entry {from}: entries {from} to {} do not match the tree's stored node over them (one was changed together with what its row records of it, or the node was)",
+                to - 1
             ),
             Finding::Disclosure { seq, cause } => write!(
                 f,

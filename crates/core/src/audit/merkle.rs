@@ -3,8 +3,11 @@
 //! Hashes: a leaf is `SHA-256(0x00 || entry bytes)`, an interior node `SHA-256(0x01 || l || r)`.
 //!
 //! Storage model: the store keeps the hash of every *perfect* subtree (a complete subtree of
-//! 2^level leaves starting at a multiple of 2^level), keyed by its in-order index (leaf `i` is
-//! `2i`; the node over leaves `[s, s + 2^l)` is `(s >> l) << (l + 1) | (2^l - 1)`). Perfect
+//! 2^level leaves starting at a multiple of 2^level) of [`STORED_FROM_LEVEL`] or more, keyed by
+//! its in-order index (leaf `i` is `2i`; the node over leaves `[s, s + 2^l)` is
+//! `(s >> l) << (l + 1) | (2^l - 1)`). A lower one is computed when needed from the at most
+//! 16 entries it covers ([`subtree_hash`]); logs written before ADR 0023 keep every level, and
+//! a stored node is always used. Perfect
 //! subtrees never change once written, so the stored tree is append-only. Nodes on the right edge
 //! of a tree whose size is not a power of two are not stored: their value is the RFC 6962 hash
 //! of the leaf range they cover, computed from at most `log2 n` stored perfect subtrees.
@@ -41,6 +44,49 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.update(left);
     h.update(right);
     h.finalize().into()
+}
+
+/// The lowest level of perfect subtree the store keeps (ADR 0023): 32 leaves and up, about one
+/// node row every 16 entries instead of two an entry. Fixed: a log relies on finding every node
+/// at this level and above.
+pub const STORED_FROM_LEVEL: u32 = 5;
+
+/// The level of the node at in-order index `index` (0 for a leaf).
+pub fn level_of(index: u64) -> u32 {
+    index.trailing_ones()
+}
+
+/// The first leaf of the perfect subtree at in-order index `index`.
+pub fn start_of(index: u64) -> u64 {
+    let level = level_of(index);
+    (index >> (level + 1)) << level
+}
+
+/// Whether the store keeps the perfect subtree at in-order index `index`.
+pub fn is_stored(index: u64) -> bool {
+    level_of(index) >= STORED_FROM_LEVEL
+}
+
+/// The hash of a perfect subtree from its leaves' hashes, left to right (a power of two of
+/// them; `None` otherwise).
+pub fn subtree_hash(leaves: &[Hash]) -> Option<Hash> {
+    if !leaves.len().is_power_of_two() {
+        return None;
+    }
+    let mut level: Vec<Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    level.first().copied()
+}
+
+/// The first four bytes of a leaf hash, kept in the entry's row (ADR 0023): `audit verify`
+/// names an entry changed without it, where no stored leaf exists any more to compare.
+pub fn leaf_tag(leaf: &Hash) -> i32 {
+    i32::from_be_bytes([leaf[0], leaf[1], leaf[2], leaf[3]])
 }
 
 /// In-order index of the perfect subtree of `2^level` leaves starting at leaf `start`
@@ -323,6 +369,39 @@ mod tests {
             p.push(mth(&d[..k]));
             p
         }
+    }
+
+    #[test]
+    fn a_subtree_is_computed_as_the_frontier_builds_it_and_only_high_ones_are_stored() {
+        let data = leaves(64);
+        let hashes: Vec<Hash> = data.iter().map(|d| leaf_hash(d)).collect();
+        let mut f = Frontier::new();
+        let mut created = BTreeMap::new();
+        for h in &hashes {
+            created.extend(f.push(*h));
+        }
+        for (index, hash) in &created {
+            let (start, level) = (start_of(*index) as usize, level_of(*index));
+            let computed = subtree_hash(&hashes[start..start + (1 << level)]);
+            assert_eq!(computed, Some(*hash), "node {index}");
+            assert_eq!(is_stored(*index), level >= STORED_FROM_LEVEL);
+        }
+        // 64 leaves: two level-5 nodes and one level-6 node are kept.
+        let kept: Vec<u64> = created.keys().copied().filter(|i| is_stored(*i)).collect();
+        assert_eq!(kept, vec![31, 63, 95]);
+        assert_eq!(subtree_hash(&hashes[..3]), None);
+        assert_eq!(
+            leaf_tag(
+                &[0x80, 1, 2, 3]
+                    .iter()
+                    .chain(&[0; 28])
+                    .copied()
+                    .collect::<Vec<u8>>()
+                    .try_into()
+                    .unwrap()
+            ),
+            i32::from_be_bytes([0x80, 1, 2, 3])
+        );
     }
 
     fn leaves(n: usize) -> Vec<Vec<u8>> {

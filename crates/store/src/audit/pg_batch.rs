@@ -27,7 +27,7 @@ use crate::error::StoreError;
 
 /// The one statement; its text never changes, so it is prepared once per connection.
 const CALL: &str = "SELECT ehrshare_audit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)";
+     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)";
 
 /// Whether the batch holds only what the function does.
 fn for_this_path(jobs: &[Job]) -> bool {
@@ -151,6 +151,11 @@ pub(super) async fn commit(
                 .collect::<Vec<_>>(),
         )
         .bind(
+            rows.iter()
+                .map(|r| ehrshare_core::audit::merkle::leaf_tag(&r.leaf_hash()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
             plan.nodes
                 .iter()
                 .map(|(i, _)| to_i64(*i))
@@ -186,8 +191,8 @@ pub(super) async fn commit(
 /// After the statement failed: whether the batch committed all the same (the answer was lost
 /// with the connection), asked on a new connection under the writers' lock, so that a
 /// statement still running on the server has finished first. The function writes all or
-/// nothing, so the batch committed exactly when its first entry's leaf is stored at its
-/// place. Committed: the batch's slots, acknowledged as they should be. Not committed: `None`,
+/// nothing, so the batch committed exactly when the entry at its first place is its first
+/// entry (compared by leaf hash; a leaf is no longer stored as a tree node, ADR 0023). Committed: the batch's slots, acknowledged as they should be. Not committed: `None`,
 /// and the general path runs the batch. Not knowable (no connection): the statement's error,
 /// and every caller is refused (what was committed is then logged without an answer, never
 /// the other way round).
@@ -208,17 +213,18 @@ async fn settle(
             .bind(PG_AUDIT_LOCK)
             .execute(&mut *tx)
             .await?;
-        let stored: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT hash FROM audit_node WHERE idx = $1")
-                .bind(to_i64(first.seq.saturating_mul(2)))
-                .fetch_optional(&mut *tx)
-                .await?;
+        let stored = super::rows::read_entries_postgres(&mut tx, first.seq, 1).await?;
         tx.commit().await?;
+        let stored = stored
+            .into_iter()
+            .find(|(seq, _)| *seq == first.seq)
+            .and_then(|(_, e)| e.ok())
+            .map(|e| e.leaf_hash());
         Ok::<_, StoreError>(stored)
     }
     .await;
     match stored {
-        Ok(Some(hash)) if hash.as_slice() == leaf.as_slice() => {
+        Ok(Some(hash)) if hash == leaf => {
             tracing::warn!(error = %failed, "an audit batch's answer was lost; it had committed");
             Ok(Some(plan.slots))
         }

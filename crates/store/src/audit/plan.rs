@@ -62,7 +62,7 @@ impl Plan {
         Plan {
             slots: Vec::with_capacity(jobs),
             rows: Vec::with_capacity(jobs),
-            nodes: Vec::with_capacity(jobs * 2),
+            nodes: Vec::with_capacity(jobs / 8 + 2),
             reads: Vec::new(),
         }
     }
@@ -79,7 +79,13 @@ impl Plan {
         let seq = frontier.size();
         for entry in std::iter::once(&job.entry).chain(&job.more) {
             let entry = entry.clone().at_seq(frontier.size());
-            self.nodes.extend(frontier.push(entry.leaf_hash()));
+            // Only the subtrees of 32 leaves and up are kept (ADR 0023).
+            self.nodes.extend(
+                frontier
+                    .push(entry.leaf_hash())
+                    .into_iter()
+                    .filter(|(index, _)| ehrshare_core::audit::merkle::is_stored(*index)),
+            );
             self.rows.push(entry);
         }
         self.slots.push(Slot::Assigned(seq));

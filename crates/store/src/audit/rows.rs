@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ehrshare_core::audit::merkle::{Frontier, Hash, ProofPlan};
+use ehrshare_core::audit::merkle::{self, Frontier, Hash, ProofPlan};
 use ehrshare_core::audit::{Actor, ActorKind, AuditEntry, Disclosed, NewAuditEntry, Outcome};
 use sqlx::types::Json;
 use sqlx::{PgConnection, QueryBuilder, Row, SqliteConnection};
@@ -27,7 +27,7 @@ pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (20 values each,
+/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (21 values each,
 /// under SQLite's 32766 bound values) per statement. A statement per batch length is not worth
 /// a place in the prepared-statement cache. (Tried for SQLite: one JSON parameter unpacked by
 /// `json_each`, a fixed statement; measured 20 % slower, the `->>` lookups re-parse each row.)
@@ -78,7 +78,8 @@ macro_rules! define_insert {
                         .push_bind(e.episode_id)
                         .push_bind(e.client_addr.as_deref())
                         .push_bind(e.request_id)
-                        .push_bind(e.disclosed.as_ref().map(Disclosed::to_stored));
+                        .push_bind(e.disclosed.as_ref().map(Disclosed::to_stored))
+                        .push_bind(merkle::leaf_tag(&row.leaf_hash()));
                 });
                 q.build().persistent(false).execute(&mut *conn).await?;
             }
@@ -128,13 +129,13 @@ impl EntryTable {
                 "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
                  outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
-                 disclosed) "
+                 disclosed, leaf_tag) "
             }
             EntryTable::BenchRaw => {
                 "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
                  outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
-                 disclosed) "
+                 disclosed, leaf_tag) "
             }
         }
     }
@@ -217,12 +218,52 @@ where
 
 /// Generates the per-backend readers. Written once; compiled per connection type.
 macro_rules! define_rows {
-    ($restore:ident, $read_entries:ident, $read_by:ident, $search:ident, $decode:ident, $read_nodes:ident, $conn_ty:ty, $db:ty) => {
+    ($restore:ident, $read_entries:ident, $read_by:ident, $search:ident, $decode:ident, $read_nodes:ident, $read_tree:ident, $conn_ty:ty, $db:ty) => {
         pub(super) async fn $restore(conn: &mut $conn_ty) -> Result<Frontier, StoreError> {
             let size: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *conn).await?;
             let size = u64::try_from(size).unwrap_or(0);
-            let nodes = $read_nodes(conn, &Frontier::indices_for(size)).await?;
+            let nodes = $read_tree(conn, &Frontier::indices_for(size)).await?;
             Frontier::restore(size, &nodes).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+
+        /// The hashes of the perfect subtrees at `indices`: a stored one as stored; one below
+        /// [`merkle::STORED_FROM_LEVEL`] that is not stored (ADR 0023) computed from the
+        /// entries it covers, read a block of 32 at a time. One that cannot be computed (an
+        /// entry missing or no longer decoding) is absent, as a missing node is.
+        pub(super) async fn $read_tree(
+            conn: &mut $conn_ty,
+            indices: &[u64],
+        ) -> Result<BTreeMap<u64, Hash>, StoreError> {
+            let mut out = $read_nodes(conn, indices).await?;
+            let block = 1u64 << merkle::STORED_FROM_LEVEL;
+            let mut wanted: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+            for &i in indices {
+                if !out.contains_key(&i) && !merkle::is_stored(i) {
+                    wanted
+                        .entry(merkle::start_of(i) / block)
+                        .or_default()
+                        .push(i);
+                }
+            }
+            for (b, nodes) in wanted {
+                let from = b * block;
+                let mut leaves = Vec::with_capacity(block as usize);
+                for (seq, entry) in $read_entries(conn, from, block as u32).await? {
+                    let Ok(entry) = entry else { break };
+                    if seq != from + leaves.len() as u64 {
+                        break;
+                    }
+                    leaves.push(entry.leaf_hash());
+                }
+                for i in nodes {
+                    let start = usize::try_from(merkle::start_of(i) - from).unwrap_or(usize::MAX);
+                    let end = start.saturating_add(1usize << merkle::level_of(i));
+                    if let Some(hash) = leaves.get(start..end).and_then(merkle::subtree_hash) {
+                        out.insert(i, hash);
+                    }
+                }
+            }
+            Ok(out)
         }
 
         async fn $read_nodes(
@@ -250,7 +291,7 @@ macro_rules! define_rows {
             Ok(out)
         }
 
-        async fn $read_entries(
+        pub(super) async fn $read_entries(
             conn: &mut $conn_ty,
             from_seq: u64,
             limit: u32,
@@ -386,6 +427,7 @@ define_rows!(
     search_sqlite,
     decode_sqlite,
     read_nodes_sqlite,
+    read_tree_sqlite,
     SqliteConnection,
     sqlx::Sqlite
 );
@@ -396,6 +438,7 @@ define_rows!(
     search_postgres,
     decode_postgres,
     read_nodes_postgres,
+    read_tree_postgres,
     PgConnection,
     sqlx::Postgres
 );
@@ -526,21 +569,25 @@ impl Db {
     /// of each table and index (`dbstat`); PostgreSQL each relation with its indexes.
     pub async fn audit_bytes(&self) -> Result<(u64, u64), StoreError> {
         let (entries, nodes): (i64, i64) = match self.pool() {
-            Pool::Sqlite(pool) => sqlx::query_as(
-                "SELECT \
+            Pool::Sqlite(pool) => {
+                sqlx::query_as(
+                    "SELECT \
                  COALESCE(SUM(CASE WHEN name = 'audit_node' THEN 0 ELSE pgsize END), 0), \
                  COALESCE(SUM(CASE WHEN name = 'audit_node' THEN pgsize ELSE 0 END), 0) \
                  FROM dbstat WHERE name IN \
                  ('audit_entry', 'audit_entry_recipient', 'audit_entry_hcp', 'audit_node')",
-            )
-            .fetch_one(pool)
-            .await?,
-            Pool::Postgres(pool) => sqlx::query_as(
-                "SELECT pg_total_relation_size('audit_entry'), \
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT pg_total_relation_size('audit_entry'), \
                  pg_total_relation_size('audit_node')",
-            )
-            .fetch_one(pool)
-            .await?,
+                )
+                .fetch_one(pool)
+                .await?
+            }
         };
         Ok((
             u64::try_from(entries).unwrap_or(0),
@@ -556,24 +603,60 @@ impl Db {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// The highest stored leaf position + 1, judged from the tree nodes (survives the deletion of
-    /// entry rows).
+    /// How many entries the stored tree nodes vouch were written (survives the deletion of
+    /// entry rows): the end of the highest stored leaf (logs from before ADR 0023 stored every
+    /// leaf) or of the highest stored 32-entry subtree (since, every one is stored). Entries
+    /// after the last whole 32 are vouched for by the signed checkpoints alone.
     pub async fn audit_leaf_count(&self) -> Result<u64, StoreError> {
-        // Leaves have even in-order indices; the last one is 2 * (count - 1).
-        let max_leaf: Option<i64> = crate::on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT MAX(idx) FROM audit_node WHERE idx % 2 = 0")
-                .fetch_one(pool)
-                .await?
+        // A leaf's in-order index is 2i; the subtree over [32k, 32k + 32) is 64k + 31.
+        let (leaf, block): (Option<i64>, Option<i64>) = crate::on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT MAX(idx) FROM audit_node WHERE idx % 2 = 0), \
+                 (SELECT MAX(idx) FROM audit_node WHERE idx % 64 = 31)",
+            )
+            .fetch_one(pool)
+            .await?
         });
-        Ok(max_leaf.map_or(0, |i| u64::try_from(i / 2 + 1).unwrap_or(0)))
+        let leaf_end = leaf.map_or(0, |i| i / 2 + 1);
+        let block_end = block.map_or(0, |i| (i / 64 + 1) * 32);
+        Ok(u64::try_from(leaf_end.max(block_end)).unwrap_or(0))
     }
 
-    /// The hashes of an inclusion or consistency proof described by `plan`.
+    /// The hashes of an inclusion or consistency proof described by `plan`: stored nodes, and
+    /// the low ones computed from their entries (ADR 0023).
     pub async fn audit_proof(&self, plan: &ProofPlan) -> Result<Vec<Hash>, StoreError> {
         let needed: Vec<u64> = plan.needed().into_iter().collect();
-        let nodes = self.audit_nodes(&needed).await?;
+        let nodes = match self.pool() {
+            Pool::Sqlite(pool) => read_tree_sqlite(&mut *pool.acquire().await?, &needed).await?,
+            Pool::Postgres(pool) => {
+                read_tree_postgres(&mut *pool.acquire().await?, &needed).await?
+            }
+        };
         plan.assemble(&nodes)
             .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// The leaf tags of entries `[from, to)` (ADR 0023), by sequence number: entries written
+    /// before tags were kept have none.
+    pub async fn audit_leaf_tags(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<BTreeMap<u64, i32>, StoreError> {
+        let rows: Vec<(i64, i32)> = crate::on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT seq, leaf_tag FROM audit_entry \
+                 WHERE seq >= $1 AND seq < $2 AND leaf_tag IS NOT NULL",
+            )
+            .bind(to_i64(from))
+            .bind(to_i64(to))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(seq, tag)| (u64::try_from(seq).unwrap_or(0), tag))
+            .collect())
     }
 }
 

@@ -59,20 +59,24 @@ async fn sixty_four_concurrent_callers_share_a_few_transactions() {
         "entries were batched ({batches} transactions)"
     );
 
-    // Every committed entry is in the database, in order, and its recorded leaf matches.
+    // Every committed entry is in the database, in order, with its leaf tag; the tree keeps
+    // its subtrees of 32 and up, and no leaf (ADR 0023).
     let stored = all_entries(&t).await;
     assert_eq!(
         stored.iter().map(|e| e.seq).collect::<Vec<_>>(),
         (0..64).collect::<Vec<_>>()
     );
     let db = t.db.connect().await;
-    let leaves = db
-        .audit_nodes(&(0..64).map(|s| 2 * s).collect::<Vec<_>>())
-        .await
-        .unwrap();
+    let tags = db.audit_leaf_tags(0, 64).await.unwrap();
     for e in &stored {
-        assert_eq!(leaves[&(2 * e.seq)], e.leaf_hash());
+        assert_eq!(tags[&e.seq], merkle::leaf_tag(&e.leaf_hash()));
     }
+    let leaves: Vec<Hash> = stored.iter().map(|e| e.leaf_hash()).collect();
+    let nodes = db.audit_nodes(&[0, 2, 31, 63, 95]).await.unwrap();
+    assert_eq!(nodes.keys().copied().collect::<Vec<_>>(), vec![31, 63, 95]);
+    assert_eq!(Some(nodes[&31]), merkle::subtree_hash(&leaves[..32]));
+    assert_eq!(Some(nodes[&95]), merkle::subtree_hash(&leaves[32..]));
+    assert_eq!(Some(nodes[&63]), merkle::subtree_hash(&leaves));
     assert_eq!(t.app.audit_head().size, 64);
 }
 
@@ -497,12 +501,16 @@ async fn inclusion_and_consistency_proofs_verify_independently() {
 #[tokio::test]
 async fn there_is_no_way_to_update_or_delete_an_entry() {
     let t = TestApp::spawn().await;
-    t.app.audit(entry(&t, 0)).await.unwrap();
+    // 32 entries: the first stored tree node (ADR 0023).
+    for n in 0..32 {
+        t.app.audit(entry(&t, n)).await.unwrap();
+    }
     let db = t.db.connect().await;
     for sql in [
         "UPDATE audit_entry SET action = 'x.y' WHERE seq = 0",
+        "UPDATE audit_entry SET leaf_tag = 0 WHERE seq = 0",
         "DELETE FROM audit_entry WHERE seq = 0",
-        "UPDATE audit_node SET hash = hash WHERE idx = 0",
+        "UPDATE audit_node SET hash = hash WHERE idx = 31",
         "DELETE FROM audit_node",
     ] {
         let result: Result<_, sqlx::Error> = ehrshare_store::on_pool!(&db, p => {
@@ -598,4 +606,80 @@ async fn the_alert_scanner_stops_between_pages_and_resumes_where_it_stopped() {
     // The rest: nothing raised twice.
     assert_eq!(t.app.scan_alerts().await.unwrap(), 0);
     assert_eq!(db.open_alerts().await.unwrap().len(), 1);
+}
+
+/// A log written before the tree kept only its subtrees of 32 and up (ADR 0023) holds every
+/// node and no leaf tags: it still verifies, proves and extends, and an edit in it is still
+/// named by its stored leaf.
+#[tokio::test]
+async fn a_log_that_stored_every_node_verifies_proves_and_extends() {
+    let t = TestApp::spawn().await;
+    for n in 0..40 {
+        t.app.audit(entry(&t, n)).await.unwrap();
+    }
+    // The old writer's log: every perfect subtree stored, leaves included; no tags.
+    let db = t.db.connect().await;
+    ehrshare_testkit::audit::allow_tampering(&db).await;
+    let old = all_entries(&t).await;
+    let mut frontier = merkle::Frontier::new();
+    let mut low = Vec::new();
+    for e in &old {
+        low.extend(
+            frontier
+                .push(e.leaf_hash())
+                .into_iter()
+                .filter(|(i, _)| !merkle::is_stored(*i)),
+        );
+    }
+    ehrshare_store::on_pool!(&db, p => {
+        sqlx::query("UPDATE audit_entry SET leaf_tag = NULL")
+            .execute(p)
+            .await
+            .unwrap();
+        for (idx, hash) in &low {
+            sqlx::query("INSERT INTO audit_node (idx, hash) VALUES ($1, $2)")
+                .bind(i64::try_from(*idx).unwrap())
+                .bind(hash.as_slice())
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    });
+    for n in 40..70 {
+        t.app.audit(entry(&t, n)).await.unwrap();
+    }
+    let stored = all_entries(&t).await;
+    let bytes: Vec<Vec<u8>> = stored.iter().map(|e| e.canonical_bytes()).collect();
+    let head = t.app.audit_head();
+    assert_eq!((head.size, head.root), (70, oracle_root(&bytes)));
+    for seq in [0u64, 5, 33, 39, 40, 63, 64, 69] {
+        let (e, proof, head) = t.app.audit_inclusion_proof(seq).await.unwrap();
+        assert_eq!(proof, oracle_path(seq as usize, &bytes), "proof for {seq}");
+        assert!(
+            merkle::verify_inclusion(&head.root, head.size, seq, &e.canonical_bytes(), &proof)
+                .is_ok()
+        );
+    }
+    let verify = || async {
+        t.app.write_checkpoint().await.unwrap();
+        ehrshare_app::verify::verify(
+            &db,
+            &t.checkpoint_file(),
+            &TestApp::public_key(),
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap()
+    };
+    let report = verify().await;
+    assert_eq!((report.finding, report.entries), (None, 70));
+    ehrshare_testkit::audit::tamper(
+        &db,
+        "UPDATE audit_entry SET reason = 'nothing to see' WHERE seq = 3",
+    )
+    .await;
+    assert_eq!(
+        verify().await.finding,
+        Some(ehrshare_core::audit::checkpoint::Finding::Edited { seq: 3 })
+    );
 }

@@ -261,7 +261,11 @@ async fn the_access_log_lists_exactly_the_records_and_versions_read() {
             &format!("/me/{}/record?lang=en", w.recipient),
         ))
         .await;
-    assert!(r.text().contains(&format!("id=\"record-{dx1}\"")), "{}", r.text());
+    assert!(
+        r.text().contains(&format!("id=\"record-{dx1}\"")),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]
@@ -324,7 +328,8 @@ async fn audit_verify_names_a_read_whose_record_history_was_altered() {
         ))
         .await;
     assert!(
-        r.text().contains("no longer matches what this access released"),
+        r.text()
+            .contains("no longer matches what this access released"),
         "{}",
         r.text()
     );

@@ -2247,8 +2247,29 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
     let r = w.deposit(condition("old-1")).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].clone();
-    // The database as migration 13 left it: the key is the bare id.
     let db = w.t.db.connect().await;
+    // The tree as the writer before migration 26 kept it: every node, leaves included.
+    let mut frontier = ehrshare_core::audit::merkle::Frontier::new();
+    let mut low = Vec::new();
+    for e in db.audit_entries(0, 100_000).await.unwrap() {
+        low.extend(
+            frontier
+                .push(e.leaf_hash())
+                .into_iter()
+                .filter(|(i, _)| !ehrshare_core::audit::merkle::is_stored(*i)),
+        );
+    }
+    ehrshare_store::on_pool!(&db, p => {
+        for (idx, hash) in &low {
+            sqlx::query("INSERT INTO audit_node (idx, hash) VALUES ($1, $2)")
+                .bind(i64::try_from(*idx).unwrap())
+                .bind(hash.as_slice())
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    });
+    // The database as migration 13 left it: the key is the bare id.
     ehrshare_store::on_pool!(&db, p => {
         for sql in [
             "UPDATE record SET source_id = 'old-1' WHERE source_id = 'Condition/old-1'",
@@ -2279,6 +2300,7 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "DROP TABLE IF EXISTS server_process",
             "DROP TABLE record_rev",
             "ALTER TABLE audit_entry DROP COLUMN disclosed",
+            "ALTER TABLE audit_entry DROP COLUMN leaf_tag",
         ] {
             sqlx::query(sql).execute(p).await.unwrap();
         }

@@ -24,3 +24,8 @@ BEGIN SELECT RAISE(ABORT, 'record versions are append-only'); END;
 -- The disclosure's stored form (core::audit::disclosed::Disclosed::to_stored); NULL for an
 -- entry that has none (canonical encoding version 1).
 ALTER TABLE audit_entry ADD COLUMN disclosed BLOB;
+
+-- The first four bytes of each entry's leaf hash (core::audit::merkle::leaf_tag): the tree now
+-- keeps only its subtrees of 32 leaves and up (core::audit::merkle::STORED_FROM_LEVEL), and
+-- `audit verify` names an entry changed without its tag. NULL in entries written before.
+ALTER TABLE audit_entry ADD COLUMN leaf_tag INTEGER;
