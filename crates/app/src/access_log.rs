@@ -33,29 +33,47 @@ pub struct LogLine {
     pub hcp_name_zh: Option<String>,
     /// The disclosure a `disclosure.record` entry recorded, in the recipient's own log.
     pub disclosure: Option<ehrshare_store::disclosure::DisclosureRow>,
-    /// The records the entry is about, each with the version that left where the entry
-    /// recorded one (entries written before versions were recorded name none; ADR 0023).
-    pub records: Vec<(Uuid, Option<u64>)>,
+    /// The records a read released, each with the version that left where the entry
+    /// recorded one (reads logged before versions were recorded name none; ADR 0023). Empty
+    /// for anything but a read that released records: a refusal, a deposit, a login.
+    pub records: Vec<Released>,
     /// Whether the record history still gives back what this entry says left: false when it
     /// does not (`audit verify` names such an entry), and then `records` is empty.
     pub records_checked: bool,
 }
 
-/// The records an entry names, with their versions: a disclosure is rebuilt from the
-/// recipient's record history (`histories`, loaded once a recipient); an entry without one
-/// names the records of a `record.` action by id alone. `None` when the history no longer
-/// gives back what left.
-fn named_records(
+/// A record a read released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    pub id: Uuid,
+    /// The version that left; `None` in reads logged before versions were recorded.
+    pub version: Option<u64>,
+    /// Every version up to `version` left (an instance history).
+    pub history: bool,
+}
+
+/// The reads logged before their disclosures were recorded, which named what left by id
+/// (ADR 0023).
+const READS_BY_ID: [&str; 3] = ["record.summary", "record.read", "record.search"];
+
+/// The records an entry says a read released: a disclosure rebuilt from the recipient's record
+/// history (`histories`, loaded once a recipient); an older read's ids. `None` when the history
+/// no longer gives back what left.
+fn released(
     e: &AuditEntry,
     histories: &HashMap<Uuid, Vec<ehrshare_core::audit::VersionFact>>,
-) -> Option<Vec<(Uuid, Option<u64>)>> {
+) -> Option<Vec<Released>> {
     use ehrshare_core::audit::Disclosed;
     match &e.entry.disclosed {
-        Some(Disclosed::Version { version, .. }) => Some(
+        Some(Disclosed::Version { version, history }) => Some(
             e.entry
                 .record_ids
                 .iter()
-                .map(|id| (*id, Some(*version)))
+                .map(|id| Released {
+                    id: *id,
+                    version: Some(*version),
+                    history: *history,
+                })
                 .collect(),
         ),
         Some(Disclosed::Set(set)) => {
@@ -66,10 +84,30 @@ fn named_records(
                 .map_or(&[][..], Vec::as_slice);
             ehrshare_core::audit::disclosed::reconstruct(history, set)
                 .ok()
-                .map(|list| list.into_iter().map(|(id, v)| (id, Some(v))).collect())
+                .map(|list| {
+                    list.into_iter()
+                        .map(|(id, v)| Released {
+                            id,
+                            version: Some(v),
+                            history: false,
+                        })
+                        .collect()
+                })
         }
-        None if e.entry.action.starts_with("record.") => {
-            Some(e.entry.record_ids.iter().map(|id| (*id, None)).collect())
+        None if e.entry.outcome == Outcome::Allowed
+            && READS_BY_ID.contains(&e.entry.action.as_str()) =>
+        {
+            Some(
+                e.entry
+                    .record_ids
+                    .iter()
+                    .map(|id| Released {
+                        id: *id,
+                        version: None,
+                        history: false,
+                    })
+                    .collect(),
+            )
         }
         None => Some(Vec::new()),
     }
@@ -85,10 +123,13 @@ pub const REPORT_WORDS: usize = 1000;
 pub const OPEN_REPORTS: usize = 10;
 
 impl App {
-    async fn lines(&self, entries: Vec<AuditEntry>) -> Result<Vec<LogLine>, AppError> {
-        // The record history of each recipient whose entries on the page name a set.
-        let mut histories: HashMap<Uuid, Vec<ehrshare_core::audit::VersionFact>> = HashMap::new();
-        for e in &entries {
+    /// The record history of each recipient whose entries among `entries` name a set.
+    async fn histories(
+        &self,
+        entries: &[AuditEntry],
+    ) -> Result<HashMap<Uuid, Vec<ehrshare_core::audit::VersionFact>>, AppError> {
+        let mut histories = HashMap::new();
+        for e in entries {
             if let (Some(ehrshare_core::audit::Disclosed::Set(_)), Some(r)) =
                 (&e.entry.disclosed, e.entry.recipient)
                 && let std::collections::hash_map::Entry::Vacant(v) = histories.entry(r)
@@ -96,6 +137,32 @@ impl App {
                 v.insert(self.db().record_history(r).await?);
             }
         }
+        Ok(histories)
+    }
+
+    /// Entries as a provider's FHIR `AuditEvent`s show them: a read's records named by id
+    /// (rebuilt from the history; none when it no longer gives them back), never its scope or
+    /// bitmap, whose gaps would hint at restricted records (SPEC 3.7).
+    async fn records_named(&self, entries: &mut [AuditEntry]) -> Result<(), AppError> {
+        let histories = self.histories(entries).await?;
+        for e in entries.iter_mut() {
+            if matches!(
+                e.entry.disclosed,
+                Some(ehrshare_core::audit::Disclosed::Set(_))
+            ) {
+                e.entry.record_ids = released(e, &histories)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
+                e.entry.disclosed = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn lines(&self, entries: Vec<AuditEntry>) -> Result<Vec<LogLine>, AppError> {
+        let histories = self.histories(&entries).await?;
         let mut accounts: HashMap<Uuid, (String, Option<String>, String)> = HashMap::new();
         let mut providers: HashMap<Uuid, (String, String)> = HashMap::new();
         let mut out = Vec::with_capacity(entries.len());
@@ -122,7 +189,7 @@ impl App {
                 }
                 None => None,
             };
-            let records = named_records(&e, &histories);
+            let records = released(&e, &histories);
             out.push(LogLine {
                 records_checked: records.is_some(),
                 records: records.unwrap_or_default(),
@@ -408,6 +475,7 @@ impl App {
         search.without_restricted = search.recipient.is_some();
         let (total, mut entries) = self.db().audit_search(&search).await?;
         entries.iter_mut().for_each(as_a_provider_sees_it);
+        self.records_named(&mut entries).await?;
         Ok((total, entries))
     }
 
@@ -428,6 +496,9 @@ impl App {
             .find(|e| e.seq == seq && e.entry.actor.hcp == Some(hcp))
             .ok_or(AppError::NotFound)?;
         as_a_provider_sees_it(&mut entry);
+        let mut entries = [entry];
+        self.records_named(&mut entries).await?;
+        let [entry] = entries;
         Ok(entry)
     }
 

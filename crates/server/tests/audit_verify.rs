@@ -214,10 +214,12 @@ async fn names_swapped_entries() {
         "CREATE TEMP TABLE saved AS SELECT * FROM audit_entry WHERE seq IN (3, 9); \
          UPDATE audit_entry SET (at, actor_kind, actor_account, actor_role, actor_hcp, \
            actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
-           denial_reason, consent_id, episode_id, client_addr, request_id) = \
+           denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, \
+           domain_bits) = \
            (SELECT at, actor_kind, actor_account, actor_role, actor_hcp, actor_location, sdm, \
             recipient, action, domains, record_ids, reason, outcome, denial_reason, consent_id, \
-            episode_id, client_addr, request_id FROM saved WHERE saved.seq = 12 - audit_entry.seq) \
+            episode_id, client_addr, request_id, disclosed, domain_bits \
+            FROM saved WHERE saved.seq = 12 - audit_entry.seq) \
          WHERE seq IN (3, 9);",
     )
     .await;

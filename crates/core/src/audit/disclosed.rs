@@ -207,6 +207,31 @@ pub const DOMAIN_BITS: [Domain; 15] = [
     Domain::CmTreatment,
 ];
 
+/// An entry's `domains` as the bits of their [`DOMAIN_BITS`] positions: a storage encoding
+/// (ADR 0023), used only when it gives back exactly the same list (every code known, in
+/// [`DOMAIN_BITS`] order, no repeats), since the canonical bytes spell the list as it is.
+pub fn domain_bits(domains: &[String]) -> Option<i32> {
+    let mut bits = 0i32;
+    for code in domains {
+        let i = DOMAIN_BITS.iter().position(|d| d.code() == code)?;
+        bits |= 1 << i;
+    }
+    (domains_of_bits(bits).ok()?.as_slice() == domains).then_some(bits)
+}
+
+/// [`domain_bits`] read back.
+pub fn domains_of_bits(bits: i32) -> Result<Vec<String>, Malformed> {
+    if bits < 0 || bits >> DOMAIN_BITS.len() != 0 {
+        return Err(Malformed("a domain bit names no domain"));
+    }
+    Ok(DOMAIN_BITS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, d)| d.code().to_owned())
+        .collect())
+}
+
 /// Why stored bytes are not a disclosure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stored disclosure is malformed: {0}")]
@@ -371,9 +396,44 @@ mod tests {
             assert_eq!(DOMAIN_BITS.iter().filter(|b| **b == d).count(), 1);
         }
         // Append only: these positions are stored.
-        assert_eq!(DOMAIN_BITS[0].code(), "demographics");
-        assert_eq!(DOMAIN_BITS[8].code(), "laboratory");
-        assert_eq!(DOMAIN_BITS[14].code(), "cm-treatment");
+        let codes: Vec<&str> = DOMAIN_BITS.iter().map(|d| d.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "demographics",
+                "allergy",
+                "diagnosis",
+                "procedure",
+                "medication",
+                "encounter",
+                "clinical-note",
+                "immunisation",
+                "laboratory",
+                "radiology",
+                "other-investigation",
+                "referral",
+                "cm-diagnosis",
+                "cm-prescription",
+                "cm-treatment",
+            ]
+        );
+    }
+
+    #[test]
+    fn domains_are_stored_as_bits_only_when_they_come_back_the_same() {
+        let list = |codes: &[&str]| codes.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+        let every: Vec<String> = DOMAIN_BITS.iter().map(|d| d.code().to_owned()).collect();
+        for domains in [list(&[]), list(&["allergy", "laboratory"]), every] {
+            let bits = domain_bits(&domains).unwrap();
+            assert_eq!(domains_of_bits(bits).unwrap(), domains);
+        }
+        assert_eq!(domain_bits(&list(&["allergy"])), Some(0b10));
+        // Another order, a repeat, a code this build does not know: kept as they are.
+        assert_eq!(domain_bits(&list(&["laboratory", "allergy"])), None);
+        assert_eq!(domain_bits(&list(&["allergy", "allergy"])), None);
+        assert_eq!(domain_bits(&list(&["later-domain"])), None);
+        assert!(domains_of_bits(1 << 15).is_err());
+        assert!(domains_of_bits(-1).is_err());
     }
 
     #[test]

@@ -41,7 +41,7 @@ static SQL: std::sync::LazyLock<Statements> = std::sync::LazyLock::new(|| Statem
     claim: claim_notice_days_sql(1),
     entry: format!(
         "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21)",
+         ?18, ?19, ?20, ?21, ?22)",
         EntryTable::Audit.insert_prefix()
     ),
 });
@@ -122,7 +122,7 @@ fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Resu
             e.sdm,
             e.recipient,
             e.action.as_str(),
-            json(&e.domains)?,
+            json(&super::rows::stored_domains(&e.domains).0)?,
             uuid_list(&e.record_ids),
             e.reason.as_deref(),
             e.outcome.code(),
@@ -135,6 +135,7 @@ fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Resu
                 .as_ref()
                 .map(ehrshare_core::audit::Disclosed::to_stored),
             ehrshare_core::audit::merkle::leaf_tag(&row.leaf_hash()),
+            super::rows::stored_domains(&e.domains).1,
         ])?;
     }
     let mut node = conn.prepare_cached("INSERT INTO audit_node (idx, hash) VALUES (?1, ?2)")?;

@@ -27,7 +27,7 @@ use crate::error::StoreError;
 
 /// The one statement; its text never changes, so it is prepared once per connection.
 const CALL: &str = "SELECT ehrshare_audit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)";
+     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)";
 
 /// Whether the batch holds only what the function does.
 fn for_this_path(jobs: &[Job]) -> bool {
@@ -112,7 +112,7 @@ pub(super) async fn commit(
     let ats: Vec<OffsetDateTime> = rows.iter().map(|r| r.entry.at).collect();
     let domains = rows
         .iter()
-        .map(|r| json(&r.entry.domains))
+        .map(|r| json(&super::rows::stored_domains(&r.entry.domains).0))
         .collect::<Result<Vec<_>, _>>()?;
     let record_ids: Vec<String> = rows
         .iter()
@@ -153,6 +153,11 @@ pub(super) async fn commit(
         .bind(
             rows.iter()
                 .map(|r| ehrshare_core::audit::merkle::leaf_tag(&r.leaf_hash()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| super::rows::stored_domains(&r.entry.domains).1)
                 .collect::<Vec<_>>(),
         )
         .bind(

@@ -27,7 +27,7 @@ pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (21 values each,
+/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (22 values each,
 /// under SQLite's 32766 bound values) per statement. A statement per batch length is not worth
 /// a place in the prepared-statement cache. (Tried for SQLite: one JSON parameter unpacked by
 /// `json_each`, a fixed statement; measured 20 % slower, the `->>` lookups re-parse each row.)
@@ -69,7 +69,7 @@ macro_rules! define_insert {
                         .push_bind(e.sdm)
                         .push_bind(e.recipient)
                         .push_bind(e.action.as_str())
-                        .push_bind(Json(&e.domains))
+                        .push_bind(Json(stored_domains(&e.domains).0))
                         .push_bind(Json(&e.record_ids))
                         .push_bind(e.reason.as_deref())
                         .push_bind(e.outcome.code())
@@ -79,13 +79,23 @@ macro_rules! define_insert {
                         .push_bind(e.client_addr.as_deref())
                         .push_bind(e.request_id)
                         .push_bind(e.disclosed.as_ref().map(Disclosed::to_stored))
-                        .push_bind(merkle::leaf_tag(&row.leaf_hash()));
+                        .push_bind(merkle::leaf_tag(&row.leaf_hash()))
+                        .push_bind(stored_domains(&e.domains).1);
                 });
                 q.build().persistent(false).execute(&mut *conn).await?;
             }
             Ok(())
         }
     };
+}
+
+/// An entry's domains as stored: the list in the JSON column, or an empty list there and the
+/// list's bits when they give it back (ADR 0023).
+pub(super) fn stored_domains(domains: &[String]) -> (&[String], Option<i32>) {
+    match ehrshare_core::audit::disclosed::domain_bits(domains) {
+        Some(bits) => (&[], Some(bits)),
+        None => (domains, None),
+    }
 }
 
 /// JSON text of a list column, as sqlx's `Json` writes it.
@@ -129,13 +139,13 @@ impl EntryTable {
                 "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
                  outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
-                 disclosed, leaf_tag) "
+                 disclosed, leaf_tag, domain_bits) "
             }
             EntryTable::BenchRaw => {
                 "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
                  outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
-                 disclosed, leaf_tag) "
+                 disclosed, leaf_tag, domain_bits) "
             }
         }
     }
@@ -157,7 +167,7 @@ define_insert!(
 /// The columns of an entry, in the order every reader selects them.
 const ENTRY_COLUMNS: &str = "seq, at, actor_kind, actor_account, actor_role, actor_hcp, \
     actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
-    denial_reason, consent_id, episode_id, client_addr, request_id, disclosed";
+    denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, domain_bits";
 
 /// Which entries to read: those about a recipient, or those by a provider's users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,7 +391,14 @@ macro_rules! define_rows {
             let kind: String = row.try_get("actor_kind")?;
             let outcome: String = row.try_get("outcome")?;
             let bad = |what: &str| StoreError::Corrupt(format!("audit entry {seq}: {what}"));
-            let Json(domains): Json<Vec<String>> = row.try_get("domains")?;
+            let domains = match row.try_get::<Option<i32>, _>("domain_bits")? {
+                Some(bits) => ehrshare_core::audit::disclosed::domains_of_bits(bits)
+                    .map_err(|e| bad(&e.to_string()))?,
+                None => {
+                    let Json(domains): Json<Vec<String>> = row.try_get("domains")?;
+                    domains
+                }
+            };
             let Json(record_ids): Json<Vec<Uuid>> = row.try_get("record_ids")?;
             let at: OffsetDateTime = row.try_get("at")?;
             let entry = NewAuditEntry {

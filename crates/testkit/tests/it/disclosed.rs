@@ -186,7 +186,14 @@ async fn the_access_log_lists_exactly_the_records_and_versions_read() {
     let r = fhir(&w, &w.doctor, &format!("/fhir/Condition/{dx1}/_history")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(resources(&r).len(), 2);
-    reads.push(("history", w.last_entry().await.seq, vec![(dx1.clone(), 2)]));
+    let history_seq = w.last_entry().await.seq;
+    reads.push(("history", history_seq, vec![(dx1.clone(), 2)]));
+    // A read refused (the restricted record) and a deposit release nothing.
+    let r = fhir(&w, &w.doctor, &format!("/fhir/Condition/{dx3}")).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let refused = w.last_entry().await.seq;
+    deposited(&w, condition("dx-6")).await;
+    let deposit = w.last_entry().await.seq;
 
     // The record changes after the reads: what they released does not.
     assert_eq!(
@@ -206,6 +213,23 @@ async fn the_access_log_lists_exactly_the_records_and_versions_read() {
         assert!(checked, "{what}");
         assert_eq!(records, versioned(released), "{what}");
     }
+    for (what, seq) in [("refused", refused), ("deposit", deposit)] {
+        assert_eq!(logged(&w, &patient, seq).await, (vec![], true), "{what}");
+    }
+    let log = w
+        .get(
+            &patient,
+            &format!("/api/v1/me/recipients/{}/access-log", w.recipient),
+        )
+        .await
+        .json();
+    let history = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["seq"] == history_seq)
+        .unwrap();
+    assert_eq!(history["records"][0]["history"], true, "{history}");
     // The entries name no list: a summary's entry is small whatever it released.
     let db = w.t.db.connect().await;
     let summary_entry = db.audit_entries(reads[0].1, 1).await.unwrap().remove(0);
@@ -234,11 +258,40 @@ async fn the_access_log_lists_exactly_the_records_and_versions_read() {
         .unwrap();
     assert_eq!(line["records"].as_array().unwrap().len(), 4, "{line}");
     assert!(!line.to_string().contains(&dx3), "{line}");
+    // And as FHIR AuditEvents: an entity a record released, nothing of the bitmap.
+    let r = fhir(
+        &w,
+        &w.ua,
+        &format!("/fhir/AuditEvent?patient={}", w.recipient),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let events = r.json();
+    let summary_event = events["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|e| e["id"].as_str() == Some(reads[0].1.to_string().as_str()))
+        .unwrap_or_else(|| panic!("{events}"));
+    let mut named: Vec<String> = summary_event["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["what"]["identifier"]["system"] == "urn:ehrshare:record")
+        .filter_map(|e| e["what"]["identifier"]["value"].as_str())
+        .map(str::to_owned)
+        .collect();
+    named.sort();
+    let mut expected: Vec<String> = reads[0].2.iter().map(|(id, _)| id.clone()).collect();
+    expected.sort();
+    assert_eq!(named, expected, "{summary_event}");
+    assert!(!summary_event.to_string().contains(&dx3));
 
     // The patient's portal page says how many left, each a link to it on the record page.
     for (lang, count, version) in [
-        ("en", "Records released: 4", "version 2"),
-        ("zh-HK", "發放的紀錄：4 項", "第 2 版"),
+        ("en", "Records released: 4", "versions 1 to 2"),
+        ("zh-HK", "發放的紀錄：4 項", "第 1 至 2 版"),
     ] {
         let r =
             w.t.send(ehrshare_testkit::accounts::page_get(

@@ -2247,6 +2247,23 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
     let r = w.deposit(condition("old-1")).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].clone();
+    // History for migration 26 to take over: an amended record and one entered in error.
+    assert_eq!(w.deposit(condition("old-2")).await.status, 201);
+    let mut amended = condition("old-2");
+    amended["code"]["coding"][0]["display"] = json!("Asthma, mild");
+    let r = w.deposit(amended).await;
+    assert_eq!(r.json()["version"], 2, "{}", r.text());
+    let old2 = r.json()["id"].as_str().unwrap().to_owned();
+    let r = w.deposit(condition("old-3")).await;
+    let old3 = r.json()["id"].as_str().unwrap().to_owned();
+    let r = w
+        .post(
+            &w.doctor,
+            &format!("/api/v1/records/{old3}/entered-in-error"),
+            json!({"reason": "wrong patient"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     let db = w.t.db.connect().await;
     // The tree as the writer before migration 26 kept it: every node, leaves included.
     let mut frontier = ehrshare_core::audit::merkle::Frontier::new();
@@ -2301,6 +2318,7 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "DROP TABLE record_rev",
             "ALTER TABLE audit_entry DROP COLUMN disclosed",
             "ALTER TABLE audit_entry DROP COLUMN leaf_tag",
+            "ALTER TABLE audit_entry DROP COLUMN domain_bits",
         ] {
             sqlx::query(sql).execute(p).await.unwrap();
         }
@@ -2333,20 +2351,22 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
     let again = w.deposit(condition("old-1")).await;
     assert_eq!(again.status, 200, "the same record: {}", again.text());
     assert_eq!(again.json()["id"], id);
-    assert_eq!(w.record_count().await, 1);
+    assert_eq!(w.record_count().await, 2);
     // The record's versions from before the revisions count as revision 0, and its latest
-    // took its domain: the summary's entry is rebuilt from them, and the log verifies.
-    assert_eq!(w.disclosed(&w.last_entry().await).await.len(), 1);
-    w.t.app.write_checkpoint().await.unwrap();
-    let report = ehrshare_app::verify::verify(
-        &db,
-        &w.t.checkpoint_file(),
-        &TestApp::public_key(),
-        &mut |_, _| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.finding, None, "{report:?}");
+    // took its domain: the summary's entry is rebuilt from them. (The log is not verified
+    // here: dropping migration 26's columns took the stored domains of entries written
+    // before; `audit::a_log_that_stored_every_node_verifies_proves_and_extends` holds an
+    // older log to `verify`.)
+    let mut released: Vec<(String, u64)> = w
+        .disclosed(&w.last_entry().await)
+        .await
+        .into_iter()
+        .map(|(id, v)| (id.to_string(), v))
+        .collect();
+    released.sort();
+    let mut expected = vec![(id.as_str().unwrap().to_owned(), 1), (old2, 2)];
+    expected.sort();
+    assert_eq!(released, expected);
 }
 
 both_regimes!(existing_records_are_migrated_to_the_type_and_id_key);

@@ -434,6 +434,7 @@ me-log-reason = Reason
 me-log-proof = Download the proof
 me-log-records = Records released: { $count }
 me-log-record-version = Record { $id }, version { $version }
+me-log-record-history = Record { $id }, versions 1 to { $version }
 me-log-records-unchecked = The stored record history no longer matches what this access released. You may report it.
 me-log-older = Older entries
 me-log-self = your own reading

@@ -434,6 +434,7 @@ me-log-reason = 原因
 me-log-proof = 下載證明
 me-log-records = 發放的紀錄：{ $count } 項
 me-log-record-version = 紀錄 { $id }，第 { $version } 版
+me-log-record-history = 紀錄 { $id }，第 1 至 { $version } 版
 me-log-records-unchecked = 儲存的紀錄歷史與這次查閱所發放的內容不再相符。你可以舉報。
 me-log-older = 較早的紀錄
 me-log-self = 你自己查閱

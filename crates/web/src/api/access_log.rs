@@ -46,19 +46,22 @@ pub struct LogLineView {
     /// What a recorded disclosure gave to whom (the recipient's log, once not withheld).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disclosure: Option<DisclosureView>,
-    /// The records the entry is about: for a read, exactly those that left, each at the
-    /// version that left (`null` in entries written before versions were recorded).
+    /// The records a read released, exactly, each at the version that left; empty for
+    /// anything else (a refusal, a deposit, a login).
     pub records: Vec<LoggedRecord>,
     /// False when the record history no longer gives back what this entry says left (it was
     /// altered; `ehrshare audit verify` names the entry): `records` is then empty.
     pub records_checked: bool,
 }
 
-/// A record an access-log entry is about.
+/// A record a read released.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LoggedRecord {
     pub id: Uuid,
+    /// The version that left (`null` in reads logged before versions were recorded).
     pub version: Option<u64>,
+    /// Every version up to `version` left (an instance history).
+    pub history: bool,
 }
 
 /// A disclosure outside care (SPEC 3.11).
@@ -114,7 +117,11 @@ fn line(l: LogLine) -> LogLineView {
         records: l
             .records
             .into_iter()
-            .map(|(id, version)| LoggedRecord { id, version })
+            .map(|r| LoggedRecord {
+                id: r.id,
+                version: r.version,
+                history: r.history,
+            })
             .collect(),
         records_checked: l.records_checked,
     }

@@ -622,7 +622,7 @@ struct AccessLine {
     reportable: bool,
     /// "Records released: n", when the entry names records (ADR 0023).
     records_line: String,
-    /// Each record named, as a link to it on the record page, with its version if known.
+    /// Each record released, as a link to it on the record page, with its version if known.
     records: Vec<(Uuid, String)>,
     /// The record history no longer gives back what left (`audit verify` names the entry).
     records_unchecked: bool,
@@ -798,16 +798,23 @@ async fn access_log_page(
             let records = l
                 .records
                 .iter()
-                .map(|(id, version)| {
-                    let short = id.simple().to_string();
-                    let label = match version {
-                        Some(v) => locale.t_with(
+                .map(|r| {
+                    // The id's last eight digits: its first are a time (UUIDv7), alike for
+                    // records deposited together.
+                    let simple = r.id.simple().to_string();
+                    let short = simple[simple.len() - 8..].to_owned();
+                    let label = match (r.version, r.history) {
+                        (Some(v), false) => locale.t_with(
                             "me-log-record-version",
-                            &[("id", short[..8].to_owned()), ("version", v.to_string())],
+                            &[("id", short), ("version", v.to_string())],
                         ),
-                        None => short[..8].to_owned(),
+                        (Some(v), true) => locale.t_with(
+                            "me-log-record-history",
+                            &[("id", short), ("version", v.to_string())],
+                        ),
+                        (None, _) => short,
                     };
-                    (*id, label)
+                    (r.id, label)
                 })
                 .collect();
             AccessLine {
