@@ -860,12 +860,27 @@ pub async fn summary(args: &SummaryBenchArgs) -> anyhow::Result<()> {
     let added = world.db.audit_size().await?.saturating_sub(size_before);
     let bytes_after = world.db.audit_bytes().await?;
     if added > 0 {
-        let each = |after: u64, before: u64| after.saturating_sub(before) as f64 / added as f64;
-        let entries = each(bytes_after.0, bytes_before.0);
-        let nodes = each(bytes_after.1, bytes_before.1);
+        let parts: Vec<(String, f64)> = bytes_after
+            .iter()
+            .map(|(name, after)| {
+                let before = bytes_before
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(0, |(_, b)| *b);
+                (
+                    name.clone(),
+                    after.saturating_sub(before) as f64 / added as f64,
+                )
+            })
+            .collect();
+        let total: f64 = parts.iter().map(|(_, b)| b).sum();
+        let each: Vec<String> = parts
+            .iter()
+            .map(|(name, b)| format!("{name} {b:.1}"))
+            .collect();
         println!(
-            "audit on disk: {added} summary entries added, {:.0} bytes each (entries with their indexes {entries:.0}, tree nodes {nodes:.0})",
-            entries + nodes
+            "audit on disk: {added} summary entries added, {total:.0} bytes each ({})",
+            each.join(", ")
         );
     }
     if args.rate > 0.0 {

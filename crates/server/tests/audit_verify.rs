@@ -125,7 +125,14 @@ async fn names_an_entry_that_no_longer_decodes() {
     allow_tampering(&db).await;
     tamper(
         &db,
-        "UPDATE audit_entry SET actor_kind = 'ghost' WHERE seq = 12",
+        "UPDATE audit_entry SET entry_codes = 1 << 30 WHERE seq = 15",
+    )
+    .await;
+    assert_fails(&verify(&t), "entry 15: cannot be decoded", 15);
+    // The codes as text, as entries whose codes are not in the tables keep them.
+    tamper(
+        &db,
+        "UPDATE audit_entry SET actor_kind = 'ghost', entry_codes = NULL WHERE seq = 12",
     )
     .await;
     let v = verify(&t);
@@ -215,10 +222,10 @@ async fn names_swapped_entries() {
          UPDATE audit_entry SET (at, actor_kind, actor_account, actor_role, actor_hcp, \
            actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
            denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, \
-           domain_bits) = \
+           domain_bits, entry_codes) = \
            (SELECT at, actor_kind, actor_account, actor_role, actor_hcp, actor_location, sdm, \
             recipient, action, domains, record_ids, reason, outcome, denial_reason, consent_id, \
-            episode_id, client_addr, request_id, disclosed, domain_bits \
+            episode_id, client_addr, request_id, disclosed, domain_bits, entry_codes \
             FROM saved WHERE saved.seq = 12 - audit_entry.seq) \
          WHERE seq IN (3, 9);",
     )

@@ -19,8 +19,8 @@ CREATE TABLE bench_raw (
     actor_account BLOB, actor_role TEXT, actor_hcp BLOB, actor_location BLOB, sdm BLOB,
     recipient BLOB, action TEXT NOT NULL, domains TEXT NOT NULL, record_ids TEXT NOT NULL,
     reason TEXT, outcome TEXT NOT NULL, denial_reason TEXT, consent_id BLOB, episode_id BLOB,
-    client_addr TEXT, request_id BLOB, disclosed BLOB, leaf_tag INTEGER, domain_bits INTEGER)
-    STRICT;
+    client_addr TEXT, request_id BLOB, disclosed BLOB, leaf_tag INTEGER, domain_bits INTEGER,
+    entry_codes INTEGER) STRICT;
 CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
 CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
 
@@ -30,7 +30,8 @@ CREATE TABLE bench_raw (
     actor_account UUID, actor_role TEXT, actor_hcp UUID, actor_location UUID, sdm UUID,
     recipient UUID, action TEXT NOT NULL, domains JSONB NOT NULL, record_ids JSONB NOT NULL,
     reason TEXT, outcome TEXT NOT NULL, denial_reason TEXT, consent_id UUID, episode_id UUID,
-    client_addr TEXT, request_id UUID, disclosed BYTEA, leaf_tag INTEGER, domain_bits INTEGER);
+    client_addr TEXT, request_id UUID, disclosed BYTEA, leaf_tag INTEGER, domain_bits INTEGER,
+    entry_codes INTEGER);
 CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
 CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
 

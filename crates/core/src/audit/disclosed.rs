@@ -232,6 +232,56 @@ pub fn domains_of_bits(bits: i32) -> Result<Vec<String>, Malformed> {
         .collect())
 }
 
+/// Appends `n` as an unsigned LEB128 varint.
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Reads a stored disclosure from the front.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], Malformed> {
+        let end = self
+            .at
+            .checked_add(n)
+            .ok_or(Malformed("shorter than its form"))?;
+        let taken = self
+            .bytes
+            .get(self.at..end)
+            .ok_or(Malformed("shorter than its form"))?;
+        self.at = end;
+        Ok(taken)
+    }
+
+    /// A LEB128 varint in its shortest form (another form of the same number is refused, so
+    /// that a value has one stored form).
+    fn varint(&mut self) -> Result<u64, Malformed> {
+        let mut n = 0u64;
+        for i in 0..10 {
+            let b = self.take(1)?[0];
+            if i == 9 && b > 1 {
+                return Err(Malformed("a number overflows"));
+            }
+            n |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if b == 0 && i > 0 {
+                    return Err(Malformed("a number is not in its shortest form"));
+                }
+                return Ok(n);
+            }
+        }
+        Err(Malformed("a number overflows"))
+    }
+}
+
 /// Why stored bytes are not a disclosure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stored disclosure is malformed: {0}")]
@@ -240,21 +290,20 @@ pub struct Malformed(&'static str);
 impl Disclosed {
     /// The compact form stored beside the entry's other columns (a storage encoding only:
     /// the entry's canonical bytes spell domains as codes). `Version`: tag 1, the version
-    /// (8 bytes), history (1). `Set`: tag 2, the revision (8), the scope's bits (2), the
-    /// subset's length (2) and bytes, the digest (16).
+    /// (a varint), history (1 byte). `Set`: tag 2, the revision (a varint), the scope's bits
+    /// (2 bytes), the subset's length (a varint) and bytes, the digest (16). Varints are
+    /// LEB128, shortest form. A summary of 50 records: 1 + 1-3 + 2 + 1 + 7 + 16 bytes.
     pub fn to_stored(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32);
         match self {
             Disclosed::Version { version, history } => {
-                let mut out = Vec::with_capacity(10);
                 out.push(1);
-                out.extend_from_slice(&version.to_be_bytes());
+                varint(&mut out, *version);
                 out.push(u8::from(*history));
-                out
             }
             Disclosed::Set(s) => {
-                let mut out = Vec::with_capacity(29 + s.subset.len());
                 out.push(2);
-                out.extend_from_slice(&s.rev.to_be_bytes());
+                varint(&mut out, s.rev);
                 let bits = s.scope.iter().fold(0u16, |bits, d| {
                     match DOMAIN_BITS.iter().position(|b| b == d) {
                         Some(i) => bits | (1 << i),
@@ -262,50 +311,30 @@ impl Disclosed {
                     }
                 });
                 out.extend_from_slice(&bits.to_be_bytes());
-                let len = u16::try_from(s.subset.len()).unwrap_or(u16::MAX);
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(&s.subset[..usize::from(len)]);
+                varint(&mut out, s.subset.len() as u64);
+                out.extend_from_slice(&s.subset);
                 out.extend_from_slice(&s.digest);
-                out
             }
         }
+        out
     }
 
     /// [`Disclosed::to_stored`] read back.
     pub fn from_stored(bytes: &[u8]) -> Result<Disclosed, Malformed> {
-        let take = |at: usize, n: usize| {
-            bytes
-                .get(at..at + n)
-                .ok_or(Malformed("shorter than its form"))
-        };
-        let u64_at = |at: usize| -> Result<u64, Malformed> {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(take(at, 8)?);
-            Ok(u64::from_be_bytes(b))
-        };
-        let u16_at = |at: usize| -> Result<u16, Malformed> {
-            let mut b = [0u8; 2];
-            b.copy_from_slice(take(at, 2)?);
-            Ok(u16::from_be_bytes(b))
-        };
-        let (found, end) = match bytes.first() {
-            Some(1) => {
-                let history = match take(9, 1)?[0] {
+        let mut r = Reader { bytes, at: 0 };
+        let found = match r.take(1)?[0] {
+            1 => {
+                let version = r.varint()?;
+                let history = match r.take(1)?[0] {
                     0 => false,
                     1 => true,
                     _ => return Err(Malformed("history is neither 0 nor 1")),
                 };
-                (
-                    Disclosed::Version {
-                        version: u64_at(1)?,
-                        history,
-                    },
-                    10,
-                )
+                Disclosed::Version { version, history }
             }
-            Some(2) => {
-                let rev = u64_at(1)?;
-                let bits = u16_at(9)?;
+            2 => {
+                let rev = r.varint()?;
+                let bits = u16::from_be_bytes([r.take(1)?[0], r.take(1)?[0]]);
                 if bits >> DOMAIN_BITS.len() != 0 {
                     return Err(Malformed("a scope bit names no domain"));
                 }
@@ -315,10 +344,11 @@ impl Disclosed {
                     .filter(|(i, _)| bits & (1 << i) != 0)
                     .map(|(_, d)| *d)
                     .collect();
-                let len = usize::from(u16_at(11)?);
-                let subset = take(13, len)?.to_vec();
+                let len =
+                    usize::try_from(r.varint()?).map_err(|_| Malformed("shorter than its form"))?;
+                let subset = r.take(len)?.to_vec();
                 let mut digest = [0u8; 16];
-                digest.copy_from_slice(take(13 + len, 16)?);
+                digest.copy_from_slice(r.take(16)?);
                 let set = SetRef {
                     rev,
                     scope,
@@ -328,11 +358,11 @@ impl Disclosed {
                 if set.clone().normalised() != set {
                     return Err(Malformed("the subset is not trimmed"));
                 }
-                (Disclosed::Set(set), 29 + len)
+                Disclosed::Set(set)
             }
             _ => return Err(Malformed("unknown tag")),
         };
-        if bytes.len() != end {
+        if r.at != bytes.len() {
             return Err(Malformed("longer than its form"));
         }
         Ok(found)
@@ -527,8 +557,8 @@ mod tests {
             assert_eq!(Disclosed::from_stored(&stored), Ok(d));
         }
         let stored = set.to_stored();
-        // 29 bytes and the subset's (three candidates: one byte).
-        assert_eq!(stored.len(), 29 + 1);
+        // Tag, revision 7, scope, subset length, subset (three candidates: one byte), digest.
+        assert_eq!(stored.len(), 1 + 1 + 2 + 1 + 1 + 16);
         assert!(Disclosed::from_stored(&stored[..stored.len() - 1]).is_err());
         let mut longer = stored.clone();
         longer.push(0);
@@ -537,9 +567,28 @@ mod tests {
         bad_tag[0] = 3;
         assert!(Disclosed::from_stored(&bad_tag).is_err());
         let mut bad_bit = stored;
-        bad_bit[9] = 0x80;
+        bad_bit[2] = 0x80;
         assert!(Disclosed::from_stored(&bad_bit).is_err());
-        assert!(Disclosed::from_stored(&[1, 0, 0, 0, 0, 0, 0, 0, 1, 2]).is_err());
+        assert!(Disclosed::from_stored(&[1, 1, 2]).is_err(), "history 2");
+        assert!(
+            Disclosed::from_stored(&[1, 0x81, 0x00, 0]).is_err(),
+            "not shortest"
+        );
+        assert!(
+            Disclosed::from_stored(&[
+                1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0
+            ])
+            .is_err(),
+            "overflow"
+        );
         assert!(Disclosed::from_stored(&[]).is_err());
+        // Large numbers round-trip.
+        for version in [0, 127, 128, 300, u64::MAX] {
+            let d = Disclosed::Version {
+                version,
+                history: false,
+            };
+            assert_eq!(Disclosed::from_stored(&d.to_stored()), Ok(d));
+        }
     }
 }

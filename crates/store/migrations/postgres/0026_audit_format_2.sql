@@ -33,7 +33,11 @@ ALTER TABLE audit_entry ADD COLUMN leaf_tag INTEGER;
 -- were about 200 bytes of every read's row.
 ALTER TABLE audit_entry ADD COLUMN domain_bits INTEGER;
 
--- The writer's batch (migration 24, ADR 0022) with the disclosures, leaf tags and domain bits.
+-- The actor kind, action and outcome as one number (store::audit::codes), the three text
+-- columns then '': a storage encoding, used when all three are in its frozen tables.
+ALTER TABLE audit_entry ADD COLUMN entry_codes INTEGER;
+
+-- The writer's batch (migration 24, ADR 0022) with the columns above.
 DROP FUNCTION ehrshare_audit_batch(BIGINT, UUID[], UUID[], UUID[], TEXT[], BOOLEAN[], BIGINT[],
     TIMESTAMPTZ[], TEXT[], UUID[], TEXT[], UUID[], UUID[], UUID[], UUID[], TEXT[], TEXT[], TEXT[],
     TEXT[], TEXT[], TEXT[], UUID[], UUID[], TEXT[], UUID[], BIGINT[], BYTEA[]);
@@ -66,6 +70,7 @@ CREATE FUNCTION ehrshare_audit_batch(
     e_disclosed      BYTEA[],
     e_leaf_tag       INTEGER[],
     e_domain_bits    INTEGER[],
+    e_entry_codes    INTEGER[],
     node_idx         BIGINT[],
     node_hash        BYTEA[]
 ) RETURNS TEXT LANGUAGE plpgsql AS $$
@@ -99,18 +104,20 @@ BEGIN
     INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, actor_hcp,
             actor_location, sdm, recipient, action, domains, record_ids, reason, outcome,
             denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, leaf_tag,
-            domain_bits)
+            domain_bits, entry_codes)
         SELECT t.seq, t.at, t.actor_kind, t.actor_account, t.actor_role, t.actor_hcp,
             t.actor_location, t.sdm, t.recipient, t.action, t.domains::jsonb,
             t.record_ids::jsonb, t.reason, t.outcome, t.denial_reason, t.consent_id,
-            t.episode_id, t.client_addr, t.request_id, t.disclosed, t.leaf_tag, t.domain_bits
+            t.episode_id, t.client_addr, t.request_id, t.disclosed, t.leaf_tag, t.domain_bits,
+            t.entry_codes
         FROM unnest(e_seq, e_at, e_actor_kind, e_actor_account, e_actor_role, e_actor_hcp,
             e_actor_location, e_sdm, e_recipient, e_action, e_domains, e_record_ids, e_reason,
             e_outcome, e_denial_reason, e_consent_id, e_episode_id, e_client_addr,
-            e_request_id, e_disclosed, e_leaf_tag, e_domain_bits)
+            e_request_id, e_disclosed, e_leaf_tag, e_domain_bits, e_entry_codes)
             AS t (seq, at, actor_kind, actor_account, actor_role, actor_hcp, actor_location,
             sdm, recipient, action, domains, record_ids, reason, outcome, denial_reason,
-            consent_id, episode_id, client_addr, request_id, disclosed, leaf_tag, domain_bits);
+            consent_id, episode_id, client_addr, request_id, disclosed, leaf_tag, domain_bits,
+            entry_codes);
     INSERT INTO audit_node (idx, hash) SELECT * FROM unnest(node_idx, node_hash);
     RETURN 'committed';
 END;

@@ -37,3 +37,7 @@ ALTER TABLE audit_entry ADD COLUMN leaf_tag INTEGER;
 -- storage encoding, used when it gives the same list back. A summary's fifteen codes as JSON
 -- were about 200 bytes of every read's row.
 ALTER TABLE audit_entry ADD COLUMN domain_bits INTEGER;
+
+-- The actor kind, action and outcome as one number (store::audit::codes), the three text
+-- columns then '': a storage encoding, used when all three are in its frozen tables.
+ALTER TABLE audit_entry ADD COLUMN entry_codes INTEGER;

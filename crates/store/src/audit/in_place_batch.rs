@@ -41,7 +41,7 @@ static SQL: std::sync::LazyLock<Statements> = std::sync::LazyLock::new(|| Statem
     claim: claim_notice_days_sql(1),
     entry: format!(
         "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22)",
+         ?18, ?19, ?20, ?21, ?22, ?23)",
         EntryTable::Audit.insert_prefix()
     ),
 });
@@ -111,21 +111,22 @@ fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Resu
     let mut entry = conn.prepare_cached(&SQL.entry)?;
     for row in rows {
         let e = &row.entry;
+        let codes = super::rows::stored_codes(e);
         entry.execute(params![
             to_i64(row.seq),
             Ts(e.at),
-            e.actor.kind.code(),
+            codes.0,
             e.actor.account,
             e.actor.role.as_deref(),
             e.actor.hcp,
             e.actor.location,
             e.sdm,
             e.recipient,
-            e.action.as_str(),
+            codes.1,
             json(&super::rows::stored_domains(&e.domains).0)?,
             uuid_list(&e.record_ids),
             e.reason.as_deref(),
-            e.outcome.code(),
+            codes.2,
             e.denial_reason.as_deref(),
             e.consent_id,
             e.episode_id,
@@ -136,6 +137,7 @@ fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Resu
                 .map(ehrshare_core::audit::Disclosed::to_stored),
             ehrshare_core::audit::merkle::leaf_tag(&row.leaf_hash()),
             super::rows::stored_domains(&e.domains).1,
+            codes.3,
         ])?;
     }
     let mut node = conn.prepare_cached("INSERT INTO audit_node (idx, hash) VALUES (?1, ?2)")?;

@@ -15,6 +15,7 @@
 //! three drivers: [`in_place_batch`] for SQLite's common batch (ADR 0005), [`pg_batch`] for
 //! PostgreSQL's (one statement, ADR 0022), [`pool_batch`] for any other. [`read_effects`] is what a permitted read obliges; [`rows`] the tables.
 
+mod codes;
 mod head;
 mod in_place_batch;
 mod pg_batch;

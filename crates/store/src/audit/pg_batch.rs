@@ -27,7 +27,7 @@ use crate::error::StoreError;
 
 /// The one statement; its text never changes, so it is prepared once per connection.
 const CALL: &str = "SELECT ehrshare_audit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)";
+     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)";
 
 /// Whether the batch holds only what the function does.
 fn for_this_path(jobs: &[Job]) -> bool {
@@ -118,7 +118,16 @@ pub(super) async fn commit(
         .iter()
         .map(|r| uuid_list(&r.entry.record_ids))
         .collect();
-    let outcome = |r: &ehrshare_core::audit::AuditEntry| r.entry.outcome.code().to_owned();
+    let codes: Vec<(&str, &str, &str, Option<i32>)> = rows
+        .iter()
+        .map(|r| super::rows::stored_codes(&r.entry))
+        .collect();
+    let code = |i: usize| {
+        codes
+            .iter()
+            .map(|c| [c.0, c.1, c.2][i].to_owned())
+            .collect::<Vec<String>>()
+    };
     let answer: Result<String, sqlx::Error> = sqlx::query_scalar(CALL)
         .bind(to_i64(expected))
         .bind(&consents)
@@ -128,18 +137,18 @@ pub(super) async fn commit(
         .bind(days.iter().map(|d| d.3).collect::<Vec<_>>())
         .bind(seqs)
         .bind(ats)
-        .bind(text(&|e| Some(e.actor.kind.code().to_owned())))
+        .bind(code(0))
         .bind(column(&|e| e.actor.account))
         .bind(text(&|e| e.actor.role.clone()))
         .bind(column(&|e| e.actor.hcp))
         .bind(column(&|e| e.actor.location))
         .bind(column(&|e| e.sdm))
         .bind(column(&|e| e.recipient))
-        .bind(text(&|e| Some(e.action.clone())))
+        .bind(code(1))
         .bind(domains)
         .bind(record_ids)
         .bind(text(&|e| e.reason.clone()))
-        .bind(rows.iter().map(outcome).collect::<Vec<_>>())
+        .bind(code(2))
         .bind(text(&|e| e.denial_reason.clone()))
         .bind(column(&|e| e.consent_id))
         .bind(column(&|e| e.episode_id))
@@ -160,6 +169,7 @@ pub(super) async fn commit(
                 .map(|r| super::rows::stored_domains(&r.entry.domains).1)
                 .collect::<Vec<_>>(),
         )
+        .bind(codes.iter().map(|c| c.3).collect::<Vec<_>>())
         .bind(
             plan.nodes
                 .iter()

@@ -27,7 +27,7 @@ pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (22 values each,
+/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (23 values each,
 /// under SQLite's 32766 bound values) per statement. A statement per batch length is not worth
 /// a place in the prepared-statement cache. (Tried for SQLite: one JSON parameter unpacked by
 /// `json_each`, a fixed statement; measured 20 % slower, the `->>` lookups re-parse each row.)
@@ -59,20 +59,21 @@ macro_rules! define_insert {
                 let mut q = QueryBuilder::<$db>::new(table.insert_prefix());
                 q.push_values(chunk, |mut b, row| {
                     let e = &row.entry;
+                    let codes = stored_codes(e);
                     b.push_bind(to_i64(row.seq))
                         .push_bind(crate::Ts(e.at))
-                        .push_bind(e.actor.kind.code())
+                        .push_bind(codes.0)
                         .push_bind(e.actor.account)
                         .push_bind(e.actor.role.as_deref())
                         .push_bind(e.actor.hcp)
                         .push_bind(e.actor.location)
                         .push_bind(e.sdm)
                         .push_bind(e.recipient)
-                        .push_bind(e.action.as_str())
+                        .push_bind(codes.1)
                         .push_bind(Json(stored_domains(&e.domains).0))
                         .push_bind(Json(&e.record_ids))
                         .push_bind(e.reason.as_deref())
-                        .push_bind(e.outcome.code())
+                        .push_bind(codes.2)
                         .push_bind(e.denial_reason.as_deref())
                         .push_bind(e.consent_id)
                         .push_bind(e.episode_id)
@@ -80,13 +81,24 @@ macro_rules! define_insert {
                         .push_bind(e.request_id)
                         .push_bind(e.disclosed.as_ref().map(Disclosed::to_stored))
                         .push_bind(merkle::leaf_tag(&row.leaf_hash()))
-                        .push_bind(stored_domains(&e.domains).1);
+                        .push_bind(stored_domains(&e.domains).1)
+                        .push_bind(codes.3);
                 });
                 q.build().persistent(false).execute(&mut *conn).await?;
             }
             Ok(())
         }
     };
+}
+
+/// An entry's actor kind, action and outcome as stored: empty texts and their number when the
+/// codes tables hold all three (ADR 0023), else the texts.
+pub(super) fn stored_codes(e: &NewAuditEntry) -> (&str, &str, &str, Option<i32>) {
+    let (kind, action, outcome) = (e.actor.kind.code(), e.action.as_str(), e.outcome.code());
+    match super::codes::pack(kind, action, outcome) {
+        Some(packed) => ("", "", "", Some(packed)),
+        None => (kind, action, outcome, None),
+    }
 }
 
 /// An entry's domains as stored: the list in the JSON column, or an empty list there and the
@@ -139,13 +151,13 @@ impl EntryTable {
                 "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
                  outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
-                 disclosed, leaf_tag, domain_bits) "
+                 disclosed, leaf_tag, domain_bits, entry_codes) "
             }
             EntryTable::BenchRaw => {
                 "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
                  outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
-                 disclosed, leaf_tag, domain_bits) "
+                 disclosed, leaf_tag, domain_bits, entry_codes) "
             }
         }
     }
@@ -167,7 +179,8 @@ define_insert!(
 /// The columns of an entry, in the order every reader selects them.
 const ENTRY_COLUMNS: &str = "seq, at, actor_kind, actor_account, actor_role, actor_hcp, \
     actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
-    denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, domain_bits";
+    denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, domain_bits, \
+    entry_codes";
 
 /// Which entries to read: those about a recipient, or those by a provider's users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,9 +401,20 @@ macro_rules! define_rows {
 
         fn $decode(row: &<$db as sqlx::Database>::Row) -> Result<AuditEntry, StoreError> {
             let seq: i64 = row.try_get("seq")?;
-            let kind: String = row.try_get("actor_kind")?;
-            let outcome: String = row.try_get("outcome")?;
             let bad = |what: &str| StoreError::Corrupt(format!("audit entry {seq}: {what}"));
+            let (kind, action, outcome): (String, String, String) =
+                match row.try_get::<Option<i32>, _>("entry_codes")? {
+                    Some(packed) => {
+                        let (k, a, o) =
+                            super::codes::unpack(packed).ok_or_else(|| bad("unknown codes"))?;
+                        (k.to_owned(), a.to_owned(), o.to_owned())
+                    }
+                    None => (
+                        row.try_get("actor_kind")?,
+                        row.try_get("action")?,
+                        row.try_get("outcome")?,
+                    ),
+                };
             let domains = match row.try_get::<Option<i32>, _>("domain_bits")? {
                 Some(bits) => ehrshare_core::audit::disclosed::domains_of_bits(bits)
                     .map_err(|e| bad(&e.to_string()))?,
@@ -412,7 +436,7 @@ macro_rules! define_rows {
                 },
                 sdm: row.try_get("sdm")?,
                 recipient: row.try_get("recipient")?,
-                action: row.try_get("action")?,
+                action,
                 domains,
                 record_ids,
                 reason: row.try_get("reason")?,
@@ -581,35 +605,38 @@ impl Db {
         Ok(u64::try_from(size).unwrap_or(0))
     }
 
-    /// The audit log's bytes on disk, with their indexes: the entries', and the tree nodes'
-    /// (what a benchmark divides by the entries it added; ADR 0023). SQLite counts the pages
-    /// of each table and index (`dbstat`); PostgreSQL each relation with its indexes.
-    pub async fn audit_bytes(&self) -> Result<(u64, u64), StoreError> {
-        let (entries, nodes): (i64, i64) = match self.pool() {
+    /// The audit log's bytes on disk, part by part (the entries' table, each of its indexes,
+    /// the tree nodes' table with its index), for a benchmark to divide by the entries it
+    /// added (ADR 0023). SQLite counts the pages of each b-tree (`dbstat`); PostgreSQL each
+    /// relation's main fork and, for a table, its free-space and visibility maps.
+    pub async fn audit_bytes(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> = match self.pool() {
             Pool::Sqlite(pool) => {
                 sqlx::query_as(
-                    "SELECT \
-                 COALESCE(SUM(CASE WHEN name = 'audit_node' THEN 0 ELSE pgsize END), 0), \
-                 COALESCE(SUM(CASE WHEN name = 'audit_node' THEN pgsize ELSE 0 END), 0) \
-                 FROM dbstat WHERE name IN \
-                 ('audit_entry', 'audit_entry_recipient', 'audit_entry_hcp', 'audit_node')",
+                    "SELECT name, SUM(pgsize) FROM dbstat WHERE name IN \
+                 ('audit_entry', 'audit_entry_recipient', 'audit_entry_hcp', 'audit_node') \
+                 GROUP BY name ORDER BY name",
                 )
-                .fetch_one(pool)
+                .fetch_all(pool)
                 .await?
             }
             Pool::Postgres(pool) => {
                 sqlx::query_as(
-                    "SELECT pg_total_relation_size('audit_entry'), \
-                 pg_total_relation_size('audit_node')",
+                    "SELECT c.relname::text, pg_table_size(c.oid) FROM pg_class c \
+                 WHERE c.relname IN ('audit_entry', 'audit_node') \
+                 UNION ALL SELECT i.relname::text, pg_relation_size(i.oid) \
+                 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+                 JOIN pg_class t ON t.oid = x.indrelid \
+                 WHERE t.relname IN ('audit_entry', 'audit_node') ORDER BY 1",
                 )
-                .fetch_one(pool)
+                .fetch_all(pool)
                 .await?
             }
         };
-        Ok((
-            u64::try_from(entries).unwrap_or(0),
-            u64::try_from(nodes).unwrap_or(0),
-        ))
+        Ok(rows
+            .into_iter()
+            .map(|(name, bytes)| (name, u64::try_from(bytes).unwrap_or(0)))
+            .collect())
     }
 
     /// Number of entry rows (differs from [`Db::audit_size`] when rows are missing).

@@ -159,6 +159,7 @@ async fn an_entry_is_stored_alike_by_either_write_path() {
             "disclosed",
             // Not the leaf tag: it is of the entry's sequence number too.
             "domain_bits",
+            "entry_codes",
         ];
         let select: Vec<String> = columns
             .iter()

@@ -2319,6 +2319,7 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "ALTER TABLE audit_entry DROP COLUMN disclosed",
             "ALTER TABLE audit_entry DROP COLUMN leaf_tag",
             "ALTER TABLE audit_entry DROP COLUMN domain_bits",
+            "ALTER TABLE audit_entry DROP COLUMN entry_codes",
         ] {
             sqlx::query(sql).execute(p).await.unwrap();
         }
