@@ -37,6 +37,13 @@ ALTER TABLE audit_entry ADD COLUMN domain_bits INTEGER;
 -- columns then '': a storage encoding, used when all three are in its frozen tables.
 ALTER TABLE audit_entry ADD COLUMN entry_codes INTEGER;
 
+-- The log's indexes grow at their right end (by sequence number, and by it within a recipient
+-- or a provider) and are never updated: pages split there need no room kept free.
+ALTER INDEX audit_entry_pkey SET (fillfactor = 100);
+ALTER INDEX audit_entry_recipient SET (fillfactor = 100);
+ALTER INDEX audit_entry_hcp SET (fillfactor = 100);
+ALTER INDEX audit_node_pkey SET (fillfactor = 100);
+
 -- The writer's batch (migration 24, ADR 0022) with the columns above.
 DROP FUNCTION ehrshare_audit_batch(BIGINT, UUID[], UUID[], UUID[], TEXT[], BOOLEAN[], BIGINT[],
     TIMESTAMPTZ[], TEXT[], UUID[], TEXT[], UUID[], UUID[], UUID[], UUID[], TEXT[], TEXT[], TEXT[],
