@@ -20,7 +20,7 @@ CREATE TABLE bench_raw (
     recipient BLOB, action TEXT NOT NULL, domains TEXT NOT NULL, record_ids TEXT NOT NULL,
     reason TEXT, outcome TEXT NOT NULL, denial_reason TEXT, consent_id BLOB, episode_id BLOB,
     client_addr TEXT, request_id BLOB, disclosed BLOB, leaf_tag INTEGER, domain_bits INTEGER,
-    entry_codes INTEGER) STRICT;
+    entry_codes INTEGER, actor_ref INTEGER) STRICT;
 CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
 CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
 
@@ -31,7 +31,7 @@ CREATE TABLE bench_raw (
     recipient UUID, action TEXT NOT NULL, domains JSONB NOT NULL, record_ids JSONB NOT NULL,
     reason TEXT, outcome TEXT NOT NULL, denial_reason TEXT, consent_id UUID, episode_id UUID,
     client_addr TEXT, request_id UUID, disclosed BYTEA, leaf_tag INTEGER, domain_bits INTEGER,
-    entry_codes INTEGER);
+    entry_codes INTEGER, actor_ref INTEGER);
 CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
 CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
 
@@ -67,12 +67,14 @@ pub async fn raw_batched_insert_rate(
         match db.pool() {
             Pool::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                insert_entries_sqlite(&mut tx, EntryTable::BenchRaw, &rows).await?;
+                insert_entries_sqlite(&mut tx, EntryTable::BenchRaw, &rows, &Default::default())
+                    .await?;
                 tx.commit().await?;
             }
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                insert_entries_postgres(&mut tx, EntryTable::BenchRaw, &rows).await?;
+                insert_entries_postgres(&mut tx, EntryTable::BenchRaw, &rows, &Default::default())
+                    .await?;
                 tx.commit().await?;
             }
         }

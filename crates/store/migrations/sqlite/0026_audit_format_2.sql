@@ -41,3 +41,19 @@ ALTER TABLE audit_entry ADD COLUMN domain_bits INTEGER;
 -- The actor kind, action and outcome as one number (store::audit::codes), the three text
 -- columns then '': a storage encoding, used when all three are in its frozen tables.
 ALTER TABLE audit_entry ADD COLUMN entry_codes INTEGER;
+
+-- Who acted (account, role, location) once per distinct actor (store::audit::actors): an entry
+-- names its actor by `actor_ref`, its three actor columns then NULL. Append-only, as the
+-- entries that refer to it.
+CREATE TABLE audit_actor (
+    ref_id     INTEGER PRIMARY KEY NOT NULL,
+    key        BLOB NOT NULL UNIQUE,
+    a_account  BLOB,
+    a_role     TEXT,
+    a_location BLOB
+) STRICT;
+CREATE TRIGGER audit_actor_no_update BEFORE UPDATE ON audit_actor
+BEGIN SELECT RAISE(ABORT, 'audit actors are append-only'); END;
+CREATE TRIGGER audit_actor_no_delete BEFORE DELETE ON audit_actor
+BEGIN SELECT RAISE(ABORT, 'audit actors are append-only'); END;
+ALTER TABLE audit_entry ADD COLUMN actor_ref INTEGER;

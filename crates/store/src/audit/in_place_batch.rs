@@ -41,7 +41,7 @@ static SQL: std::sync::LazyLock<Statements> = std::sync::LazyLock::new(|| Statem
     claim: claim_notice_days_sql(1),
     entry: format!(
         "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22, ?23)",
+         ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
         EntryTable::Audit.insert_prefix()
     ),
 });
@@ -63,6 +63,7 @@ pub(super) fn batch(
     conn: &mut Connection,
     frontier: &mut Frontier,
     jobs: &[Job],
+    actors: &mut super::actors::Actors,
 ) -> Result<Option<Vec<Slot>>, StoreError> {
     if !in_place(jobs) {
         return Ok(None);
@@ -100,26 +101,33 @@ pub(super) fn batch(
             }
             plan.keep(frontier, i, job);
         }
-        insert(&tx, &plan.rows, &plan.nodes)?;
+        super::actors::resolve_in_place(&tx, actors, actors.missing(&plan.rows))?;
+        insert(&tx, &plan.rows, &plan.nodes, actors)?;
     }
     tx.commit()?;
     Ok(Some(plan.slots))
 }
 
 /// Inserts the entries and tree nodes, a row at a time through cached statements.
-fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Result<(), StoreError> {
+fn insert(
+    conn: &Connection,
+    rows: &[AuditEntry],
+    nodes: &[(u64, Hash)],
+    actors: &super::actors::Actors,
+) -> Result<(), StoreError> {
     let mut entry = conn.prepare_cached(&SQL.entry)?;
     for row in rows {
         let e = &row.entry;
         let codes = super::rows::stored_codes(e);
+        let (actor_ref, account, role, location) = super::rows::stored_actor(e, actors);
         entry.execute(params![
             to_i64(row.seq),
             Ts(e.at),
             codes.0,
-            e.actor.account,
-            e.actor.role.as_deref(),
+            account,
+            role,
             e.actor.hcp,
-            e.actor.location,
+            location,
             e.sdm,
             e.recipient,
             codes.1,
@@ -138,6 +146,7 @@ fn insert(conn: &Connection, rows: &[AuditEntry], nodes: &[(u64, Hash)]) -> Resu
             ehrshare_core::audit::merkle::leaf_tag(&row.leaf_hash()),
             super::rows::stored_domains(&e.domains).1,
             codes.3,
+            actor_ref,
         ])?;
     }
     let mut node = conn.prepare_cached("INSERT INTO audit_node (idx, hash) VALUES (?1, ?2)")?;

@@ -15,6 +15,7 @@
 //! three drivers: [`in_place_batch`] for SQLite's common batch (ADR 0005), [`pg_batch`] for
 //! PostgreSQL's (one statement, ADR 0022), [`pool_batch`] for any other. [`read_effects`] is what a permitted read obliges; [`rows`] the tables.
 
+mod actors;
 mod codes;
 mod head;
 mod in_place_batch;
@@ -92,6 +93,7 @@ impl AuditLog {
             stats: Arc::clone(&stats),
             own: pg_batch::Own::default(),
             own_thread: false,
+            actors: actors::Actors::default(),
         };
         writer.spawn(rx, sync_rx).await?;
         Ok(AuditLog {
@@ -205,6 +207,8 @@ struct Writer {
     /// Whether the writer runs on a thread of its own ([`Writer::spawn`]): it then never
     /// drives a pooled connection, whose socket belongs to the request threads' runtime.
     own_thread: bool,
+    /// The actor numbers it knows (`actors`, ADR 0023).
+    actors: actors::Actors,
 }
 
 impl Writer {
@@ -379,8 +383,8 @@ impl Writer {
     async fn batch(&mut self, jobs: Vec<Job>) {
         let snapshot = self.frontier.clone();
         if let Some(in_place) = self.db.in_place() {
-            let frontier = &mut self.frontier;
-            match in_place.write(|conn| in_place_batch::batch(conn, frontier, &jobs)) {
+            let (frontier, actors) = (&mut self.frontier, &mut self.actors);
+            match in_place.write(|conn| in_place_batch::batch(conn, frontier, &jobs, actors)) {
                 Some(Ok(Some(slots))) => {
                     self.stats.common_path.fetch_add(1, Ordering::Relaxed);
                     return self.finish(jobs, snapshot, Ok(slots));
@@ -393,8 +397,30 @@ impl Writer {
                 Some(Err(_)) | Some(Ok(None)) | None => {}
             }
         }
+        self.actors.abandon();
+        if let Pool::Postgres(pool) = self.db.pool() {
+            // A new actor is added on its own, committed at once, so that the batch stays on
+            // the common path (an actor row no entry names is harmless); if that fails, the
+            // general path adds it in its transaction.
+            let missing = self.actors.missing_of(
+                jobs.iter()
+                    .flat_map(|j| std::iter::once(&j.entry).chain(&j.more))
+                    .map(|e| &e.actor),
+            );
+            if !missing.is_empty()
+                && let Ok(conn) = self.own.get(pool).await
+            {
+                match actors::resolve_postgres(conn, &mut self.actors, missing).await {
+                    Ok(()) => self.actors.commit(),
+                    Err(_) => {
+                        self.actors.abandon();
+                        self.own.forget();
+                    }
+                }
+            }
+        }
         if let Pool::Postgres(pool) = self.db.pool()
-            && let Some(prepared) = pg_batch::prepare(&mut self.frontier, &jobs)
+            && let Some(prepared) = pg_batch::prepare(&mut self.frontier, &jobs, &self.actors)
         {
             match pg_batch::commit(pool, &mut self.own, prepared).await {
                 Ok(Some(slots)) => {
@@ -413,18 +439,21 @@ impl Writer {
         // jobs, whose changes an attempt may consume.
         // On its own thread the writer uses its own connection here too (ADR 0022).
         let own = self.own_thread.then(|| std::mem::take(&mut self.own));
-        let state = tokio::sync::Mutex::new((snapshot.clone(), jobs, own));
+        let actors = std::mem::take(&mut self.actors);
+        let state = tokio::sync::Mutex::new((snapshot.clone(), jobs, own, actors));
         let (db, state_ref, snapshot_ref) = (&self.db, &state, &snapshot);
         let result = with_retry(RetryPolicy::default(), move || async move {
             let mut guard = state_ref.lock().await;
-            let (frontier, jobs, own) = &mut *guard;
+            let (frontier, jobs, own, actors) = &mut *guard;
             *frontier = snapshot_ref.clone();
-            pool_batch::batch(db, own.as_mut(), frontier, jobs).await
+            actors.abandon();
+            pool_batch::batch(db, own.as_mut(), frontier, jobs, actors).await
         })
         .await;
-        let (frontier, jobs, own) = state.into_inner();
+        let (frontier, jobs, own, actors) = state.into_inner();
         self.own = own.unwrap_or_default();
         self.frontier = frontier;
+        self.actors = actors;
         self.finish(jobs, snapshot, result);
     }
 
@@ -438,6 +467,7 @@ impl Writer {
     ) {
         match result {
             Ok(slots) => {
+                self.actors.commit();
                 self.stats.note_success();
                 let head = TreeHead {
                     size: self.frontier.size(),
@@ -465,6 +495,7 @@ impl Writer {
             Err(err) => {
                 // Nothing was committed: forget what this batch added to the tree.
                 self.frontier = snapshot;
+                self.actors.abandon();
                 if err.is_unavailable() {
                     tracing::debug!(error = %err, entries = jobs.len(), "audit batch failed");
                 } else {

@@ -27,7 +27,7 @@ use crate::error::StoreError;
 
 /// The one statement; its text never changes, so it is prepared once per connection.
 const CALL: &str = "SELECT ehrshare_audit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)";
+     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)";
 
 /// Whether the batch holds only what the function does.
 fn for_this_path(jobs: &[Job]) -> bool {
@@ -47,12 +47,26 @@ pub(super) struct Prepared {
     consents: Vec<Uuid>,
     /// (recipient, provider, day, whether a read of the batch has a notice for it).
     days: Vec<(Uuid, Uuid, String, bool)>,
+    /// Each row's actor as stored (`rows::stored_actor`).
+    actors: Vec<StoredActor>,
 }
+
+/// An actor as a row stores it: its number, or its account, role and location.
+type StoredActor = (Option<i32>, Option<Uuid>, Option<String>, Option<Uuid>);
 
 /// Plans `jobs` on `frontier` (advancing it); `None` when the batch is not one for this path.
 /// Nothing is sent: the jobs (whose changes are not `Sync`) are not held across the statement.
-pub(super) fn prepare(frontier: &mut Frontier, jobs: &[Job]) -> Option<Prepared> {
-    if !for_this_path(jobs) {
+pub(super) fn prepare(
+    frontier: &mut Frontier,
+    jobs: &[Job],
+    actors: &super::actors::Actors,
+) -> Option<Prepared> {
+    // An actor the writer has no number for yet is stored by the general path, which adds it.
+    let known = jobs
+        .iter()
+        .flat_map(|j| std::iter::once(&j.entry).chain(&j.more))
+        .all(|e| actors.knows(&e.actor));
+    if !for_this_path(jobs) || !known {
         return None;
     }
     let expected = frontier.size();
@@ -79,7 +93,16 @@ pub(super) fn prepare(frontier: &mut Frontier, jobs: &[Job]) -> Option<Prepared>
         }
         same
     });
+    let stored = plan
+        .rows
+        .iter()
+        .map(|r| {
+            let (id, account, role, location) = super::rows::stored_actor(&r.entry, actors);
+            (id, account, role.map(str::to_owned), location)
+        })
+        .collect();
     Some(Prepared {
+        actors: stored,
         expected,
         plan,
         consents,
@@ -100,6 +123,7 @@ pub(super) async fn commit(
         plan,
         consents,
         days,
+        actors,
     } = prepared;
     let rows = &plan.rows;
     let column = |f: &dyn Fn(&ehrshare_core::audit::NewAuditEntry) -> Option<Uuid>| {
@@ -138,10 +162,10 @@ pub(super) async fn commit(
         .bind(seqs)
         .bind(ats)
         .bind(code(0))
-        .bind(column(&|e| e.actor.account))
-        .bind(text(&|e| e.actor.role.clone()))
+        .bind(actors.iter().map(|a| a.1).collect::<Vec<_>>())
+        .bind(actors.iter().map(|a| a.2.clone()).collect::<Vec<_>>())
         .bind(column(&|e| e.actor.hcp))
-        .bind(column(&|e| e.actor.location))
+        .bind(actors.iter().map(|a| a.3).collect::<Vec<_>>())
         .bind(column(&|e| e.sdm))
         .bind(column(&|e| e.recipient))
         .bind(code(1))
@@ -170,6 +194,7 @@ pub(super) async fn commit(
                 .collect::<Vec<_>>(),
         )
         .bind(codes.iter().map(|c| c.3).collect::<Vec<_>>())
+        .bind(actors.iter().map(|a| a.0).collect::<Vec<_>>())
         .bind(
             plan.nodes
                 .iter()

@@ -4,6 +4,7 @@
 use ehrshare_core::audit::merkle::Frontier;
 use sqlx::{Acquire, Connection, PgConnection, SqliteConnection};
 
+use super::actors::{Actors, resolve_postgres, resolve_sqlite};
 use super::plan::{Job, Plan, Slot, consents_before_change};
 use super::read_effects::{apply_read_effects, unrevoked_consents};
 use super::rows::{
@@ -24,9 +25,10 @@ pub(super) async fn batch(
     own: Option<&mut super::pg_batch::Own>,
     frontier: &mut Frontier,
     jobs: &mut [Job],
+    actors: &mut Actors,
 ) -> Result<Vec<Slot>, StoreError> {
     let changes = jobs.iter().filter(|j| j.change.is_some()).count();
-    let result = run(db, own, frontier, jobs).await;
+    let result = run(db, own, frontier, jobs, actors).await;
     match result {
         Err(StoreError::Busy(e))
             if jobs.iter().filter(|j| j.change.is_some()).count() < changes =>
@@ -42,10 +44,11 @@ async fn run(
     own: Option<&mut super::pg_batch::Own>,
     frontier: &mut Frontier,
     jobs: &mut [Job],
+    actors: &mut Actors,
 ) -> Result<Vec<Slot>, StoreError> {
     if let (Pool::Postgres(pool), Some(own)) = (db.pool(), own) {
         let conn = own.get(pool).await?;
-        let result = batch_postgres(conn, frontier, jobs).await;
+        let result = batch_postgres(conn, frontier, jobs, actors).await;
         if result.is_err() {
             own.forget();
         }
@@ -54,7 +57,7 @@ async fn run(
     match db.pool() {
         Pool::Sqlite(pool) => {
             let mut conn = pool.acquire().await?;
-            let result = batch_sqlite(&mut conn, frontier, jobs).await;
+            let result = batch_sqlite(&mut conn, frontier, jobs, actors).await;
             if result.is_err() {
                 conn.close_on_drop();
             }
@@ -62,7 +65,7 @@ async fn run(
         }
         Pool::Postgres(pool) => {
             let mut conn = pool.acquire().await?;
-            let result = batch_postgres(&mut conn, frontier, jobs).await;
+            let result = batch_postgres(&mut conn, frontier, jobs, actors).await;
             if result.is_err() {
                 conn.close_on_drop();
             }
@@ -73,11 +76,12 @@ async fn run(
 
 /// Generates the batch per connection type. Written once; compiled per backend.
 macro_rules! define_batch {
-    ($batch:ident, $restore:ident, $insert:ident, $conn_ty:ty, $wrap:ident, $begin:expr, $lock:expr) => {
+    ($batch:ident, $restore:ident, $insert:ident, $resolve:ident, $conn_ty:ty, $wrap:ident, $begin:expr, $lock:expr) => {
         async fn $batch(
             conn: &mut $conn_ty,
             frontier: &mut Frontier,
             jobs: &mut [Job],
+            actors: &mut Actors,
         ) -> Result<Vec<Slot>, StoreError> {
             let mut tx = conn.begin_with($begin).await?;
             if let Some(lock) = $lock {
@@ -137,7 +141,9 @@ macro_rules! define_batch {
                 .filter_map(|&i| jobs[i].read.as_ref())
                 .collect();
             apply_read_effects(Conn::$wrap(&mut *tx), effects).await?;
-            $insert(&mut tx, &plan.rows, &plan.nodes).await?;
+            let missing = actors.missing(&plan.rows);
+            $resolve(&mut tx, actors, missing).await?;
+            $insert(&mut tx, &plan.rows, &plan.nodes, actors).await?;
             tx.commit().await?;
             Ok(plan.slots)
         }
@@ -148,6 +154,7 @@ define_batch!(
     batch_sqlite,
     restore_sqlite,
     insert_sqlite,
+    resolve_sqlite,
     SqliteConnection,
     Sqlite,
     "BEGIN IMMEDIATE",
@@ -157,6 +164,7 @@ define_batch!(
     batch_postgres,
     restore_postgres,
     insert_postgres,
+    resolve_postgres,
     PgConnection,
     Postgres,
     "BEGIN",

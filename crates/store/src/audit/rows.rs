@@ -27,7 +27,7 @@ pub(super) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (23 values each,
+/// Generates the insert of a batch: multi-row VALUES, at most 512 entry rows (24 values each,
 /// under SQLite's 32766 bound values) per statement. A statement per batch length is not worth
 /// a place in the prepared-statement cache. (Tried for SQLite: one JSON parameter unpacked by
 /// `json_each`, a fixed statement; measured 20 % slower, the `->>` lookups re-parse each row.)
@@ -37,8 +37,9 @@ macro_rules! define_insert {
             conn: &mut $conn_ty,
             rows: &[AuditEntry],
             nodes: &[(u64, Hash)],
+            actors: &super::actors::Actors,
         ) -> Result<(), StoreError> {
-            $entries(conn, EntryTable::Audit, rows).await?;
+            $entries(conn, EntryTable::Audit, rows, actors).await?;
             for chunk in nodes.chunks(4096) {
                 let mut q = QueryBuilder::<$db>::new("INSERT INTO audit_node (idx, hash) ");
                 q.push_values(chunk, |mut b, (idx, hash)| {
@@ -54,19 +55,21 @@ macro_rules! define_insert {
             conn: &mut $conn_ty,
             table: EntryTable,
             rows: &[AuditEntry],
+            actors: &super::actors::Actors,
         ) -> Result<(), StoreError> {
             for chunk in rows.chunks(512) {
                 let mut q = QueryBuilder::<$db>::new(table.insert_prefix());
                 q.push_values(chunk, |mut b, row| {
                     let e = &row.entry;
                     let codes = stored_codes(e);
+                    let (actor_ref, account, role, location) = stored_actor(e, actors);
                     b.push_bind(to_i64(row.seq))
                         .push_bind(crate::Ts(e.at))
                         .push_bind(codes.0)
-                        .push_bind(e.actor.account)
-                        .push_bind(e.actor.role.as_deref())
+                        .push_bind(account)
+                        .push_bind(role)
                         .push_bind(e.actor.hcp)
-                        .push_bind(e.actor.location)
+                        .push_bind(location)
                         .push_bind(e.sdm)
                         .push_bind(e.recipient)
                         .push_bind(codes.1)
@@ -82,13 +85,31 @@ macro_rules! define_insert {
                         .push_bind(e.disclosed.as_ref().map(Disclosed::to_stored))
                         .push_bind(merkle::leaf_tag(&row.leaf_hash()))
                         .push_bind(stored_domains(&e.domains).1)
-                        .push_bind(codes.3);
+                        .push_bind(codes.3)
+                        .push_bind(actor_ref);
                 });
                 q.build().persistent(false).execute(&mut *conn).await?;
             }
             Ok(())
         }
     };
+}
+
+/// An entry's actor as stored: its number in `audit_actor` and no parts of its own when the
+/// writer knows the number (ADR 0023), else the parts.
+pub(super) fn stored_actor<'e>(
+    e: &'e NewAuditEntry,
+    actors: &super::actors::Actors,
+) -> (Option<i32>, Option<Uuid>, Option<&'e str>, Option<Uuid>) {
+    match actors.get(&e.actor) {
+        Some(id) => (Some(id), None, None, None),
+        None => (
+            None,
+            e.actor.account,
+            e.actor.role.as_deref(),
+            e.actor.location,
+        ),
+    }
 }
 
 /// An entry's actor kind, action and outcome as stored: empty texts and their number when the
@@ -151,13 +172,13 @@ impl EntryTable {
                 "INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
                  outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
-                 disclosed, leaf_tag, domain_bits, entry_codes) "
+                 disclosed, leaf_tag, domain_bits, entry_codes, actor_ref) "
             }
             EntryTable::BenchRaw => {
                 "INSERT INTO bench_raw (seq, at, actor_kind, actor_account, actor_role, \
                  actor_hcp, actor_location, sdm, recipient, action, domains, record_ids, reason, \
                  outcome, denial_reason, consent_id, episode_id, client_addr, request_id, \
-                 disclosed, leaf_tag, domain_bits, entry_codes) "
+                 disclosed, leaf_tag, domain_bits, entry_codes, actor_ref) "
             }
         }
     }
@@ -176,11 +197,20 @@ define_insert!(
     sqlx::Postgres
 );
 
-/// The columns of an entry, in the order every reader selects them.
-const ENTRY_COLUMNS: &str = "seq, at, actor_kind, actor_account, actor_role, actor_hcp, \
-    actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
+/// The columns of an entry, in the order every reader selects them, from [`ENTRY_FROM`]: an
+/// actor stored by number read back from `audit_actor` (ADR 0023).
+const ENTRY_COLUMNS: &str = "seq, at, actor_kind, \
+    COALESCE(actor_account, a_account) AS actor_account, \
+    COALESCE(actor_role, a_role) AS actor_role, actor_hcp, \
+    COALESCE(actor_location, a_location) AS actor_location, \
+    sdm, recipient, action, domains, record_ids, reason, outcome, \
     denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, domain_bits, \
     entry_codes";
+
+/// Where every reader reads entries from (the actor table's columns are named apart from the
+/// entries', so that the readers' conditions need no table names).
+const ENTRY_FROM: &str =
+    "audit_entry LEFT JOIN audit_actor ON audit_actor.ref_id = audit_entry.actor_ref";
 
 /// Which entries to read: those about a recipient, or those by a provider's users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +256,8 @@ where
         q.push(" AND recipient = ").push_bind(r);
     }
     if let Some(a) = s.account {
-        q.push(" AND actor_account = ").push_bind(a);
+        q.push(" AND COALESCE(actor_account, a_account) = ")
+            .push_bind(a);
     }
     if let Some(from) = s.from {
         q.push(" AND at >= ").push_bind(crate::timestamp::Ts(from));
@@ -320,7 +351,7 @@ macro_rules! define_rows {
             limit: u32,
         ) -> Result<Vec<(u64, Result<AuditEntry, StoreError>)>, StoreError> {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE seq >= $1 ORDER BY seq LIMIT $2"
+                "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE seq >= $1 ORDER BY seq LIMIT $2"
             )))
             .bind(to_i64(from_seq))
             .bind(i64::from(limit))
@@ -357,7 +388,7 @@ macro_rules! define_rows {
                 AuditFilter::Provider(id) => ("actor_hcp", id),
             };
             let mut q = QueryBuilder::<$db>::new(format!(
-                "SELECT {ENTRY_COLUMNS} FROM audit_entry WHERE {column} = "
+                "SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM} WHERE {column} = "
             ));
             q.push_bind(key)
                 .push(" AND seq < ")
@@ -381,11 +412,11 @@ macro_rules! define_rows {
             conn: &mut $conn_ty,
             s: &AuditSearch,
         ) -> Result<(u64, Vec<AuditEntry>), StoreError> {
-            let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM audit_entry");
+            let mut count = QueryBuilder::<$db>::new(format!("SELECT COUNT(*) FROM {ENTRY_FROM}"));
             push_search_filter(&mut count, s);
             let total: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
             let mut page =
-                QueryBuilder::<$db>::new(format!("SELECT {ENTRY_COLUMNS} FROM audit_entry"));
+                QueryBuilder::<$db>::new(format!("SELECT {ENTRY_COLUMNS} FROM {ENTRY_FROM}"));
             push_search_filter(&mut page, s);
             page.push(" ORDER BY seq DESC LIMIT ")
                 .push_bind(i64::from(s.limit))

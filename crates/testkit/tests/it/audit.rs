@@ -160,6 +160,7 @@ async fn an_entry_is_stored_alike_by_either_write_path() {
             // Not the leaf tag: it is of the entry's sequence number too.
             "domain_bits",
             "entry_codes",
+            "actor_ref",
         ];
         let select: Vec<String> = columns
             .iter()
