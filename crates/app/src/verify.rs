@@ -364,6 +364,19 @@ async fn find_moved(
                 entry: other.entry.clone(),
             };
             if recorded.matches(&placed.leaf_hash()) {
+                // Four bytes of a tag match by chance among many entries: a move is named only
+                // when it is mutual (this entry's content fits the other's place as well).
+                if let Recorded::Tag(_) = recorded {
+                    let back = AuditEntry {
+                        seq: other.seq,
+                        entry: entry.entry.clone(),
+                    };
+                    let theirs = db.audit_leaf_tags(other.seq, other.seq + 1).await?;
+                    if theirs.get(&other.seq).copied() != Some(merkle::leaf_tag(&back.leaf_hash()))
+                    {
+                        continue;
+                    }
+                }
                 return Ok(Some(other.seq));
             }
         }

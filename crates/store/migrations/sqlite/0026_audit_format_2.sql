@@ -56,4 +56,4 @@ CREATE TRIGGER audit_actor_no_update BEFORE UPDATE ON audit_actor
 BEGIN SELECT RAISE(ABORT, 'audit actors are append-only'); END;
 CREATE TRIGGER audit_actor_no_delete BEFORE DELETE ON audit_actor
 BEGIN SELECT RAISE(ABORT, 'audit actors are append-only'); END;
-ALTER TABLE audit_entry ADD COLUMN actor_ref INTEGER;
+ALTER TABLE audit_entry ADD COLUMN actor_ref INTEGER REFERENCES audit_actor (ref_id);

@@ -25,14 +25,15 @@ pub(crate) struct ActorKey {
 }
 
 impl ActorKey {
-    /// The key of `actor`, unless it has none of the three parts (nothing to save).
+    /// The key of `actor` when it is worth a number: a role or a location with the account
+    /// (a professional at a place, of whom there are thousands, each acting all day). A
+    /// patient acting on their own record (an account alone, one of millions, acting now and
+    /// then) keeps the account in the row: a number would cost more than it saves.
     pub(crate) fn of(actor: &Actor) -> Option<ActorKey> {
-        (actor.account.is_some() || actor.role.is_some() || actor.location.is_some()).then(|| {
-            ActorKey {
-                account: actor.account,
-                role: actor.role.clone(),
-                location: actor.location,
-            }
+        (actor.role.is_some() || actor.location.is_some()).then(|| ActorKey {
+            account: actor.account,
+            role: actor.role.clone(),
+            location: actor.location,
         })
     }
 
@@ -106,10 +107,22 @@ impl Actors {
         ActorKey::of(actor).is_none_or(|k| self.known.contains_key(&k))
     }
 
-    /// The batch committed: what it resolved is known.
+    /// The batch committed: what it resolved is known. The numbers known are bounded: past
+    /// [`MOST_KNOWN`] they are forgotten and looked up again as they come.
     pub(super) fn commit(&mut self) {
         let pending = std::mem::take(&mut self.pending);
+        if self.known.len() + pending.len() > MOST_KNOWN {
+            self.known.clear();
+        }
         self.known.extend(pending);
+    }
+
+    /// Forgets every number: the database may have been replaced by an older copy, whose
+    /// actor table need not hold them (the writer found its log shorter than it left it, or
+    /// a batch failed).
+    pub(crate) fn forget(&mut self) {
+        self.known.clear();
+        self.pending.clear();
     }
 
     /// The batch did not commit (or is attempted again): forget what it resolved.
@@ -117,6 +130,9 @@ impl Actors {
         self.pending.clear();
     }
 }
+
+/// The most actor numbers a writer keeps.
+const MOST_KNOWN: usize = 100_000;
 
 const INSERT: &str = "INSERT INTO audit_actor (key, a_account, a_role, a_location) \
     VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING";
@@ -132,17 +148,28 @@ macro_rules! define_resolve {
         ) -> Result<(), StoreError> {
             for key in keys {
                 let bytes = key.bytes();
-                sqlx::query(INSERT)
+                // Looked up first: an insert that meets the key would still use up a number
+                // of the identity (PostgreSQL), and most actors exist after a restart.
+                let found = sqlx::query(SELECT)
                     .bind(&bytes)
-                    .bind(key.account)
-                    .bind(key.role.as_deref())
-                    .bind(key.location)
-                    .execute(&mut *conn)
+                    .fetch_optional(&mut *conn)
                     .await?;
-                let row = sqlx::query(SELECT)
-                    .bind(&bytes)
-                    .fetch_one(&mut *conn)
-                    .await?;
+                let row = match found {
+                    Some(row) => row,
+                    None => {
+                        sqlx::query(INSERT)
+                            .bind(&bytes)
+                            .bind(key.account)
+                            .bind(key.role.as_deref())
+                            .bind(key.location)
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query(SELECT)
+                            .bind(&bytes)
+                            .fetch_one(&mut *conn)
+                            .await?
+                    }
+                };
                 let id: i32 = row.try_get(0)?;
                 actors.pending.insert(key, id);
             }
@@ -192,8 +219,13 @@ mod tests {
         };
         let key = |a: Actor| ActorKey::of(&a).map(|k| k.bytes());
         assert_eq!(key(actor(None, None, None)), None);
-        let keys = [
+        assert_eq!(
             key(actor(Some(1), None, None)),
+            None,
+            "a patient keeps the account"
+        );
+        let keys = [
+            key(actor(None, Some(""), None)),
             key(actor(None, None, Some(1))),
             key(actor(Some(1), Some(""), None)),
             key(actor(Some(1), Some("doctor"), None)),

@@ -180,5 +180,36 @@ mod tests {
         }
         let mut seen = std::collections::HashSet::new();
         assert!(ACTIONS.iter().all(|a| seen.insert(*a)), "no action twice");
+        // Every position, spelled out: append at the end of the tables and here.
+        assert_eq!(
+            ACTOR_KINDS.join(","),
+            "hcp-user,clinic-system,recipient,sdm,office,system,anonymous"
+        );
+        assert_eq!(OUTCOMES.join(","), "allowed,denied,failed");
+        assert_eq!(
+            ACTIONS.join(","),
+            concat!(
+                "record.summary,record.read,record.search,record.deposit,record.entered-in-error,",
+                "access-key.check,access-key.read,access-key.regenerate,access.report,",
+                "account.begin-token-enrolment,account.change-password,account.change-role,",
+                "account.create,account.enrol-token,account.reinstate,account.reset,",
+                "account.suspend,account.terminate,account.unlock,alert.review,alert.scan,",
+                "break-glass.configure,card-reader.register,consent.card,consent.give,",
+                "consent.read,consent.revoke,consent.scan,episode.attendance,episode.close,",
+                "episode.open,episode.review,hcp.accept,hcp.add-location,hcp.apply,hcp.cancel,",
+                "hcp.complete-set-up,hcp.read-document,hcp.reinstate,hcp.reject,hcp.submit,",
+                "hcp.suspend,hcp.upload-document,hcp.withdraw,location.replace-qr,",
+                "oauth.authorize,oauth.register-client,oauth.revoke,oauth.revoke-client,",
+                "oauth.token,office.registration,person.activate,person.login,person.login-code,",
+                "person.password-code,person.password-reset,print-queue.open,print-queue.printed,",
+                "recipient.act-for,recipient.contact-change,recipient.contact-code,",
+                "recipient.find,recipient.preferences,recipient.read,recipient.register,",
+                "recipient.register-notice,recipient.reinstate,recipient.sdm-ending-notice,",
+                "recipient.show,recipient.suspend,recipient.verify,recipient.withdraw,",
+                "restriction.add,restriction.lift,restriction.read,restriction.unlock,",
+                "restriction.unlock-card,restriction.unlock-request,sharing.read,",
+                "disclosure.record,emergency.access,inbox.read",
+            )
+        );
     }
 }

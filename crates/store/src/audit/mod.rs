@@ -94,6 +94,7 @@ impl AuditLog {
             own: pg_batch::Own::default(),
             own_thread: false,
             actors: actors::Actors::default(),
+            batch_started: std::time::Instant::now(),
         };
         writer.spawn(rx, sync_rx).await?;
         Ok(AuditLog {
@@ -209,6 +210,9 @@ struct Writer {
     own_thread: bool,
     /// The actor numbers it knows (`actors`, ADR 0023).
     actors: actors::Actors,
+    /// When the batch in progress began: its time is counted before any caller is answered,
+    /// so that a caller who reads the counters after its answer finds its batch in them.
+    batch_started: std::time::Instant,
 }
 
 impl Writer {
@@ -290,9 +294,8 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let started = std::time::Instant::now();
+            self.batch_started = std::time::Instant::now();
             self.batch(jobs).await;
-            self.stats.count_batch(started.elapsed());
         }
     }
 
@@ -302,6 +305,9 @@ impl Writer {
         if let Pool::Sqlite(pool) = self.db.pool() {
             let mut conn = pool.acquire().await?;
             if let Some(frontier) = rows::latest_sqlite(&mut conn, size).await? {
+                if frontier.size() < self.frontier.size() {
+                    self.actors.forget();
+                }
                 self.frontier = frontier;
                 self.head.send_replace(TreeHead {
                     size: self.frontier.size(),
@@ -322,6 +328,11 @@ impl Writer {
                 rows::latest_postgres(&mut conn, size).await?
             };
             if let Some(frontier) = latest {
+                // Fewer entries than it wrote: an older copy of the database, whose actor
+                // table need not hold the numbers it knows.
+                if frontier.size() < self.frontier.size() {
+                    self.actors.forget();
+                }
                 self.frontier = frontier;
                 self.head.send_replace(TreeHead {
                     size: self.frontier.size(),
@@ -465,6 +476,7 @@ impl Writer {
         snapshot: Frontier,
         result: Result<Vec<Slot>, StoreError>,
     ) {
+        self.stats.count_batch(self.batch_started.elapsed());
         match result {
             Ok(slots) => {
                 self.actors.commit();
@@ -493,9 +505,12 @@ impl Writer {
                 }
             }
             Err(err) => {
-                // Nothing was committed: forget what this batch added to the tree.
+                // Nothing was committed: forget what this batch added to the tree, and every
+                // actor number (one may be stale: an actor table put back under a running
+                // writer fails a batch on its foreign key, never names the wrong actor, and
+                // the next batch looks the numbers up again).
                 self.frontier = snapshot;
-                self.actors.abandon();
+                self.actors.forget();
                 if err.is_unavailable() {
                     tracing::debug!(error = %err, entries = jobs.len(), "audit batch failed");
                 } else {

@@ -255,11 +255,13 @@ async fn settle(
             .await?;
         let stored = super::rows::read_entries_postgres(&mut tx, first.seq, 1).await?;
         tx.commit().await?;
-        let stored = stored
-            .into_iter()
-            .find(|(seq, _)| *seq == first.seq)
-            .and_then(|(_, e)| e.ok())
-            .map(|e| e.leaf_hash());
+        // A row there that does not decode is not knowable as ours or not: an error, never
+        // "not committed" (the batch would be written twice).
+        let stored = match stored.into_iter().find(|(seq, _)| *seq == first.seq) {
+            Some((_, Ok(e))) => Some(e.leaf_hash()),
+            Some((_, Err(e))) => return Err(e),
+            None => None,
+        };
         Ok::<_, StoreError>(stored)
     }
     .await;

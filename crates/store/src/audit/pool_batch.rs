@@ -92,8 +92,14 @@ macro_rules! define_batch {
             }
             let size: i64 = sqlx::query_scalar(AUDIT_SIZE).fetch_one(&mut *tx).await?;
             if u64::try_from(size).ok() != Some(frontier.size()) {
-                // Another process appended since our last batch: take its tree as ours.
-                *frontier = $restore(&mut *tx).await?;
+                // Another process appended since our last batch: take its tree as ours. Fewer
+                // entries than the writer wrote: an older copy of the database, whose actor
+                // table need not hold the numbers the writer knows.
+                let restored = $restore(&mut *tx).await?;
+                if restored.size() < frontier.size() {
+                    actors.forget();
+                }
+                *frontier = restored;
             }
             let mut plan = Plan::new(jobs.len());
             // Which consents of the reads are unrevoked, as of the jobs before them: asked

@@ -309,6 +309,23 @@ macro_rules! define_rows {
                     }
                     leaves.push(entry.leaf_hash());
                 }
+                // A leaf its row's tag disagrees with ends them: an entry changed since it was
+                // written never enters a proof or the writer's tree (which then fails to
+                // restore rather than sign it).
+                let tags: Vec<(i64, Option<i32>)> = sqlx::query_as(
+                    "SELECT seq, leaf_tag FROM audit_entry WHERE seq >= $1 AND seq < $2 \
+                     ORDER BY seq",
+                )
+                .bind(to_i64(from))
+                .bind(to_i64(from + block))
+                .fetch_all(&mut *conn)
+                .await?;
+                let agreeing = leaves
+                    .iter()
+                    .zip(&tags)
+                    .take_while(|(leaf, (_, tag))| tag.is_none_or(|t| t == merkle::leaf_tag(leaf)))
+                    .count();
+                leaves.truncate(agreeing);
                 for i in nodes {
                     let start = usize::try_from(merkle::start_of(i) - from).unwrap_or(usize::MAX);
                     let end = start.saturating_add(1usize << merkle::level_of(i));

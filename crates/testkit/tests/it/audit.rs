@@ -687,3 +687,23 @@ async fn a_log_that_stored_every_node_verifies_proves_and_extends() {
         Some(ehrshare_core::audit::checkpoint::Finding::Edited { seq: 3 })
     );
 }
+
+/// A tree node below 32 entries is computed from its entries, and only from those that agree
+/// with what their rows recorded (ADR 0023): a proof over an entry changed since it was written
+/// is refused, never computed from the changed content.
+#[tokio::test]
+async fn a_proof_over_a_changed_entry_is_refused() {
+    let t = TestApp::spawn().await;
+    for n in 0..40 {
+        t.app.audit(entry(&t, n)).await.unwrap();
+    }
+    assert!(t.app.audit_inclusion_proof(36).await.is_ok());
+    let db = t.db.connect().await;
+    ehrshare_testkit::audit::allow_tampering(&db).await;
+    ehrshare_testkit::audit::tamper(
+        &db,
+        "UPDATE audit_entry SET reason = 'nothing to see' WHERE seq = 35",
+    )
+    .await;
+    assert!(t.app.audit_inclusion_proof(36).await.is_err());
+}
