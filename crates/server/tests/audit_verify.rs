@@ -222,10 +222,11 @@ async fn names_swapped_entries() {
          UPDATE audit_entry SET (at, actor_kind, actor_account, actor_role, actor_hcp, \
            actor_location, sdm, recipient, action, domains, record_ids, reason, outcome, \
            denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, \
-           domain_bits, entry_codes, actor_ref) = \
+           domain_bits, entry_codes, actor_ref, client_ip) = \
            (SELECT at, actor_kind, actor_account, actor_role, actor_hcp, actor_location, sdm, \
             recipient, action, domains, record_ids, reason, outcome, denial_reason, consent_id, \
-            episode_id, client_addr, request_id, disclosed, domain_bits, entry_codes, actor_ref \
+            episode_id, client_addr, request_id, disclosed, domain_bits, entry_codes, actor_ref, \
+            client_ip \
             FROM saved WHERE saved.seq = 12 - audit_entry.seq) \
          WHERE seq IN (3, 9);",
     )

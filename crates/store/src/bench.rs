@@ -20,7 +20,7 @@ CREATE TABLE bench_raw (
     recipient BLOB, action TEXT NOT NULL, domains TEXT NOT NULL, record_ids TEXT NOT NULL,
     reason TEXT, outcome TEXT NOT NULL, denial_reason TEXT, consent_id BLOB, episode_id BLOB,
     client_addr TEXT, request_id BLOB, disclosed BLOB, leaf_tag INTEGER, domain_bits INTEGER,
-    entry_codes INTEGER, actor_ref INTEGER) STRICT;
+    entry_codes INTEGER, actor_ref INTEGER, client_ip BLOB) STRICT;
 CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
 CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
 
@@ -28,10 +28,10 @@ const RAW_POSTGRES: &str = "DROP TABLE IF EXISTS bench_raw;
 CREATE TABLE bench_raw (
     seq BIGINT PRIMARY KEY NOT NULL, at TIMESTAMPTZ NOT NULL, actor_kind TEXT NOT NULL,
     actor_account UUID, actor_role TEXT, actor_hcp UUID, actor_location UUID, sdm UUID,
-    recipient UUID, action TEXT NOT NULL, domains JSONB NOT NULL, record_ids JSONB NOT NULL,
+    recipient UUID, action TEXT NOT NULL, domains JSONB, record_ids JSONB,
     reason TEXT, outcome TEXT NOT NULL, denial_reason TEXT, consent_id UUID, episode_id UUID,
     client_addr TEXT, request_id UUID, disclosed BYTEA, leaf_tag INTEGER, domain_bits INTEGER,
-    entry_codes INTEGER, actor_ref INTEGER);
+    entry_codes INTEGER, actor_ref INTEGER, client_ip BYTEA);
 CREATE INDEX bench_raw_recipient ON bench_raw (recipient, seq) WHERE recipient IS NOT NULL;
 CREATE INDEX bench_raw_hcp ON bench_raw (actor_hcp, seq) WHERE actor_hcp IS NOT NULL;";
 

@@ -53,6 +53,14 @@ CREATE TRIGGER audit_actor_no_truncate BEFORE TRUNCATE ON audit_actor
     FOR EACH STATEMENT EXECUTE FUNCTION ehrshare_append_only();
 ALTER TABLE audit_entry ADD COLUMN actor_ref INTEGER REFERENCES audit_actor (ref_id);
 
+-- Empty lists as NULL (10 bytes of every read's row; SQLite keeps '[]', its NOT NULL fixed).
+ALTER TABLE audit_entry ALTER COLUMN domains DROP NOT NULL,
+    ALTER COLUMN record_ids DROP NOT NULL;
+
+-- The client's address as its 4 or 16 bytes (store::audit::rows::stored_client), `client_addr`
+-- then NULL: used when the bytes give back the same text.
+ALTER TABLE audit_entry ADD COLUMN client_ip BYTEA;
+
 -- The log's indexes are never updated, and the sequence's and the tree's grow at their right
 -- end: pages split there need no room kept free. (The recipient's and the provider's split in
 -- the middle, where the fill factor changes nothing; set alike for one rule.)
@@ -96,6 +104,7 @@ CREATE FUNCTION ehrshare_audit_batch(
     e_domain_bits    INTEGER[],
     e_entry_codes    INTEGER[],
     e_actor_ref      INTEGER[],
+    e_client_ip      BYTEA[],
     node_idx         BIGINT[],
     node_hash        BYTEA[]
 ) RETURNS TEXT LANGUAGE plpgsql AS $$
@@ -129,20 +138,21 @@ BEGIN
     INSERT INTO audit_entry (seq, at, actor_kind, actor_account, actor_role, actor_hcp,
             actor_location, sdm, recipient, action, domains, record_ids, reason, outcome,
             denial_reason, consent_id, episode_id, client_addr, request_id, disclosed, leaf_tag,
-            domain_bits, entry_codes, actor_ref)
+            domain_bits, entry_codes, actor_ref, client_ip)
         SELECT t.seq, t.at, t.actor_kind, t.actor_account, t.actor_role, t.actor_hcp,
             t.actor_location, t.sdm, t.recipient, t.action, t.domains::jsonb,
             t.record_ids::jsonb, t.reason, t.outcome, t.denial_reason, t.consent_id,
             t.episode_id, t.client_addr, t.request_id, t.disclosed, t.leaf_tag, t.domain_bits,
-            t.entry_codes, t.actor_ref
+            t.entry_codes, t.actor_ref, t.client_ip
         FROM unnest(e_seq, e_at, e_actor_kind, e_actor_account, e_actor_role, e_actor_hcp,
             e_actor_location, e_sdm, e_recipient, e_action, e_domains, e_record_ids, e_reason,
             e_outcome, e_denial_reason, e_consent_id, e_episode_id, e_client_addr,
-            e_request_id, e_disclosed, e_leaf_tag, e_domain_bits, e_entry_codes, e_actor_ref)
+            e_request_id, e_disclosed, e_leaf_tag, e_domain_bits, e_entry_codes, e_actor_ref,
+            e_client_ip)
             AS t (seq, at, actor_kind, actor_account, actor_role, actor_hcp, actor_location,
             sdm, recipient, action, domains, record_ids, reason, outcome, denial_reason,
             consent_id, episode_id, client_addr, request_id, disclosed, leaf_tag, domain_bits,
-            entry_codes, actor_ref);
+            entry_codes, actor_ref, client_ip);
     INSERT INTO audit_node (idx, hash) SELECT * FROM unnest(node_idx, node_hash);
     RETURN 'committed';
 END;

@@ -57,3 +57,7 @@ BEGIN SELECT RAISE(ABORT, 'audit actors are append-only'); END;
 CREATE TRIGGER audit_actor_no_delete BEFORE DELETE ON audit_actor
 BEGIN SELECT RAISE(ABORT, 'audit actors are append-only'); END;
 ALTER TABLE audit_entry ADD COLUMN actor_ref INTEGER REFERENCES audit_actor (ref_id);
+
+-- The client's address as its 4 or 16 bytes (store::audit::rows::stored_client), `client_addr`
+-- then NULL: used when the bytes give back the same text.
+ALTER TABLE audit_entry ADD COLUMN client_ip BLOB;

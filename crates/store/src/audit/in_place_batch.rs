@@ -41,7 +41,7 @@ static SQL: std::sync::LazyLock<Statements> = std::sync::LazyLock::new(|| Statem
     claim: claim_notice_days_sql(1),
     entry: format!(
         "{}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+         ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
         EntryTable::Audit.insert_prefix()
     ),
 });
@@ -138,7 +138,7 @@ fn insert(
             e.denial_reason.as_deref(),
             e.consent_id,
             e.episode_id,
-            e.client_addr.as_deref(),
+            super::rows::stored_client(e).0,
             e.request_id,
             e.disclosed
                 .as_ref()
@@ -147,6 +147,7 @@ fn insert(
             super::rows::stored_domains(&e.domains).1,
             codes.3,
             actor_ref,
+            super::rows::stored_client(e).1,
         ])?;
     }
     let mut node = conn.prepare_cached("INSERT INTO audit_node (idx, hash) VALUES (?1, ?2)")?;

@@ -27,7 +27,7 @@ use crate::error::StoreError;
 
 /// The one statement; its text never changes, so it is prepared once per connection.
 const CALL: &str = "SELECT ehrshare_audit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)";
+     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)";
 
 /// Whether the batch holds only what the function does.
 fn for_this_path(jobs: &[Job]) -> bool {
@@ -134,13 +134,21 @@ pub(super) async fn commit(
     };
     let seqs: Vec<i64> = rows.iter().map(|r| to_i64(r.seq)).collect();
     let ats: Vec<OffsetDateTime> = rows.iter().map(|r| r.entry.at).collect();
+    // Empty lists as NULL (ADR 0023).
     let domains = rows
         .iter()
-        .map(|r| json(&super::rows::stored_domains(&r.entry.domains).0))
+        .map(|r| {
+            let list = super::rows::stored_domains(&r.entry.domains).0;
+            if list.is_empty() {
+                Ok(None)
+            } else {
+                json(&list).map(Some)
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let record_ids: Vec<String> = rows
+    let record_ids: Vec<Option<String>> = rows
         .iter()
-        .map(|r| uuid_list(&r.entry.record_ids))
+        .map(|r| (!r.entry.record_ids.is_empty()).then(|| uuid_list(&r.entry.record_ids)))
         .collect();
     let codes: Vec<(&str, &str, &str, Option<i32>)> = rows
         .iter()
@@ -176,7 +184,9 @@ pub(super) async fn commit(
         .bind(text(&|e| e.denial_reason.clone()))
         .bind(column(&|e| e.consent_id))
         .bind(column(&|e| e.episode_id))
-        .bind(text(&|e| e.client_addr.clone()))
+        .bind(text(&|e| {
+            super::rows::stored_client(e).0.map(str::to_owned)
+        }))
         .bind(column(&|e| e.request_id))
         .bind(
             rows.iter()
@@ -195,6 +205,11 @@ pub(super) async fn commit(
         )
         .bind(codes.iter().map(|c| c.3).collect::<Vec<_>>())
         .bind(actors.iter().map(|a| a.0).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| super::rows::stored_client(&r.entry).1)
+                .collect::<Vec<_>>(),
+        )
         .bind(
             plan.nodes
                 .iter()

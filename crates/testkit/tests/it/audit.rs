@@ -161,6 +161,7 @@ async fn an_entry_is_stored_alike_by_either_write_path() {
             "domain_bits",
             "entry_codes",
             "actor_ref",
+            "client_ip",
         ];
         let select: Vec<String> = columns
             .iter()

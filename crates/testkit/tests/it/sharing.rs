@@ -2321,6 +2321,7 @@ async fn existing_records_are_migrated_to_the_type_and_id_key() {
             "ALTER TABLE audit_entry DROP COLUMN domain_bits",
             "ALTER TABLE audit_entry DROP COLUMN entry_codes",
             "ALTER TABLE audit_entry DROP COLUMN actor_ref",
+            "ALTER TABLE audit_entry DROP COLUMN client_ip",
             "DROP TABLE audit_actor",
         ] {
             sqlx::query(sql).execute(p).await.unwrap();
